@@ -1,0 +1,108 @@
+// swift-tools-version:6.0
+// Sluice: a plugin-host framework for data pipelines.
+//
+//   Sources/SluiceEngine     the engine library (catalog, widgets, ABI host side, ...)
+//   Sources/SluiceRecords    native record core: arenas, keys, simdjson parsing (C++)
+//   Sources/host             the thin `host` command line
+//   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
+//   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
+//   Plugins/<Name>           bundled plugins, each a dynamic library lib<Name>.so
+//   tools/abi-bench          the ABI benchmark's runner
+import PackageDescription
+
+/// A bundled plugin: a folder Plugins/<name> built as lib<name>.so.
+struct BundledPlugin {
+    enum Language { case c, swift }
+    let name: String
+    let language: Language
+    static func c(_ name: String) -> BundledPlugin { .init(name: name, language: .c) }
+    static func swift(_ name: String) -> BundledPlugin { .init(name: name, language: .swift) }
+}
+
+// The bundled plugins. tools/new-plugin adds a line above the marker.
+let bundledPlugins: [BundledPlugin] = [
+    .c("AddFields"),
+    .swift("Threshold"),
+    // new-plugin: insert above this line
+]
+
+let pluginTargets: [Target] = bundledPlugins.map { plugin in
+    switch plugin.language {
+    case .c:
+        return .target(
+            name: plugin.name,
+            dependencies: ["SluicePluginABI"],
+            path: "Plugins/\(plugin.name)",
+            exclude: ["README.md"]
+        )
+    case .swift:
+        return .target(
+            name: plugin.name,
+            dependencies: ["SluicePluginSDK"],
+            path: "Plugins/\(plugin.name)",
+            exclude: ["README.md"]
+        )
+    }
+}
+
+let package = Package(
+    name: "Sluice",
+    products: [
+        .executable(name: "host", targets: ["host"]),
+        .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
+    ] + bundledPlugins.map { .library(name: $0.name, type: .dynamic, targets: [$0.name]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The C ABI: PluginSDK/include/sluice_plugin.h, plus a layout check compiled as C.
+        .target(
+            name: "SluicePluginABI",
+            path: "PluginSDK",
+            exclude: ["Swift", "README.md"],
+            sources: ["abi"],
+            publicHeadersPath: "include"
+        ),
+        .target(
+            name: "SluicePluginSDK",
+            dependencies: ["SluicePluginABI"],
+            path: "PluginSDK/Swift"
+        ),
+        .target(
+            name: "SluiceRecords",
+            dependencies: ["SluicePluginABI"],
+            path: "Sources/SluiceRecords",
+            cxxSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("simdjson")]
+        ),
+        .target(
+            name: "SluiceEngine",
+            dependencies: [
+                "SluicePluginABI",
+                "SluiceRecords",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/SluiceEngine"
+        ),
+        .executableTarget(
+            name: "host",
+            dependencies: [
+                "SluiceEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/host"
+        ),
+        .executableTarget(
+            name: "abi-bench",
+            dependencies: ["SluiceEngine"],
+            path: "tools/abi-bench/runner"
+        ),
+        .testTarget(
+            name: "SluiceEngineTests",
+            dependencies: ["SluiceEngine"],
+            path: "Tests/SluiceEngineTests"
+        ),
+    ] + pluginTargets,
+    cxxLanguageStandard: .cxx17
+)

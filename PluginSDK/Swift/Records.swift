@@ -1,0 +1,203 @@
+import SluicePluginABI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Views over the host's flat record layout (sluice_plugin.h, "Records"). They are pointers
+// into host memory, valid only during the call that received them: read, don't keep.
+
+/// The kinds of value a record holds.
+public enum ValueType: UInt32, Sendable {
+    case null = 0, bool, int, double, string, array, object
+}
+
+/// An interned field name: get one with `emitter.intern("name")`, once, in `init`.
+public struct Key: Hashable, Sendable {
+    public let raw: sluice_key
+    public let name: String
+
+    public init(raw: sluice_key, name: String) {
+        self.raw = raw
+        self.name = name
+    }
+}
+
+/// One record of a batch.
+public struct Record {
+    public let raw: UnsafePointer<sluice_record>
+
+    @inlinable public init(raw: UnsafePointer<sluice_record>) { self.raw = raw }
+
+    /// How many top-level fields it has.
+    @inlinable public var count: Int { Int(raw.pointee.nfields) }
+
+    /// The value of the field with this key, or nil.
+    @inlinable public subscript(key: Key) -> Value? {
+        let n = Int(raw.pointee.nfields)
+        guard let fields = raw.pointee.fields else { return nil }
+        var i = 0
+        while i < n {
+            if fields[i].key == key.raw { return Value(raw: fields.advanced(by: i).pointer(to: \.value)!) }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The value of the field with this name (no interning; slower than a Key).
+    public subscript(name: String) -> Value? {
+        var name = name
+        return name.withUTF8 { n in
+            guard let fields = raw.pointee.fields else { return nil }
+            for i in 0..<Int(raw.pointee.nfields) where fields[i].name_len == n.count {
+                if n.count == 0 || memcmp(fields[i].name, n.baseAddress!, n.count) == 0 {
+                    return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The field names and values, in order.
+    public var fields: [(name: String, value: Value)] {
+        guard let fields = raw.pointee.fields else { return [] }
+        return (0..<Int(raw.pointee.nfields)).map { i in
+            (fieldName(fields[i]), Value(raw: fields.advanced(by: i).pointer(to: \.value)!))
+        }
+    }
+}
+
+func fieldName(_ f: sluice_field) -> String {
+    guard let p = f.name, f.name_len > 0 else { return "" }
+    return String(decoding: UnsafeRawBufferPointer(start: p, count: Int(f.name_len)), as: UTF8.self)
+}
+
+/// One value inside a record.
+public struct Value {
+    public let raw: UnsafePointer<sluice_value>
+
+    @inlinable public init(raw: UnsafePointer<sluice_value>) { self.raw = raw }
+
+    @inlinable public var type: ValueType { ValueType(rawValue: raw.pointee.type) ?? .null }
+
+    /// The number, for an int or a double; nil otherwise.
+    @inlinable public var double: Double? {
+        switch raw.pointee.type {
+        case 3: return raw.pointee.as.d
+        case 2: return Double(raw.pointee.as.i)
+        default: return nil
+        }
+    }
+
+    /// The integer, for an int; nil otherwise.
+    @inlinable public var int: Int64? { raw.pointee.type == 2 ? raw.pointee.as.i : nil }
+
+    /// The boolean, for a bool; nil otherwise.
+    @inlinable public var bool: Bool? { raw.pointee.type == 1 ? raw.pointee.as.b != 0 : nil }
+
+    /// The string's UTF-8 bytes without copying, for a string; nil otherwise.
+    @inlinable public var utf8: UnsafeRawBufferPointer? {
+        guard raw.pointee.type == 4 else { return nil }
+        return UnsafeRawBufferPointer(start: raw.pointee.as.s, count: Int(raw.pointee.len))
+    }
+
+    /// The string, copied into a Swift String, for a string; nil otherwise.
+    public var string: String? {
+        guard let bytes = utf8 else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Elements of an array, fields of an object, bytes of a string; 0 otherwise.
+    @inlinable public var count: Int { Int(raw.pointee.len) }
+
+    /// The array's elements; empty when it is not an array.
+    public var items: [Value] {
+        guard raw.pointee.type == 5, let items = raw.pointee.as.items else { return [] }
+        return (0..<Int(raw.pointee.len)).map { Value(raw: items + $0) }
+    }
+
+    /// A field of an object by key; nil when absent or not an object.
+    @inlinable public subscript(key: Key) -> Value? {
+        guard raw.pointee.type == 6, let fields = raw.pointee.as.fields else { return nil }
+        for i in 0..<Int(raw.pointee.len) where fields[i].key == key.raw {
+            return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
+        }
+        return nil
+    }
+
+    /// The value as text for an alert payload: strings as they are, numbers and bools in
+    /// JSON form, null as "null", containers as "[n items]" / "{n fields}".
+    public var text: String {
+        switch type {
+        case .null: return "null"
+        case .bool: return raw.pointee.as.b != 0 ? "true" : "false"
+        case .int: return String(raw.pointee.as.i)
+        case .double:
+            let d = raw.pointee.as.d
+            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+            return String(d)
+        case .string: return string ?? ""
+        case .array: return "[\(count) items]"
+        case .object: return "{\(count) fields}"
+        }
+    }
+}
+
+/// The records of one batch.
+public struct Batch: RandomAccessCollection {
+    public let raw: UnsafePointer<sluice_batch>
+
+    @inlinable public init(raw: UnsafePointer<sluice_batch>) { self.raw = raw }
+
+    /// The batch's number in this run, from 1.
+    @inlinable public var id: UInt64 { raw.pointee.id }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { raw.pointee.count }
+    @inlinable public subscript(position: Int) -> Record {
+        Record(raw: raw.pointee.records! + position)
+    }
+}
+
+/// What a source's read is asked for.
+public struct ReadRequest {
+    public let batch: UInt64
+    public let maxRecords: Int
+    public let maxWaitMs: UInt32
+
+    init(_ raw: UnsafePointer<sluice_batch>) {
+        batch = raw.pointee.id
+        maxRecords = Int(clamping: raw.pointee.max_records)
+        maxWaitMs = raw.pointee.max_wait_ms
+    }
+}
+
+/// One alert as an alert publisher receives it (see "Alerts" in sluice_plugin.h).
+public struct Alert {
+    public let raw: UnsafePointer<sluice_alert>
+
+    public var id: String { String(raw.pointee.id) }
+    public var namespace: String { String(raw.pointee.namespace_name) }
+    public var pipeline: String { String(raw.pointee.pipeline) }
+    public var stage: String { String(raw.pointee.stage) }
+    public var run: String { String(raw.pointee.run) }
+    public var batch: UInt64 { raw.pointee.batch }
+    public var timestampMs: Int64 { raw.pointee.timestamp_ms }
+    public var count: UInt64 { raw.pointee.count }
+    /// The envelope as one line of JSON.
+    public var json: String { String(raw.pointee.json) }
+    /// The payload entries, in order.
+    public var payload: [(key: String, value: String)] {
+        guard let p = raw.pointee.payload else { return [] }
+        return (0..<Int(raw.pointee.npayload)).map { (String(p[$0].key), String(p[$0].value)) }
+    }
+}
+
+/// The alerts of one publish call.
+public struct Alerts: RandomAccessCollection {
+    let base: UnsafePointer<UnsafePointer<sluice_alert>?>?
+    public let count: Int
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+    public subscript(position: Int) -> Alert { Alert(raw: base![position]!) }
+}

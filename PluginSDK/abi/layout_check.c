@@ -1,0 +1,28 @@
+/*
+ * Compiles sluice_plugin.h as strict C and checks, at build time, the layout the header
+ * documents: the record structures are laid out in arrays and frozen for ABI major 1.
+ */
+#include <sluice_plugin.h>
+
+#include <stddef.h>
+
+#define CHECK(cond, what) _Static_assert(cond, what)
+
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+CHECK(sizeof(sluice_value) == 16, "sluice_value is 16 bytes on 64-bit platforms");
+CHECK(sizeof(sluice_field) == 32, "sluice_field is 32 bytes on 64-bit platforms");
+CHECK(sizeof(sluice_record) == 16, "sluice_record is 16 bytes on 64-bit platforms");
+CHECK(offsetof(sluice_field, value) == 16, "sluice_field.value at offset 16");
+#endif
+CHECK(offsetof(sluice_library, size) == 0, "sluice_library.size never moves");
+CHECK(offsetof(sluice_library, abi_major) == 4, "sluice_library.abi_major never moves");
+CHECK(offsetof(sluice_library, abi_minor) == 8, "sluice_library.abi_minor never moves");
+CHECK(offsetof(sluice_plugin, size) == 0, "sluice_plugin.size comes first");
+CHECK(offsetof(sluice_emitter, size) == 0, "sluice_emitter.size comes first");
+CHECK(offsetof(sluice_context, size) == 0, "sluice_context.size comes first");
+CHECK(offsetof(sluice_batch, size) == 0, "sluice_batch.size comes first");
+CHECK(offsetof(sluice_alert, size) == 0, "sluice_alert.size comes first");
+
+/* The ABI version this build of the SDK was compiled with, for tools that want to ask. */
+const unsigned sluice_sdk_abi_major = SLUICE_ABI_MAJOR;
+const unsigned sluice_sdk_abi_minor = SLUICE_ABI_MINOR;

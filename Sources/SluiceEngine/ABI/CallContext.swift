@@ -1,0 +1,283 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import SluicePluginABI
+import SluiceRecords
+
+/// A record sent to a stage's error port.
+public struct EmittedError {
+    /// The record (in the batch arena), or nil when the plugin gave none.
+    public let record: sluice_record?
+    public let code: Int32
+    public let message: String
+}
+
+/// An alert as a stage raised it: its payload, in order.
+public struct RawAlert: Equatable, Sendable {
+    public let payload: [Pair]
+
+    public struct Pair: Equatable, Sendable {
+        public let key: String
+        public let value: String
+    }
+
+    public init(_ payload: [(String, String)]) {
+        self.payload = payload.map { Pair(key: $0.0, value: $0.1) }
+    }
+}
+
+/// The host side of the emitter: what one stage produced during one call.
+/// It owns the sluice_emitter table the plugin receives (at a stable address).
+final class CallContext {
+    /// What the current call may do.
+    struct Permissions: OptionSet {
+        let rawValue: Int
+        static let records = Permissions(rawValue: 1)
+        static let json = Permissions(rawValue: 2)
+        static let errors = Permissions(rawValue: 4)
+        static let alerts = Permissions(rawValue: 8)
+        static let outcomes = Permissions(rawValue: 16)
+    }
+
+    let stage: String
+    let allowsAlerts: Bool
+    let logger: Logger
+    let parser = RecordParser()
+
+    // Per call
+    var permissions: Permissions = []
+    var arena: RecordArena
+    var input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0)
+    var alertCount = 0
+    var failure: String?
+    var lastError: String?
+
+    // Accumulated until taken
+    var records: [sluice_record] = []
+    var errors: [EmittedError] = []
+    var alerts: [RawAlert] = []
+    var outcomes: [Int: (status: sluice_status, message: String)] = [:]
+    var counters: [String: Int64] = [:]
+    var rejectedAlerts = 0
+    private var warnedAboutAlerts = false
+
+    let emitter: UnsafeMutablePointer<sluice_emitter>
+    private var errorBuffer = [CChar](repeating: 0, count: 512)
+
+    init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger) {
+        self.stage = stage
+        self.allowsAlerts = allowsAlerts
+        self.arena = arena
+        var logger = logger
+        logger[metadataKey: "stage"] = "\(stage)"
+        self.logger = logger
+        emitter = .allocate(capacity: 1)
+        emitter.initialize(to: CallContext.table)
+        emitter.pointee.ctx = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        emitter.deinitialize(count: 1)
+        emitter.deallocate()
+    }
+
+    /// Starts a call: what it may do and what its input is.
+    func begin(_ permissions: Permissions, input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0), alertCount: Int = 0) {
+        self.permissions = permissions
+        self.input = input
+        self.alertCount = alertCount
+        failure = nil
+        lastError = nil
+    }
+
+    func end() {
+        permissions = []
+        input = .init(start: nil, count: 0)
+        alertCount = 0
+    }
+
+    /// Empties what the calls produced; the host takes it after each call.
+    func clearOutputs() {
+        records.removeAll(keepingCapacity: true)
+        errors.removeAll(keepingCapacity: true)
+        alerts.removeAll(keepingCapacity: true)
+        outcomes.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: the emitter functions
+
+    private func refuse(_ why: String) -> sluice_status {
+        lastError = why
+        return SLUICE_ERROR
+    }
+
+    func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
+        guard let base = input.baseAddress else { return false }
+        return r >= base && r < base + input.count
+    }
+
+    func emit(_ r: UnsafePointer<sluice_record>?) -> sluice_status {
+        guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
+        guard let r else { return refuse("emit: NULL record") }
+        if isInput(r) {
+            records.append(r.pointee)
+            return SLUICE_OK
+        }
+        var copy = sluice_record()
+        if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
+        records.append(copy)
+        return SLUICE_OK
+    }
+
+    func emitInput(first: Int, count: Int) -> sluice_status {
+        guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
+        guard first >= 0, count >= 0, first <= input.count, count <= input.count - first else {
+            return refuse("emit_input: records [\(first), \(first)+\(count)) are outside the input of \(input.count)")
+        }
+        records.append(contentsOf: UnsafeBufferPointer(rebasing: input[first..<first + count]))
+        return SLUICE_OK
+    }
+
+    func emitWith(_ base: UnsafePointer<sluice_record>?, _ set: UnsafePointer<sluice_field>?, _ n: UInt32) -> sluice_status {
+        guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
+        guard let base else { return refuse("emit_with: NULL base record") }
+        var owned = base.pointee
+        if !isInput(base), !copyRecord(base, into: &owned) { return SLUICE_ERROR }
+        var out = sluice_record()
+        let status = errorBuffer.withUnsafeMutableBufferPointer { e in
+            sr_record_with(arena.raw, &owned, set, n, &out, e.baseAddress, e.count)
+        }
+        if status != 0 { return refuse("emit_with: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) }
+        records.append(out)
+        return SLUICE_OK
+    }
+
+    func emitJSON(_ text: UnsafePointer<CChar>?, _ len: Int) -> sluice_status {
+        guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
+        let bytes = UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : len)
+        do {
+            records.append(try parser.parse(bytes, into: arena))
+            return SLUICE_OK
+        } catch {
+            return refuse("\(error)")
+        }
+    }
+
+    func emitError(_ r: UnsafePointer<sluice_record>?, _ code: Int32, _ message: String) -> sluice_status {
+        guard permissions.contains(.errors) else { return refuse("this call cannot emit errors") }
+        var record: sluice_record?
+        if let r {
+            if isInput(r) {
+                record = r.pointee
+            } else {
+                var copy = sluice_record()
+                if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
+                record = copy
+            }
+        }
+        errors.append(EmittedError(record: record, code: code, message: message))
+        return SLUICE_OK
+    }
+
+    func emitAlert(_ payload: UnsafePointer<sluice_kv>?, _ n: UInt32) -> sluice_status {
+        guard permissions.contains(.alerts) else { return refuse("this call cannot emit alerts") }
+        guard allowsAlerts else {
+            rejectedAlerts += 1
+            if !warnedAboutAlerts {
+                warnedAboutAlerts = true
+                logger.warning("stage emitted an alert but its plugin's widgets file does not declare emitsAlerts; its alerts are rejected and counted")
+            }
+            return refuse("this stage's plugin does not declare emitsAlerts")
+        }
+        guard n == 0 || payload != nil else { return refuse("emit_alert: NULL payload") }
+        var pairs: [(String, String)] = []
+        pairs.reserveCapacity(Int(n))
+        for i in 0..<Int(n) {
+            pairs.append((String(payload![i].key), String(payload![i].value)))
+        }
+        alerts.append(RawAlert(pairs))
+        return SLUICE_OK
+    }
+
+    func alertOutcome(_ index: Int, _ status: sluice_status, _ message: String) -> sluice_status {
+        guard permissions.contains(.outcomes) else { return refuse("only alert publishers report outcomes") }
+        guard index >= 0, index < alertCount else { return refuse("alert_outcome: index \(index) is outside the \(alertCount) alerts of this call") }
+        guard status == SLUICE_OK || status == SLUICE_ERROR || status == SLUICE_RETRY else {
+            return refuse("alert_outcome: status \(status) is not SLUICE_OK, SLUICE_ERROR or SLUICE_RETRY")
+        }
+        outcomes[index] = (status, message)
+        return SLUICE_OK
+    }
+
+    private func copyRecord(_ r: UnsafePointer<sluice_record>, into out: inout sluice_record) -> Bool {
+        let status = errorBuffer.withUnsafeMutableBufferPointer { e in
+            sr_copy_record(arena.raw, r, &out, e.baseAddress, e.count)
+        }
+        if status != 0 {
+            lastError = "cannot copy the record: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            return false
+        }
+        return true
+    }
+
+    // MARK: the C table
+
+    static func of(_ ctx: UnsafeMutableRawPointer?) -> CallContext {
+        Unmanaged<CallContext>.fromOpaque(ctx!).takeUnretainedValue()
+    }
+
+    nonisolated(unsafe) static let table: sluice_emitter = {
+        var t = sluice_emitter()
+        t.size = UInt32(MemoryLayout<sluice_emitter>.size)
+        t.intern = { _, name, len in sr_intern(name, len) }
+        t.emit = { ctx, r in CallContext.of(ctx).emit(r) }
+        t.emit_input = { ctx, first, count in CallContext.of(ctx).emitInput(first: first, count: count) }
+        t.emit_with = { ctx, base, set, n in CallContext.of(ctx).emitWith(base, set, n) }
+        t.emit_json = { ctx, text, len in CallContext.of(ctx).emitJSON(text, len) }
+        t.emit_error = { ctx, r, code, msg, len in
+            CallContext.of(ctx).emitError(r, code, String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+        }
+        t.emit_alert = { ctx, payload, n in CallContext.of(ctx).emitAlert(payload, n) }
+        t.log = { ctx, level, msg, len in
+            let c = CallContext.of(ctx)
+            let text = String(sluice_str(ptr: msg, len: msg == nil ? 0 : len))
+            let levels: [Logger.Level] = [.trace, .debug, .info, .warning, .error]
+            c.logger.log(level: levels[Int(max(0, min(4, level)))], "\(text)")
+        }
+        t.count = { ctx, name, len, delta in
+            let c = CallContext.of(ctx)
+            c.counters[String(sluice_str(ptr: name, len: name == nil ? 0 : len)), default: 0] += delta
+        }
+        t.fail = { ctx, msg, len in
+            CallContext.of(ctx).failure = String(sluice_str(ptr: msg, len: msg == nil ? 0 : len))
+        }
+        t.alert_outcome = { ctx, index, status, msg, len in
+            CallContext.of(ctx).alertOutcome(index, status, String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+        }
+        t.last_error = { ctx, buf, cap in
+            let c = CallContext.of(ctx)
+            guard let reason = c.lastError else {
+                if let buf, cap > 0 { buf[0] = 0 }
+                return 0
+            }
+            let bytes = Array(reason.utf8)
+            if let buf, cap > 0 {
+                let n = min(bytes.count, cap - 1)
+                bytes.withUnsafeBufferPointer { b in
+                    UnsafeMutableRawPointer(buf).copyMemory(from: b.baseAddress!, byteCount: n)
+                }
+                buf[n] = 0
+            }
+            return bytes.count
+        }
+        return t
+    }()
+}
+
+extension String {
+    init(_ s: sluice_str) {
+        guard let p = s.ptr, s.len > 0 else { self = ""; return }
+        self = String(decoding: UnsafeRawBufferPointer(start: p, count: s.len), as: UTF8.self)
+    }
+}

@@ -1,0 +1,206 @@
+import Logging
+import SluicePluginABI
+
+/// Who a stage is, as its plugin's create() is told.
+public struct StageIdentity: Sendable, Equatable {
+    public var namespace: String
+    public var pipeline: String
+    public var stage: String
+
+    public init(namespace: String = "default", pipeline: String, stage: String) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.stage = stage
+    }
+}
+
+/// What a plugin call came back with.
+public enum CallStatus: Equatable, Sendable {
+    case ok
+    /// Sources: input is exhausted.
+    case end
+    /// Transient; the call may be retried.
+    case retry(String)
+    case error(String)
+
+    init(_ status: sluice_status, message: String?, call: String) {
+        switch status {
+        case SLUICE_OK: self = .ok
+        case SLUICE_END: self = .end
+        case SLUICE_RETRY: self = .retry(message ?? "\(call) asked to be retried")
+        case SLUICE_ERROR: self = .error(message ?? "\(call) failed without saying why")
+        default: self = .error("\(call) returned unknown status \(status)")
+        }
+    }
+}
+
+/// What one call produced: records out, errors, alerts, per-alert outcomes.
+public struct StageOutput {
+    public var status: CallStatus
+    public var records: [sluice_record]
+    public var errors: [EmittedError]
+    public var alerts: [RawAlert]
+    /// Publishers: alert index → (status, message) where the plugin reported one.
+    public var outcomes: [Int: (status: sluice_status, message: String)]
+}
+
+/// Why a stage could not be created.
+public struct StageCreateError: Error, CustomStringConvertible {
+    public let stage: String
+    public let plugin: String
+    public let message: String
+    public var description: String { "stage '\(stage)' (\(plugin)): \(message)" }
+}
+
+/// One live plugin instance for one stage: it owns the instance, calls it through the
+/// ABI and collects what it emits. Call it from one thread at a time.
+public final class StageInstance {
+    public let identity: StageIdentity
+    public let descriptor: PluginDescriptor
+    private let call: CallContext
+    private var instance: UnsafeMutableRawPointer?
+    private var destroyed = false
+
+    /// Creates the plugin instance with the stage's properties (already resolved to text).
+    public init(descriptor: PluginDescriptor, identity: StageIdentity, properties: [(String, String)],
+                allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage")) throws {
+        self.identity = identity
+        self.descriptor = descriptor
+        self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
+
+        // Lay out every string create() sees in one buffer that outlives the call.
+        var pool: [UInt8] = []
+        func add(_ s: String) -> (Int, Int) {
+            let start = pool.count
+            pool.append(contentsOf: s.utf8)
+            return (start, pool.count - start)
+        }
+        let ns = add(identity.namespace), pl = add(identity.pipeline), st = add(identity.stage)
+        let props = properties.map { (add($0.0), add($0.1)) }
+        pool.append(0)
+
+        var created: UnsafeMutableRawPointer?
+        call.begin([])
+        let status: sluice_status = pool.withUnsafeBufferPointer { raw in
+            let base = UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: CChar.self)
+            func str(_ span: (Int, Int)) -> sluice_str { sluice_str(ptr: base + span.0, len: span.1) }
+            let kvs = props.map { sluice_kv(key: str($0.0), value: str($0.1)) }
+            return kvs.withUnsafeBufferPointer { kv in
+                var ctx = sluice_context()
+                ctx.size = UInt32(MemoryLayout<sluice_context>.size)
+                ctx.nproperties = UInt32(kv.count)
+                ctx.abi_major = UInt32(SLUICE_ABI_MAJOR)
+                ctx.abi_minor = UInt32(SLUICE_ABI_MINOR)
+                ctx.namespace_name = str(ns)
+                ctx.pipeline = str(pl)
+                ctx.stage = str(st)
+                ctx.properties = kv.baseAddress
+                ctx.plugin = descriptor.raw
+                return descriptor.raw.pointee.create(&ctx, call.emitter, &created)
+            }
+        }
+        call.end()
+        if status != SLUICE_OK {
+            destroyed = true
+            if created != nil { descriptor.raw.pointee.destroy(created) }
+            let why = call.failure ?? "create failed (status \(status)) without saying why"
+            throw StageCreateError(stage: identity.stage, plugin: "\(descriptor.name) \(descriptor.version)", message: why)
+        }
+        instance = created
+    }
+
+    deinit { destroy() }
+
+    /// Releases the plugin instance; later calls fail.
+    public func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        descriptor.raw.pointee.destroy(instance)
+    }
+
+    /// The arena where this stage's copies and emitted records go.
+    public var arena: RecordArena {
+        get { call.arena }
+        set { call.arena = newValue }
+    }
+
+    /// Counters the plugin added to with out->count().
+    public var counters: [String: Int64] { call.counters }
+    /// Alerts refused because the plugin does not declare emitsAlerts.
+    public var rejectedAlerts: Int { call.rejectedAlerts }
+
+    // MARK: per-batch calls
+
+    /// Sources: read up to `maxRecords` records.
+    public func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput {
+        var b = sluice_batch()
+        b.size = UInt32(MemoryLayout<sluice_batch>.size)
+        b.id = id
+        b.max_records = UInt64(maxRecords)
+        b.max_wait_ms = maxWaitMs
+        return perform("read", [.records, .json, .errors, .alerts]) { [descriptor, instance, call] in
+            descriptor.raw.pointee.read!(instance, &b, call.emitter)
+        }
+    }
+
+    /// Sources: the batch `id` is done everywhere; commit positions.
+    public func commit(batch id: UInt64) -> StageOutput {
+        guard let commit = descriptor.raw.pointee.commit else { return output(.ok) }
+        return perform("commit", []) { [instance, call] in commit(instance, id, call.emitter) }
+    }
+
+    /// Transforms: process the batch's records.
+    public func process(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput {
+        var b = inputBatch(id, records)
+        return perform("process", [.records, .errors, .alerts], input: records) { [descriptor, instance, call] in
+            descriptor.raw.pointee.process!(instance, &b, call.emitter)
+        }
+    }
+
+    /// Sinks: write the batch's records.
+    public func write(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput {
+        var b = inputBatch(id, records)
+        return perform("write", [.errors, .alerts], input: records) { [descriptor, instance, call] in
+            descriptor.raw.pointee.write!(instance, &b, call.emitter)
+        }
+    }
+
+    /// Sinks: make written records durable.
+    public func flush() -> StageOutput {
+        guard let flush = descriptor.raw.pointee.flush else { return output(.ok) }
+        return perform("flush", []) { [instance, call] in flush(instance, call.emitter) }
+    }
+
+    /// Alert publishers: deliver the alerts.
+    public func publish(_ alerts: [UnsafePointer<sluice_alert>?]) -> StageOutput {
+        perform("publish", [.outcomes], alertCount: alerts.count) { [descriptor, instance, call] in
+            alerts.withUnsafeBufferPointer { a in
+                descriptor.raw.pointee.publish!(instance, a.baseAddress, a.count, call.emitter)
+            }
+        }
+    }
+
+    private func inputBatch(_ id: UInt64, _ records: UnsafeBufferPointer<sluice_record>) -> sluice_batch {
+        var b = sluice_batch()
+        b.size = UInt32(MemoryLayout<sluice_batch>.size)
+        b.id = id
+        b.records = records.baseAddress
+        b.count = records.count
+        return b
+    }
+
+    private func perform(_ name: String, _ permissions: CallContext.Permissions,
+                         input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0),
+                         alertCount: Int = 0, _ body: () -> sluice_status) -> StageOutput {
+        precondition(!destroyed, "\(name) called on a destroyed stage instance")
+        call.clearOutputs()
+        call.begin(permissions, input: input, alertCount: alertCount)
+        let status = body()
+        call.end()
+        return output(CallStatus(status, message: call.failure, call: "\(descriptor.name).\(name)"))
+    }
+
+    private func output(_ status: CallStatus) -> StageOutput {
+        StageOutput(status: status, records: call.records, errors: call.errors, alerts: call.alerts, outcomes: call.outcomes)
+    }
+}

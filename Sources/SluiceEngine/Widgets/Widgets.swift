@@ -1,0 +1,259 @@
+import Foundation
+
+/// A plugin's widgets file: how it is shown, configured and what it can emit.
+/// The format is documented in docs/widgets.md.
+public struct Widgets: Sendable, Equatable {
+    public var specVersion: String
+    /// `metadata.name` / `metadata.type`: optional, checked against the library when given.
+    public var declaredName: String?
+    public var declaredType: PluginType?
+    public var displayName: String?
+    public var description: String?
+    public var emitsAlerts: Bool
+    public var emitsErrors: Bool
+    public var groups: [PropertyGroup]
+    public var outputs: [Output]
+    public var functions: [FunctionDeclaration]
+
+    /// Every property of every group, in order.
+    public var properties: [Property] { groups.flatMap(\.properties) }
+
+    public struct PropertyGroup: Sendable, Equatable {
+        public var label: String
+        public var properties: [Property]
+    }
+
+    public struct Property: Sendable, Equatable {
+        public var name: String
+        public var label: String
+        public var widgetType: String
+        public var required: Bool
+        /// The default as text (numbers and booleans included), nil when none.
+        public var defaultValue: String?
+        public var description: String?
+        /// Never printed or logged: `secret: true`, or CDAP's `widget-type: password`.
+        public var secret: Bool
+    }
+
+    public struct Output: Sendable, Equatable {
+        public var name: String
+        public var widgetType: String?
+        public var description: String?
+    }
+
+    /// A typed C function the plugin library exports, callable from pipeline expressions.
+    public struct FunctionDeclaration: Sendable, Equatable {
+        public var name: String
+        public var symbol: String
+        public var arguments: [FunctionValueType]
+        public var returns: FunctionValueType
+        public var description: String?
+
+        public var signature: String {
+            "\(returns.rawValue) \(name)(\(arguments.map(\.rawValue).joined(separator: ", ")))"
+        }
+    }
+
+    /// The C types a declared function may take and return (libffi maps them).
+    public enum FunctionValueType: String, Sendable, CaseIterable {
+        case bool      // uint8_t, 0 or 1 (libffi has no bool)
+        case int32     // int32_t
+        case int64     // int64_t
+        case uint32    // uint32_t
+        case uint64    // uint64_t
+        case double    // double
+        case float     // float
+        case string    // const char *, NUL-terminated UTF-8, owned by the caller
+    }
+}
+
+/// Why a widgets file cannot be used: a JSON syntax error, or every field problem at once.
+public struct WidgetsError: Error, CustomStringConvertible, Equatable {
+    public let problems: [String]
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+extension Widgets {
+    /// Reads and checks a widgets file. Unknown top-level keys are allowed (CDAP files carry
+    /// more than Sluice uses).
+    public static func load(path: String) throws -> Widgets {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw WidgetsError(problems: ["cannot read: \(error.localizedDescription)"])
+        }
+        return try parse(data)
+    }
+
+    public static func parse(_ data: Data) throws -> Widgets {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(data)
+        } catch {
+            throw WidgetsError(problems: ["malformed JSON: \(error)"])
+        }
+        var r = Reader()
+        let w = r.widgets(json)
+        if !r.problems.isEmpty { throw WidgetsError(problems: r.problems) }
+        return w
+    }
+}
+
+/// Walks the JSON, collecting every problem with its path.
+private struct Reader {
+    var problems: [String] = []
+
+    mutating func problem(_ path: String, _ text: String) { problems.append("\(path): \(text)") }
+
+    mutating func string(_ v: JSONValue?, _ path: String, required: Bool = false) -> String? {
+        switch v {
+        case nil, .null?:
+            if required { problem(path, "is required") }
+            return nil
+        case .string(let s)?:
+            if required && s.isEmpty { problem(path, "must not be empty") }
+            return s
+        case let other?:
+            problem(path, "must be a string, not \(other.kind)")
+            return nil
+        }
+    }
+
+    mutating func bool(_ v: JSONValue?, _ path: String) -> Bool? {
+        switch v {
+        case nil, .null?: return nil
+        case .bool(let b)?: return b
+        case .string("true")?: return true
+        case .string("false")?: return false
+        case let other?:
+            problem(path, "must be true or false, not \(other.kind)")
+            return nil
+        }
+    }
+
+    mutating func array(_ v: JSONValue?, _ path: String) -> [JSONValue] {
+        switch v {
+        case nil, .null?: return []
+        case .array(let a)?: return a
+        case let other?:
+            problem(path, "must be an array, not \(other.kind)")
+            return []
+        }
+    }
+
+    mutating func widgets(_ json: JSONValue) -> Widgets {
+        guard case .object = json else {
+            problem("$", "a widgets file must be a JSON object, not \(json.kind)")
+            return Widgets(specVersion: "", emitsAlerts: false, emitsErrors: false, groups: [], outputs: [], functions: [])
+        }
+        let metadata = json["metadata"]
+        if metadata == nil { problem("metadata", "is required (with spec-version)") }
+        else if case .object = metadata! {} else { problem("metadata", "must be an object, not \(metadata!.kind)") }
+        let spec = metadata.map { string($0["spec-version"], "metadata.spec-version", required: true) } ?? nil
+        let declaredName = string(metadata?["name"], "metadata.name")
+        var declaredType: PluginType?
+        if let t = string(metadata?["type"], "metadata.type") {
+            declaredType = PluginType(rawValue: t)
+            if declaredType == nil {
+                problem("metadata.type", "'\(t)' is not one of \(PluginType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        // Sluice's spelling first, CDAP's as an alias; both given and different is a mistake.
+        func flag(_ ours: String, _ cdap: String) -> Bool {
+            let a = bool(json[ours], ours)
+            let b = bool(json[cdap], cdap)
+            if let a, let b, a != b { problem(cdap, "says \(b) but \(ours) says \(a)") }
+            return a ?? b ?? false
+        }
+        let emitsAlerts = flag("emitsAlerts", "emit-alerts")
+        let emitsErrors = flag("emitsErrors", "emit-errors")
+
+        var groups: [Widgets.PropertyGroup] = []
+        var seen: [String: String] = [:]
+        for (g, group) in array(json["configuration-groups"], "configuration-groups").enumerated() {
+            let gp = "configuration-groups[\(g)]"
+            let label = string(group["label"], "\(gp).label") ?? ""
+            var props: [Widgets.Property] = []
+            for (i, p) in array(group["properties"], "\(gp).properties").enumerated() {
+                let pp = "\(gp).properties[\(i)]"
+                guard case .object = p else { problem(pp, "must be an object, not \(p.kind)"); continue }
+                let name = string(p["name"], "\(pp).name", required: true) ?? ""
+                if !name.isEmpty, let first = seen[name] { problem("\(pp).name", "'\(name)' is already defined at \(first)") }
+                if !name.isEmpty, seen[name] == nil { seen[name] = "\(pp).name" }
+                let widgetType = string(p["widget-type"], "\(pp).widget-type", required: true) ?? ""
+                var defaultValue: JSONValue? = p["default"]
+                if defaultValue == nil { defaultValue = p["widget-attributes"]?["default"] }
+                var defaultText: String?
+                if let d = defaultValue, d != .null {
+                    defaultText = d.scalarText
+                    if defaultText == nil { problem("\(pp).default", "must be a string, number or boolean, not \(d.kind)") }
+                }
+                props.append(.init(
+                    name: name,
+                    label: string(p["label"], "\(pp).label") ?? name,
+                    widgetType: widgetType,
+                    required: bool(p["required"], "\(pp).required") ?? false,
+                    defaultValue: defaultText,
+                    description: string(p["description"], "\(pp).description"),
+                    secret: (bool(p["secret"], "\(pp).secret") ?? false) || widgetType == "password"))
+            }
+            groups.append(.init(label: label, properties: props))
+        }
+
+        var outputs: [Widgets.Output] = []
+        for (i, o) in array(json["outputs"], "outputs").enumerated() {
+            let op = "outputs[\(i)]"
+            guard case .object = o else { problem(op, "must be an object, not \(o.kind)"); continue }
+            outputs.append(.init(
+                name: string(o["name"], "\(op).name", required: true) ?? "",
+                widgetType: string(o["widget-type"], "\(op).widget-type"),
+                description: string(o["description"], "\(op).description")))
+        }
+
+        var functions: [Widgets.FunctionDeclaration] = []
+        for (i, f) in array(json["functions"], "functions").enumerated() {
+            let fp = "functions[\(i)]"
+            guard case .object = f else { problem(fp, "must be an object, not \(f.kind)"); continue }
+            let name = string(f["name"], "\(fp).name", required: true) ?? ""
+            let symbol = string(f["symbol"], "\(fp).symbol") ?? name
+            let argsKey = f["args"] != nil ? "args" : "arguments"
+            var args: [Widgets.FunctionValueType] = []
+            for (j, a) in array(f[argsKey], "\(fp).\(argsKey)").enumerated() {
+                if let t = valueType(a, "\(fp).\(argsKey)[\(j)]") { args.append(t) }
+            }
+            let returnsKey = f["returns"] != nil ? "returns" : "return"
+            let returns = f[returnsKey] == nil
+                ? { problem("\(fp).returns", "is required"); return nil }()
+                : valueType(f[returnsKey]!, "\(fp).\(returnsKey)")
+            functions.append(.init(name: name, symbol: symbol, arguments: args,
+                                   returns: returns ?? .double,
+                                   description: string(f["description"], "\(fp).description")))
+        }
+
+        return Widgets(
+            specVersion: spec ?? "",
+            declaredName: declaredName,
+            declaredType: declaredType,
+            displayName: string(json["display-name"], "display-name"),
+            description: string(json["description"], "description"),
+            emitsAlerts: emitsAlerts,
+            emitsErrors: emitsErrors,
+            groups: groups,
+            outputs: outputs,
+            functions: functions)
+    }
+
+    mutating func valueType(_ v: JSONValue, _ path: String) -> Widgets.FunctionValueType? {
+        guard case .string(let s) = v else {
+            problem(path, "must be a type name, not \(v.kind)")
+            return nil
+        }
+        guard let t = Widgets.FunctionValueType(rawValue: s) else {
+            problem(path, "unknown type '\(s)' (one of \(Widgets.FunctionValueType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        return t
+    }
+}

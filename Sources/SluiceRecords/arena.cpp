@@ -1,0 +1,94 @@
+// Bump allocator for one batch's records: allocation is a pointer bump, release is a reset.
+#include "sluice_records.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+namespace {
+struct Chunk {
+    char *data;
+    size_t size;
+};
+}  // namespace
+
+struct sr_arena {
+    std::vector<Chunk> chunks;  // chunks[0..current] are in use
+    size_t current = 0;
+    size_t offset = 0;          // within chunks[current]
+    size_t chunk_bytes;
+    size_t used = 0;
+};
+
+static Chunk new_chunk(size_t size) {
+    char *p = static_cast<char *>(std::malloc(size));
+    if (!p) throw std::bad_alloc();
+    return Chunk{p, size};
+}
+
+extern "C" sr_arena *sr_arena_new(size_t chunk_bytes) {
+    auto *a = new sr_arena();
+    a->chunk_bytes = chunk_bytes < 4096 ? 4096 : chunk_bytes;
+    a->chunks.push_back(new_chunk(a->chunk_bytes));
+    return a;
+}
+
+extern "C" void sr_arena_free(sr_arena *a) {
+    if (!a) return;
+    for (auto &c : a->chunks) std::free(c.data);
+    delete a;
+}
+
+extern "C" void sr_arena_reset(sr_arena *a) {
+    if (a->chunks.size() > 1) {
+        // Keep the largest chunk so a steady workload stops allocating.
+        size_t best = 0;
+        for (size_t i = 1; i < a->chunks.size(); i++)
+            if (a->chunks[i].size > a->chunks[best].size) best = i;
+        Chunk keep = a->chunks[best];
+        for (size_t i = 0; i < a->chunks.size(); i++)
+            if (i != best) std::free(a->chunks[i].data);
+        a->chunks.assign(1, keep);
+    }
+    a->current = 0;
+    a->offset = 0;
+    a->used = 0;
+}
+
+extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
+    for (;;) {
+        Chunk &c = a->chunks[a->current];
+        size_t start = (a->offset + (align - 1)) & ~(align - 1);
+        if (start + bytes <= c.size) {
+            a->offset = start + bytes;
+            a->used += bytes;
+            return c.data + start;
+        }
+        if (a->current + 1 < a->chunks.size()) {
+            a->current++;
+            a->offset = 0;
+            continue;
+        }
+        size_t size = a->chunk_bytes;
+        while (size < bytes + align) size *= 2;
+        a->chunks.push_back(new_chunk(size));
+        a->current = a->chunks.size() - 1;
+        a->offset = 0;
+    }
+}
+
+extern "C" size_t sr_arena_used(const sr_arena *a) { return a->used; }
+
+extern "C" size_t sr_arena_reserved(const sr_arena *a) {
+    size_t total = 0;
+    for (auto &c : a->chunks) total += c.size;
+    return total;
+}
+
+extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) {
+    char *p = static_cast<char *>(sr_arena_alloc(a, len + 1, 1));
+    if (len) std::memcpy(p, s, len);
+    p[len] = 0;
+    return p;
+}

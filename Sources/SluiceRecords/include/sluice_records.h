@@ -1,0 +1,102 @@
+/*
+ * sluice_records.h — the host's native record core (C interface, C++ inside).
+ *
+ * Records handed to plugins live in the flat layout of sluice_plugin.h. This module owns
+ * the memory behind them and the work that must be fast:
+ *   - arenas: bump allocators that hold one batch's records, freed all at once;
+ *   - keys: the process-wide table that interns field names to sluice_key numbers;
+ *   - parsing: JSON text to records with simdjson, once, in the host;
+ *   - copying: records and fields a plugin built, into an arena;
+ *   - writing: records back to JSON text.
+ */
+#ifndef SLUICE_RECORDS_H
+#define SLUICE_RECORDS_H
+
+#include <sluice_plugin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- arenas -------------------------------------------------------------------------- */
+
+typedef struct sr_arena sr_arena;
+
+/** A new arena that grabs memory in chunks of at least `chunk_bytes`. */
+sr_arena *sr_arena_new(size_t chunk_bytes);
+void sr_arena_free(sr_arena *arena);
+/** Forget everything allocated; keeps the largest chunk for reuse. */
+void sr_arena_reset(sr_arena *arena);
+/** `bytes` bytes aligned to `align` (a power of two), valid until reset or free. */
+void *sr_arena_alloc(sr_arena *arena, size_t bytes, size_t align);
+/** Bytes handed out since the last reset. */
+size_t sr_arena_used(const sr_arena *arena);
+/** Bytes of memory the arena holds. */
+size_t sr_arena_reserved(const sr_arena *arena);
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+/** The most distinct names the table interns; past it intern gives SLUICE_NO_KEY. */
+#define SR_MAX_KEYS (1u << 20)
+
+/** The process-wide key for `name`; thread-safe. */
+sluice_key sr_intern(const char *name, size_t len);
+/** The NUL-terminated name of `key` and its length, or NULL for an unknown key. */
+const char *sr_key_name(sluice_key key, uint32_t *len);
+/** How many names are interned. */
+uint32_t sr_key_count(void);
+
+/* ---- parsing -------------------------------------------------------------------------- */
+
+typedef struct sr_parser sr_parser;
+
+/** A parser: not thread-safe; use one per thread. */
+sr_parser *sr_parser_new(void);
+void sr_parser_free(sr_parser *parser);
+
+/** Parses one JSON object into `*out`, allocating in `arena`. Returns 0 on success; on
+ *  failure returns -1, writes a NUL-terminated reason into `err` and allocates nothing
+ *  that outlives the next reset. */
+int sr_parse_record(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
+                    sluice_record *out, char *err, size_t err_cap);
+
+/* ---- copying -------------------------------------------------------------------------- */
+
+/** Deep-copies `in` (built by a plugin, in its memory) into `arena`, interning names.
+ *  Returns 0, or -1 with a reason in `err` (a value of unknown type, a NULL pointer). */
+int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
+                   size_t err_cap);
+
+/** `base` (already in host memory) with `set` added or replacing same-named fields.
+ *  The base's values are shared, the new values deep-copied. Returns 0 or -1 with `err`. */
+int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
+                   uint32_t nset, sluice_record *out, char *err, size_t err_cap);
+
+/** Copies a string into the arena (NUL-terminated) and returns it. */
+const char *sr_arena_strdup(sr_arena *arena, const char *s, size_t len);
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+/** A growable byte buffer; zero-initialise, free with sr_buf_free. */
+typedef struct sr_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} sr_buf;
+
+void sr_buf_free(sr_buf *buf);
+void sr_buf_clear(sr_buf *buf);
+/** Appends the record as one line of compact JSON (no newline). */
+void sr_write_record_json(sr_buf *buf, const sluice_record *record);
+/** Appends the value as compact JSON. */
+void sr_write_value_json(sr_buf *buf, const sluice_value *value);
+/** Appends `s` as a quoted, escaped JSON string. */
+void sr_write_json_string(sr_buf *buf, const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,87 @@
+// The process-wide table of interned field names. Reads are lock-free: entries are
+// published in fixed chunks before the count that makes them visible.
+#include "sluice_records.h"
+#include "internal.hpp"
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+
+namespace {
+constexpr uint32_t kChunkBits = 12;
+constexpr uint32_t kChunkSize = 1u << kChunkBits;
+constexpr uint32_t kChunks = SR_MAX_KEYS / kChunkSize;
+
+struct Entry {
+    const char *name;
+    uint32_t len;
+};
+
+struct Table {
+    std::mutex lock;
+    std::unordered_map<std::string_view, sluice_key> index;
+    std::atomic<Entry *> chunks[kChunks] = {};
+    std::atomic<uint32_t> count{1};  // key 0 is SLUICE_NO_KEY
+};
+
+Table &table() {
+    static Table *t = new Table();  // never destroyed: keys live as long as the process
+    return *t;
+}
+}  // namespace
+
+extern "C" sluice_key sr_intern(const char *name, size_t len) {
+    Table &t = table();
+    std::lock_guard<std::mutex> guard(t.lock);
+    auto it = t.index.find(std::string_view(name, len));
+    if (it != t.index.end()) return it->second;
+    uint32_t key = t.count.load(std::memory_order_relaxed);
+    if (key >= SR_MAX_KEYS || len > UINT32_MAX) return SLUICE_NO_KEY;
+    char *copy = new char[len + 1];
+    if (len) std::memcpy(copy, name, len);
+    copy[len] = 0;
+    uint32_t c = key >> kChunkBits;
+    Entry *chunk = t.chunks[c].load(std::memory_order_relaxed);
+    if (!chunk) {
+        chunk = new Entry[kChunkSize]();
+        t.chunks[c].store(chunk, std::memory_order_release);
+    }
+    chunk[key & (kChunkSize - 1)] = Entry{copy, static_cast<uint32_t>(len)};
+    t.index.emplace(std::string_view(copy, len), key);
+    t.count.store(key + 1, std::memory_order_release);
+    return key;
+}
+
+extern "C" const char *sr_key_name(sluice_key key, uint32_t *len) {
+    Table &t = table();
+    if (key == SLUICE_NO_KEY || key >= t.count.load(std::memory_order_acquire)) return nullptr;
+    Entry *chunk = t.chunks[key >> kChunkBits].load(std::memory_order_acquire);
+    const Entry &e = chunk[key & (kChunkSize - 1)];
+    if (len) *len = e.len;
+    return e.name;
+}
+
+extern "C" uint32_t sr_key_count(void) { return table().count.load(std::memory_order_acquire) - 1; }
+
+namespace sluice_records {
+
+sluice_key KeyCache::get(std::string_view name) {
+    auto it = cache_.find(name);
+    if (it != cache_.end()) return it->second;
+    sluice_key key = sr_intern(name.data(), name.size());
+    if (key == SLUICE_NO_KEY) return key;
+    uint32_t len = 0;
+    const char *stable = sr_key_name(key, &len);
+    cache_.emplace(std::string_view(stable, len), key);
+    return key;
+}
+
+bool key_matches(sluice_key key, const char *name, size_t len) {
+    uint32_t klen = 0;
+    const char *kname = sr_key_name(key, &klen);
+    return kname && klen == len && std::memcmp(kname, name, len) == 0;
+}
+
+}  // namespace sluice_records

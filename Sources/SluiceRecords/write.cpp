@@ -1,0 +1,129 @@
+// Records back to compact JSON text.
+#include "sluice_records.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace {
+
+void reserve(sr_buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = static_cast<char *>(std::realloc(b->data, cap));
+    if (!p) throw std::bad_alloc();
+    b->data = p;
+    b->cap = cap;
+}
+
+inline void put(sr_buf *b, const char *s, size_t n) {
+    reserve(b, n);
+    std::memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+inline void put(sr_buf *b, char c) {
+    reserve(b, 1);
+    b->data[b->len++] = c;
+}
+
+void put_fields(sr_buf *b, const sluice_field *fields, uint32_t n) {
+    put(b, '{');
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) put(b, ',');
+        sr_write_json_string(b, fields[i].name, fields[i].name_len);
+        put(b, ':');
+        sr_write_value_json(b, &fields[i].value);
+    }
+    put(b, '}');
+}
+
+}  // namespace
+
+extern "C" void sr_buf_free(sr_buf *b) {
+    std::free(b->data);
+    b->data = nullptr;
+    b->len = b->cap = 0;
+}
+
+extern "C" void sr_buf_clear(sr_buf *b) { b->len = 0; }
+
+extern "C" void sr_write_json_string(sr_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    reserve(b, n + 2);
+    put(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        put(b, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"': put(b, "\\\"", 2); break;
+        case '\\': put(b, "\\\\", 2); break;
+        case '\n': put(b, "\\n", 2); break;
+        case '\r': put(b, "\\r", 2); break;
+        case '\t': put(b, "\\t", 2); break;
+        case '\b': put(b, "\\b", 2); break;
+        case '\f': put(b, "\\f", 2); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(b, esc, 6);
+        }
+        }
+    }
+    put(b, s + start, n - start);
+    put(b, '"');
+}
+
+extern "C" void sr_write_value_json(sr_buf *b, const sluice_value *v) {
+    switch (v->type) {
+    case SLUICE_BOOL:
+        if (v->as.b) put(b, "true", 4); else put(b, "false", 5);
+        return;
+    case SLUICE_INT: {
+        char tmp[24];
+        auto r = std::to_chars(tmp, tmp + sizeof tmp, v->as.i);
+        put(b, tmp, static_cast<size_t>(r.ptr - tmp));
+        return;
+    }
+    case SLUICE_DOUBLE: {
+        if (!std::isfinite(v->as.d)) {  // JSON has no NaN or infinity
+            put(b, "null", 4);
+            return;
+        }
+        char tmp[32];
+        auto r = std::to_chars(tmp, tmp + sizeof tmp, v->as.d);  // shortest round-trip form
+        size_t n = static_cast<size_t>(r.ptr - tmp);
+        put(b, tmp, n);
+        // Keep a double a double when it is read back: 3 -> 3.0.
+        if (std::memchr(tmp, '.', n) == nullptr && std::memchr(tmp, 'e', n) == nullptr)
+            put(b, ".0", 2);
+        return;
+    }
+    case SLUICE_STRING:
+        sr_write_json_string(b, v->as.s, v->len);
+        return;
+    case SLUICE_ARRAY:
+        put(b, '[');
+        for (uint32_t i = 0; i < v->len; i++) {
+            if (i) put(b, ',');
+            sr_write_value_json(b, &v->as.items[i]);
+        }
+        put(b, ']');
+        return;
+    case SLUICE_OBJECT:
+        put_fields(b, v->as.fields, v->len);
+        return;
+    default:
+        put(b, "null", 4);
+        return;
+    }
+}
+
+extern "C" void sr_write_record_json(sr_buf *b, const sluice_record *r) {
+    put_fields(b, r->fields, r->nfields);
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import SluiceEngine
+
+struct ListPlugins: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list-plugins",
+        abstract: "List the plugins in the catalog, and one line for each broken file.",
+        discussion: "Exits 0 even when some files are broken, unless --strict is given."
+    )
+
+    @OptionGroup var catalogOptions: CatalogOptions
+
+    @Flag(help: "Print JSON: plugins, problems and the search path.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Only plugins of this type: source, transform, sink, alertpublisher.", valueName: "TYPE"))
+    var type: PluginType?
+
+    @Flag(help: "Exit with status 1 when any file or plugin has a problem.")
+    var strict = false
+
+    func run() throws {
+        let catalog = catalogOptions.loadCatalog()
+        if json {
+            print(CatalogReport.listJSON(catalog, type: type), terminator: "")
+        } else {
+            print(CatalogReport.listTable(catalog, type: type), terminator: "")
+            printError(CatalogReport.problemLines(catalog))
+        }
+        if strict && !catalog.problems.isEmpty { throw ExitCode(1) }
+    }
+}
+
+func printError(_ text: String) {
+    guard !text.isEmpty else { return }
+    var stderr = StandardError()
+    print(text, terminator: "", to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleWriter.write(string, fd: 2)
+    }
+}
