@@ -101,7 +101,8 @@ let package = Package(
         .testTarget(
             name: "SluiceEngineTests",
             dependencies: ["SluiceEngine"],
-            path: "Tests/SluiceEngineTests"
+            path: "Tests/SluiceEngineTests",
+            exclude: ["Fixtures"]
         ),
     ] + pluginTargets,
     cxxLanguageStandard: .cxx17

@@ -208,7 +208,7 @@ extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, 
         ondemand::json_type type;
         e = doc.type().get(type);
         if (!e && type != ondemand::json_type::object) {
-            set_error(err, err_cap, "not a JSON object");
+            set_error(err, err_cap, "invalid JSON: a record must be a JSON object");
             return -1;
         }
     }

@@ -87,24 +87,74 @@ public final class NativeLibrary: @unchecked Sendable {
         return lib
     }
 
+    /// Checks the ELF headers before dlopen sees the file: a file that is not ELF, not a
+    /// shared object, built for another CPU or cut short would otherwise give a cryptic
+    /// dlerror — or, cut short, crash the host with SIGBUS when the loader touches a
+    /// segment that is not there.
     static func checkELF(_ path: String) throws {
         let fd = open(path, O_RDONLY)
         if fd < 0 { throw LibraryLoadError.unreadable(String(cString: strerror(errno))) }
         defer { close(fd) }
-        var header = [UInt8](repeating: 0, count: 18)
-        let n = header.withUnsafeMutableBytes { read(fd, $0.baseAddress, 18) }
-        if n < 4 || header[0] != 0x7f || header[1] != 0x45 || header[2] != 0x4c || header[3] != 0x46 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LibraryLoadError.unreadable(String(cString: strerror(errno))) }
+        let size = UInt64(st.st_size)
+
+        func bytes(at offset: UInt64, count: Int) -> [UInt8]? {
+            var buf = [UInt8](repeating: 0, count: count)
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            return n == count ? buf : nil
+        }
+        func le(_ b: [UInt8], _ at: Int, _ width: Int) -> UInt64 {
+            (0..<width).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
+        }
+
+        guard let ident = bytes(at: 0, count: 4), ident == [0x7f, 0x45, 0x4c, 0x46] else {
             throw LibraryLoadError.notELF
         }
-        if n < 18 { throw LibraryLoadError.cannotLoad("truncated ELF file (\(n) bytes)") }
-        // e_type, little-endian on every platform Swift runs this host on.
-        let type = UInt16(header[16]) | UInt16(header[17]) << 8
-        switch type {
-        case 3: return  // ET_DYN
+        guard let h = bytes(at: 0, count: 64) else {
+            throw LibraryLoadError.cannotLoad("truncated ELF file: \(size) bytes, shorter than its own header")
+        }
+        guard h[4] == 2, h[5] == 1 else {
+            throw LibraryLoadError.cannotLoad("not a 64-bit little-endian ELF file, which this host needs")
+        }
+        switch le(h, 16, 2) {
+        case 3: break  // ET_DYN
         case 1: throw LibraryLoadError.notSharedObject(elfType: "relocatable object (.o)")
         case 2: throw LibraryLoadError.notSharedObject(elfType: "executable")
         case 4: throw LibraryLoadError.notSharedObject(elfType: "core dump")
-        default: throw LibraryLoadError.notSharedObject(elfType: "file of type \(type)")
+        case let t: throw LibraryLoadError.notSharedObject(elfType: "file of type \(t)")
+        }
+        let machine = le(h, 18, 2)
+        #if arch(x86_64)
+        let expected: UInt64 = 62, hostArch = "x86_64"
+        #elseif arch(arm64)
+        let expected: UInt64 = 183, hostArch = "aarch64"
+        #else
+        let expected = machine, hostArch = "this CPU"
+        #endif
+        if machine != expected {
+            let names: [UInt64: String] = [3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv"]
+            throw LibraryLoadError.cannotLoad("built for \(names[machine] ?? "machine \(machine)"), this host runs on \(hostArch)")
+        }
+        // Every table and loaded segment must lie inside the file.
+        let phoff = le(h, 32, 8), shoff = le(h, 40, 8)
+        let phentsize = le(h, 54, 2), phnum = le(h, 56, 2)
+        let shentsize = le(h, 58, 2), shnum = le(h, 60, 2)
+        func truncated(_ what: String, endsAt end: UInt64) -> LibraryLoadError {
+            .cannotLoad("truncated ELF file: \(what) ends at byte \(end) but the file has \(size) bytes")
+        }
+        let phEnd = phoff &+ phentsize &* phnum
+        guard phentsize >= 56, phnum > 0, phEnd <= size, phEnd >= phoff else {
+            throw truncated("the program header table", endsAt: phEnd)
+        }
+        let shEnd = shoff &+ shentsize &* shnum
+        if shoff != 0, shEnd > size || shEnd < shoff { throw truncated("the section header table", endsAt: shEnd) }
+        for i in 0..<phnum {
+            guard let ph = bytes(at: phoff + i * phentsize, count: 56) else { throw truncated("program header \(i)", endsAt: phEnd) }
+            let type = le(ph, 0, 4)
+            guard type == 1 || type == 2 else { continue }  // PT_LOAD, PT_DYNAMIC
+            let end = le(ph, 8, 8) &+ le(ph, 32, 8)
+            if end > size || end < le(ph, 8, 8) { throw truncated("segment \(i)", endsAt: end) }
         }
     }
 }

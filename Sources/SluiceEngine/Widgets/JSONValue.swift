@@ -22,13 +22,31 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
-    /// Parses JSON text; the error names the line and column when Foundation gives them.
+    /// Parses JSON text; a syntax error names the line and column.
     public static func parse(_ data: Data) throws -> JSONValue {
         do {
             return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw JSONSyntaxError(message: underlying ?? context.debugDescription)
+        } catch DecodingError.dataCorrupted {
+            throw JSONSyntaxError(message: syntaxError(in: data))
+        }
+    }
+
+    /// Foundation's decoder says only "not valid JSON"; JSONSerialization says at which
+    /// character. Turn that into a line and column.
+    static func syntaxError(in data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return "not valid JSON"
+        } catch {
+            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            guard let range = text.range(of: "character "),
+                  let offset = Int(text[range.upperBound...].prefix { $0.isNumber }) else { return text }
+            let before = data.prefix(offset)
+            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            let what = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+                .replacingOccurrences(of: " around", with: "")
+            return "\(what) at line \(line), column \(column)"
         }
     }
 

@@ -1,0 +1,196 @@
+import Foundation
+import SluicePluginABI
+@testable import SluiceEngine
+import XCTest
+
+/// Plugins in C and Swift process batches through the ABI; what they emit reaches the
+/// host intact.
+final class ABITests: XCTestCase {
+    let arena = RecordArena()
+    let parser = RecordParser()
+    let identity = StageIdentity(namespace: "tests", pipeline: "abi", stage: "check")
+
+    func records(_ lines: [String]) throws -> [sluice_record] {
+        try lines.map { try parser.parse($0, into: arena) }
+    }
+
+    func stage(_ c: Catalog, _ name: String, _ properties: [(String, String)], alerts: Bool? = nil) throws -> StageInstance {
+        let entry = try c.find(name: name).get()
+        return try StageInstance(descriptor: entry.descriptor, identity: identity, properties: properties,
+                                 allowsAlerts: alerts ?? entry.widgets.emitsAlerts, arena: arena)
+    }
+
+    func json(_ rs: [sluice_record]) -> [String] { rs.map(RecordJSON.render) }
+
+    // MARK: Swift: Threshold
+
+    func testSwiftThresholdPassesRecordsRaisesAlertsAndRoutesErrors() throws {
+        let s = try stage(catalog([], bundled: true), "Threshold", [("field", "heartbeat"), ("limit", "150"), ("include", "userid,name")])
+        let input = [
+            #"{"userid":"u1","name":"Ann","heartbeat":180}"#,
+            #"{"userid":"u2","name":"Bob","heartbeat":120}"#,
+            #"{"userid":"u3","name":"Cy"}"#,
+            #"{"userid":"u4","heartbeat":"high"}"#,
+            #"{"userid":"u5","name":"Di","heartbeat":201.5,"tags":[1]}"#,
+        ]
+        let batch = try records(input)
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok)
+        XCTAssertEqual(json(out.records), [input[0], input[1], input[4]])
+        // Passed on unchanged means not copied: the very same fields.
+        XCTAssertEqual(out.records[0].fields, batch[0].fields)
+        XCTAssertEqual(out.alerts, [
+            RawAlert([("userid", "u1"), ("name", "Ann"), ("heartbeat", "180")]),
+            RawAlert([("userid", "u5"), ("name", "Di"), ("heartbeat", "201.5")]),
+        ])
+        XCTAssertEqual(out.errors.map(\.message), ["field 'heartbeat' is missing", "field 'heartbeat' is not a number (string)"])
+        XCTAssertEqual(out.errors.map(\.code), [1, 1])
+        XCTAssertEqual(out.errors.compactMap(\.record).map(RecordJSON.render), [input[2], input[3]])
+        XCTAssertEqual(s.counters["alerts"], 2)
+        XCTAssertEqual(s.rejectedAlerts, 0)
+    }
+
+    func testDefaultPayloadTakesTopLevelScalarsAndDirectionBelow() throws {
+        let s = try stage(catalog([], bundled: true), "Threshold", [("field", "t"), ("limit", "0"), ("direction", "below")])
+        let batch = try records([#"{"id":"x","t":-3.25,"nested":{"a":1},"list":[1],"ok":true,"n":null}"#, #"{"id":"y","t":4}"#])
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 7, records: $0) }
+        XCTAssertEqual(out.alerts, [RawAlert([("id", "x"), ("t", "-3.25"), ("ok", "true"), ("n", "null")])])
+        XCTAssertEqual(out.records.count, 2)
+    }
+
+    func testAlertsOfAStageWithoutEmitsAlertsAreRejectedAndCounted() throws {
+        let s = try stage(catalog([], bundled: true), "Threshold", [("field", "v"), ("limit", "1")], alerts: false)
+        let batch = try records([#"{"v":5}"#, #"{"v":6}"#, #"{"v":0}"#])
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.alerts, [])
+        XCTAssertEqual(s.rejectedAlerts, 2)
+        XCTAssertEqual(out.records.count, 3, "records keep flowing")
+    }
+
+    func testCreateErrorsReachTheHostWithTheirMessage() throws {
+        let c = catalog([], bundled: true)
+        XCTAssertThrowsError(try stage(c, "Threshold", [("field", "v"), ("limit", "abc")])) { e in
+            XCTAssertEqual("\(e)", "stage 'check' (Threshold 1.0.0): property 'limit' must be a number, got 'abc'")
+        }
+        XCTAssertThrowsError(try stage(c, "Threshold", [("limit", "3")])) { e in
+            XCTAssertEqual("\(e)", "stage 'check' (Threshold 1.0.0): property 'field' is required")
+        }
+        XCTAssertThrowsError(try stage(c, "AddFields", [])) { e in
+            XCTAssertEqual("\(e)", "stage 'check' (AddFields 1.0.0): property 'fields' is required")
+        }
+        XCTAssertThrowsError(try stage(c, "AddFields", [("fields", "a=1,oops")])) { e in
+            XCTAssertEqual("\(e)", "stage 'check' (AddFields 1.0.0): property 'fields': 'oops' is not name=value")
+        }
+    }
+
+    // MARK: C: AddFields
+
+    func testCAddFieldsAddsAndReplacesTypedFieldsWithoutTouchingTheInput() throws {
+        let c = catalog([], bundled: true)
+        let s = try stage(c, "AddFields", [("fields", #"site=berlin, version=2,ratio=0.5,ok=true,none=null,quoted="42""#)])
+        let input = [#"{"id":"a","site":"paris"}"#, #"{"id":"b"}"#]
+        let batch = try records(input)
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok)
+        XCTAssertEqual(json(out.records), [
+            #"{"id":"a","site":"berlin","version":2,"ratio":0.5,"ok":true,"none":null,"quoted":"42"}"#,
+            #"{"id":"b","site":"berlin","version":2,"ratio":0.5,"ok":true,"none":null,"quoted":"42"}"#,
+        ])
+        XCTAssertEqual(json(batch), input, "the input records are not modified")
+
+        let keep = try stage(c, "AddFields", [("fields", "site=berlin,extra=1"), ("overwrite", "false")])
+        let kept = batch.withUnsafeBufferPointer { keep.process(batch: 2, records: $0) }
+        XCTAssertEqual(json(kept.records), [#"{"id":"a","site":"paris","extra":1}"#, #"{"id":"b","site":"berlin","extra":1}"#])
+    }
+
+    // MARK: every plugin type, from a library built with plain cc
+
+    func testSourceEmitsParsedAndBuiltRecordsAndRoutesBadLinesToErrors() throws {
+        let c = catalog([Fixtures.shared.kit])
+        let s = try stage(c, "ListSource", [("lines", #"{"id":"a","n":1}|not json|{"id":"b"}"#), ("built", "true")])
+        let out = s.read(batch: 1, maxRecords: 10, maxWaitMs: 100)
+        XCTAssertEqual(out.status, .end)
+        XCTAssertEqual(json(out.records), [
+            #"{"id":"built","n":2.5,"list":[1,"two"],"obj":{"deep":true}}"#,
+            #"{"id":"a","n":1}"#,
+            #"{"id":"b"}"#,
+        ])
+        XCTAssertEqual(out.errors.count, 1)
+        XCTAssertEqual(out.errors[0].code, 42)
+        XCTAssertTrue(out.errors[0].message.hasPrefix("invalid JSON"), out.errors[0].message)
+        XCTAssertEqual(out.errors[0].record.map(RecordJSON.render), #"{"raw":"not json"}"#)
+
+        XCTAssertEqual(s.commit(batch: 1).status, .ok)
+        let lastCommit = try XCTUnwrap(s.descriptor.library.symbol("kit_last_commit"))
+        XCTAssertEqual(unsafeBitCast(lastCommit, to: (@convention(c) () -> UInt64).self)(), 1)
+    }
+
+    func testSourceHonoursMaxRecords() throws {
+        let c = catalog([Fixtures.shared.kit])
+        let s = try stage(c, "ListSource", [("lines", #"{"i":1}|{"i":2}|{"i":3}"#)])
+        var seen: [String] = []
+        var statuses: [CallStatus] = []
+        for b in 1...3 {
+            let out = s.read(batch: UInt64(b), maxRecords: 2, maxWaitMs: 10)
+            seen += json(out.records)
+            statuses.append(out.status)
+            if out.status == .end { break }
+        }
+        XCTAssertEqual(seen, [#"{"i":1}"#, #"{"i":2}"#, #"{"i":3}"#])
+        XCTAssertEqual(statuses, [.ok, .end])
+    }
+
+    func testTransformDropsAndCounts() throws {
+        let s = try stage(catalog([Fixtures.shared.kit]), "Tagger", [("tag", "t1")])
+        let batch = try records([#"{"id":"a"}"#, #"{"id":"b","drop":true}"#, #"{"id":"c","tag":"old"}"#])
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(json(out.records), [#"{"id":"a","tag":"t1"}"#, #"{"id":"c","tag":"t1"}"#])
+        XCTAssertEqual(s.counters["dropped"], 1)
+    }
+
+    func testSinkRetriesFlushesAndReportsBadRecords() throws {
+        let path = Fixtures.shared.root + "/sink-\(UUID().uuidString).txt"
+        let s = try stage(catalog([Fixtures.shared.kit]), "FileSink", [("path", path), ("fail_first", "true")])
+        let batch = try records([#"{"id":"a"}"#, #"{"noid":1}"#, #"{"id":"b"}"#])
+        let first = batch.withUnsafeBufferPointer { s.write(batch: 1, records: $0) }
+        XCTAssertEqual(first.status, .retry("broker away"))
+        let second = batch.withUnsafeBufferPointer { s.write(batch: 1, records: $0) }
+        XCTAssertEqual(second.status, .ok)
+        XCTAssertEqual(second.errors.map(\.code), [7])
+        XCTAssertEqual(second.errors.compactMap(\.record).map(RecordJSON.render), [#"{"noid":1}"#])
+        XCTAssertEqual(s.flush().status, .ok)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "a\nb\n")
+    }
+
+    func testPublisherReceivesAlertsAndReportsPerAlertOutcomes() throws {
+        let path = Fixtures.shared.root + "/alerts-\(UUID().uuidString).jsonl"
+        let s = try stage(catalog([Fixtures.shared.kit]), "EchoPublisher", [("path", path)])
+        var storage: [UnsafeMutablePointer<CChar>] = []
+        func str(_ t: String) -> sluice_str {
+            let p = strdup(t)!
+            storage.append(p)
+            return sluice_str(ptr: p, len: strlen(p))
+        }
+        defer { storage.forEach { free($0) } }
+        func alert(_ id: String, _ payload: [(String, String)]) -> UnsafeMutablePointer<sluice_alert> {
+            let kvs = UnsafeMutablePointer<sluice_kv>.allocate(capacity: payload.count)
+            for (i, kv) in payload.enumerated() { kvs[i] = sluice_kv(key: str(kv.0), value: str(kv.1)) }
+            let a = UnsafeMutablePointer<sluice_alert>.allocate(capacity: 1)
+            var v = sluice_alert()
+            v.size = UInt32(MemoryLayout<sluice_alert>.size)
+            v.npayload = UInt32(payload.count)
+            v.id = str(id)
+            v.payload = UnsafePointer(kvs)
+            v.json = str(#"{"id":"\#(id)"}"#)
+            a.initialize(to: v)
+            return a
+        }
+        let alerts = [alert("one", [("k", "v")]), alert("two", [("fail", "yes")]), alert("three", [])]
+        let out = s.publish(alerts.map { UnsafePointer($0) })
+        XCTAssertEqual(out.status, .ok)
+        XCTAssertEqual(out.outcomes.count, 1)
+        XCTAssertEqual(out.outcomes[1]?.status, SLUICE_ERROR)
+        XCTAssertEqual(out.outcomes[1]?.message, "refused")
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "{\"id\":\"one\"}\n{\"id\":\"three\"}\n")
+    }
+}

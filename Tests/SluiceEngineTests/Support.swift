@@ -1,0 +1,106 @@
+import Foundation
+import SluiceEngine
+import XCTest
+
+/// Paths of the package under test.
+enum Package {
+    static let root = PluginSearchPath.packageRoot
+    static let include = root + "/PluginSDK/include"
+    static let fixtures = root + "/Tests/SluiceEngineTests/Fixtures"
+    /// .build/<config>: where `swift build` put the host and the bundled plugins.
+    static let buildDirectory = PluginSearchPath.bundledDirectory!
+    static let host = buildDirectory + "/host"
+}
+
+/// Runs a program; returns its exit status, standard output and standard error.
+@discardableResult
+func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+         directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes while the process runs so neither fills up.
+    final class Box: @unchecked Sendable { var data = Data() }
+    let outBox = Box()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    let outData = outBox.data
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// Compiles a C fixture into a shared library with nothing but cc and the SDK header.
+func compilePlugin(_ source: String, to output: String, defines: [String] = []) throws {
+    let args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",
+                "-I", Package.include] + defines.map { "-D" + $0 } + ["-o", output, Package.fixtures + "/" + source]
+    let r = try run("/usr/bin/cc", args)
+    if r.status != 0 { throw FixtureError("cc \(source) failed:\n\(r.stderr)") }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The fixture plugin folders, built once per test run.
+///   kit/      libkit.so (ListSource, Tagger, FileSink, EchoPublisher 1.0.0) + widgets
+///   kit2/     libkit.so again, as version 2.0.0 + widgets
+///   broken/   one file per failure mode, plus libbad_descriptors.so's good PassThrough
+final class Fixtures: @unchecked Sendable {
+    static let shared: Fixtures = {
+        do { return try Fixtures() } catch { fatalError("cannot build the fixtures: \(error)") }
+    }()
+
+    let root: String
+    var kit: String { root + "/kit" }
+    var kit2: String { root + "/kit2" }
+    var broken: String { root + "/broken" }
+
+    private init() throws {
+        root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: root)
+        for dir in ["kit", "kit2", "broken"] {
+            try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+        }
+        let widgets = Package.fixtures + "/widgets/"
+        func copyWidgets(_ names: [String], to dir: String) throws {
+            for n in names { try fm.copyItem(atPath: widgets + n, toPath: dir + "/" + n) }
+        }
+        let kitWidgets = ["ListSource-source.json", "Tagger-transform.json", "FileSink-sink.json", "EchoPublisher-alertpublisher.json"]
+
+        try compilePlugin("kit.c", to: kit + "/libkit.so")
+        try copyWidgets(kitWidgets, to: kit)
+
+        try compilePlugin("kit.c", to: kit2 + "/libkit.so", defines: ["KIT_VERSION=\"2.0.0\""])
+        try fm.createDirectory(atPath: kit2 + "/widgets", withIntermediateDirectories: true)
+        try copyWidgets(kitWidgets, to: kit2 + "/widgets")
+
+        try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
+        try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")
+        try compilePlugin("bad_descriptors.c", to: broken + "/libbad_descriptors.so")
+        try compilePlugin("mismatch.c", to: broken + "/libmismatch.so")
+        try copyWidgets(["PassThrough-transform.json", "WrongType-transform.json",
+                         "MissingFunction-transform.json", "Malformed-transform.json"], to: broken)
+        try "these are notes, not a library\n".write(toFile: broken + "/libnotes.so", atomically: true, encoding: .utf8)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: kit + "/libkit.so"))
+        try whole.prefix(600).write(to: URL(fileURLWithPath: broken + "/libtruncated.so"))
+        // An object file compiled without -shared.
+        let obj = try run("/usr/bin/cc", ["-c", "-fPIC", "-o", broken + "/libobject.so", Package.fixtures + "/no_entry.c"])
+        if obj.status != 0 { throw FixtureError(obj.stderr) }
+    }
+}
+
+/// A catalog of exactly these folders (no bundled plugins) unless `bundled` is set.
+func catalog(_ dirs: [String], bundled: Bool = false, environment: [String: String] = [:]) -> Catalog {
+    Catalog.load(locations: PluginSearchPath.locations(pluginDirectories: dirs, environment: environment, includeBundled: bundled))
+}
