@@ -14,7 +14,7 @@ enum Package {
 
 /// Runs a program; returns its exit status, standard output and standard error.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
          directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
@@ -42,7 +42,7 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
 func compilePlugin(_ source: String, to output: String, defines: [String] = []) throws {
     let args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",
                 "-I", Package.include] + defines.map { "-D" + $0 } + ["-o", output, Package.fixtures + "/" + source]
-    let r = try run("/usr/bin/cc", args)
+    let r = try runProgram("/usr/bin/cc", args)
     if r.status != 0 { throw FixtureError("cc \(source) failed:\n\(r.stderr)") }
 }
 
@@ -95,8 +95,16 @@ final class Fixtures: @unchecked Sendable {
         let whole = try Data(contentsOf: URL(fileURLWithPath: kit + "/libkit.so"))
         try whole.prefix(600).write(to: URL(fileURLWithPath: broken + "/libtruncated.so"))
         // An object file compiled without -shared.
-        let obj = try run("/usr/bin/cc", ["-c", "-fPIC", "-o", broken + "/libobject.so", Package.fixtures + "/no_entry.c"])
+        let obj = try runProgram("/usr/bin/cc", ["-c", "-fPIC", "-o", broken + "/libobject.so", Package.fixtures + "/no_entry.c"])
         if obj.status != 0 { throw FixtureError(obj.stderr) }
+        XCTestObservationCenter.shared.addTestObserver(Cleanup(root))
+    }
+
+    /// Removes the fixture folders when the test run ends.
+    final class Cleanup: NSObject, XCTestObservation {
+        let root: String
+        init(_ root: String) { self.root = root }
+        func testBundleDidFinish(_ testBundle: Bundle) { try? FileManager.default.removeItem(atPath: root) }
     }
 }
 
