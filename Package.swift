@@ -50,6 +50,8 @@ let package = Package(
     products: [
         .executable(name: "host", targets: ["host"]),
         .library(name: "SluiceEngine", targets: ["SluiceEngine"]),
+        // For Swift plugins built outside this package: depend on this product.
+        .library(name: "SluicePluginSDK", targets: ["SluicePluginSDK"]),
     ] + bundledPlugins.map { .library(name: $0.name, type: .dynamic, targets: [$0.name]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -20,7 +20,7 @@ final class ABITests: XCTestCase {
                                  allowsAlerts: alerts ?? entry.widgets.emitsAlerts, arena: arena)
     }
 
-    func json(_ rs: [sluice_record]) -> [String] { rs.map(RecordJSON.render) }
+    func json<S: Sequence>(_ rs: S) -> [String] where S.Element == sluice_record { rs.map(RecordJSON.render) }
 
     // MARK: Swift: Threshold
 

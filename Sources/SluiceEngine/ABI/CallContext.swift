@@ -27,6 +27,47 @@ public struct RawAlert: Equatable, Sendable {
     }
 }
 
+/// The part of a call's state the per-record emitter functions touch, kept in plain
+/// memory (no Swift arrays, no class properties) so passing a record on costs a few
+/// instructions: the emitter's ctx points here.
+struct HotState {
+    var permissions: Int = 0
+    var input: UnsafePointer<sluice_record>?
+    var inputCount: Int = 0
+    var output: UnsafeMutablePointer<sluice_record>
+    var outputCount: Int = 0
+    var outputCapacity: Int
+    /// The CallContext this belongs to, for everything that is not hot.
+    var owner: Unmanaged<CallContext>
+
+    @inline(__always) func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
+        guard let base = input else { return false }
+        return r >= base && r < base + inputCount
+    }
+
+    @inline(__always) mutating func append(_ r: sluice_record) {
+        if outputCount == outputCapacity { grow(to: outputCount + 1) }
+        output[outputCount] = r
+        outputCount += 1
+    }
+
+    mutating func append(_ rs: UnsafeBufferPointer<sluice_record>) {
+        if outputCount + rs.count > outputCapacity { grow(to: outputCount + rs.count) }
+        (output + outputCount).update(from: rs.baseAddress!, count: rs.count)
+        outputCount += rs.count
+    }
+
+    mutating func grow(to needed: Int) {
+        var capacity = max(outputCapacity * 2, 256)
+        while capacity < needed { capacity *= 2 }
+        let bigger = UnsafeMutablePointer<sluice_record>.allocate(capacity: capacity)
+        bigger.update(from: output, count: outputCount)
+        output.deallocate()
+        output = bigger
+        outputCapacity = capacity
+    }
+}
+
 /// The host side of the emitter: what one stage produced during one call.
 /// It owns the sluice_emitter table the plugin receives (at a stable address).
 final class CallContext {
@@ -46,22 +87,21 @@ final class CallContext {
     let parser = RecordParser()
 
     // Per call
-    var permissions: Permissions = []
     var arena: RecordArena
-    var input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0)
     var alertCount = 0
     var failure: String?
     var lastError: String?
 
-    // Accumulated until taken
-    var records: [sluice_record] = []
+    // What the call produced (records are in `hot`)
     var errors: [EmittedError] = []
     var alerts: [RawAlert] = []
     var outcomes: [Int: (status: sluice_status, message: String)] = [:]
+    // Accumulated over the instance's life
     var counters: [String: Int64] = [:]
     var rejectedAlerts = 0
     private var warnedAboutAlerts = false
 
+    let hot: UnsafeMutablePointer<HotState>
     let emitter: UnsafeMutablePointer<sluice_emitter>
     private var errorBuffer = [CChar](repeating: 0, count: 512)
 
@@ -72,71 +112,74 @@ final class CallContext {
         var logger = logger
         logger[metadataKey: "stage"] = "\(stage)"
         self.logger = logger
+        hot = .allocate(capacity: 1)
         emitter = .allocate(capacity: 1)
         emitter.initialize(to: CallContext.table)
-        emitter.pointee.ctx = Unmanaged.passUnretained(self).toOpaque()
+        emitter.pointee.ctx = UnsafeMutableRawPointer(hot)
+        hot.initialize(to: HotState(output: .allocate(capacity: 256), outputCapacity: 256,
+                                    owner: Unmanaged.passUnretained(self)))
     }
 
     deinit {
+        hot.pointee.output.deallocate()
+        hot.deinitialize(count: 1)
+        hot.deallocate()
         emitter.deinitialize(count: 1)
         emitter.deallocate()
     }
 
-    /// Starts a call: what it may do and what its input is.
-    func begin(_ permissions: Permissions, input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0), alertCount: Int = 0) {
-        self.permissions = permissions
-        self.input = input
-        self.alertCount = alertCount
-        failure = nil
-        lastError = nil
+    var permissions: Permissions { Permissions(rawValue: hot.pointee.permissions) }
+
+    /// The records emitted by the last call; valid until the next call.
+    var records: UnsafeBufferPointer<sluice_record> {
+        UnsafeBufferPointer(start: hot.pointee.output, count: hot.pointee.outputCount)
     }
 
+    /// Starts a call: what it may do and what its input is; forgets the last call's output.
+    @inline(__always)
+    func begin(_ permissions: Permissions, input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0), alertCount: Int = 0) {
+        hot.pointee.permissions = permissions.rawValue
+        hot.pointee.input = input.baseAddress
+        hot.pointee.inputCount = input.count
+        hot.pointee.outputCount = 0
+        self.alertCount = alertCount
+        if failure != nil { failure = nil }
+        if lastError != nil { lastError = nil }
+        if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
+        if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
+        if !outcomes.isEmpty { outcomes.removeAll(keepingCapacity: true) }
+    }
+
+    @inline(__always)
     func end() {
-        permissions = []
-        input = .init(start: nil, count: 0)
+        hot.pointee.permissions = 0
+        hot.pointee.input = nil
+        hot.pointee.inputCount = 0
         alertCount = 0
     }
 
-    /// Empties what the calls produced; the host takes it after each call.
-    func clearOutputs() {
-        records.removeAll(keepingCapacity: true)
-        errors.removeAll(keepingCapacity: true)
-        alerts.removeAll(keepingCapacity: true)
-        outcomes.removeAll(keepingCapacity: true)
-    }
+    // MARK: the emitter functions (slow paths; the hot ones are in `table`)
 
-    // MARK: the emitter functions
-
-    private func refuse(_ why: String) -> sluice_status {
+    func refuse(_ why: String) -> sluice_status {
         lastError = why
         return SLUICE_ERROR
     }
 
-    func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
-        guard let base = input.baseAddress else { return false }
-        return r >= base && r < base + input.count
-    }
+    func isInput(_ r: UnsafePointer<sluice_record>) -> Bool { hot.pointee.isInput(r) }
 
-    func emit(_ r: UnsafePointer<sluice_record>?) -> sluice_status {
+    /// emit() of a record that is not one of the call's input records: copy it.
+    func emitCopy(_ r: UnsafePointer<sluice_record>?) -> sluice_status {
         guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
         guard let r else { return refuse("emit: NULL record") }
-        if isInput(r) {
-            records.append(r.pointee)
-            return SLUICE_OK
-        }
         var copy = sluice_record()
         if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
-        records.append(copy)
+        hot.pointee.append(copy)
         return SLUICE_OK
     }
 
-    func emitInput(first: Int, count: Int) -> sluice_status {
+    func emitInputRefused(first: Int, count: Int) -> sluice_status {
         guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
-        guard first >= 0, count >= 0, first <= input.count, count <= input.count - first else {
-            return refuse("emit_input: records [\(first), \(first)+\(count)) are outside the input of \(input.count)")
-        }
-        records.append(contentsOf: UnsafeBufferPointer(rebasing: input[first..<first + count]))
-        return SLUICE_OK
+        return refuse("emit_input: records [\(first), \(first)+\(count)) are outside the input of \(hot.pointee.inputCount)")
     }
 
     func emitWith(_ base: UnsafePointer<sluice_record>?, _ set: UnsafePointer<sluice_field>?, _ n: UInt32) -> sluice_status {
@@ -149,7 +192,7 @@ final class CallContext {
             sr_record_with(arena.raw, &owned, set, n, &out, e.baseAddress, e.count)
         }
         if status != 0 { return refuse("emit_with: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) }
-        records.append(out)
+        hot.pointee.append(out)
         return SLUICE_OK
     }
 
@@ -157,7 +200,7 @@ final class CallContext {
         guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
         let bytes = UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : len)
         do {
-            records.append(try parser.parse(bytes, into: arena))
+            hot.pointee.append(try parser.parse(bytes, into: arena))
             return SLUICE_OK
         } catch {
             return refuse("\(error)")
@@ -224,15 +267,31 @@ final class CallContext {
     // MARK: the C table
 
     static func of(_ ctx: UnsafeMutableRawPointer?) -> CallContext {
-        Unmanaged<CallContext>.fromOpaque(ctx!).takeUnretainedValue()
+        ctx!.assumingMemoryBound(to: HotState.self).pointee.owner.takeUnretainedValue()
     }
 
     nonisolated(unsafe) static let table: sluice_emitter = {
         var t = sluice_emitter()
         t.size = UInt32(MemoryLayout<sluice_emitter>.size)
         t.intern = { _, name, len in sr_intern(name, len) }
-        t.emit = { ctx, r in CallContext.of(ctx).emit(r) }
-        t.emit_input = { ctx, first, count in CallContext.of(ctx).emitInput(first: first, count: count) }
+        // The two ways to pass input records on are the hot path: plain memory only.
+        t.emit = { ctx, r in
+            let hot = ctx!.assumingMemoryBound(to: HotState.self)
+            if let r, hot.pointee.permissions & Permissions.records.rawValue != 0, hot.pointee.isInput(r) {
+                hot.pointee.append(r.pointee)
+                return SLUICE_OK
+            }
+            return CallContext.of(ctx).emitCopy(r)
+        }
+        t.emit_input = { ctx, first, count in
+            let hot = ctx!.assumingMemoryBound(to: HotState.self)
+            let n = hot.pointee.inputCount
+            if hot.pointee.permissions & Permissions.records.rawValue != 0, first <= n, count <= n - first {
+                if count > 0 { hot.pointee.append(UnsafeBufferPointer(start: hot.pointee.input! + first, count: count)) }
+                return SLUICE_OK
+            }
+            return CallContext.of(ctx).emitInputRefused(first: first, count: count)
+        }
         t.emit_with = { ctx, base, set, n in CallContext.of(ctx).emitWith(base, set, n) }
         t.emit_json = { ctx, text, len in CallContext.of(ctx).emitJSON(text, len) }
         t.emit_error = { ctx, r, code, msg, len in

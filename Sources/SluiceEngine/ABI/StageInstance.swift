@@ -23,21 +23,23 @@ public enum CallStatus: Equatable, Sendable {
     case retry(String)
     case error(String)
 
-    init(_ status: sluice_status, message: String?, call: String) {
+    @inline(__always)
+    init(_ status: sluice_status, message: @autoclosure () -> String?, call: @autoclosure () -> String) {
         switch status {
         case SLUICE_OK: self = .ok
         case SLUICE_END: self = .end
-        case SLUICE_RETRY: self = .retry(message ?? "\(call) asked to be retried")
-        case SLUICE_ERROR: self = .error(message ?? "\(call) failed without saying why")
-        default: self = .error("\(call) returned unknown status \(status)")
+        case SLUICE_RETRY: self = .retry(message() ?? "\(call()) asked to be retried")
+        case SLUICE_ERROR: self = .error(message() ?? "\(call()) failed without saying why")
+        default: self = .error("\(call()) returned unknown status \(status)")
         }
     }
 }
 
 /// What one call produced: records out, errors, alerts, per-alert outcomes.
+/// `records` points into the stage's output buffer: valid until the stage's next call.
 public struct StageOutput {
     public var status: CallStatus
-    public var records: [sluice_record]
+    public var records: UnsafeBufferPointer<sluice_record>
     public var errors: [EmittedError]
     public var alerts: [RawAlert]
     /// Publishers: alert index → (status, message) where the plugin reported one.
@@ -189,11 +191,11 @@ public final class StageInstance {
         return b
     }
 
-    private func perform(_ name: String, _ permissions: CallContext.Permissions,
+    @inline(__always)
+    private func perform(_ name: StaticString, _ permissions: CallContext.Permissions,
                          input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0),
                          alertCount: Int = 0, _ body: () -> sluice_status) -> StageOutput {
         precondition(!destroyed, "\(name) called on a destroyed stage instance")
-        call.clearOutputs()
         call.begin(permissions, input: input, alertCount: alertCount)
         let status = body()
         call.end()
