@@ -46,26 +46,23 @@ public struct Context: Sendable {
 
     /// The property as a number, `defaultValue` when it is not set; throws when it is not a number.
     public func double(_ name: String, default defaultValue: Double? = nil) throws -> Double {
-        guard let text = properties[name], !text.isEmpty else {
-            if let d = defaultValue { return d }
-            throw PluginError.error("property '\(name)' is required")
-        }
-        guard let d = Double(text) else {
-            throw PluginError.error("property '\(name)' must be a number, got '\(text)'")
-        }
-        return d
+        try parsed(name, defaultValue, "a number", Double.init)
     }
 
     /// The property as a whole number, `defaultValue` when it is not set.
     public func int(_ name: String, default defaultValue: Int? = nil) throws -> Int {
+        try parsed(name, defaultValue, "a whole number", Int.init)
+    }
+
+    private func parsed<T>(_ name: String, _ defaultValue: T?, _ kind: String, _ parse: (String) -> T?) throws -> T {
         guard let text = properties[name], !text.isEmpty else {
             if let d = defaultValue { return d }
             throw PluginError.error("property '\(name)' is required")
         }
-        guard let i = Int(text) else {
-            throw PluginError.error("property '\(name)' must be a whole number, got '\(text)'")
+        guard let value = parse(text) else {
+            throw PluginError.error("property '\(name)' must be \(kind), got '\(text)'")
         }
-        return i
+        return value
     }
 
     /// The property as a list: comma-separated, trimmed, empty entries dropped.

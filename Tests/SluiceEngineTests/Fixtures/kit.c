@@ -25,6 +25,20 @@
 
 SLUICE_EXPORT double kit_scale(double x, int32_t factor) { return x * factor; }
 
+/* Opens the file named by property `path` for appending, or says why not. */
+static FILE *open_path(const sluice_context *ctx, const sluice_emitter *out) {
+    const sluice_str *path = sluice_property(ctx, "path");
+    if (!path) {
+        sluice_failf(out, "property 'path' is required");
+        return NULL;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%.*s", (int)path->len, path->ptr);
+    FILE *f = fopen(p, "a");
+    if (!f) sluice_failf(out, "cannot open %s", p);
+    return f;
+}
+
 /* ---- ListSource ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -156,12 +170,8 @@ typedef struct {
 } file_sink;
 
 static sluice_status sink_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
-    const sluice_str *path = sluice_property(ctx, "path");
-    if (!path) return sluice_failf(out, "property 'path' is required");
-    char p[4096];
-    snprintf(p, sizeof p, "%.*s", (int)path->len, path->ptr);
-    FILE *f = fopen(p, "a");
-    if (!f) return sluice_failf(out, "cannot open %s", p);
+    FILE *f = open_path(ctx, out);
+    if (!f) return SLUICE_ERROR;
     file_sink *s = calloc(1, sizeof *s);
     s->f = f;
     const sluice_str *ff = sluice_property(ctx, "fail_first");
@@ -208,12 +218,8 @@ static const sluice_plugin FILE_SINK = {
 /* ---- EchoPublisher ------------------------------------------------------------------- */
 
 static sluice_status pub_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
-    const sluice_str *path = sluice_property(ctx, "path");
-    if (!path) return sluice_failf(out, "property 'path' is required");
-    char p[4096];
-    snprintf(p, sizeof p, "%.*s", (int)path->len, path->ptr);
-    FILE *f = fopen(p, "a");
-    if (!f) return sluice_failf(out, "cannot open %s", p);
+    FILE *f = open_path(ctx, out);
+    if (!f) return SLUICE_ERROR;
     *instance = f;
     return SLUICE_OK;
 }
