@@ -48,7 +48,7 @@ final class RecordTests: XCTestCase {
         XCTAssertTrue(reason(#"{"huge": 1e400}"#).hasPrefix("invalid JSON"), "a number beyond double is refused")
         XCTAssertEqual(reason("[1,2]"), "invalid JSON: a record must be a JSON object")
         XCTAssertEqual(reason("42"), "invalid JSON: a record must be a JSON object")
-        XCTAssertTrue(reason(#"{"a":1} {"b":2}"#).contains("text after the object"), reason(#"{"a":1} {"b":2}"#))
+        XCTAssertTrue(reason(#"{"a":1} {"b":2}"#).hasPrefix("invalid JSON"), "two objects on one line")
         XCTAssertTrue(reason(#"{"a":}"#).hasPrefix("invalid JSON"), reason(#"{"a":}"#))
         XCTAssertTrue(reason(#"{"a":1"#).hasPrefix("invalid JSON"), reason(#"{"a":1"#))
         XCTAssertTrue(reason("").hasPrefix("invalid JSON"), reason(""))
