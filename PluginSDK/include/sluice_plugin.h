@@ -431,7 +431,7 @@ typedef struct sluice_alert {
  *   emit_alert                   any stage whose widgets file says "emitsAlerts": true
  *   alert_outcome                alert publishers: the result for one alert
  *   intern, log, count, fail,
- *   last_error                   everyone, in every call including create
+ *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
  */
 typedef struct sluice_emitter {
@@ -465,7 +465,9 @@ typedef struct sluice_emitter {
                                 const char *message, size_t message_len);
 
     /** Raise an alert: `n` string keys and values, e.g. {store_id: "s1", n_elements: "3"}.
-     *  Rejected (SLUICE_ERROR, counted) when the stage does not declare emitsAlerts. */
+     *  Returns SLUICE_ERROR, keeps nothing and counts the alert when the stage does not
+     *  declare emitsAlerts (rejected) or has already raised the most alerts a stage may
+     *  raise in one batch (overflowed); carry on either way. */
     sluice_status (*emit_alert)(void *ctx, const sluice_kv *payload, uint32_t n);
 
     /** Write a line to the host's log, tagged with the stage. */
@@ -486,6 +488,12 @@ typedef struct sluice_emitter {
      *  parse error of emit_json): copies at most `cap - 1` bytes and a NUL into `buf` and
      *  returns the full length of the reason (0 if none). */
     size_t (*last_error)(void *ctx, char *buf, size_t cap);
+
+    /** The record as one line of compact JSON (no newline), rendered by the host: sinks
+     *  need not write a JSON serialiser. The text is host memory, valid until the next
+     *  render_json call or the end of this call. Doubles are written in their shortest
+     *  round-trip form (3.0 stays 3.0); NaN and infinities become null. */
+    sluice_str (*render_json)(void *ctx, const sluice_record *record);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */

@@ -13,7 +13,19 @@ public struct EmittedError {
     public let message: String
 }
 
-/// An alert as a stage raised it: its payload, in order.
+/// An alert as a stage raised it, copied into the batch arena: its payload, in order,
+/// with keys and values NUL-terminated. Valid until the batch's arena is reset.
+public struct RawAlertRef {
+    public let payload: UnsafePointer<sluice_kv>
+    public let count: Int
+
+    public var entries: UnsafeBufferPointer<sluice_kv> { UnsafeBufferPointer(start: payload, count: count) }
+
+    /// The payload as Swift strings (for tests and messages; the alert path reads bytes).
+    public var pairs: [(String, String)] { entries.map { (String($0.key), String($0.value)) } }
+}
+
+/// An alert payload as Swift strings, in order.
 public struct RawAlert: Equatable, Sendable {
     public let payload: [Pair]
 
@@ -92,14 +104,19 @@ final class CallContext {
     var failure: String?
     var lastError: String?
 
-    // What the call produced (records are in `hot`)
+    // What the batch produced so far (records are in `hot`, per call)
     var errors: [EmittedError] = []
-    var alerts: [RawAlert] = []
+    var alerts: [RawAlertRef] = []
     var outcomes: [Int: (status: sluice_status, message: String)] = [:]
+    /// The most alerts kept per batch; more are counted as overflowed.
+    var alertLimit = Int.max
     // Accumulated over the instance's life
     var counters: [String: Int64] = [:]
     var rejectedAlerts = 0
+    var overflowedAlerts = 0
     private var warnedAboutAlerts = false
+    private var warnedAboutOverflow = false
+    private var json = sr_buf()
 
     let hot: UnsafeMutablePointer<HotState>
     let emitter: UnsafeMutablePointer<sluice_emitter>
@@ -121,6 +138,7 @@ final class CallContext {
     }
 
     deinit {
+        sr_buf_free(&json)
         hot.pointee.output.deallocate()
         hot.deinitialize(count: 1)
         hot.deallocate()
@@ -135,7 +153,13 @@ final class CallContext {
         UnsafeBufferPointer(start: hot.pointee.output, count: hot.pointee.outputCount)
     }
 
-    /// Starts a call: what it may do and what its input is; forgets the last call's output.
+    /// Starts a batch: forgets the errors and alerts of the last one.
+    func beginBatch() {
+        if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
+        if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
+    }
+
+    /// Starts a call: what it may do and what its input is; forgets the last call's records.
     @inline(__always)
     func begin(_ permissions: Permissions, input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0), alertCount: Int = 0) {
         hot.pointee.permissions = permissions.rawValue
@@ -145,8 +169,6 @@ final class CallContext {
         self.alertCount = alertCount
         if failure != nil { failure = nil }
         if lastError != nil { lastError = nil }
-        if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
-        if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
         if !outcomes.isEmpty { outcomes.removeAll(keepingCapacity: true) }
     }
 
@@ -234,13 +256,45 @@ final class CallContext {
             return refuse("this stage's plugin does not declare emitsAlerts")
         }
         guard n == 0 || payload != nil else { return refuse("emit_alert: NULL payload") }
-        var pairs: [(String, String)] = []
-        pairs.reserveCapacity(Int(n))
-        for i in 0..<Int(n) {
-            pairs.append((String(payload![i].key), String(payload![i].value)))
+        guard alerts.count < alertLimit else {
+            overflowedAlerts += 1
+            if !warnedAboutOverflow {
+                warnedAboutOverflow = true
+                logger.warning("stage raised more than \(alertLimit) alerts in one batch; the rest are counted as overflowed")
+            }
+            return refuse("the stage's alert buffer for this batch is full (\(alertLimit)); the alert is counted as overflowed")
         }
-        alerts.append(RawAlert(pairs))
+        // One arena block: the kv array, then every key and value, each NUL-terminated.
+        let entries = UnsafeBufferPointer(start: payload, count: Int(n))
+        var bytes = 0
+        for kv in entries {
+            if (kv.key.len > 0 && kv.key.ptr == nil) || (kv.value.len > 0 && kv.value.ptr == nil) {
+                return refuse("emit_alert: a payload string has a NULL pointer")
+            }
+            bytes += kv.key.len + kv.value.len + 2
+        }
+        let kvSize = MemoryLayout<sluice_kv>.stride * Int(n)
+        let block = sr_arena_alloc(arena.raw, kvSize + bytes, MemoryLayout<sluice_kv>.alignment)!
+        let kvs = block.bindMemory(to: sluice_kv.self, capacity: Int(n))
+        var text = (block + kvSize).assumingMemoryBound(to: CChar.self)
+        func copy(_ s: sluice_str) -> sluice_str {
+            if s.len > 0 { UnsafeMutableRawPointer(text).copyMemory(from: s.ptr!, byteCount: s.len) }
+            text[s.len] = 0
+            defer { text += s.len + 1 }
+            return sluice_str(ptr: UnsafePointer(text), len: s.len)
+        }
+        for (i, kv) in entries.enumerated() {
+            kvs[i] = sluice_kv(key: copy(kv.key), value: copy(kv.value))
+        }
+        alerts.append(RawAlertRef(payload: UnsafePointer(kvs), count: Int(n)))
         return SLUICE_OK
+    }
+
+    func renderJSON(_ r: UnsafePointer<sluice_record>?) -> sluice_str {
+        guard let r else { return sluice_str(ptr: nil, len: 0) }
+        sr_buf_clear(&json)
+        sr_write_record_json(&json, r)
+        return sluice_str(ptr: json.data, len: json.len)
     }
 
     func alertOutcome(_ index: Int, _ status: sluice_status, _ message: String) -> sluice_status {
@@ -330,6 +384,7 @@ final class CallContext {
             }
             return bytes.count
         }
+        t.render_json = { ctx, r in CallContext.of(ctx).renderJSON(r) }
         return t
     }()
 }

@@ -36,14 +36,18 @@ public enum CallStatus: Equatable, Sendable {
 }
 
 /// What one call produced: records out, errors, alerts, per-alert outcomes.
-/// `records` points into the stage's output buffer: valid until the stage's next call.
+/// `records` points into the stage's output buffer: valid until the stage's next call;
+/// errors and alerts live in the batch arena.
 public struct StageOutput {
     public var status: CallStatus
     public var records: UnsafeBufferPointer<sluice_record>
     public var errors: [EmittedError]
-    public var alerts: [RawAlert]
+    public var alertRefs: [RawAlertRef]
     /// Publishers: alert index → (status, message) where the plugin reported one.
     public var outcomes: [Int: (status: sluice_status, message: String)]
+
+    /// The alerts as Swift strings.
+    public var alerts: [RawAlert] { alertRefs.map { RawAlert($0.pairs) } }
 }
 
 /// Why a stage could not be created.
@@ -130,6 +134,22 @@ public final class StageInstance {
     public var counters: [String: Int64] { call.counters }
     /// Alerts refused because the plugin does not declare emitsAlerts.
     public var rejectedAlerts: Int { call.rejectedAlerts }
+    /// Alerts beyond the per-batch bound, not kept.
+    public var overflowedAlerts: Int { call.overflowedAlerts }
+
+    /// The most alerts kept per batch (default: no bound).
+    public var alertLimit: Int {
+        get { call.alertLimit }
+        set { call.alertLimit = max(0, newValue) }
+    }
+
+    /// Starts a batch: the stage's errors and alerts collect afresh.
+    public func beginBatch() { call.beginBatch() }
+
+    /// Error records emitted during the current batch, by every call.
+    public var batchErrors: [EmittedError] { call.errors }
+    /// Alerts raised during the current batch, by every call.
+    public var batchAlerts: [RawAlertRef] { call.alerts }
 
     // MARK: per-batch calls
 
@@ -196,13 +216,18 @@ public final class StageInstance {
                          input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0),
                          alertCount: Int = 0, _ body: () -> sluice_status) -> StageOutput {
         precondition(!destroyed, "\(name) called on a destroyed stage instance")
+        let firstError = call.errors.count, firstAlert = call.alerts.count
         call.begin(permissions, input: input, alertCount: alertCount)
         let status = body()
         call.end()
-        return output(CallStatus(status, message: call.failure, call: "\(descriptor.name).\(name)"))
+        return StageOutput(status: CallStatus(status, message: call.failure, call: "\(descriptor.name).\(name)"),
+                           records: call.records,
+                           errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],
+                           alertRefs: call.alerts.count > firstAlert ? Array(call.alerts[firstAlert...]) : [],
+                           outcomes: call.outcomes)
     }
 
     private func output(_ status: CallStatus) -> StageOutput {
-        StageOutput(status: status, records: call.records, errors: call.errors, alerts: call.alerts, outcomes: call.outcomes)
+        StageOutput(status: status, records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:])
     }
 }
