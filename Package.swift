@@ -23,6 +23,12 @@ struct BundledPlugin {
 let bundledPlugins: [BundledPlugin] = [
     .c("AddFields"),
     .swift("Threshold"),
+    .c("JSONLSource"),
+    .c("JSONLSink"),
+    .swift("ConsoleSink"),
+    .swift("AlertLog"),
+    .swift("ConsoleAlerts"),
+    .c("QualityCheck"),
     // new-plugin: insert above this line
 ]
 
@@ -56,6 +62,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The C ABI: PluginSDK/include/sluice_plugin.h, plus a layout check compiled as C.
@@ -84,6 +91,7 @@ let package = Package(
                 "SluicePluginABI",
                 "SluiceRecords",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/SluiceEngine"
         ),
@@ -99,6 +107,10 @@ let package = Package(
             name: "abi-bench",
             dependencies: ["SluiceEngine"],
             path: "tools/abi-bench/runner"
+        ),
+        .executableTarget(
+            name: "store-events",
+            path: "tools/pipeline-bench/generate"
         ),
         .testTarget(
             name: "SluiceEngineTests",

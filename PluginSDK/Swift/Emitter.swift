@@ -171,3 +171,17 @@ struct StringPool {
         }
     }
 }
+
+extension Emitter {
+    /// The record as one line of compact JSON, rendered by the host. The bytes are valid
+    /// until the next `renderJSON` or the end of the call: write them out, don't keep them.
+    public func renderJSON(_ record: Record) -> UnsafeRawBufferPointer {
+        let s = raw.pointee.render_json(raw.pointee.ctx, record.raw)
+        return UnsafeRawBufferPointer(start: s.ptr, count: s.len)
+    }
+
+    /// The record as a JSON string (a copy).
+    public func jsonString(_ record: Record) -> String {
+        String(decoding: renderJSON(record), as: UTF8.self)
+    }
+}

@@ -1,0 +1,134 @@
+/*
+ * QualityCheck — a transform, written in C, that checks how many data points a record
+ * carries: it counts the elements of an array field, adds the count to every record and
+ * raises an alert for records with fewer than a minimum.
+ *
+ * Properties:
+ *   field       (default "data_points") the array field to count
+ *   min         (default 10) records with fewer elements raise an alert
+ *   idField     (default "store_id") the field that says whose record it is; copied into
+ *               the alert
+ *   countField  (default "n_elements") the field the count is written to
+ *
+ * Every record with the array is passed on with countField added. The alert payload is
+ * {idField: <its value>, countField: <count>}. A record without the field, or whose field
+ * is not an array, goes to the error port (code 1) and is not passed on.
+ */
+#include <sluice_plugin.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sluice_key field, id, count;
+    char *field_name, *id_name, *count_name;
+    int64_t min;
+} quality_check;
+
+static char *copy(const sluice_str *v, const char *fallback) {
+    const char *p = v && v->len ? v->ptr : fallback;
+    size_t n = v && v->len ? v->len : strlen(fallback);
+    char *r = malloc(n + 1);
+    if (r) {
+        memcpy(r, p, n);
+        r[n] = 0;
+    }
+    return r;
+}
+
+static void free_state(quality_check *q) {
+    if (!q) return;
+    free(q->field_name);
+    free(q->id_name);
+    free(q->count_name);
+    free(q);
+}
+
+static sluice_status create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
+    quality_check *q = calloc(1, sizeof *q);
+    if (!q) return sluice_failf(out, "out of memory");
+    q->field_name = copy(sluice_property(ctx, "field"), "data_points");
+    q->id_name = copy(sluice_property(ctx, "idField"), "store_id");
+    q->count_name = copy(sluice_property(ctx, "countField"), "n_elements");
+    if (!q->field_name || !q->id_name || !q->count_name) {
+        free_state(q);
+        return sluice_failf(out, "out of memory");
+    }
+    q->min = 10;
+    const sluice_str *min = sluice_property(ctx, "min");
+    if (min && min->len) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(min->len < 31 ? min->len : 31), min->ptr);
+        char *end = NULL;
+        long long v = strtoll(tmp, &end, 10);
+        if (!end || *end || min->len > 30 || v < 0) {
+            free_state(q);
+            return sluice_failf(out, "property 'min' must be a whole number of at least 0, got '%.*s'",
+                                (int)min->len, min->ptr);
+        }
+        q->min = v;
+    }
+    q->field = sluice_intern(out, q->field_name);
+    q->id = sluice_intern(out, q->id_name);
+    q->count = sluice_intern(out, q->count_name);
+    *instance = q;
+    return SLUICE_OK;
+}
+
+static void destroy(void *instance) { free_state(instance); }
+
+/* The id field's value as alert text; `buf` holds numbers' digits. */
+static sluice_str id_text(const sluice_value *v, char *buf, size_t cap) {
+    sluice_str r = {"", 0};
+    if (!v) return r;
+    switch (v->type) {
+    case SLUICE_STRING: r.ptr = v->as.s; r.len = v->len; break;
+    case SLUICE_INT: r.ptr = buf; r.len = (size_t)snprintf(buf, cap, "%" PRId64, v->as.i); break;
+    case SLUICE_DOUBLE: r.ptr = buf; r.len = (size_t)snprintf(buf, cap, "%.17g", v->as.d); break;
+    case SLUICE_BOOL: r = v->as.b ? SLUICE_LIT("true") : SLUICE_LIT("false"); break;
+    default: break;
+    }
+    return r;
+}
+
+static sluice_status process(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
+    quality_check *q = instance;
+    sluice_field added = sluice_field_of(q->count, q->count_name, sluice_int(0));
+    char message[256], id_buf[32], count_buf[24];
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_record *r = &batch->records[i];
+        const sluice_value *points = sluice_record_get(r, q->field);
+        if (!points || points->type != SLUICE_ARRAY) {
+            int n = snprintf(message, sizeof message, points ? "field '%s' is not an array" : "field '%s' is missing",
+                             q->field_name);
+            out->emit_error(out->ctx, r, 1, message, (size_t)n);
+            continue;
+        }
+        int64_t n = points->len;
+        added.value.as.i = n;
+        out->emit_with(out->ctx, r, &added, 1);
+        if (n < q->min) {
+            sluice_kv payload[2];
+            payload[0].key = sluice_cstr(q->id_name);
+            payload[0].value = id_text(sluice_record_get(r, q->id), id_buf, sizeof id_buf);
+            payload[1].key = sluice_cstr(q->count_name);
+            payload[1].value.ptr = count_buf;
+            payload[1].value.len = (size_t)snprintf(count_buf, sizeof count_buf, "%" PRId64, n);
+            out->emit_alert(out->ctx, payload, 2);
+        }
+    }
+    return SLUICE_OK;
+}
+
+static const sluice_plugin QUALITY_CHECK = {
+    .size = sizeof(sluice_plugin),
+    .type = SLUICE_TRANSFORM,
+    .name = "QualityCheck",
+    .version = "1.0.0",
+    .create = create,
+    .destroy = destroy,
+    .process = process,
+};
+
+SLUICE_DEFINE_LIBRARY(&QUALITY_CHECK)

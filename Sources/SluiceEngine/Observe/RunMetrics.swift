@@ -1,0 +1,109 @@
+/// Alert counts, kept per stage, per publisher and per run.
+///   emitted     raw alerts a stage raised and the host kept
+///   rejected    raw alerts refused: the stage's plugin does not declare emitsAlerts
+///   overflowed  raw alerts past the stage's per-batch bound (alerts.maxPerBatch)
+///   dropped     raw alerts of a stage with no alerts connection to any publisher
+///   aggregated  alerts made by aggregation (one per group per batch)
+///   published   alerts a publisher delivered
+///   failed      alerts a publisher could not deliver, retries exhausted
+public struct AlertCounts: Codable, Equatable, Sendable {
+    public var emitted = 0
+    public var rejected = 0
+    public var overflowed = 0
+    public var dropped = 0
+    public var aggregated = 0
+    public var published = 0
+    public var failed = 0
+
+    public init() {}
+
+    static func + (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, +) }
+    static func - (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, -) }
+
+    private static func combine(_ a: AlertCounts, _ b: AlertCounts, _ op: (Int, Int) -> Int) -> AlertCounts {
+        var r = AlertCounts()
+        r.emitted = op(a.emitted, b.emitted)
+        r.rejected = op(a.rejected, b.rejected)
+        r.overflowed = op(a.overflowed, b.overflowed)
+        r.dropped = op(a.dropped, b.dropped)
+        r.aggregated = op(a.aggregated, b.aggregated)
+        r.published = op(a.published, b.published)
+        r.failed = op(a.failed, b.failed)
+        return r
+    }
+}
+
+/// One stage over the run.
+public struct StageSummary: Codable, Equatable, Sendable {
+    public var name: String
+    public var plugin: String
+    public var version: String
+    public var type: String
+    public var recordsIn = 0
+    public var recordsOut = 0
+    /// Records the stage sent to its error port.
+    public var errors = 0
+    /// Time spent in the plugin's calls.
+    public var durationMs = 0.0
+    public var alerts = AlertCounts()
+    /// Aggregate name → alerts whose field was not a number.
+    public var invalidAggregateValues: [String: Int] = [:]
+    /// The plugin's own counters (out->count).
+    public var counters: [String: Int64] = [:]
+}
+
+/// One alert publisher over the run.
+public struct PublisherSummary: Codable, Equatable, Sendable {
+    public var name: String
+    public var plugin: String
+    public var received = 0
+    public var published = 0
+    public var failed = 0
+    /// Publish calls repeated after "retry".
+    public var retries = 0
+}
+
+/// The whole run, as `host run --summary-json` writes it.
+public struct RunSummary: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable {
+        /// Every batch ran and every alert was published.
+        case completed
+        /// Every batch ran but some alerts could not be published.
+        case completedWithFailures = "completed-with-failures"
+        /// The run stopped: a stage failed.
+        case failed
+    }
+
+    public var run: String
+    public var namespace: String
+    public var pipeline: String
+    public var status: Status
+    public var error: String?
+    public var batches = 0
+    /// Records the source produced.
+    public var records = 0
+    public var durationMs = 0.0
+    public var recordsPerSecond = 0.0
+    public var peakRSSBytes = 0
+    public var stages: [StageSummary] = []
+    public var publishers: [PublisherSummary] = []
+    public var alerts = AlertCounts()
+}
+
+/// What one batch did, as `host run --progress json` writes it (one object per line;
+/// the names follow Spark's StreamingQueryProgress where they mean the same).
+public struct BatchProgress: Codable, Equatable, Sendable {
+    public var run: String
+    public var batchId: UInt64
+    public var timestamp: String
+    public var numInputRows: Int
+    /// Rows over the time since the previous batch started.
+    public var inputRowsPerSecond: Double
+    /// Rows over this batch's own duration.
+    public var processedRowsPerSecond: Double
+    /// Milliseconds per stage, plus "total".
+    public var durationMs: [String: Double]
+    public var alerts: AlertCounts
+    /// Records sent to error ports in this batch.
+    public var errors: Int
+}

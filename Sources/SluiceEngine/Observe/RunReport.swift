@@ -1,0 +1,73 @@
+import Foundation
+
+/// How a run is shown to people: the live progress line and the closing summary table.
+/// `host run` only prints what these return.
+public enum RunReport {
+    /// One line, rewritten in place on a terminal.
+    public static func progressLine(_ p: BatchProgress, totalRecords: Int, totals: AlertCounts) -> String {
+        "batch \(p.batchId) · \(grouped(totalRecords)) records · \(grouped(Int(p.processedRowsPerSecond))) records/s"
+            + " · alerts \(grouped(totals.emitted)) raised, \(grouped(totals.published)) published"
+            + (totals.failed > 0 ? ", \(grouped(totals.failed)) failed" : "")
+    }
+
+    public static func progressJSON(_ p: BatchProgress) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(p)) ?? Data(), as: UTF8.self)
+    }
+
+    public static func summaryJSON(_ s: RunSummary) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(s)) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    public static func summaryTable(_ s: RunSummary) -> String {
+        let status: String
+        switch s.status {
+        case .completed: status = "completed"
+        case .completedWithFailures: status = "completed, but \(s.alerts.failed) alert(s) could not be published"
+        case .failed: status = "FAILED: \(s.error ?? "")"
+        }
+        var out = "Run \(s.run) of \(s.namespace)/\(s.pipeline): \(status)\n"
+        out += "\(grouped(s.records)) records in \(s.batches) batch\(s.batches == 1 ? "" : "es"), "
+            + "\(String(format: "%.2f", s.durationMs / 1000)) s (\(grouped(Int(s.recordsPerSecond))) records/s), "
+            + "peak memory \(String(format: "%.1f", Double(s.peakRSSBytes) / 1_048_576)) MiB\n\n"
+        out += CatalogReport.table(
+            ["STAGE", "PLUGIN", "TYPE", "IN", "OUT", "ERRORS", "ALERTS", "REJECTED", "OVERFLOWED", "AGGREGATED", "DROPPED", "PUBLISHED", "FAILED", "MS"],
+            s.stages.map { st in
+                let isSource = st.type == PluginType.source.rawValue, isPublisher = st.type == PluginType.alertpublisher.rawValue
+                return [st.name, st.plugin, st.type,
+                        isSource || isPublisher ? "-" : grouped(st.recordsIn),
+                        isPublisher || st.type == PluginType.sink.rawValue ? "-" : grouped(st.recordsOut),
+                        grouped(st.errors), grouped(st.alerts.emitted), grouped(st.alerts.rejected),
+                        grouped(st.alerts.overflowed), grouped(st.alerts.aggregated), grouped(st.alerts.dropped),
+                        grouped(st.alerts.published), grouped(st.alerts.failed), String(format: "%.1f", st.durationMs)]
+            })
+        if !s.publishers.isEmpty {
+            out += "\n" + CatalogReport.table(
+                ["PUBLISHER", "PLUGIN", "RECEIVED", "PUBLISHED", "FAILED", "RETRIES"],
+                s.publishers.map { [$0.name, $0.plugin, grouped($0.received), grouped($0.published), grouped($0.failed), grouped($0.retries)] })
+        }
+        let a = s.alerts
+        out += "\nAlerts: \(grouped(a.emitted)) emitted, \(grouped(a.rejected)) rejected, \(grouped(a.overflowed)) overflowed, "
+            + "\(grouped(a.dropped)) dropped, \(grouped(a.aggregated)) aggregated, \(grouped(a.published)) published, \(grouped(a.failed)) failed\n"
+        let invalid = s.stages.filter { !$0.invalidAggregateValues.isEmpty }
+        for st in invalid {
+            let parts = st.invalidAggregateValues.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            out += "Not a number in stage '\(st.name)': \(parts.joined(separator: ", "))\n"
+        }
+        return out
+    }
+
+    /// 1234567 → "1,234,567"
+    public static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}

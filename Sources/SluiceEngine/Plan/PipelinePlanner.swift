@@ -1,0 +1,243 @@
+import Foundation
+
+/// Checks a pipeline against the catalog and the environment and, when nothing is wrong,
+/// plans it. Every problem is reported at once, each with its path in the file.
+public enum PipelinePlanner {
+    public static func plan(_ spec: PipelineSpec, catalog: Catalog,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) -> (PipelinePlan?, [Diagnostic]) {
+        var v = Validation(spec: spec, catalog: catalog, template: PropertyTemplate(environment: environment, pipelineDirectory: spec.directory))
+        v.run()
+        guard v.diagnostics.errors.isEmpty, let plan = v.makePlan() else { return (nil, v.diagnostics) }
+        return (plan, v.diagnostics)
+    }
+}
+
+private struct Validation {
+    let spec: PipelineSpec
+    let catalog: Catalog
+    let template: PropertyTemplate
+    var diagnostics: [Diagnostic] = []
+    /// Stage name → its position in the file (first occurrence).
+    var byName: [String: Int] = [:]
+    /// Position in the file → its catalog entry, when found.
+    var entries: [Int: CatalogEntry] = [:]
+    var resolved: [Int: [(String, String)]] = [:]
+    /// Valid connections (both ends known), by position in the file.
+    var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+
+    init(spec: PipelineSpec, catalog: Catalog, template: PropertyTemplate) {
+        self.spec = spec
+        self.catalog = catalog
+        self.template = template
+    }
+
+    mutating func error(_ path: String, _ message: String) { diagnostics.append(.error(path, message)) }
+    mutating func warning(_ path: String, _ message: String) { diagnostics.append(.warning(path, message)) }
+
+    func describe(_ i: Int) -> String {
+        let s = spec.stages[i]
+        if let e = entries[i] { return "stage '\(s.name)' (\(e.name), a \(e.type.rawValue))" }
+        return "stage '\(s.name)'"
+    }
+
+    mutating func run() {
+        if spec.stages.isEmpty { error("stages", "a pipeline needs at least one stage") }
+        for (i, stage) in spec.stages.enumerated() { checkStage(stage, i) }
+        checkSources()
+        for (k, c) in spec.connections.enumerated() { checkConnection(c, k) }
+        checkCycles()
+        checkConnectedness()
+    }
+
+    // MARK: stages
+
+    mutating func checkStage(_ stage: StageSpec, _ i: Int) {
+        let path = "stages[\(i)]"
+        if !stage.name.isEmpty {
+            if let first = byName[stage.name] {
+                error("\(path).name", "duplicate stage name '\(stage.name)' (also stages[\(first)])")
+            } else {
+                byName[stage.name] = i
+            }
+        }
+        guard !stage.plugin.name.isEmpty else { return }
+        let entry: CatalogEntry
+        switch catalog.find(name: stage.plugin.name, type: stage.plugin.type, version: stage.plugin.version) {
+        case .success(let e):
+            entry = e
+        case .failure(let e):
+            if case .unknownVersion = e { error("\(path).plugin.version", "\(e)") } else { error("\(path).plugin.name", "\(e)") }
+            return
+        }
+        entries[i] = entry
+        checkProperties(stage, entry, path, i)
+        if let alerts = stage.alerts, !entry.widgets.emitsAlerts, alerts.isAggregating {
+            warning("\(path).alerts", "plugin \(entry.name) does not emit alerts (its widgets file does not declare emitsAlerts), so this section has nothing to aggregate")
+        }
+    }
+
+    mutating func checkProperties(_ stage: StageSpec, _ entry: CatalogEntry, _ path: String, _ index: Int) {
+        let declared = entry.widgets.properties
+        let known = Set(declared.map(\.name))
+        var values: [(String, String)] = []
+        var seen = Set<String>()
+        for (name, raw) in stage.plugin.properties {
+            let pp = "\(path).plugin.properties.\(name)"
+            if !known.contains(name) {
+                let list = declared.map(\.name).joined(separator: ", ")
+                warning(pp, "plugin \(entry.name) has no property '\(name)'" + (list.isEmpty ? " (it takes none)" : " (it has: \(list))"))
+            }
+            switch template.resolve(raw) {
+            case .success(let text):
+                values.append((name, text))
+            case .failure(let e):
+                error(pp, e.message)
+            }
+            seen.insert(name)
+        }
+        for p in declared where !seen.contains(p.name) {
+            if let d = p.defaultValue {
+                values.append((p.name, d))
+            } else if p.required {
+                error("\(path).plugin.properties.\(p.name)", "required property '\(p.name)' of plugin \(entry.name) is not set")
+            }
+        }
+        for (name, text) in values where text.isEmpty && declared.contains(where: { $0.name == name && $0.required }) {
+            error("\(path).plugin.properties.\(name)", "required property '\(name)' of plugin \(entry.name) is empty")
+        }
+        resolved[index] = values
+    }
+
+    mutating func checkSources() {
+        let sources = spec.stages.indices.filter { entries[$0]?.type == .source }
+        let unknown = spec.stages.indices.contains { entries[$0] == nil }
+        if sources.isEmpty && !unknown && !spec.stages.isEmpty {
+            error("stages", "a pipeline needs a source stage")
+        }
+        for extra in sources.dropFirst() {
+            error("stages[\(extra)]", "only one source per pipeline is supported; '\(spec.stages[sources[0]].name)' is already the source")
+        }
+    }
+
+    // MARK: connections
+
+    mutating func checkConnection(_ c: ConnectionSpec, _ k: Int) {
+        let path = "connections[\(k)]"
+        let from = byName[c.from], to = byName[c.to]
+        if !c.from.isEmpty, from == nil { error("\(path).from", "no stage named '\(c.from)'") }
+        if !c.to.isEmpty, to == nil { error("\(path).to", "no stage named '\(c.to)'") }
+        guard let from, let to else { return }
+        if from == to {
+            error(path, "stage '\(c.from)' is connected to itself")
+            return
+        }
+        if edges.contains(where: { $0.from == from && $0.to == to && $0.port == c.port }) {
+            warning(path, "the same connection is given twice")
+            return
+        }
+        edges.append((k, from, to, c.port))
+        guard let fromEntry = entries[from], let toEntry = entries[to] else { return }
+        switch c.port {
+        case .alerts:
+            if !fromEntry.widgets.emitsAlerts {
+                error("\(path).from", "\(describe(from)) does not emit alerts: plugin \(fromEntry.name)'s widgets file does not declare emitsAlerts")
+            }
+            if toEntry.type != .alertpublisher {
+                error("\(path).to", "\(describe(to)) is not an alert publisher; alerts connections go to stages of type alertpublisher")
+            }
+        case .records:
+            if fromEntry.type == .sink || fromEntry.type == .alertpublisher {
+                error("\(path).from", "\(describe(from)) has no record output: record connections cannot leave a \(fromEntry.type.rawValue)")
+            }
+            if toEntry.type == .alertpublisher {
+                error("\(path).to", "\(describe(to)) takes alerts, not records: connect it with \"port\": \"alerts\"")
+            } else if toEntry.type == .source {
+                error("\(path).to", "\(describe(to)) is a source: it takes no input")
+            }
+        case .errors:
+            if fromEntry.type == .alertpublisher {
+                error("\(path).from", "\(describe(from)) has no error port")
+            } else if !fromEntry.widgets.emitsErrors {
+                warning("\(path).from", "plugin \(fromEntry.name) does not declare emitsErrors: this connection may never carry anything")
+            }
+            if toEntry.type == .alertpublisher || toEntry.type == .source {
+                error("\(path).to", "\(describe(to)) cannot take error records: connect errors to a transform or a sink")
+            }
+        }
+    }
+
+    /// Records and error records must flow one way: no stage may feed itself.
+    mutating func checkCycles() {
+        let flow = edges.filter { $0.port != .alerts }
+        var state = [Int: Int]()  // 1 visiting, 2 done
+        var stack: [Int] = []
+        var reported = Set<String>()
+        func visit(_ node: Int, _ v: inout Validation) {
+            state[node] = 1
+            stack.append(node)
+            for e in flow where e.from == node {
+                if state[e.to] == 1 {
+                    let cycle = stack[stack.lastIndex(of: e.to)!...].map { v.spec.stages[$0].name } + [v.spec.stages[e.to].name]
+                    let text = cycle.joined(separator: " → ")
+                    if reported.insert(Set(cycle).sorted().joined(separator: ",")).inserted {
+                        v.error("connections[\(e.index)]", "cycle: \(text)")
+                    }
+                } else if state[e.to] == nil {
+                    visit(e.to, &v)
+                }
+            }
+            stack.removeLast()
+            state[node] = 2
+        }
+        for i in spec.stages.indices where state[i] == nil { visit(i, &self) }
+    }
+
+    mutating func checkConnectedness() {
+        guard spec.stages.count > 1 else { return }
+        for i in spec.stages.indices where !edges.contains(where: { $0.from == i || $0.to == i }) {
+            warning("stages[\(i)]", "stage '\(spec.stages[i].name)' is not connected to anything")
+        }
+    }
+
+    // MARK: the plan
+
+    func makePlan() -> PipelinePlan? {
+        guard let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
+        // Kahn's algorithm over record and error edges, keeping file order among equals.
+        let flow = edges.filter { $0.port != .alerts }
+        var indegree = [Int](repeating: 0, count: spec.stages.count)
+        for e in flow { indegree[e.to] += 1 }
+        var ready = spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher }
+        var order: [Int] = []
+        while !ready.isEmpty {
+            let next = ready.removeFirst()
+            order.append(next)
+            for e in flow where e.from == next {
+                indegree[e.to] -= 1
+                if indegree[e.to] == 0 { ready.append(e.to); ready.sort() }
+            }
+        }
+        // Publishers come last: they run after the batch's sinks.
+        order += spec.stages.indices.filter { entries[$0]?.type == .alertpublisher }
+        guard order.count == spec.stages.count else { return nil }
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+
+        var stages = order.map { i -> PlannedStage in
+            let entry = entries[i]!
+            return PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
+                                secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
+                                alerts: spec.stages[i].alerts)
+        }
+        for e in edges {
+            let from = position[e.from]!, to = position[e.to]!
+            switch e.port {
+            case .records: stages[to].recordInputs.append(from)
+            case .errors:
+                stages[to].errorInputs.append(from)
+                stages[from].hasErrorConsumers = true
+            case .alerts: stages[from].alertPublishers.append(to)
+            }
+        }
+        return PipelinePlan(spec: spec, stages: stages, source: position[source]!)
+    }
+}

@@ -1,0 +1,402 @@
+import Logging
+import SluicePluginABI
+
+/// Runs a planned pipeline batch by batch:
+///
+///   1. the source is read until the batch has `maxRecords` records, `maxDelayMs` passed,
+///      or input ended;
+///   2. every other stage runs once, in topological order, on the records of the stages
+///      it reads from (fan-in concatenates, fan-out shares: records are never copied);
+///      error records go to the stages connected with `port: errors`;
+///   3. sinks flush;
+///   4. each stage's alerts are aggregated (its `alerts` section), wrapped in envelopes
+///      and published to the publishers it is connected to, retried within a bound;
+///   5. then, and only then, the source commits the batch.
+///
+/// One plugin instance per stage, all called from the thread that calls `run()`.
+public final class PipelineRunner {
+    public struct Options {
+        public var runID: String
+        public var logger: Logger
+        /// Called after every batch.
+        public var onBatch: ((BatchProgress) -> Void)?
+        /// Checked between calls; true ends the run after the current batch.
+        public var shouldStop: () -> Bool
+        /// How the runtime waits between retries (milliseconds).
+        public var sleep: (Int) -> Void
+        /// Error records of a stage with no errors connection: how many to log per stage.
+        public var errorsToLog: Int
+
+        public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
+                    onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
+                    sleep: @escaping (Int) -> Void = PipelineRunner.sleep, errorsToLog: Int = 5) {
+            self.runID = runID
+            self.logger = logger
+            self.onBatch = onBatch
+            self.shouldStop = shouldStop
+            self.sleep = sleep
+            self.errorsToLog = errorsToLog
+        }
+    }
+
+    public let plan: PipelinePlan
+    public let options: Options
+    private let arena = RecordArena(chunkBytes: 4 << 20)
+    private let stages: [StageState]
+    private let retrying: Retrying
+    private let errorRecords = ErrorRecords()
+    private let sourceRecords = RecordList(capacity: 16_384)
+    private var summary: RunSummary
+    private var publisherSummaries: [Int: PublisherSummary] = [:]
+    /// Alert totals at the last progress report.
+    private var reportedAlerts = AlertCounts()
+
+    /// Creates every stage's plugin instance; throws the first creation error (the ones
+    /// created before it are destroyed).
+    public init(plan: PipelinePlan, options: Options = Options()) throws {
+        self.plan = plan
+        self.options = options
+        self.retrying = Retrying(plan.spec.retry, sleep: options.sleep)
+        var created: [StageState] = []
+        for planned in plan.stages {
+            let identity = StageIdentity(namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: planned.name)
+            do {
+                let instance = try StageInstance(descriptor: planned.entry.descriptor, identity: identity,
+                                                 properties: planned.properties,
+                                                 allowsAlerts: planned.entry.widgets.emitsAlerts,
+                                                 arena: arena, logger: options.logger)
+                instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
+                created.append(StageState(planned, instance))
+            } catch {
+                created.reversed().forEach { $0.instance.destroy() }
+                throw error
+            }
+        }
+        stages = created
+        summary = RunSummary(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name, status: .completed)
+        for (i, s) in stages.enumerated() where s.planned.type == .alertpublisher {
+            publisherSummaries[i] = PublisherSummary(name: s.planned.name, plugin: s.planned.entry.name)
+        }
+    }
+
+    deinit {
+        for s in stages { s.instance.destroy() }
+    }
+
+    /// Waits `ms` milliseconds (the default way to wait between retries).
+    public static func sleep(_ ms: Int) { Retrying.sleep(ms) }
+
+    /// A new run id: the start time and a random suffix, e.g. "20261121T060041Z-3fa2".
+    public static func newRunID() -> String {
+        let ms = Timestamp.nowMilliseconds()
+        let iso = Timestamp.iso8601(milliseconds: ms)
+        let compact = iso.prefix(19).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+        return compact + "Z-" + String(UInt16.random(in: 0...UInt16.max), radix: 16)
+    }
+
+    // MARK: the run
+
+    /// Runs batches until input ends, a stage fails or `shouldStop` says so.
+    public func run() -> RunSummary {
+        let start = ResourceUsage.nowNanoseconds()
+        var batchID: UInt64 = 1
+        var previousBatchStart = start
+        var failure: String?
+        loop: while failure == nil {
+            let batchStart = ResourceUsage.nowNanoseconds()
+            arena.reset()
+            for s in stages { s.beginBatch() }
+            let read = readSource(batchID)
+            if let error = read.error { failure = error; break }
+            let source = stages[plan.source]
+            let hasContent = !sourceRecords.isEmpty || !source.instance.batchErrors.isEmpty || !source.instance.batchAlerts.isEmpty
+            if !hasContent {
+                if read.ended || read.stopped { break loop }
+                continue  // nothing arrived within maxDelayMs: no batch
+            }
+            source.output = sourceRecords.buffer
+            source.summary.recordsOut += sourceRecords.count
+            if let error = runStages(batchID) { failure = error; break }
+            if let error = flushSinks() { failure = error; break }
+            publishAlerts(batchID)
+            if let error = commit(batchID) { failure = error; break }
+            summary.batches += 1
+            summary.records += sourceRecords.count
+            report(batchID, batchStart: batchStart, previousStart: previousBatchStart)
+            previousBatchStart = batchStart
+            batchID += 1
+            if read.ended || read.stopped || options.shouldStop() { break }
+        }
+        return finish(start: start, failure: failure)
+    }
+
+    /// Reads the source into `sourceRecords` until the batch is full, `maxDelayMs`
+    /// passed, or input ended.
+    private func readSource(_ batchID: UInt64) -> (ended: Bool, stopped: Bool, error: String?) {
+        let source = stages[plan.source]
+        let maxRecords = plan.spec.batch.maxRecords
+        let maxDelayNs = UInt64(plan.spec.batch.maxDelayMs) * 1_000_000
+        let started = ResourceUsage.nowNanoseconds()
+        sourceRecords.removeAll()
+        var retries = 0
+        while sourceRecords.count < maxRecords {
+            if options.shouldStop() { return (false, true, nil) }
+            let elapsed = ResourceUsage.nowNanoseconds() - started
+            if elapsed >= maxDelayNs && (maxDelayNs > 0 || !sourceRecords.isEmpty) { break }
+            let waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
+            let t0 = ResourceUsage.nowNanoseconds()
+            let out = source.instance.read(batch: batchID, maxRecords: maxRecords - sourceRecords.count, maxWaitMs: waitMs)
+            source.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+            sourceRecords.append(contentsOf: out.records)
+            switch out.status {
+            case .ok:
+                retries = 0
+            case .end:
+                return (true, false, nil)
+            case .retry(let why):
+                retries += 1
+                if retries >= plan.spec.retry.maxAttempts {
+                    return (false, false, failureText(source, "read", "still failing after \(retries) attempts: \(why)"))
+                }
+                options.logger.warning("stage '\(source.planned.name)' asked to retry reading: \(why)")
+                options.sleep(plan.spec.retry.backoffMs(beforeAttempt: retries + 1))
+            case .error(let why):
+                return (false, false, failureText(source, "read", why))
+            }
+        }
+        return (false, false, nil)
+    }
+
+    /// Runs every stage after the source, in topological order.
+    private func runStages(_ batchID: UInt64) -> String? {
+        routeErrors(of: stages[plan.source])
+        for (i, s) in stages.enumerated() where i != plan.source {
+            switch s.planned.type {
+            case .transform:
+                let input = gather(s)
+                s.summary.recordsIn += input.count
+                let t0 = ResourceUsage.nowNanoseconds()
+                let (status, _) = retrying.run { _ in
+                    let out = s.instance.process(batch: batchID, records: input)
+                    s.output = out.records
+                    return out.status
+                }
+                s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+                if let why = failureReason(status) { return failureText(s, "process", why) }
+                s.summary.recordsOut += s.output.count
+            case .sink:
+                let input = gather(s)
+                s.summary.recordsIn += input.count
+                let t0 = ResourceUsage.nowNanoseconds()
+                let (status, attempts) = retrying.run { _ in s.instance.write(batch: batchID, records: input).status }
+                s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+                if attempts > 1 { options.logger.warning("stage '\(s.planned.name)' wrote batch \(batchID) after \(attempts) attempts") }
+                if let why = failureReason(status) { return failureText(s, "write", why) }
+                s.summary.recordsOut += input.count
+            case .source, .alertpublisher:
+                continue
+            }
+            routeErrors(of: s)
+        }
+        return nil
+    }
+
+    private func flushSinks() -> String? {
+        for s in stages where s.planned.type == .sink {
+            let t0 = ResourceUsage.nowNanoseconds()
+            let (status, _) = retrying.run { _ in s.instance.flush().status }
+            s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+            if let why = failureReason(status) { return failureText(s, "flush", why) }
+        }
+        return nil
+    }
+
+    private func commit(_ batchID: UInt64) -> String? {
+        let source = stages[plan.source]
+        let (status, _) = retrying.run { _ in source.instance.commit(batch: batchID).status }
+        if let why = failureReason(status) { return failureText(source, "commit", why) }
+        return nil
+    }
+
+    /// The records a stage reads: its inputs' records, then its error inputs' error records.
+    private func gather(_ s: StageState) -> UnsafeBufferPointer<sluice_record> {
+        let inputs = s.planned.recordInputs, errorInputs = s.planned.errorInputs
+        if inputs.count == 1 && errorInputs.isEmpty { return stages[inputs[0]].output }
+        if inputs.isEmpty && errorInputs.count == 1 { return stages[errorInputs[0]].errorRecords.buffer }
+        s.scratch.removeAll()
+        for i in inputs { s.scratch.append(contentsOf: stages[i].output) }
+        for i in errorInputs { s.scratch.append(contentsOf: stages[i].errorRecords.buffer) }
+        return s.scratch.buffer
+    }
+
+    /// Turns a stage's error port output of this batch into records for the stages that
+    /// read it, or counts and logs the first few when none does.
+    private func routeErrors(of s: StageState) {
+        let errors = s.instance.batchErrors
+        s.summary.errors += errors.count
+        guard !errors.isEmpty else { return }
+        if s.planned.hasErrorConsumers {
+            for e in errors {
+                if let r = errorRecords.wrap(e, stage: s.planned.name, arena: arena) { s.errorRecords.append(r) }
+            }
+            return
+        }
+        for e in errors where s.loggedErrors < options.errorsToLog {
+            s.loggedErrors += 1
+            var text = e.record.map(RecordJSON.render) ?? "(no record)"
+            if text.count > 300 { text = String(text.prefix(300)) + "…" }
+            options.logger.warning("stage '\(s.planned.name)' error record (code \(e.code)): \(e.message): \(text)")
+            if s.loggedErrors == options.errorsToLog {
+                options.logger.warning("stage '\(s.planned.name)': further error records are counted, not logged (connect its errors port to keep them)")
+            }
+        }
+    }
+
+    // MARK: alerts
+
+    private func publishAlerts(_ batchID: UInt64) {
+        let timestamp = Timestamp.nowMilliseconds()
+        var pending: [Int: [AlertEnvelope]] = [:]
+        for s in stages {
+            let raw = s.instance.batchAlerts
+            guard !raw.isEmpty else { continue }
+            s.summary.alerts.emitted += raw.count
+            if s.planned.alertPublishers.isEmpty {
+                s.summary.alerts.dropped += raw.count
+                continue
+            }
+            let drafts: [AlertDraft]
+            if let aggregator = s.aggregator {
+                drafts = aggregator.aggregate(raw)
+                s.summary.alerts.aggregated += drafts.count
+                for d in drafts { s.summary.invalidAggregateValues.merge(d.invalid, uniquingKeysWith: +) }
+            } else {
+                drafts = raw.map { AlertDraft(payload: $0.pairs) }
+            }
+            let envelopes = drafts.enumerated().map { ordinal, draft in
+                AlertEnvelope(draft: draft, ordinal: ordinal, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+                              stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp)
+            }
+            for p in s.planned.alertPublishers { pending[p, default: []] += envelopes }
+        }
+        let delivery = AlertDelivery(retrying: retrying)
+        let stageIndex = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.planned.name, $0) })
+        for p in pending.keys.sorted() {
+            let envelopes = pending[p]!
+            let publisher = stages[p]
+            let t0 = ResourceUsage.nowNanoseconds()
+            let outcome = delivery.deliver(envelopes, to: publisher.instance, arena: arena)
+            publisher.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+            publisherSummaries[p]?.received += envelopes.count
+            publisherSummaries[p]?.published += outcome.published
+            publisherSummaries[p]?.failed += outcome.failed
+            publisherSummaries[p]?.retries += outcome.retries
+            for (e, ok) in zip(envelopes, outcome.delivered) {
+                guard let i = stageIndex[e.stage] else { continue }
+                if ok { stages[i].summary.alerts.published += 1 } else { stages[i].summary.alerts.failed += 1 }
+            }
+            if outcome.failed > 0 {
+                options.logger.error("publisher '\(publisher.planned.name)' could not deliver \(outcome.failed) alert(s) of batch \(batchID): \(outcome.reasons.joined(separator: "; "))")
+            }
+        }
+    }
+
+    // MARK: reporting
+
+    private func totals() -> AlertCounts {
+        stages.reduce(AlertCounts()) { sum, s in
+            var c = s.summary.alerts
+            c.rejected = s.instance.rejectedAlerts
+            c.overflowed = s.instance.overflowedAlerts
+            return sum + c
+        }
+    }
+
+    private func report(_ batchID: UInt64, batchStart: UInt64, previousStart: UInt64) {
+        guard let onBatch = options.onBatch else { return }
+        let now = ResourceUsage.nowNanoseconds()
+        let seconds = Double(now - batchStart) / 1e9
+        let sincePrevious = Double(now - previousStart) / 1e9
+        var durations: [String: Double] = ["total": seconds * 1000]
+        for s in stages { durations[s.planned.name] = s.batchDurationMs() }
+        let after = totals()
+        let delta = after - reportedAlerts
+        reportedAlerts = after
+        let rows = sourceRecords.count
+        onBatch(BatchProgress(
+            run: options.runID, batchId: batchID, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
+            numInputRows: rows,
+            inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
+            processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
+            durationMs: durations, alerts: delta,
+            errors: stages.reduce(0) { $0 + $1.instance.batchErrors.count }))
+    }
+
+    private func finish(start: UInt64, failure: String?) -> RunSummary {
+        var s = summary
+        s.durationMs = Double(ResourceUsage.nowNanoseconds() - start) / 1e6
+        s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
+        s.stages = stages.map { st in
+            var sum = st.summary
+            sum.alerts.rejected = st.instance.rejectedAlerts
+            sum.alerts.overflowed = st.instance.overflowedAlerts
+            sum.counters = st.instance.counters
+            return sum
+        }
+        s.publishers = publisherSummaries.keys.sorted().map { publisherSummaries[$0]! }
+        s.alerts = s.stages.reduce(AlertCounts()) { $0 + $1.alerts }
+        if let failure {
+            s.status = .failed
+            s.error = failure
+        } else if s.alerts.failed > 0 {
+            s.status = .completedWithFailures
+        }
+        s.peakRSSBytes = ResourceUsage.peakRSSBytes
+        return s
+    }
+
+    private func failureReason(_ status: CallStatus) -> String? {
+        switch status {
+        case .ok, .end: return nil
+        case .retry(let why): return "still asking to retry after \(plan.spec.retry.maxAttempts) attempts: \(why)"
+        case .error(let why): return why
+        }
+    }
+
+    private func failureText(_ s: StageState, _ call: String, _ why: String) -> String {
+        "stage '\(s.planned.name)' (\(s.planned.entry.name) \(s.planned.entry.version)) failed in \(call): \(why)"
+    }
+}
+
+/// One stage during a run: its instance, this batch's output and error records, its counts.
+final class StageState {
+    let planned: PlannedStage
+    let instance: StageInstance
+    let aggregator: AlertAggregator?
+    /// Records it emitted this batch (valid until its next call).
+    var output = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
+    /// Its error records this batch, for the stages connected to its errors port.
+    let errorRecords = RecordList(capacity: 64)
+    /// Where fan-in gathers its inputs.
+    let scratch = RecordList(capacity: 64)
+    var summary: StageSummary
+    var loggedErrors = 0
+    private var durationAtBatchStart = 0.0
+
+    init(_ planned: PlannedStage, _ instance: StageInstance) {
+        self.planned = planned
+        self.instance = instance
+        aggregator = planned.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil }
+        summary = StageSummary(name: planned.name, plugin: planned.entry.name, version: planned.entry.version.text,
+                               type: planned.type.rawValue)
+    }
+
+    func beginBatch() {
+        instance.beginBatch()
+        errorRecords.removeAll()
+        output = UnsafeBufferPointer(start: nil, count: 0)
+        durationAtBatchStart = summary.durationMs
+    }
+
+    func batchDurationMs() -> Double { summary.durationMs - durationAtBatchStart }
+}

@@ -1,0 +1,146 @@
+/// A pipeline as its file describes it: stages made of catalog plugins and the connections
+/// between them. Close to CDAP's exported pipelines. The format is documented in
+/// docs/pipelines.md.
+public struct PipelineSpec: Sendable {
+    public var name: String
+    public var namespace: String
+    public var batch: BatchSettings
+    public var retry: RetrySettings
+    public var stages: [StageSpec]
+    public var connections: [ConnectionSpec]
+    /// The folder of the pipeline file, for `${pipeline.dir}`.
+    public var directory: String
+
+    public init(name: String, namespace: String = "default", batch: BatchSettings = .init(), retry: RetrySettings = .init(),
+                stages: [StageSpec], connections: [ConnectionSpec], directory: String = ".") {
+        self.name = name
+        self.namespace = namespace
+        self.batch = batch
+        self.retry = retry
+        self.stages = stages
+        self.connections = connections
+        self.directory = directory
+    }
+}
+
+/// When a batch ends: at `maxRecords` records, or `maxDelayMs` after it started, or at the
+/// end of input, whichever comes first.
+public struct BatchSettings: Sendable, Equatable {
+    public var maxRecords: Int = 10_000
+    public var maxDelayMs: Int = 1_000
+    public init(maxRecords: Int = 10_000, maxDelayMs: Int = 1_000) {
+        self.maxRecords = maxRecords
+        self.maxDelayMs = maxDelayMs
+    }
+}
+
+/// How sinks and alert publishers that answer "retry" are retried: up to `maxAttempts`
+/// calls in all, waiting `initialBackoffMs`, then twice as long each time, at most
+/// `maxBackoffMs`.
+public struct RetrySettings: Sendable, Equatable {
+    public var maxAttempts: Int = 5
+    public var initialBackoffMs: Int = 100
+    public var maxBackoffMs: Int = 5_000
+    public init(maxAttempts: Int = 5, initialBackoffMs: Int = 100, maxBackoffMs: Int = 5_000) {
+        self.maxAttempts = maxAttempts
+        self.initialBackoffMs = initialBackoffMs
+        self.maxBackoffMs = maxBackoffMs
+    }
+
+    /// How long to wait before attempt `attempt` (2, 3, ...).
+    public func backoffMs(beforeAttempt attempt: Int) -> Int {
+        var wait = initialBackoffMs
+        for _ in 2..<max(2, attempt) { wait = min(maxBackoffMs, wait * 2) }
+        return min(wait, maxBackoffMs)
+    }
+}
+
+public struct StageSpec: Sendable {
+    public var name: String
+    public var plugin: PluginReference
+    public var alerts: AlertSettings?
+
+    public init(name: String, plugin: PluginReference, alerts: AlertSettings? = nil) {
+        self.name = name
+        self.plugin = plugin
+        self.alerts = alerts
+    }
+}
+
+public struct PluginReference: Sendable {
+    public var name: String
+    public var type: PluginType?
+    public var version: String?
+    /// Property name → text as written (before `${…}` substitution), in file order.
+    public var properties: [(String, String)]
+
+    public init(name: String, type: PluginType? = nil, version: String? = nil, properties: [(String, String)] = []) {
+        self.name = name
+        self.type = type
+        self.version = version
+        self.properties = properties
+    }
+}
+
+/// A stage's `alerts` section: how its alerts are bounded and aggregated per batch.
+public struct AlertSettings: Sendable, Equatable {
+    /// Payload fields whose values make a group; none: every alert of the batch in one group.
+    public var groupBy: [String]
+    /// With none, alerts are not aggregated.
+    public var aggregates: [AggregateSpec]
+    /// The most alerts a stage keeps per batch; more are counted as overflowed.
+    public var maxPerBatch: Int
+
+    public static let defaultMaxPerBatch = 100_000
+
+    public init(groupBy: [String] = [], aggregates: [AggregateSpec] = [], maxPerBatch: Int = AlertSettings.defaultMaxPerBatch) {
+        self.groupBy = groupBy
+        self.aggregates = aggregates
+        self.maxPerBatch = maxPerBatch
+    }
+
+    /// Whether this stage's alerts are aggregated (an aggregate or a groupBy is given).
+    public var isAggregating: Bool { !aggregates.isEmpty || !groupBy.isEmpty }
+}
+
+public struct AggregateSpec: Sendable, Equatable {
+    public var name: String
+    public var function: AggregateFunction
+    /// The payload field read as a number; `count` may go without one.
+    public var field: String?
+
+    public init(name: String, function: AggregateFunction, field: String? = nil) {
+        self.name = name
+        self.function = function
+        self.field = field
+    }
+}
+
+public enum AggregateFunction: String, Sendable, CaseIterable {
+    case count, sum, avg, min, max
+
+    /// Also accepts `mean` for `avg`.
+    public init?(name: String) {
+        if name == "mean" { self = .avg; return }
+        self.init(rawValue: name)
+    }
+
+    public static let names = ["count", "sum", "avg", "mean", "min", "max"]
+}
+
+/// Which output of a stage a connection carries.
+public enum ConnectionPort: String, Sendable, CaseIterable {
+    case records, alerts, errors
+}
+
+public struct ConnectionSpec: Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public var port: ConnectionPort
+
+    public init(from: String, to: String, port: ConnectionPort = .records) {
+        self.from = from
+        self.to = to
+        self.port = port
+    }
+}

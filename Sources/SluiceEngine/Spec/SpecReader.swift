@@ -1,0 +1,197 @@
+import Foundation
+
+extension PipelineSpec {
+    /// Reads a pipeline file (JSON, or YAML by extension). Structural problems come back as
+    /// diagnostics with paths, together with the best reading of the rest, so that
+    /// validation can report every problem at once; only an unreadable or syntactically
+    /// broken file throws.
+    public static func load(path: String) throws -> (PipelineSpec, [Diagnostic]) {
+        let json = try ConfigDocument.load(path: path)
+        let dir = ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
+        return read(json, directory: dir.isEmpty ? "." : dir)
+    }
+
+    /// Reads a pipeline from its JSON value.
+    public static func read(_ json: JSONValue, directory: String = ".") -> (PipelineSpec, [Diagnostic]) {
+        var r = SpecReader()
+        let spec = r.pipeline(json, directory: directory)
+        return (spec, r.diagnostics)
+    }
+}
+
+/// Walks a pipeline document field by field, noting every problem with its path.
+struct SpecReader {
+    var diagnostics: [Diagnostic] = []
+
+    mutating func error(_ path: String, _ message: String) { diagnostics.append(.error(path, message)) }
+    mutating func warning(_ path: String, _ message: String) { diagnostics.append(.warning(path, message)) }
+
+    mutating func object(_ v: JSONValue?, _ path: String) -> [(String, JSONValue)]? {
+        switch v {
+        case nil, .null?: return nil
+        case .object(let fields)?: return fields
+        case let other?:
+            error(path, "must be an object, not \(other.kind)")
+            return nil
+        }
+    }
+
+    mutating func string(_ v: JSONValue?, _ path: String, required: Bool = false) -> String? {
+        switch v {
+        case nil, .null?:
+            if required { error(path, "is required") }
+            return nil
+        case .string(let s)?:
+            if required && s.isEmpty { error(path, "must not be empty") }
+            return s
+        case let other?:
+            error(path, "must be a string, not \(other.kind)")
+            return nil
+        }
+    }
+
+    mutating func integer(_ v: JSONValue?, _ path: String, minimum: Int) -> Int? {
+        switch v {
+        case nil, .null?: return nil
+        case .number(let d)? where d == d.rounded() && d >= Double(minimum) && d < 1e15: return Int(d)
+        case .string(let s)? where Int(s).map({ $0 >= minimum }) == true: return Int(s)
+        case let other?:
+            error(path, "must be a whole number of at least \(minimum), not \(other.scalarText.map { "'\($0)'" } ?? other.kind)")
+            return nil
+        }
+    }
+
+    mutating func array(_ v: JSONValue?, _ path: String) -> [JSONValue] {
+        switch v {
+        case nil, .null?: return []
+        case .array(let a)?: return a
+        case let other?:
+            error(path, "must be an array, not \(other.kind)")
+            return []
+        }
+    }
+
+    /// Keys the format does not know are most likely typos: warn.
+    mutating func unknownKeys(_ fields: [(String, JSONValue)], _ known: Set<String>, _ path: String) {
+        for (key, _) in fields where !known.contains(key) {
+            warning(path.isEmpty ? key : "\(path).\(key)", "unknown key '\(key)' is ignored")
+        }
+    }
+
+    mutating func pipeline(_ json: JSONValue, directory: String) -> PipelineSpec {
+        guard case .object(let top) = json else {
+            error("$", "a pipeline must be a JSON object, not \(json.kind)")
+            return PipelineSpec(name: "", stages: [], connections: [], directory: directory)
+        }
+        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "stages", "connections"], "")
+        let name = string(json["name"], "name", required: true) ?? ""
+        let namespace = string(json["namespace"], "namespace") ?? "default"
+
+        var batch = BatchSettings()
+        if let b = object(json["batch"], "batch") {
+            unknownKeys(b, ["maxRecords", "maxDelayMs"], "batch")
+            batch.maxRecords = integer(json["batch"]?["maxRecords"], "batch.maxRecords", minimum: 1) ?? batch.maxRecords
+            batch.maxDelayMs = integer(json["batch"]?["maxDelayMs"], "batch.maxDelayMs", minimum: 0) ?? batch.maxDelayMs
+        }
+        var retry = RetrySettings()
+        if let r = object(json["retry"], "retry") {
+            unknownKeys(r, ["maxAttempts", "initialBackoffMs", "maxBackoffMs"], "retry")
+            retry.maxAttempts = integer(json["retry"]?["maxAttempts"], "retry.maxAttempts", minimum: 1) ?? retry.maxAttempts
+            retry.initialBackoffMs = integer(json["retry"]?["initialBackoffMs"], "retry.initialBackoffMs", minimum: 0) ?? retry.initialBackoffMs
+            retry.maxBackoffMs = integer(json["retry"]?["maxBackoffMs"], "retry.maxBackoffMs", minimum: 0) ?? retry.maxBackoffMs
+        }
+
+        let stageValues = array(json["stages"], "stages")
+        if json["stages"] == nil { error("stages", "is required") }
+        let stages = stageValues.enumerated().map { stage($1, "stages[\($0)]") }
+
+        var connections: [ConnectionSpec] = []
+        for (i, c) in array(json["connections"], "connections").enumerated() {
+            let path = "connections[\(i)]"
+            guard let fields = object(c, path) else {
+                if c == .null { error(path, "must be an object, not null") }
+                continue
+            }
+            unknownKeys(fields, ["from", "to", "port"], path)
+            let from = string(c["from"], "\(path).from", required: true) ?? ""
+            let to = string(c["to"], "\(path).to", required: true) ?? ""
+            var port = ConnectionPort.records
+            if let p = string(c["port"], "\(path).port") {
+                if let known = ConnectionPort(rawValue: p) { port = known } else {
+                    error("\(path).port", "unknown port '\(p)' (records, alerts or errors)")
+                }
+            }
+            connections.append(ConnectionSpec(from: from, to: to, port: port))
+        }
+        return PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry,
+                            stages: stages, connections: connections, directory: directory)
+    }
+
+    mutating func stage(_ json: JSONValue, _ path: String) -> StageSpec {
+        guard let fields = object(json, path) else {
+            if json == .null { error(path, "must be an object, not null") }
+            return StageSpec(name: "", plugin: PluginReference(name: ""))
+        }
+        unknownKeys(fields, ["name", "plugin", "alerts", "description"], path)
+        let name = string(json["name"], "\(path).name", required: true) ?? ""
+        var plugin = PluginReference(name: "")
+        if json["plugin"] == nil { error("\(path).plugin", "is required") }
+        if let p = object(json["plugin"], "\(path).plugin") {
+            let pp = "\(path).plugin"
+            unknownKeys(p, ["name", "type", "version", "artifact", "label", "properties"], pp)
+            plugin.name = string(json["plugin"]?["name"], "\(pp).name", required: true) ?? ""
+            if let t = string(json["plugin"]?["type"], "\(pp).type") {
+                plugin.type = PluginType(rawValue: t)
+                if plugin.type == nil {
+                    error("\(pp).type", "unknown type '\(t)' (one of \(PluginType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            if let v = json["plugin"]?["version"] {
+                plugin.version = v.scalarText
+                if case .number = v {} else if case .string = v {} else {
+                    error("\(pp).version", "must be a string like \"1.2.0\", not \(v.kind)")
+                }
+            }
+            for (key, value) in object(json["plugin"]?["properties"], "\(pp).properties") ?? [] {
+                if let text = value.scalarText {
+                    plugin.properties.append((key, text))
+                } else if value == .null {
+                    error("\(pp).properties.\(key)", "must be a string, number or boolean, not null")
+                } else {
+                    error("\(pp).properties.\(key)", "must be a string, number or boolean, not \(value.kind)")
+                }
+            }
+        }
+        var alerts: AlertSettings?
+        if let a = object(json["alerts"], "\(path).alerts") {
+            let ap = "\(path).alerts"
+            unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch"], ap)
+            var settings = AlertSettings()
+            for (i, g) in array(json["alerts"]?["groupBy"], "\(ap).groupBy").enumerated() {
+                if let s = string(g, "\(ap).groupBy[\(i)]", required: true) { settings.groupBy.append(s) }
+            }
+            settings.maxPerBatch = integer(json["alerts"]?["maxPerBatch"], "\(ap).maxPerBatch", minimum: 0) ?? settings.maxPerBatch
+            var names = Set<String>()
+            for (i, agg) in array(json["alerts"]?["aggregates"], "\(ap).aggregates").enumerated() {
+                let gp = "\(ap).aggregates[\(i)]"
+                guard let aggFields = object(agg, gp) else { continue }
+                unknownKeys(aggFields, ["name", "function", "field"], gp)
+                let aggName = string(agg["name"], "\(gp).name", required: true) ?? ""
+                if !aggName.isEmpty, !names.insert(aggName).inserted { error("\(gp).name", "'\(aggName)' is already used by another aggregate") }
+                if settings.groupBy.contains(aggName) { error("\(gp).name", "'\(aggName)' is also a groupBy field") }
+                let field = string(agg["field"], "\(gp).field")
+                guard let fn = string(agg["function"], "\(gp).function", required: true) else { continue }
+                guard let function = AggregateFunction(name: fn) else {
+                    error("\(gp).function", "unknown aggregate function '\(fn)' (one of \(AggregateFunction.names.joined(separator: ", ")))")
+                    continue
+                }
+                if function != .count && (field ?? "").isEmpty {
+                    error("\(gp).field", "is required for \(fn): the payload field to read as a number")
+                }
+                settings.aggregates.append(AggregateSpec(name: aggName, function: function, field: field))
+            }
+            alerts = settings
+        }
+        return StageSpec(name: name, plugin: plugin, alerts: alerts)
+    }
+}
