@@ -24,9 +24,15 @@ constexpr int kMaxDepth = 512;
 struct sr_parser {
     dom::parser parser;
     std::vector<char> padded;          // input copied with simdjson's padding after it
-    std::vector<sluice_field> fields;  // stack of fields of the objects being built
-    std::vector<sluice_value> items;   // stack of items of the arrays being built
     sluice_records::KeyCache keys;
+    // The keys met at each position of the last top-level object: records of one stream
+    // mostly share their shape, so a name is usually found with one compare.
+    struct Recent {
+        const char *name = nullptr;
+        uint32_t len = 0;
+        sluice_key key = SLUICE_NO_KEY;
+    };
+    Recent recent[32];
     const char *error = nullptr;       // the first error met while walking
 };
 
@@ -42,42 +48,62 @@ bool fail(sr_parser *p, const char *why) {
 
 bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *out, int depth);
 
+inline void name_field(sr_parser *p, sr_arena *arena, std::string_view name, size_t pos, int depth,
+                       sluice_field *f) {
+    if (depth == 0 && pos < 32) {
+        auto &r = p->recent[pos];
+        if (r.len == name.size() && r.name && std::memcmp(r.name, name.data(), r.len) == 0) {
+            f->key = r.key;
+            f->name = r.name;
+            f->name_len = r.len;
+            return;
+        }
+    }
+    f->key = p->keys.get(name);
+    if (f->key != SLUICE_NO_KEY) {
+        uint32_t len = 0;
+        f->name = sr_key_name(f->key, &len);
+        f->name_len = len;
+        if (depth == 0 && pos < 32) p->recent[pos] = {f->name, len, f->key};
+    } else {
+        f->name = sr_arena_strdup(arena, name.data(), name.size());
+        f->name_len = static_cast<uint32_t>(name.size());
+    }
+}
+
 bool build_object(sr_parser *p, sr_arena *arena, dom::object obj, const sluice_field **out,
                   uint32_t *count, int depth) {
     if (depth > kMaxDepth) return fail(p, "nesting deeper than 512 levels");
-    size_t mark = p->fields.size();
+    size_t cap = obj.size();  // exact below 2^24 members; grown below if not
+    auto *dst = static_cast<sluice_field *>(
+        sr_arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
+    size_t n = 0;
     for (dom::key_value_pair kv : obj) {
-        std::string_view name = kv.key;
-        sluice_field f;
-        f.key = p->keys.get(name);
-        if (f.key != SLUICE_NO_KEY) {
-            uint32_t len = 0;
-            f.name = sr_key_name(f.key, &len);
-            f.name_len = len;
-        } else {
-            f.name = sr_arena_strdup(arena, name.data(), name.size());
-            f.name_len = static_cast<uint32_t>(name.size());
+        if (n == cap) {  // only for objects of 2^24 members or more
+            size_t bigger = cap * 2 + 16;
+            auto *grown = static_cast<sluice_field *>(
+                sr_arena_alloc(arena, bigger * sizeof(sluice_field), alignof(sluice_field)));
+            std::memcpy(grown, dst, n * sizeof(sluice_field));
+            dst = grown;
+            cap = bigger;
         }
+        sluice_field &f = dst[n];
+        name_field(p, arena, kv.key, n, depth, &f);
         if (!build_value(p, arena, kv.value, &f.value, depth + 1)) return false;
         // A name given twice: the last value wins, as in most JSON readers.
-        bool replaced = false;
-        for (size_t i = mark; i < p->fields.size(); i++) {
-            sluice_field &g = p->fields[i];
+        size_t i = 0;
+        for (; i < n; i++) {
+            const sluice_field &g = dst[i];
             if (g.name_len == f.name_len &&
-                (f.key != SLUICE_NO_KEY ? g.key == f.key
-                                         : std::memcmp(g.name, f.name, f.name_len) == 0)) {
-                g.value = f.value;
-                replaced = true;
+                (f.key != SLUICE_NO_KEY ? g.key == f.key : std::memcmp(g.name, f.name, f.name_len) == 0))
                 break;
-            }
         }
-        if (!replaced) p->fields.push_back(f);
+        if (i < n) {
+            dst[i].value = f.value;
+        } else {
+            n++;
+        }
     }
-    size_t n = p->fields.size() - mark;
-    auto *dst = static_cast<sluice_field *>(
-        sr_arena_alloc(arena, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
-    if (n) std::memcpy(dst, &p->fields[mark], n * sizeof(sluice_field));
-    p->fields.resize(mark);
     *out = dst;
     *count = static_cast<uint32_t>(n);
     return true;
@@ -85,18 +111,22 @@ bool build_object(sr_parser *p, sr_arena *arena, dom::object obj, const sluice_f
 
 bool build_array(sr_parser *p, sr_arena *arena, dom::array arr, sluice_value *out, int depth) {
     if (depth > kMaxDepth) return fail(p, "nesting deeper than 512 levels");
-    size_t mark = p->items.size();
-    for (dom::element e : arr) {
-        sluice_value item;
-        if (!build_value(p, arena, e, &item, depth + 1)) return false;
-        p->items.push_back(item);
-    }
-    size_t n = p->items.size() - mark;
+    size_t cap = arr.size();
     auto *dst = static_cast<sluice_value *>(
-        sr_arena_alloc(arena, n * sizeof(sluice_value) + 1, alignof(sluice_value)));
-    if (n) std::memcpy(dst, &p->items[mark], n * sizeof(sluice_value));
-    p->items.resize(mark);
-    std::memset(out, 0, sizeof *out);
+        sr_arena_alloc(arena, cap * sizeof(sluice_value) + 1, alignof(sluice_value)));
+    size_t n = 0;
+    for (dom::element e : arr) {
+        if (n == cap) {
+            size_t bigger = cap * 2 + 16;
+            auto *grown = static_cast<sluice_value *>(
+                sr_arena_alloc(arena, bigger * sizeof(sluice_value), alignof(sluice_value)));
+            std::memcpy(grown, dst, n * sizeof(sluice_value));
+            dst = grown;
+            cap = bigger;
+        }
+        if (!build_value(p, arena, e, &dst[n], depth + 1)) return false;
+        n++;
+    }
     out->type = SLUICE_ARRAY;
     out->len = static_cast<uint32_t>(n);
     out->as.items = dst;
@@ -104,45 +134,47 @@ bool build_array(sr_parser *p, sr_arena *arena, dom::array arr, sluice_value *ou
 }
 
 bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *out, int depth) {
-    std::memset(out, 0, sizeof *out);
+    out->len = 0;
     switch (e.type()) {
-    case dom::element_type::OBJECT: {
-        const sluice_field *fields;
-        uint32_t n;
-        if (!build_object(p, arena, dom::object(e), &fields, &n, depth)) return false;
-        out->type = SLUICE_OBJECT;
-        out->len = n;
-        out->as.fields = fields;
+    case dom::element_type::INT64:
+        out->type = SLUICE_INT;
+        out->as.i = e.get_int64().value_unsafe();
         return true;
-    }
-    case dom::element_type::ARRAY:
-        return build_array(p, arena, dom::array(e), out, depth);
     case dom::element_type::STRING: {
-        std::string_view s(e);
+        std::string_view s = e.get_string().value_unsafe();
         if (s.size() >= UINT32_MAX) return fail(p, "string longer than 4 GiB");
         out->type = SLUICE_STRING;
         out->len = static_cast<uint32_t>(s.size());
         out->as.s = sr_arena_strdup(arena, s.data(), s.size());
         return true;
     }
-    case dom::element_type::INT64:
-        out->type = SLUICE_INT;
-        out->as.i = int64_t(e);
+    case dom::element_type::ARRAY:
+        return build_array(p, arena, e.get_array().value_unsafe(), out, depth);
+    case dom::element_type::OBJECT: {
+        const sluice_field *fields;
+        uint32_t n;
+        if (!build_object(p, arena, e.get_object().value_unsafe(), &fields, &n, depth)) return false;
+        out->type = SLUICE_OBJECT;
+        out->len = n;
+        out->as.fields = fields;
+        return true;
+    }
+    case dom::element_type::DOUBLE:
+        out->type = SLUICE_DOUBLE;
+        out->as.d = e.get_double().value_unsafe();
         return true;
     case dom::element_type::UINT64:  // 2^63 and above: keep the magnitude as a double
         out->type = SLUICE_DOUBLE;
-        out->as.d = static_cast<double>(uint64_t(e));
-        return true;
-    case dom::element_type::DOUBLE:
-        out->type = SLUICE_DOUBLE;
-        out->as.d = double(e);
+        out->as.d = static_cast<double>(e.get_uint64().value_unsafe());
         return true;
     case dom::element_type::BOOL:
         out->type = SLUICE_BOOL;
-        out->as.b = bool(e) ? 1 : 0;
+        out->as.i = 0;
+        out->as.b = e.get_bool().value_unsafe() ? 1 : 0;
         return true;
     case dom::element_type::NULL_VALUE:
         out->type = SLUICE_NULL;
+        out->as.i = 0;
         return true;
     }
     return fail(p, "unknown JSON type");
@@ -153,8 +185,6 @@ bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *ou
 extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
                                sluice_record *out, char *err, size_t err_cap) {
     p->error = nullptr;
-    p->fields.clear();
-    p->items.clear();
     // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
     if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
     std::memcpy(p->padded.data(), json, len);
@@ -172,7 +202,7 @@ extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, 
     }
     const sluice_field *fields = nullptr;
     uint32_t n = 0;
-    if (!build_object(p, arena, dom::object(doc), &fields, &n, 0)) {
+    if (!build_object(p, arena, doc.get_object().value_unsafe(), &fields, &n, 0)) {
         set_error(err, err_cap, "invalid JSON: %s", p->error);
         return -1;
     }
