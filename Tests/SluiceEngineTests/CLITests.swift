@@ -27,7 +27,8 @@ final class CLITests: XCTestCase {
         let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let plugins = try XCTUnwrap(doc["plugins"] as? [[String: Any]])
         XCTAssertEqual(Set(plugins.compactMap { $0["name"] as? String }),
-                       ["AddFields", "Threshold", "ListSource", "Tagger", "FileSink", "EchoPublisher"])
+                       ["AddFields", "Threshold", "JSONLSource", "JSONLSink", "ConsoleSink", "AlertLog", "ConsoleAlerts", "QualityCheck",
+                        "ListSource", "Tagger", "FileSink", "EchoPublisher"])
         let threshold = try XCTUnwrap(plugins.first { $0["name"] as? String == "Threshold" })
         XCTAssertEqual(threshold["emitsAlerts"] as? Bool, true)
         XCTAssertEqual((doc["problems"] as? [Any])?.count, 0)
@@ -35,7 +36,7 @@ final class CLITests: XCTestCase {
 
         let sinks = try host(["list-plugins", "--json", "--type", "sink", "--plugins", Fixtures.shared.kit])
         let sinkDoc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sinks.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual((sinkDoc["plugins"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["FileSink"])
+        XCTAssertEqual((sinkDoc["plugins"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["ConsoleSink", "FileSink", "JSONLSink"])
     }
 
     func testBrokenFolderGivesOneLinePerFileAndExitsNonZeroOnlyWithStrict() throws {

@@ -64,12 +64,14 @@ final class Fixtures: @unchecked Sendable {
     var kit: String { root + "/kit" }
     var kit2: String { root + "/kit2" }
     var broken: String { root + "/broken" }
+    /// libpublishers.so: FlakyPublisher, FailingPublisher.
+    var publishers: String { root + "/publishers" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken"] {
+        for dir in ["kit", "kit2", "broken", "publishers"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"
@@ -84,6 +86,9 @@ final class Fixtures: @unchecked Sendable {
         try compilePlugin("kit.c", to: kit2 + "/libkit.so", defines: ["KIT_VERSION=\"2.0.0\""])
         try fm.createDirectory(atPath: kit2 + "/widgets", withIntermediateDirectories: true)
         try copyWidgets(kitWidgets, to: kit2 + "/widgets")
+
+        try compilePlugin("publishers.c", to: publishers + "/libpublishers.so")
+        try copyWidgets(["FlakyPublisher-alertpublisher.json", "FailingPublisher-alertpublisher.json"], to: publishers)
 
         try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
         try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")
@@ -111,4 +116,70 @@ final class Fixtures: @unchecked Sendable {
 /// A catalog of exactly these folders (no bundled plugins) unless `bundled` is set.
 func catalog(_ dirs: [String], bundled: Bool = false, environment: [String: String] = [:]) -> Catalog {
     Catalog.load(locations: PluginSearchPath.locations(pluginDirectories: dirs, environment: environment, includeBundled: bundled))
+}
+
+/// A pipeline run in a fresh folder: the pipeline file and its data files are written
+/// there, so specs refer to them with ${pipeline.dir}.
+struct PipelineRun {
+    let dir: String
+    let summary: RunSummary
+    let progress: [BatchProgress]
+    /// Every wait the runtime asked for between retries, in milliseconds.
+    let sleeps: [Int]
+
+    /// The lines of a file the run wrote, in the run's folder.
+    func lines(_ file: String) -> [String] {
+        ((try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)) ?? "")
+            .split(separator: "\n").map(String.init)
+    }
+
+    /// The lines of a JSON Lines file, parsed.
+    func objects(_ file: String) -> [[String: Any]] {
+        lines(file).compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func stage(_ name: String) -> StageSummary? { summary.stages.first { $0.name == name } }
+    func publisher(_ name: String) -> PublisherSummary? { summary.publishers.first { $0.name == name } }
+}
+
+/// A fresh folder for one test.
+func scratchFolder(_ name: String = #function) throws -> String {
+    let dir = Fixtures.shared.root + "/runs/" + name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// The catalog pipeline tests use: the bundled plugins plus the kit and test publishers.
+let testCatalog = catalog([Fixtures.shared.kit, Fixtures.shared.publishers], bundled: true)
+
+/// Plans and runs `pipeline` (JSON, or YAML with `fileName` ending in .yaml) in a fresh
+/// folder holding `files`; fails the test on planning problems.
+func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: [String: String] = [:],
+                 environment: [String: String] = [:], shouldStop: @escaping () -> Bool = { false },
+                 name: String = #function) throws -> PipelineRun {
+    let dir = try scratchFolder(name)
+    for (file, text) in files {
+        let path = dir + "/" + file
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    try pipeline.write(toFile: dir + "/" + fileName, atomically: true, encoding: .utf8)
+    let (spec, readProblems) = try PipelineSpec.load(path: dir + "/" + fileName)
+    guard readProblems.errors.isEmpty else { throw FixtureError("pipeline problems: \(readProblems)") }
+    // "{dir}" in an environment value stands for the run's folder.
+    let env = environment.mapValues { $0.replacingOccurrences(of: "{dir}", with: dir) }
+    let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: env)
+    guard let plan else { throw FixtureError("pipeline problems: \(problems)") }
+    final class Log: @unchecked Sendable {
+        var progress: [BatchProgress] = []
+        var sleeps: [Int] = []
+    }
+    let log = Log()
+    var options = PipelineRunner.Options(runID: "test-run")
+    options.onBatch = { log.progress.append($0) }
+    options.sleep = { log.sleeps.append($0) }
+    options.shouldStop = shouldStop
+    let runner = try PipelineRunner(plan: plan, options: options)
+    let summary = runner.run()
+    return PipelineRun(dir: dir, summary: summary, progress: log.progress, sleeps: log.sleeps)
 }

@@ -36,7 +36,7 @@ private struct Validation {
 
     func describe(_ i: Int) -> String {
         let s = spec.stages[i]
-        if let e = entries[i] { return "stage '\(s.name)' (\(e.name), a \(e.type.rawValue))" }
+        if let e = entries[i] { return "stage '\(s.name)' (\(e.name), \(e.type.rawValue))" }
         return "stage '\(s.name)'"
     }
 

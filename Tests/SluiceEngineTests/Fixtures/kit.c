@@ -5,7 +5,9 @@
  *                  records; a line that is not a JSON object goes to the error port with
  *                  the host's parse error; property `built` adds one record it builds itself.
  *   Tagger         transform: passes records on with field `tag` set to property `tag`;
- *                  drops records whose `drop` field is true.
+ *                  drops records whose `drop` field is true; raises an alert for records
+ *                  with an `alarm` field although its widgets file does not declare
+ *                  emitsAlerts (the host must reject those).
  *   FileSink       sink: appends each record's `id` (a string) to the file `path`;
  *                  returns SLUICE_RETRY on its first write when `fail_first` is "true".
  *   EchoPublisher  alert publisher: appends each alert's JSON to the file `path`; an alert
@@ -120,7 +122,7 @@ static const sluice_plugin LIST_SOURCE = {
 typedef struct {
     char *tag;
     size_t len;
-    sluice_key tag_key, drop_key;
+    sluice_key tag_key, drop_key, alarm_key;
 } tagger;
 
 static sluice_status tagger_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
@@ -131,6 +133,7 @@ static sluice_status tagger_create(const sluice_context *ctx, const sluice_emitt
     if (t->len) memcpy(t->tag, tag->ptr, t->len);
     t->tag_key = sluice_intern(out, "tag");
     t->drop_key = sluice_intern(out, "drop");
+    t->alarm_key = sluice_intern(out, "alarm");
     sluice_logf(out, SLUICE_LOG_DEBUG, "tagger for stage %.*s", (int)ctx->stage.len, ctx->stage.ptr);
     *instance = t;
     return SLUICE_OK;
@@ -150,6 +153,10 @@ static sluice_status tagger_process(void *instance, const sluice_batch *batch, c
         if (drop && drop->type == SLUICE_BOOL && drop->as.b) {
             out->count(out->ctx, "dropped", 7, 1);
             continue;
+        }
+        if (sluice_record_get(&batch->records[i], t->alarm_key)) {
+            sluice_kv kv = {SLUICE_LIT("alarm"), SLUICE_LIT("on")};
+            out->emit_alert(out->ctx, &kv, 1);
         }
         out->emit_with(out->ctx, &batch->records[i], &f, 1);
     }

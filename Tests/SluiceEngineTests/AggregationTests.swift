@@ -1,0 +1,88 @@
+import Foundation
+import SluicePluginABI
+@testable import SluiceEngine
+import SluiceRecords
+import XCTest
+
+/// Alert aggregation over raw alerts laid out in an arena, as stages leave them.
+final class AggregationTests: XCTestCase {
+    let arena = RecordArena()
+
+    /// Raw alerts with these payloads, NUL-terminated in the arena.
+    func raw(_ payloads: [[(String, String)]]) -> [RawAlertRef] {
+        payloads.map { pairs in
+            let kvs = sr_arena_alloc(arena.raw, MemoryLayout<sluice_kv>.stride * max(1, pairs.count), 8)!
+                .bindMemory(to: sluice_kv.self, capacity: max(1, pairs.count))
+            func str(_ s: String) -> sluice_str {
+                var s = s
+                return s.withUTF8 { b in
+                    sluice_str(ptr: sr_arena_strdup(arena.raw, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count), len: b.count)
+                }
+            }
+            for (i, p) in pairs.enumerated() { kvs[i] = sluice_kv(key: str(p.0), value: str(p.1)) }
+            return RawAlertRef(payload: UnsafePointer(kvs), count: pairs.count)
+        }
+    }
+
+    func payloads(_ drafts: [AlertDraft]) -> [[String]] {
+        drafts.map { $0.payload.map { "\($0.key)=\($0.value)" } }
+    }
+
+    func testCDAPHeartbeatExample() {
+        let alerts = raw([
+            [("userid", "u1"), ("name", "Alice"), ("heartbeat", "180")],
+            [("userid", "u2"), ("name", "Bob"), ("heartbeat", "195")],
+            [("userid", "u1"), ("name", "Alice"), ("heartbeat", "182")],
+            [("userid", "u2"), ("name", "Bob"), ("heartbeat", "200")],
+            [("userid", "u1"), ("name", "Alice"), ("heartbeat", "184")],
+            [("userid", "u2"), ("name", "Bob"), ("heartbeat", "205")],
+        ])
+        let agg = AlertAggregator(AlertSettings(groupBy: ["userid", "name"], aggregates: [
+            AggregateSpec(name: "avgheartbeat", function: .avg, field: "heartbeat")]))
+        let drafts = agg.aggregate(alerts)
+        XCTAssertEqual(payloads(drafts), [["userid=u1", "name=Alice", "avgheartbeat=182"],
+                                          ["userid=u2", "name=Bob", "avgheartbeat=200"]])
+        XCTAssertEqual(drafts.map(\.count), [3, 3])
+        XCTAssertEqual(drafts.map(\.invalid), [[:], [:]])
+    }
+
+    func testEveryFunctionAndTheMeanAlias() {
+        let alerts = raw([[("k", "a"), ("v", "4")], [("k", "a"), ("v", "-1.5")], [("k", "a"), ("v", "10")], [("k", "b"), ("v", "7")]])
+        let agg = AlertAggregator(AlertSettings(groupBy: ["k"], aggregates: [
+            AggregateSpec(name: "n", function: .count),
+            AggregateSpec(name: "total", function: .sum, field: "v"),
+            AggregateSpec(name: "mean", function: AggregateFunction(name: "mean")!, field: "v"),
+            AggregateSpec(name: "lo", function: .min, field: "v"),
+            AggregateSpec(name: "hi", function: .max, field: "v"),
+        ]))
+        XCTAssertEqual(payloads(agg.aggregate(alerts)), [
+            ["k=a", "n=3", "total=12.5", "mean=4.166666666666667", "lo=-1.5", "hi=10"],
+            ["k=b", "n=1", "total=7", "mean=7", "lo=7", "hi=7"],
+        ])
+    }
+
+    func testNoGroupByMakesOneGroupAndNoAlertsMakeNone() {
+        let agg = AlertAggregator(AlertSettings(aggregates: [AggregateSpec(name: "n", function: .count)]))
+        XCTAssertEqual(payloads(agg.aggregate(raw([[("a", "1")], [("b", "2")], [] ]))), [["n=3"]])
+        XCTAssertEqual(agg.aggregate([]), [], "an empty batch has no groups and no alerts")
+    }
+
+    func testNonNumbersAreCountedAsInvalidNeverACrash() {
+        let alerts = raw([[("k", "a"), ("v", "12")], [("k", "a"), ("v", "high")], [("k", "a")],
+                          [("k", "b"), ("v", "n/a")], [("k", "a"), ("v", "nan")], [("k", "a"), ("v", "1e999")], [("k", "a"), ("v", "")]])
+        let agg = AlertAggregator(AlertSettings(groupBy: ["k"], aggregates: [
+            AggregateSpec(name: "avg", function: .avg, field: "v"),
+            AggregateSpec(name: "seen", function: .count, field: "v"),
+        ]))
+        let drafts = agg.aggregate(alerts)
+        XCTAssertEqual(payloads(drafts), [["k=a", "avg=12", "seen=5"], ["k=b", "avg=null", "seen=1"]])
+        XCTAssertEqual(drafts[0].invalid, ["avg": 5])
+        XCTAssertEqual(drafts[1].invalid, ["avg": 1])
+    }
+
+    func testAMissingGroupFieldIsItsOwnGroup() {
+        let alerts = raw([[("store", "s1")], [("other", "x")], [("store", "")], [("store", "s1")]])
+        let agg = AlertAggregator(AlertSettings(groupBy: ["store"], aggregates: [AggregateSpec(name: "n", function: .count)]))
+        XCTAssertEqual(payloads(agg.aggregate(alerts)), [["store=s1", "n=2"], ["n=1"], ["store=", "n=1"]])
+    }
+}

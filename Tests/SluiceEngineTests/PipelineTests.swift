@@ -1,0 +1,284 @@
+import Foundation
+@testable import SluiceEngine
+import XCTest
+
+/// Pipelines run end to end through real plugins, in process.
+final class PipelineTests: XCTestCase {
+    // MARK: the examples, with exact alert contents
+
+    func testStoreQualityExampleProducesExactAggregatedAlerts() throws {
+        let data = try String(contentsOfFile: Package.root + "/examples/store-quality/data/events-0001.jsonl", encoding: .utf8)
+        let pipeline = try String(contentsOfFile: Package.root + "/examples/store-quality/pipeline.json", encoding: .utf8)
+        let run = try runPipeline(pipeline, files: ["data/events-0001.jsonl": data], environment: ["SLUICE_OUT": "{dir}/OUT"])
+        XCTAssertEqual(run.summary.status, .completed, run.summary.error ?? "")
+
+        // The expectation, computed independently from the data with Foundation's parser.
+        var bad: [String: (count: Int, min: Int)] = [:]
+        var order: [String] = []
+        var valid = 0, malformed = 0
+        for line in data.split(separator: "\n") {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let store = o["store_id"] as? String, let points = o["data_points"] as? [Any] else { malformed += 1; continue }
+            valid += 1
+            guard points.count < 10 else { continue }
+            if bad[store] == nil { order.append(store) }
+            let old = bad[store] ?? (0, Int.max)
+            bad[store] = (old.count + 1, min(old.min, points.count))
+        }
+        XCTAssertEqual(malformed, 2)
+        let alerts = run.objects("OUT/store-quality/alerts.jsonl")
+        XCTAssertEqual(alerts.count, order.count)
+        for (alert, store) in zip(alerts, order) {
+            XCTAssertEqual(alert["payload"] as? [String: String],
+                           ["store_id": store, "bad_events": String(bad[store]!.count), "min_points": String(bad[store]!.min)])
+            XCTAssertEqual(alert["count"] as? Int, bad[store]!.count)
+            XCTAssertEqual(alert["namespace"] as? String, "retail")
+            XCTAssertEqual(alert["pipeline"] as? String, "store-quality")
+            XCTAssertEqual(alert["stage"] as? String, "quality")
+            XCTAssertEqual(alert["run"] as? String, "test-run")
+            XCTAssertEqual(alert["batch"] as? Int, 1)
+            XCTAssertEqual((alert["id"] as? String)?.count, 32)
+            XCTAssertNotNil((alert["timestamp"] as? String).flatMap { ISO8601DateFormatter.withFractions.date(from: $0) })
+        }
+        // The two malformed lines went to the error port, with file and line.
+        let rejected = run.objects("OUT/store-quality/rejected.jsonl")
+        XCTAssertEqual(rejected.map { $0["line"] as? Int }, [488, 1805])
+        XCTAssertTrue(rejected.allSatisfy { ($0["file"] as? String)?.hasSuffix("data/events-0001.jsonl") == true })
+        XCTAssertEqual((rejected.first?["_error"] as? [String: Any])?["code"] as? Int, 1)
+        XCTAssertEqual(run.stage("events")?.recordsOut, valid)
+        XCTAssertEqual(run.stage("events")?.errors, 2)
+        XCTAssertEqual(run.stage("quality")?.alerts.emitted, bad.values.reduce(0) { $0 + $1.count })
+        XCTAssertEqual(run.stage("quality")?.alerts.aggregated, order.count)
+        XCTAssertEqual(run.publisher("alert-log")?.published, order.count)
+    }
+
+    func testHeartbeatExampleMatchesCDAPsDesign() throws {
+        let data = try String(contentsOfFile: Package.root + "/examples/heartbeat/data/heartbeats.jsonl", encoding: .utf8)
+        let pipeline = try String(contentsOfFile: Package.root + "/examples/heartbeat/pipeline.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "name: ConsoleAlerts", with: "name: ConsoleAlerts\n      properties: {stream: stderr}")
+        let run = try runPipeline(pipeline, fileName: "pipeline.yaml", files: ["data/heartbeats.jsonl": data], environment: ["SLUICE_OUT": "{dir}/OUT"])
+        let alerts = run.objects("OUT/heartbeat/alerts.jsonl")
+        XCTAssertEqual(alerts.map { $0["payload"] as? [String: String] }, [
+            ["userid": "u1", "name": "Alice", "avgheartbeat": "182", "readings": "3"],
+            ["userid": "u2", "name": "Bob", "avgheartbeat": "200", "readings": "3"],
+        ])
+        XCTAssertEqual(alerts.map { $0["count"] as? Int }, [3, 3])
+        XCTAssertEqual(run.stage("high-heart-rate")?.alerts.emitted, 6)
+        XCTAssertEqual(run.stage("high-heart-rate")?.alerts.aggregated, 2)
+        XCTAssertEqual(run.stage("high-heart-rate")?.alerts.published, 4, "two alerts, each to two publishers")
+        XCTAssertEqual(run.summary.publishers.map(\.published), [2, 2])
+    }
+
+    func testAlertIDsAreDeterministicAcrossRuns() throws {
+        let data = try String(contentsOfFile: Package.root + "/examples/heartbeat/data/heartbeats.jsonl", encoding: .utf8)
+        let pipeline = try String(contentsOfFile: Package.root + "/examples/heartbeat/pipeline.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "name: ConsoleAlerts", with: "name: ConsoleAlerts\n      properties: {stream: stderr}")
+        let ids = try (0..<2).map { i in
+            try runPipeline(pipeline, fileName: "pipeline.yaml", files: ["data/heartbeats.jsonl": data],
+                            environment: ["SLUICE_OUT": "{dir}/OUT"], name: "ids\(i)")
+                .objects("OUT/heartbeat/alerts.jsonl").compactMap { $0["id"] as? String }
+        }
+        XCTAssertEqual(ids[0].count, 2)
+        XCTAssertEqual(ids[0], ids[1])
+        XCTAssertNotEqual(ids[0][0], ids[0][1])
+    }
+
+    // MARK: batches, fan-out and fan-in, error ports
+
+    static func lines(_ n: Int, _ make: (Int) -> String) -> String { (0..<n).map(make).joined(separator: "\n") + "\n" }
+
+    func testBatchesEndAtMaxRecords() throws {
+        let run = try runPipeline("""
+        {"name": "b", "batch": {"maxRecords": 3, "maxDelayMs": 60000},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """, files: ["in.jsonl": Self.lines(10) { #"{"i":\#($0)}"# }])
+        XCTAssertEqual(run.progress.map(\.numInputRows), [3, 3, 3, 1])
+        XCTAssertEqual(run.progress.map(\.batchId), [1, 2, 3, 4])
+        XCTAssertEqual(run.summary.batches, 4)
+        XCTAssertEqual(run.lines("out.jsonl"), (0..<10).map { #"{"i":\#($0)}"# })
+    }
+
+    func testFanOutFanInAndErrorPort() throws {
+        let run = try runPipeline("""
+        {"name": "fan",
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "left", "plugin": {"name": "AddFields", "properties": {"fields": "side=left"}}},
+                    {"name": "right", "plugin": {"name": "AddFields", "properties": {"fields": "side=right"}}},
+                    {"name": "check", "plugin": {"name": "Threshold", "properties": {"field": "v", "limit": 100}}},
+                    {"name": "both", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/both.jsonl"}}},
+                    {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}],
+         "connections": [{"from": "src", "to": "left"}, {"from": "src", "to": "right"},
+                         {"from": "left", "to": "both"}, {"from": "right", "to": "check"}, {"from": "check", "to": "both"},
+                         {"from": "check", "to": "bad", "port": "errors"}]}
+        """, files: ["in.jsonl": #"{"v":1}"# + "\n" + #"{"v":"x"}"# + "\n"])
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.lines("both.jsonl").sorted(), [#"{"v":"x","side":"left"}"#, #"{"v":1,"side":"left"}"#, #"{"v":1,"side":"right"}"#])
+        XCTAssertEqual(run.lines("bad.jsonl"), [#"{"v":"x","side":"right","_error":{"stage":"check","code":1,"message":"field 'v' is not a number (string)"}}"#])
+        XCTAssertEqual(run.stage("both")?.recordsIn, 3)
+        XCTAssertEqual(run.stage("check")?.errors, 1)
+    }
+
+    func testMalformedLinesGoToTheErrorPortAndNeverStopTheRun() throws {
+        let input = #"{"ok":1}"# + "\nnot json\n\n" + #"{"ok":2}"# + "\n[1,2]\n" + #"{"ok":3"# + "\n" + #"{"ok":4}"#
+        let run = try runPipeline("""
+        {"name": "m",
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "good", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/good.jsonl"}}},
+                    {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}],
+         "connections": [{"from": "src", "to": "good"}, {"from": "src", "to": "bad", "port": "errors"}]}
+        """, files: ["in.jsonl": input])
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.lines("good.jsonl"), [#"{"ok":1}"#, #"{"ok":2}"#, #"{"ok":4}"#])
+        let bad = run.objects("bad.jsonl")
+        XCTAssertEqual(bad.map { $0["line"] as? Int }, [2, 5, 6])
+        XCTAssertEqual(bad.map { $0["text"] as? String }, ["not json", "[1,2]", #"{"ok":3"#])
+        let messages = bad.compactMap { ($0["_error"] as? [String: Any])?["message"] as? String }
+        XCTAssertEqual(messages.count, 3)
+        XCTAssertTrue(messages.allSatisfy { $0.contains("in.jsonl:") && $0.contains("invalid JSON") }, "\(messages)")
+        XCTAssertEqual(run.stage("src")?.errors, 3)
+    }
+
+    func testErrorsWithoutAnErrorsConnectionAreCounted() throws {
+        let run = try runPipeline("""
+        {"name": "e",
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """, files: ["in.jsonl": "nope\n{\"a\":1}\nnope either\n"])
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("src")?.errors, 2)
+        XCTAssertEqual(run.lines("out.jsonl"), [#"{"a":1}"#])
+    }
+
+    // MARK: alerts: dropped, rejected, overflowed, retried, failed
+
+    static let alerting = """
+    {"name": "a", "retry": {"maxAttempts": 3, "initialBackoffMs": 10, "maxBackoffMs": 15},
+     "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 50}} ALERTS}PUBLISHER],
+     "connections": [{"from": "src", "to": "hot"} CONNECTION]}
+    """
+    /// t = 40, 45, …, 65 for ids s0, s1, s0, …: above 50 are s1 55, s0 60, s1 65.
+    static let temperatures = lines(6) { #"{"id":"s\#($0 % 2)","t":\#(40 + $0 * 5)}"# }
+
+    func alerting(alerts: String = "", publisher: String = "", connect: String? = nil, name: String = #function) throws -> PipelineRun {
+        let pipeline = Self.alerting
+            .replacingOccurrences(of: " ALERTS", with: alerts.isEmpty ? "" : ", \"alerts\": \(alerts)")
+            .replacingOccurrences(of: "PUBLISHER", with: publisher.isEmpty ? "" : ",\n" + publisher)
+            .replacingOccurrences(of: " CONNECTION", with: connect.map { ", {\"from\": \"hot\", \"to\": \"\($0)\", \"port\": \"alerts\"}" } ?? "")
+        return try runPipeline(pipeline, files: ["in.jsonl": Self.temperatures], name: name)
+    }
+
+    func testAlertsWithNoPublisherAreDroppedAndCounted() throws {
+        let run = try alerting()
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("hot")?.alerts.emitted, 3)
+        XCTAssertEqual(run.stage("hot")?.alerts.dropped, 3)
+        XCTAssertEqual(run.summary.alerts.published, 0)
+    }
+
+    func testRawAlertsArePublishedOneByOne() throws {
+        let run = try alerting(publisher: #"{"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}"#, connect: "log")
+        let alerts = run.objects("alerts.jsonl")
+        XCTAssertEqual(alerts.map { $0["payload"] as? [String: String] }, [
+            ["id": "s1", "t": "55"], ["id": "s0", "t": "60"], ["id": "s1", "t": "65"]])
+        XCTAssertEqual(alerts.map { $0["count"] as? Int }, [1, 1, 1])
+        XCTAssertEqual(run.stage("hot")?.alerts.aggregated, 0)
+        XCTAssertEqual(run.stage("hot")?.alerts.published, 3)
+    }
+
+    func testAlertBufferBoundCountsOverflow() throws {
+        let run = try alerting(alerts: #"{"maxPerBatch": 2}"#,
+                               publisher: #"{"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}"#,
+                               connect: "log")
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("hot")?.alerts.emitted, 2)
+        XCTAssertEqual(run.stage("hot")?.alerts.overflowed, 1)
+        XCTAssertEqual(run.lines("alerts.jsonl").count, 2)
+        XCTAssertEqual(run.stage("hot")?.recordsOut, 6, "records keep flowing")
+    }
+
+    func testPublisherThatAsksToRetryThenDelivers() throws {
+        let run = try alerting(alerts: #"{"groupBy": ["id"], "aggregates": [{"name": "max_t", "function": "max", "field": "t"}]}"#,
+                               publisher: #"{"name": "flaky", "plugin": {"name": "FlakyPublisher", "properties": {"path": "${pipeline.dir}/alerts.jsonl", "fail_times": 2}}}"#,
+                               connect: "flaky")
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.objects("alerts.jsonl").map { $0["payload"] as? [String: String] },
+                       [["id": "s1", "max_t": "65"], ["id": "s0", "max_t": "60"]])
+        XCTAssertEqual(run.publisher("flaky"), PublisherSummary(name: "flaky", plugin: "FlakyPublisher", received: 2, published: 2, failed: 0, retries: 2))
+        XCTAssertEqual(run.sleeps, [10, 15], "backoff doubles, capped by maxBackoffMs")
+    }
+
+    func testPublisherThatAlwaysFailsIsCountedAndTheRunCompletes() throws {
+        let run = try alerting(publisher: #"{"name": "down", "plugin": {"name": "FailingPublisher"}}"#, connect: "down")
+        XCTAssertEqual(run.summary.status, .completedWithFailures)
+        XCTAssertEqual(run.publisher("down")?.failed, 3)
+        XCTAssertEqual(run.publisher("down")?.published, 0)
+        XCTAssertEqual(run.stage("hot")?.alerts.failed, 3)
+        XCTAssertEqual(run.sleeps, [], "an error is not retried")
+        XCTAssertEqual(run.stage("hot")?.recordsOut, 6)
+    }
+
+    func testStageWithoutEmitsAlertsThatEmitsAnyway() throws {
+        let run = try runPipeline("""
+        {"name": "r",
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "tag", "plugin": {"name": "Tagger", "properties": {"tag": "t"}}},
+                    {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "tag"}, {"from": "tag", "to": "out"}]}
+        """, files: ["in.jsonl": #"{"alarm":1}"# + "\n" + #"{"x":1}"# + "\n" + #"{"alarm":2}"# + "\n"])
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("tag")?.alerts.rejected, 2)
+        XCTAssertEqual(run.stage("tag")?.alerts.emitted, 0)
+        XCTAssertEqual(run.lines("out.jsonl").count, 3)
+    }
+
+    // MARK: failures and streaming
+
+    func testAStageThatFailsStopsTheRunWithItsMessage() throws {
+        let dir = try scratchFolder()
+        XCTAssertThrowsError(try runPipeline("""
+        {"name": "f", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/missing"}}},
+                                 {"name": "out", "plugin": {"name": "ConsoleSink"}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """)) { error in
+            XCTAssertTrue("\(error)".contains("stage 'src' (JSONLSource 1.0.0): cannot read \(dir)/missing: No such file or directory"), "\(error)")
+        }
+    }
+
+    func testFollowModePicksUpFilesRenamedIntoTheFolderAndBatchesEndAtMaxDelay() throws {
+        let dir = try scratchFolder()
+        let inbox = dir + "/inbox"
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        try (#"{"n":1}"# + "\n").write(toFile: inbox + "/a.jsonl", atomically: true, encoding: .utf8)
+        final class Flag: @unchecked Sendable { var stop = false }
+        let flag = Flag()
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.4)
+            try? (#"{"n":2}"# + "\n" + #"{"n":3}"# + "\n").write(toFile: inbox + "/b.tmp", atomically: true, encoding: .utf8)
+            try? FileManager.default.moveItem(atPath: inbox + "/b.tmp", toPath: inbox + "/b.jsonl")
+            Thread.sleep(forTimeInterval: 0.6)
+            flag.stop = true
+        }
+        writer.start()
+        let run = try runPipeline("""
+        {"name": "follow", "batch": {"maxRecords": 1000, "maxDelayMs": 150},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(inbox)", "follow": true, "pollMs": 20}}},
+                    {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """, shouldStop: { flag.stop })
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.lines("out.jsonl"), [#"{"n":1}"#, #"{"n":2}"#, #"{"n":3}"#])
+        XCTAssertEqual(run.progress.map(\.numInputRows), [1, 2], "each batch ended at maxDelayMs with what had arrived")
+    }
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let withFractions: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+}
