@@ -2,6 +2,7 @@
 #pragma once
 #include "sluice_records.h"
 
+#include <cstring>
 #include <string_view>
 #include <unordered_map>
 
@@ -19,6 +20,15 @@ class KeyCache {
 
 // True when `key` is interned for exactly this name.
 bool key_matches(sluice_key key, const char *name, size_t len);
+
+// Equal bytes? Inlined for the short names records have, where a call to memcmp costs
+// more than the compare.
+inline bool same_bytes(const char *a, const char *b, size_t n) {
+    if (n > 32) return std::memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
 
 // Writes a NUL-terminated message into a caller's buffer.
 void set_error(char *err, size_t cap, const char *fmt, ...);

@@ -52,7 +52,7 @@ inline void name_field(sr_parser *p, sr_arena *arena, std::string_view name, siz
                        sluice_field *f) {
     if (depth == 0 && pos < 32) {
         auto &r = p->recent[pos];
-        if (r.len == name.size() && r.name && std::memcmp(r.name, name.data(), r.len) == 0) {
+        if (r.len == name.size() && r.name && sluice_records::same_bytes(r.name, name.data(), r.len)) {
             f->key = r.key;
             f->name = r.name;
             f->name_len = r.len;
@@ -182,16 +182,11 @@ bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *ou
 
 }  // namespace
 
-extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
-                               sluice_record *out, char *err, size_t err_cap) {
+static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_t len,
+                          sluice_record *out, char *err, size_t err_cap) {
     p->error = nullptr;
-    // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
-    if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
-    std::memcpy(p->padded.data(), json, len);
-    std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
-
     dom::element doc;
-    auto e = p->parser.parse(reinterpret_cast<const uint8_t *>(p->padded.data()), len, false).get(doc);
+    auto e = p->parser.parse(reinterpret_cast<const uint8_t *>(json), len, false).get(doc);
     if (e) {
         set_error(err, err_cap, "invalid JSON: %s", error_message(e));
         return -1;
@@ -210,6 +205,21 @@ extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, 
     out->nfields = n;
     out->flags = 0;
     return 0;
+}
+
+extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
+                               sluice_record *out, char *err, size_t err_cap) {
+    // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
+    if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
+    std::memcpy(p->padded.data(), json, len);
+    std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
+    return parse_document(p, arena, p->padded.data(), len, out, err, err_cap);
+}
+
+extern "C" int sr_parse_record_padded(sr_parser *p, sr_arena *arena, const char *json, size_t len,
+                                      sluice_record *out, char *err, size_t err_cap) {
+    static_assert(SR_PADDING >= SIMDJSON_PADDING, "SR_PADDING covers simdjson's padding");
+    return parse_document(p, arena, json, len, out, err, err_cap);
 }
 
 namespace sluice_records {

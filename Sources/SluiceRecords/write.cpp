@@ -51,6 +51,16 @@ extern "C" void sr_buf_free(sr_buf *b) {
 
 extern "C" void sr_buf_clear(sr_buf *b) { b->len = 0; }
 
+extern "C" void sr_buf_append(sr_buf *b, const char *bytes, size_t len) {
+    if (len) put(b, bytes, len);
+}
+
+extern "C" void sr_buf_append_u64(sr_buf *b, uint64_t v) {
+    char tmp[24];
+    auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+    put(b, tmp, static_cast<size_t>(r.ptr - tmp));
+}
+
 extern "C" void sr_write_json_string(sr_buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     reserve(b, n + 2);
@@ -122,6 +132,19 @@ extern "C" void sr_write_value_json(sr_buf *b, const sluice_value *v) {
         put(b, "null", 4);
         return;
     }
+}
+
+extern "C" size_t sr_format_number(char *out, double d) {
+    if (!std::isfinite(d)) {
+        std::memcpy(out, "null", 4);
+        return 4;
+    }
+    if (d == std::floor(d) && std::fabs(d) < 1e15) {
+        auto r = std::to_chars(out, out + 32, static_cast<int64_t>(d));
+        return static_cast<size_t>(r.ptr - out);
+    }
+    auto r = std::to_chars(out, out + 32, d);
+    return static_cast<size_t>(r.ptr - out);
 }
 
 extern "C" void sr_write_record_json(sr_buf *b, const sluice_record *r) {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Logging
 import SluicePluginABI
 import SluiceRecords
@@ -97,6 +98,10 @@ final class CallContext {
     let allowsAlerts: Bool
     let logger: Logger
     let parser = RecordParser()
+    /// For emit_json_lines: parses on as many threads as the machine has cores.
+    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(max(1, ProcessInfo.processInfo.activeProcessorCount)))
+    private var usesLineParser = false
+    private let fileKey = FieldKeys.intern("file"), lineKey = FieldKeys.intern("line"), textKey = FieldKeys.intern("text")
 
     // Per call
     var arena: RecordArena
@@ -138,6 +143,7 @@ final class CallContext {
     }
 
     deinit {
+        if usesLineParser { sr_line_parser_free(lineParser) }
         sr_buf_free(&json)
         hot.pointee.output.deallocate()
         hot.deinitialize(count: 1)
@@ -227,6 +233,39 @@ final class CallContext {
         } catch {
             return refuse("\(error)")
         }
+    }
+
+    func emitJSONLines(_ text: UnsafePointer<CChar>?, _ len: Int, origin: sluice_str, firstLine: UInt64) -> sluice_status {
+        guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
+        guard let text, len > 0 else { return SLUICE_OK }
+        usesLineParser = true
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var nrecords = 0, nbad = 0
+        let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(lineParser)))
+        arenas.withUnsafeBufferPointer { a in
+            sr_parse_lines(lineParser, a.baseAddress, text, len, &records, &nrecords, &bad, &nbad)
+        }
+        if nrecords > 0 { hot.pointee.append(UnsafeBufferPointer(start: records, count: nrecords)) }
+        guard nbad > 0, let bad else { return SLUICE_OK }
+        let originText = String(origin)
+        for b in UnsafeBufferPointer(start: bad, count: nbad) {
+            let lineNumber = firstLine + b.line
+            var fields = [
+                sluice_field(key: fileKey, name_len: 4, name: sr_key_name(fileKey, nil), value: sluice_string(origin.ptr, origin.len)),
+                sluice_field(key: lineKey, name_len: 4, name: sr_key_name(lineKey, nil), value: sluice_int(Int64(lineNumber))),
+                sluice_field(key: textKey, name_len: 4, name: sr_key_name(textKey, nil), value: sluice_string(b.text, min(b.len, 4096))),
+            ]
+            var copy = sluice_record()
+            let ok = fields.withUnsafeMutableBufferPointer { f -> Bool in
+                var r = sluice_record(fields: f.baseAddress, nfields: 3, flags: 0)
+                return copyRecord(&r, into: &copy)
+            }
+            var reason = b.reason
+            let why = withUnsafePointer(to: &reason) { $0.withMemoryRebound(to: CChar.self, capacity: 160) { String(cString: $0) } }
+            errors.append(EmittedError(record: ok ? copy : nil, code: 1, message: "\(originText):\(lineNumber): \(why)"))
+        }
+        return SLUICE_OK
     }
 
     func emitError(_ r: UnsafePointer<sluice_record>?, _ code: Int32, _ message: String) -> sluice_status {
@@ -385,6 +424,9 @@ final class CallContext {
             return bytes.count
         }
         t.render_json = { ctx, r in CallContext.of(ctx).renderJSON(r) }
+        t.emit_json_lines = { ctx, text, len, origin, first in
+            CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
+        }
         return t
     }()
 }

@@ -194,10 +194,13 @@ public final class StageInstance {
     }
 
     /// Alert publishers: deliver the alerts.
-    public func publish(_ alerts: [UnsafePointer<sluice_alert>?]) -> StageOutput {
+    public func publish(_ alerts: [UnsafePointer<sluice_alert>]) -> StageOutput {
         perform("publish", [.outcomes], alertCount: alerts.count) { [descriptor, instance, call] in
             alerts.withUnsafeBufferPointer { a in
-                descriptor.raw.pointee.publish!(instance, a.baseAddress, a.count, call.emitter)
+                // A non-optional pointer has the layout of an optional one.
+                a.withMemoryRebound(to: Optional<UnsafePointer<sluice_alert>>.self) { p in
+                    descriptor.raw.pointee.publish!(instance, p.baseAddress, p.count, call.emitter)
+                }
             }
         }
     }

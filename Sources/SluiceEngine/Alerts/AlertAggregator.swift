@@ -2,27 +2,27 @@
 import Glibc
 #endif
 import SluicePluginABI
+import SluiceRecords
 
-/// An alert on its way to the publishers, before it gets its envelope: the payload and
-/// how many raw alerts it stands for.
-public struct AlertDraft: Equatable, Sendable {
-    public var payload: [RawAlert.Pair]
-    public var count: Int
+/// One alert made by aggregation: its payload (in the batch arena) and how many raw alerts
+/// it stands for.
+public struct AggregatedAlert {
+    /// groupBy fields first (those present), then one entry per aggregate.
+    public let payload: UnsafeBufferPointer<sluice_kv>
+    public let count: Int
     /// Aggregate name → how many alerts of the group had no number in its field.
-    public var invalid: [String: Int]
+    public let invalid: [String: Int]
 
-    public init(payload: [(String, String)], count: Int = 1, invalid: [String: Int] = [:]) {
-        self.payload = payload.map { RawAlert.Pair(key: $0.0, value: $0.1) }
-        self.count = count
-        self.invalid = invalid
-    }
+    /// The payload as Swift strings.
+    public var pairs: [(String, String)] { payload.map { (String($0.key), String($0.value)) } }
 }
 
 /// Turns one stage's raw alerts of one batch into one alert per group (CDAP's alert
 /// aggregation): `groupBy` payload fields make the group (none: one group for all), and
 /// each aggregate (`count`, `sum`, `avg`/`mean`, `min`, `max`) reads a payload field as a
-/// number. It reads the payload bytes in the arena; no Swift string is made per raw alert
-/// unless its group is new.
+/// number. A value that is not a number is counted as invalid for that aggregate; with no
+/// number at all, sum, avg, min and max are "null". It reads payload bytes in the arena and
+/// writes its alerts there: no Swift string per alert.
 public struct AlertAggregator {
     public let settings: AlertSettings
     private let groupKeys: [[UInt8]]
@@ -42,94 +42,116 @@ public struct AlertAggregator {
         var max = -Double.infinity
     }
 
-    struct Group {
-        var values: [String?]
-        var count = 0
-        var accumulators: [Accumulator]
-    }
-
-    /// One draft per group, in the order groups first appear.
-    public func aggregate(_ alerts: [RawAlertRef]) -> [AlertDraft] {
+    /// One alert per group, in the order groups first appear, written into `arena`.
+    public func aggregate(_ alerts: [RawAlertRef], into arena: RecordArena) -> [AggregatedAlert] {
+        let nAggregates = fieldKeys.count
         var index: [String: Int] = [:]
-        var groups: [Group] = []
-        var key = ""
-        for alert in alerts {
+        var firstAlert: [Int] = []         // group → the alert that opened it (its groupBy values)
+        var counts: [Int] = []             // group → raw alerts
+        var accumulators: [Accumulator] = []  // group * nAggregates + aggregate
+        var key: [UInt8] = []
+        key.reserveCapacity(64)
+        for (a, alert) in alerts.enumerated() {
             let entries = alert.entries
             key.removeAll(keepingCapacity: true)
-            var values: [UnsafeBufferPointer<UInt8>?] = []
-            values.reserveCapacity(groupKeys.count)
             for g in groupKeys {
-                let v = Self.find(g, in: entries)
-                values.append(v)
-                // \u{1} marks "present", \u{0} "missing": a missing field is its own group.
-                if let v {
-                    key.unicodeScalars.append("\u{1}")
-                    key += String(decoding: v, as: UTF8.self)
+                // 1 then the value for a present field, 0 for a missing one: its own group.
+                if let v = Self.find(g, in: entries) {
+                    key.append(1)
+                    key.append(contentsOf: v)
                 } else {
-                    key.unicodeScalars.append("\u{0}")
+                    key.append(0)
                 }
-                key.unicodeScalars.append("\u{1F}")
+                key.append(0x1F)
             }
-            let g: Int
-            if let found = index[key] {
-                g = found
+            let k = String(decoding: key, as: UTF8.self)
+            let group: Int
+            if let found = index[k] {
+                group = found
             } else {
-                g = groups.count
-                index[key] = g
-                groups.append(Group(values: values.map { $0.map { String(decoding: $0, as: UTF8.self) } },
-                                    accumulators: Array(repeating: Accumulator(), count: fieldKeys.count)))
+                group = counts.count
+                index[k] = group
+                firstAlert.append(a)
+                counts.append(0)
+                accumulators.append(contentsOf: repeatElement(Accumulator(), count: nAggregates))
             }
-            groups[g].count += 1
-            for (a, field) in fieldKeys.enumerated() {
+            counts[group] += 1
+            for (i, field) in fieldKeys.enumerated() {
                 guard let field, let text = Self.find(field, in: entries) else { continue }
-                groups[g].accumulators[a].present += 1
+                let slot = group * nAggregates + i
+                accumulators[slot].present += 1
                 guard let number = Self.number(text) else { continue }
-                groups[g].accumulators[a].numbers += 1
-                groups[g].accumulators[a].sum += number
-                groups[g].accumulators[a].min = Swift.min(groups[g].accumulators[a].min, number)
-                groups[g].accumulators[a].max = Swift.max(groups[g].accumulators[a].max, number)
+                accumulators[slot].numbers += 1
+                accumulators[slot].sum += number
+                accumulators[slot].min = Swift.min(accumulators[slot].min, number)
+                accumulators[slot].max = Swift.max(accumulators[slot].max, number)
             }
         }
-        return groups.map(draft)
+        return counts.indices.map { g in
+            finish(group: alerts[firstAlert[g]], count: counts[g],
+                   accumulators: accumulators[(g * nAggregates)..<((g + 1) * nAggregates)], arena: arena)
+        }
     }
 
-    private func draft(_ group: Group) -> AlertDraft {
-        var payload: [(String, String)] = []
-        for (name, value) in zip(settings.groupBy, group.values) {
-            if let value { payload.append((name, value)) }
+    private func finish(group first: RawAlertRef, count: Int, accumulators: ArraySlice<Accumulator>,
+                        arena: RecordArena) -> AggregatedAlert {
+        let capacity = groupKeys.count + settings.aggregates.count
+        let kvs = sr_arena_alloc(arena.raw, MemoryLayout<sluice_kv>.stride * Swift.max(1, capacity), MemoryLayout<sluice_kv>.alignment)!
+            .bindMemory(to: sluice_kv.self, capacity: Swift.max(1, capacity))
+        var n = 0
+        // The group's values are the opening alert's own bytes in the arena: shared, not copied.
+        for g in groupKeys.indices {
+            if let kv = Self.entry(groupKeys[g], in: first.entries) {
+                kvs[n] = kv
+                n += 1
+            }
         }
         var invalid: [String: Int] = [:]
-        for (spec, acc) in zip(settings.aggregates, group.accumulators) {
-            let value: String
+        var text = [CChar](repeating: 0, count: 32)
+        for (spec, acc) in zip(settings.aggregates, accumulators) {
+            let length: Int
             switch spec.function {
             case .count:
-                value = String(spec.field == nil ? group.count : acc.present)
-            case .sum:
-                value = acc.numbers > 0 ? Self.format(acc.sum) : "null"
-            case .avg:
-                value = acc.numbers > 0 ? Self.format(acc.sum / Double(acc.numbers)) : "null"
-            case .min:
-                value = acc.numbers > 0 ? Self.format(acc.min) : "null"
-            case .max:
-                value = acc.numbers > 0 ? Self.format(acc.max) : "null"
+                length = sr_format_number(&text, Double(spec.field == nil ? count : acc.present))
+            case .sum, .avg, .min, .max:
+                if acc.numbers == 0 {
+                    length = sr_format_number(&text, .nan)  // "null"
+                } else {
+                    let value: Double
+                    switch spec.function {
+                    case .sum: value = acc.sum
+                    case .avg: value = acc.sum / Double(acc.numbers)
+                    case .min: value = acc.min
+                    default: value = acc.max
+                    }
+                    length = sr_format_number(&text, value)
+                }
+                if acc.numbers < count { invalid[spec.name] = count - acc.numbers }
             }
-            if spec.function != .count, acc.numbers < group.count {
-                invalid[spec.name] = group.count - acc.numbers
-            }
-            payload.append((spec.name, value))
+            kvs[n] = sluice_kv(key: arena.string(spec.name),
+                               value: sluice_str(ptr: sr_arena_strdup(arena.raw, text, length), len: length))
+            n += 1
         }
-        return AlertDraft(payload: payload, count: group.count, invalid: invalid)
+        return AggregatedAlert(payload: UnsafeBufferPointer(start: kvs, count: n), count: count, invalid: invalid)
     }
 
-    /// The value of payload key `key`, or nil.
+    /// The entry with key `key`, or nil.
     @inline(__always)
-    static func find(_ key: [UInt8], in entries: UnsafeBufferPointer<sluice_kv>) -> UnsafeBufferPointer<UInt8>? {
+    static func entry(_ key: [UInt8], in entries: UnsafeBufferPointer<sluice_kv>) -> sluice_kv? {
         for kv in entries where kv.key.len == key.count {
             if key.isEmpty || key.withUnsafeBufferPointer({ memcmp(kv.key.ptr, $0.baseAddress!, key.count) == 0 }) {
-                return UnsafeBufferPointer(start: UnsafeRawPointer(kv.value.ptr)?.assumingMemoryBound(to: UInt8.self), count: kv.value.len)
+                return kv
             }
         }
         return nil
+    }
+
+    /// The value bytes of payload key `key`, or nil.
+    @inline(__always)
+    static func find(_ key: [UInt8], in entries: UnsafeBufferPointer<sluice_kv>) -> UnsafeBufferPointer<UInt8>? {
+        entry(key, in: entries).map {
+            UnsafeBufferPointer(start: UnsafeRawPointer($0.value.ptr)?.assumingMemoryBound(to: UInt8.self), count: $0.value.len)
+        }
     }
 
     /// The text as a finite number (JSON-like: "3", "-2.5", "1e3"), or nil. The bytes are
@@ -143,12 +165,5 @@ public struct AlertAggregator {
         let d: Double = strtod(start, &end)
         guard let end, UnsafePointer(end) == start + text.count, d.isFinite else { return nil }
         return d
-    }
-
-    /// Numbers as payload text: whole numbers without a fraction ("182"), others in
-    /// their shortest exact form ("182.5").
-    public static func format(_ d: Double) -> String {
-        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
-        return String(d)
     }
 }

@@ -1,78 +1,127 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SluicePluginABI
 import SluiceRecords
 
-/// An alert as every publisher receives it. The JSON shape, documented in docs/alerts.md:
+/// Writes alert envelopes — what every publisher receives — straight into the batch arena
+/// as the C structures of the ABI (`sluice_alert`), each with its JSON form. The JSON shape,
+/// documented in docs/alerts.md:
 ///
 ///     {"id":"…","namespace":"…","pipeline":"…","stage":"…","run":"…","batch":7,
 ///      "timestamp":"2026-11-21T06:00:41.123Z","count":3,"payload":{"store_id":"store1",…},
 ///      "invalid":{"avg_points":1}}
 ///
-/// `count` is how many raw alerts it stands for (1 when not aggregated); `invalid`, present
-/// only when not empty, counts per aggregate the alerts whose field was not a number.
+/// `count` is how many raw alerts the alert stands for (1 when not aggregated); `invalid`,
+/// present only when not empty, counts per aggregate the alerts whose field held no number.
 /// `id` is deterministic: a hash of namespace, pipeline, stage, batch, the alert's position
-/// in the stage's batch and its payload — the same alert of a replayed batch gets the same
-/// id, so downstream systems can deduplicate; the run and the time are not part of it.
-public struct AlertEnvelope: Equatable, Sendable {
-    public let id: String
-    public let namespace: String
-    public let pipeline: String
-    public let stage: String
-    public let run: String
-    public let batch: UInt64
-    public let timestampMs: Int64
-    public let count: Int
-    public let payload: [RawAlert.Pair]
-    public let invalid: [String: Int]
-    public let json: String
+/// among the stage's alerts of the batch and its payload — the same alert of a replayed
+/// batch gets the same id, so downstream systems can deduplicate. Run and time are not in it.
+final class EnvelopeWriter {
+    private let arena: RecordArena
+    private let namespace, pipeline, stage, run: sluice_str
+    private let batch: UInt64
+    private let timestampMs: Int64
+    /// `,"namespace":…,"count":` — the same for every alert of this stage and batch.
+    private let middle: [UInt8]
+    /// The id hash after namespace, pipeline, stage and batch.
+    private let prefixHash: StableHash
+    private var json = sr_buf()
 
-    public init(draft: AlertDraft, ordinal: Int, namespace: String, pipeline: String, stage: String,
-                run: String, batch: UInt64, timestampMs: Int64) {
-        self.namespace = namespace
-        self.pipeline = pipeline
-        self.stage = stage
-        self.run = run
+    init(arena: RecordArena, namespace: String, pipeline: String, stage: String, run: String,
+         batch: UInt64, timestampMs: Int64) {
+        self.arena = arena
+        self.namespace = arena.string(namespace)
+        self.pipeline = arena.string(pipeline)
+        self.stage = arena.string(stage)
+        self.run = arena.string(run)
         self.batch = batch
         self.timestampMs = timestampMs
-        self.count = draft.count
-        self.payload = draft.payload
-        self.invalid = draft.invalid
         var hash = StableHash()
-        for part in [namespace, pipeline, stage, String(batch), String(ordinal)] { hash.add(part) }
-        for p in draft.payload { hash.add(p.key); hash.add(p.value) }
-        id = hash.hex
-        json = Self.render(id: id, namespace: namespace, pipeline: pipeline, stage: stage, run: run, batch: batch,
-                           timestampMs: timestampMs, count: count, payload: payload, invalid: invalid)
+        for part in [namespace, pipeline, stage, String(batch)] { hash.add(part) }
+        prefixHash = hash
+        var m = sr_buf()
+        defer { sr_buf_free(&m) }
+        func raw(_ s: String) { var s = s; s.withUTF8 { sr_buf_append(&m, cchar($0), $0.count) } }
+        func quoted(_ s: String) { var s = s; s.withUTF8 { sr_write_json_string(&m, cchar($0), $0.count) } }
+        raw(",\"namespace\":"); quoted(namespace)
+        raw(",\"pipeline\":"); quoted(pipeline)
+        raw(",\"stage\":"); quoted(stage)
+        raw(",\"run\":"); quoted(run)
+        raw(",\"batch\":\(batch),\"timestamp\":"); quoted(Timestamp.iso8601(milliseconds: timestampMs))
+        raw(",\"count\":")
+        middle = Array(UnsafeRawBufferPointer(start: m.data, count: m.len))
     }
 
-    static func render(id: String, namespace: String, pipeline: String, stage: String, run: String, batch: UInt64,
-                       timestampMs: Int64, count: Int, payload: [RawAlert.Pair], invalid: [String: Int]) -> String {
-        let w = JSONWriter()
-        w.raw("{\"id\":"); w.string(id)
-        w.raw(",\"namespace\":"); w.string(namespace)
-        w.raw(",\"pipeline\":"); w.string(pipeline)
-        w.raw(",\"stage\":"); w.string(stage)
-        w.raw(",\"run\":"); w.string(run)
-        w.raw(",\"batch\":\(batch)")
-        w.raw(",\"timestamp\":"); w.string(Timestamp.iso8601(milliseconds: timestampMs))
-        w.raw(",\"count\":\(count),\"payload\":{")
-        for (i, p) in payload.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.string(p.key); w.raw(":"); w.string(p.value)
+    deinit { sr_buf_free(&json) }
+
+    /// An envelope around a payload already in the arena (not copied).
+    func write(payload: UnsafeBufferPointer<sluice_kv>, count: Int, invalid: [(key: String, value: Int)] = [],
+               ordinal: Int) -> UnsafeMutablePointer<sluice_alert> {
+        var hash = prefixHash
+        hash.add(ordinal)
+        for kv in payload {
+            hash.add(kv.key)
+            hash.add(kv.value)
         }
-        w.raw("}")
+        sr_buf_clear(&json)
+        sr_buf_append(&json, "{\"id\":\"", 7)
+        hash.appendHex(to: &json)
+        sr_buf_append(&json, "\"", 1)
+        middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
+        sr_buf_append_u64(&json, UInt64(count))
+        sr_buf_append(&json, ",\"payload\":{", 12)
+        for (i, kv) in payload.enumerated() {
+            if i > 0 { sr_buf_append(&json, ",", 1) }
+            sr_write_json_string(&json, kv.key.ptr, kv.key.len)
+            sr_buf_append(&json, ":", 1)
+            sr_write_json_string(&json, kv.value.ptr, kv.value.len)
+        }
+        sr_buf_append(&json, "}", 1)
         if !invalid.isEmpty {
-            w.raw(",\"invalid\":{")
-            for (i, (k, v)) in invalid.sorted(by: { $0.key < $1.key }).enumerated() {
-                if i > 0 { w.raw(",") }
-                w.string(k); w.raw(":\(v)")
+            sr_buf_append(&json, ",\"invalid\":{", 12)
+            for (i, entry) in invalid.enumerated() {
+                if i > 0 { sr_buf_append(&json, ",", 1) }
+                var key = entry.key
+                key.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
+                sr_buf_append(&json, ":", 1)
+                sr_buf_append_u64(&json, UInt64(entry.value))
             }
-            w.raw("}")
+            sr_buf_append(&json, "}", 1)
         }
-        w.raw("}")
-        return w.text
+        sr_buf_append(&json, "}", 1)
+
+        let a = sr_arena_alloc(arena.raw, MemoryLayout<sluice_alert>.stride, MemoryLayout<sluice_alert>.alignment)!
+            .bindMemory(to: sluice_alert.self, capacity: 1)
+        var v = sluice_alert()
+        v.size = UInt32(MemoryLayout<sluice_alert>.size)
+        v.npayload = UInt32(payload.count)
+        v.id = sluice_str(ptr: UnsafePointer(sr_arena_strdup(arena.raw, json.data + 7, 32)), len: 32)
+        v.namespace_name = namespace
+        v.pipeline = pipeline
+        v.stage = stage
+        v.run = run
+        v.batch = batch
+        v.timestamp_ms = timestampMs
+        v.count = UInt64(count)
+        v.payload = payload.baseAddress
+        v.json = sluice_str(ptr: sr_arena_strdup(arena.raw, json.data, json.len), len: json.len)
+        a.initialize(to: v)
+        return a
     }
+}
+
+extension RecordArena {
+    /// A copy of `s` in the arena, NUL-terminated.
+    func string(_ s: String) -> sluice_str {
+        var s = s
+        return s.withUTF8 { b in sluice_str(ptr: sr_arena_strdup(raw, cchar(b), b.count), len: b.count) }
+    }
+}
+
+@inline(__always)
+private func cchar(_ b: UnsafeBufferPointer<UInt8>) -> UnsafePointer<CChar>? {
+    UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self)
 }
 
 /// Two 64-bit FNV-1a hashes with different offsets: a 128-bit id, stable across runs,
@@ -86,40 +135,40 @@ struct StableHash {
         mix(0xFF)  // separator: "ab","c" differs from "a","bc"
     }
 
+    mutating func add(_ s: sluice_str) {
+        if let p = s.ptr {
+            let bytes = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self)
+            for i in 0..<s.len { mix(bytes[i]) }
+        }
+        mix(0xFF)
+    }
+
+    mutating func add(_ n: Int) { add(String(n)) }
+
+    @inline(__always)
     private mutating func mix(_ byte: UInt8) {
         a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         b = (b << 7) | (b >> 57)
     }
 
-    var hex: String {
-        func h(_ v: UInt64) -> String {
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }
-        return h(a) + h(b)
-    }
-}
-
-/// Compact JSON text, strings escaped by the host's JSON writer.
-final class JSONWriter {
-    private var bytes: [UInt8] = []
-    private var scratch = sr_buf()
-
-    deinit { sr_buf_free(&scratch) }
-
-    func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
-
-    func string(_ s: String) {
-        var s = s
-        s.withUTF8 { b in
-            sr_buf_clear(&scratch)
-            sr_write_json_string(&scratch, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: scratch.data, count: scratch.len))
+    /// Appends the hash as 32 lowercase hex digits.
+    func appendHex(to buf: inout sr_buf) {
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { out in
+            for i in 0..<16 {
+                out[15 - i] = StableHash.hexDigit(a >> (UInt64(i) * 4))
+                out[31 - i] = StableHash.hexDigit(b >> (UInt64(i) * 4))
+            }
+            sr_buf_append(&buf, out.baseAddress!.assumingMemoryBound(to: CChar.self), 32)
         }
     }
 
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    @inline(__always)
+    private static func hexDigit(_ v: UInt64) -> UInt8 {
+        let d = UInt8(v & 0xF)
+        return d < 10 ? 48 + d : 87 + d
+    }
 }
 
 /// Times in the format alerts and progress use.

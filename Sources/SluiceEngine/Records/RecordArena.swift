@@ -3,20 +3,38 @@ import SluiceRecords
 
 /// Memory for one batch's records: everything parsed, copied or emitted during the batch
 /// lives here and is released at once when the batch is done.
+/// When records are parsed on several threads, each thread allocates in an arena of its
+/// own; those belong to the batch too and are released with it.
 public final class RecordArena: @unchecked Sendable {
     let raw: OpaquePointer
+    private let chunkBytes: Int
+    /// The arenas of parsing threads 1, 2, ... (thread 0 uses `raw`).
+    private var threadArenas: [OpaquePointer] = []
 
     public init(chunkBytes: Int = 1 << 20) {
+        self.chunkBytes = chunkBytes
         raw = sr_arena_new(chunkBytes)
     }
 
-    deinit { sr_arena_free(raw) }
+    deinit {
+        sr_arena_free(raw)
+        threadArenas.forEach { sr_arena_free($0) }
+    }
 
     /// Releases every record of the batch; the memory is kept for the next one.
-    public func reset() { sr_arena_reset(raw) }
+    public func reset() {
+        sr_arena_reset(raw)
+        threadArenas.forEach { sr_arena_reset($0) }
+    }
 
     /// Bytes used since the last reset.
-    public var usedBytes: Int { sr_arena_used(raw) }
+    public var usedBytes: Int { sr_arena_used(raw) + threadArenas.reduce(0) { $0 + sr_arena_used($1) } }
+
+    /// One arena per parsing thread: this one first, then others of the same batch.
+    func arenas(forThreads n: Int) -> [OpaquePointer?] {
+        while threadArenas.count < n - 1 { threadArenas.append(sr_arena_new(chunkBytes)) }
+        return [raw] + threadArenas.prefix(n - 1).map { Optional($0) }
+    }
 }
 
 /// Parses JSON text into records with simdjson. One per thread.

@@ -41,11 +41,15 @@ public final class PipelineRunner {
 
     public let plan: PipelinePlan
     public let options: Options
-    private let arena = RecordArena(chunkBytes: 4 << 20)
+    /// The arena of the batch being processed.
+    private var current = RecordArena(chunkBytes: 4096)
+    /// The source's error records and alerts of the batch being processed (the source
+    /// itself is already reading the next batch).
+    private var sourceErrors: [EmittedError] = []
+    private var sourceAlerts: [RawAlertRef] = []
     private let stages: [StageState]
     private let retrying: Retrying
     private let errorRecords = ErrorRecords()
-    private let sourceRecords = RecordList(capacity: 16_384)
     private var summary: RunSummary
     private var publisherSummaries: [Int: PublisherSummary] = [:]
     /// Alert totals at the last progress report.
@@ -64,7 +68,7 @@ public final class PipelineRunner {
                 let instance = try StageInstance(descriptor: planned.entry.descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
-                                                 arena: arena, logger: options.logger)
+                                                 arena: current, logger: options.logger)
                 instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
                 created.append(StageState(planned, instance))
             } catch {
@@ -99,72 +103,39 @@ public final class PipelineRunner {
     /// Runs batches until input ends, a stage fails or `shouldStop` says so.
     public func run() -> RunSummary {
         let start = ResourceUsage.nowNanoseconds()
-        var batchID: UInt64 = 1
         var previousBatchStart = start
         var failure: String?
-        loop: while failure == nil {
-            let batchStart = ResourceUsage.nowNanoseconds()
-            arena.reset()
-            for s in stages { s.beginBatch() }
-            let read = readSource(batchID)
-            if let error = read.error { failure = error; break }
-            let source = stages[plan.source]
-            let hasContent = !sourceRecords.isEmpty || !source.instance.batchErrors.isEmpty || !source.instance.batchAlerts.isEmpty
-            if !hasContent {
-                if read.ended || read.stopped { break loop }
-                continue  // nothing arrived within maxDelayMs: no batch
-            }
-            source.output = sourceRecords.buffer
-            source.summary.recordsOut += sourceRecords.count
-            if let error = runStages(batchID) { failure = error; break }
-            if let error = flushSinks() { failure = error; break }
-            publishAlerts(batchID)
-            if let error = commit(batchID) { failure = error; break }
-            summary.batches += 1
-            summary.records += sourceRecords.count
-            report(batchID, batchStart: batchStart, previousStart: previousBatchStart)
-            previousBatchStart = batchStart
-            batchID += 1
-            if read.ended || read.stopped || options.shouldStop() { break }
-        }
-        return finish(start: start, failure: failure)
-    }
-
-    /// Reads the source into `sourceRecords` until the batch is full, `maxDelayMs`
-    /// passed, or input ended.
-    private func readSource(_ batchID: UInt64) -> (ended: Bool, stopped: Bool, error: String?) {
         let source = stages[plan.source]
-        let maxRecords = plan.spec.batch.maxRecords
-        let maxDelayNs = UInt64(plan.spec.batch.maxDelayMs) * 1_000_000
-        let started = ResourceUsage.nowNanoseconds()
-        sourceRecords.removeAll()
-        var retries = 0
-        while sourceRecords.count < maxRecords {
-            if options.shouldStop() { return (false, true, nil) }
-            let elapsed = ResourceUsage.nowNanoseconds() - started
-            if elapsed >= maxDelayNs && (maxDelayNs > 0 || !sourceRecords.isEmpty) { break }
-            let waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
-            let t0 = ResourceUsage.nowNanoseconds()
-            let out = source.instance.read(batch: batchID, maxRecords: maxRecords - sourceRecords.count, maxWaitMs: waitMs)
-            source.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
-            sourceRecords.append(contentsOf: out.records)
-            switch out.status {
-            case .ok:
-                retries = 0
-            case .end:
-                return (true, false, nil)
-            case .retry(let why):
-                retries += 1
-                if retries >= plan.spec.retry.maxAttempts {
-                    return (false, false, failureText(source, "read", "still failing after \(retries) attempts: \(why)"))
-                }
-                options.logger.warning("stage '\(source.planned.name)' asked to retry reading: \(why)")
-                options.sleep(plan.spec.retry.backoffMs(beforeAttempt: retries + 1))
-            case .error(let why):
-                return (false, false, failureText(source, "read", why))
+        let reader = SourceReader(
+            source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
+            shouldStop: options.shouldStop, sleep: options.sleep, logger: options.logger,
+            failureText: { [unowned self] call, why in self.failureText(source, call, why) })
+        reader.start()
+        while let batch = reader.next() {
+            let batchStart = ResourceUsage.nowNanoseconds()
+            current = batch.arena
+            for s in stages where s !== source {
+                s.beginBatch()
+                s.instance.arena = batch.arena
             }
+            source.beginBatch(resetInstance: false)  // the reader's thread owns the source instance
+            source.output = batch.records.buffer
+            source.summary.recordsOut += batch.records.count
+            source.summary.durationMs += batch.readMs
+            sourceErrors = batch.errors
+            sourceAlerts = batch.alerts
+            if let error = runStages(batch.id) { failure = error; break }
+            if let error = flushSinks() { failure = error; break }
+            publishAlerts(batch.id)
+            summary.batches += 1
+            summary.records += batch.records.count
+            report(batch.id, rows: batch.records.count, batchStart: batchStart, previousStart: previousBatchStart)
+            previousBatchStart = batchStart
+            reader.done(batch)
+            if options.shouldStop() { break }
         }
-        return (false, false, nil)
+        if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
+        return finish(start: start, failure: failure)
     }
 
     /// Runs every stage after the source, in topological order.
@@ -211,13 +182,6 @@ public final class PipelineRunner {
         return nil
     }
 
-    private func commit(_ batchID: UInt64) -> String? {
-        let source = stages[plan.source]
-        let (status, _) = retrying.run { _ in source.instance.commit(batch: batchID).status }
-        if let why = failureReason(status) { return failureText(source, "commit", why) }
-        return nil
-    }
-
     /// The records a stage reads: its inputs' records, then its error inputs' error records.
     private func gather(_ s: StageState) -> UnsafeBufferPointer<sluice_record> {
         let inputs = s.planned.recordInputs, errorInputs = s.planned.errorInputs
@@ -232,12 +196,12 @@ public final class PipelineRunner {
     /// Turns a stage's error port output of this batch into records for the stages that
     /// read it, or counts and logs the first few when none does.
     private func routeErrors(of s: StageState) {
-        let errors = s.instance.batchErrors
+        let errors = s.planned.type == .source ? sourceErrors : s.instance.batchErrors
         s.summary.errors += errors.count
         guard !errors.isEmpty else { return }
         if s.planned.hasErrorConsumers {
             for e in errors {
-                if let r = errorRecords.wrap(e, stage: s.planned.name, arena: arena) { s.errorRecords.append(r) }
+                if let r = errorRecords.wrap(e, stage: s.planned.name, arena: current) { s.errorRecords.append(r) }
             }
             return
         }
@@ -256,44 +220,52 @@ public final class PipelineRunner {
 
     private func publishAlerts(_ batchID: UInt64) {
         let timestamp = Timestamp.nowMilliseconds()
-        var pending: [Int: [AlertEnvelope]] = [:]
-        for s in stages {
-            let raw = s.instance.batchAlerts
+        // Publisher position → its alerts of this batch, and the stage each came from.
+        var pending: [Int: (alerts: [UnsafePointer<sluice_alert>], stages: [Int])] = [:]
+        for (i, s) in stages.enumerated() {
+            let raw = s.planned.type == .source ? sourceAlerts : s.instance.batchAlerts
             guard !raw.isEmpty else { continue }
             s.summary.alerts.emitted += raw.count
             if s.planned.alertPublishers.isEmpty {
                 s.summary.alerts.dropped += raw.count
                 continue
             }
-            let drafts: [AlertDraft]
+            let writer = EnvelopeWriter(arena: current, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+                                        stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp)
+            var envelopes: [UnsafePointer<sluice_alert>] = []
             if let aggregator = s.aggregator {
-                drafts = aggregator.aggregate(raw)
-                s.summary.alerts.aggregated += drafts.count
-                for d in drafts { s.summary.invalidAggregateValues.merge(d.invalid, uniquingKeysWith: +) }
+                let aggregated = aggregator.aggregate(raw, into: current)
+                s.summary.alerts.aggregated += aggregated.count
+                envelopes.reserveCapacity(aggregated.count)
+                for (ordinal, alert) in aggregated.enumerated() {
+                    if !alert.invalid.isEmpty { s.summary.invalidAggregateValues.merge(alert.invalid, uniquingKeysWith: +) }
+                    envelopes.append(UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
+                                                                invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal)))
+                }
             } else {
-                drafts = raw.map { AlertDraft(payload: $0.pairs) }
+                envelopes.reserveCapacity(raw.count)
+                for (ordinal, alert) in raw.enumerated() {
+                    envelopes.append(UnsafePointer(writer.write(payload: alert.entries, count: 1, ordinal: ordinal)))
+                }
             }
-            let envelopes = drafts.enumerated().map { ordinal, draft in
-                AlertEnvelope(draft: draft, ordinal: ordinal, namespace: plan.spec.namespace, pipeline: plan.spec.name,
-                              stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp)
+            for p in s.planned.alertPublishers {
+                pending[p, default: ([], [])].alerts += envelopes
+                pending[p, default: ([], [])].stages += repeatElement(i, count: envelopes.count)
             }
-            for p in s.planned.alertPublishers { pending[p, default: []] += envelopes }
         }
         let delivery = AlertDelivery(retrying: retrying)
-        let stageIndex = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.planned.name, $0) })
         for p in pending.keys.sorted() {
-            let envelopes = pending[p]!
+            let (alerts, from) = pending[p]!
             let publisher = stages[p]
             let t0 = ResourceUsage.nowNanoseconds()
-            let outcome = delivery.deliver(envelopes, to: publisher.instance, arena: arena)
+            let outcome = delivery.deliver(alerts, to: publisher.instance)
             publisher.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
-            publisherSummaries[p]?.received += envelopes.count
+            publisherSummaries[p]?.received += alerts.count
             publisherSummaries[p]?.published += outcome.published
             publisherSummaries[p]?.failed += outcome.failed
             publisherSummaries[p]?.retries += outcome.retries
-            for (e, ok) in zip(envelopes, outcome.delivered) {
-                guard let i = stageIndex[e.stage] else { continue }
-                if ok { stages[i].summary.alerts.published += 1 } else { stages[i].summary.alerts.failed += 1 }
+            for (stage, ok) in zip(from, outcome.delivered) {
+                if ok { stages[stage].summary.alerts.published += 1 } else { stages[stage].summary.alerts.failed += 1 }
             }
             if outcome.failed > 0 {
                 options.logger.error("publisher '\(publisher.planned.name)' could not deliver \(outcome.failed) alert(s) of batch \(batchID): \(outcome.reasons.joined(separator: "; "))")
@@ -306,13 +278,15 @@ public final class PipelineRunner {
     private func totals() -> AlertCounts {
         stages.reduce(AlertCounts()) { sum, s in
             var c = s.summary.alerts
-            c.rejected = s.instance.rejectedAlerts
-            c.overflowed = s.instance.overflowedAlerts
+            if s.planned.type != .source {  // the source's counts are read when the run ends
+                c.rejected = s.instance.rejectedAlerts
+                c.overflowed = s.instance.overflowedAlerts
+            }
             return sum + c
         }
     }
 
-    private func report(_ batchID: UInt64, batchStart: UInt64, previousStart: UInt64) {
+    private func report(_ batchID: UInt64, rows: Int, batchStart: UInt64, previousStart: UInt64) {
         guard let onBatch = options.onBatch else { return }
         let now = ResourceUsage.nowNanoseconds()
         let seconds = Double(now - batchStart) / 1e9
@@ -322,14 +296,13 @@ public final class PipelineRunner {
         let after = totals()
         let delta = after - reportedAlerts
         reportedAlerts = after
-        let rows = sourceRecords.count
         onBatch(BatchProgress(
             run: options.runID, batchId: batchID, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
             numInputRows: rows,
             inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
             processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
             durationMs: durations, alerts: delta,
-            errors: stages.reduce(0) { $0 + $1.instance.batchErrors.count }))
+            errors: sourceErrors.count + stages.filter { $0.planned.type != .source }.reduce(0) { $0 + $1.instance.batchErrors.count }))
     }
 
     private func finish(start: UInt64, failure: String?) -> RunSummary {
@@ -391,8 +364,8 @@ final class StageState {
                                type: planned.type.rawValue)
     }
 
-    func beginBatch() {
-        instance.beginBatch()
+    func beginBatch(resetInstance: Bool = true) {
+        if resetInstance { instance.beginBatch() }
         errorRecords.removeAll()
         output = UnsafeBufferPointer(start: nil, count: 0)
         durationAtBatchStart = summary.durationMs

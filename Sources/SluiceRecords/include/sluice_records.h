@@ -56,11 +56,45 @@ typedef struct sr_parser sr_parser;
 sr_parser *sr_parser_new(void);
 void sr_parser_free(sr_parser *parser);
 
+/** How many readable bytes sr_parse_record_padded needs after the text. */
+#define SR_PADDING 64
+
 /** Parses one JSON object into `*out`, allocating in `arena`. Returns 0 on success; on
  *  failure returns -1, writes a NUL-terminated reason into `err` and allocates nothing
  *  that outlives the next reset. */
 int sr_parse_record(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
                     sluice_record *out, char *err, size_t err_cap);
+
+/** The same, parsing in place: `json[len .. len + SR_PADDING)` must be readable (its
+ *  content does not matter). Saves copying the text. */
+int sr_parse_record_padded(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
+                           sluice_record *out, char *err, size_t err_cap);
+
+/* ---- JSON Lines, in parallel ------------------------------------------------------ */
+
+/** Parses many lines at once on several threads: the calling one and `threads - 1`
+ *  workers it keeps. Not thread-safe itself: one caller at a time. */
+typedef struct sr_line_parser sr_line_parser;
+
+sr_line_parser *sr_line_parser_new(unsigned threads);
+void sr_line_parser_free(sr_line_parser *parser);
+unsigned sr_line_parser_threads(const sr_line_parser *parser);
+
+/** A line that is not a JSON object. */
+typedef struct sr_bad_line {
+    uint64_t line;      /* its number in the text, from 0, blank lines included */
+    const char *text;   /* the line, in the caller's text */
+    size_t len;
+    char reason[160];   /* NUL-terminated */
+} sr_bad_line;
+
+/** Parses every non-blank line of `text`; records are allocated in `arenas[t]` by thread
+ *  t (`arenas` has sr_line_parser_threads() entries). On return `*records` holds
+ *  `*nrecords` records in line order and `*bad` the bad lines in order; both stay valid
+ *  until the next call. */
+void sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *text, size_t len,
+                    const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
+                    size_t *nbad);
 
 /* ---- copying -------------------------------------------------------------------------- */
 
@@ -88,6 +122,14 @@ typedef struct sr_buf {
 
 void sr_buf_free(sr_buf *buf);
 void sr_buf_clear(sr_buf *buf);
+/** Appends `len` bytes as they are. */
+void sr_buf_append(sr_buf *buf, const char *bytes, size_t len);
+/** Appends a number in decimal. */
+void sr_buf_append_u64(sr_buf *buf, uint64_t value);
+/** Writes `d` as payload text: whole numbers below 1e15 without a fraction ("182"), others
+ *  in their shortest round-trip form ("182.5", "1e+20"); NaN and infinities as "null".
+ *  Returns the length; `out` must hold 32 bytes. No NUL is written. */
+size_t sr_format_number(char *out, double d);
 /** Appends the record as one line of compact JSON (no newline). */
 void sr_write_record_json(sr_buf *buf, const sluice_record *record);
 /** Appends the value as compact JSON. */

@@ -1,0 +1,251 @@
+import Foundation
+import Logging
+import SluicePluginABI
+
+/// Reads the source on a thread of its own, one batch ahead of the other stages, so that
+/// reading and parsing batch N+1 overlaps with transforming, writing and publishing batch N.
+///
+/// Each batch lives in its own arena; there are two, used in turn, so the arena of batch N
+/// is reset only after the stages finished with it. The source instance is only ever
+/// called from the reader's thread (read, then commit): `commit(N)` follows the stages'
+/// `done(N)` and may come after `read(N+1)`, which the ABI allows.
+final class SourceReader: @unchecked Sendable {
+    /// One batch as read: its records, and the source's errors and alerts, in `arena`.
+    struct Batch {
+        let id: UInt64
+        let arena: RecordArena
+        let records: RecordList
+        let errors: [EmittedError]
+        let alerts: [RawAlertRef]
+        let readMs: Double
+        /// Input is exhausted: this is the last batch.
+        let ended: Bool
+    }
+
+    private let source: StageInstance
+    private let name: String
+    private let settings: (batch: BatchSettings, retry: RetrySettings)
+    private let shouldStop: () -> Bool
+    private let sleep: (Int) -> Void
+    private let logger: Logger
+    private let failureText: (String, String) -> String
+
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var free: [(RecordArena, RecordList)]
+    private var ready: [Batch] = []
+    private var commits: [UInt64] = []
+    private var outstanding = 0       // batches handed out, not yet done
+    private var readingOver = false   // no more batches will come
+    private var stopping = false      // the stages ended the run
+    private var failure: String?
+    private var thread: Thread?
+    private var finished = false
+
+    init(source: StageInstance, name: String, batch: BatchSettings, retry: RetrySettings,
+         shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
+         failureText: @escaping (String, String) -> String) {
+        self.source = source
+        self.name = name
+        self.settings = (batch, retry)
+        self.shouldStop = shouldStop
+        self.sleep = sleep
+        self.logger = logger
+        self.failureText = failureText
+        free = (0..<2).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
+    }
+
+    func start() {
+        let t = Thread { [self] in self.loop() }
+        t.name = "sluice-source"
+        t.stackSize = 8 << 20
+        thread = t
+        t.start()
+    }
+
+    /// The next batch, or nil when there is none (input ended, the run was stopped, or the
+    /// source failed: see `finish()`).
+    func next() -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.isEmpty && !readingOver { condition.wait() }
+        guard !ready.isEmpty else { return nil }
+        outstanding += 1
+        return ready.removeFirst()
+    }
+
+    /// The stages are done with `batch`: commit it and reuse its memory.
+    func done(_ batch: Batch) {
+        condition.lock()
+        commits.append(batch.id)
+        outstanding -= 1
+        free.append((batch.arena, batch.records))
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops reading, waits for the thread (which commits what is done) and returns the
+    /// source's failure, if any.
+    func finish() -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        return failure
+    }
+
+    // MARK: the reader's thread
+
+    private func loop() {
+        var batchID: UInt64 = 1
+        reading: while true {
+            guard let (arena, records) = takeFreeMemory() else { break }
+            arena.reset()
+            source.arena = arena
+            source.beginBatch()
+            let read = readBatch(batchID, into: records)
+            if let error = read.error {
+                fail(error)
+                free(arena, records)
+                break
+            }
+            let hasContent = !records.isEmpty || !source.batchErrors.isEmpty || !source.batchAlerts.isEmpty
+            if !hasContent {
+                free(arena, records)
+                if read.ended || read.stopped { break reading }
+                continue  // nothing arrived within maxDelayMs: no batch
+            }
+            let batch = Batch(id: batchID, arena: arena, records: records, errors: source.batchErrors,
+                              alerts: source.batchAlerts, readMs: read.ms, ended: read.ended)
+            condition.lock()
+            ready.append(batch)
+            condition.broadcast()
+            condition.unlock()
+            if read.ended || read.stopped { break }
+            batchID += 1
+        }
+        condition.lock()
+        readingOver = true
+        condition.broadcast()
+        condition.unlock()
+        // Commit the batches the stages still finish, then end.
+        while true {
+            condition.lock()
+            while commits.isEmpty && outstanding > 0 && !stopping { condition.wait() }
+            let pending = commits
+            commits.removeAll()
+            let more = outstanding > 0 && !stopping
+            condition.unlock()
+            commit(pending)
+            if !more {
+                condition.lock()
+                let last = commits
+                commits.removeAll()
+                condition.unlock()
+                commit(last)
+                break
+            }
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for free memory, committing finished batches meanwhile; nil when stopping.
+    private func takeFreeMemory() -> (RecordArena, RecordList)? {
+        while true {
+            condition.lock()
+            while free.isEmpty && commits.isEmpty && !stopping { condition.wait() }
+            if stopping { condition.unlock(); return nil }
+            let pending = commits
+            commits.removeAll()
+            let memory = pending.isEmpty ? free.removeFirst() : nil
+            condition.unlock()
+            if !pending.isEmpty {
+                if !commit(pending) { return nil }
+                continue
+            }
+            return memory
+        }
+    }
+
+    private func free(_ arena: RecordArena, _ records: RecordList) {
+        condition.lock()
+        free.append((arena, records))
+        condition.unlock()
+    }
+
+    /// Commits batches in order; false after a failure.
+    @discardableResult
+    private func commit(_ ids: [UInt64]) -> Bool {
+        guard let last = ids.max() else { return true }
+        // Committing the newest covers the older ones: "everything up to and including".
+        var attempt = 0
+        while true {
+            attempt += 1
+            switch source.commit(batch: last).status {
+            case .ok, .end:
+                return true
+            case .retry(let why) where attempt < settings.retry.maxAttempts:
+                sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
+                logger.warning("stage '\(name)' asked to retry committing batch \(last): \(why)")
+            case .retry(let why), .error(let why):
+                fail(failureText("commit", why))
+                return false
+            }
+        }
+    }
+
+    private func fail(_ message: String) {
+        condition.lock()
+        if failure == nil { failure = message }
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Reads until the batch is full, `maxDelayMs` passed, or input ended.
+    private func readBatch(_ batchID: UInt64, into records: RecordList) -> (ended: Bool, stopped: Bool, error: String?, ms: Double) {
+        let maxRecords = settings.batch.maxRecords
+        let maxDelayNs = UInt64(settings.batch.maxDelayMs) * 1_000_000
+        let started = ResourceUsage.nowNanoseconds()
+        var readNs: UInt64 = 0
+        records.removeAll()
+        var retries = 0
+        func result(_ ended: Bool, _ stopped: Bool, _ error: String?) -> (Bool, Bool, String?, Double) {
+            (ended, stopped, error, Double(readNs) / 1e6)
+        }
+        while records.count < maxRecords {
+            if shouldStop() { return result(false, true, nil) }
+            condition.lock()
+            let stop = stopping
+            condition.unlock()
+            if stop { return result(false, true, nil) }
+            let elapsed = ResourceUsage.nowNanoseconds() - started
+            if elapsed >= maxDelayNs && (maxDelayNs > 0 || !records.isEmpty) { break }
+            let waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
+            let t0 = ResourceUsage.nowNanoseconds()
+            let out = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
+            readNs += ResourceUsage.nowNanoseconds() - t0
+            records.append(contentsOf: out.records)
+            switch out.status {
+            case .ok:
+                retries = 0
+            case .end:
+                return result(true, false, nil)
+            case .retry(let why):
+                retries += 1
+                if retries >= settings.retry.maxAttempts {
+                    return result(false, false, failureText("read", "still failing after \(retries) attempts: \(why)"))
+                }
+                logger.warning("stage '\(name)' asked to retry reading: \(why)")
+                sleep(settings.retry.backoffMs(beforeAttempt: retries + 1))
+            case .error(let why):
+                return result(false, false, failureText("read", why))
+            }
+        }
+        return result(false, false, nil)
+    }
+}

@@ -1,0 +1,179 @@
+// JSON Lines parsed on several threads: the text is cut at line ends into one part per
+// thread; each thread parses its part with its own simdjson parser into its own arena;
+// the parts' records are then joined in order.
+#include "sluice_records.h"
+
+#include <simdjson.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Part {
+    const char *text = nullptr;
+    size_t len = 0;
+    const char *text_end = nullptr;  // the end of the whole text: lines ending 64 bytes
+                                     // before it can be parsed in place
+    uint64_t lines = 0;              // counted while parsing
+    sr_arena *arena = nullptr;
+    std::vector<sluice_record> records;
+    std::vector<sr_bad_line> bad;
+};
+
+bool blank(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
+    return true;
+}
+
+}  // namespace
+
+struct sr_line_parser {
+    struct Worker {
+        sr_parser *parser = sr_parser_new();
+        std::thread thread;
+        Part *job = nullptr;  // set by the caller, cleared by the worker when done
+    };
+
+    unsigned threads;
+    sr_parser *own;                       // the calling thread's parser
+    std::vector<Worker> workers;
+    std::vector<Part> parts;
+    std::vector<sluice_record> records;
+    std::vector<sr_bad_line> bad;
+    std::mutex lock;
+    std::condition_variable wake, done;
+    bool stopping = false;
+};
+
+static void parse_part(sr_parser *parser, Part &part) {
+    part.records.clear();
+    part.bad.clear();
+    const char *p = part.text, *end = part.text + part.len;
+    uint64_t line = 0;  // within the part; made absolute when the parts are joined
+    char err[160];
+    while (p < end) {
+        const char *nl = static_cast<const char *>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+        const char *stop = nl ? nl : end;
+        size_t n = static_cast<size_t>(stop - p);
+        if (n && p[n - 1] == '\r') n--;
+        if (n && !blank(p, n)) {
+            sluice_record r;
+            int ok = p + n + SR_PADDING <= part.text_end
+                         ? sr_parse_record_padded(parser, part.arena, p, n, &r, err, sizeof err)
+                         : sr_parse_record(parser, part.arena, p, n, &r, err, sizeof err);
+            if (ok == 0) {
+                part.records.push_back(r);
+            } else {
+                sr_bad_line b;
+                b.line = line;
+                b.text = p;
+                b.len = n;
+                std::memcpy(b.reason, err, sizeof b.reason);
+                b.reason[sizeof b.reason - 1] = 0;
+                part.bad.push_back(b);
+            }
+        }
+        line++;
+        p = nl ? nl + 1 : end;
+    }
+    part.lines = line;
+}
+
+extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) {
+    auto *lp = new sr_line_parser();
+    lp->threads = threads < 1 ? 1 : threads;
+    lp->own = sr_parser_new();
+    lp->workers.resize(lp->threads - 1);
+    for (auto &w : lp->workers) {
+        sr_line_parser::Worker *me = &w;
+        w.thread = std::thread([lp, me] {
+            std::unique_lock<std::mutex> guard(lp->lock);
+            for (;;) {
+                lp->wake.wait(guard, [&] { return lp->stopping || me->job != nullptr; });
+                if (lp->stopping) return;
+                Part *job = me->job;
+                guard.unlock();
+                parse_part(me->parser, *job);
+                guard.lock();
+                me->job = nullptr;
+                lp->done.notify_all();
+            }
+        });
+    }
+    return lp;
+}
+
+extern "C" void sr_line_parser_free(sr_line_parser *lp) {
+    if (!lp) return;
+    {
+        std::lock_guard<std::mutex> guard(lp->lock);
+        lp->stopping = true;
+    }
+    lp->wake.notify_all();
+    for (auto &w : lp->workers) {
+        w.thread.join();
+        sr_parser_free(w.parser);
+    }
+    sr_parser_free(lp->own);
+    delete lp;
+}
+
+extern "C" unsigned sr_line_parser_threads(const sr_line_parser *lp) { return lp->threads; }
+
+extern "C" void sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, const char *text, size_t len,
+                               const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
+                               size_t *nbad) {
+    // Small texts are not worth waking a thread for.
+    unsigned n = len < 64 * 1024 ? 1 : lp->threads;
+    lp->parts.resize(n);
+    const char *p = text, *end = text + len;
+    for (unsigned t = 0; t < n; t++) {
+        const char *cut = end;
+        if (t + 1 < n) {
+            cut = p + (static_cast<size_t>(end - p) / (n - t));
+            const char *nl = cut < end ? static_cast<const char *>(std::memchr(cut, '\n', static_cast<size_t>(end - cut))) : nullptr;
+            cut = nl ? nl + 1 : end;
+        }
+        Part &part = lp->parts[t];
+        part.text = p;
+        part.len = static_cast<size_t>(cut - p);
+        part.text_end = end;
+        part.arena = arenas[t];
+        p = cut;
+    }
+    if (n > 1) {
+        std::lock_guard<std::mutex> guard(lp->lock);
+        for (unsigned t = 1; t < n; t++) lp->workers[t - 1].job = &lp->parts[t];
+    }
+    lp->wake.notify_all();
+    parse_part(lp->own, lp->parts[0]);
+    if (n > 1) {
+        std::unique_lock<std::mutex> guard(lp->lock);
+        lp->done.wait(guard, [&] {
+            for (unsigned t = 1; t < n; t++)
+                if (lp->workers[t - 1].job) return false;
+            return true;
+        });
+    }
+    lp->records.clear();
+    lp->bad.clear();
+    uint64_t first_line = 0;
+    for (unsigned t = 0; t < n; t++) {
+        auto &part = lp->parts[t];
+        lp->records.insert(lp->records.end(), part.records.begin(), part.records.end());
+        for (auto b : part.bad) {
+            b.line += first_line;
+            lp->bad.push_back(b);
+        }
+        first_line += part.lines;
+    }
+    *records = lp->records.data();
+    *nrecords = lp->records.size();
+    *bad = lp->bad.data();
+    *nbad = lp->bad.size();
+}
