@@ -185,6 +185,8 @@ public struct Alert {
     public var count: UInt64 { raw.pointee.count }
     /// The envelope as one line of JSON.
     public var json: String { String(raw.pointee.json) }
+    /// The same JSON as bytes, without a copy (valid during the call).
+    public var jsonBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: raw.pointee.json.ptr, count: raw.pointee.json.len) }
     /// The payload entries, in order.
     public var payload: [(key: String, value: String)] {
         guard let p = raw.pointee.payload else { return [] }

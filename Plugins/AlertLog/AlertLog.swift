@@ -34,14 +34,16 @@ public struct AlertLog: AlertPublisher {
 
     public mutating func close() { _ = Glibc.close(fd) }
 
+    var bytes: [UInt8] = []
+
     public mutating func publish(_ alerts: Alerts, _ out: Emitter) throws {
-        var bytes: [UInt8] = []
+        bytes.removeAll(keepingCapacity: true)
         for alert in alerts {
-            bytes.append(contentsOf: alert.json.utf8)
+            bytes.append(contentsOf: alert.jsonBytes)
             bytes.append(UInt8(ascii: "\n"))
         }
         // One write per publish: O_APPEND keeps concurrent writers' lines whole.
-        try bytes.withUnsafeBytes { b in
+        try bytes.withUnsafeBytes { [fd, path] b in
             var off = 0
             while off < b.count {
                 let n = write(fd, b.baseAddress! + off, b.count - off)

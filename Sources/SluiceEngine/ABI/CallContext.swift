@@ -99,7 +99,7 @@ final class CallContext {
     let logger: Logger
     let parser = RecordParser()
     /// For emit_json_lines: parses on as many threads as the machine has cores.
-    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(max(1, ProcessInfo.processInfo.activeProcessorCount)))
+    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(max(1, ProcessInfo.processInfo.activeProcessorCount + 1)))
     private var usesLineParser = false
     private let fileKey = FieldKeys.intern("file"), lineKey = FieldKeys.intern("line"), textKey = FieldKeys.intern("text")
 

@@ -45,7 +45,7 @@ public struct AlertAggregator {
     /// One alert per group, in the order groups first appear, written into `arena`.
     public func aggregate(_ alerts: [RawAlertRef], into arena: RecordArena) -> [AggregatedAlert] {
         let nAggregates = fieldKeys.count
-        var index: [String: Int] = [:]
+        var table = GroupTable()
         var firstAlert: [Int] = []         // group → the alert that opened it (its groupBy values)
         var counts: [Int] = []             // group → raw alerts
         var accumulators: [Accumulator] = []  // group * nAggregates + aggregate
@@ -64,13 +64,8 @@ public struct AlertAggregator {
                 }
                 key.append(0x1F)
             }
-            let k = String(decoding: key, as: UTF8.self)
-            let group: Int
-            if let found = index[k] {
-                group = found
-            } else {
-                group = counts.count
-                index[k] = group
+            let (group, isNew) = key.withUnsafeBufferPointer { table.number(of: $0) }
+            if isNew {
                 firstAlert.append(a)
                 counts.append(0)
                 accumulators.append(contentsOf: repeatElement(Accumulator(), count: nAggregates))
