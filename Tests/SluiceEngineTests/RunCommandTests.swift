@@ -1,0 +1,87 @@
+import Foundation
+import SluiceEngine
+import XCTest
+
+/// `host run` as operators use it: progress, summary, summary JSON and exit codes.
+final class RunCommandTests: XCTestCase {
+    func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: PluginSearchPath.environmentVariable)
+        environment.merge(env) { $1 }
+        return try runProgram(Package.host, args, environment: environment)
+    }
+
+    func testStoreQualityRunsWithJSONProgressAndSummary() throws {
+        let dir = try scratchFolder()
+        let r = try host(["run", Package.root + "/examples/store-quality/pipeline.json", "--progress", "json",
+                          "--summary-json", dir + "/summary.json"], env: ["SLUICE_OUT": dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let progress = r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        XCTAssertEqual(progress.count, 1)
+        let p = try XCTUnwrap(progress.first)
+        XCTAssertEqual(p["batchId"] as? Int, 1)
+        XCTAssertEqual(p["numInputRows"] as? Int, 1998)
+        XCTAssertNotNil(p["inputRowsPerSecond"] as? Double)
+        XCTAssertNotNil(p["processedRowsPerSecond"] as? Double)
+        XCTAssertEqual(Set(((p["durationMs"] as? [String: Any]) ?? [:]).keys), ["events", "quality", "alert-log", "rejected-lines", "total"])
+        XCTAssertEqual((p["alerts"] as? [String: Any])?["aggregated"] as? Int, 20)
+        XCTAssertEqual(p["errors"] as? Int, 2)
+        // With JSON progress on stdout, the summary table goes to stderr.
+        XCTAssertTrue(r.stderr.contains("of retail/store-quality: completed"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("Alerts: "), r.stderr)
+
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        XCTAssertEqual(summary.status, .completed)
+        XCTAssertEqual(summary.records, 1998)
+        XCTAssertEqual(summary.stages.map(\.name), ["events", "quality", "rejected-lines", "alert-log"])
+        XCTAssertEqual(summary.alerts.aggregated, 20)
+        XCTAssertEqual(summary.alerts.published, 20)
+        XCTAssertGreaterThan(summary.peakRSSBytes, 0)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/store-quality/alerts.jsonl", encoding: .utf8).split(separator: "\n").count, 20)
+    }
+
+    func testSummaryTableOnStdoutWithoutProgress() throws {
+        let dir = try scratchFolder()
+        let r = try host(["run", Package.root + "/examples/heartbeat/pipeline.yaml", "--progress", "none"], env: ["SLUICE_OUT": dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("ALERT heartbeat/high-heart-rate batch 1 (3 alerts)  userid=u1 name=Alice avgheartbeat=182 readings=3"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("of health/heartbeat: completed"), r.stdout)
+        let stageLine = r.stdout.split(separator: "\n").first { $0.hasPrefix("high-heart-rate") }.map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        XCTAssertEqual(stageLine?.prefix(8).map(String.init), ["high-heart-rate", "Threshold", "transform", "10", "10", "0", "6", "0"])
+    }
+
+    func testExitCodes() throws {
+        let dir = try scratchFolder()
+        // 2: an invalid pipeline, with its problems listed.
+        try #"{"name": "x", "stages": []}"#.write(toFile: dir + "/invalid.json", atomically: true, encoding: .utf8)
+        let invalid = try host(["run", dir + "/invalid.json"])
+        XCTAssertEqual(invalid.status, 2)
+        XCTAssertTrue(invalid.stderr.contains("error: stages: a pipeline needs at least one stage"), invalid.stderr)
+
+        // 1: a stage that cannot be created.
+        try """
+        {"name": "x", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/missing"}}},
+                                 {"name": "out", "plugin": {"name": "ConsoleSink"}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """.write(toFile: dir + "/fails.json", atomically: true, encoding: .utf8)
+        let fails = try host(["run", dir + "/fails.json"])
+        XCTAssertEqual(fails.status, 1)
+        XCTAssertTrue(fails.stderr.contains("stage 'src' (JSONLSource 1.0.0): cannot read \(dir)/missing"), fails.stderr)
+
+        // 3: alerts that could not be published.
+        try #"{"t": 99}"#.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try """
+        {"name": "x", "retry": {"maxAttempts": 1},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 1}}},
+                    {"name": "down", "plugin": {"name": "FailingPublisher"}}],
+         "connections": [{"from": "src", "to": "hot"}, {"from": "hot", "to": "down", "port": "alerts"}]}
+        """.write(toFile: dir + "/down.json", atomically: true, encoding: .utf8)
+        let down = try host(["run", dir + "/down.json", "--plugins", Fixtures.shared.publishers])
+        XCTAssertEqual(down.status, 3, down.stderr)
+        XCTAssertTrue(down.stdout.contains("completed, but 1 alert(s) could not be published"), down.stdout)
+        XCTAssertTrue(down.stderr.contains("publisher 'down' could not deliver 1 alert(s) of batch 1: endpoint refused"), down.stderr)
+    }
+}
