@@ -31,7 +31,7 @@ public enum RunReport {
         }
         var out = "Run \(s.run) of \(s.namespace)/\(s.pipeline): \(status)\n"
         out += "\(grouped(s.records)) records in \(s.batches) batch\(s.batches == 1 ? "" : "es"), "
-            + "\(String(format: "%.2f", s.durationMs / 1000)) s (\(grouped(Int(s.recordsPerSecond))) records/s), "
+            + "\(s.durationMs < 1000 ? String(format: "%.1f ms", s.durationMs) : String(format: "%.2f s", s.durationMs / 1000)) (\(grouped(Int(s.recordsPerSecond))) records/s), "
             + "peak memory \(String(format: "%.1f", Double(s.peakRSSBytes) / 1_048_576)) MiB\n\n"
         out += CatalogReport.table(
             ["STAGE", "PLUGIN", "TYPE", "IN", "OUT", "ERRORS", "ALERTS", "REJECTED", "OVERFLOWED", "AGGREGATED", "DROPPED", "PUBLISHED", "FAILED", "MS"],
