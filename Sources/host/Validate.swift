@@ -39,8 +39,9 @@ enum PipelineFile {
             diagnostics += more
         } else {
             // The file's shape is wrong: still check what can be checked against the catalog.
-            diagnostics += PipelinePlanner.plan(spec, catalog: catalog).1.filter { d in !diagnostics.contains(d) }
+            diagnostics += PipelinePlanner.plan(spec, catalog: catalog).1
         }
+        diagnostics = diagnostics.inFileOrder
         printError(diagnostics.map { "\(file): \($0)\n" }.joined())
         let errors = diagnostics.errors.count
         if errors > 0 {
