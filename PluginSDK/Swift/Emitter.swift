@@ -89,6 +89,18 @@ public struct Emitter {
         return t.withUTF8 { emitJSON(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Sources: emit every line of `text` (JSON Lines) as a record; the host parses them on
+    /// all cores and sends lines that are not JSON objects to the error port, named
+    /// `origin:N` with N counting from `firstLine`.
+    @discardableResult
+    public func emitJSONLines(_ text: UnsafeRawBufferPointer, origin: String, firstLine: UInt64 = 1) -> Bool {
+        var o = origin
+        return o.withUTF8 { name in
+            raw.pointee.emit_json_lines(raw.pointee.ctx, text.baseAddress?.assumingMemoryBound(to: CChar.self), text.count,
+                                        sluice_str(ptr: cchar(name), len: name.count), firstLine) == SLUICE_OK
+        }
+    }
+
     /// Send a record (or nil) to the stage's error port with a code and a message.
     @discardableResult
     public func error(_ record: Record?, code: Int32 = 0, _ message: String) -> Bool {

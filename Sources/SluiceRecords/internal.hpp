@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace sluice_records {
 
@@ -29,6 +30,13 @@ inline bool same_bytes(const char *a, const char *b, size_t n) {
         if (a[i] != b[i]) return false;
     return true;
 }
+
+// Parses the JSON Lines of `text` (`len` bytes with SR_PADDING readable bytes after them, a
+// copy of `original`) into `records`, and the lines that are not JSON objects into `bad`
+// (their text pointing into `original`, their line numbers from 0). Returns the number of
+// lines, blank ones included.
+uint64_t parse_lines(sr_parser *parser, sr_arena *arena, const char *text, size_t len, const char *original,
+                     std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad);
 
 // Writes a NUL-terminated message into a caller's buffer.
 void set_error(char *err, size_t cap, const char *fmt, ...);

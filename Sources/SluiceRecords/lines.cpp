@@ -2,6 +2,7 @@
 // thread; each thread parses its part with its own simdjson parser into its own arena;
 // the parts' records are then joined in order.
 #include "sluice_records.h"
+#include "internal.hpp"
 
 #include <simdjson.h>
 
@@ -16,19 +17,12 @@ namespace {
 struct Part {
     const char *text = nullptr;
     size_t len = 0;
-    const char *text_end = nullptr;  // the end of the whole text: lines ending 64 bytes
-                                     // before it can be parsed in place
+    std::vector<char> padded;        // the part copied, with SR_PADDING bytes after it
     uint64_t lines = 0;              // counted while parsing
     sr_arena *arena = nullptr;
     std::vector<sluice_record> records;
     std::vector<sr_bad_line> bad;
 };
-
-bool blank(const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
-    return true;
-}
 
 }  // namespace
 
@@ -53,35 +47,12 @@ struct sr_line_parser {
 static void parse_part(sr_parser *parser, Part &part) {
     part.records.clear();
     part.bad.clear();
-    const char *p = part.text, *end = part.text + part.len;
-    uint64_t line = 0;  // within the part; made absolute when the parts are joined
-    char err[160];
-    while (p < end) {
-        const char *nl = static_cast<const char *>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-        const char *stop = nl ? nl : end;
-        size_t n = static_cast<size_t>(stop - p);
-        if (n && p[n - 1] == '\r') n--;
-        if (n && !blank(p, n)) {
-            sluice_record r;
-            int ok = p + n + SR_PADDING <= part.text_end
-                         ? sr_parse_record_padded(parser, part.arena, p, n, &r, err, sizeof err)
-                         : sr_parse_record(parser, part.arena, p, n, &r, err, sizeof err);
-            if (ok == 0) {
-                part.records.push_back(r);
-            } else {
-                sr_bad_line b;
-                b.line = line;
-                b.text = p;
-                b.len = n;
-                std::memcpy(b.reason, err, sizeof b.reason);
-                b.reason[sizeof b.reason - 1] = 0;
-                part.bad.push_back(b);
-            }
-        }
-        line++;
-        p = nl ? nl + 1 : end;
-    }
-    part.lines = line;
+    // Each thread copies its own part next to padding simdjson may read past the end.
+    if (part.padded.size() < part.len + SR_PADDING) part.padded.resize(part.len + SR_PADDING);
+    std::memcpy(part.padded.data(), part.text, part.len);
+    std::memset(part.padded.data() + part.len, ' ', SR_PADDING);
+    part.lines = sluice_records::parse_lines(parser, part.arena, part.padded.data(), part.len, part.text,
+                                             part.records, part.bad);
 }
 
 extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) {
@@ -142,7 +113,6 @@ extern "C" void sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, cons
         Part &part = lp->parts[t];
         part.text = p;
         part.len = static_cast<size_t>(cut - p);
-        part.text_end = end;
         part.arena = arenas[t];
         p = cut;
     }

@@ -223,6 +223,122 @@ extern "C" int sr_parse_record_padded(sr_parser *p, sr_arena *arena, const char 
 }
 
 namespace sluice_records {
+
+namespace {
+
+inline bool blank_line(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
+    return true;
+}
+
+inline const char *skip_spaces(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    return p;
+}
+
+}  // namespace
+
+// The fast path parses a whole run of lines as one stream (parse_many: the structure of the
+// whole run is found in one pass), checking that every document is exactly one line. The
+// first line that breaks the pattern (bad JSON, a document over two lines, two on one
+// line) is parsed alone, with its own error, and the stream starts again after it.
+uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len, const char *original,
+                     std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad) {
+    const char *end = text + len;
+    const char *line = text;  // the first line not yet handled
+    uint64_t number = 0;      // its number
+    char err[160];
+    auto add_bad = [&](const char *start, size_t n, const char *why) {
+        sr_bad_line b;
+        b.line = number;
+        b.text = original + (start - text);
+        b.len = n;
+        std::snprintf(b.reason, sizeof b.reason, "%s", why);
+        bad.push_back(b);
+    };
+    // Handles the line at `line` on its own and moves past it.
+    auto one_line = [&]() {
+        const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
+        const char *stop = nl ? nl : end;
+        size_t n = static_cast<size_t>(stop - line);
+        if (n && line[n - 1] == '\r') n--;
+        if (n && !blank_line(line, n)) {
+            sluice_record r;
+            if (parse_document(p, arena, line, n, &r, err, sizeof err) == 0) {
+                records.push_back(r);
+            } else {
+                add_bad(line, n, err);
+            }
+        }
+        number++;
+        line = nl ? nl + 1 : end;
+    };
+    while (line < end) {
+        dom::document_stream stream;
+        size_t run = static_cast<size_t>(end - line);
+        if (p->parser.parse_many(reinterpret_cast<const uint8_t *>(line), run, run < 4096 ? 4096 : run).get(stream)) {
+            one_line();
+            continue;
+        }
+        const char *base = line;
+        bool broken = false;
+        for (auto it = stream.begin(); it != stream.end(); ++it) {
+            // Blank lines between documents.
+            for (;;) {
+                const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
+                const char *stop = nl ? nl : end;
+                if (line < end && blank_line(line, static_cast<size_t>(stop - line))) {
+                    number++;
+                    line = nl ? nl + 1 : end;
+                    continue;
+                }
+                break;
+            }
+            const char *start = base + it.current_index();
+            const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
+            const char *stop = nl ? nl : end;
+            auto doc = *it;
+            if (doc.error() || start != skip_spaces(line, stop)) {
+                broken = true;
+                break;
+            }
+            std::string_view source = it.source();
+            if (start + source.size() > stop || skip_spaces(start + source.size(), stop) != stop) {
+                broken = true;
+                break;
+            }
+            dom::element element = doc.value_unsafe();
+            size_t n = static_cast<size_t>(stop - line);
+            if (n && line[n - 1] == '\r') n--;
+            if (element.type() != dom::element_type::OBJECT) {
+                add_bad(line, n, "invalid JSON: a record must be a JSON object");
+            } else {
+                p->error = nullptr;
+                const sluice_field *fields = nullptr;
+                uint32_t count = 0;
+                if (build_object(p, arena, element.get_object().value_unsafe(), &fields, &count, 0)) {
+                    records.push_back(sluice_record{fields, count, 0});
+                } else {
+                    char why[160];
+                    std::snprintf(why, sizeof why, "invalid JSON: %s", p->error);
+                    add_bad(line, n, why);
+                }
+            }
+            number++;
+            line = nl ? nl + 1 : end;
+        }
+        if (broken || stream.truncated_bytes() > 0) {
+            // The line at `line` stopped the stream (or is the tail it left unread).
+            if (line < end) one_line();
+            continue;
+        }
+        // Everything after the last document is blank.
+        while (line < end) one_line();
+    }
+    return number;
+}
+
 void set_error(char *err, size_t cap, const char *fmt, ...) {
     if (!err || cap == 0) return;
     va_list ap;

@@ -140,6 +140,34 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(run.stage("src")?.errors, 3)
     }
 
+    func testLargeInputParsedInParallelKeepsOrderAndLineNumbers() throws {
+        // Big enough to be cut into parts for several threads; broken lines of every kind
+        // spread over it, including a document over two lines and two on one line.
+        var lines: [String] = []
+        var badLines: [Int] = []
+        for i in 1...30_000 {
+            switch i {
+            case 7, 12_345, 29_999: lines.append(#"{"i":\#(i),"v":["#); badLines.append(i)
+            case 15_000: lines.append(#"{"i":15000} {"i":15000.5}"#); badLines.append(i)
+            case 20_000: lines.append(#"{"i":"#); badLines.append(i)
+            case 20_001: lines.append("20001}"); badLines.append(i)
+            case 25_000: lines.append("   ")
+            default: lines.append(#"{"i":\#(i),"pad":"\#(String(repeating: "x", count: i % 40))"}"#)
+            }
+        }
+        let run = try runPipeline("""
+        {"name": "big", "batch": {"maxRecords": 100000},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                    {"name": "good", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/good.jsonl"}}},
+                    {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}],
+         "connections": [{"from": "src", "to": "good"}, {"from": "src", "to": "bad", "port": "errors"}]}
+        """, files: ["in.jsonl": lines.joined(separator: "\n") + "\n"])
+        let good = run.objects("good.jsonl").compactMap { $0["i"] as? Int }
+        let expected = (1...30_000).filter { !badLines.contains($0) && $0 != 25_000 }
+        XCTAssertEqual(good, expected, "every good line, in order")
+        XCTAssertEqual(run.objects("bad.jsonl").compactMap { $0["line"] as? Int }, badLines)
+    }
+
     func testErrorsWithoutAnErrorsConnectionAreCounted() throws {
         let run = try runPipeline("""
         {"name": "e",

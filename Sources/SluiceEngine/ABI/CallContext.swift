@@ -98,8 +98,14 @@ final class CallContext {
     let allowsAlerts: Bool
     let logger: Logger
     let parser = RecordParser()
-    /// For emit_json_lines: parses on as many threads as the machine has cores.
-    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(max(1, ProcessInfo.processInfo.activeProcessorCount + 1)))
+    /// For emit_json_lines: parses on one thread more than the machine has cores (the
+    /// other stages run meanwhile), or SLUICE_PARSE_THREADS.
+    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(CallContext.parseThreads))
+
+    static let parseThreads: Int = {
+        if let text = ProcessInfo.processInfo.environment["SLUICE_PARSE_THREADS"], let n = Int(text), n >= 1, n <= 64 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount + 1)
+    }()
     private var usesLineParser = false
     private let fileKey = FieldKeys.intern("file"), lineKey = FieldKeys.intern("line"), textKey = FieldKeys.intern("text")
 
