@@ -4,13 +4,6 @@ import XCTest
 
 /// The `host` executable as users run it (built by `swift build` before the tests).
 final class CLITests: XCTestCase {
-    func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: PluginSearchPath.environmentVariable)
-        environment.merge(env) { $1 }
-        return try runProgram(Package.host, args, environment: environment)
-    }
-
     func testListPluginsTableShowsBothExamplesWithAlertCapability() throws {
         let r = try host(["list-plugins"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -4,13 +4,6 @@ import XCTest
 
 /// `host run` as operators use it: progress, summary, summary JSON and exit codes.
 final class RunCommandTests: XCTestCase {
-    func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: PluginSearchPath.environmentVariable)
-        environment.merge(env) { $1 }
-        return try runProgram(Package.host, args, environment: environment)
-    }
-
     func testStoreQualityRunsWithJSONProgressAndSummary() throws {
         let dir = try scratchFolder()
         let r = try host(["run", Package.root + "/examples/store-quality/pipeline.json", "--progress", "json",

@@ -38,6 +38,14 @@ func runProgram(_ executable: String, _ arguments: [String], environment: [Strin
     return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
+/// Runs the `host` executable with a clean plugin path and these extra variables.
+func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: PluginSearchPath.environmentVariable)
+    environment.merge(env) { $1 }
+    return try runProgram(Package.host, args, environment: environment)
+}
+
 /// Compiles a C fixture into a shared library with nothing but cc and the SDK header.
 func compilePlugin(_ source: String, to output: String, defines: [String] = []) throws {
     let args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",

@@ -47,37 +47,14 @@ struct HotState {
     var permissions: Int = 0
     var input: UnsafePointer<sluice_record>?
     var inputCount: Int = 0
-    var output: UnsafeMutablePointer<sluice_record>
-    var outputCount: Int = 0
-    var outputCapacity: Int
+    /// What the call emitted.
+    var output: RecordBuffer
     /// The CallContext this belongs to, for everything that is not hot.
     var owner: Unmanaged<CallContext>
 
     @inline(__always) func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
         guard let base = input else { return false }
         return r >= base && r < base + inputCount
-    }
-
-    @inline(__always) mutating func append(_ r: sluice_record) {
-        if outputCount == outputCapacity { grow(to: outputCount + 1) }
-        output[outputCount] = r
-        outputCount += 1
-    }
-
-    mutating func append(_ rs: UnsafeBufferPointer<sluice_record>) {
-        if outputCount + rs.count > outputCapacity { grow(to: outputCount + rs.count) }
-        (output + outputCount).update(from: rs.baseAddress!, count: rs.count)
-        outputCount += rs.count
-    }
-
-    mutating func grow(to needed: Int) {
-        var capacity = max(outputCapacity * 2, 256)
-        while capacity < needed { capacity *= 2 }
-        let bigger = UnsafeMutablePointer<sluice_record>.allocate(capacity: capacity)
-        bigger.update(from: output, count: outputCount)
-        output.deallocate()
-        output = bigger
-        outputCapacity = capacity
     }
 }
 
@@ -144,8 +121,7 @@ final class CallContext {
         emitter = .allocate(capacity: 1)
         emitter.initialize(to: CallContext.table)
         emitter.pointee.ctx = UnsafeMutableRawPointer(hot)
-        hot.initialize(to: HotState(output: .allocate(capacity: 256), outputCapacity: 256,
-                                    owner: Unmanaged.passUnretained(self)))
+        hot.initialize(to: HotState(output: RecordBuffer(capacity: 256), owner: Unmanaged.passUnretained(self)))
     }
 
     deinit {
@@ -161,9 +137,7 @@ final class CallContext {
     var permissions: Permissions { Permissions(rawValue: hot.pointee.permissions) }
 
     /// The records emitted by the last call; valid until the next call.
-    var records: UnsafeBufferPointer<sluice_record> {
-        UnsafeBufferPointer(start: hot.pointee.output, count: hot.pointee.outputCount)
-    }
+    var records: UnsafeBufferPointer<sluice_record> { hot.pointee.output.records }
 
     /// Starts a batch: forgets the errors and alerts of the last one.
     func beginBatch() {
@@ -177,7 +151,7 @@ final class CallContext {
         hot.pointee.permissions = permissions.rawValue
         hot.pointee.input = input.baseAddress
         hot.pointee.inputCount = input.count
-        hot.pointee.outputCount = 0
+        hot.pointee.output.removeAll()
         self.alertCount = alertCount
         if failure != nil { failure = nil }
         if lastError != nil { lastError = nil }
@@ -207,7 +181,7 @@ final class CallContext {
         guard let r else { return refuse("emit: NULL record") }
         var copy = sluice_record()
         if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
-        hot.pointee.append(copy)
+        hot.pointee.output.append(copy)
         return SLUICE_OK
     }
 
@@ -226,7 +200,7 @@ final class CallContext {
             sr_record_with(arena.raw, &owned, set, n, &out, e.baseAddress, e.count)
         }
         if status != 0 { return refuse("emit_with: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) }
-        hot.pointee.append(out)
+        hot.pointee.output.append(out)
         return SLUICE_OK
     }
 
@@ -234,7 +208,7 @@ final class CallContext {
         guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
         let bytes = UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : len)
         do {
-            hot.pointee.append(try parser.parse(bytes, into: arena))
+            hot.pointee.output.append(try parser.parse(bytes, into: arena))
             return SLUICE_OK
         } catch {
             return refuse("\(error)")
@@ -252,7 +226,7 @@ final class CallContext {
         arenas.withUnsafeBufferPointer { a in
             sr_parse_lines(lineParser, a.baseAddress, text, len, &records, &nrecords, &bad, &nbad)
         }
-        if nrecords > 0 { hot.pointee.append(UnsafeBufferPointer(start: records, count: nrecords)) }
+        if nrecords > 0 { hot.pointee.output.append(contentsOf: UnsafeBufferPointer(start: records, count: nrecords)) }
         guard nbad > 0, let bad else { return SLUICE_OK }
         let originText = String(origin)
         for b in UnsafeBufferPointer(start: bad, count: nbad) {
@@ -377,7 +351,7 @@ final class CallContext {
         t.emit = { ctx, r in
             let hot = ctx!.assumingMemoryBound(to: HotState.self)
             if let r, hot.pointee.permissions & Permissions.records.rawValue != 0, hot.pointee.isInput(r) {
-                hot.pointee.append(r.pointee)
+                hot.pointee.output.append(r.pointee)
                 return SLUICE_OK
             }
             return CallContext.of(ctx).emitCopy(r)
@@ -386,7 +360,7 @@ final class CallContext {
             let hot = ctx!.assumingMemoryBound(to: HotState.self)
             let n = hot.pointee.inputCount
             if hot.pointee.permissions & Permissions.records.rawValue != 0, first <= n, count <= n - first {
-                if count > 0 { hot.pointee.append(UnsafeBufferPointer(start: hot.pointee.input! + first, count: count)) }
+                if count > 0 { hot.pointee.output.append(contentsOf: UnsafeBufferPointer(start: hot.pointee.input! + first, count: count)) }
                 return SLUICE_OK
             }
             return CallContext.of(ctx).emitInputRefused(first: first, count: count)

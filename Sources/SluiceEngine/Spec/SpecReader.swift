@@ -13,71 +13,14 @@ extension PipelineSpec {
 
     /// Reads a pipeline from its JSON value.
     public static func read(_ json: JSONValue, directory: String = ".") -> (PipelineSpec, [Diagnostic]) {
-        var r = SpecReader()
+        var r = ConfigReader()
         let spec = r.pipeline(json, directory: directory)
         return (spec, r.diagnostics)
     }
 }
 
 /// Walks a pipeline document field by field, noting every problem with its path.
-struct SpecReader {
-    var diagnostics: [Diagnostic] = []
-
-    mutating func error(_ path: String, _ message: String) { diagnostics.append(.error(path, message)) }
-    mutating func warning(_ path: String, _ message: String) { diagnostics.append(.warning(path, message)) }
-
-    mutating func object(_ v: JSONValue?, _ path: String) -> [(String, JSONValue)]? {
-        switch v {
-        case nil, .null?: return nil
-        case .object(let fields)?: return fields
-        case let other?:
-            error(path, "must be an object, not \(other.kind)")
-            return nil
-        }
-    }
-
-    mutating func string(_ v: JSONValue?, _ path: String, required: Bool = false) -> String? {
-        switch v {
-        case nil, .null?:
-            if required { error(path, "is required") }
-            return nil
-        case .string(let s)?:
-            if required && s.isEmpty { error(path, "must not be empty") }
-            return s
-        case let other?:
-            error(path, "must be a string, not \(other.kind)")
-            return nil
-        }
-    }
-
-    mutating func integer(_ v: JSONValue?, _ path: String, minimum: Int) -> Int? {
-        switch v {
-        case nil, .null?: return nil
-        case .number(let d)? where d == d.rounded() && d >= Double(minimum) && d < 1e15: return Int(d)
-        case .string(let s)? where Int(s).map({ $0 >= minimum }) == true: return Int(s)
-        case let other?:
-            error(path, "must be a whole number of at least \(minimum), not \(other.scalarText.map { "'\($0)'" } ?? other.kind)")
-            return nil
-        }
-    }
-
-    mutating func array(_ v: JSONValue?, _ path: String) -> [JSONValue] {
-        switch v {
-        case nil, .null?: return []
-        case .array(let a)?: return a
-        case let other?:
-            error(path, "must be an array, not \(other.kind)")
-            return []
-        }
-    }
-
-    /// Keys the format does not know are most likely typos: warn.
-    mutating func unknownKeys(_ fields: [(String, JSONValue)], _ known: Set<String>, _ path: String) {
-        for (key, _) in fields where !known.contains(key) {
-            warning(path.isEmpty ? key : "\(path).\(key)", "unknown key '\(key)' is ignored")
-        }
-    }
-
+extension ConfigReader {
     mutating func pipeline(_ json: JSONValue, directory: String) -> PipelineSpec {
         guard case .object(let top) = json else {
             error("$", "a pipeline must be a JSON object, not \(json.kind)")

@@ -93,70 +93,31 @@ extension Widgets {
         } catch {
             throw WidgetsError(problems: ["malformed JSON: \(error)"])
         }
-        var r = Reader()
+        var r = ConfigReader()
         let w = r.widgets(json)
-        if !r.problems.isEmpty { throw WidgetsError(problems: r.problems) }
+        let problems = r.diagnostics.errors.map { "\($0.path): \($0.message)" }
+        if !problems.isEmpty { throw WidgetsError(problems: problems) }
         return w
     }
 }
 
-/// Walks the JSON, collecting every problem with its path.
-private struct Reader {
-    var problems: [String] = []
-
-    mutating func problem(_ path: String, _ text: String) { problems.append("\(path): \(text)") }
-
-    mutating func string(_ v: JSONValue?, _ path: String, required: Bool = false) -> String? {
-        switch v {
-        case nil, .null?:
-            if required { problem(path, "is required") }
-            return nil
-        case .string(let s)?:
-            if required && s.isEmpty { problem(path, "must not be empty") }
-            return s
-        case let other?:
-            problem(path, "must be a string, not \(other.kind)")
-            return nil
-        }
-    }
-
-    mutating func bool(_ v: JSONValue?, _ path: String) -> Bool? {
-        switch v {
-        case nil, .null?: return nil
-        case .bool(let b)?: return b
-        case .string("true")?: return true
-        case .string("false")?: return false
-        case let other?:
-            problem(path, "must be true or false, not \(other.kind)")
-            return nil
-        }
-    }
-
-    mutating func array(_ v: JSONValue?, _ path: String) -> [JSONValue] {
-        switch v {
-        case nil, .null?: return []
-        case .array(let a)?: return a
-        case let other?:
-            problem(path, "must be an array, not \(other.kind)")
-            return []
-        }
-    }
-
+/// Walks a widgets document, collecting every problem with its path.
+extension ConfigReader {
     mutating func widgets(_ json: JSONValue) -> Widgets {
         guard case .object = json else {
-            problem("$", "a widgets file must be a JSON object, not \(json.kind)")
+            error("$", "a widgets file must be a JSON object, not \(json.kind)")
             return Widgets(specVersion: "", emitsAlerts: false, emitsErrors: false, groups: [], outputs: [], functions: [])
         }
         let metadata = json["metadata"]
-        if metadata == nil { problem("metadata", "is required (with spec-version)") }
-        else if case .object = metadata! {} else { problem("metadata", "must be an object, not \(metadata!.kind)") }
+        if metadata == nil { error("metadata", "is required (with spec-version)") }
+        else if case .object = metadata! {} else { error("metadata", "must be an object, not \(metadata!.kind)") }
         let spec = metadata.map { string($0["spec-version"], "metadata.spec-version", required: true) } ?? nil
         let declaredName = string(metadata?["name"], "metadata.name")
         var declaredType: PluginType?
         if let t = string(metadata?["type"], "metadata.type") {
             declaredType = PluginType(rawValue: t)
             if declaredType == nil {
-                problem("metadata.type", "'\(t)' is not one of \(PluginType.allCases.map(\.rawValue).joined(separator: ", "))")
+                error("metadata.type", "'\(t)' is not one of \(PluginType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
 
@@ -164,7 +125,7 @@ private struct Reader {
         func flag(_ ours: String, _ cdap: String) -> Bool {
             let a = bool(json[ours], ours)
             let b = bool(json[cdap], cdap)
-            if let a, let b, a != b { problem(cdap, "says \(b) but \(ours) says \(a)") }
+            if let a, let b, a != b { error(cdap, "says \(b) but \(ours) says \(a)") }
             return a ?? b ?? false
         }
         let emitsAlerts = flag("emitsAlerts", "emit-alerts")
@@ -178,9 +139,9 @@ private struct Reader {
             var props: [Widgets.Property] = []
             for (i, p) in array(group["properties"], "\(gp).properties").enumerated() {
                 let pp = "\(gp).properties[\(i)]"
-                guard case .object = p else { problem(pp, "must be an object, not \(p.kind)"); continue }
+                guard case .object = p else { error(pp, "must be an object, not \(p.kind)"); continue }
                 let name = string(p["name"], "\(pp).name", required: true) ?? ""
-                if !name.isEmpty, let first = seen[name] { problem("\(pp).name", "'\(name)' is already defined at \(first)") }
+                if !name.isEmpty, let first = seen[name] { error("\(pp).name", "'\(name)' is already defined at \(first)") }
                 if !name.isEmpty, seen[name] == nil { seen[name] = "\(pp).name" }
                 let widgetType = string(p["widget-type"], "\(pp).widget-type", required: true) ?? ""
                 var defaultValue: JSONValue? = p["default"]
@@ -188,7 +149,7 @@ private struct Reader {
                 var defaultText: String?
                 if let d = defaultValue, d != .null {
                     defaultText = d.scalarText
-                    if defaultText == nil { problem("\(pp).default", "must be a string, number or boolean, not \(d.kind)") }
+                    if defaultText == nil { error("\(pp).default", "must be a string, number or boolean, not \(d.kind)") }
                 }
                 props.append(.init(
                     name: name,
@@ -205,7 +166,7 @@ private struct Reader {
         var outputs: [Widgets.Output] = []
         for (i, o) in array(json["outputs"], "outputs").enumerated() {
             let op = "outputs[\(i)]"
-            guard case .object = o else { problem(op, "must be an object, not \(o.kind)"); continue }
+            guard case .object = o else { error(op, "must be an object, not \(o.kind)"); continue }
             outputs.append(.init(
                 name: string(o["name"], "\(op).name", required: true) ?? "",
                 widgetType: string(o["widget-type"], "\(op).widget-type"),
@@ -215,7 +176,7 @@ private struct Reader {
         var functions: [Widgets.FunctionDeclaration] = []
         for (i, f) in array(json["functions"], "functions").enumerated() {
             let fp = "functions[\(i)]"
-            guard case .object = f else { problem(fp, "must be an object, not \(f.kind)"); continue }
+            guard case .object = f else { error(fp, "must be an object, not \(f.kind)"); continue }
             let name = string(f["name"], "\(fp).name", required: true) ?? ""
             let symbol = string(f["symbol"], "\(fp).symbol") ?? name
             let argsKey = f["args"] != nil ? "args" : "arguments"
@@ -225,7 +186,7 @@ private struct Reader {
             }
             let returnsKey = f["returns"] != nil ? "returns" : "return"
             let returns = f[returnsKey] == nil
-                ? { problem("\(fp).returns", "is required"); return nil }()
+                ? { error("\(fp).returns", "is required"); return nil }()
                 : valueType(f[returnsKey]!, "\(fp).\(returnsKey)")
             functions.append(.init(name: name, symbol: symbol, arguments: args,
                                    returns: returns ?? .double,
@@ -247,11 +208,11 @@ private struct Reader {
 
     mutating func valueType(_ v: JSONValue, _ path: String) -> Widgets.FunctionValueType? {
         guard case .string(let s) = v else {
-            problem(path, "must be a type name, not \(v.kind)")
+            error(path, "must be a type name, not \(v.kind)")
             return nil
         }
         guard let t = Widgets.FunctionValueType(rawValue: s) else {
-            problem(path, "unknown type '\(s)' (one of \(Widgets.FunctionValueType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            error(path, "unknown type '\(s)' (one of \(Widgets.FunctionValueType.allCases.map(\.rawValue).joined(separator: ", ")))")
             return nil
         }
         return t
