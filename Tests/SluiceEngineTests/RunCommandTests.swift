@@ -45,6 +45,16 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(stageLine?.prefix(8).map(String.init), ["high-heart-rate", "Threshold", "transform", "10", "10", "0", "6", "0"])
     }
 
+    func testLiveProgressLineOnATerminal() throws {
+        let dir = try scratchFolder()
+        // script(1) gives the host a pseudo-terminal, as a person's shell would.
+        let command = "SLUICE_OUT=\(dir) \(Package.host) run \(Package.root)/examples/store-quality/pipeline.json"
+        let r = try runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("\r\u{1B}[Kbatch 1 · 1,998 records · "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("alerts 583 raised, 20 published"), r.stdout)
+    }
+
     func testExitCodes() throws {
         let dir = try scratchFolder()
         // 2: an invalid pipeline, with its problems listed.
