@@ -498,7 +498,8 @@ typedef struct sluice_emitter {
      *  skipped. The host parses the lines in parallel, so for small records this is several
      *  times faster than emit_json per line. A line that is not a JSON object is not
      *  emitted: the host sends it to the stage's error port as the record
-     *  {"file": origin, "line": N, "text": <the line>} with code 1 and the message
+     *  {"file": origin, "line": N, "text": <the line: at most 4 KiB of it, bytes that are
+     *  not UTF-8 replaced by U+FFFD>} with code 1 and the message
      *  "origin:N: <reason>", where N is `first_line` for the first line of `text` and
      *  counts up from there (blank lines included). Pass whole lines only.
      *  Returns SLUICE_ERROR when the call may not emit records. */

@@ -239,10 +239,13 @@ inline const char *skip_spaces(const char *p, const char *end) {
 
 }  // namespace
 
-// The fast path parses a whole run of lines as one stream (parse_many: the structure of the
-// whole run is found in one pass), checking that every document is exactly one line. The
-// first line that breaks the pattern (bad JSON, a document over two lines, two on one
-// line) is parsed alone, with its own error, and the stream starts again after it.
+// The fast path parses a run of lines as one stream (parse_many: the structure is found in
+// one pass per window), checking that every document is exactly one line. The first line
+// that breaks the pattern (bad JSON, a document over two lines, two on one line) is parsed
+// alone, with its own error, and a stream starts again after it. A stream that fails at its
+// very first document (simdjson rejects a whole window for bad UTF-8, say) makes the next
+// lines go one at a time, twice as many each time it happens again, so that input full of
+// bad lines costs no more than parsing line by line.
 uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len, const char *original,
                      std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad) {
     const char *end = text + len;
@@ -274,14 +277,23 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
         number++;
         line = nl ? nl + 1 : end;
     };
+    constexpr size_t kWindow = 1 << 16;  // bytes per stage-1 pass of a stream
+    size_t alone = 0;                    // lines still to take one at a time
+    size_t backoff = 8;
     while (line < end) {
+        if (alone > 0) {
+            one_line();
+            alone--;
+            continue;
+        }
         dom::document_stream stream;
         size_t run = static_cast<size_t>(end - line);
-        if (p->parser.parse_many(reinterpret_cast<const uint8_t *>(line), run, run < 4096 ? 4096 : run).get(stream)) {
+        if (p->parser.parse_many(reinterpret_cast<const uint8_t *>(line), run, kWindow).get(stream)) {
             one_line();
             continue;
         }
         const char *base = line;
+        const uint64_t first = number;
         bool broken = false;
         for (auto it = stream.begin(); it != stream.end(); ++it) {
             // Blank lines between documents.
@@ -330,7 +342,14 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
         }
         if (broken || stream.truncated_bytes() > 0) {
             // The line at `line` stopped the stream (or is the tail it left unread).
+            bool progress = number != first;
             if (line < end) one_line();
+            if (progress) {
+                backoff = 8;
+            } else {
+                alone = backoff;
+                backoff = backoff < (1u << 16) ? backoff * 2 : backoff;
+            }
             continue;
         }
         // Everything after the last document is blank.

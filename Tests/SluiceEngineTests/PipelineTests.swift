@@ -69,18 +69,19 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(run.summary.publishers.map(\.published), [2, 2])
     }
 
-    func testAlertIDsAreDeterministicAcrossRuns() throws {
+    func testAlertIDsAreAFunctionOfRunBatchPositionAndPayload() throws {
         let data = try String(contentsOfFile: Package.root + "/examples/heartbeat/data/heartbeats.jsonl", encoding: .utf8)
         let pipeline = try String(contentsOfFile: Package.root + "/examples/heartbeat/pipeline.yaml", encoding: .utf8)
             .replacingOccurrences(of: "name: ConsoleAlerts", with: "name: ConsoleAlerts\n      properties: {stream: stderr}")
-        let ids = try (0..<2).map { i in
+        let ids = try ["run-a", "run-a", "run-b"].enumerated().map { i, run in
             try runPipeline(pipeline, fileName: "pipeline.yaml", files: ["data/heartbeats.jsonl": data],
-                            environment: ["SLUICE_OUT": "{dir}/OUT"], name: "ids\(i)")
+                            environment: ["SLUICE_OUT": "{dir}/OUT"], runID: run, name: "ids\(i)")
                 .objects("OUT/heartbeat/alerts.jsonl").compactMap { $0["id"] as? String }
         }
         XCTAssertEqual(ids[0].count, 2)
-        XCTAssertEqual(ids[0], ids[1])
+        XCTAssertEqual(ids[0], ids[1], "the same run, batch, position and payload: the same id")
         XCTAssertNotEqual(ids[0][0], ids[0][1])
+        XCTAssertTrue(Set(ids[0]).isDisjoint(with: ids[2]), "another run: other ids")
     }
 
     // MARK: batches, fan-out and fan-in, error ports
@@ -261,6 +262,80 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(run.stage("tag")?.alerts.rejected, 2)
         XCTAssertEqual(run.stage("tag")?.alerts.emitted, 0)
         XCTAssertEqual(run.lines("out.jsonl").count, 3)
+    }
+
+    // MARK: commits
+
+    /// kit_last_commit() of the kit library: the batch ListSource was last told to commit.
+    func lastCommit() throws -> UInt64 {
+        let entry = try testCatalog.find(name: "ListSource").get()
+        let symbol = try XCTUnwrap(entry.descriptor.library.symbol("kit_last_commit"))
+        return unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)()
+    }
+
+    static func listPipeline(_ lines: Int, failAtRead: Int? = nil, sink: String = #"{"name": "FileSink", "properties": {"path": "${pipeline.dir}/ids.txt"}}"#) -> String {
+        let text = (1...lines).map { #"{"id":"r\#($0)"}"# }.joined(separator: "|")
+        let fail = failAtRead.map { #", "fail_at_read": \#($0)"# } ?? ""
+        return """
+        {"name": "c", "batch": {"maxRecords": 2, "maxDelayMs": 60000},
+         "stages": [{"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": \(String(reflecting: text))\(fail)}}},
+                    {"name": "out", "plugin": \(sink)}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """
+    }
+
+    func testTheLastBatchIsCommittedToo() throws {
+        for lines in [1, 2, 5] {
+            let run = try runPipeline(Self.listPipeline(lines), name: "commit\(lines)")
+            XCTAssertEqual(run.summary.status, .completed)
+            XCTAssertEqual(run.summary.batches, (lines + 1) / 2)
+            XCTAssertEqual(try lastCommit(), UInt64((lines + 1) / 2), "\(lines) lines")
+            XCTAssertEqual(run.lines("ids.txt"), (1...lines).map { "r\($0)" })
+        }
+    }
+
+    func testBatchesReadBeforeASourceFailureAreStillFinishedAndCommitted() throws {
+        let run = try runPipeline(Self.listPipeline(6, failAtRead: 3))
+        XCTAssertEqual(run.summary.status, .failed)
+        XCTAssertTrue(run.summary.error?.contains("stage 'src' (ListSource 1.0.0) failed in read: disk on fire at read 3") == true, run.summary.error ?? "")
+        XCTAssertEqual(run.lines("ids.txt"), ["r1", "r2", "r3", "r4"])
+        XCTAssertEqual(try lastCommit(), 2)
+    }
+
+    func testACallThatAsksToRetryDoesNotEmitTwice() throws {
+        let run = try runPipeline(Self.listPipeline(3, sink: #"{"name": "FileSink", "properties": {"path": "${pipeline.dir}/ids.txt", "fail_first": true}}"#))
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("out")?.errors, 0, "the error record of the attempt that gave up is forgotten")
+        XCTAssertEqual(run.lines("ids.txt"), ["r1", "r2", "r3"])
+        XCTAssertEqual(run.sleeps.count, 1)
+    }
+
+    func testInputOfBadLinesOnlyIsReportedLineByLine() throws {
+        // CSV where JSON Lines were expected, then Latin-1, then good lines: every bad line
+        // reported with its number, the good ones kept.
+        var lines = (1...3000).map { "store\($0),\($0 % 7),ok" }
+        lines += (1...500).map { _ in "{\"name\":\"caf\u{FFFD}\"}" }
+        lines += (1...200).map { #"{"i":\#($0)}"# }
+        // Make the Latin-1 lines really Latin-1: é as the single byte 0xE9.
+        var bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        var i = 0
+        while i + 2 < bytes.count {
+            if bytes[i] == 0xEF && bytes[i + 1] == 0xBF && bytes[i + 2] == 0xBD { bytes.replaceSubrange(i...(i + 2), with: [0xE9]) }
+            i += 1
+        }
+        let dir = try scratchFolder()
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/in.jsonl"))
+        let run = try runPipeline("""
+        {"name": "csv", "batch": {"maxRecords": 100000},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/in.jsonl"}}},
+                    {"name": "good", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/good.jsonl"}}},
+                    {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}],
+         "connections": [{"from": "src", "to": "good"}, {"from": "src", "to": "bad", "port": "errors"}]}
+        """)
+        XCTAssertEqual(run.objects("good.jsonl").compactMap { $0["i"] as? Int }, Array(1...200))
+        let bad = run.objects("bad.jsonl")
+        XCTAssertEqual(bad.compactMap { $0["line"] as? Int }, Array(1...3500), "every bad line, in order")
+        XCTAssertEqual(bad[3000]["text"] as? String, "{\"name\":\"caf\u{FFFD}\"}", "invalid UTF-8 is replaced in the error record")
     }
 
     // MARK: failures and streaming

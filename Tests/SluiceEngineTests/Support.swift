@@ -164,7 +164,7 @@ let testCatalog = catalog([Fixtures.shared.kit, Fixtures.shared.publishers], bun
 /// folder holding `files`; fails the test on planning problems.
 func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: [String: String] = [:],
                  environment: [String: String] = [:], shouldStop: @escaping () -> Bool = { false },
-                 name: String = #function) throws -> PipelineRun {
+                 runID: String = "test-run", name: String = #function) throws -> PipelineRun {
     let dir = try scratchFolder(name)
     for (file, text) in files {
         let path = dir + "/" + file
@@ -183,7 +183,7 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
         var sleeps: [Int] = []
     }
     let log = Log()
-    var options = PipelineRunner.Options(runID: "test-run")
+    var options = PipelineRunner.Options(runID: runID)
     options.onBatch = { log.progress.append($0) }
     options.sleep = { log.sleeps.append($0) }
     options.shouldStop = shouldStop

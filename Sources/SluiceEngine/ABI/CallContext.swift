@@ -158,6 +158,13 @@ final class CallContext {
         if !outcomes.isEmpty { outcomes.removeAll(keepingCapacity: true) }
     }
 
+    /// Forgets what a call that asked to be retried emitted.
+    func discard(errorsFrom firstError: Int, alertsFrom firstAlert: Int) {
+        if errors.count > firstError { errors.removeSubrange(firstError...) }
+        if alerts.count > firstAlert { alerts.removeSubrange(firstAlert...) }
+        hot.pointee.output.removeAll()
+    }
+
     @inline(__always)
     func end() {
         hot.pointee.permissions = 0
@@ -231,15 +238,20 @@ final class CallContext {
         let originText = String(origin)
         for b in UnsafeBufferPointer(start: bad, count: nbad) {
             let lineNumber = firstLine + b.line
-            var fields = [
-                sluice_field(key: fileKey, name_len: 4, name: sr_key_name(fileKey, nil), value: sluice_string(origin.ptr, origin.len)),
-                sluice_field(key: lineKey, name_len: 4, name: sr_key_name(lineKey, nil), value: sluice_int(Int64(lineNumber))),
-                sluice_field(key: textKey, name_len: 4, name: sr_key_name(textKey, nil), value: sluice_string(b.text, min(b.len, 4096))),
-            ]
+            // The line as valid UTF-8 (bad bytes become U+FFFD), at most 4 KiB of it.
+            var text = String(decoding: UnsafeRawBufferPointer(start: b.text, count: min(b.len, 4096)), as: UTF8.self)
             var copy = sluice_record()
-            let ok = fields.withUnsafeMutableBufferPointer { f -> Bool in
-                var r = sluice_record(fields: f.baseAddress, nfields: 3, flags: 0)
-                return copyRecord(&r, into: &copy)
+            let ok = text.withUTF8 { t -> Bool in
+                var fields = [
+                    sluice_field(key: fileKey, name_len: 4, name: sr_key_name(fileKey, nil), value: sluice_string(origin.ptr, origin.len)),
+                    sluice_field(key: lineKey, name_len: 4, name: sr_key_name(lineKey, nil), value: sluice_int(Int64(lineNumber))),
+                    sluice_field(key: textKey, name_len: 4, name: sr_key_name(textKey, nil),
+                                 value: sluice_string(UnsafeRawPointer(t.baseAddress)?.assumingMemoryBound(to: CChar.self), t.count)),
+                ]
+                return fields.withUnsafeMutableBufferPointer { f -> Bool in
+                    var r = sluice_record(fields: f.baseAddress, nfields: 3, flags: 0)
+                    return copyRecord(&r, into: &copy)
+                }
             }
             var reason = b.reason
             let why = withUnsafePointer(to: &reason) { $0.withMemoryRebound(to: CChar.self, capacity: 160) { String(cString: $0) } }

@@ -223,6 +223,10 @@ public final class StageInstance {
         call.begin(permissions, input: input, alertCount: alertCount)
         let status = body()
         call.end()
+        if status == SLUICE_RETRY {
+            // The call will be made again: what it emitted before giving up must not count twice.
+            call.discard(errorsFrom: firstError, alertsFrom: firstAlert)
+        }
         return StageOutput(status: CallStatus(status, message: call.failure, call: "\(descriptor.name).\(name)"),
                            records: call.records,
                            errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],

@@ -55,14 +55,14 @@ public struct AlertAggregator {
             let entries = alert.entries
             key.removeAll(keepingCapacity: true)
             for g in groupKeys {
-                // 1 then the value for a present field, 0 for a missing one: its own group.
+                // A present field: its length (4 bytes) then its bytes; a missing one: 0xFF
+                // bytes, a length no value has. Distinct values never share a key.
                 if let v = Self.find(g, in: entries) {
-                    key.append(1)
+                    withUnsafeBytes(of: UInt32(v.count).littleEndian) { key.append(contentsOf: $0) }
                     key.append(contentsOf: v)
                 } else {
-                    key.append(0)
+                    key.append(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF])
                 }
-                key.append(0x1F)
             }
             let (group, isNew) = key.withUnsafeBufferPointer { table.number(of: $0) }
             if isNew {
@@ -153,8 +153,15 @@ public struct AlertAggregator {
     /// NUL-terminated in the arena, so strtod reads them in place.
     static func number(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
         guard let base = text.baseAddress, text.count > 0, text.count < 64 else { return nil }
-        let first = base[0]
-        guard first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || (first >= 48 && first <= 57) || first == UInt8(ascii: ".") else { return nil }
+        // Only the characters of decimal numbers: strtod alone would also take "0x1A",
+        // "inf" or "nan".
+        for byte in text {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                 UInt8(ascii: "e"), UInt8(ascii: "E"): continue
+            default: return nil
+            }
+        }
         var end: UnsafeMutablePointer<CChar>?
         let start = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
         let d: Double = strtod(start, &end)

@@ -14,9 +14,10 @@ import SluiceRecords
 ///
 /// `count` is how many raw alerts the alert stands for (1 when not aggregated); `invalid`,
 /// present only when not empty, counts per aggregate the alerts whose field held no number.
-/// `id` is deterministic: a hash of namespace, pipeline, stage, batch, the alert's position
-/// among the stage's alerts of the batch and its payload — the same alert of a replayed
-/// batch gets the same id, so downstream systems can deduplicate. Run and time are not in it.
+/// `id` is a hash of run, namespace, pipeline, stage, batch, the alert's position among the
+/// stage's alerts of the batch and its payload: unique across runs, and computed from the
+/// envelope alone, so the same alert sent again (a publisher retry) keeps its id and a
+/// receiver can deduplicate it. The time is not part of it.
 final class EnvelopeWriter {
     private let arena: RecordArena
     private let namespace, pipeline, stage, run: sluice_str
@@ -38,7 +39,7 @@ final class EnvelopeWriter {
         self.batch = batch
         self.timestampMs = timestampMs
         var hash = StableHash()
-        for part in [namespace, pipeline, stage, String(batch)] { hash.add(part) }
+        for part in [run, namespace, pipeline, stage, String(batch)] { hash.add(part) }
         prefixHash = hash
         var m = sr_buf()
         defer { sr_buf_free(&m) }

@@ -35,12 +35,17 @@ final class SourceReader: @unchecked Sendable {
     private var free: [(RecordArena, RecordList)]
     private var ready: [Batch] = []
     private var commits: [UInt64] = []
-    private var outstanding = 0       // batches handed out, not yet done
+    private var outstanding = 0       // batches read (ready or with the stages), not yet done
     private var readingOver = false   // no more batches will come
-    private var stopping = false      // the stages ended the run
+    private var stopping = false      // the stages ended the run: read and commit no more
+    private var commitFailed = false  // a commit failed: commit no more
     private var failure: String?
     private var thread: Thread?
     private var finished = false
+
+    /// How long a source with nothing to give may wait per read, at least, even when
+    /// `maxDelayMs` is 0.
+    static let idleWaitMs: UInt32 = 100
 
     init(source: StageInstance, name: String, batch: BatchSettings, retry: RetrySettings,
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
@@ -70,7 +75,6 @@ final class SourceReader: @unchecked Sendable {
         defer { condition.unlock() }
         while ready.isEmpty && !readingOver { condition.wait() }
         guard !ready.isEmpty else { return nil }
-        outstanding += 1
         return ready.removeFirst()
     }
 
@@ -106,6 +110,7 @@ final class SourceReader: @unchecked Sendable {
             source.beginBatch()
             let read = readBatch(batchID, into: records)
             if let error = read.error {
+                // The batches already read are still processed and committed.
                 fail(error)
                 free(arena, records)
                 break
@@ -120,6 +125,7 @@ final class SourceReader: @unchecked Sendable {
                               alerts: source.batchAlerts, readMs: read.ms, ended: read.ended)
             condition.lock()
             ready.append(batch)
+            outstanding += 1  // counted from here, so the end waits for it to be done
             condition.broadcast()
             condition.unlock()
             if read.ended || read.stopped { break }
@@ -132,15 +138,15 @@ final class SourceReader: @unchecked Sendable {
         // Commit the batches the stages still finish, then end.
         while true {
             condition.lock()
-            while commits.isEmpty && outstanding > 0 && !stopping { condition.wait() }
-            let pending = commits
+            while commits.isEmpty && outstanding > 0 && !stopping && !commitFailed { condition.wait() }
+            let pending = commitFailed ? [] : commits
             commits.removeAll()
-            let more = outstanding > 0 && !stopping
+            let more = outstanding > 0 && !stopping && !commitFailed
             condition.unlock()
             commit(pending)
             if !more {
                 condition.lock()
-                let last = commits
+                let last = commitFailed ? [] : commits
                 commits.removeAll()
                 condition.unlock()
                 commit(last)
@@ -192,16 +198,19 @@ final class SourceReader: @unchecked Sendable {
                 sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
                 logger.warning("stage '\(name)' asked to retry committing batch \(last): \(why)")
             case .retry(let why), .error(let why):
+                condition.lock()
+                commitFailed = true
+                condition.unlock()
                 fail(failureText("commit", why))
                 return false
             }
         }
     }
 
+    /// Records the source's failure; reading stops, the stages finish what was read.
     private func fail(_ message: String) {
         condition.lock()
         if failure == nil { failure = message }
-        stopping = true
         condition.broadcast()
         condition.unlock()
     }
@@ -225,15 +234,18 @@ final class SourceReader: @unchecked Sendable {
             if stop { return result(false, true, nil) }
             let elapsed = ResourceUsage.nowNanoseconds() - started
             if elapsed >= maxDelayNs && (maxDelayNs > 0 || !records.isEmpty) { break }
-            let waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
+            var waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
+            // Nothing yet: let an idle source wait a while rather than call it in a busy loop.
+            if records.isEmpty { waitMs = max(waitMs, SourceReader.idleWaitMs) }
             let t0 = ResourceUsage.nowNanoseconds()
             let out = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
             readNs += ResourceUsage.nowNanoseconds() - t0
-            records.append(contentsOf: out.records)
             switch out.status {
             case .ok:
+                records.append(contentsOf: out.records)
                 retries = 0
             case .end:
+                records.append(contentsOf: out.records)
                 return result(true, false, nil)
             case .retry(let why):
                 retries += 1

@@ -3,7 +3,9 @@
  * exporting one plugin of every type plus a typed C function:
  *   ListSource     source: emits the lines of property `lines` (separated by '|') as JSON
  *                  records; a line that is not a JSON object goes to the error port with
- *                  the host's parse error; property `built` adds one record it builds itself.
+ *                  the host's parse error; property `built` adds one record it builds itself;
+ *                  property `fail_at_read` N makes its Nth read fail. Its last commit is
+ *                  exported as kit_last_commit().
  *   Tagger         transform: passes records on with field `tag` set to property `tag`;
  *                  drops records whose `drop` field is true; raises an alert for records
  *                  with an `alarm` field although its widgets file does not declare
@@ -43,10 +45,13 @@ static FILE *open_path(const sluice_context *ctx, const sluice_emitter *out) {
 
 /* ---- ListSource ---------------------------------------------------------------------- */
 
+static uint64_t last_commit;
+
 typedef struct {
     char *lines;
     size_t len, pos;
     int built;
+    long fail_at_read, reads;
 } list_source;
 
 static sluice_status source_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
@@ -59,6 +64,9 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     s->len = lines->len;
     const sluice_str *built = sluice_property(ctx, "built");
     s->built = built && sluice_str_eq(*built, "true", 4);
+    const sluice_str *fail = sluice_property(ctx, "fail_at_read");
+    s->fail_at_read = fail ? strtol(fail->ptr, NULL, 10) : 0;
+    last_commit = 0;
     *instance = s;
     return SLUICE_OK;
 }
@@ -72,6 +80,7 @@ static void source_destroy(void *instance) {
 static sluice_status source_read(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     list_source *s = instance;
     uint64_t emitted = 0;
+    if (++s->reads == s->fail_at_read) return sluice_failf(out, "disk on fire at read %ld", s->reads);
     if (s->built) {
         s->built = 0;
         sluice_value items[2] = {sluice_int(1), sluice_string("two", 3)};
@@ -103,7 +112,6 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     return s->pos >= s->len ? SLUICE_END : SLUICE_OK;
 }
 
-static uint64_t last_commit;
 static sluice_status source_commit(void *instance, uint64_t batch_id, const sluice_emitter *out) {
     (void)instance;
     (void)out;
@@ -197,7 +205,9 @@ static void sink_destroy(void *instance) {
 static sluice_status sink_write(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     file_sink *s = instance;
     if (s->fail_next) {
+        /* Emits an error record, then gives up: the host must not keep it twice. */
         s->fail_next = 0;
+        if (batch->count) out->emit_error(out->ctx, &batch->records[0], 99, "half done", 9);
         out->fail(out->ctx, "broker away", 11);
         return SLUICE_RETRY;
     }
