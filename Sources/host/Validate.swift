@@ -20,33 +20,22 @@ struct Validate: ParsableCommand {
     }
 }
 
-/// Loading and planning a pipeline file, with its problems printed one per line.
+/// Loading a pipeline file, with its problems printed one per line.
 enum PipelineFile {
     /// The plan, or nil when the file has errors; every diagnostic is printed to stderr.
     static func plan(_ file: String, catalog: Catalog) throws -> (PipelinePlan?, [Diagnostic]) {
-        let spec: PipelineSpec
-        var diagnostics: [Diagnostic]
+        let plan: PipelinePlan?
+        let diagnostics: [Diagnostic]
         do {
-            (spec, diagnostics) = try PipelineSpec.load(path: file)
+            (plan, diagnostics) = try PipelineLoader.load(path: file, catalog: catalog)
         } catch {
             printError("\(file): error: \(error)\n")
             throw ExitCode(2)
         }
-        var plan: PipelinePlan?
-        if diagnostics.errors.isEmpty {
-            let (p, more) = PipelinePlanner.plan(spec, catalog: catalog)
-            plan = p
-            diagnostics += more
-        } else {
-            // The file's shape is wrong: still check what can be checked against the catalog.
-            diagnostics += PipelinePlanner.plan(spec, catalog: catalog).1
-        }
-        diagnostics = diagnostics.inFileOrder
         printError(diagnostics.map { "\(file): \($0)\n" }.joined())
-        let errors = diagnostics.errors.count
+        let (errors, warnings) = (diagnostics.errors.count, diagnostics.warnings.count)
         if errors > 0 {
-            printError("\(file): \(errors) error\(errors == 1 ? "" : "s"), \(diagnostics.warnings.count) warning\(diagnostics.warnings.count == 1 ? "" : "s")\n")
-            plan = nil
+            printError("\(file): \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n")
         }
         return (plan, diagnostics)
     }

@@ -111,6 +111,11 @@ final class ValidationTests: XCTestCase {
           - {from: src, to: log, port: alerts}
         """, format: .yaml)
         XCTAssertEqual(all, ["error: connections[0].from: stage 'src' (JSONLSource, source) does not emit alerts: plugin JSONLSource's widgets file does not declare emitsAlerts"])
+        let dir = try scratchFolder()
+        try "name: x\nstages: [\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try PipelineLoader.load(path: dir + "/bad.yaml", catalog: testCatalog)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("malformed YAML"), "\(e)")
+        }
         XCTAssertThrowsError(try ConfigDocument.parse(Data("name: [unclosed".utf8), format: .yaml)) { e in
             XCTAssertTrue("\(e)".hasPrefix("malformed YAML"), "\(e)")
         }
@@ -118,9 +123,8 @@ final class ValidationTests: XCTestCase {
 
     func testTheExamplesAreValid() throws {
         for file in ["examples/store-quality/pipeline.json", "examples/heartbeat/pipeline.yaml"] {
-            let (spec, read) = try PipelineSpec.load(path: Package.root + "/" + file)
-            let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
-            XCTAssertEqual(read + problems, [], file)
+            let (plan, problems) = try PipelineLoader.load(path: Package.root + "/" + file, catalog: testCatalog, environment: [:])
+            XCTAssertEqual(problems, [], file)
             XCTAssertNotNil(plan, file)
         }
     }

@@ -1,0 +1,16 @@
+import Foundation
+
+/// A pipeline file from disk to a plan: read it, check its shape, check it against the
+/// catalog and the environment, plan it.
+public enum PipelineLoader {
+    /// Every problem of the file, in file order, and the plan when none is an error.
+    /// Throws `ConfigError` when the file cannot be read or is not JSON / YAML at all.
+    public static func load(path: String, catalog: Catalog,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (PipelinePlan?, [Diagnostic]) {
+        let (spec, shape) = try PipelineSpec.load(path: path)
+        // Even when the shape is wrong, check what can be checked against the catalog.
+        let (plan, planned) = PipelinePlanner.plan(spec, catalog: catalog, environment: environment)
+        let diagnostics = (shape + planned).inFileOrder
+        return (diagnostics.errors.isEmpty ? plan : nil, diagnostics)
+    }
+}
