@@ -80,12 +80,6 @@ extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
 
 extern "C" size_t sr_arena_used(const sr_arena *a) { return a->used; }
 
-extern "C" size_t sr_arena_reserved(const sr_arena *a) {
-    size_t total = 0;
-    for (auto &c : a->chunks) total += c.size;
-    return total;
-}
-
 extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) {
     char *p = static_cast<char *>(sr_arena_alloc(a, len + 1, 1));
     if (len) std::memcpy(p, s, len);

@@ -41,6 +41,16 @@ extern "C" void sr_parser_free(sr_parser *p) { delete p; }
 
 namespace {
 
+// Doubles an arena array that turned out too small (DOM sizes saturate at 2^24 - 1).
+template <typename T>
+void grow(sr_arena *arena, T *&items, size_t used, size_t &cap) {
+    size_t bigger = cap * 2 + 16;
+    auto *grown = static_cast<T *>(sr_arena_alloc(arena, bigger * sizeof(T), alignof(T)));
+    std::memcpy(grown, items, used * sizeof(T));
+    items = grown;
+    cap = bigger;
+}
+
 bool fail(sr_parser *p, const char *why) {
     if (!p->error) p->error = why;
     return false;
@@ -79,14 +89,7 @@ bool build_object(sr_parser *p, sr_arena *arena, dom::object obj, const sluice_f
         sr_arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
     size_t n = 0;
     for (dom::key_value_pair kv : obj) {
-        if (n == cap) {  // only for objects of 2^24 members or more
-            size_t bigger = cap * 2 + 16;
-            auto *grown = static_cast<sluice_field *>(
-                sr_arena_alloc(arena, bigger * sizeof(sluice_field), alignof(sluice_field)));
-            std::memcpy(grown, dst, n * sizeof(sluice_field));
-            dst = grown;
-            cap = bigger;
-        }
+        if (n == cap) grow(arena, dst, n, cap);
         sluice_field &f = dst[n];
         name_field(p, arena, kv.key, n, depth, &f);
         if (!build_value(p, arena, kv.value, &f.value, depth + 1)) return false;
@@ -116,14 +119,7 @@ bool build_array(sr_parser *p, sr_arena *arena, dom::array arr, sluice_value *ou
         sr_arena_alloc(arena, cap * sizeof(sluice_value) + 1, alignof(sluice_value)));
     size_t n = 0;
     for (dom::element e : arr) {
-        if (n == cap) {
-            size_t bigger = cap * 2 + 16;
-            auto *grown = static_cast<sluice_value *>(
-                sr_arena_alloc(arena, bigger * sizeof(sluice_value), alignof(sluice_value)));
-            std::memcpy(grown, dst, n * sizeof(sluice_value));
-            dst = grown;
-            cap = bigger;
-        }
+        if (n == cap) grow(arena, dst, n, cap);
         if (!build_value(p, arena, e, &dst[n], depth + 1)) return false;
         n++;
     }
@@ -214,12 +210,6 @@ extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, 
     std::memcpy(p->padded.data(), json, len);
     std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
     return parse_document(p, arena, p->padded.data(), len, out, err, err_cap);
-}
-
-extern "C" int sr_parse_record_padded(sr_parser *p, sr_arena *arena, const char *json, size_t len,
-                                      sluice_record *out, char *err, size_t err_cap) {
-    static_assert(SR_PADDING >= SIMDJSON_PADDING, "SR_PADDING covers simdjson's padding");
-    return parse_document(p, arena, json, len, out, err, err_cap);
 }
 
 namespace sluice_records {

@@ -33,8 +33,6 @@ void sr_arena_reset(sr_arena *arena);
 void *sr_arena_alloc(sr_arena *arena, size_t bytes, size_t align);
 /** Bytes handed out since the last reset. */
 size_t sr_arena_used(const sr_arena *arena);
-/** Bytes of memory the arena holds. */
-size_t sr_arena_reserved(const sr_arena *arena);
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
@@ -56,7 +54,7 @@ typedef struct sr_parser sr_parser;
 sr_parser *sr_parser_new(void);
 void sr_parser_free(sr_parser *parser);
 
-/** How many readable bytes sr_parse_record_padded needs after the text. */
+/** How many readable bytes simdjson may read past the end of a text it parses in place. */
 #define SR_PADDING 64
 
 /** Parses one JSON object into `*out`, allocating in `arena`. Returns 0 on success; on
@@ -64,11 +62,6 @@ void sr_parser_free(sr_parser *parser);
  *  that outlives the next reset. */
 int sr_parse_record(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
                     sluice_record *out, char *err, size_t err_cap);
-
-/** The same, parsing in place: `json[len .. len + SR_PADDING)` must be readable (its
- *  content does not matter). Saves copying the text. */
-int sr_parse_record_padded(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
-                           sluice_record *out, char *err, size_t err_cap);
 
 /* ---- JSON Lines, in parallel ------------------------------------------------------ */
 
