@@ -151,6 +151,15 @@ public struct Emitter {
         _ = m.withUTF8 { b in raw.pointee.alert_outcome(raw.pointee.ctx, index, status, cchar(b), b.count) }
     }
 
+    /// Alert publishers: alert `index` (nil: every alert of the call) may be retried no
+    /// sooner than `milliseconds` from now — a service's Retry-After. Does nothing in a host
+    /// of ABI 1.0, which does not know it.
+    public func retryAfter(_ index: Int?, milliseconds: UInt64) {
+        guard Int(raw.pointee.size) >= MemoryLayout<sluice_emitter>.offset(of: \sluice_emitter.alert_retry_after)! + MemoryLayout<Int>.size,
+              let fn = raw.pointee.alert_retry_after else { return }
+        _ = fn(raw.pointee.ctx, index ?? -1, milliseconds)  // -1 is SIZE_MAX: every alert
+    }
+
     func fail(_ message: String) {
         var m = message
         m.withUTF8 { b in raw.pointee.fail(raw.pointee.ctx, cchar(b), b.count) }

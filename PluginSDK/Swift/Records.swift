@@ -187,6 +187,34 @@ public struct Alert {
     public var json: String { String(raw.pointee.json) }
     /// The same JSON as bytes, without a copy (valid during the call).
     public var jsonBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: raw.pointee.json.ptr, count: raw.pointee.json.len) }
+    /// What the alert is about: the same for the same group in every batch and run
+    /// (PagerDuty's dedup_key, Datadog's aggregation_key). Empty from a host of ABI 1.0.
+    public var key: String { hasKey ? String(raw.pointee.key) : "" }
+
+    /// The payload keys the key was made of (the stage's groupBy or alerts.key fields);
+    /// empty when it was made of the whole payload.
+    public var keyFields: [String] {
+        guard hasKey, let names = raw.pointee.key_fields else { return [] }
+        return (0..<Int(raw.pointee.nkey_fields)).map { String(names[$0]) }
+    }
+
+    /// Whether the host filled the ABI 1.1 fields.
+    private var hasKey: Bool {
+        Int(raw.pointee.size) >= MemoryLayout<sluice_alert>.offset(of: \sluice_alert.key_fields)! + MemoryLayout<UnsafePointer<sluice_str>?>.size
+    }
+
+    /// The value of payload key `name`, or nil.
+    public func value(_ name: String) -> String? {
+        guard let p = raw.pointee.payload else { return nil }
+        var n = name
+        return n.withUTF8 { b -> String? in
+            for i in 0..<Int(raw.pointee.npayload) where p[i].key.len == b.count {
+                if b.count == 0 || memcmp(p[i].key.ptr, b.baseAddress!, b.count) == 0 { return String(p[i].value) }
+            }
+            return nil
+        }
+    }
+
     /// The payload entries, in order.
     public var payload: [(key: String, value: String)] {
         guard let p = raw.pointee.payload else { return [] }

@@ -78,6 +78,10 @@
  *   `uint32_t size`, which the side that fills it sets to sizeof() as it was compiled.
  *   The reader uses a field only when `size` covers it: SLUICE_HAS(ptr, type, field).
  *   So a plugin built against minor 0 loads in a host of minor 5 and the other way round.
+ * - What each minor added (fields marked "ABI 1.N" below):
+ *     1.0  the first release
+ *     1.1  sluice_alert.key, .nkey_fields, .key_fields (a stable deduplication key);
+ *          sluice_emitter.alert_retry_after (a service's Retry-After, for publishers)
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
  *   is therefore frozen for a major version; it carries no size field.
  *
@@ -137,7 +141,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -403,8 +407,21 @@ typedef struct sluice_batch {
  * publishers receive. `json` is that envelope rendered as one line of JSON — the same
  * documented shape for every publisher — so most publishers just send it:
  *
- *   {"id":"…","namespace":"…","pipeline":"…","stage":"…","run":"…","batch":7,
+ *   {"id":"…","key":"…","namespace":"…","pipeline":"…","stage":"…","run":"…","batch":7,
  *    "timestamp":"2026-11-21T05:46:58.123Z","count":3,"payload":{"k":"v",…}}
+ *
+ * Two identifiers, for two different jobs:
+ *   id   this one alert: unique across runs; the same alert sent again (a retry, a replay
+ *        from the host's spool) keeps it. Receivers deduplicate deliveries on it.
+ *   key  the thing the alert is about: a hash of namespace, pipeline, stage and the values
+ *        of the key fields, so the same store's alert has the same key in every batch and
+ *        every run. The key fields are the stage's `alerts.groupBy` fields when it
+ *        aggregates, else its `alerts.key` fields; with neither, the whole payload. Use
+ *        it where a service groups or deduplicates incidents: PagerDuty's dedup_key,
+ *        Datadog's aggregation_key, a Kafka message key.
+ *
+ * Read the ABI 1.1 fields only when SLUICE_HAS(alert, sluice_alert, key_fields): a host of
+ * ABI 1.0 does not fill them.
  */
 typedef struct sluice_alert {
     uint32_t size;            /* sizeof(sluice_alert) as the host built it */
@@ -419,6 +436,11 @@ typedef struct sluice_alert {
     uint64_t count;           /* how many raw alerts this one stands for (1 if not aggregated) */
     const sluice_kv *payload; /* string keys to string values */
     sluice_str json;          /* the whole envelope as JSON */
+    /* ABI 1.1 */
+    sluice_str key;               /* 32 hex digits, the same for the same group in every run */
+    uint32_t nkey_fields;         /* how many payload keys the key was made of (0: all) */
+    uint32_t reserved;            /* 0 */
+    const sluice_str *key_fields; /* their names, e.g. {"store_id"}: good labels or tags */
 } sluice_alert;
 
 /* ======================================================================================
@@ -434,6 +456,7 @@ typedef struct sluice_alert {
  *   emit_error                   any stage: a record that could not be handled
  *   emit_alert                   any stage whose widgets file says "emitsAlerts": true
  *   alert_outcome                alert publishers: the result for one alert
+ *   alert_retry_after            alert publishers: when to try again (ABI 1.1)
  *   intern, log, count, fail,
  *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
@@ -511,6 +534,16 @@ typedef struct sluice_emitter {
      *  render_json call or the end of this call. Doubles are written in their shortest
      *  round-trip form (3.0 stays 3.0); NaN and infinities become null. */
     sluice_str (*render_json)(void *ctx, const sluice_record *record);
+
+    /* ABI 1.1: check SLUICE_HAS(out, sluice_emitter, alert_retry_after) before calling. */
+
+    /** Alert publishers: alerts[index] (or every alert of the call when index is SIZE_MAX)
+     *  answered "retry" and the service said when: not before `ms` milliseconds from now
+     *  (an HTTP 429's Retry-After). Call it with alert_outcome(..., SLUICE_RETRY, ...) or
+     *  before returning SLUICE_RETRY. The host waits at least that long before the next
+     *  attempt; when that is longer than its retry bound allows, it spools the alerts and
+     *  tries them again at a later batch. */
+    sluice_status (*alert_retry_after)(void *ctx, size_t index, uint64_t ms);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */

@@ -11,7 +11,7 @@ struct Host: ParsableCommand {
             Plugins are found in this order: every --plugins DIR (in the order given), the \
             folders in SLUICE_PLUGIN_PATH (colon-separated), then the plugins built with this host.
             """,
-        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self]
+        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, SpoolCommand.self]
     )
 
     static func main() {

@@ -42,9 +42,7 @@ struct Run: ParsableCommand {
         options.shouldStop = { stopRequested.load(ordering: .relaxed) }
         options.onBatch = { p in
             totalRecords += p.numInputRows
-            totals.emitted += p.alerts.emitted
-            totals.published += p.alerts.published
-            totals.failed += p.alerts.failed
+            totals = totals + p.alerts
             switch style {
             case .json: print(RunReport.progressJSON(p))
             case .line: printError("\r\u{1B}[K" + RunReport.progressLine(p, totalRecords: totalRecords, totals: totals))

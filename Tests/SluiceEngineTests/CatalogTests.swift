@@ -1,5 +1,6 @@
 import Foundation
 @testable import SluiceEngine
+import SluicePluginABI
 import XCTest
 
 final class CatalogTests: XCTestCase {
@@ -87,7 +88,7 @@ final class CatalogTests: XCTestCase {
         one("libtruncated.so", "cannot load the library")
         one("libobject.so", "not a shared library: an ELF relocatable object (.o)")
         one("libno_entry.so", "no entry symbol 'sluice_plugin_entry'")
-        one("libabi_mismatch.so", "built for ABI 2.3, this host speaks ABI 1.0")
+        one("libabi_mismatch.so", "built for ABI 2.3, this host speaks ABI 1.\(SLUICE_ABI_MINOR)")
         one("WrongType-transform.json", "the widgets file says type 'sink', the library says 'transform'")
         one("MissingFunction-transform.json", "function 'nope' names symbol 'nope_not_exported', which the library does not export")
         one("Malformed-transform.json", "malformed widgets file: malformed JSON")

@@ -237,7 +237,10 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(run.objects("alerts.jsonl").map { $0["payload"] as? [String: String] },
                        [["id": "s1", "max_t": "65"], ["id": "s0", "max_t": "60"]])
         XCTAssertEqual(run.publisher("flaky"), PublisherSummary(name: "flaky", plugin: "FlakyPublisher", received: 2, published: 2, failed: 0, retries: 2))
-        XCTAssertEqual(run.sleeps, [10, 15], "backoff doubles, capped by maxBackoffMs")
+        // Backoff 10 then 15 ms (doubling, capped by maxBackoffMs), each with equal jitter:
+        // half of it, plus a random part of the other half.
+        XCTAssertEqual(run.sleeps.count, 2)
+        XCTAssertTrue((5...10).contains(run.sleeps[0]) && (7...15).contains(run.sleeps[1]), "\(run.sleeps)")
     }
 
     func testPublisherThatAlwaysFailsIsCountedAndTheRunCompletes() throws {

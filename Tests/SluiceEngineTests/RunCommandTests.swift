@@ -85,6 +85,6 @@ final class RunCommandTests: XCTestCase {
         let down = try host(["run", dir + "/down.json", "--plugins", Fixtures.shared.publishers])
         XCTAssertEqual(down.status, 3, down.stderr)
         XCTAssertTrue(down.stdout.contains("completed, but 1 alert(s) could not be published"), down.stdout)
-        XCTAssertTrue(down.stderr.contains("publisher 'down' could not deliver 1 alert(s) of batch 1: endpoint refused"), down.stderr)
+        XCTAssertTrue(down.stderr.contains("publisher 'down' refused 1 alert(s) of batch 1, not retried: endpoint refused"), down.stderr)
     }
 }

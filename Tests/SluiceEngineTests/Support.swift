@@ -42,6 +42,8 @@ func runProgram(_ executable: String, _ arguments: [String], environment: [Strin
 func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: PluginSearchPath.environmentVariable)
+    // Outputs and spools that default to ${SLUICE_OUT:-out} stay out of the working tree.
+    environment["SLUICE_OUT"] = Fixtures.shared.root + "/out"
     environment.merge(env) { $1 }
     return try runProgram(Package.host, args, environment: environment)
 }
@@ -174,18 +176,22 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
     try pipeline.write(toFile: dir + "/" + fileName, atomically: true, encoding: .utf8)
     let (spec, readProblems) = try PipelineSpec.load(path: dir + "/" + fileName)
     guard readProblems.errors.isEmpty else { throw FixtureError("pipeline problems: \(readProblems)") }
-    // "{dir}" in an environment value stands for the run's folder.
-    let env = environment.mapValues { $0.replacingOccurrences(of: "{dir}", with: dir) }
+    // "{dir}" in an environment value stands for the run's folder; outputs and the spool
+    // default to it.
+    var env = environment.mapValues { $0.replacingOccurrences(of: "{dir}", with: dir) }
+    if env["SLUICE_OUT"] == nil { env["SLUICE_OUT"] = dir + "/out" }
     let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: env)
     guard let plan else { throw FixtureError("pipeline problems: \(problems)") }
     final class Log: @unchecked Sendable {
+        let lock = NSLock()
         var progress: [BatchProgress] = []
         var sleeps: [Int] = []
     }
     let log = Log()
     var options = PipelineRunner.Options(runID: runID)
     options.onBatch = { log.progress.append($0) }
-    options.sleep = { log.sleeps.append($0) }
+    // Publishers wait on threads of their own.
+    options.sleep = { ms in log.lock.lock(); log.sleeps.append(ms); log.lock.unlock() }
     options.shouldStop = shouldStop
     let runner = try PipelineRunner(plan: plan, options: options)
     let summary = runner.run()

@@ -96,6 +96,10 @@ final class CallContext {
     var errors: [EmittedError] = []
     var alerts: [RawAlertRef] = []
     var outcomes: [Int: (status: sluice_status, message: String)] = [:]
+    /// Publishers: alert index → the service's "not before" in milliseconds; -1: every alert.
+    var retryAfterMs: [Int: Int] = [:]
+    /// Values of the stage's secret properties: never in a message the host shows.
+    var redactor = Redactor(secrets: [])
     /// The most alerts kept per batch; more are counted as overflowed.
     var alertLimit = Int.max
     // Accumulated over the instance's life
@@ -156,6 +160,7 @@ final class CallContext {
         if failure != nil { failure = nil }
         if lastError != nil { lastError = nil }
         if !outcomes.isEmpty { outcomes.removeAll(keepingCapacity: true) }
+        if !retryAfterMs.isEmpty { retryAfterMs.removeAll(keepingCapacity: true) }
     }
 
     /// Forgets what a call that asked to be retried emitted.
@@ -272,7 +277,7 @@ final class CallContext {
                 record = copy
             }
         }
-        errors.append(EmittedError(record: record, code: code, message: message))
+        errors.append(EmittedError(record: record, code: code, message: redactor.redact(message)))
         return SLUICE_OK
     }
 
@@ -334,7 +339,19 @@ final class CallContext {
         guard status == SLUICE_OK || status == SLUICE_ERROR || status == SLUICE_RETRY else {
             return refuse("alert_outcome: status \(status) is not SLUICE_OK, SLUICE_ERROR or SLUICE_RETRY")
         }
-        outcomes[index] = (status, message)
+        outcomes[index] = (status, redactor.redact(message))
+        return SLUICE_OK
+    }
+
+    func alertRetryAfter(_ index: Int, _ ms: UInt64) -> sluice_status {
+        guard permissions.contains(.outcomes) else { return refuse("only alert publishers say when to retry") }
+        let all = index == Int.max || index == -1
+        guard all || (index >= 0 && index < alertCount) else {
+            return refuse("alert_retry_after: index \(index) is outside the \(alertCount) alerts of this call")
+        }
+        // A day at most: a service asking for longer is waited for by the spool, not by a call.
+        let wait = Int(min(ms, 86_400_000))
+        retryAfterMs[all ? -1 : index] = max(retryAfterMs[all ? -1 : index] ?? 0, wait)
         return SLUICE_OK
     }
 
@@ -385,7 +402,7 @@ final class CallContext {
         t.emit_alert = { ctx, payload, n in CallContext.of(ctx).emitAlert(payload, n) }
         t.log = { ctx, level, msg, len in
             let c = CallContext.of(ctx)
-            let text = String(sluice_str(ptr: msg, len: msg == nil ? 0 : len))
+            let text = c.redactor.redact(String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
             let levels: [Logger.Level] = [.trace, .debug, .info, .warning, .error]
             c.logger.log(level: levels[Int(max(0, min(4, level)))], "\(text)")
         }
@@ -394,7 +411,8 @@ final class CallContext {
             c.counters[String(sluice_str(ptr: name, len: name == nil ? 0 : len)), default: 0] += delta
         }
         t.fail = { ctx, msg, len in
-            CallContext.of(ctx).failure = String(sluice_str(ptr: msg, len: msg == nil ? 0 : len))
+            let c = CallContext.of(ctx)
+            c.failure = c.redactor.redact(String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
         }
         t.alert_outcome = { ctx, index, status, msg, len in
             CallContext.of(ctx).alertOutcome(index, status, String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
@@ -416,6 +434,9 @@ final class CallContext {
             return bytes.count
         }
         t.render_json = { ctx, r in CallContext.of(ctx).renderJSON(r) }
+        t.alert_retry_after = { ctx, index, ms in
+            CallContext.of(ctx).alertRetryAfter(index == Int.max ? -1 : Int(clamping: index), ms)
+        }
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }

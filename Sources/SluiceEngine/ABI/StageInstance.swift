@@ -45,6 +45,8 @@ public struct StageOutput {
     public var alertRefs: [RawAlertRef]
     /// Publishers: alert index → (status, message) where the plugin reported one.
     public var outcomes: [Int: (status: sluice_status, message: String)]
+    /// Publishers: alert index → the service's Retry-After in milliseconds; -1: every alert.
+    public var retryAfterMs: [Int: Int] = [:]
 
     /// The alerts as Swift strings.
     public var alerts: [RawAlert] { alertRefs.map { RawAlert($0.pairs) } }
@@ -68,11 +70,15 @@ public final class StageInstance {
     private var destroyed = false
 
     /// Creates the plugin instance with the stage's properties (already resolved to text).
+    /// `secrets`: values of properties marked secret; the host removes them from every
+    /// message of the plugin it shows (logs, failures, outcomes, error records).
     public init(descriptor: PluginDescriptor, identity: StageIdentity, properties: [(String, String)],
-                allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage")) throws {
+                allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage"),
+                secrets: [String] = []) throws {
         self.identity = identity
         self.descriptor = descriptor
         self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
+        call.redactor = Redactor(secrets: secrets)
 
         // Lay out every string create() sees in one buffer that outlives the call.
         var pool: [UInt8] = []
@@ -231,7 +237,7 @@ public final class StageInstance {
                            records: call.records,
                            errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],
                            alertRefs: call.alerts.count > firstAlert ? Array(call.alerts[firstAlert...]) : [],
-                           outcomes: call.outcomes)
+                           outcomes: call.outcomes, retryAfterMs: call.retryAfterMs)
     }
 
     private func output(_ status: CallStatus) -> StageOutput {

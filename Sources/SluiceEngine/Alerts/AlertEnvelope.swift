@@ -8,7 +8,7 @@ import SluiceRecords
 /// as the C structures of the ABI (`sluice_alert`), each with its JSON form. The JSON shape,
 /// documented in docs/alerts.md:
 ///
-///     {"id":"…","namespace":"…","pipeline":"…","stage":"…","run":"…","batch":7,
+///     {"id":"…","key":"…","namespace":"…","pipeline":"…","stage":"…","run":"…","batch":7,
 ///      "timestamp":"2026-11-21T06:00:41.123Z","count":3,"payload":{"store_id":"store1",…},
 ///      "invalid":{"avg_points":1}}
 ///
@@ -18,6 +18,10 @@ import SluiceRecords
 /// stage's alerts of the batch and its payload: unique across runs, and computed from the
 /// envelope alone, so the same alert sent again (a publisher retry) keeps its id and a
 /// receiver can deduplicate it. The time is not part of it.
+///
+/// `key` is what the alert is about: a hash of namespace, pipeline, stage and the values of
+/// the key fields (the stage's groupBy fields when it aggregates, else its `alerts.key`
+/// fields, else the whole payload) — the same for the same group in every batch and run.
 final class EnvelopeWriter {
     private let arena: RecordArena
     private let namespace, pipeline, stage, run: sluice_str
@@ -27,10 +31,16 @@ final class EnvelopeWriter {
     private let middle: [UInt8]
     /// The id hash after namespace, pipeline, stage and batch.
     private let prefixHash: StableHash
+    /// The key hash after namespace, pipeline and stage.
+    private let keyHash: StableHash
+    /// The payload fields the key is made of (none: the whole payload), as bytes and as
+    /// the names publishers see (in the arena).
+    private let keyFields: [[UInt8]]
+    private let keyFieldNames: UnsafeMutablePointer<sluice_str>?
     private var json = sr_buf()
 
     init(arena: RecordArena, namespace: String, pipeline: String, stage: String, run: String,
-         batch: UInt64, timestampMs: Int64) {
+         batch: UInt64, timestampMs: Int64, keyFields: [String] = []) {
         self.arena = arena
         self.namespace = arena.string(namespace)
         self.pipeline = arena.string(pipeline)
@@ -41,6 +51,18 @@ final class EnvelopeWriter {
         var hash = StableHash()
         for part in [run, namespace, pipeline, stage, String(batch)] { hash.add(part) }
         prefixHash = hash
+        var key = StableHash()
+        for part in [namespace, pipeline, stage] { key.add(part) }
+        keyHash = key
+        self.keyFields = keyFields.map { Array($0.utf8) }
+        if keyFields.isEmpty {
+            keyFieldNames = nil
+        } else {
+            let names = sr_arena_alloc(arena.raw, MemoryLayout<sluice_str>.stride * keyFields.count, MemoryLayout<sluice_str>.alignment)!
+                .bindMemory(to: sluice_str.self, capacity: keyFields.count)
+            for (i, f) in keyFields.enumerated() { names[i] = arena.string(f) }
+            keyFieldNames = names
+        }
         var m = sr_buf()
         defer { sr_buf_free(&m) }
         func raw(_ s: String) { var s = s; s.withUTF8 { sr_buf_append(&m, cchar($0), $0.count) } }
@@ -65,9 +87,23 @@ final class EnvelopeWriter {
             hash.add(kv.key)
             hash.add(kv.value)
         }
+        var key = keyHash
+        if keyFields.isEmpty {
+            for kv in payload {
+                key.add(kv.key)
+                key.add(kv.value)
+            }
+        } else {
+            for field in keyFields {
+                key.add(field)
+                if let kv = AlertAggregator.entry(field, in: payload) { key.add(kv.value) } else { key.addMissing() }
+            }
+        }
         sr_buf_clear(&json)
         sr_buf_append(&json, "{\"id\":\"", 7)
         hash.appendHex(to: &json)
+        sr_buf_append(&json, "\",\"key\":\"", 9)
+        key.appendHex(to: &json)
         sr_buf_append(&json, "\"", 1)
         middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
         sr_buf_append_u64(&json, UInt64(count))
@@ -107,6 +143,10 @@ final class EnvelopeWriter {
         v.count = UInt64(count)
         v.payload = payload.baseAddress
         v.json = sluice_str(ptr: sr_arena_strdup(arena.raw, json.data, json.len), len: json.len)
+        // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
+        v.key = sluice_str(ptr: v.json.ptr.map { $0 + 48 }, len: 32)
+        v.nkey_fields = UInt32(keyFields.count)
+        v.key_fields = UnsafePointer(keyFieldNames)
         a.initialize(to: v)
         return a
     }
@@ -146,6 +186,17 @@ struct StableHash {
 
     mutating func add(_ n: Int) { add(String(n)) }
 
+    mutating func add(_ bytes: [UInt8]) {
+        for byte in bytes { mix(byte) }
+        mix(0xFF)
+    }
+
+    /// A value that is not there: a marker no string can produce (0xFE is never UTF-8).
+    mutating func addMissing() {
+        mix(0xFE)
+        mix(0xFF)
+    }
+
     @inline(__always)
     private mutating func mix(_ byte: UInt8) {
         a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
@@ -179,6 +230,30 @@ public enum Timestamp {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// The milliseconds of "2026-11-21T06:00:41.123Z" (the form `iso8601` writes), or nil.
+    public static func milliseconds(iso8601 text: String) -> Int64? {
+        let u = Array(text.utf8)
+        guard u.count == 24, u[4] == 45, u[7] == 45, u[10] == 84, u[13] == 58, u[16] == 58, u[19] == 46, u[23] == 90 else { return nil }
+        func number(_ from: Int, _ n: Int) -> Int32? {
+            var v: Int32 = 0
+            for i in from..<(from + n) {
+                guard u[i] >= 48 && u[i] <= 57 else { return nil }
+                v = v * 10 + Int32(u[i] - 48)
+            }
+            return v
+        }
+        guard let y = number(0, 4), let mo = number(5, 2), let d = number(8, 2), let h = number(11, 2),
+              let mi = number(14, 2), let s = number(17, 2), let ms = number(20, 3) else { return nil }
+        var t = tm()
+        t.tm_year = y - 1900
+        t.tm_mon = mo - 1
+        t.tm_mday = d
+        t.tm_hour = h
+        t.tm_min = mi
+        t.tm_sec = s
+        return Int64(timegm(&t)) * 1000 + Int64(ms)
     }
 
     /// "2026-11-21T06:00:41.123Z"

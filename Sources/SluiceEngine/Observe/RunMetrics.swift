@@ -5,7 +5,10 @@
 ///   dropped     raw alerts of a stage with no alerts connection to any publisher
 ///   aggregated  alerts made by aggregation (one per group per batch)
 ///   published   alerts a publisher delivered
-///   failed      alerts a publisher could not deliver, retries exhausted
+///   failed      alerts a publisher refused (a 4xx), or that failed and could not be spooled
+///   suppressed  alerts not sent again: their key was delivered less than repeatIntervalMs ago
+///   spooled     alerts that still failed when the retries ran out, kept in the spool on disk
+///   replayed    spooled alerts delivered later (at a later batch or run)
 public struct AlertCounts: Codable, Equatable, Sendable {
     public var emitted = 0
     public var rejected = 0
@@ -14,11 +17,14 @@ public struct AlertCounts: Codable, Equatable, Sendable {
     public var aggregated = 0
     public var published = 0
     public var failed = 0
+    public var suppressed = 0
+    public var spooled = 0
+    public var replayed = 0
 
     public init() {}
 
-    static func + (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, +) }
-    static func - (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, -) }
+    public static func + (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, +) }
+    public static func - (a: AlertCounts, b: AlertCounts) -> AlertCounts { combine(a, b, -) }
 
     private static func combine(_ a: AlertCounts, _ b: AlertCounts, _ op: (Int, Int) -> Int) -> AlertCounts {
         var r = AlertCounts()
@@ -29,6 +35,9 @@ public struct AlertCounts: Codable, Equatable, Sendable {
         r.aggregated = op(a.aggregated, b.aggregated)
         r.published = op(a.published, b.published)
         r.failed = op(a.failed, b.failed)
+        r.suppressed = op(a.suppressed, b.suppressed)
+        r.spooled = op(a.spooled, b.spooled)
+        r.replayed = op(a.replayed, b.replayed)
         return r
     }
 }
@@ -56,11 +65,51 @@ public struct StageSummary: Codable, Equatable, Sendable {
 public struct PublisherSummary: Codable, Equatable, Sendable {
     public var name: String
     public var plugin: String
+    /// Alerts routed to it in this run (suppressed ones included, replayed ones not).
     public var received = 0
     public var published = 0
     public var failed = 0
     /// Publish calls repeated after "retry".
     public var retries = 0
+    public var suppressed = 0
+    public var spooled = 0
+    /// Alerts from its spool delivered in this run.
+    public var replayed = 0
+    /// Alerts in its spool when the run ended: delivered first by the next run.
+    public var waiting = 0
+    /// Time spent delivering (its lane: replay, publish calls, waits between retries).
+    public var durationMs = 0.0
+
+    public init(name: String, plugin: String, received: Int = 0, published: Int = 0, failed: Int = 0, retries: Int = 0,
+                suppressed: Int = 0, spooled: Int = 0, replayed: Int = 0, waiting: Int = 0) {
+        self.name = name
+        self.plugin = plugin
+        self.received = received
+        self.published = published
+        self.failed = failed
+        self.retries = retries
+        self.suppressed = suppressed
+        self.spooled = spooled
+        self.replayed = replayed
+        self.waiting = waiting
+    }
+
+    /// Equal in what it counts (its duration is a measurement).
+    public static func == (a: PublisherSummary, b: PublisherSummary) -> Bool {
+        a.name == b.name && a.plugin == b.plugin && a.received == b.received && a.published == b.published
+            && a.failed == b.failed && a.retries == b.retries && a.suppressed == b.suppressed && a.spooled == b.spooled
+            && a.replayed == b.replayed && a.waiting == b.waiting
+    }
+
+    mutating func add(_ o: PublisherSummary) {
+        received += o.received
+        published += o.published
+        failed += o.failed
+        retries += o.retries
+        suppressed += o.suppressed
+        spooled += o.spooled
+        replayed += o.replayed
+    }
 }
 
 /// The whole run, as `host run --summary-json` writes it.
@@ -68,7 +117,8 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public enum Status: String, Codable, Sendable {
         /// Every batch ran and every alert was published.
         case completed
-        /// Every batch ran but some alerts could not be published.
+        /// Every batch ran but some alerts could not be published: refused, lost, or
+        /// waiting in a spool for the next run.
         case completedWithFailures = "completed-with-failures"
         /// The run stopped: a stage failed.
         case failed
@@ -88,6 +138,9 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var stages: [StageSummary] = []
     public var publishers: [PublisherSummary] = []
     public var alerts = AlertCounts()
+
+    /// Alerts left in the publishers' spools at the end: the next run delivers them first.
+    public var waitingAlerts: Int { publishers.reduce(0) { $0 + $1.waiting } }
 }
 
 /// What one batch did, as `host run --progress json` writes it (one object per line;

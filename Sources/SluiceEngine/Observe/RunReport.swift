@@ -7,6 +7,9 @@ public enum RunReport {
     public static func progressLine(_ p: BatchProgress, totalRecords: Int, totals: AlertCounts) -> String {
         "batch \(p.batchId) · \(grouped(totalRecords)) records · \(grouped(Int(p.processedRowsPerSecond))) records/s"
             + " · alerts \(grouped(totals.emitted)) raised, \(grouped(totals.published)) published"
+            + (totals.suppressed > 0 ? ", \(grouped(totals.suppressed)) suppressed" : "")
+            + (totals.spooled > 0 ? ", \(grouped(totals.spooled)) spooled" : "")
+            + (totals.replayed > 0 ? ", \(grouped(totals.replayed)) replayed" : "")
             + (totals.failed > 0 ? ", \(grouped(totals.failed)) failed" : "")
     }
 
@@ -26,7 +29,11 @@ public enum RunReport {
         let status: String
         switch s.status {
         case .completed: status = "completed"
-        case .completedWithFailures: status = "completed, but \(s.alerts.failed) alert(s) could not be published"
+        case .completedWithFailures:
+            var parts: [String] = []
+            if s.alerts.failed > 0 { parts.append("\(grouped(s.alerts.failed)) alert(s) could not be published") }
+            if s.waitingAlerts > 0 { parts.append("\(grouped(s.waitingAlerts)) wait in the spool for the next run (host spool FILE)") }
+            status = "completed, but " + parts.joined(separator: " and ")
         case .failed: status = "FAILED: \(s.error ?? "")"
         }
         var out = "Run \(s.run) of \(s.namespace)/\(s.pipeline): \(status)\n"
@@ -34,7 +41,8 @@ public enum RunReport {
             + "\(s.durationMs < 1000 ? String(format: "%.1f ms", s.durationMs) : String(format: "%.2f s", s.durationMs / 1000)) (\(grouped(Int(s.recordsPerSecond))) records/s), "
             + "peak memory \(String(format: "%.1f", Double(s.peakRSSBytes) / 1_048_576)) MiB\n\n"
         out += CatalogReport.table(
-            ["STAGE", "PLUGIN", "TYPE", "IN", "OUT", "ERRORS", "ALERTS", "REJECTED", "OVERFLOWED", "AGGREGATED", "DROPPED", "PUBLISHED", "FAILED", "MS"],
+            ["STAGE", "PLUGIN", "TYPE", "IN", "OUT", "ERRORS", "ALERTS", "REJECTED", "OVERFLOWED", "AGGREGATED", "DROPPED",
+             "SUPPRESSED", "PUBLISHED", "SPOOLED", "REPLAYED", "FAILED", "MS"],
             s.stages.map { st in
                 let isSource = st.type == PluginType.source.rawValue, isPublisher = st.type == PluginType.alertpublisher.rawValue
                 return [st.name, st.plugin, st.type,
@@ -42,16 +50,19 @@ public enum RunReport {
                         isPublisher || st.type == PluginType.sink.rawValue ? "-" : grouped(st.recordsOut),
                         grouped(st.errors), grouped(st.alerts.emitted), grouped(st.alerts.rejected),
                         grouped(st.alerts.overflowed), grouped(st.alerts.aggregated), grouped(st.alerts.dropped),
-                        grouped(st.alerts.published), grouped(st.alerts.failed), String(format: "%.1f", st.durationMs)]
+                        grouped(st.alerts.suppressed), grouped(st.alerts.published), grouped(st.alerts.spooled),
+                        grouped(st.alerts.replayed), grouped(st.alerts.failed), String(format: "%.1f", st.durationMs)]
             })
         if !s.publishers.isEmpty {
             out += "\n" + CatalogReport.table(
-                ["PUBLISHER", "PLUGIN", "RECEIVED", "PUBLISHED", "FAILED", "RETRIES"],
-                s.publishers.map { [$0.name, $0.plugin, grouped($0.received), grouped($0.published), grouped($0.failed), grouped($0.retries)] })
+                ["PUBLISHER", "PLUGIN", "RECEIVED", "SUPPRESSED", "PUBLISHED", "RETRIES", "SPOOLED", "REPLAYED", "FAILED", "WAITING"],
+                s.publishers.map { [$0.name, $0.plugin, grouped($0.received), grouped($0.suppressed), grouped($0.published),
+                                    grouped($0.retries), grouped($0.spooled), grouped($0.replayed), grouped($0.failed), grouped($0.waiting)] })
         }
         let a = s.alerts
         out += "\nAlerts: \(grouped(a.emitted)) emitted, \(grouped(a.rejected)) rejected, \(grouped(a.overflowed)) overflowed, "
-            + "\(grouped(a.dropped)) dropped, \(grouped(a.aggregated)) aggregated, \(grouped(a.published)) published, \(grouped(a.failed)) failed\n"
+            + "\(grouped(a.dropped)) dropped, \(grouped(a.aggregated)) aggregated, \(grouped(a.suppressed)) suppressed, "
+            + "\(grouped(a.published)) published, \(grouped(a.spooled)) spooled, \(grouped(a.replayed)) replayed, \(grouped(a.failed)) failed\n"
         let invalid = s.stages.filter { !$0.invalidAggregateValues.isEmpty }
         for st in invalid {
             let parts = st.invalidAggregateValues.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }

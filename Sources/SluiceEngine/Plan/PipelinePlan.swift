@@ -6,6 +6,8 @@ public struct PipelinePlan: @unchecked Sendable {
     public let stages: [PlannedStage]
     /// The position of the source stage in `stages`.
     public let source: Int
+    /// The folder of the publishers' spools (spool.path resolved, or the default).
+    public let spoolFolder: String
 
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
 }
@@ -21,14 +23,26 @@ public struct PlannedStage: @unchecked Sendable {
     /// Names of properties marked secret: their values are never printed.
     public let secretProperties: Set<String>
     public let alerts: AlertSettings?
+    /// Alert publishers: their `delivery` section.
+    public let delivery: DeliverySettings?
     /// Positions in `PipelinePlan.stages` of the stages whose records this one reads.
     public internal(set) var recordInputs: [Int] = []
     /// Positions of the stages whose error records this one reads.
     public internal(set) var errorInputs: [Int] = []
+    /// Where this stage's alerts go: the publishers' positions, each with the repeat
+    /// interval of that connection (the publisher's own when the connection sets none).
+    public internal(set) var alertRoutes: [AlertRoute] = []
     /// Positions of the alert publishers this stage's alerts go to.
-    public internal(set) var alertPublishers: [Int] = []
+    public var alertPublishers: [Int] { alertRoutes.map(\.publisher) }
     /// Whether some stage reads this one's error records.
     public internal(set) var hasErrorConsumers = false
 
     public var type: PluginType { entry.type }
+}
+
+/// One alerts connection, planned.
+public struct AlertRoute: Sendable, Equatable {
+    public let publisher: Int
+    /// 0: no repeat suppression.
+    public let repeatIntervalMs: Int
 }

@@ -24,6 +24,7 @@ private struct Validation {
     var resolved: [Int: [(String, String)]] = [:]
     /// Valid connections (both ends known), by position in the file.
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+    var spoolFolder = ""
 
     init(spec: PipelineSpec, catalog: Catalog, template: PropertyTemplate) {
         self.spec = spec
@@ -47,6 +48,14 @@ private struct Validation {
         for (k, c) in spec.connections.enumerated() { checkConnection(c, k) }
         checkCycles()
         checkConnectedness()
+        checkSpool()
+    }
+
+    mutating func checkSpool() {
+        switch spec.spoolFolder(template) {
+        case .success(let folder): spoolFolder = folder.isEmpty ? "." : folder
+        case .failure(let e): error("spool.path", e.message)
+        }
     }
 
     // MARK: stages
@@ -71,6 +80,9 @@ private struct Validation {
         }
         entries[i] = entry
         checkProperties(stage, entry, path, i)
+        if stage.delivery != nil && entry.type != .alertpublisher {
+            warning("\(path).delivery", "is ignored: only alert publishers have a delivery section")
+        }
         if let alerts = stage.alerts, !entry.widgets.emitsAlerts, alerts.isAggregating {
             warning("\(path).alerts", "plugin \(entry.name) does not emit alerts (its widgets file does not declare emitsAlerts), so this section has nothing to aggregate")
         }
@@ -86,6 +98,9 @@ private struct Validation {
             if !known.contains(name) {
                 let list = declared.map(\.name).joined(separator: ", ")
                 warning(pp, "plugin \(entry.name) has no property '\(name)'" + (list.isEmpty ? " (it takes none)" : " (it has: \(list))"))
+            }
+            if let p = declared.first(where: { $0.name == name }), p.secret, !raw.isEmpty, !raw.contains("${env:") {
+                warning(pp, "'\(name)' is a secret: keep it out of the file, e.g. \"${env:\(name.uppercased())}\"")
             }
             switch template.resolve(raw) {
             case .success(let text):
@@ -226,7 +241,7 @@ private struct Validation {
             let entry = entries[i]!
             return PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
                                 secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
-                                alerts: spec.stages[i].alerts)
+                                alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
         }
         for e in edges {
             let from = position[e.from]!, to = position[e.to]!
@@ -235,9 +250,11 @@ private struct Validation {
             case .errors:
                 stages[to].errorInputs.append(from)
                 stages[from].hasErrorConsumers = true
-            case .alerts: stages[from].alertPublishers.append(to)
+            case .alerts:
+                let interval = spec.connections[e.index].repeatIntervalMs ?? spec.stages[e.to].delivery?.repeatIntervalMs ?? 0
+                stages[from].alertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: interval))
             }
         }
-        return PipelinePlan(spec: spec, stages: stages, source: position[source]!)
+        return PipelinePlan(spec: spec, stages: stages, source: position[source]!, spoolFolder: spoolFolder)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SluicePluginABI
 
@@ -10,10 +11,12 @@ import SluicePluginABI
 ///      error records go to the stages connected with `port: errors`;
 ///   3. sinks flush;
 ///   4. each stage's alerts are aggregated (its `alerts` section), wrapped in envelopes
-///      and published to the publishers it is connected to, retried within a bound;
+///      and handed to the publishers it is connected to — each publisher on its own
+///      thread, with repeat suppression, retries and its durable spool (PublisherLane);
 ///   5. then, and only then, the source commits the batch.
 ///
-/// One plugin instance per stage, all called from the thread that calls `run()`.
+/// One plugin instance per stage. The source is called from its reader's thread, each
+/// publisher from its lane's, every other stage from the thread that calls `run()`.
 public final class PipelineRunner {
     public struct Options {
         public var runID: String
@@ -51,7 +54,11 @@ public final class PipelineRunner {
     private let retrying: Retrying
     private let errorRecords = ErrorRecords()
     private var summary: RunSummary
+    /// Publisher position → its lane.
+    private var lanes: [Int: PublisherLane] = [:]
     private var publisherSummaries: [Int: PublisherSummary] = [:]
+    /// Counts for stages a spool names but the pipeline no longer has.
+    private var formerStages = AlertCounts()
     /// Alert totals at the last progress report.
     private var reportedAlerts = AlertCounts()
 
@@ -68,7 +75,7 @@ public final class PipelineRunner {
                 let instance = try StageInstance(descriptor: planned.entry.descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
-                                                 arena: current, logger: options.logger)
+                                                 arena: current, logger: options.logger, secrets: planned.secretValues)
                 instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
                 created.append(StageState(planned, instance))
             } catch {
@@ -78,8 +85,18 @@ public final class PipelineRunner {
         }
         stages = created
         summary = RunSummary(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name, status: .completed)
-        for (i, s) in stages.enumerated() where s.planned.type == .alertpublisher {
-            publisherSummaries[i] = PublisherSummary(name: s.planned.name, plugin: s.planned.entry.name)
+        do {
+            for (i, s) in created.enumerated() where s.planned.type == .alertpublisher {
+                publisherSummaries[i] = PublisherSummary(name: s.planned.name, plugin: s.planned.entry.name)
+                let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
+                lanes[i] = try PublisherLane(name: s.planned.name, plugin: s.planned.entry.name, instance: s.instance,
+                                             folder: plan.spoolFolder, maxBytes: plan.spec.spool.maxBytes,
+                                             longestRepeatMs: longest, retry: plan.spec.retry, sleep: options.sleep,
+                                             logger: options.logger)
+            }
+        } catch {
+            created.reversed().forEach { $0.instance.destroy() }
+            throw error
         }
     }
 
@@ -105,6 +122,8 @@ public final class PipelineRunner {
         let start = ResourceUsage.nowNanoseconds()
         var previousBatchStart = start
         var failure: String?
+        // What a previous run left in the spools goes before anything new.
+        merge(runLanes(lanes.map { ($0.key, []) }, batch: 0, replayOnly: true))
         let source = stages[plan.source]
         let reader = SourceReader(
             source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
@@ -220,9 +239,9 @@ public final class PipelineRunner {
 
     private func publishAlerts(_ batchID: UInt64) {
         let timestamp = Timestamp.nowMilliseconds()
-        // Publisher position → its alerts of this batch, and the stage each came from.
-        var pending: [Int: (alerts: [UnsafePointer<sluice_alert>], stages: [Int])] = [:]
-        for (i, s) in stages.enumerated() {
+        // Publisher position → its alerts of this batch.
+        var pending: [Int: [RoutedAlert]] = [:]
+        for s in stages {
             let raw = s.planned.type == .source ? sourceAlerts : s.instance.batchAlerts
             guard !raw.isEmpty else { continue }
             s.summary.alerts.emitted += raw.count
@@ -231,7 +250,8 @@ public final class PipelineRunner {
                 continue
             }
             let writer = EnvelopeWriter(arena: current, namespace: plan.spec.namespace, pipeline: plan.spec.name,
-                                        stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp)
+                                        stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp,
+                                        keyFields: s.planned.alerts?.keyFields ?? [])
             var envelopes: [UnsafePointer<sluice_alert>] = []
             if let aggregator = s.aggregator {
                 let aggregated = aggregator.aggregate(raw, into: current)
@@ -248,27 +268,62 @@ public final class PipelineRunner {
                     envelopes.append(UnsafePointer(writer.write(payload: alert.entries, count: 1, ordinal: ordinal)))
                 }
             }
-            for p in s.planned.alertPublishers {
-                pending[p, default: ([], [])].alerts += envelopes
-                pending[p, default: ([], [])].stages += repeatElement(i, count: envelopes.count)
+            for route in s.planned.alertRoutes {
+                pending[route.publisher, default: []] += envelopes.map {
+                    RoutedAlert(alert: $0, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs)
+                }
             }
         }
-        let delivery = AlertDelivery(retrying: retrying)
-        for p in pending.keys.sorted() {
-            let (alerts, from) = pending[p]!
-            let publisher = stages[p]
-            let t0 = ResourceUsage.nowNanoseconds()
-            let outcome = delivery.deliver(alerts, to: publisher.instance)
-            publisher.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
-            publisherSummaries[p]?.received += alerts.count
-            publisherSummaries[p]?.published += outcome.published
-            publisherSummaries[p]?.failed += outcome.failed
-            publisherSummaries[p]?.retries += outcome.retries
-            for (stage, ok) in zip(from, outcome.delivered) {
-                if ok { stages[stage].summary.alerts.published += 1 } else { stages[stage].summary.alerts.failed += 1 }
+        var work: [(Int, [RoutedAlert])] = pending.keys.sorted().map { ($0, pending[$0]!) }
+        // A publisher with nothing new may still have a spool to try again.
+        work += lanes.filter { pending[$0.key] == nil && $0.value.waiting > 0 }.map { ($0.key, []) }
+        merge(runLanes(work, batch: batchID, replayOnly: false))
+    }
+
+    /// Runs the lanes' step for this batch, each on a thread of its own (the first on this
+    /// one), and waits for all of them.
+    private func runLanes(_ work: [(Int, [RoutedAlert])], batch: UInt64, replayOnly: Bool) -> [(Int, LaneReport)] {
+        guard !work.isEmpty else { return [] }
+        let now = Timestamp.nowMilliseconds()
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var reports: [(Int, LaneReport)] = []
+            func add(_ r: (Int, LaneReport)) { lock.lock(); reports.append(r); lock.unlock() }
+        }
+        let results = Results()
+        let group = DispatchGroup()
+        for (n, (position, alerts)) in work.enumerated() {
+            guard let lane = lanes[position] else { continue }
+            let step: @Sendable () -> Void = { [alerts] in
+                let t0 = ResourceUsage.nowNanoseconds()
+                var report = replayOnly ? lane.replay(now: now, force: true) : lane.publish(alerts, batch: batch, now: now)
+                report.publisher.durationMs = Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+                results.add((position, report))
             }
-            if outcome.failed > 0 {
-                options.logger.error("publisher '\(publisher.planned.name)' could not deliver \(outcome.failed) alert(s) of batch \(batchID): \(outcome.reasons.joined(separator: "; "))")
+            if n == work.count - 1 {
+                step()
+            } else {
+                group.enter()
+                let thread = Thread { step(); group.leave() }
+                thread.stackSize = 1 << 20
+                thread.start()
+            }
+        }
+        group.wait()
+        return results.reports
+    }
+
+    /// Adds what the lanes did to the stages' and publishers' counts.
+    private func merge(_ reports: [(Int, LaneReport)]) {
+        for (position, report) in reports {
+            publisherSummaries[position]?.add(report.publisher)
+            stages[position].summary.durationMs += report.publisher.durationMs
+            for (stage, counts) in report.perStage {
+                if let s = stages.first(where: { $0.planned.name == stage }) {
+                    s.summary.alerts = s.summary.alerts + counts
+                } else {
+                    formerStages = formerStages + counts
+                }
             }
         }
     }
@@ -316,12 +371,16 @@ public final class PipelineRunner {
             sum.counters = st.instance.counters
             return sum
         }
-        s.publishers = publisherSummaries.keys.sorted().map { publisherSummaries[$0]! }
-        s.alerts = s.stages.reduce(AlertCounts()) { $0 + $1.alerts }
+        s.publishers = publisherSummaries.keys.sorted().map { p in
+            var summary = publisherSummaries[p]!
+            summary.waiting = lanes[p]?.waiting ?? 0
+            return summary
+        }
+        s.alerts = s.stages.reduce(formerStages) { $0 + $1.alerts }
         if let failure {
             s.status = .failed
             s.error = failure
-        } else if s.alerts.failed > 0 {
+        } else if s.alerts.failed > 0 || s.waitingAlerts > 0 {
             s.status = .completedWithFailures
         }
         s.peakRSSBytes = ResourceUsage.peakRSSBytes

@@ -6,17 +6,19 @@ public struct PipelineSpec: Sendable {
     public var namespace: String
     public var batch: BatchSettings
     public var retry: RetrySettings
+    public var spool: SpoolSettings
     public var stages: [StageSpec]
     public var connections: [ConnectionSpec]
     /// The folder of the pipeline file, for `${pipeline.dir}`.
     public var directory: String
 
     public init(name: String, namespace: String = "default", batch: BatchSettings = .init(), retry: RetrySettings = .init(),
-                stages: [StageSpec], connections: [ConnectionSpec], directory: String = ".") {
+                spool: SpoolSettings = .init(), stages: [StageSpec], connections: [ConnectionSpec], directory: String = ".") {
         self.name = name
         self.namespace = namespace
         self.batch = batch
         self.retry = retry
+        self.spool = spool
         self.stages = stages
         self.connections = connections
         self.directory = directory
@@ -55,16 +57,51 @@ public struct RetrySettings: Sendable, Equatable {
     }
 }
 
+/// Where alerts a publisher could not deliver wait, on disk, for a later batch or run.
+public struct SpoolSettings: Sendable, Equatable {
+    /// The folder, as written (before `${…}` substitution); nil: the default,
+    /// `${SLUICE_OUT:-out}/<pipeline name>/spool`, beside the bundled examples' output.
+    public var path: String?
+    /// The most bytes one publisher's spool file may hold; past it, new failures are
+    /// counted as failed and logged.
+    public var maxBytes: Int = 64 << 20
+
+    public init(path: String? = nil, maxBytes: Int = 64 << 20) {
+        self.path = path
+        self.maxBytes = maxBytes
+    }
+}
+
+extension PipelineSpec {
+    /// The spool folder: `spool.path` with its references substituted, or the default.
+    public func spoolFolder(_ template: PropertyTemplate) -> Result<String, TemplateError> {
+        template.resolve(spool.path ?? "${env:SLUICE_OUT:-out}/\(Spool.fileName(name.isEmpty ? "pipeline" : name))/spool")
+    }
+}
+
 public struct StageSpec: Sendable {
     public var name: String
     public var plugin: PluginReference
     public var alerts: AlertSettings?
+    /// Alert publishers only: how their deliveries are shaped.
+    public var delivery: DeliverySettings?
 
-    public init(name: String, plugin: PluginReference, alerts: AlertSettings? = nil) {
+    public init(name: String, plugin: PluginReference, alerts: AlertSettings? = nil, delivery: DeliverySettings? = nil) {
         self.name = name
         self.plugin = plugin
         self.alerts = alerts
+        self.delivery = delivery
     }
+}
+
+/// A publisher stage's `delivery` section.
+public struct DeliverySettings: Sendable, Equatable {
+    /// An alert whose key was delivered to this publisher less than this long ago is not
+    /// sent again (counted as suppressed); 0: every alert is sent. An alerts connection's
+    /// own `repeatIntervalMs` wins over this.
+    public var repeatIntervalMs: Int = 0
+
+    public init(repeatIntervalMs: Int = 0) { self.repeatIntervalMs = repeatIntervalMs }
 }
 
 public struct PluginReference: Sendable {
@@ -90,6 +127,9 @@ public struct AlertSettings: Sendable, Equatable {
     public var aggregates: [AggregateSpec]
     /// The most alerts a stage keeps per batch; more are counted as overflowed.
     public var maxPerBatch: Int
+    /// Payload fields that identify what an unaggregated alert is about: its `key` is made
+    /// of them (an aggregating stage's key is made of its groupBy fields).
+    public var key: [String] = []
 
     public static let defaultMaxPerBatch = 100_000
 
@@ -101,6 +141,9 @@ public struct AlertSettings: Sendable, Equatable {
 
     /// Whether this stage's alerts are aggregated (an aggregate or a groupBy is given).
     public var isAggregating: Bool { !aggregates.isEmpty || !groupBy.isEmpty }
+
+    /// The payload fields an alert's key is made of; none: the whole payload.
+    public var keyFields: [String] { isAggregating ? groupBy : key }
 }
 
 public struct AggregateSpec: Sendable, Equatable {
@@ -137,10 +180,14 @@ public struct ConnectionSpec: Sendable, Equatable {
     public var from: String
     public var to: String
     public var port: ConnectionPort
+    /// Alerts connections: repeat suppression for this stage's alerts at this publisher
+    /// (see DeliverySettings); nil: the publisher's setting.
+    public var repeatIntervalMs: Int?
 
-    public init(from: String, to: String, port: ConnectionPort = .records) {
+    public init(from: String, to: String, port: ConnectionPort = .records, repeatIntervalMs: Int? = nil) {
         self.from = from
         self.to = to
         self.port = port
+        self.repeatIntervalMs = repeatIntervalMs
     }
 }

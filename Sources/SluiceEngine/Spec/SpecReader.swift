@@ -26,7 +26,7 @@ extension ConfigReader {
             error("$", "a pipeline must be a JSON object, not \(json.kind)")
             return PipelineSpec(name: "", stages: [], connections: [], directory: directory)
         }
-        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "stages", "connections"], "")
+        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "stages", "connections"], "")
         let name = string(json["name"], "name", required: true) ?? ""
         let namespace = string(json["namespace"], "namespace") ?? "default"
 
@@ -44,6 +44,13 @@ extension ConfigReader {
             retry.maxBackoffMs = integer(json["retry"]?["maxBackoffMs"], "retry.maxBackoffMs", minimum: 0) ?? retry.maxBackoffMs
         }
 
+        var spool = SpoolSettings()
+        if let sp = object(json["spool"], "spool") {
+            unknownKeys(sp, ["path", "maxBytes"], "spool")
+            spool.path = string(json["spool"]?["path"], "spool.path", required: true)
+            spool.maxBytes = integer(json["spool"]?["maxBytes"], "spool.maxBytes", minimum: 1024) ?? spool.maxBytes
+        }
+
         let stageValues = array(json["stages"], "stages")
         if json["stages"] == nil { error("stages", "is required") }
         let stages = stageValues.enumerated().map { stage($1, "stages[\($0)]") }
@@ -55,7 +62,7 @@ extension ConfigReader {
                 if c == .null { error(path, "must be an object, not null") }
                 continue
             }
-            unknownKeys(fields, ["from", "to", "port"], path)
+            unknownKeys(fields, ["from", "to", "port", "repeatIntervalMs"], path)
             let from = string(c["from"], "\(path).from", required: true) ?? ""
             let to = string(c["to"], "\(path).to", required: true) ?? ""
             var port = ConnectionPort.records
@@ -64,9 +71,13 @@ extension ConfigReader {
                     error("\(path).port", "unknown port '\(p)' (records, alerts or errors)")
                 }
             }
-            connections.append(ConnectionSpec(from: from, to: to, port: port))
+            let repeatInterval = integer(c["repeatIntervalMs"], "\(path).repeatIntervalMs", minimum: 0)
+            if repeatInterval != nil && port != .alerts {
+                warning("\(path).repeatIntervalMs", "is ignored: only alerts connections suppress repeats")
+            }
+            connections.append(ConnectionSpec(from: from, to: to, port: port, repeatIntervalMs: repeatInterval))
         }
-        return PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry,
+        return PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
                             stages: stages, connections: connections, directory: directory)
     }
 
@@ -75,7 +86,7 @@ extension ConfigReader {
             if json == .null { error(path, "must be an object, not null") }
             return StageSpec(name: "", plugin: PluginReference(name: ""))
         }
-        unknownKeys(fields, ["name", "plugin", "alerts", "description"], path)
+        unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "description"], path)
         let name = string(json["name"], "\(path).name", required: true) ?? ""
         var plugin = PluginReference(name: "")
         if json["plugin"] == nil { error("\(path).plugin", "is required") }
@@ -108,10 +119,13 @@ extension ConfigReader {
         var alerts: AlertSettings?
         if let a = object(json["alerts"], "\(path).alerts") {
             let ap = "\(path).alerts"
-            unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch"], ap)
+            unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch", "key"], ap)
             var settings = AlertSettings()
             for (i, g) in array(json["alerts"]?["groupBy"], "\(ap).groupBy").enumerated() {
                 if let s = string(g, "\(ap).groupBy[\(i)]", required: true) { settings.groupBy.append(s) }
+            }
+            for (i, k) in array(json["alerts"]?["key"], "\(ap).key").enumerated() {
+                if let s = string(k, "\(ap).key[\(i)]", required: true) { settings.key.append(s) }
             }
             settings.maxPerBatch = integer(json["alerts"]?["maxPerBatch"], "\(ap).maxPerBatch", minimum: 0) ?? settings.maxPerBatch
             var names = Set<String>()
@@ -133,8 +147,18 @@ extension ConfigReader {
                 }
                 settings.aggregates.append(AggregateSpec(name: aggName, function: function, field: field))
             }
+            if !settings.key.isEmpty && settings.isAggregating {
+                warning("\(ap).key", "is ignored: the key of an aggregating stage's alerts is made of its groupBy fields")
+            }
             alerts = settings
         }
-        return StageSpec(name: name, plugin: plugin, alerts: alerts)
+        var delivery: DeliverySettings?
+        if let d = object(json["delivery"], "\(path).delivery") {
+            unknownKeys(d, ["repeatIntervalMs"], "\(path).delivery")
+            var settings = DeliverySettings()
+            settings.repeatIntervalMs = integer(json["delivery"]?["repeatIntervalMs"], "\(path).delivery.repeatIntervalMs", minimum: 0) ?? 0
+            delivery = settings
+        }
+        return StageSpec(name: name, plugin: plugin, alerts: alerts, delivery: delivery)
     }
 }

@@ -1,0 +1,305 @@
+import Foundation
+import Logging
+import SluicePluginABI
+
+/// One alert on its way to a publisher: its envelope, the name of the stage that raised it
+/// and the repeat interval of that alerts connection (0: no suppression).
+struct RoutedAlert: @unchecked Sendable {
+    let alert: UnsafePointer<sluice_alert>
+    let stage: String
+    let repeatIntervalMs: Int
+}
+
+/// What a lane did in one step, merged into the run's counts by the runner.
+struct LaneReport {
+    /// Stage name → what became of its alerts at this publisher.
+    var perStage: [String: AlertCounts] = [:]
+    var publisher = PublisherSummary(name: "", plugin: "")
+
+    mutating func count(_ stage: String, _ change: (inout AlertCounts) -> Void) {
+        change(&perStage[stage, default: AlertCounts()])
+    }
+}
+
+/// Everything between a batch's alerts and one publisher: repeat suppression, delivery
+/// with retries, and the publisher's durable spool.
+///
+///   1. What waits in the spool goes first (at the start of a run, then at a batch once the
+///      wait after the last failure has passed), in chunks, oldest first; delivered alerts
+///      are *replayed*, refused ones *failed*, and what still fails stays, in order.
+///   2. New alerts whose key this publisher delivered less than the connection's
+///      `repeatIntervalMs` ago are *suppressed*.
+///   3. While older alerts wait in the spool, new ones join them there (*spooled*) so that
+///      nothing overtakes them; otherwise they are delivered (*published*), refused
+///      (*failed*) or, still failing when the retry bound runs out, *spooled*.
+///      Past `spool.maxBytes` a failing alert is *failed* and logged.
+///
+/// One lane per publisher; the lanes of a batch run at the same time, each on a thread of
+/// its own, and each calls only its own plugin instance.
+final class PublisherLane: @unchecked Sendable {
+    let name: String
+    let plugin: String
+    let instance: StageInstance
+    private let delivery: AlertDelivery
+    private let spool: AlertSpool
+    private let folder: String
+    private var state: PublisherState
+    private var stateChanged = false
+    private let logger: Logger
+    private let arena = RecordArena(chunkBytes: 64 << 10)
+    private let reader = SpooledAlertReader()
+    /// The longest repeat interval of the connections into this publisher (0: none).
+    private let longestRepeatMs: Int
+    private let retry: RetrySettings
+
+    /// Spooled alerts handed over per publish call when replaying.
+    static let replayChunk = 1000
+
+    /// Alerts waiting in the spool.
+    var waiting: Int { spool.count }
+
+    init(name: String, plugin: String, instance: StageInstance, folder: String, maxBytes: Int,
+         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger) throws {
+        self.name = name
+        self.plugin = plugin
+        self.instance = instance
+        self.folder = folder
+        self.longestRepeatMs = longestRepeatMs
+        self.retry = retry
+        self.logger = logger
+        delivery = AlertDelivery(settings: retry, sleep: sleep)
+        do {
+            spool = try AlertSpool(folder: folder, publisher: name, maxBytes: maxBytes)
+        } catch {
+            throw SpoolError("publisher '\(name)': cannot open its spool in \(folder): \(error)")
+        }
+        state = PublisherState.load(folder: folder, publisher: name)
+        if spool.count > 0 {
+            logger.notice("publisher '\(name)': \(spool.count) alert(s) wait in its spool \(spool.path); they are delivered first")
+        }
+    }
+
+    private func emptyReport() -> LaneReport {
+        var r = LaneReport()
+        r.publisher = PublisherSummary(name: name, plugin: plugin)
+        return r
+    }
+
+    // MARK: replay
+
+    /// Delivers what waits in the spool: always when `force` (a new run), else once the
+    /// wait after the last failure has passed.
+    func replay(now: Int64, force: Bool) -> LaneReport {
+        var report = emptyReport()
+        guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
+        let lines: [Data]
+        do {
+            lines = try spool.lines()
+        } catch {
+            logger.error("publisher '\(name)': cannot read its spool: \(error)")
+            return report
+        }
+        arena.reset()
+        var decoded: [(alert: UnsafePointer<sluice_alert>, line: Int)] = []
+        var unreadable: [Data] = []
+        for (i, line) in lines.enumerated() {
+            if let a = reader.alert(line, arena: arena) { decoded.append((a, i)) } else { unreadable.append(line) }
+        }
+        if !unreadable.isEmpty { setAside(unreadable, &report) }
+
+        var kept: [Data] = []
+        var reason = "", notBefore = 0
+        var start = 0
+        while start < decoded.count {
+            let chunk = decoded[start..<min(decoded.count, start + PublisherLane.replayChunk)]
+            start += chunk.count
+            if !reason.isEmpty {  // the service is still failing: the rest waits, untried
+                kept += chunk.map { lines[$0.line] }
+                continue
+            }
+            let outcome = delivery.deliver(chunk.map(\.alert), to: instance)
+            report.publisher.retries += outcome.retries
+            var refused: [String] = []
+            for (item, fate) in zip(chunk, outcome.fates) {
+                let stage = String(item.alert.pointee.stage)
+                switch fate {
+                case .delivered:
+                    report.publisher.replayed += 1
+                    report.count(stage) { $0.replayed += 1 }
+                    noteSent(item.alert, now)
+                case .failed(let why):
+                    report.publisher.failed += 1
+                    report.count(stage) { $0.failed += 1 }
+                    if !refused.contains(why) && refused.count < 5 { refused.append(why) }
+                case .deferred(let why, let wait):
+                    kept.append(lines[item.line])
+                    reason = why
+                    notBefore = max(notBefore, wait)
+                }
+            }
+            if !refused.isEmpty {
+                logger.error("publisher '\(name)': spooled alerts refused, not retried: \(refused.joined(separator: "; "))")
+            }
+        }
+        do {
+            try spool.rewrite(keeping: kept)
+        } catch {
+            logger.error("publisher '\(name)': cannot rewrite its spool (its alerts stay there and may be sent again): \(error)")
+        }
+        if kept.isEmpty {
+            if report.publisher.replayed > 0 {
+                logger.notice("publisher '\(name)': delivered \(report.publisher.replayed) spooled alert(s)")
+            }
+            if state.failedReplays != 0 || state.nextAttemptMs != 0 {
+                state.failedReplays = 0
+                state.nextAttemptMs = 0
+                stateChanged = true
+            }
+        } else {
+            noteFailure(reason, now: now, notBeforeMs: notBefore, replay: true)
+            logger.warning("publisher '\(name)': \(kept.count) alert(s) still wait in its spool: \(reason)")
+        }
+        saveState(now: now)
+        return report
+    }
+
+    /// Lines that are not spool lines (a damaged file) are moved to `<publisher>.spool.bad`,
+    /// never dropped, and counted as failed.
+    private func setAside(_ lines: [Data], _ report: inout LaneReport) {
+        let path = spool.path.replacingOccurrences(of: ".spool.jsonl", with: ".spool.bad")
+        var data = Data()
+        for l in lines { data.append(l); data.append(UInt8(ascii: "\n")) }
+        if let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) {
+            handle.seekToEndOfFile()
+            handle.write(data)
+            try? handle.synchronize()
+            try? handle.close()
+        }
+        report.publisher.failed += lines.count
+        logger.error("publisher '\(name)': \(lines.count) spool line(s) could not be read; moved to \(path)")
+    }
+
+    // MARK: a batch
+
+    /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
+    func publish(_ alerts: [RoutedAlert], batch: UInt64, now: Int64) -> LaneReport {
+        var report = replay(now: now, force: false)
+        report.publisher.received += alerts.count
+        var toSend: [RoutedAlert] = []
+        toSend.reserveCapacity(alerts.count)
+        var sentThisBatch = Set<String>()
+        for r in alerts {
+            if r.repeatIntervalMs > 0 {
+                let key = String(r.alert.pointee.key)
+                let recent = state.sent[key].map { now - $0 < Int64(r.repeatIntervalMs) } ?? false
+                if recent || !sentThisBatch.insert(key).inserted {
+                    report.publisher.suppressed += 1
+                    report.count(r.stage) { $0.suppressed += 1 }
+                    continue
+                }
+            }
+            toSend.append(r)
+        }
+        guard !toSend.isEmpty else {
+            saveState(now: now)
+            return report
+        }
+        if spool.count > 0 {
+            // Older alerts wait in the spool: nothing overtakes them.
+            toSpool(toSend, reason: state.lastError ?? "older alerts wait in the spool", batch: batch, now: now, &report)
+            saveState(now: now)
+            return report
+        }
+        let outcome = delivery.deliver(toSend.map(\.alert), to: instance)
+        report.publisher.retries += outcome.retries
+        var deferred: [RoutedAlert] = []
+        var reason = "", notBefore = 0
+        var refused = 0
+        for (r, fate) in zip(toSend, outcome.fates) {
+            switch fate {
+            case .delivered:
+                report.publisher.published += 1
+                report.count(r.stage) { $0.published += 1 }
+                noteSent(r.alert, now)
+            case .failed:
+                refused += 1
+                report.publisher.failed += 1
+                report.count(r.stage) { $0.failed += 1 }
+            case .deferred(let why, let wait):
+                deferred.append(r)
+                reason = why
+                notBefore = max(notBefore, wait)
+            }
+        }
+        if refused > 0 {
+            logger.error("publisher '\(name)' refused \(refused) alert(s) of batch \(batch), not retried: \(outcome.reasons.joined(separator: "; "))")
+        }
+        if !deferred.isEmpty {
+            noteFailure(reason, now: now, notBeforeMs: notBefore, replay: false)
+            toSpool(deferred, reason: reason, batch: batch, now: now, &report)
+        }
+        saveState(now: now)
+        return report
+    }
+
+    private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport) {
+        var spooled = 0
+        var why = "the spool is full (spool.maxBytes \(spool.maxBytes))"
+        do {
+            spooled = try spool.append(alerts.map(\.alert), error: reason, now: now)
+        } catch {
+            why = "\(error)"
+        }
+        for (i, r) in alerts.enumerated() {
+            if i < spooled {
+                report.publisher.spooled += 1
+                report.count(r.stage) { $0.spooled += 1 }
+            } else {
+                report.publisher.failed += 1
+                report.count(r.stage) { $0.failed += 1 }
+            }
+        }
+        if spooled > 0 {
+            logger.warning("publisher '\(name)': \(spooled) alert(s) of batch \(batch) spooled to \(spool.path), to be sent again: \(reason)")
+        }
+        if spooled < alerts.count {
+            logger.error("publisher '\(name)': \(alerts.count - spooled) alert(s) of batch \(batch) are lost: they failed (\(reason)) and could not be spooled: \(why)")
+        }
+    }
+
+    // MARK: state
+
+    private func noteSent(_ alert: UnsafePointer<sluice_alert>, _ now: Int64) {
+        guard longestRepeatMs > 0 else { return }
+        state.sent[String(alert.pointee.key)] = now
+        stateChanged = true
+    }
+
+    /// After a failure: when the spool may be tried again. Replays that keep failing wait
+    /// longer each time (from `retry.maxBackoffMs`, doubling, at most 16 times it), and
+    /// never less than the service's Retry-After.
+    private func noteFailure(_ reason: String, now: Int64, notBeforeMs: Int, replay: Bool) {
+        state.lastError = reason
+        state.lastFailureMs = now
+        state.failedReplays = replay ? state.failedReplays + 1 : max(1, state.failedReplays)
+        let base = max(retry.maxBackoffMs, 1)
+        let backoff = min(base * 16, base << min(state.failedReplays - 1, 4))
+        state.nextAttemptMs = now + Int64(max(backoff, notBeforeMs))
+        stateChanged = true
+    }
+
+    private func saveState(now: Int64) {
+        guard stateChanged else { return }
+        stateChanged = false
+        if longestRepeatMs > 0 {
+            state.sent = state.sent.filter { now - $0.value < Int64(longestRepeatMs) }
+        } else if !state.sent.isEmpty {
+            state.sent = [:]
+        }
+        do {
+            try state.save(folder: folder, publisher: name)
+        } catch {
+            logger.error("publisher '\(name)': cannot save its state in \(folder): \(error)")
+        }
+    }
+}

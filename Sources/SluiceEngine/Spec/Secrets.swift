@@ -1,0 +1,45 @@
+import Foundation
+
+/// Removes secret values (webhook URLs, API keys, routing keys: the values of properties a
+/// widgets file marks `secret`) from text the host is about to show: plugin log lines,
+/// failure messages, per-alert outcomes, error records, a service's response body.
+/// A secret given as several lines (HTTP headers) is also removed line by line, and a
+/// header's value on its own (`Authorization: Bearer x` → `Bearer x` and `x`).
+public struct Redactor: Sendable {
+    public static let mask = "[secret]"
+    private let needles: [String]
+
+    public init(secrets: [String]) {
+        var parts = Set<String>()
+        for secret in secrets {
+            parts.insert(secret)
+            for line in secret.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+                parts.insert(String(line))
+                if let colon = line.firstIndex(of: ":") {
+                    let value = line[line.index(after: colon)...].drop { $0 == " " }
+                    parts.insert(String(value))
+                    if let space = value.lastIndex(of: " ") { parts.insert(String(value[value.index(after: space)...])) }
+                }
+            }
+        }
+        // Very short values ("1", "on") would blank out ordinary words; longest first so a
+        // secret's part never leaves the rest of it behind.
+        needles = parts.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+    }
+
+    public var isEmpty: Bool { needles.isEmpty }
+
+    public func redact(_ text: String) -> String {
+        guard !needles.isEmpty else { return text }
+        var out = text
+        for n in needles where out.contains(n) { out = out.replacingOccurrences(of: n, with: Redactor.mask) }
+        return out
+    }
+}
+
+extension PlannedStage {
+    /// The values of this stage's secret properties.
+    public var secretValues: [String] {
+        properties.filter { secretProperties.contains($0.0) && !$0.1.isEmpty }.map(\.1)
+    }
+}
