@@ -10,13 +10,15 @@
 //   tools/abi-bench          the ABI benchmark's runner
 import PackageDescription
 
-/// A bundled plugin: a folder Plugins/<name> built as lib<name>.so.
+/// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names system
+/// library modules in sub-folders of the plugin's folder (e.g. Plugins/Webhook/CCurl).
 struct BundledPlugin {
     enum Language { case c, swift }
     let name: String
     let language: Language
+    var uses: [String] = []
     static func c(_ name: String) -> BundledPlugin { .init(name: name, language: .c) }
-    static func swift(_ name: String) -> BundledPlugin { .init(name: name, language: .swift) }
+    static func swift(_ name: String, uses: [String] = []) -> BundledPlugin { .init(name: name, language: .swift, uses: uses) }
 }
 
 // The bundled plugins. tools/new-plugin adds a line above the marker.
@@ -29,6 +31,7 @@ let bundledPlugins: [BundledPlugin] = [
     .swift("AlertLog"),
     .swift("ConsoleAlerts"),
     .c("QualityCheck"),
+    .swift("Webhook", uses: ["CCurl"]),
     // new-plugin: insert above this line
 ]
 
@@ -44,12 +47,18 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
     case .swift:
         return .target(
             name: plugin.name,
-            dependencies: ["SluicePluginSDK"],
+            dependencies: ["SluicePluginSDK"] + plugin.uses.map { .target(name: $0) },
             path: "Plugins/\(plugin.name)",
-            exclude: ["README.md"]
+            exclude: ["README.md"] + plugin.uses
         )
     }
 }
+
+/// The system libraries plugins use, each a module map and a shim header.
+let systemLibraries: [Target] = [
+    // libcurl, for the Webhook publisher; typed wrappers for its variadic functions.
+    .systemLibrary(name: "CCurl", path: "Plugins/Webhook/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+]
 
 let package = Package(
     name: "Sluice",
@@ -115,12 +124,17 @@ let package = Package(
             name: "store-events",
             path: "tools/pipeline-bench/generate"
         ),
+        // A real HTTP server on 127.0.0.1 for the tests and the webhook benchmark.
+        .target(
+            name: "LoopbackHTTP",
+            path: "tools/loopback-http"
+        ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine"],
+            dependencies: ["SluiceEngine", "LoopbackHTTP"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),
-    ] + pluginTargets,
+    ] + pluginTargets + systemLibraries,
     cxxLanguageStandard: .cxx17
 )

@@ -182,6 +182,8 @@ public struct Alert {
     public var run: String { String(raw.pointee.run) }
     public var batch: UInt64 { raw.pointee.batch }
     public var timestampMs: Int64 { raw.pointee.timestamp_ms }
+    /// The timestamp as the envelope writes it: "2026-11-21T06:00:41.123Z".
+    public var timestamp: String { Alert.iso8601(timestampMs) }
     public var count: UInt64 { raw.pointee.count }
     /// The envelope as one line of JSON.
     public var json: String { String(raw.pointee.json) }
@@ -219,6 +221,20 @@ public struct Alert {
     public var payload: [(key: String, value: String)] {
         guard let p = raw.pointee.payload else { return [] }
         return (0..<Int(raw.pointee.npayload)).map { (String(p[$0].key), String(p[$0].value)) }
+    }
+}
+
+extension Alert {
+    /// Milliseconds since 1970 as "2026-11-21T06:00:41.123Z" (UTC).
+    public static func iso8601(_ ms: Int64) -> String {
+        var seconds = time_t(ms / 1000)
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func pad(_ v: Int32, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ms % 1000), 3))Z"
     }
 }
 

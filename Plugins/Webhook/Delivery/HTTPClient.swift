@@ -1,0 +1,280 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CCurl
+
+/// One HTTP request a format wants sent, and which alerts of the publish call it carries.
+struct HTTPRequest {
+    var url: String
+    var method = "POST"
+    /// "Name: value" lines, besides Content-Type.
+    var headers: [String] = []
+    var contentType = "application/json"
+    var body: [UInt8]
+    /// Indices into the publish call's alerts.
+    var alerts: [Int]
+}
+
+/// What became of one request.
+enum HTTPResult: Equatable {
+    case delivered(status: Int)
+    /// Worth trying again: a 5xx, 408 or 429, a timeout, a refused or dropped connection.
+    /// `afterMs`: the service's Retry-After, 0 when it gave none.
+    case retry(String, afterMs: Int)
+    /// Not worth trying again: another 4xx, a malformed URL.
+    case failed(String)
+}
+
+/// Sends requests with libcurl: one multi handle per publisher instance, so connections
+/// (and HTTP/2 streams, where the server speaks HTTP/2 over TLS) are reused from one batch
+/// to the next; up to `maxInFlight` requests at once; connect and total timeouts; at most
+/// `rate` requests started per period. Only http and https URLs are followed, redirects
+/// are not. Messages never quote the URL (it may be a secret): they name the format.
+final class HTTPClient {
+    struct Settings {
+        var connectTimeoutMs = 5_000
+        var timeoutMs = 10_000
+        var maxInFlight = 8
+        var http2 = true
+        var rate: RateLimit?
+        /// The longest a publish call waits for the rate limit before answering "retry"
+        /// for what it could not send.
+        var maxRateWaitMs = 10_000
+    }
+
+    let settings: Settings
+    /// Names the service in messages ("slack", "pagerduty").
+    let label: String
+    private let multi: UnsafeMutableRawPointer
+    private var idle: [UnsafeMutableRawPointer] = []
+    private var limiter: RateLimiter?
+
+    private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
+
+    init(settings: Settings, label: String) throws {
+        guard HTTPClient.globalInit, let m = curl_multi_init() else {
+            throw HTTPClientError("libcurl could not be initialised")
+        }
+        self.settings = settings
+        self.label = label
+        multi = m
+        _ = sluice_curlm_set_long(m, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        _ = sluice_curlm_set_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, settings.maxInFlight))
+        limiter = settings.rate.map(RateLimiter.init)
+    }
+
+    deinit {
+        for h in idle { curl_easy_cleanup(h) }
+        curl_multi_cleanup(multi)
+    }
+
+    /// One request in flight: what it sends, what came back.
+    final class Transfer {
+        let index: Int
+        let handle: UnsafeMutableRawPointer
+        var headers: UnsafeMutablePointer<curl_slist>?
+        var response: [UInt8] = []
+        var retryAfter: String?
+        init(index: Int, handle: UnsafeMutableRawPointer) {
+            self.index = index
+            self.handle = handle
+        }
+    }
+
+    /// Sends every request; returns one result per request, in order.
+    func send(_ requests: [HTTPRequest]) -> [HTTPResult] {
+        var results = [HTTPResult](repeating: .retry("\(label): not sent", afterMs: 0), count: requests.count)
+        var running: [UnsafeMutableRawPointer: Transfer] = [:]
+        var next = 0
+        let started = Clock.nowMs()
+        while next < requests.count || !running.isEmpty {
+            // Start what the in-flight bound and the rate limit allow.
+            var rateWait = 0
+            while next < requests.count && running.count < max(1, settings.maxInFlight) {
+                let now = Clock.nowMs()
+                if let wait = limiter?.waitMs(now: now), wait > 0 {
+                    if now + Int64(wait) - started > Int64(settings.maxRateWaitMs) {
+                        // Waiting longer would hold the batch: the rest is retried later.
+                        for i in next..<requests.count {
+                            results[i] = .retry("\(label): rate limit (\(settings.rate!.text)) reached; not sent", afterMs: wait)
+                        }
+                        next = requests.count
+                    } else {
+                        rateWait = wait
+                    }
+                    break
+                }
+                limiter?.take(now: now)
+                switch start(requests[next], index: next) {
+                case .success(let t): running[t.handle] = t
+                case .failure(let e): results[next] = .failed("\(label): \(e.description)")
+                }
+                next += 1
+            }
+            if running.isEmpty {
+                if rateWait > 0 { usleep(useconds_t(min(rateWait, 1_000)) * 1000) }
+                continue
+            }
+            var still: Int32 = 0
+            curl_multi_perform(multi, &still)
+            var left: Int32 = 0
+            while let msg = curl_multi_info_read(multi, &left) {
+                guard sluice_curlmsg_done(msg) != 0, let h = sluice_curlmsg_handle(msg), let t = running.removeValue(forKey: h) else { continue }
+                results[t.index] = finish(t, code: sluice_curlmsg_result(msg))
+            }
+            if !running.isEmpty {
+                let timeout = rateWait > 0 ? min(rateWait, 100) : 100
+                curl_multi_poll(multi, nil, 0, Int32(timeout), nil)
+            }
+        }
+        return results
+    }
+
+    private func start(_ r: HTTPRequest, index: Int) -> Result<Transfer, HTTPClientError> {
+        guard let h = idle.popLast() ?? curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle")) }
+        curl_easy_reset(h)
+        let t = Transfer(index: index, handle: h)
+        var lines = ["Content-Type: \(r.contentType)", "Expect:", "User-Agent: Sluice-Webhook/1.0"]
+        lines += r.headers
+        for line in lines { t.headers = curl_slist_append(t.headers, line) }
+        var ok = true
+        func check(_ c: CURLcode) { if c != CURLE_OK { ok = false } }
+        check(sluice_curl_set_string(h, CURLOPT_URL, r.url))
+        check(sluice_curl_set_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check(sluice_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
+        check(sluice_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
+        check(sluice_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs))
+        check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
+        check(sluice_curl_set_long(h, CURLOPT_TCP_KEEPALIVE, 1))
+        check(sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, settings.http2 ? Int(CURL_HTTP_VERSION_2TLS) : Int(CURL_HTTP_VERSION_1_1)))
+        check(sluice_curl_set_headers(h, t.headers))
+        if r.method != "POST" { check(sluice_curl_set_string(h, CURLOPT_CUSTOMREQUEST, r.method)) }
+        check(sluice_curl_set_size(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.body.count)))
+        r.body.withUnsafeBytes { b in
+            // Copied by libcurl: the bytes need not outlive this call.
+            check(sluice_curl_set_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)))
+        }
+        let user = Unmanaged.passUnretained(t).toOpaque()
+        check(sluice_curl_set_write(h, HTTPClient.onBody, user))
+        check(sluice_curl_set_header_callback(h, HTTPClient.onHeader, user))
+        guard ok else {
+            curl_slist_free_all(t.headers)
+            idle.append(h)
+            return .failure(HTTPClientError("the request could not be set up (is the URL well formed and http or https?)"))
+        }
+        // The transfer is kept alive by `running` until it finishes.
+        if curl_multi_add_handle(multi, h) != CURLM_OK {
+            curl_slist_free_all(t.headers)
+            idle.append(h)
+            return .failure(HTTPClientError("the request could not be started"))
+        }
+        return .success(t)
+    }
+
+    private func finish(_ t: Transfer, code: CURLcode) -> HTTPResult {
+        curl_multi_remove_handle(multi, t.handle)
+        curl_slist_free_all(t.headers)
+        t.headers = nil
+        defer { idle.append(t.handle) }
+        guard code == CURLE_OK else {
+            let why = "\(label): \(String(cString: curl_easy_strerror(code)))"
+            switch code {
+            case CURLE_OPERATION_TIMEDOUT, CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
+                 CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
+                 CURLE_SSL_CONNECT_ERROR, CURLE_WEIRD_SERVER_REPLY:
+                return .retry(why, afterMs: 0)
+            default:
+                return .failed(why)
+            }
+        }
+        var status = 0
+        _ = sluice_curl_get_long(t.handle, CURLINFO_RESPONSE_CODE, &status)
+        let body = HTTPClient.shortened(t.response)
+        let what = "\(label): HTTP \(status)" + (body.isEmpty ? "" : ": \(body)")
+        switch status {
+        case 200..<300: return .delivered(status: status)
+        case 429, 503, 408, 500..<600:
+            let after = t.retryAfter.flatMap { RetryAfter.milliseconds($0, now: Clock.nowMs()) } ?? 0
+            return .retry(what, afterMs: after)
+        default:
+            return .failed(what)
+        }
+    }
+
+    /// A response body for a log line: whitespace collapsed, at most 300 characters.
+    static func shortened(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" })
+            .joined(separator: " ").truncated(to: 300)
+    }
+
+    private static let onBody: sluice_curl_data_fn = { data, size, n, user in
+        let count = size * n
+        guard let data, let user else { return count }
+        let t = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+        // Keep the first 64 KiB: enough to say why, never a memory sink.
+        let room = max(0, 65_536 - t.response.count)
+        if room > 0 {
+            t.response.append(contentsOf: UnsafeRawBufferPointer(start: data, count: min(room, count)))
+        }
+        return count
+    }
+
+    private static let onHeader: sluice_curl_data_fn = { data, size, n, user in
+        let count = size * n
+        guard let data, let user else { return count }
+        let t = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: min(count, 1024)), as: UTF8.self)
+        if line.hasPrefix("HTTP/") { t.retryAfter = nil }  // a new response (after a 100 Continue)
+        if let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "retry-after" {
+            t.retryAfter = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
+        }
+        return count
+    }
+}
+
+struct HTTPClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Retry-After: a number of seconds, or an HTTP date (RFC 9110's IMF-fixdate,
+/// "Sun, 06 Nov 1994 08:49:37 GMT"). At most a day.
+enum RetryAfter {
+    static func milliseconds(_ text: String, now: Int64) -> Int? {
+        if let seconds = Int(text), seconds >= 0 { return min(seconds, 86_400) * 1000 }
+        let parts = text.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, parts[5] == "GMT", let day = Int32(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int32(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int32($0) }
+        guard clock.count == 3 else { return nil }
+        var t = tm()
+        t.tm_year = year - 1900
+        t.tm_mon = Int32(month)
+        t.tm_mday = day
+        t.tm_hour = clock[0]
+        t.tm_min = clock[1]
+        t.tm_sec = clock[2]
+        let at = Int64(timegm(&t)) * 1000
+        return Int(max(0, min(at - now, 86_400_000)))
+    }
+}
+
+enum Clock {
+    /// Milliseconds since 1970.
+    static func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

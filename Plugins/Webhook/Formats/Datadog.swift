@@ -1,0 +1,79 @@
+import SluicePluginSDK
+
+/// `datadog`: Datadog's Events API v1, `POST https://api.<site>/api/v1/events` with the
+/// `DD-API-KEY` header, one event per alert, sent concurrently: `title` (at most 100
+/// characters), `text` (at most 4,000), `tags` (namespace, pipeline, stage and the chosen
+/// payload keys), `alert_type`, `aggregation_key` (the alert's key, so Datadog rolls the
+/// same store's events up), `source_type_name`, `date_happened`. A longer text is cut with
+/// a visible marker (`overflow: truncate`) or sent as several events, "(1/3)", "(2/3)", …
+/// (`overflow: paginate`).
+struct DatadogFormat: AlertFormat {
+    static let name = "datadog"
+    static let defaultRate = "0"
+    static let maxTitle = 100
+    static let maxText = 4_000
+    static let maxAggregationKey = 100
+    static let truncationMarker = "\n… [truncated]"
+    let config: WebhookConfig
+    let url: String
+
+    init(_ config: WebhookConfig) throws {
+        guard !config.apiKey.isEmpty else { throw PluginError.error("format datadog needs 'apiKey' (a Datadog API key, e.g. ${env:DD_API_KEY})") }
+        self.config = config
+        url = config.endpoint.isEmpty ? "https://api.\(config.site)/api/v1/events" : config.endpoint
+    }
+
+    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+        var out: [HTTPRequest] = []
+        for (i, alert) in alerts.enumerated() {
+            let title = config.title.render(alert)
+            let text = config.text.render(alert)
+            let pages = config.paginate ? DatadogFormat.pages(text) : [text.truncated(to: DatadogFormat.maxText, marker: DatadogFormat.truncationMarker)]
+            for (p, page) in pages.enumerated() {
+                let suffix = pages.count > 1 ? " (\(p + 1)/\(pages.count))" : ""
+                var w = JSONWriter()
+                w.beginObject()
+                w.field("title", title.truncated(to: DatadogFormat.maxTitle - suffix.count) + suffix)
+                w.field("text", page)
+                w.key("tags"); w.beginArray()
+                for tag in tags(alert) { w.string(tag) }
+                w.endArray()
+                w.field("alert_type", config.datadogAlertType(alert))
+                w.field("aggregation_key", String(alert.key.prefix(DatadogFormat.maxAggregationKey)))
+                w.field("source_type_name", config.sourceType)
+                w.field("date_happened", alert.timestampMs / 1000)
+                w.field("priority", "normal")
+                w.endObject()
+                out.append(HTTPRequest(url: url, headers: config.headers + ["DD-API-KEY: \(config.apiKey)"], body: w.bytes, alerts: [i]))
+            }
+        }
+        return out
+    }
+
+    /// namespace, pipeline, stage, then `name:value` for the tag keys (default: the key
+    /// fields); each at most 200 characters, as Datadog keeps them.
+    func tags(_ alert: Alert) -> [String] {
+        var tags = ["namespace:\(alert.namespace)", "pipeline:\(alert.pipeline)", "stage:\(alert.stage)"]
+        for k in config.tagKeys.isEmpty ? alert.keyFields : config.tagKeys {
+            if let v = alert.value(k) { tags.append("\(k):\(v)") }
+        }
+        return tags.map { $0.truncated(to: 200, marker: "") }
+    }
+
+    /// The text in pieces of at most 4,000 characters, cut at line ends where possible.
+    static func pages(_ text: String) -> [String] {
+        guard text.count > maxText else { return [text] }
+        var pages: [String] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            if rest.count <= maxText { pages.append(String(rest)); break }
+            var cut = rest.index(rest.startIndex, offsetBy: maxText)
+            if let newline = rest[..<cut].lastIndex(of: "\n"), rest.distance(from: rest.startIndex, to: newline) > maxText / 2 {
+                cut = rest.index(after: newline)
+            }
+            pages.append(String(rest[..<cut]))
+            rest = rest[cut...]
+        }
+        return pages
+    }
+}

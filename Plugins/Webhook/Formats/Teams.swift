@@ -1,0 +1,142 @@
+import SluicePluginSDK
+
+/// Teams' limit on a message posted to a channel: 28 KB. We stay under 28,000 bytes.
+let teamsMaxBytes = 28_000
+
+/// Renders one Teams message listing `shown` alerts out of `total`, with texts cut to
+/// `textLimit` characters; the formats below shrink it until it is under 28 KB.
+private protocol TeamsCard {
+    var config: WebhookConfig { get }
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8]
+}
+
+extension TeamsCard {
+    /// One message per publish call, under 28 KB: fewer alerts listed (the rest counted in
+    /// "… and N more"), then shorter texts, until it fits.
+    func fitted(_ alerts: Alerts) -> [UInt8] {
+        var shown = min(alerts.count, config.maxAlertsPerMessage)
+        var textLimit = 4_000
+        var body = message(alerts, shown: shown, textLimit: textLimit)
+        while body.count >= teamsMaxBytes {
+            if shown > 1 { shown -= 1 } else if textLimit > 100 { textLimit /= 2 } else { break }
+            body = message(alerts, shown: shown, textLimit: textLimit)
+        }
+        return body
+    }
+}
+
+/// `teams`: a Teams Workflows webhook ("Post to a channel when a webhook request is
+/// received", Power Automate) carrying an Adaptive Card: a heading, then per alert its
+/// title, its text and its payload as facts; "… and N more" past `maxAlertsPerMessage`.
+/// Teams allows about four requests a second per webhook.
+struct TeamsFormat: AlertFormat, TeamsCard {
+    static let name = "teams"
+    static let defaultRate = "4/s"
+    let config: WebhookConfig
+
+    init(_ config: WebhookConfig) throws {
+        guard !config.url.isEmpty else { throw PluginError.error("format teams needs 'url' (the Workflows webhook URL)") }
+        self.config = config
+    }
+
+    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+        guard !alerts.isEmpty else { return [] }
+        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
+    }
+
+    fileprivate func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("type", "message")
+        w.key("attachments"); w.beginArray(); w.beginObject()
+        w.field("contentType", "application/vnd.microsoft.card.adaptive")
+        w.key("contentUrl"); w.null()
+        w.key("content"); w.beginObject()
+        w.field("$schema", "http://adaptivecards.io/schemas/adaptive-card.json")
+        w.field("type", "AdaptiveCard")
+        w.field("version", "1.4")
+        w.key("body"); w.beginArray()
+        textBlock(&w, config.heading(alerts), size: "Large", bold: true)
+        for alert in alerts.prefix(shown) {
+            textBlock(&w, config.title.render(alert).truncated(to: textLimit), bold: true, separator: true)
+            let text = config.text.render(alert)
+            if !text.isEmpty && !config.textIsPayload { textBlock(&w, text.truncated(to: textLimit)) }
+            w.beginObject()
+            w.field("type", "FactSet")
+            w.key("facts"); w.beginArray()
+            for (k, v) in alert.payload {
+                w.beginObject(); w.field("title", k.truncated(to: textLimit)); w.field("value", v.truncated(to: textLimit)); w.endObject()
+            }
+            if alert.count > 1 { w.beginObject(); w.field("title", "raw alerts"); w.field("value", String(alert.count)); w.endObject() }
+            w.endArray()
+            w.endObject()
+        }
+        if alerts.count > shown { textBlock(&w, "… and \(alerts.count - shown) more alert\(alerts.count - shown == 1 ? "" : "s")", subtle: true) }
+        w.endArray()
+        w.endObject()
+        w.endObject(); w.endArray()
+        w.endObject()
+        return w.bytes
+    }
+
+    private func textBlock(_ w: inout JSONWriter, _ text: String, size: String? = nil, bold: Bool = false,
+                           separator: Bool = false, subtle: Bool = false) {
+        w.beginObject()
+        w.field("type", "TextBlock")
+        w.field("text", text)
+        w.field("wrap", true)
+        if let size { w.field("size", size) }
+        if bold { w.field("weight", "Bolder") }
+        if separator { w.field("separator", true) }
+        if subtle { w.field("isSubtle", true) }
+        w.endObject()
+    }
+}
+
+/// `teams-messagecard`: the legacy Office 365 connector card (MessageCard) for incoming
+/// webhooks created before Workflows: a title, a summary, and one section per alert with
+/// its text and its payload as facts; under 28 KB as above.
+struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
+    static let name = "teams-messagecard"
+    static let defaultRate = "4/s"
+    let config: WebhookConfig
+
+    init(_ config: WebhookConfig) throws {
+        guard !config.url.isEmpty else { throw PluginError.error("format teams-messagecard needs 'url' (the connector's webhook URL)") }
+        self.config = config
+    }
+
+    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+        guard !alerts.isEmpty else { return [] }
+        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
+    }
+
+    fileprivate func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
+        let heading = config.heading(alerts)
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("@type", "MessageCard")
+        w.field("@context", "https://schema.org/extensions")
+        w.field("summary", heading.truncated(to: 200))
+        w.field("themeColor", "D70000")
+        w.field("title", heading)
+        if alerts.count > shown { w.field("text", "… and \(alerts.count - shown) more alert\(alerts.count - shown == 1 ? "" : "s")") }
+        w.key("sections"); w.beginArray()
+        for alert in alerts.prefix(shown) {
+            w.beginObject()
+            w.field("activityTitle", config.title.render(alert).truncated(to: textLimit))
+            let text = config.text.render(alert)
+            if !text.isEmpty && !config.textIsPayload { w.field("text", text.truncated(to: textLimit)) }
+            w.key("facts"); w.beginArray()
+            for (k, v) in alert.payload {
+                w.beginObject(); w.field("name", k.truncated(to: textLimit)); w.field("value", v.truncated(to: textLimit)); w.endObject()
+            }
+            if alert.count > 1 { w.beginObject(); w.field("name", "raw alerts"); w.field("value", String(alert.count)); w.endObject() }
+            w.endArray()
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.bytes
+    }
+}

@@ -1,0 +1,178 @@
+// Webhook — an alert publisher, written in Swift on libcurl, that delivers alerts where
+// people look: Slack, Microsoft Teams, Datadog events, PagerDuty, Prometheus Alertmanager,
+// or any URL as a JSON array. See README.md beside this file for every property.
+//
+// What it does per publish call: the format turns the alerts into requests (as few as the
+// service allows), the HTTP client sends them (concurrently, connections reused, rate
+// limited), and each alert's outcome goes back to the host: delivered; refused for good
+// (a 4xx: not retried, the response body in the message); or "retry" (a 5xx, 408, 429,
+// a timeout, a refused connection), with the service's Retry-After when it gave one.
+// The host retries with backoff and jitter, and spools what still fails.
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluicePluginSDK
+
+@_cdecl("sluice_plugin_entry")
+public func sluicePluginEntry() -> UnsafeRawPointer { exportPlugins(Webhook.self) }
+
+/// The properties, read and checked once, when the stage is created.
+struct WebhookConfig {
+    var url: String
+    var method: String
+    var headers: [String]
+    var title: Template
+    var text: Template
+    /// The text is the default `{payload}`: formats that show the payload as facts or
+    /// annotations leave it out rather than say it twice.
+    var textIsPayload: Bool
+    var maxAlertsPerMessage: Int
+    var maxAlertsPerRequest: Int
+    var apiKey: String
+    var site: String
+    var routingKey: String
+    var endpoint: String
+    var severity: Template
+    var source: Template
+    var sourceType: String
+    var tagKeys: [String]
+    var paginate: Bool
+    var alertName: Template
+    var generatorURL: String
+    var resolveAfterMs: Int
+
+    static let defaultTitle = "{stage} alert in {namespace}/{pipeline}"
+    static let defaultText = "{payload}"
+
+    init(_ c: Context) throws {
+        url = c.property("url") ?? ""
+        method = (c.property("method").flatMap { $0.isEmpty ? nil : $0 } ?? "POST").uppercased()
+        guard ["POST", "PUT", "PATCH"].contains(method) else { throw PluginError.error("method '\(method)': use POST, PUT or PATCH") }
+        headers = try WebhookConfig.headerLines(c.property("headers") ?? "")
+        title = try Template(c.property("title").flatMap { $0.isEmpty ? nil : $0 } ?? WebhookConfig.defaultTitle)
+        let textSource = c.property("text").flatMap { $0.isEmpty ? nil : $0 } ?? WebhookConfig.defaultText
+        text = try Template(textSource)
+        textIsPayload = textSource == WebhookConfig.defaultText
+        maxAlertsPerMessage = try c.int("maxAlertsPerMessage", default: 10)
+        maxAlertsPerRequest = try c.int("maxAlertsPerRequest", default: 1000)
+        guard maxAlertsPerMessage >= 1, maxAlertsPerRequest >= 1 else {
+            throw PluginError.error("maxAlertsPerMessage and maxAlertsPerRequest must be at least 1")
+        }
+        apiKey = c.property("apiKey") ?? ""
+        site = c.property("site").flatMap { $0.isEmpty ? nil : $0 } ?? "datadoghq.com"
+        guard site.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) else {
+            throw PluginError.error("site '\(site)': a Datadog site such as datadoghq.com, datadoghq.eu, us3.datadoghq.com")
+        }
+        routingKey = c.property("routingKey") ?? ""
+        endpoint = c.property("endpoint") ?? ""
+        severity = try Template(c.property("severity").flatMap { $0.isEmpty ? nil : $0 } ?? "error")
+        source = try Template(c.property("source").flatMap { $0.isEmpty ? nil : $0 } ?? "sluice:{namespace}/{pipeline}")
+        sourceType = c.property("sourceType").flatMap { $0.isEmpty ? nil : $0 } ?? "sluice"
+        tagKeys = c.list("tags")
+        switch c.property("overflow") ?? "truncate" {
+        case "", "truncate": paginate = false
+        case "paginate": paginate = true
+        case let other: throw PluginError.error("overflow '\(other)': truncate or paginate")
+        }
+        alertName = try Template(c.property("alertName").flatMap { $0.isEmpty ? nil : $0 } ?? "{stage}")
+        generatorURL = c.property("generatorURL") ?? ""
+        resolveAfterMs = try c.int("resolveAfterMs", default: 300_000)
+    }
+
+    /// `headers`: one "Name: value" per line.
+    static func headerLines(_ text: String) throws -> [String] {
+        try text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).compactMap { raw in
+            let line = raw.trimmingCharacters(in: " \t")
+            if line.isEmpty { return nil }
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
+                  line[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                // Never quote the line: it may hold a token.
+                throw PluginError.error("headers: each line must be 'Name: value' (a line without a valid name was given)")
+            }
+            return line
+        }
+    }
+
+    /// PagerDuty's severities; anything else becomes "error".
+    func pagerDutySeverity(_ alert: Alert) -> String {
+        let s = severity.render(alert).lowercased()
+        return ["critical", "error", "warning", "info"].contains(s) ? s : "error"
+    }
+
+    /// Datadog's alert types; "critical" is "error" there.
+    func datadogAlertType(_ alert: Alert) -> String {
+        let s = severity.render(alert).lowercased()
+        if s == "critical" { return "error" }
+        return ["error", "warning", "info", "success"].contains(s) ? s : "error"
+    }
+}
+
+public struct Webhook: AlertPublisher {
+    public static let name = "Webhook"
+    public static let version = "1.0.0"
+
+    let format: any AlertFormat
+    let formatName: String
+    let client: HTTPClient
+
+    public init(context: Context, emitter: Emitter) throws {
+        let config = try WebhookConfig(context)
+        let chosen = context.property("format").flatMap { $0.isEmpty ? nil : $0 } ?? "auto"
+        let type: any AlertFormat.Type
+        if chosen == "auto" {
+            type = Formats.detect(url: config.url, apiKey: config.apiKey, routingKey: config.routingKey)
+        } else if let known = Formats.named(chosen) {
+            type = known
+        } else {
+            throw PluginError.error("format '\(chosen)': one of auto, \(Formats.all.map { $0.name }.joined(separator: ", "))")
+        }
+        format = try type.init(config)
+        formatName = type.name
+        var settings = HTTPClient.Settings()
+        settings.connectTimeoutMs = try context.int("connectTimeoutMs", default: 5_000)
+        settings.timeoutMs = try context.int("timeoutMs", default: 10_000)
+        settings.maxInFlight = try context.int("maxInFlight", default: 8)
+        settings.http2 = context.property("http2") != "false"
+        settings.rate = try RateLimit.parse(context.property("rateLimit").flatMap { $0.isEmpty ? nil : $0 } ?? type.defaultRate)
+        settings.maxRateWaitMs = try context.int("maxRateWaitMs", default: 10_000)
+        guard settings.connectTimeoutMs > 0, settings.timeoutMs > 0, settings.maxInFlight > 0 else {
+            throw PluginError.error("connectTimeoutMs, timeoutMs and maxInFlight must be positive")
+        }
+        client = try HTTPClient(settings: settings, label: type.name)
+        emitter.log(.info, "delivering alerts as \(type.name)" + (settings.rate.map { ", at most \($0.text)" } ?? ""))
+    }
+
+    public mutating func publish(_ alerts: Alerts, _ out: Emitter) throws {
+        guard !alerts.isEmpty else { return }
+        let requests = format.requests(alerts)
+        let results = client.send(requests)
+        // An alert is delivered when every request carrying it was; otherwise the worst
+        // outcome wins: refused for good, then "retry" (with the longest Retry-After).
+        var failed = [String?](repeating: nil, count: alerts.count)
+        var retry = [String?](repeating: nil, count: alerts.count)
+        var after = [Int](repeating: 0, count: alerts.count)
+        var sent = 0
+        for (request, result) in zip(requests, results) {
+            for i in request.alerts where i >= 0 && i < alerts.count {
+                switch result {
+                case .delivered: break
+                case .failed(let why): failed[i] = failed[i] ?? why
+                case .retry(let why, let ms):
+                    retry[i] = retry[i] ?? why
+                    after[i] = max(after[i], ms)
+                }
+            }
+            if case .delivered = result { sent += 1 }
+        }
+        out.count("requests", Int64(requests.count))
+        out.count("requests_failed", Int64(requests.count - sent))
+        for i in 0..<alerts.count {
+            if let why = failed[i] {
+                out.outcome(i, ok: false, why)
+            } else if let why = retry[i] {
+                out.outcome(i, ok: false, retry: true, why)
+                if after[i] > 0 { out.retryAfter(i, milliseconds: UInt64(after[i])) }
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+// LoopbackHTTP — a small real HTTP/1.1 server on 127.0.0.1, for tests and benchmarks: the
+// webhook publishers post to it over real sockets. It binds an ephemeral port, keeps
+// connections alive, reads Content-Length and chunked bodies, records every request (with
+// the connection it came on) and answers what a handler says, optionally after a delay.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+public struct HTTPRequestRecord: Sendable {
+    public let method: String
+    public let path: String
+    /// Header names lowercased.
+    public let headers: [String: String]
+    public let body: Data
+    /// Which accepted connection carried it (1, 2, …): connection reuse shows here.
+    public let connection: Int
+    /// When it arrived (milliseconds since 1970).
+    public let receivedMs: Int64
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+    /// The body as JSON (Foundation's reading of it), or nil.
+    public var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+}
+
+public struct HTTPResponseSpec: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: String
+    /// Wait this long before answering (a slow service).
+    public var delayMs: Int
+
+    public init(status: Int = 200, headers: [(String, String)] = [], body: String = "ok", delayMs: Int = 0) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.delayMs = delayMs
+    }
+}
+
+public final class LoopbackHTTPServer: @unchecked Sendable {
+    public let port: Int
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    private let listener: Int32
+    private let lock = NSLock()
+    private var handler: @Sendable (HTTPRequestRecord) -> HTTPResponseSpec
+    private var recorded: [HTTPRequestRecord] = []
+    private var connections = 0
+    private var open: Set<Int32> = []
+    private var stopped = false
+    /// Keep request bodies (tests); a benchmark receiver only counts.
+    private let keepBodies: Bool
+
+    /// Starts listening on 127.0.0.1 at `port` (0: an ephemeral port).
+    public init(port: Int = 0, keepBodies: Bool = true,
+                handler: @escaping @Sendable (HTTPRequestRecord) -> HTTPResponseSpec = { _ in HTTPResponseSpec() }) throws {
+        self.handler = handler
+        self.keepBodies = keepBodies
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 128) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw ServerError("bind/listen on 127.0.0.1:\(port): \(why)")
+        }
+        var actual = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        self.port = Int(UInt16(bigEndian: actual.sin_port))
+        listener = fd
+        let t = Thread { [weak self] in self?.acceptLoop() }
+        t.start()
+    }
+
+    deinit { stop() }
+
+    /// Answers from now on with `handler`.
+    public func respond(_ handler: @escaping @Sendable (HTTPRequestRecord) -> HTTPResponseSpec) {
+        lock.lock(); self.handler = handler; lock.unlock()
+    }
+
+    public var requests: [HTTPRequestRecord] { lock.lock(); defer { lock.unlock() }; return recorded }
+    public var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections }
+    public func reset() { lock.lock(); recorded = []; lock.unlock() }
+
+    /// Waits until at least `n` requests arrived, or `timeoutMs` passed; returns them.
+    @discardableResult
+    public func waitForRequests(_ n: Int, timeoutMs: Int = 10_000) -> [HTTPRequestRecord] {
+        let end = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        while requests.count < n && Date() < end { usleep(2_000) }
+        return requests
+    }
+
+    /// Stops listening and closes every connection.
+    public func stop() {
+        lock.lock()
+        guard !stopped else { lock.unlock(); return }
+        stopped = true
+        let conns = open
+        lock.unlock()
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for c in conns { shutdown(c, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let c = accept(listener, nil, nil)
+            if c < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            lock.lock()
+            if stopped { lock.unlock(); close(c); return }
+            connections += 1
+            let id = connections
+            open.insert(c)
+            lock.unlock()
+            var one: Int32 = 1
+            setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let t = Thread { [weak self] in self?.serve(c, id) }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    private func serve(_ fd: Int32, _ id: Int) {
+        var buffer = Data()
+        defer {
+            lock.lock(); open.remove(fd); lock.unlock()
+            close(fd)
+        }
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        func fill() -> Bool {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return false }
+            buffer.append(contentsOf: chunk[0..<n])
+            return true
+        }
+        while true {
+            // The head: up to the blank line.
+            var headEnd: Range<Data.Index>?
+            while true {
+                headEnd = buffer.range(of: Data("\r\n\r\n".utf8))
+                if headEnd != nil { break }
+                if buffer.count > 1 << 20 || !fill() { return }
+            }
+            guard let he = headEnd else { return }
+            let head = String(decoding: buffer[buffer.startIndex..<he.lowerBound], as: UTF8.self)
+            buffer.removeSubrange(buffer.startIndex..<he.upperBound)
+            let lines = head.components(separatedBy: "\r\n")
+            let first = lines.first?.split(separator: " ") ?? []
+            guard first.count >= 2 else { return }
+            var headers: [String: String] = [:]
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            var body = Data()
+            if headers["transfer-encoding"]?.lowercased() == "chunked" {
+                while true {
+                    var lineEnd = buffer.range(of: Data("\r\n".utf8))
+                    while lineEnd == nil { if !fill() { return }; lineEnd = buffer.range(of: Data("\r\n".utf8)) }
+                    guard let le = lineEnd else { return }
+                    let sizeText = String(decoding: buffer[buffer.startIndex..<le.lowerBound], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex..<le.upperBound)
+                    guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16) else { return }
+                    while buffer.count < size + 2 { if !fill() { return } }
+                    if size == 0 { buffer.removeSubrange(buffer.startIndex..<(buffer.startIndex + 2)); break }
+                    body.append(buffer[buffer.startIndex..<(buffer.startIndex + size)])
+                    buffer.removeSubrange(buffer.startIndex..<(buffer.startIndex + size + 2))
+                }
+            } else {
+                let length = Int(headers["content-length"] ?? "0") ?? 0
+                guard length >= 0, length < 1 << 30 else { return }
+                while buffer.count < length { if !fill() { return } }
+                body = buffer.prefix(length)
+                buffer.removeSubrange(buffer.startIndex..<(buffer.startIndex + length))
+            }
+            let record = HTTPRequestRecord(method: String(first[0]), path: String(first[1]), headers: headers,
+                                           body: keepBodies ? Data(body) : Data(), connection: id, receivedMs: Int64(Date().timeIntervalSince1970 * 1000))
+            lock.lock()
+            let h = handler
+            lock.unlock()
+            let spec = h(HTTPRequestRecord(method: record.method, path: record.path, headers: headers, body: Data(body),
+                                           connection: id, receivedMs: record.receivedMs))
+            lock.lock()
+            recorded.append(record)
+            lock.unlock()
+            if spec.delayMs > 0 { usleep(useconds_t(spec.delayMs) * 1000) }
+            let payload = Data(spec.body.utf8)
+            var out = "HTTP/1.1 \(spec.status) \(LoopbackHTTPServer.reason(spec.status))\r\nContent-Length: \(payload.count)\r\n"
+            for (k, v) in spec.headers { out += "\(k): \(v)\r\n" }
+            out += "\r\n"
+            var bytes = Data(out.utf8)
+            bytes.append(payload)
+            let sent = bytes.withUnsafeBytes { b -> Bool in
+                var off = 0
+                while off < b.count {
+                    let n = send(fd, b.baseAddress! + off, b.count - off, Int32(MSG_NOSIGNAL))
+                    if n <= 0 { return false }
+                    off += n
+                }
+                return true
+            }
+            if !sent || headers["connection"]?.lowercased() == "close" { return }
+        }
+    }
+
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 202: return "Accepted"
+        case 400: return "Bad Request"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
+    }
+}
+
+public struct ServerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
