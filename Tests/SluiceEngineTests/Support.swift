@@ -48,10 +48,11 @@ func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int3
     return try runProgram(Package.host, args, environment: environment)
 }
 
-/// Compiles a C fixture into a shared library with nothing but cc and the SDK header.
-func compilePlugin(_ source: String, to output: String, defines: [String] = []) throws {
+/// Compiles a C fixture into a shared library with nothing but cc and the SDK header
+/// (or another copy of it: `include`).
+func compilePlugin(_ source: String, to output: String, defines: [String] = [], include: String = Package.include) throws {
     let args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",
-                "-I", Package.include] + defines.map { "-D" + $0 } + ["-o", output, Package.fixtures + "/" + source]
+                "-I", include] + defines.map { "-D" + $0 } + ["-o", output, Package.fixtures + "/" + source]
     let r = try runProgram("/usr/bin/cc", args)
     if r.status != 0 { throw FixtureError("cc \(source) failed:\n\(r.stderr)") }
 }
@@ -76,12 +77,14 @@ final class Fixtures: @unchecked Sendable {
     var broken: String { root + "/broken" }
     /// libpublishers.so: FlakyPublisher, FailingPublisher.
     var publishers: String { root + "/publishers" }
+    /// libgolden.so, built against the ABI 1.0 header: GoldenAlerter, GoldenPublisher.
+    var golden: String { root + "/golden" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken", "publishers"] {
+        for dir in ["kit", "kit2", "broken", "publishers", "golden"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"
@@ -99,6 +102,9 @@ final class Fixtures: @unchecked Sendable {
 
         try compilePlugin("publishers.c", to: publishers + "/libpublishers.so")
         try copyWidgets(["FlakyPublisher-alertpublisher.json", "FailingPublisher-alertpublisher.json"], to: publishers)
+
+        try compilePlugin("golden_abi_1_0.c", to: golden + "/libgolden.so", include: Package.fixtures + "/abi-1.0")
+        try copyWidgets(["GoldenAlerter-transform.json", "GoldenPublisher-alertpublisher.json"], to: golden)
 
         try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
         try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")
@@ -166,7 +172,7 @@ let testCatalog = catalog([Fixtures.shared.kit, Fixtures.shared.publishers], bun
 /// folder holding `files`; fails the test on planning problems.
 func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: [String: String] = [:],
                  environment: [String: String] = [:], shouldStop: @escaping () -> Bool = { false },
-                 runID: String = "test-run", name: String = #function) throws -> PipelineRun {
+                 runID: String = "test-run", catalog: Catalog = testCatalog, name: String = #function) throws -> PipelineRun {
     let dir = try scratchFolder(name)
     for (file, text) in files {
         let path = dir + "/" + file
@@ -180,7 +186,7 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
     // default to it.
     var env = environment.mapValues { $0.replacingOccurrences(of: "{dir}", with: dir) }
     if env["SLUICE_OUT"] == nil { env["SLUICE_OUT"] = dir + "/out" }
-    let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: env)
+    let (plan, problems) = PipelinePlanner.plan(spec, catalog: catalog, environment: env)
     guard let plan else { throw FixtureError("pipeline problems: \(problems)") }
     final class Log: @unchecked Sendable {
         let lock = NSLock()
