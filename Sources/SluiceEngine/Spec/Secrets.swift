@@ -4,7 +4,9 @@ import Foundation
 /// widgets file marks `secret`) from text the host is about to show: plugin log lines,
 /// failure messages, per-alert outcomes, error records, a service's response body.
 /// A secret given as several lines (HTTP headers) is also removed line by line, and a
-/// header's value on its own (`Authorization: Bearer x` → `Bearer x` and `x`).
+/// header's value on its own (`Authorization: Bearer x` → `Bearer x` and `x`). A URL is also
+/// removed in parts a service might echo: its path and query, and every segment or
+/// parameter value that looks like a token (16 characters or more, or 8 with a digit).
 public struct Redactor: Sendable {
     public static let mask = "[secret]"
     private let needles: [String]
@@ -15,6 +17,7 @@ public struct Redactor: Sendable {
             parts.insert(secret)
             for line in secret.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
                 parts.insert(String(line))
+                parts.formUnion(Redactor.urlParts(String(line)))
                 if let colon = line.firstIndex(of: ":") {
                     let value = line[line.index(after: colon)...].drop { $0 == " " }
                     parts.insert(String(value))
@@ -28,6 +31,23 @@ public struct Redactor: Sendable {
     }
 
     public var isEmpty: Bool { needles.isEmpty }
+
+    /// The parts of a URL worth masking on their own.
+    static func urlParts(_ text: String) -> Set<String> {
+        guard let scheme = text.range(of: "://") else { return [] }
+        let rest = text[scheme.upperBound...]
+        var out = Set<String>()
+        guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return out }
+        let authority = rest[..<slash]
+        if let at = authority.lastIndex(of: "@") { out.insert(String(authority[..<at])) }
+        let tail = rest[slash...]
+        if tail.count > 1 { out.insert(String(tail)) }
+        for piece in tail.split(whereSeparator: { "/?&=#;".contains($0) }) {
+            let tokenLike = piece.count >= 16 || (piece.count >= 8 && piece.contains(where: \.isNumber))
+            if tokenLike { out.insert(String(piece)) }
+        }
+        return out
+    }
 
     public func redact(_ text: String) -> String {
         guard !needles.isEmpty else { return text }
