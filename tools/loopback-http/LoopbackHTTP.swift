@@ -235,3 +235,46 @@ public struct ServerError: Error, CustomStringConvertible {
     public let description: String
     init(_ d: String) { description = d }
 }
+
+/// A plain HTTP/1.1 GET to 127.0.0.1 (`Connection: close`): the status and the body, or
+/// nil when nothing answers. For tests that read a local service's API.
+public func loopbackGet(port: Int, path: String, timeoutMs: Int = 5_000) -> (status: Int, body: Data)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: Int((timeoutMs % 1000) * 1000))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard connected == 0 else { return nil }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: application/json\r\nConnection: close\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+    var response = Data()
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response.append(contentsOf: chunk[0..<n])
+    }
+    guard let headEnd = response.range(of: Data("\r\n\r\n".utf8)) else { return nil }
+    let head = String(decoding: response[..<headEnd.lowerBound], as: UTF8.self)
+    let statusLine = head.split(separator: "\r\n").first?.split(separator: " ") ?? []
+    guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
+    var body = Data(response[headEnd.upperBound...])
+    if head.lowercased().contains("transfer-encoding: chunked") {
+        var decoded = Data()
+        var rest = body
+        while let lineEnd = rest.range(of: Data("\r\n".utf8)),
+              let size = Int(String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? "", radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            guard rest.count >= rest.distance(from: rest.startIndex, to: start) + size else { break }
+            decoded.append(rest[start..<rest.index(start, offsetBy: size)])
+            rest = Data(rest[rest.index(start, offsetBy: size)...].dropFirst(2))
+        }
+        body = decoded
+    }
+    return (status, body)
+}
