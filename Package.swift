@@ -8,6 +8,9 @@
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
 //   Plugins/<Name>           bundled plugins, each a dynamic library lib<Name>.so
 //   tools/abi-bench          the ABI benchmark's runner
+//   tools/loopback-http      a real HTTP server on 127.0.0.1 for tests and benchmarks
+//   tools/webhook-receiver   prints what webhook publishers send it
+//   tools/webhook-bench      the webhook benchmark's driver
 import PackageDescription
 
 /// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names system
@@ -128,6 +131,19 @@ let package = Package(
         .target(
             name: "LoopbackHTTP",
             path: "tools/loopback-http"
+        ),
+        // Prints what webhooks send it: tools/webhook-receiver, for trying the webhook example.
+        .executableTarget(
+            name: "webhook-receiver",
+            dependencies: ["LoopbackHTTP"],
+            path: "tools/webhook-receiver"
+        ),
+        // The webhook benchmark's driver (tools/webhook-bench/run).
+        .executableTarget(
+            name: "webhook-bench",
+            dependencies: ["LoopbackHTTP"],
+            path: "tools/webhook-bench",
+            exclude: ["run"]
         ),
         .testTarget(
             name: "SluiceEngineTests",

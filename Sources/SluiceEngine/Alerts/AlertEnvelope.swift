@@ -204,8 +204,22 @@ struct StableHash {
         b = (b << 7) | (b >> 57)
     }
 
+    /// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit, so keys
+    /// that differ in their last byte ("store0", "store6") do not look alike.
+    @inline(__always)
+    private static func finish(_ x: UInt64) -> UInt64 {
+        var h = x
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
     /// Appends the hash as 32 lowercase hex digits.
     func appendHex(to buf: inout sr_buf) {
+        let a = StableHash.finish(self.a), b = StableHash.finish(self.b ^ self.a)
         var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &digits) { out in
             for i in 0..<16 {
