@@ -13,8 +13,8 @@
 //   tools/webhook-bench      the webhook benchmark's driver
 import PackageDescription
 
-/// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names system
-/// library modules in sub-folders of the plugin's folder (e.g. Plugins/Webhook/CCurl).
+/// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names C targets
+/// in sub-folders of the plugin's folder (e.g. Plugins/Webhook/CCurl).
 struct BundledPlugin {
     enum Language { case c, swift }
     let name: String
@@ -57,10 +57,11 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
     }
 }
 
-/// The system libraries plugins use, each a module map and a shim header.
+/// C libraries plugins use, through small C targets inside the plugin's folder.
 let systemLibraries: [Target] = [
-    // libcurl, for the Webhook publisher; typed wrappers for its variadic functions.
-    .systemLibrary(name: "CCurl", path: "Plugins/Webhook/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+    // libcurl for the Webhook publisher, loaded with dlopen when a stage is created (so that
+    // loading the plugin stays cheap), with typed wrappers for its variadic functions.
+    .target(name: "CCurl", path: "Plugins/Webhook/CCurl", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
 ]
 
 let package = Package(

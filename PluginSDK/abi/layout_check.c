@@ -22,6 +22,10 @@ CHECK(offsetof(sluice_emitter, size) == 0, "sluice_emitter.size comes first");
 CHECK(offsetof(sluice_context, size) == 0, "sluice_context.size comes first");
 CHECK(offsetof(sluice_batch, size) == 0, "sluice_batch.size comes first");
 CHECK(offsetof(sluice_alert, size) == 0, "sluice_alert.size comes first");
+/* ABI 1.1 appended fields after the last 1.0 ones: a 1.0 reader never sees them move. */
+CHECK(offsetof(sluice_alert, key) > offsetof(sluice_alert, json), "sluice_alert.key is appended (1.1)");
+CHECK(offsetof(sluice_alert, key_fields) > offsetof(sluice_alert, key), "sluice_alert.key_fields is appended (1.1)");
+CHECK(offsetof(sluice_emitter, alert_retry_after) > offsetof(sluice_emitter, render_json), "alert_retry_after is appended (1.1)");
 
 /* The ABI version this build of the SDK was compiled with, for tools that want to ask. */
 const unsigned sluice_sdk_abi_major = SLUICE_ABI_MAJOR;

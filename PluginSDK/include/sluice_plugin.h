@@ -653,7 +653,22 @@ typedef struct sluice_plugin {
     sluice_status (*flush)(void *instance, const sluice_emitter *out);
 
     /** alertpublisher: deliver `n` alerts. Report per-alert results with
-     *  out->alert_outcome() when they differ; otherwise the return status covers all. */
+     *  out->alert_outcome() when they differ; otherwise the return status covers all.
+     *  What each answer makes the host do:
+     *    SLUICE_OK     delivered.
+     *    SLUICE_ERROR  refused for good (say why: an HTTP 400 and its body): not retried,
+     *                  counted as failed, logged.
+     *    SLUICE_RETRY  a transient failure (a 5xx, a timeout, a refused connection): the host
+     *                  calls publish again with only those alerts, after an exponential
+     *                  backoff with jitter, or after the time given to alert_retry_after
+     *                  when the service said (an HTTP 429's Retry-After), within the
+     *                  pipeline's retry bound. What still fails is written to the host's
+     *                  durable spool and delivered first at a later batch or run — so the
+     *                  same alert (same id) may reach you again: deliver idempotently.
+     *  Return within about the pipeline's retry.maxBackoffMs plus your own timeouts: the
+     *  batch waits for every publisher (publishers of a batch run at the same time, each
+     *  instance on one thread). The host masks the values of your secret properties in
+     *  every message you give it; still, never put a URL or a key in a message. */
     sluice_status (*publish)(void *instance, const sluice_alert *const *alerts, size_t n,
                              const sluice_emitter *out);
 } sluice_plugin;

@@ -46,11 +46,11 @@ struct WebhookConfig {
 
     init(_ c: Context) throws {
         url = c.property("url") ?? ""
-        method = (c.property("method").flatMap { $0.isEmpty ? nil : $0 } ?? "POST").uppercased()
+        method = c.text("method", default: "POST").uppercased()
         guard ["POST", "PUT", "PATCH"].contains(method) else { throw PluginError.error("method '\(method)': use POST, PUT or PATCH") }
         headers = try WebhookConfig.headerLines(c.property("headers") ?? "")
-        title = try Template(c.property("title").flatMap { $0.isEmpty ? nil : $0 } ?? WebhookConfig.defaultTitle)
-        let textSource = c.property("text").flatMap { $0.isEmpty ? nil : $0 } ?? WebhookConfig.defaultText
+        title = try Template(c.text("title", default: WebhookConfig.defaultTitle))
+        let textSource = c.text("text", default: WebhookConfig.defaultText)
         text = try Template(textSource)
         textIsPayload = textSource == WebhookConfig.defaultText
         maxAlertsPerMessage = try c.int("maxAlertsPerMessage", default: 10)
@@ -59,22 +59,22 @@ struct WebhookConfig {
             throw PluginError.error("maxAlertsPerMessage and maxAlertsPerRequest must be at least 1")
         }
         apiKey = c.property("apiKey") ?? ""
-        site = c.property("site").flatMap { $0.isEmpty ? nil : $0 } ?? "datadoghq.com"
+        site = c.text("site", default: "datadoghq.com")
         guard site.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) else {
             throw PluginError.error("site '\(site)': a Datadog site such as datadoghq.com, datadoghq.eu, us3.datadoghq.com")
         }
         routingKey = c.property("routingKey") ?? ""
         endpoint = c.property("endpoint") ?? ""
-        severity = try Template(c.property("severity").flatMap { $0.isEmpty ? nil : $0 } ?? "error")
-        source = try Template(c.property("source").flatMap { $0.isEmpty ? nil : $0 } ?? "sluice:{namespace}/{pipeline}")
-        sourceType = c.property("sourceType").flatMap { $0.isEmpty ? nil : $0 } ?? "sluice"
+        severity = try Template(c.text("severity", default: "error"))
+        source = try Template(c.text("source", default: "sluice:{namespace}/{pipeline}"))
+        sourceType = c.text("sourceType", default: "sluice")
         tagKeys = c.list("tags")
         switch c.property("overflow") ?? "truncate" {
         case "", "truncate": paginate = false
         case "paginate": paginate = true
         case let other: throw PluginError.error("overflow '\(other)': truncate or paginate")
         }
-        alertName = try Template(c.property("alertName").flatMap { $0.isEmpty ? nil : $0 } ?? "{stage}")
+        alertName = try Template(c.text("alertName", default: "{stage}"))
         generatorURL = c.property("generatorURL") ?? ""
         resolveAfterMs = try c.int("resolveAfterMs", default: 300_000)
     }
@@ -107,6 +107,14 @@ struct WebhookConfig {
     }
 }
 
+extension Context {
+    /// The property's text, or `fallback` when it is not set or empty.
+    func text(_ name: String, default fallback: String) -> String {
+        guard let v = property(name), !v.isEmpty else { return fallback }
+        return v
+    }
+}
+
 public struct Webhook: AlertPublisher {
     public static let name = "Webhook"
     public static let version = "1.0.0"
@@ -117,7 +125,7 @@ public struct Webhook: AlertPublisher {
 
     public init(context: Context, emitter: Emitter) throws {
         let config = try WebhookConfig(context)
-        let chosen = context.property("format").flatMap { $0.isEmpty ? nil : $0 } ?? "auto"
+        let chosen = context.text("format", default: "auto")
         let type: any AlertFormat.Type
         if chosen == "auto" {
             type = Formats.detect(url: config.url, apiKey: config.apiKey, routingKey: config.routingKey)
@@ -133,7 +141,7 @@ public struct Webhook: AlertPublisher {
         settings.timeoutMs = try context.int("timeoutMs", default: 10_000)
         settings.maxInFlight = try context.int("maxInFlight", default: 8)
         settings.http2 = context.property("http2") != "false"
-        settings.rate = try RateLimit.parse(context.property("rateLimit").flatMap { $0.isEmpty ? nil : $0 } ?? type.defaultRate)
+        settings.rate = try RateLimit.parse(context.text("rateLimit", default: type.defaultRate))
         settings.maxRateWaitMs = try context.int("maxRateWaitMs", default: 10_000)
         guard settings.connectTimeoutMs > 0, settings.timeoutMs > 0, settings.maxInFlight > 0 else {
             throw PluginError.error("connectTimeoutMs, timeoutMs and maxInFlight must be positive")

@@ -127,6 +127,17 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: spool + "/hook.spool.bad", encoding: .utf8), "not a spool line\n")
     }
 
+    func testASpoolThatCannotBeWrittenCountsTheAlertsAsFailedAndSaysSo() throws {
+        let port = try deadPort()
+        let dir = try scratchFolder()
+        try "a file where the spool folder should be".write(toFile: dir + "/blocked", atomically: true, encoding: .utf8)
+        let run = try runPipeline(pipeline(url: "http://127.0.0.1:\(port)", spool: dir + "/blocked/spool"), files: ["in.jsonl": Self.events(3)])
+        XCTAssertEqual(run.summary.status, .completedWithFailures)
+        XCTAssertEqual(run.publisher("hook")?.spooled, 0)
+        XCTAssertEqual(run.publisher("hook")?.failed, 3, "not delivered, not spooled: failed, never silently dropped")
+        XCTAssertEqual(run.summary.alerts.failed, 3)
+    }
+
     // MARK: repeat suppression
 
     func testRepeatsWithinTheIntervalAreSuppressedAcrossRuns() throws {

@@ -56,7 +56,9 @@ final class WebhookTests: XCTestCase {
             XCTAssertEqual(q.headers["x-team"], "ops")
             XCTAssertEqual(q.headers["authorization"], "Bearer abc123")
         }
+        // The three requests go out at the same time and may arrive in any order.
         let envelopes = requests.flatMap { $0.json as? [[String: Any]] ?? [] }
+            .sorted { Int(($0["payload"] as? [String: String])?["t"] ?? "") ?? 0 < Int(($1["payload"] as? [String: String])?["t"] ?? "") ?? 0 }
         XCTAssertEqual(envelopes.count, 5)
         XCTAssertEqual(envelopes.map { ($0["payload"] as? [String: String])?["id"] }, ["s0", "s1", "s0", "s1", "s0"])
         for e in envelopes {

@@ -83,39 +83,51 @@ func runHost(_ arguments: [String], log: String) throws -> Process {
 // MARK: 1. latency
 
 try? fm.removeItem(atPath: work)
-let latencyDir = work + "/latency"
-try fm.createDirectory(atPath: latencyDir + "/in", withIntermediateDirectories: true)
-let receiver = try LoopbackHTTPServer()
-try pipeline(name: "latency", input: latencyDir + "/in", follow: true, aggregate: true,
-             publisher: ["name": "Webhook", "properties": ["format": "json", "url": receiver.url + "/alerts"]],
-             spool: latencyDir + "/spool")
-    .write(toFile: latencyDir + "/pipeline.json", atomically: true, encoding: .utf8)
-let follower = try runHost(["run", latencyDir + "/pipeline.json", "--progress", "none"], log: latencyDir + "/host.log")
-usleep(500_000)
-var latencies: [Double] = []
-for f in 1...files {
-    usleep(useconds_t(Int.random(in: 0..<400) * 1000))  // not in step with the source's polling
-    var text = ""
-    events(200, stores: 10, prefix: "f\(f)-s", into: &text)
-    let tmp = latencyDir + "/in/.f\(f).tmp"
-    try text.write(toFile: tmp, atomically: false, encoding: .utf8)
-    let marker = "\"f\(f)-s"
-    let t0 = nowMs()
-    guard rename(tmp, latencyDir + "/in/" + String(format: "f-%04d.jsonl", f)) == 0 else { fatalError("rename failed") }
-    var arrived: Int64?
-    for _ in 0..<10_000 {
-        if let r = receiver.requests.first(where: { $0.bodyText.contains(marker) }) { arrived = r.receivedMs; break }
-        usleep(1_000)
+
+/// Latencies (ms) of `files` files, with the batch settings `batch` (nil: the defaults).
+func latencies(_ label: String, batch: [String: Any]?) throws -> [Double] {
+    let dir = work + "/latency-" + label
+    try fm.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+    let receiver = try LoopbackHTTPServer()
+    try pipeline(name: "latency", input: dir + "/in", follow: true, aggregate: true,
+                 publisher: ["name": "Webhook", "properties": ["format": "json", "url": receiver.url + "/alerts"]],
+                 batch: batch, spool: dir + "/spool")
+        .write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+    let follower = try runHost(["run", dir + "/pipeline.json", "--progress", "none"], log: dir + "/host.log")
+    defer {
+        follower.terminate()
+        follower.waitUntilExit()
     }
-    guard let arrived else { print("file \(f): its alerts did not arrive within 10 s"); exit(1) }
-    latencies.append(Double(arrived - t0))
+    usleep(500_000)
+    var out: [Double] = []
+    for f in 1...files {
+        usleep(useconds_t(Int.random(in: 0..<400) * 1000))  // not in step with the source's polling
+        var text = ""
+        events(200, stores: 10, prefix: "f\(f)-s", into: &text)
+        let tmp = dir + "/in/.f\(f).tmp"
+        try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+        let marker = "\"f\(f)-s"
+        let t0 = nowMs()
+        guard rename(tmp, dir + "/in/" + String(format: "f-%04d.jsonl", f)) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        var arrived: Int64?
+        for _ in 0..<10_000 {
+            if let r = receiver.requests.first(where: { $0.bodyText.contains(marker) }) { arrived = r.receivedMs; break }
+            usleep(1_000)
+        }
+        guard let arrived else { print("file \(f): its alerts did not arrive within 10 s; see \(dir)/host.log"); exit(1) }
+        out.append(Double(arrived - t0))
+    }
+    return out
 }
-follower.terminate()
-follower.waitUntilExit()
-let sortedLatencies = latencies.sorted()
-print("latency, rename into a followed folder → the webhook receiver holds the alerts (\(files) files, pipeline defaults):")
-print(String(format: "  p50 %.0f ms, max %.0f ms, min %.0f ms", median(latencies), sortedLatencies.last ?? 0, sortedLatencies.first ?? 0))
-print("  all (ms): " + latencies.map { String(Int($0)) }.joined(separator: " "))
+
+for (label, batch, what) in [("defaults", nil, "pipeline defaults: maxDelayMs 1000, pollMs 200"),
+                             ("100ms", ["maxDelayMs": 100] as [String: Any]?, "batch.maxDelayMs 100")] {
+    let l = try latencies(label, batch: batch)
+    let sorted = l.sorted()
+    print("latency, rename into a followed folder → the webhook receiver holds the alerts (\(files) files, \(what)):")
+    print(String(format: "  p50 %.0f ms, max %.0f ms, min %.0f ms", median(l), sorted.last ?? 0, sorted.first ?? 0))
+    print("  all (ms): " + l.map { String(Int($0)) }.joined(separator: " "))
+}
 
 // MARK: 2. throughput
 

@@ -49,23 +49,23 @@ final class HTTPClient {
     private var idle: [UnsafeMutableRawPointer] = []
     private var limiter: RateLimiter?
 
-    private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
-
     init(settings: Settings, label: String) throws {
-        guard HTTPClient.globalInit, let m = curl_multi_init() else {
-            throw HTTPClientError("libcurl could not be initialised")
+        var why = [CChar](repeating: 0, count: 512)
+        guard sluice_curl_load(&why, why.count) == 0 else {
+            throw HTTPClientError(String(decoding: why.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
+        guard let m = sluice_curl_multi_init() else { throw HTTPClientError("libcurl could not make a multi handle") }
         self.settings = settings
         self.label = label
         multi = m
-        _ = sluice_curlm_set_long(m, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
-        _ = sluice_curlm_set_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, settings.maxInFlight))
+        _ = sluice_curl_multi_set_long(m, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        _ = sluice_curl_multi_set_long(m, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, settings.maxInFlight))
         limiter = settings.rate.map(RateLimiter.init)
     }
 
     deinit {
-        for h in idle { curl_easy_cleanup(h) }
-        curl_multi_cleanup(multi)
+        for h in idle { sluice_curl_easy_cleanup(h) }
+        sluice_curl_multi_cleanup(multi)
     }
 
     /// One request in flight: what it sends, what came back.
@@ -116,27 +116,28 @@ final class HTTPClient {
                 continue
             }
             var still: Int32 = 0
-            curl_multi_perform(multi, &still)
-            var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi, &left) {
-                guard sluice_curlmsg_done(msg) != 0, let h = sluice_curlmsg_handle(msg), let t = running.removeValue(forKey: h) else { continue }
-                results[t.index] = finish(t, code: sluice_curlmsg_result(msg))
+            sluice_curl_multi_perform(multi, &still)
+            var handle: UnsafeMutableRawPointer?
+            var code = CURLE_OK
+            while sluice_curl_multi_done(multi, &handle, &code) != 0 {
+                guard let h = handle, let t = running.removeValue(forKey: h) else { continue }
+                results[t.index] = finish(t, code: code)
             }
             if !running.isEmpty {
                 let timeout = rateWait > 0 ? min(rateWait, 100) : 100
-                curl_multi_poll(multi, nil, 0, Int32(timeout), nil)
+                sluice_curl_multi_poll(multi, Int32(timeout))
             }
         }
         return results
     }
 
     private func start(_ r: HTTPRequest, index: Int) -> Result<Transfer, HTTPClientError> {
-        guard let h = idle.popLast() ?? curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle")) }
-        curl_easy_reset(h)
+        guard let h = idle.popLast() ?? sluice_curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle")) }
+        sluice_curl_easy_reset(h)
         let t = Transfer(index: index, handle: h)
         var lines = ["Content-Type: \(r.contentType)", "Expect:", "User-Agent: Sluice-Webhook/1.0"]
         lines += r.headers
-        for line in lines { t.headers = curl_slist_append(t.headers, line) }
+        for line in lines { t.headers = sluice_curl_slist_append(t.headers, line) }
         var ok = true
         func check(_ c: CURLcode) { if c != CURLE_OK { ok = false } }
         check(sluice_curl_set_string(h, CURLOPT_URL, r.url))
@@ -147,7 +148,7 @@ final class HTTPClient {
         check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TCP_KEEPALIVE, 1))
         check(sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, settings.http2 ? Int(CURL_HTTP_VERSION_2TLS) : Int(CURL_HTTP_VERSION_1_1)))
-        check(sluice_curl_set_headers(h, t.headers))
+        check(sluice_curl_set_pointer(h, CURLOPT_HTTPHEADER, t.headers))
         if r.method != "POST" { check(sluice_curl_set_string(h, CURLOPT_CUSTOMREQUEST, r.method)) }
         check(sluice_curl_set_size(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.body.count)))
         r.body.withUnsafeBytes { b in
@@ -158,13 +159,13 @@ final class HTTPClient {
         check(sluice_curl_set_write(h, HTTPClient.onBody, user))
         check(sluice_curl_set_header_callback(h, HTTPClient.onHeader, user))
         guard ok else {
-            curl_slist_free_all(t.headers)
+            sluice_curl_slist_free_all(t.headers)
             idle.append(h)
             return .failure(HTTPClientError("the request could not be set up (is the URL well formed and http or https?)"))
         }
         // The transfer is kept alive by `running` until it finishes.
-        if curl_multi_add_handle(multi, h) != CURLM_OK {
-            curl_slist_free_all(t.headers)
+        if sluice_curl_multi_add_handle(multi, h) != CURLM_OK {
+            sluice_curl_slist_free_all(t.headers)
             idle.append(h)
             return .failure(HTTPClientError("the request could not be started"))
         }
@@ -172,12 +173,12 @@ final class HTTPClient {
     }
 
     private func finish(_ t: Transfer, code: CURLcode) -> HTTPResult {
-        curl_multi_remove_handle(multi, t.handle)
-        curl_slist_free_all(t.headers)
+        sluice_curl_multi_remove_handle(multi, t.handle)
+        sluice_curl_slist_free_all(t.headers)
         t.headers = nil
         defer { idle.append(t.handle) }
         guard code == CURLE_OK else {
-            let why = "\(label): \(String(cString: curl_easy_strerror(code)))"
+            let why = "\(label): \(String(cString: sluice_curl_easy_strerror(code)))"
             switch code {
             case CURLE_OPERATION_TIMEDOUT, CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
                  CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,

@@ -5,12 +5,18 @@ let teamsMaxBytes = 28_000
 
 /// Renders one Teams message listing `shown` alerts out of `total`, with texts cut to
 /// `textLimit` characters; the formats below shrink it until it is under 28 KB.
-private protocol TeamsCard {
+protocol TeamsCard {
     var config: WebhookConfig { get }
     func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8]
 }
 
 extension TeamsCard {
+    /// One message per publish call.
+    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+        guard !alerts.isEmpty else { return [] }
+        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
+    }
+
     /// One message per publish call, under 28 KB: fewer alerts listed (the rest counted in
     /// "… and N more"), then shorter texts, until it fits.
     func fitted(_ alerts: Alerts) -> [UInt8] {
@@ -39,12 +45,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
-        guard !alerts.isEmpty else { return [] }
-        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
-    }
-
-    fileprivate func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.field("type", "message")
@@ -106,12 +107,7 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
-        guard !alerts.isEmpty else { return [] }
-        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
-    }
-
-    fileprivate func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
         let heading = config.heading(alerts)
         var w = JSONWriter()
         w.beginObject()

@@ -109,6 +109,7 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
         suppressed += o.suppressed
         spooled += o.spooled
         replayed += o.replayed
+        durationMs += o.durationMs
     }
 }
 
