@@ -355,6 +355,36 @@ final class WebhookTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(times[7] - times[0], 500, "\(times.map { $0 - times[0] })")
     }
 
+    func testSlackIsPacedAtItsDocumentedRateByDefault() throws {
+        let server = try LoopbackHTTPServer()
+        _ = try run(["format": "slack", "url": server.url], events: Self.events(4), maxRecords: 2)
+        let times = server.requests.map(\.receivedMs).sorted()
+        XCTAssertEqual(times.count, 2, "one message per batch")
+        XCTAssertGreaterThanOrEqual(times[1] - times[0], 900, "Slack: one message a second per webhook")
+    }
+
+    func testABadTemplateOrFormatStopsTheStageWithAClearMessage() throws {
+        XCTAssertThrowsError(try run(["format": "slack", "url": "http://127.0.0.1:9/x", "title": "Store {store}"])) { error in
+            XCTAssertTrue("\(error)".contains("unknown placeholder {store}"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["format": "carrier-pigeon", "url": "http://127.0.0.1:9/x"])) { error in
+            XCTAssertTrue("\(error)".contains("format 'carrier-pigeon': one of auto, json, slack"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["format": "pagerduty"])) { error in
+            XCTAssertTrue("\(error)".contains("format pagerduty needs 'routingKey'"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["format": "json", "url": "http://127.0.0.1:9/x", "headers": "no colon here"])) { error in
+            XCTAssertTrue("\(error)".contains("headers: each line must be 'Name: value'"), "\(error)")
+        }
+    }
+
+    func testOnlyHTTPAndHTTPSAreUsed() throws {
+        let dir = try scratchFolder()
+        let r = try run(["format": "json", "url": "file://\(dir)/stolen.json"])
+        XCTAssertEqual(r.publisher("hook")?.failed, 3, "refused for good, not retried")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/stolen.json"))
+    }
+
     static func httpDate(secondsFromNow s: Int) -> String {
         var t = time_t(time(nil) + s)
         var parts = tm()
