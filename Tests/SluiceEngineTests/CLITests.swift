@@ -21,7 +21,7 @@ final class CLITests: XCTestCase {
         let plugins = try XCTUnwrap(doc["plugins"] as? [[String: Any]])
         XCTAssertEqual(Set(plugins.compactMap { $0["name"] as? String }),
                        ["AddFields", "Threshold", "JSONLSource", "JSONLSink", "ConsoleSink", "AlertLog", "ConsoleAlerts", "QualityCheck",
-                        "ListSource", "Tagger", "FileSink", "EchoPublisher"])
+                        "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher"])
         let threshold = try XCTUnwrap(plugins.first { $0["name"] as? String == "Threshold" })
         XCTAssertEqual(threshold["emitsAlerts"] as? Bool, true)
         XCTAssertEqual((doc["problems"] as? [Any])?.count, 0)
