@@ -77,6 +77,9 @@ struct WebhookConfig {
         alertName = try Template(c.text("alertName", default: "{stage}"))
         generatorURL = c.property("generatorURL") ?? ""
         resolveAfterMs = try c.int("resolveAfterMs", default: 300_000)
+        guard (1_000...2_592_000_000).contains(resolveAfterMs) else {
+            throw PluginError.error("resolveAfterMs \(resolveAfterMs): between 1000 (a second) and 2592000000 (30 days)")
+        }
     }
 
     /// `headers`: one "Name: value" per line.
@@ -143,8 +146,9 @@ public struct Webhook: AlertPublisher {
         settings.http2 = context.property("http2") != "false"
         settings.rate = try RateLimit.parse(context.text("rateLimit", default: type.defaultRate))
         settings.maxRateWaitMs = try context.int("maxRateWaitMs", default: 10_000)
-        guard settings.connectTimeoutMs > 0, settings.timeoutMs > 0, settings.maxInFlight > 0 else {
-            throw PluginError.error("connectTimeoutMs, timeoutMs and maxInFlight must be positive")
+        guard (1...3_600_000).contains(settings.connectTimeoutMs), (1...3_600_000).contains(settings.timeoutMs),
+              (1...256).contains(settings.maxInFlight), (0...3_600_000).contains(settings.maxRateWaitMs) else {
+            throw PluginError.error("connectTimeoutMs and timeoutMs must be 1 to 3600000, maxInFlight 1 to 256, maxRateWaitMs 0 to 3600000")
         }
         client = try HTTPClient(settings: settings, label: type.name)
         emitter.log(.info, "delivering alerts as \(type.name)" + (settings.rate.map { ", at most \($0.text)" } ?? ""))

@@ -41,6 +41,13 @@ final class AlertKeyTests: XCTestCase {
         XCTAssertEqual(Set((first + second).compactMap { $0["id"] as? String }).count, 12)
     }
 
+    func testAnAggregateWithoutGroupByKeepsOneKeyForItsOneGroup() throws {
+        let batches = try alerts(#"{"aggregates": [{"name": "n", "function": "count"}, {"name": "top", "function": "max", "field": "t"}]}"#, runID: "r")
+        XCTAssertEqual(batches.count, 2, "one alert per batch")
+        XCTAssertNotEqual((batches[0]["payload"] as? [String: String])?["top"], (batches[1]["payload"] as? [String: String])?["top"])
+        XCTAssertEqual(Set(batches.map(key)).count, 1, "its payload changes, what it is about does not")
+    }
+
     func testAKeyOfChosenFieldsIgnoresTheRestOfThePayload() throws {
         let keyed = try alerts(#"{"key": ["id"]}"#, runID: "r")
         XCTAssertEqual(keyed.count, 6)

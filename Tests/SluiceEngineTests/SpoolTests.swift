@@ -122,6 +122,8 @@ final class SpoolTests: XCTestCase {
         let run = try runPipeline(pipeline(url: url, spool: spool), files: ["in.jsonl": ""], runID: "b")
         XCTAssertEqual(run.publisher("hook")?.replayed, 2)
         XCTAssertEqual(run.publisher("hook")?.failed, 1, "the unreadable line")
+        XCTAssertEqual(run.summary.alerts.failed, 1, "in the run's count too")
+        XCTAssertEqual(run.summary.status, .completedWithFailures)
         XCTAssertEqual(receivedIDs(server).count, 2)
         XCTAssertTrue(try String(contentsOfFile: path + ".torn", encoding: .utf8).hasPrefix(String(lines[2].prefix(40))))
         XCTAssertEqual(try String(contentsOfFile: spool + "/hook.spool.bad", encoding: .utf8), "not a spool line\n")
@@ -136,6 +138,56 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(run.publisher("hook")?.spooled, 0)
         XCTAssertEqual(run.publisher("hook")?.failed, 3, "not delivered, not spooled: failed, never silently dropped")
         XCTAssertEqual(run.summary.alerts.failed, 3)
+    }
+
+    func testAnIdleRunRetriesItsSpoolWithoutNewInput() throws {
+        // A following source with one file: its alerts fail, the service comes back, and no
+        // more input arrives — the spool is still delivered.
+        let server = try LoopbackHTTPServer()
+        final class Phase: @unchecked Sendable { var up = false }
+        let phase = Phase()
+        server.respond { _ in phase.up ? HTTPResponseSpec() : HTTPResponseSpec(status: 503) }
+        let spool = try spoolFolder()
+        let p = pipeline(url: server.url, spool: spool, retry: #"{"maxAttempts": 2, "initialBackoffMs": 10, "maxBackoffMs": 50}"#)
+            .replacingOccurrences(of: #""path": "${pipeline.dir}/in.jsonl"}"#, with: #""path": "${pipeline.dir}/in", "follow": true, "pollMs": 20}"#)
+        let start = Date()
+        let run = try runPipeline(p, files: ["in/a.jsonl": Self.events(3)], shouldStop: {
+            if !phase.up && server.requests.count >= 2 { phase.up = true }  // the batch's two attempts failed
+            return server.requests.count >= 3 || Date().timeIntervalSince(start) > 20
+        })
+        XCTAssertEqual(run.summary.batches, 1)
+        XCTAssertEqual(run.publisher("hook")?.spooled, 3)
+        XCTAssertEqual(run.publisher("hook")?.replayed, 3, "delivered while no batch came")
+        XCTAssertEqual(run.publisher("hook")?.waiting, 0)
+    }
+
+    func testCopiesOfASpooledAlertWithinTheRepeatIntervalAreNotSpooledAgain() throws {
+        let port = try deadPort()
+        let spool = try spoolFolder()
+        // Two batches of the same three stores while the service is down.
+        let run = try runPipeline(pipeline(url: "http://127.0.0.1:\(port)", spool: spool, repeatIntervalMs: 60_000, maxRecords: 3,
+                                           retry: #"{"maxAttempts": 1, "initialBackoffMs": 10, "maxBackoffMs": 10}"#),
+                                  files: ["in.jsonl": Self.events(6)])
+        XCTAssertEqual(run.publisher("hook")?.spooled, 3)
+        XCTAssertEqual(run.publisher("hook")?.suppressed, 3, "one copy per store waits; the rest are repeats")
+        XCTAssertEqual(spooledIDs(spool).count, 3)
+    }
+
+    func testPublisherNamesThatWouldShareSpoolFilesAreRefused() throws {
+        let p = pipeline(url: "http://127.0.0.1:9", spool: "/tmp/x")
+            .replacingOccurrences(of: #""port": "alerts"}]}"#, with: #""port": "alerts"}, {"from": "hot", "to": "hook 2", "port": "alerts"}, {"from": "hot", "to": "hook_2", "port": "alerts"}]}"#)
+            .replacingOccurrences(of: #"{"name": "hook","#, with: #"{"name": "hook 2", "plugin": {"name": "AlertLog"}}, {"name": "hook_2", "plugin": {"name": "AlertLog"}}, {"name": "hook","#)
+        let (spec, _) = PipelineSpec.read(try JSONValue.parse(Data(p.utf8)))
+        let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
+        XCTAssertNil(plan)
+        XCTAssertTrue(problems.contains { $0.path == "stages[3].name" && $0.message.contains("would share its spool files (hook_2.spool.jsonl) with stage 'hook 2'") }, "\(problems)")
+    }
+
+    func testASpoolSectionMayGiveOnlyItsBound() throws {
+        let (spec, problems) = PipelineSpec.read(try JSONValue.parse(Data(#"{"name": "p", "spool": {"maxBytes": 1048576}, "stages": []}"#.utf8)))
+        XCTAssertTrue(problems.isEmpty, "\(problems)")
+        XCTAssertEqual(spec.spool.maxBytes, 1_048_576)
+        XCTAssertNil(spec.spool.path)
     }
 
     // MARK: repeat suppression

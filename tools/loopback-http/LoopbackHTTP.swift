@@ -76,7 +76,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         listener = fd
-        let t = Thread { [weak self] in self?.acceptLoop() }
+        // The thread holds only the socket and a weak reference: the server can go away.
+        let listening = listener
+        let t = Thread { [weak self] in LoopbackHTTPServer.acceptLoop(listening) { [weak self] in self } }
         t.start()
     }
 
@@ -102,23 +104,30 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     /// Stops listening and closes every connection.
     public func stop() {
         lock.lock()
-        guard !stopped else { lock.unlock(); return }
+        defer { lock.unlock() }
+        guard !stopped else { return }
         stopped = true
-        let conns = open
-        lock.unlock()
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
-        for c in conns { shutdown(c, Int32(SHUT_RDWR)) }
+        // Under the lock: a connection's thread removes its socket from `open` before
+        // closing it, so none of these numbers can have been reused meanwhile.
+        for c in open { shutdown(c, Int32(SHUT_RDWR)) }
     }
 
-    private func acceptLoop() {
+    private static func acceptLoop(_ listener: Int32, _ server: () -> LoopbackHTTPServer?) {
         while true {
             let c = accept(listener, nil, nil)
             if c < 0 {
                 if errno == EINTR { continue }
                 return
             }
-            lock.lock()
+            guard let s = server() else { close(c); return }
+            s.accepted(c)
+        }
+    }
+
+    private func accepted(_ c: Int32) {
+        do {
             if stopped { lock.unlock(); close(c); return }
             connections += 1
             let id = connections
@@ -126,7 +135,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             lock.unlock()
             var one: Int32 = 1
             setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let t = Thread { [weak self] in self?.serve(c, id) }
+            let t = Thread { [self] in serve(c, id) }
             t.stackSize = 1 << 20
             t.start()
         }
@@ -172,7 +181,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
                     guard let le = lineEnd else { return }
                     let sizeText = String(decoding: buffer[buffer.startIndex..<le.lowerBound], as: UTF8.self)
                     buffer.removeSubrange(buffer.startIndex..<le.upperBound)
-                    guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16) else { return }
+                    guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16), size >= 0, size < 1 << 30 else { return }
                     while buffer.count < size + 2 { if !fill() { return } }
                     if size == 0 { buffer.removeSubrange(buffer.startIndex..<(buffer.startIndex + 2)); break }
                     body.append(buffer[buffer.startIndex..<(buffer.startIndex + size)])
@@ -195,7 +204,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             lock.lock()
             recorded.append(record)
             lock.unlock()
-            if spec.delayMs > 0 { usleep(useconds_t(spec.delayMs) * 1000) }
+            if spec.delayMs > 0 { usleep(useconds_t(min(spec.delayMs, 60_000)) * 1000) }
             let payload = Data(spec.body.utf8)
             var out = "HTTP/1.1 \(spec.status) \(LoopbackHTTPServer.reason(spec.status))\r\nContent-Length: \(payload.count)\r\n"
             for (k, v) in spec.headers { out += "\(k): \(v)\r\n" }

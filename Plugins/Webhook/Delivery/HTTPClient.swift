@@ -107,7 +107,7 @@ final class HTTPClient {
                 limiter?.take(now: now)
                 switch start(requests[next], index: next) {
                 case .success(let t): running[t.handle] = t
-                case .failure(let e): results[next] = .failed("\(label): \(e.description)")
+                case .failure(let e): results[next] = e.transient ? .retry("\(label): \(e.description)", afterMs: 0) : .failed("\(label): \(e.description)")
                 }
                 next += 1
             }
@@ -132,7 +132,7 @@ final class HTTPClient {
     }
 
     private func start(_ r: HTTPRequest, index: Int) -> Result<Transfer, HTTPClientError> {
-        guard let h = idle.popLast() ?? sluice_curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle")) }
+        guard let h = idle.popLast() ?? sluice_curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle", transient: true)) }
         sluice_curl_easy_reset(h)
         let t = Transfer(index: index, handle: h)
         var lines = ["Content-Type: \(r.contentType)", "Expect:", "User-Agent: Sluice-Webhook/1.0"]
@@ -141,13 +141,19 @@ final class HTTPClient {
         var ok = true
         func check(_ c: CURLcode) { if c != CURLE_OK { ok = false } }
         check(sluice_curl_set_string(h, CURLOPT_URL, r.url))
-        check(sluice_curl_set_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        // http and https only (CURLOPT_PROTOCOLS_STR from libcurl 7.85, the bit mask before).
+        if sluice_curl_set_string(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK {
+            check(sluice_curl_set_long(h, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)))
+        }
         check(sluice_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
         check(sluice_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
         check(sluice_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TCP_KEEPALIVE, 1))
-        check(sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, settings.http2 ? Int(CURL_HTTP_VERSION_2TLS) : Int(CURL_HTTP_VERSION_1_1)))
+        // HTTP/2 over TLS where libcurl has it and the server offers it; HTTP/1.1 otherwise.
+        if !settings.http2 || sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)) != CURLE_OK {
+            check(sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        }
         check(sluice_curl_set_pointer(h, CURLOPT_HTTPHEADER, t.headers))
         if r.method != "POST" { check(sluice_curl_set_string(h, CURLOPT_CUSTOMREQUEST, r.method)) }
         check(sluice_curl_set_size(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.body.count)))
@@ -167,7 +173,7 @@ final class HTTPClient {
         if sluice_curl_multi_add_handle(multi, h) != CURLM_OK {
             sluice_curl_slist_free_all(t.headers)
             idle.append(h)
-            return .failure(HTTPClientError("the request could not be started"))
+            return .failure(HTTPClientError("the request could not be started", transient: true))
         }
         return .success(t)
     }
@@ -180,12 +186,12 @@ final class HTTPClient {
         guard code == CURLE_OK else {
             let why = "\(label): \(String(cString: sluice_curl_easy_strerror(code)))"
             switch code {
-            case CURLE_OPERATION_TIMEDOUT, CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
-                 CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-                 CURLE_SSL_CONNECT_ERROR, CURLE_WEIRD_SERVER_REPLY:
-                return .retry(why, afterMs: 0)
+            case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_NOT_BUILT_IN, CURLE_BAD_FUNCTION_ARGUMENT,
+                 CURLE_TOO_MANY_REDIRECTS, CURLE_FILESIZE_EXCEEDED:
+                return .failed(why)  // a setting to fix: trying again changes nothing
             default:
-                return .failed(why)
+                // A network, proxy, TLS or resource problem: it may pass; the host spools.
+                return .retry(why, afterMs: 0)
             }
         }
         var status = 0
@@ -236,20 +242,25 @@ final class HTTPClient {
 
 struct HTTPClientError: Error, CustomStringConvertible {
     let description: String
-    init(_ d: String) { description = d }
+    /// Worth trying again (out of resources), rather than a setting to fix.
+    let transient: Bool
+    init(_ d: String, transient: Bool = false) {
+        description = d
+        self.transient = transient
+    }
 }
 
 /// Retry-After: a number of seconds, or an HTTP date (RFC 9110's IMF-fixdate,
 /// "Sun, 06 Nov 1994 08:49:37 GMT"). At most a day.
 enum RetryAfter {
     static func milliseconds(_ text: String, now: Int64) -> Int? {
-        if let seconds = Int(text), seconds >= 0 { return min(seconds, 86_400) * 1000 }
+        if let seconds = Int(text) { return seconds < 0 ? nil : min(seconds, 86_400) * 1000 }
         let parts = text.split(separator: " ")
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard parts.count == 6, parts[5] == "GMT", let day = Int32(parts[1]), let month = months.firstIndex(of: String(parts[2])),
-              let year = Int32(parts[3]) else { return nil }
+        guard parts.count == 6, parts[5] == "GMT", let day = Int32(parts[1]), (1...31).contains(day),
+              let month = months.firstIndex(of: String(parts[2])), let year = Int32(parts[3]), (1970...9999).contains(year) else { return nil }
         let clock = parts[4].split(separator: ":").compactMap { Int32($0) }
-        guard clock.count == 3 else { return nil }
+        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else { return nil }
         var t = tm()
         t.tm_year = year - 1900
         t.tm_mon = Int32(month)
@@ -257,7 +268,7 @@ enum RetryAfter {
         t.tm_hour = clock[0]
         t.tm_min = clock[1]
         t.tm_sec = clock[2]
-        let at = Int64(timegm(&t)) * 1000
+        let at = Int64(timegm(&t)) * 1000  // years up to 9999: no overflow
         return Int(max(0, min(at - now, 86_400_000)))
     }
 }

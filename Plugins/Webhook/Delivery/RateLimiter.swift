@@ -16,45 +16,40 @@ struct RateLimit: Equatable {
         if t.isEmpty || t == "0" || t == "none" { return nil }
         let parts = t.split(separator: "/", maxSplits: 1)
         let periods: [String: Int] = ["s": 1_000, "sec": 1_000, "second": 1_000, "min": 60_000, "minute": 60_000, "h": 3_600_000, "hour": 3_600_000]
-        guard parts.count == 2, let n = Int(parts[0]), n > 0, let period = periods[String(parts[1])] else {
+        guard parts.count == 2, let n = Int(parts[0]), (1...1_000_000).contains(n), let period = periods[String(parts[1])] else {
             throw PluginError.error("rateLimit '\(text)': write it as N/s, N/min or N/h (e.g. 1/s, 120/min), or 0 for none")
         }
         return RateLimit(count: n, periodMs: period, text: t)
     }
 }
 
-/// A token bucket holding up to `count` tokens, refilled at `count` per period: bursts up to
-/// the limit, never more than the limit on average.
+/// At most `count` requests started in any window of `periodMs`, exactly: the start times
+/// of the last `count` requests are kept, and the next may start once the oldest of them is
+/// a period old. (A token bucket would let twice the limit through in the first period.)
 struct RateLimiter {
     let limit: RateLimit
-    private var tokens: Double
-    private var updatedMs: Int64
+    private var starts: [Int64] = []  // ring of the last `count` start times
+    private var next = 0
 
-    init(_ limit: RateLimit) {
-        self.limit = limit
-        tokens = Double(limit.count)
-        updatedMs = RateLimiter.monotonicMs()
-    }
+    init(_ limit: RateLimit) { self.limit = limit }
 
     /// How long until a request may start (0: now). `now` is ignored in favour of a
     /// monotonic clock, which wall-clock jumps cannot fool.
     mutating func waitMs(now _: Int64) -> Int {
-        refill()
-        if tokens >= 1 { return 0 }
-        let perMs = Double(limit.count) / Double(limit.periodMs)
-        return max(1, Int(((1 - tokens) / perMs).rounded(.up)))
+        guard starts.count >= limit.count else { return 0 }
+        let oldest = starts[next]
+        let wait = oldest + Int64(limit.periodMs) - RateLimiter.monotonicMs()
+        return wait > 0 ? Int(wait) : 0
     }
 
     mutating func take(now _: Int64) {
-        refill()
-        tokens -= 1
-    }
-
-    private mutating func refill() {
         let t = RateLimiter.monotonicMs()
-        let perMs = Double(limit.count) / Double(limit.periodMs)
-        tokens = min(Double(limit.count), tokens + Double(t - updatedMs) * perMs)
-        updatedMs = t
+        if starts.count < limit.count {
+            starts.append(t)
+        } else {
+            starts[next] = t
+            next = (next + 1) % limit.count
+        }
     }
 
     static func monotonicMs() -> Int64 {

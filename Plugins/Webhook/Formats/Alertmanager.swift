@@ -5,8 +5,9 @@ import SluicePluginSDK
 /// groups and deduplicates on: `alertname`, `namespace`, `pipeline`, `stage` and the key
 /// fields (the stage's groupBy or alerts.key fields; without any, a `key` label carrying
 /// the alert's key). Annotations: `summary` (the title), `description` (the text, when
-/// set), the rest of the payload, `count`. `startsAt` is the alert's time, `endsAt` that
-/// plus `resolveAfterMs`; `generatorURL` when configured.
+/// set), the rest of the payload, `count`. `startsAt` is the alert's time, `endsAt`
+/// `resolveAfterMs` after it is sent (a replayed alert arrives active); `generatorURL`
+/// when configured.
 struct AlertmanagerFormat: AlertFormat {
     static let name = "alertmanager"
     static let defaultRate = "0"
@@ -58,7 +59,9 @@ struct AlertmanagerFormat: AlertFormat {
         w.field("count", String(alert.count))
         w.endObject()
         w.field("startsAt", alert.timestamp)
-        w.field("endsAt", Alert.iso8601(alert.timestampMs + Int64(config.resolveAfterMs)))
+        // From now, not from the alert's time: an alert replayed after an outage must not
+        // reach Alertmanager already resolved.
+        w.field("endsAt", Alert.iso8601(max(alert.timestampMs, Clock.nowMs()) + Int64(config.resolveAfterMs)))
         if !config.generatorURL.isEmpty { w.field("generatorURL", config.generatorURL) }
         w.endObject()
     }

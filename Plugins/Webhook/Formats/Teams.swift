@@ -3,11 +3,12 @@ import SluicePluginSDK
 /// Teams' limit on a message posted to a channel: 28 KB. We stay under 28,000 bytes.
 let teamsMaxBytes = 28_000
 
-/// Renders one Teams message listing `shown` alerts out of `total`, with texts cut to
-/// `textLimit` characters; the formats below shrink it until it is under 28 KB.
+/// Renders one Teams message listing `shown` alerts, with every text (the heading too) cut
+/// to `textLimit` characters and at most `factLimit` facts per alert; the formats below
+/// shrink it until it is under 28 KB.
 protocol TeamsCard {
     var config: WebhookConfig { get }
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8]
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8]
 }
 
 extension TeamsCard {
@@ -18,14 +19,14 @@ extension TeamsCard {
     }
 
     /// One message per publish call, under 28 KB: fewer alerts listed (the rest counted in
-    /// "… and N more"), then shorter texts, until it fits.
+    /// "… and N more"), then shorter texts, then fewer facts, until it fits.
     func fitted(_ alerts: Alerts) -> [UInt8] {
         var shown = min(alerts.count, config.maxAlertsPerMessage)
-        var textLimit = 4_000
-        var body = message(alerts, shown: shown, textLimit: textLimit)
+        var textLimit = 4_000, factLimit = 100
+        var body = message(alerts, shown: shown, textLimit: textLimit, factLimit: factLimit)
         while body.count >= teamsMaxBytes {
-            if shown > 1 { shown -= 1 } else if textLimit > 100 { textLimit /= 2 } else { break }
-            body = message(alerts, shown: shown, textLimit: textLimit)
+            if shown > 1 { shown -= 1 } else if textLimit > 50 { textLimit /= 2 } else if factLimit > 0 { factLimit /= 2 } else { break }
+            body = message(alerts, shown: shown, textLimit: textLimit, factLimit: factLimit)
         }
         return body
     }
@@ -45,7 +46,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.field("type", "message")
@@ -57,7 +58,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         w.field("type", "AdaptiveCard")
         w.field("version", "1.4")
         w.key("body"); w.beginArray()
-        textBlock(&w, config.heading(alerts), size: "Large", bold: true)
+        textBlock(&w, config.heading(alerts).truncated(to: textLimit), size: "Large", bold: true)
         for alert in alerts.prefix(shown) {
             textBlock(&w, config.title.render(alert).truncated(to: textLimit), bold: true, separator: true)
             let text = config.text.render(alert)
@@ -65,7 +66,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
             w.beginObject()
             w.field("type", "FactSet")
             w.key("facts"); w.beginArray()
-            for (k, v) in alert.payload {
+            for (k, v) in alert.payload.prefix(factLimit) {
                 w.beginObject(); w.field("title", k.truncated(to: textLimit)); w.field("value", v.truncated(to: textLimit)); w.endObject()
             }
             if alert.count > 1 { w.beginObject(); w.field("title", "raw alerts"); w.field("value", String(alert.count)); w.endObject() }
@@ -107,8 +108,8 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int) -> [UInt8] {
-        let heading = config.heading(alerts)
+    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
+        let heading = config.heading(alerts).truncated(to: textLimit)
         var w = JSONWriter()
         w.beginObject()
         w.field("@type", "MessageCard")
@@ -124,7 +125,7 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { w.field("text", text.truncated(to: textLimit)) }
             w.key("facts"); w.beginArray()
-            for (k, v) in alert.payload {
+            for (k, v) in alert.payload.prefix(factLimit) {
                 w.beginObject(); w.field("name", k.truncated(to: textLimit)); w.field("value", v.truncated(to: textLimit)); w.endObject()
             }
             if alert.count > 1 { w.beginObject(); w.field("name", "raw alerts"); w.field("value", String(alert.count)); w.endObject() }

@@ -20,8 +20,9 @@ import SluiceRecords
 /// receiver can deduplicate it. The time is not part of it.
 ///
 /// `key` is what the alert is about: a hash of namespace, pipeline, stage and the values of
-/// the key fields (the stage's groupBy fields when it aggregates, else its `alerts.key`
-/// fields, else the whole payload) — the same for the same group in every batch and run.
+/// the key fields (the stage's groupBy fields when it aggregates — none without groupBy,
+/// its one group — else its `alerts.key` fields, else the whole payload): the same for the
+/// same group in every batch and run.
 final class EnvelopeWriter {
     private let arena: RecordArena
     private let namespace, pipeline, stage, run: sluice_str
@@ -33,14 +34,14 @@ final class EnvelopeWriter {
     private let prefixHash: StableHash
     /// The key hash after namespace, pipeline and stage.
     private let keyHash: StableHash
-    /// The payload fields the key is made of (none: the whole payload), as bytes and as
+    /// The payload fields the key is made of (nil: the whole payload), as bytes and as
     /// the names publishers see (in the arena).
-    private let keyFields: [[UInt8]]
+    private let keyFields: [[UInt8]]?
     private let keyFieldNames: UnsafeMutablePointer<sluice_str>?
     private var json = sr_buf()
 
     init(arena: RecordArena, namespace: String, pipeline: String, stage: String, run: String,
-         batch: UInt64, timestampMs: Int64, keyFields: [String] = []) {
+         batch: UInt64, timestampMs: Int64, keyFields: [String]? = nil) {
         self.arena = arena
         self.namespace = arena.string(namespace)
         self.pipeline = arena.string(pipeline)
@@ -54,14 +55,14 @@ final class EnvelopeWriter {
         var key = StableHash()
         for part in [namespace, pipeline, stage] { key.add(part) }
         keyHash = key
-        self.keyFields = keyFields.map { Array($0.utf8) }
-        if keyFields.isEmpty {
-            keyFieldNames = nil
-        } else {
-            let names = sr_arena_alloc(arena.raw, MemoryLayout<sluice_str>.stride * keyFields.count, MemoryLayout<sluice_str>.alignment)!
-                .bindMemory(to: sluice_str.self, capacity: keyFields.count)
-            for (i, f) in keyFields.enumerated() { names[i] = arena.string(f) }
+        self.keyFields = keyFields.map { $0.map { Array($0.utf8) } }
+        if let fields = keyFields, !fields.isEmpty {
+            let names = sr_arena_alloc(arena.raw, MemoryLayout<sluice_str>.stride * fields.count, MemoryLayout<sluice_str>.alignment)!
+                .bindMemory(to: sluice_str.self, capacity: fields.count)
+            for (i, f) in fields.enumerated() { names[i] = arena.string(f) }
             keyFieldNames = names
+        } else {
+            keyFieldNames = nil
         }
         var m = sr_buf()
         defer { sr_buf_free(&m) }
@@ -88,15 +89,15 @@ final class EnvelopeWriter {
             hash.add(kv.value)
         }
         var key = keyHash
-        if keyFields.isEmpty {
-            for kv in payload {
-                key.add(kv.key)
-                key.add(kv.value)
-            }
-        } else {
+        if let keyFields {
             for field in keyFields {
                 key.add(field)
                 if let kv = AlertAggregator.entry(field, in: payload) { key.add(kv.value) } else { key.addMissing() }
+            }
+        } else {
+            for kv in payload {
+                key.add(kv.key)
+                key.add(kv.value)
             }
         }
         sr_buf_clear(&json)
@@ -145,7 +146,7 @@ final class EnvelopeWriter {
         v.json = sluice_str(ptr: sr_arena_strdup(arena.raw, json.data, json.len), len: json.len)
         // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
         v.key = sluice_str(ptr: v.json.ptr.map { $0 + 48 }, len: 32)
-        v.nkey_fields = UInt32(keyFields.count)
+        v.nkey_fields = UInt32(keyFields?.count ?? 0)
         v.key_fields = UnsafePointer(keyFieldNames)
         a.initialize(to: v)
         return a

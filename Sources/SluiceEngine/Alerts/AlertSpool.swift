@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Logging
 import SluicePluginABI
 import SluiceRecords
 
@@ -43,14 +44,10 @@ final class AlertSpool {
         var data = try Data(contentsOf: URL(fileURLWithPath: path))
         if let last = data.last, last != UInt8(ascii: "\n") {
             let cut = (data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? data.startIndex
-            let torn = data[cut...]
-            let handle = open(path + ".torn", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            if handle >= 0 {
-                _ = torn.withUnsafeBytes { write(handle, $0.baseAddress, $0.count) }
-                _ = write(handle, "\n", 1)
-                fsync(handle)
-                close(handle)
-            }
+            var torn = Data(data[cut...])
+            torn.append(UInt8(ascii: "\n"))
+            // Kept, never dropped; when even that fails the spool is not touched.
+            try AlertSpool.appendDurably(torn, to: path + ".torn")
             guard truncate(path, off_t(cut)) == 0 else { throw SpoolError("cannot repair \(path): \(String(cString: strerror(errno)))") }
             data = data[..<cut]
         }
@@ -93,11 +90,21 @@ final class AlertSpool {
             n += 1
         }
         guard n > 0 else { return 0 }
+        try AlertSpool.appendDurably(Data(out), to: path)
+        bytes += out.count
+        count += n
+        return n
+    }
+
+    /// Appends `data` to the file at `path` (created if missing) and fsyncs it; on failure
+    /// the file is cut back to where it was.
+    static func appendDurably(_ data: Data, to path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SpoolError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let ok = out.withUnsafeBytes { b -> Bool in
+        let start = lseek(fd, 0, SEEK_END)
+        let ok = data.withUnsafeBytes { b -> Bool in
             var off = 0
             while off < b.count {
                 let w = write(fd, b.baseAddress! + off, b.count - off)
@@ -109,12 +116,9 @@ final class AlertSpool {
         }
         guard ok else {
             let why = String(cString: strerror(errno))
-            _ = ftruncate(fd, off_t(bytes))  // no half line left behind
+            if start >= 0 { _ = ftruncate(fd, start) }
             throw SpoolError("cannot write \(path): \(why)")
         }
-        bytes += out.count
-        count += n
-        return n
     }
 
     /// Every waiting line, without its newline, oldest first.
@@ -194,10 +198,17 @@ struct PublisherState: Codable, Equatable {
     /// Alert key → when it was last delivered (milliseconds since 1970).
     var sent: [String: Int64] = [:]
 
-    static func load(folder: String, publisher: String) -> PublisherState {
+    /// The saved state; a fresh one when there is none, or when it cannot be read (said
+    /// in the log: repeat suppression starts over).
+    static func load(folder: String, publisher: String, logger: Logger? = nil) -> PublisherState {
         let path = Spool.statePath(folder, publisher)
         guard let data = FileManager.default.contents(atPath: path) else { return PublisherState() }
-        return (try? JSONDecoder().decode(PublisherState.self, from: data)) ?? PublisherState()
+        do {
+            return try JSONDecoder().decode(PublisherState.self, from: data)
+        } catch {
+            logger?.warning("publisher '\(publisher)': its state \(path) cannot be read (\(error)); starting afresh: repeats are not suppressed until it is rebuilt")
+            return PublisherState()
+        }
     }
 
     func save(folder: String, publisher: String) throws {

@@ -14,6 +14,8 @@ struct RoutedAlert: @unchecked Sendable {
 struct LaneReport {
     /// Stage name → what became of its alerts at this publisher.
     var perStage: [String: AlertCounts] = [:]
+    /// Failed alerts no stage can be named for (unreadable spool lines).
+    var unattributedFailed = 0
     var publisher = PublisherSummary(name: "", plugin: "")
 
     mutating func count(_ stage: String, _ change: (inout AlertCounts) -> Void) {
@@ -27,8 +29,8 @@ struct LaneReport {
 ///   1. What waits in the spool goes first (at the start of a run, then at a batch once the
 ///      wait after the last failure has passed), in chunks, oldest first; delivered alerts
 ///      are *replayed*, refused ones *failed*, and what still fails stays, in order.
-///   2. New alerts whose key this publisher delivered less than the connection's
-///      `repeatIntervalMs` ago are *suppressed*.
+///   2. New alerts whose key this publisher delivered (or spooled, to deliver later) less
+///      than the connection's `repeatIntervalMs` ago are *suppressed*.
 ///   3. While older alerts wait in the spool, new ones join them there (*spooled*) so that
 ///      nothing overtakes them; otherwise they are delivered (*published*), refused
 ///      (*failed*) or, still failing when the retry bound runs out, *spooled*.
@@ -73,7 +75,7 @@ final class PublisherLane: @unchecked Sendable {
         } catch {
             throw SpoolError("publisher '\(name)': cannot open its spool in \(folder): \(error)")
         }
-        state = PublisherState.load(folder: folder, publisher: name)
+        state = PublisherState.load(folder: folder, publisher: name, logger: logger)
         if spool.count > 0 {
             logger.notice("publisher '\(name)': \(spool.count) alert(s) wait in its spool \(spool.path); they are delivered first")
         }
@@ -89,8 +91,9 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Delivers what waits in the spool: always when `force` (a new run), else once the
     /// wait after the last failure has passed.
-    func replay(now: Int64, force: Bool) -> LaneReport {
+    func replay(force: Bool) -> LaneReport {
         var report = emptyReport()
+        let now = Timestamp.nowMilliseconds()
         guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
         let lines: [Data]
         do {
@@ -105,9 +108,9 @@ final class PublisherLane: @unchecked Sendable {
         for (i, line) in lines.enumerated() {
             if let a = reader.alert(line, arena: arena) { decoded.append((a, i)) } else { unreadable.append(line) }
         }
-        if !unreadable.isEmpty { setAside(unreadable, &report) }
-
         var kept: [Data] = []
+        if !unreadable.isEmpty && !setAside(unreadable, &report) { kept += unreadable }
+
         var reason = "", notBefore = 0
         var start = 0
         while start < decoded.count {
@@ -126,7 +129,7 @@ final class PublisherLane: @unchecked Sendable {
                 case .delivered:
                     report.publisher.replayed += 1
                     report.count(stage) { $0.replayed += 1 }
-                    noteSent(item.alert, now)
+                    noteSent(item.alert, Timestamp.nowMilliseconds())
                 case .failed(let why):
                     report.publisher.failed += 1
                     report.count(stage) { $0.failed += 1 }
@@ -141,49 +144,60 @@ final class PublisherLane: @unchecked Sendable {
                 logger.error("publisher '\(name)': spooled alerts refused, not retried: \(refused.joined(separator: "; "))")
             }
         }
+        let after = Timestamp.nowMilliseconds()
         do {
             try spool.rewrite(keeping: kept)
         } catch {
+            // The delivered alerts stay in the file and will be sent again (at least once):
+            // not at every batch, though.
             logger.error("publisher '\(name)': cannot rewrite its spool (its alerts stay there and may be sent again): \(error)")
+            noteFailure("cannot rewrite the spool: \(error)", now: after, notBeforeMs: 0, replay: true)
+            saveState(now: after)
+            return report
         }
         if kept.isEmpty {
             if report.publisher.replayed > 0 {
                 logger.notice("publisher '\(name)': delivered \(report.publisher.replayed) spooled alert(s)")
             }
-            if state.failedReplays != 0 || state.nextAttemptMs != 0 {
+            if state.failedReplays != 0 || state.nextAttemptMs != 0 || state.lastError != nil {
                 state.failedReplays = 0
                 state.nextAttemptMs = 0
+                state.lastError = nil
                 stateChanged = true
             }
         } else {
-            noteFailure(reason, now: now, notBeforeMs: notBefore, replay: true)
+            noteFailure(reason.isEmpty ? "unreadable lines could not be set aside" : reason, now: after, notBeforeMs: notBefore, replay: true)
             logger.warning("publisher '\(name)': \(kept.count) alert(s) still wait in its spool: \(reason)")
         }
-        saveState(now: now)
+        saveState(now: after)
         return report
     }
 
     /// Lines that are not spool lines (a damaged file) are moved to `<publisher>.spool.bad`,
-    /// never dropped, and counted as failed.
-    private func setAside(_ lines: [Data], _ report: inout LaneReport) {
+    /// never dropped, and counted as failed. False when they could not be written there:
+    /// then they stay in the spool.
+    private func setAside(_ lines: [Data], _ report: inout LaneReport) -> Bool {
         let path = spool.path.replacingOccurrences(of: ".spool.jsonl", with: ".spool.bad")
         var data = Data()
         for l in lines { data.append(l); data.append(UInt8(ascii: "\n")) }
-        if let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) {
-            handle.seekToEndOfFile()
-            handle.write(data)
-            try? handle.synchronize()
-            try? handle.close()
+        do {
+            try AlertSpool.appendDurably(data, to: path)
+        } catch {
+            logger.error("publisher '\(name)': \(lines.count) unreadable spool line(s) stay in the spool: \(error)")
+            return false
         }
         report.publisher.failed += lines.count
+        report.unattributedFailed += lines.count
         logger.error("publisher '\(name)': \(lines.count) spool line(s) could not be read; moved to \(path)")
+        return true
     }
 
     // MARK: a batch
 
     /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
-    func publish(_ alerts: [RoutedAlert], batch: UInt64, now: Int64) -> LaneReport {
-        var report = replay(now: now, force: false)
+    func publish(_ alerts: [RoutedAlert], batch: UInt64) -> LaneReport {
+        var report = replay(force: false)
+        let now = Timestamp.nowMilliseconds()
         report.publisher.received += alerts.count
         var toSend: [RoutedAlert] = []
         toSend.reserveCapacity(alerts.count)
@@ -191,7 +205,7 @@ final class PublisherLane: @unchecked Sendable {
         for r in alerts {
             if r.repeatIntervalMs > 0 {
                 let key = String(r.alert.pointee.key)
-                let recent = state.sent[key].map { now - $0 < Int64(r.repeatIntervalMs) } ?? false
+                let recent = state.sent[key].map { now.subtractingReportingOverflow($0).partialValue < Int64(r.repeatIntervalMs) && $0 <= now } ?? false
                 if recent || !sentThisBatch.insert(key).inserted {
                     report.publisher.suppressed += 1
                     report.count(r.stage) { $0.suppressed += 1 }
@@ -212,6 +226,7 @@ final class PublisherLane: @unchecked Sendable {
         }
         let outcome = delivery.deliver(toSend.map(\.alert), to: instance)
         report.publisher.retries += outcome.retries
+        let after = Timestamp.nowMilliseconds()
         var deferred: [RoutedAlert] = []
         var reason = "", notBefore = 0
         var refused = 0
@@ -220,7 +235,7 @@ final class PublisherLane: @unchecked Sendable {
             case .delivered:
                 report.publisher.published += 1
                 report.count(r.stage) { $0.published += 1 }
-                noteSent(r.alert, now)
+                noteSent(r.alert, after)
             case .failed:
                 refused += 1
                 report.publisher.failed += 1
@@ -235,10 +250,10 @@ final class PublisherLane: @unchecked Sendable {
             logger.error("publisher '\(name)' refused \(refused) alert(s) of batch \(batch), not retried: \(outcome.reasons.joined(separator: "; "))")
         }
         if !deferred.isEmpty {
-            noteFailure(reason, now: now, notBeforeMs: notBefore, replay: false)
-            toSpool(deferred, reason: reason, batch: batch, now: now, &report)
+            noteFailure(reason, now: after, notBeforeMs: notBefore, replay: false)
+            toSpool(deferred, reason: reason, batch: batch, now: after, &report)
         }
-        saveState(now: now)
+        saveState(now: after)
         return report
     }
 
@@ -254,6 +269,8 @@ final class PublisherLane: @unchecked Sendable {
             if i < spooled {
                 report.publisher.spooled += 1
                 report.count(r.stage) { $0.spooled += 1 }
+                // On its way: copies within the repeat interval are not spooled again.
+                if r.repeatIntervalMs > 0 { noteSent(r.alert, now) }
             } else {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
@@ -281,10 +298,10 @@ final class PublisherLane: @unchecked Sendable {
     private func noteFailure(_ reason: String, now: Int64, notBeforeMs: Int, replay: Bool) {
         state.lastError = reason
         state.lastFailureMs = now
-        state.failedReplays = replay ? state.failedReplays + 1 : max(1, state.failedReplays)
-        let base = max(retry.maxBackoffMs, 1)
-        let backoff = min(base * 16, base << min(state.failedReplays - 1, 4))
-        state.nextAttemptMs = now + Int64(max(backoff, notBeforeMs))
+        state.failedReplays = replay ? min(state.failedReplays, 1_000_000) + 1 : max(1, state.failedReplays)
+        let base = Int64(max(retry.maxBackoffMs, 1))
+        let backoff = min(base * 16, base << Int64(min(max(state.failedReplays - 1, 0), 4)))
+        state.nextAttemptMs = now + max(backoff, Int64(notBeforeMs))
         stateChanged = true
     }
 
@@ -292,7 +309,7 @@ final class PublisherLane: @unchecked Sendable {
         guard stateChanged else { return }
         stateChanged = false
         if longestRepeatMs > 0 {
-            state.sent = state.sent.filter { now - $0.value < Int64(longestRepeatMs) }
+            state.sent = state.sent.filter { $0.value <= now && now - $0.value < Int64(longestRepeatMs) }
         } else if !state.sent.isEmpty {
             state.sent = [:]
         }

@@ -53,8 +53,18 @@ private struct Validation {
 
     mutating func checkSpool() {
         switch spec.spoolFolder(template) {
-        case .success(let folder): spoolFolder = folder.isEmpty ? "." : folder
+        case .success(let folder): spoolFolder = folder
         case .failure(let e): error("spool.path", e.message)
+        }
+        // Each publisher's spool files are named after it: two names must not meet in one file.
+        var files: [String: Int] = [:]
+        for i in spec.stages.indices where entries[i]?.type == .alertpublisher {
+            let file = Spool.fileName(spec.stages[i].name)
+            if let other = files[file] {
+                error("stages[\(i)].name", "'\(spec.stages[i].name)' would share its spool files (\(file).spool.jsonl) with stage '\(spec.stages[other].name)': rename one")
+            } else {
+                files[file] = i
+            }
         }
     }
 

@@ -25,7 +25,8 @@ public final class PipelineRunner {
         public var onBatch: ((BatchProgress) -> Void)?
         /// Checked between calls; true ends the run after the current batch.
         public var shouldStop: () -> Bool
-        /// How the runtime waits between retries (milliseconds).
+        /// How the runtime waits between retries (milliseconds). Called from the publishers'
+        /// threads too, at the same time: make it thread-safe.
         public var sleep: (Int) -> Void
         /// Error records of a stage with no errors connection: how many to log per stage.
         public var errorsToLog: Int
@@ -123,14 +124,18 @@ public final class PipelineRunner {
         var previousBatchStart = start
         var failure: String?
         // What a previous run left in the spools goes before anything new.
-        merge(runLanes(lanes.map { ($0.key, []) }, batch: 0, replayOnly: true))
+        merge(runLanes(lanes.map { ($0.key, []) }, step: .start))
         let source = stages[plan.source]
         let reader = SourceReader(
             source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
             shouldStop: options.shouldStop, sleep: options.sleep, logger: options.logger,
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
-        while let batch = reader.next() {
+        // With no input coming, spools are still retried when due.
+        while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
+            let due = self.lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
+            if !due.isEmpty { self.merge(self.runLanes(due, step: .idle)) }
+        }) {
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
             for s in stages where s !== source {
@@ -251,7 +256,7 @@ public final class PipelineRunner {
             }
             let writer = EnvelopeWriter(arena: current, namespace: plan.spec.namespace, pipeline: plan.spec.name,
                                         stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp,
-                                        keyFields: s.planned.alerts?.keyFields ?? [])
+                                        keyFields: s.planned.alerts?.keyFields)
             var envelopes: [UnsafePointer<sluice_alert>] = []
             if let aggregator = s.aggregator {
                 let aggregated = aggregator.aggregate(raw, into: current)
@@ -277,14 +282,26 @@ public final class PipelineRunner {
         var work: [(Int, [RoutedAlert])] = pending.keys.sorted().map { ($0, pending[$0]!) }
         // A publisher with nothing new may still have a spool to try again.
         work += lanes.filter { pending[$0.key] == nil && $0.value.waiting > 0 }.map { ($0.key, []) }
-        merge(runLanes(work, batch: batchID, replayOnly: false))
+        merge(runLanes(work, step: .batch(batchID)))
     }
+
+    /// What the lanes are asked to do.
+    enum LaneStep {
+        /// A run begins: replay every spool.
+        case start
+        /// No input for a while: replay spools whose wait is over.
+        case idle
+        /// A batch's alerts (a spool whose wait is over goes first).
+        case batch(UInt64)
+    }
+
+    /// How often an idle run looks whether a spool is due.
+    static let idleTickMs = 200
 
     /// Runs the lanes' step for this batch, each on a thread of its own (the first on this
     /// one), and waits for all of them.
-    private func runLanes(_ work: [(Int, [RoutedAlert])], batch: UInt64, replayOnly: Bool) -> [(Int, LaneReport)] {
+    private func runLanes(_ work: [(Int, [RoutedAlert])], step: LaneStep) -> [(Int, LaneReport)] {
         guard !work.isEmpty else { return [] }
-        let now = Timestamp.nowMilliseconds()
         final class Results: @unchecked Sendable {
             let lock = NSLock()
             var reports: [(Int, LaneReport)] = []
@@ -296,7 +313,12 @@ public final class PipelineRunner {
             guard let lane = lanes[position] else { continue }
             let step: @Sendable () -> Void = { [alerts] in
                 let t0 = ResourceUsage.nowNanoseconds()
-                var report = replayOnly ? lane.replay(now: now, force: true) : lane.publish(alerts, batch: batch, now: now)
+                var report: LaneReport
+                switch step {
+                case .start: report = lane.replay(force: true)
+                case .idle: report = lane.replay(force: false)
+                case .batch(let id): report = lane.publish(alerts, batch: id)
+                }
                 report.publisher.durationMs = Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
                 results.add((position, report))
             }
@@ -305,7 +327,6 @@ public final class PipelineRunner {
             } else {
                 group.enter()
                 let thread = Thread { step(); group.leave() }
-                thread.stackSize = 1 << 20
                 thread.start()
             }
         }
@@ -318,6 +339,7 @@ public final class PipelineRunner {
         for (position, report) in reports {
             publisherSummaries[position]?.add(report.publisher)
             stages[position].summary.durationMs += report.publisher.durationMs
+            formerStages.failed += report.unattributedFailed
             for (stage, counts) in report.perStage {
                 if let s = stages.first(where: { $0.planned.name == stage }) {
                     s.summary.alerts = s.summary.alerts + counts

@@ -70,10 +70,21 @@ final class SourceReader: @unchecked Sendable {
 
     /// The next batch, or nil when there is none (input ended, the run was stopped, or the
     /// source failed: see `finish()`).
-    func next() -> Batch? {
+    /// The next batch, or nil when reading is over. While it waits, `onIdle` runs every
+    /// `idleEveryMs` (0: never), outside the lock: the runner's chance to retry spools
+    /// when no input comes.
+    func next(idleEveryMs: Int = 0, onIdle: () -> Void = {}) -> Batch? {
         condition.lock()
+        while ready.isEmpty && !readingOver {
+            if idleEveryMs <= 0 {
+                condition.wait()
+            } else if !condition.wait(until: Date(timeIntervalSinceNow: Double(idleEveryMs) / 1000)), ready.isEmpty, !readingOver {
+                condition.unlock()
+                onIdle()
+                condition.lock()
+            }
+        }
         defer { condition.unlock() }
-        while ready.isEmpty && !readingOver { condition.wait() }
         guard !ready.isEmpty else { return nil }
         return ready.removeFirst()
     }

@@ -76,6 +76,7 @@ extension PipelineSpec {
     /// The spool folder: `spool.path` with its references substituted, or the default.
     public func spoolFolder(_ template: PropertyTemplate) -> Result<String, TemplateError> {
         template.resolve(spool.path ?? "${env:SLUICE_OUT:-out}/\(Spool.fileName(name.isEmpty ? "pipeline" : name))/spool")
+            .map { $0.isEmpty ? "." : $0 }
     }
 }
 
@@ -142,8 +143,10 @@ public struct AlertSettings: Sendable, Equatable {
     /// Whether this stage's alerts are aggregated (an aggregate or a groupBy is given).
     public var isAggregating: Bool { !aggregates.isEmpty || !groupBy.isEmpty }
 
-    /// The payload fields an alert's key is made of; none: the whole payload.
-    public var keyFields: [String] { isAggregating ? groupBy : key }
+    /// The payload fields an alert's key is made of; nil: the whole payload. An aggregating
+    /// stage's key is its groupBy fields, none at all when it has no groupBy: one group
+    /// per batch, the same key in every batch.
+    public var keyFields: [String]? { isAggregating ? groupBy : (key.isEmpty ? nil : key) }
 }
 
 public struct AggregateSpec: Sendable, Equatable {

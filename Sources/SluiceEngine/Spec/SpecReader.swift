@@ -47,7 +47,7 @@ extension ConfigReader {
         var spool = SpoolSettings()
         if let sp = object(json["spool"], "spool") {
             unknownKeys(sp, ["path", "maxBytes"], "spool")
-            spool.path = string(json["spool"]?["path"], "spool.path", required: true)
+            spool.path = string(json["spool"]?["path"], "spool.path")
             spool.maxBytes = integer(json["spool"]?["maxBytes"], "spool.maxBytes", minimum: 1024) ?? spool.maxBytes
         }
 
