@@ -41,7 +41,9 @@ struct DatadogFormat: AlertFormat {
                 w.field("alert_type", config.datadogAlertType(alert))
                 w.field("aggregation_key", String(alert.key.prefix(DatadogFormat.maxAggregationKey)))
                 w.field("source_type_name", config.sourceType)
-                w.field("date_happened", alert.timestampMs / 1000)
+                // Datadog takes events up to 18 hours old: one replayed after a longer outage
+                // is dated as late as it accepts rather than refused.
+                w.field("date_happened", max(alert.timestampMs, Clock.nowMs() - 17 * 3_600_000) / 1000)
                 w.field("priority", "normal")
                 w.endObject()
                 out.append(HTTPRequest(url: url, headers: config.headers + ["DD-API-KEY: \(config.apiKey)"], body: w.bytes, alerts: [i]))
