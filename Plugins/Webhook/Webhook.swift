@@ -144,6 +144,7 @@ public struct Webhook: AlertPublisher {
         settings.timeoutMs = try context.int("timeoutMs", default: 10_000)
         settings.maxInFlight = try context.int("maxInFlight", default: 8)
         settings.http2 = context.property("http2") != "false"
+        settings.caFile = context.property("caFile") ?? ""
         settings.rate = try RateLimit.parse(context.text("rateLimit", default: type.defaultRate))
         settings.maxRateWaitMs = try context.int("maxRateWaitMs", default: 10_000)
         guard (1...3_600_000).contains(settings.connectTimeoutMs), (1...3_600_000).contains(settings.timeoutMs),

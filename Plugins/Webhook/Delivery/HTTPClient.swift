@@ -36,6 +36,8 @@ final class HTTPClient {
         var timeoutMs = 10_000
         var maxInFlight = 8
         var http2 = true
+        /// Trust the CA certificates in this PEM file (a private CA) instead of the system's.
+        var caFile = ""
         var rate: RateLimit?
         /// The longest a publish call waits for the rate limit before answering "retry"
         /// for what it could not send.
@@ -150,6 +152,7 @@ final class HTTPClient {
         check(sluice_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TCP_KEEPALIVE, 1))
+        if !settings.caFile.isEmpty { check(sluice_curl_set_string(h, CURLOPT_CAINFO, settings.caFile)) }
         // HTTP/2 over TLS where libcurl has it and the server offers it; HTTP/1.1 otherwise.
         if !settings.http2 || sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)) != CURLE_OK {
             check(sluice_curl_set_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
