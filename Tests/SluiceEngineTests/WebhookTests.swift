@@ -288,13 +288,7 @@ final class WebhookTests: XCTestCase {
 
     func testServerErrorsAreRetriedThenDelivered() throws {
         let server = try LoopbackHTTPServer()
-        final class Count: @unchecked Sendable { var n = 0; let lock = NSLock() }
-        let count = Count()
-        server.respond { _ in
-            count.lock.lock(); defer { count.lock.unlock() }
-            count.n += 1
-            return count.n <= 2 ? HTTPResponseSpec(status: 503, body: "busy") : HTTPResponseSpec(status: 200)
-        }
+        server.respondInTurn([HTTPResponseSpec(status: 503, body: "busy"), HTTPResponseSpec(status: 503, body: "busy")])
         let r = try run(["format": "json", "url": server.url], retry: #"{"maxAttempts": 4, "initialBackoffMs": 100, "maxBackoffMs": 400}"#)
         XCTAssertEqual(r.summary.status, .completed)
         XCTAssertEqual(server.requests.count, 3)
@@ -308,13 +302,7 @@ final class WebhookTests: XCTestCase {
     func testTooManyRequestsHonoursRetryAfterInSecondsAndAsADate() throws {
         for retryAfter in ["2", Self.httpDate(secondsFromNow: 3)] {
             let server = try LoopbackHTTPServer()
-            final class Count: @unchecked Sendable { var n = 0; let lock = NSLock() }
-            let count = Count()
-            server.respond { _ in
-                count.lock.lock(); defer { count.lock.unlock() }
-                count.n += 1
-                return count.n == 1 ? HTTPResponseSpec(status: 429, headers: [("Retry-After", retryAfter)], body: "slow down") : HTTPResponseSpec()
-            }
+            server.respondInTurn([HTTPResponseSpec(status: 429, headers: [("Retry-After", retryAfter)], body: "slow down")])
             let r = try run(["format": "json", "url": server.url], retry: #"{"maxAttempts": 3, "initialBackoffMs": 10, "maxBackoffMs": 10000}"#)
             XCTAssertEqual(r.summary.status, .completed)
             XCTAssertEqual(r.sleeps.count, 1)
@@ -327,13 +315,7 @@ final class WebhookTests: XCTestCase {
     func testANonsenseRetryAfterIsIgnored() throws {
         for value in ["Sun, 06 Nov 999999999 08:49:37 GMT", "-5", "99999999999999999999", "Sun, 99 Foo 2026 99:99:99 GMT", "soon"] {
             let server = try LoopbackHTTPServer()
-            final class Count: @unchecked Sendable { var n = 0; let lock = NSLock() }
-            let count = Count()
-            server.respond { _ in
-                count.lock.lock(); defer { count.lock.unlock() }
-                count.n += 1
-                return count.n == 1 ? HTTPResponseSpec(status: 429, headers: [("Retry-After", value)]) : HTTPResponseSpec()
-            }
+            server.respondInTurn([HTTPResponseSpec(status: 429, headers: [("Retry-After", value)])])
             let r = try run(["format": "json", "url": server.url])
             XCTAssertEqual(r.publisher("hook")?.published, 3, value)
             XCTAssertEqual(r.sleeps.count, 1, value)

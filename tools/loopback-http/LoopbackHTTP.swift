@@ -93,6 +93,21 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     public var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections }
     public func reset() { lock.lock(); recorded = []; lock.unlock() }
 
+    /// Answers the first requests with `first`, one each, then everything with `then`: a
+    /// service that fails a few times and recovers.
+    public func respondInTurn(_ first: [HTTPResponseSpec], then: HTTPResponseSpec = HTTPResponseSpec()) {
+        final class Turns: @unchecked Sendable {
+            let lock = NSLock()
+            var left: [HTTPResponseSpec]
+            init(_ l: [HTTPResponseSpec]) { left = l }
+        }
+        let turns = Turns(first)
+        respond { _ in
+            turns.lock.lock(); defer { turns.lock.unlock() }
+            return turns.left.isEmpty ? then : turns.left.removeFirst()
+        }
+    }
+
     /// Waits until at least `n` requests arrived, or `timeoutMs` passed; returns them.
     @discardableResult
     public func waitForRequests(_ n: Int, timeoutMs: Int = 10_000) -> [HTTPRequestRecord] {
@@ -127,18 +142,17 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     }
 
     private func accepted(_ c: Int32) {
-        do {
-            if stopped { lock.unlock(); close(c); return }
-            connections += 1
-            let id = connections
-            open.insert(c)
-            lock.unlock()
-            var one: Int32 = 1
-            setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let t = Thread { [self] in serve(c, id) }
-            t.stackSize = 1 << 20
-            t.start()
-        }
+        lock.lock()
+        if stopped { lock.unlock(); close(c); return }
+        connections += 1
+        let id = connections
+        open.insert(c)
+        lock.unlock()
+        var one: Int32 = 1
+        setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let t = Thread { [self] in serve(c, id) }
+        t.stackSize = 1 << 20
+        t.start()
     }
 
     private func serve(_ fd: Int32, _ id: Int) {
