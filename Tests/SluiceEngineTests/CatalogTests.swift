@@ -110,7 +110,7 @@ final class CatalogTests: XCTestCase {
     func testMalformedWidgetsNamesTheJSONError() throws {
         let c = catalog([Fixtures.shared.broken])
         let line = try XCTUnwrap(c.problems.first { $0.file.hasSuffix("Malformed-transform.json") })
-        XCTAssertTrue(line.message.contains("at line 4, column 1"), line.message)
+        XCTAssertTrue(line.message.contains("a key in double quotes expected at line 3, column 45"), line.message)
     }
 
     func testMissingFolderIsReported() {

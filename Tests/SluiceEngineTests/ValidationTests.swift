@@ -93,8 +93,8 @@ final class ValidationTests: XCTestCase {
         assertContains(all, "error: stages[0].name: is required")
         assertContains(all, "error: stages[0].plugin.name: must be a string, not a number")
         assertContains(all, "error: stages[1]: must be an object, not a string")
-        assertContains(all, "error: batch.maxRecords: must be a whole number of at least 1, not '0'")
-        assertContains(all, "error: batch.maxDelayMs: must be a whole number of at least 0, not 'soon'")
+        assertContains(all, "error: batch.maxRecords: must be a whole number from 1 to 10000000, not '0'")
+        assertContains(all, "error: batch.maxDelayMs: must be a whole number from 0 to 86400000, not 'soon'")
         assertContains(all, "error: connections[0].to: is required")
         assertContains(all, "warning: extra: unknown key 'extra' is ignored")
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Yams
 
@@ -11,16 +14,45 @@ public enum ConfigDocument {
         return ext == "yaml" || ext == "yml" ? .yaml : .json
     }
 
+    /// The largest configuration file read: far more than any pipeline needs.
+    static let maxBytes = 16 << 20
+
     /// Reads and parses the file; the error says why in one line (with line and column
-    /// for syntax errors).
+    /// for syntax errors): missing, a folder or a device, unreadable, too large, not UTF-8.
     public static func load(path: String) throws -> JSONValue {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigError(message: "cannot read \(path): \((error as NSError).localizedDescription)")
+        try parse(read(path), format: format(of: path))
+    }
+
+    static func read(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let why = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : String(cString: strerror(errno))
+            throw ConfigError(message: "cannot read \(path): \(why)")
         }
-        return try parse(data, format: format(of: path))
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ConfigError(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ConfigError(message: "cannot read \(path): it is a folder, not a pipeline file")
+        default: throw ConfigError(message: "cannot read \(path): not a regular file")
+        }
+        guard st.st_size <= off_t(maxBytes) else {
+            throw ConfigError(message: "cannot read \(path): \(st.st_size) bytes is more than a configuration file may have (\(maxBytes))")
+        }
+        var data = Data(count: Int(st.st_size))
+        var got = 0
+        while got < data.count {
+            let n = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ConfigError(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { data.count = got; break }
+            got += n
+        }
+        guard String(validating: data, as: UTF8.self) != nil else {
+            throw ConfigError(message: "cannot read \(path): it is not UTF-8 text")
+        }
+        return data
     }
 
     public static func parse(_ data: Data, format: Format) throws -> JSONValue {
@@ -35,7 +67,8 @@ public enum ConfigDocument {
             let text = String(decoding: data, as: UTF8.self)
             do {
                 guard let node = try Yams.compose(yaml: text) else { return .null }
-                return try value(node)
+                var budget = ConfigDocument.maxValues
+                return try value(node, depth: 0, budget: &budget)
             } catch let e as ConfigError {
                 throw e
             } catch {
@@ -44,7 +77,19 @@ public enum ConfigDocument {
         }
     }
 
-    private static func value(_ node: Node) throws -> JSONValue {
+    /// The most values a YAML document may stand for, aliases expanded, and how deep it may
+    /// nest: a few hundred bytes of aliases can stand for billions ("billion laughs").
+    static let maxValues = 1_000_000
+    static let maxDepth = 128
+
+    private static func value(_ node: Node, depth: Int, budget: inout Int) throws -> JSONValue {
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError(message: "malformed YAML: the document stands for more than \(maxValues) values (aliases repeating aliases?)")
+        }
+        guard depth < maxDepth else {
+            throw ConfigError(message: "malformed YAML: nested deeper than \(maxDepth) levels at line \((node.mark?.line ?? 0))")
+        }
         switch node {
         case .scalar(let scalar):
             switch node.tag.rawValue {
@@ -55,14 +100,18 @@ public enum ConfigDocument {
             default: return .string(scalar.string)
             }
         case .sequence(let seq):
-            return .array(try seq.map(value))
+            var items: [JSONValue] = []
+            for n in seq { items.append(try value(n, depth: depth + 1, budget: &budget)) }
+            return .array(items)
         case .mapping(let map):
-            return .object(try map.map { pair in
+            var fields: [(String, JSONValue)] = []
+            for pair in map {
                 guard case .scalar(let key) = pair.key else {
                     throw ConfigError(message: "malformed YAML: a mapping key at line \(pair.key.mark?.line ?? 0) is not a plain string")
                 }
-                return (key.string, try value(pair.value))
-            })
+                fields.append((key.string, try value(pair.value, depth: depth + 1, budget: &budget)))
+            }
+            return .object(fields)
         case .alias:
             throw ConfigError(message: "malformed YAML: aliases are not supported")
         }

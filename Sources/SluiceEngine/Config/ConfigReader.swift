@@ -31,13 +31,15 @@ struct ConfigReader {
         }
     }
 
-    mutating func integer(_ v: JSONValue?, _ path: String, minimum: Int) -> Int? {
+    /// A whole number from `minimum` to `maximum` (a number, or a string of digits).
+    mutating func integer(_ v: JSONValue?, _ path: String, minimum: Int, maximum: Int) -> Int? {
+        let range = "a whole number from \(minimum) to \(maximum)"
         switch v {
         case nil, .null?: return nil
-        case .number(let d)? where d == d.rounded() && d >= Double(minimum) && d < 1e15: return Int(d)
-        case .string(let s)? where Int(s).map({ $0 >= minimum }) == true: return Int(s)
+        case .number(let d)? where d == d.rounded() && d >= Double(minimum) && d <= Double(maximum): return Int(d)
+        case .string(let s)? where Int(s).map({ $0 >= minimum && $0 <= maximum }) == true: return Int(s)
         case let other?:
-            error(path, "must be a whole number of at least \(minimum), not \(other.scalarText.map { "'\($0)'" } ?? other.kind)")
+            error(path, "must be \(range), not \(other.scalarText.map { "'\($0)'" } ?? other.kind)")
             return nil
         }
     }

@@ -22,32 +22,11 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
-    /// Parses JSON text; a syntax error names the line and column.
+    /// Parses JSON text, keeping the order of object keys. A syntax error, a duplicate key
+    /// or nesting deeper than 128 levels names the line and column.
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch DecodingError.dataCorrupted {
-            throw JSONSyntaxError(message: syntaxError(in: data))
-        }
-    }
-
-    /// Foundation's decoder says only "not valid JSON"; JSONSerialization says at which
-    /// character. Turn that into a line and column.
-    static func syntaxError(in data: Data) -> String {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return "not valid JSON"
-        } catch {
-            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            guard let range = text.range(of: "character "),
-                  let offset = Int(text[range.upperBound...].prefix { $0.isNumber }) else { return text }
-            let before = data.prefix(offset)
-            let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
-            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-            let what = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
-                .replacingOccurrences(of: " around", with: "")
-            return "\(what) at line \(line), column \(column)"
-        }
+        var reader = JSONTextReader(Array(data))
+        return try reader.document()
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -85,34 +64,181 @@ public struct JSONSyntaxError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-extension JSONValue: Decodable {
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
+/// A small strict JSON reader (RFC 8259) for configuration files: object keys keep their
+/// order, a key given twice is an error (as YAML has it), nesting is bounded, and every
+/// error says where.
+struct JSONTextReader {
+    static let maxDepth = 128
+    private let bytes: [UInt8]
+    private var i = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func document() throws -> JSONValue {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }  // a byte-order mark
+        let v = try value(depth: 0)
+        skipSpace()
+        guard i == bytes.count else { throw error("unexpected text after the JSON value") }
+        return v
     }
 
-    public init(from decoder: Decoder) throws {
-        if let object = try? decoder.container(keyedBy: AnyKey.self) {
-            // Keyed containers lose the order of keys; recover it from allKeys order as given.
-            var fields: [(String, JSONValue)] = []
-            for key in object.allKeys {
-                fields.append((key.stringValue, try object.decode(JSONValue.self, forKey: key)))
+    private func error(_ what: String, at position: Int? = nil) -> JSONSyntaxError {
+        let at = min(position ?? i, bytes.count)
+        let before = bytes[..<at]
+        let line = before.filter { $0 == 10 }.count + 1
+        let column = at - (before.lastIndex(of: 10).map { $0 + 1 } ?? 0) + 1
+        return JSONSyntaxError(message: "\(what) at line \(line), column \(column)")
+    }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 32 || bytes[i] == 9 || bytes[i] == 10 || bytes[i] == 13 { i += 1 }
+    }
+
+    private mutating func value(depth: Int) throws -> JSONValue {
+        guard depth < JSONTextReader.maxDepth else { throw error("nested deeper than \(JSONTextReader.maxDepth) levels") }
+        skipSpace()
+        guard i < bytes.count else { throw error("the text ends where a value was expected") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return try object(depth: depth)
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw error("unexpected character '\(String(decoding: [bytes[i]], as: UTF8.self))'")
+        }
+    }
+
+    private mutating func literal(_ word: String) throws {
+        let w = Array(word.utf8)
+        guard bytes.count - i >= w.count, Array(bytes[i..<(i + w.count)]) == w else { throw error("invalid literal (true, false or null expected)") }
+        i += w.count
+    }
+
+    private mutating func object(depth: Int) throws -> JSONValue {
+        i += 1
+        var fields: [(String, JSONValue)] = []
+        var seen = Set<String>()
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("a key in double quotes expected") }
+            let keyAt = i
+            let key = try string()
+            guard seen.insert(key).inserted else { throw error("duplicate key '\(key)'", at: keyAt) }
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw error("':' expected after a key") }
+            i += 1
+            fields.append((key, try value(depth: depth + 1)))
+            skipSpace()
+            guard i < bytes.count else { throw error("the text ends inside an object") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+            throw error("',' or '}' expected")
+        }
+    }
+
+    private mutating func array(depth: Int) throws -> JSONValue {
+        i += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        while true {
+            items.append(try value(depth: depth + 1))
+            skipSpace()
+            guard i < bytes.count else { throw error("the text ends inside an array") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            throw error("',' or ']' expected")
+        }
+    }
+
+    private mutating func string() throws -> String {
+        let start = i
+        i += 1
+        var out: [UInt8] = []
+        while true {
+            guard i < bytes.count else { throw error("unterminated string", at: start) }
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { i += 1; break }
+            if b < 0x20 { throw error("a control character inside a string (write it as \\n, \\t or \\u00XX)") }
+            if b != UInt8(ascii: "\\") { out.append(b); i += 1; continue }
+            i += 1
+            guard i < bytes.count else { throw error("unterminated string", at: start) }
+            let e = bytes[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "b"): out.append(8)
+            case UInt8(ascii: "f"): out.append(12)
+            case UInt8(ascii: "n"): out.append(10)
+            case UInt8(ascii: "r"): out.append(13)
+            case UInt8(ascii: "t"): out.append(9)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if (0xD800...0xDBFF).contains(scalar) {
+                    // A surrogate pair: the low half must follow.
+                    guard bytes.count - i >= 6, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                        throw error("a lone surrogate in \\u escape")
+                    }
+                    i += 2
+                    let low = try hex4()
+                    guard (0xDC00...0xDFFF).contains(low) else { throw error("a lone surrogate in \\u escape") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw error("a lone surrogate in \\u escape")
+                }
+                guard let u = Unicode.Scalar(scalar) else { throw error("an invalid \\u escape") }
+                out.append(contentsOf: Array(String(Character(u)).utf8))
+            default: throw error("an invalid escape '\\\(String(decoding: [e], as: UTF8.self))'")
             }
-            self = .object(fields)
-            return
         }
-        if var array = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
-            self = .array(items)
-            return
+        guard let text = String(validating: out, as: UTF8.self) else { throw error("a string that is not UTF-8", at: start) }
+        return text
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard bytes.count - i >= 4 else { throw error("an incomplete \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[i]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - 48)
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - 87)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - 55)
+            default: throw error("an invalid \\u escape")
+            }
+            v = v * 16 + d
+            i += 1
         }
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else { self = .string(try c.decode(String.self)) }
+        return v
+    }
+
+    private mutating func number() throws -> Double {
+        let start = i
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        func digits() -> Int {
+            let from = i
+            while i < bytes.count, (48...57).contains(bytes[i]) { i += 1 }
+            return i - from
+        }
+        guard i < bytes.count else { throw error("a number expected", at: start) }
+        if bytes[i] == UInt8(ascii: "0") { i += 1 } else if digits() == 0 { throw error("a number expected", at: start) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { throw error("digits expected after '.'") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw error("digits expected in the exponent") }
+        }
+        guard let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)), d.isFinite else {
+            throw error("a number too large", at: start)
+        }
+        return d
     }
 }

@@ -202,7 +202,7 @@ private struct Validation {
             stack.append(node)
             for e in flow where e.from == node {
                 if state[e.to] == 1 {
-                    let cycle = stack[stack.lastIndex(of: e.to)!...].map { v.spec.stages[$0].name } + [v.spec.stages[e.to].name]
+                    let cycle = stack[(stack.lastIndex(of: e.to) ?? 0)...].map { v.spec.stages[$0].name } + [v.spec.stages[e.to].name]
                     let text = cycle.joined(separator: " → ")
                     if reported.insert(Set(cycle).sorted().joined(separator: ",")).inserted {
                         v.error("connections[\(e.index)]", "cycle: \(text)")
@@ -227,7 +227,10 @@ private struct Validation {
     // MARK: the plan
 
     func makePlan() -> PipelinePlan? {
-        guard let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
+        // Every stage must have its plugin: a stage the file's shape left without one (its
+        // problem is reported by the reader) makes no plan.
+        guard spec.stages.indices.allSatisfy({ entries[$0] != nil }),
+              let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
         // Kahn's algorithm over record and error edges, keeping file order among equals.
         let flow = edges.filter { $0.port != .alerts }
         var indegree = [Int](repeating: 0, count: spec.stages.count)
@@ -247,14 +250,14 @@ private struct Validation {
         guard order.count == spec.stages.count else { return nil }
         let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
 
-        var stages = order.map { i -> PlannedStage in
-            let entry = entries[i]!
+        var stages = order.compactMap { i -> PlannedStage? in
+            guard let entry = entries[i] else { return nil }
             return PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
                                 secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
                                 alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
         }
         for e in edges {
-            let from = position[e.from]!, to = position[e.to]!
+            guard let from = position[e.from], let to = position[e.to] else { return nil }
             switch e.port {
             case .records: stages[to].recordInputs.append(from)
             case .errors:
@@ -265,6 +268,7 @@ private struct Validation {
                 stages[from].alertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: interval))
             }
         }
-        return PipelinePlan(spec: spec, stages: stages, source: position[source]!, spoolFolder: spoolFolder)
+        guard let sourcePosition = position[source] else { return nil }
+        return PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder)
     }
 }

@@ -25,6 +25,18 @@ public struct PipelineSpec: Sendable {
     }
 }
 
+/// The bounds of a pipeline file's numbers (docs/pipelines.md): large enough for any real
+/// use, small enough that no arithmetic on them can overflow.
+public enum Limits {
+    public static let maxRecords = 10_000_000
+    public static let maxDelayMs = 86_400_000            // a day
+    public static let maxAttempts = 100
+    public static let maxBackoffMs = 3_600_000           // an hour
+    public static let maxSpoolBytes = 1 << 40            // 1 TiB
+    public static let maxRepeatIntervalMs = 31_536_000_000  // a year
+    public static let maxAlertsPerBatch = 10_000_000
+}
+
 /// When a batch ends: at `maxRecords` records, or `maxDelayMs` after it started, or at the
 /// end of input, whichever comes first.
 public struct BatchSettings: Sendable, Equatable {

@@ -33,22 +33,22 @@ extension ConfigReader {
         var batch = BatchSettings()
         if let b = object(json["batch"], "batch") {
             unknownKeys(b, ["maxRecords", "maxDelayMs"], "batch")
-            batch.maxRecords = integer(json["batch"]?["maxRecords"], "batch.maxRecords", minimum: 1) ?? batch.maxRecords
-            batch.maxDelayMs = integer(json["batch"]?["maxDelayMs"], "batch.maxDelayMs", minimum: 0) ?? batch.maxDelayMs
+            batch.maxRecords = integer(json["batch"]?["maxRecords"], "batch.maxRecords", minimum: 1, maximum: Limits.maxRecords) ?? batch.maxRecords
+            batch.maxDelayMs = integer(json["batch"]?["maxDelayMs"], "batch.maxDelayMs", minimum: 0, maximum: Limits.maxDelayMs) ?? batch.maxDelayMs
         }
         var retry = RetrySettings()
         if let r = object(json["retry"], "retry") {
             unknownKeys(r, ["maxAttempts", "initialBackoffMs", "maxBackoffMs"], "retry")
-            retry.maxAttempts = integer(json["retry"]?["maxAttempts"], "retry.maxAttempts", minimum: 1) ?? retry.maxAttempts
-            retry.initialBackoffMs = integer(json["retry"]?["initialBackoffMs"], "retry.initialBackoffMs", minimum: 0) ?? retry.initialBackoffMs
-            retry.maxBackoffMs = integer(json["retry"]?["maxBackoffMs"], "retry.maxBackoffMs", minimum: 0) ?? retry.maxBackoffMs
+            retry.maxAttempts = integer(json["retry"]?["maxAttempts"], "retry.maxAttempts", minimum: 1, maximum: Limits.maxAttempts) ?? retry.maxAttempts
+            retry.initialBackoffMs = integer(json["retry"]?["initialBackoffMs"], "retry.initialBackoffMs", minimum: 0, maximum: Limits.maxBackoffMs) ?? retry.initialBackoffMs
+            retry.maxBackoffMs = integer(json["retry"]?["maxBackoffMs"], "retry.maxBackoffMs", minimum: 0, maximum: Limits.maxBackoffMs) ?? retry.maxBackoffMs
         }
 
         var spool = SpoolSettings()
         if let sp = object(json["spool"], "spool") {
             unknownKeys(sp, ["path", "maxBytes"], "spool")
             spool.path = string(json["spool"]?["path"], "spool.path")
-            spool.maxBytes = integer(json["spool"]?["maxBytes"], "spool.maxBytes", minimum: 1024) ?? spool.maxBytes
+            spool.maxBytes = integer(json["spool"]?["maxBytes"], "spool.maxBytes", minimum: 1024, maximum: Limits.maxSpoolBytes) ?? spool.maxBytes
         }
 
         let stageValues = array(json["stages"], "stages")
@@ -71,7 +71,7 @@ extension ConfigReader {
                     error("\(path).port", "unknown port '\(p)' (records, alerts or errors)")
                 }
             }
-            let repeatInterval = integer(c["repeatIntervalMs"], "\(path).repeatIntervalMs", minimum: 0)
+            let repeatInterval = integer(c["repeatIntervalMs"], "\(path).repeatIntervalMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs)
             if repeatInterval != nil && port != .alerts {
                 warning("\(path).repeatIntervalMs", "is ignored: only alerts connections suppress repeats")
             }
@@ -127,7 +127,7 @@ extension ConfigReader {
             for (i, k) in array(json["alerts"]?["key"], "\(ap).key").enumerated() {
                 if let s = string(k, "\(ap).key[\(i)]", required: true) { settings.key.append(s) }
             }
-            settings.maxPerBatch = integer(json["alerts"]?["maxPerBatch"], "\(ap).maxPerBatch", minimum: 0) ?? settings.maxPerBatch
+            settings.maxPerBatch = integer(json["alerts"]?["maxPerBatch"], "\(ap).maxPerBatch", minimum: 0, maximum: Limits.maxAlertsPerBatch) ?? settings.maxPerBatch
             var names = Set<String>()
             for (i, agg) in array(json["alerts"]?["aggregates"], "\(ap).aggregates").enumerated() {
                 let gp = "\(ap).aggregates[\(i)]"
@@ -156,7 +156,7 @@ extension ConfigReader {
         if let d = object(json["delivery"], "\(path).delivery") {
             unknownKeys(d, ["repeatIntervalMs"], "\(path).delivery")
             var settings = DeliverySettings()
-            settings.repeatIntervalMs = integer(json["delivery"]?["repeatIntervalMs"], "\(path).delivery.repeatIntervalMs", minimum: 0) ?? 0
+            settings.repeatIntervalMs = integer(json["delivery"]?["repeatIntervalMs"], "\(path).delivery.repeatIntervalMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs) ?? 0
             delivery = settings
         }
         return StageSpec(name: name, plugin: plugin, alerts: alerts, delivery: delivery)

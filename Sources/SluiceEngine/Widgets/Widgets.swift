@@ -185,9 +185,8 @@ extension ConfigReader {
                 if let t = valueType(a, "\(fp).\(argsKey)[\(j)]") { args.append(t) }
             }
             let returnsKey = f["returns"] != nil ? "returns" : "return"
-            let returns = f[returnsKey] == nil
-                ? { error("\(fp).returns", "is required"); return nil }()
-                : valueType(f[returnsKey]!, "\(fp).\(returnsKey)")
+            var returns: Widgets.FunctionValueType?
+            if let r = f[returnsKey] { returns = valueType(r, "\(fp).\(returnsKey)") } else { error("\(fp).returns", "is required") }
             functions.append(.init(name: name, symbol: symbol, arguments: args,
                                    returns: returns ?? .double,
                                    description: string(f["description"], "\(fp).description")))

@@ -1,0 +1,150 @@
+import Foundation
+import SluiceEngine
+import XCTest
+
+/// Pipeline files an adversary would write: `host validate` and `host run` answer every one
+/// with exit 2 and the problems with their paths — never a crash, never a hang, the same
+/// every time.
+final class MalformedFilesTests: XCTestCase {
+    func validate(_ text: String, name: String = "p.json", test: String = #function) throws -> (status: Int32, stderr: String) {
+        let dir = try scratchFolder(test)
+        try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        let r = try host(["validate", dir + "/" + name])
+        return (r.status, r.stderr.replacingOccurrences(of: dir + "/", with: ""))
+    }
+
+    func testStagesWithoutAUsablePluginAreProblemsNotCrashes() throws {
+        let r = try validate("""
+        {"name": "x", "stages": [{"name": "a"}, {"name": "b", "plugin": {"name": ""}}, {"name": "c", "plugin": {"name": 5}},
+                                  {"name": "d", "plugin": {}}, {"name": "e", "plugin": "JSONLSource"},
+                                  {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "/tmp"}}}],
+         "connections": [{"from": "src", "to": "a"}]}
+        """)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        for line in ["p.json: error: stages[0].plugin: is required",
+                     "p.json: error: stages[1].plugin.name: must not be empty",
+                     "p.json: error: stages[2].plugin.name: must be a string, not a number",
+                     "p.json: error: stages[3].plugin.name: is required",
+                     "p.json: error: stages[4].plugin: must be an object, not a string"] {
+            XCTAssertTrue(r.stderr.contains(line), "missing: \(line)\n\(r.stderr)")
+        }
+    }
+
+    func testNumbersHaveBounds() throws {
+        let r = try validate(#"{"name": "x", "batch": {"maxDelayMs": 100000000000000, "maxRecords": 0}, "retry": {"maxAttempts": 1e9}, "stages": []}"#)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("batch.maxDelayMs: must be a whole number from 0 to 86400000, not '100000000000000'"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("batch.maxRecords: must be a whole number from 1 to 10000000, not '0'"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("retry.maxAttempts: must be a whole number from 1 to 100"), r.stderr)
+    }
+
+    func testDuplicateKeysAreAnErrorInJSONAsInYAML() throws {
+        let json = try validate("{\"name\": \"x\",\n \"stages\": [],\n \"name\": \"y\"}")
+        XCTAssertEqual(json.status, 2)
+        XCTAssertTrue(json.stderr.contains("malformed JSON: duplicate key 'name' at line 3, column 2"), json.stderr)
+        let yaml = try validate("name: x\nstages: []\nname: y\n", name: "p.yaml")
+        XCTAssertEqual(yaml.status, 2)
+        XCTAssertTrue(yaml.stderr.contains("malformed YAML"), yaml.stderr)
+    }
+
+    func testAliasBombsAndDeepNestingAreRefusedQuickly() throws {
+        var bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+        for (prev, next) in zip("abcdefgh", "bcdefghi") {
+            bomb += "\(next): &\(next) [" + Array(repeating: "*\(prev)", count: 9).joined(separator: ",") + "]\n"
+        }
+        let start = Date()
+        let yaml = try validate(bomb, name: "bomb.yaml")
+        XCTAssertEqual(yaml.status, 2)
+        XCTAssertTrue(yaml.stderr.contains("stands for more than 1000000 values"), yaml.stderr)
+        let deep = try validate(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000))
+        XCTAssertEqual(deep.status, 2)
+        XCTAssertTrue(deep.stderr.contains("nested deeper than 128 levels"), deep.stderr)
+        let deepYAML = try validate(String(repeating: "- ", count: 5_000) + "x\n", name: "deep.yaml")
+        XCTAssertEqual(deepYAML.status, 2, deepYAML.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30, "refused, not expanded")
+    }
+
+    func testFilesThatAreNotPipelineFilesGetAPlainMessage() throws {
+        let dir = try scratchFolder()
+        let folder = try host(["validate", dir])
+        XCTAssertEqual(folder.status, 2)
+        XCTAssertTrue(folder.stderr.contains("it is a folder, not a pipeline file"), folder.stderr)
+        let missing = try host(["validate", dir + "/nothing.json"])
+        XCTAssertTrue(missing.stderr.contains("cannot read \(dir)/nothing.json: no such file"), missing.stderr)
+        let device = try host(["validate", "/dev/null"])
+        XCTAssertTrue(device.stderr.contains("not a regular file"), device.stderr)
+        try Data([0x7B, 0x22, 0x6E, 0x22, 0x3A, 0x22, 0xE9, 0x22, 0x7D]).write(to: URL(fileURLWithPath: dir + "/latin1.json"))
+        let latin = try host(["validate", dir + "/latin1.json"])
+        XCTAssertTrue(latin.stderr.contains("it is not UTF-8 text"), latin.stderr)
+        for r in [folder, missing, device, latin] {
+            XCTAssertEqual(r.status, 2)
+            XCTAssertFalse(r.stderr.contains("NSCocoaErrorDomain"), r.stderr)
+        }
+    }
+
+    func testDiagnosticsComeInFileOrderTheSameEveryRun() throws {
+        let text = """
+        {"name": "x", "zeta": 1, "stages": [
+          {"name": "b", "plugin": {"name": "NoSuch", "properties": {"z": 1, "y": 2, "x": 3}}},
+          {"name": "a", "plugin": {"name": "JSONLSource", "properties": {"q": 1, "p": 2}}}],
+         "alpha": 2, "connections": [{"from": "nope", "to": "a"}]}
+        """
+        let first = try validate(text)
+        for _ in 0..<4 { XCTAssertEqual(try validate(text).stderr, first.stderr) }
+        let paths = first.stderr.split(separator: "\n").compactMap { line -> String? in
+            let parts = line.components(separatedBy: ": ")
+            return parts.count > 2 ? parts[2] : nil
+        }
+        XCTAssertEqual(paths, ["zeta", "alpha", "stages[0].plugin.name", "stages[0]", "stages[1].plugin.properties.q",
+                               "stages[1].plugin.properties.p", "stages[1].plugin.properties.path", "stages[1]", "connections[0].from"], first.stderr)
+    }
+}
+
+/// Seeded mutations of the bundled example pipelines, value by value: every one is read
+/// and planned without a crash, and one that makes no plan says why.
+final class PipelineMutationTests: XCTestCase {
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 33
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+    }
+
+    static let replacements: [JSONValue] = [
+        .null, .bool(true), .number(-1), .number(0), .number(1e300), .number(100_000_000_000_000), .number(0.5),
+        .string(""), .string("${env:NOPE}"), .string("${"), .string("\u{0}\u{1B}[31m"), .array([]), .object([]),
+        .array([.null]), .object([("name", .number(3))]),
+    ]
+
+    func mutate(_ v: JSONValue, _ g: inout Generator, depth: Int = 0) -> JSONValue {
+        if depth > 0 && g.below(6) == 0 { return Self.replacements[g.below(Self.replacements.count)] }
+        switch v {
+        case .object(var fields):
+            if !fields.isEmpty && g.below(5) == 0 { fields.remove(at: g.below(fields.count)) }
+            return .object(fields.map { ($0.0, mutate($0.1, &g, depth: depth + 1)) })
+        case .array(var items):
+            if !items.isEmpty && g.below(5) == 0 { items.remove(at: g.below(items.count)) }
+            if !items.isEmpty && g.below(7) == 0 { items.append(items[g.below(items.count)]) }
+            return .array(items.map { mutate($0, &g, depth: depth + 1) })
+        default:
+            return v
+        }
+    }
+
+    func testMutatedPipelinesNeverCrashThePlanner() throws {
+        let example = try ConfigDocument.load(path: Package.root + "/examples/store-quality-webhook/pipeline.json")
+        let (exampleSpec, _) = PipelineSpec.read(example, directory: "/tmp")
+        XCTAssertNotNil(PipelinePlanner.plan(exampleSpec, catalog: testCatalog, environment: [:]).0, "the example itself plans")
+        var g = Generator(state: 42)
+        for _ in 0..<400 {
+            let mutated = mutate(example, &g)
+            let (spec, shape) = PipelineSpec.read(mutated, directory: "/tmp")
+            let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
+            if plan == nil {
+                XCTAssertFalse((shape + problems).errors.isEmpty, "no plan, and no error to say why")
+            }
+        }
+    }
+}
