@@ -79,12 +79,14 @@ final class Fixtures: @unchecked Sendable {
     var publishers: String { root + "/publishers" }
     /// libgolden.so, built against the ABI 1.0 header: GoldenAlerter, GoldenPublisher.
     var golden: String { root + "/golden" }
+    /// libhostile.so: Hostile, a plugin that abuses the ABI.
+    var hostile: String { root + "/hostile" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken", "publishers", "golden"] {
+        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"
@@ -105,6 +107,8 @@ final class Fixtures: @unchecked Sendable {
 
         try compilePlugin("golden_abi_1_0.c", to: golden + "/libgolden.so", include: Package.fixtures + "/abi-1.0")
         try copyWidgets(["GoldenAlerter-transform.json", "GoldenPublisher-alertpublisher.json"], to: golden)
+        try compilePlugin("hostile.c", to: hostile + "/libhostile.so")
+        try copyWidgets(["Hostile-transform.json"], to: hostile)
 
         try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
         try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")

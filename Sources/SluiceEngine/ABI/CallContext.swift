@@ -300,6 +300,10 @@ final class CallContext {
             }
             return refuse("the stage's alert buffer for this batch is full (\(alertLimit)); the alert is counted as overflowed")
         }
+        // Bounds first, before reading anything the plugin points at.
+        guard n <= CallContext.maxAlertEntries else {
+            return refuse("emit_alert: \(n) payload entries; at most \(CallContext.maxAlertEntries)")
+        }
         // One arena block: the kv array, then every key and value, each NUL-terminated.
         let entries = UnsafeBufferPointer(start: payload, count: Int(n))
         var bytes = 0
@@ -307,7 +311,29 @@ final class CallContext {
             if (kv.key.len > 0 && kv.key.ptr == nil) || (kv.value.len > 0 && kv.value.ptr == nil) {
                 return refuse("emit_alert: a payload string has a NULL pointer")
             }
+            guard kv.key.len <= CallContext.maxAlertBytes, kv.value.len <= CallContext.maxAlertBytes,
+                  bytes + kv.key.len + kv.value.len + 2 <= CallContext.maxAlertBytes else {
+                return refuse("emit_alert: the payload is larger than \(CallContext.maxAlertBytes) bytes")
+            }
             bytes += kv.key.len + kv.value.len + 2
+        }
+        // Text that is not UTF-8 is replaced (U+FFFD), so every envelope stays valid JSON.
+        if entries.contains(where: { !CallContext.isUTF8($0.key) || !CallContext.isUTF8($0.value) }) {
+            var pool: [UInt8] = []
+            var spans: [(key: Range<Int>, value: Range<Int>)] = []
+            for kv in entries {
+                let k = pool.count
+                pool += String(kv.key).utf8  // String(sluice_str) decodes with U+FFFD
+                let v = pool.count
+                pool += String(kv.value).utf8
+                spans.append((k..<v, v..<pool.count))
+            }
+            return pool.withUnsafeBufferPointer { buffer -> sluice_status in
+                let base = UnsafeRawPointer(buffer.baseAddress)?.assumingMemoryBound(to: CChar.self)
+                func slice(_ r: Range<Int>) -> sluice_str { sluice_str(ptr: r.isEmpty ? nil : base.map { $0 + r.lowerBound }, len: r.count) }
+                let kvs = spans.map { sluice_kv(key: slice($0.key), value: slice($0.value)) }
+                return kvs.withUnsafeBufferPointer { emitAlert($0.baseAddress, n) }
+            }
         }
         let kvSize = MemoryLayout<sluice_kv>.stride * Int(n)
         let block = sr_arena_alloc(arena.raw, kvSize + bytes, MemoryLayout<sluice_kv>.alignment)!
@@ -324,6 +350,17 @@ final class CallContext {
         }
         alerts.append(RawAlertRef(payload: UnsafePointer(kvs), count: Int(n)))
         return SLUICE_OK
+    }
+
+    /// The most entries and bytes one alert payload may have.
+    static let maxAlertEntries: UInt32 = 10_000
+    static let maxAlertBytes = 16 << 20
+
+    static func isUTF8(_ s: sluice_str) -> Bool {
+        guard let p = s.ptr, s.len > 0 else { return true }
+        let bytes = UnsafeRawBufferPointer(start: p, count: s.len)
+        if !bytes.contains(where: { $0 >= 0x80 }) { return true }
+        return String(validating: bytes, as: UTF8.self) != nil
     }
 
     func renderJSON(_ r: UnsafePointer<sluice_record>?) -> sluice_str {
@@ -397,25 +434,28 @@ final class CallContext {
         t.emit_with = { ctx, base, set, n in CallContext.of(ctx).emitWith(base, set, n) }
         t.emit_json = { ctx, text, len in CallContext.of(ctx).emitJSON(text, len) }
         t.emit_error = { ctx, r, code, msg, len in
-            CallContext.of(ctx).emitError(r, code, String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+            CallContext.of(ctx).emitError(r, code, PluginText.read(msg, len))
         }
         t.emit_alert = { ctx, payload, n in CallContext.of(ctx).emitAlert(payload, n) }
         t.log = { ctx, level, msg, len in
             let c = CallContext.of(ctx)
-            let text = c.redactor.redact(String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+            let text = c.redactor.redact(PluginText.read(msg, len))
             let levels: [Logger.Level] = [.trace, .debug, .info, .warning, .error]
             c.logger.log(level: levels[Int(max(0, min(4, level)))], "\(text)")
         }
         t.count = { ctx, name, len, delta in
             let c = CallContext.of(ctx)
-            c.counters[String(sluice_str(ptr: name, len: name == nil ? 0 : len)), default: 0] += delta
+            let metric = PluginText.read(name, len, limit: 256)
+            // Saturating: a plugin's absurd deltas never trap the host.
+            let (sum, overflow) = c.counters[metric, default: 0].addingReportingOverflow(delta)
+            c.counters[metric] = overflow ? (delta > 0 ? Int64.max : Int64.min) : sum
         }
         t.fail = { ctx, msg, len in
             let c = CallContext.of(ctx)
-            c.failure = c.redactor.redact(String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+            c.failure = c.redactor.redact(PluginText.read(msg, len))
         }
         t.alert_outcome = { ctx, index, status, msg, len in
-            CallContext.of(ctx).alertOutcome(index, status, String(sluice_str(ptr: msg, len: msg == nil ? 0 : len)))
+            CallContext.of(ctx).alertOutcome(index, status, PluginText.read(msg, len))
         }
         t.last_error = { ctx, buf, cap in
             let c = CallContext.of(ctx)
