@@ -494,10 +494,15 @@ typedef struct sluice_emitter {
     /** Raise an alert: `n` string keys and values, e.g. {store_id: "s1", n_elements: "3"}.
      *  Returns SLUICE_ERROR, keeps nothing and counts the alert when the stage does not
      *  declare emitsAlerts (rejected) or has already raised the most alerts a stage may
-     *  raise in one batch (overflowed); carry on either way. */
+     *  raise in one batch (overflowed); carry on either way. A payload has at most 10,000
+     *  entries and 16 MiB in all (else SLUICE_ERROR, nothing read beyond the bound); bytes
+     *  that are not UTF-8 are replaced by U+FFFD. */
     sluice_status (*emit_alert)(void *ctx, const sluice_kv *payload, uint32_t n);
 
-    /** Write a line to the host's log, tagged with the stage. */
+    /** Write a line to the host's log, tagged with the stage. Like every message you give
+     *  the host (fail, alert_outcome, emit_error), at most 4 KiB of it is shown; line breaks
+     *  and tabs become spaces, other control characters and bytes that are not UTF-8
+     *  become U+FFFD, and values of secret properties are masked. */
     void (*log)(void *ctx, int32_t level, const char *message, size_t len);
 
     /** Add `delta` to the stage's counter named `metric` (shown in metrics and summary). */
