@@ -98,7 +98,7 @@ final class HTTPClient {
                     if now + Int64(wait) - started > Int64(settings.maxRateWaitMs) {
                         // Waiting longer would hold the batch: the rest is retried later.
                         for i in next..<requests.count {
-                            results[i] = .retry("\(label): rate limit (\(settings.rate!.text)) reached; not sent", afterMs: wait)
+                            results[i] = .retry("\(label): rate limit (\(settings.rate?.text ?? "")) reached; not sent", afterMs: wait)
                         }
                         next = requests.count
                     } else {

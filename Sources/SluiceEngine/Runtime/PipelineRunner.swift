@@ -279,7 +279,7 @@ public final class PipelineRunner {
                 }
             }
         }
-        var work: [(Int, [RoutedAlert])] = pending.keys.sorted().map { ($0, pending[$0]!) }
+        var work: [(Int, [RoutedAlert])] = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // A publisher with nothing new may still have a spool to try again.
         work += lanes.filter { pending[$0.key] == nil && $0.value.waiting > 0 }.map { ($0.key, []) }
         merge(runLanes(work, step: .batch(batchID)))
@@ -393,8 +393,8 @@ public final class PipelineRunner {
             sum.counters = st.instance.counters
             return sum
         }
-        s.publishers = publisherSummaries.keys.sorted().map { p in
-            var summary = publisherSummaries[p]!
+        s.publishers = publisherSummaries.sorted { $0.key < $1.key }.map { p, summary in
+            var summary = summary
             summary.waiting = lanes[p]?.waiting ?? 0
             return summary
         }
