@@ -3,6 +3,7 @@
 //
 //   Sources/SluiceEngine     the engine library (catalog, widgets, ABI host side, ...)
 //   Sources/SluiceRecords    native record core: arenas, keys, simdjson parsing (C++)
+//   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
@@ -98,11 +99,17 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("simdjson")]
         ),
+        // Signal, exit() and crash handling around plugin calls (async-signal-safe C).
+        .target(
+            name: "SluiceGuard",
+            path: "Sources/SluiceGuard"
+        ),
         .target(
             name: "SluiceEngine",
             dependencies: [
                 "SluicePluginABI",
                 "SluiceRecords",
+                "SluiceGuard",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -115,6 +122,7 @@ let package = Package(
             name: "host",
             dependencies: [
                 "SluiceEngine",
+                "SluiceGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/host"

@@ -82,6 +82,8 @@
  *     1.0  the first release
  *     1.1  sluice_alert.key, .nkey_fields, .key_fields (a stable deduplication key);
  *          sluice_emitter.alert_retry_after (a service's Retry-After, for publishers)
+ *     1.2  sluice_context.position and sluice_emitter.save_position (durable source
+ *          positions: see 6. below)
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
  *   is therefore frozen for a major version; it carries no size field.
  *
@@ -124,7 +126,26 @@
  *   SLUICE_END    sources only: there will never be more input.
  * Never let a C++ exception, a longjmp or a Swift error cross the boundary. Never call
  * exit() or abort() for bad input: emit the record on the error port instead
- * (out->emit_error) and go on.
+ * (out->emit_error) and go on. (A plugin that calls exit() anyway is caught: the host
+ * names the stage, commits nothing of the batch in flight and exits non-zero.)
+ *
+ * ---------------------------------------------------------------------------------------
+ * 6. SOURCE POSITIONS — HOW A RESTART RESUMES WHERE THE LAST RUN STOPPED
+ * ---------------------------------------------------------------------------------------
+ * The host keeps every source's position durably, so a source need not write files:
+ *   - In read(), after emitting, call out->save_position(ctx, bytes, len) with the
+ *     position just after what you emitted so far (a file offset, a line number, ...; any
+ *     bytes up to 64 KiB, best readable text). The last one saved during a batch belongs
+ *     to that batch.
+ *   - When every sink and publisher finished batch N, the host writes N's position to the
+ *     pipeline's state folder (write, fsync, rename: a crash leaves the old or the new one,
+ *     never half), then calls commit(N).
+ *   - In the next run, create() finds it in ctx->position (len 0: none, or the operator
+ *     asked to start from the beginning): resume right after it. Check that what it
+ *     points into is still the same (a file replaced or truncated) and say what you do.
+ * So a host killed at any moment re-reads at most the batches that were not committed:
+ * at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
+ * group) uses commit() instead and may ignore both.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -141,7 +162,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 1
+#define SLUICE_ABI_MINOR 2
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -549,6 +570,13 @@ typedef struct sluice_emitter {
      *  attempt; when that is longer than its retry bound allows, it spools the alerts and
      *  tries them again at a later batch. */
     sluice_status (*alert_retry_after)(void *ctx, size_t index, uint64_t ms);
+
+    /* ABI 1.2: check SLUICE_HAS(out, sluice_emitter, save_position) before calling. */
+
+    /** Sources, in read(): the position just after everything emitted so far (at most
+     *  64 KiB). The host stores the last one of each batch durably once the batch is
+     *  committed and gives it back in ctx->position at the next run (section 6). */
+    sluice_status (*save_position)(void *ctx, const char *position, size_t len);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */
@@ -607,6 +635,9 @@ typedef struct sluice_context {
     sluice_str stage;            /* this stage's name in the pipeline */
     const sluice_kv *properties; /* key = property name, value = its text */
     const struct sluice_plugin *plugin; /* the descriptor being instantiated */
+    /* ABI 1.2: read only when SLUICE_HAS(ctx, sluice_context, position). */
+    sluice_str position;         /* sources: the position saved with the last batch committed
+                                    by an earlier run (len 0: none; start at the beginning) */
 } sluice_context;
 
 /** The value of property `name`, or NULL when it is not set. */

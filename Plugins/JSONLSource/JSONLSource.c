@@ -9,6 +9,14 @@
  *            appear. Write a file under another name and rename it into the folder when
  *            complete (rename is atomic), e.g. events.tmp -> events-0042.jsonl.
  *   pollMs   (default 200) how often a followed folder is looked at when idle
+ *   onChanged (default "restart") what to do when the file the last run stopped in is no
+ *            longer the same (replaced, truncated, rewritten): "restart" reads it from the
+ *            beginning (a warning, counter files_changed), "fail" stops the run
+ *
+ * Position (ABI 1.2): after every read the source saves where it is — the file, the byte
+ * offset and line number after the last line it emitted, the file's device and inode, a
+ * hash of its first 4 KiB, and (follow mode) files queued before it but not read yet.
+ * The host keeps the position of each committed batch, and the next run resumes there.
  *
  * The source never parses JSON: it hands whole runs of lines to the host
  * (emit_json_lines), which parses them on all cores. A line that is not a JSON object goes
@@ -46,7 +54,45 @@ typedef struct {
     size_t cap, start, end;
     int eof;
 
+    /* Where the current (or last) file is, for the saved position. */
+    uint64_t read_bytes;   /* bytes read from it so far (the unread buffer included) */
+    uint64_t dev, ino;
+    uint64_t prefix_len, prefix_hash;
+    int fail_on_change;
+
+    /* Where the last run stopped: applied when that file is opened. */
+    char *resume_file;
+    uint64_t resume_offset, resume_line, resume_dev, resume_ino, resume_prefix_len, resume_prefix_hash;
+    char *position;  /* the text given to save_position */
+    size_t position_cap;
 } jsonl_source;
+
+enum { PREFIX_BYTES = 4096 };
+
+/* FNV-1a, 64 bits: enough to tell a rewritten file from the same one. */
+static uint64_t fnv1a(const unsigned char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The hash of the first `len` bytes of fd (read with pread: the file offset stays). */
+static int prefix_hash(int fd, uint64_t len, uint64_t *out) {
+    unsigned char b[PREFIX_BYTES];
+    if (len > sizeof b) len = sizeof b;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, b + got, (size_t)len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        got += (size_t)n;
+    }
+    *out = fnv1a(b, (size_t)len);
+    return 0;
+}
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -118,6 +164,8 @@ static void free_state(jsonl_source *s) {
     free(s->buf);
     free(s->path);
     free(s->pattern);
+    free(s->resume_file);
+    free(s->position);
     free(s);
 }
 
@@ -129,6 +177,113 @@ static char *dup_str(const sluice_str *v, const char *fallback) {
     memcpy(r, p, n);
     r[n] = 0;
     return r;
+}
+
+/* ---- the saved position ------------------------------------------------------------
+ * Text, one item per line; paths are length-prefixed so any name fits:
+ *   jsonl-position 1
+ *   file <len>:<path>
+ *   offset <n> line <n> dev <n> ino <n> prefix <len> <hash, 16 hex digits>
+ *   pending <len>:<path>          (zero or more: queued before `file`, not read yet)
+ */
+
+typedef struct { const char *p, *end; } cursor;
+
+static int expect(cursor *c, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0) return 0;
+    c->p += n;
+    return 1;
+}
+
+static int number(cursor *c, uint64_t *out, int base) {
+    uint64_t v = 0;
+    const char *start = c->p;
+    while (c->p < c->end) {
+        int d;
+        char ch = *c->p;
+        if (ch >= '0' && ch <= '9') d = ch - '0';
+        else if (base == 16 && ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
+        else break;
+        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) return 0;
+        v = v * (uint64_t)base + (uint64_t)d;
+        c->p++;
+    }
+    *out = v;
+    return c->p > start;
+}
+
+/* "<len>:<bytes>" into a new NUL-terminated string. */
+static char *sized(cursor *c) {
+    uint64_t len;
+    if (!number(c, &len, 10) || !expect(c, ":") || len > (uint64_t)(c->end - c->p) || len > 65536) return NULL;
+    char *r = malloc((size_t)len + 1);
+    if (!r) return NULL;
+    memcpy(r, c->p, (size_t)len);
+    r[len] = 0;
+    c->p += len;
+    if (memchr(r, 0, (size_t)len)) { free(r); return NULL; }
+    return r;
+}
+
+/* Reads the saved position; 0 when it is not one of ours. Pending paths go to *pending. */
+static int parse_position(jsonl_source *s, sluice_str text, char ***pending, size_t *npending) {
+    cursor c = {text.ptr, text.ptr + text.len};
+    size_t cap = 0;
+    if (!expect(&c, "jsonl-position 1\nfile ") || !(s->resume_file = sized(&c))) return 0;
+    if (!expect(&c, "\noffset ") || !number(&c, &s->resume_offset, 10) ||
+        !expect(&c, " line ") || !number(&c, &s->resume_line, 10) ||
+        !expect(&c, " dev ") || !number(&c, &s->resume_dev, 10) ||
+        !expect(&c, " ino ") || !number(&c, &s->resume_ino, 10) ||
+        !expect(&c, " prefix ") || !number(&c, &s->resume_prefix_len, 10) ||
+        !expect(&c, " ") || !number(&c, &s->resume_prefix_hash, 16) || !expect(&c, "\n"))
+        return 0;
+    while (c.p < c.end) {
+        char *path;
+        if (!expect(&c, "pending ") || !(path = sized(&c)) || !expect(&c, "\n")) return 0;
+        if (push(pending, npending, &cap, path) != 0) { free(path); return 0; }
+    }
+    return s->resume_prefix_len <= PREFIX_BYTES;
+}
+
+/* How a position names a file: its name inside the folder (so a run started from another
+ * working directory still finds it), or, for a single file, the path as given. */
+static const char *rel(const jsonl_source *s, const char *path) {
+    size_t n = strlen(s->path);
+    if (s->is_dir && strncmp(path, s->path, n) == 0 && path[n] == '/') return path + n + 1;
+    return path;
+}
+
+static int in_list(char **list, size_t n, const char *path) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], path) == 0) return 1;
+    return 0;
+}
+
+/* Drops from the queue what the last run finished: files before the one it stopped in,
+ * except those it had queued but not read. */
+static void skip_finished(jsonl_source *s, char **pending, size_t npending, const sluice_emitter *out) {
+    size_t kept = 0, skipped = 0;
+    int found = 0;
+    for (size_t i = s->queue_pos; i < s->nqueue; i++) {
+        char *path = s->queue[i];
+        int cmp = strcmp(rel(s, path), s->resume_file);
+        if (cmp == 0) found = 1;
+        if (cmp >= 0 || in_list(pending, npending, rel(s, path))) {
+            s->queue[s->queue_pos + kept++] = path;
+        } else {
+            free(path);
+            skipped++;
+        }
+    }
+    s->nqueue = s->queue_pos + kept;
+    if (skipped) sluice_logf(out, SLUICE_LOG_INFO, "%zu file(s) finished by an earlier run skipped", skipped);
+    if (!found) {
+        sluice_logf(out, SLUICE_LOG_INFO, "%s, where the last run stopped, is gone; going on with the files after it",
+                    s->resume_file);
+        free(s->resume_file);
+        s->resume_file = NULL;
+    }
 }
 
 static sluice_status create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
@@ -154,6 +309,14 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
             return sluice_failf(out, "property 'pollMs' must be a whole number from 1 to 60000");
         }
         s->poll_ms = (unsigned)v;
+    }
+    const sluice_str *on_changed = sluice_property(ctx, "onChanged");
+    if (on_changed && on_changed->len && !sluice_str_eq(*on_changed, "restart", 7)) {
+        if (!sluice_str_eq(*on_changed, "fail", 4)) {
+            free_state(s);
+            return sluice_failf(out, "property 'onChanged' must be \"restart\" or \"fail\"");
+        }
+        s->fail_on_change = 1;
     }
     s->cap = 1 << 20;
     s->buf = malloc(s->cap);
@@ -182,13 +345,66 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     } else {
         push(&s->queue, &s->nqueue, &s->queue_cap, strdup(s->path));
     }
+    if (SLUICE_HAS(ctx, sluice_context, position) && ctx->position.len > 0) {
+        char **pending = NULL;
+        size_t npending = 0;
+        int ok = parse_position(s, ctx->position, &pending, &npending);
+        if (ok && s->is_dir) {
+            skip_finished(s, pending, npending, out);
+        } else if (ok) {  /* one file: it is the one, whatever its path was; identity is checked */
+            free(s->resume_file);
+            ok = (s->resume_file = strdup(s->path)) != NULL;
+        }
+        for (size_t i = 0; i < npending; i++) free(pending[i]);
+        free(pending);
+        if (!ok) {
+            free_state(s);
+            return sluice_failf(out, "the saved position is not a JSONLSource position; run with --from-start to read "
+                                     "from the beginning");
+        }
+    }
     *instance = s;
     return SLUICE_OK;
 }
 
 static void destroy(void *instance) { free_state(instance); }
 
-/* Opens the next queued file; 0 if there is none. */
+/* The file the last run stopped in is open: go to where it stopped, if it is still the
+ * same file; else restart it (or fail, with onChanged "fail"). -1 on failure. */
+static int resume(jsonl_source *s, uint64_t size, const sluice_emitter *out) {
+    const char *changed = NULL;
+    uint64_t hash = 0;
+    if (s->dev != s->resume_dev || s->ino != s->resume_ino) changed = "it is another file now (device or inode differ)";
+    else if (size < s->resume_offset) changed = "it is shorter than the saved offset (truncated)";
+    else if (size < s->resume_prefix_len || prefix_hash(s->fd, s->resume_prefix_len, &hash) != 0 ||
+             hash != s->resume_prefix_hash)
+        changed = "its first bytes differ (rewritten)";
+    free(s->resume_file);
+    s->resume_file = NULL;
+    if (changed) {
+        if (s->fail_on_change) {
+            sluice_failf(out, "%s changed since the saved position: %s; read it again with onChanged \"restart\" or "
+                              "--from-start", s->file, changed);
+            return -1;
+        }
+        sluice_logf(out, SLUICE_LOG_WARN, "%s changed since the saved position: %s; reading it from the beginning",
+                    s->file, changed);
+        out->count(out->ctx, "files_changed", 13, 1);
+        return 0;
+    }
+    if (lseek(s->fd, (off_t)s->resume_offset, SEEK_SET) < 0) {
+        sluice_failf(out, "%s: cannot seek to the saved offset %llu: %s", s->file,
+                     (unsigned long long)s->resume_offset, strerror(errno));
+        return -1;
+    }
+    s->read_bytes = s->resume_offset;
+    s->line = s->resume_line;
+    sluice_logf(out, SLUICE_LOG_INFO, "resuming %s at line %llu (byte %llu)", s->file,
+                (unsigned long long)s->resume_line + 1, (unsigned long long)s->resume_offset);
+    return 0;
+}
+
+/* Opens the next queued file; 0 if there is none, -1 on failure (said with fail()). */
 static int next_file(jsonl_source *s, const sluice_emitter *out) {
     while (s->queue_pos < s->nqueue) {
         char *path = s->queue[s->queue_pos++];
@@ -199,13 +415,24 @@ static int next_file(jsonl_source *s, const sluice_emitter *out) {
             free(path);
             continue;
         }
+        struct stat st;
+        if (fstat(fd, &st) != 0) st.st_size = 0;
         free(s->file);
         s->file = path;
         s->fd = fd;
         s->line = 0;
         s->start = s->end = 0;
         s->eof = 0;
+        s->read_bytes = 0;
+        s->dev = (uint64_t)st.st_dev;
+        s->ino = (uint64_t)st.st_ino;
+        s->prefix_len = st.st_size < PREFIX_BYTES ? (uint64_t)st.st_size : PREFIX_BYTES;
+        if (prefix_hash(fd, s->prefix_len, &s->prefix_hash) != 0) s->prefix_len = s->prefix_hash = 0;
         out->count(out->ctx, "files", 5, 1);
+        if (s->resume_file && strcmp(s->resume_file, rel(s, path)) == 0) {
+            int rc = resume(s, (uint64_t)st.st_size, out);
+            if (rc < 0) return -1;
+        }
         return 1;
     }
     return 0;
@@ -235,6 +462,7 @@ static void refill(jsonl_source *s, const sluice_emitter *out) {
         ssize_t n = read(s->fd, s->buf + s->end, s->cap - s->end);
         if (n > 0) {
             s->end += (size_t)n;
+            s->read_bytes += (uint64_t)n;
             return;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -250,14 +478,17 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static sluice_status read_batch(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
-    jsonl_source *s = instance;
+static sluice_status read_lines(jsonl_source *s, const sluice_batch *batch, const sluice_emitter *out) {
     uint64_t emitted = 0, started = now_ms();
     while (emitted < batch->max_records) {
-        if (s->fd < 0 && !next_file(s, out)) {
+        int opened = s->fd < 0 ? next_file(s, out) : 1;
+        if (opened < 0) return SLUICE_ERROR;
+        if (!opened) {
             if (!s->follow) return SLUICE_END;
             scan(s, out);
-            if (next_file(s, out)) continue;
+            opened = next_file(s, out);
+            if (opened < 0) return SLUICE_ERROR;
+            if (opened) continue;
             /* Nothing new: wait a little, within what the host allows. */
             uint64_t waited = now_ms() - started;
             if (emitted > 0 || waited >= batch->max_wait_ms) return SLUICE_OK;
@@ -296,11 +527,56 @@ static sluice_status read_batch(void *instance, const sluice_batch *batch, const
     return SLUICE_OK;
 }
 
+static int append(jsonl_source *s, size_t *len, const char *text, size_t n) {
+    if (*len + n + 1 > s->position_cap) {
+        size_t cap = (*len + n + 1) * 2;
+        char *bigger = realloc(s->position, cap);
+        if (!bigger) return -1;
+        s->position = bigger;
+        s->position_cap = cap;
+    }
+    memcpy(s->position + *len, text, n);
+    *len += n;
+    return 0;
+}
+
+static int append_path(jsonl_source *s, size_t *len, const char *word, const char *path) {
+    char head[64];
+    int n = snprintf(head, sizeof head, "%s %zu:", word, strlen(path));
+    return append(s, len, head, (size_t)n) || append(s, len, path, strlen(path)) || append(s, len, "\n", 1);
+}
+
+/* Tells the host where the next read starts (section 6 of sluice_plugin.h). */
+static void save_position(jsonl_source *s, const sluice_emitter *out) {
+    if (!s->file || !SLUICE_HAS(out, sluice_emitter, save_position)) return;
+    size_t len = 0;
+    char numbers[256];
+    uint64_t offset = s->read_bytes - (uint64_t)(s->end - s->start);
+    int n = snprintf(numbers, sizeof numbers, "offset %llu line %llu dev %llu ino %llu prefix %llu %016llx\n",
+                     (unsigned long long)offset, (unsigned long long)s->line, (unsigned long long)s->dev,
+                     (unsigned long long)s->ino, (unsigned long long)s->prefix_len,
+                     (unsigned long long)s->prefix_hash);
+    if (append(s, &len, "jsonl-position 1\n", 17) || append_path(s, &len, "file", rel(s, s->file)) ||
+        append(s, &len, numbers, (size_t)n))
+        return;
+    for (size_t i = s->queue_pos; i < s->nqueue; i++)
+        if (strcmp(s->queue[i], s->file) < 0 && append_path(s, &len, "pending", rel(s, s->queue[i]))) return;
+    if (out->save_position(out->ctx, s->position, len) != SLUICE_OK)
+        sluice_logf(out, SLUICE_LOG_WARN, "the host refused the position (%zu bytes)", len);
+}
+
+static sluice_status read_batch(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
+    jsonl_source *s = instance;
+    sluice_status status = read_lines(s, batch, out);
+    if (status != SLUICE_ERROR) save_position(s, out);
+    return status;
+}
+
 static const sluice_plugin JSONL_SOURCE = {
     .size = sizeof(sluice_plugin),
     .type = SLUICE_SOURCE,
     .name = "JSONLSource",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .create = create,
     .destroy = destroy,
     .read = read_batch,

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import Logging
 import SluiceEngine
+import SluiceGuard
 
 @main
 struct Host: ParsableCommand {
@@ -16,6 +18,9 @@ struct Host: ParsableCommand {
 
     static func main() {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        // A plugin that crashes is named in one line (no registers, no memory: they may hold
+        // secrets); SWIFT_BACKTRACE set keeps the runtime's full report, for debugging.
+        sg_install(ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil ? 1 : 0)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -2,17 +2,26 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceEngine
-import Synchronization
+import SluiceGuard
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a pipeline until its input ends (or Ctrl-C), then print a summary.",
         discussion: """
+            The source resumes after the last batch committed by an earlier run (its position \
+            is kept in the pipeline's state folder); --from-start reads from the beginning.
+
+            Ctrl-C (SIGINT) or SIGTERM: the batch in flight is finished (sinks flushed, alerts \
+            published, the source's position saved), then the run stops with status \
+            "stopped"; a second signal, or --stop-grace-seconds passing, stops at once \
+            (committed batches are kept).
+
             Exit codes: 0 the run completed and every alert was published; 1 a stage failed \
             (it could not be created, or a call failed for good) and the run stopped; \
             2 the pipeline file is invalid; 3 the run completed but some alerts could not \
-            be published; 64 a usage error. Ctrl-C (SIGINT) or SIGTERM ends the run after \
-            the current batch.
+            be published; 4 a signal stopped the run before its input ended; 70 a plugin \
+            called exit(); 64 a usage error. A plugin that crashes the host is named on \
+            stderr and the host dies of the same signal.
             """
     )
 
@@ -31,6 +40,18 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("summary-json"), help: ArgumentHelp("Also write the summary as JSON to this file.", valueName: "FILE"))
     var summaryJSON: String?
 
+    @Flag(name: .customLong("from-start"), help: "Ignore the source's saved position: read its input from the beginning.")
+    var fromStart = false
+
+    @Option(name: .customLong("stop-grace-seconds"), help: "After SIGINT/SIGTERM, how long the batch in flight may take before the host stops at once (1-3600).")
+    var stopGraceSeconds: Int = 30
+
+    func validate() throws {
+        guard (1...3600).contains(stopGraceSeconds) else {
+            throw ValidationError("--stop-grace-seconds must be from 1 to 3600")
+        }
+    }
+
     func run() throws {
         let (planned, _) = try PipelineFile.plan(file, catalog: catalogOptions.loadCatalog())
         guard let plan = planned else { throw ExitCode(2) }
@@ -39,7 +60,9 @@ struct Run: ParsableCommand {
         var totalRecords = 0
         var totals = AlertCounts()
         var options = PipelineRunner.Options(logger: Logger(label: "sluice"))
-        options.shouldStop = { stopRequested.load(ordering: .relaxed) }
+        options.fromStart = fromStart
+        options.shouldStop = { sg_stop_requested() != 0 }
+        options.stopReason = { sg_stop_requested() == SIGINT ? "SIGINT" : "SIGTERM" }
         options.onBatch = { p in
             totalRecords += p.numInputRows
             totals = totals + p.alerts
@@ -49,16 +72,19 @@ struct Run: ParsableCommand {
             case .auto, .none: break
             }
         }
-        let runner: PipelineRunner
+        // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.
+        sg_run_begin()
+        let summary: RunSummary
         do {
-            runner = try PipelineRunner(plan: plan, options: options)
+            let runner = try PipelineRunner(plan: plan, options: options)
+            watchStopGrace(seconds: stopGraceSeconds)
+            summary = runner.run()
         } catch {
+            sg_run_end()
             printError("\(file): error: \(error)\n")
             throw ExitCode(1)
         }
-        signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
-        let summary = runner.run()
+        sg_run_end()
         if style == .line { printError("\n") }
 
         let table = RunReport.summaryTable(summary)
@@ -76,9 +102,20 @@ struct Run: ParsableCommand {
             printError("error: \(summary.error ?? "the run failed")\n")
             throw ExitCode(1)
         case .completedWithFailures: throw ExitCode(3)
+        case .stopped: throw ExitCode(SG_EXIT_STOPPED)
         }
     }
-}
 
-/// Set by SIGINT / SIGTERM: the run ends after the current batch.
-let stopRequested = Atomic<Bool>(false)
+    /// After a stop signal, gives the batch in flight `seconds` to finish, then stops at once
+    /// (a plugin spinning in a call never returns).
+    private func watchStopGrace(seconds: Int) {
+        let thread = Thread {
+            while sg_stop_requested() == 0 { usleep(50_000) }
+            let deadline = Date(timeIntervalSinceNow: Double(seconds))
+            while Date() < deadline { usleep(50_000) }
+            sg_stop_now("the batch in flight did not finish within --stop-grace-seconds \(seconds)")
+        }
+        thread.name = "sluice-stop-grace"
+        thread.start()
+    }
+}

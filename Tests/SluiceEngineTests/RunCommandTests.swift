@@ -71,7 +71,7 @@ final class RunCommandTests: XCTestCase {
         """.write(toFile: dir + "/fails.json", atomically: true, encoding: .utf8)
         let fails = try host(["run", dir + "/fails.json"])
         XCTAssertEqual(fails.status, 1)
-        XCTAssertTrue(fails.stderr.contains("stage 'src' (JSONLSource 1.0.0): cannot read \(dir)/missing"), fails.stderr)
+        XCTAssertTrue(fails.stderr.contains("stage 'src' (JSONLSource 1.1.0): cannot read \(dir)/missing"), fails.stderr)
 
         // 3: alerts that could not be published.
         try #"{"t": 99}"#.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)

@@ -49,7 +49,7 @@ final class ValidationTests: XCTestCase {
     func testEveryProblemIsReportedAtOnceWithItsPath() throws {
         let all = try diagnostics(Self.everything)
         assertContains(all, "error: stages[0].plugin.properties.path: required property 'path' of plugin JSONLSource is not set")
-        assertContains(all, "warning: stages[0].plugin.properties.colour: plugin JSONLSource has no property 'colour' (it has: path, pattern, follow, pollMs)")
+        assertContains(all, "warning: stages[0].plugin.properties.colour: plugin JSONLSource has no property 'colour' (it has: path, pattern, follow, pollMs, onChanged)")
         assertContains(all, "error: stages[2].name: duplicate stage name 'add' (also stages[1])")
         assertContains(all, "error: stages[3].plugin.name: no transform plugin named 'NoSuchPlugin' in the catalog")
         assertContains(all, "error: stages[4].plugin.version: transform plugin 'Threshold' has no version 9.9.9; available: 1.0.0")

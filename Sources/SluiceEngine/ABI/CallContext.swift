@@ -69,6 +69,7 @@ final class CallContext {
         static let errors = Permissions(rawValue: 4)
         static let alerts = Permissions(rawValue: 8)
         static let outcomes = Permissions(rawValue: 16)
+        static let position = Permissions(rawValue: 32)
     }
 
     let stage: String
@@ -98,6 +99,8 @@ final class CallContext {
     var outcomes: [Int: (status: sluice_status, message: String)] = [:]
     /// Publishers: alert index → the service's "not before" in milliseconds; -1: every alert.
     var retryAfterMs: [Int: Int] = [:]
+    /// Sources: the last position saved during the current batch (nil: none).
+    var position: [UInt8]?
     /// Values of the stage's secret properties: never in a message the host shows.
     var redactor = Redactor(secrets: [])
     /// The most alerts kept per batch; more are counted as overflowed.
@@ -147,6 +150,7 @@ final class CallContext {
     func beginBatch() {
         if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
         if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
+        position = nil
     }
 
     /// Starts a call: what it may do and what its input is; forgets the last call's records.
@@ -392,6 +396,16 @@ final class CallContext {
         return SLUICE_OK
     }
 
+    func savePosition(_ bytes: UnsafePointer<CChar>?, _ len: Int) -> sluice_status {
+        guard permissions.contains(.position) else { return refuse("only a source's read() saves a position") }
+        guard len <= SourcePositions.maxBytes else {
+            return refuse("save_position: \(len) bytes; a position has at most \(SourcePositions.maxBytes)")
+        }
+        guard len == 0 || bytes != nil else { return refuse("save_position: NULL position") }
+        position = len == 0 ? [] : Array(UnsafeRawBufferPointer(start: bytes, count: len))
+        return SLUICE_OK
+    }
+
     private func copyRecord(_ r: UnsafePointer<sluice_record>, into out: inout sluice_record) -> Bool {
         let status = errorBuffer.withUnsafeMutableBufferPointer { e in
             sr_copy_record(arena.raw, r, &out, e.baseAddress, e.count)
@@ -477,6 +491,7 @@ final class CallContext {
         t.alert_retry_after = { ctx, index, ms in
             CallContext.of(ctx).alertRetryAfter(index == Int.max ? -1 : Int(clamping: index), ms)
         }
+        t.save_position = { ctx, bytes, len in CallContext.of(ctx).savePosition(bytes, len) }
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }

@@ -1,4 +1,5 @@
 import Logging
+import SluiceGuard
 import SluicePluginABI
 
 /// Who a stage is, as its plugin's create() is told.
@@ -68,17 +69,28 @@ public final class StageInstance {
     private let call: CallContext
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false
+    /// "stage 'x' (Plugin 1.0.0) in <call>", per call, for the crash and exit() guard:
+    /// C strings that live as long as the process (a signal handler may read them).
+    private let marks: [String: UnsafePointer<CChar>]
+    /// Sinks and publishers write output: an immediate stop waits for their calls.
+    private let writesOutput: Bool
 
     /// Creates the plugin instance with the stage's properties (already resolved to text).
     /// `secrets`: values of properties marked secret; the host removes them from every
     /// message of the plugin it shows (logs, failures, outcomes, error records).
     public init(descriptor: PluginDescriptor, identity: StageIdentity, properties: [(String, String)],
                 allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage"),
-                secrets: [String] = []) throws {
+                secrets: [String] = [], position: [UInt8] = []) throws {
         self.identity = identity
         self.descriptor = descriptor
         self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
         call.redactor = Redactor(secrets: secrets)
+        var marks: [String: UnsafePointer<CChar>] = [:]
+        for name in ["create", "read", "commit", "process", "write", "flush", "publish", "destroy"] {
+            marks[name] = UnsafePointer(strdup("stage '\(identity.stage)' (\(descriptor.name) \(descriptor.version)) in \(name)")!)
+        }
+        self.marks = marks
+        writesOutput = descriptor.type == .sink || descriptor.type == .alertpublisher
 
         // Lay out every string create() sees in one buffer that outlives the call.
         var pool: [UInt8] = []
@@ -89,10 +101,13 @@ public final class StageInstance {
         }
         let ns = add(identity.namespace), pl = add(identity.pipeline), st = add(identity.stage)
         let props = properties.map { (add($0.0), add($0.1)) }
+        let pos = pool.count
+        pool.append(contentsOf: position)
         pool.append(0)
 
         var created: UnsafeMutableRawPointer?
         call.begin([])
+        let previousMark = sg_enter(marks["create"])
         let status: sluice_status = pool.withUnsafeBufferPointer { raw in
             let base = UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: CChar.self)
             func str(_ span: (Int, Int)) -> sluice_str { sluice_str(ptr: base + span.0, len: span.1) }
@@ -108,13 +123,15 @@ public final class StageInstance {
                 ctx.stage = str(st)
                 ctx.properties = kv.baseAddress
                 ctx.plugin = descriptor.raw
+                ctx.position = position.isEmpty ? sluice_str(ptr: nil, len: 0) : sluice_str(ptr: base + pos, len: position.count)
                 return descriptor.raw.pointee.create(&ctx, call.emitter, &created)
             }
         }
         call.end()
+        sg_leave(previousMark)
         if status != SLUICE_OK {
             destroyed = true
-            if created != nil { descriptor.raw.pointee.destroy(created) }
+            if created != nil { guarded("destroy") { descriptor.raw.pointee.destroy(created) } }
             let why = call.failure ?? "create failed (status \(status)) without saying why"
             throw StageCreateError(stage: identity.stage, plugin: "\(descriptor.name) \(descriptor.version)", message: why)
         }
@@ -127,7 +144,19 @@ public final class StageInstance {
     public func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        descriptor.raw.pointee.destroy(instance)
+        guarded("destroy") { descriptor.raw.pointee.destroy(instance) }
+    }
+
+    /// Runs a plugin call marked for the crash and exit() guard.
+    @inline(__always)
+    private func guarded<T>(_ name: String, _ body: () -> T) -> T {
+        let previous = sg_enter(marks[name])
+        if writesOutput { sg_output_begin() }
+        defer {
+            if writesOutput { sg_output_end() }
+            sg_leave(previous)
+        }
+        return body()
     }
 
     /// The arena where this stage's copies and emitted records go.
@@ -156,6 +185,8 @@ public final class StageInstance {
     public var batchErrors: [EmittedError] { call.errors }
     /// Alerts raised during the current batch, by every call.
     public var batchAlerts: [RawAlertRef] { call.alerts }
+    /// Sources: the last position the plugin saved during the current batch.
+    public var batchPosition: [UInt8]? { call.position }
 
     // MARK: per-batch calls
 
@@ -166,7 +197,7 @@ public final class StageInstance {
         b.id = id
         b.max_records = UInt64(maxRecords)
         b.max_wait_ms = maxWaitMs
-        return perform("read", [.records, .json, .errors, .alerts]) { [descriptor, instance, call] in
+        return perform("read", [.records, .json, .errors, .alerts, .position]) { [descriptor, instance, call] in
             descriptor.raw.pointee.read!(instance, &b, call.emitter)
         }
     }
@@ -227,7 +258,7 @@ public final class StageInstance {
         precondition(!destroyed, "\(name) called on a destroyed stage instance")
         let firstError = call.errors.count, firstAlert = call.alerts.count
         call.begin(permissions, input: input, alertCount: alertCount)
-        let status = body()
+        let status = guarded("\(name)", body)
         call.end()
         if status == SLUICE_RETRY {
             // The call will be made again: what it emitted before giving up must not count twice.

@@ -123,6 +123,9 @@ public struct RunSummary: Codable, Equatable, Sendable {
         case completedWithFailures = "completed-with-failures"
         /// The run stopped: a stage failed.
         case failed
+        /// A signal (SIGINT, SIGTERM) ended the run before its input did; the batches
+        /// before it are committed, and the next run resumes after them.
+        case stopped
     }
 
     public var run: String
@@ -139,6 +142,13 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var stages: [StageSummary] = []
     public var publishers: [PublisherSummary] = []
     public var alerts = AlertCounts()
+    /// Where the source started: "batch 17 of run 20261121T…" when it resumed from a saved
+    /// position; nil when it started from the beginning.
+    public var resumedAfter: String?
+    /// The last batch whose source position is saved (nil: none was saved this run).
+    public var positionSavedAfterBatch: UInt64?
+    /// Why a stopped run stopped ("SIGTERM").
+    public var stoppedBy: String?
 
     /// Alerts left in the publishers' spools at the end: the next run delivers them first.
     public var waitingAlerts: Int { publishers.reduce(0) { $0 + $1.waiting } }

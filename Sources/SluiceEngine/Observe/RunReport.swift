@@ -35,8 +35,12 @@ public enum RunReport {
             if s.waitingAlerts > 0 { parts.append("\(grouped(s.waitingAlerts)) wait in the spool for the next run (host spool FILE)") }
             status = "completed, but " + parts.joined(separator: " and ")
         case .failed: status = "FAILED: \(s.error ?? "")"
+        case .stopped:
+            status = "stopped by \(s.stoppedBy ?? "request") before its input ended; "
+                + (s.positionSavedAfterBatch.map { "the next run resumes after batch \($0)" } ?? "no batch was committed")
         }
         var out = "Run \(s.run) of \(s.namespace)/\(s.pipeline): \(status)\n"
+        if let from = s.resumedAfter { out += "Resumed after \(from).\n" }
         out += "\(grouped(s.records)) records in \(s.batches) batch\(s.batches == 1 ? "" : "es"), "
             + "\(s.durationMs < 1000 ? String(format: "%.1f ms", s.durationMs) : String(format: "%.2f s", s.durationMs / 1000)) (\(grouped(Int(s.recordsPerSecond))) records/s), "
             + "peak memory \(String(format: "%.1f", Double(s.peakRSSBytes) / 1_048_576)) MiB\n\n"

@@ -8,6 +8,8 @@ public struct PipelinePlan: @unchecked Sendable {
     public let source: Int
     /// The folder of the publishers' spools (spool.path resolved, or the default).
     public let spoolFolder: String
+    /// The state folder: the source's saved position and the run lock.
+    public let stateFolder: String
 
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
 }

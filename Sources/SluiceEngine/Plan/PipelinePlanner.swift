@@ -25,6 +25,7 @@ private struct Validation {
     /// Valid connections (both ends known), by position in the file.
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
     var spoolFolder = ""
+    var stateFolder = ""
 
     init(spec: PipelineSpec, catalog: Catalog, template: PropertyTemplate) {
         self.spec = spec
@@ -55,6 +56,10 @@ private struct Validation {
         switch spec.spoolFolder(template) {
         case .success(let folder): spoolFolder = folder
         case .failure(let e): error("spool.path", e.message)
+        }
+        switch spec.stateFolder(template) {
+        case .success(let folder): stateFolder = folder
+        case .failure(let e): error("state.path", e.message)
         }
         // Each publisher's spool files are named after it: two names must not meet in one file.
         var files: [String: Int] = [:]
@@ -269,6 +274,6 @@ private struct Validation {
             }
         }
         guard let sourcePosition = position[source] else { return nil }
-        return PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder)
+        return PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
     }
 }

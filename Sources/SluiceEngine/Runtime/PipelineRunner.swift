@@ -25,11 +25,15 @@ public final class PipelineRunner {
         public var onBatch: ((BatchProgress) -> Void)?
         /// Checked between calls; true ends the run after the current batch.
         public var shouldStop: () -> Bool
+        /// Why the run was asked to stop, for the summary ("SIGTERM").
+        public var stopReason: () -> String = { "a stop request" }
         /// How the runtime waits between retries (milliseconds). Called from the publishers'
         /// threads too, at the same time: make it thread-safe.
         public var sleep: (Int) -> Void
         /// Error records of a stage with no errors connection: how many to log per stage.
         public var errorsToLog: Int
+        /// Ignore the source's saved position: read from the beginning (and save anew).
+        public var fromStart = false
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -62,6 +66,11 @@ public final class PipelineRunner {
     private var formerStages = AlertCounts()
     /// Alert totals at the last progress report.
     private var reportedAlerts = AlertCounts()
+    /// Held for the whole run: one host per pipeline state folder.
+    private let lock: RunLock
+    private let positions: SourcePositions
+    /// What the source resumed from.
+    private var resumedFrom: SavedPosition?
 
     /// Creates every stage's plugin instance; throws the first creation error (the ones
     /// created before it are destroyed).
@@ -69,6 +78,22 @@ public final class PipelineRunner {
         self.plan = plan
         self.options = options
         self.retrying = Retrying(plan.spec.retry, sleep: options.sleep)
+        // Before any plugin runs (a sink may truncate its file): nobody else runs this pipeline.
+        lock = try RunLock(folder: plan.stateFolder)
+        let sourceStage = plan.stages[plan.source]
+        positions = SourcePositions(folder: plan.stateFolder, stage: sourceStage.name)
+        var position: [UInt8] = []
+        if options.fromStart {
+            options.logger.info("stage '\(sourceStage.name)' starts from the beginning (--from-start)")
+        } else if let saved = try positions.load() {
+            if saved.plugin == sourceStage.entry.name {
+                position = saved.bytes
+                resumedFrom = saved
+                options.logger.info("stage '\(sourceStage.name)' resumes after batch \(saved.batch) of run \(saved.run) (\(positions.path))")
+            } else {
+                options.logger.warning("stage '\(sourceStage.name)': the saved position in \(positions.path) belongs to plugin \(saved.plugin), not \(sourceStage.entry.name); starting from the beginning")
+            }
+        }
         var created: [StageState] = []
         for planned in plan.stages {
             let identity = StageIdentity(namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: planned.name)
@@ -76,7 +101,8 @@ public final class PipelineRunner {
                 let instance = try StageInstance(descriptor: planned.entry.descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
-                                                 arena: current, logger: options.logger, secrets: planned.secretValues)
+                                                 arena: current, logger: options.logger, secrets: planned.secretValues,
+                                                 position: planned.name == sourceStage.name ? position : [])
                 instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
                 created.append(StageState(planned, instance))
             } catch {
@@ -86,6 +112,7 @@ public final class PipelineRunner {
         }
         stages = created
         summary = RunSummary(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name, status: .completed)
+        summary.resumedAfter = resumedFrom.map { "batch \($0.batch) of run \($0.run)" }
         do {
             for (i, s) in created.enumerated() where s.planned.type == .alertpublisher {
                 publisherSummaries[i] = PublisherSummary(name: s.planned.name, plugin: s.planned.entry.name)
@@ -123,12 +150,14 @@ public final class PipelineRunner {
         let start = ResourceUsage.nowNanoseconds()
         var previousBatchStart = start
         var failure: String?
+        var inputEnded = false
         // What a previous run left in the spools goes before anything new.
         merge(runLanes(lanes.map { ($0.key, []) }, step: .start))
         let source = stages[plan.source]
         let reader = SourceReader(
             source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
             shouldStop: options.shouldStop, sleep: options.sleep, logger: options.logger,
+            positions: .init(store: positions, plugin: source.planned.entry.name, run: options.runID),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
         // With no input coming, spools are still retried when due.
@@ -156,9 +185,12 @@ public final class PipelineRunner {
             report(batch.id, rows: batch.records.count, batchStart: batchStart, previousStart: previousBatchStart)
             previousBatchStart = batchStart
             reader.done(batch)
+            if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
+        if reader.savedThrough > 0 { summary.positionSavedAfterBatch = reader.savedThrough }
+        if failure == nil && !inputEnded && options.shouldStop() { summary.stoppedBy = options.stopReason() }
         return finish(start: start, failure: failure)
     }
 
@@ -402,6 +434,8 @@ public final class PipelineRunner {
         if let failure {
             s.status = .failed
             s.error = failure
+        } else if s.stoppedBy != nil {
+            s.status = .stopped
         } else if s.alerts.failed > 0 || s.waitingAlerts > 0 {
             s.status = .completedWithFailures
         }

@@ -22,6 +22,13 @@ final class SourceReader: @unchecked Sendable {
         let ended: Bool
     }
 
+    /// Where committed positions are saved, and in whose name.
+    struct PositionSaving {
+        let store: SourcePositions
+        let plugin: String
+        let run: String
+    }
+
     private let source: StageInstance
     private let name: String
     private let settings: (batch: BatchSettings, retry: RetrySettings)
@@ -29,6 +36,11 @@ final class SourceReader: @unchecked Sendable {
     private let sleep: (Int) -> Void
     private let logger: Logger
     private let failureText: (String, String) -> String
+    private let saving: PositionSaving?
+    /// Batch id → the position its reads saved; reader thread only.
+    private var positions: [UInt64: [UInt8]] = [:]
+    /// The last batch whose position is saved (0: none yet).
+    private(set) var savedThrough: UInt64 = 0
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -49,7 +61,8 @@ final class SourceReader: @unchecked Sendable {
 
     init(source: StageInstance, name: String, batch: BatchSettings, retry: RetrySettings,
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
-         failureText: @escaping (String, String) -> String) {
+         positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
+        self.saving = positions
         self.source = source
         self.name = name
         self.settings = (batch, retry)
@@ -132,6 +145,7 @@ final class SourceReader: @unchecked Sendable {
                 if read.ended || read.stopped { break reading }
                 continue  // nothing arrived within maxDelayMs: no batch
             }
+            if let position = source.batchPosition { positions[batchID] = position }
             let batch = Batch(id: batchID, arena: arena, records: records, errors: source.batchErrors,
                               alerts: source.batchAlerts, readMs: read.ms, ended: read.ended)
             condition.lock()
@@ -198,6 +212,30 @@ final class SourceReader: @unchecked Sendable {
     @discardableResult
     private func commit(_ ids: [UInt64]) -> Bool {
         guard let last = ids.max() else { return true }
+        // The position first: once it is on disk, a restart resumes after `last`.
+        if let saving, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try saving.store.save(position, plugin: saving.plugin, run: saving.run, batch: newest)
+                    break
+                } catch where attempt < settings.retry.maxAttempts {
+                    logger.warning("cannot save the position of stage '\(name)' after batch \(newest) (attempt \(attempt)): \(error)")
+                    sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
+                } catch {
+                    condition.lock()
+                    commitFailed = true
+                    condition.unlock()
+                    fail(failureText("commit", "cannot save its position after batch \(newest): \(error)"))
+                    return false
+                }
+            }
+            positions = positions.filter { $0.key > last }
+            condition.lock()
+            savedThrough = newest
+            condition.unlock()
+        }
         // Committing the newest covers the older ones: "everything up to and including".
         var attempt = 0
         while true {

@@ -7,18 +7,23 @@ public struct PipelineSpec: Sendable {
     public var batch: BatchSettings
     public var retry: RetrySettings
     public var spool: SpoolSettings
+    /// Where the source's position and the run lock are kept: the folder as written
+    /// (before `${…}` substitution); nil: `${SLUICE_OUT:-out}/<pipeline name>/state`.
+    public var statePath: String?
     public var stages: [StageSpec]
     public var connections: [ConnectionSpec]
     /// The folder of the pipeline file, for `${pipeline.dir}`.
     public var directory: String
 
     public init(name: String, namespace: String = "default", batch: BatchSettings = .init(), retry: RetrySettings = .init(),
-                spool: SpoolSettings = .init(), stages: [StageSpec], connections: [ConnectionSpec], directory: String = ".") {
+                spool: SpoolSettings = .init(), statePath: String? = nil, stages: [StageSpec], connections: [ConnectionSpec],
+                directory: String = ".") {
         self.name = name
         self.namespace = namespace
         self.batch = batch
         self.retry = retry
         self.spool = spool
+        self.statePath = statePath
         self.stages = stages
         self.connections = connections
         self.directory = directory
@@ -88,6 +93,13 @@ extension PipelineSpec {
     /// The spool folder: `spool.path` with its references substituted, or the default.
     public func spoolFolder(_ template: PropertyTemplate) -> Result<String, TemplateError> {
         template.resolve(spool.path ?? "${env:SLUICE_OUT:-out}/\(Spool.fileName(name.isEmpty ? "pipeline" : name))/spool")
+            .map { $0.isEmpty ? "." : $0 }
+    }
+
+    /// The state folder (the source's saved position, the run lock): `state.path` with its
+    /// references substituted, or the default beside the spool.
+    public func stateFolder(_ template: PropertyTemplate) -> Result<String, TemplateError> {
+        template.resolve(statePath ?? "${env:SLUICE_OUT:-out}/\(Spool.fileName(name.isEmpty ? "pipeline" : name))/state")
             .map { $0.isEmpty ? "." : $0 }
     }
 }

@@ -26,7 +26,7 @@ extension ConfigReader {
             error("$", "a pipeline must be a JSON object, not \(json.kind)")
             return PipelineSpec(name: "", stages: [], connections: [], directory: directory)
         }
-        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "stages", "connections"], "")
+        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "state", "stages", "connections"], "")
         let name = string(json["name"], "name", required: true) ?? ""
         let namespace = string(json["namespace"], "namespace") ?? "default"
 
@@ -49,6 +49,12 @@ extension ConfigReader {
             unknownKeys(sp, ["path", "maxBytes"], "spool")
             spool.path = string(json["spool"]?["path"], "spool.path")
             spool.maxBytes = integer(json["spool"]?["maxBytes"], "spool.maxBytes", minimum: 1024, maximum: Limits.maxSpoolBytes) ?? spool.maxBytes
+        }
+
+        var statePath: String?
+        if let st = object(json["state"], "state") {
+            unknownKeys(st, ["path"], "state")
+            statePath = string(json["state"]?["path"], "state.path")
         }
 
         let stageValues = array(json["stages"], "stages")
@@ -78,7 +84,7 @@ extension ConfigReader {
             connections.append(ConnectionSpec(from: from, to: to, port: port, repeatIntervalMs: repeatInterval))
         }
         return PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
-                            stages: stages, connections: connections, directory: directory)
+                            statePath: statePath, stages: stages, connections: connections, directory: directory)
     }
 
     mutating func stage(_ json: JSONValue, _ path: String) -> StageSpec {

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Where a pipeline's source is: the position its plugin saved with the last committed
+/// batch (out->save_position), kept in `<state folder>/<stage>.position.json` and rewritten
+/// atomically (write, fsync, rename) after every committed batch. The next run hands it
+/// back to the plugin's create() (ctx->position), so a restart resumes after the last
+/// committed batch instead of reading everything again.
+public struct SavedPosition: Codable, Equatable, Sendable {
+    /// The plugin that saved it: a position is only given back to the same plugin.
+    public var plugin: String
+    public var run: String
+    public var batch: UInt64
+    public var savedAt: String
+    /// The plugin's bytes, as text when they are UTF-8 …
+    public var position: String?
+    /// … else in base64.
+    public var positionBase64: String?
+
+    public var bytes: [UInt8] {
+        if let position { return Array(position.utf8) }
+        return positionBase64.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
+    }
+}
+
+public final class SourcePositions {
+    /// The most bytes one position may have.
+    public static let maxBytes = 64 << 10
+
+    public let path: String
+
+    public init(folder: String, stage: String) {
+        path = folder + "/" + Spool.fileName(stage) + ".position.json"
+    }
+
+    /// The saved position, nil when there is none; throws when the file exists but cannot
+    /// be read or is not a position (say so: never silently start again from the beginning).
+    public func load() throws -> SavedPosition? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
+        guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 else { throw FileError("\(path) is too large to be a position") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileError("cannot read \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(SavedPosition.self, from: data)
+        } catch {
+            throw FileError("\(path) is not a saved position (\(error)); move it away to start from the beginning")
+        }
+    }
+
+    /// Stores `bytes` as the position after `batch` of `run`, atomically.
+    public func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64) throws {
+        let text = String(validating: bytes, as: UTF8.self)
+        let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
+                                  savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
+                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try encoder.encode(saved) + Data("\n".utf8), to: path)
+    }
+}
+
+/// One run of a pipeline at a time: a lock on `<state folder>/run.lock` (flock, released by
+/// the kernel when the process ends however it ends), holding the pid of its owner.
+public final class RunLock {
+    public let path: String
+    private let fd: Int32
+
+    /// Takes the lock, creating the folder; throws, naming the holder, when another process
+    /// has it.
+    public init(folder: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw FileError("cannot create the state folder \(folder): \(error.localizedDescription)")
+        }
+        path = folder + "/run.lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buffer, buffer.count, 0)
+            let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            close(fd)
+            throw FileError("another host (pid \(holder)) is running this pipeline: it holds \(path)")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+    }
+
+    deinit {
+        _ = ftruncate(fd, 0)
+        close(fd)
+    }
+}

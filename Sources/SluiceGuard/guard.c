@@ -1,0 +1,118 @@
+// The host's guard around plugin calls: see include/sluice_guard.h.
+#define _GNU_SOURCE
+#include "sluice_guard.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local const char *current_call;
+static atomic_int run_active;
+static atomic_int stop_signal;
+static atomic_int output_busy;
+static atomic_int stopping_now;
+
+static void say(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0) return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "a signal";
+    }
+}
+
+const char *sg_enter(const char *what) {
+    const char *previous = current_call;
+    current_call = what;
+    return previous;
+}
+
+void sg_leave(const char *previous) { current_call = previous; }
+
+void sg_output_begin(void) { atomic_fetch_add(&output_busy, 1); }
+void sg_output_end(void) { atomic_fetch_sub(&output_busy, 1); }
+void sg_run_begin(void) { atomic_store(&run_active, 1); }
+void sg_run_end(void) { atomic_store(&run_active, 0); }
+int sg_stop_requested(void) { return atomic_load(&stop_signal); }
+
+void sg_stop_now(const char *why) {
+    if (atomic_exchange(&stopping_now, 1)) return;  // one is enough
+    say("host: ");
+    say(why);
+    say("; stopping at once (committed batches are kept, the next run resumes after them)\n");
+    // Let an output call finish its write: 3 s at most.
+    for (int i = 0; i < 300 && atomic_load(&output_busy) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    _exit(SG_EXIT_STOPPED);
+}
+
+static void on_stop_signal(int sig) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&stop_signal, &expected, sig)) return;
+    char why[64] = "a second ";
+    strcat(why, signal_name(sig));
+    sg_stop_now(why);
+}
+
+static void on_fatal_signal(int sig) {
+    const char *call = current_call;
+    say("host: fatal ");
+    say(signal_name(sig));
+    if (call) {
+        say(" in ");
+        say(call);
+        say(": the plugin crashed the host; nothing of the batch in flight was committed\n");
+    } else {
+        say(" outside any plugin call\n");
+    }
+    // SA_RESETHAND restored the default action: die of the same signal.
+    raise(sig);
+}
+
+static void on_exit_during_run(void) {
+    if (!atomic_load(&run_active)) return;
+    const char *call = current_call;
+    say("host: error: ");
+    say(call ? call : "a plugin's own thread");
+    say(" called exit(): the run was aborted; nothing of the batch in flight was committed\n");
+    _exit(SG_EXIT_PLUGIN_EXIT);
+}
+
+void sg_install(int fatal) {
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (fatal) {
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+        for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++)
+            sigaction(fatal_signals[i], &sa, NULL);
+    }
+    atexit(on_exit_during_run);
+}

@@ -1,0 +1,47 @@
+/*
+ * sluice_guard.h — what the host does when something goes wrong inside a plugin call, in
+ * code that must be async-signal-safe (so: C, no allocation).
+ *
+ *   - Every plugin call is bracketed by sg_enter()/sg_leave(), which mark the calling
+ *     thread with a description of the call ("stage 'check' (QualityCheck 1.0.0) in
+ *     process"). A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) prints one line
+ *     naming that call — never registers or memory, which may hold secrets — and then dies
+ *     of the same signal.
+ *   - Between sg_run_begin() and sg_run_end(), exit() is not the host's: a plugin called
+ *     it. The host names the call, commits nothing more and exits with SG_EXIT_PLUGIN_EXIT.
+ *   - SIGINT/SIGTERM: the first asks the run to stop after the batch in flight
+ *     (sg_stop_requested); the second, or sg_stop_now(), ends the process at once — after
+ *     waiting (up to 3 s) for calls that write output (sg_output_begin/end) to return, so
+ *     no output line is torn.
+ */
+#ifndef SLUICE_GUARD_H
+#define SLUICE_GUARD_H
+
+#define SG_EXIT_STOPPED 4
+#define SG_EXIT_PLUGIN_EXIT 70
+
+/** Installs the handlers. `fatal`: also the fatal-signal handlers (0 keeps the runtime's
+ *  own crash reports, for debugging the host). SIGXFSZ is ignored, so a file-size limit is
+ *  a write error, not death. */
+void sg_install(int fatal);
+
+/** Marks this thread as inside the plugin call `what` (a string that lives for ever);
+ *  returns the previous mark for sg_leave. */
+const char *sg_enter(const char *what);
+void sg_leave(const char *previous);
+
+/** Calls that write output (sinks, publishers): an immediate stop waits for them. */
+void sg_output_begin(void);
+void sg_output_end(void);
+
+/** A run is under way: exit() from now on is a plugin's. */
+void sg_run_begin(void);
+void sg_run_end(void);
+
+/** The first stop signal received (SIGINT, SIGTERM), or 0. */
+int sg_stop_requested(void);
+
+/** Ends the process at once with SG_EXIT_STOPPED, printing `why` (NUL-terminated). */
+void sg_stop_now(const char *why);
+
+#endif
