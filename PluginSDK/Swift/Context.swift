@@ -10,6 +10,9 @@ public struct Context: Sendable {
     public let properties: [String: String]
     /// The host's ABI version.
     public let hostABI: (major: UInt32, minor: UInt32)
+    /// Sources: the position saved with the last batch an earlier run committed (see
+    /// `Emitter.savePosition`); empty when there is none. Resume right after it.
+    public let position: [UInt8]
 
     init(_ raw: UnsafePointer<sluice_context>) {
         let c = raw.pointee
@@ -23,6 +26,12 @@ public struct Context: Sendable {
         }
         properties = props
         hostABI = (c.abi_major, c.abi_minor)
+        let hasPosition = Int(c.size) >= MemoryLayout<sluice_context>.offset(of: \sluice_context.position)! + MemoryLayout<sluice_str>.size
+        if hasPosition, let p = c.position.ptr, c.position.len > 0 {
+            position = Array(UnsafeRawBufferPointer(start: p, count: c.position.len))
+        } else {
+            position = []
+        }
     }
 
     public init(namespace: String, pipeline: String, stage: String, properties: [String: String]) {
@@ -31,6 +40,7 @@ public struct Context: Sendable {
         self.stage = stage
         self.properties = properties
         self.hostABI = (UInt32(SLUICE_ABI_MAJOR), UInt32(SLUICE_ABI_MINOR))
+        self.position = []
     }
 
     /// The property's text, or nil when it is not set.

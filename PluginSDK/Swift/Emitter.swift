@@ -151,6 +151,19 @@ public struct Emitter {
         _ = m.withUTF8 { b in raw.pointee.alert_outcome(raw.pointee.ctx, index, status, cchar(b), b.count) }
     }
 
+    /// Sources, in `read`: the position just after everything emitted so far (at most
+    /// 64 KiB). The host stores the last one of each batch durably once the batch is
+    /// committed and hands it back in `Context.position` at the next run. Returns false in
+    /// a host older than ABI 1.2 (which keeps no positions) or when refused.
+    @discardableResult
+    public func savePosition(_ bytes: [UInt8]) -> Bool {
+        guard Int(raw.pointee.size) >= MemoryLayout<sluice_emitter>.offset(of: \sluice_emitter.save_position)! + MemoryLayout<Int>.size,
+              let fn = raw.pointee.save_position else { return false }
+        return bytes.withUnsafeBufferPointer { b in
+            fn(raw.pointee.ctx, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count) == SLUICE_OK
+        }
+    }
+
     /// Alert publishers: alert `index` (nil: every alert of the call) may be retried no
     /// sooner than `milliseconds` from now — a service's Retry-After. Does nothing in a host
     /// of ABI 1.0, which does not know it.

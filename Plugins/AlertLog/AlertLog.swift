@@ -2,10 +2,16 @@
 // one line of JSON to a file: the local alert log, Sluice's default publisher.
 //
 // Properties:
-//   path   (default "alerts.jsonl") the file; its folder is created if missing
-//   fsync  (default false) make every publish durable on disk before answering
+//   path            (default "alerts.jsonl") the file; its folder is created if missing
+//   fsync           (default false) make every publish durable on disk before answering
+//   followSymlinks  (default false) write through a symbolic link at `path`; without it a
+//                   link there is refused
 //
-// A failed write answers "retry", so the host retries and counts what stays undelivered.
+// Exact, and never a torn line: the alerts of a publish are appended with one write. When
+// the disk is full (or a file-size limit is reached) part-way, the alerts whose whole line
+// reached the file are delivered, the partial line is cut off, and the others answer
+// "retry" — so the host retries them and counts exactly what is in the file. A partial
+// last line left by a host that was killed mid-write is cut off when the stage starts.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +22,7 @@ public func sluicePluginEntry() -> UnsafeRawPointer { exportPlugins(AlertLog.sel
 
 public struct AlertLog: AlertPublisher {
     public static let name = "AlertLog"
-    public static let version = "1.0.0"
+    public static let version = "1.1.0"
 
     let path: String
     let fd: Int32
@@ -25,40 +31,89 @@ public struct AlertLog: AlertPublisher {
     public init(context: Context, emitter: Emitter) throws {
         path = context.property("path").flatMap { $0.isEmpty ? nil : $0 } ?? "alerts.jsonl"
         sync = context.property("fsync") == "true"
+        let follow = context.property("followSymlinks") == "true"
         try makeParentFolders(of: path)
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0o644)
         if fd < 0 {
-            throw PluginError.error("cannot open \(path) for appending: \(String(cString: strerror(errno)))")
+            let err = errno
+            throw PluginError.error("cannot open \(path) for appending: \(String(cString: strerror(err)))"
+                + (err == ELOOP ? " (it is a symbolic link; set followSymlinks to write through it)" : ""))
+        }
+        if let cut = cutTornTail(fd) {
+            emitter.log(.warn, "\(path) ended in a partial line (\(cut) bytes, left by a run stopped while writing); cut it off")
         }
     }
 
     public mutating func close() { _ = Glibc.close(fd) }
 
     var bytes: [UInt8] = []
+    /// Where each alert's line ends in `bytes`.
+    var ends: [Int] = []
 
     public mutating func publish(_ alerts: Alerts, _ out: Emitter) throws {
         bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
         for alert in alerts {
             bytes.append(contentsOf: alert.jsonBytes)
             bytes.append(UInt8(ascii: "\n"))
+            ends.append(bytes.count)
         }
+        let start = lseek(fd, 0, SEEK_END)
         // One write per publish: O_APPEND keeps concurrent writers' lines whole.
-        try bytes.withUnsafeBytes { [fd, path] b in
-            var off = 0
-            while off < b.count {
-                let n = write(fd, b.baseAddress! + off, b.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw PluginError.retry("cannot append to \(path): \(String(cString: strerror(errno)))")
+        var written = 0
+        var failure: Int32 = 0
+        bytes.withUnsafeBytes { [fd] b in
+            while written < b.count {
+                guard let base = b.baseAddress else { return }
+                let n = write(fd, base + written, b.count - written)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    failure = n < 0 ? errno : EIO
+                    return
                 }
-                off += n
+                written += n
             }
+        }
+        if failure != 0 {
+            // The alerts whose whole line is in the file are delivered; cut off the rest.
+            let whole = ends.prefix { $0 <= written }.count
+            let keep = whole == 0 ? 0 : ends[whole - 1]
+            if start >= 0, written > keep, ftruncate(fd, start + off_t(keep)) != 0 {
+                out.log(.error, "cannot cut a partial line off \(path): \(String(cString: strerror(errno)))")
+            }
+            let why = "cannot append to \(path): \(String(cString: strerror(failure)))"
+            if whole == 0 { throw PluginError.retry(why) }
+            for i in 0..<alerts.count { out.outcome(i, ok: i < whole, retry: i >= whole, i < whole ? "" : why) }
+            out.count("written", Int64(whole))
+            return
         }
         if sync, fsync(fd) != 0 {
             throw PluginError.retry("cannot sync \(path): \(String(cString: strerror(errno)))")
         }
         out.count("written", Int64(alerts.count))
     }
+}
+
+/// Cuts a partial last line off the file; returns how many bytes, or nil when it ended
+/// whole (or is not a regular file).
+func cutTornTail(_ fd: Int32) -> Int? {
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else { return nil }
+    var byte: UInt8 = 0
+    guard pread(fd, &byte, 1, st.st_size - 1) == 1, byte != UInt8(ascii: "\n") else { return nil }
+    var end = st.st_size
+    var block = [UInt8](repeating: 0, count: 65536)
+    while end > 0 {
+        let from = max(0, end - off_t(block.count))
+        let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(end - from), from) }
+        guard n > 0 else { return nil }
+        if let i = block[0..<n].lastIndex(of: UInt8(ascii: "\n")) {
+            let keep = from + off_t(i) + 1
+            return ftruncate(fd, keep) == 0 ? Int(st.st_size - keep) : nil
+        }
+        end = from
+    }
+    return ftruncate(fd, 0) == 0 ? Int(st.st_size) : nil
 }
 
 /// mkdir -p of the folder holding `path`.

@@ -1,5 +1,6 @@
 // Bump allocator for one batch's records: allocation is a pointer bump, release is a reset.
 #include "sluice_records.h"
+#include "internal.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -19,7 +20,10 @@ struct sr_arena {
     size_t offset = 0;          // within chunks[current]
     size_t chunk_bytes;
     size_t used = 0;
+    uint64_t generation = 0;    // counts resets: memory of an earlier batch is never trusted
 };
+
+uint64_t sluice_records::arena_generation(const sr_arena *a) { return a->generation; }
 
 static Chunk new_chunk(size_t size) {
     char *p = static_cast<char *>(std::malloc(size));
@@ -54,6 +58,7 @@ extern "C" void sr_arena_reset(sr_arena *a) {
     a->current = 0;
     a->offset = 0;
     a->used = 0;
+    a->generation++;
 }
 
 extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {

@@ -1,58 +1,163 @@
-// Records a plugin built in its own memory, copied into the host's arena.
+// Records a plugin built in its own memory, copied into the host's arena — the ABI's trust
+// boundary for records: every count and length is checked against the record's budget
+// before anything is read or allocated, and text that is not UTF-8 is replaced by U+FFFD,
+// so every JSON the host writes from a record stays valid.
 #include "sluice_records.h"
 #include "internal.hpp"
 
+#include <cstdint>
 #include <cstring>
+#include <random>
 
 using sluice_records::set_error;
 
 namespace {
 
 constexpr int kMaxDepth = 512;
+// What one record a plugin builds may hold (documented in sluice_plugin.h).
+constexpr uint64_t kMaxValues = 16u << 20;  // values and fields, nested ones included
+constexpr uint64_t kMaxBytes = 1u << 30;    // bytes of its strings and arrays
+
+struct Budget {
+    uint64_t values = 0;
+    uint64_t bytes = 0;
+    // Takes `values` values and `bytes` bytes; false (with the reason) past the bounds.
+    bool take(uint64_t v, uint64_t b, char *err, size_t cap) {
+        if (v > kMaxValues - values || b > kMaxBytes - bytes) {
+            set_error(err, cap, "the record is larger than a plugin may emit (%llu values, %llu bytes at most)",
+                      (unsigned long long)kMaxValues, (unsigned long long)kMaxBytes);
+            return false;
+        }
+        values += v;
+        bytes += b;
+        return true;
+    }
+};
+
+// ---- UTF-8 -----------------------------------------------------------------------------
+
+// The length of the valid UTF-8 sequence at s[i] (1-4), or 0 when it is not one.
+inline size_t utf8_sequence(const unsigned char *s, size_t i, size_t n) {
+    unsigned char c = s[i];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) { len = 3; lo = 0xA0; }
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) { len = 3; hi = 0x9F; }
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) { len = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) { len = 4; hi = 0x8F; }
+    else return 0;
+    if (i + len > n) return 0;
+    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+    return len;
+}
+
+bool is_utf8(const char *p, size_t n) {
+    auto *s = reinterpret_cast<const unsigned char *>(p);
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) { i++; continue; }
+        size_t len = utf8_sequence(s, i, n);
+        if (!len) return false;
+        i += len;
+    }
+    return true;
+}
+
+// A copy of the text in the arena, NUL-terminated, each invalid byte replaced by U+FFFD.
+const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_len, Budget &budget, char *err,
+                       size_t cap) {
+    if (is_utf8(p, n)) {
+        *out_len = static_cast<uint32_t>(n);
+        return sr_arena_strdup(arena, n ? p : "", n);
+    }
+    auto *s = reinterpret_cast<const unsigned char *>(p);
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s, i, n);
+        out += len ? len : 3;
+        i += len ? len : 1;
+    }
+    if (out > UINT32_MAX || !budget.take(0, out - n, err, cap)) {
+        if (out > UINT32_MAX) set_error(err, cap, "a string is longer than 4 GiB once its bad bytes are replaced");
+        return nullptr;
+    }
+    auto *dst = static_cast<char *>(sr_arena_alloc(arena, out + 1, 1));
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(s, i, n);
+        if (len) {
+            std::memcpy(dst + o, p + i, len);
+            o += len;
+            i += len;
+        } else {
+            std::memcpy(dst + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    dst[o] = 0;
+    *out_len = static_cast<uint32_t>(o);
+    return dst;
+}
+
+// ---- copying ----------------------------------------------------------------------------
 
 // A field's name, interned; the plugin's key is only a hint and is checked.
-bool copy_name(sr_arena *arena, const sluice_field &in, sluice_field *out, char *err, size_t cap) {
+bool copy_name(sr_arena *arena, const sluice_field &in, sluice_field *out, Budget &budget, char *err, size_t cap) {
     if (in.name == nullptr && in.name_len != 0) {
         set_error(err, cap, "a field has a NULL name");
         return false;
     }
+    if (!budget.take(0, in.name_len, err, cap)) return false;
     const char *name = in.name ? in.name : "";
     if (in.key != SLUICE_NO_KEY && sluice_records::key_matches(in.key, name, in.name_len)) {
         out->key = in.key;
-    } else {
+    } else if (is_utf8(name, in.name_len)) {
         out->key = sr_intern(name, in.name_len);
+    } else {
+        out->key = SLUICE_NO_KEY;
     }
     if (out->key != SLUICE_NO_KEY) {
         uint32_t len = 0;
         out->name = sr_key_name(out->key, &len);
         out->name_len = len;
-    } else {
-        out->name = sr_arena_strdup(arena, name, in.name_len);
-        out->name_len = in.name_len;
+        return true;
     }
+    uint32_t len = 0;
+    out->name = clean_copy(arena, name, in.name_len, &len, budget, err, cap);
+    out->name_len = len;
+    if (!out->name) return false;
+    if (len != in.name_len) out->key = sr_intern(out->name, len);  // the cleaned name, interned
     return true;
 }
 
-bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, char *err,
+bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget, char *err,
                 size_t cap);
 
-bool copy_fields(sr_arena *arena, const sluice_field *in, uint32_t n, const sluice_field **out,
-                 int depth, char *err, size_t cap) {
+bool copy_fields(sr_arena *arena, const sluice_field *in, uint32_t n, const sluice_field **out, int depth,
+                 Budget &budget, char *err, size_t cap) {
     if (n && !in) {
         set_error(err, cap, "an object with %u fields has a NULL field array", n);
         return false;
     }
+    if (!budget.take(n, static_cast<uint64_t>(n) * sizeof(sluice_field), err, cap)) return false;
     auto *dst = static_cast<sluice_field *>(
         sr_arena_alloc(arena, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
     for (uint32_t i = 0; i < n; i++) {
-        if (!copy_name(arena, in[i], &dst[i], err, cap)) return false;
-        if (!copy_value(arena, in[i].value, &dst[i].value, depth + 1, err, cap)) return false;
+        if (!copy_name(arena, in[i], &dst[i], budget, err, cap)) return false;
+        if (!copy_value(arena, in[i].value, &dst[i].value, depth + 1, budget, err, cap)) return false;
     }
     *out = dst;
     return true;
 }
 
-bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, char *err,
+bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget, char *err,
                 size_t cap) {
     if (depth > kMaxDepth) {
         set_error(err, cap, "value nested deeper than %d levels", kMaxDepth);
@@ -72,30 +177,34 @@ bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int 
     case SLUICE_DOUBLE:
         out->as.d = in.as.d;
         return true;
-    case SLUICE_STRING:
+    case SLUICE_STRING: {
         if (in.len && !in.as.s) {
             set_error(err, cap, "a string of %u bytes has a NULL pointer", in.len);
             return false;
         }
-        out->len = in.len;
-        out->as.s = sr_arena_strdup(arena, in.len ? in.as.s : "", in.len);
-        return true;
+        if (!budget.take(0, in.len, err, cap)) return false;
+        uint32_t len = 0;
+        out->as.s = clean_copy(arena, in.len ? in.as.s : "", in.len, &len, budget, err, cap);
+        out->len = len;
+        return out->as.s != nullptr;
+    }
     case SLUICE_ARRAY: {
         if (in.len && !in.as.items) {
             set_error(err, cap, "an array of %u items has a NULL pointer", in.len);
             return false;
         }
+        if (!budget.take(in.len, static_cast<uint64_t>(in.len) * sizeof(sluice_value), err, cap)) return false;
         auto *dst = static_cast<sluice_value *>(
             sr_arena_alloc(arena, in.len * sizeof(sluice_value) + 1, alignof(sluice_value)));
         for (uint32_t i = 0; i < in.len; i++)
-            if (!copy_value(arena, in.as.items[i], &dst[i], depth + 1, err, cap)) return false;
+            if (!copy_value(arena, in.as.items[i], &dst[i], depth + 1, budget, err, cap)) return false;
         out->len = in.len;
         out->as.items = dst;
         return true;
     }
     case SLUICE_OBJECT: {
         const sluice_field *fields;
-        if (!copy_fields(arena, in.as.fields, in.len, &fields, depth, err, cap)) return false;
+        if (!copy_fields(arena, in.as.fields, in.len, &fields, depth, budget, err, cap)) return false;
         out->len = in.len;
         out->as.fields = fields;
         return true;
@@ -106,6 +215,51 @@ bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int 
     }
 }
 
+// ---- field arrays that can grow in place ------------------------------------------------
+// A chain of transforms that each add a field (emit_with) would copy the whole field array
+// at every stage: memory growing with the square of the chain's length. So sr_record_with
+// gives its arrays room to grow, with a header just before them; the next emit_with on
+// that record appends in place when nobody took the slot after it yet (the header counts
+// the slots taken), and copies otherwise (a fan-out, a replaced field). The header's tag
+// mixes a per-process secret, the array's address and the arena's generation, so no
+// input bytes, and no memory of an earlier batch, can pass for one.
+
+struct GrowHeader {
+    uint64_t tag;
+    uint32_t cap;
+    uint32_t used;
+};
+static_assert(sizeof(GrowHeader) == 16, "the header keeps the fields 16-byte aligned");
+
+uint64_t process_secret() {
+    static const uint64_t secret = [] {
+        std::random_device rd;
+        return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
+    }();
+    return secret;
+}
+
+uint64_t tag_of(const sr_arena *arena, const sluice_field *fields) {
+    return process_secret() ^ reinterpret_cast<uintptr_t>(fields) ^
+           (sluice_records::arena_generation(arena) * 0xD6E8FEB86659FD93ull);
+}
+
+// The header of a growable array of this arena's current batch, or nullptr.
+GrowHeader *header_of(const sr_arena *arena, const sluice_field *fields) {
+    if (!fields || (reinterpret_cast<uintptr_t>(fields) & 15) != 0) return nullptr;
+    auto *h = reinterpret_cast<GrowHeader *>(const_cast<sluice_field *>(fields)) - 1;
+    return h->tag == tag_of(arena, fields) ? h : nullptr;
+}
+
+sluice_field *new_growable(sr_arena *arena, uint32_t cap, uint32_t used) {
+    auto *h = static_cast<GrowHeader *>(sr_arena_alloc(arena, sizeof(GrowHeader) + uint64_t(cap) * sizeof(sluice_field), 16));
+    auto *fields = reinterpret_cast<sluice_field *>(h + 1);
+    h->tag = tag_of(arena, fields);
+    h->cap = cap;
+    h->used = used;
+    return fields;
+}
+
 }  // namespace
 
 extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out,
@@ -114,8 +268,9 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
         set_error(err, cap, "NULL record");
         return -1;
     }
+    Budget budget;
     const sluice_field *fields;
-    if (!copy_fields(arena, in->fields, in->nfields, &fields, 0, err, cap)) return -1;
+    if (!copy_fields(arena, in->fields, in->nfields, &fields, 0, budget, err, cap)) return -1;
     out->fields = fields;
     out->nfields = in->nfields;
     out->flags = 0;
@@ -132,29 +287,58 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
         set_error(err, cap, "%u fields to set but a NULL field array", nset);
         return -1;
     }
-    uint64_t most = static_cast<uint64_t>(base->nfields) + nset;
-    auto *dst = static_cast<sluice_field *>(
-        sr_arena_alloc(arena, most * sizeof(sluice_field) + 1, alignof(sluice_field)));
-    if (base->nfields) std::memcpy(dst, base->fields, base->nfields * sizeof(sluice_field));
-    uint32_t n = base->nfields;
+    Budget budget;
+    if (!budget.take(base->nfields, 0, err, cap) ||
+        !budget.take(nset, static_cast<uint64_t>(nset) * sizeof(sluice_field), err, cap))
+        return -1;
+    // The new fields, copied and named, before anything is decided.
+    sluice_field small[8];
+    sluice_field *fresh = nset <= 8 ? small
+                                    : static_cast<sluice_field *>(sr_arena_alloc(arena, nset * sizeof(sluice_field), alignof(sluice_field)));
     for (uint32_t i = 0; i < nset; i++) {
-        sluice_field f;
-        if (!copy_name(arena, set[i], &f, err, cap)) return -1;
-        if (!copy_value(arena, set[i].value, &f.value, 1, err, cap)) return -1;
-        uint32_t j = 0;
-        for (; j < n; j++) {
-            bool same = f.key != SLUICE_NO_KEY
-                            ? dst[j].key == f.key
-                            : (dst[j].name_len == f.name_len &&
-                               std::memcmp(dst[j].name, f.name, f.name_len) == 0);
-            if (same) break;
-        }
-        if (j < n) {
-            dst[j].value = f.value;
-        } else {
-            dst[n++] = f;
+        if (!copy_name(arena, set[i], &fresh[i], budget, err, cap)) return -1;
+        if (!copy_value(arena, set[i].value, &fresh[i].value, 1, budget, err, cap)) return -1;
+    }
+    auto same = [](const sluice_field &a, const sluice_field &f) {
+        return f.key != SLUICE_NO_KEY ? a.key == f.key
+                                      : (a.name_len == f.name_len && std::memcmp(a.name, f.name, f.name_len) == 0);
+    };
+    // Appending only (no field of the base replaced, no name twice)?
+    uint32_t n = base->nfields;
+    bool appends = true;
+    for (uint32_t i = 0; i < nset && appends; i++) {
+        for (uint32_t j = 0; j < n && appends; j++) appends = !same(base->fields[j], fresh[i]);
+        for (uint32_t j = 0; j < i && appends; j++) appends = !same(fresh[j], fresh[i]);
+    }
+    if (appends && nset > 0) {
+        GrowHeader *h = header_of(arena, base->fields);
+        if (h && h->used == n && uint64_t(n) + nset <= h->cap) {
+            auto *slots = const_cast<sluice_field *>(base->fields);
+            std::memcpy(slots + n, fresh, nset * sizeof(sluice_field));
+            h->used = n + nset;
+            out->fields = slots;
+            out->nfields = n + nset;
+            out->flags = 0;
+            return 0;
         }
     }
+    // A new array, with room for a chain of stages to keep appending.
+    uint64_t most = uint64_t(n) + nset;
+    uint64_t room = most + (most / 2 > 4 ? most / 2 : 4);
+    if (room > UINT32_MAX) room = most;
+    sluice_field *dst = new_growable(arena, static_cast<uint32_t>(room), 0);
+    if (n) std::memcpy(dst, base->fields, n * sizeof(sluice_field));
+    for (uint32_t i = 0; i < nset; i++) {
+        uint32_t j = 0;
+        for (; j < n; j++)
+            if (same(dst[j], fresh[i])) break;
+        if (j < n) {
+            dst[j].value = fresh[i].value;
+        } else {
+            dst[n++] = fresh[i];
+        }
+    }
+    header_of(arena, dst)->used = n;
     out->fields = dst;
     out->nfields = n;
     out->flags = 0;

@@ -38,6 +38,9 @@ inline bool same_bytes(const char *a, const char *b, size_t n) {
 uint64_t parse_lines(sr_parser *parser, sr_arena *arena, const char *text, size_t len, const char *original,
                      std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad);
 
+// How many times the arena was reset.
+uint64_t arena_generation(const sr_arena *arena);
+
 // Writes a NUL-terminated message into a caller's buffer.
 void set_error(char *err, size_t cap, const char *fmt, ...);
 
