@@ -33,7 +33,7 @@ public struct AlertLog: AlertPublisher {
         sync = context.property("fsync") == "true"
         let follow = context.property("followSymlinks") == "true"
         try makeParentFolders(of: path)
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0o644)
         if fd < 0 {
             let err = errno
             throw PluginError.error("cannot open \(path) for appending: \(String(cString: strerror(err)))"

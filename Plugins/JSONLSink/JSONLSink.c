@@ -113,7 +113,7 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     s->fsync = is_true(sluice_property(ctx, "fsync"), 0);
     int append = is_true(sluice_property(ctx, "append"), 1);
     int follow = is_true(sluice_property(ctx, "followSymlinks"), 0);
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC) | (follow ? 0 : O_NOFOLLOW);
+    int flags = O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC) | (follow ? 0 : O_NOFOLLOW);
     if (make_parents(s->path) != 0 || (s->fd = open(s->path, flags, 0644)) < 0) {
         int err = errno;
         sluice_status st = sluice_failf(out, "cannot open %s for writing: %s%s", s->path, strerror(err),

@@ -51,4 +51,19 @@ final class HostilePluginTests: XCTestCase {
         XCTAssertLessThan(r.stderr.utf8.count + r.stdout.utf8.count, 100_000, "50 MB of message, a few KB of output")
         XCTAssertTrue(r.stderr.contains("more bytes)"), String(r.stderr.suffix(300)))
     }
+
+    func testAbsurdRecordsAreRefusedAndBadUTF8InRecordsIsReplaced() throws {
+        let catalog = catalog([Fixtures.shared.hostile], bundled: true)
+        let run = try runPipeline("""
+        {"name": "hostile", "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+           {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "records"}}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "bad"}, {"from": "bad", "to": "out"}]}
+        """, files: ["in.jsonl": "{\"a\":1}\n{\"a\":2}\n"], catalog: catalog)
+        XCTAssertEqual(run.summary.status, .completed, "4e9 fields refused (the plugin checks it was told so), no trap")
+        let objects = run.objects("out.jsonl")
+        XCTAssertEqual(objects.count, 2, "every line valid JSON: \(run.lines("out.jsonl"))")
+        XCTAssertEqual(objects.first?["caf\u{FFFD}!"] as? String, "na\u{FFFD}ve \u{FFFD}")
+    }
 }

@@ -48,6 +48,57 @@ func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int3
     return try runProgram(Package.host, args, environment: environment)
 }
 
+/// A `host` process started in the background (for signals and kills); its standard
+/// output and error go to files in `dir`.
+final class BackgroundHost {
+    let process = Process()
+    let stdoutPath: String, stderrPath: String
+
+    init(_ args: [String], dir: String, env: [String: String] = [:], tag: String = "host") throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: PluginSearchPath.environmentVariable)
+        environment["SLUICE_OUT"] = dir + "/out"
+        environment.merge(env) { $1 }
+        stdoutPath = dir + "/\(tag).stdout"
+        stderrPath = dir + "/\(tag).stderr"
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Package.host)
+        process.arguments = args
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits at most `seconds` for the process to end; false if it is still running.
+    @discardableResult
+    func wait(seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { return false }
+        process.waitUntilExit()
+        return true
+    }
+
+    /// Polls until `condition` holds (at most `seconds`).
+    @discardableResult
+    static func poll(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+}
+
 /// Compiles a C fixture into a shared library with nothing but cc and the SDK header
 /// (or another copy of it: `include`).
 func compilePlugin(_ source: String, to output: String, defines: [String] = [], include: String = Package.include) throws {

@@ -12,7 +12,7 @@ final class WebhookCommandTests: XCTestCase {
     func pipeline(dir: String, follow: Bool = false, input: String = "in", format: String = "slack") -> String {
         """
         {"name": "paging", "namespace": "ops", "retry": {"maxAttempts": 2, "initialBackoffMs": 10, "maxBackoffMs": 50},
-         "spool": {"path": "${pipeline.dir}/spool"},
+         "spool": {"path": "${pipeline.dir}/spool"}, "state": {"path": "${pipeline.dir}/state"},
          "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/\(input)", "follow": \(follow), "pollMs": 20}}},
                     {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 50}},
                      "alerts": {"groupBy": ["id"], "aggregates": [{"name": "n", "function": "count"}]}},
@@ -62,7 +62,8 @@ final class WebhookCommandTests: XCTestCase {
         assertNoSecret(try String(contentsOfFile: dir + "/summary.json", encoding: .utf8), "the summary JSON")
 
         phase.status = 503
-        let failing = try host(["run", file, "--progress", "json"], env: env)
+        // The same input again (the first run committed it).
+        let failing = try host(["run", file, "--progress", "json", "--from-start"], env: env)
         XCTAssertEqual(failing.status, 3, failing.stderr)
         assertNoSecret(failing.stdout + failing.stderr, "run (503s, spooled)")
         let spoolFiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/spool")

@@ -6,20 +6,38 @@
  *             the record on
  *     log     logs colour codes and a forged second line, adds INT64_MAX to a counter twice
  *     fail    fails with a 50 MB message
+ *     records emit_with with 4e9 fields, a record of 4e9 fields, then one with bytes that are
+ *             not UTF-8 in a name and a value (kept, cleaned)
+ *     exit    calls exit(0) in the second batch
+ *     segv    writes through a NULL pointer in the second batch
+ *     abort   calls abort() in the second batch
+ *     spin    never returns from the second batch
+ *   It keeps its `password` property (secret) in memory, as a careless plugin would.
  */
 #include <sluice_plugin.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { int mode; } hostile;
+typedef struct {
+    int mode;
+    uint64_t batches;
+    char password[64];
+} hostile;
+
+enum { ALERTS, LOG, FAIL, RECORDS, EXIT, SEGV, ABORT, SPIN };
 
 static sluice_status create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
     const sluice_str *mode = sluice_property(ctx, "mode");
     hostile *h = calloc(1, sizeof *h);
     if (!h) return sluice_failf(out, "out of memory");
-    h->mode = !mode ? 0 : sluice_str_eq(*mode, "log", 3) ? 1 : sluice_str_eq(*mode, "fail", 4) ? 2 : 0;
+    static const char *const modes[] = {"alerts", "log", "fail", "records", "exit", "segv", "abort", "spin"};
+    for (int i = 0; mode && i < (int)(sizeof modes / sizeof modes[0]); i++)
+        if (sluice_str_eq(*mode, modes[i], strlen(modes[i]))) h->mode = i;
+    const sluice_str *password = sluice_property(ctx, "password");
+    if (password) snprintf(h->password, sizeof h->password, "%.*s", (int)password->len, password->ptr);
     *instance = h;
     return SLUICE_OK;
 }
@@ -28,7 +46,29 @@ static void destroy(void *instance) { free(instance); }
 
 static sluice_status process(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     hostile *h = instance;
-    if (h->mode == 2) {
+    volatile int *nowhere = NULL;
+    if (++h->batches == 2) {
+        switch (h->mode) {
+        case EXIT: exit(0);
+        case SEGV: *nowhere = 1; break;
+        case ABORT: abort();
+        case SPIN: for (;;) { __asm__ volatile("" ::: "memory"); }
+        default: break;
+        }
+    }
+    if (h->mode >= EXIT) return out->emit_input(out->ctx, 0, batch->count);
+    if (h->mode == RECORDS) {
+        for (size_t i = 0; i < batch->count; i++) {
+            sluice_field one = sluice_field_of(SLUICE_NO_KEY, "x", sluice_int(1));
+            if (out->emit_with(out->ctx, &batch->records[i], &one, 4000000000u) == SLUICE_OK) return SLUICE_ERROR;
+            sluice_record huge = {&one, 4000000000u, 0};
+            if (out->emit(out->ctx, &huge) == SLUICE_OK) return SLUICE_ERROR;
+            sluice_field latin = {SLUICE_NO_KEY, 5, "caf\xe9!", sluice_string("na\xefve \xff", 7)};
+            if (out->emit_with(out->ctx, &batch->records[i], &latin, 1) != SLUICE_OK) return SLUICE_ERROR;
+        }
+        return SLUICE_OK;
+    }
+    if (h->mode == FAIL) {
         size_t n = 50u << 20;
         char *big = malloc(n);
         if (!big) return SLUICE_ERROR;
@@ -37,7 +77,7 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         free(big);
         return SLUICE_ERROR;
     }
-    if (h->mode == 1) {
+    if (h->mode == LOG) {
         const char *text = "\x1b[31merror: forged\nerror: second line\x1b[0m";
         out->log(out->ctx, SLUICE_LOG_WARN, text, strlen(text));
         out->count(out->ctx, "huge", 4, INT64_MAX);
