@@ -81,7 +81,7 @@ static void on_fatal_signal(int sig) {
     if (call) {
         say(" in ");
         say(call);
-        say(": the plugin crashed the host; nothing of the batch in flight was committed\n");
+        say(": the plugin crashed the host (what was not committed is read again by the next run)\n");
     } else {
         say(" outside any plugin call\n");
     }

@@ -11,9 +11,14 @@ struct Host: ParsableCommand {
         abstract: "Sluice: load stage plugins, compose pipelines, raise and publish alerts.",
         discussion: """
             Plugins are found in this order: every --plugins DIR (in the order given), the \
-            folders in SLUICE_PLUGIN_PATH (colon-separated), then the plugins built with this host.
+            folders in SLUICE_PLUGIN_PATH (colon-separated), then the plugins built with this host. \
+            Each library is inspected in a short-lived child process (the answer is cached by \
+            the file's identity), so one that crashes, hangs or exits costs one line; a run \
+            loads only the libraries its stages use. Folders and libraries others could \
+            replace (world-writable, another user's, a relative SLUICE_PLUGIN_PATH entry) are \
+            refused unless --allow-insecure-plugins.
             """,
-        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, SpoolCommand.self]
+        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, SpoolCommand.self, ProbeLibrary.self]
     )
 
     static func main() {
@@ -38,8 +43,13 @@ struct CatalogOptions: ParsableArguments {
     @Flag(name: .customLong("no-bundled"), help: "Leave out the plugins built with this host.")
     var noBundled = false
 
+    @Flag(name: .customLong("allow-insecure-plugins"), help: "Load libraries from world-writable folders or files, another user's, or relative SLUICE_PLUGIN_PATH entries.")
+    var allowInsecurePlugins = false
+
     func loadCatalog() -> Catalog {
-        Catalog.load(locations: PluginSearchPath.locations(pluginDirectories: pluginDirectories, includeBundled: !noBundled))
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return Catalog.load(locations: PluginSearchPath.locations(pluginDirectories: pluginDirectories, includeBundled: !noBundled),
+                            probe: LibraryProbe(executable: executable), allowInsecure: allowInsecurePlugins)
     }
 }
 

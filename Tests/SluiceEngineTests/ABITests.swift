@@ -16,7 +16,7 @@ final class ABITests: XCTestCase {
 
     func stage(_ c: Catalog, _ name: String, _ properties: [(String, String)], alerts: Bool? = nil) throws -> StageInstance {
         let entry = try c.find(name: name).get()
-        return try StageInstance(descriptor: entry.descriptor, identity: identity, properties: properties,
+        return try StageInstance(descriptor: try entry.load(), identity: identity, properties: properties,
                                  allowsAlerts: alerts ?? entry.widgets.emitsAlerts, arena: arena)
     }
 

@@ -272,7 +272,7 @@ final class PipelineTests: XCTestCase {
     /// kit_last_commit() of the kit library: the batch ListSource was last told to commit.
     func lastCommit() throws -> UInt64 {
         let entry = try testCatalog.find(name: "ListSource").get()
-        let symbol = try XCTUnwrap(entry.descriptor.library.symbol("kit_last_commit"))
+        let symbol = try XCTUnwrap(try entry.load().library.symbol("kit_last_commit"))
         return unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)()
     }
 

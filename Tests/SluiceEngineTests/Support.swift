@@ -44,6 +44,8 @@ func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int3
     environment.removeValue(forKey: PluginSearchPath.environmentVariable)
     // Outputs and spools that default to ${SLUICE_OUT:-out} stay out of the working tree.
     environment["SLUICE_OUT"] = Fixtures.shared.root + "/out"
+    // Library probes are cached with the test run's files, not in the home folder.
+    environment["SLUICE_PROBE_CACHE"] = Fixtures.shared.root + "/probe-cache"
     environment.merge(env) { $1 }
     return try runProgram(Package.host, args, environment: environment)
 }
@@ -58,6 +60,7 @@ final class BackgroundHost {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: PluginSearchPath.environmentVariable)
         environment["SLUICE_OUT"] = dir + "/out"
+        environment["SLUICE_PROBE_CACHE"] = Fixtures.shared.root + "/probe-cache"
         environment.merge(env) { $1 }
         stdoutPath = dir + "/\(tag).stdout"
         stderrPath = dir + "/\(tag).stderr"

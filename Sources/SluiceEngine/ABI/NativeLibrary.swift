@@ -157,4 +157,53 @@ public final class NativeLibrary: @unchecked Sendable {
             if end > size || end < le(ph, 8, 8) { throw truncated("segment \(i)", endsAt: end) }
         }
     }
+
+    /// The names of the functions and data the library exports (defined, global or weak
+    /// symbols of its .dynsym), read from the file without loading it. Every offset is
+    /// checked against the file's size, so a corrupt file gives an error, never a crash.
+    public static func exportedSymbols(_ path: String) throws -> Set<String> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw LibraryLoadError.unreadable(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LibraryLoadError.unreadable(String(cString: strerror(errno))) }
+        let size = UInt64(st.st_size)
+        let bad = LibraryLoadError.cannotLoad("corrupt ELF file: its dynamic symbol table lies outside the file")
+        func bytes(at offset: UInt64, count: UInt64) throws -> [UInt8] {
+            guard count <= 256 << 20, offset <= size, count <= size - offset else { throw bad }
+            var buf = [UInt8](repeating: 0, count: Int(count))
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(count), off_t(offset)) }
+            guard n == Int(count) else { throw bad }
+            return buf
+        }
+        func le(_ b: [UInt8], _ at: Int, _ width: Int) -> UInt64 {
+            (0..<width).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
+        }
+        let h = try bytes(at: 0, count: 64)
+        let shoff = le(h, 40, 8), shentsize = le(h, 58, 2), shnum = le(h, 60, 2)
+        guard shoff != 0, shentsize >= 64, shnum > 0, shnum < 65_536 else { return [] }
+        let sections = try bytes(at: shoff, count: shentsize * shnum)
+        func section(_ i: UInt64) -> (type: UInt64, offset: UInt64, size: UInt64, link: UInt64, entsize: UInt64) {
+            let at = Int(i * shentsize)
+            return (le(sections, at + 4, 4), le(sections, at + 24, 8), le(sections, at + 32, 8), le(sections, at + 40, 4), le(sections, at + 56, 8))
+        }
+        var names = Set<String>()
+        for i in 0..<shnum where section(i).type == 11 {  // SHT_DYNSYM
+            let dynsym = section(i)
+            guard dynsym.link < shnum, dynsym.entsize >= 24 else { throw bad }
+            let strtab = section(dynsym.link)
+            let symbols = try bytes(at: dynsym.offset, count: dynsym.size)
+            let strings = try bytes(at: strtab.offset, count: strtab.size)
+            for k in 0..<(dynsym.size / dynsym.entsize) {
+                let at = Int(k * dynsym.entsize)
+                let nameAt = Int(le(symbols, at, 4)), info = symbols[at + 4], shndx = le(symbols, at + 6, 2)
+                let binding = info >> 4
+                guard shndx != 0, binding == 1 || binding == 2, nameAt < strings.count else { continue }
+                let end = strings[nameAt...].firstIndex(of: 0) ?? strings.count
+                names.insert(String(decoding: strings[nameAt..<end], as: UTF8.self))
+            }
+        }
+        return names
+    }
 }
+

@@ -1,16 +1,45 @@
 import Foundation
 
-/// A plugin the catalog can use: a checked descriptor paired with its widgets file.
+/// A plugin the catalog can use: what its library's descriptor says, paired with its
+/// widgets file. The library itself is loaded by `load()`, when a pipeline uses the plugin
+/// (a catalog built with a `LibraryProbe` never loads a library into this process).
 public struct CatalogEntry: @unchecked Sendable {
-    public let descriptor: PluginDescriptor
+    public let name: String
+    public let type: PluginType
+    public let version: SemanticVersion
+    public let libraryPath: String
+    /// Its position in the library's descriptor table.
+    public let index: Int
     public let widgets: Widgets
     public let widgetsPath: String
     public let location: PluginLocation
+    /// Set when the catalog loaded the library in this process.
+    private let loaded: PluginDescriptor?
 
-    public var name: String { descriptor.name }
-    public var type: PluginType { descriptor.type }
-    public var version: SemanticVersion { descriptor.version }
-    public var libraryPath: String { descriptor.library.path }
+    init(plugin: LibraryDescription.Plugin, version: SemanticVersion, libraryPath: String, widgets: Widgets,
+         widgetsPath: String, location: PluginLocation, loaded: PluginDescriptor?) {
+        self.name = plugin.name
+        self.type = plugin.type
+        self.version = version
+        self.libraryPath = libraryPath
+        self.index = plugin.index
+        self.widgets = widgets
+        self.widgetsPath = widgetsPath
+        self.location = location
+        self.loaded = loaded
+    }
+
+    /// The plugin's descriptor, loading its library into this process if it is not yet.
+    /// Throws when the library cannot be loaded or no longer holds this plugin.
+    public func load() throws -> PluginDescriptor {
+        if let loaded { return loaded }
+        let library = try LoadedLibraries.shared.open(libraryPath)
+        let all = try LoadedLibraries.marked(libraryPath) { try PluginDescriptor.all(in: library) }
+        guard index < all.count, case .success(let d) = all[index], d.name == name, d.type == type, d.version == version else {
+            throw LibraryLoadError.malformedDescriptor("it no longer holds \(name) \(version) (\(type.rawValue)) where it was found: the file changed")
+        }
+        return d
+    }
 }
 
 /// Something wrong with one file in a plugin folder. The catalog lists every good plugin
@@ -66,9 +95,12 @@ public final class Catalog: @unchecked Sendable {
         self.locations = locations
     }
 
-    /// Scans the locations in order and loads every library found.
-    public static func load(locations: [PluginLocation]) -> Catalog {
-        var scan = CatalogScan()
+    /// Scans the locations in order and reads every library found: through `probe` (in a
+    /// child process each, without loading anything here) when given, else by loading it
+    /// in this process. Libraries and folders others could replace are refused unless
+    /// `allowInsecure`.
+    public static func load(locations: [PluginLocation], probe: LibraryProbe? = nil, allowInsecure: Bool = false) -> Catalog {
+        var scan = CatalogScan(probe: probe, allowInsecure: allowInsecure)
         for location in locations { scan.scan(location) }
         return Catalog(entries: scan.entries, problems: scan.problems, locations: locations)
     }
@@ -103,14 +135,31 @@ public final class Catalog: @unchecked Sendable {
 
 /// The work of one catalog load: files found, libraries opened, widgets paired.
 private struct CatalogScan {
+    let probe: LibraryProbe?
+    let allowInsecure: Bool
     var entries: [CatalogEntry] = []
     var problems: [CatalogProblem] = []
     /// Identity (name, type, version) → where it was first found.
     var firstSeen: [String: String] = [:]
     var librariesSeen = Set<String>()
 
+    init(probe: LibraryProbe?, allowInsecure: Bool) {
+        self.probe = probe
+        self.allowInsecure = allowInsecure
+    }
+
+    mutating func refuse(_ path: String, _ why: String) {
+        problems.append(.init(severity: .error, file: path, plugin: nil,
+                              message: "refused: \(why); pass --allow-insecure-plugins to load it anyway"))
+    }
+
     mutating func scan(_ location: PluginLocation) {
         let fm = FileManager.default
+        if !allowInsecure, !location.directory.hasPrefix("/"), location.origin == .environment,
+           let why = PluginSecurity.problem(location.directory, mustBeAbsolute: true) {
+            refuse(location.directory, why)
+            return
+        }
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: location.directory, isDirectory: &isDir), isDir.boolValue else {
             let source = location.origin == .environment ? "\(PluginSearchPath.environmentVariable) names" : "--plugins names"
@@ -119,13 +168,42 @@ private struct CatalogScan {
             }
             return
         }
+        if !allowInsecure, let why = PluginSecurity.problem(location.directory) {
+            refuse(location.directory, why)
+            return
+        }
         let files = ((try? fm.contentsOfDirectory(atPath: location.directory)) ?? []).sorted()
-        var claimedWidgets = Set<String>()
+        var paths: [String] = []
         for file in files where Self.isLibraryName(file, bundled: location.origin == .bundled) {
             let path = location.directory + "/" + file
-            let canonical = PluginSearchPath.canonical(path)
-            guard librariesSeen.insert(canonical).inserted else { continue }
-            claimedWidgets.formUnion(load(library: path, in: location))
+            guard librariesSeen.insert(PluginSearchPath.canonical(path)).inserted else { continue }
+            if !allowInsecure, let why = PluginSecurity.problem(path) {
+                refuse(path, why)
+                continue
+            }
+            paths.append(path)
+        }
+        // Probing starts a process per library: several at once.
+        var answers: [LibraryProbe.Answer]?
+        if let probe {
+            final class Answers: @unchecked Sendable {
+                var list: [LibraryProbe.Answer]
+                init(_ n: Int) { list = Array(repeating: .failed(""), count: n) }
+            }
+            let collected = Answers(paths.count)
+            let lock = NSLock()
+            let toProbe = paths
+            DispatchQueue.concurrentPerform(iterations: toProbe.count) { i in
+                let answer = probe.describe(toProbe[i])
+                lock.lock()
+                collected.list[i] = answer
+                lock.unlock()
+            }
+            answers = collected.list
+        }
+        var claimedWidgets = Set<String>()
+        for (i, path) in paths.enumerated() {
+            claimedWidgets.formUnion(load(library: path, in: location, probed: answers?[i]))
         }
         reportOrphanWidgets(in: location, claimed: claimedWidgets)
     }
@@ -137,26 +215,42 @@ private struct CatalogScan {
         return bundled ? (isSO && file.hasPrefix("lib")) : isSO
     }
 
-    /// Loads one library; returns the widgets files it claimed.
-    mutating func load(library path: String, in location: PluginLocation) -> Set<String> {
-        let descriptors: [Result<PluginDescriptor, DescriptorError>]
-        do {
-            let library = try NativeLibrary(path: path)
-            descriptors = try PluginDescriptor.all(in: library)
-        } catch {
-            problems.append(.init(severity: .error, file: path, plugin: nil, message: "\(error)"))
+    /// Reads one library (from its probe's answer, or by loading it here); returns the
+    /// widgets files it claimed.
+    mutating func load(library path: String, in location: PluginLocation, probed: LibraryProbe.Answer?) -> Set<String> {
+        let description: LibraryDescription
+        var loaded: [Int: PluginDescriptor] = [:]
+        switch probed {
+        case .described(let d)?:
+            description = d
+        case .failed(let why)?:
+            problems.append(.init(severity: .error, file: path, plugin: nil, message: why))
             return []
+        case nil:
+            do {
+                (description, loaded) = try LibraryDescription.loading(path)
+            } catch {
+                problems.append(.init(severity: .error, file: path, plugin: nil, message: "\(error)"))
+                return []
+            }
         }
-        if descriptors.isEmpty {
+        if description.plugins.isEmpty && description.problems.isEmpty {
             problems.append(.init(severity: .warning, file: path, plugin: nil, message: "the library exports no plugins"))
         }
+        for p in description.problems {
+            problems.append(.init(severity: .error, file: path, plugin: nil,
+                                  message: "\(DescriptorError(index: p.index, name: p.name, reason: p.reason))"))
+        }
         var claimed = Set<String>()
-        for result in descriptors {
-            switch result {
-            case .failure(let e):
-                problems.append(.init(severity: .error, file: path, plugin: nil, message: "\(e)"))
-            case .success(let d):
-                if let w = pair(d, in: location) { claimed.insert(w) }
+        var exports: Set<String>?? = nil  // read from the file when a widgets file names functions
+        for plugin in description.plugins {
+            guard let version = SemanticVersion(plugin.version) else {
+                problems.append(.init(severity: .error, file: path, plugin: nil,
+                                      message: "plugin '\(plugin.name)': version '\(plugin.version)' is not a semantic version like 1.2.0"))
+                continue
+            }
+            if let w = pair(plugin, version: version, library: path, loaded: loaded[plugin.index], in: location, exports: &exports) {
+                claimed.insert(w)
             }
         }
         return claimed
@@ -164,13 +258,14 @@ private struct CatalogScan {
 
     /// Finds, reads and checks the widgets file of `d`; adds the entry or a problem.
     /// Returns the widgets path it used, if any.
-    mutating func pair(_ d: PluginDescriptor, in location: PluginLocation) -> String? {
+    mutating func pair(_ d: LibraryDescription.Plugin, version: SemanticVersion, library: String, loaded: PluginDescriptor?,
+                       in location: PluginLocation, exports: inout Set<String>??) -> String? {
         let label = "\(d.name) (\(d.type.rawValue))"
         let fileName = "\(d.name)-\(d.type.rawValue).json"
         let candidates = location.widgetsSearchDirectories.map { $0 + "/" + fileName }
         guard let widgetsPath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             let dirs = location.widgetsSearchDirectories.joined(separator: ", ")
-            problems.append(.init(severity: .error, file: d.library.path, plugin: label,
+            problems.append(.init(severity: .error, file: library, plugin: label,
                                   message: "widgets file missing: no \(fileName) in \(dirs)"))
             return nil
         }
@@ -188,22 +283,24 @@ private struct CatalogScan {
         if let t = widgets.declaredType, t != d.type {
             disagreements.append("the widgets file says type '\(t.rawValue)', the library says '\(d.type.rawValue)'")
         }
-        for f in widgets.functions where d.library.symbol(f.symbol) == nil {
+        if !widgets.functions.isEmpty && exports == nil { exports = .some(try? NativeLibrary.exportedSymbols(library)) }
+        for f in widgets.functions where !((exports ?? nil)?.contains(f.symbol) ?? false) {
             disagreements.append("function '\(f.name)' names symbol '\(f.symbol)', which the library does not export")
         }
         if !disagreements.isEmpty {
             problems.append(.init(severity: .error, file: widgetsPath, plugin: label,
-                                  message: "widgets file disagrees with \(d.library.path): " + disagreements.joined(separator: "; ")))
+                                  message: "widgets file disagrees with \(library): " + disagreements.joined(separator: "; ")))
             return widgetsPath
         }
-        let identity = "\(d.name)\u{0}\(d.type.rawValue)\u{0}\(d.version)"
+        let identity = "\(d.name)\u{0}\(d.type.rawValue)\u{0}\(version)"
         if let first = firstSeen[identity] {
-            problems.append(.init(severity: .warning, file: d.library.path, plugin: label,
-                                  message: "version \(d.version) is shadowed by \(first), found earlier in the search path"))
+            problems.append(.init(severity: .warning, file: library, plugin: label,
+                                  message: "version \(version) is shadowed by \(first), found earlier in the search path"))
             return widgetsPath
         }
-        firstSeen[identity] = d.library.path
-        entries.append(CatalogEntry(descriptor: d, widgets: widgets, widgetsPath: widgetsPath, location: location))
+        firstSeen[identity] = library
+        entries.append(CatalogEntry(plugin: d, version: version, libraryPath: library, widgets: widgets,
+                                    widgetsPath: widgetsPath, location: location, loaded: loaded))
         return widgetsPath
     }
 

@@ -98,7 +98,15 @@ public final class PipelineRunner {
         for planned in plan.stages {
             let identity = StageIdentity(namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: planned.name)
             do {
-                let instance = try StageInstance(descriptor: planned.entry.descriptor, identity: identity,
+                // Only now, and only for the plugins the pipeline uses, is a library loaded.
+                let descriptor: PluginDescriptor
+                do {
+                    descriptor = try planned.entry.load()
+                } catch {
+                    throw StageCreateError(stage: planned.name, plugin: "\(planned.entry.name) \(planned.entry.version)",
+                                           message: "cannot load \(planned.entry.libraryPath): \(error)")
+                }
+                let instance = try StageInstance(descriptor: descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
                                                  arena: current, logger: options.logger, secrets: planned.secretValues,

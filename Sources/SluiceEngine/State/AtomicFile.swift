@@ -11,7 +11,7 @@ struct FileError: Error, CustomStringConvertible {
 
 /// Writing a file so that a crash leaves either the old or the new content, never half.
 enum AtomicFile {
-    static func write(_ data: Data, to path: String) throws {
+    static func write(_ data: Data, to path: String, durable: Bool = true) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw FileError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
@@ -23,7 +23,7 @@ enum AtomicFile {
                 if w <= 0 { return false }
                 off += w
             }
-            return fsync(fd) == 0
+            return !durable || fsync(fd) == 0
         }
         let why = String(cString: strerror(errno))
         close(fd)
@@ -32,6 +32,7 @@ enum AtomicFile {
             throw FileError("cannot write \(tmp): \(why)")
         }
         guard rename(tmp, path) == 0 else { throw FileError("cannot replace \(path): \(String(cString: strerror(errno)))") }
+        guard durable else { return }
         let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 { fsync(dir); close(dir) }
     }

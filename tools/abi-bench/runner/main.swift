@@ -51,7 +51,7 @@ let sizes = [1, 4, 16, 64, 256, 1024]
 var results: [String: [Int: Double]] = [:]
 for name in plugins {
     let entry = try catalog.find(name: name).get()
-    let stage = try StageInstance(descriptor: entry.descriptor, identity: StageIdentity(pipeline: "bench", stage: name),
+    let stage = try StageInstance(descriptor: try entry.load(), identity: StageIdentity(pipeline: "bench", stage: name),
                                   properties: [], allowsAlerts: false, arena: arena)
     for size in sizes {
         // Best of three, to keep the other core's noise out.
