@@ -118,16 +118,17 @@ final class PipelineMutationTests: XCTestCase {
         .array([.null]), .object([("name", .number(3))]),
     ]
 
-    func mutate(_ v: JSONValue, _ g: inout Generator, depth: Int = 0) -> JSONValue {
-        if depth > 0 && g.below(6) == 0 { return Self.replacements[g.below(Self.replacements.count)] }
+    /// `rate`: one value in `rate` is replaced (so a larger rate mutates less).
+    func mutate(_ v: JSONValue, _ g: inout Generator, depth: Int = 0, rate: Int = 6) -> JSONValue {
+        if depth > 0 && g.below(rate) == 0 { return Self.replacements[g.below(Self.replacements.count)] }
         switch v {
         case .object(var fields):
-            if !fields.isEmpty && g.below(5) == 0 { fields.remove(at: g.below(fields.count)) }
-            return .object(fields.map { ($0.0, mutate($0.1, &g, depth: depth + 1)) })
+            if !fields.isEmpty && g.below(rate - 1) == 0 { fields.remove(at: g.below(fields.count)) }
+            return .object(fields.map { ($0.0, mutate($0.1, &g, depth: depth + 1, rate: rate)) })
         case .array(var items):
-            if !items.isEmpty && g.below(5) == 0 { items.remove(at: g.below(items.count)) }
-            if !items.isEmpty && g.below(7) == 0 { items.append(items[g.below(items.count)]) }
-            return .array(items.map { mutate($0, &g, depth: depth + 1) })
+            if !items.isEmpty && g.below(rate - 1) == 0 { items.remove(at: g.below(items.count)) }
+            if !items.isEmpty && g.below(rate + 1) == 0 { items.append(items[g.below(items.count)]) }
+            return .array(items.map { mutate($0, &g, depth: depth + 1, rate: rate) })
         default:
             return v
         }
@@ -147,4 +148,59 @@ final class PipelineMutationTests: XCTestCase {
             }
         }
     }
+
+    /// JSON text of a value (strings escaped through JSONSerialization).
+    static func jsonText(_ v: JSONValue) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+        case .string(let s):
+            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])) ?? Data("[\"\"]".utf8)
+            return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+        case .array(let items): return "[" + items.map(jsonText).joined(separator: ",") + "]"
+        case .object(let fields): return "{" + fields.map { jsonText(.string($0.0)) + ":" + jsonText($0.1) }.joined(separator: ",") + "}"
+        }
+    }
+
+    /// The same mutations of the local example, end to end: through `host validate` (a
+    /// child process: a crash or a hang would show) and, when they plan, through a run.
+    func testMutatedPipelinesThroughValidateAndRun() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.copyItem(atPath: Package.root + "/examples/store-quality/data", toPath: dir + "/data")
+        let example = try ConfigDocument.load(path: Package.root + "/examples/store-quality/pipeline.json")
+        var g = Generator(state: 7)
+        var validated = 0, ran = 0
+        for i in 0..<300 {
+            // Milder and milder: the first ones rarely plan, the later ones mostly run.
+            let mutated = mutate(example, &g, rate: 6 + i / 4)
+            let file = dir + "/m\(i).json"
+            try Data(Self.jsonText(mutated).utf8).write(to: URL(fileURLWithPath: file))
+            if i % 3 == 0 {
+                let started = Date()
+                let r = try host(["validate", file], env: ["SLUICE_OUT": dir + "/out\(i)"])
+                XCTAssertTrue(r.status == 0 || r.status == 2, "validate of m\(i).json ended with \(r.status):\n\(r.stderr)")
+                XCTAssertLessThan(Date().timeIntervalSince(started), 20, "validate hung on m\(i).json")
+                for line in r.stderr.split(separator: "\n") where line.contains(": error: ") {
+                    XCTAssertNotNil(line.range(of: #": error: [A-Za-z\[\]0-9_.]+: "#, options: .regularExpression) ?? line.range(of: ": error: \(file)"),
+                                    "an error without its path: \(line)")
+                }
+                validated += 1
+            }
+            let (spec, _) = PipelineSpec.read(mutated, directory: dir)
+            guard let plan = PipelinePlanner.plan(spec, catalog: testCatalog, environment: ["SLUICE_OUT": dir + "/out\(i)"]).0 else { continue }
+            let deadline = Date(timeIntervalSinceNow: 20)
+            var options = PipelineRunner.Options(runID: "mutant-\(i)")
+            options.shouldStop = { Date() > deadline }
+            options.sleep = { _ in }
+            guard let runner = try? PipelineRunner(plan: plan, options: options) else { continue }  // a create() that refused
+            let summary = runner.run()
+            XCTAssertNotEqual(summary.status, .stopped, "m\(i).json ran for 20 s: a hang")
+            if summary.status == .failed { XCTAssertFalse((summary.error ?? "").isEmpty, "a failure says why") }
+            ran += 1
+        }
+        XCTAssertGreaterThanOrEqual(validated, 100)
+        XCTAssertGreaterThanOrEqual(ran, 50, "enough mutants planned and ran")
+    }
 }
+
