@@ -487,11 +487,16 @@ typedef struct sluice_emitter {
     uint32_t reserved;
     void *ctx; /* pass as the first argument of every function below */
 
-    /** The process-wide key for a field name (SLUICE_NO_KEY if the host's table is full). */
+    /** The process-wide key for a field name (SLUICE_NO_KEY if the host's table is full, or
+     *  the name is longer than 1 MiB or not UTF-8). */
     sluice_key (*intern)(void *ctx, const char *name, size_t len);
 
     /** Emit a record. If it is one of this call's input records (a pointer into
-     *  batch->records) it is passed on as is, without a copy; otherwise the host copies it. */
+     *  batch->records) it is passed on as is, without a copy; otherwise the host copies it.
+     *  A record you build holds at most 16 Mi values (fields, items, nested ones included)
+     *  and 1 GiB in all — else SLUICE_ERROR, checked before anything past the counts is
+     *  read — and bytes that are not UTF-8 in its names and strings become U+FFFD. The same
+     *  holds for emit_with's new fields and emit_error's record. */
     sluice_status (*emit)(void *ctx, const sluice_record *record);
 
     /** Emit input records [first, first + count) unchanged: the cheapest way to pass on. */
@@ -502,7 +507,8 @@ typedef struct sluice_emitter {
     sluice_status (*emit_with)(void *ctx, const sluice_record *base, const sluice_field *set,
                                uint32_t nset);
 
-    /** Sources: emit one record given as JSON text (one object). The host parses it.
+    /** Sources: emit one record given as JSON text (one object, at most 1 GiB). The host
+     *  parses it.
      *  Returns SLUICE_ERROR (and emits nothing) when the text is not a JSON object; then
      *  route the raw text to the error port with emit_error. */
     sluice_status (*emit_json)(void *ctx, const char *json, size_t len);
@@ -550,7 +556,8 @@ typedef struct sluice_emitter {
      *  {"file": origin, "line": N, "text": <the line: at most 4 KiB of it, bytes that are
      *  not UTF-8 replaced by U+FFFD>} with code 1 and the message
      *  "origin:N: <reason>", where N is `first_line` for the first line of `text` and
-     *  counts up from there (blank lines included). Pass whole lines only.
+     *  counts up from there (blank lines included). Pass whole lines only, at most 1 GiB
+     *  per call.
      *  Returns SLUICE_ERROR when the call may not emit records. */
     sluice_status (*emit_json_lines)(void *ctx, const char *text, size_t len, sluice_str origin,
                                      uint64_t first_line);
@@ -558,7 +565,8 @@ typedef struct sluice_emitter {
     /** The record as one line of compact JSON (no newline), rendered by the host: sinks
      *  need not write a JSON serialiser. The text is host memory, valid until the next
      *  render_json call or the end of this call. Doubles are written in their shortest
-     *  round-trip form (3.0 stays 3.0); NaN and infinities become null. */
+     *  round-trip form (3.0 stays 3.0); NaN and infinities become null. A record that is
+     *  not one of the call's inputs is copied first, with emit's bounds (len 0 if refused). */
     sluice_str (*render_json)(void *ctx, const sluice_record *record);
 
     /* ABI 1.1: check SLUICE_HAS(out, sluice_emitter, alert_retry_after) before calling. */

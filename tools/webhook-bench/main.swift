@@ -43,7 +43,7 @@ func pipeline(name: String, input: String, follow: Bool, aggregate: Bool, publis
                                                                       ["name": "min_points", "function": "min", "field": "n_elements"]]]
     }
     var p: [String: Any] = [
-        "name": name, "namespace": "bench", "spool": ["path": spool],
+        "name": name, "namespace": "bench", "spool": ["path": spool], "state": ["path": spool + "/../state"],
         "stages": [
             ["name": "events", "plugin": ["name": "JSONLSource", "properties": ["path": input, "follow": follow]]],
             quality,
@@ -93,7 +93,7 @@ func latencies(_ label: String, batch: [String: Any]?) throws -> [Double] {
                  publisher: ["name": "Webhook", "properties": ["format": "json", "url": receiver.url + "/alerts"]],
                  batch: batch, spool: dir + "/spool")
         .write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
-    let follower = try runHost(["run", dir + "/pipeline.json", "--progress", "none"], log: dir + "/host.log")
+    let follower = try runHost(["run", dir + "/pipeline.json", "--progress", "none", "--from-start"], log: dir + "/host.log")
     defer {
         follower.terminate()
         follower.waitUntilExit()
@@ -149,7 +149,7 @@ for run in 1...runs {
                      batch: ["maxRecords": 10_000], spool: tputDir + "/spool")
             .write(toFile: file, atomically: true, encoding: .utf8)
         let start = Date()
-        let p = try runHost(["run", file, "--progress", "none", "--summary-json", tputDir + "/summary.json"], log: tputDir + "/host.log")
+        let p = try runHost(["run", file, "--progress", "none", "--from-start", "--summary-json", tputDir + "/summary.json"], log: tputDir + "/host.log")
         p.waitUntilExit()
         let wall = Date().timeIntervalSince(start)
         let summary = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tputDir + "/summary.json")))) as? [String: Any] ?? [:]

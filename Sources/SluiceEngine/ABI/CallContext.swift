@@ -220,8 +220,14 @@ final class CallContext {
         return SLUICE_OK
     }
 
+    /// The most bytes of JSON text one emit_json or emit_json_lines call may pass.
+    static let maxJSONBytes = 1 << 30
+    /// The longest field name intern() takes.
+    static let maxNameBytes = 1 << 20
+
     func emitJSON(_ text: UnsafePointer<CChar>?, _ len: Int) -> sluice_status {
         guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
+        guard len <= CallContext.maxJSONBytes else { return refuse("emit_json: \(len) bytes; at most \(CallContext.maxJSONBytes)") }
         let bytes = UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : len)
         do {
             hot.pointee.output.append(try parser.parse(bytes, into: arena))
@@ -233,6 +239,9 @@ final class CallContext {
 
     func emitJSONLines(_ text: UnsafePointer<CChar>?, _ len: Int, origin: sluice_str, firstLine: UInt64) -> sluice_status {
         guard permissions.contains(.json) else { return refuse("this call cannot emit records") }
+        guard len <= CallContext.maxJSONBytes else {
+            return refuse("emit_json_lines: \(len) bytes; at most \(CallContext.maxJSONBytes) per call")
+        }
         guard let text, len > 0 else { return SLUICE_OK }
         usesLineParser = true
         var records: UnsafePointer<sluice_record>?
@@ -370,6 +379,13 @@ final class CallContext {
     func renderJSON(_ r: UnsafePointer<sluice_record>?) -> sluice_str {
         guard let r else { return sluice_str(ptr: nil, len: 0) }
         sr_buf_clear(&json)
+        if !isInput(r) {
+            // A record the plugin built: copied first, so it is bounded and its text cleaned.
+            var copy = sluice_record()
+            guard copyRecord(r, into: &copy) else { return sluice_str(ptr: nil, len: 0) }
+            sr_write_record_json(&json, &copy)
+            return sluice_str(ptr: json.data, len: json.len)
+        }
         sr_write_record_json(&json, r)
         return sluice_str(ptr: json.data, len: json.len)
     }
@@ -426,7 +442,11 @@ final class CallContext {
     nonisolated(unsafe) static let table: sluice_emitter = {
         var t = sluice_emitter()
         t.size = UInt32(MemoryLayout<sluice_emitter>.size)
-        t.intern = { _, name, len in sr_intern(name, len) }
+        t.intern = { _, name, len in
+            guard len <= CallContext.maxNameBytes, name != nil || len == 0,
+                  CallContext.isUTF8(sluice_str(ptr: name, len: len)) else { return sluice_key(SLUICE_NO_KEY) }
+            return sr_intern(name, len)
+        }
         // The two ways to pass input records on are the hot path: plain memory only.
         t.emit = { ctx, r in
             let hot = ctx!.assumingMemoryBound(to: HotState.self)

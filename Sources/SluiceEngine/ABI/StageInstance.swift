@@ -185,6 +185,8 @@ public final class StageInstance {
     public var batchErrors: [EmittedError] { call.errors }
     /// Alerts raised during the current batch, by every call.
     public var batchAlerts: [RawAlertRef] { call.alerts }
+    /// Sources: whether the plugin commits positions of its own (a commit function).
+    public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
     public var batchPosition: [UInt8]? { call.position }
 

@@ -41,6 +41,8 @@ final class SourceReader: @unchecked Sendable {
     private var positions: [UInt64: [UInt8]] = [:]
     /// The last batch whose position is saved (0: none yet).
     private(set) var savedThrough: UInt64 = 0
+    /// Writes positions off the reader's thread (sources without a commit function).
+    private var writer: PositionWriter?
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -63,6 +65,12 @@ final class SourceReader: @unchecked Sendable {
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
         self.saving = positions
+        if let positions, !source.hasCommit {
+            let stage = name
+            writer = PositionWriter(store: positions.store, plugin: positions.plugin, run: positions.run,
+                                    attempts: retry.maxAttempts, backoffMs: { retry.backoffMs(beforeAttempt: $0) }, sleep: sleep,
+                                    warn: { [logger] in logger.warning("stage '\(stage)': \($0)") })
+        }
         self.source = source
         self.name = name
         self.settings = (batch, retry)
@@ -178,6 +186,14 @@ final class SourceReader: @unchecked Sendable {
                 break
             }
         }
+        if let writer {
+            writer.drain()
+            let (saved, error) = writer.state
+            if let error { fail(failureText("commit", error)) }
+            condition.lock()
+            if saved > 0 { savedThrough = saved }
+            condition.unlock()
+        }
         condition.lock()
         finished = true
         condition.broadcast()
@@ -212,29 +228,33 @@ final class SourceReader: @unchecked Sendable {
     @discardableResult
     private func commit(_ ids: [UInt64]) -> Bool {
         guard let last = ids.max() else { return true }
-        // The position first: once it is on disk, a restart resumes after `last`.
+        // The position first: once it is on disk, a restart resumes after `last`. A source
+        // without a commit function of its own has it written on the writer's thread, so
+        // reading goes on meanwhile; one with a commit function gets commit(N) only after
+        // N's position is on disk.
         if let saving, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    try saving.store.save(position, plugin: saving.plugin, run: saving.run, batch: newest)
-                    break
-                } catch where attempt < settings.retry.maxAttempts {
-                    logger.warning("cannot save the position of stage '\(name)' after batch \(newest) (attempt \(attempt)): \(error)")
-                    sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
-                } catch {
-                    condition.lock()
-                    commitFailed = true
-                    condition.unlock()
-                    fail(failureText("commit", "cannot save its position after batch \(newest): \(error)"))
-                    return false
-                }
-            }
             positions = positions.filter { $0.key > last }
-            condition.lock()
-            savedThrough = newest
-            condition.unlock()
+            if let writer {
+                if let error = writer.state.error { return commitFailure(error) }
+                writer.submit(batch: newest, bytes: position)
+            } else {
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    do {
+                        try saving.store.save(position, plugin: saving.plugin, run: saving.run, batch: newest)
+                        break
+                    } catch where attempt < settings.retry.maxAttempts {
+                        logger.warning("cannot save the position of stage '\(name)' after batch \(newest) (attempt \(attempt)): \(error)")
+                        sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
+                    } catch {
+                        return commitFailure("cannot save its position after batch \(newest): \(error)")
+                    }
+                }
+                condition.lock()
+                savedThrough = newest
+                condition.unlock()
+            }
         }
         // Committing the newest covers the older ones: "everything up to and including".
         var attempt = 0
@@ -254,6 +274,14 @@ final class SourceReader: @unchecked Sendable {
                 return false
             }
         }
+    }
+
+    private func commitFailure(_ why: String) -> Bool {
+        condition.lock()
+        commitFailed = true
+        condition.unlock()
+        fail(failureText("commit", why))
+        return false
     }
 
     /// Records the source's failure; reading stops, the stages finish what was read.

@@ -101,3 +101,98 @@ public final class RunLock {
         close(fd)
     }
 }
+
+/// Saves a source's positions on a thread of its own, so that reading never waits for the
+/// disk (an fsync takes milliseconds). Only the newest position waiting is written: one
+/// that is superseded before its turn is skipped, as the newer one covers it.
+final class PositionWriter: @unchecked Sendable {
+    private let store: SourcePositions
+    private let plugin: String
+    private let run: String
+    private let attempts: Int
+    private let backoffMs: (Int) -> Int
+    private let sleep: (Int) -> Void
+    private let warn: (String) -> Void
+
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var pending: (batch: UInt64, bytes: [UInt8])?
+    private var writing = false
+    private var closed = false
+    private var saved: UInt64 = 0
+    private var error: String?
+    private var finished = false
+
+    init(store: SourcePositions, plugin: String, run: String, attempts: Int, backoffMs: @escaping (Int) -> Int,
+         sleep: @escaping (Int) -> Void, warn: @escaping (String) -> Void) {
+        self.store = store
+        self.plugin = plugin
+        self.run = run
+        self.attempts = attempts
+        self.backoffMs = backoffMs
+        self.sleep = sleep
+        self.warn = warn
+        let t = Thread { [self] in self.loop() }
+        t.name = "sluice-positions"
+        t.start()
+    }
+
+    /// The position after `batch` (committed): written as soon as the last write is done.
+    func submit(batch: UInt64, bytes: [UInt8]) {
+        condition.lock()
+        pending = (batch, bytes)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The last batch whose position is on disk, and the write error if one gave up.
+    var state: (saved: UInt64, error: String?) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (saved, error)
+    }
+
+    /// Writes what is waiting, then ends the thread.
+    func drain() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while pending == nil && !closed { condition.wait() }
+            guard let next = pending, error == nil else {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            pending = nil
+            writing = true
+            condition.unlock()
+            var failure: String?
+            for attempt in 1...max(1, attempts) {
+                do {
+                    try store.save(next.bytes, plugin: plugin, run: run, batch: next.batch)
+                    failure = nil
+                    break
+                } catch {
+                    failure = "\(error)"
+                    if attempt < attempts {
+                        warn("cannot save the position after batch \(next.batch) (attempt \(attempt)): \(error)")
+                        sleep(backoffMs(attempt + 1))
+                    }
+                }
+            }
+            condition.lock()
+            writing = false
+            if let failure { error = "cannot save its position after batch \(next.batch): \(failure)" } else { saved = next.batch }
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+}
