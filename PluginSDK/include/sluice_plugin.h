@@ -139,12 +139,12 @@
  *     to that batch.
  *   - When every sink and publisher finished batch N, the host writes N's position to the
  *     pipeline's state folder (write, fsync, rename: a crash leaves the old or the new one,
- *     never half), then calls commit(N).
+ *     never half) and calls commit(N) — after the write if you have a commit function.
  *   - In the next run, create() finds it in ctx->position (len 0: none, or the operator
  *     asked to start from the beginning): resume right after it. Check that what it
  *     points into is still the same (a file replaced or truncated) and say what you do.
- * So a host killed at any moment re-reads at most the batches that were not committed:
- * at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
+ * So a host killed at any moment re-reads at most the batches whose position was not yet
+ * on disk (three at most: the one in flight, two being saved): at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
  * group) uses commit() instead and may ignore both.
  */
 #ifndef SLUICE_PLUGIN_H

@@ -152,7 +152,8 @@ final class DurabilityTests: XCTestCase {
 
     /// The guarantee of docs/pipelines.md: kill -9 at random moments, restart, repeat;
     /// every record is written at least once, no line is torn, and each kill duplicates at
-    /// most the batches not yet committed (two: the one being committed and the one in flight).
+    /// most the batches whose position was not on disk: three (the one in flight, and at most
+    /// two committed ones whose position was still being written).
     func testAKill9LoopLosesNothingAndDuplicatesAtMostTheUncommittedBatches() throws {
         let dir = try scratchFolder()
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
@@ -190,8 +191,8 @@ final class DurabilityTests: XCTestCase {
         let seen = parsed.compactMap { $0["seq"] as? Int }
         XCTAssertEqual(Set(seen), Set(0..<total), "every record written at least once")
         let duplicates = seen.count - total
-        print("kill -9 loop: \(kills) kills, \(duplicates) duplicate records (bound \(kills * 2 * maxRecords))")
-        XCTAssertLessThanOrEqual(duplicates, kills * 2 * maxRecords, "\(duplicates) duplicates after \(kills) kills")
+        print("kill -9 loop: \(kills) kills, \(duplicates) duplicate records (bound \(kills * 3 * maxRecords))")
+        XCTAssertLessThanOrEqual(duplicates, kills * 3 * maxRecords, "\(duplicates) duplicates after \(kills) kills")
     }
 }
 

@@ -237,6 +237,8 @@ final class SourceReader: @unchecked Sendable {
             if let writer {
                 if let error = writer.state.error { return commitFailure(error) }
                 writer.submit(batch: newest, bytes: position)
+                // At most two committed batches without their position on disk.
+                writer.wait(for: newest, lag: 2)
             } else {
                 var attempt = 0
                 while true {

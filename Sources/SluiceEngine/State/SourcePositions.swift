@@ -117,7 +117,6 @@ final class PositionWriter: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var pending: (batch: UInt64, bytes: [UInt8])?
-    private var writing = false
     private var closed = false
     private var saved: UInt64 = 0
     private var error: String?
@@ -142,6 +141,14 @@ final class PositionWriter: @unchecked Sendable {
         condition.lock()
         pending = (batch, bytes)
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits while more than `lag` batches up to `batch` are committed but their position
+    /// is not on disk yet: what a crash can make the next run read again stays bounded.
+    func wait(for batch: UInt64, lag: UInt64) {
+        condition.lock()
+        while batch > saved + lag && error == nil && !finished { condition.wait() }
         condition.unlock()
     }
 
@@ -172,7 +179,6 @@ final class PositionWriter: @unchecked Sendable {
                 return
             }
             pending = nil
-            writing = true
             condition.unlock()
             var failure: String?
             for attempt in 1...max(1, attempts) {
@@ -189,7 +195,6 @@ final class PositionWriter: @unchecked Sendable {
                 }
             }
             condition.lock()
-            writing = false
             if let failure { error = "cannot save its position after batch \(next.batch): \(failure)" } else { saved = next.batch }
             condition.broadcast()
             condition.unlock()
