@@ -69,9 +69,13 @@ public final class StageInstance {
     private let call: CallContext
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false
-    /// "stage 'x' (Plugin 1.0.0) in <call>", per call, for the crash and exit() guard:
-    /// C strings that live as long as the process (a signal handler may read them).
-    private let marks: [String: UnsafePointer<CChar>]
+    /// The plugin calls, by name: what the crash and exit() guard marks a thread with.
+    enum Call: Int, CaseIterable {
+        case create, read, commit, process, write, flush, publish, destroy
+    }
+    /// "stage 'x' (Plugin 1.0.0) in <call>", by `Call`: C strings that live as long as the
+    /// process (a signal handler may read them).
+    private let marks: [UnsafePointer<CChar>?]
     /// Sinks and publishers write output: an immediate stop waits for their calls.
     private let writesOutput: Bool
 
@@ -85,11 +89,9 @@ public final class StageInstance {
         self.descriptor = descriptor
         self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
         call.redactor = Redactor(secrets: secrets)
-        var marks: [String: UnsafePointer<CChar>] = [:]
-        for name in ["create", "read", "commit", "process", "write", "flush", "publish", "destroy"] {
-            marks[name] = UnsafePointer(strdup("stage '\(identity.stage)' (\(descriptor.name) \(descriptor.version)) in \(name)")!)
+        marks = Call.allCases.map {
+            UnsafePointer(strdup("stage '\(identity.stage)' (\(descriptor.name) \(descriptor.version)) in \($0)"))
         }
-        self.marks = marks
         writesOutput = descriptor.type == .sink || descriptor.type == .alertpublisher
 
         // Lay out every string create() sees in one buffer that outlives the call.
@@ -107,7 +109,7 @@ public final class StageInstance {
 
         var created: UnsafeMutableRawPointer?
         call.begin([])
-        let previousMark = sg_enter(marks["create"])
+        let previousMark = sg_enter(marks[Call.create.rawValue])
         let status: sluice_status = pool.withUnsafeBufferPointer { raw in
             let base = UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: CChar.self)
             func str(_ span: (Int, Int)) -> sluice_str { sluice_str(ptr: base + span.0, len: span.1) }
@@ -131,7 +133,7 @@ public final class StageInstance {
         sg_leave(previousMark)
         if status != SLUICE_OK {
             destroyed = true
-            if created != nil { guarded("destroy") { descriptor.raw.pointee.destroy(created) } }
+            if created != nil { guarded(.destroy) { descriptor.raw.pointee.destroy(created) } }
             let why = call.failure ?? "create failed (status \(status)) without saying why"
             throw StageCreateError(stage: identity.stage, plugin: "\(descriptor.name) \(descriptor.version)", message: why)
         }
@@ -144,13 +146,13 @@ public final class StageInstance {
     public func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        guarded("destroy") { descriptor.raw.pointee.destroy(instance) }
+        guarded(.destroy) { descriptor.raw.pointee.destroy(instance) }
     }
 
     /// Runs a plugin call marked for the crash and exit() guard.
     @inline(__always)
-    private func guarded<T>(_ name: String, _ body: () -> T) -> T {
-        let previous = sg_enter(marks[name])
+    private func guarded<T>(_ call: Call, _ body: () -> T) -> T {
+        let previous = sg_enter(marks[call.rawValue])
         if writesOutput { sg_output_begin() }
         defer {
             if writesOutput { sg_output_end() }
@@ -199,7 +201,7 @@ public final class StageInstance {
         b.id = id
         b.max_records = UInt64(maxRecords)
         b.max_wait_ms = maxWaitMs
-        return perform("read", [.records, .json, .errors, .alerts, .position]) { [descriptor, instance, call] in
+        return perform(.read, [.records, .json, .errors, .alerts, .position]) { [descriptor, instance, call] in
             descriptor.raw.pointee.read!(instance, &b, call.emitter)
         }
     }
@@ -207,13 +209,13 @@ public final class StageInstance {
     /// Sources: the batch `id` is done everywhere; commit positions.
     public func commit(batch id: UInt64) -> StageOutput {
         guard let commit = descriptor.raw.pointee.commit else { return output(.ok) }
-        return perform("commit", []) { [instance, call] in commit(instance, id, call.emitter) }
+        return perform(.commit, []) { [instance, call] in commit(instance, id, call.emitter) }
     }
 
     /// Transforms: process the batch's records.
     public func process(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput {
         var b = inputBatch(id, records)
-        return perform("process", [.records, .errors, .alerts], input: records) { [descriptor, instance, call] in
+        return perform(.process, [.records, .errors, .alerts], input: records) { [descriptor, instance, call] in
             descriptor.raw.pointee.process!(instance, &b, call.emitter)
         }
     }
@@ -221,7 +223,7 @@ public final class StageInstance {
     /// Sinks: write the batch's records.
     public func write(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput {
         var b = inputBatch(id, records)
-        return perform("write", [.errors, .alerts], input: records) { [descriptor, instance, call] in
+        return perform(.write, [.errors, .alerts], input: records) { [descriptor, instance, call] in
             descriptor.raw.pointee.write!(instance, &b, call.emitter)
         }
     }
@@ -229,12 +231,12 @@ public final class StageInstance {
     /// Sinks: make written records durable.
     public func flush() -> StageOutput {
         guard let flush = descriptor.raw.pointee.flush else { return output(.ok) }
-        return perform("flush", []) { [instance, call] in flush(instance, call.emitter) }
+        return perform(.flush, []) { [instance, call] in flush(instance, call.emitter) }
     }
 
     /// Alert publishers: deliver the alerts.
     public func publish(_ alerts: [UnsafePointer<sluice_alert>]) -> StageOutput {
-        perform("publish", [.outcomes], alertCount: alerts.count) { [descriptor, instance, call] in
+        perform(.publish, [.outcomes], alertCount: alerts.count) { [descriptor, instance, call] in
             alerts.withUnsafeBufferPointer { a in
                 // A non-optional pointer has the layout of an optional one.
                 a.withMemoryRebound(to: Optional<UnsafePointer<sluice_alert>>.self) { p in
@@ -254,19 +256,19 @@ public final class StageInstance {
     }
 
     @inline(__always)
-    private func perform(_ name: StaticString, _ permissions: CallContext.Permissions,
+    private func perform(_ kind: Call, _ permissions: CallContext.Permissions,
                          input: UnsafeBufferPointer<sluice_record> = .init(start: nil, count: 0),
                          alertCount: Int = 0, _ body: () -> sluice_status) -> StageOutput {
-        precondition(!destroyed, "\(name) called on a destroyed stage instance")
+        precondition(!destroyed, "\(kind) called on a destroyed stage instance")
         let firstError = call.errors.count, firstAlert = call.alerts.count
         call.begin(permissions, input: input, alertCount: alertCount)
-        let status = guarded("\(name)", body)
+        let status = guarded(kind, body)
         call.end()
         if status == SLUICE_RETRY {
             // The call will be made again: what it emitted before giving up must not count twice.
             call.discard(errorsFrom: firstError, alertsFrom: firstAlert)
         }
-        return StageOutput(status: CallStatus(status, message: call.failure, call: "\(descriptor.name).\(name)"),
+        return StageOutput(status: CallStatus(status, message: call.failure, call: "\(descriptor.name).\(kind)"),
                            records: call.records,
                            errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],
                            alertRefs: call.alerts.count > firstAlert ? Array(call.alerts[firstAlert...]) : [],

@@ -36,12 +36,11 @@ final class SourceReader: @unchecked Sendable {
     private let sleep: (Int) -> Void
     private let logger: Logger
     private let failureText: (String, String) -> String
-    private let saving: PositionSaving?
     /// Batch id → the position its reads saved; reader thread only.
     private var positions: [UInt64: [UInt8]] = [:]
     /// The last batch whose position is saved (0: none yet).
     private(set) var savedThrough: UInt64 = 0
-    /// Writes positions off the reader's thread (sources without a commit function).
+    /// Writes positions off the reader's thread.
     private var writer: PositionWriter?
 
     private let condition = NSCondition()
@@ -64,8 +63,7 @@ final class SourceReader: @unchecked Sendable {
     init(source: StageInstance, name: String, batch: BatchSettings, retry: RetrySettings,
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
-        self.saving = positions
-        if let positions, !source.hasCommit {
+        if let positions {
             let stage = name
             writer = PositionWriter(store: positions.store, plugin: positions.plugin, run: positions.run,
                                     attempts: retry.maxAttempts, backoffMs: { retry.backoffMs(beforeAttempt: $0) }, sleep: sleep,
@@ -228,35 +226,18 @@ final class SourceReader: @unchecked Sendable {
     @discardableResult
     private func commit(_ ids: [UInt64]) -> Bool {
         guard let last = ids.max() else { return true }
-        // The position first: once it is on disk, a restart resumes after `last`. A source
-        // without a commit function of its own has it written on the writer's thread, so
-        // reading goes on meanwhile; one with a commit function gets commit(N) only after
-        // N's position is on disk.
-        if let saving, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
+        // The position first. It is written on the writer's thread, so reading goes on
+        // meanwhile, at most two batches behind; a source with a commit function of its own
+        // gets commit(N) only once N's position is on disk.
+        if let writer, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
             positions = positions.filter { $0.key > last }
-            if let writer {
-                if let error = writer.state.error { return commitFailure(error) }
-                writer.submit(batch: newest, bytes: position)
-                // At most two committed batches without their position on disk.
-                writer.wait(for: newest, lag: 2)
-            } else {
-                var attempt = 0
-                while true {
-                    attempt += 1
-                    do {
-                        try saving.store.save(position, plugin: saving.plugin, run: saving.run, batch: newest)
-                        break
-                    } catch where attempt < settings.retry.maxAttempts {
-                        logger.warning("cannot save the position of stage '\(name)' after batch \(newest) (attempt \(attempt)): \(error)")
-                        sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
-                    } catch {
-                        return commitFailure("cannot save its position after batch \(newest): \(error)")
-                    }
-                }
-                condition.lock()
-                savedThrough = newest
-                condition.unlock()
-            }
+            writer.submit(batch: newest, bytes: position)
+            writer.wait(for: newest, lag: source.hasCommit ? 0 : 2)
+            let (saved, error) = writer.state
+            if let error { return commitFailure(error) }
+            condition.lock()
+            savedThrough = saved
+            condition.unlock()
         }
         // Committing the newest covers the older ones: "everything up to and including".
         var attempt = 0
@@ -269,11 +250,7 @@ final class SourceReader: @unchecked Sendable {
                 sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
                 logger.warning("stage '\(name)' asked to retry committing batch \(last): \(why)")
             case .retry(let why), .error(let why):
-                condition.lock()
-                commitFailed = true
-                condition.unlock()
-                fail(failureText("commit", why))
-                return false
+                return commitFailure(why)
             }
         }
     }
