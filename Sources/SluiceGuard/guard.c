@@ -14,6 +14,9 @@ static atomic_int run_active;
 static atomic_int stop_signal;
 static atomic_int output_busy;
 static atomic_int stopping_now;
+static atomic_int in_worker;
+
+void sg_set_worker(int worker) { atomic_store(&in_worker, worker); }
 
 static void say(const char *s) {
     size_t n = strlen(s);
@@ -76,12 +79,14 @@ static void on_stop_signal(int sig) {
 
 static void on_fatal_signal(int sig) {
     const char *call = current_call;
-    say("host: fatal ");
+    say(atomic_load(&in_worker) ? "worker: fatal " : "host: fatal ");
     say(signal_name(sig));
     if (call) {
         say(" in ");
         say(call);
-        say(": the plugin crashed the host (what was not committed is read again by the next run)\n");
+        say(atomic_load(&in_worker)
+                ? ": the plugin crashed its worker process (the host restarts it and retries the batch)\n"
+                : ": the plugin crashed the host (what was not committed is read again by the next run)\n");
     } else {
         say(" outside any plugin call\n");
     }
@@ -92,9 +97,11 @@ static void on_fatal_signal(int sig) {
 static void on_exit_during_run(void) {
     if (!atomic_load(&run_active)) return;
     const char *call = current_call;
-    say("host: error: ");
+    say(atomic_load(&in_worker) ? "worker: error: " : "host: error: ");
     say(call ? call : "a plugin's own thread");
-    say(" called exit(): the run was aborted; nothing of the batch in flight was committed\n");
+    say(atomic_load(&in_worker)
+            ? " called exit() in its worker process (the host restarts it and retries the batch)\n"
+            : " called exit(): the run was aborted; nothing of the batch in flight was committed\n");
     _exit(SG_EXIT_PLUGIN_EXIT);
 }
 

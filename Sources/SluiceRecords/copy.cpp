@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include <simdjson.h>
+
 using sluice_records::set_error;
 
 namespace {
@@ -59,6 +61,7 @@ inline size_t utf8_sequence(const unsigned char *s, size_t i, size_t n) {
 }
 
 bool is_utf8(const char *p, size_t n) {
+    if (n >= 64) return simdjson::validate_utf8(p, n);
     auto *s = reinterpret_cast<const unsigned char *>(p);
     for (size_t i = 0; i < n;) {
         if (s[i] < 0x80) { i++; continue; }
@@ -70,13 +73,16 @@ bool is_utf8(const char *p, size_t n) {
 }
 
 // A copy of the text in the arena, NUL-terminated, each invalid byte replaced by U+FFFD.
+// The bytes are copied before they are checked, so text another thread or process changes
+// meanwhile cannot slip past the check.
 const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_len, Budget &budget, char *err,
                        size_t cap) {
-    if (is_utf8(p, n)) {
+    const char *copy = sr_arena_strdup(arena, n ? p : "", n);
+    if (is_utf8(copy, n)) {
         *out_len = static_cast<uint32_t>(n);
-        return sr_arena_strdup(arena, n ? p : "", n);
+        return copy;
     }
-    auto *s = reinterpret_cast<const unsigned char *>(p);
+    auto *s = reinterpret_cast<const unsigned char *>(copy);
     size_t out = 0;
     for (size_t i = 0; i < n;) {
         size_t len = utf8_sequence(s, i, n);
@@ -92,7 +98,7 @@ const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_l
     for (size_t i = 0; i < n;) {
         size_t len = utf8_sequence(s, i, n);
         if (len) {
-            std::memcpy(dst + o, p + i, len);
+            std::memcpy(dst + o, copy + i, len);
             o += len;
             i += len;
         } else {
@@ -106,16 +112,46 @@ const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_l
     return dst;
 }
 
+// ---- where a record's pointers lead ---------------------------------------------------------
+// Direct: a record in this process's memory (a plugin built it). Every pointer is taken as
+// it is; only NULL is caught.
+struct Direct {
+    static constexpr const char *kBad = "a NULL pointer";
+    template <class T> const T *at(const T *p, uint64_t) const { return p; }
+    template <class T> bool ok(const T *p, uint64_t count) const { return count == 0 || p != nullptr; }
+};
+
+// Flat: a record a worker process wrote into shared memory (flat.cpp), whose pointers are
+// offsets from the start of the region (0: NULL). Each one is checked to lie inside it.
+struct Flat {
+    const char *base;
+    uint64_t size;
+    static constexpr const char *kBad = "a pointer outside the shared memory";
+    template <class T> const T *at(const T *p, uint64_t count) const {
+        uint64_t off = reinterpret_cast<uintptr_t>(p);
+        if (off == 0) return count == 0 ? nullptr : reinterpret_cast<const T *>(base + size);  // rejected by ok()
+        return reinterpret_cast<const T *>(base + off);
+    }
+    template <class T> bool ok(const T *p, uint64_t count) const {
+        uint64_t off = reinterpret_cast<uintptr_t>(p);
+        if (off == 0) return count == 0;
+        if (off % alignof(T) != 0 || off >= size) return false;
+        return count <= (size - off) / sizeof(T);
+    }
+};
+
 // ---- copying ----------------------------------------------------------------------------
 
 // A field's name, interned; the plugin's key is only a hint and is checked.
-bool copy_name(sr_arena *arena, const sluice_field &in, sluice_field *out, Budget &budget, char *err, size_t cap) {
-    if (in.name == nullptr && in.name_len != 0) {
-        set_error(err, cap, "a field has a NULL name");
+template <class Src>
+bool copy_name(const Src &src, sr_arena *arena, const sluice_field &in, sluice_field *out, Budget &budget, char *err,
+               size_t cap) {
+    if (!src.ok(in.name, in.name_len)) {
+        set_error(err, cap, "a field's name has %s", Src::kBad);
         return false;
     }
     if (!budget.take(0, in.name_len, err, cap)) return false;
-    const char *name = in.name ? in.name : "";
+    const char *name = in.name_len ? src.at(in.name, in.name_len) : "";
     if (in.key != SLUICE_NO_KEY && sluice_records::key_matches(in.key, name, in.name_len)) {
         out->key = in.key;
     } else if (is_utf8(name, in.name_len)) {
@@ -137,32 +173,38 @@ bool copy_name(sr_arena *arena, const sluice_field &in, sluice_field *out, Budge
     return true;
 }
 
-bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget, char *err,
-                size_t cap);
+template <class Src>
+bool copy_value(const Src &src, sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget,
+                char *err, size_t cap);
 
-bool copy_fields(sr_arena *arena, const sluice_field *in, uint32_t n, const sluice_field **out, int depth,
-                 Budget &budget, char *err, size_t cap) {
-    if (n && !in) {
-        set_error(err, cap, "an object with %u fields has a NULL field array", n);
+template <class Src>
+bool copy_fields(const Src &src, sr_arena *arena, const sluice_field *in, uint32_t n, const sluice_field **out,
+                 int depth, Budget &budget, char *err, size_t cap) {
+    if (!src.ok(in, n)) {
+        set_error(err, cap, "an object with %u fields has %s", n, Src::kBad);
         return false;
     }
     if (!budget.take(n, static_cast<uint64_t>(n) * sizeof(sluice_field), err, cap)) return false;
     auto *dst = static_cast<sluice_field *>(
         sr_arena_alloc(arena, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
+    const sluice_field *fields = src.at(in, n);
     for (uint32_t i = 0; i < n; i++) {
-        if (!copy_name(arena, in[i], &dst[i], budget, err, cap)) return false;
-        if (!copy_value(arena, in[i].value, &dst[i].value, depth + 1, budget, err, cap)) return false;
+        const sluice_field f = fields[i];  // read once: nobody changes it under the checks
+        if (!copy_name(src, arena, f, &dst[i], budget, err, cap)) return false;
+        if (!copy_value(src, arena, f.value, &dst[i].value, depth + 1, budget, err, cap)) return false;
     }
     *out = dst;
     return true;
 }
 
-bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget, char *err,
-                size_t cap) {
+template <class Src>
+bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, sluice_value *out, int depth,
+                Budget &budget, char *err, size_t cap) {
     if (depth > kMaxDepth) {
         set_error(err, cap, "value nested deeper than %d levels", kMaxDepth);
         return false;
     }
+    const sluice_value in = value;  // read once
     std::memset(out, 0, sizeof *out);
     out->type = in.type;
     switch (in.type) {
@@ -178,33 +220,34 @@ bool copy_value(sr_arena *arena, const sluice_value &in, sluice_value *out, int 
         out->as.d = in.as.d;
         return true;
     case SLUICE_STRING: {
-        if (in.len && !in.as.s) {
-            set_error(err, cap, "a string of %u bytes has a NULL pointer", in.len);
+        if (!src.ok(in.as.s, in.len)) {
+            set_error(err, cap, "a string of %u bytes has %s", in.len, Src::kBad);
             return false;
         }
         if (!budget.take(0, in.len, err, cap)) return false;
         uint32_t len = 0;
-        out->as.s = clean_copy(arena, in.len ? in.as.s : "", in.len, &len, budget, err, cap);
+        out->as.s = clean_copy(arena, in.len ? src.at(in.as.s, in.len) : "", in.len, &len, budget, err, cap);
         out->len = len;
         return out->as.s != nullptr;
     }
     case SLUICE_ARRAY: {
-        if (in.len && !in.as.items) {
-            set_error(err, cap, "an array of %u items has a NULL pointer", in.len);
+        if (!src.ok(in.as.items, in.len)) {
+            set_error(err, cap, "an array of %u items has %s", in.len, Src::kBad);
             return false;
         }
         if (!budget.take(in.len, static_cast<uint64_t>(in.len) * sizeof(sluice_value), err, cap)) return false;
         auto *dst = static_cast<sluice_value *>(
             sr_arena_alloc(arena, in.len * sizeof(sluice_value) + 1, alignof(sluice_value)));
+        const sluice_value *items = src.at(in.as.items, in.len);
         for (uint32_t i = 0; i < in.len; i++)
-            if (!copy_value(arena, in.as.items[i], &dst[i], depth + 1, budget, err, cap)) return false;
+            if (!copy_value(src, arena, items[i], &dst[i], depth + 1, budget, err, cap)) return false;
         out->len = in.len;
         out->as.items = dst;
         return true;
     }
     case SLUICE_OBJECT: {
         const sluice_field *fields;
-        if (!copy_fields(arena, in.as.fields, in.len, &fields, depth, budget, err, cap)) return false;
+        if (!copy_fields(src, arena, in.as.fields, in.len, &fields, depth, budget, err, cap)) return false;
         out->len = in.len;
         out->as.fields = fields;
         return true;
@@ -270,10 +313,69 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
     }
     Budget budget;
     const sluice_field *fields;
-    if (!copy_fields(arena, in->fields, in->nfields, &fields, 0, budget, err, cap)) return -1;
+    const sluice_record r = *in;
+    if (!copy_fields(Direct{}, arena, r.fields, r.nfields, &fields, 0, budget, err, cap)) return -1;
     out->fields = fields;
-    out->nfields = in->nfields;
+    out->nfields = r.nfields;
     out->flags = 0;
+    return 0;
+}
+
+extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count,
+                                      sr_arena *arena, const sluice_record **out, char *err, size_t cap) {
+    const Flat src{base, size};
+    const sluice_record *stored = reinterpret_cast<const sluice_record *>(static_cast<uintptr_t>(offset));
+    if (!src.ok(stored, count)) {
+        set_error(err, cap, "%llu records at offset %llu lie outside the shared memory", (unsigned long long)count,
+                  (unsigned long long)offset);
+        return -1;
+    }
+    auto *records = static_cast<sluice_record *>(
+        sr_arena_alloc(arena, count * sizeof(sluice_record) + 1, alignof(sluice_record)));
+    const sluice_record *in = src.at(stored, count);
+    for (uint64_t i = 0; i < count; i++) {
+        const sluice_record r = in[i];
+        Budget budget;
+        const sluice_field *fields;
+        if (!copy_fields(src, arena, r.fields, r.nfields, &fields, 0, budget, err, cap)) return -1;
+        records[i] = sluice_record{fields, r.nfields, 0};
+    }
+    *out = records;
+    return 0;
+}
+
+extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
+                                  uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err,
+                                  size_t cap) {
+    const Flat src{base, size};
+    const sluice_kv *stored = reinterpret_cast<const sluice_kv *>(static_cast<uintptr_t>(offset));
+    if (!src.ok(stored, count)) {
+        set_error(err, cap, "%u alert entries at offset %llu lie outside the shared memory", count,
+                  (unsigned long long)offset);
+        return -1;
+    }
+    auto *kvs = static_cast<sluice_kv *>(sr_arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
+    const sluice_kv *in = src.at(stored, count);
+    Budget budget;
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const sluice_kv kv = in[i];
+        const sluice_str *parts[2] = {&kv.key, &kv.value};
+        sluice_str *dst[2] = {&kvs[i].key, &kvs[i].value};
+        for (int k = 0; k < 2; k++) {
+            const sluice_str s = *parts[k];
+            if (!src.ok(s.ptr, s.len) || s.len > max_bytes - bytes) {
+                set_error(err, cap, "an alert's payload has %s or more than %llu bytes", Flat::kBad, (unsigned long long)max_bytes);
+                return -1;
+            }
+            bytes += s.len;
+            uint32_t len = 0;
+            const char *text = clean_copy(arena, s.len ? src.at(s.ptr, s.len) : "", s.len, &len, budget, err, cap);
+            if (!text) return -1;
+            *dst[k] = sluice_str{text, len};
+        }
+    }
+    *out = kvs;
     return 0;
 }
 
@@ -296,8 +398,9 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
     sluice_field *fresh = nset <= 8 ? small
                                     : static_cast<sluice_field *>(sr_arena_alloc(arena, nset * sizeof(sluice_field), alignof(sluice_field)));
     for (uint32_t i = 0; i < nset; i++) {
-        if (!copy_name(arena, set[i], &fresh[i], budget, err, cap)) return -1;
-        if (!copy_value(arena, set[i].value, &fresh[i].value, 1, budget, err, cap)) return -1;
+        const sluice_field f = set[i];
+        if (!copy_name(Direct{}, arena, f, &fresh[i], budget, err, cap)) return -1;
+        if (!copy_value(Direct{}, arena, f.value, &fresh[i].value, 1, budget, err, cap)) return -1;
     }
     auto same = [](const sluice_field &a, const sluice_field &f) {
         return f.key != SLUICE_NO_KEY ? a.key == f.key

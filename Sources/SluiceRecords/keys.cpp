@@ -26,6 +26,8 @@ struct Table {
     std::atomic<uint32_t> count{1};  // key 0 is SLUICE_NO_KEY
 };
 
+sluice_key (*resolver)(const char *, size_t) = nullptr;
+
 Table &table() {
     static Table *t = new Table();  // never destroyed: keys live as long as the process
     return *t;
@@ -37,8 +39,16 @@ extern "C" sluice_key sr_intern(const char *name, size_t len) {
     std::lock_guard<std::mutex> guard(t.lock);
     auto it = t.index.find(std::string_view(name, len));
     if (it != t.index.end()) return it->second;
+    if (len > UINT32_MAX) return SLUICE_NO_KEY;
     uint32_t key = t.count.load(std::memory_order_relaxed);
-    if (key >= SR_MAX_KEYS || len > UINT32_MAX) return SLUICE_NO_KEY;
+    if (resolver) {
+        // A worker: the host's number for the name, stored at that number.
+        key = resolver(name, len);
+        if (key == SLUICE_NO_KEY || key >= SR_MAX_KEYS) return SLUICE_NO_KEY;
+        Entry *known = t.chunks[key >> kChunkBits].load(std::memory_order_relaxed);
+        if (known && known[key & (kChunkSize - 1)].name) return SLUICE_NO_KEY;  // taken: the host is confused
+    }
+    if (key >= SR_MAX_KEYS) return SLUICE_NO_KEY;
     char *copy = new char[len + 1];
     if (len) std::memcpy(copy, name, len);
     copy[len] = 0;
@@ -50,15 +60,22 @@ extern "C" sluice_key sr_intern(const char *name, size_t len) {
     }
     chunk[key & (kChunkSize - 1)] = Entry{copy, static_cast<uint32_t>(len)};
     t.index.emplace(std::string_view(copy, len), key);
-    t.count.store(key + 1, std::memory_order_release);
+    if (key + 1 > t.count.load(std::memory_order_relaxed)) t.count.store(key + 1, std::memory_order_release);
     return key;
+}
+
+extern "C" void sr_intern_set_resolver(sluice_key (*resolve)(const char *, size_t)) {
+    std::lock_guard<std::mutex> guard(table().lock);
+    resolver = resolve;
 }
 
 extern "C" const char *sr_key_name(sluice_key key, uint32_t *len) {
     Table &t = table();
     if (key == SLUICE_NO_KEY || key >= t.count.load(std::memory_order_acquire)) return nullptr;
     Entry *chunk = t.chunks[key >> kChunkBits].load(std::memory_order_acquire);
+    if (!chunk) return nullptr;  // a worker's table has gaps
     const Entry &e = chunk[key & (kChunkSize - 1)];
+    if (!e.name) return nullptr;
     if (len) *len = e.len;
     return e.name;
 }

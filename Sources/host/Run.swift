@@ -61,6 +61,7 @@ struct Run: ParsableCommand {
         var totals = AlertCounts()
         var options = PipelineRunner.Options(logger: Logger(label: "sluice"))
         options.fromStart = fromStart
+        options.workerExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         options.shouldStop = { sg_stop_requested() != 0 }
         options.stopReason = { sg_stop_requested() == SIGINT ? "SIGINT" : "SIGTERM" }
         options.onBatch = { p in

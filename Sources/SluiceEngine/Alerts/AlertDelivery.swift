@@ -57,7 +57,7 @@ struct AlertDelivery {
         return full / 2 + Int(Double(full - full / 2) * random())
     }
 
-    func deliver(_ alerts: [UnsafePointer<sluice_alert>], to publisher: StageInstance) -> DeliveryOutcome {
+    func deliver(_ alerts: [UnsafePointer<sluice_alert>], to publisher: any PluginStage) -> DeliveryOutcome {
         var outcome = DeliveryOutcome()
         outcome.fates = Array(repeating: .deferred("not attempted", notBeforeMs: 0), count: alerts.count)
         var pending = Array(alerts.indices)

@@ -41,7 +41,7 @@ struct LaneReport {
 final class PublisherLane: @unchecked Sendable {
     let name: String
     let plugin: String
-    let instance: StageInstance
+    let instance: any PluginStage
     private let delivery: AlertDelivery
     private let spool: AlertSpool
     private let folder: String
@@ -60,7 +60,7 @@ final class PublisherLane: @unchecked Sendable {
     /// Alerts waiting in the spool.
     var waiting: Int { spool.count }
 
-    init(name: String, plugin: String, instance: StageInstance, folder: String, maxBytes: Int,
+    init(name: String, plugin: String, instance: any PluginStage, folder: String, maxBytes: Int,
          longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger) throws {
         self.name = name
         self.plugin = plugin

@@ -38,6 +38,10 @@ public struct PlannedStage: @unchecked Sendable {
     public var alertPublishers: [Int] { alertRoutes.map(\.publisher) }
     /// Whether some stage reads this one's error records.
     public internal(set) var hasErrorConsumers = false
+    /// Where the plugin runs: the stage's `isolation`, else the pipeline's.
+    public internal(set) var isolation: Isolation = .none
+    /// Isolated stages: the longest one call may take.
+    public internal(set) var timeoutMs: Int = Isolation.defaultTimeoutMs
 
     public var type: PluginType { entry.type }
 }

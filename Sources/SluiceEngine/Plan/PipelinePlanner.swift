@@ -257,9 +257,12 @@ private struct Validation {
 
         var stages = order.compactMap { i -> PlannedStage? in
             guard let entry = entries[i] else { return nil }
-            return PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
-                                secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
-                                alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
+            var planned = PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
+                                       secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
+                                       alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
+            planned.isolation = spec.stages[i].isolation ?? spec.isolation
+            planned.timeoutMs = spec.stages[i].timeoutMs ?? Isolation.defaultTimeoutMs
+            return planned
         }
         for e in edges {
             guard let from = position[e.from], let to = position[e.to] else { return nil }

@@ -34,6 +34,9 @@ public final class PipelineRunner {
         public var errorsToLog: Int
         /// Ignore the source's saved position: read from the beginning (and save anew).
         public var fromStart = false
+        /// The executable isolated stages run in (`<it> worker …`); nil: this process's own
+        /// executable, which must then be `host`.
+        public var workerExecutable: String?
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -98,19 +101,31 @@ public final class PipelineRunner {
         for planned in plan.stages {
             let identity = StageIdentity(namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: planned.name)
             do {
-                // Only now, and only for the plugins the pipeline uses, is a library loaded.
-                let descriptor: PluginDescriptor
-                do {
-                    descriptor = try planned.entry.load()
-                } catch {
-                    throw StageCreateError(stage: planned.name, plugin: "\(planned.entry.name) \(planned.entry.version)",
-                                           message: "cannot load \(planned.entry.libraryPath): \(error)")
-                }
-                let instance = try StageInstance(descriptor: descriptor, identity: identity,
+                let instance: any PluginStage
+                let resume = planned.name == sourceStage.name ? position : []
+                if planned.isolation == .process {
+                    // The library is loaded in the worker only: not even its constructor runs here.
+                    instance = try IsolatedStage(library: planned.entry.libraryPath, plugin: planned.entry.name,
+                                                 version: "\(planned.entry.version)", type: planned.type, identity: identity,
+                                                 properties: planned.properties, allowsAlerts: planned.entry.widgets.emitsAlerts,
+                                                 arena: current, logger: options.logger, secrets: planned.secretValues,
+                                                 position: resume, timeoutMs: planned.timeoutMs,
+                                                 executable: options.workerExecutable ?? "/proc/self/exe")
+                } else {
+                    // Only now, and only for the plugins the pipeline uses, is a library loaded.
+                    let descriptor: PluginDescriptor
+                    do {
+                        descriptor = try planned.entry.load()
+                    } catch {
+                        throw StageCreateError(stage: planned.name, plugin: "\(planned.entry.name) \(planned.entry.version)",
+                                               message: "cannot load \(planned.entry.libraryPath): \(error)")
+                    }
+                    instance = try StageInstance(descriptor: descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
                                                  arena: current, logger: options.logger, secrets: planned.secretValues,
-                                                 position: planned.name == sourceStage.name ? position : [])
+                                                 position: resume)
+                }
                 instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
                 created.append(StageState(planned, instance))
             } catch {
@@ -467,7 +482,7 @@ public final class PipelineRunner {
 /// One stage during a run: its instance, this batch's output and error records, its counts.
 final class StageState {
     let planned: PlannedStage
-    let instance: StageInstance
+    let instance: any PluginStage
     let aggregator: AlertAggregator?
     /// Records it emitted this batch (valid until its next call).
     var output = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
@@ -479,7 +494,7 @@ final class StageState {
     var loggedErrors = 0
     private var durationAtBatchStart = 0.0
 
-    init(_ planned: PlannedStage, _ instance: StageInstance) {
+    init(_ planned: PlannedStage, _ instance: any PluginStage) {
         self.planned = planned
         self.instance = instance
         aggregator = planned.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil }

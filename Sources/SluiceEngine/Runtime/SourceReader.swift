@@ -29,7 +29,7 @@ final class SourceReader: @unchecked Sendable {
         let run: String
     }
 
-    private let source: StageInstance
+    private let source: any PluginStage
     private let name: String
     private let settings: (batch: BatchSettings, retry: RetrySettings)
     private let shouldStop: () -> Bool
@@ -60,7 +60,7 @@ final class SourceReader: @unchecked Sendable {
     /// `maxDelayMs` is 0.
     static let idleWaitMs: UInt32 = 100
 
-    init(source: StageInstance, name: String, batch: BatchSettings, retry: RetrySettings,
+    init(source: any PluginStage, name: String, batch: BatchSettings, retry: RetrySettings,
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
         if let positions {

@@ -10,6 +10,8 @@ public struct PipelineSpec: Sendable {
     /// Where the source's position and the run lock are kept: the folder as written
     /// (before `${…}` substitution); nil: `${SLUICE_OUT:-out}/<pipeline name>/state`.
     public var statePath: String?
+    /// Where every stage's plugin runs unless the stage says otherwise.
+    public var isolation: Isolation = .none
     public var stages: [StageSpec]
     public var connections: [ConnectionSpec]
     /// The folder of the pipeline file, for `${pipeline.dir}`.
@@ -40,6 +42,19 @@ public enum Limits {
     public static let maxSpoolBytes = 1 << 40            // 1 TiB
     public static let maxRepeatIntervalMs = 31_536_000_000  // a year
     public static let maxAlertsPerBatch = 10_000_000
+    public static let maxTimeoutMs = 86_400_000           // a day
+}
+
+/// Where a stage's plugin runs: in the host's own process (`none`, the fastest), or in a
+/// worker process of its own (`process`): a plugin that crashes, aborts, calls exit() or
+/// hangs then costs a restart of its worker, not the host. Batches cross through shared
+/// memory; the plugin sees the same ABI.
+public enum Isolation: String, Sendable, CaseIterable, Codable {
+    case none, process
+
+    /// How long a call of an isolated stage may take, unless the stage sets `timeoutMs`
+    /// (a source's read gets its batch's maxDelayMs on top).
+    public static let defaultTimeoutMs = 60_000
 }
 
 /// When a batch ends: at `maxRecords` records, or `maxDelayMs` after it started, or at the
@@ -110,12 +125,20 @@ public struct StageSpec: Sendable {
     public var alerts: AlertSettings?
     /// Alert publishers only: how their deliveries are shaped.
     public var delivery: DeliverySettings?
+    /// nil: the pipeline's `isolation`.
+    public var isolation: Isolation?
+    /// Isolated stages: the longest a call may take before its worker is killed and
+    /// restarted; nil: Isolation.defaultTimeoutMs.
+    public var timeoutMs: Int?
 
-    public init(name: String, plugin: PluginReference, alerts: AlertSettings? = nil, delivery: DeliverySettings? = nil) {
+    public init(name: String, plugin: PluginReference, alerts: AlertSettings? = nil, delivery: DeliverySettings? = nil,
+                isolation: Isolation? = nil, timeoutMs: Int? = nil) {
         self.name = name
         self.plugin = plugin
         self.alerts = alerts
         self.delivery = delivery
+        self.isolation = isolation
+        self.timeoutMs = timeoutMs
     }
 }
 

@@ -26,7 +26,7 @@ extension ConfigReader {
             error("$", "a pipeline must be a JSON object, not \(json.kind)")
             return PipelineSpec(name: "", stages: [], connections: [], directory: directory)
         }
-        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "state", "stages", "connections"], "")
+        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "state", "isolation", "stages", "connections"], "")
         let name = string(json["name"], "name", required: true) ?? ""
         let namespace = string(json["namespace"], "namespace") ?? "default"
 
@@ -57,9 +57,17 @@ extension ConfigReader {
             statePath = string(json["state"]?["path"], "state.path")
         }
 
+        let pipelineIsolation = isolation(json["isolation"], "isolation") ?? .none
+
         let stageValues = array(json["stages"], "stages")
         if json["stages"] == nil { error("stages", "is required") }
-        let stages = stageValues.enumerated().map { stage($1, "stages[\($0)]") }
+        let stages = stageValues.enumerated().map { i, value in
+            let s = stage(value, "stages[\(i)]")
+            if s.timeoutMs != nil && (s.isolation ?? pipelineIsolation) == .none {
+                warning("stages[\(i)].timeoutMs", "is ignored: only an isolated stage (isolation: process) can be stopped when a call takes too long")
+            }
+            return s
+        }
 
         var connections: [ConnectionSpec] = []
         for (i, c) in array(json["connections"], "connections").enumerated() {
@@ -83,8 +91,20 @@ extension ConfigReader {
             }
             connections.append(ConnectionSpec(from: from, to: to, port: port, repeatIntervalMs: repeatInterval))
         }
-        return PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
-                            statePath: statePath, stages: stages, connections: connections, directory: directory)
+        var spec = PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
+                                statePath: statePath, stages: stages, connections: connections, directory: directory)
+        spec.isolation = pipelineIsolation
+        return spec
+    }
+
+    /// `none` or `process`.
+    mutating func isolation(_ value: JSONValue?, _ path: String) -> Isolation? {
+        guard let text = string(value, path) else { return nil }
+        guard let known = Isolation(rawValue: text) else {
+            error(path, "unknown isolation '\(text)' (none or process)")
+            return nil
+        }
+        return known
     }
 
     mutating func stage(_ json: JSONValue, _ path: String) -> StageSpec {
@@ -92,7 +112,7 @@ extension ConfigReader {
             if json == .null { error(path, "must be an object, not null") }
             return StageSpec(name: "", plugin: PluginReference(name: ""))
         }
-        unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "description"], path)
+        unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "isolation", "timeoutMs", "description"], path)
         let name = string(json["name"], "\(path).name", required: true) ?? ""
         var plugin = PluginReference(name: "")
         if json["plugin"] == nil { error("\(path).plugin", "is required") }
@@ -165,6 +185,8 @@ extension ConfigReader {
             settings.repeatIntervalMs = integer(json["delivery"]?["repeatIntervalMs"], "\(path).delivery.repeatIntervalMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs) ?? 0
             delivery = settings
         }
-        return StageSpec(name: name, plugin: plugin, alerts: alerts, delivery: delivery)
+        return StageSpec(name: name, plugin: plugin, alerts: alerts, delivery: delivery,
+                         isolation: isolation(json["isolation"], "\(path).isolation"),
+                         timeoutMs: integer(json["timeoutMs"], "\(path).timeoutMs", minimum: 1, maximum: Limits.maxTimeoutMs))
     }
 }

@@ -17,6 +17,8 @@
 #ifndef SLUICE_GUARD_H
 #define SLUICE_GUARD_H
 
+#include <stddef.h>
+
 #define SG_EXIT_STOPPED 4
 #define SG_EXIT_PLUGIN_EXIT 70
 
@@ -43,5 +45,27 @@ int sg_stop_requested(void);
 
 /** Ends the process at once with SG_EXIT_STOPPED, printing `why` (NUL-terminated). */
 void sg_stop_now(const char *why);
+
+/* ---- worker processes (isolation: process) ---------------------------------------------
+ * The host runs an isolated plugin in a child process of its own executable, talking over
+ * a socket pair and passing batches through shared memory. */
+
+/** A shared memory file (memfd) of `bytes` bytes that nobody can shrink (so a mapping of it
+ *  never faults), close-on-exec; -1 with errno. */
+int sg_shared_memory(const char *name, size_t bytes);
+
+/** A pair of connected SOCK_SEQPACKET sockets (messages keep their boundaries), close-on-exec. */
+int sg_socket_pair(int fds[2]);
+
+/** Starts `path` with `argv` (NULL-terminated): the child gets fds[i] as descriptor 3 + i
+ *  and no other descriptor above 2. Returns its pid, or -1 with errno. */
+int sg_spawn(const char *path, char *const argv[], const int *fds, int nfds);
+
+/** Worker processes word their crash and exit() reports as such. */
+void sg_set_worker(int worker);
+
+/** In a worker: die with the host (SIGKILL when it goes), leave SIGINT and SIGTERM to the
+ *  host. Returns -1 when the host `parent` is already gone. */
+int sg_worker_init(int parent);
 
 #endif

@@ -7,7 +7,8 @@
  *   - keys: the process-wide table that interns field names to sluice_key numbers;
  *   - parsing: JSON text to records with simdjson, once, in the host;
  *   - copying: records and fields a plugin built, into an arena;
- *   - writing: records back to JSON text.
+ *   - writing: records back to JSON text;
+ *   - flat: records and alerts in shared memory, for plugins isolated in worker processes.
  */
 #ifndef SLUICE_RECORDS_H
 #define SLUICE_RECORDS_H
@@ -45,6 +46,9 @@ sluice_key sr_intern(const char *name, size_t len);
 const char *sr_key_name(sluice_key key, uint32_t *len);
 /** How many names are interned. */
 uint32_t sr_key_count(void);
+/** A worker process's key table follows the host's: a name it does not know yet is given
+ *  to `resolve`, which asks the host for its key (SLUICE_NO_KEY when it cannot). */
+void sr_intern_set_resolver(sluice_key (*resolve)(const char *name, size_t len));
 
 /* ---- parsing -------------------------------------------------------------------------- */
 
@@ -103,6 +107,44 @@ int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_fiel
 
 /** Copies a string into the arena (NUL-terminated) and returns it. */
 const char *sr_arena_strdup(sr_arena *arena, const char *s, size_t len);
+
+/* ---- flat: shared memory between the host and a worker ---------------------------------
+ * A writer lays records, alerts and bytes out in a region whose pointers are offsets from
+ * its start (0: NULL), so either process can read it at its own address. `grow` is asked
+ * for a region of at least `need` bytes and returns its (possibly moved) base and capacity,
+ * or NULL. Every put returns the offset written at, or 0 when the region could not grow. */
+
+typedef struct sr_flat_writer sr_flat_writer;
+typedef char *(*sr_flat_grow)(void *ctx, uint64_t need, uint64_t *cap);
+
+sr_flat_writer *sr_flat_writer_new(void);
+void sr_flat_writer_free(sr_flat_writer *writer);
+/** Starts a message at the start of the region. */
+void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_grow grow, void *ctx);
+uint64_t sr_flat_len(const sr_flat_writer *writer);
+char *sr_flat_base(const sr_flat_writer *writer);
+int sr_flat_failed(const sr_flat_writer *writer);
+uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align);
+/** `n` records, deep: an array of sluice_record. */
+uint64_t sr_flat_put_records(sr_flat_writer *writer, const sluice_record *records, uint64_t n);
+/** An array of `n` key-value pairs, with their text. */
+uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t n);
+/** An array of `n` sluice_alert, with everything they point to. */
+uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n);
+
+/** Copies `count` flat records at `offset` of the region [base, base + size) into `arena`,
+ *  checking every offset, count and type (each record within emit's bounds) and replacing
+ *  bytes that are not UTF-8: what another process wrote is never trusted. Returns 0, or -1
+ *  with the reason in `err`. */
+int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count, sr_arena *arena,
+                           const sluice_record **out, char *err, size_t err_cap);
+/** The same for an alert payload of `count` pairs and at most `max_bytes` of text; the
+ *  copies are NUL-terminated. */
+int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count, uint64_t max_bytes,
+                       sr_arena *arena, const sluice_kv **out, char *err, size_t err_cap);
+/** Turns `n` flat alerts at `offset` into usable ones in place (the worker's side, which
+ *  trusts the host but still checks bounds); NULL when an offset is out of bounds. */
+sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n);
 
 /* ---- writing -------------------------------------------------------------------------- */
 

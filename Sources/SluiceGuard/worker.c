@@ -1,0 +1,57 @@
+// Worker processes for isolated plugins: see include/sluice_guard.h.
+#define _GNU_SOURCE
+#include "sluice_guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int sg_shared_memory(const char *name, size_t bytes) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int sg_socket_pair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+
+int sg_spawn(const char *path, char *const argv[], const int *fds, int nfds) {
+    posix_spawn_file_actions_t actions;
+    if (posix_spawn_file_actions_init(&actions) != 0) return -1;
+    // First above every source and target, then into place as 3, 4, ...: no descriptor is
+    // overwritten before it is copied, and each copy drops close-on-exec.
+    int high = 3 + nfds;
+    for (int i = 0; i < nfds; i++)
+        if (fds[i] >= high) high = fds[i] + 1;
+    for (int i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&actions, fds[i], high + i);
+    for (int i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&actions, high + i, 3 + i);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3 + nfds);
+    pid_t pid = -1;
+    extern char **environ;
+    int rc = posix_spawn(&pid, path, &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return (int)pid;
+}
+
+int sg_worker_init(int parent) {
+    // The host stops its workers (and kills them when they hang); a Ctrl-C at the terminal
+    // reaches the whole process group and is the host's to handle.
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    return getppid() == parent ? 0 : -1;  // the host died before the line above
+}

@@ -1,0 +1,232 @@
+// Records and alerts written into a shared memory region for a worker process (isolation).
+// The region may be mapped at a different address on each side, so every pointer is stored
+// as an offset from the region's start (0 stands for NULL). The reader side is
+// sr_flat_import_records / sr_flat_import_kvs (copy.cpp), which checks every offset, count
+// and byte as it copies into an arena, and sr_flat_fix_alerts below.
+#include "sluice_records.h"
+#include "internal.hpp"
+
+#include <cstring>
+#include <vector>
+
+namespace {
+constexpr uint64_t kHeader = 64;  // offsets below this are never data: 0 can mean NULL
+}
+
+struct sr_flat_writer {
+    char *base = nullptr;
+    uint64_t len = kHeader;
+    uint64_t cap = 0;
+    sr_flat_grow grow = nullptr;
+    void *ctx = nullptr;
+    bool failed = false;
+    // Where each key's name was written in this message (stamped, so a new message needs no
+    // clearing): keyed names are written once per message, not once per field.
+    std::vector<std::pair<uint64_t, uint64_t>> names;  // key -> (stamp, offset)
+    uint64_t stamp = 1;
+};
+
+namespace {
+
+template <class T> T *ptr(sr_flat_writer *w, uint64_t off) { return reinterpret_cast<T *>(w->base + off); }
+template <class T> T *as_pointer(uint64_t off) { return reinterpret_cast<T *>(static_cast<uintptr_t>(off)); }
+
+// `bytes` bytes aligned to `align` in the region (growing it), or 0 when it cannot grow.
+uint64_t alloc(sr_flat_writer *w, uint64_t bytes, uint64_t align) {
+    if (w->failed) return 0;
+    uint64_t start = (w->len + align - 1) & ~(align - 1);
+    if (start + bytes > w->cap) {
+        uint64_t cap = 0;
+        char *base = w->grow ? w->grow(w->ctx, start + bytes, &cap) : nullptr;
+        if (!base || cap < start + bytes) {
+            w->failed = true;
+            return 0;
+        }
+        w->base = base;
+        w->cap = cap;
+    }
+    w->len = start + bytes;
+    return start;
+}
+
+uint64_t put_text(sr_flat_writer *w, const char *s, uint64_t n) {
+    uint64_t off = alloc(w, n + 1, 1);
+    if (!off) return 0;
+    if (n) std::memcpy(w->base + off, s, n);
+    w->base[off + n] = 0;
+    return off;
+}
+
+uint64_t put_name(sr_flat_writer *w, const sluice_field &f) {
+    if (f.key == SLUICE_NO_KEY) return put_text(w, f.name, f.name_len);
+    if (w->names.size() <= f.key) w->names.resize(f.key + 1);
+    auto &slot = w->names[f.key];
+    if (slot.first != w->stamp) slot = {w->stamp, put_text(w, f.name, f.name_len)};
+    return slot.second;
+}
+
+bool put_value(sr_flat_writer *w, const sluice_value &in, uint64_t at);
+
+// Writes `n` fields at a new array; returns its offset (0 when n is 0 or on failure).
+uint64_t put_fields(sr_flat_writer *w, const sluice_field *in, uint32_t n) {
+    if (n == 0) return 0;
+    uint64_t off = alloc(w, uint64_t(n) * sizeof(sluice_field), alignof(sluice_field));
+    if (!off) return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t name = put_name(w, in[i]);
+        uint64_t at = off + i * sizeof(sluice_field);
+        sluice_field *f = ptr<sluice_field>(w, at);
+        f->key = in[i].key;
+        f->name_len = in[i].name_len;
+        f->name = as_pointer<const char>(name);
+        if (!put_value(w, in[i].value, at + offsetof(sluice_field, value))) return 0;
+    }
+    return w->failed ? 0 : off;
+}
+
+bool put_value(sr_flat_writer *w, const sluice_value &in, uint64_t at) {
+    sluice_value v = in;
+    switch (in.type) {
+    case SLUICE_STRING:
+        v.as.s = as_pointer<const char>(put_text(w, in.as.s, in.len));
+        break;
+    case SLUICE_ARRAY: {
+        uint64_t items = in.len ? alloc(w, uint64_t(in.len) * sizeof(sluice_value), alignof(sluice_value)) : 0;
+        for (uint32_t i = 0; i < in.len && !w->failed; i++)
+            put_value(w, in.as.items[i], items + i * sizeof(sluice_value));
+        v.as.items = as_pointer<const sluice_value>(items);
+        break;
+    }
+    case SLUICE_OBJECT:
+        v.as.fields = as_pointer<const sluice_field>(put_fields(w, in.as.fields, in.len));
+        break;
+    default:
+        break;
+    }
+    if (w->failed) return false;
+    *ptr<sluice_value>(w, at) = v;
+    return true;
+}
+
+sluice_str put_str(sr_flat_writer *w, sluice_str s) {
+    return sluice_str{as_pointer<const char>(put_text(w, s.ptr, s.len)), s.len};
+}
+
+}  // namespace
+
+extern "C" sr_flat_writer *sr_flat_writer_new(void) { return new sr_flat_writer(); }
+extern "C" void sr_flat_writer_free(sr_flat_writer *w) { delete w; }
+
+extern "C" void sr_flat_begin(sr_flat_writer *w, char *base, uint64_t cap, sr_flat_grow grow, void *ctx) {
+    w->base = base;
+    w->cap = cap;
+    w->len = kHeader;
+    w->grow = grow;
+    w->ctx = ctx;
+    w->failed = false;
+    w->stamp++;
+}
+
+extern "C" uint64_t sr_flat_len(const sr_flat_writer *w) { return w->len; }
+extern "C" char *sr_flat_base(const sr_flat_writer *w) { return w->base; }
+extern "C" int sr_flat_failed(const sr_flat_writer *w) { return w->failed ? 1 : 0; }
+
+extern "C" uint64_t sr_flat_put_bytes(sr_flat_writer *w, const void *bytes, uint64_t len, uint64_t align) {
+    uint64_t off = alloc(w, len ? len : 1, align ? align : 1);
+    if (off && len) std::memcpy(w->base + off, bytes, len);
+    return off;
+}
+
+extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *records, uint64_t n) {
+    uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_record), alignof(sluice_record));
+    for (uint64_t i = 0; i < n && !w->failed; i++) {
+        uint64_t fields = put_fields(w, records[i].fields, records[i].nfields);
+        sluice_record *r = ptr<sluice_record>(w, off + i * sizeof(sluice_record));
+        r->fields = as_pointer<const sluice_field>(fields);
+        r->nfields = records[i].nfields;
+        r->flags = 0;
+    }
+    return w->failed ? 0 : off;
+}
+
+extern "C" uint64_t sr_flat_put_kvs(sr_flat_writer *w, const sluice_kv *kvs, uint32_t n) {
+    uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_kv), alignof(sluice_kv));
+    for (uint32_t i = 0; i < n && !w->failed; i++) {
+        sluice_str k = put_str(w, kvs[i].key), v = put_str(w, kvs[i].value);
+        *ptr<sluice_kv>(w, off + i * sizeof(sluice_kv)) = sluice_kv{k, v};
+    }
+    return w->failed ? 0 : off;
+}
+
+extern "C" uint64_t sr_flat_put_alerts(sr_flat_writer *w, const sluice_alert *const *alerts, uint64_t n) {
+    uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_alert), alignof(sluice_alert));
+    for (uint64_t i = 0; i < n && !w->failed; i++) {
+        sluice_alert a = *alerts[i];
+        a.size = sizeof(sluice_alert);
+        a.id = put_str(w, a.id);
+        a.namespace_name = put_str(w, a.namespace_name);
+        a.pipeline = put_str(w, a.pipeline);
+        a.stage = put_str(w, a.stage);
+        a.run = put_str(w, a.run);
+        a.json = put_str(w, a.json);
+        a.key = put_str(w, a.key);
+        a.payload = as_pointer<const sluice_kv>(sr_flat_put_kvs(w, alerts[i]->payload, alerts[i]->npayload));
+        uint64_t names = alloc(w, (a.nkey_fields ? a.nkey_fields : 1) * sizeof(sluice_str), alignof(sluice_str));
+        for (uint32_t k = 0; k < a.nkey_fields && !w->failed; k++) {
+            sluice_str s = put_str(w, alerts[i]->key_fields[k]);
+            *ptr<sluice_str>(w, names + k * sizeof(sluice_str)) = s;
+        }
+        a.key_fields = as_pointer<const sluice_str>(names);
+        if (w->failed) return 0;
+        *ptr<sluice_alert>(w, off + i * sizeof(sluice_alert)) = a;
+    }
+    return w->failed ? 0 : off;
+}
+
+// ---- the worker's side: alerts the host wrote, made usable in place ----------------------
+
+namespace {
+struct Fixer {
+    char *base;
+    uint64_t size;
+    bool ok = true;
+    template <class T> T *fix(T *p, uint64_t count) {
+        uint64_t off = reinterpret_cast<uintptr_t>(p);
+        if (off == 0) {
+            if (count) ok = false;
+            return nullptr;
+        }
+        if (off % alignof(T) != 0 || off >= size || count > (size - off) / sizeof(T)) {
+            ok = false;
+            return nullptr;
+        }
+        return reinterpret_cast<T *>(base + off);
+    }
+    void fix(sluice_str &s) { s.ptr = fix(s.ptr, s.len); }
+};
+}  // namespace
+
+extern "C" sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n) {
+    Fixer f{base, size};
+    sluice_alert *alerts = f.fix(reinterpret_cast<sluice_alert *>(static_cast<uintptr_t>(offset)), n);
+    for (uint64_t i = 0; i < n && f.ok; i++) {
+        sluice_alert &a = alerts[i];
+        f.fix(a.id);
+        f.fix(a.namespace_name);
+        f.fix(a.pipeline);
+        f.fix(a.stage);
+        f.fix(a.run);
+        f.fix(a.json);
+        f.fix(a.key);
+        sluice_kv *kvs = f.fix(const_cast<sluice_kv *>(a.payload), a.npayload);
+        for (uint32_t k = 0; k < a.npayload && f.ok; k++) {
+            f.fix(kvs[k].key);
+            f.fix(kvs[k].value);
+        }
+        a.payload = kvs;
+        sluice_str *names = f.fix(const_cast<sluice_str *>(a.key_fields), a.nkey_fields);
+        for (uint32_t k = 0; k < a.nkey_fields && f.ok; k++) f.fix(names[k]);
+        a.key_fields = names;
+    }
+    return f.ok ? alerts : nullptr;
+}
