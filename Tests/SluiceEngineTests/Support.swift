@@ -257,6 +257,8 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
     // Publishers wait on threads of their own.
     options.sleep = { ms in log.lock.lock(); log.sleeps.append(ms); log.lock.unlock() }
     options.shouldStop = shouldStop
+    // Isolated stages run in workers of the real host executable (this is xctest).
+    options.workerExecutable = Package.host
     let runner = try PipelineRunner(plan: plan, options: options)
     let summary = runner.run()
     return PipelineRun(dir: dir, summary: summary, progress: log.progress, sleeps: log.sleeps)

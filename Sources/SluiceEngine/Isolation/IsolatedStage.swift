@@ -245,7 +245,8 @@ public final class IsolatedStage: PluginStage {
         }
         switch waitFor(w, timeoutMs: timeoutMs + extraMs, until: [WireMessage.Op.done]) {
         case .failure(let why):
-            return output(.retry("the worker of stage '\(identity.stage)' (\(plugin)) failed in \(call): \(why)"))
+            logger.warning("the worker of stage '\(identity.stage)' (\(plugin)) failed in \(call): \(why); the call is retried on a new worker")
+            return output(.retry("its worker process failed: \(why)"))
         case .success(let m):
             newBatch = false
             guard let result = m.raw(CallResult.self) else {

@@ -59,6 +59,9 @@ public struct StageSummary: Codable, Equatable, Sendable {
     public var invalidAggregateValues: [String: Int] = [:]
     /// The plugin's own counters (out->count).
     public var counters: [String: Int64] = [:]
+    /// Isolated stages (isolation: process): how many times its worker was replaced after
+    /// it crashed, exited or hung.
+    public var workerRestarts: Int?
 }
 
 /// One alert publisher over the run.

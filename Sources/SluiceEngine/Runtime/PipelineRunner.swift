@@ -446,6 +446,7 @@ public final class PipelineRunner {
             sum.alerts.rejected = st.instance.rejectedAlerts
             sum.alerts.overflowed = st.instance.overflowedAlerts
             sum.counters = st.instance.counters
+            if let isolated = st.instance as? IsolatedStage { sum.workerRestarts = max(0, isolated.workersStarted - 1) }
             return sum
         }
         s.publishers = publisherSummaries.sorted { $0.key < $1.key }.map { p, summary in

@@ -8,10 +8,13 @@
  *     fail    fails with a 50 MB message
  *     records emit_with with 4e9 fields, a record of 4e9 fields, then one with bytes that are
  *             not UTF-8 in a name and a value (kept, cleaned)
- *     exit    calls exit(0) in the second batch
- *     segv    writes through a NULL pointer in the second batch
- *     abort   calls abort() in the second batch
- *     spin    never returns from the second batch
+ *     exit    calls exit(0) in batch 2
+ *     segv    writes through a NULL pointer in batch 2
+ *     abort   calls abort() in batch 2
+ *     spin    never returns from batch 2
+ *   With `tally` (a file) and `times` (N), exit, segv, abort and spin misbehave only while
+ *   the file holds fewer than N bytes, adding one first: a count that outlives the process
+ *   (for isolated stages, whose worker is replaced after each fault).
  *   It keeps its `password` property (secret) in memory, as a careless plugin would.
  */
 #include <sluice_plugin.h>
@@ -23,8 +26,9 @@
 
 typedef struct {
     int mode;
-    uint64_t batches;
     char password[64];
+    char tally[512];
+    long times;
 } hostile;
 
 enum { ALERTS, LOG, FAIL, RECORDS, EXIT, SEGV, ABORT, SPIN };
@@ -38,16 +42,32 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
         if (sluice_str_eq(*mode, modes[i], strlen(modes[i]))) h->mode = i;
     const sluice_str *password = sluice_property(ctx, "password");
     if (password) snprintf(h->password, sizeof h->password, "%.*s", (int)password->len, password->ptr);
+    const sluice_str *tally = sluice_property(ctx, "tally");
+    if (tally) snprintf(h->tally, sizeof h->tally, "%.*s", (int)tally->len, tally->ptr);
+    const sluice_str *times = sluice_property(ctx, "times");
+    h->times = times ? strtol(times->ptr, NULL, 10) : -1;
     *instance = h;
     return SLUICE_OK;
 }
 
 static void destroy(void *instance) { free(instance); }
 
+/* Whether to misbehave now: always, or while the tally file is short of `times` bytes. */
+static int misbehaves(const hostile *h) {
+    if (h->tally[0] == 0 || h->times < 0) return 1;
+    FILE *f = fopen(h->tally, "a+");
+    if (!f) return 1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    if (n < h->times) fputc('x', f);
+    fclose(f);
+    return n < h->times;
+}
+
 static sluice_status process(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     hostile *h = instance;
     volatile int *nowhere = NULL;
-    if (++h->batches == 2) {
+    if (batch->id == 2 && misbehaves(h)) {
         switch (h->mode) {
         case EXIT: exit(0);
         case SEGV: *nowhere = 1; break;
