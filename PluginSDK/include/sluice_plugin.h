@@ -100,7 +100,10 @@
  *   intern once in create() and keep them.
  * - The plugin owns its instance; the host hands it to destroy() exactly once.
  * - No call may assume it shares memory with the host beyond the duration of that call:
- *   a future isolation mode runs plugins in a worker process.
+ *   a stage with `"isolation": "process"` runs its plugin in a worker process of its own,
+ *   with this same ABI (records are copied in before the call and out after it). There
+ *   the plugin's globals are its worker's alone, and a crash, exit() or hang costs a new
+ *   worker (create() again, the call retried), not the host: memory it kept is gone.
  * - Strings are UTF-8, passed as (pointer, length), and are NOT NUL-terminated unless
  *   stated. `const char *` fields of descriptors (name, version) are NUL-terminated.
  *
