@@ -344,6 +344,52 @@ extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t 
     return 0;
 }
 
+extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n,
+                                    const sluice_record *inputs, uint64_t ninputs, sr_arena *arena,
+                                    const sluice_record **out, char *err, size_t cap) {
+    const Flat src{base, size};
+    const sr_flat_output *stored = reinterpret_cast<const sr_flat_output *>(static_cast<uintptr_t>(offset));
+    if (!src.ok(stored, n)) {
+        set_error(err, cap, "%llu records at offset %llu lie outside the shared memory", (unsigned long long)n,
+                  (unsigned long long)offset);
+        return -1;
+    }
+    auto *records = static_cast<sluice_record *>(sr_arena_alloc(arena, n * sizeof(sluice_record) + 1, alignof(sluice_record)));
+    const sr_flat_output *entries = src.at(stored, n);
+    for (uint64_t i = 0; i < n; i++) {
+        const sr_flat_output e = entries[i];  // read once
+        if (e.kind != SR_FLAT_FULL && e.input >= ninputs) {
+            set_error(err, cap, "record %llu names input %llu of %llu", (unsigned long long)i,
+                      (unsigned long long)e.input, (unsigned long long)ninputs);
+            return -1;
+        }
+        Budget budget;
+        const sluice_field *fields = nullptr;
+        switch (e.kind) {
+        case SR_FLAT_INPUT:
+            records[i] = inputs[e.input];
+            break;
+        case SR_FLAT_WITH:
+            if (!copy_fields(src, arena, reinterpret_cast<const sluice_field *>(static_cast<uintptr_t>(e.fields)), e.nfields,
+                             &fields, 0, budget, err, cap))
+                return -1;
+            if (sr_record_with(arena, &inputs[e.input], fields, e.nfields, &records[i], err, cap) != 0) return -1;
+            break;
+        case SR_FLAT_FULL:
+            if (!copy_fields(src, arena, reinterpret_cast<const sluice_field *>(static_cast<uintptr_t>(e.fields)), e.nfields,
+                             &fields, 0, budget, err, cap))
+                return -1;
+            records[i] = sluice_record{fields, e.nfields, 0};
+            break;
+        default:
+            set_error(err, cap, "record %llu is of unknown kind %u", (unsigned long long)i, e.kind);
+            return -1;
+        }
+    }
+    *out = records;
+    return 0;
+}
+
 extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
                                   uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err,
                                   size_t cap) {

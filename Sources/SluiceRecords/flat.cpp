@@ -230,3 +230,119 @@ extern "C" sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t 
     }
     return f.ok ? alerts : nullptr;
 }
+
+// ---- the worker's side: the host's records, made usable in place ------------------------
+
+namespace {
+bool fix_value(Fixer &f, sluice_value &v, int depth);
+
+bool fix_fields(Fixer &f, sluice_field *fields, uint32_t n, int depth) {
+    for (uint32_t i = 0; i < n && f.ok; i++) {
+        fields[i].name = f.fix(fields[i].name, fields[i].name_len + 1ull);
+        if (!fix_value(f, fields[i].value, depth + 1)) return false;
+    }
+    return f.ok;
+}
+
+bool fix_value(Fixer &f, sluice_value &v, int depth) {
+    if (depth > 512) return f.ok = false;
+    switch (v.type) {
+    case SLUICE_STRING:
+        v.as.s = f.fix(v.as.s, v.len);
+        break;
+    case SLUICE_ARRAY: {
+        sluice_value *items = f.fix(const_cast<sluice_value *>(v.as.items), v.len);
+        for (uint32_t i = 0; i < v.len && f.ok; i++) fix_value(f, items[i], depth + 1);
+        v.as.items = items;
+        break;
+    }
+    case SLUICE_OBJECT: {
+        sluice_field *fields = f.fix(const_cast<sluice_field *>(v.as.fields), v.len);
+        if (f.ok) fix_fields(f, fields, v.len, depth);
+        v.as.fields = fields;
+        break;
+    }
+    default:
+        break;
+    }
+    return f.ok;
+}
+}  // namespace
+
+extern "C" sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) {
+    Fixer f{base, size};
+    sluice_record *records = f.fix(reinterpret_cast<sluice_record *>(static_cast<uintptr_t>(offset)), n);
+    for (uint64_t i = 0; i < n && f.ok; i++) {
+        sluice_field *fields = f.fix(const_cast<sluice_field *>(records[i].fields), records[i].nfields);
+        if (f.ok) fix_fields(f, fields, records[i].nfields, 0);
+        records[i].fields = fields;
+    }
+    return f.ok ? records : nullptr;
+}
+
+// ---- what a call emitted, said as briefly as possible ----------------------------------
+// Most records a transform emits are its input records passed on, or with a few fields
+// added (emit_with): those are written as "input i" or "input i with these fields", so
+// neither side copies what the host already has.
+
+namespace {
+// Whether `out` is `base` with the fields `set` added or replaced as sr_record_with would
+// do it; fills `set` with the fields that differ.
+bool derives_from(const sluice_record &out, const sluice_record &base, std::vector<const sluice_field *> &set) {
+    set.clear();
+    if (out.nfields < base.nfields) return false;
+    auto same_name = [](const sluice_field &a, const sluice_field &b) {
+        return a.name_len == b.name_len && (a.name == b.name || std::memcmp(a.name, b.name, a.name_len) == 0);
+    };
+    for (uint32_t k = 0; k < base.nfields; k++) {
+        const sluice_field &o = out.fields[k], &b = base.fields[k];
+        if (std::memcmp(&o, &b, sizeof o) == 0) continue;
+        if (!same_name(o, b)) return false;  // not a replacement in place
+        set.push_back(&o);
+    }
+    for (uint32_t k = base.nfields; k < out.nfields; k++) {
+        for (uint32_t j = 0; j < base.nfields; j++)
+            if (same_name(out.fields[k], base.fields[j])) return false;  // would replace, not append
+        set.push_back(&out.fields[k]);
+    }
+    return true;
+}
+}  // namespace
+
+extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *inputs, uint64_t ninputs,
+                                       const sluice_record *outputs, uint64_t n, const int32_t *bases,
+                                       uint64_t nbases) {
+    uint64_t off = alloc(w, (n ? n : 1) * sizeof(sr_flat_output), alignof(sr_flat_output));
+    std::vector<const sluice_field *> set;
+    std::vector<sluice_field> picked;
+    // Input records' field arrays, in increasing address order as the host laid them out.
+    for (uint64_t i = 0; i < n && !w->failed; i++) {
+        const sluice_record &r = outputs[i];
+        sr_flat_output e{SR_FLAT_FULL, 0, 0, 0};
+        // Passed on unchanged: the same field array as an input record's.
+        if (ninputs && r.fields) {
+            uint64_t lo = 0, hi = ninputs;
+            while (lo < hi) {
+                uint64_t mid = (lo + hi) / 2;
+                if (inputs[mid].fields == nullptr || inputs[mid].fields < r.fields) lo = mid + 1; else hi = mid;
+            }
+            // Records without fields (NULL) sort anywhere: look around the probe.
+            for (uint64_t j = lo; j < ninputs && j < lo + 2; j++)
+                if (inputs[j].fields == r.fields && inputs[j].nfields == r.nfields) { e = {SR_FLAT_INPUT, 0, j, 0}; break; }
+        }
+        if (e.kind == SR_FLAT_FULL && i < nbases && bases[i] >= 0 && uint64_t(bases[i]) < ninputs &&
+            derives_from(r, inputs[bases[i]], set)) {
+            picked.clear();
+            for (auto *f : set) picked.push_back(*f);
+            e = {SR_FLAT_WITH, static_cast<uint32_t>(picked.size()), static_cast<uint64_t>(bases[i]),
+                 put_fields(w, picked.data(), static_cast<uint32_t>(picked.size()))};
+        }
+        if (e.kind == SR_FLAT_FULL) {
+            e.nfields = r.nfields;
+            e.fields = put_fields(w, r.fields, r.nfields);
+        }
+        if (w->failed) return 0;
+        *ptr<sr_flat_output>(w, off + i * sizeof(sr_flat_output)) = e;
+    }
+    return w->failed ? 0 : off;
+}

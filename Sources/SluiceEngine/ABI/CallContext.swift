@@ -117,6 +117,12 @@ final class CallContext {
     let emitter: UnsafeMutablePointer<sluice_emitter>
     private var errorBuffer = [CChar](repeating: 0, count: 512)
 
+    /// In a worker: note, for each record emit_with builds on an input record, which one
+    /// (`bases`, by output position; -1 or absent: none), so the output crosses back as
+    /// "input i with these fields" rather than whole.
+    var tracksBases = false
+    var bases: [Int32] = []
+
     init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger) {
         self.stage = stage
         self.allowsAlerts = allowsAlerts
@@ -160,6 +166,7 @@ final class CallContext {
         hot.pointee.input = input.baseAddress
         hot.pointee.inputCount = input.count
         hot.pointee.output.removeAll()
+        if !bases.isEmpty { bases.removeAll(keepingCapacity: true) }
         self.alertCount = alertCount
         if failure != nil { failure = nil }
         if lastError != nil { lastError = nil }
@@ -216,6 +223,10 @@ final class CallContext {
             sr_record_with(arena.raw, &owned, set, n, &out, e.baseAddress, e.count)
         }
         if status != 0 { return refuse("emit_with: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }) }
+        if tracksBases, isInput(base), let first = hot.pointee.input {
+            while bases.count < hot.pointee.output.count { bases.append(-1) }
+            bases.append(Int32(clamping: base - first))
+        }
         hot.pointee.output.append(out)
         return SLUICE_OK
     }

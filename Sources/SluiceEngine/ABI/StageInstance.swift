@@ -191,6 +191,13 @@ public final class StageInstance {
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
     public var batchPosition: [UInt8]? { call.position }
+    /// In a worker: which input record each output record of the last call was built on
+    /// with emit_with (by output position; -1 or absent: none).
+    var tracksBases: Bool {
+        get { call.tracksBases }
+        set { call.tracksBases = newValue }
+    }
+    var outputBases: [Int32] { call.bases }
 
     // MARK: per-batch calls
 

@@ -254,7 +254,7 @@ public final class IsolatedStage: PluginStage {
                 worker = nil
                 return output(.retry("the worker of stage '\(identity.stage)' (\(plugin)) sent a malformed answer"))
             }
-            switch take(result, from: w, call: call) {
+            switch take(result, from: w, call: call, input: records) {
             case .success(let out): return out
             case .failure(let why):
                 let how = w.stop()
@@ -265,7 +265,8 @@ public final class IsolatedStage: PluginStage {
     }
 
     /// Copies a call's answer out of the reply region, checking everything.
-    private func take(_ r: CallResult, from w: WorkerProcess, call: StageInstance.Call) -> Result<StageOutput, WorkerError> {
+    private func take(_ r: CallResult, from w: WorkerProcess, call: StageInstance.Call,
+                      input: UnsafeBufferPointer<sluice_record>) -> Result<StageOutput, WorkerError> {
         guard r.regionSize <= UInt64(Int.max), w.reply.follow(Int(r.regionSize)) else {
             return .failure(.protocolError("the reply region is shorter than the worker said"))
         }
@@ -289,10 +290,17 @@ public final class IsolatedStage: PluginStage {
             guard status == 0 else { return .failure(.protocolError(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })) }
             return .success(UnsafeBufferPointer(start: out, count: Int(count)))
         }
-        let emitted: UnsafeBufferPointer<sluice_record>
-        switch records(r.records, r.count) {
-        case .success(let rs): emitted = rs
-        case .failure(let e): return .failure(e)
+        var emitted = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
+        if r.count > 0 {
+            // Records passed on are the host's own; only what the plugin added is copied.
+            guard r.count <= size / UInt64(MemoryLayout<sr_flat_output>.size) else { return .failure(.protocolError("\(r.count) records cannot fit")) }
+            var out: UnsafePointer<sluice_record>?
+            let status = errorBuffer.withUnsafeMutableBufferPointer { e in
+                sr_flat_import_output(base, size, r.records, r.count, input.baseAddress, UInt64(input.count), arena.raw, &out,
+                                      e.baseAddress, e.count)
+            }
+            guard status == 0 else { return .failure(.protocolError(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })) }
+            emitted = UnsafeBufferPointer(start: out, count: Int(r.count))
         }
         let errorRecords: UnsafeBufferPointer<sluice_record>
         switch records(r.errorRecords, r.errorRecordCount) {

@@ -157,6 +157,7 @@ final class WorkerSession {
                                           properties: setup.properties.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
                                           allowsAlerts: setup.allowsAlerts, arena: RecordArena(chunkBytes: 4096),
                                           logger: logger, secrets: setup.secrets, position: Array(setup.position))
+            stage.tracksBases = true
             return .success(WorkerSession(stage: stage, request: request, reply: reply))
         } catch let error as StageCreateError {
             return .failure(.protocolError(error.message))
@@ -174,6 +175,7 @@ final class WorkerSession {
         stage.arena = arena
         stage.alertLimit = Int(clamping: args.alertLimit)
         let out: StageOutput
+        var input = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
         switch StageInstance.Call(rawValue: Int(clamping: args.call)) {
         case .read:
             out = stage.read(batch: args.batch, maxRecords: Int(clamping: args.maxRecords), maxWaitMs: UInt32(clamping: args.maxWaitMs))
@@ -183,6 +185,7 @@ final class WorkerSession {
             switch importInput(args) {
             case .failure(let why): return failed(why)
             case .success(let records):
+                input = records
                 out = args.call == UInt64(StageInstance.Call.process.rawValue)
                     ? stage.process(batch: args.batch, records: records)
                     : stage.write(batch: args.batch, records: records)
@@ -203,26 +206,28 @@ final class WorkerSession {
         default:
             return failed("unknown call \(args.call)")
         }
-        return answer(out, isRead: args.call == UInt64(StageInstance.Call.read.rawValue))
+        return answer(out, input: input, isRead: args.call == UInt64(StageInstance.Call.read.rawValue))
     }
 
+    /// The host's records, used where they lie in the request region.
     private func importInput(_ args: CallArgs) -> Result<UnsafeBufferPointer<sluice_record>, WorkerError> {
         guard request.follow(Int(clamping: args.regionSize)) else { return .failure(.protocolError("the request region is shorter than the host said")) }
-        var records: UnsafePointer<sluice_record>?
-        var err = [CChar](repeating: 0, count: 256)
-        let status = sr_flat_import_records(request.base.assumingMemoryBound(to: CChar.self), UInt64(request.size),
-                                            args.records, args.count, arena.raw, &records, &err, err.count)
-        guard status == 0 else { return .failure(.protocolError("the worker could not read its input: " + String(cString: err))) }
+        guard args.count > 0 else { return .success(.init(start: nil, count: 0)) }
+        guard args.count <= UInt64(Int32.max),
+              let records = sr_flat_fix_records(request.base.assumingMemoryBound(to: CChar.self), UInt64(request.size), args.records, args.count) else {
+            return .failure(.protocolError("the worker could not read its input"))
+        }
         return .success(UnsafeBufferPointer(start: records, count: Int(args.count)))
     }
 
     private func failed(_ why: String) -> CallResult {
-        answer(StageOutput(status: .error(why), records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:]), isRead: false)
+        answer(StageOutput(status: .error(why), records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:]),
+               input: .init(start: nil, count: 0), isRead: false)
     }
 
     private func failed(_ error: WorkerError) -> CallResult { failed(error.description) }
 
-    private func answer(_ out: StageOutput, isRead: Bool) -> CallResult {
+    private func answer(_ out: StageOutput, input: UnsafeBufferPointer<sluice_record>, isRead: Bool) -> CallResult {
         var result = CallResult()
         var notes = CallNotes()
         switch out.status {
@@ -233,7 +238,11 @@ final class WorkerSession {
         }
         reply.begin()
         if let base = out.records.baseAddress, !out.records.isEmpty {
-            result.records = sr_flat_put_records(reply.writer, base, UInt64(out.records.count))
+            let bases = stage.outputBases
+            result.records = bases.withUnsafeBufferPointer { b in
+                sr_flat_put_output(reply.writer, input.baseAddress, UInt64(input.count), base, UInt64(out.records.count),
+                                   b.baseAddress, UInt64(b.count))
+            }
             result.count = UInt64(out.records.count)
         }
         let withRecords = out.errors.compactMap(\.record)

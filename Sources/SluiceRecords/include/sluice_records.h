@@ -132,6 +132,35 @@ uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t 
 /** An array of `n` sluice_alert, with everything they point to. */
 uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n);
 
+/** The worker's side: the host's `n` flat records at `offset`, made usable in place (the
+ *  worker trusts the host but checks bounds); NULL when an offset is out of bounds. */
+sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n);
+
+/** What a call emitted, one entry per record: an input record passed on, an input record
+ *  with fields added or replaced (as emit_with does), or a whole new record. */
+typedef struct sr_flat_output {
+    uint32_t kind;     /* SR_FLAT_FULL, SR_FLAT_INPUT, SR_FLAT_WITH */
+    uint32_t nfields;  /* FULL: the record's fields; WITH: the fields set */
+    uint64_t input;    /* INPUT, WITH: the index of the input record */
+    uint64_t fields;   /* FULL, WITH: offset of the fields */
+} sr_flat_output;
+#define SR_FLAT_FULL 0
+#define SR_FLAT_INPUT 1
+#define SR_FLAT_WITH 2
+
+/** Lays out `n` emitted records, each as briefly as it can be said about `inputs` (the
+ *  call's input, as the worker sees it; `bases[i]`, when >= 0, is the input record
+ *  output i was built on with emit_with: a hint, checked). Returns the offset of n
+ *  sr_flat_output entries. */
+uint64_t sr_flat_put_output(sr_flat_writer *writer, const sluice_record *inputs, uint64_t ninputs,
+                            const sluice_record *outputs, uint64_t n, const int32_t *bases, uint64_t nbases);
+
+/** The host's side: the records of `n` entries at `offset`, into `arena`: inputs passed on
+ *  are the host's own `inputs` (not copied), fields set and new records are copied with
+ *  every check of sr_flat_import_records. Returns 0, or -1 with the reason. */
+int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n, const sluice_record *inputs,
+                          uint64_t ninputs, sr_arena *arena, const sluice_record **out, char *err, size_t err_cap);
+
 /** Copies `count` flat records at `offset` of the region [base, base + size) into `arena`,
  *  checking every offset, count and type (each record within emit's bounds) and replacing
  *  bytes that are not UTF-8: what another process wrote is never trusted. Returns 0, or -1
