@@ -45,8 +45,13 @@ extern "C" void sr_arena_free(sr_arena *a) {
 }
 
 extern "C" void sr_arena_reset(sr_arena *a) {
-    if (a->chunks.size() > 1) {
-        // Keep the largest chunk so a steady workload stops allocating.
+    // Keep the chunks the batch used, up to kKeepBytes, so a steady workload stops
+    // allocating (and the kernel stops handing out fresh zeroed pages at every batch);
+    // past that, keep only the largest, so one huge batch does not hold memory for ever.
+    constexpr size_t kKeepBytes = 64u << 20;
+    size_t kept = 0;
+    for (auto &c : a->chunks) kept += c.size;
+    if (kept > kKeepBytes && a->chunks.size() > 1) {
         size_t best = 0;
         for (size_t i = 1; i < a->chunks.size(); i++)
             if (a->chunks[i].size > a->chunks[best].size) best = i;

@@ -234,5 +234,47 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(flat.withUnsafeBytes { sr_flat_import_records($0.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64($0.count), 64, 2, target, &out, &err, err.count) }, 0)
         XCTAssertEqual(RecordJSON.render(out![0]), RecordJSON.render(records[0]))
         XCTAssertEqual(RecordJSON.render(out![1]), RecordJSON.render(records[1]))
+
+        // A call's output as a worker answers it: input 0 passed on, input 1 with a field
+        // added, a new record. Flipped, it is refused or copied; it never names an input
+        // that is not there.
+        var added = sluice_record()
+        var one = sluice_field(key: FieldKeys.intern("n_elements"), name_len: 10, name: nil, value: sluice_int(3))
+        let withField: sluice_record = "n_elements".withCString { name in
+            one.name = name
+            XCTAssertEqual(sr_record_with(target, [records[1]], &one, 1, &added, nil, 0), 0)
+            return added
+        }
+        let output = [records[0], withField, records[1]]
+        let answer: [UInt8] = buffer.bytes.withUnsafeMutableBytes { raw -> [UInt8] in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            sr_flat_begin(writer, raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(raw.count), nil, nil)
+            let bases: [Int32] = [-1, 1, -1]
+            let offset = sr_flat_put_output(writer, records, 2, output, 3, bases, 3)
+            XCTAssertEqual(offset, 64)
+            return Array(raw.prefix(Int(sr_flat_len(writer))))
+        }
+        let entries = answer.withUnsafeBytes { b in (0..<3).map { b.load(fromByteOffset: 64 + $0 * MemoryLayout<sr_flat_output>.stride, as: sr_flat_output.self) } }
+        XCTAssertEqual(entries.map(\.kind), [UInt32(SR_FLAT_INPUT), UInt32(SR_FLAT_WITH), UInt32(SR_FLAT_FULL)])
+        XCTAssertEqual(entries.map(\.input), [0, 1, 0])
+        XCTAssertEqual(answer.withUnsafeBytes { sr_flat_import_output($0.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64($0.count), 64, 3, records, 2, target, &out, &err, err.count) }, 0)
+        XCTAssertEqual((0..<3).map { RecordJSON.render(out![$0]) }, output.map { RecordJSON.render($0) })
+        var refusedOutputs = 0
+        for round in 0..<3_000 {
+            var bytes = answer
+            for _ in 0..<(1 + round % 3) {
+                let i = Int.random(in: 64..<bytes.count, using: &rng)
+                bytes[i] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+            }
+            let status = bytes.withUnsafeBytes { b in
+                sr_flat_import_output(b.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(b.count), 64, 3, records, 2, target, &out, &err, err.count)
+            }
+            if status == 0 {
+                for i in 0..<3 { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(RecordJSON.render(out![i]).utf8))) }
+            } else {
+                refusedOutputs += 1
+            }
+        }
+        XCTAssertGreaterThan(refusedOutputs, 100)
     }
 }

@@ -28,7 +28,8 @@ typedef struct sr_arena sr_arena;
 /** A new arena that grabs memory in chunks of at least `chunk_bytes`. */
 sr_arena *sr_arena_new(size_t chunk_bytes);
 void sr_arena_free(sr_arena *arena);
-/** Forget everything allocated; keeps the largest chunk for reuse. */
+/** Forget everything allocated; keeps the chunks for reuse (up to 64 MiB; past that only
+ *  the largest). */
 void sr_arena_reset(sr_arena *arena);
 /** `bytes` bytes aligned to `align` (a power of two), valid until reset or free. */
 void *sr_arena_alloc(sr_arena *arena, size_t bytes, size_t align);
