@@ -114,6 +114,7 @@ final class IsolationTests: XCTestCase {
             XCTAssertEqual(r.status, 0, "\(mode): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(reason), "\(mode): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("the call is retried on a new worker"), r.stderr)
+            XCTAssertTrue(r.stdout.contains("Isolated in worker processes: bad (1 restart)"), r.stdout)
             XCTAssertFalse(r.stderr.contains("hunter2"), "no secret in any report:\n\(r.stderr)")
             XCTAssertEqual(written(dir), ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"], "\(mode): every record once, in order")
             let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/s.json")))
@@ -245,7 +246,9 @@ final class IsolationTests: XCTestCase {
             XCTAssertEqual(sr_record_with(target, [records[1]], &one, 1, &added, nil, 0), 0)
             return added
         }
-        let output = [records[0], withField, records[1]]
+        var fresh = sluice_record()
+        XCTAssertEqual(sr_copy_record(target, [records[1]], &fresh, nil, 0), 0)
+        let output = [records[0], withField, fresh]
         let answer: [UInt8] = buffer.bytes.withUnsafeMutableBytes { raw -> [UInt8] in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             sr_flat_begin(writer, raw.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(raw.count), nil, nil)

@@ -72,6 +72,13 @@ public enum RunReport {
             let parts = st.invalidAggregateValues.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
             out += "Not a number in stage '\(st.name)': \(parts.joined(separator: ", "))\n"
         }
+        let isolated = s.stages.filter { $0.workerRestarts != nil }
+        if !isolated.isEmpty {
+            out += "Isolated in worker processes: " + isolated.map { st in
+                let n = st.workerRestarts ?? 0
+                return "\(st.name) (\(n == 0 ? "no restart" : "\(n) restart\(n == 1 ? "" : "s")"))"
+            }.joined(separator: ", ") + "\n"
+        }
         return out
     }
 
