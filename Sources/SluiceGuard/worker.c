@@ -3,18 +3,19 @@
 #include "sluice_guard.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int sg_shared_memory(const char *name, size_t bytes) {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return -1;
-    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+    if (ftruncate(fd, (off_t)bytes) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -47,11 +48,29 @@ int sg_spawn(const char *path, char *const argv[], const int *fds, int nfds) {
     return (int)pid;
 }
 
+static int worker_parent;
+
+static void *watch_parent(void *unused) {
+    (void)unused;
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (getppid() != worker_parent) _exit(1);  // the host is gone: so is its worker
+    }
+    return NULL;
+}
+
 int sg_worker_init(int parent) {
     // The host stops its workers (and kills them when they hang); a Ctrl-C at the terminal
     // reaches the whole process group and is the host's to handle.
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
-    return getppid() == parent ? 0 : -1;  // the host died before the line above
+    // A worker must not outlive its host, even spinning in a plugin. (PR_SET_PDEATHSIG
+    // would follow the host thread that started the worker, not the process.)
+    worker_parent = parent;
+    if (getppid() != parent) return -1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, watch_parent, NULL) != 0) return -1;
+    pthread_detach(t);
+    return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <random>
 
 #include <simdjson.h>
@@ -117,6 +118,7 @@ const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_l
 // it is; only NULL is caught.
 struct Direct {
     static constexpr const char *kBad = "a NULL pointer";
+    static constexpr bool kShared = false;
     template <class T> const T *at(const T *p, uint64_t) const { return p; }
     template <class T> bool ok(const T *p, uint64_t count) const { return count == 0 || p != nullptr; }
 };
@@ -127,6 +129,7 @@ struct Flat {
     const char *base;
     uint64_t size;
     static constexpr const char *kBad = "a pointer outside the shared memory";
+    static constexpr bool kShared = true;
     template <class T> const T *at(const T *p, uint64_t count) const {
         uint64_t off = reinterpret_cast<uintptr_t>(p);
         if (off == 0) return count == 0 ? nullptr : reinterpret_cast<const T *>(base + size);  // rejected by ok()
@@ -152,6 +155,8 @@ bool copy_name(const Src &src, sr_arena *arena, const sluice_field &in, sluice_f
     }
     if (!budget.take(0, in.name_len, err, cap)) return false;
     const char *name = in.name_len ? src.at(in.name, in.name_len) : "";
+    // Bytes another process can change are copied before they are checked and interned.
+    if (Src::kShared && in.name_len) name = sr_arena_strdup(arena, name, in.name_len);
     if (in.key != SLUICE_NO_KEY && sluice_records::key_matches(in.key, name, in.name_len)) {
         out->key = in.key;
     } else if (is_utf8(name, in.name_len)) {
@@ -321,7 +326,7 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
     return 0;
 }
 
-extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count,
+static int sr_flat_import_records_(const char *base, uint64_t size, uint64_t offset, uint64_t count,
                                       sr_arena *arena, const sluice_record **out, char *err, size_t cap) {
     const Flat src{base, size};
     const sluice_record *stored = reinterpret_cast<const sluice_record *>(static_cast<uintptr_t>(offset));
@@ -344,7 +349,7 @@ extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t 
     return 0;
 }
 
-extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n,
+static int sr_flat_import_output_(const char *base, uint64_t size, uint64_t offset, uint64_t n,
                                     const sluice_record *inputs, uint64_t ninputs, sr_arena *arena,
                                     const sluice_record **out, char *err, size_t cap) {
     const Flat src{base, size};
@@ -390,7 +395,7 @@ extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t o
     return 0;
 }
 
-extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
+static int sr_flat_import_kvs_(const char *base, uint64_t size, uint64_t offset, uint32_t count,
                                   uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err,
                                   size_t cap) {
     const Flat src{base, size};
@@ -423,6 +428,39 @@ extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offs
     }
     *out = kvs;
     return 0;
+}
+
+// What the worker claims is checked against bounds, but memory can still run out: that is a
+// refused answer, not an exception through C.
+extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count,
+                                      sr_arena *arena, const sluice_record **out, char *err, size_t cap) {
+    try {
+        return sr_flat_import_records_(base, size, offset, count, arena, out, err, cap);
+    } catch (const std::bad_alloc &) {
+        set_error(err, cap, "out of memory copying %llu records", (unsigned long long)count);
+        return -1;
+    }
+}
+
+extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
+                                  uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err, size_t cap) {
+    try {
+        return sr_flat_import_kvs_(base, size, offset, count, max_bytes, arena, out, err, cap);
+    } catch (const std::bad_alloc &) {
+        set_error(err, cap, "out of memory copying an alert");
+        return -1;
+    }
+}
+
+extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n,
+                                     const sluice_record *inputs, uint64_t ninputs, sr_arena *arena,
+                                     const sluice_record **out, char *err, size_t cap) {
+    try {
+        return sr_flat_import_output_(base, size, offset, n, inputs, ninputs, arena, out, err, cap);
+    } catch (const std::bad_alloc &) {
+        set_error(err, cap, "out of memory copying %llu records", (unsigned long long)n);
+        return -1;
+    }
 }
 
 extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,

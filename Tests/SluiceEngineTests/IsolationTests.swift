@@ -144,6 +144,26 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(written(dir), ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"])
     }
 
+    /// Processes whose command line is `… worker --parent <pid>`.
+    func workers(of pid: Int32) -> [String] {
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return procs.filter { $0.allSatisfy(\.isNumber) }.filter { p in
+            let args = ((try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(p)/cmdline"))) ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.count >= 4 && args[1] == "worker" && args[3] == String(pid)
+        }
+    }
+
+    func testAWorkerDoesNotOutliveAHostKilledWhileItSpins() throws {
+        let dir = try scratchFolder()
+        let h = try BackgroundHost(["run", try hostile(dir, mode: "spin", timeoutMs: 600_000), "--plugins", Fixtures.shared.hostile,
+                                    "--progress", "none"], dir: dir)
+        XCTAssertTrue(BackgroundHost.poll(seconds: 20) { self.written(dir).count == 1 && !self.workers(of: h.pid).isEmpty },
+                      "batch 1 written, the worker spins in batch 2")
+        h.signal(SIGKILL)
+        XCTAssertTrue(h.wait(seconds: 10))
+        XCTAssertTrue(BackgroundHost.poll(seconds: 5) { self.workers(of: h.pid).isEmpty }, "the spinning worker went with its host")
+    }
+
     func testACrashInCreateInAWorkerIsAStageErrorNotAHostCrash() throws {
         let dir = try scratchFolder()
         let lib = dir + "/plugins"

@@ -41,6 +41,11 @@ public final class IsolatedStage: PluginStage {
     /// Sinks: this batch's write, replayed to a replacement worker before its flush.
     private var written: (id: UInt64, records: UnsafeBufferPointer<sluice_record>, worker: Int)?
     private var destroyed = false
+    /// Bytes of names this stage's workers had the host intern.
+    private var internedBytes = 0
+    static let maxInternedBytes = 16 << 20
+    /// The most records, errors or alerts one answer may carry.
+    static let maxPerCall: UInt64 = 1 << 26
     private var errorBuffer = [CChar](repeating: 0, count: 512)
 
     /// Starts the worker and creates the plugin instance in it; throws StageCreateError with
@@ -140,11 +145,20 @@ public final class IsolatedStage: PluginStage {
                 if kinds.contains(m.op) { return .success(m) }
                 switch m.op {
                 case .intern:
-                    let key = m.payload.withUnsafeBytes { b in
-                        CallContext.isUTF8(sluice_str(ptr: b.baseAddress?.assumingMemoryBound(to: CChar.self), len: b.count))
-                            ? sr_intern(b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count) : sluice_key(SLUICE_NO_KEY)
+                    // Names go into the host's table for good: a worker gets a bounded share.
+                    var key = sluice_key(SLUICE_NO_KEY)
+                    if internedBytes + m.payload.count <= IsolatedStage.maxInternedBytes {
+                        internedBytes += m.payload.count
+                        key = m.payload.withUnsafeBytes { b in
+                            CallContext.isUTF8(sluice_str(ptr: b.baseAddress?.assumingMemoryBound(to: CChar.self), len: b.count))
+                                ? sr_intern(b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count) : sluice_key(SLUICE_NO_KEY)
+                        }
                     }
-                    w.channel.send(WireMessage(op: .key, a: UInt64(key)))
+                    guard w.channel.send(WireMessage(op: .key, a: UInt64(key))) else {
+                        let how = w.stop()
+                        worker = nil
+                        return .failure(.failed("the worker does not read its socket and was stopped (\(how))"))
+                    }
                 case .log:
                     let levels: [Logger.Level] = [.trace, .debug, .info, .warning, .error]
                     let text = m.payload.withUnsafeBufferPointer { b in
@@ -196,7 +210,12 @@ public final class IsolatedStage: PluginStage {
         // A worker that replaced the one the batch was written to has not seen it: write it
         // again first, so a crash between write and flush loses nothing.
         if let w = written, w.worker != workersStarted || worker == nil {
+            // What the first write raised and counted is already counted: keep it once.
+            let before = (batchErrors.count, batchAlerts.count, counters, rejectedAlerts, overflowedAlerts)
             let again = write(batch: w.id, records: w.records)
+            batchErrors.removeSubrange(min(before.0, batchErrors.count)...)
+            batchAlerts.removeSubrange(min(before.1, batchAlerts.count)...)
+            (counters, rejectedAlerts, overflowedAlerts) = (before.2, before.3, before.4)
             guard again.status == .ok else { return again }
         }
         return perform(.flush, CallArgs(call: UInt64(StageInstance.Call.flush.rawValue)))
@@ -235,7 +254,9 @@ public final class IsolatedStage: PluginStage {
             args.alertCount = UInt64(alerts.count)
         }
         if w.request.failed {
-            return output(.error("the batch does not fit in shared memory (\(w.request.size) bytes could be had)"))
+            let how = w.stop()
+            worker = nil
+            return output(.retry("the batch could not be laid out in shared memory (\(w.request.size) bytes could be had); the worker was stopped (\(how))"))
         }
         args.regionSize = UInt64(w.request.size)
         guard w.channel.send(WireMessage(.call, raw: args)) else {
@@ -254,7 +275,7 @@ public final class IsolatedStage: PluginStage {
                 worker = nil
                 return output(.retry("the worker of stage '\(identity.stage)' (\(plugin)) sent a malformed answer"))
             }
-            switch take(result, from: w, call: call, input: records) {
+            switch take(result, from: w, call: call, input: records, alertCountOfCall: alerts.count) {
             case .success(let out): return out
             case .failure(let why):
                 let how = w.stop()
@@ -266,7 +287,7 @@ public final class IsolatedStage: PluginStage {
 
     /// Copies a call's answer out of the reply region, checking everything.
     private func take(_ r: CallResult, from w: WorkerProcess, call: StageInstance.Call,
-                      input: UnsafeBufferPointer<sluice_record>) -> Result<StageOutput, WorkerError> {
+                      input: UnsafeBufferPointer<sluice_record>, alertCountOfCall: Int) -> Result<StageOutput, WorkerError> {
         guard r.regionSize <= UInt64(Int.max), w.reply.follow(Int(r.regionSize)) else {
             return .failure(.protocolError("the reply region is shorter than the worker said"))
         }
@@ -289,6 +310,10 @@ public final class IsolatedStage: PluginStage {
             }
             guard status == 0 else { return .failure(.protocolError(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })) }
             return .success(UnsafeBufferPointer(start: out, count: Int(count)))
+        }
+        guard r.count <= IsolatedStage.maxPerCall, r.errorRecordCount <= IsolatedStage.maxPerCall,
+              r.alertCount <= UInt64(Limits.maxAlertsPerBatch) else {
+            return .failure(.protocolError("it claims \(r.count) records, \(r.errorRecordCount) error records and \(r.alertCount) alerts"))
         }
         var emitted = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
         if r.count > 0 {
@@ -333,13 +358,20 @@ public final class IsolatedStage: PluginStage {
                 alerts.append(RawAlertRef(payload: kvs, count: Int(span.count)))
             }
         }
+        guard notes.errors.count <= Int(IsolatedStage.maxPerCall), notes.outcomes.count <= Int(IsolatedStage.maxPerCall) else {
+            return .failure(.protocolError("its notes are too long"))
+        }
         for (name, delta) in notes.counters.prefix(10_000) {
             let metric = clean(name, limit: 256)
             let (sum, overflow) = counters[metric, default: 0].addingReportingOverflow(delta)
             counters[metric] = overflow ? (delta > 0 ? Int64.max : Int64.min) : sum
         }
-        rejectedAlerts += max(0, notes.rejectedAlerts)
-        overflowedAlerts += max(0, notes.overflowedAlerts)
+        func add(_ total: inout Int, _ delta: Int) {
+            let (sum, overflow) = total.addingReportingOverflow(min(max(0, delta), Int(Int32.max)))
+            total = overflow ? Int.max : sum
+        }
+        add(&rejectedAlerts, notes.rejectedAlerts)
+        add(&overflowedAlerts, notes.overflowedAlerts)
         if let p = notes.position, p.count <= SourcePositions.maxBytes {
             batchPosition = Array(p)
             position = Array(p)
@@ -357,11 +389,16 @@ public final class IsolatedStage: PluginStage {
             batchAlerts += alerts
         }
         var outcomes: [Int: (status: sluice_status, message: String)] = [:]
-        for o in notes.outcomes where o.index >= 0 && o.index < 100_000_000 {
+        for o in notes.outcomes where o.index >= 0 && o.index < alertCountOfCall {
             outcomes[o.index] = (o.status, clean(o.message))
         }
+        // As CallContext.alertRetryAfter bounds them: a day at most, for this call's alerts.
+        var retryAfter: [Int: Int] = [:]
+        for (index, ms) in notes.retryAfter where index == -1 || (index >= 0 && index < alertCountOfCall) {
+            retryAfter[index] = min(max(0, ms), 86_400_000)
+        }
         return .success(StageOutput(status: status, records: emitted, errors: errors, alertRefs: alerts,
-                                    outcomes: outcomes, retryAfterMs: notes.retryAfter))
+                                    outcomes: outcomes, retryAfterMs: retryAfter))
     }
 
     /// A message from the worker, bounded and cleaned as a plugin's own would be.

@@ -56,16 +56,23 @@ final class SharedRegion {
         guard need > size else { return true }
         var bytes = size
         while bytes < need { bytes = bytes > Int.max / 2 ? need : bytes * 2 }
-        guard ftruncate(fd, off_t(bytes)) == 0 else { return false }
+        // The other side may have grown the file already: never ask for less (a shrink).
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return false }
+        bytes = max(bytes, Int(st.st_size))
+        guard bytes <= SharedRegion.maxBytes, ftruncate(fd, off_t(bytes)) == 0 else { return false }
         return remap(bytes)
     }
 
+    /// The most one region may hold: a batch larger than this fails its call.
+    static let maxBytes = 64 << 30
+
     /// The other side grew the file: map at least `used` bytes of it. False when the file
-    /// is not that long (the other side is confused).
+    /// is not that long, or longer than maxBytes (the other side is confused).
     func follow(_ used: Int) -> Bool {
         guard used > size else { return true }
         var st = stat()
-        guard fstat(fd, &st) == 0, Int(st.st_size) >= used else { return false }
+        guard used <= SharedRegion.maxBytes, fstat(fd, &st) == 0, Int(st.st_size) >= used else { return false }
         return remap(Int(st.st_size))
     }
 

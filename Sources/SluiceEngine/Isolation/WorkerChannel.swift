@@ -72,9 +72,14 @@ struct AlertSpan {
 /// A socket end with message framing and timeouts.
 final class WorkerChannel {
     let fd: Int32
+    /// The host never blocks on a send: a worker that does not read its socket is broken.
+    private let nonBlocking: Bool
     private var buffer = [UInt8](repeating: 0, count: WireMessage.headerBytes + WireMessage.maxPayload)
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, nonBlocking: Bool = false) {
+        self.fd = fd
+        self.nonBlocking = nonBlocking
+    }
     deinit { close(fd) }
 
     @discardableResult
@@ -89,7 +94,8 @@ final class WorkerChannel {
         }
         bytes += m.payload.prefix(WireMessage.maxPayload)
         while true {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let flags = Int32(MSG_NOSIGNAL) | (nonBlocking ? Int32(MSG_DONTWAIT) : 0)
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, flags) }
             if n == bytes.count { return true }
             if n < 0 && errno == EINTR { continue }
             return false

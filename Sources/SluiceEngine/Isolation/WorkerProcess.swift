@@ -19,7 +19,7 @@ final class WorkerProcess {
         reply = try SharedRegion(name: "sluice-\(stage)-reply")
         var fds: [Int32] = [-1, -1]
         guard sg_socket_pair(&fds) == 0 else { throw WorkerError.system("cannot create a socket pair", errno) }
-        channel = WorkerChannel(fd: fds[0])
+        channel = WorkerChannel(fd: fds[0], nonBlocking: true)
         defer { close(fds[1]) }  // the child has its copy
         let argv = [executable, "worker", "--parent", String(getpid())]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]

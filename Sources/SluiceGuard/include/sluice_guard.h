@@ -64,8 +64,9 @@ int sg_spawn(const char *path, char *const argv[], const int *fds, int nfds);
 /** Worker processes word their crash and exit() reports as such. */
 void sg_set_worker(int worker);
 
-/** In a worker: die with the host (SIGKILL when it goes), leave SIGINT and SIGTERM to the
- *  host. Returns -1 when the host `parent` is already gone. */
+/** In a worker: die with the host (a thread checks every 100 ms that it is still the
+ *  parent), leave SIGINT and SIGTERM to the host. Returns -1 when the host `parent` is
+ *  already gone. */
 int sg_worker_init(int parent);
 
 #endif
