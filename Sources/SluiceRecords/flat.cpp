@@ -128,7 +128,6 @@ extern "C" void sr_flat_begin(sr_flat_writer *w, char *base, uint64_t cap, sr_fl
 }
 
 extern "C" uint64_t sr_flat_len(const sr_flat_writer *w) { return w->len; }
-extern "C" char *sr_flat_base(const sr_flat_writer *w) { return w->base; }
 extern "C" int sr_flat_failed(const sr_flat_writer *w) { return w->failed ? 1 : 0; }
 
 extern "C" uint64_t sr_flat_put_bytes(sr_flat_writer *w, const void *bytes, uint64_t len, uint64_t align) {

@@ -98,10 +98,6 @@ final class SharedRegion {
     var used: Int { Int(sr_flat_len(writer)) }
     var failed: Bool { sr_flat_failed(writer) != 0 }
 
-    func put<T>(_ value: T) -> UInt64 {
-        withUnsafeBytes(of: value) { sr_flat_put_bytes(writer, $0.baseAddress, UInt64($0.count), UInt64(MemoryLayout<T>.alignment)) }
-    }
-
     func put(bytes: [UInt8]) -> UInt64 {
         bytes.withUnsafeBytes { sr_flat_put_bytes(writer, $0.baseAddress, UInt64($0.count), 1) }
     }

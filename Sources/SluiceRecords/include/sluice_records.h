@@ -123,7 +123,6 @@ void sr_flat_writer_free(sr_flat_writer *writer);
 /** Starts a message at the start of the region. */
 void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_grow grow, void *ctx);
 uint64_t sr_flat_len(const sr_flat_writer *writer);
-char *sr_flat_base(const sr_flat_writer *writer);
 int sr_flat_failed(const sr_flat_writer *writer);
 uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align);
 /** `n` records, deep: an array of sluice_record. */
