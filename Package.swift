@@ -3,6 +3,8 @@
 //
 //   Sources/SluiceEngine     the engine library (catalog, widgets, ABI host side, ...)
 //   Sources/SluiceRecords    native record core: arenas, keys, simdjson parsing (C++)
+//   Sources/SluiceExpr       expressions evaluated, plugin functions called (libffi), and
+//                            the built-in Filter / Derive / AlertRule stages (C++)
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
@@ -36,6 +38,7 @@ let bundledPlugins: [BundledPlugin] = [
     .swift("ConsoleAlerts"),
     .c("QualityCheck"),
     .swift("Webhook", uses: ["CCurl"]),
+    .c("Geo"),
     // new-plugin: insert above this line
 ]
 
@@ -46,7 +49,8 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
             name: plugin.name,
             dependencies: ["SluicePluginABI"],
             path: "Plugins/\(plugin.name)",
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            linkerSettings: [.linkedLibrary("m")]
         )
     case .swift:
         return .target(
@@ -99,6 +103,15 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("simdjson")]
         ),
+        // The expression evaluator and the built-in Filter, Derive and AlertRule stages (C++),
+        // calling plugin functions through libffi.
+        .target(
+            name: "SluiceExpr",
+            dependencies: ["SluicePluginABI", "SluiceRecords"],
+            path: "Sources/SluiceExpr",
+            cxxSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("ffi")]
+        ),
         // Signal, exit() and crash handling around plugin calls (async-signal-safe C).
         .target(
             name: "SluiceGuard",
@@ -109,6 +122,7 @@ let package = Package(
             dependencies: [
                 "SluicePluginABI",
                 "SluiceRecords",
+                "SluiceExpr",
                 "SluiceGuard",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -149,6 +149,60 @@
  * So a host killed at any moment re-reads at most the batches whose position was not yet
  * on disk (three at most: the one in flight, two being saved): at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
  * group) uses commit() instead and may ignore both.
+ *
+ * ---------------------------------------------------------------------------------------
+ * 7. FUNCTIONS FOR EXPRESSIONS — PLAIN C FUNCTIONS THE HOST CALLS THROUGH LIBFFI
+ * ---------------------------------------------------------------------------------------
+ * Pipelines write conditions as expressions (docs/expressions.md): `where`, `when`,
+ * `fields`, `payload` of the Filter, Derive and AlertRule stages and of alerts
+ * connections. A library extends what expressions can call by exporting ordinary C
+ * functions and declaring each in its widgets file's `functions[]`:
+ *
+ *     { "name": "distanceMeters", "symbol": "geo_distance_m",
+ *       "args": ["double", "double", "double", "double"], "returns": "double" }
+ *
+ * The host resolves the symbol and prepares the call (an ffi_cif) once, when it plans the
+ * pipeline; a missing symbol, or an expression calling it with the wrong number or types
+ * of arguments, is a validation error with its path and column. Types and their C
+ * parameters, in declaration order:
+ *
+ *     widgets type   C parameter(s)                       C return type
+ *     bool           uint8_t (0 or 1; libffi has no bool) uint8_t
+ *     int32, int64   int32_t, int64_t                     the same
+ *     uint32, uint64 uint32_t, uint64_t                   the same
+ *     float, double  float, double                        the same
+ *     string         const char *ptr, size_t len          sluice_str
+ *                    (two parameters: UTF-8, not NUL-terminated, valid during the call)
+ *
+ * A `string` return is a sluice_str the host copies at once: point it at memory that stays
+ * valid until the next call of the function on the same thread (a string literal, a
+ * `static _Thread_local` buffer). {NULL, 0} means "no value": the expression sees null.
+ *
+ * The host calls a function only with arguments of the declared types: an argument that
+ * is null, missing or of another type (a string for a double, a fraction for an int64)
+ * makes the call's result null without calling. So a function never sees a NULL string
+ * pointer with len > 0, but must accept any double (NaN, infinities) and any bytes.
+ * Functions run on the host's threads, in the host's process, possibly several at once:
+ * keep them pure (no globals without synchronisation), fast, and never exit, abort,
+ * longjmp or throw. The host still names the library if one crashes.
+ *
+ * A library may hold functions only: give it a descriptor of type SLUICE_FUNCTIONS (a
+ * name and a version, every lifecycle function NULL) and a widgets file Name-functions.json
+ * with the `functions[]`. `host list-plugins` shows it with type `functions`;
+ * `host describe-plugin Name` lists the signatures. For example:
+ *
+ *     #include <math.h>
+ *     #include <sluice_plugin.h>
+ *
+ *     SLUICE_EXPORT double geo_distance_m(double lat1, double lon1, double lat2, double lon2);
+ *     SLUICE_EXPORT sluice_str geo_hemisphere(double lat) {
+ *         return lat >= 0 ? SLUICE_LIT("north") : SLUICE_LIT("south");
+ *     }
+ *     static const sluice_plugin GEO = {
+ *         .size = sizeof(sluice_plugin), .type = SLUICE_FUNCTIONS,
+ *         .name = "Geo", .version = "1.0.0",
+ *     };
+ *     SLUICE_DEFINE_LIBRARY(&GEO)
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -199,6 +253,8 @@ typedef uint32_t sluice_plugin_type;
 #define SLUICE_TRANSFORM 2       /* "transform":      records in, records out */
 #define SLUICE_SINK 3            /* "sink":           writes records somewhere */
 #define SLUICE_ALERT_PUBLISHER 4 /* "alertpublisher": delivers alerts */
+#define SLUICE_FUNCTIONS 5       /* "functions":      only exports C functions for
+                                    expressions (section 7); no lifecycle functions */
 
 /* ======================================================================================
  * Log levels (sluice_emitter.log)

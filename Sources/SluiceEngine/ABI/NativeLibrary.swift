@@ -57,6 +57,14 @@ public final class NativeLibrary: @unchecked Sendable {
         handle = h
     }
 
+    private init(path: String, handle: UnsafeMutableRawPointer) {
+        self.path = path
+        self.handle = handle
+    }
+
+    /// The host program itself, whose own library holds the built-in stages.
+    static let host = NativeLibrary(path: RuleStages.libraryPath, handle: dlopen(nil, RTLD_NOW)!)
+
     /// The address of an exported symbol, or nil.
     public func symbol(_ name: String) -> UnsafeMutableRawPointer? {
         dlsym(handle, name)

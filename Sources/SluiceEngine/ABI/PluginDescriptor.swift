@@ -6,6 +6,8 @@ public enum PluginType: String, CaseIterable, Codable, Sendable, Comparable {
     case transform
     case sink
     case alertpublisher
+    /// A library of C functions for expressions only: no stage can use it.
+    case functions
 
     init?(abi: UInt32) {
         switch Int32(abi) {
@@ -13,6 +15,7 @@ public enum PluginType: String, CaseIterable, Codable, Sendable, Comparable {
         case SLUICE_TRANSFORM: self = .transform
         case SLUICE_SINK: self = .sink
         case SLUICE_ALERT_PUBLISHER: self = .alertpublisher
+        case SLUICE_FUNCTIONS: self = .functions
         default: return nil
         }
     }
@@ -65,13 +68,16 @@ public struct PluginDescriptor: @unchecked Sendable {
             throw DescriptorError(index: index, name: name, reason: "version '\(versionText)' is not a semantic version like 1.2.0")
         }
         var missing: [String] = []
-        if d.create == nil { missing.append("create") }
-        if d.destroy == nil { missing.append("destroy") }
+        if type != .functions {
+            if d.create == nil { missing.append("create") }
+            if d.destroy == nil { missing.append("destroy") }
+        }
         switch type {
         case .source: if d.read == nil { missing.append("read") }
         case .transform: if d.process == nil { missing.append("process") }
         case .sink: if d.write == nil { missing.append("write") }
         case .alertpublisher: if d.publish == nil { missing.append("publish") }
+        case .functions: break
         }
         if !missing.isEmpty {
             throw DescriptorError(index: index, name: name, reason: "a \(type.rawValue) needs the function(s) \(missing.joined(separator: ", ")), which are NULL")

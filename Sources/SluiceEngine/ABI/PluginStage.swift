@@ -34,6 +34,12 @@ public protocol PluginStage: AnyObject {
     func publish(_ alerts: [UnsafePointer<sluice_alert>]) -> StageOutput
     /// Releases the plugin instance; later calls fail.
     func destroy()
+    /// A Filter's records its last call rejected (for its `rejected` port); empty for others.
+    var rejected: UnsafeBufferPointer<sluice_record> { get }
+}
+
+extension PluginStage {
+    public var rejected: UnsafeBufferPointer<sluice_record> { .init(start: nil, count: 0) }
 }
 
 extension StageInstance: PluginStage {}

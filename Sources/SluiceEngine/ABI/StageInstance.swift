@@ -84,7 +84,7 @@ public final class StageInstance {
     /// message of the plugin it shows (logs, failures, outcomes, error records).
     public init(descriptor: PluginDescriptor, identity: StageIdentity, properties: [(String, String)],
                 allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage"),
-                secrets: [String] = [], position: [UInt8] = []) throws {
+                secrets: [String] = [], position: [UInt8] = [], made: UnsafeMutableRawPointer? = nil) throws {
         self.identity = identity
         self.descriptor = descriptor
         self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
@@ -93,6 +93,11 @@ public final class StageInstance {
             UnsafePointer(strdup("stage '\(identity.stage)' (\(descriptor.name) \(descriptor.version)) in \($0)"))
         }
         writesOutput = descriptor.type == .sink || descriptor.type == .alertpublisher
+        if let made {
+            // A built-in stage the engine made from its checked properties: no create().
+            instance = made
+            return
+        }
 
         // Lay out every string create() sees in one buffer that outlives the call.
         var pool: [UInt8] = []
@@ -191,6 +196,10 @@ public final class StageInstance {
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
     public var batchPosition: [UInt8]? { call.position }
+    /// A Filter's records its last call rejected (for its `rejected` port).
+    public var rejected: UnsafeBufferPointer<sluice_record> {
+        descriptor.library === NativeLibrary.host ? RuleStages.rejected(UnsafeRawPointer(instance)) : .init(start: nil, count: 0)
+    }
     /// In a worker: which input record each output record of the last call was built on
     /// with emit_with (by output position; -1 or absent: none).
     var tracksBases: Bool {

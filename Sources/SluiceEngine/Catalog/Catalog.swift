@@ -86,8 +86,13 @@ public final class Catalog: @unchecked Sendable {
     /// One line per broken file or plugin.
     public let problems: [CatalogProblem]
     public let locations: [PluginLocation]
+    /// Functions widgets files declare but their libraries do not export, by qualified and
+    /// plain name ("Geo.distanceMeters", "distanceMeters") → why they cannot be called.
+    public let unusableFunctions: [String: String]
 
-    public init(entries: [CatalogEntry], problems: [CatalogProblem], locations: [PluginLocation]) {
+    public init(entries: [CatalogEntry], problems: [CatalogProblem], locations: [PluginLocation],
+                unusableFunctions: [String: String] = [:]) {
+        self.unusableFunctions = unusableFunctions
         self.entries = entries.sorted {
             ($0.name, $0.type, $0.version) < ($1.name, $1.type, $1.version)
         }
@@ -99,10 +104,15 @@ public final class Catalog: @unchecked Sendable {
     /// child process each, without loading anything here) when given, else by loading it
     /// in this process. Libraries and folders others could replace are refused unless
     /// `allowInsecure`.
-    public static func load(locations: [PluginLocation], probe: LibraryProbe? = nil, allowInsecure: Bool = false) -> Catalog {
+    /// The built-in stage types (Filter, Derive, AlertRule) are listed too unless
+    /// `builtins` is false; their widgets files are the bundled plugins'.
+    public static func load(locations: [PluginLocation], probe: LibraryProbe? = nil, allowInsecure: Bool = false,
+                            builtins: Bool = true) -> Catalog {
         var scan = CatalogScan(probe: probe, allowInsecure: allowInsecure)
+        if builtins { scan.addBuiltins() }
         for location in locations { scan.scan(location) }
-        return Catalog(entries: scan.entries, problems: scan.problems, locations: locations)
+        return Catalog(entries: scan.entries, problems: scan.problems, locations: locations,
+                       unusableFunctions: scan.unusableFunctions)
     }
 
     /// The plugin `name` of `type` (any type when nil): version `version` when given,
@@ -142,10 +152,22 @@ private struct CatalogScan {
     /// Identity (name, type, version) → where it was first found.
     var firstSeen: [String: String] = [:]
     var librariesSeen = Set<String>()
+    var unusableFunctions: [String: String] = [:]
 
     init(probe: LibraryProbe?, allowInsecure: Bool) {
         self.probe = probe
         self.allowInsecure = allowInsecure
+    }
+
+    /// The host's own library: the rule stages, with the bundled widgets files.
+    mutating func addBuiltins() {
+        let location = PluginLocation(directory: RuleStages.libraryPath, origin: .bundled,
+                                      widgetsDirectories: PluginSearchPath.bundledWidgetsDirectories)
+        var exports: Set<String>?? = .some(nil)
+        for (plugin, descriptor) in RuleStages.descriptors() {
+            guard let version = SemanticVersion(plugin.version) else { continue }
+            _ = pair(plugin, version: version, library: RuleStages.libraryPath, loaded: descriptor, in: location, exports: &exports)
+        }
     }
 
     mutating func refuse(_ path: String, _ why: String) {
@@ -262,9 +284,11 @@ private struct CatalogScan {
                        in location: PluginLocation, exports: inout Set<String>??) -> String? {
         let label = "\(d.name) (\(d.type.rawValue))"
         let fileName = "\(d.name)-\(d.type.rawValue).json"
-        let candidates = location.widgetsSearchDirectories.map { $0 + "/" + fileName }
+        // The host's own plugins have no folder: only the bundled widgets folders hold theirs.
+        let folders = library == RuleStages.libraryPath ? location.widgetsDirectories : location.widgetsSearchDirectories
+        let candidates = folders.map { $0 + "/" + fileName }
         guard let widgetsPath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            let dirs = location.widgetsSearchDirectories.joined(separator: ", ")
+            let dirs = folders.joined(separator: ", ")
             problems.append(.init(severity: .error, file: library, plugin: label,
                                   message: "widgets file missing: no \(fileName) in \(dirs)"))
             return nil
@@ -286,6 +310,8 @@ private struct CatalogScan {
         if !widgets.functions.isEmpty && exports == nil { exports = .some(try? NativeLibrary.exportedSymbols(library)) }
         for f in widgets.functions where !((exports ?? nil)?.contains(f.symbol) ?? false) {
             disagreements.append("function '\(f.name)' names symbol '\(f.symbol)', which the library does not export")
+            let why = "\(library) does not export symbol '\(f.symbol)' that \(widgetsPath) declares for it"
+            unusableFunctions["\(d.name).\(f.name)"] = why
         }
         if !disagreements.isEmpty {
             problems.append(.init(severity: .error, file: widgetsPath, plugin: label,
@@ -316,6 +342,8 @@ private struct CatalogScan {
                       let type = PluginType(rawValue: String(stem[stem.index(after: dash)...])) else { continue }
                 let path = dir + "/" + file
                 let name = String(stem[..<dash])
+                // The host's own stages' widgets live with the bundled ones.
+                if location.origin == .bundled && type == .transform && RuleStages.names.contains(name) { continue }
                 // A file shadowed by one earlier in the widgets search is not an orphan.
                 guard !claimed.contains(path), reported.insert(file).inserted,
                       !claimed.contains(where: { ($0 as NSString).lastPathComponent == file }) else { continue }

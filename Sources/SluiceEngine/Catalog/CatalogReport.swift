@@ -104,6 +104,11 @@ public enum CatalogReport {
             ports.append(.init(name: "records", direction: "in", carries: "records"))
         case .alertpublisher:
             ports.append(.init(name: "alerts", direction: "in", carries: "alerts"))
+        case .functions:
+            break
+        }
+        if e.name == "Filter" && e.libraryPath == RuleStages.libraryPath {
+            ports.append(.init(name: "rejected", direction: "out", carries: "records"))
         }
         if e.widgets.emitsErrors { ports.append(.init(name: "errors", direction: "out", carries: "error records")) }
         if e.widgets.emitsAlerts { ports.append(.init(name: "alerts", direction: "out", carries: "alerts")) }

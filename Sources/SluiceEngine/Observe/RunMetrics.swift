@@ -3,6 +3,7 @@
 ///   rejected    raw alerts refused: the stage's plugin does not declare emitsAlerts
 ///   overflowed  raw alerts past the stage's per-batch bound (alerts.maxPerBatch)
 ///   dropped     raw alerts of a stage with no alerts connection to any publisher
+///   unrouted    alerts (after aggregation) that no alerts connection's `when` matched
 ///   aggregated  alerts made by aggregation (one per group per batch)
 ///   published   alerts a publisher delivered
 ///   failed      alerts a publisher refused (a 4xx), or that failed and could not be spooled
@@ -14,6 +15,7 @@ public struct AlertCounts: Codable, Equatable, Sendable {
     public var rejected = 0
     public var overflowed = 0
     public var dropped = 0
+    public var unrouted = 0
     public var aggregated = 0
     public var published = 0
     public var failed = 0
@@ -32,6 +34,7 @@ public struct AlertCounts: Codable, Equatable, Sendable {
         r.rejected = op(a.rejected, b.rejected)
         r.overflowed = op(a.overflowed, b.overflowed)
         r.dropped = op(a.dropped, b.dropped)
+        r.unrouted = op(a.unrouted, b.unrouted)
         r.aggregated = op(a.aggregated, b.aggregated)
         r.published = op(a.published, b.published)
         r.failed = op(a.failed, b.failed)

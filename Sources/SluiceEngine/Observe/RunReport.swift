@@ -65,8 +65,14 @@ public enum RunReport {
         }
         let a = s.alerts
         out += "\nAlerts: \(grouped(a.emitted)) emitted, \(grouped(a.rejected)) rejected, \(grouped(a.overflowed)) overflowed, "
-            + "\(grouped(a.dropped)) dropped, \(grouped(a.aggregated)) aggregated, \(grouped(a.suppressed)) suppressed, "
+            + "\(grouped(a.dropped)) dropped, " + (a.unrouted > 0 ? "\(grouped(a.unrouted)) unrouted, " : "")
+            + "\(grouped(a.aggregated)) aggregated, \(grouped(a.suppressed)) suppressed, "
             + "\(grouped(a.published)) published, \(grouped(a.spooled)) spooled, \(grouped(a.replayed)) replayed, \(grouped(a.failed)) failed\n"
+        let unrouted = s.stages.filter { $0.alerts.unrouted > 0 }
+        if !unrouted.isEmpty {
+            out += "Unrouted (no alerts connection's `when` matched): "
+                + unrouted.map { "\($0.name) \(grouped($0.alerts.unrouted))" }.joined(separator: ", ") + "\n"
+        }
         let invalid = s.stages.filter { !$0.invalidAggregateValues.isEmpty }
         for st in invalid {
             let parts = st.invalidAggregateValues.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }

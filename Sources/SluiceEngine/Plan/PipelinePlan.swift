@@ -10,6 +10,8 @@ public struct PipelinePlan: @unchecked Sendable {
     public let spoolFolder: String
     /// The state folder: the source's saved position and the run lock.
     public let stateFolder: String
+    /// The plugin functions expressions may call.
+    public var functions = ExpressionFunctions()
 
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
 }
@@ -38,6 +40,12 @@ public struct PlannedStage: @unchecked Sendable {
     public var alertPublishers: [Int] { alertRoutes.map(\.publisher) }
     /// Whether some stage reads this one's error records.
     public internal(set) var hasErrorConsumers = false
+    /// Positions of the Filter stages whose rejected records this one reads.
+    public internal(set) var rejectedInputs: [Int] = []
+    /// Filters: whether some stage reads the records `where` rejected.
+    public internal(set) var hasRejectedConsumers = false
+    /// A built-in rule stage (Filter, Derive, AlertRule): the engine builds its instance.
+    public var isRuleStage: Bool { entry.libraryPath == RuleStages.libraryPath }
     /// Where the plugin runs: the stage's `isolation`, else the pipeline's.
     public internal(set) var isolation: Isolation = .none
     /// Isolated stages: the longest one call may take.
@@ -51,4 +59,8 @@ public struct AlertRoute: Sendable, Equatable {
     public let publisher: Int
     /// 0: no repeat suppression.
     public let repeatIntervalMs: Int
+    /// Only alerts whose envelope makes this expression true take this route; nil: all.
+    public var when: String? = nil
+    /// Where `when` is in the file, for messages ("connections[3].when").
+    public var path: String = ""
 }

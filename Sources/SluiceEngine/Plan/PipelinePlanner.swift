@@ -26,6 +26,8 @@ private struct Validation {
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
     var spoolFolder = ""
     var stateFolder = ""
+    /// The functions expressions may call (built on first use).
+    lazy var functions = ExpressionFunctions(catalog: catalog)
 
     init(spec: PipelineSpec, catalog: Catalog, template: PropertyTemplate) {
         self.spec = spec
@@ -93,8 +95,21 @@ private struct Validation {
             if case .unknownVersion = e { error("\(path).plugin.version", "\(e)") } else { error("\(path).plugin.name", "\(e)") }
             return
         }
+        if entry.type == .functions {
+            error("\(path).plugin.name", "\(entry.name) is a library of functions for expressions, not a stage: call its functions (\(entry.widgets.functions.map { "\(entry.name).\($0.name)()" }.joined(separator: ", "))) from a Filter, Derive or AlertRule stage")
+            return
+        }
         entries[i] = entry
         checkProperties(stage, entry, path, i)
+        if entry.libraryPath == RuleStages.libraryPath {
+            let properties = resolved[i] ?? []
+            let checked = RuleStages.compile(plugin: entry.name, properties: properties, path: "\(path).plugin.properties",
+                                             functions: functions, keepRejected: false, bind: nil)
+            diagnostics += checked.problems
+            if stage.isolation == .process {
+                warning("\(path).isolation", "\(entry.name) is built into the host and runs no plugin code of its own: it is not isolated")
+            }
+        }
         if stage.delivery != nil && entry.type != .alertpublisher {
             warning("\(path).delivery", "is ignored: only alert publishers have a delivery section")
         }
@@ -175,6 +190,10 @@ private struct Validation {
             if toEntry.type != .alertpublisher {
                 error("\(path).to", "\(describe(to)) is not an alert publisher; alerts connections go to stages of type alertpublisher")
             }
+            if let when = c.when {
+                var compiler = ExpressionCompiler(functions: functions, allowsState: false)
+                if case .failure(let p) = compiler.compile(when, as: .condition) { error("\(path).when", p.description) }
+            }
         case .records:
             if fromEntry.type == .sink || fromEntry.type == .alertpublisher {
                 error("\(path).from", "\(describe(from)) has no record output: record connections cannot leave a \(fromEntry.type.rawValue)")
@@ -183,6 +202,13 @@ private struct Validation {
                 error("\(path).to", "\(describe(to)) takes alerts, not records: connect it with \"port\": \"alerts\"")
             } else if toEntry.type == .source {
                 error("\(path).to", "\(describe(to)) is a source: it takes no input")
+            }
+        case .rejected:
+            if fromEntry.name != "Filter" || fromEntry.libraryPath != RuleStages.libraryPath {
+                error("\(path).port", "only a Filter stage has a rejected port; \(describe(from)) does not")
+            }
+            if toEntry.type == .alertpublisher || toEntry.type == .source {
+                error("\(path).to", "\(describe(to)) cannot take records: connect rejected records to a transform or a sink")
             }
         case .errors:
             if fromEntry.type == .alertpublisher {
@@ -260,7 +286,7 @@ private struct Validation {
             var planned = PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
                                        secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
                                        alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
-            planned.isolation = spec.stages[i].isolation ?? spec.isolation
+            planned.isolation = entry.libraryPath == RuleStages.libraryPath ? .none : spec.stages[i].isolation ?? spec.isolation
             planned.timeoutMs = spec.stages[i].timeoutMs ?? Isolation.defaultTimeoutMs
             return planned
         }
@@ -271,12 +297,18 @@ private struct Validation {
             case .errors:
                 stages[to].errorInputs.append(from)
                 stages[from].hasErrorConsumers = true
+            case .rejected:
+                stages[to].rejectedInputs.append(from)
+                stages[from].hasRejectedConsumers = true
             case .alerts:
                 let interval = spec.connections[e.index].repeatIntervalMs ?? spec.stages[e.to].delivery?.repeatIntervalMs ?? 0
-                stages[from].alertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: interval))
+                stages[from].alertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: interval, when: spec.connections[e.index].when,
+                                                           path: "connections[\(e.index)].when"))
             }
         }
         guard let sourcePosition = position[source] else { return nil }
-        return PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
+        var plan = PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
+        plan.functions = ExpressionFunctions(catalog: catalog)
+        return plan
     }
 }

@@ -72,6 +72,8 @@ public final class PipelineRunner {
     /// Held for the whole run: one host per pipeline state folder.
     private let lock: RunLock
     private let positions: SourcePositions
+    /// Alerts connections' `when`.
+    private let router: AlertRouter
     /// What the source resumed from.
     private var resumedFrom: SavedPosition?
 
@@ -97,6 +99,7 @@ public final class PipelineRunner {
                 options.logger.warning("stage '\(sourceStage.name)': the saved position in \(positions.path) belongs to plugin \(saved.plugin), not \(sourceStage.entry.name); starting from the beginning")
             }
         }
+        router = try AlertRouter(plan: plan)
         var created: [StageState] = []
         for planned in plan.stages {
             let identity = StageIdentity(namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: planned.name)
@@ -120,11 +123,15 @@ public final class PipelineRunner {
                         throw StageCreateError(stage: planned.name, plugin: "\(planned.entry.name) \(planned.entry.version)",
                                                message: "cannot load \(planned.entry.libraryPath): \(error)")
                     }
+                    var made: UnsafeMutableRawPointer?
+                    if planned.isRuleStage {
+                        made = try Self.makeRuleStage(planned, plan: plan)
+                    }
                     instance = try StageInstance(descriptor: descriptor, identity: identity,
                                                  properties: planned.properties,
                                                  allowsAlerts: planned.entry.widgets.emitsAlerts,
                                                  arena: current, logger: options.logger, secrets: planned.secretValues,
-                                                 position: resume)
+                                                 position: resume, made: made)
                 }
                 instance.alertLimit = planned.alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
                 created.append(StageState(planned, instance))
@@ -153,6 +160,19 @@ public final class PipelineRunner {
 
     deinit {
         for s in stages { s.instance.destroy() }
+    }
+
+    /// A built-in rule stage's instance, from its properties checked and compiled again,
+    /// now with its plugin functions prepared for calling.
+    static func makeRuleStage(_ planned: PlannedStage, plan: PipelinePlan) throws -> UnsafeMutableRawPointer {
+        let made = RuleStages.compile(plugin: planned.entry.name, properties: planned.properties,
+                                      path: "stages[\(planned.specIndex)].plugin.properties", functions: plan.functions,
+                                      keepRejected: planned.hasRejectedConsumers, bind: FunctionBinder.bind)
+        guard let instance = made.instance else {
+            throw StageCreateError(stage: planned.name, plugin: "\(planned.entry.name) \(planned.entry.version)",
+                                   message: made.problems.errors.map(\.description).joined(separator: "; "))
+        }
+        return instance
     }
 
     /// Waits `ms` milliseconds (the default way to wait between retries).
@@ -229,6 +249,7 @@ public final class PipelineRunner {
                 let (status, _) = retrying.run { _ in
                     let out = s.instance.process(batch: batchID, records: input)
                     s.output = out.records
+                    if s.planned.hasRejectedConsumers { s.rejected = s.instance.rejected }
                     return out.status
                 }
                 s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
@@ -243,7 +264,7 @@ public final class PipelineRunner {
                 if attempts > 1 { options.logger.warning("stage '\(s.planned.name)' wrote batch \(batchID) after \(attempts) attempts") }
                 if let why = failureReason(status) { return failureText(s, "write", why) }
                 s.summary.recordsOut += input.count
-            case .source, .alertpublisher:
+            case .source, .alertpublisher, .functions:
                 continue
             }
             routeErrors(of: s)
@@ -263,12 +284,17 @@ public final class PipelineRunner {
 
     /// The records a stage reads: its inputs' records, then its error inputs' error records.
     private func gather(_ s: StageState) -> UnsafeBufferPointer<sluice_record> {
-        let inputs = s.planned.recordInputs, errorInputs = s.planned.errorInputs
-        if inputs.count == 1 && errorInputs.isEmpty { return stages[inputs[0]].output }
-        if inputs.isEmpty && errorInputs.count == 1 { return stages[errorInputs[0]].errorRecords.buffer }
+        let inputs = s.planned.recordInputs, errorInputs = s.planned.errorInputs, rejectedInputs = s.planned.rejectedInputs
+        if rejectedInputs.isEmpty {
+            if inputs.count == 1 && errorInputs.isEmpty { return stages[inputs[0]].output }
+            if inputs.isEmpty && errorInputs.count == 1 { return stages[errorInputs[0]].errorRecords.buffer }
+        } else if inputs.isEmpty && errorInputs.isEmpty && rejectedInputs.count == 1 {
+            return stages[rejectedInputs[0]].rejected
+        }
         s.scratch.removeAll()
         for i in inputs { s.scratch.append(contentsOf: stages[i].output) }
         for i in errorInputs { s.scratch.append(contentsOf: stages[i].errorRecords.buffer) }
+        for i in rejectedInputs { s.scratch.append(contentsOf: stages[i].rejected) }
         return s.scratch.buffer
     }
 
@@ -299,6 +325,7 @@ public final class PipelineRunner {
 
     private func publishAlerts(_ batchID: UInt64) {
         let timestamp = Timestamp.nowMilliseconds()
+        router.setNow(Int64(timestamp))
         // Publisher position → its alerts of this batch.
         var pending: [Int: [RoutedAlert]] = [:]
         for s in stages {
@@ -328,10 +355,25 @@ public final class PipelineRunner {
                     envelopes.append(UnsafePointer(writer.write(payload: alert.entries, count: 1, ordinal: ordinal)))
                 }
             }
-            for route in s.planned.alertRoutes {
-                pending[route.publisher, default: []] += envelopes.map {
-                    RoutedAlert(alert: $0, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs)
+            let routes = s.planned.alertRoutes
+            if router.isEmpty || routes.allSatisfy({ $0.when == nil }) {
+                for route in routes {
+                    pending[route.publisher, default: []] += envelopes.map {
+                        RoutedAlert(alert: $0, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs)
+                    }
                 }
+                continue
+            }
+            // Each alert takes the connections whose `when` its envelope makes true.
+            for envelope in envelopes {
+                var record = router.record(of: envelope, arena: current)
+                var taken = false
+                for route in routes where router.takes(route, &record) {
+                    pending[route.publisher, default: []].append(
+                        RoutedAlert(alert: envelope, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs))
+                    taken = true
+                }
+                if !taken { s.summary.alerts.unrouted += 1 }
             }
         }
         var work: [(Int, [RoutedAlert])] = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -487,6 +529,8 @@ final class StageState {
     let aggregator: AlertAggregator?
     /// Records it emitted this batch (valid until its next call).
     var output = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
+    /// A Filter's records `where` rejected this batch, for its rejected port.
+    var rejected = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
     /// Its error records this batch, for the stages connected to its errors port.
     let errorRecords = RecordList(capacity: 64)
     /// Where fan-in gathers its inputs.
@@ -507,6 +551,7 @@ final class StageState {
         if resetInstance { instance.beginBatch() }
         errorRecords.removeAll()
         output = UnsafeBufferPointer(start: nil, count: 0)
+        rejected = UnsafeBufferPointer(start: nil, count: 0)
         durationAtBatchStart = summary.durationMs
     }
 

@@ -224,6 +224,8 @@ public enum AggregateFunction: String, Sendable, CaseIterable {
 /// Which output of a stage a connection carries.
 public enum ConnectionPort: String, Sendable, CaseIterable {
     case records, alerts, errors
+    /// A Filter's records for which `where` was not true.
+    case rejected
 }
 
 public struct ConnectionSpec: Sendable, Equatable {
@@ -233,11 +235,15 @@ public struct ConnectionSpec: Sendable, Equatable {
     /// Alerts connections: repeat suppression for this stage's alerts at this publisher
     /// (see DeliverySettings); nil: the publisher's setting.
     public var repeatIntervalMs: Int?
+    /// Alerts connections: only the alerts whose envelope makes this expression true take
+    /// it (docs/expressions.md); nil: every alert.
+    public var when: String?
 
-    public init(from: String, to: String, port: ConnectionPort = .records, repeatIntervalMs: Int? = nil) {
+    public init(from: String, to: String, port: ConnectionPort = .records, repeatIntervalMs: Int? = nil, when: String? = nil) {
         self.from = from
         self.to = to
         self.port = port
         self.repeatIntervalMs = repeatIntervalMs
+        self.when = when
     }
 }

@@ -76,20 +76,25 @@ extension ConfigReader {
                 if c == .null { error(path, "must be an object, not null") }
                 continue
             }
-            unknownKeys(fields, ["from", "to", "port", "repeatIntervalMs"], path)
+            unknownKeys(fields, ["from", "to", "port", "repeatIntervalMs", "when"], path)
             let from = string(c["from"], "\(path).from", required: true) ?? ""
             let to = string(c["to"], "\(path).to", required: true) ?? ""
             var port = ConnectionPort.records
             if let p = string(c["port"], "\(path).port") {
                 if let known = ConnectionPort(rawValue: p) { port = known } else {
-                    error("\(path).port", "unknown port '\(p)' (records, alerts or errors)")
+                    error("\(path).port", "unknown port '\(p)' (records, alerts, errors or rejected)")
                 }
             }
             let repeatInterval = integer(c["repeatIntervalMs"], "\(path).repeatIntervalMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs)
             if repeatInterval != nil && port != .alerts {
                 warning("\(path).repeatIntervalMs", "is ignored: only alerts connections suppress repeats")
             }
-            connections.append(ConnectionSpec(from: from, to: to, port: port, repeatIntervalMs: repeatInterval))
+            let when = string(c["when"], "\(path).when")
+            if when != nil && port != .alerts {
+                error("\(path).when", "only alerts connections take a `when`: records are filtered with a Filter stage")
+            }
+            connections.append(ConnectionSpec(from: from, to: to, port: port, repeatIntervalMs: repeatInterval,
+                                              when: port == .alerts ? when : nil))
         }
         var spec = PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
                                 statePath: statePath, stages: stages, connections: connections, directory: directory)
@@ -136,9 +141,10 @@ extension ConfigReader {
                 if let text = value.scalarText {
                     plugin.properties.append((key, text))
                 } else if value == .null {
-                    error("\(pp).properties.\(key)", "must be a string, number or boolean, not null")
+                    error("\(pp).properties.\(key)", "must be a string, number, boolean, object or list, not null")
                 } else {
-                    error("\(pp).properties.\(key)", "must be a string, number or boolean, not \(value.kind)")
+                    // An object or a list reaches the plugin as its JSON text.
+                    plugin.properties.append((key, value.jsonText))
                 }
             }
         }

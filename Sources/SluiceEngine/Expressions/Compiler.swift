@@ -1,0 +1,365 @@
+import SluiceExpr
+import SluicePluginABI
+import SluiceRecords
+
+/// An evaluable program in native memory (sluice_expr.h): several expressions of one stage
+/// share it. Freed with this object unless handed to a stage that owns it from then on.
+public final class ExpressionProgram: @unchecked Sendable {
+    private(set) var raw: OpaquePointer?
+
+    init() { raw = sx_program_new() }
+    deinit { if let raw { sx_program_free(raw) } }
+
+    /// Gives the program to a native owner (a built-in stage), which frees it.
+    func release() -> OpaquePointer? {
+        defer { raw = nil }
+        return raw
+    }
+
+    /// The value of expression `root` for `record` is the boolean true.
+    func isTrue(_ root: UInt32, _ record: UnsafePointer<sluice_record>) -> Bool {
+        guard let raw else { return false }
+        return sx_eval_bool(raw, root, record) != 0
+    }
+
+    func setNow(_ ms: Int64) { if let raw { sx_program_set_now(raw, ms) } }
+}
+
+/// What the checker knows of a value's type before it runs.
+enum StaticType: String {
+    case any, null, bool, int, double, string, list, object
+
+    var isNumber: Bool { self == .int || self == .double }
+    var described: String {
+        switch self {
+        case .any: return "a value"
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .int, .double: return "a number"
+        case .string: return "a string"
+        case .list: return "a list"
+        case .object: return "an object"
+        }
+    }
+    /// Whether a value of this type could be of type `t` at run time.
+    func fits(_ t: StaticType) -> Bool {
+        if self == .any || t == .any { return true }
+        if isNumber && t.isNumber { return true }
+        return self == t
+    }
+}
+
+/// Checks expressions and builds them into a program. Checking is complete before
+/// anything runs: unknown functions, wrong argument counts and types, malformed patterns
+/// and conditions that can never be true or false are problems with their column.
+struct ExpressionCompiler {
+    let functions: ExpressionFunctions
+    /// `$name` constants.
+    let constants: [String: JSONValue]
+    /// previous() and changed() are available (stages; not alerts connections).
+    let allowsState: Bool
+    /// Prepares a plugin function for calling; nil: only check (calls are built as null).
+    let bind: ((ExpressionFunction) throws -> OpaquePointer)?
+    let program = ExpressionProgram()
+    private var text: [UInt8] = []
+
+    init(functions: ExpressionFunctions, constants: [String: JSONValue] = [:], allowsState: Bool,
+         bind: ((ExpressionFunction) throws -> OpaquePointer)? = nil) {
+        self.functions = functions
+        self.constants = constants
+        self.allowsState = allowsState
+        self.bind = bind
+    }
+
+    enum Expectation { case condition, value }
+
+    /// Compiles `source`; its root node, or the first problem.
+    mutating func compile(_ source: String, as expectation: Expectation) -> Result<UInt32, ExpressionProblem> {
+        text = Array(source.utf8)
+        do throws(ExpressionProblem) {
+            let tree = try Parser.parse(source)
+            let (root, type) = try build(tree)
+            if expectation == .condition, !type.fits(.bool) {
+                throw problem(tree.at, "this must be a condition (true or false), but it is \(type.described)")
+            }
+            return .success(root)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func problem(_ at: Int, _ message: String) -> ExpressionProblem { Lexer.problem(text, at, message) }
+
+    private var p: OpaquePointer { program.raw! }
+
+    // MARK: building
+
+    private mutating func build(_ e: Expr) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        switch e {
+        case .null: return (constant(sluice_null()), .null)
+        case .bool(let b, _): return (constant(sluice_bool(b ? 1 : 0)), .bool)
+        case .int(let i, _): return (constant(sluice_int(i)), .int)
+        case .double(let d, _): return (constant(sluice_double(d)), .double)
+        case .string(let s, _): return (stringConstant(s), .string)
+        case .constant(let name, let at):
+            guard let value = constants[name] else {
+                let known = constants.keys.sorted().map { "$" + $0 }.joined(separator: ", ")
+                throw problem(at, "no constant named '$\(name)'" + (known.isEmpty ? " (define it in the stage's `constants`)" : " (there are: \(known))"))
+            }
+            return (jsonConstant(value), Self.type(of: value))
+        case .list(let items, _):
+            var nodes: [UInt32] = []
+            for item in items { nodes.append(try build(item).0) }
+            return (sx_list(p, nodes, UInt32(nodes.count)), .list)
+        case .field(let name, _):
+            return (field(name), .any)
+        case .member(let base, let name, let at):
+            let (b, t) = try build(base)
+            if t != .any && t != .object { throw problem(at, "'.\(name)' reads a field, but this is \(t.described)") }
+            return (member(b, name), .any)
+        case .index(let base, let index, let at):
+            let (b, t) = try build(base)
+            let (i, it) = try build(index)
+            if t != .any && t != .list && t != .object { throw problem(at, "[…] reads a list element or an object field, but this is \(t.described)") }
+            if !it.fits(.int) && !it.fits(.string) { throw problem(index.at, "an index must be a number or a string, not \(it.described)") }
+            // a["odd key"] is a member lookup over an interned key.
+            if case .string(let name, _) = index { return (member(b, name), .any) }
+            return (sx_index(p, b, i), .any)
+        case .unary(let op, let operand, let at):
+            let (a, t) = try build(operand)
+            if op == "not" {
+                if !t.fits(.bool) { throw problem(at, "'not' needs a condition (true or false), but this is \(t.described)") }
+                return (sx_op(p, UInt32(SX_NOT), a, SX_NONE, SX_NONE), .bool)
+            }
+            if !t.fits(.int) { throw problem(at, "'-' needs a number, but this is \(t.described)") }
+            return (sx_op(p, UInt32(SX_NEG), a, SX_NONE, SX_NONE), t)
+        case .binary(let op, let l, let r, let at):
+            return try binary(op, l, r, at)
+        case .conditional(let c, let yes, let no, let at):
+            let (cn, ct) = try build(c)
+            if !ct.fits(.bool) { throw problem(c.at, "the condition before '?' must be true or false, but it is \(ct.described)") }
+            let (y, yt) = try build(yes)
+            let (n, nt) = try build(no)
+            _ = at
+            return (sx_op(p, UInt32(SX_COND), cn, y, n), yt == nt ? yt : .any)
+        case .call(let name, let args, let at):
+            return try call(name, args, at)
+        }
+    }
+
+    private mutating func binary(_ op: String, _ l: Expr, _ r: Expr, _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        let (a, lt) = try build(l)
+        let (b, rt) = try build(r)
+        func node(_ code: Int) -> UInt32 { sx_op(p, UInt32(code), a, b, SX_NONE) }
+        switch op {
+        case "and", "or":
+            if !lt.fits(.bool) { throw problem(l.at, "'\(op)' needs conditions (true or false) on both sides, but this is \(lt.described)") }
+            if !rt.fits(.bool) { throw problem(r.at, "'\(op)' needs conditions (true or false) on both sides, but this is \(rt.described)") }
+            return (node(op == "and" ? SX_AND : SX_OR), .bool)
+        case "==": return (node(SX_EQ), .bool)
+        case "!=": return (node(SX_NE), .bool)
+        case "<", "<=", ">", ">=":
+            let comparable = (lt.fits(.int) && rt.fits(.int)) || (lt.fits(.string) && rt.fits(.string))
+            if !comparable || lt == .null || rt == .null {
+                throw problem(at, "'\(op)' compares \(lt.described) with \(rt.described): that is always false (order compares numbers with numbers, strings with strings)")
+            }
+            let code = ["<": SX_LT, "<=": SX_LE, ">": SX_GT, ">=": SX_GE][op] ?? SX_LT
+            return (node(code), .bool)
+        case "in":
+            if rt != .any && rt != .list && rt != .object && rt != .string {
+                throw problem(at, "'in' looks in a list, an object or a string, but this is \(rt.described)")
+            }
+            return (node(SX_IN), .bool)
+        case "+":
+            if lt == .string && rt == .string { return (node(SX_ADD), .string) }
+            if (lt == .string && rt != .any) || (rt == .string && lt != .any) {
+                throw problem(at, "'+' joins two strings or adds two numbers, not \(lt.described) and \(rt.described) (use string(x) to turn a value into text)")
+            }
+            fallthrough
+        default:
+            for (side, t) in [(l, lt), (r, rt)] where !(t.fits(.int) || (op == "+" && t.fits(.string))) {
+                throw problem(side.at, "'\(op)' needs numbers, but this is \(t.described)")
+            }
+            let code = ["+": SX_ADD, "-": SX_SUB, "*": SX_MUL, "/": SX_DIV, "%": SX_MOD][op] ?? SX_ADD
+            let result: StaticType = lt == .int && rt == .int && op != "/" ? .int : (lt.isNumber && rt.isNumber ? .double : .any)
+            return (node(code), result)
+        }
+    }
+
+    /// The built-ins: name → (code, argument types (nil: any number of values), result).
+    static let builtins: [String: (code: Int, args: [StaticType]?, result: StaticType)] = [
+        "size": (SX_SIZE, [.any], .int), "exists": (SX_EXISTS, [.any], .bool),
+        "isNull": (SX_IS_NULL, [.any], .bool), "isNumber": (SX_IS_NUMBER, [.any], .bool),
+        "isInt": (SX_IS_INT, [.any], .bool), "isString": (SX_IS_STRING, [.any], .bool),
+        "isBool": (SX_IS_BOOL, [.any], .bool), "isArray": (SX_IS_ARRAY, [.any], .bool),
+        "isObject": (SX_IS_OBJECT, [.any], .bool),
+        "startsWith": (SX_STARTS_WITH, [.string, .string], .bool), "endsWith": (SX_ENDS_WITH, [.string, .string], .bool),
+        "contains": (SX_CONTAINS, [.any, .any], .bool),
+        "lower": (SX_LOWER, [.string], .string), "upper": (SX_UPPER, [.string], .string),
+        "matches": (SX_MATCHES, [.string, .string], .bool),
+        "now": (SX_NOW, [], .int), "abs": (SX_ABS, [.double], .any),
+        "min": (SX_MIN, nil, .any), "max": (SX_MAX, nil, .any),
+        "round": (SX_ROUND, [.double], .any), "floor": (SX_FLOOR, [.double], .any), "ceil": (SX_CEIL, [.double], .any),
+        "string": (SX_STRING, [.any], .string), "number": (SX_NUMBER, [.any], .any), "int": (SX_INT, [.any], .int),
+        "coalesce": (SX_COALESCE, nil, .any),
+        "previous": (SX_PREVIOUS, [.any, .any], .any), "changed": (SX_CHANGED, [.any, .any], .bool),
+    ]
+
+    private mutating func call(_ name: String, _ args: [Expr], _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        if name == "if" {
+            guard args.count == 3 else { throw problem(at, "if() takes 3 arguments (condition, then, else), not \(args.count)") }
+            return try build(.conditional(args[0], args[1], args[2], at: at))
+        }
+        if let b = Self.builtins[name] {
+            if let expected = b.args, expected.count != args.count {
+                throw problem(at, "\(name)() takes \(expected.count) argument\(expected.count == 1 ? "" : "s"), not \(args.count)")
+            }
+            if b.args == nil && args.isEmpty { throw problem(at, "\(name)() needs at least one argument") }
+            if (b.code == SX_PREVIOUS || b.code == SX_CHANGED) && !allowsState {
+                throw problem(at, "\(name)() remembers values between records, which only stages can (not alerts connections)")
+            }
+            if b.code == SX_EXISTS, !args[0].isPath {
+                throw problem(args[0].at, "exists() takes a field path such as a.b or a[0]")
+            }
+            var nodes: [UInt32] = []
+            for (i, arg) in args.enumerated() {
+                let (n, t) = try build(arg)
+                let want = b.args?[i] ?? .double
+                if b.args == nil, b.code == SX_COALESCE { nodes.append(n); continue }
+                if !t.fits(want) {
+                    throw problem(arg.at, "argument \(i + 1) of \(name)() must be \(want.described), not \(t.described)")
+                }
+                nodes.append(n)
+            }
+            var regex: Int32 = -1
+            if b.code == SX_MATCHES {
+                let pattern: String
+                switch args[1] {
+                case .string(let s, _): pattern = s
+                case .constant(let c, _):
+                    guard case .string(let s)? = constants[c] else { throw problem(args[1].at, "the pattern of matches() must be a string") }
+                    pattern = s
+                default: throw problem(args[1].at, "the pattern of matches() must be a string literal (it is compiled once)")
+                }
+                var why = [CChar](repeating: 0, count: 256)
+                regex = sx_regex(p, pattern, pattern.utf8.count, &why, why.count)
+                if regex < 0 { throw problem(args[1].at, "not a valid regular expression: \(String(cString: why))") }
+            }
+            return (sx_call(p, UInt32(b.code), nodes, UInt32(nodes.count), regex), b.result)
+        }
+        // A plugin function.
+        let function: ExpressionFunction
+        switch functions.lookup(name) {
+        case .found(let f): function = f
+        case .unusable(let why): throw problem(at, "\(name)() cannot be used: \(why)")
+        case .ambiguous(let names): throw problem(at, "\(name)() is exported by several libraries: write one of \(names.joined(separator: ", "))")
+        case .unknown(let similar):
+            let hint = similar.isEmpty ? "" : " (did you mean \(similar.joined(separator: ", "))?)"
+            throw problem(at, "unknown function '\(name)'\(hint)")
+        }
+        let declared = function.declaration.arguments
+        guard declared.count == args.count else {
+            throw problem(at, "\(function.qualifiedName)() takes \(declared.count) argument\(declared.count == 1 ? "" : "s") (\(function.declaration.signature)), not \(args.count)")
+        }
+        var nodes: [UInt32] = []
+        for (i, arg) in args.enumerated() {
+            let (n, t) = try build(arg)
+            let want = Self.staticType(declared[i])
+            if !t.fits(want) {
+                throw problem(arg.at, "argument \(i + 1) of \(function.qualifiedName)() must be \(want.described) (\(declared[i].rawValue)), not \(t.described)")
+            }
+            nodes.append(n)
+        }
+        let result = Self.staticType(function.declaration.returns)
+        guard let bind else { return (constant(sluice_null()), result) }
+        do {
+            let f = try bind(function)
+            return (sx_call_function(p, f, nodes, UInt32(nodes.count)), result)
+        } catch {
+            throw problem(at, "\(function.qualifiedName)() cannot be called: \(error)")
+        }
+    }
+
+    static func staticType(_ t: Widgets.FunctionValueType) -> StaticType {
+        switch t {
+        case .bool: return .bool
+        case .int32, .int64, .uint32, .uint64: return .int
+        case .float, .double: return .double
+        case .string: return .string
+        }
+    }
+
+    static func type(of v: JSONValue) -> StaticType {
+        switch v {
+        case .null: return .null
+        case .bool: return .bool
+        case .number(let d): return d == d.rounded() && abs(d) < 9.2e18 ? .int : .double
+        case .string: return .string
+        case .array: return .list
+        case .object: return .object
+        }
+    }
+
+    // MARK: nodes
+
+    private func constant(_ v: sluice_value) -> UInt32 {
+        var v = v
+        return sx_const(p, &v)
+    }
+
+    private func stringConstant(_ s: String) -> UInt32 {
+        var s = s
+        return s.withUTF8 { b in
+            var v = sluice_string(UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
+            return sx_const(p, &v)
+        }
+    }
+
+    private func jsonConstant(_ value: JSONValue) -> UInt32 {
+        let arena = RecordArena()
+        var v = Self.nativeValue(value, arena)
+        return sx_const(p, &v)
+    }
+
+    /// A JSON value in native memory (the program deep-copies it).
+    static func nativeValue(_ value: JSONValue, _ arena: RecordArena) -> sluice_value {
+        switch value {
+        case .null: return sluice_null()
+        case .bool(let b): return sluice_bool(b ? 1 : 0)
+        case .number(let d): return d == d.rounded() && abs(d) < 9.2e18 ? sluice_int(Int64(d)) : sluice_double(d)
+        case .string(let s):
+            let bytes = Array(s.utf8)
+            let copy = sr_arena_strdup(arena.raw, bytes, bytes.count)
+            return sluice_string(copy, bytes.count)
+        case .array(let items):
+            let values = items.map { nativeValue($0, arena) }
+            let mem = sr_arena_alloc(arena.raw, max(1, values.count) * MemoryLayout<sluice_value>.stride, 16)!
+                .bindMemory(to: sluice_value.self, capacity: max(1, values.count))
+            for (i, v) in values.enumerated() { mem[i] = v }
+            return sluice_array(mem, UInt32(values.count))
+        case .object(let fields):
+            let mem = sr_arena_alloc(arena.raw, max(1, fields.count) * MemoryLayout<sluice_field>.stride, 16)!
+                .bindMemory(to: sluice_field.self, capacity: max(1, fields.count))
+            for (i, (name, v)) in fields.enumerated() {
+                let bytes = Array(name.utf8)
+                let copy = sr_arena_strdup(arena.raw, bytes, bytes.count)
+                mem[i] = sluice_field(key: FieldKeys.intern(name), name_len: UInt32(bytes.count), name: copy, value: nativeValue(v, arena))
+            }
+            return sluice_object(mem, UInt32(fields.count))
+        }
+    }
+
+    private func field(_ name: String) -> UInt32 {
+        let key = FieldKeys.intern(name)
+        return Array(name.utf8).withUnsafeBufferPointer { b in
+            sx_field(p, key, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
+        }
+    }
+
+    private func member(_ base: UInt32, _ name: String) -> UInt32 {
+        let key = FieldKeys.intern(name)
+        return Array(name.utf8).withUnsafeBufferPointer { b in
+            sx_member(p, base, key, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
+        }
+    }
+}

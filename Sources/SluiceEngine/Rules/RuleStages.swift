@@ -1,0 +1,160 @@
+import Foundation
+import SluiceExpr
+import SluicePluginABI
+
+/// The built-in stage types Filter, Derive and AlertRule: transforms whose behaviour is
+/// written as expressions in the pipeline file. They are plugins of the host's own library
+/// (sluice_expr.h) and listed in the catalog like any other, with widgets files in
+/// `widgets/`; the engine evaluates their expressions itself so that a rule costs no more
+/// than a compiled plugin, the host can call plugin functions from them, and the same
+/// checker validates them with every other problem of the file.
+public enum RuleStages {
+    /// What `host list-plugins` shows as their library.
+    public static let libraryPath = "(built into host)"
+    public static let names = ["Filter", "Derive", "AlertRule"]
+
+    /// The default bound of previous() / changed() memories: keys per call site.
+    public static let defaultMaxKeys = 100_000
+    public static let maxKeysLimit = 100_000_000
+
+    /// The descriptors of the host's own library, as catalog descriptions.
+    static func descriptors() -> [(LibraryDescription.Plugin, PluginDescriptor)] {
+        guard let lib = sx_builtin_library() else { return [] }
+        return (0..<Int(lib.pointee.nplugins)).compactMap { i in
+            guard let d = try? PluginDescriptor(lib.pointee.plugins[i], index: i, library: NativeLibrary.host) else { return nil }
+            return (LibraryDescription.Plugin(index: i, name: d.name, type: d.type, version: d.version.text), d)
+        }
+    }
+
+    /// The settings every rule stage shares: `constants` and `state`.
+    struct Shared {
+        var constants: [String: JSONValue] = [:]
+        var maxKeys = RuleStages.defaultMaxKeys
+        var ttlMs = 0
+    }
+
+    /// Checks a rule stage's properties and, with `bind`, builds its native instance
+    /// (an sx_stage the ABI's process() drives). `path` is the stage's
+    /// `stages[i].plugin.properties`. Every problem is returned, each with its path.
+    static func compile(plugin: String, properties: [(String, String)], path: String, functions: ExpressionFunctions,
+                        keepRejected: Bool, bind: ((ExpressionFunction) throws -> OpaquePointer)?)
+        -> (instance: UnsafeMutableRawPointer?, problems: [Diagnostic]) {
+        var problems: [Diagnostic] = []
+        let values = Dictionary(properties, uniquingKeysWith: { _, last in last })
+        func object(_ name: String) -> [(String, JSONValue)]? {
+            guard let text = values[name], !text.isEmpty else { return nil }
+            guard let json = try? JSONValue.parse(Data(text.utf8)), case .object(let fields) = json else {
+                problems.append(.error("\(path).\(name)", "must be an object (name: value), not \(text.count > 60 ? String(text.prefix(60)) + "…" : text)"))
+                return nil
+            }
+            return fields
+        }
+        var shared = Shared()
+        for (name, value) in object("constants") ?? [] {
+            if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || name.isEmpty || name.first?.isNumber == true {
+                problems.append(.error("\(path).constants.\(name)", "a constant's name is letters, digits and '_' (used as $\(name))"))
+            }
+            shared.constants[name] = value
+        }
+        for (name, value) in object("state") ?? [] {
+            let limit = name == "maxKeys" ? maxKeysLimit : Limits.maxRepeatIntervalMs
+            guard name == "maxKeys" || name == "ttlMs" else {
+                problems.append(.warning("\(path).state.\(name)", "unknown setting (state has maxKeys and ttlMs)"))
+                continue
+            }
+            guard case .number(let d) = value, d == d.rounded(), d >= (name == "maxKeys" ? 1 : 0), d <= Double(limit) else {
+                problems.append(.error("\(path).state.\(name)", "must be a whole number from \(name == "maxKeys" ? 1 : 0) to \(limit)"))
+                continue
+            }
+            if name == "maxKeys" { shared.maxKeys = Int(d) } else { shared.ttlMs = Int(d) }
+        }
+
+        var compiler = ExpressionCompiler(functions: functions, constants: shared.constants, allowsState: true, bind: bind)
+        func expression(_ text: String, _ at: String, _ expectation: ExpressionCompiler.Expectation) -> UInt32? {
+            switch compiler.compile(text, as: expectation) {
+            case .success(let root): return root
+            case .failure(let p):
+                problems.append(.error(at, p.description))
+                return nil
+            }
+        }
+        func entries(_ name: String, required: Bool) -> [(String, UInt32)] {
+            // A required property left out is reported by the planner, with the others.
+            guard let fields = object(name) else { return [] }
+            if required && fields.isEmpty { problems.append(.error("\(path).\(name)", "names no field")) }
+            var out: [(String, UInt32)] = []
+            for (field, value) in fields {
+                let at = "\(path).\(name).\(field)"
+                if field.isEmpty { problems.append(.error(at, "a field name may not be empty")); continue }
+                switch value {
+                case .string(let text):
+                    if let root = expression(text, at, .value) { out.append((field, root)) }
+                case .array, .object:
+                    problems.append(.error(at, "must be an expression (a string), not \(value.kind)"))
+                default:
+                    // A number, boolean or null is its own constant.
+                    if let root = expression(Self.literal(value), at, .value) { out.append((field, root)) }
+                }
+            }
+            return out
+        }
+        func condition(_ name: String) -> UInt32? {
+            // A required property left out is reported by the planner, with the others.
+            guard let text = values[name], !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            return expression(text, "\(path).\(name)", .condition)
+        }
+
+        var make: (OpaquePointer) -> OpaquePointer? = { _ in nil }
+        switch plugin {
+        case "Filter":
+            let root = condition("where")
+            make = { p in root.flatMap { sx_filter_new(p, $0, keepRejected ? 1 : 0) } }
+        case "Derive":
+            let fields = entries("fields", required: true)
+            make = { p in
+                let keys = fields.map { FieldKeys.intern($0.0) }
+                let names = fields.map { strdup($0.0) }
+                defer { names.forEach { free($0) } }
+                let cnames = names.map { UnsafePointer<CChar>($0) }
+                return sx_derive_new(p, keys, cnames, fields.map(\.1), UInt32(fields.count))
+            }
+        case "AlertRule":
+            let root = condition("when")
+            let payload = entries("payload", required: false)
+            make = { p in
+                guard let root else { return nil }
+                let names = payload.map { strdup($0.0) }
+                defer { names.forEach { free($0) } }
+                let cnames = names.map { UnsafePointer<CChar>($0) }
+                return sx_rule_new(p, root, cnames, payload.map(\.1), UInt32(payload.count))
+            }
+        default:
+            problems.append(.error(path, "\(plugin) is not a built-in rule stage"))
+        }
+        guard problems.errors.isEmpty, bind != nil, let program = compiler.program.release() else { return (nil, problems) }
+        sx_program_set_state(program, UInt64(shared.maxKeys), UInt64(shared.ttlMs))
+        guard let stage = make(program) else {
+            sx_program_free(program)
+            return (nil, problems + [.error(path, "out of memory")])
+        }
+        return (UnsafeMutableRawPointer(stage), problems)
+    }
+
+    /// A JSON scalar as expression text.
+    static func literal(_ v: JSONValue) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d): return d == d.rounded() && abs(d) < 9.2e18 ? String(Int64(d)) : "\(d)"
+        default: return "null"
+        }
+    }
+
+    /// The records a Filter's last process() call rejected (for its `rejected` port).
+    static func rejected(_ instance: UnsafeRawPointer?) -> UnsafeBufferPointer<sluice_record> {
+        guard let instance else { return .init(start: nil, count: 0) }
+        var n = 0
+        let p = sx_stage_rejected(OpaquePointer(instance), &n)
+        return UnsafeBufferPointer(start: p, count: n)
+    }
+}

@@ -1,0 +1,231 @@
+// The built-in stages Filter, Derive and AlertRule: plugins of the host's own library,
+// driven through the plugin ABI like any other. The engine compiles their expressions and
+// makes their instances (sx_filter_new, ...); create() itself refuses.
+#include "program.hpp"
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace {
+
+enum Kind { FILTER, DERIVE, RULE };
+
+int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+struct sx_stage {
+    Kind kind;
+    sx_program *program;
+    uint32_t root = SX_NONE;  // where / when
+    bool keep_rejected = false;
+    std::vector<sluice_key> keys;
+    std::vector<std::string> names;
+    std::vector<uint32_t> roots;
+    // Per batch
+    std::vector<sluice_record> rejected;
+    std::vector<sluice_field> fields;
+    std::vector<sluice_kv> payload;
+    std::vector<std::string> texts;
+
+    ~sx_stage() { sx_program_free(program); }
+
+    void report(const sluice_emitter *out) {
+        if (uint64_t evicted = sx_program_take_evicted(program))
+            out->count(out->ctx, "state_evicted", 13, static_cast<int64_t>(evicted));
+    }
+};
+
+namespace {
+
+sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
+    s->rejected.clear();
+    size_t run = 0, dropped = 0;  // run: the first kept record not yet emitted
+    bool in_run = false;
+    for (size_t i = 0; i < b->count; i++) {
+        if (sx_eval_bool(s->program, s->root, &b->records[i])) {
+            if (!in_run) {
+                run = i;
+                in_run = true;
+            }
+            continue;
+        }
+        if (in_run) {
+            if (out->emit_input(out->ctx, run, i - run) != SLUICE_OK) return SLUICE_ERROR;
+            in_run = false;
+        }
+        dropped++;
+        if (s->keep_rejected) s->rejected.push_back(b->records[i]);
+    }
+    if (in_run && out->emit_input(out->ctx, run, b->count - run) != SLUICE_OK) return SLUICE_ERROR;
+    if (dropped) {
+        if (s->keep_rejected) out->count(out->ctx, "rejected", 8, static_cast<int64_t>(dropped));
+        else out->count(out->ctx, "dropped", 7, static_cast<int64_t>(dropped));
+    }
+    return SLUICE_OK;
+}
+
+sluice_status derive(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
+    size_t n = s->roots.size();
+    s->fields.resize(n);
+    for (size_t i = 0; i < b->count; i++) {
+        const sluice_record *r = &b->records[i];
+        sx_program *p = s->program;
+        p->scratch.reset();
+        for (size_t k = 0; k < n; k++) {
+            sluice_field &f = s->fields[k];
+            f.key = s->keys[k];
+            f.name = s->names[k].c_str();
+            f.name_len = static_cast<uint32_t>(s->names[k].size());
+            f.value = sluice_expr::eval(p, s->roots[k], r);
+        }
+        if (out->emit_with(out->ctx, r, s->fields.data(), static_cast<uint32_t>(n)) != SLUICE_OK) {
+            char why[256];
+            size_t len = out->last_error(out->ctx, why, sizeof why);
+            out->emit_error(out->ctx, r, 2, why, len < sizeof why ? len : sizeof why - 1);
+        }
+    }
+    return SLUICE_OK;
+}
+
+sluice_status rule(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
+    if (b->count && out->emit_input(out->ctx, 0, b->count) != SLUICE_OK) return SLUICE_ERROR;
+    sx_program *p = s->program;
+    for (size_t i = 0; i < b->count; i++) {
+        const sluice_record *r = &b->records[i];
+        if (!sx_eval_bool(p, s->root, r)) continue;
+        s->payload.clear();
+        s->texts.clear();
+        if (s->roots.empty()) {
+            // No payload given: the record's own fields, as text.
+            s->texts.reserve(r->nfields);
+            for (uint32_t k = 0; k < r->nfields; k++) {
+                std::string text;
+                if (!sluice_expr::to_text(p, r->fields[k].value, text)) continue;
+                s->texts.push_back(std::move(text));
+                s->payload.push_back({{r->fields[k].name, r->fields[k].name_len}, {nullptr, 0}});
+            }
+        } else {
+            s->texts.reserve(s->roots.size());
+            for (size_t k = 0; k < s->roots.size(); k++) {
+                p->scratch.reset();
+                sluice_value v = sluice_expr::eval(p, s->roots[k], r);
+                std::string text;
+                if (!sluice_expr::to_text(p, v, text)) continue;  // null: the entry is left out
+                s->texts.push_back(std::move(text));
+                s->payload.push_back({{s->names[k].data(), s->names[k].size()}, {nullptr, 0}});
+            }
+        }
+        for (size_t k = 0; k < s->payload.size(); k++)
+            s->payload[k].value = {s->texts[k].data(), s->texts[k].size()};
+        out->emit_alert(out->ctx, s->payload.data(), static_cast<uint32_t>(s->payload.size()));
+    }
+    return SLUICE_OK;
+}
+
+sluice_status refuse_create(const sluice_context *, const sluice_emitter *out, void **) {
+    const char why[] = "built-in stages are made by the host from their checked expressions";
+    out->fail(out->ctx, why, sizeof why - 1);
+    return SLUICE_ERROR;
+}
+
+void destroy(void *instance) { delete static_cast<sx_stage *>(instance); }
+
+sluice_status process(void *instance, const sluice_batch *b, const sluice_emitter *out) {
+    auto *s = static_cast<sx_stage *>(instance);
+    if (!s) return SLUICE_ERROR;
+    sx_program_set_now(s->program, now_ms());
+    sluice_status st = SLUICE_ERROR;
+    try {
+        switch (s->kind) {
+        case FILTER: st = filter(s, b, out); break;
+        case DERIVE: st = derive(s, b, out); break;
+        case RULE: st = rule(s, b, out); break;
+        }
+    } catch (...) {
+        const char why[] = "out of memory while evaluating expressions";
+        out->fail(out->ctx, why, sizeof why - 1);
+        return SLUICE_ERROR;
+    }
+    s->report(out);
+    return st;
+}
+
+#define BUILTIN(NAME)                                                                                  \
+    sluice_plugin NAME##_plugin() {                                                                    \
+        sluice_plugin d{};                                                                             \
+        d.size = sizeof(sluice_plugin);                                                                \
+        d.type = SLUICE_TRANSFORM;                                                                     \
+        d.name = #NAME;                                                                                \
+        d.version = "1.0.0";                                                                           \
+        d.create = refuse_create;                                                                      \
+        d.destroy = destroy;                                                                           \
+        d.process = process;                                                                           \
+        return d;                                                                                      \
+    }
+BUILTIN(Filter)
+BUILTIN(Derive)
+BUILTIN(AlertRule)
+
+const sluice_plugin FILTER_PLUGIN = Filter_plugin();
+const sluice_plugin DERIVE_PLUGIN = Derive_plugin();
+const sluice_plugin RULE_PLUGIN = AlertRule_plugin();
+const sluice_plugin *const PLUGINS[] = {&FILTER_PLUGIN, &DERIVE_PLUGIN, &RULE_PLUGIN};
+const sluice_library LIBRARY = {sizeof(sluice_library), SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR, 3, PLUGINS};
+
+sx_stage *make(Kind kind, sx_program *p) {
+    try {
+        auto *s = new sx_stage();
+        s->kind = kind;
+        s->program = p;
+        return s;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+}  // namespace
+
+extern "C" const sluice_library *sx_builtin_library(void) { return &LIBRARY; }
+
+extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where, int keep_rejected) {
+    sx_stage *s = make(FILTER, p);
+    if (s) {
+        s->root = where;
+        s->keep_rejected = keep_rejected != 0;
+    }
+    return s;
+}
+
+extern "C" sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const char *const *names, const uint32_t *roots,
+                                   uint32_t n) {
+    sx_stage *s = make(DERIVE, p);
+    if (!s) return nullptr;
+    for (uint32_t i = 0; i < n; i++) {
+        s->keys.push_back(keys[i]);
+        s->names.emplace_back(names[i]);
+        s->roots.push_back(roots[i]);
+    }
+    return s;
+}
+
+extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) {
+    sx_stage *s = make(RULE, p);
+    if (!s) return nullptr;
+    s->root = when;
+    for (uint32_t i = 0; i < n; i++) {
+        s->names.emplace_back(names[i]);
+        s->roots.push_back(roots[i]);
+    }
+    return s;
+}
+
+extern "C" const sluice_record *sx_stage_rejected(const sx_stage *s, size_t *count) {
+    *count = s->rejected.size();
+    return s->rejected.data();
+}
