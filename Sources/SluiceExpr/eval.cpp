@@ -239,7 +239,16 @@ sluice_value remember(sx_program *p, const Node &n, const sluice_record *r) {
     Memory::Entry previous;
     const Memory::Entry *old = p->memories[static_cast<size_t>(n.aux)].swap(k, value, p->now_ms, p->max_keys, p->ttl_ms,
                                                                             p->evicted, previous);
-    if (n.op == SX_CHANGED) return bool_value(old != nullptr && !equal(old->value, value));
+    if (n.op == SX_CHANGED) {
+        if (old == nullptr) return bool_value(false);
+        if (value.type == SLUICE_ARRAY || value.type == SLUICE_OBJECT) {
+            // Containers are remembered as their JSON text: compare them as such.
+            thread_local std::string text;
+            to_text(p, value, text);
+            return bool_value(old->value.type != SLUICE_STRING || old->text != text);
+        }
+        return bool_value(!equal(old->value, value));
+    }
     if (old == nullptr) return null_value();
     // The stored text moves with the entry: give the caller a copy in scratch.
     sluice_value v = old->value;

@@ -104,8 +104,9 @@ final class BackgroundHost {
 
 /// Compiles a C fixture into a shared library with nothing but cc and the SDK header
 /// (or another copy of it: `include`).
-func compilePlugin(_ source: String, to output: String, defines: [String] = [], include: String = Package.include) throws {
-    let args = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",
+func compilePlugin(_ source: String, to output: String, defines: [String] = [], include: String = Package.include,
+                   std: String = "c99") throws {
+    let args = ["-std=" + std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-shared", "-fPIC",
                 "-I", include] + defines.map { "-D" + $0 } + ["-o", output, Package.fixtures + "/" + source]
     let r = try runProgram("/usr/bin/cc", args)
     if r.status != 0 { throw FixtureError("cc \(source) failed:\n\(r.stderr)") }
@@ -135,12 +136,14 @@ final class Fixtures: @unchecked Sendable {
     var golden: String { root + "/golden" }
     /// libhostile.so: Hostile, a plugin that abuses the ABI.
     var hostile: String { root + "/hostile" }
+    /// libcalc.so: Calc, a library of functions for expressions only.
+    var functions: String { root + "/functions" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile"] {
+        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile", "functions"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"
@@ -163,6 +166,8 @@ final class Fixtures: @unchecked Sendable {
         try copyWidgets(["GoldenAlerter-transform.json", "GoldenPublisher-alertpublisher.json"], to: golden)
         try compilePlugin("hostile.c", to: hostile + "/libhostile.so")
         try copyWidgets(["Hostile-transform.json"], to: hostile)
+        try compilePlugin("functions.c", to: functions + "/libcalc.so", defines: [], std: "c11")
+        try copyWidgets(["Calc-functions.json"], to: functions)
 
         try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
         try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")

@@ -181,7 +181,9 @@ struct ExpressionCompiler {
                 throw problem(side.at, "'\(op)' needs numbers, but this is \(t.described)")
             }
             let code = ["+": SX_ADD, "-": SX_SUB, "*": SX_MUL, "/": SX_DIV, "%": SX_MOD][op] ?? SX_ADD
-            let result: StaticType = lt == .int && rt == .int && op != "/" ? .int : (lt.isNumber && rt.isNumber ? .double : .any)
+            // A number (or null); only '+' of two unknowns may also be a string.
+            let result: StaticType = lt == .int && rt == .int && op != "/" ? .int
+                : (op != "+" || lt.isNumber || rt.isNumber ? .double : .any)
             return (node(code), result)
         }
     }
@@ -361,5 +363,41 @@ struct ExpressionCompiler {
         return Array(name.utf8).withUnsafeBufferPointer { b in
             sx_member(p, base, key, UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), b.count)
         }
+    }
+}
+
+/// One compiled expression, ready to evaluate over records: for tools, tests and anyone
+/// embedding the engine. Not thread-safe (its strings live in the program's scratch).
+public final class Expression {
+    private let program: ExpressionProgram
+    private let root: UInt32
+
+    /// Compiles `source`; plugin functions are prepared for calling (their libraries
+    /// loaded) when `functions` declares them.
+    public init(_ source: String, functions: ExpressionFunctions = ExpressionFunctions(),
+                constants: [String: JSONValue] = [:], condition: Bool = false) throws(ExpressionProblem) {
+        var compiler = ExpressionCompiler(functions: functions, constants: constants, allowsState: true, bind: FunctionBinder.bind)
+        switch compiler.compile(source, as: condition ? .condition : .value) {
+        case .success(let r): root = r
+        case .failure(let p): throw p
+        }
+        program = compiler.program
+        program.setNow(Timestamp.nowMilliseconds())
+    }
+
+    /// The value for `record`, as compact JSON ("null" for null).
+    public func evaluate(_ record: UnsafePointer<sluice_record>) -> String {
+        guard let raw = program.raw else { return "null" }
+        return RecordJSON.render(sx_eval(raw, root, record))
+    }
+
+    /// Whether the value for `record` is the boolean true.
+    public func isTrue(_ record: UnsafePointer<sluice_record>) -> Bool { program.isTrue(root, record) }
+
+    /// The value for the record written as JSON text.
+    public func evaluate(json: String) throws -> String {
+        let arena = RecordArena()
+        var record = try RecordParser().parse(json, into: arena)
+        return evaluate(&record)
     }
 }
