@@ -11,6 +11,7 @@
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
 //   Plugins/<Name>           bundled plugins, each a dynamic library lib<Name>.so
 //   tools/abi-bench          the ABI benchmark's runner
+//   tools/rules-bench        the rules benchmark's runner (Filter, AlertRule, libffi calls)
 //   tools/loopback-http      a real HTTP server on 127.0.0.1 for tests and benchmarks
 //   tools/webhook-receiver   prints what webhook publishers send it
 //   tools/webhook-bench      the webhook benchmark's driver
@@ -145,6 +146,11 @@ let package = Package(
             name: "abi-bench",
             dependencies: ["SluiceEngine"],
             path: "tools/abi-bench/runner"
+        ),
+        .executableTarget(
+            name: "rules-bench",
+            dependencies: ["SluiceEngine", "SluicePluginABI"],
+            path: "tools/rules-bench/runner"
         ),
         .executableTarget(
             name: "store-events",

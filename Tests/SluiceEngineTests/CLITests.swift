@@ -21,7 +21,10 @@ final class CLITests: XCTestCase {
         let plugins = try XCTUnwrap(doc["plugins"] as? [[String: Any]])
         XCTAssertEqual(Set(plugins.compactMap { $0["name"] as? String }),
                        ["AddFields", "Threshold", "JSONLSource", "JSONLSink", "ConsoleSink", "AlertLog", "ConsoleAlerts", "QualityCheck",
-                        "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher"])
+                        "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher", "Geo", "Filter", "Derive", "AlertRule"])
+        let builtins = plugins.filter { $0["library"] as? String == RuleStages.libraryPath }.compactMap { $0["name"] as? String }
+        XCTAssertEqual(Set(builtins), ["Filter", "Derive", "AlertRule"], "the host's own stages are listed like any other")
+        XCTAssertEqual(plugins.first { $0["name"] as? String == "Geo" }?["type"] as? String, "functions")
         let threshold = try XCTUnwrap(plugins.first { $0["name"] as? String == "Threshold" })
         XCTAssertEqual(threshold["emitsAlerts"] as? Bool, true)
         XCTAssertEqual((doc["problems"] as? [Any])?.count, 0)

@@ -61,7 +61,7 @@ final class ValidationTests: XCTestCase {
         assertContains(all, "error: connections[3].to: stage 'out' (JSONLSink, sink) is not an alert publisher; alerts connections go to stages of type alertpublisher")
         assertContains(all, "error: connections[4].to: stage 'log' (AlertLog, alertpublisher) takes alerts, not records: connect it with \"port\": \"alerts\"")
         assertContains(all, "error: connections[5].from: stage 'out' (JSONLSink, sink) has no record output: record connections cannot leave a sink")
-        assertContains(all, "error: connections[8].port: unknown port 'sideways' (records, alerts or errors)")
+        assertContains(all, "error: connections[8].port: unknown port 'sideways' (records, alerts, errors or rejected)")
         XCTAssertTrue(all.contains { $0.hasPrefix("error: connections[7]: cycle: a → b → a") || $0.hasPrefix("error: connections[7]: cycle: b → a → b") }, all.joined(separator: "\n"))
         XCTAssertGreaterThanOrEqual(all.filter { $0.hasPrefix("error:") }.count, 14)
     }

@@ -104,7 +104,9 @@ struct ExpressionCompiler {
         case .constant(let name, let at):
             guard let value = constants[name] else {
                 let known = constants.keys.sorted().map { "$" + $0 }.joined(separator: ", ")
-                throw problem(at, "no constant named '$\(name)'" + (known.isEmpty ? " (define it in the stage's `constants`)" : " (there are: \(known))"))
+                let hint = !allowsState ? " (alerts connections have no constants)"
+                    : known.isEmpty ? " (define it in the stage's `constants`)" : " (there are: \(known))"
+                throw problem(at, "no constant named '$\(name)'" + hint)
             }
             return (jsonConstant(value), Self.type(of: value))
         case .list(let items, _):
@@ -260,6 +262,9 @@ struct ExpressionCompiler {
             throw problem(at, "unknown function '\(name)'\(hint)")
         }
         let declared = function.declaration.arguments
+        if declared.count > 16 {
+            throw problem(at, "\(function.qualifiedName)() declares \(declared.count) arguments; at most 16 can be called")
+        }
         guard declared.count == args.count else {
             throw problem(at, "\(function.qualifiedName)() takes \(declared.count) argument\(declared.count == 1 ? "" : "s") (\(function.declaration.signature)), not \(args.count)")
         }

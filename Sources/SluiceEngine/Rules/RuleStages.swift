@@ -158,3 +158,22 @@ public enum RuleStages {
         return UnsafeBufferPointer(start: p, count: n)
     }
 }
+
+extension RuleStages {
+    /// A live Filter, Derive or AlertRule stage outside a pipeline run (benchmarks, tools):
+    /// its properties checked and compiled against `catalog`'s functions, driven through
+    /// the ABI like in a run. Throws every problem found.
+    public static func instance(plugin: String, properties: [(String, String)], catalog: Catalog,
+                                arena: RecordArena, stage: String = "rule") throws -> StageInstance {
+        guard case .success(let entry) = catalog.find(name: plugin, type: .transform), entry.libraryPath == libraryPath else {
+            throw StageCreateError(stage: stage, plugin: plugin, message: "not a built-in rule stage")
+        }
+        let made = compile(plugin: plugin, properties: properties, path: "properties", functions: ExpressionFunctions(catalog: catalog),
+                           keepRejected: false, bind: FunctionBinder.bind)
+        guard let instance = made.instance else {
+            throw StageCreateError(stage: stage, plugin: plugin, message: made.problems.map(\.description).joined(separator: "; "))
+        }
+        return try StageInstance(descriptor: entry.load(), identity: StageIdentity(pipeline: "bench", stage: stage),
+                                 properties: properties, allowsAlerts: entry.widgets.emitsAlerts, arena: arena, made: instance)
+    }
+}

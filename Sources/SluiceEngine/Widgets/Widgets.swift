@@ -63,7 +63,7 @@ public struct Widgets: Sendable, Equatable {
         case uint64    // uint64_t
         case double    // double
         case float     // float
-        case string    // const char *, NUL-terminated UTF-8, owned by the caller
+        case string    // two C parameters: const char *ptr, size_t len (UTF-8, not NUL-terminated); returned as sluice_str
     }
 }
 
