@@ -26,13 +26,14 @@ private struct Validation {
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
     var spoolFolder = ""
     var stateFolder = ""
-    /// The functions expressions may call (built on first use).
-    lazy var functions = ExpressionFunctions(catalog: catalog)
+    /// The functions expressions may call.
+    let functions: ExpressionFunctions
 
     init(spec: PipelineSpec, catalog: Catalog, template: PropertyTemplate) {
         self.spec = spec
         self.catalog = catalog
         self.template = template
+        functions = ExpressionFunctions(catalog: catalog)
     }
 
     mutating func error(_ path: String, _ message: String) { diagnostics.append(.error(path, message)) }
@@ -308,7 +309,7 @@ private struct Validation {
         }
         guard let sourcePosition = position[source] else { return nil }
         var plan = PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
-        plan.functions = ExpressionFunctions(catalog: catalog)
+        plan.functions = functions
         return plan
     }
 }
