@@ -370,10 +370,8 @@ sluice_value call(sx_program *p, const Node &n, const sluice_record *r) {
     }
 }
 
-}  // namespace
-
-sluice_value eval(sx_program *p, uint32_t i, const sluice_record *r) {
-    const Node &n = p->nodes[i];
+// Any node, by its kind: the general case, and the reference the shapes below agree with.
+sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
     switch (n.kind) {
     case CONST: return n.value;
     case FIELD: {
@@ -465,6 +463,139 @@ sluice_value eval(sx_program *p, uint32_t i, const sluice_record *r) {
     return null_value();
 }
 
+// --- Shapes with a function of their own (chosen by choose()) ---
+
+inline const sluice_value *field_at(const Node &n, const sluice_record *r) {
+    const sluice_field *f = r->fields;
+    uint32_t count = r->nfields, h = n.hint;
+    if (h < count && f[h].key == n.key) return &f[h].value;
+    for (uint32_t i = 0; i < count; i++)
+        if (f[i].key == n.key) {
+            n.hint = i;
+            return &f[i].value;
+        }
+    return nullptr;
+}
+
+sluice_value ev_const(sx_program *, const Node &n, const sluice_record *) { return n.value; }
+
+inline sluice_value size_of(const sluice_value *v) {
+    if (!v) return null_value();
+    if (v->type == SLUICE_ARRAY || v->type == SLUICE_OBJECT) return int_value(v->len);
+    if (v->type == SLUICE_STRING) return int_value(static_cast<int64_t>(utf8_length(v->as.s, v->len)));
+    return null_value();
+}
+
+// How an operand is read. The usual shapes — a field, the size of a field — are read
+// inline by the node that uses them; anything else through its own function.
+struct AnyOperand {
+    static sluice_value get(sx_program *p, const Node &n, const sluice_record *r) { return n.fn(p, n, r); }
+};
+struct FieldOperand {
+    static sluice_value get(sx_program *, const Node &n, const sluice_record *r) {
+        const sluice_value *v = field_at(n, r);
+        return v ? *v : null_value();
+    }
+};
+struct SizeOfFieldOperand {  // n is the size() call, holding the field's key
+    static sluice_value get(sx_program *, const Node &n, const sluice_record *r) { return size_of(field_at(n, r)); }
+};
+
+// A top-level field with an interned key.
+sluice_value ev_field(sx_program *p, const Node &n, const sluice_record *r) { return FieldOperand::get(p, n, r); }
+
+// size(field), the field having an interned key (kept in the call's node).
+sluice_value ev_size_of_field(sx_program *p, const Node &n, const sluice_record *r) {
+    return SizeOfFieldOperand::get(p, n, r);
+}
+
+// A comparison with a constant integer on the right: integers are compared directly;
+// anything else as the general path does.
+template <uint32_t OP, class Operand>
+sluice_value ev_compare_int(sx_program *p, const Node &n, const sluice_record *r) {
+    const Node &left = p->nodes[n.a];
+    sluice_value a = Operand::get(p, left, r);
+    const sluice_value &b = p->nodes[n.b].value;
+    if (a.type == SLUICE_INT) {
+        int64_t x = a.as.i, y = b.as.i;
+        switch (OP) {
+        case SX_LT: return bool_value(x < y);
+        case SX_LE: return bool_value(x <= y);
+        case SX_GT: return bool_value(x > y);
+        case SX_GE: return bool_value(x >= y);
+        case SX_EQ: return bool_value(x == y);
+        default: return bool_value(x != y);
+        }
+    }
+    if (OP == SX_EQ || OP == SX_NE) {
+        bool same = equal(a, b);
+        return bool_value(OP == SX_EQ ? same : !same);
+    }
+    if (!is_number(a)) return bool_value(false);
+    int c = compare_numbers(a, b);
+    if (c == 2) return bool_value(false);
+    switch (OP) {
+    case SX_LT: return bool_value(c < 0);
+    case SX_LE: return bool_value(c <= 0);
+    case SX_GT: return bool_value(c > 0);
+    default: return bool_value(c >= 0);
+    }
+}
+
+template <uint32_t OP>
+EvalFn compare_int_for(const Node &left) {
+    if (left.fn == ev_field) return ev_compare_int<OP, FieldOperand>;
+    if (left.fn == ev_size_of_field) return ev_compare_int<OP, SizeOfFieldOperand>;
+    return ev_compare_int<OP, AnyOperand>;
+}
+
+sluice_value ev_and(sx_program *p, const Node &n, const sluice_record *r) {
+    return bool_value(test(p, n.a, r) && test(p, n.b, r));
+}
+sluice_value ev_or(sx_program *p, const Node &n, const sluice_record *r) {
+    return bool_value(test(p, n.a, r) || test(p, n.b, r));
+}
+
+}  // namespace
+
+void choose(sx_program *p, Node &n) {
+    n.fn = eval_node;
+    auto node = [p](uint32_t i) -> const Node * { return i < p->nodes.size() ? &p->nodes[i] : nullptr; };
+    switch (n.kind) {
+    case CONST: n.fn = ev_const; break;
+    case FUNCTION: n.fn = ev_function; break;
+    case FIELD:
+        if (n.key != SLUICE_NO_KEY) n.fn = ev_field;
+        break;
+    case CALL:
+        if (n.op == SX_SIZE && n.nargs == 1 && n.args < p->args.size()) {
+            const Node *x = node(p->args[n.args]);
+            if (x && x->kind == FIELD && x->key != SLUICE_NO_KEY) {
+                n.key = x->key;
+                n.fn = ev_size_of_field;
+            }
+        }
+        break;
+    case OP: {
+        if (n.op == SX_AND) n.fn = ev_and;
+        if (n.op == SX_OR) n.fn = ev_or;
+        const Node *b = node(n.b), *a = node(n.a);
+        if (!b || b->kind != CONST || b->value.type != SLUICE_INT || !a) break;
+        switch (n.op) {
+        case SX_LT: n.fn = compare_int_for<SX_LT>(*a); break;
+        case SX_LE: n.fn = compare_int_for<SX_LE>(*a); break;
+        case SX_GT: n.fn = compare_int_for<SX_GT>(*a); break;
+        case SX_GE: n.fn = compare_int_for<SX_GE>(*a); break;
+        case SX_EQ: n.fn = compare_int_for<SX_EQ>(*a); break;
+        case SX_NE: n.fn = compare_int_for<SX_NE>(*a); break;
+        default: break;
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
 bool equal(const sluice_value &a, const sluice_value &b) {
     if (is_number(a) && is_number(b)) return compare_numbers(a, b) == 0;
     if (a.type != b.type) return false;
@@ -522,8 +653,11 @@ extern "C" sluice_value sx_eval(sx_program *p, uint32_t root, const sluice_recor
 }
 
 extern "C" int sx_eval_bool(sx_program *p, uint32_t root, const sluice_record *record) {
-    sluice_value v = sx_eval(p, root, record);
-    return v.type == SLUICE_BOOL && v.as.b;
+    p->scratch.reset();
+    sluice_record empty{};
+    if (!record) record = &empty;
+    if (root >= p->nodes.size()) return 0;
+    return test(p, root, record);
 }
 
 extern "C" int sx_text(sx_program *p, const sluice_value *value, sluice_str *out) {

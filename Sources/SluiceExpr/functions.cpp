@@ -114,60 +114,63 @@ extern "C" sx_function *sx_function_new(void *fn, const uint32_t *args, uint32_t
 
 namespace sluice_expr {
 
-sluice_value call_function(sx_program *p, const sx_function *f, const sluice_value *args, uint32_t n) {
-    sluice_value out;
-    std::memset(&out, 0, sizeof out);
-    if (!f || n != f->args.size()) return out;
-    Slot slots[32];
-    void *values[32];
-    static const char empty[1] = {0};
-    size_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const sluice_value &v = args[i];
-        int64_t x;
-        switch (f->args[i]) {
-        case SX_T_BOOL:
-            if (v.type != SLUICE_BOOL) return out;
-            slots[k].u8 = v.as.b ? 1 : 0;
-            break;
-        case SX_T_INT32:
-            if (!integral(v, INT32_MIN, INT32_MAX, x)) return out;
-            slots[k].i32 = static_cast<int32_t>(x);
-            break;
-        case SX_T_INT64:
-            if (!integral(v, INT64_MIN, INT64_MAX, x)) return out;
-            slots[k].i64 = x;
-            break;
-        case SX_T_UINT32:
-            if (!integral(v, 0, UINT32_MAX, x)) return out;
-            slots[k].u32 = static_cast<uint32_t>(x);
-            break;
-        case SX_T_UINT64:
-            if (!integral(v, 0, INT64_MAX, x)) return out;
-            slots[k].u64 = static_cast<uint64_t>(x);
-            break;
-        case SX_T_FLOAT:
-            if (v.type == SLUICE_INT) slots[k].f = static_cast<float>(v.as.i);
-            else if (v.type == SLUICE_DOUBLE) slots[k].f = static_cast<float>(v.as.d);
-            else return out;
-            break;
-        case SX_T_DOUBLE:
-            if (v.type == SLUICE_INT) slots[k].d = static_cast<double>(v.as.i);
-            else if (v.type == SLUICE_DOUBLE) slots[k].d = v.as.d;
-            else return out;
-            break;
-        case SX_T_STRING:
-            if (v.type != SLUICE_STRING) return out;
-            slots[k].s = v.len ? v.as.s : empty;
-            values[k] = &slots[k];
-            k++;
-            slots[k].len = v.len;
-            break;
-        default: return out;
-        }
+namespace {
+
+const char kEmpty[1] = {0};
+
+// Converts one argument to its declared C type into slots[k] (a string takes two slots:
+// pointer and length), advancing k; false when the value does not fit the type.
+__attribute__((always_inline)) inline bool put_arg(uint32_t type, const sluice_value &v, Slot *slots, void **values, size_t &k) {
+    int64_t x;
+    switch (type) {
+    case SX_T_BOOL:
+        if (v.type != SLUICE_BOOL) return false;
+        slots[k].u8 = v.as.b ? 1 : 0;
+        break;
+    case SX_T_INT32:
+        if (!integral(v, INT32_MIN, INT32_MAX, x)) return false;
+        slots[k].i32 = static_cast<int32_t>(x);
+        break;
+    case SX_T_INT64:
+        if (!integral(v, INT64_MIN, INT64_MAX, x)) return false;
+        slots[k].i64 = x;
+        break;
+    case SX_T_UINT32:
+        if (!integral(v, 0, UINT32_MAX, x)) return false;
+        slots[k].u32 = static_cast<uint32_t>(x);
+        break;
+    case SX_T_UINT64:
+        if (!integral(v, 0, INT64_MAX, x)) return false;
+        slots[k].u64 = static_cast<uint64_t>(x);
+        break;
+    case SX_T_FLOAT:
+        if (v.type == SLUICE_INT) slots[k].f = static_cast<float>(v.as.i);
+        else if (v.type == SLUICE_DOUBLE) slots[k].f = static_cast<float>(v.as.d);
+        else return false;
+        break;
+    case SX_T_DOUBLE:
+        if (v.type == SLUICE_INT) slots[k].d = static_cast<double>(v.as.i);
+        else if (v.type == SLUICE_DOUBLE) slots[k].d = v.as.d;
+        else return false;
+        break;
+    case SX_T_STRING:
+        if (v.type != SLUICE_STRING) return false;
+        slots[k].s = v.len ? v.as.s : kEmpty;
         values[k] = &slots[k];
         k++;
+        slots[k].len = v.len;
+        break;
+    default: return false;
     }
+    values[k] = &slots[k];
+    k++;
+    return true;
+}
+
+// Calls the function with its converted arguments and converts what it returns.
+inline sluice_value call_prepared(sx_program *p, const sx_function *f, void **values) {
+    sluice_value out;
+    std::memset(&out, 0, sizeof out);
     // The return buffer: at least 8 bytes (libffi widens small integers), 16 for a sluice_str.
     alignas(16) unsigned char ret[16] = {0};
     ffi_call(const_cast<ffi_cif *>(&f->cif), FFI_FN(f->fn), ret, values);
@@ -240,6 +243,42 @@ sluice_value call_function(sx_program *p, const sx_function *f, const sluice_val
     }
     }
     return out;
+}
+
+
+}  // namespace
+
+sluice_value call_function(sx_program *p, const sx_function *f, const sluice_value *args, uint32_t n) {
+    sluice_value out;
+    std::memset(&out, 0, sizeof out);
+    if (!f || n != f->args.size()) return out;
+    Slot slots[32];
+    void *values[32];
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!put_arg(f->args[i], args[i], slots, values, k)) return out;
+    return call_prepared(p, f, values);
+}
+
+// A plugin function's node: each argument evaluated (all of them, in order, even after one
+// does not fit: previous()/changed() in an argument keep their memory the same way) and
+// converted straight into its slot, then the call.
+sluice_value ev_function(sx_program *p, const Node &n, const sluice_record *r) {
+    const sx_function *f = n.function;
+    sluice_value out;
+    std::memset(&out, 0, sizeof out);
+    if (!f || n.nargs != f->args.size() || n.nargs > 16) return out;
+    Slot slots[32];
+    void *values[32];
+    size_t k = 0;
+    bool fits = true;
+    const uint32_t *arg = p->args.data() + n.args;
+    for (uint32_t i = 0; i < n.nargs; i++) {
+        sluice_value v = eval(p, arg[i], r);
+        if (fits) fits = put_arg(f->args[i], v, slots, values, k);
+    }
+    if (!fits) return out;
+    return call_prepared(p, f, values);
 }
 
 }  // namespace sluice_expr

@@ -15,6 +15,12 @@ namespace sluice_expr {
 
 enum NodeKind : uint32_t { CONST, FIELD, MEMBER, INDEX, OP, LIST, CALL, FUNCTION };
 
+struct Node;
+// How a node is evaluated: chosen once, when the node is added (choose()), so evaluation
+// is a chain of direct calls of functions made for the node's shape — no dispatch on the
+// node's kind per record.
+using EvalFn = sluice_value (*)(sx_program *p, const Node &n, const sluice_record *r);
+
 struct Node {
     NodeKind kind;
     uint32_t op = 0;        // OP: the operator; CALL: the built-in
@@ -26,7 +32,15 @@ struct Node {
     int32_t aux = -1;                // CALL: regex or memory number
     const sx_function *function = nullptr;
     sluice_value value{};            // CONST
+    EvalFn fn = nullptr;
+    // FIELD (and size() of a field): where the field was found in the last record. Records
+    // of one stream mostly share a layout, so one comparison usually finds it. A program is
+    // evaluated by one thread at a time (its scratch is shared too).
+    mutable uint32_t hint = 0;
 };
+
+// Sets n.fn for the node's shape; its operands are already in p->nodes.
+void choose(sx_program *p, Node &n);
 
 // The memory of one previous() / changed() call site: key text → the value last seen.
 class Memory {
@@ -79,7 +93,8 @@ struct sx_program {
     std::string text;                        // sx_text's buffer
 
     ~sx_program();
-    uint32_t add(const sluice_expr::Node &n) {
+    uint32_t add(sluice_expr::Node n) {
+        sluice_expr::choose(this, n);
         nodes.push_back(n);
         return static_cast<uint32_t>(nodes.size() - 1);
     }
@@ -92,7 +107,17 @@ struct sx_program {
 
 namespace sluice_expr {
 // Evaluates node `i` (the scratch is not reset).
-sluice_value eval(sx_program *p, uint32_t i, const sluice_record *r);
+inline sluice_value eval(sx_program *p, uint32_t i, const sluice_record *r) {
+    const Node &n = p->nodes[i];
+    return n.fn(p, n, r);
+}
+// Evaluates node `i` as a condition: true only for the boolean true.
+inline bool test(sx_program *p, uint32_t i, const sluice_record *r) {
+    sluice_value v = eval(p, i, r);
+    return v.type == SLUICE_BOOL && v.as.b;
+}
+// A plugin function's node (its arguments evaluated and converted, then the call).
+sluice_value ev_function(sx_program *p, const Node &n, const sluice_record *r);
 // Calls a plugin function with evaluated arguments (null when one does not fit).
 sluice_value call_function(sx_program *p, const sx_function *f, const sluice_value *args, uint32_t n);
 // Deep equality: numbers by value, null equals only null.

@@ -3,13 +3,22 @@
 // makes their instances (sx_filter_new, ...); create() itself refuses.
 #include "program.hpp"
 
+#include <charconv>
 #include <ctime>
+#include <sluice_records.h>
 #include <string>
 #include <vector>
 
 namespace {
 
 enum Kind { FILTER, DERIVE, RULE };
+
+// Records' fields lie wherever the parser put them: fetching a record's fields a few records
+// ahead hides most of the memory latency a batch loop would otherwise wait for.
+constexpr size_t kAhead = 8;
+inline void prefetch(const sluice_batch *b, size_t i) {
+    if (i + kAhead < b->count) __builtin_prefetch(b->records[i + kAhead].fields);
+}
 
 int64_t now_ms() {
     timespec ts{};
@@ -31,7 +40,12 @@ struct sx_stage {
     std::vector<sluice_record> rejected;
     std::vector<sluice_field> fields;
     std::vector<sluice_kv> payload;
-    std::vector<std::string> texts;
+    std::vector<sluice_str> keys_text;  // AlertRule: the payload's names (in `names`)
+    std::vector<std::string> texts;  // payload values rendered as JSON
+    struct Digits {
+        char text[32];
+    };
+    std::vector<Digits> digits;      // payload numbers, formatted
 
     ~sx_stage() { sx_program_free(program); }
 
@@ -47,8 +61,11 @@ sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
     s->rejected.clear();
     size_t run = 0, dropped = 0;  // run: the first kept record not yet emitted
     bool in_run = false;
+    sx_program *p = s->program;
     for (size_t i = 0; i < b->count; i++) {
-        if (sx_eval_bool(s->program, s->root, &b->records[i])) {
+        prefetch(b, i);
+        p->scratch.reset();
+        if (sluice_expr::test(p, s->root, &b->records[i])) {
             if (!in_run) {
                 run = i;
                 in_run = true;
@@ -76,6 +93,7 @@ sluice_status derive(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
     for (size_t i = 0; i < b->count; i++) {
         const sluice_record *r = &b->records[i];
         sx_program *p = s->program;
+        prefetch(b, i);
         p->scratch.reset();
         for (size_t k = 0; k < n; k++) {
             sluice_field &f = s->fields[k];
@@ -93,37 +111,63 @@ sluice_status derive(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
     return SLUICE_OK;
 }
 
+// A payload value as the text the alert carries: a string as it is (no copy: emit_alert
+// copies), a number or boolean formatted into `digits`, a list or object as JSON in
+// `json`; false for null (the entry is left out).
+bool payload_text(sx_program *p, const sluice_value &v, char (&digits)[32], std::string &json, sluice_str &out) {
+    switch (v.type) {
+    case SLUICE_NULL: return false;
+    case SLUICE_STRING: out = {v.len ? v.as.s : "", v.len}; return true;
+    case SLUICE_BOOL: out = v.as.b ? sluice_str{"true", 4} : sluice_str{"false", 5}; return true;
+    case SLUICE_INT: {
+        auto end = std::to_chars(digits, digits + sizeof digits, v.as.i).ptr;
+        out = {digits, static_cast<size_t>(end - digits)};
+        return true;
+    }
+    case SLUICE_DOUBLE: out = {digits, sr_format_number(digits, v.as.d)}; return true;
+    default:
+        if (!sluice_expr::to_text(p, v, json)) return false;
+        out = {json.data(), json.size()};
+        return true;
+    }
+}
+
+// The alert of one record whose condition held: its payload evaluated and rendered, then
+// handed to emit_alert (which copies it).
+void raise_alert(sx_stage *s, sx_program *p, const sluice_record *r, const sluice_emitter *out) {
+    sluice_kv *payload = s->payload.data();
+    uint32_t m = 0;
+    size_t n = s->roots.size();
+    if (n == 0) {
+        // No payload given: the record's own fields, as text.
+        if (s->texts.size() < r->nfields) s->texts.resize(r->nfields);
+        if (s->payload.size() < r->nfields) s->payload.resize(r->nfields);
+        payload = s->payload.data();
+        for (uint32_t k = 0; k < r->nfields; k++) {
+            std::string &text = s->texts[k];
+            if (!sluice_expr::to_text(p, r->fields[k].value, text)) continue;
+            payload[m++] = {{r->fields[k].name, r->fields[k].name_len}, {text.data(), text.size()}};
+        }
+    } else {
+        // Every value is evaluated first: the scratch holds them all until the alert is emitted.
+        for (size_t k = 0; k < n; k++) {
+            sluice_str text;
+            if (!payload_text(p, sluice_expr::eval(p, s->roots[k], r), s->digits[k].text, s->texts[k], text))
+                continue;  // null: the entry is left out
+            payload[m++] = {s->keys_text[k], text};
+        }
+    }
+    out->emit_alert(out->ctx, payload, m);
+}
+
 sluice_status rule(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
     if (b->count && out->emit_input(out->ctx, 0, b->count) != SLUICE_OK) return SLUICE_ERROR;
     sx_program *p = s->program;
     for (size_t i = 0; i < b->count; i++) {
         const sluice_record *r = &b->records[i];
-        if (!sx_eval_bool(p, s->root, r)) continue;
-        s->payload.clear();
-        s->texts.clear();
-        if (s->roots.empty()) {
-            // No payload given: the record's own fields, as text.
-            s->texts.reserve(r->nfields);
-            for (uint32_t k = 0; k < r->nfields; k++) {
-                std::string text;
-                if (!sluice_expr::to_text(p, r->fields[k].value, text)) continue;
-                s->texts.push_back(std::move(text));
-                s->payload.push_back({{r->fields[k].name, r->fields[k].name_len}, {nullptr, 0}});
-            }
-        } else {
-            s->texts.reserve(s->roots.size());
-            for (size_t k = 0; k < s->roots.size(); k++) {
-                p->scratch.reset();
-                sluice_value v = sluice_expr::eval(p, s->roots[k], r);
-                std::string text;
-                if (!sluice_expr::to_text(p, v, text)) continue;  // null: the entry is left out
-                s->texts.push_back(std::move(text));
-                s->payload.push_back({{s->names[k].data(), s->names[k].size()}, {nullptr, 0}});
-            }
-        }
-        for (size_t k = 0; k < s->payload.size(); k++)
-            s->payload[k].value = {s->texts[k].data(), s->texts[k].size()};
-        out->emit_alert(out->ctx, s->payload.data(), static_cast<uint32_t>(s->payload.size()));
+        prefetch(b, i);
+        p->scratch.reset();
+        if (sluice_expr::test(p, s->root, r)) raise_alert(s, p, r, out);
     }
     return SLUICE_OK;
 }
@@ -217,10 +261,19 @@ extern "C" sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const 
 extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) {
     sx_stage *s = make(RULE, p);
     if (!s) return nullptr;
-    s->root = when;
-    for (uint32_t i = 0; i < n; i++) {
-        s->names.emplace_back(names[i]);
-        s->roots.push_back(roots[i]);
+    try {
+        s->root = when;
+        for (uint32_t i = 0; i < n; i++) {
+            s->names.emplace_back(names[i]);
+            s->roots.push_back(roots[i]);
+        }
+        for (const std::string &name : s->names) s->keys_text.push_back({name.data(), name.size()});
+        s->payload.resize(n);
+        s->texts.resize(n);
+        s->digits.resize(n);
+    } catch (...) {
+        delete s;
+        return nullptr;
     }
     return s;
 }

@@ -7,28 +7,12 @@
 #include <new>
 #include <vector>
 
-namespace {
-struct Chunk {
-    char *data;
-    size_t size;
-};
-}  // namespace
-
-struct sr_arena {
-    std::vector<Chunk> chunks;  // chunks[0..current] are in use
-    size_t current = 0;
-    size_t offset = 0;          // within chunks[current]
-    size_t chunk_bytes;
-    size_t used = 0;
-    uint64_t generation = 0;    // counts resets: memory of an earlier batch is never trusted
-};
-
 uint64_t sluice_records::arena_generation(const sr_arena *a) { return a->generation; }
 
-static Chunk new_chunk(size_t size) {
+static sr_arena::Chunk new_chunk(size_t size) {
     char *p = static_cast<char *>(std::malloc(size));
     if (!p) throw std::bad_alloc();
-    return Chunk{p, size};
+    return sr_arena::Chunk{p, size};
 }
 
 extern "C" sr_arena *sr_arena_new(size_t chunk_bytes) {
@@ -55,7 +39,7 @@ extern "C" void sr_arena_reset(sr_arena *a) {
         size_t best = 0;
         for (size_t i = 1; i < a->chunks.size(); i++)
             if (a->chunks[i].size > a->chunks[best].size) best = i;
-        Chunk keep = a->chunks[best];
+        sr_arena::Chunk keep = a->chunks[best];
         for (size_t i = 0; i < a->chunks.size(); i++)
             if (i != best) std::free(a->chunks[i].data);
         a->chunks.assign(1, keep);
@@ -68,7 +52,7 @@ extern "C" void sr_arena_reset(sr_arena *a) {
 
 extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
     for (;;) {
-        Chunk &c = a->chunks[a->current];
+        sr_arena::Chunk &c = a->chunks[a->current];
         size_t start = (a->offset + (align - 1)) & ~(align - 1);
         if (start + bytes <= c.size) {
             a->offset = start + bytes;

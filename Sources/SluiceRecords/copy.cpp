@@ -12,6 +12,7 @@
 
 #include <simdjson.h>
 
+using sluice_records::arena_alloc;
 using sluice_records::set_error;
 
 namespace {
@@ -94,7 +95,7 @@ const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_l
         if (out > UINT32_MAX) set_error(err, cap, "a string is longer than 4 GiB once its bad bytes are replaced");
         return nullptr;
     }
-    auto *dst = static_cast<char *>(sr_arena_alloc(arena, out + 1, 1));
+    auto *dst = static_cast<char *>(arena_alloc(arena, out + 1, 1));
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         size_t len = utf8_sequence(s, i, n);
@@ -191,7 +192,7 @@ bool copy_fields(const Src &src, sr_arena *arena, const sluice_field *in, uint32
     }
     if (!budget.take(n, static_cast<uint64_t>(n) * sizeof(sluice_field), err, cap)) return false;
     auto *dst = static_cast<sluice_field *>(
-        sr_arena_alloc(arena, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
+        arena_alloc(arena, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
     const sluice_field *fields = src.at(in, n);
     for (uint32_t i = 0; i < n; i++) {
         const sluice_field f = fields[i];  // read once: nobody changes it under the checks
@@ -242,7 +243,7 @@ bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, slui
         }
         if (!budget.take(in.len, static_cast<uint64_t>(in.len) * sizeof(sluice_value), err, cap)) return false;
         auto *dst = static_cast<sluice_value *>(
-            sr_arena_alloc(arena, in.len * sizeof(sluice_value) + 1, alignof(sluice_value)));
+            arena_alloc(arena, in.len * sizeof(sluice_value) + 1, alignof(sluice_value)));
         const sluice_value *items = src.at(in.as.items, in.len);
         for (uint32_t i = 0; i < in.len; i++)
             if (!copy_value(src, arena, items[i], &dst[i], depth + 1, budget, err, cap)) return false;
@@ -300,7 +301,7 @@ GrowHeader *header_of(const sr_arena *arena, const sluice_field *fields) {
 }
 
 sluice_field *new_growable(sr_arena *arena, uint32_t cap, uint32_t used) {
-    auto *h = static_cast<GrowHeader *>(sr_arena_alloc(arena, sizeof(GrowHeader) + uint64_t(cap) * sizeof(sluice_field), 16));
+    auto *h = static_cast<GrowHeader *>(arena_alloc(arena, sizeof(GrowHeader) + uint64_t(cap) * sizeof(sluice_field), 16));
     auto *fields = reinterpret_cast<sluice_field *>(h + 1);
     h->tag = tag_of(arena, fields);
     h->cap = cap;
@@ -336,7 +337,7 @@ static int sr_flat_import_records_(const char *base, uint64_t size, uint64_t off
         return -1;
     }
     auto *records = static_cast<sluice_record *>(
-        sr_arena_alloc(arena, count * sizeof(sluice_record) + 1, alignof(sluice_record)));
+        arena_alloc(arena, count * sizeof(sluice_record) + 1, alignof(sluice_record)));
     const sluice_record *in = src.at(stored, count);
     for (uint64_t i = 0; i < count; i++) {
         const sluice_record r = in[i];
@@ -359,7 +360,7 @@ static int sr_flat_import_output_(const char *base, uint64_t size, uint64_t offs
                   (unsigned long long)offset);
         return -1;
     }
-    auto *records = static_cast<sluice_record *>(sr_arena_alloc(arena, n * sizeof(sluice_record) + 1, alignof(sluice_record)));
+    auto *records = static_cast<sluice_record *>(arena_alloc(arena, n * sizeof(sluice_record) + 1, alignof(sluice_record)));
     const sr_flat_output *entries = src.at(stored, n);
     for (uint64_t i = 0; i < n; i++) {
         const sr_flat_output e = entries[i];  // read once
@@ -395,35 +396,73 @@ static int sr_flat_import_output_(const char *base, uint64_t size, uint64_t offs
     return 0;
 }
 
-static int sr_flat_import_kvs_(const char *base, uint64_t size, uint64_t offset, uint32_t count,
-                                  uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err,
-                                  size_t cap) {
-    const Flat src{base, size};
-    const sluice_kv *stored = reinterpret_cast<const sluice_kv *>(static_cast<uintptr_t>(offset));
+// Copies n bytes and tells whether none has its high bit set (eight bytes at a time): the
+// bytes checked are the bytes copied, whatever the source does meanwhile.
+inline bool copy_ascii(char *dst, const char *src, size_t n) {
+    size_t i = 0;
+    uint64_t high = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, src + i, 8);
+        high |= w;
+        std::memcpy(dst + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        char c = src[i];
+        high |= static_cast<unsigned char>(c);
+        dst[i] = c;
+    }
+    return (high & 0x8080808080808080ull) == 0;
+}
+
+// An alert payload of `count` pairs into the arena: every pointer checked as the source
+// says, at most `max_bytes` of text, each string copied NUL-terminated and made valid UTF-8.
+// The pairs take one allocation and their text another; a string that is not UTF-8 gets a
+// repaired copy of its own.
+template <class Src>
+int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t max_bytes, sr_arena *arena,
+               const sluice_kv **out, char *err, size_t cap) {
     if (!src.ok(stored, count)) {
-        set_error(err, cap, "%u alert entries at offset %llu lie outside the shared memory", count,
-                  (unsigned long long)offset);
+        if (Src::kShared)
+            set_error(err, cap, "%u alert entries at offset %llu lie outside the shared memory", count,
+                      (unsigned long long)reinterpret_cast<uintptr_t>(stored));
+        else
+            set_error(err, cap, "a NULL payload");
         return -1;
     }
-    auto *kvs = static_cast<sluice_kv *>(sr_arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
     const sluice_kv *in = src.at(stored, count);
-    Budget budget;
+    // The pairs are read once, into the copy: what the plugin changes meanwhile is not seen.
+    auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < count; i++) {
         const sluice_kv kv = in[i];
-        const sluice_str *parts[2] = {&kv.key, &kv.value};
-        sluice_str *dst[2] = {&kvs[i].key, &kvs[i].value};
-        for (int k = 0; k < 2; k++) {
-            const sluice_str s = *parts[k];
-            if (!src.ok(s.ptr, s.len) || s.len > max_bytes - bytes) {
-                set_error(err, cap, "an alert's payload has %s or more than %llu bytes", Flat::kBad, (unsigned long long)max_bytes);
-                return -1;
+        kvs[i] = kv;
+        if (!src.ok(kv.key.ptr, kv.key.len) || !src.ok(kv.value.ptr, kv.value.len)) {
+            set_error(err, cap, "an alert's payload has %s", Src::kBad);
+            return -1;
+        }
+        if (kv.key.len > max_bytes - bytes || kv.value.len > max_bytes - bytes - kv.key.len) {
+            set_error(err, cap, "the alert's payload is larger than %llu bytes", (unsigned long long)max_bytes);
+            return -1;
+        }
+        bytes += kv.key.len + kv.value.len;
+    }
+    char *text = static_cast<char *>(arena_alloc(arena, bytes + 2 * static_cast<uint64_t>(count) + 1, 1));
+    Budget budget;
+    for (uint32_t i = 0; i < count; i++) {
+        for (sluice_str *s : {&kvs[i].key, &kvs[i].value}) {
+            size_t n = s->len;
+            bool ascii = n == 0 || copy_ascii(text, src.at(s->ptr, n), n);
+            text[n] = 0;
+            if (ascii || is_utf8(text, n)) {
+                *s = sluice_str{text, n};
+            } else {
+                uint32_t len = 0;
+                const char *clean = clean_copy(arena, text, n, &len, budget, err, cap);
+                if (!clean) return -1;
+                *s = sluice_str{clean, len};
             }
-            bytes += s.len;
-            uint32_t len = 0;
-            const char *text = clean_copy(arena, s.len ? src.at(s.ptr, s.len) : "", s.len, &len, budget, err, cap);
-            if (!text) return -1;
-            *dst[k] = sluice_str{text, len};
+            text += n + 1;
         }
     }
     *out = kvs;
@@ -445,7 +484,9 @@ extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t 
 extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
                                   uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err, size_t cap) {
     try {
-        return sr_flat_import_kvs_(base, size, offset, count, max_bytes, arena, out, err, cap);
+        const Flat src{base, size};
+        return import_kvs(src, reinterpret_cast<const sluice_kv *>(static_cast<uintptr_t>(offset)), count, max_bytes,
+                          arena, out, err, cap);
     } catch (const std::bad_alloc &) {
         set_error(err, cap, "out of memory copying an alert");
         return -1;
@@ -480,7 +521,7 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
     // The new fields, copied and named, before anything is decided.
     sluice_field small[8];
     sluice_field *fresh = nset <= 8 ? small
-                                    : static_cast<sluice_field *>(sr_arena_alloc(arena, nset * sizeof(sluice_field), alignof(sluice_field)));
+                                    : static_cast<sluice_field *>(arena_alloc(arena, nset * sizeof(sluice_field), alignof(sluice_field)));
     for (uint32_t i = 0; i < nset; i++) {
         const sluice_field f = set[i];
         if (!copy_name(Direct{}, arena, f, &fresh[i], budget, err, cap)) return -1;
@@ -530,4 +571,14 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
     out->nfields = n;
     out->flags = 0;
     return 0;
+}
+
+extern "C" int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t max_bytes,
+                           const sluice_kv **out, char *err, size_t cap) {
+    try {
+        return import_kvs(Direct{}, kvs, count, max_bytes, arena, out, err, cap);
+    } catch (const std::bad_alloc &) {
+        set_error(err, cap, "out of memory copying an alert");
+        return -1;
+    }
 }

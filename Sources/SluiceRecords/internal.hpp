@@ -41,6 +41,35 @@ uint64_t parse_lines(sr_parser *parser, sr_arena *arena, const char *text, size_
 // How many times the arena was reset.
 uint64_t arena_generation(const sr_arena *arena);
 
+}  // namespace sluice_records
+
+struct sr_arena {
+    struct Chunk {
+        char *data;
+        size_t size;
+    };
+    std::vector<Chunk> chunks;  // chunks[0..current] are in use
+    size_t current = 0;
+    size_t offset = 0;          // within chunks[current]
+    size_t chunk_bytes;
+    size_t used = 0;
+    uint64_t generation = 0;    // counts resets: memory of an earlier batch is never trusted
+};
+
+namespace sluice_records {
+
+// sr_arena_alloc with its common case (the current chunk has room) inlined.
+inline void *arena_alloc(sr_arena *a, size_t bytes, size_t align) {
+    const sr_arena::Chunk &c = a->chunks[a->current];
+    size_t start = (a->offset + (align - 1)) & ~(align - 1);
+    if (start + bytes <= c.size && start + bytes >= start) {
+        a->offset = start + bytes;
+        a->used += bytes;
+        return c.data + start;
+    }
+    return sr_arena_alloc(a, bytes, align);
+}
+
 // Writes a NUL-terminated message into a caller's buffer.
 void set_error(char *err, size_t cap, const char *fmt, ...);
 

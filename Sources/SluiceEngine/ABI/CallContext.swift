@@ -16,7 +16,7 @@ public struct EmittedError {
 
 /// An alert as a stage raised it, copied into the batch arena: its payload, in order,
 /// with keys and values NUL-terminated. Valid until the batch's arena is reset.
-public struct RawAlertRef {
+public struct RawAlertRef: BitwiseCopyable {
     public let payload: UnsafePointer<sluice_kv>
     public let count: Int
 
@@ -49,6 +49,13 @@ struct HotState {
     var inputCount: Int = 0
     /// What the call emitted.
     var output: RecordBuffer
+    /// The alerts raised during the batch, copied into `arena`.
+    var alerts = PlainBuffer<RawAlertRef>(capacity: 64)
+    /// The batch's arena, the most alerts kept per batch, and whether the stage's plugin
+    /// declares emitsAlerts: what emit_alert's fast path needs.
+    var arena: OpaquePointer
+    var alertLimit = Int.max
+    var allowsAlerts = false
     /// The CallContext this belongs to, for everything that is not hot.
     var owner: Unmanaged<CallContext>
 
@@ -88,14 +95,15 @@ final class CallContext {
     private let fileKey = FieldKeys.intern("file"), lineKey = FieldKeys.intern("line"), textKey = FieldKeys.intern("text")
 
     // Per call
-    var arena: RecordArena
+    var arena: RecordArena { didSet { hot.pointee.arena = arena.raw } }
     var alertCount = 0
     var failure: String?
     var lastError: String?
 
     // What the batch produced so far (records are in `hot`, per call)
     var errors: [EmittedError] = []
-    var alerts: [RawAlertRef] = []
+    /// The alerts raised during the batch so far (in `hot`).
+    var alerts: UnsafeBufferPointer<RawAlertRef> { hot.pointee.alerts.elements }
     var outcomes: [Int: (status: sluice_status, message: String)] = [:]
     /// Publishers: alert index → the service's "not before" in milliseconds; -1: every alert.
     var retryAfterMs: [Int: Int] = [:]
@@ -104,7 +112,10 @@ final class CallContext {
     /// Values of the stage's secret properties: never in a message the host shows.
     var redactor = Redactor(secrets: [])
     /// The most alerts kept per batch; more are counted as overflowed.
-    var alertLimit = Int.max
+    var alertLimit: Int {
+        get { hot.pointee.alertLimit }
+        set { hot.pointee.alertLimit = newValue }
+    }
     // Accumulated over the instance's life
     var counters: [String: Int64] = [:]
     var rejectedAlerts = 0
@@ -134,13 +145,15 @@ final class CallContext {
         emitter = .allocate(capacity: 1)
         emitter.initialize(to: CallContext.table)
         emitter.pointee.ctx = UnsafeMutableRawPointer(hot)
-        hot.initialize(to: HotState(output: RecordBuffer(capacity: 256), owner: Unmanaged.passUnretained(self)))
+        hot.initialize(to: HotState(output: RecordBuffer(capacity: 256), arena: arena.raw, allowsAlerts: allowsAlerts,
+                                    owner: Unmanaged.passUnretained(self)))
     }
 
     deinit {
         if usesLineParser { sr_line_parser_free(lineParser) }
         sr_buf_free(&json)
         hot.pointee.output.deallocate()
+        hot.pointee.alerts.deallocate()
         hot.deinitialize(count: 1)
         hot.deallocate()
         emitter.deinitialize(count: 1)
@@ -155,7 +168,7 @@ final class CallContext {
     /// Starts a batch: forgets the errors and alerts of the last one.
     func beginBatch() {
         if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
-        if !alerts.isEmpty { alerts.removeAll(keepingCapacity: true) }
+        hot.pointee.alerts.removeAll()
         position = nil
     }
 
@@ -177,7 +190,7 @@ final class CallContext {
     /// Forgets what a call that asked to be retried emitted.
     func discard(errorsFrom firstError: Int, alertsFrom firstAlert: Int) {
         if errors.count > firstError { errors.removeSubrange(firstError...) }
-        if alerts.count > firstAlert { alerts.removeSubrange(firstAlert...) }
+        hot.pointee.alerts.removeLast(from: firstAlert)
         hot.pointee.output.removeAll()
     }
 
@@ -328,51 +341,16 @@ final class CallContext {
         guard n <= CallContext.maxAlertEntries else {
             return refuse("emit_alert: \(n) payload entries; at most \(CallContext.maxAlertEntries)")
         }
-        // One arena block: the kv array, then every key and value, each NUL-terminated.
-        let entries = UnsafeBufferPointer(start: payload, count: Int(n))
-        var bytes = 0
-        for kv in entries {
-            if (kv.key.len > 0 && kv.key.ptr == nil) || (kv.value.len > 0 && kv.value.ptr == nil) {
-                return refuse("emit_alert: a payload string has a NULL pointer")
-            }
-            guard kv.key.len <= CallContext.maxAlertBytes, kv.value.len <= CallContext.maxAlertBytes,
-                  bytes + kv.key.len + kv.value.len + 2 <= CallContext.maxAlertBytes else {
-                return refuse("emit_alert: the payload is larger than \(CallContext.maxAlertBytes) bytes")
-            }
-            bytes += kv.key.len + kv.value.len + 2
+        // Copied into the batch's arena in one C call: NULL pointers and oversized payloads
+        // refused, text that is not UTF-8 replaced (U+FFFD), so every envelope stays valid JSON.
+        var kvs: UnsafePointer<sluice_kv>?
+        let status = errorBuffer.withUnsafeMutableBufferPointer { e in
+            sr_copy_kvs(arena.raw, payload, n, UInt64(CallContext.maxAlertBytes), &kvs, e.baseAddress, e.count)
         }
-        // Text that is not UTF-8 is replaced (U+FFFD), so every envelope stays valid JSON.
-        if entries.contains(where: { !CallContext.isUTF8($0.key) || !CallContext.isUTF8($0.value) }) {
-            var pool: [UInt8] = []
-            var spans: [(key: Range<Int>, value: Range<Int>)] = []
-            for kv in entries {
-                let k = pool.count
-                pool += String(kv.key).utf8  // String(sluice_str) decodes with U+FFFD
-                let v = pool.count
-                pool += String(kv.value).utf8
-                spans.append((k..<v, v..<pool.count))
-            }
-            return pool.withUnsafeBufferPointer { buffer -> sluice_status in
-                let base = UnsafeRawPointer(buffer.baseAddress)?.assumingMemoryBound(to: CChar.self)
-                func slice(_ r: Range<Int>) -> sluice_str { sluice_str(ptr: r.isEmpty ? nil : base.map { $0 + r.lowerBound }, len: r.count) }
-                let kvs = spans.map { sluice_kv(key: slice($0.key), value: slice($0.value)) }
-                return kvs.withUnsafeBufferPointer { emitAlert($0.baseAddress, n) }
-            }
+        guard status == 0, let kvs else {
+            return refuse("emit_alert: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
-        let kvSize = MemoryLayout<sluice_kv>.stride * Int(n)
-        let block = sr_arena_alloc(arena.raw, kvSize + bytes, MemoryLayout<sluice_kv>.alignment)!
-        let kvs = block.bindMemory(to: sluice_kv.self, capacity: Int(n))
-        var text = (block + kvSize).assumingMemoryBound(to: CChar.self)
-        func copy(_ s: sluice_str) -> sluice_str {
-            if s.len > 0 { UnsafeMutableRawPointer(text).copyMemory(from: s.ptr!, byteCount: s.len) }
-            text[s.len] = 0
-            defer { text += s.len + 1 }
-            return sluice_str(ptr: UnsafePointer(text), len: s.len)
-        }
-        for (i, kv) in entries.enumerated() {
-            kvs[i] = sluice_kv(key: copy(kv.key), value: copy(kv.value))
-        }
-        alerts.append(RawAlertRef(payload: UnsafePointer(kvs), count: Int(n)))
+        hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
         return SLUICE_OK
     }
 
@@ -481,7 +459,20 @@ final class CallContext {
         t.emit_error = { ctx, r, code, msg, len in
             CallContext.of(ctx).emitError(r, code, PluginText.read(msg, len))
         }
-        t.emit_alert = { ctx, payload, n in CallContext.of(ctx).emitAlert(payload, n) }
+        // Raising an alert is hot too (a rule may fire on a third of all records): copied in
+        // one C call when everything is in order; refusals and their messages take the slow path.
+        t.emit_alert = { ctx, payload, n in
+            let hot = ctx!.assumingMemoryBound(to: HotState.self)
+            if hot.pointee.permissions & Permissions.alerts.rawValue != 0, hot.pointee.allowsAlerts,
+               hot.pointee.alerts.count < hot.pointee.alertLimit, n <= CallContext.maxAlertEntries {
+                var kvs: UnsafePointer<sluice_kv>?
+                if sr_copy_kvs(hot.pointee.arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs, nil, 0) == 0, let kvs {
+                    hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
+                    return SLUICE_OK
+                }
+            }
+            return CallContext.of(ctx).emitAlert(payload, n)
+        }
         t.log = { ctx, level, msg, len in
             let c = CallContext.of(ctx)
             let text = c.redactor.redact(PluginText.read(msg, len))

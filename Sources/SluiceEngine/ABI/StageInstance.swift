@@ -191,7 +191,7 @@ public final class StageInstance {
     /// Error records emitted during the current batch, by every call.
     public var batchErrors: [EmittedError] { call.errors }
     /// Alerts raised during the current batch, by every call.
-    public var batchAlerts: [RawAlertRef] { call.alerts }
+    public var batchAlerts: [RawAlertRef] { Array(call.alerts) }
     /// Sources: whether the plugin commits positions of its own (a commit function).
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
