@@ -13,13 +13,6 @@ namespace {
 
 enum Kind { FILTER, DERIVE, RULE };
 
-// Records' fields lie wherever the parser put them: fetching a record's fields a few records
-// ahead hides most of the memory latency a batch loop would otherwise wait for.
-constexpr size_t kAhead = 8;
-inline void prefetch(const sluice_batch *b, size_t i) {
-    if (i + kAhead < b->count) __builtin_prefetch(b->records[i + kAhead].fields);
-}
-
 int64_t now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -63,7 +56,6 @@ sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
     bool in_run = false;
     sx_program *p = s->program;
     for (size_t i = 0; i < b->count; i++) {
-        prefetch(b, i);
         p->scratch.reset();
         if (sluice_expr::test(p, s->root, &b->records[i])) {
             if (!in_run) {
@@ -93,7 +85,6 @@ sluice_status derive(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
     for (size_t i = 0; i < b->count; i++) {
         const sluice_record *r = &b->records[i];
         sx_program *p = s->program;
-        prefetch(b, i);
         p->scratch.reset();
         for (size_t k = 0; k < n; k++) {
             sluice_field &f = s->fields[k];
@@ -165,7 +156,6 @@ sluice_status rule(sx_stage *s, const sluice_batch *b, const sluice_emitter *out
     sx_program *p = s->program;
     for (size_t i = 0; i < b->count; i++) {
         const sluice_record *r = &b->records[i];
-        prefetch(b, i);
         p->scratch.reset();
         if (sluice_expr::test(p, s->root, r)) raise_alert(s, p, r, out);
     }

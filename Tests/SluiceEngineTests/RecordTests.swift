@@ -1,5 +1,6 @@
 import Foundation
 import SluicePluginABI
+import SluiceRecords
 @testable import SluiceEngine
 import XCTest
 
@@ -70,5 +71,78 @@ final class RecordTests: XCTestCase {
         XCTAssertGreaterThan(a.usedBytes, 100_000)
         a.reset()
         XCTAssertEqual(a.usedBytes, 0)
+    }
+
+    /// An alert payload is copied into the arena word by word: every length from 0 to 40,
+    /// with a non-ASCII character (valid, or a lone bad byte) at every position, comes out
+    /// NUL-terminated, valid UTF-8 byte for byte where it was valid, and repaired (U+FFFD)
+    /// where it was not; NULL pointers and payloads past the bound are refused with a reason.
+    func testAlertPayloadsAreCopiedExactlyAndMadeValidUTF8() throws {
+        let arena = RecordArena()
+        func copy(_ pairs: [([UInt8], [UInt8])], maxBytes: UInt64 = 1 << 20) -> (status: Int32, out: [(String, [UInt8])], err: String) {
+            var keep: [[UInt8]] = []
+            for (k, v) in pairs { keep.append(k + [0]); keep.append(v + [0]) }
+            var err = [CChar](repeating: 0, count: 256)
+            var result: UnsafePointer<sluice_kv>?
+            let status: Int32 = keep.withUnsafeBufferPointers { buffers in
+                let kvs = pairs.indices.map { i in
+                    sluice_kv(key: sluice_str(ptr: buffers[2 * i], len: pairs[i].0.count),
+                              value: sluice_str(ptr: buffers[2 * i + 1], len: pairs[i].1.count))
+                }
+                return err.withUnsafeMutableBufferPointer { e in
+                    sr_copy_kvs(arena.raw, kvs, UInt32(kvs.count), maxBytes, &result, e.baseAddress, e.count)
+                }
+            }
+            var out: [(String, [UInt8])] = []
+            if status == 0, let result {
+                for i in pairs.indices {
+                    let v = result[i].value
+                    XCTAssertEqual(v.ptr?[v.len], 0, "NUL-terminated")
+                    out.append((String(result[i].key), Array(UnsafeRawBufferPointer(start: v.ptr, count: v.len))))
+                }
+            }
+            return (status, out, String(cString: err))
+        }
+        for length in 0...40 {
+            let ascii = (0..<length).map { UInt8(0x61 + $0 % 26) }
+            XCTAssertEqual(copy([(Array("k".utf8), ascii)]).out.first?.1, ascii, "ascii, length \(length)")
+            for position in 0..<max(1, length - 1) where length >= 2 {
+                var valid = ascii
+                valid[position] = 0xC3; valid[position + 1] = 0xA9  // é
+                XCTAssertEqual(copy([(Array("k".utf8), valid)]).out.first?.1, valid, "é at \(position) of \(length)")
+                var bad = ascii
+                bad[position] = 0xFF
+                var repaired = bad
+                repaired.replaceSubrange(position...position, with: [0xEF, 0xBF, 0xBD])
+                XCTAssertEqual(copy([(Array("k".utf8), bad)]).out.first?.1, repaired, "bad byte at \(position) of \(length)")
+            }
+        }
+        let several = copy([(Array("store_id".utf8), Array("store291".utf8)), (Array("n_elements".utf8), Array("7".utf8))])
+        XCTAssertEqual(several.out.map { $0.0 }, ["store_id", "n_elements"])
+        XCTAssertEqual(several.out.map { String(decoding: $0.1, as: UTF8.self) }, ["store291", "7"])
+        let tooLarge = copy([(Array("k".utf8), [UInt8](repeating: 0x61, count: 100))], maxBytes: 64)
+        XCTAssertEqual(tooLarge.status, -1)
+        XCTAssertEqual(tooLarge.err, "the alert's payload is larger than 64 bytes")
+        var null = sluice_kv(key: sluice_str(ptr: nil, len: 3), value: sluice_str(ptr: nil, len: 0))
+        var err = [CChar](repeating: 0, count: 256)
+        var result: UnsafePointer<sluice_kv>?
+        XCTAssertEqual(err.withUnsafeMutableBufferPointer { sr_copy_kvs(arena.raw, &null, 1, 1 << 20, &result, $0.baseAddress, $0.count) }, -1)
+        XCTAssertEqual(String(cString: err), "an alert's payload has a NULL pointer")
+    }
+}
+
+private extension Array where Element == [UInt8] {
+    /// Pointers to every element's bytes at once (valid inside `body`).
+    func withUnsafeBufferPointers<R>(_ body: ([UnsafePointer<CChar>]) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>] = []
+        for bytes in self {
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+            bytes.withUnsafeBufferPointer { b in
+                UnsafeMutableRawPointer(p).copyMemory(from: b.baseAddress!, byteCount: b.count)
+            }
+            pointers.append(p)
+        }
+        defer { pointers.forEach { $0.deallocate() } }
+        return body(pointers.map { UnsafePointer($0) })
     }
 }
