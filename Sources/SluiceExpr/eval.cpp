@@ -465,15 +465,12 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
 
 // --- Shapes with a function of their own (chosen by choose()) ---
 
+// The first field with the node's key (as the general path finds it: a record a plugin
+// built may hold a name twice).
 inline const sluice_value *field_at(const Node &n, const sluice_record *r) {
     const sluice_field *f = r->fields;
-    uint32_t count = r->nfields, h = n.hint;
-    if (h < count && f[h].key == n.key) return &f[h].value;
-    for (uint32_t i = 0; i < count; i++)
-        if (f[i].key == n.key) {
-            n.hint = i;
-            return &f[i].value;
-        }
+    for (uint32_t i = 0, count = r->nfields; i < count; i++)
+        if (f[i].key == n.key) return &f[i].value;
     return nullptr;
 }
 

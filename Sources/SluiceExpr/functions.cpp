@@ -267,11 +267,10 @@ sluice_value ev_function(sx_program *p, const Node &n, const sluice_record *r) {
     const sx_function *f = n.function;
     sluice_value out;
     std::memset(&out, 0, sizeof out);
-    if (!f || n.nargs != f->args.size() || n.nargs > 16) return out;
+    bool fits = f && n.nargs == f->args.size() && n.nargs <= 16;
     Slot slots[32];
     void *values[32];
     size_t k = 0;
-    bool fits = true;
     const uint32_t *arg = p->args.data() + n.args;
     for (uint32_t i = 0; i < n.nargs; i++) {
         sluice_value v = eval(p, arg[i], r);

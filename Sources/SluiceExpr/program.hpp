@@ -33,10 +33,6 @@ struct Node {
     const sx_function *function = nullptr;
     sluice_value value{};            // CONST
     EvalFn fn = nullptr;
-    // FIELD (and size() of a field): where the field was found in the last record. Records
-    // of one stream mostly share a layout, so one comparison usually finds it. A program is
-    // evaluated by one thread at a time (its scratch is shared too).
-    mutable uint32_t hint = 0;
 };
 
 // Sets n.fn for the node's shape; its operands are already in p->nodes.

@@ -227,7 +227,15 @@ sx_stage *make(Kind kind, sx_program *p) {
 
 extern "C" const sluice_library *sx_builtin_library(void) { return &LIBRARY; }
 
+// A root past the program's nodes is refused here, once, so the batch loops need not check.
+static bool valid_roots(const sx_program *p, const uint32_t *roots, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (roots[i] >= p->nodes.size()) return false;
+    return true;
+}
+
 extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where, int keep_rejected) {
+    if (!p || !valid_roots(p, &where, 1)) return nullptr;
     sx_stage *s = make(FILTER, p);
     if (s) {
         s->root = where;
@@ -238,6 +246,7 @@ extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where, int keep_rejec
 
 extern "C" sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const char *const *names, const uint32_t *roots,
                                    uint32_t n) {
+    if (!p || !valid_roots(p, roots, n)) return nullptr;
     sx_stage *s = make(DERIVE, p);
     if (!s) return nullptr;
     for (uint32_t i = 0; i < n; i++) {
@@ -249,6 +258,7 @@ extern "C" sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const 
 }
 
 extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) {
+    if (!p || !valid_roots(p, &when, 1) || !valid_roots(p, roots, n)) return nullptr;
     sx_stage *s = make(RULE, p);
     if (!s) return nullptr;
     try {
@@ -262,6 +272,7 @@ extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const
         s->texts.resize(n);
         s->digits.resize(n);
     } catch (...) {
+        s->program = nullptr;  // the caller still owns it (and frees it)
         delete s;
         return nullptr;
     }

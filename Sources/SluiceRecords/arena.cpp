@@ -2,6 +2,7 @@
 #include "sluice_records.h"
 #include "internal.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -51,6 +52,8 @@ extern "C" void sr_arena_reset(sr_arena *a) {
 }
 
 extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
+    // Sizes come from counts a plugin or a worker gave: never let them wrap.
+    if (bytes > (SIZE_MAX >> 2) || align == 0 || align > 4096) throw std::bad_alloc();
     for (;;) {
         sr_arena::Chunk &c = a->chunks[a->current];
         size_t start = (a->offset + (align - 1)) & ~(align - 1);

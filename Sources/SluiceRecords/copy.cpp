@@ -1,6 +1,6 @@
 // Records a plugin built in its own memory, copied into the host's arena — the ABI's trust
 // boundary for records: every count and length is checked against the record's budget
-// before anything is read or allocated, and text that is not UTF-8 is replaced by U+FFFD,
+// before anything is allocated, and text that is not UTF-8 is replaced by U+FFFD,
 // so every JSON the host writes from a record stays valid.
 #include "sluice_records.h"
 #include "internal.hpp"
@@ -432,12 +432,15 @@ inline bool copy_ascii(char *dst, const char *src, size_t n) {
 }
 
 // An alert payload of `count` pairs into the arena: every pointer checked as the source
-// says, at most `max_bytes` of text, each string copied NUL-terminated and made valid UTF-8.
-// The pairs take one allocation and their text another; a string that is not UTF-8 gets a
-// repaired copy of its own.
+// says, at most `max_bytes` of text (before repair), each string copied NUL-terminated and
+// made valid UTF-8. Nothing is allocated for a payload that is refused: the pairs are
+// checked first, then read again as they are copied, and a pair that changed in between
+// (another thread, another process) is refused rather than trusted.
 template <class Src>
 int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t max_bytes, sr_arena *arena,
                const sluice_kv **out, char *err, size_t cap) {
+    constexpr uint64_t kMaxPayload = 1ull << 30;
+    if (max_bytes > kMaxPayload) max_bytes = kMaxPayload;
     if (!src.ok(stored, count)) {
         if (Src::kShared)
             set_error(err, cap, "%u alert entries at offset %llu lie outside the shared memory", count,
@@ -447,12 +450,9 @@ int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t
         return -1;
     }
     const sluice_kv *in = src.at(stored, count);
-    // The pairs are read once, into the copy: what the plugin changes meanwhile is not seen.
-    auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < count; i++) {
         const sluice_kv kv = in[i];
-        kvs[i] = kv;
         if (!src.ok(kv.key.ptr, kv.key.len) || !src.ok(kv.value.ptr, kv.value.len)) {
             set_error(err, cap, "an alert's payload has %s", Src::kBad);
             return -1;
@@ -463,11 +463,20 @@ int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t
         }
         bytes += kv.key.len + kv.value.len;
     }
+    auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
     char *text = static_cast<char *>(arena_alloc(arena, bytes + 2 * static_cast<uint64_t>(count) + 1, 1));
+    uint64_t copied = 0;
     Budget budget;
     for (uint32_t i = 0; i < count; i++) {
+        const sluice_kv kv = in[i];
+        kvs[i] = kv;
         for (sluice_str *s : {&kvs[i].key, &kvs[i].value}) {
             size_t n = s->len;
+            if (!src.ok(s->ptr, n) || n > bytes - copied) {
+                set_error(err, cap, "an alert's payload changed while it was being copied");
+                return -1;
+            }
+            copied += n;
             bool ascii = n == 0 || copy_ascii(text, src.at(s->ptr, n), n);
             text[n] = 0;
             if (ascii || is_utf8(text, n)) {

@@ -195,8 +195,8 @@ final class ExpressionTests: XCTestCase {
         XCTAssertEqual(value("s < 10"), "false")
     }
 
-    /// A field is looked for first where it was in the last record; records of other layouts
-    /// (the field elsewhere, or absent) still find it, or null.
+    /// Fields are found by key whatever the record's layout: the field elsewhere, or absent
+    /// (null), from one record to the next with the same compiled expression.
     func testFieldsAreFoundWhateverTheRecordsLayout() throws {
         let e = try Expression("x > 3 and size(list) < 2")
         let arena = RecordArena()

@@ -56,6 +56,8 @@ struct HotState {
     var arena: OpaquePointer
     var alertLimit = Int.max
     var allowsAlerts = false
+    /// Why the fast path's copy refused an alert (256 bytes, NUL-terminated).
+    let alertError: UnsafeMutablePointer<CChar> = .allocate(capacity: CallContext.alertErrorBytes)
     /// The CallContext this belongs to, for everything that is not hot.
     var owner: Unmanaged<CallContext>
 
@@ -154,6 +156,7 @@ final class CallContext {
         sr_buf_free(&json)
         hot.pointee.output.deallocate()
         hot.pointee.alerts.deallocate()
+        hot.pointee.alertError.deallocate()
         hot.deinitialize(count: 1)
         hot.deallocate()
         emitter.deinitialize(count: 1)
@@ -357,6 +360,7 @@ final class CallContext {
     /// The most entries and bytes one alert payload may have.
     static let maxAlertEntries: UInt32 = 10_000
     static let maxAlertBytes = 16 << 20
+    static let alertErrorBytes = 256
 
     static func isUTF8(_ s: sluice_str) -> Bool {
         guard let p = s.ptr, s.len > 0 else { return true }
@@ -466,10 +470,12 @@ final class CallContext {
             if hot.pointee.permissions & Permissions.alerts.rawValue != 0, hot.pointee.allowsAlerts,
                hot.pointee.alerts.count < hot.pointee.alertLimit, n <= CallContext.maxAlertEntries {
                 var kvs: UnsafePointer<sluice_kv>?
-                if sr_copy_kvs(hot.pointee.arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs, nil, 0) == 0, let kvs {
+                if sr_copy_kvs(hot.pointee.arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs,
+                               hot.pointee.alertError, CallContext.alertErrorBytes) == 0, let kvs {
                     hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
                     return SLUICE_OK
                 }
+                return CallContext.of(ctx).refuse("emit_alert: " + String(cString: hot.pointee.alertError))
             }
             return CallContext.of(ctx).emitAlert(payload, n)
         }

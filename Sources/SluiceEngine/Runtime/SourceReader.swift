@@ -145,7 +145,8 @@ final class SourceReader: @unchecked Sendable {
                 free(arena, records)
                 break
             }
-            let hasContent = !records.isEmpty || !source.batchErrors.isEmpty || !source.batchAlerts.isEmpty
+            let alerts = source.batchAlerts
+            let hasContent = !records.isEmpty || !source.batchErrors.isEmpty || !alerts.isEmpty
             if !hasContent {
                 free(arena, records)
                 if read.ended || read.stopped { break reading }
@@ -153,7 +154,7 @@ final class SourceReader: @unchecked Sendable {
             }
             if let position = source.batchPosition { positions[batchID] = position }
             let batch = Batch(id: batchID, arena: arena, records: records, errors: source.batchErrors,
-                              alerts: source.batchAlerts, readMs: read.ms, ended: read.ended)
+                              alerts: alerts, readMs: read.ms, ended: read.ended)
             condition.lock()
             ready.append(batch)
             outstanding += 1  // counted from here, so the end waits for it to be done

@@ -101,8 +101,10 @@ void sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char 
 int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
                    size_t err_cap);
 /** Copies an alert payload a plugin built in its own memory (emit_alert) into `arena`: at
- *  most `max_bytes` of text, NULL pointers refused, each string NUL-terminated and with bytes
- *  that are not UTF-8 replaced by U+FFFD. Returns 0, or -1 with the reason in `err`. */
+ *  most `max_bytes` (at most 1 GiB) of text as given — bytes that are not UTF-8 are
+ *  replaced by U+FFFD, which may make it longer — NULL pointers refused, each string
+ *  NUL-terminated. Nothing is allocated for a refused payload. Returns 0, or -1 with the
+ *  reason in `err`. */
 int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, const sluice_kv **out,
                 char *err, size_t err_cap);
 
