@@ -15,6 +15,7 @@
 //   tools/loopback-http      a real HTTP server on 127.0.0.1 for tests and benchmarks
 //   tools/webhook-receiver   prints what webhook publishers send it
 //   tools/webhook-bench      the webhook benchmark's driver
+//   tools/kafka-mock         a Kafka mock cluster (librdkafka's) on 127.0.0.1
 import PackageDescription
 
 /// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names C targets
@@ -24,7 +25,9 @@ struct BundledPlugin {
     let name: String
     let language: Language
     var uses: [String] = []
-    static func c(_ name: String) -> BundledPlugin { .init(name: name, language: .c) }
+    /// C plugins: system libraries they link (e.g. rdkafka).
+    var links: [String] = []
+    static func c(_ name: String, links: [String] = []) -> BundledPlugin { .init(name: name, language: .c, links: links) }
     static func swift(_ name: String, uses: [String] = []) -> BundledPlugin { .init(name: name, language: .swift, uses: uses) }
 }
 
@@ -40,6 +43,7 @@ let bundledPlugins: [BundledPlugin] = [
     .c("QualityCheck"),
     .swift("Webhook", uses: ["CCurl"]),
     .c("Geo"),
+    .c("Kafka", links: ["rdkafka"]),
     // new-plugin: insert above this line
 ]
 
@@ -51,7 +55,7 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
             dependencies: ["SluicePluginABI"],
             path: "Plugins/\(plugin.name)",
             exclude: ["README.md"],
-            linkerSettings: [.linkedLibrary("m")]
+            linkerSettings: [.linkedLibrary("m")] + plugin.links.map { .linkedLibrary($0) }
         )
     case .swift:
         return .target(
@@ -151,6 +155,13 @@ let package = Package(
             name: "rules-bench",
             dependencies: ["SluiceEngine", "SluicePluginABI"],
             path: "tools/rules-bench/runner"
+        ),
+        // A librdkafka mock cluster on loopback for tests, demos and the Kafka benchmark.
+        .executableTarget(
+            name: "kafka-mock",
+            path: "tools/kafka-mock",
+            exclude: ["README.md"],
+            linkerSettings: [.linkedLibrary("rdkafka")]
         ),
         .executableTarget(
             name: "store-events",

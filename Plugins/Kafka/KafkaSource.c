@@ -1,0 +1,444 @@
+/* KafkaSource: reads a consumer group's share of Kafka topics.
+ *
+ * - Message values are handed to the host's JSON Lines parser in runs (emit_json_lines), as
+ *   JSONLSource hands it file text: one run per stretch of consecutive offsets of one
+ *   partition, with origin "topic/partition" and the offsets as line numbers, so a value
+ *   that is not a JSON object reaches the error port as "topic/partition:offset: why".
+ * - Each record gains a field (default `_kafka`) holding topic, partition, offset,
+ *   timestamp and key, spliced into the value's text before the host parses it.
+ * - Offsets are committed only in commit(N), that is after every sink and publisher
+ *   finished batch N (at-least-once). A rebalance commits the finished batches of the
+ *   partitions being given up and forgets the unfinished ones: their new owner reads them
+ *   again.
+ */
+#define _GNU_SOURCE
+#include "kafka_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The next offset to read, per partition, as of one batch. */
+typedef struct pending {
+    uint64_t batch;
+    rd_kafka_topic_partition_list_t *offsets;
+} pending;
+
+typedef struct source {
+    klog log; /* first: librdkafka's opaque */
+    rd_kafka_t *rk;
+    char *brokers;
+    char *field; /* metadata field name ("" for none) */
+    int64_t idle_end_ms;
+    pending *pending;
+    size_t npending, cap_pending;
+    rd_kafka_topic_partition_list_t *done;      /* finished (commit(N) seen): next offsets */
+    rd_kafka_topic_partition_list_t *committed; /* what Kafka has */
+    kbuf run, prefix;
+    char run_topic[256];
+    int32_t run_partition;
+    int64_t run_first, run_next;
+    int64_t last_message_ms; /* or of the last assignment: idleEndMs counts from there */
+    int assigned;            /* partitions were assigned at least once */
+    uint64_t records;
+} source;
+
+static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *parts);
+static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only);
+
+static void set_offset(rd_kafka_topic_partition_list_t *list, const char *topic, int32_t partition, int64_t next) {
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(list, topic, partition);
+    if (!tp) tp = rd_kafka_topic_partition_list_add(list, topic, partition);
+    if (tp->offset < next) tp->offset = next;
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    source *s = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (s->log.out) sluice_logf(s->log.out, 2, "assigned %d partition(s)", parts->cnt);
+        s->assigned = 1;
+        s->last_message_ms = know_ms();
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+    } else {
+        /* Given up: what finished is committed now, what did not is the new owner's. */
+        commit_done(s, parts);
+        forget_partitions(s, parts);
+        if (s->log.out) sluice_logf(s->log.out, 2, "gave up %d partition(s) in a rebalance", parts->cnt);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+}
+
+static rd_kafka_topic_partition_list_t *without(const rd_kafka_topic_partition_list_t *list,
+                                                const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *kept = rd_kafka_topic_partition_list_new(list->cnt ? list->cnt : 1);
+    for (int i = 0; i < list->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &list->elems[i];
+        if (!rd_kafka_topic_partition_list_find((rd_kafka_topic_partition_list_t *)parts, tp->topic, tp->partition))
+            rd_kafka_topic_partition_list_add(kept, tp->topic, tp->partition)->offset = tp->offset;
+    }
+    return kept;
+}
+
+static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *d = without(s->done, parts), *c = without(s->committed, parts);
+    rd_kafka_topic_partition_list_destroy(s->done);
+    rd_kafka_topic_partition_list_destroy(s->committed);
+    s->done = d;
+    s->committed = c;
+    for (size_t i = 0; i < s->npending; i++) {
+        rd_kafka_topic_partition_list_t *p = without(s->pending[i].offsets, parts);
+        rd_kafka_topic_partition_list_destroy(s->pending[i].offsets);
+        s->pending[i].offsets = p;
+    }
+}
+
+/* Commits the finished offsets Kafka does not have yet (of `only`'s partitions when given).
+ * 0 done (or nothing to do), -1 failed (kept for the next commit). */
+static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
+    rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(s->done->cnt ? s->done->cnt : 1);
+    for (int i = 0; i < s->done->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &s->done->elems[i];
+        if (only && !rd_kafka_topic_partition_list_find((rd_kafka_topic_partition_list_t *)only, tp->topic, tp->partition))
+            continue;
+        rd_kafka_topic_partition_t *c = rd_kafka_topic_partition_list_find(s->committed, tp->topic, tp->partition);
+        if (c && c->offset >= tp->offset) continue;
+        rd_kafka_topic_partition_list_add(todo, tp->topic, tp->partition)->offset = tp->offset;
+    }
+    int rc = 0;
+    if (todo->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, todo, 0);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int i = 0; i < todo->cnt; i++) {
+                if (todo->elems[i].err) continue;
+                set_offset(s->committed, todo->elems[i].topic, todo->elems[i].partition, todo->elems[i].offset);
+            }
+        } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            if (s->log.out)
+                sluice_logf(s->log.out, 3, "committing offsets of %d partition(s) failed: %s (they are read again if "
+                            "another host takes them over)", todo->cnt, rd_kafka_err2str(err));
+            rc = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(todo);
+    return rc;
+}
+
+/* Hands the run of consecutive messages collected so far to the host's parser. */
+static sluice_status flush_run(source *s, const sluice_emitter *out) {
+    if (s->run.len == 0) return SLUICE_OK;
+    char origin[300];
+    int n = snprintf(origin, sizeof origin, "%s/%d", s->run_topic, (int)s->run_partition);
+    sluice_str o = {origin, n > 0 && (size_t)n < sizeof origin ? (size_t)n : 0};
+    sluice_status st = out->emit_json_lines(out->ctx, s->run.data, s->run.len, o, (uint64_t)s->run_first);
+    s->run.len = 0;
+    return st;
+}
+
+static void message_error(source *s, const sluice_emitter *out, const rd_kafka_message_t *m, const char *why) {
+    (void)s;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    char msg[600];
+    int n = snprintf(msg, sizeof msg, "%s/%d:%lld: %s", topic, (int)m->partition, (long long)m->offset, why);
+    sluice_field f[4];
+    f[0] = sluice_field_of(SLUICE_NO_KEY, "topic", sluice_string(topic, strlen(topic)));
+    f[1] = sluice_field_of(SLUICE_NO_KEY, "partition", sluice_int(m->partition));
+    f[2] = sluice_field_of(SLUICE_NO_KEY, "offset", sluice_int(m->offset));
+    size_t len = m->len > 4096 ? 4096 : m->len;
+    f[3] = sluice_field_of(SLUICE_NO_KEY, "text", sluice_string(m->payload ? (const char *)m->payload : "", m->payload ? len : 0));
+    sluice_record r = {f, 4, 0};
+    out->emit_error(out->ctx, &r, 1, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    out->count(out->ctx, "bad_messages", 12, 1);
+}
+
+/* Appends one message's value to the run, with the metadata field spliced in, on one line.
+ * 0 appended; 1 sent to the error port instead; -1 out of memory. */
+static int append_message(source *s, const sluice_emitter *out, const rd_kafka_message_t *m) {
+    const char *v = m->payload;
+    size_t n = v ? m->len : 0, i = 0;
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n')) i++;
+    if (i == n) {
+        message_error(s, out, m, "the message has no value (a JSON object was expected)");
+        return 1;
+    }
+    if (v[i] != '{') {
+        message_error(s, out, m, "not a JSON object");
+        return 1;
+    }
+    /* A line break inside a string is not JSON; outside strings it is only whitespace. */
+    int in_string = 0, escaped = 0, has_break = 0;
+    for (size_t k = i; k < n; k++) {
+        char c = v[k];
+        if (in_string) {
+            if (escaped) escaped = 0;
+            else if (c == '\\') escaped = 1;
+            else if (c == '"') in_string = 0;
+            else if (c == '\n' || c == '\r') {
+                message_error(s, out, m, "not valid JSON: a line break inside a string");
+                return 1;
+            }
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '\n' || c == '\r') {
+            has_break = 1;
+        }
+    }
+    kbuf *b = &s->run;
+    if (kbuf_reserve(b, n + s->prefix.len + 600 + (m->key_len * 6)) != 0) return -1;
+    kbuf_putc(b, '{');
+    if (s->field[0]) {
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        kbuf_put_json_string(b, s->field, strlen(s->field));
+        kbuf_printf(b, ":{\"topic\":");
+        kbuf_put_json_string(b, topic, strlen(topic));
+        kbuf_printf(b, ",\"partition\":%d,\"offset\":%lld,\"timestamp\":", (int)m->partition, (long long)m->offset);
+        if (ts >= 0) kbuf_printf(b, "%lld", (long long)ts);
+        else kbuf_put(b, "null", 4);
+        kbuf_put(b, ",\"key\":", 7);
+        if (m->key) kbuf_put_json_string(b, m->key, m->key_len);
+        else kbuf_put(b, "null", 4);
+        kbuf_putc(b, '}');
+        size_t k = i + 1;
+        while (k < n && (v[k] == ' ' || v[k] == '\t' || v[k] == '\r' || v[k] == '\n')) k++;
+        if (k < n && v[k] != '}') kbuf_putc(b, ',');
+    }
+    size_t start = b->len;
+    kbuf_put(b, v + i + 1, n - i - 1);
+    if (has_break)
+        for (size_t k = start; k < b->len; k++)
+            if (b->data[k] == '\n' || b->data[k] == '\r') b->data[k] = ' ';
+    kbuf_putc(b, '\n');
+    return 0;
+}
+
+static sluice_status source_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
+    source *s = calloc(1, sizeof *s);
+    if (!s) return sluice_failf(out, "out of memory");
+    s->log.out = out;
+    s->done = rd_kafka_topic_partition_list_new(8);
+    s->committed = rd_kafka_topic_partition_list_new(8);
+    *instance = s;
+    char *topics = kprop(ctx, "topics"), *group = kprop(ctx, "groupId"), *config = kprop(ctx, "config");
+    char *field = kprop(ctx, "metadataField");
+    s->brokers = kprop(ctx, "brokers");
+    s->field = field ? field : strdup("");
+    int64_t timeout_ms = 0;
+    sluice_status st = SLUICE_ERROR;
+    char err[512];
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *subscription = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    if (!s->brokers || !topics || !group) {
+        sluice_failf(out, "properties 'brokers', 'topics' and 'groupId' are required");
+        goto done;
+    }
+    if (kprop_int(ctx, out, "connectTimeoutMs", 10000, 100, 600000, &timeout_ms) != 0 ||
+        kprop_int(ctx, out, "idleEndMs", 0, 0, INT64_C(86400000), &s->idle_end_ms) != 0)
+        goto done;
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_opaque(conf, s);
+    klog_setup(conf);
+    if (kconf_set(conf, out, "property 'brokers'", "bootstrap.servers", s->brokers) ||
+        kconf_set(conf, out, "property 'groupId'", "group.id", group) ||
+        kconf_set(conf, out, "the source", "enable.auto.commit", "false") ||
+        kconf_set(conf, out, "the source", "enable.auto.offset.store", "false") ||
+        kconf_set(conf, out, "the source", "auto.offset.reset", "earliest") ||
+        kconf_apply_lines(conf, out, config))
+        goto done;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!s->rk) {
+        sluice_failf(out, "cannot make a Kafka consumer: %s", err);
+        goto done;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_set_log_queue(s->rk, NULL);
+    /* Reachable? Within the bound, or a clear error naming the brokers. */
+    rd_kafka_resp_err_t merr = rd_kafka_metadata(s->rk, 1, NULL, &md, (int)timeout_ms);
+    rd_kafka_poll(s->rk, 0);
+    if (merr) {
+        sluice_failf(out, "cannot reach the Kafka brokers '%s' within %lld ms: %s", s->brokers, (long long)timeout_ms,
+                     rd_kafka_err2str(merr));
+        goto done;
+    }
+    subscription = rd_kafka_topic_partition_list_new(4);
+    for (char *save = NULL, *t = strtok_r(topics, ", \n", &save); t; t = strtok_r(NULL, ", \n", &save)) {
+        rd_kafka_topic_partition_list_add(subscription, t, RD_KAFKA_PARTITION_UA);
+        if (t[0] == '^') continue; /* a pattern: matched as topics come and go */
+        int found = 0;
+        for (int i = 0; i < md->topic_cnt && !found; i++)
+            found = strcmp(md->topics[i].topic, t) == 0 && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!found) {
+            sluice_failf(out, "topic '%s' does not exist on the Kafka brokers '%s'", t, s->brokers);
+            goto done;
+        }
+    }
+    if (subscription->cnt == 0) {
+        sluice_failf(out, "property 'topics' names no topic");
+        goto done;
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(s->rk, subscription);
+    if (serr) {
+        sluice_failf(out, "cannot subscribe to '%s': %s", topics, rd_kafka_err2str(serr));
+        goto done;
+    }
+    s->last_message_ms = know_ms();
+    st = SLUICE_OK;
+done:
+    if (md) rd_kafka_metadata_destroy(md);
+    if (subscription) rd_kafka_topic_partition_list_destroy(subscription);
+    if (conf) rd_kafka_conf_destroy(conf);
+    free(topics);
+    free(group);
+    free(config);
+    s->log.out = NULL;
+    return st;
+}
+
+static sluice_status source_read(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
+    source *s = instance;
+    s->log.out = out;
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(8);
+    int64_t deadline = know_ms() + batch->max_wait_ms;
+    uint64_t emitted = 0;
+    sluice_status st = SLUICE_OK;
+    s->run.len = 0;
+    while (emitted < batch->max_records) {
+        int64_t left = deadline - know_ms();
+        if (left <= 0) break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, left > 100 ? 100 : (int)left);
+        if (!m) {
+            if (emitted == 0 && s->idle_end_ms > 0 && s->assigned && know_ms() - s->last_message_ms >= s->idle_end_ms) {
+                st = SLUICE_END;
+                break;
+            }
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sluice_logf(out, 3, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        s->last_message_ms = know_ms();
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        int continues = s->run.len > 0 && m->partition == s->run_partition && m->offset == s->run_next &&
+                        strcmp(topic, s->run_topic) == 0;
+        if (!continues && (st = flush_run(s, out)) != SLUICE_OK) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        int r = append_message(s, out, m);
+        if (r < 0) {
+            rd_kafka_message_destroy(m);
+            st = sluice_failf(out, "out of memory");
+            break;
+        }
+        if (r == 0) {
+            if (!continues) {
+                snprintf(s->run_topic, sizeof s->run_topic, "%s", topic);
+                s->run_partition = m->partition;
+                s->run_first = m->offset;
+            }
+            s->run_next = m->offset + 1;
+        }
+        set_offset(offsets, topic, m->partition, m->offset + 1);
+        emitted++;
+        rd_kafka_message_destroy(m);
+    }
+    if (st == SLUICE_OK || st == SLUICE_END) {
+        sluice_status f = flush_run(s, out);
+        if (f != SLUICE_OK) st = f;
+    }
+    s->records += emitted;
+    if (offsets->cnt > 0 && st != SLUICE_ERROR) {
+        if (s->npending == s->cap_pending) {
+            size_t cap = s->cap_pending ? s->cap_pending * 2 : 8;
+            pending *p = realloc(s->pending, cap * sizeof *p);
+            if (!p) {
+                rd_kafka_topic_partition_list_destroy(offsets);
+                s->log.out = NULL;
+                return sluice_failf(out, "out of memory");
+            }
+            s->pending = p;
+            s->cap_pending = cap;
+        }
+        s->pending[s->npending++] = (pending){batch->id, offsets};
+    } else {
+        rd_kafka_topic_partition_list_destroy(offsets);
+    }
+    s->log.out = NULL;
+    return st;
+}
+
+static sluice_status source_commit(void *instance, uint64_t batch_id, const sluice_emitter *out) {
+    source *s = instance;
+    s->log.out = out;
+    size_t kept = 0;
+    for (size_t i = 0; i < s->npending; i++) {
+        pending *p = &s->pending[i];
+        if (p->batch <= batch_id) {
+            for (int k = 0; k < p->offsets->cnt; k++)
+                set_offset(s->done, p->offsets->elems[k].topic, p->offsets->elems[k].partition, p->offsets->elems[k].offset);
+            rd_kafka_topic_partition_list_destroy(p->offsets);
+        } else {
+            s->pending[kept++] = *p;
+        }
+    }
+    s->npending = kept;
+    /* Only partitions this consumer still owns: the others were handed over. */
+    rd_kafka_topic_partition_list_t *owned = NULL;
+    rd_kafka_assignment(s->rk, &owned);
+    sluice_status st = SLUICE_OK;
+    if (owned) {
+        if (commit_done(s, owned) != 0) {
+            st = SLUICE_RETRY;
+            out->fail(out->ctx, "committing Kafka offsets failed", 31);
+        }
+        rd_kafka_topic_partition_list_destroy(owned);
+    }
+    s->log.out = NULL;
+    return st;
+}
+
+static void source_destroy(void *instance) {
+    source *s = instance;
+    if (!s) return;
+    if (s->rk) {
+        rd_kafka_consumer_close(s->rk);
+        rd_kafka_destroy(s->rk);
+    }
+    for (size_t i = 0; i < s->npending; i++) rd_kafka_topic_partition_list_destroy(s->pending[i].offsets);
+    free(s->pending);
+    rd_kafka_topic_partition_list_destroy(s->done);
+    rd_kafka_topic_partition_list_destroy(s->committed);
+    kbuf_free(&s->run);
+    kbuf_free(&s->prefix);
+    free(s->brokers);
+    free(s->field);
+    free(s);
+}
+
+const sluice_plugin KAFKA_SOURCE = {
+    .size = sizeof(sluice_plugin),
+    .type = SLUICE_SOURCE,
+    .name = "KafkaSource",
+    .version = "1.0.0",
+    .create = source_create,
+    .destroy = source_destroy,
+    .read = source_read,
+    .commit = source_commit,
+};
