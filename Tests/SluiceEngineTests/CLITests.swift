@@ -21,7 +21,8 @@ final class CLITests: XCTestCase {
         let plugins = try XCTUnwrap(doc["plugins"] as? [[String: Any]])
         XCTAssertEqual(Set(plugins.compactMap { $0["name"] as? String }),
                        ["AddFields", "Threshold", "JSONLSource", "JSONLSink", "ConsoleSink", "AlertLog", "ConsoleAlerts", "QualityCheck",
-                        "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher", "Geo", "Filter", "Derive", "AlertRule"])
+                        "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher", "Geo", "Filter", "Derive", "AlertRule",
+                        "KafkaSource", "KafkaSink", "KafkaAlerts"])
         let builtins = plugins.filter { $0["library"] as? String == RuleStages.libraryPath }.compactMap { $0["name"] as? String }
         XCTAssertEqual(Set(builtins), ["Filter", "Derive", "AlertRule"], "the host's own stages are listed like any other")
         XCTAssertEqual(plugins.first { $0["name"] as? String == "Geo" }?["type"] as? String, "functions")
@@ -32,7 +33,7 @@ final class CLITests: XCTestCase {
 
         let sinks = try host(["list-plugins", "--json", "--type", "sink", "--plugins", Fixtures.shared.kit])
         let sinkDoc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sinks.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual((sinkDoc["plugins"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["ConsoleSink", "FileSink", "JSONLSink"])
+        XCTAssertEqual((sinkDoc["plugins"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["ConsoleSink", "FileSink", "JSONLSink", "KafkaSink"])
     }
 
     func testBrokenFolderGivesOneLinePerFileAndExitsNonZeroOnlyWithStrict() throws {
