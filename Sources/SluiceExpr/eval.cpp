@@ -453,12 +453,7 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
         return v;
     }
     case CALL: return call(p, n, r);
-    case FUNCTION: {
-        sluice_value args[16];
-        uint32_t count = n.nargs < 16 ? n.nargs : 16;
-        for (uint32_t k = 0; k < count; k++) args[k] = eval(p, p->args[n.args + k], r);
-        return call_function(p, n.function, args, count);
-    }
+    case FUNCTION: return ev_function(p, n, r);
     }
     return null_value();
 }

@@ -248,18 +248,6 @@ inline sluice_value call_prepared(sx_program *p, const sx_function *f, void **va
 
 }  // namespace
 
-sluice_value call_function(sx_program *p, const sx_function *f, const sluice_value *args, uint32_t n) {
-    sluice_value out;
-    std::memset(&out, 0, sizeof out);
-    if (!f || n != f->args.size()) return out;
-    Slot slots[32];
-    void *values[32];
-    size_t k = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (!put_arg(f->args[i], args[i], slots, values, k)) return out;
-    return call_prepared(p, f, values);
-}
-
 // A plugin function's node: each argument evaluated (all of them, in order, even after one
 // does not fit: previous()/changed() in an argument keep their memory the same way) and
 // converted straight into its slot, then the call.

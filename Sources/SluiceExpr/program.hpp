@@ -114,8 +114,6 @@ inline bool test(sx_program *p, uint32_t i, const sluice_record *r) {
 }
 // A plugin function's node (its arguments evaluated and converted, then the call).
 sluice_value ev_function(sx_program *p, const Node &n, const sluice_record *r);
-// Calls a plugin function with evaluated arguments (null when one does not fit).
-sluice_value call_function(sx_program *p, const sx_function *f, const sluice_value *args, uint32_t n);
 // Deep equality: numbers by value, null equals only null.
 bool equal(const sluice_value &a, const sluice_value &b);
 // A value as text for payloads, keys and string(): false for null.
