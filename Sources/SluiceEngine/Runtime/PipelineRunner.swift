@@ -221,7 +221,7 @@ public final class PipelineRunner {
             sourceErrors = batch.errors
             sourceAlerts = batch.alerts
             if let error = runStages(batch.id) { failure = error; break }
-            if let error = flushSinks() { failure = error; break }
+            if let error = flushSinks(batch.id) { failure = error; break }
             publishAlerts(batch.id)
             summary.batches += 1
             summary.records += batch.records.count
@@ -246,12 +246,12 @@ public final class PipelineRunner {
                 let input = gather(s)
                 s.summary.recordsIn += input.count
                 let t0 = ResourceUsage.nowNanoseconds()
-                let (status, _) = retrying.run { _ in
+                let (status, _) = retrying.run({ _ in
                     let out = s.instance.process(batch: batchID, records: input)
                     s.output = out.records
                     if s.planned.hasRejectedConsumers { s.rejected = s.instance.rejected }
                     return out.status
-                }
+                }, onRetry: logRetry(s, "process", batchID))
                 s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
                 if let why = failureReason(status) { return failureText(s, "process", why) }
                 s.summary.recordsOut += s.output.count
@@ -259,7 +259,8 @@ public final class PipelineRunner {
                 let input = gather(s)
                 s.summary.recordsIn += input.count
                 let t0 = ResourceUsage.nowNanoseconds()
-                let (status, attempts) = retrying.run { _ in s.instance.write(batch: batchID, records: input).status }
+                let (status, attempts) = retrying.run({ _ in s.instance.write(batch: batchID, records: input).status },
+                                                      onRetry: logRetry(s, "write", batchID))
                 s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
                 if attempts > 1 { options.logger.warning("stage '\(s.planned.name)' wrote batch \(batchID) after \(attempts) attempts") }
                 if let why = failureReason(status) { return failureText(s, "write", why) }
@@ -272,11 +273,12 @@ public final class PipelineRunner {
         return nil
     }
 
-    private func flushSinks() -> String? {
+    private func flushSinks(_ batchID: UInt64) -> String? {
         for s in stages where s.planned.type == .sink {
             let t0 = ResourceUsage.nowNanoseconds()
-            let (status, _) = retrying.run { _ in s.instance.flush().status }
+            let (status, attempts) = retrying.run({ _ in s.instance.flush().status }, onRetry: logRetry(s, "flush", batchID))
             s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+            if attempts > 1 && status == .ok { options.logger.warning("stage '\(s.planned.name)' flushed batch \(batchID) after \(attempts) attempts") }
             if let why = failureReason(status) { return failureText(s, "flush", why) }
         }
         return nil
@@ -507,6 +509,14 @@ public final class PipelineRunner {
         }
         s.peakRSSBytes = ResourceUsage.peakRSSBytes
         return s
+    }
+
+    /// Says, for each "retry" answer, which stage and call asked, why, and when it is called again.
+    private func logRetry(_ s: StageState, _ call: String, _ batchID: UInt64) -> (Int, Int, String) -> Void {
+        let logger = options.logger, max = plan.spec.retry.maxAttempts
+        return { attempt, waitMs, why in
+            logger.warning("stage '\(s.planned.name)' asks to retry \(call) of batch \(batchID): \(why) (attempt \(attempt) of \(max) in \(waitMs) ms)")
+        }
     }
 
     private func failureReason(_ status: CallStatus) -> String? {

@@ -15,14 +15,18 @@ struct Retrying {
     }
 
     /// Calls `body(attempt)` (from 1) until it returns other than `.retry` or the attempts
-    /// run out; returns the last status and how many calls were made.
-    func run(_ body: (Int) -> CallStatus) -> (status: CallStatus, attempts: Int) {
+    /// run out; returns the last status and how many calls were made. Before each wait,
+    /// `onRetry(next attempt, wait in ms, the plugin's reason)` is told (to log it).
+    func run(_ body: (Int) -> CallStatus,
+             onRetry: (_ attempt: Int, _ waitMs: Int, _ why: String) -> Void = { _, _, _ in }) -> (status: CallStatus, attempts: Int) {
         var attempt = 1
         while true {
             let status = body(attempt)
-            guard case .retry = status, attempt < settings.maxAttempts else { return (status, attempt) }
+            guard case .retry(let why) = status, attempt < settings.maxAttempts else { return (status, attempt) }
             attempt += 1
-            sleep(settings.backoffMs(beforeAttempt: attempt))
+            let wait = settings.backoffMs(beforeAttempt: attempt)
+            onRetry(attempt, wait, why)
+            sleep(wait)
         }
     }
 
