@@ -2,20 +2,52 @@ import Foundation
 import XCTest
 
 /// A Kafka cluster for one test: tools/kafka-mock (librdkafka's mock cluster, the real
-/// Kafka protocol on 127.0.0.1), stopped when the test ends.
+/// Kafka protocol on 127.0.0.1), stopped when the test ends. `command` stages faults
+/// (brokers down, failing requests) through its standard input.
 final class KafkaMock {
     let process = Process()
     let bootstrap: String
+    private let commands = Pipe(), answers = Pipe()
+    private var pending = Data()
 
-    init(topics: [String], dir: String) throws {
+    init(topics: [String], dir: String, brokers: Int = 1) throws {
         let file = dir + "/bootstrap"
         process.executableURL = URL(fileURLWithPath: Package.buildDirectory + "/kafka-mock")
-        process.arguments = ["--brokers", "1", "--bootstrap-file", file] + topics.flatMap { ["--topic", $0] }
-        process.standardOutput = FileHandle.nullDevice
+        process.arguments = ["--brokers", "\(brokers)", "--bootstrap-file", file] + topics.flatMap { ["--topic", $0] }
+        process.standardInput = commands
+        process.standardOutput = answers
         process.standardError = FileHandle.nullDevice
         try process.run()
         _ = BackgroundHost.poll(seconds: 20) { FileManager.default.fileExists(atPath: file) }
         bootstrap = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = readLine(seconds: 5) // the bootstrap address, also on standard output
+    }
+
+    /// Sends one command (see tools/kafka-mock/main.c) and returns its answer ("ok" or
+    /// "error: …"), or "no answer" if none came within 10 s.
+    @discardableResult
+    func command(_ line: String) -> String {
+        commands.fileHandleForWriting.write(Data((line + "\n").utf8))
+        return readLine(seconds: 10) ?? "no answer"
+    }
+
+    private func readLine(seconds: Double) -> String? {
+        let fd = answers.fileHandleForReading.fileDescriptor
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if let nl = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...nl)
+                return line
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let got = read(fd, &buffer, buffer.count)
+            if got <= 0 { return nil }
+            pending.append(contentsOf: buffer[0..<got])
+        }
+        return nil
     }
 
     deinit {
@@ -129,6 +161,99 @@ final class KafkaTests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         let second = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary2.json"))) as? [String: Any]
         XCTAssertEqual(second?["records"] as? Int, 0)
+    }
+
+    /// Deliveries the brokers fail are retried: the sink sends its failed messages again at
+    /// the next flush, the alert publisher answers "retry" and the host calls it again; when
+    /// the failures outlast the retries the run stops with the reason, commits nothing, and
+    /// the next run delivers everything.
+    func testFailedDeliveriesAreRetriedAndAnOutageStopsTheRunWithoutLoss() throws {
+        let dir = try scratchFolder()
+        let kafka = try KafkaMock(topics: ["good:1", "alerts:1", "later:1"], dir: dir)
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["1000", "--seed", "5"]).stdout
+        try events.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        let bad = events.split(separator: "\n").filter { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return ((object?["data_points"] as? [Any])?.count ?? 0) < 10
+        }.count
+        XCTAssertGreaterThan(bad, 20)
+
+        /// JSONLSource → QualityCheck → `sink`; its alerts → `publisher`.
+        func run(_ name: String, sink: String, publisher: String, attempts: Int) throws -> (status: Int32, stderr: String, summary: [String: Any]) {
+            let pipeline = """
+                {"name": "\(name)", "batch": {"maxRecords": 250},
+                 "retry": {"maxAttempts": \(attempts), "initialBackoffMs": 100, "maxBackoffMs": 400},
+                 "spool": {"path": "\(dir)/spool-\(name)"},
+                 "stages": [
+                  {"name": "events", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/events.jsonl"}}},
+                  {"name": "quality", "plugin": {"name": "QualityCheck", "properties": {"field": "data_points", "min": 10, "idField": "store_id"}}},
+                  {"name": "sink", "plugin": \(sink)},
+                  {"name": "publish", "plugin": \(publisher)}
+                 ],
+                 "connections": [{"from": "events", "to": "quality"}, {"from": "quality", "to": "sink"},
+                                 {"from": "quality", "to": "publish", "port": "alerts"}]}
+                """
+            let path = dir + "/\(name).json"
+            try pipeline.write(toFile: path, atomically: true, encoding: .utf8)
+            let r = try host(["run", path, "--progress", "none", "--summary-json", dir + "/\(name).summary.json"])
+            let summary = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(name).summary.json")))) as? [String: Any]
+            return (r.status, r.stderr, summary ?? [:])
+        }
+        func kafkaSink(_ topic: String) -> String {
+            #"{"name": "KafkaSink", "properties": {"brokers": "\#(kafka.bootstrap)", "topic": "\#(topic)", "flushTimeoutMs": 1000}}"#
+        }
+        let alertLog = #"{"name": "AlertLog", "properties": {"path": "\#(dir)/alerts.jsonl"}}"#
+        /// The distinct events on a topic (store, time and readings), and how many messages.
+        func read(_ topic: String) throws -> (distinct: Int, messages: Int) {
+            let lines = try kcat(["-C", "-b", kafka.bootstrap, "-t", topic, "-e", "-q"]).split(separator: "\n")
+            let events = lines.compactMap { line -> String? in
+                guard let event = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { return nil }
+                return "\(event["store_id"] ?? "")/\(event["ts"] ?? "")/\(event["data_points"] ?? "")"
+            }
+            return (Set(events).count, lines.count)
+        }
+        func counter(_ summary: [String: Any], stage: String, _ name: String) -> Int {
+            let stages = summary["stages"] as? [[String: Any]] ?? []
+            let counters = stages.first { $0["name"] as? String == stage }?["counters"] as? [String: Any]
+            return counters?[name] as? Int ?? 0
+        }
+
+        // 1. The broker rejects the sink's first three produce requests: those messages are
+        //    produced again at the next flush, and every event arrives once.
+        XCTAssertEqual(kafka.command("fail Produce 3 INVALID_RECORD"), "ok")
+        let sinkRun = try run("kafka-retry-sink", sink: kafkaSink("good"), publisher: alertLog, attempts: 5)
+        XCTAssertEqual(sinkRun.status, 0, sinkRun.stderr)
+        XCTAssertTrue(sinkRun.stderr.contains("not delivered (Broker: Broker failed to validate record)"), sinkRun.stderr)
+        XCTAssertGreaterThan(counter(sinkRun.summary, stage: "sink", "delivery_failures"), 0)
+        XCTAssertEqual(try read("good").distinct, 1000)
+        XCTAssertEqual(try read("good").messages, 1000, "a failed message is sent again, not twice")
+
+        // 2. The broker answers the alert publisher's produce requests with a retriable error
+        //    for longer than its 1 s delivery bound: it answers retry, the host calls it
+        //    again with backoff, and every alert is delivered.
+        XCTAssertEqual(kafka.command("fail Produce 25 NOT_ENOUGH_REPLICAS"), "ok")
+        let publisher = #"{"name": "KafkaAlerts", "properties": {"brokers": "\#(kafka.bootstrap)", "topic": "alerts", "flushTimeoutMs": 1000}}"#
+        let alertRun = try run("kafka-retry-alerts", sink: #"{"name": "JSONLSink", "properties": {"path": "\#(dir)/out.jsonl"}}"#,
+                               publisher: publisher, attempts: 20)
+        XCTAssertEqual(alertRun.status, 0, alertRun.stderr)
+        let publishers = alertRun.summary["publishers"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThan(publishers.first?["retries"] as? Int ?? 0, 0, "\(publishers)")
+        XCTAssertEqual(publishers.first?["published"] as? Int, bad)
+        let alerts = try kcat(["-C", "-b", kafka.bootstrap, "-t", "alerts", "-e", "-q"]).split(separator: "\n")
+        let ids = alerts.compactMap { ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["id"] as? String }
+        XCTAssertEqual(Set(ids).count, bad, "every alert delivered")
+        XCTAssertEqual(alerts.count, bad, "none twice")
+
+        // 3. Failures outlast the retries: the run stops naming the topic and the reason, the
+        //    batch is not committed, and the next run delivers every event.
+        XCTAssertEqual(kafka.command("fail Produce 4 INVALID_RECORD"), "ok")
+        let failed = try run("kafka-retry-outage", sink: kafkaSink("later"), publisher: alertLog, attempts: 2)
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.contains("still asking to retry after 2 attempts")
+                      && failed.stderr.contains("to 'later' not delivered (Broker: Broker failed to validate record)"), failed.stderr)
+        let rerun = try run("kafka-retry-outage", sink: kafkaSink("later"), publisher: alertLog, attempts: 5)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        XCTAssertEqual(try read("later").distinct, 1000, "nothing lost")
     }
 
     /// Unreachable brokers fail within the bound, naming the brokers; a missing topic is

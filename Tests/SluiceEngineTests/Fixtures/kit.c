@@ -9,7 +9,8 @@
  *   Tagger         transform: passes records on with field `tag` set to property `tag`;
  *                  drops records whose `drop` field is true; raises an alert for records
  *                  with an `alarm` field although its widgets file does not declare
- *                  emitsAlerts (the host must reject those).
+ *                  emitsAlerts (the host must reject those); property `pauseMs` N makes
+ *                  it sleep N ms per batch (a slow stage, to pace a run).
  *   FileSink       sink: appends each record's `id` (a string) to the file `path`;
  *                  returns SLUICE_RETRY on its first write when `fail_first` is "true".
  *   EchoPublisher  alert publisher: appends each alert's JSON to the file `path`; an alert
@@ -17,11 +18,13 @@
  *   kit_scale      double kit_scale(double, int32_t): a typed function for expressions.
  * VERSION may be set with -DKIT_VERSION=\"2.0.0\".
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <sluice_plugin.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef KIT_VERSION
 #define KIT_VERSION "1.0.0"
@@ -130,6 +133,7 @@ static const sluice_plugin LIST_SOURCE = {
 typedef struct {
     char *tag;
     size_t len;
+    long pause_ms;
     sluice_key tag_key, drop_key, alarm_key;
 } tagger;
 
@@ -139,6 +143,8 @@ static sluice_status tagger_create(const sluice_context *ctx, const sluice_emitt
     t->len = tag ? tag->len : 0;
     t->tag = malloc(t->len + 1);
     if (t->len) memcpy(t->tag, tag->ptr, t->len);
+    const sluice_str *pause = sluice_property(ctx, "pauseMs");
+    t->pause_ms = pause ? strtol(pause->ptr, NULL, 10) : 0;
     t->tag_key = sluice_intern(out, "tag");
     t->drop_key = sluice_intern(out, "drop");
     t->alarm_key = sluice_intern(out, "alarm");
@@ -155,6 +161,10 @@ static void tagger_destroy(void *instance) {
 
 static sluice_status tagger_process(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     tagger *t = instance;
+    if (t->pause_ms > 0) {
+        struct timespec pause = {t->pause_ms / 1000, (t->pause_ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     sluice_field f = sluice_field_of(t->tag_key, "tag", sluice_string(t->tag, t->len));
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_value *drop = sluice_record_get(&batch->records[i], t->drop_key);

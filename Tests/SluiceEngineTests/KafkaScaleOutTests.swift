@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+
+/// Two `host` processes in one consumer group share a 4-partition topic (Kafka assigns the
+/// partitions; Sluice has no scheduler of its own). One is killed with SIGKILL mid-run; the
+/// other takes over its partitions from their committed offsets. Nothing is lost: every
+/// event is processed and every bad one alerted at least once; duplicates are counted.
+final class KafkaScaleOutTests: XCTestCase {
+    /// Where each event sits: "partition/offset".
+    typealias Position = String
+
+    func testTwoHostsShareATopicAndOneTakesOverAfterAKill9() throws {
+        let dir = try scratchFolder()
+        let kafka = try KafkaMock(topics: ["events:4"], dir: dir)
+        XCTAssertFalse(kafka.bootstrap.isEmpty)
+
+        // 200,000 store events, 50,000 per partition, produced by kcat: the event on line i of
+        // partition p's share sits at offset i, so the test knows each position's event.
+        let perPartition = 50_000
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["\(perPartition * 4)", "--seed", "23"]).stdout
+            .split(separator: "\n")
+        XCTAssertEqual(events.count, perPartition * 4)
+        var bad = Set<Position>()
+        for p in 0..<4 {
+            let share = events[(p * perPartition)..<((p + 1) * perPartition)]
+            for (offset, line) in share.enumerated() where dataPoints(line) < 10 { bad.insert("\(p)/\(offset)") }
+            let input = dir + "/partition-\(p).jsonl"
+            try (share.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+            let r = try runProgram("/usr/bin/kcat", ["-P", "-b", kafka.bootstrap, "-t", "events", "-p", "\(p)", "-l", input])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertGreaterThan(bad.count, 10_000)
+
+        // Each host: KafkaSource → a deliberately slow stage (30 ms a batch, so the kill lands
+        // mid-run) → AlertRule → its own JSONL file; alerts to its own alert log. A short
+        // session timeout lets the group notice the killed host within seconds.
+        func start(_ name: String) throws -> BackgroundHost {
+            let hostDir = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: hostDir, withIntermediateDirectories: true)
+            let pipeline = """
+                {"name": "scale-out", "batch": {"maxRecords": 500, "maxDelayMs": 200},
+                 "stages": [
+                  {"name": "events", "plugin": {"name": "KafkaSource", "properties": {
+                    "brokers": "\(kafka.bootstrap)", "topics": "events", "groupId": "store-quality",
+                    "idleEndMs": 10000, "config": "session.timeout.ms=6000\\nheartbeat.interval.ms=500"}}},
+                  {"name": "pace", "plugin": {"name": "Tagger", "properties": {"tag": "\(name)", "pauseMs": 30}}},
+                  {"name": "quality", "plugin": {"name": "AlertRule", "properties": {
+                    "when": "size(data_points) < 10",
+                    "payload": {"partition": "_kafka.partition", "offset": "_kafka.offset", "store_id": "store_id"}}}},
+                  {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "\(hostDir)/events.jsonl"}}},
+                  {"name": "alerts", "plugin": {"name": "AlertLog", "properties": {"path": "\(hostDir)/alerts.jsonl"}}}
+                 ],
+                 "connections": [
+                  {"from": "events", "to": "pace"}, {"from": "pace", "to": "quality"}, {"from": "quality", "to": "out"},
+                  {"from": "quality", "to": "alerts", "port": "alerts"}
+                 ]}
+                """
+            try pipeline.write(toFile: hostDir + "/pipeline.json", atomically: true, encoding: .utf8)
+            return try BackgroundHost(["run", hostDir + "/pipeline.json", "--plugins", Fixtures.shared.kit, "--progress", "none",
+                                       "--summary-json", hostDir + "/summary.json"], dir: hostDir)
+        }
+        func bytes(_ path: String) -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        }
+        let a = try start("a"), b = try start("b")
+
+        // Both take part (the group split the partitions), then A dies while work remains:
+        // about 20,000 events (110 bytes each) into a run of 200,000.
+        XCTAssertTrue(BackgroundHost.poll(seconds: 90) {
+            bytes(dir + "/a/events.jsonl") > 0 && bytes(dir + "/b/events.jsonl") > 0 && bytes(dir + "/a/events.jsonl") > 2_000_000
+        }, "both hosts processed events\nA: \(a.stderr)\nB: \(b.stderr)")
+        a.signal(SIGKILL)
+        XCTAssertTrue(a.wait(seconds: 10))
+        XCTAssertTrue(b.wait(seconds: 180), "B ends once the topic is drained and idle")
+        XCTAssertEqual(b.process.terminationStatus, 0, b.stderr)
+
+        // What each host wrote. A's last line may be cut by the kill; every other line is whole.
+        let fromA = try positions(dir + "/a/events.jsonl", mayEndCut: true)
+        let fromB = try positions(dir + "/b/events.jsonl", mayEndCut: false)
+        let processed = Set(fromA + fromB)
+        XCTAssertLessThan(Set(fromA).count, perPartition * 4, "A was killed mid-run")
+        XCTAssertEqual(processed.count, perPartition * 4, "every event processed at least once")
+        XCTAssertTrue(processed.isSuperset(of: (0..<4).flatMap { p in (0..<perPartition).map { "\(p)/\($0)" } }))
+        XCTAssertEqual(Set(fromB.map { $0.split(separator: "/")[0] }).count, 4, "B took over A's partitions")
+        let duplicates = fromA.count + fromB.count - processed.count
+        XCTAssertLessThan(duplicates, 20_000, "only the batches A had not committed are read again")
+
+        // The alerts: every bad event at least once, and nothing else.
+        let alertsA = try alertPositions(dir + "/a/alerts.jsonl", mayEndCut: true)
+        let alertsB = try alertPositions(dir + "/b/alerts.jsonl", mayEndCut: false)
+        XCTAssertEqual(Set(alertsA + alertsB), bad, "the alerts add up to the bad events")
+        print("scale-out: A wrote \(fromA.count) events and \(alertsA.count) alerts, B \(fromB.count) and \(alertsB.count); "
+              + "\(duplicates) events and \(alertsA.count + alertsB.count - bad.count) alerts processed twice")
+        XCTAssertTrue(b.stderr.contains("gave up") || b.stderr.contains("assigned"), b.stderr)
+    }
+
+    private func dataPoints(_ line: Substring) -> Int {
+        let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        return (object?["data_points"] as? [Any])?.count ?? 0
+    }
+
+    /// The "partition/offset" of each event line a host's JSONLSink wrote (its `_kafka` field).
+    private func positions(_ path: String, mayEndCut: Bool) throws -> [Position] {
+        try lines(path, mayEndCut: mayEndCut) { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let meta = object["_kafka"] as? [String: Any], meta["topic"] as? String == "events",
+                  let partition = meta["partition"] as? Int, let offset = meta["offset"] as? Int else { return nil }
+            return "\(partition)/\(offset)"
+        }
+    }
+
+    /// The "partition/offset" in each alert's payload in a host's alert log.
+    private func alertPositions(_ path: String, mayEndCut: Bool) throws -> [Position] {
+        try lines(path, mayEndCut: mayEndCut) { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let payload = object["payload"] as? [String: Any],
+                  let partition = payload["partition"] as? String, let offset = payload["offset"] as? String else { return nil }
+            return partition + "/" + offset
+        }
+    }
+
+    private func lines(_ path: String, mayEndCut: Bool, _ parse: (String) -> Position?) throws -> [Position] {
+        let text = FileManager.default.fileExists(atPath: path) ? try String(contentsOfFile: path, encoding: .utf8) : ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        var found: [Position] = []
+        for (i, line) in lines.enumerated() {
+            if let position = parse(String(line)) {
+                found.append(position)
+            } else if !(mayEndCut && i == lines.count - 1) {
+                XCTFail("\(path), line \(i + 1) is not a whole record: \(line.prefix(200))")
+            }
+        }
+        return found
+    }
+}
