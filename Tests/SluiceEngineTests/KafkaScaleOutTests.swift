@@ -16,6 +16,7 @@ final class KafkaScaleOutTests: XCTestCase {
 
         // 200,000 store events, 50,000 per partition, produced by kcat: the event on line i of
         // partition p's share sits at offset i, so the test knows each position's event.
+        // Compressed, because the mock cluster keeps only the newest ~5 MB of a partition.
         let perPartition = 50_000
         let events = try runProgram(Package.buildDirectory + "/store-events", ["\(perPartition * 4)", "--seed", "23"]).stdout
             .split(separator: "\n")
@@ -26,8 +27,10 @@ final class KafkaScaleOutTests: XCTestCase {
             for (offset, line) in share.enumerated() where dataPoints(line) < 10 { bad.insert("\(p)/\(offset)") }
             let input = dir + "/partition-\(p).jsonl"
             try (share.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
-            let r = try runProgram("/usr/bin/kcat", ["-P", "-b", kafka.bootstrap, "-t", "events", "-p", "\(p)", "-l", input])
+            let r = try runProgram("/usr/bin/kcat", ["-P", "-z", "lz4", "-b", kafka.bootstrap, "-t", "events", "-p", "\(p)", "-l", input])
             XCTAssertEqual(r.status, 0, r.stderr)
+            let start = try runProgram("/usr/bin/kcat", ["-Q", "-b", kafka.bootstrap, "-t", "events:\(p):-2"]).stdout
+            XCTAssertTrue(start.hasSuffix("offset 0\n"), "partition \(p) holds every event: \(start)")
         }
         XCTAssertGreaterThan(bad.count, 10_000)
 

@@ -96,7 +96,8 @@ final class KafkaTests: XCTestCase {
             {"name": "kafka-quality", "batch": {"maxRecords": 500, "maxDelayMs": 300},
              "stages": [
               {"name": "events", "plugin": {"name": "KafkaSource", "properties": {
-                "brokers": "\(kafka.bootstrap)", "topics": "events", "groupId": "quality", "idleEndMs": 1500}}},
+                "brokers": "\(kafka.bootstrap)", "topics": "events", "groupId": "quality", "idleEndMs": 1500,
+                "config": "session.timeout.ms=6000\\nheartbeat.interval.ms=500"}}},
               {"name": "quality", "plugin": {"name": "QualityCheck", "properties": {
                 "field": "data_points", "min": 10, "idField": "store_id", "countField": "n_elements"}}},
               {"name": "alerts", "plugin": {"name": "KafkaAlerts", "properties": {
@@ -156,7 +157,8 @@ final class KafkaTests: XCTestCase {
             XCTAssertTrue(message.hasPrefix("events/") && message.hasSuffix("not a JSON object"), message)
         }
 
-        // The group's offsets were committed: a second run has nothing to read.
+        // The group's offsets were committed: a second run has nothing to read. (The mock
+        // cluster lets it join only when the first run's session timed out: 6 s here.)
         let again = try host(["run", dir + "/pipeline.json", "--summary-json", dir + "/summary2.json"])
         XCTAssertEqual(again.status, 0, again.stderr)
         let second = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary2.json"))) as? [String: Any]
