@@ -27,7 +27,6 @@ typedef struct pending {
 typedef struct source {
     klog log; /* first: librdkafka's opaque */
     rd_kafka_t *rk;
-    rd_kafka_queue_t *queue; /* the consumer's queue: messages are taken from it in bunches */
     char *brokers;
     char *field; /* metadata field name ("" for none) */
     int64_t idle_end_ms;
@@ -45,7 +44,7 @@ typedef struct source {
 } source;
 
 static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *parts);
-static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only);
+static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only);
 
 static void set_offset(rd_kafka_topic_partition_list_t *list, const char *topic, int32_t partition, int64_t next) {
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(list, topic, partition);
@@ -60,6 +59,9 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
         if (s->log.out) sluice_logf(s->log.out, 2, "assigned %d partition(s)", parts->cnt);
         s->assigned = 1;
         s->last_message_ms = know_ms();
+        /* What this consumer knew of them from an earlier assignment is stale: another
+         * host may have owned and committed them since. */
+        forget_partitions(s, parts);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e) rd_kafka_error_destroy(e);
@@ -70,6 +72,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
         /* Given up: what finished is committed now, what did not is the new owner's. */
         commit_done(s, parts);
         forget_partitions(s, parts);
+        s->last_message_ms = know_ms(); /* idleEndMs does not count a rebalance's wait */
         if (s->log.out) sluice_logf(s->log.out, 2, "gave up %d partition(s) in a rebalance", parts->cnt);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -104,9 +107,19 @@ static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *
     }
 }
 
+/* Drops from `list` the partitions this consumer does not own now. */
+static void keep_owned(source *s, rd_kafka_topic_partition_list_t *list) {
+    rd_kafka_topic_partition_list_t *owned = NULL;
+    if (rd_kafka_assignment(s->rk, &owned) != RD_KAFKA_RESP_ERR_NO_ERROR || !owned) return;
+    for (int i = list->cnt - 1; i >= 0; i--)
+        if (!rd_kafka_topic_partition_list_find(owned, list->elems[i].topic, list->elems[i].partition))
+            rd_kafka_topic_partition_list_del_by_idx(list, i);
+    rd_kafka_topic_partition_list_destroy(owned);
+}
+
 /* Commits the finished offsets Kafka does not have yet (of `only`'s partitions when given).
- * 0 done (or nothing to do), -1 failed (kept for the next commit). */
-static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
+ * Returns the error (what failed is kept for the next commit), or NO_ERROR. */
+static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
     rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(s->done->cnt ? s->done->cnt : 1);
     for (int i = 0; i < s->done->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &s->done->elems[i];
@@ -116,7 +129,7 @@ static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
         if (c && c->offset >= tp->offset) continue;
         rd_kafka_topic_partition_list_add(todo, tp->topic, tp->partition)->offset = tp->offset;
     }
-    int rc = 0;
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (todo->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, todo, 0);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -126,9 +139,9 @@ static int commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
             }
         } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             if (s->log.out)
-                sluice_logf(s->log.out, 3, "committing offsets of %d partition(s) failed: %s (they are read again if "
-                            "another host takes them over)", todo->cnt, rd_kafka_err2str(err));
-            rc = -1;
+                sluice_logf(s->log.out, 3, "committing offsets of %d partition(s) failed: %s (kept for the next commit; "
+                            "read again if another host takes the partitions over first)", todo->cnt, rd_kafka_err2str(err));
+            rc = err;
         }
     }
     rd_kafka_topic_partition_list_destroy(todo);
@@ -256,10 +269,11 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
         kconf_set(conf, out, "the source", "enable.auto.commit", "false") ||
         kconf_set(conf, out, "the source", "enable.auto.offset.store", "false") ||
         kconf_set(conf, out, "the source", "auto.offset.reset", "earliest") ||
-        /* With librdkafka's default (100000), a consumer that keeps up stalls for about
-         * 0.8 s every so often: the prefetcher backs off for a fixed time once its queue
-         * passed that count. Memory stays bounded by queued.max.messages.kbytes (64 MiB). */
-        kconf_set(conf, out, "the source", "queued.min.messages", "1000000") ||
+        /* With librdkafka's default (100000 messages prefetched, for all partitions
+         * together) a consumer that keeps up stalls for about 0.8 s every so often: once
+         * past it, the prefetcher pauses for a fixed time, longer than the queue lasts.
+         * 300000 tripled the rate at about twice the memory (docs/benchmarks.md). */
+        kconf_set(conf, out, "the source", "queued.min.messages", "300000") ||
         kconf_apply_lines(conf, out, config))
         goto done;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance);
@@ -295,11 +309,6 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
         goto done;
     }
     rd_kafka_poll_set_consumer(s->rk);
-    s->queue = rd_kafka_queue_get_consumer(s->rk);
-    if (!s->queue) {
-        sluice_failf(out, "cannot get the consumer's queue");
-        goto done;
-    }
     rd_kafka_resp_err_t serr = rd_kafka_subscribe(s->rk, subscription);
     if (serr) {
         sluice_failf(out, "cannot subscribe to '%s': %s", topics, rd_kafka_err2str(serr));
@@ -326,60 +335,51 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     uint64_t emitted = 0;
     sluice_status st = SLUICE_OK;
     s->run.len = 0;
-    /* Messages come in bunches (one call, one lock, for up to BUNCH of them); the
-     * rebalance callback is served from the same calls. */
-    enum { BUNCH = 512 };
-    rd_kafka_message_t *bunch[BUNCH];
+    /* One message per call: librdkafka 2.0's batch consume API may hand out messages of
+     * partitions revoked during the call (a known issue of that release). */
     while (emitted < batch->max_records && st == SLUICE_OK) {
         int64_t left = deadline - know_ms();
         if (left <= 0) break;
-        uint64_t want = batch->max_records - emitted;
-        ssize_t got = rd_kafka_consume_batch_queue(s->queue, left > 100 ? 100 : (int)left, bunch,
-                                                   want < BUNCH ? (size_t)want : BUNCH);
-        if (got <= 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, left > 100 ? 100 : (int)left);
+        if (!m) {
             if (emitted == 0 && s->idle_end_ms > 0 && s->assigned && know_ms() - s->last_message_ms >= s->idle_end_ms)
                 st = SLUICE_END;
             continue;
         }
-        for (ssize_t i = 0; i < got; i++) {
-            rd_kafka_message_t *m = bunch[i];
-            if (st != SLUICE_OK) { /* the batch failed: the rest are read again by the next run */
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    sluice_logf(out, 3, "consumer: %s", rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            s->last_message_ms = know_ms();
-            const char *topic = rd_kafka_topic_name(m->rkt);
-            int continues = s->run.len > 0 && m->partition == s->run_partition && m->offset == s->run_next &&
-                            strcmp(topic, s->run_topic) == 0;
-            if (!continues && (st = flush_run(s, out)) != SLUICE_OK) {
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            int r = append_message(s, out, m);
-            if (r < 0) {
-                rd_kafka_message_destroy(m);
-                st = sluice_failf(out, "out of memory");
-                continue;
-            }
-            if (r == 0) {
-                if (!continues) {
-                    snprintf(s->run_topic, sizeof s->run_topic, "%s", topic);
-                    s->run_partition = m->partition;
-                    s->run_first = m->offset;
-                }
-                s->run_next = m->offset + 1;
-            }
-            set_offset(offsets, topic, m->partition, m->offset + 1);
-            emitted++;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) sluice_logf(out, 3, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
+            continue;
         }
+        s->last_message_ms = know_ms();
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        int continues = s->run.len > 0 && m->partition == s->run_partition && m->offset == s->run_next &&
+                        strcmp(topic, s->run_topic) == 0;
+        if (!continues && (st = flush_run(s, out)) != SLUICE_OK) { /* the run stops: nothing is committed */
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        int r = append_message(s, out, m);
+        if (r < 0) {
+            rd_kafka_message_destroy(m);
+            st = sluice_failf(out, "out of memory");
+            break;
+        }
+        if (r == 0) {
+            if (!continues) {
+                snprintf(s->run_topic, sizeof s->run_topic, "%s", topic);
+                s->run_partition = m->partition;
+                s->run_first = m->offset;
+            }
+            s->run_next = m->offset + 1;
+        }
+        set_offset(offsets, topic, m->partition, m->offset + 1);
+        emitted++;
+        rd_kafka_message_destroy(m);
     }
+    /* A partition given up during this read (the rebalance callback runs inside the poll)
+     * is the new owner's: its offsets here must never be committed. */
+    keep_owned(s, offsets);
     if (st == SLUICE_OK || st == SLUICE_END) {
         sluice_status f = flush_run(s, out);
         if (f != SLUICE_OK) st = f;
@@ -425,9 +425,15 @@ static sluice_status source_commit(void *instance, uint64_t batch_id, const slui
     rd_kafka_assignment(s->rk, &owned);
     sluice_status st = SLUICE_OK;
     if (owned) {
-        if (commit_done(s, owned) != 0) {
+        rd_kafka_resp_err_t err = commit_done(s, owned);
+        /* A rebalance under way refuses commits until this consumer polls again (which the
+         * next read does): the offsets wait in `done` for the next commit or for the
+         * rebalance callback. Other failures answer retry. */
+        int rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                          err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST;
+        if (err && !rebalancing) {
             st = SLUICE_RETRY;
-            out->fail(out->ctx, "committing Kafka offsets failed", 31);
+            sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
         }
         rd_kafka_topic_partition_list_destroy(owned);
     }
@@ -438,7 +444,6 @@ static sluice_status source_commit(void *instance, uint64_t batch_id, const slui
 static void source_destroy(void *instance) {
     source *s = instance;
     if (!s) return;
-    if (s->queue) rd_kafka_queue_destroy(s->queue);
     if (s->rk) {
         rd_kafka_consumer_close(s->rk);
         rd_kafka_destroy(s->rk);
