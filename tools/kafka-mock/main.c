@@ -15,7 +15,8 @@
  *   rtt ID|all MS            it answers every request MS milliseconds late
  *   fail REQUEST COUNT ERROR the next COUNT requests of that kind (Produce, Fetch,
  *                            OffsetCommit, ... or the API key's number) fail with ERROR,
- *                            a Kafka error name (NOT_ENOUGH_REPLICAS, _TRANSPORT, ...) */
+ *                            a Kafka error name (NOT_ENOUGH_REPLICAS, _TRANSPORT, ...)
+ *   clear REQUEST            drops the failures still staged for that kind of request */
 #define _GNU_SOURCE
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -87,13 +88,22 @@ static void command(rd_kafka_mock_cluster_t *cluster, int brokers, char *line, c
         }
         err = rd_kafka_mock_broker_set_rtt(cluster, id, (int)ms);
         snprintf(answer, size, err ? "error: %s" : "ok", rd_kafka_err2str(err));
-    } else if (strcmp(words[0], "fail") == 0 && n == 4) {
+    } else if ((strcmp(words[0], "fail") == 0 && n == 4) || (strcmp(words[0], "clear") == 0 && n == 2)) {
         int16_t key = -1;
         for (size_t i = 0; i < sizeof REQUESTS / sizeof REQUESTS[0]; i++)
             if (strcasecmp(REQUESTS[i].name, words[1]) == 0) key = REQUESTS[i].key;
         char *end = NULL;
         long number = strtol(words[1], &end, 10);
         if (key < 0 && end && !*end && number >= 0 && number < 100) key = (int16_t)number;
+        if (words[0][0] == 'c') {
+            if (key < 0) {
+                snprintf(answer, size, "error: clear takes a request (Produce, Fetch, ... or its number)");
+                return;
+            }
+            rd_kafka_mock_clear_request_errors(cluster, key);
+            snprintf(answer, size, "ok");
+            return;
+        }
         long count = strtol(words[2], &end, 10);
         if (key < 0 || !end || *end || count < 1 || count > 1000000 || !parse_error(words[3], &err)) {
             snprintf(answer, size, "error: fail takes a request (Produce, Fetch, ... or its number), a count (1 to 1000000) and a Kafka error name");
@@ -109,7 +119,7 @@ static void command(rd_kafka_mock_cluster_t *cluster, int brokers, char *line, c
         free(errors);
         snprintf(answer, size, "ok");
     } else {
-        snprintf(answer, size, "error: unknown command (down ID, up ID, rtt ID MS, fail REQUEST COUNT ERROR)");
+        snprintf(answer, size, "error: unknown command (down ID, up ID, rtt ID MS, fail REQUEST COUNT ERROR, clear REQUEST)");
     }
 }
 
@@ -213,7 +223,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "; stop with Ctrl-C or SIGTERM\n");
     char line[4096];
     size_t used = 0;
-    int reading = 1;
+    int reading = 1, skipping = 0; /* skipping: the rest of a line too long to be a command */
     for (;;) {
         struct pollfd fds[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
         if (poll(fds, reading ? 2 : 1, -1) < 0) {
@@ -232,18 +242,25 @@ int main(int argc, char **argv) {
         char *start = line, *nl;
         while ((nl = memchr(start, '\n', used - (size_t)(start - line)))) {
             *nl = 0;
-            char answer[512];
-            command(cluster, brokers, start, answer, sizeof answer);
-            printf("%s\n", answer);
-            fflush(stdout);
+            if (skipping) {
+                skipping = 0; /* its one answer was given when it overflowed */
+            } else {
+                char answer[512];
+                command(cluster, brokers, start, answer, sizeof answer);
+                printf("%s\n", answer);
+                fflush(stdout);
+            }
             start = nl + 1;
         }
         used -= (size_t)(start - line);
         memmove(line, start, used);
-        if (used == sizeof line - 1) { /* a line longer than any command */
+        if (used == sizeof line - 1) { /* a line longer than any command: one answer, then skip to its end */
             used = 0;
-            printf("error: a command line longer than %zu bytes\n", sizeof line - 1);
-            fflush(stdout);
+            if (!skipping) {
+                printf("error: a command line longer than %zu bytes\n", sizeof line - 1);
+                fflush(stdout);
+            }
+            skipping = 1;
         }
     }
     rd_kafka_mock_cluster_destroy(cluster);
