@@ -248,14 +248,51 @@ final class KafkaTests: XCTestCase {
 
         // 3. Failures outlast the retries: the run stops naming the topic and the reason, the
         //    batch is not committed, and the next run delivers every event.
-        XCTAssertEqual(kafka.command("fail Produce 4 INVALID_RECORD"), "ok")
+        XCTAssertEqual(kafka.command("fail Produce 1000 INVALID_RECORD"), "ok")
         let failed = try run("kafka-retry-outage", sink: kafkaSink("later"), publisher: alertLog, attempts: 2)
         XCTAssertNotEqual(failed.status, 0)
         XCTAssertTrue(failed.stderr.contains("still asking to retry after 2 attempts")
                       && failed.stderr.contains("to 'later' not delivered (Broker: Broker failed to validate record)"), failed.stderr)
+        XCTAssertEqual(try read("later").messages, 0)
+        XCTAssertEqual(kafka.command("clear Produce"), "ok")
         let rerun = try run("kafka-retry-outage", sink: kafkaSink("later"), publisher: alertLog, attempts: 5)
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         XCTAssertEqual(try read("later").distinct, 1000, "nothing lost")
+    }
+
+    /// The group coordinator refuses commits while a rebalance is under way; until this
+    /// consumer polls again it cannot take part, so retrying at once would only fail again.
+    /// The refused offsets are kept and committed with a later batch: the run goes on, and
+    /// a second run of the group has nothing left to read.
+    func testACommitRefusedDuringARebalanceIsKeptForTheNextOne() throws {
+        let dir = try scratchFolder()
+        let kafka = try KafkaMock(topics: ["events:1"], dir: dir)
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["2000", "--seed", "3"]).stdout
+        _ = try kcat(["-P", "-b", kafka.bootstrap, "-t", "events"], input: events)
+        let pipeline = """
+            {"name": "kafka-commit-refused", "batch": {"maxRecords": 200, "maxDelayMs": 300}, "retry": {"maxAttempts": 3},
+             "stages": [
+              {"name": "events", "plugin": {"name": "KafkaSource", "properties": {
+                "brokers": "\(kafka.bootstrap)", "topics": "events", "groupId": "refused", "idleEndMs": 1500,
+                "config": "session.timeout.ms=6000\\nheartbeat.interval.ms=500"}}},
+              {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "\(dir)/out.jsonl"}}}],
+             "connections": [{"from": "events", "to": "out"}]}
+            """
+        try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        // More refusals than the host's 3 attempts: retrying at once cannot get past them.
+        XCTAssertEqual(kafka.command("fail OffsetCommit 4 REBALANCE_IN_PROGRESS"), "ok")
+        let first = try host(["run", dir + "/pipeline.json", "--progress", "none", "--summary-json", dir + "/first.json"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("committing offsets of 1 partition(s) failed: Broker: Group rebalance in progress "
+                                            + "(kept for the next commit"), first.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/first.json"))) as? [String: Any]
+        XCTAssertEqual(summary?["records"] as? Int, 2000)
+        XCTAssertEqual(summary?["status"] as? String, "completed")
+
+        let second = try host(["run", dir + "/pipeline.json", "--progress", "none", "--summary-json", dir + "/second.json"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let again = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/second.json"))) as? [String: Any]
+        XCTAssertEqual(again?["records"] as? Int, 0, "the refused offsets were committed with a later batch")
     }
 
     /// Unreachable brokers fail within the bound, naming the brokers; a missing topic is

@@ -262,7 +262,7 @@ public final class PipelineRunner {
                 let (status, attempts) = retrying.run({ _ in s.instance.write(batch: batchID, records: input).status },
                                                       onRetry: logRetry(s, "write", batchID))
                 s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
-                if attempts > 1 { options.logger.warning("stage '\(s.planned.name)' wrote batch \(batchID) after \(attempts) attempts") }
+                if attempts > 1 && status == .ok { options.logger.warning("stage '\(s.planned.name)' wrote batch \(batchID) after \(attempts) attempts") }
                 if let why = failureReason(status) { return failureText(s, "write", why) }
                 s.summary.recordsOut += input.count
             case .source, .alertpublisher, .functions:
