@@ -318,6 +318,10 @@ final class KafkaTests: XCTestCase {
         XCTAssertNotEqual(unreachable.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(started), 20, "a clear error within a bounded time, never a hang")
         XCTAssertTrue(unreachable.stderr.contains("cannot reach the Kafka brokers '127.0.0.1:1' within 2000 ms"), unreachable.stderr)
+        // librdkafka's own lines go through the host's logger, at their level, with the stage.
+        XCTAssertTrue(unreachable.stderr.split(separator: "\n").contains { line in
+            line.contains("error sluice: stage=events") && line.contains("librdkafka FAIL") && line.contains("Connection refused")
+        }, unreachable.stderr)
 
         let missing = try host(["run", try pipeline(brokers: kafka.bootstrap, topic: "no-such-topic")])
         XCTAssertNotEqual(missing.status, 0)
