@@ -737,7 +737,9 @@ typedef struct sluice_plugin {
 
     /** source: emit up to batch->max_records records (emit_json or emit), returning within
      *  about batch->max_wait_ms. SLUICE_OK with nothing emitted means "nothing yet";
-     *  SLUICE_END means input is exhausted (records emitted in the same call count). */
+     *  SLUICE_END means input is exhausted (records emitted in the same call count).
+     *  Once a batch holds records the host calls again with max_wait_ms 0 ("anything
+     *  more right now?"): return at once, and a call that emits nothing closes the batch. */
     sluice_status (*read)(void *instance, const sluice_batch *batch, const sluice_emitter *out);
 
     /** source, optional: everything up to and including batch `batch_id` has been written

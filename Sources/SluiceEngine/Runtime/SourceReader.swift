@@ -272,7 +272,11 @@ final class SourceReader: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Reads until the batch is full, `maxDelayMs` passed, or input ended.
+    /// Reads until the batch is full, `maxDelayMs` passed, input ended, or the source has
+    /// nothing more right now: once the batch holds records, the source is asked again
+    /// without waiting, and a read that brings nothing closes the batch (as Spark's
+    /// trigger takes what is available) — a file dropped into a followed folder is
+    /// processed at once, not when `maxDelayMs` runs out.
     private func readBatch(_ batchID: UInt64, into records: RecordList) -> (ended: Bool, stopped: Bool, error: String?, ms: Double) {
         let maxRecords = settings.batch.maxRecords
         let maxDelayNs = UInt64(settings.batch.maxDelayMs) * 1_000_000
@@ -293,14 +297,17 @@ final class SourceReader: @unchecked Sendable {
             if elapsed >= maxDelayNs && (maxDelayNs > 0 || !records.isEmpty) { break }
             var waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
             // Nothing yet: let an idle source wait a while rather than call it in a busy loop.
-            if records.isEmpty { waitMs = max(waitMs, SourceReader.idleWaitMs) }
+            // Something already: only what is there right now.
+            waitMs = records.isEmpty ? max(waitMs, SourceReader.idleWaitMs) : 0
             let t0 = ResourceUsage.nowNanoseconds()
             let out = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
             readNs += ResourceUsage.nowNanoseconds() - t0
             switch out.status {
             case .ok:
+                let before = records.count
                 records.append(contentsOf: out.records)
                 retries = 0
+                if before > 0 && records.count == before { return result(false, false, nil) }
             case .end:
                 records.append(contentsOf: out.records)
                 return result(true, false, nil)
