@@ -8,7 +8,9 @@
  *   follow   (default false) folders only: keep running and pick up new files as they
  *            appear. Write a file under another name and rename it into the folder when
  *            complete (rename is atomic), e.g. events.tmp -> events-0042.jsonl.
- *   pollMs   (default 200) how often a followed folder is looked at when idle
+ *   pollMs   (default 200) how often a followed folder is listed when idle; besides,
+ *            inotify wakes the source as soon as a file is renamed into the folder or
+ *            closed after writing (not when it is created: it may still be half written)
  *   onChanged (default "restart") what to do when the file the last run stopped in is no
  *            longer the same (replaced, truncated, rewritten): "restart" reads it from the
  *            beginning (a warning, counter files_changed), "fail" stops the run
@@ -32,6 +34,8 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +45,7 @@ typedef struct {
     char *pattern;
     int is_dir, follow;
     unsigned poll_ms;
+    int notify;      /* follow mode: an inotify descriptor on the folder, or -1 */
 
     char **queue;    /* files still to read, in order */
     size_t nqueue, queue_cap, queue_pos;
@@ -156,6 +161,7 @@ static void close_file(jsonl_source *s) {
 static void free_state(jsonl_source *s) {
     if (!s) return;
     close_file(s);
+    if (s->notify >= 0) close(s->notify);
     for (size_t i = s->queue_pos; i < s->nqueue; i++) free(s->queue[i]);
     for (size_t i = 0; i < s->nseen; i++) free(s->seen[i]);
     free(s->queue);
@@ -292,6 +298,7 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     jsonl_source *s = calloc(1, sizeof *s);
     if (!s) return sluice_failf(out, "out of memory");
     s->fd = -1;
+    s->notify = -1;
     s->path = dup_str(path, "");
     const sluice_str *pattern = sluice_property(ctx, "pattern");
     s->pattern = dup_str(pattern && pattern->len ? pattern : NULL, "*.jsonl");
@@ -335,6 +342,17 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     if (s->follow && !s->is_dir) {
         free_state(s);
         return sluice_failf(out, "follow mode needs a folder; %.*s is a file", (int)path->len, path->ptr);
+    }
+    if (s->follow) {
+        /* Woken by the kernel when a file is renamed in or closed after writing; the pollMs
+         * listing stays as a fallback (network file systems, a full inotify queue). */
+        s->notify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (s->notify >= 0 && inotify_add_watch(s->notify, s->path, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            sluice_logf(out, SLUICE_LOG_INFO, "cannot watch %s with inotify (%s): polling every %u ms", s->path,
+                        strerror(errno), s->poll_ms);
+            close(s->notify);
+            s->notify = -1;
+        }
     }
     if (s->is_dir) {
         if (scan(s, out) != 0) {
@@ -478,6 +496,20 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Waits up to `ms` for a file to arrive in a followed folder (inotify), or just sleeps. */
+static void wait_for_files(jsonl_source *s, uint64_t ms) {
+    if (s->notify < 0) {
+        usleep((useconds_t)(ms * 1000));
+        return;
+    }
+    struct pollfd p = {.fd = s->notify, .events = POLLIN};
+    if (poll(&p, 1, (int)ms) <= 0) return;
+    char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(s->notify, events, sizeof events) > 0) {
+        /* drained: what arrived is found by the listing that follows */
+    }
+}
+
 static sluice_status read_lines(jsonl_source *s, const sluice_batch *batch, const sluice_emitter *out) {
     uint64_t emitted = 0, started = now_ms();
     while (emitted < batch->max_records) {
@@ -494,7 +526,7 @@ static sluice_status read_lines(jsonl_source *s, const sluice_batch *batch, cons
             if (emitted > 0 || waited >= batch->max_wait_ms) return SLUICE_OK;
             uint64_t nap = batch->max_wait_ms - waited;
             if (nap > s->poll_ms) nap = s->poll_ms;
-            usleep((useconds_t)(nap * 1000));
+            wait_for_files(s, nap);
             continue;
         }
         /* Take as many whole lines as the buffer holds and the batch wants. */
