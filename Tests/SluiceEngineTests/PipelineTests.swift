@@ -377,7 +377,50 @@ final class PipelineTests: XCTestCase {
         """, shouldStop: { flag.stop })
         XCTAssertEqual(run.summary.status, .stopped, "a followed folder never ends: the stop request ended the run")
         XCTAssertEqual(run.lines("out.jsonl"), [#"{"n":1}"#, #"{"n":2}"#, #"{"n":3}"#])
-        XCTAssertEqual(run.progress.map(\.numInputRows), [1, 2], "each batch ended at maxDelayMs with what had arrived")
+        XCTAssertEqual(run.progress.map(\.numInputRows), [1, 2], "each batch took what had arrived")
+    }
+
+    /// A batch takes what the source has right now and does not wait out maxDelayMs; a
+    /// followed folder is woken by inotify, not by its next listing. With 8 s for both, a
+    /// file renamed in is nevertheless a batch of its own within moments.
+    func testAFileRenamedIntoAFollowedFolderIsABatchAtOnce() throws {
+        let dir = try scratchFolder()
+        let inbox = dir + "/inbox"
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        try (#"{"n":1}"# + "\n").write(toFile: inbox + "/a.jsonl", atomically: true, encoding: .utf8)
+        final class Shared: @unchecked Sendable {
+            let lock = NSLock()
+            var renamed: Date?
+        }
+        let shared = Shared()
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.5)
+            try? (#"{"n":2}"# + "\n" + #"{"n":3}"# + "\n").write(toFile: inbox + "/b.tmp", atomically: true, encoding: .utf8)
+            try? FileManager.default.moveItem(atPath: inbox + "/b.tmp", toPath: inbox + "/b.jsonl")
+            shared.lock.lock()
+            shared.renamed = Date()
+            shared.lock.unlock()
+        }
+        writer.start()
+        let out = dir + "/out.jsonl"
+        let run = try runPipeline("""
+        {"name": "follow-at-once", "batch": {"maxRecords": 1000, "maxDelayMs": 8000},
+         "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(inbox)", "follow": true, "pollMs": 8000}}},
+                    {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "\(out)"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """, shouldStop: { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count >= 3 })
+        XCTAssertEqual(run.summary.status, .stopped)
+        XCTAssertEqual(run.progress.map(\.numInputRows), [1, 2], "a batch closes when the source has nothing more right now")
+        shared.lock.lock()
+        let renamed = shared.renamed
+        shared.lock.unlock()
+        guard let renamed, run.progress.count == 2,
+              let second = ISO8601DateFormatter.withFractions.date(from: run.progress[1].timestamp) else {
+            return XCTFail("no second batch: \(run.progress)")
+        }
+        // Without inotify the file would wait for the next listing, and without the early
+        // close for the batch's 8 s: either way more than 7 s after the rename.
+        XCTAssertLessThan(second.timeIntervalSince(renamed), 4, "the renamed file's batch came at once")
     }
 }
 
