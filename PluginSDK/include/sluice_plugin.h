@@ -84,6 +84,8 @@
  *          sluice_emitter.alert_retry_after (a service's Retry-After, for publishers)
  *     1.2  sluice_context.position and sluice_emitter.save_position (durable source
  *          positions: see 6. below)
+ *   A change of behaviour without a new field, in 1.2: a source's read may be called with
+ *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
  *   is therefore frozen for a major version; it carries no size field.
  *
@@ -739,7 +741,8 @@ typedef struct sluice_plugin {
      *  about batch->max_wait_ms. SLUICE_OK with nothing emitted means "nothing yet";
      *  SLUICE_END means input is exhausted (records emitted in the same call count).
      *  Once a batch holds records the host calls again with max_wait_ms 0 ("anything
-     *  more right now?"): return at once, and a call that emits nothing closes the batch. */
+     *  more right now?"): return at once with what is there; a call that emits no records
+     *  closes the batch. Treat 0 as "do not wait", never as "no timeout". */
     sluice_status (*read)(void *instance, const sluice_batch *batch, const sluice_emitter *out);
 
     /** source, optional: everything up to and including batch `batch_id` has been written

@@ -347,10 +347,10 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
         /* Woken by the kernel when a file is renamed in or closed after writing; the pollMs
          * listing stays as a fallback (network file systems, a full inotify queue). */
         s->notify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (s->notify >= 0 && inotify_add_watch(s->notify, s->path, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-            sluice_logf(out, SLUICE_LOG_INFO, "cannot watch %s with inotify (%s): polling every %u ms", s->path,
-                        strerror(errno), s->poll_ms);
-            close(s->notify);
+        if (s->notify < 0 || inotify_add_watch(s->notify, s->path, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            sluice_logf(out, SLUICE_LOG_WARN, "cannot watch %s with inotify (%s): listing it every %u ms instead",
+                        s->path, strerror(errno), s->poll_ms);
+            if (s->notify >= 0) close(s->notify);
             s->notify = -1;
         }
     }

@@ -337,10 +337,14 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     s->run.len = 0;
     /* One message per call: librdkafka 2.0's batch consume API may hand out messages of
      * partitions revoked during the call (a known issue of that release). */
+    /* max_wait_ms 0 (the host asking "anything more right now?"): what librdkafka has
+     * fetched already, without waiting. */
+    int now_only = batch->max_wait_ms == 0;
     while (emitted < batch->max_records && st == SLUICE_OK) {
         int64_t left = deadline - know_ms();
-        if (left <= 0) break;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, left > 100 ? 100 : (int)left);
+        if (left <= 0 && !now_only) break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, now_only ? 0 : left > 100 ? 100 : (int)left);
+        if (!m && now_only) break;
         if (!m) {
             if (emitted == 0 && s->idle_end_ms > 0 && s->assigned && know_ms() - s->last_message_ms >= s->idle_end_ms)
                 st = SLUICE_END;

@@ -12,7 +12,8 @@
  * `data_points` array or a `store_id` string is counted as malformed and skipped.
  *
  * It trusts the generator's layout (no escapes in store ids, no nested arrays in
- * data_points): it is a yardstick, not a JSON parser. */
+ * data_points, no malformed lines: a skipped line still counts toward its batch, where the
+ * pipeline would send it to the error port): it is a yardstick, not a JSON parser. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
