@@ -116,11 +116,6 @@ final class KafkaScaleOutTests: XCTestCase {
               + "\(duplicates) events and \(alertsA.count + alertsB.count - bad.count) alerts processed twice; \(rebalances) assignments")
     }
 
-    private func dataPoints(_ line: Substring) -> Int {
-        let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        return (object?["data_points"] as? [Any])?.count ?? 0
-    }
-
     /// The "partition/offset" of each event line a host's JSONLSink wrote (its `_kafka` field).
     private func positions(_ path: String, mayEndCut: Bool) throws -> [Position] {
         try lines(path, mayEndCut: mayEndCut) { line in

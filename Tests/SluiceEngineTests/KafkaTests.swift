@@ -58,6 +58,12 @@ final class KafkaMock {
     }
 }
 
+/// How many `data_points` a store event (one JSON line) has; 0 if it has none.
+func dataPoints<Line: StringProtocol>(_ line: Line) -> Int {
+    let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+    return (object?["data_points"] as? [Any])?.count ?? 0
+}
+
 /// The Kafka plugins against a real Kafka protocol peer (tools/kafka-mock), with kcat as
 /// an independent client producing the input and reading what the host wrote.
 final class KafkaTests: XCTestCase {
@@ -85,10 +91,7 @@ final class KafkaTests: XCTestCase {
         XCTAssertFalse(kafka.bootstrap.isEmpty)
         let events = try runProgram(Package.buildDirectory + "/store-events", ["2000", "--seed", "11"]).stdout
         let lines = events.split(separator: "\n").map(String.init)
-        let bad = lines.filter { line in
-            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return ((object?["data_points"] as? [Any])?.count ?? 0) < 10
-        }.count
+        let bad = lines.filter { dataPoints($0) < 10 }.count
         XCTAssertGreaterThan(bad, 100)
         _ = try kcat(["-P", "-b", kafka.bootstrap, "-t", "events"], input: events + "not json\n[1, 2]\n")
 
@@ -174,10 +177,7 @@ final class KafkaTests: XCTestCase {
         let kafka = try KafkaMock(topics: ["good:1", "alerts:1", "later:1"], dir: dir)
         let events = try runProgram(Package.buildDirectory + "/store-events", ["1000", "--seed", "5"]).stdout
         try events.write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
-        let bad = events.split(separator: "\n").filter { line in
-            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return ((object?["data_points"] as? [Any])?.count ?? 0) < 10
-        }.count
+        let bad = events.split(separator: "\n").filter { dataPoints($0) < 10 }.count
         XCTAssertGreaterThan(bad, 20)
 
         /// JSONLSource → QualityCheck → `sink`; its alerts → `publisher`.
