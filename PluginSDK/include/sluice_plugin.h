@@ -84,6 +84,7 @@
  *          sluice_emitter.alert_retry_after (a service's Retry-After, for publishers)
  *     1.2  sluice_context.position and sluice_emitter.save_position (durable source
  *          positions: see 6. below)
+ *     1.3  sluice_emitter.render_json_lines (a sink's whole batch as JSON Lines at once)
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -221,7 +222,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 2
+#define SLUICE_ABI_MINOR 3
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -646,6 +647,19 @@ typedef struct sluice_emitter {
      *  64 KiB). The host stores the last one of each batch durably once the batch is
      *  committed and gives it back in ctx->position at the next run (section 6). */
     sluice_status (*save_position)(void *ctx, const char *position, size_t len);
+
+    /* ABI 1.3: check SLUICE_HAS(out, sluice_emitter, render_json_lines) before calling. */
+
+    /** Sinks: records[0], ..., records[count - 1] as JSON Lines, in one piece of host
+     *  memory: each as render_json writes it, followed by '\n'. Valid until the next
+     *  render call or the end of this call. Faster than render_json record by record: a
+     *  record read from JSON Lines that passed through unchanged, or only gained fields
+     *  (emit_with), is copied from the text it was read from, with the new fields
+     *  appended, and the output is the same either way. Pass the call's own inputs
+     *  (batch->records and a count, or a run of them); a record that is not one of them is
+     *  copied first, as by render_json. Returns ptr NULL when a record cannot be rendered
+     *  (last_error says why); ptr non-NULL and len 0 for count 0. */
+    sluice_str (*render_json_lines)(void *ctx, const sluice_record *records, size_t count);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */

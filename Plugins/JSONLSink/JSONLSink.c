@@ -10,8 +10,9 @@
  *                   overwrite another file)
  *
  * No torn lines, ever:
- *   - write() only renders the batch into memory (the host renders each record with
- *     render_json, so the plugin holds no JSON code); flush() appends the whole batch with
+ *   - write() only renders the batch into memory (the host renders the batch with
+ *     render_json_lines, or each record with render_json from a host older than ABI 1.3,
+ *     so the plugin holds no JSON code); flush() appends the whole batch with
  *     write(2) calls. When a write fails (a full disk, a file-size limit), the file is cut
  *     back to where the batch began and the sink answers SLUICE_RETRY: the host retries,
  *     and the batch is never half in the file.
@@ -154,6 +155,21 @@ static int reserve(jsonl_sink *s, size_t more) {
 static sluice_status write_batch(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     jsonl_sink *s = instance;
     size_t before = s->len;
+    if (SLUICE_HAS(out, sluice_emitter, render_json_lines)) {
+        /* ABI 1.3: the whole batch rendered at once. */
+        sluice_str lines = out->render_json_lines(out->ctx, batch->records, batch->count);
+        if (!lines.ptr) {
+            char why[256];
+            out->last_error(out->ctx, why, sizeof why);
+            return sluice_failf(out, "cannot render a batch of %zu records: %s", batch->count, why);
+        }
+        if (reserve(s, lines.len) != 0)
+            return sluice_failf(out, "out of memory rendering a batch of %zu records", batch->count);
+        memcpy(s->buf + s->len, lines.ptr, lines.len);
+        s->len += lines.len;
+        out->count(out->ctx, "written", 7, (int64_t)batch->count);
+        return SLUICE_OK;
+    }
     for (size_t i = 0; i < batch->count; i++) {
         sluice_str line = out->render_json(out->ctx, &batch->records[i]);
         if (reserve(s, line.len + 1) != 0) {

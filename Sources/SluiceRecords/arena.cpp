@@ -2,13 +2,105 @@
 #include "sluice_records.h"
 #include "internal.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <random>
 #include <vector>
 
+namespace {
+
+// Allocations start this far into a chunk, so the bytes just before any allocation (where
+// a fields header would be) are always the arena's own memory.
+constexpr size_t kChunkLead = 64;
+
+// The table of live generations: slot -> the generation its arena has now (0: no arena).
+constexpr uint32_t kSlots = 1u << 12;
+std::atomic<uint64_t> live[kSlots];
+std::atomic<uint64_t> next_generation{1};
+std::mutex slots_lock;
+std::vector<uint32_t> free_slots;
+uint32_t slots_taken = 0;
+
+uint32_t take_slot() {
+    std::lock_guard<std::mutex> guard(slots_lock);
+    if (!free_slots.empty()) {
+        uint32_t s = free_slots.back();
+        free_slots.pop_back();
+        return s;
+    }
+    return slots_taken < kSlots ? slots_taken++ : sluice_records::kNoSlot;
+}
+
+void give_slot(uint32_t s) {
+    if (s == sluice_records::kNoSlot) return;
+    live[s].store(0, std::memory_order_release);
+    std::lock_guard<std::mutex> guard(slots_lock);
+    free_slots.push_back(s);
+}
+
+void new_generation(sr_arena *a) {
+    a->generation = next_generation.fetch_add(1, std::memory_order_relaxed);
+    if (a->slot != sluice_records::kNoSlot) live[a->slot].store(a->generation, std::memory_order_release);
+}
+
+uint64_t process_secret() {
+    static const uint64_t secret = [] {
+        std::random_device rd;
+        return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
+    }();
+    return secret;
+}
+
+uint64_t tag_of(const sluice_field *fields, uint32_t slot, uint64_t generation) {
+    return process_secret() ^ reinterpret_cast<uintptr_t>(fields) ^ (generation * 0xD6E8FEB86659FD93ull) ^
+           (static_cast<uint64_t>(slot) * 0x9E3779B97F4A7C15ull);
+}
+
+uint64_t live_generation(uint32_t slot) {
+    return slot < kSlots ? live[slot].load(std::memory_order_acquire) : 0;
+}
+
+}  // namespace
+
 uint64_t sluice_records::arena_generation(const sr_arena *a) { return a->generation; }
+uint32_t sluice_records::arena_slot(const sr_arena *a) { return a->slot; }
+
+sluice_field *sluice_records::new_fields(sr_arena *arena, uint32_t cap, uint32_t used) {
+    auto *h = static_cast<FieldsHeader *>(
+        arena_alloc(arena, sizeof(FieldsHeader) + uint64_t(cap) * sizeof(sluice_field), 16));
+    auto *fields = reinterpret_cast<sluice_field *>(h + 1);
+    h->tag = tag_of(fields, arena->slot, arena->generation);
+    h->src = nullptr;
+    h->src_gen = 0;
+    h->cap = cap;
+    h->used = used;
+    h->src_len = 0;
+    h->src_fields = 0;
+    h->slot = arena->slot;
+    h->src_slot = kNoSlot;
+    return fields;
+}
+
+sluice_records::FieldsHeader *sluice_records::fields_header(const sluice_field *fields) {
+    if (!fields || (reinterpret_cast<uintptr_t>(fields) & 15) != 0) return nullptr;
+    auto *h = reinterpret_cast<FieldsHeader *>(const_cast<sluice_field *>(fields)) - 1;
+    uint64_t generation = live_generation(h->slot);
+    if (generation == 0 || h->tag != tag_of(fields, h->slot, generation)) return nullptr;
+    return h;
+}
+
+bool sluice_records::source_text(const sluice_record &r, const char **src, uint32_t *len, uint32_t *src_fields) {
+    const FieldsHeader *h = fields_header(r.fields);
+    if (!h || !h->src || r.nfields < h->src_fields || live_generation(h->src_slot) != h->src_gen) return false;
+    *src = h->src;
+    *len = h->src_len;
+    *src_fields = h->src_fields;
+    return true;
+}
 
 static sr_arena::Chunk new_chunk(size_t size) {
     char *p = static_cast<char *>(std::malloc(size));
@@ -20,11 +112,15 @@ extern "C" sr_arena *sr_arena_new(size_t chunk_bytes) {
     auto *a = new sr_arena();
     a->chunk_bytes = chunk_bytes < 4096 ? 4096 : chunk_bytes;
     a->chunks.push_back(new_chunk(a->chunk_bytes));
+    a->offset = kChunkLead;
+    a->slot = take_slot();
+    new_generation(a);
     return a;
 }
 
 extern "C" void sr_arena_free(sr_arena *a) {
     if (!a) return;
+    give_slot(a->slot);
     for (auto &c : a->chunks) std::free(c.data);
     delete a;
 }
@@ -46,9 +142,9 @@ extern "C" void sr_arena_reset(sr_arena *a) {
         a->chunks.assign(1, keep);
     }
     a->current = 0;
-    a->offset = 0;
+    a->offset = kChunkLead;
     a->used = 0;
-    a->generation++;
+    new_generation(a);
 }
 
 extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
@@ -64,14 +160,14 @@ extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
         }
         if (a->current + 1 < a->chunks.size()) {
             a->current++;
-            a->offset = 0;
+            a->offset = kChunkLead;
             continue;
         }
         size_t size = a->chunk_bytes;
-        while (size < bytes + align) size *= 2;
+        while (size < bytes + align + kChunkLead) size *= 2;
         a->chunks.push_back(new_chunk(size));
         a->current = a->chunks.size() - 1;
-        a->offset = 0;
+        a->offset = kChunkLead;
     }
 }
 
@@ -82,4 +178,10 @@ extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) {
     if (len) std::memcpy(p, s, len);
     p[len] = 0;
     return p;
+}
+
+extern "C" int64_t sr_record_source_fields(const sluice_record *record) {
+    const char *src;
+    uint32_t len, held;
+    return record && sluice_records::source_text(*record, &src, &len, &held) ? int64_t(held) : -1;
 }

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
-#include <random>
 
 #include <simdjson.h>
 
@@ -267,47 +266,11 @@ bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, slui
 // ---- field arrays that can grow in place ------------------------------------------------
 // A chain of transforms that each add a field (emit_with) would copy the whole field array
 // at every stage: memory growing with the square of the chain's length. So sr_record_with
-// gives its arrays room to grow, with a header just before them; the next emit_with on
-// that record appends in place when nobody took the slot after it yet (the header counts
-// the slots taken), and copies otherwise (a fan-out, a replaced field). The header's tag
-// mixes a per-process secret, the array's address and the arena's generation, so no
-// input bytes, and no memory of an earlier batch, can pass for one.
-
-struct GrowHeader {
-    uint64_t tag;
-    uint32_t cap;
-    uint32_t used;
-};
-static_assert(sizeof(GrowHeader) == 16, "the header keeps the fields 16-byte aligned");
-
-uint64_t process_secret() {
-    static const uint64_t secret = [] {
-        std::random_device rd;
-        return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
-    }();
-    return secret;
-}
-
-uint64_t tag_of(const sr_arena *arena, const sluice_field *fields) {
-    return process_secret() ^ reinterpret_cast<uintptr_t>(fields) ^
-           (sluice_records::arena_generation(arena) * 0xD6E8FEB86659FD93ull);
-}
-
-// The header of a growable array of this arena's current batch, or nullptr.
-GrowHeader *header_of(const sr_arena *arena, const sluice_field *fields) {
-    if (!fields || (reinterpret_cast<uintptr_t>(fields) & 15) != 0) return nullptr;
-    auto *h = reinterpret_cast<GrowHeader *>(const_cast<sluice_field *>(fields)) - 1;
-    return h->tag == tag_of(arena, fields) ? h : nullptr;
-}
-
-sluice_field *new_growable(sr_arena *arena, uint32_t cap, uint32_t used) {
-    auto *h = static_cast<GrowHeader *>(arena_alloc(arena, sizeof(GrowHeader) + uint64_t(cap) * sizeof(sluice_field), 16));
-    auto *fields = reinterpret_cast<sluice_field *>(h + 1);
-    h->tag = tag_of(arena, fields);
-    h->cap = cap;
-    h->used = used;
-    return fields;
-}
+// gives its arrays room to grow, with a header just before them (internal.hpp,
+// FieldsHeader); the next emit_with on that record appends in place when nobody took the
+// slot after it yet (the header counts the slots taken), and copies otherwise (a fan-out, a
+// replaced field). Either way the record keeps its source text while none of the fields
+// that text holds is replaced.
 
 }  // namespace
 
@@ -563,35 +526,47 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
         for (uint32_t j = 0; j < n && appends; j++) appends = !same(base->fields[j], fresh[i]);
         for (uint32_t j = 0; j < i && appends; j++) appends = !same(fresh[j], fresh[i]);
     }
-    if (appends && nset > 0) {
-        GrowHeader *h = header_of(arena, base->fields);
-        if (h && h->used == n && uint64_t(n) + nset <= h->cap) {
-            auto *slots = const_cast<sluice_field *>(base->fields);
-            std::memcpy(slots + n, fresh, nset * sizeof(sluice_field));
-            h->used = n + nset;
-            out->fields = slots;
-            out->nfields = n + nset;
-            out->flags = 0;
-            return 0;
-        }
+    const sluice_records::FieldsHeader *bh = sluice_records::fields_header(base->fields);
+    if (appends && nset > 0 && bh && bh->slot == sluice_records::arena_slot(arena) && bh->used == n &&
+        uint64_t(n) + nset <= bh->cap) {
+        auto *slots = const_cast<sluice_field *>(base->fields);
+        std::memcpy(slots + n, fresh, nset * sizeof(sluice_field));
+        const_cast<sluice_records::FieldsHeader *>(bh)->used = n + nset;
+        out->fields = slots;
+        out->nfields = n + nset;
+        out->flags = 0;
+        return 0;
     }
     // A new array, with room for a chain of stages to keep appending.
     uint64_t most = uint64_t(n) + nset;
     uint64_t room = most + (most / 2 > 4 ? most / 2 : 4);
     if (room > UINT32_MAX) room = most;
-    sluice_field *dst = new_growable(arena, static_cast<uint32_t>(room), 0);
+    sluice_field *dst = sluice_records::new_fields(arena, static_cast<uint32_t>(room), 0);
     if (n) std::memcpy(dst, base->fields, n * sizeof(sluice_field));
+    // The fields the base's source text holds, when it has one and keeps it.
+    const char *src = nullptr;
+    uint32_t src_len = 0, src_fields = 0;
+    bool keeps_source = sluice_records::source_text(*base, &src, &src_len, &src_fields);
     for (uint32_t i = 0; i < nset; i++) {
         uint32_t j = 0;
         for (; j < n; j++)
             if (same(dst[j], fresh[i])) break;
         if (j < n) {
             dst[j].value = fresh[i].value;
+            if (j < src_fields) keeps_source = false;  // never rendered from its old text
         } else {
             dst[n++] = fresh[i];
         }
     }
-    header_of(arena, dst)->used = n;
+    auto *h = reinterpret_cast<sluice_records::FieldsHeader *>(dst) - 1;
+    h->used = n;
+    if (keeps_source) {
+        h->src = src;
+        h->src_len = src_len;
+        h->src_fields = src_fields;
+        h->src_slot = bh->src_slot;
+        h->src_gen = bh->src_gen;
+    }
     out->fields = dst;
     out->nfields = n;
     out->flags = 0;

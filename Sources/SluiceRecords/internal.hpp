@@ -32,14 +32,55 @@ inline bool same_bytes(const char *a, const char *b, size_t n) {
 }
 
 // Parses the JSON Lines of `text` (`len` bytes with SR_PADDING readable bytes after them, a
-// copy of `original`) into `records`, and the lines that are not JSON objects into `bad`
+// copy of `original` in `arena`: records keep pointing into it for their source text) into
+// `records`, and the lines that are not JSON objects into `bad`
 // (their text pointing into `original`, their line numbers from 0). Returns the number of
 // lines, blank ones included.
 uint64_t parse_lines(sr_parser *parser, sr_arena *arena, const char *text, size_t len, const char *original,
                      std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad);
 
-// How many times the arena was reset.
+// ---- fields arrays that carry a header --------------------------------------------------
+//
+// Some top-level fields arrays in an arena have a header just before them (new_fields):
+//   - room to grow: sr_record_with appends in place when nobody took the slot after the
+//     record's last field yet (`used` counts the slots taken, `cap` the room);
+//   - the record's source text: when `src` is set, the record's first `src_fields` fields
+//     are exactly the object of the JSON text [src, src + src_len), and that text is what
+//     sr_write_record_json would write for them (the parser checks it), so rendering can
+//     copy it and append the fields after them.
+// A header is trusted only when its tag matches: the tag mixes a per-process secret, the
+// array's address, the arena's slot and the generation that slot has now (every reset
+// takes a new, process-wide unique generation), so neither input bytes nor memory of an
+// earlier batch can pass for one. The source text is trusted only while its own arena's
+// generation (src_slot, src_gen) is still live.
+struct FieldsHeader {
+    uint64_t tag;
+    const char *src;
+    uint64_t src_gen;
+    uint32_t cap, used;
+    uint32_t src_len, src_fields;
+    uint32_t slot, src_slot;
+};
+static_assert(sizeof(FieldsHeader) == 48, "the header keeps the fields 16-byte aligned");
+
+constexpr uint32_t kNoSlot = UINT32_MAX;
+
+// The arena's slot in the process-wide table of live generations (kNoSlot when the table
+// was full), and its current generation.
+uint32_t arena_slot(const sr_arena *arena);
 uint64_t arena_generation(const sr_arena *arena);
+
+// The fields array of `cap` slots, `used` of them taken, with a header (no source text).
+sluice_field *new_fields(sr_arena *arena, uint32_t cap, uint32_t used);
+
+// The trusted header before `fields`, or nullptr. `fields` must be memory of an arena or
+// of a plugin's record that is being copied (an arena keeps its first 64 bytes of every
+// chunk unused, so reading the 48 bytes before any arena allocation stays in the chunk).
+FieldsHeader *fields_header(const sluice_field *fields);
+
+// The source text of `r` when it can be rendered from it: its text, and how many of its
+// first fields that text holds. False when `r` has no live source text.
+bool source_text(const sluice_record &r, const char **src, uint32_t *len, uint32_t *src_fields);
 
 }  // namespace sluice_records
 
@@ -53,7 +94,9 @@ struct sr_arena {
     size_t offset = 0;          // within chunks[current]
     size_t chunk_bytes;
     size_t used = 0;
-    uint64_t generation = 0;    // counts resets: memory of an earlier batch is never trusted
+    uint64_t generation = 0;    // process-wide unique, new at every reset: memory of an
+                                // earlier batch is never trusted
+    uint32_t slot = sluice_records::kNoSlot;  // in the table of live generations
 };
 
 namespace sluice_records {

@@ -1,6 +1,6 @@
 // JSON Lines parsed on several threads: the text is cut at line ends into one part per
-// thread; each thread parses its part with its own simdjson parser into its own arena;
-// the parts' records are then joined in order.
+// thread; each thread copies its part into its own arena and parses it there with its own
+// simdjson parser; the parts' records are then joined in order.
 #include "sluice_records.h"
 #include "internal.hpp"
 
@@ -17,7 +17,6 @@ namespace {
 struct Part {
     const char *text = nullptr;
     size_t len = 0;
-    std::vector<char> padded;        // the part copied, with SR_PADDING bytes after it
     uint64_t lines = 0;              // counted while parsing
     sr_arena *arena = nullptr;
     std::vector<sluice_record> records;
@@ -47,12 +46,12 @@ struct sr_line_parser {
 static void parse_part(sr_parser *parser, Part &part) {
     part.records.clear();
     part.bad.clear();
-    // Each thread copies its own part next to padding simdjson may read past the end.
-    if (part.padded.size() < part.len + SR_PADDING) part.padded.resize(part.len + SR_PADDING);
-    std::memcpy(part.padded.data(), part.text, part.len);
-    std::memset(part.padded.data() + part.len, ' ', SR_PADDING);
-    part.lines = sluice_records::parse_lines(parser, part.arena, part.padded.data(), part.len, part.text,
-                                             part.records, part.bad);
+    // Each thread copies its own part into its arena, next to padding simdjson may read past
+    // the end: the records keep their source text there for as long as they live.
+    auto *copy = static_cast<char *>(sr_arena_alloc(part.arena, part.len + SR_PADDING, 64));
+    std::memcpy(copy, part.text, part.len);
+    std::memset(copy + part.len, ' ', SR_PADDING);
+    part.lines = sluice_records::parse_lines(parser, part.arena, copy, part.len, part.text, part.records, part.bad);
 }
 
 extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) {

@@ -34,6 +34,14 @@ struct sr_parser {
     };
     Recent recent[32];
     const char *error = nullptr;       // the first error met while walking
+    // The text of the record being built, when it stays in the arena with the record (JSON
+    // Lines), else nullptr; and what the walk learns about it: the length of its compact
+    // rendering (sr_write_record_json), and whether it holds nothing that rendering would
+    // write differently (a double, an integer past int64, a name given twice).
+    const char *src = nullptr;
+    size_t src_len = 0;
+    uint64_t compact = 0;
+    bool canonical = true;
 };
 
 extern "C" sr_parser *sr_parser_new(void) { return new sr_parser(); }
@@ -51,12 +59,23 @@ void grow(sr_arena *arena, T *&items, size_t used, size_t &cap) {
     cap = bigger;
 }
 
+// Characters of v in decimal, its sign included.
+inline uint32_t int_chars(int64_t v) {
+    static constexpr uint64_t kPow10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+                                            10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+                                            100000000000ull, 1000000000000ull, 10000000000000ull,
+                                            100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+                                            100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+    uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    uint32_t bits = 64 - static_cast<uint32_t>(__builtin_clzll(u | 1));
+    uint32_t guess = (bits * 1233) >> 12;  // floor(log10(2^bits)): the digits, or one more
+    return guess + ((u | 1) >= kPow10[guess] ? 1 : 0) + (v < 0 ? 1 : 0);
+}
+
 bool fail(sr_parser *p, const char *why) {
     if (!p->error) p->error = why;
     return false;
 }
-
-bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *out, int depth);
 
 inline void name_field(sr_parser *p, sr_arena *arena, std::string_view name, size_t pos, int depth,
                        sluice_field *f) {
@@ -81,106 +100,188 @@ inline void name_field(sr_parser *p, sr_arena *arena, std::string_view name, siz
     }
 }
 
-bool build_object(sr_parser *p, sr_arena *arena, dom::object obj, const sluice_field **out,
-                  uint32_t *count, int depth) {
+// ---- the walk over simdjson's tape ------------------------------------------------------
+// The parsed document is read straight from its tape (simdjson's documented layout: one
+// 64-bit word per item, its type in the top byte; numbers take a second word; '{' and '['
+// hold the index just past their closing word and their item count, saturated at 2^24 - 1;
+// strings are an offset into the string buffer, where a 32-bit length precedes the bytes).
+// One pass in tape order, without the DOM API's per-item bookkeeping.
+
+struct Tape {
+    const uint64_t *words;
+    const uint8_t *strings;
+};
+
+inline std::string_view tape_string(const Tape &t, uint64_t word) {
+    size_t at = static_cast<size_t>(word & internal::JSON_VALUE_MASK);
+    uint32_t len;
+    std::memcpy(&len, t.strings + at, sizeof len);
+    return {reinterpret_cast<const char *>(t.strings + at + sizeof len), len};
+}
+
+inline uint32_t tape_count(uint64_t word) { return static_cast<uint32_t>((word >> 32) & internal::JSON_COUNT_MASK); }
+inline size_t tape_after(uint64_t word) { return static_cast<uint32_t>(word); }
+
+// Each returns the tape index just past what it built, or 0 on failure (p->error says why).
+size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluice_value *out, int depth);
+
+size_t build_object(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, const sluice_field **out,
+                    uint32_t *count, int depth) {
     if (depth > kMaxDepth) return fail(p, "nesting deeper than 512 levels");
-    size_t cap = obj.size();  // exact below 2^24 members; grown below if not
-    auto *dst = static_cast<sluice_field *>(
-        sr_arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
-    size_t n = 0;
-    for (dom::key_value_pair kv : obj) {
+    const uint64_t word = t.words[i];
+    const size_t close = tape_after(word) - 1;  // the '}'
+    size_t cap = tape_count(word);  // exact below 2^24 members; grown below if not
+    // A record's own fields carry a header with its source text (internal.hpp).
+    const bool top = depth == 0 && p->src;
+    auto *dst = top ? sluice_records::new_fields(arena, static_cast<uint32_t>(cap), 0)
+                    : static_cast<sluice_field *>(sr_arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
+    sluice_field *const first = dst;
+    size_t n = 0, members = 0;
+    size_t j = i + 1;
+    while (j < close) {
         if (n == cap) grow(arena, dst, n, cap);
         sluice_field &f = dst[n];
-        name_field(p, arena, kv.key, n, depth, &f);
-        if (!build_value(p, arena, kv.value, &f.value, depth + 1)) return false;
+        std::string_view key = tape_string(t, t.words[j]);
+        members++;
+        p->compact += key.size() + 3;  // "name":
+        name_field(p, arena, key, n, depth, &f);
+        j = build_value(p, arena, t, j + 1, &f.value, depth + 1);
+        if (j == 0) return 0;
         // A name given twice: the last value wins, as in most JSON readers.
-        size_t i = 0;
-        for (; i < n; i++) {
-            const sluice_field &g = dst[i];
+        size_t k = 0;
+        for (; k < n; k++) {
+            const sluice_field &g = dst[k];
             if (g.name_len == f.name_len &&
                 (f.key != SLUICE_NO_KEY ? g.key == f.key : std::memcmp(g.name, f.name, f.name_len) == 0))
                 break;
         }
-        if (i < n) {
-            dst[i].value = f.value;
+        if (k < n) {
+            dst[k].value = f.value;
+            p->canonical = false;
         } else {
             n++;
         }
     }
+    p->compact += 2 + (members ? members - 1 : 0);  // braces and commas
+    if (top && dst == first) {
+        auto *h = reinterpret_cast<sluice_records::FieldsHeader *>(dst) - 1;
+        h->used = static_cast<uint32_t>(n);
+        if (p->canonical && p->compact == p->src_len && p->src_len < UINT32_MAX &&
+            !std::memchr(p->src, '\\', p->src_len)) {
+            h->src = p->src;
+            h->src_len = static_cast<uint32_t>(p->src_len);
+            h->src_fields = static_cast<uint32_t>(n);
+            h->src_slot = h->slot;
+            h->src_gen = sluice_records::arena_generation(arena);
+        }
+    }
     *out = dst;
     *count = static_cast<uint32_t>(n);
-    return true;
+    return close + 1;
 }
 
-bool build_array(sr_parser *p, sr_arena *arena, dom::array arr, sluice_value *out, int depth) {
+size_t build_array(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluice_value *out, int depth) {
     if (depth > kMaxDepth) return fail(p, "nesting deeper than 512 levels");
-    size_t cap = arr.size();
+    const uint64_t word = t.words[i];
+    const size_t close = tape_after(word) - 1;  // the ']'
+    size_t cap = tape_count(word);
     auto *dst = static_cast<sluice_value *>(
         sr_arena_alloc(arena, cap * sizeof(sluice_value) + 1, alignof(sluice_value)));
     size_t n = 0;
-    for (dom::element e : arr) {
+    size_t j = i + 1;
+    while (j < close) {
         if (n == cap) grow(arena, dst, n, cap);
-        if (!build_value(p, arena, e, &dst[n], depth + 1)) return false;
+        j = build_value(p, arena, t, j, &dst[n], depth + 1);
+        if (j == 0) return 0;
         n++;
     }
+    p->compact += 2 + (n ? n - 1 : 0);
     out->type = SLUICE_ARRAY;
     out->len = static_cast<uint32_t>(n);
     out->as.items = dst;
-    return true;
+    return close + 1;
 }
 
-bool build_value(sr_parser *p, sr_arena *arena, dom::element e, sluice_value *out, int depth) {
+size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluice_value *out, int depth) {
+    const uint64_t word = t.words[i];
     out->len = 0;
-    switch (e.type()) {
-    case dom::element_type::INT64:
+    switch (static_cast<char>(word >> 56)) {
+    case 'l':
         out->type = SLUICE_INT;
-        out->as.i = e.get_int64().value_unsafe();
-        return true;
-    case dom::element_type::STRING: {
-        std::string_view s = e.get_string().value_unsafe();
+        std::memcpy(&out->as.i, &t.words[i + 1], sizeof(int64_t));
+        p->compact += int_chars(out->as.i);
+        return i + 2;
+    case '"': {
+        std::string_view s = tape_string(t, word);
         if (s.size() >= UINT32_MAX) return fail(p, "string longer than 4 GiB");
         out->type = SLUICE_STRING;
         out->len = static_cast<uint32_t>(s.size());
+        p->compact += s.size() + 2;
         out->as.s = sr_arena_strdup(arena, s.data(), s.size());
-        return true;
+        return i + 1;
     }
-    case dom::element_type::ARRAY:
-        return build_array(p, arena, e.get_array().value_unsafe(), out, depth);
-    case dom::element_type::OBJECT: {
+    case '[':
+        return build_array(p, arena, t, i, out, depth);
+    case '{': {
         const sluice_field *fields;
         uint32_t n;
-        if (!build_object(p, arena, e.get_object().value_unsafe(), &fields, &n, depth)) return false;
+        size_t next = build_object(p, arena, t, i, &fields, &n, depth);
+        if (next == 0) return 0;
         out->type = SLUICE_OBJECT;
         out->len = n;
         out->as.fields = fields;
-        return true;
+        return next;
     }
-    case dom::element_type::DOUBLE:
+    case 'd':
         out->type = SLUICE_DOUBLE;
-        out->as.d = e.get_double().value_unsafe();
-        return true;
-    case dom::element_type::UINT64:  // 2^63 and above: keep the magnitude as a double
+        std::memcpy(&out->as.d, &t.words[i + 1], sizeof(double));
+        p->canonical = false;  // its text may not be its shortest form
+        return i + 2;
+    case 'u': {  // 2^63 and above: keep the magnitude as a double
+        uint64_t u;
+        std::memcpy(&u, &t.words[i + 1], sizeof u);
         out->type = SLUICE_DOUBLE;
-        out->as.d = static_cast<double>(e.get_uint64().value_unsafe());
-        return true;
-    case dom::element_type::BOOL:
+        out->as.d = static_cast<double>(u);
+        p->canonical = false;
+        return i + 2;
+    }
+    case 't':
+    case 'f':
         out->type = SLUICE_BOOL;
         out->as.i = 0;
-        out->as.b = e.get_bool().value_unsafe() ? 1 : 0;
-        return true;
-    case dom::element_type::NULL_VALUE:
+        out->as.b = (word >> 56) == 't' ? 1 : 0;
+        p->compact += out->as.b ? 4 : 5;
+        return i + 1;
+    case 'n':
         out->type = SLUICE_NULL;
         out->as.i = 0;
-        return true;
+        p->compact += 4;
+        return i + 1;
     }
     return fail(p, "unknown JSON type");
 }
 
+// The record at the root of the parser's last document, which must be an object.
+bool build_record(sr_parser *p, sr_arena *arena, const sluice_field **fields, uint32_t *count) {
+    const dom::document &doc = p->parser.doc;
+    Tape t{doc.tape.get(), doc.string_buf.get()};
+    return build_object(p, arena, t, 1, fields, count, 0) != 0;
+}
+
 }  // namespace
 
-static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_t len,
-                          sluice_record *out, char *err, size_t err_cap) {
+// Starts a record: `src` is its text when that stays in the arena with it, else nullptr.
+static inline void begin_record(sr_parser *p, const char *src, size_t len) {
     p->error = nullptr;
+    p->src = src;
+    p->src_len = len;
+    p->compact = 0;
+    p->canonical = true;
+}
+
+static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_t len, bool in_arena,
+                          sluice_record *out, char *err, size_t err_cap) {
+    begin_record(p, in_arena ? json : nullptr, len);
     dom::element doc;
     auto e = p->parser.parse(reinterpret_cast<const uint8_t *>(json), len, false).get(doc);
     if (e) {
@@ -193,7 +294,7 @@ static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_
     }
     const sluice_field *fields = nullptr;
     uint32_t n = 0;
-    if (!build_object(p, arena, doc.get_object().value_unsafe(), &fields, &n, 0)) {
+    if (!build_record(p, arena, &fields, &n)) {
         set_error(err, err_cap, "invalid JSON: %s", p->error);
         return -1;
     }
@@ -209,7 +310,7 @@ extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, 
     if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
     std::memcpy(p->padded.data(), json, len);
     std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
-    return parse_document(p, arena, p->padded.data(), len, out, err, err_cap);
+    return parse_document(p, arena, p->padded.data(), len, false, out, err, err_cap);
 }
 
 namespace sluice_records {
@@ -258,7 +359,7 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
         if (n && line[n - 1] == '\r') n--;
         if (n && !blank_line(line, n)) {
             sluice_record r;
-            if (parse_document(p, arena, line, n, &r, err, sizeof err) == 0) {
+            if (parse_document(p, arena, line, n, true, &r, err, sizeof err) == 0) {
                 records.push_back(r);
             } else {
                 add_bad(line, n, err);
@@ -316,10 +417,10 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
             if (element.type() != dom::element_type::OBJECT) {
                 add_bad(line, n, "invalid JSON: a record must be a JSON object");
             } else {
-                p->error = nullptr;
+                begin_record(p, line, n);
                 const sluice_field *fields = nullptr;
                 uint32_t count = 0;
-                if (build_object(p, arena, element.get_object().value_unsafe(), &fields, &count, 0)) {
+                if (build_record(p, arena, &fields, &count)) {
                     records.push_back(sluice_record{fields, count, 0});
                 } else {
                     char why[160];

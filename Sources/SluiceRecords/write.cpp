@@ -1,5 +1,6 @@
 // Records back to compact JSON text.
 #include "sluice_records.h"
+#include "internal.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -149,4 +150,32 @@ extern "C" size_t sr_format_number(char *out, double d) {
 
 extern "C" void sr_write_record_json(sr_buf *b, const sluice_record *r) {
     put_fields(b, r->fields, r->nfields);
+}
+
+extern "C" void sr_render_record_json(sr_buf *b, const sluice_record *r) {
+    const char *src;
+    uint32_t len, held;
+    if (!sluice_records::source_text(*r, &src, &len, &held)) {
+        put_fields(b, r->fields, r->nfields);
+        return;
+    }
+    if (held == r->nfields) {
+        put(b, src, len);
+        return;
+    }
+    put(b, src, len - 1);  // all but the closing brace
+    for (uint32_t i = held; i < r->nfields; i++) {
+        if (i) put(b, ',');
+        sr_write_json_string(b, r->fields[i].name, r->fields[i].name_len);
+        put(b, ':');
+        sr_write_value_json(b, &r->fields[i].value);
+    }
+    put(b, '}');
+}
+
+extern "C" void sr_render_json_lines(sr_buf *b, const sluice_record *records, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        sr_render_record_json(b, &records[i]);
+        put(b, '\n');
+    }
 }

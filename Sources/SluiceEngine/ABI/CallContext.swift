@@ -379,8 +379,44 @@ final class CallContext {
             sr_write_record_json(&json, &copy)
             return sluice_str(ptr: json.data, len: json.len)
         }
-        sr_write_record_json(&json, r)
+        sr_render_record_json(&json, r)
         return sluice_str(ptr: json.data, len: json.len)
+    }
+
+    /// render_json_lines: the records as JSON Lines in `json`; the call's own inputs in one
+    /// go (copied from their source text where they have one), any other record copied first.
+    func renderJSONLines(_ records: UnsafePointer<sluice_record>?, _ count: Int) -> sluice_str {
+        sr_buf_clear(&json)
+        guard count > 0 else {
+            if json.data == nil {  // a valid pointer for an empty text
+                sr_buf_append(&json, " ", 1)
+                sr_buf_clear(&json)
+            }
+            return sluice_str(ptr: json.data, len: 0)
+        }
+        guard let records else { return refusedText("render_json_lines: NULL records") }
+        let inputs = hot.pointee.inputCount
+        if let first = hot.pointee.input, count <= inputs, records >= first, records - first <= inputs - count {
+            sr_render_json_lines(&json, records, count)
+            return sluice_str(ptr: json.data, len: json.len)
+        }
+        for i in 0..<count {
+            let r = records + i
+            if isInput(r) {
+                sr_render_record_json(&json, r)
+            } else {
+                var copy = sluice_record()
+                guard copyRecord(r, into: &copy) else { return sluice_str(ptr: nil, len: 0) }
+                sr_render_record_json(&json, &copy)
+            }
+            sr_buf_append(&json, "\n", 1)
+        }
+        return sluice_str(ptr: json.data, len: json.len)
+    }
+
+    private func refusedText(_ why: String) -> sluice_str {
+        _ = refuse(why)
+        return sluice_str(ptr: nil, len: 0)
     }
 
     func alertOutcome(_ index: Int, _ status: sluice_status, _ message: String) -> sluice_status {
@@ -516,6 +552,9 @@ final class CallContext {
             return bytes.count
         }
         t.render_json = { ctx, r in CallContext.of(ctx).renderJSON(r) }
+        t.render_json_lines = { ctx, records, count in
+            CallContext.of(ctx).renderJSONLines(records, Int(clamping: count))
+        }
         t.alert_retry_after = { ctx, index, ms in
             CallContext.of(ctx).alertRetryAfter(index == Int.max ? -1 : Int(clamping: index), ms)
         }

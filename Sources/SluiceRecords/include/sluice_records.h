@@ -201,8 +201,19 @@ void sr_buf_append_u64(sr_buf *buf, uint64_t value);
  *  in their shortest round-trip form ("182.5", "1e+20"); NaN and infinities as "null".
  *  Returns the length; `out` must hold 32 bytes. No NUL is written. */
 size_t sr_format_number(char *out, double d);
-/** Appends the record as one line of compact JSON (no newline). */
+/** Appends the record as one line of compact JSON (no newline), value by value. */
 void sr_write_record_json(sr_buf *buf, const sluice_record *record);
+/** The same text as sr_write_record_json, faster for a record parsed from JSON Lines that
+ *  passed through unchanged or only gained fields (emit_with): its source text is copied
+ *  and the new fields appended. `record` must live in an arena (a batch's record), as
+ *  every record the host hands to a plugin does. */
+void sr_render_record_json(sr_buf *buf, const sluice_record *record);
+/** How many of the record's first fields sr_render_record_json would copy from its source
+ *  text, or -1 when it has none (not read from JSON Lines, a field of that text replaced,
+ *  text that the general path would write differently, a batch that ended). */
+int64_t sr_record_source_fields(const sluice_record *record);
+/** sr_render_record_json for `count` records, each followed by a newline. */
+void sr_render_json_lines(sr_buf *buf, const sluice_record *records, size_t count);
 /** Appends the value as compact JSON. */
 void sr_write_value_json(sr_buf *buf, const sluice_value *value);
 /** Appends `s` as a quoted, escaped JSON string. */
