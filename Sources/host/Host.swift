@@ -46,10 +46,11 @@ struct CatalogOptions: ParsableArguments {
     @Flag(name: .customLong("allow-insecure-plugins"), help: "Load libraries from world-writable folders or files, another user's, or relative SLUICE_PLUGIN_PATH entries.")
     var allowInsecurePlugins = false
 
-    func loadCatalog() -> Catalog {
+    /// The catalog; with `only`, of just those plugins (see Catalog.load).
+    func loadCatalog(only: Set<String>? = nil) -> Catalog {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return Catalog.load(locations: PluginSearchPath.locations(pluginDirectories: pluginDirectories, includeBundled: !noBundled),
-                            probe: LibraryProbe(executable: executable), allowInsecure: allowInsecurePlugins)
+                            probe: LibraryProbe(executable: executable), allowInsecure: allowInsecurePlugins, only: only)
     }
 }
 

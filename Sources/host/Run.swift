@@ -52,9 +52,20 @@ struct Run: ParsableCommand {
         }
     }
 
+    /// The plan from a catalog of only the plugins the file names: a run's start then does
+    /// not read every plugin's widgets file. Nil when that finds anything to say; the whole
+    /// catalog is then read and every message printed, as `validate` does.
+    private func narrowPlan() -> PipelinePlan? {
+        guard let names = PipelineLoader.pluginNames(path: file),
+              let (plan, diagnostics) = try? PipelineLoader.load(path: file, catalog: catalogOptions.loadCatalog(only: names)),
+              diagnostics.isEmpty else { return nil }
+        return plan
+    }
+
     func run() throws {
-        let (planned, _) = try PipelineFile.plan(file, catalog: catalogOptions.loadCatalog())
-        guard let plan = planned else { throw ExitCode(2) }
+        guard let plan = try narrowPlan() ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0 else {
+            throw ExitCode(2)
+        }
 
         let style: ProgressStyle = progress == .auto ? (isatty(2) != 0 ? .line : .none) : progress
         var totalRecords = 0

@@ -106,9 +106,16 @@ public final class Catalog: @unchecked Sendable {
     /// `allowInsecure`.
     /// The built-in stage types (Filter, Derive, AlertRule) are listed too unless
     /// `builtins` is false; their widgets files are the bundled plugins'.
+    ///
+    /// With `only`, the catalog holds just the plugins of those names (and every functions
+    /// library, which expressions may call): the widgets files of the others are not read,
+    /// nor are widgets files without a library reported. For a run's start, where a full
+    /// scan is most of the time; its messages are those of a full catalog only when it
+    /// has nothing to report.
     public static func load(locations: [PluginLocation], probe: LibraryProbe? = nil, allowInsecure: Bool = false,
-                            builtins: Bool = true) -> Catalog {
+                            builtins: Bool = true, only: Set<String>? = nil) -> Catalog {
         var scan = CatalogScan(probe: probe, allowInsecure: allowInsecure)
+        scan.only = only
         if builtins { scan.addBuiltins() }
         for location in locations { scan.scan(location) }
         return Catalog(entries: scan.entries, problems: scan.problems, locations: locations,
@@ -153,6 +160,12 @@ private struct CatalogScan {
     var firstSeen: [String: String] = [:]
     var librariesSeen = Set<String>()
     var unusableFunctions: [String: String] = [:]
+    /// When set, only plugins of these names (and functions libraries) are paired.
+    var only: Set<String>?
+
+    func wanted(_ name: String, _ type: PluginType) -> Bool {
+        only.map { $0.contains(name) || type == .functions } ?? true
+    }
 
     init(probe: LibraryProbe?, allowInsecure: Bool) {
         self.probe = probe
@@ -164,7 +177,7 @@ private struct CatalogScan {
         let location = PluginLocation(directory: RuleStages.libraryPath, origin: .bundled,
                                       widgetsDirectories: PluginSearchPath.bundledWidgetsDirectories)
         var exports: Set<String>?? = .some(nil)
-        for (plugin, descriptor) in RuleStages.descriptors() {
+        for (plugin, descriptor) in RuleStages.descriptors() where wanted(plugin.name, plugin.type) {
             guard let version = SemanticVersion(plugin.version) else { continue }
             _ = pair(plugin, version: version, library: RuleStages.libraryPath, loaded: descriptor, in: location, exports: &exports)
         }
@@ -227,7 +240,7 @@ private struct CatalogScan {
         for (i, path) in paths.enumerated() {
             claimedWidgets.formUnion(load(library: path, in: location, probed: answers?[i]))
         }
-        reportOrphanWidgets(in: location, claimed: claimedWidgets)
+        if only == nil { reportOrphanWidgets(in: location, claimed: claimedWidgets) }
     }
 
     /// `lib*.so` in the bundled folder (it also holds the build's other files); any
@@ -265,7 +278,7 @@ private struct CatalogScan {
         }
         var claimed = Set<String>()
         var exports: Set<String>?? = nil  // read from the file when a widgets file names functions
-        for plugin in description.plugins {
+        for plugin in description.plugins where wanted(plugin.name, plugin.type) {
             guard let version = SemanticVersion(plugin.version) else {
                 problems.append(.init(severity: .error, file: path, plugin: nil,
                                       message: "plugin '\(plugin.name)': version '\(plugin.version)' is not a semantic version like 1.2.0"))

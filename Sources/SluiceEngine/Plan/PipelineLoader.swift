@@ -13,4 +13,11 @@ public enum PipelineLoader {
         let diagnostics = (shape + planned).inFileOrder
         return (diagnostics.errors.isEmpty ? plan : nil, diagnostics)
     }
+
+    /// The names of the plugins the file's stages use, or nil when it is not a well-formed
+    /// pipeline file (then only a full catalog can say everything that is wrong).
+    public static func pluginNames(path: String) -> Set<String>? {
+        guard let (spec, shape) = try? PipelineSpec.load(path: path), shape.isEmpty else { return nil }
+        return Set(spec.stages.map(\.plugin.name))
+    }
 }
