@@ -104,7 +104,7 @@ final class RenderTests: XCTestCase {
     }
 
     func testAFuzzedCorpusRendersAlikeOnBothPathsAndRoundTrips() throws {
-        var rng = SeededRandom(seed: 20261122)
+        var rng = SeededGenerator(seed: 20261122)
         var lines: [String] = []
         for _ in 0..<4000 { lines.append(FuzzedJSON.object(&rng, depth: 0)) }
         let records = parse(lines.joined(separator: "\n") + "\n")
@@ -207,17 +207,7 @@ final class RenderTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator (SplitMix64).
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+extension SeededGenerator {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
@@ -231,7 +221,7 @@ enum FuzzedJSON {
     static let numbers = ["0", "-0", "7", "-42", "9223372036854775807", "-9223372036854775808", "18446744073709551615",
                           "1.5", "1.50", "1e5", "2.5E-3", "-0.0", "3.0", "0.1", "123456789012"]
 
-    static func object(_ rng: inout SeededRandom, depth: Int) -> String {
+    static func object(_ rng: inout SeededGenerator, depth: Int) -> String {
         let spaced = rng.below(8) == 0
         let sep = spaced ? " " : ""
         let count = rng.below(depth == 0 ? 6 : 3)
@@ -243,7 +233,7 @@ enum FuzzedJSON {
         return "{" + sep + members.joined(separator: "," + sep) + sep + "}"
     }
 
-    static func value(_ rng: inout SeededRandom, depth: Int) -> String {
+    static func value(_ rng: inout SeededGenerator, depth: Int) -> String {
         switch rng.below(depth > 3 ? 4 : 7) {
         case 0: return "\"" + strings[rng.below(strings.count)] + "\""
         case 1: return numbers[rng.below(numbers.count)]

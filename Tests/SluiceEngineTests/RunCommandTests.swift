@@ -87,4 +87,27 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(down.stdout.contains("completed, but 1 alert(s) could not be published"), down.stdout)
         XCTAssertTrue(down.stderr.contains("publisher 'down' refused 1 alert(s) of batch 1, not retried: endpoint refused"), down.stderr)
     }
+
+    func testARunReadsOnlyThePluginsItNamesAndAnyProblemGetsTheWholeCatalogsMessage() throws {
+        // The narrow catalog a run starts from: the named plugins and the functions libraries.
+        let locations = PluginSearchPath.locations(pluginDirectories: [Fixtures.shared.broken], includeBundled: true)
+        let narrow = Catalog.load(locations: locations, only: ["QualityCheck", "JSONLSource"])
+        XCTAssertEqual(Set(narrow.entries.map(\.name)), ["QualityCheck", "JSONLSource", "Geo"])
+        XCTAssertFalse(narrow.problems.contains { $0.file.hasSuffix("-transform.json") },
+                       "widgets files of plugins the pipeline does not use are not read: \(narrow.problems)")
+        let full = Catalog.load(locations: locations)
+        XCTAssertTrue(full.problems.contains { $0.file.hasSuffix("/Malformed-transform.json") }, "\(full.problems)")
+
+        // A misspelled plugin: the narrow catalog cannot suggest, the whole one does.
+        let dir = try scratchFolder()
+        try #"{"t": 1}"#.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try """
+        {"name": "x", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                                 {"name": "out", "plugin": {"name": "consolesink"}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """.write(toFile: dir + "/typo.json", atomically: true, encoding: .utf8)
+        let typo = try host(["run", dir + "/typo.json"])
+        XCTAssertEqual(typo.status, 2)
+        XCTAssertTrue(typo.stderr.contains("no plugin named 'consolesink' in the catalog (did you mean ConsoleSink?)"), typo.stderr)
+    }
 }
