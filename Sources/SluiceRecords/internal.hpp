@@ -31,6 +31,72 @@ inline bool same_bytes(const char *a, const char *b, size_t n) {
     return true;
 }
 
+// Names the fields of parsed records: the interned key and the host's copy of the name (a
+// name the key table cannot take is copied into the arena). It remembers the keys met at
+// each position of the last top-level object: records of one stream mostly share their
+// shape, so a name is usually found with one compare. One per parsing thread.
+class FieldNamer {
+  public:
+    void name(sr_arena *arena, std::string_view name, size_t pos, int depth, sluice_field *f) {
+        if (depth == 0 && pos < kRecent) {
+            Recent &r = recent_[pos];
+            if (r.len == name.size() && r.name && same_bytes(r.name, name.data(), r.len)) {
+                f->key = r.key;
+                f->name = r.name;
+                f->name_len = r.len;
+                return;
+            }
+        }
+        f->key = keys_.get(name);
+        if (f->key != SLUICE_NO_KEY) {
+            uint32_t len = 0;
+            f->name = sr_key_name(f->key, &len);
+            f->name_len = len;
+            if (depth == 0 && pos < kRecent) recent_[pos] = {f->name, len, f->key};
+        } else {
+            f->name = sr_arena_strdup(arena, name.data(), name.size());
+            f->name_len = static_cast<uint32_t>(name.size());
+        }
+    }
+
+  private:
+    static constexpr size_t kRecent = 32;
+    struct Recent {
+        const char *name = nullptr;
+        uint32_t len = 0;
+        sluice_key key = SLUICE_NO_KEY;
+    };
+    KeyCache keys_;
+    Recent recent_[kRecent];
+};
+
+// The parser for the common case of JSON Lines: one compact object per line — no
+// whitespace, strings of printable ASCII without escapes, integers of at most 18 digits,
+// no double, no name given twice — built straight into the arena in one pass over the
+// bytes. Such a line is exactly what sr_write_record_json writes for its record, so the
+// record keeps it as its source text. Any other line, valid or not, is refused and left to
+// simdjson, which reads all of JSON and explains what is wrong.
+class CompactLines {
+  public:
+    explicit CompactLines(FieldNamer &names) : names_(names) {}
+    // Parses [line, line + n) (readable up to 8 bytes past its end) into `out`; false, with
+    // nothing emitted, when the line is not of that form.
+    bool parse(sr_arena *arena, const char *line, size_t n, sluice_record *out);
+
+  private:
+    bool value(sluice_value *out, int depth);
+    bool object(const sluice_field **out, uint32_t *count, int depth);
+    bool array(sluice_value *out, int depth);
+    bool string(std::string_view *out);
+
+    FieldNamer &names_;
+    sr_arena *arena_ = nullptr;
+    const char *p_ = nullptr, *end_ = nullptr;
+    const char *line_ = nullptr;
+    std::vector<sluice_value> values_;  // items of the arrays being read, innermost last
+    std::vector<sluice_field> fields_;  // members of the objects being read, innermost last
+};
+
 // Parses the JSON Lines of `text` (`len` bytes with SR_PADDING readable bytes after them, a
 // copy of `original` in `arena`: records keep pointing into it for their source text) into
 // `records`, and the lines that are not JSON objects into `bad`

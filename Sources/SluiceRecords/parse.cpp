@@ -24,15 +24,8 @@ constexpr int kMaxDepth = 512;
 struct sr_parser {
     dom::parser parser;
     std::vector<char> padded;          // input copied with simdjson's padding after it
-    sluice_records::KeyCache keys;
-    // The keys met at each position of the last top-level object: records of one stream
-    // mostly share their shape, so a name is usually found with one compare.
-    struct Recent {
-        const char *name = nullptr;
-        uint32_t len = 0;
-        sluice_key key = SLUICE_NO_KEY;
-    };
-    Recent recent[32];
+    sluice_records::FieldNamer names;
+    sluice_records::CompactLines lines{names};
     const char *error = nullptr;       // the first error met while walking
     // The text of the record being built, when it stays in the arena with the record (JSON
     // Lines), else nullptr; and what the walk learns about it: the length of its compact
@@ -75,29 +68,6 @@ inline uint32_t int_chars(int64_t v) {
 bool fail(sr_parser *p, const char *why) {
     if (!p->error) p->error = why;
     return false;
-}
-
-inline void name_field(sr_parser *p, sr_arena *arena, std::string_view name, size_t pos, int depth,
-                       sluice_field *f) {
-    if (depth == 0 && pos < 32) {
-        auto &r = p->recent[pos];
-        if (r.len == name.size() && r.name && sluice_records::same_bytes(r.name, name.data(), r.len)) {
-            f->key = r.key;
-            f->name = r.name;
-            f->name_len = r.len;
-            return;
-        }
-    }
-    f->key = p->keys.get(name);
-    if (f->key != SLUICE_NO_KEY) {
-        uint32_t len = 0;
-        f->name = sr_key_name(f->key, &len);
-        f->name_len = len;
-        if (depth == 0 && pos < 32) p->recent[pos] = {f->name, len, f->key};
-    } else {
-        f->name = sr_arena_strdup(arena, name.data(), name.size());
-        f->name_len = static_cast<uint32_t>(name.size());
-    }
 }
 
 // ---- the walk over simdjson's tape ------------------------------------------------------
@@ -144,7 +114,7 @@ size_t build_object(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, cons
         std::string_view key = tape_string(t, t.words[j]);
         members++;
         p->compact += key.size() + 3;  // "name":
-        name_field(p, arena, key, n, depth, &f);
+        p->names.name(arena, key, n, depth, &f);
         j = build_value(p, arena, t, j + 1, &f.value, depth + 1);
         if (j == 0) return 0;
         // A name given twice: the last value wins, as in most JSON readers.
@@ -368,6 +338,26 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
         number++;
         line = nl ? nl + 1 : end;
     };
+    // Lines in the common compact form first (CompactLines), one at a time; a line it
+    // refuses goes to simdjson alone. Text where it keeps refusing (spaces after colons,
+    // doubles, escapes) goes to simdjson's streams for the rest of the part.
+    uint64_t tried = 0, refused = 0;
+    while (line < end && !(refused > 16 && refused * 4 > tried)) {
+        const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
+        const char *stop = nl ? nl : end;
+        size_t n = static_cast<size_t>(stop - line);
+        if (n && line[n - 1] == '\r') n--;
+        sluice_record r;
+        tried++;
+        if (p->lines.parse(arena, line, n, &r)) {
+            records.push_back(r);
+            number++;
+            line = nl ? nl + 1 : end;
+            continue;
+        }
+        refused++;
+        one_line();
+    }
     constexpr size_t kWindow = 1 << 16;  // bytes per stage-1 pass of a stream
     size_t alone = 0;                    // lines still to take one at a time
     size_t backoff = 8;

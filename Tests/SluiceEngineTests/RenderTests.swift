@@ -129,6 +129,59 @@ final class RenderTests: XCTestCase {
         XCTAssertLessThan(fastOnes, lines.count - 400)
     }
 
+    /// Lines in the compact form are read by the host's own one-pass parser (CompactLines),
+    /// the others by simdjson: both must build the same records, and refuse the same lines.
+    func testTheCompactLineParserReadsWhatSimdjsonReads() throws {
+        let simdjson = RecordParser()
+        let other = RecordArena()
+        var rng = SeededGenerator(seed: 7)
+        var lines: [String] = []
+        for _ in 0..<4000 { lines.append(FuzzedJSON.object(&rng, depth: 0)) }
+        lines += [#"{"n":[0,-1,1,999999999999999999,-999999999999999999,1000000000000000000,-9223372036854775808]}"#,
+                  #"{"e":[],"o":{},"d":[[[]],{"a":{"b":[{}]}}],"t":[true,false,null]}"#,
+                  #"{"all":" !#$%&'()*+,-./0123456789:;<=>?@ABCXYZ[]^_`abcxyz{|}~"}"#,
+                  #"{"x y":1,"":2,"a\u0000b":3}"#, #"{}"#]
+        // One line per call: each is offered to the compact parser first (a part where it
+        // keeps refusing lines goes to simdjson's streams).
+        for line in lines {
+            let r = try XCTUnwrap(parse(line + "\n").first, line)
+            let reference = try simdjson.parse(line, into: other)
+            XCTAssertEqual(general(r), general(reference), line)
+            XCTAssertEqual(types(r), types(reference), line)
+        }
+        // Lines that are not JSON: refused by both, with simdjson's reason.
+        let invalid = [#"{"a":01}"#, #"{"a":-}"#, #"{"a":tru}"#, #"{"a":1,}"#, #"{"a":[1,]}"#, #"{"a"1}"#, #"{"a":"x}"#,
+                       #"{"a":1}}"#, #"{"a":1"#, #"{a:1}"#, #"{"a":[1 2]}"#, #"{"a":1.}"#, #"{"a":"\x"}"#, #"{"a":-01}"#,
+                       #"{"a":nul}"#, #"{"a":truex}"#, "{\"a\":\"\u{1}\"}", #"{"a":1}x"#, #"["a"]"#, #"{"a":+1}"#]
+        for line in invalid {
+            var bytes = Array((line + "\n").utf8)
+            var recs: UnsafePointer<sluice_record>?
+            var bad: UnsafePointer<sr_bad_line>?
+            var n = 0, nbad = 0
+            var arenas: [OpaquePointer?] = [arena]
+            bytes.withUnsafeMutableBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { c in
+                    sr_parse_lines(lineParser, &arenas, c.baseAddress, c.count, &recs, &n, &bad, &nbad)
+                }
+            }
+            XCTAssertEqual(n, 0, line)
+            XCTAssertEqual(nbad, 1, line)
+            XCTAssertThrowsError(try simdjson.parse(line, into: other), line)
+        }
+    }
+
+    /// Each value's type, depth first.
+    private func types(_ r: sluice_record) -> [sluice_type] {
+        var out: [sluice_type] = []
+        func walk(_ v: sluice_value) {
+            out.append(v.type)
+            if v.type == sluice_type(SLUICE_ARRAY) { for i in 0..<Int(v.len) { walk(v.as.items[i]) } }
+            if v.type == sluice_type(SLUICE_OBJECT) { for i in 0..<Int(v.len) { walk(v.as.fields[i].value) } }
+        }
+        for i in 0..<Int(r.nfields) { walk(r.fields[i].value) }
+        return out
+    }
+
     func testEscapesNonASCIIAndNumbersRoundTrip() throws {
         let cases: [(line: String, rendered: String)] = [
             (#"{"s":"a\"b\\c\/d\n\t\u0001\u00e9é😀","k\"ey":1}"#, #"{"s":"a\"b\\c/d\n\t\u0001éé😀","k\"ey":1}"#),
