@@ -11,6 +11,7 @@ namespace sluice_records {
 namespace {
 
 constexpr int kMaxDepth = 64;  // deeper nesting is simdjson's
+constexpr size_t kRoom = 4;    // free slots after a record's fields, for emit_with to append in place
 
 inline bool digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -199,7 +200,7 @@ bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) 
     sluice_field *dst;
     if (depth == 0) {
         // The record's own fields, with its text as their source (internal.hpp).
-        dst = new_fields(arena_, static_cast<uint32_t>(n), static_cast<uint32_t>(n));
+        dst = new_fields(arena_, static_cast<uint32_t>(n + kRoom), static_cast<uint32_t>(n));
         auto *h = reinterpret_cast<FieldsHeader *>(dst) - 1;
         h->src = line_;
         h->src_len = static_cast<uint32_t>(end_ - line_);

@@ -526,12 +526,16 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
         for (uint32_t j = 0; j < n && appends; j++) appends = !same(base->fields[j], fresh[i]);
         for (uint32_t j = 0; j < i && appends; j++) appends = !same(fresh[j], fresh[i]);
     }
-    const sluice_records::FieldsHeader *bh = sluice_records::fields_header(base->fields);
-    if (appends && nset > 0 && bh && bh->slot == sluice_records::arena_slot(arena) && bh->used == n &&
-        uint64_t(n) + nset <= bh->cap) {
+    sluice_records::FieldsHeader *bh = sluice_records::fields_header(base->fields);
+    // In place when the slots after the base's last field are free: they are claimed with
+    // one atomic step, so of two stages appending to the same record one wins and the
+    // other copies. The array may be another arena's of the same batch (the parser's):
+    // both live until the batch ends.
+    uint32_t expected = n;
+    if (appends && nset > 0 && bh && uint64_t(n) + nset <= bh->cap &&
+        __atomic_compare_exchange_n(&bh->used, &expected, n + nset, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         auto *slots = const_cast<sluice_field *>(base->fields);
         std::memcpy(slots + n, fresh, nset * sizeof(sluice_field));
-        const_cast<sluice_records::FieldsHeader *>(bh)->used = n + nset;
         out->fields = slots;
         out->nfields = n + nset;
         out->flags = 0;
