@@ -5,9 +5,10 @@
  * the memory behind them and the work that must be fast:
  *   - arenas: bump allocators that hold one batch's records, freed all at once;
  *   - keys: the process-wide table that interns field names to sluice_key numbers;
- *   - parsing: JSON text to records with simdjson, once, in the host;
+ *   - parsing: JSON text to records, once, in the host: compact JSON Lines by a one-pass
+ *     parser of our own, everything else by simdjson; records keep their source text;
  *   - copying: records and fields a plugin built, into an arena;
- *   - writing: records back to JSON text;
+ *   - writing: records back to JSON text (copied from their source text where it can be);
  *   - flat: records and alerts in shared memory, for plugins isolated in worker processes.
  */
 #ifndef SLUICE_RECORDS_H
