@@ -156,17 +156,24 @@ static sluice_status write_batch(void *instance, const sluice_batch *batch, cons
     jsonl_sink *s = instance;
     size_t before = s->len;
     if (SLUICE_HAS(out, sluice_emitter, render_json_lines)) {
-        /* ABI 1.3: the whole batch rendered at once. */
-        sluice_str lines = out->render_json_lines(out->ctx, batch->records, batch->count);
-        if (!lines.ptr) {
-            char why[256];
-            out->last_error(out->ctx, why, sizeof why);
-            return sluice_failf(out, "cannot render a batch of %zu records: %s", batch->count, why);
+        /* ABI 1.3: the batch rendered in runs of records (the host's buffer stays small). */
+        enum { RUN = 4096 };
+        for (size_t at = 0; at < batch->count; at += RUN) {
+            size_t n = batch->count - at < RUN ? batch->count - at : RUN;
+            sluice_str lines = out->render_json_lines(out->ctx, batch->records + at, n);
+            if (!lines.ptr) {
+                char why[256];
+                out->last_error(out->ctx, why, sizeof why);
+                s->len = before;
+                return sluice_failf(out, "cannot render a batch of %zu records: %s", batch->count, why);
+            }
+            if (reserve(s, lines.len) != 0) {
+                s->len = before;
+                return sluice_failf(out, "out of memory rendering a batch of %zu records", batch->count);
+            }
+            if (lines.len) memcpy(s->buf + s->len, lines.ptr, lines.len);
+            s->len += lines.len;
         }
-        if (reserve(s, lines.len) != 0)
-            return sluice_failf(out, "out of memory rendering a batch of %zu records", batch->count);
-        memcpy(s->buf + s->len, lines.ptr, lines.len);
-        s->len += lines.len;
         out->count(out->ctx, "written", 7, (int64_t)batch->count);
         return SLUICE_OK;
     }

@@ -52,9 +52,10 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// The plan from a catalog of only the plugins the file names: a run's start then does
-    /// not read every plugin's widgets file. Nil when that finds anything to say; the whole
-    /// catalog is then read and every message printed, as `validate` does.
+    /// The plan from a catalog of only the plugins the file names (when it has no
+    /// expressions): a run's start then does not read every plugin's widgets file. Nil when
+    /// that cannot be used or finds anything to say; the whole catalog is then read and
+    /// every message printed, as `validate` does.
     private func narrowPlan() -> PipelinePlan? {
         guard let names = PipelineLoader.pluginNames(path: file),
               let (plan, diagnostics) = try? PipelineLoader.load(path: file, catalog: catalogOptions.loadCatalog(only: names)),

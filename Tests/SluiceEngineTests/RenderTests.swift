@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluicePluginABI
 import SluiceRecords
 @testable import SluiceEngine
@@ -250,6 +251,40 @@ final class RenderTests: XCTestCase {
         cut.nfields = 1
         XCTAssertEqual(sourceFields(cut), -1)
         XCTAssertEqual(fast(cut), #"{"a":1}"#)
+    }
+
+    /// ABI 1.3 render_json_lines, as a sink calls it: a run of its inputs in one text, and a
+    /// clear refusal for what is not a run of its inputs.
+    func testRenderJSONLinesRendersRunsOfTheInputsAndRefusesTheRest() throws {
+        let call = CallContext(stage: "sink", allowsAlerts: false, arena: RecordArena(), logger: Logger(label: "test"))
+        let records = parse(#"{"a":1}"# + "\n" + #"{"b":"x"}"# + "\n" + #"{ "c" : 2.50 }"# + "\n")
+        XCTAssertEqual(records.count, 3)
+        try records.withUnsafeBufferPointer { input in
+            call.begin([], input: input)
+            defer { call.end() }
+            let table = call.emitter.pointee
+            let first = try XCTUnwrap(input.baseAddress)
+            func lines(_ from: UnsafePointer<sluice_record>?, _ count: Int) -> String? {
+                let t = table.render_json_lines(table.ctx, from, count)
+                guard let p = t.ptr else { return nil }
+                return String(decoding: UnsafeRawBufferPointer(start: p, count: t.len), as: UTF8.self)
+            }
+            func lastError() -> String {
+                var buf = [CChar](repeating: 0, count: 256)
+                _ = table.last_error(table.ctx, &buf, buf.count)
+                return String(cString: buf)
+            }
+            XCTAssertEqual(lines(first, 3), #"{"a":1}"# + "\n" + #"{"b":"x"}"# + "\n" + #"{"c":2.5}"# + "\n")
+            XCTAssertEqual(lines(first + 1, 1), #"{"b":"x"}"# + "\n")
+            XCTAssertEqual(lines(first, 0), "", "nothing to render: an empty text, not a refusal")
+            XCTAssertNil(lines(first + 1, 3), "a run past the inputs")
+            XCTAssertTrue(lastError().contains("run past the 3 input records"), lastError())
+            XCTAssertNil(lines(first, Int(bitPattern: UInt(1) << 63)), "a count no batch holds")
+            XCTAssertNil(lines(nil, 1))
+            // A record the plugin built itself is copied first, as render_json does.
+            var own = records[1]
+            XCTAssertEqual(lines(&own, 1), #"{"b":"x"}"# + "\n")
+        }
     }
 
     func testTheTextOfAnEndedBatchIsNeverTrusted() throws {

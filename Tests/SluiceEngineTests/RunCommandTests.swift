@@ -89,10 +89,14 @@ final class RunCommandTests: XCTestCase {
     }
 
     func testARunReadsOnlyThePluginsItNamesAndAnyProblemGetsTheWholeCatalogsMessage() throws {
-        // The narrow catalog a run starts from: the named plugins and the functions libraries.
+        // The narrow catalog a run without expressions starts from: the named plugins only.
         let locations = PluginSearchPath.locations(pluginDirectories: [Fixtures.shared.broken], includeBundled: true)
         let narrow = Catalog.load(locations: locations, only: ["QualityCheck", "JSONLSource"])
-        XCTAssertEqual(Set(narrow.entries.map(\.name)), ["QualityCheck", "JSONLSource", "Geo"])
+        XCTAssertEqual(Set(narrow.entries.map(\.name)), ["QualityCheck", "JSONLSource"])
+        XCTAssertEqual(PipelineLoader.pluginNames(path: Package.root + "/examples/store-quality/pipeline.json"),
+                       ["JSONLSource", "QualityCheck", "JSONLSink", "AlertLog"])
+        // Expressions may call functions any plugin's widgets file declares: the whole catalog.
+        XCTAssertNil(PipelineLoader.pluginNames(path: Package.root + "/examples/geofence/pipeline.yaml"))
         XCTAssertFalse(narrow.problems.contains { $0.file.hasSuffix("-transform.json") },
                        "widgets files of plugins the pipeline does not use are not read: \(narrow.problems)")
         let full = Catalog.load(locations: locations)

@@ -387,6 +387,7 @@ final class CallContext {
     /// go (copied from their source text where they have one), any other record copied first.
     func renderJSONLines(_ records: UnsafePointer<sluice_record>?, _ count: Int) -> sluice_str {
         sr_buf_clear(&json)
+        guard count >= 0 else { return refusedText("render_json_lines: \(UInt(bitPattern: count)) records is more than any batch holds") }
         guard count > 0 else {
             if json.data == nil {  // a valid pointer for an empty text
                 sr_buf_append(&json, " ", 1)
@@ -396,7 +397,11 @@ final class CallContext {
         }
         guard let records else { return refusedText("render_json_lines: NULL records") }
         let inputs = hot.pointee.inputCount
-        if let first = hot.pointee.input, count <= inputs, records >= first, records - first <= inputs - count {
+        if let first = hot.pointee.input, records >= first, records < first + inputs {
+            // A run of the inputs: it must end within them.
+            guard count <= inputs - (records - first) else {
+                return refusedText("render_json_lines: records [\(records - first), +\(count)) run past the \(inputs) input records")
+            }
             sr_render_json_lines(&json, records, count)
             return sluice_str(ptr: json.data, len: json.len)
         }

@@ -107,11 +107,11 @@ public final class Catalog: @unchecked Sendable {
     /// The built-in stage types (Filter, Derive, AlertRule) are listed too unless
     /// `builtins` is false; their widgets files are the bundled plugins'.
     ///
-    /// With `only`, the catalog holds just the plugins of those names (and every functions
-    /// library, which expressions may call): the widgets files of the others are not read,
-    /// nor are widgets files without a library reported. For a run's start, where a full
-    /// scan is most of the time; its messages are those of a full catalog only when it
-    /// has nothing to report.
+    /// With `only`, the catalog holds just the plugins of those names: the widgets files of
+    /// the others are not read, nor are widgets files without a library reported, nor are
+    /// functions declared (so it cannot check expressions). For the start of a run without
+    /// expressions, where a full scan is most of the time; its messages are those of a full
+    /// catalog only when it has nothing to report.
     public static func load(locations: [PluginLocation], probe: LibraryProbe? = nil, allowInsecure: Bool = false,
                             builtins: Bool = true, only: Set<String>? = nil) -> Catalog {
         var scan = CatalogScan(probe: probe, allowInsecure: allowInsecure)
@@ -160,11 +160,11 @@ private struct CatalogScan {
     var firstSeen: [String: String] = [:]
     var librariesSeen = Set<String>()
     var unusableFunctions: [String: String] = [:]
-    /// When set, only plugins of these names (and functions libraries) are paired.
+    /// When set, only plugins of these names are paired.
     var only: Set<String>?
 
     func wanted(_ name: String, _ type: PluginType) -> Bool {
-        only.map { $0.contains(name) || type == .functions } ?? true
+        only?.contains(name) ?? true
     }
 
     init(probe: LibraryProbe?, allowInsecure: Bool) {

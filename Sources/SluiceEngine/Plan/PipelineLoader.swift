@@ -14,10 +14,14 @@ public enum PipelineLoader {
         return (diagnostics.errors.isEmpty ? plan : nil, diagnostics)
     }
 
-    /// The names of the plugins the file's stages use, or nil when it is not a well-formed
-    /// pipeline file (then only a full catalog can say everything that is wrong).
+    /// The names of the plugins the file's stages use, or nil when only the whole catalog
+    /// will do: the file is not a well-formed pipeline file (every problem must be found),
+    /// or it has expressions (a rule stage, a connection's `when`), whose functions any
+    /// plugin's widgets file may declare.
     public static func pluginNames(path: String) -> Set<String>? {
         guard let (spec, shape) = try? PipelineSpec.load(path: path), shape.isEmpty else { return nil }
-        return Set(spec.stages.map(\.plugin.name))
+        let names = Set(spec.stages.map(\.plugin.name))
+        if !names.isDisjoint(with: RuleStages.names) || spec.connections.contains(where: { $0.when != nil }) { return nil }
+        return names
     }
 }
