@@ -144,16 +144,20 @@ final class SpoolTests: XCTestCase {
         // A following source with one file: its alerts fail, the service comes back, and no
         // more input arrives — the spool is still delivered.
         let server = try LoopbackHTTPServer()
-        final class Phase: @unchecked Sendable { var up = false }
+        final class Phase: @unchecked Sendable {
+            let lock = NSLock()
+            var answered = 0
+            /// The batch's two attempts fail; the service is back for the next request.
+            func up() -> Bool { lock.withLock { answered += 1; return answered > 2 } }
+        }
         let phase = Phase()
-        server.respond { _ in phase.up ? HTTPResponseSpec() : HTTPResponseSpec(status: 503) }
+        server.respond { _ in phase.up() ? HTTPResponseSpec() : HTTPResponseSpec(status: 503) }
         let spool = try spoolFolder()
         let p = pipeline(url: server.url, spool: spool, retry: #"{"maxAttempts": 2, "initialBackoffMs": 10, "maxBackoffMs": 50}"#)
             .replacingOccurrences(of: #""path": "${pipeline.dir}/in.jsonl"}"#, with: #""path": "${pipeline.dir}/in", "follow": true, "pollMs": 20}"#)
         let start = Date()
         let run = try runPipeline(p, files: ["in/a.jsonl": Self.events(3)], shouldStop: {
-            if !phase.up && server.requests.count >= 2 { phase.up = true }  // the batch's two attempts failed
-            return server.requests.count >= 3 || Date().timeIntervalSince(start) > 20
+            server.requests.count >= 3 || Date().timeIntervalSince(start) > 20
         })
         XCTAssertEqual(run.summary.batches, 1)
         XCTAssertEqual(run.publisher("hook")?.spooled, 3)

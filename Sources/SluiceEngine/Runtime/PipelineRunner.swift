@@ -69,6 +69,13 @@ public final class PipelineRunner {
     private var formerStages = AlertCounts()
     /// Alert totals at the last progress report.
     private var reportedAlerts = AlertCounts()
+    /// Where a batch's alerts are aggregated and delivered, and the batch then committed,
+    /// while this thread runs the stages of the next batch. Serial: batches are published
+    /// and committed in order. The alert counts (StageState.alerts, publisherSummaries,
+    /// formerStages, reportedAlerts), the lanes, the router and the publisher stages'
+    /// instances belong to it while the run loop runs.
+    private let publishing = DispatchQueue(label: "sluice-publish")
+    private let published = DispatchGroup()
     /// Held for the whole run: one host per pipeline state folder.
     private let lock: RunLock
     private let positions: SourcePositions
@@ -205,12 +212,13 @@ public final class PipelineRunner {
         reader.start()
         // With no input coming, spools are still retried when due.
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
+            self.published.wait()  // the lanes are this thread's again
             let due = self.lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
             if !due.isEmpty { self.merge(self.runLanes(due, step: .idle)) }
         }) {
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
-            for s in stages where s !== source {
+            for s in stages where s !== source && s.planned.type != .alertpublisher {
                 s.beginBatch()
                 s.instance.arena = batch.arena
             }
@@ -222,15 +230,28 @@ public final class PipelineRunner {
             sourceAlerts = batch.alerts
             if let error = runStages(batch.id) { failure = error; break }
             if let error = flushSinks(batch.id) { failure = error; break }
-            publishAlerts(batch.id)
             summary.batches += 1
             summary.records += batch.records.count
-            report(batch.id, rows: batch.records.count, batchStart: batchStart, previousStart: previousBatchStart)
+            // What the progress report needs from this batch's stages, taken now: the next
+            // batch begins while this one's alerts are published.
+            let facts = BatchFacts(id: batch.id, rows: batch.records.count, batchStart: batchStart,
+                                   previousStart: previousBatchStart,
+                                   durations: stages.map { $0.planned.type == .alertpublisher ? nil : $0.batchDurationMs() },
+                                   errors: sourceErrors.count + stages.filter { $0.planned.type != .source }.reduce(0) { $0 + $1.instance.batchErrors.count },
+                                   dropped: stages.map { ($0.instance.rejectedAlerts, $0.instance.overflowedAlerts) })
+            let raised = stages.map { $0.planned.type == .source ? sourceAlerts : $0.instance.batchAlerts }
             previousBatchStart = batchStart
-            reader.done(batch)
+            published.wait()  // one batch in publishing at a time
+            let job = PublishJob(runner: self, reader: reader, batch: batch, raised: raised, facts: facts)
+            publishing.async(group: published) {
+                job.runner.publishAlerts(job.batch.id, raised: job.raised, arena: job.batch.arena)
+                job.runner.report(job.facts)
+                job.reader.done(job.batch)  // commit once the batch's alerts are out
+            }
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
+        published.wait()
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         if reader.savedThrough > 0 { summary.positionSavedAfterBatch = reader.savedThrough }
         if failure == nil && !inputEnded && options.shouldStop() { summary.stoppedBy = options.stopReason() }
@@ -325,29 +346,34 @@ public final class PipelineRunner {
 
     // MARK: alerts
 
-    private func publishAlerts(_ batchID: UInt64) {
+    /// Aggregates, routes and delivers the alerts the stages raised in a batch (`raised`,
+    /// by stage position), on the publishing queue; `arena` is the batch's.
+    private func publishAlerts(_ batchID: UInt64, raised: [[RawAlertRef]], arena: RecordArena) {
         let timestamp = Timestamp.nowMilliseconds()
         router.setNow(Int64(timestamp))
+        for s in stages where s.planned.type == .alertpublisher {
+            s.beginBatch()
+            s.instance.arena = arena
+        }
         // Publisher position → its alerts of this batch.
         var pending: [Int: [RoutedAlert]] = [:]
-        for s in stages {
-            let raw = s.planned.type == .source ? sourceAlerts : s.instance.batchAlerts
+        for (s, raw) in zip(stages, raised) {
             guard !raw.isEmpty else { continue }
-            s.summary.alerts.emitted += raw.count
+            s.alerts.emitted += raw.count
             if s.planned.alertPublishers.isEmpty {
-                s.summary.alerts.dropped += raw.count
+                s.alerts.dropped += raw.count
                 continue
             }
-            let writer = EnvelopeWriter(arena: current, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+            let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name,
                                         stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp,
                                         keyFields: s.planned.alerts?.keyFields)
             var envelopes: [UnsafePointer<sluice_alert>] = []
             if let aggregator = s.aggregator {
-                let aggregated = aggregator.aggregate(raw, into: current)
-                s.summary.alerts.aggregated += aggregated.count
+                let aggregated = aggregator.aggregate(raw, into: arena)
+                s.alerts.aggregated += aggregated.count
                 envelopes.reserveCapacity(aggregated.count)
                 for (ordinal, alert) in aggregated.enumerated() {
-                    if !alert.invalid.isEmpty { s.summary.invalidAggregateValues.merge(alert.invalid, uniquingKeysWith: +) }
+                    if !alert.invalid.isEmpty { s.invalidAggregateValues.merge(alert.invalid, uniquingKeysWith: +) }
                     envelopes.append(UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
                                                                 invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal)))
                 }
@@ -368,14 +394,14 @@ public final class PipelineRunner {
             }
             // Each alert takes the connections whose `when` its envelope makes true.
             for envelope in envelopes {
-                var record = router.record(of: envelope, arena: current)
+                var record = router.record(of: envelope, arena: arena)
                 var taken = false
                 for route in routes where router.takes(route, &record) {
                     pending[route.publisher, default: []].append(
                         RoutedAlert(alert: envelope, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs))
                     taken = true
                 }
-                if !taken { s.summary.alerts.unrouted += 1 }
+                if !taken { s.alerts.unrouted += 1 }
             }
         }
         var work: [(Int, [RoutedAlert])] = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -441,7 +467,7 @@ public final class PipelineRunner {
             formerStages.failed += report.unattributedFailed
             for (stage, counts) in report.perStage {
                 if let s = stages.first(where: { $0.planned.name == stage }) {
-                    s.summary.alerts = s.summary.alerts + counts
+                    s.alerts = s.alerts + counts
                 } else {
                     formerStages = formerStages + counts
                 }
@@ -451,34 +477,60 @@ public final class PipelineRunner {
 
     // MARK: reporting
 
-    private func totals() -> AlertCounts {
-        stages.reduce(AlertCounts()) { sum, s in
-            var c = s.summary.alerts
+    /// A batch handed to the publishing queue: its alerts, and its arena, are the queue's
+    /// until it commits the batch.
+    private struct PublishJob: @unchecked Sendable {
+        let runner: PipelineRunner
+        let reader: SourceReader
+        let batch: SourceReader.Batch
+        let raised: [[RawAlertRef]]
+        let facts: BatchFacts
+    }
+
+    /// What a batch's progress report says about its stages, taken when they finished it.
+    private struct BatchFacts {
+        let id: UInt64
+        let rows: Int
+        let batchStart: UInt64
+        let previousStart: UInt64
+        /// By stage position; nil for publishers, whose time is counted on the publishing queue.
+        let durations: [Double?]
+        let errors: Int
+        /// Alerts each stage refused and overflowed so far, by stage position.
+        let dropped: [(rejected: Int, overflowed: Int)]
+    }
+
+    /// The alert counts of every stage; the rejected and overflowed ones as `dropped`
+    /// says (by stage position), else as the instances count them now.
+    private func totals(dropped: [(rejected: Int, overflowed: Int)]? = nil) -> AlertCounts {
+        stages.enumerated().reduce(AlertCounts()) { sum, item in
+            let (i, s) = item
+            var c = s.alerts
             if s.planned.type != .source {  // the source's counts are read when the run ends
-                c.rejected = s.instance.rejectedAlerts
-                c.overflowed = s.instance.overflowedAlerts
+                c.rejected = dropped?[i].rejected ?? s.instance.rejectedAlerts
+                c.overflowed = dropped?[i].overflowed ?? s.instance.overflowedAlerts
             }
             return sum + c
         }
     }
 
-    private func report(_ batchID: UInt64, rows: Int, batchStart: UInt64, previousStart: UInt64) {
+    /// The progress report of a batch whose alerts were just published (publishing queue).
+    private func report(_ facts: BatchFacts) {
         guard let onBatch = options.onBatch else { return }
         let now = ResourceUsage.nowNanoseconds()
-        let seconds = Double(now - batchStart) / 1e9
-        let sincePrevious = Double(now - previousStart) / 1e9
+        let seconds = Double(now - facts.batchStart) / 1e9
+        let sincePrevious = Double(now - facts.previousStart) / 1e9
         var durations: [String: Double] = ["total": seconds * 1000]
-        for s in stages { durations[s.planned.name] = s.batchDurationMs() }
-        let after = totals()
+        for (s, ms) in zip(stages, facts.durations) { durations[s.planned.name] = ms ?? s.batchDurationMs() }
+        let after = totals(dropped: facts.dropped)
         let delta = after - reportedAlerts
         reportedAlerts = after
         onBatch(BatchProgress(
-            run: options.runID, batchId: batchID, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-            numInputRows: rows,
-            inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
-            processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
-            durationMs: durations, alerts: delta,
-            errors: sourceErrors.count + stages.filter { $0.planned.type != .source }.reduce(0) { $0 + $1.instance.batchErrors.count }))
+            run: options.runID, batchId: facts.id, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
+            numInputRows: facts.rows,
+            inputRowsPerSecond: sincePrevious > 0 ? Double(facts.rows) / sincePrevious : 0,
+            processedRowsPerSecond: seconds > 0 ? Double(facts.rows) / seconds : 0,
+            durationMs: durations, alerts: delta, errors: facts.errors))
     }
 
     private func finish(start: UInt64, failure: String?) -> RunSummary {
@@ -487,6 +539,8 @@ public final class PipelineRunner {
         s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
         s.stages = stages.map { st in
             var sum = st.summary
+            sum.alerts = st.alerts
+            sum.invalidAggregateValues = st.invalidAggregateValues
             sum.alerts.rejected = st.instance.rejectedAlerts
             sum.alerts.overflowed = st.instance.overflowedAlerts
             sum.counters = st.instance.counters
@@ -546,6 +600,10 @@ final class StageState {
     /// Where fan-in gathers its inputs.
     let scratch = RecordList(capacity: 64)
     var summary: StageSummary
+    /// What became of its alerts, and the values its aggregation could not use: counted on
+    /// the publishing queue, moved into `summary` when the run ends.
+    var alerts = AlertCounts()
+    var invalidAggregateValues: [String: Int] = [:]
     var loggedErrors = 0
     private var durationAtBatchStart = 0.0
 

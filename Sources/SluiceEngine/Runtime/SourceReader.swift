@@ -5,8 +5,9 @@ import SluicePluginABI
 /// Reads the source on a thread of its own, one batch ahead of the other stages, so that
 /// reading and parsing batch N+1 overlaps with transforming, writing and publishing batch N.
 ///
-/// Each batch lives in its own arena; there are two, used in turn, so the arena of batch N
-/// is reset only after the stages finished with it. The source instance is only ever
+/// Each batch lives in its own arena; there are three, used in turn (one with the stages,
+/// one whose alerts are being published, one being read), so the arena of batch N is reset
+/// only after the stages and the publishers finished with it. The source instance is only ever
 /// called from the reader's thread (read, then commit): `commit(N)` follows the stages'
 /// `done(N)` and may come after `read(N+1)`, which the ABI allows.
 final class SourceReader: @unchecked Sendable {
@@ -76,7 +77,7 @@ final class SourceReader: @unchecked Sendable {
         self.sleep = sleep
         self.logger = logger
         self.failureText = failureText
-        free = (0..<2).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
+        free = (0..<3).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
     }
 
     func start() {
