@@ -21,7 +21,9 @@ public final class PipelineRunner {
     public struct Options {
         public var runID: String
         public var logger: Logger
-        /// Called after every batch.
+        /// Called after every batch, once its alerts were published: in batch order and
+        /// never two at once, but on the publishing thread when the pipeline has alert
+        /// publishers (while the next batch runs), so it must not wait for `run()`'s thread.
         public var onBatch: ((BatchProgress) -> Void)?
         /// Checked between calls; true ends the run after the current batch.
         public var shouldStop: () -> Bool
@@ -76,6 +78,12 @@ public final class PipelineRunner {
     /// instances belong to it while the run loop runs.
     private let publishing = DispatchQueue(label: "sluice-publish")
     private let published = DispatchGroup()
+    /// Whether batches are published on `publishing` (a pipeline with alert publishers);
+    /// without publishers there is nothing to overlap, and a batch is finished in place.
+    private var pipelined: Bool { !lanes.isEmpty }
+    /// The publishers' arena between batches (idle spool replays), so that they never
+    /// hold a batch's arena once the reader has it back.
+    private let idleArena = RecordArena(chunkBytes: 64 << 10)
     /// Held for the whole run: one host per pipeline state folder.
     private let lock: RunLock
     private let positions: SourcePositions
@@ -206,6 +214,7 @@ public final class PipelineRunner {
         let source = stages[plan.source]
         let reader = SourceReader(
             source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
+            arenas: pipelined ? 3 : 2,
             shouldStop: options.shouldStop, sleep: options.sleep, logger: options.logger,
             positions: .init(store: positions, plugin: source.planned.entry.name, run: options.runID),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
@@ -214,8 +223,13 @@ public final class PipelineRunner {
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
             self.published.wait()  // the lanes are this thread's again
             let due = self.lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
-            if !due.isEmpty { self.merge(self.runLanes(due, step: .idle)) }
+            if !due.isEmpty {
+                self.merge(self.runLanes(due, step: .idle))
+                self.idleArena.reset()
+            }
         }) {
+            // A stop asked for while waiting: this batch was never written, leave it unread.
+            if options.shouldStop() { break }
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
             for s in stages where s !== source && s.planned.type != .alertpublisher {
@@ -233,20 +247,31 @@ public final class PipelineRunner {
             summary.batches += 1
             summary.records += batch.records.count
             // What the progress report needs from this batch's stages, taken now: the next
-            // batch begins while this one's alerts are published.
-            let facts = BatchFacts(id: batch.id, rows: batch.records.count, batchStart: batchStart,
+            // batch begins while this one's alerts are published. Only the stages this
+            // thread runs are read (the source's instance is the reader's, the publishers'
+            // the publishing thread's).
+            let mine = stages.map { $0.planned.type != .source && $0.planned.type != .alertpublisher }
+            var facts = BatchFacts(id: batch.id, rows: batch.records.count, batchStart: batchStart,
                                    previousStart: previousBatchStart,
-                                   durations: stages.map { $0.planned.type == .alertpublisher ? nil : $0.batchDurationMs() },
-                                   errors: sourceErrors.count + stages.filter { $0.planned.type != .source }.reduce(0) { $0 + $1.instance.batchErrors.count },
-                                   dropped: stages.map { ($0.instance.rejectedAlerts, $0.instance.overflowedAlerts) })
-            let raised = stages.map { $0.planned.type == .source ? sourceAlerts : $0.instance.batchAlerts }
+                                   durations: zip(stages, mine).map { $1 ? $0.batchDurationMs() : ($0 === source ? $0.batchDurationMs() : nil) },
+                                   errors: sourceErrors.count + zip(stages, mine).reduce(0) { $0 + ($1.1 ? $1.0.instance.batchErrors.count : 0) },
+                                   dropped: zip(stages, mine).map { $1 ? ($0.instance.rejectedAlerts, $0.instance.overflowedAlerts) : nil })
+            let raised = zip(stages, mine).map { $0 === source ? sourceAlerts : ($1 ? $0.instance.batchAlerts : []) }
             previousBatchStart = batchStart
+            let waitStart = ResourceUsage.nowNanoseconds()
             published.wait()  // one batch in publishing at a time
+            facts.waitedNs = ResourceUsage.nowNanoseconds() - waitStart  // another batch's time
             let job = PublishJob(runner: self, reader: reader, batch: batch, raised: raised, facts: facts)
-            publishing.async(group: published) {
+            let finishBatch: @Sendable () -> Void = {
                 job.runner.publishAlerts(job.batch.id, raised: job.raised, arena: job.batch.arena)
                 job.runner.report(job.facts)
+                job.runner.releasePublishers()
                 job.reader.done(job.batch)  // commit once the batch's alerts are out
+            }
+            if pipelined {
+                publishing.async(group: published, execute: finishBatch)
+            } else {
+                finishBatch()
             }
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
@@ -487,6 +512,12 @@ public final class PipelineRunner {
         let facts: BatchFacts
     }
 
+    /// Points the publishers at the idle arena once a batch is published: its arena goes
+    /// back to the reader.
+    private func releasePublishers() {
+        for s in stages where s.planned.type == .alertpublisher { s.instance.arena = idleArena }
+    }
+
     /// What a batch's progress report says about its stages, taken when they finished it.
     private struct BatchFacts {
         let id: UInt64
@@ -496,19 +527,22 @@ public final class PipelineRunner {
         /// By stage position; nil for publishers, whose time is counted on the publishing queue.
         let durations: [Double?]
         let errors: Int
-        /// Alerts each stage refused and overflowed so far, by stage position.
-        let dropped: [(rejected: Int, overflowed: Int)]
+        /// Alerts each stage refused and overflowed so far, by stage position; nil for the
+        /// stages whose instances the run loop's thread does not own.
+        let dropped: [(rejected: Int, overflowed: Int)?]
+        /// How long the batch waited for the previous one's publishing.
+        var waitedNs: UInt64 = 0
     }
 
     /// The alert counts of every stage; the rejected and overflowed ones as `dropped`
     /// says (by stage position), else as the instances count them now.
-    private func totals(dropped: [(rejected: Int, overflowed: Int)]? = nil) -> AlertCounts {
+    private func totals(dropped: [(rejected: Int, overflowed: Int)?]? = nil) -> AlertCounts {
         stages.enumerated().reduce(AlertCounts()) { sum, item in
             let (i, s) = item
             var c = s.alerts
             if s.planned.type != .source {  // the source's counts are read when the run ends
-                c.rejected = dropped?[i].rejected ?? s.instance.rejectedAlerts
-                c.overflowed = dropped?[i].overflowed ?? s.instance.overflowedAlerts
+                c.rejected = dropped?[i]?.rejected ?? s.instance.rejectedAlerts
+                c.overflowed = dropped?[i]?.overflowed ?? s.instance.overflowedAlerts
             }
             return sum + c
         }
@@ -518,7 +552,7 @@ public final class PipelineRunner {
     private func report(_ facts: BatchFacts) {
         guard let onBatch = options.onBatch else { return }
         let now = ResourceUsage.nowNanoseconds()
-        let seconds = Double(now - facts.batchStart) / 1e9
+        let seconds = Double(now - facts.batchStart - min(facts.waitedNs, now - facts.batchStart)) / 1e9
         let sincePrevious = Double(now - facts.previousStart) / 1e9
         var durations: [String: Double] = ["total": seconds * 1000]
         for (s, ms) in zip(stages, facts.durations) { durations[s.planned.name] = ms ?? s.batchDurationMs() }
