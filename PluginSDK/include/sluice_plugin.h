@@ -35,10 +35,9 @@
  *                          commit(instance, batch->id, out)
  *     destroy(instance)                        once
  *
- * The host reads a source ahead of the other stages (on a thread of its own), and publishes
- * a batch's alerts while the stages run the next one, so a source sees read(N+1), even
- * read(N+2), before commit(N): keep the position of every batch you returned until it is
- * committed. commit(N) covers every batch up to and including N.
+ * The host reads a source one batch ahead of the other stages (on a thread of its own), so
+ * a source sees read(N+1) before commit(N): keep the position of every batch you returned
+ * until it is committed. commit(N) covers every batch up to and including N.
  *
  * A minimal transform that passes every record on and adds a field "seen": true:
  *

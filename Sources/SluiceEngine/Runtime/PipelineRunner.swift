@@ -21,9 +21,7 @@ public final class PipelineRunner {
     public struct Options {
         public var runID: String
         public var logger: Logger
-        /// Called after every batch, once its alerts were published: in batch order and
-        /// never two at once, but on the publishing thread when the pipeline has alert
-        /// publishers (while the next batch runs), so it must not wait for `run()`'s thread.
+        /// Called after every batch.
         public var onBatch: ((BatchProgress) -> Void)?
         /// Checked between calls; true ends the run after the current batch.
         public var shouldStop: () -> Bool
@@ -71,16 +69,6 @@ public final class PipelineRunner {
     private var formerStages = AlertCounts()
     /// Alert totals at the last progress report.
     private var reportedAlerts = AlertCounts()
-    /// Where a batch's alerts are aggregated and delivered, and the batch then committed,
-    /// while this thread runs the stages of the next batch. Serial: batches are published
-    /// and committed in order. The alert counts (StageState.alerts, publisherSummaries,
-    /// formerStages, reportedAlerts), the lanes, the router and the publisher stages'
-    /// instances belong to it while the run loop runs.
-    private let publishing = DispatchQueue(label: "sluice-publish")
-    private let published = DispatchGroup()
-    /// Whether batches are published on `publishing` (a pipeline with alert publishers);
-    /// without publishers there is nothing to overlap, and a batch is finished in place.
-    private var pipelined: Bool { !lanes.isEmpty }
     /// The publishers' arena between batches (idle spool replays), so that they never
     /// hold a batch's arena once the reader has it back.
     private let idleArena = RecordArena(chunkBytes: 64 << 10)
@@ -214,25 +202,21 @@ public final class PipelineRunner {
         let source = stages[plan.source]
         let reader = SourceReader(
             source: source.instance, name: source.planned.name, batch: plan.spec.batch, retry: plan.spec.retry,
-            arenas: pipelined ? 3 : 2,
             shouldStop: options.shouldStop, sleep: options.sleep, logger: options.logger,
             positions: .init(store: positions, plugin: source.planned.entry.name, run: options.runID),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
         // With no input coming, spools are still retried when due.
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
-            self.published.wait()  // the lanes are this thread's again
             let due = self.lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
             if !due.isEmpty {
                 self.merge(self.runLanes(due, step: .idle))
                 self.idleArena.reset()
             }
         }) {
-            // A stop asked for while waiting: this batch was never written, leave it unread.
-            if options.shouldStop() { break }
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
-            for s in stages where s !== source && s.planned.type != .alertpublisher {
+            for s in stages where s !== source {
                 s.beginBatch()
                 s.instance.arena = batch.arena
             }
@@ -244,39 +228,16 @@ public final class PipelineRunner {
             sourceAlerts = batch.alerts
             if let error = runStages(batch.id) { failure = error; break }
             if let error = flushSinks(batch.id) { failure = error; break }
+            publishAlerts(batch.id)
             summary.batches += 1
             summary.records += batch.records.count
-            // What the progress report needs from this batch's stages, taken now: the next
-            // batch begins while this one's alerts are published. Only the stages this
-            // thread runs are read (the source's instance is the reader's, the publishers'
-            // the publishing thread's).
-            let mine = stages.map { $0.planned.type != .source && $0.planned.type != .alertpublisher }
-            var facts = BatchFacts(id: batch.id, rows: batch.records.count, batchStart: batchStart,
-                                   previousStart: previousBatchStart,
-                                   durations: zip(stages, mine).map { $1 ? $0.batchDurationMs() : ($0 === source ? $0.batchDurationMs() : nil) },
-                                   errors: sourceErrors.count + zip(stages, mine).reduce(0) { $0 + ($1.1 ? $1.0.instance.batchErrors.count : 0) },
-                                   dropped: zip(stages, mine).map { $1 ? ($0.instance.rejectedAlerts, $0.instance.overflowedAlerts) : nil })
-            let raised = zip(stages, mine).map { $0 === source ? sourceAlerts : ($1 ? $0.instance.batchAlerts : []) }
+            report(batch.id, rows: batch.records.count, batchStart: batchStart, previousStart: previousBatchStart)
             previousBatchStart = batchStart
-            let waitStart = ResourceUsage.nowNanoseconds()
-            published.wait()  // one batch in publishing at a time
-            facts.waitedNs = ResourceUsage.nowNanoseconds() - waitStart  // another batch's time
-            let job = PublishJob(runner: self, reader: reader, batch: batch, raised: raised, facts: facts)
-            let finishBatch: @Sendable () -> Void = {
-                job.runner.publishAlerts(job.batch.id, raised: job.raised, arena: job.batch.arena)
-                job.runner.report(job.facts)
-                job.runner.releasePublishers()
-                job.reader.done(job.batch)  // commit once the batch's alerts are out
-            }
-            if pipelined {
-                publishing.async(group: published, execute: finishBatch)
-            } else {
-                finishBatch()
-            }
+            for s in stages where s.planned.type == .alertpublisher { s.instance.arena = idleArena }
+            reader.done(batch)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
-        published.wait()
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         if reader.savedThrough > 0 { summary.positionSavedAfterBatch = reader.savedThrough }
         if failure == nil && !inputEnded && options.shouldStop() { summary.stoppedBy = options.stopReason() }
@@ -371,34 +332,29 @@ public final class PipelineRunner {
 
     // MARK: alerts
 
-    /// Aggregates, routes and delivers the alerts the stages raised in a batch (`raised`,
-    /// by stage position), on the publishing queue; `arena` is the batch's.
-    private func publishAlerts(_ batchID: UInt64, raised: [[RawAlertRef]], arena: RecordArena) {
+    private func publishAlerts(_ batchID: UInt64) {
         let timestamp = Timestamp.nowMilliseconds()
         router.setNow(Int64(timestamp))
-        for s in stages where s.planned.type == .alertpublisher {
-            s.beginBatch()
-            s.instance.arena = arena
-        }
         // Publisher position → its alerts of this batch.
         var pending: [Int: [RoutedAlert]] = [:]
-        for (s, raw) in zip(stages, raised) {
+        for s in stages {
+            let raw = s.planned.type == .source ? sourceAlerts : s.instance.batchAlerts
             guard !raw.isEmpty else { continue }
-            s.alerts.emitted += raw.count
+            s.summary.alerts.emitted += raw.count
             if s.planned.alertPublishers.isEmpty {
-                s.alerts.dropped += raw.count
+                s.summary.alerts.dropped += raw.count
                 continue
             }
-            let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+            let writer = EnvelopeWriter(arena: current, namespace: plan.spec.namespace, pipeline: plan.spec.name,
                                         stage: s.planned.name, run: options.runID, batch: batchID, timestampMs: timestamp,
                                         keyFields: s.planned.alerts?.keyFields)
             var envelopes: [UnsafePointer<sluice_alert>] = []
             if let aggregator = s.aggregator {
-                let aggregated = aggregator.aggregate(raw, into: arena)
-                s.alerts.aggregated += aggregated.count
+                let aggregated = aggregator.aggregate(raw, into: current)
+                s.summary.alerts.aggregated += aggregated.count
                 envelopes.reserveCapacity(aggregated.count)
                 for (ordinal, alert) in aggregated.enumerated() {
-                    if !alert.invalid.isEmpty { s.invalidAggregateValues.merge(alert.invalid, uniquingKeysWith: +) }
+                    if !alert.invalid.isEmpty { s.summary.invalidAggregateValues.merge(alert.invalid, uniquingKeysWith: +) }
                     envelopes.append(UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
                                                                 invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal)))
                 }
@@ -419,14 +375,14 @@ public final class PipelineRunner {
             }
             // Each alert takes the connections whose `when` its envelope makes true.
             for envelope in envelopes {
-                var record = router.record(of: envelope, arena: arena)
+                var record = router.record(of: envelope, arena: current)
                 var taken = false
                 for route in routes where router.takes(route, &record) {
                     pending[route.publisher, default: []].append(
                         RoutedAlert(alert: envelope, stage: s.planned.name, repeatIntervalMs: route.repeatIntervalMs))
                     taken = true
                 }
-                if !taken { s.alerts.unrouted += 1 }
+                if !taken { s.summary.alerts.unrouted += 1 }
             }
         }
         var work: [(Int, [RoutedAlert])] = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -492,7 +448,7 @@ public final class PipelineRunner {
             formerStages.failed += report.unattributedFailed
             for (stage, counts) in report.perStage {
                 if let s = stages.first(where: { $0.planned.name == stage }) {
-                    s.alerts = s.alerts + counts
+                    s.summary.alerts = s.summary.alerts + counts
                 } else {
                     formerStages = formerStages + counts
                 }
@@ -502,69 +458,34 @@ public final class PipelineRunner {
 
     // MARK: reporting
 
-    /// A batch handed to the publishing queue: its alerts, and its arena, are the queue's
-    /// until it commits the batch.
-    private struct PublishJob: @unchecked Sendable {
-        let runner: PipelineRunner
-        let reader: SourceReader
-        let batch: SourceReader.Batch
-        let raised: [[RawAlertRef]]
-        let facts: BatchFacts
-    }
-
-    /// Points the publishers at the idle arena once a batch is published: its arena goes
-    /// back to the reader.
-    private func releasePublishers() {
-        for s in stages where s.planned.type == .alertpublisher { s.instance.arena = idleArena }
-    }
-
-    /// What a batch's progress report says about its stages, taken when they finished it.
-    private struct BatchFacts {
-        let id: UInt64
-        let rows: Int
-        let batchStart: UInt64
-        let previousStart: UInt64
-        /// By stage position; nil for publishers, whose time is counted on the publishing queue.
-        let durations: [Double?]
-        let errors: Int
-        /// Alerts each stage refused and overflowed so far, by stage position; nil for the
-        /// stages whose instances the run loop's thread does not own.
-        let dropped: [(rejected: Int, overflowed: Int)?]
-        /// How long the batch waited for the previous one's publishing.
-        var waitedNs: UInt64 = 0
-    }
-
-    /// The alert counts of every stage; the rejected and overflowed ones as `dropped`
-    /// says (by stage position), else as the instances count them now.
-    private func totals(dropped: [(rejected: Int, overflowed: Int)?]? = nil) -> AlertCounts {
-        stages.enumerated().reduce(AlertCounts()) { sum, item in
-            let (i, s) = item
-            var c = s.alerts
+    private func totals() -> AlertCounts {
+        stages.reduce(AlertCounts()) { sum, s in
+            var c = s.summary.alerts
             if s.planned.type != .source {  // the source's counts are read when the run ends
-                c.rejected = dropped?[i]?.rejected ?? s.instance.rejectedAlerts
-                c.overflowed = dropped?[i]?.overflowed ?? s.instance.overflowedAlerts
+                c.rejected = s.instance.rejectedAlerts
+                c.overflowed = s.instance.overflowedAlerts
             }
             return sum + c
         }
     }
 
-    /// The progress report of a batch whose alerts were just published (publishing queue).
-    private func report(_ facts: BatchFacts) {
+    private func report(_ batchID: UInt64, rows: Int, batchStart: UInt64, previousStart: UInt64) {
         guard let onBatch = options.onBatch else { return }
         let now = ResourceUsage.nowNanoseconds()
-        let seconds = Double(now - facts.batchStart - min(facts.waitedNs, now - facts.batchStart)) / 1e9
-        let sincePrevious = Double(now - facts.previousStart) / 1e9
+        let seconds = Double(now - batchStart) / 1e9
+        let sincePrevious = Double(now - previousStart) / 1e9
         var durations: [String: Double] = ["total": seconds * 1000]
-        for (s, ms) in zip(stages, facts.durations) { durations[s.planned.name] = ms ?? s.batchDurationMs() }
-        let after = totals(dropped: facts.dropped)
+        for s in stages { durations[s.planned.name] = s.batchDurationMs() }
+        let after = totals()
         let delta = after - reportedAlerts
         reportedAlerts = after
         onBatch(BatchProgress(
-            run: options.runID, batchId: facts.id, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-            numInputRows: facts.rows,
-            inputRowsPerSecond: sincePrevious > 0 ? Double(facts.rows) / sincePrevious : 0,
-            processedRowsPerSecond: seconds > 0 ? Double(facts.rows) / seconds : 0,
-            durationMs: durations, alerts: delta, errors: facts.errors))
+            run: options.runID, batchId: batchID, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
+            numInputRows: rows,
+            inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
+            processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
+            durationMs: durations, alerts: delta,
+            errors: sourceErrors.count + stages.filter { $0.planned.type != .source }.reduce(0) { $0 + $1.instance.batchErrors.count }))
     }
 
     private func finish(start: UInt64, failure: String?) -> RunSummary {
@@ -573,8 +494,6 @@ public final class PipelineRunner {
         s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
         s.stages = stages.map { st in
             var sum = st.summary
-            sum.alerts = st.alerts
-            sum.invalidAggregateValues = st.invalidAggregateValues
             sum.alerts.rejected = st.instance.rejectedAlerts
             sum.alerts.overflowed = st.instance.overflowedAlerts
             sum.counters = st.instance.counters
@@ -634,10 +553,6 @@ final class StageState {
     /// Where fan-in gathers its inputs.
     let scratch = RecordList(capacity: 64)
     var summary: StageSummary
-    /// What became of its alerts, and the values its aggregation could not use: counted on
-    /// the publishing queue, moved into `summary` when the run ends.
-    var alerts = AlertCounts()
-    var invalidAggregateValues: [String: Int] = [:]
     var loggedErrors = 0
     private var durationAtBatchStart = 0.0
 

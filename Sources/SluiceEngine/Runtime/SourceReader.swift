@@ -2,15 +2,13 @@ import Foundation
 import Logging
 import SluicePluginABI
 
-/// Reads the source on a thread of its own, ahead of the other stages, so that
+/// Reads the source on a thread of its own, one batch ahead of the other stages, so that
 /// reading and parsing batch N+1 overlaps with transforming, writing and publishing batch N.
 ///
-/// Each batch lives in its own arena; there are two, used in turn (one with the stages, one
-/// being read), or three when a batch's alerts are published while the next batch runs, so
-/// the arena of batch N is reset only after the stages and the publishers finished with it.
-/// The source instance is only ever called from the reader's thread (read, then commit):
-/// `commit(N)` follows `done(N)` and may come after `read(N+1)` or `read(N+2)`, which the
-/// ABI allows.
+/// Each batch lives in its own arena; there are two, used in turn, so the arena of batch N
+/// is reset only after the stages finished with it. The source instance is only ever
+/// called from the reader's thread (read, then commit): `commit(N)` follows the stages'
+/// `done(N)` and may come after `read(N+1)`, which the ABI allows.
 final class SourceReader: @unchecked Sendable {
     /// One batch as read: its records, and the source's errors and alerts, in `arena`.
     struct Batch {
@@ -62,9 +60,7 @@ final class SourceReader: @unchecked Sendable {
     /// `maxDelayMs` is 0.
     static let idleWaitMs: UInt32 = 100
 
-    /// `arenas`: how many batches may be in memory at once (read ahead, with the stages,
-    /// being published): 2, or 3 when batches are published while the next one runs.
-    init(source: any PluginStage, name: String, batch: BatchSettings, retry: RetrySettings, arenas: Int = 2,
+    init(source: any PluginStage, name: String, batch: BatchSettings, retry: RetrySettings,
          shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
         if let positions {
@@ -80,7 +76,7 @@ final class SourceReader: @unchecked Sendable {
         self.sleep = sleep
         self.logger = logger
         self.failureText = failureText
-        free = (0..<max(2, arenas)).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
+        free = (0..<2).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
     }
 
     func start() {
