@@ -23,8 +23,9 @@ final class RenderTests: XCTestCase {
         sr_arena_free(arena)
     }
 
-    /// The records of JSON Lines `text`, parsed as a source's emit_json_lines does.
-    private func parse(_ text: String) -> [sluice_record] {
+    /// The records of JSON Lines `text`, parsed as a source's emit_json_lines does, and how
+    /// many of its lines were refused.
+    private func parseLines(_ text: String) -> (records: [sluice_record], refused: Int) {
         var bytes = Array(text.utf8)
         var records: UnsafePointer<sluice_record>?
         var bad: UnsafePointer<sr_bad_line>?
@@ -35,8 +36,10 @@ final class RenderTests: XCTestCase {
                 sr_parse_lines(lineParser, &arenas, c.baseAddress, c.count, &records, &n, &bad, &nbad)
             }
         }
-        return Array(UnsafeBufferPointer(start: records, count: n))
+        return (Array(UnsafeBufferPointer(start: records, count: n)), nbad)
     }
+
+    private func parse(_ text: String) -> [sluice_record] { parseLines(text).records }
 
     private func text(_ render: (UnsafeMutablePointer<sr_buf>) -> Void) -> String {
         var buf = sr_buf()
@@ -81,7 +84,7 @@ final class RenderTests: XCTestCase {
         let status = fields.withUnsafeBufferPointer { f in
             sr_record_with(arena, &b, f.baseAddress, UInt32(f.count), &out, &err, err.count)
         }
-        XCTAssertEqual(status, 0, String(cString: err))
+        XCTAssertEqual(status, 0, cText(err))
         return withExtendedLifetime(valueArena) { out }
     }
 
@@ -155,18 +158,9 @@ final class RenderTests: XCTestCase {
                        #"{"a":1}}"#, #"{"a":1"#, #"{a:1}"#, #"{"a":[1 2]}"#, #"{"a":1.}"#, #"{"a":"\x"}"#, #"{"a":-01}"#,
                        #"{"a":nul}"#, #"{"a":truex}"#, "{\"a\":\"\u{1}\"}", #"{"a":1}x"#, #"["a"]"#, #"{"a":+1}"#]
         for line in invalid {
-            var bytes = Array((line + "\n").utf8)
-            var recs: UnsafePointer<sluice_record>?
-            var bad: UnsafePointer<sr_bad_line>?
-            var n = 0, nbad = 0
-            var arenas: [OpaquePointer?] = [arena]
-            bytes.withUnsafeMutableBufferPointer { b in
-                b.withMemoryRebound(to: CChar.self) { c in
-                    sr_parse_lines(lineParser, &arenas, c.baseAddress, c.count, &recs, &n, &bad, &nbad)
-                }
-            }
-            XCTAssertEqual(n, 0, line)
-            XCTAssertEqual(nbad, 1, line)
+            let (records, refused) = parseLines(line + "\n")
+            XCTAssertEqual(records.count, 0, line)
+            XCTAssertEqual(refused, 1, line)
             XCTAssertThrowsError(try simdjson.parse(line, into: other), line)
         }
     }
@@ -272,7 +266,7 @@ final class RenderTests: XCTestCase {
             func lastError() -> String {
                 var buf = [CChar](repeating: 0, count: 256)
                 _ = table.last_error(table.ctx, &buf, buf.count)
-                return String(cString: buf)
+                return cText(buf)
             }
             XCTAssertEqual(lines(first, 3), #"{"a":1}"# + "\n" + #"{"b":"x"}"# + "\n" + #"{"c":2.5}"# + "\n")
             XCTAssertEqual(lines(first + 1, 1), #"{"b":"x"}"# + "\n")
@@ -293,6 +287,11 @@ final class RenderTests: XCTestCase {
         sr_arena_reset(arena)  // the batch ended; its memory is still there, reused later
         XCTAssertEqual(sourceFields(r), -1)
     }
+}
+
+/// The text of a NUL-terminated C buffer.
+func cText(_ buf: [CChar]) -> String {
+    String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 extension SeededGenerator {
