@@ -65,6 +65,16 @@ public enum CatalogReport {
         public let secret: Bool
         public let description: String?
         public let group: String
+        /// string, number, integer, boolean, list, object or enum.
+        public let type: String
+        /// An enum's values.
+        public let values: [String]?
+        public let min: Double?
+        public let max: Double?
+        /// "integer 1..100", "enum (json, text)": what `describe-plugin` prints.
+        public let typeSummary: String
+        /// True when the widgets file gave no `type` and it was inferred from `widget-type`.
+        public let typeInferred: Bool
     }
 
     public struct FunctionDescription: Codable, Equatable, Sendable {
@@ -120,7 +130,10 @@ public enum CatalogReport {
             g.properties.map { p in
                 PropertyDescription(name: p.name, label: p.label, widgetType: p.widgetType, required: p.required,
                                     defaultValue: p.secret ? (p.defaultValue == nil ? nil : "(secret)") : p.defaultValue,
-                                    secret: p.secret, description: p.description, group: g.label)
+                                    secret: p.secret, description: p.description, group: g.label,
+                                    type: p.type.kind.rawValue, values: p.type.kind == .enumeration ? p.type.values : nil,
+                                    min: p.type.minimum, max: p.type.maximum, typeSummary: p.type.summary,
+                                    typeInferred: p.type.inferred)
             }
         }
         let functions = e.widgets.functions.map {
@@ -151,8 +164,8 @@ public enum CatalogReport {
         if d.properties.isEmpty {
             out += "  (none)\n"
         } else {
-            out += indent(table(["NAME", "REQUIRED", "DEFAULT", "WIDGET", "DESCRIPTION"], d.properties.map { p in
-                [p.name, p.required ? "yes" : "no", p.defaultValue ?? "-",
+            out += indent(table(["NAME", "TYPE", "REQUIRED", "DEFAULT", "WIDGET", "DESCRIPTION"], d.properties.map { p in
+                [p.name, p.typeSummary, p.required ? "yes" : "no", p.defaultValue ?? "-",
                  p.widgetType + (p.secret ? " (secret)" : ""), p.description ?? ""]
             }))
         }

@@ -120,38 +120,10 @@ private struct Validation {
     }
 
     mutating func checkProperties(_ stage: StageSpec, _ entry: CatalogEntry, _ path: String, _ index: Int) {
-        let declared = entry.widgets.properties
-        let known = Set(declared.map(\.name))
-        var values: [(String, String)] = []
-        var seen = Set<String>()
-        for (name, raw) in stage.plugin.properties {
-            let pp = "\(path).plugin.properties.\(name)"
-            if !known.contains(name) {
-                let list = declared.map(\.name).joined(separator: ", ")
-                warning(pp, "plugin \(entry.name) has no property '\(name)'" + (list.isEmpty ? " (it takes none)" : " (it has: \(list))"))
-            }
-            if let p = declared.first(where: { $0.name == name }), p.secret, !raw.isEmpty, !raw.contains("${env:") {
-                warning(pp, "'\(name)' is a secret: keep it out of the file, e.g. \"${env:\(name.uppercased())}\"")
-            }
-            switch template.resolve(raw) {
-            case .success(let text):
-                values.append((name, text))
-            case .failure(let e):
-                error(pp, e.message)
-            }
-            seen.insert(name)
-        }
-        for p in declared where !seen.contains(p.name) {
-            if let d = p.defaultValue {
-                values.append((p.name, d))
-            } else if p.required {
-                error("\(path).plugin.properties.\(p.name)", "required property '\(p.name)' of plugin \(entry.name) is not set")
-            }
-        }
-        for (name, text) in values where text.isEmpty && declared.contains(where: { $0.name == name && $0.required }) {
-            error("\(path).plugin.properties.\(name)", "required property '\(name)' of plugin \(entry.name) is empty")
-        }
-        resolved[index] = values
+        let checked = PropertyCheck.resolve(stage.plugin.properties, structured: stage.plugin.structured, of: entry,
+                                            path: "\(path).plugin.properties", template: template)
+        diagnostics += checked.diagnostics
+        resolved[index] = checked.values
     }
 
     mutating func checkSources() {

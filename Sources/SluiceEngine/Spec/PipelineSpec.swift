@@ -158,6 +158,8 @@ public struct PluginReference: Sendable {
     public var version: String?
     /// Property name → text as written (before `${…}` substitution), in file order.
     public var properties: [(String, String)]
+    /// The properties written as a list or an object: their text is their JSON.
+    public var structured: Set<String> = []
 
     public init(name: String, type: PluginType? = nil, version: String? = nil, properties: [(String, String)] = []) {
         self.name = name

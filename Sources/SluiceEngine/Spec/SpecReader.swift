@@ -145,6 +145,7 @@ extension ConfigReader {
                 } else {
                     // An object or a list reaches the plugin as its JSON text.
                     plugin.properties.append((key, value.jsonText))
+                    plugin.structured.insert(key)
                 }
             }
         }

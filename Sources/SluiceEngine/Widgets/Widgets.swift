@@ -33,6 +33,21 @@ public struct Widgets: Sendable, Equatable {
         public var description: String?
         /// Never printed or logged: `secret: true`, or CDAP's `widget-type: password`.
         public var secret: Bool
+        /// What values it takes: `type` (with `values`, `min`, `max`), else inferred from
+        /// `widget-type`.
+        public var type: PropertyType
+
+        public init(name: String, label: String, widgetType: String, required: Bool, defaultValue: String?,
+                    description: String?, secret: Bool, type: PropertyType? = nil) {
+            self.name = name
+            self.label = label
+            self.widgetType = widgetType
+            self.required = required
+            self.defaultValue = defaultValue
+            self.description = description
+            self.secret = secret
+            self.type = type ?? PropertyType.inferred(widgetType: widgetType, options: [])
+        }
     }
 
     public struct Output: Sendable, Equatable {
@@ -146,10 +161,20 @@ extension ConfigReader {
                 let widgetType = string(p["widget-type"], "\(pp).widget-type", required: true) ?? ""
                 var defaultValue: JSONValue? = p["default"]
                 if defaultValue == nil { defaultValue = p["widget-attributes"]?["default"] }
+                let type = propertyType(p, widgetType: widgetType, pp)
                 var defaultText: String?
                 if let d = defaultValue, d != .null {
-                    defaultText = d.scalarText
-                    if defaultText == nil { error("\(pp).default", "must be a string, number or boolean, not \(d.kind)") }
+                    switch d {
+                    case .array, .object:
+                        // A list or an object property's default, as the plugin receives it.
+                        if type.kind == .list || type.kind == .object { defaultText = d.jsonText }
+                        else { error("\(pp).default", "must be a string, number or boolean, not \(d.kind)") }
+                    default:
+                        defaultText = d.scalarText
+                    }
+                    if let text = defaultText, let why = type.problem(text) {
+                        error("\(pp).default", "does not fit the property's type \(type.summary): \(why)")
+                    }
                 }
                 props.append(.init(
                     name: name,
@@ -158,7 +183,8 @@ extension ConfigReader {
                     required: bool(p["required"], "\(pp).required") ?? false,
                     defaultValue: defaultText,
                     description: string(p["description"], "\(pp).description"),
-                    secret: (bool(p["secret"], "\(pp).secret") ?? false) || widgetType == "password"))
+                    secret: (bool(p["secret"], "\(pp).secret") ?? false) || widgetType == "password",
+                    type: type))
             }
             groups.append(.init(label: label, properties: props))
         }
@@ -203,6 +229,77 @@ extension ConfigReader {
             groups: groups,
             outputs: outputs,
             functions: functions)
+    }
+
+    /// A property's `type` with its `values`, `min` and `max`; without `type`, what CDAP's
+    /// `widget-type` and `widget-attributes` imply.
+    mutating func propertyType(_ p: JSONValue, widgetType: String, _ pp: String) -> PropertyType {
+        let attributes = p["widget-attributes"]
+        var type: PropertyType
+        if let given = string(p["type"], "\(pp).type") {
+            guard let kind = PropertyType.Kind(rawValue: given) else {
+                error("\(pp).type", "unknown type '\(given)' (one of \(PropertyType.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                return PropertyType(.string)
+            }
+            type = PropertyType(kind)
+            if kind == .enumeration {
+                type.values = array(p["values"], "\(pp).values").enumerated().compactMap { i, v in
+                    string(v, "\(pp).values[\(i)]", required: true)
+                }
+                if p["values"] == nil { error("\(pp).values", "is required for type enum: the values the property may take") }
+                else if type.values.isEmpty { error("\(pp).values", "must list at least one value") }
+            } else if p["values"] != nil {
+                error("\(pp).values", "is only for type enum")
+            }
+        } else {
+            type = PropertyType.inferred(widgetType: widgetType, options: cdapOptions(widgetType, attributes))
+        }
+        if type.kind == .number || type.kind == .integer {
+            type.minimum = bound(p["min"] ?? attributes?["min"], "\(pp).min")
+            type.maximum = bound(p["max"] ?? attributes?["max"], "\(pp).max")
+            if let lo = type.minimum, let hi = type.maximum, lo > hi {
+                error("\(pp).min", "\(PropertyType.format(lo)) is greater than max \(PropertyType.format(hi))")
+            }
+        } else {
+            for key in ["min", "max"] where p[key] != nil {
+                error("\(pp).\(key)", "is only for types number and integer, not \(type.kind.rawValue)")
+            }
+        }
+        return type
+    }
+
+    /// The options of a CDAP `select` (`widget-attributes.values`, strings or {value}),
+    /// `radio-group` (`widget-attributes.options`, {id}) or `toggle` (`on`/`off` values
+    /// other than true and false).
+    func cdapOptions(_ widgetType: String, _ attributes: JSONValue?) -> [String] {
+        guard let attributes else { return [] }
+        func text(_ v: JSONValue, _ keys: [String]) -> String? {
+            if let s = v.scalarText { return s }
+            for k in keys { if let s = v[k]?.scalarText { return s } }
+            return nil
+        }
+        switch widgetType {
+        case "select":
+            guard case .array(let items)? = attributes["values"] ?? attributes["options"] else { return [] }
+            return items.compactMap { text($0, ["value", "id"]) }
+        case "radio-group":
+            guard case .array(let items)? = attributes["options"] ?? attributes["values"] else { return [] }
+            return items.compactMap { text($0, ["id", "value"]) }
+        case "toggle":
+            guard let on = attributes["on"]?["value"]?.scalarText, let off = attributes["off"]?["value"]?.scalarText,
+                  Set([on, off]) != Set(["true", "false"]) else { return [] }
+            return [on, off]
+        default:
+            return []
+        }
+    }
+
+    mutating func bound(_ v: JSONValue?, _ path: String) -> Double? {
+        guard let v else { return nil }
+        if case .number(let d) = v, d.isFinite { return d }
+        if case .string(let s) = v, let d = PropertyType.number(s, integer: false) { return d }
+        error(path, "must be a number, not \(v.kind)")
+        return nil
     }
 
     mutating func valueType(_ v: JSONValue, _ path: String) -> Widgets.FunctionValueType? {
