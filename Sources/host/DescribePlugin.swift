@@ -28,9 +28,8 @@ struct DescribePlugin: ParsableCommand {
         case .success(let entry):
             print(json ? CatalogReport.describeJSON(entry, in: catalog) : CatalogReport.describeText(entry, in: catalog), terminator: "")
         case .failure(let error):
+            // The error names what the catalog refused for this name, and a close name.
             printError("error: \(error)\n")
-            let related = catalog.problems.filter { $0.plugin?.hasPrefix(name + " (") == true }
-            printError(related.map { "\($0)\n" }.joined())
             throw ExitCode(1)
         }
     }

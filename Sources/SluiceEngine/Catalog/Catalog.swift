@@ -61,16 +61,20 @@ public struct CatalogProblem: Sendable, Equatable, Codable, CustomStringConverti
 
 /// Why a plugin could not be found.
 public enum CatalogLookupError: Error, CustomStringConvertible, Equatable {
-    case unknownPlugin(name: String, type: PluginType?, known: [String])
+    /// `refused`: what the catalog said about libraries or widgets files for this name
+    /// (a library it could not load, a widgets file missing or misnamed, a mismatch).
+    case unknownPlugin(name: String, type: PluginType?, known: [String], refused: [CatalogProblem] = [])
     case unknownVersion(name: String, type: PluginType, version: String, available: [String])
     case ambiguous(name: String, types: [PluginType])
 
     public var description: String {
         switch self {
-        case let .unknownPlugin(name, type, known):
+        case let .unknownPlugin(name, type, known, refused):
             let what = type.map { "\($0.rawValue) plugin" } ?? "plugin"
             let hint = known.isEmpty ? "" : " (did you mean \(known.joined(separator: ", "))?)"
-            return "no \(what) named '\(name)' in the catalog\(hint)"
+            guard !refused.isEmpty else { return "no \(what) named '\(name)' in the catalog\(hint)" }
+            let reasons = refused.map { "\($0.file): \($0.message)" }.joined(separator: "; ")
+            return "no usable \(what) named '\(name)' in the catalog: it was refused: \(reasons)\(hint)"
         case let .unknownVersion(name, type, version, available):
             return "\(type.rawValue) plugin '\(name)' has no version \(version); available: \(available.joined(separator: ", "))"
         case let .ambiguous(name, types):
@@ -128,10 +132,12 @@ public final class Catalog: @unchecked Sendable {
         let named = entries.filter { $0.name == name && (type == nil || $0.type == type) }
         guard !named.isEmpty else {
             let lower = name.lowercased()
-            let similar = Set(entries.map(\.name)).filter {
+            let names = Set(entries.filter { type == nil || $0.type == type }.map(\.name))
+            var similar = names.filter {
                 $0.lowercased() == lower || $0.lowercased().hasPrefix(lower) || lower.hasPrefix($0.lowercased())
             }
-            return .failure(.unknownPlugin(name: name, type: type, known: similar.sorted()))
+            if let close = NameSuggestion.closest(to: name, among: names.sorted()) { similar.insert(close) }
+            return .failure(.unknownPlugin(name: name, type: type, known: similar.sorted(), refused: refusals(of: name, type: type)))
         }
         let types = Set(named.map(\.type))
         if types.count > 1 { return .failure(.ambiguous(name: name, types: types.sorted())) }
@@ -142,6 +148,22 @@ public final class Catalog: @unchecked Sendable {
             return .success(match)
         }
         return .success(named.max { $0.version < $1.version }!)
+    }
+
+    /// The problems that explain why no plugin `name` is usable: those about that plugin
+    /// (its widgets file missing, misnamed, malformed or disagreeing), and those of a
+    /// library named after it (`libName.so`, `Name.so`) that could not be read at all.
+    public func refusals(of name: String, type: PluginType? = nil) -> [CatalogProblem] {
+        let lower = name.lowercased()
+        return problems.filter { p in
+            if let plugin = p.plugin {
+                return plugin == "\(name) (\(type?.rawValue ?? ""))" || (type == nil && plugin.hasPrefix(name + " ("))
+            }
+            var stem = (p.file as NSString).lastPathComponent
+            if let so = stem.range(of: ".so") { stem = String(stem[..<so.lowerBound]) }
+            if stem.hasPrefix("lib") { stem = String(stem.dropFirst(3)) }
+            return p.severity == .error && (stem.lowercased() == lower || p.message.contains("'\(name)'"))
+        }
     }
 
     /// Every version of the plugin `name` (of `type` when given), oldest first.
@@ -162,6 +184,9 @@ private struct CatalogScan {
     var unusableFunctions: [String: String] = [:]
     /// When set, only plugins of these names are paired.
     var only: Set<String>?
+    /// Plugins of the location being scanned whose widgets file was not found: the index
+    /// of that problem, and the file name looked for.
+    var missingWidgets: [(problem: Int, fileName: String, name: String)] = []
 
     func wanted(_ name: String, _ type: PluginType) -> Bool {
         only?.contains(name) ?? true
@@ -237,10 +262,14 @@ private struct CatalogScan {
             answers = collected.list
         }
         var claimedWidgets = Set<String>()
+        missingWidgets = []
         for (i, path) in paths.enumerated() {
             claimedWidgets.formUnion(load(library: path, in: location, probed: answers?[i]))
         }
-        if only == nil { reportOrphanWidgets(in: location, claimed: claimedWidgets) }
+        if only == nil {
+            claimedWidgets.formUnion(pairMisnamedWidgets(in: location, claimed: claimedWidgets))
+            reportOrphanWidgets(in: location, claimed: claimedWidgets)
+        }
     }
 
     /// `lib*.so` in the bundled folder (it also holds the build's other files); any
@@ -302,6 +331,7 @@ private struct CatalogScan {
         let candidates = folders.map { $0 + "/" + fileName }
         guard let widgetsPath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             let dirs = folders.joined(separator: ", ")
+            if library != RuleStages.libraryPath { missingWidgets.append((problems.count, fileName, d.name)) }
             problems.append(.init(severity: .error, file: library, plugin: label,
                                   message: "widgets file missing: no \(fileName) in \(dirs)"))
             return nil
@@ -341,6 +371,42 @@ private struct CatalogScan {
         entries.append(CatalogEntry(plugin: d, version: version, libraryPath: library, widgets: widgets,
                                     widgetsPath: widgetsPath, location: location, loaded: loaded))
         return widgetsPath
+    }
+
+    /// A plugin without its widgets file and a widgets file no library claimed, in the same
+    /// location, with names that differ by a typo, a case, a type or a missing `-type`:
+    /// one message that pairs them. Returns the files so paired.
+    mutating func pairMisnamedWidgets(in location: PluginLocation, claimed: Set<String>) -> Set<String> {
+        guard !missingWidgets.isEmpty else { return [] }
+        let fm = FileManager.default
+        var unclaimed: [(path: String, file: String)] = []
+        for dir in location.widgetsSearchDirectories {
+            for file in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() where file.lowercased().hasSuffix(".json") {
+                let path = dir + "/" + file
+                if !claimed.contains(path) { unclaimed.append((path, file)) }
+            }
+        }
+        var paired = Set<String>()
+        for missing in missingWidgets {
+            let wanted = Array(missing.fileName.lowercased())
+            var best: (path: String, file: String, distance: Int)?
+            for candidate in unclaimed where !paired.contains(candidate.path) {
+                let file = candidate.file.lowercased()
+                let stem = String(file.dropLast(5))
+                let sameName = stem == missing.name.lowercased() || stem.hasPrefix(missing.name.lowercased() + "-")
+                let d = NameSuggestion.distance(wanted, Array(file))
+                guard sameName || d <= max(2, wanted.count / 6) else { continue }
+                let score = sameName ? min(d, 1) : d
+                if best.map({ score < $0.distance }) ?? true { best = (candidate.path, candidate.file, score) }
+            }
+            guard let best else { continue }
+            paired.insert(best.path)
+            let old = problems[missing.problem]
+            problems[missing.problem] = .init(
+                severity: .error, file: old.file, plugin: old.plugin,
+                message: old.message + "; \(best.path) is probably meant: rename it \(missing.fileName)")
+        }
+        return paired
     }
 
     /// A widgets file no library in the location claimed is most likely a plugin whose
