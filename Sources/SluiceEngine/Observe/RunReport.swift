@@ -78,6 +78,18 @@ public enum RunReport {
             let parts = st.invalidAggregateValues.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
             out += "Not a number in stage '\(st.name)': \(parts.joined(separator: ", "))\n"
         }
+        // The plugins' own counters (out->count), a line per stage that kept any.
+        let counted = s.stages.filter { !$0.counters.isEmpty }
+        if !counted.isEmpty {
+            out += "Plugin counters:\n"
+            for st in counted {
+                // A plugin names its counters: shown printable, at most 20 per stage.
+                let sorted = st.counters.sorted { $0.key < $1.key }
+                var parts = sorted.prefix(20).map { "\(printable($0.key)) \(grouped(Int(clamping: $0.value)))" }
+                if sorted.count > 20 { parts.append("and \(sorted.count - 20) more (all in --summary-json)") }
+                out += "  \(st.name): \(parts.joined(separator: ", "))\n"
+            }
+        }
         let isolated = s.stages.filter { $0.workerRestarts != nil }
         if !isolated.isEmpty {
             out += "Isolated in worker processes: " + isolated.map { st in
@@ -86,6 +98,12 @@ public enum RunReport {
             }.joined(separator: ", ") + "\n"
         }
         return out
+    }
+
+    /// A name a plugin chose, with control characters shown as `\u{…}` escapes so that it
+    /// cannot break or fake a line of the summary.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined())
     }
 
     /// 1234567 → "1,234,567"
