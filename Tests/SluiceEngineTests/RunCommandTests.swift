@@ -24,6 +24,8 @@ final class RunCommandTests: XCTestCase {
         // With JSON progress on stdout, the summary table goes to stderr.
         XCTAssertTrue(r.stderr.contains("of retail/store-quality: completed"), r.stderr)
         XCTAssertTrue(r.stderr.contains("Alerts: "), r.stderr)
+        // The plugins' own counters (out->count), a line per stage that kept any.
+        XCTAssertTrue(r.stderr.contains("Plugin counters:\n  events: files 1\n  rejected-lines: written 2\n  alert-log: written 20\n"), r.stderr)
 
         let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
         XCTAssertEqual(summary.status, .completed)
