@@ -16,6 +16,7 @@
 //   tools/webhook-receiver   prints what webhook publishers send it
 //   tools/webhook-bench      the webhook benchmark's driver
 //   tools/kafka-mock         a Kafka mock cluster (librdkafka's) on 127.0.0.1
+import Foundation
 import PackageDescription
 
 /// A bundled plugin: a folder Plugins/<name> built as lib<name>.so. `uses` names C targets
@@ -47,6 +48,13 @@ let bundledPlugins: [BundledPlugin] = [
     // new-plugin: insert above this line
 ]
 
+/// A plugin folder's `tests/` holds golden cases for `host test-plugin` (input, properties,
+/// expected output), not sources.
+func nonSources(_ plugin: BundledPlugin) -> [String] {
+    let tests = Context.packageDirectory + "/Plugins/\(plugin.name)/tests"
+    return ["README.md"] + (FileManager.default.fileExists(atPath: tests) ? ["tests"] : [])
+}
+
 let pluginTargets: [Target] = bundledPlugins.map { plugin in
     switch plugin.language {
     case .c:
@@ -54,7 +62,7 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
             name: plugin.name,
             dependencies: ["SluicePluginABI"],
             path: "Plugins/\(plugin.name)",
-            exclude: ["README.md"],
+            exclude: nonSources(plugin),
             linkerSettings: [.linkedLibrary("m")] + plugin.links.map { .linkedLibrary($0) }
         )
     case .swift:
@@ -62,7 +70,7 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
             name: plugin.name,
             dependencies: ["SluicePluginSDK"] + plugin.uses.map { .target(name: $0) },
             path: "Plugins/\(plugin.name)",
-            exclude: ["README.md"] + plugin.uses
+            exclude: nonSources(plugin) + plugin.uses
         )
     }
 }

@@ -1,0 +1,317 @@
+import Foundation
+import SluicePluginABI
+import SluiceRecords
+
+/// Runs one plugin outside any pipeline — `host test-plugin` — and collects what came out
+/// on each of its ports, rendered as the JSON a run would carry: records, error records
+/// (with their `_error` code and message), alert payloads, a publisher's outcome for each
+/// alert, and the plugin's counters. The plugin is created, called and retried through the
+/// same ABI code as in a run (crash guard, secrets redacted, retries within the pipeline
+/// defaults' bound); what differs is only where the input comes from:
+///   - a transform or a sink gets the records of a JSON Lines file, `batchSize` at a time;
+///   - a source reads what its properties point it at, until it ends, has nothing more to
+///     give (a following source), or `maxBatches`;
+///   - an alert publisher gets one alert per line of the file, each line the alert's
+///     payload (a JSON object), in envelopes like a run's.
+public final class PluginHarness {
+    public struct Options {
+        public var batchSize = 1000
+        /// Sources: the most batches read.
+        public var maxBatches = 1000
+        /// How long a source's read may wait for input.
+        public var maxWaitMs: UInt32 = 200
+        public var retry = RetrySettings()
+        public var sleep: (Int) -> Void = Retrying.sleep
+        public init() {}
+    }
+
+    /// What came out, port by port, as JSON text (one value per element).
+    public struct Result {
+        public var records: [String] = []
+        public var errors: [String] = []
+        public var alerts: [String] = []
+        /// Publishers: per input alert, {"line":N,"outcome":"published"|"failed"|"retry",…}.
+        public var outcomes: [String] = []
+        public var counters: [String: Int64] = [:]
+        public var batches = 0
+        public var retries = 0
+        /// Alerts the host did not keep: the plugin does not declare emitsAlerts, or past
+        /// the per-batch bound.
+        public var rejectedAlerts = 0
+        public var overflowedAlerts = 0
+        /// Sources: the last position saved.
+        public var position: String?
+        /// Why the run stopped early: the call that failed and the plugin's message.
+        public var failure: String?
+    }
+
+    /// A problem with the harness's own input: the file, its line, what is wrong.
+    public struct InputError: Error, CustomStringConvertible {
+        public let problems: [String]
+        public var description: String { problems.joined(separator: "\n") }
+    }
+
+    public let entry: CatalogEntry
+    let properties: [(String, String)]
+    let secrets: [String]
+    let catalog: Catalog
+    let options: Options
+
+    /// `properties`: already checked (PropertyCheck) and substituted.
+    public init(entry: CatalogEntry, properties: [(String, String)], catalog: Catalog, options: Options = Options()) {
+        self.entry = entry
+        self.properties = properties
+        self.catalog = catalog
+        self.options = options
+        let secretNames = Set(entry.widgets.properties.filter(\.secret).map(\.name))
+        secrets = properties.filter { secretNames.contains($0.0) && !$0.1.isEmpty }.map(\.1)
+    }
+
+    /// Runs the plugin over `input` (the lines of a JSON Lines file; nil for a source).
+    public func run(input: InputLines?) throws -> Result {
+        let arena = RecordArena()
+        let stage = try makeStage(arena: arena)
+        defer { stage.destroy() }
+        stage.alertLimit = AlertSettings.defaultMaxPerBatch
+        var result = Result()
+        switch entry.type {
+        case .source:
+            readSource(stage, arena, &result)
+        case .transform, .sink:
+            guard let input else { throw InputError(problems: ["a \(entry.type.rawValue) needs --input FILE.jsonl"]) }
+            try feedRecords(input, stage, arena, &result)
+        case .alertpublisher:
+            guard let input else { throw InputError(problems: ["an alert publisher needs --input FILE.jsonl of alert payloads"]) }
+            try feedAlerts(input, stage, arena, &result)
+        case .functions:
+            throw InputError(problems: ["\(entry.name) is a library of functions, not a stage: call them from a Filter, Derive or AlertRule stage"])
+        }
+        result.counters = stage.counters
+        result.rejectedAlerts = stage.rejectedAlerts
+        result.overflowedAlerts = stage.overflowedAlerts
+        return result
+    }
+
+    private func makeStage(arena: RecordArena) throws -> StageInstance {
+        if entry.libraryPath == RuleStages.libraryPath {
+            return try RuleStages.instance(plugin: entry.name, properties: properties, catalog: catalog, arena: arena, stage: entry.name)
+        }
+        let descriptor: PluginDescriptor
+        do {
+            descriptor = try entry.load()
+        } catch {
+            throw StageCreateError(stage: entry.name, plugin: "\(entry.name) \(entry.version)", message: "cannot load \(entry.libraryPath): \(error)")
+        }
+        return try StageInstance(descriptor: descriptor, identity: StageIdentity(pipeline: "test-plugin", stage: entry.name),
+                                 properties: properties, allowsAlerts: entry.widgets.emitsAlerts, arena: arena, secrets: secrets)
+    }
+
+    // MARK: the plugin types
+
+    private func feedRecords(_ input: InputLines, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) throws {
+        let parser = RecordParser()
+        var problems: [String] = []
+        var batch: [sluice_record] = []
+        var batchId: UInt64 = 0
+        func flushBatch() -> Bool {
+            defer { batch.removeAll(keepingCapacity: true); arena.reset() }
+            guard !batch.isEmpty else { return true }
+            batchId += 1
+            result.batches += 1
+            stage.beginBatch()
+            return batch.withUnsafeBufferPointer { records in
+                if entry.type == .transform {
+                    let out = call("process", stage, &result) { stage.process(batch: batchId, records: records) }
+                    collect(out, stage, arena, &result)
+                    return out.status == .ok
+                }
+                let written = call("write", stage, &result) { stage.write(batch: batchId, records: records) }
+                collect(written, stage, arena, &result)
+                guard written.status == .ok else { return false }
+                let flushed = call("flush", stage, &result) { stage.flush() }
+                collect(flushed, stage, arena, &result)
+                return flushed.status == .ok
+            }
+        }
+        for line in input.lines {
+            do {
+                let record = try line.bytes.withUnsafeBytes { try parser.parse($0, into: arena) }
+                if problems.isEmpty { batch.append(record) }
+            } catch {
+                problems.append("\(input.path):\(line.number): not a JSON object: \(error)")
+                if problems.count == 20 { problems.append("(stopped after 20 problems)"); break }
+            }
+            if batch.count == options.batchSize, !flushBatch() { return }
+        }
+        guard problems.isEmpty else { throw InputError(problems: problems) }
+        _ = flushBatch()
+    }
+
+    private func readSource(_ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) {
+        for batchId in 1...UInt64(max(1, options.maxBatches)) {
+            arena.reset()
+            stage.beginBatch()
+            let out = call("read", stage, &result) {
+                stage.read(batch: batchId, maxRecords: options.batchSize, maxWaitMs: options.maxWaitMs)
+            }
+            result.batches += 1
+            collect(out, stage, arena, &result)
+            if let p = stage.batchPosition { result.position = String(decoding: p, as: UTF8.self) }
+            if out.status != .ok && out.status != .end { return }
+            let committed = call("commit", stage, &result) { stage.commit(batch: batchId) }
+            if committed.status != .ok { return }
+            // A source that ended, or has nothing more to give right now (it follows its input).
+            if out.status == .end || (out.records.isEmpty && out.errors.isEmpty && out.alertRefs.isEmpty) { return }
+        }
+    }
+
+    private func feedAlerts(_ input: InputLines, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) throws {
+        var payloads: [(line: Int, pairs: [(String, String)])] = []
+        var problems: [String] = []
+        for line in input.lines {
+            guard case .object(let fields)? = try? JSONValue.parse(line.bytes) else {
+                problems.append("\(input.path):\(line.number): an alert is a JSON object (its payload), e.g. {\"store_id\": \"s1\", \"count\": 3}")
+                if problems.count == 20 { problems.append("(stopped after 20 problems)"); break }
+                continue
+            }
+            payloads.append((line.number, fields.map { ($0.0, $0.1.scalarText ?? $0.1.jsonText) }))
+        }
+        guard problems.isEmpty else { throw InputError(problems: problems) }
+        let run = PipelineRunner.newRunID()
+        var batchId: UInt64 = 0
+        var start = 0
+        while start < payloads.count {
+            let group = payloads[start..<min(payloads.count, start + options.batchSize)]
+            start += group.count
+            batchId += 1
+            result.batches += 1
+            arena.reset()
+            stage.beginBatch()
+            let writer = EnvelopeWriter(arena: arena, namespace: "default", pipeline: "test-plugin", stage: "input", run: run,
+                                        batch: batchId, timestampMs: Timestamp.nowMilliseconds())
+            let alerts = group.enumerated().map { ordinal, alert in
+                writer.write(payload: arena.payload(alert.pairs), count: 1, ordinal: ordinal)
+            }
+            // Deliver, retrying only the alerts the plugin answered "retry" for.
+            var pending = Array(alerts.indices)
+            var last: [Int: (status: sluice_status, message: String)] = [:]
+            var attempt = 1
+            while !pending.isEmpty {
+                let out = stage.publish(pending.map { UnsafePointer(alerts[$0]) })
+                var again: [Int] = []
+                for (k, i) in pending.enumerated() {
+                    let outcome = out.outcomes[k] ?? (Self.status(out.status), Self.message(out.status))
+                    last[i] = outcome
+                    if outcome.status == SLUICE_RETRY { again.append(i) }
+                }
+                guard !again.isEmpty, attempt < options.retry.maxAttempts else { break }
+                attempt += 1
+                result.retries += 1
+                let asked = out.retryAfterMs.values.max() ?? 0
+                options.sleep(min(options.retry.maxBackoffMs, max(asked, options.retry.backoffMs(beforeAttempt: attempt))))
+                pending = again
+            }
+            for (i, alert) in group.enumerated() {
+                let outcome = last[i] ?? (SLUICE_ERROR, "no outcome")
+                var fields: [(String, JSONValue)] = [("line", .number(Double(alert.line)))]
+                switch outcome.status {
+                case SLUICE_OK: fields.append(("outcome", .string("published")))
+                case SLUICE_RETRY:
+                    fields.append(("outcome", .string("retry")))
+                    fields.append(("attempts", .number(Double(attempt))))
+                default: fields.append(("outcome", .string("failed")))
+                }
+                if outcome.status != SLUICE_OK, !outcome.message.isEmpty { fields.append(("message", .string(outcome.message))) }
+                result.outcomes.append(JSONValue.object(fields).jsonText)
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    /// A call, retried like in a run while it answers "retry"; a failure is recorded.
+    private func call(_ name: String, _ stage: StageInstance, _ result: inout Result, _ body: () -> StageOutput) -> StageOutput {
+        var last: StageOutput?
+        let (status, attempts) = Retrying(options.retry, sleep: options.sleep).run { _ in
+            let out = body()
+            last = out
+            return out.status
+        }
+        result.retries += attempts - 1
+        switch status {
+        case .ok, .end: break
+        case .retry(let why): result.failure = "\(name) still asked to be retried after \(attempts) attempts: \(why)"
+        case .error(let why): result.failure = "\(name) failed: \(why)"
+        }
+        return last ?? StageOutput(status: status, records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:])
+    }
+
+    private func collect(_ out: StageOutput, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) {
+        for r in out.records { result.records.append(RecordJSON.render(r)) }
+        let wrap = ErrorRecords()
+        for e in out.errors {
+            if let r = wrap.wrap(e, stage: stage.identity.stage, arena: arena) { result.errors.append(RecordJSON.render(r)) }
+        }
+        for a in out.alerts {
+            result.alerts.append(JSONValue.object(a.payload.map { ($0.key, .string($0.value)) }).jsonText)
+        }
+    }
+
+    private static func status(_ s: CallStatus) -> sluice_status {
+        switch s {
+        case .ok, .end: return SLUICE_OK
+        case .retry: return SLUICE_RETRY
+        case .error: return SLUICE_ERROR
+        }
+    }
+
+    private static func message(_ s: CallStatus) -> String {
+        switch s {
+        case .ok, .end: return ""
+        case .retry(let m), .error(let m): return m
+        }
+    }
+}
+
+/// The non-blank lines of a JSON Lines file, numbered from 1.
+public struct InputLines {
+    public struct Line {
+        public let number: Int
+        public let bytes: Data
+    }
+    public let path: String
+    public let lines: [Line]
+
+    public init(path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw PluginHarness.InputError(problems: ["\(path): cannot read: \(error.localizedDescription)"])
+        }
+        var lines: [Line] = []
+        var number = 0
+        var start = data.startIndex
+        while start < data.endIndex {
+            let end = data[start...].firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+            number += 1
+            let line = data[start..<end]
+            if line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) { lines.append(Line(number: number, bytes: Data(line))) }
+            start = end < data.endIndex ? data.index(after: end) : end
+        }
+        self.path = path
+        self.lines = lines
+    }
+}
+
+extension RecordArena {
+    /// An alert payload's pairs as the ABI's key/value array, in the arena.
+    func payload(_ pairs: [(String, String)]) -> UnsafeBufferPointer<sluice_kv> {
+        guard !pairs.isEmpty, let raw = sr_arena_alloc(self.raw, MemoryLayout<sluice_kv>.stride * pairs.count, MemoryLayout<sluice_kv>.alignment) else {
+            return UnsafeBufferPointer(start: nil, count: 0)
+        }
+        let kvs = raw.bindMemory(to: sluice_kv.self, capacity: pairs.count)
+        for (i, p) in pairs.enumerated() { kvs[i] = sluice_kv(key: string(p.0), value: string(p.1)) }
+        return UnsafeBufferPointer(start: kvs, count: pairs.count)
+    }
+}
