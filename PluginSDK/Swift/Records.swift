@@ -31,8 +31,10 @@ public struct Record {
     /// How many top-level fields it has.
     @inlinable public var count: Int { Int(raw.pointee.nfields) }
 
-    /// The value of the field with this key, or nil.
+    /// The value of the field with this key, or nil. A key the host could not intern
+    /// (`raw` is SLUICE_NO_KEY) is looked up by its name.
     @inlinable public subscript(key: Key) -> Value? {
+        if key.raw == sluice_key(SLUICE_NO_KEY) { return self[key.name] }
         let n = Int(raw.pointee.nfields)
         guard let fields = raw.pointee.fields else { return nil }
         var i = 0
@@ -115,13 +117,30 @@ public struct Value {
         return (0..<Int(raw.pointee.len)).map { Value(raw: items + $0) }
     }
 
-    /// A field of an object by key; nil when absent or not an object.
+    /// A field of an object by key; nil when absent or not an object. A key the host could
+    /// not intern (`raw` is SLUICE_NO_KEY) is looked up by its name.
     @inlinable public subscript(key: Key) -> Value? {
         guard raw.pointee.type == 6, let fields = raw.pointee.as.fields else { return nil }
+        if key.raw == sluice_key(SLUICE_NO_KEY) { return self[key.name] }
         for i in 0..<Int(raw.pointee.len) where fields[i].key == key.raw {
             return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
         }
         return nil
+    }
+
+    /// A field of an object by name (no interning; slower than a Key); nil when absent or
+    /// not an object.
+    public subscript(name: String) -> Value? {
+        guard raw.pointee.type == 6, let fields = raw.pointee.as.fields else { return nil }
+        var name = name
+        return name.withUTF8 { n in
+            for i in 0..<Int(raw.pointee.len) where fields[i].name_len == n.count {
+                if n.count == 0 || memcmp(fields[i].name, n.baseAddress!, n.count) == 0 {
+                    return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
+                }
+            }
+            return nil
+        }
     }
 
     /// The value as text for an alert payload: strings as they are, numbers and bools in

@@ -2,13 +2,14 @@
  * sluice_plugin.h — the Sluice plugin ABI, major version 1.
  *
  * This header is the whole contract between the Sluice host and a plugin library.
- * It is self-contained (C99, needs only <stddef.h>, <stdint.h>, <string.h>, <stdio.h>,
- * <stdarg.h>) and you can build a plugin from it alone:
+ * It is self-contained (C99; it includes only <stddef.h>, <stdint.h>, <string.h>,
+ * <stdio.h>, <stdarg.h>, <stdlib.h> and <errno.h>) and you can build a plugin from it
+ * alone — section 1 ends with a complete one, seen.c, and its widgets file:
  *
- *     cc -O2 -shared -fPIC -I PluginSDK/include -o libMyPlugin.so my_plugin.c
+ *     cc -std=c99 -O2 -shared -fPIC -I PluginSDK/include -o libSeen.so seen.c
  *
- * then put libMyPlugin.so and its widgets file MyPlugin-transform.json in one folder and
- * run `host list-plugins --plugins that/folder`.
+ * then put libSeen.so and Seen-transform.json in one folder (or the widgets file in a
+ * widgets/ folder beside the library) and run `host list-plugins --plugins that/folder`.
  *
  * ---------------------------------------------------------------------------------------
  * 1. THE SHAPE OF A PLUGIN LIBRARY
@@ -39,22 +40,31 @@
  * a source sees read(N+1) before commit(N): keep the position of every batch you returned
  * until it is committed. commit(N) covers every batch up to and including N.
  *
- * A minimal transform that passes every record on and adds a field "seen": true:
+ * A minimal transform that passes every record on with a field "seen": true added. Its one
+ * piece of state, the interned key, lives in its instance — create() allocates it,
+ * destroy() frees it — not in a global (section 4). Between the marker lines below are
+ * two complete files (a test builds and runs them exactly as written here):
  *
+ * ---- seen.c ---------------------------------------------------------------------------
+ *     #include <stdlib.h>
  *     #include <sluice_plugin.h>
  *
- *     static sluice_key SEEN;
+ *     typedef struct { sluice_key seen; } seen_state;
  *
  *     static sluice_status create(const sluice_context *ctx, const sluice_emitter *out,
  *                                 void **instance) {
- *         SEEN = sluice_intern(out, "seen");
- *         *instance = NULL;                 // no state needed
+ *         (void)ctx;                              // no properties to read
+ *         seen_state *s = malloc(sizeof *s);
+ *         if (s == NULL) return sluice_failf(out, "out of memory");
+ *         s->seen = sluice_intern(out, "seen");   // intern once, keep the key
+ *         *instance = s;
  *         return SLUICE_OK;
  *     }
- *     static void destroy(void *instance) { (void)instance; }
+ *     static void destroy(void *instance) { free(instance); }
  *     static sluice_status process(void *instance, const sluice_batch *batch,
  *                                  const sluice_emitter *out) {
- *         sluice_field seen = sluice_field_of(SEEN, "seen", sluice_bool(1));
+ *         const seen_state *s = instance;
+ *         sluice_field seen = sluice_field_of(s->seen, "seen", sluice_bool(1));
  *         for (size_t i = 0; i < batch->count; i++)
  *             out->emit_with(out->ctx, &batch->records[i], &seen, 1);
  *         return SLUICE_OK;
@@ -65,6 +75,18 @@
  *         .create = create, .destroy = destroy, .process = process,
  *     };
  *     SLUICE_DEFINE_LIBRARY(&SEEN_PLUGIN)
+ * ---- Seen-transform.json --------------------------------------------------------------
+ *     { "metadata": { "spec-version": "1.0", "name": "Seen", "type": "transform" } }
+ * ---- end of the example ---------------------------------------------------------------
+ *
+ * The widgets file. Every plugin needs one, named <Name>-<type>.json (type: source,
+ * transform, sink, alertpublisher or functions) and put beside its library or in a widgets/
+ * folder beside it; a plugin without one is listed as unusable ("widgets file missing").
+ * Only metadata.spec-version is required; metadata.name and .type, when given, must match
+ * the descriptor. Declare your properties there (defaults, required, secret — the host
+ * checks pipelines against them and fills defaults before create() sees them), and
+ * "emitsAlerts": true / "emitsErrors": true when the plugin raises alerts or uses the
+ * error port: docs/widgets.md describes every field.
  *
  * ---------------------------------------------------------------------------------------
  * 2. VERSIONING — HOW THIS ABI GROWS WITHOUT BREAKING YOU
@@ -89,6 +111,9 @@
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
  *   is therefore frozen for a major version; it carries no size field.
+ * - The static inline helpers (sluice_property_int64, sluice_record_get, ...) compile into
+ *   your plugin and call nothing new in the host: a newer header's helpers work with every
+ *   host of the same major version.
  *
  * ---------------------------------------------------------------------------------------
  * 3. OWNERSHIP
@@ -120,16 +145,61 @@
  * - Do not keep threads of your own running after destroy() returns.
  *
  * ---------------------------------------------------------------------------------------
- * 5. ERRORS
+ * 5. ERRORS AND RETRIES
  * ---------------------------------------------------------------------------------------
  * Every call returns a sluice_status:
  *   SLUICE_OK     it worked.
- *   SLUICE_ERROR  it failed; call out->fail(ctx, message, len) first (or sluice_failf) so
- *                 the operator sees why. A failed create() stops the pipeline before it
- *                 starts; a failed batch call is reported and counted.
- *   SLUICE_RETRY  a transient failure (a broker or endpoint is down); the host retries
- *                 the call with backoff, within a bound. Meant for sinks and publishers.
- *   SLUICE_END    sources only: there will never be more input.
+ *   SLUICE_ERROR  it failed for good. Call out->fail(ctx, message, len) first (or
+ *                 sluice_failf) so the operator sees why.
+ *   SLUICE_RETRY  a transient failure (a broker or endpoint is down, a timeout): the host
+ *                 calls again after a backoff, within the pipeline's retry bound (below).
+ *                 Say why with out->fail() too: every retry is logged with it.
+ *   SLUICE_END    sources only, from read(): there will never be more input. (From
+ *                 create() it is a failure; from any other call it counts as SLUICE_OK.)
+ * What the host does with them, call by call:
+ *   create()    Anything but SLUICE_OK — SLUICE_RETRY included: create is never retried —
+ *               and the pipeline does not start: `host run` exits 1 with
+ *               "stage 'name' (Plugin 1.0.0): <your message>" (stages created before are
+ *               destroyed).
+ *   read()      SLUICE_ERROR stops the run: `host run` exits 1. The batch being read is
+ *               dropped and not committed (the next run reads it again); the batches read
+ *               before it still go through every stage and are committed.
+ *               SLUICE_RETRY: read() is called again for the same batch after the
+ *               backoff; what the call that answered retry emitted (records, error
+ *               records, alerts) is dropped. When maxAttempts calls in a row answered
+ *               retry, the run stops as for SLUICE_ERROR.
+ *   process(),  SLUICE_ERROR stops the run: `host run` exits 1, naming the stage and the
+ *   write(),    call; the batch is not committed (the next run reads it again, so a sink
+ *   flush()     may see records again that it wrote before the failure), every batch before
+ *               it stays committed.
+ *               SLUICE_RETRY: the same call again, on the same whole batch (a transform's
+ *               or a sink's input records: write() again gets every record, also those it
+ *               wrote before answering retry), after the backoff; what the call that
+ *               answered retry emitted is dropped, so emit it again. When maxAttempts calls
+ *               answered retry, the run stops as for SLUICE_ERROR ("still asking to retry
+ *               after 5 attempts: <your message>").
+ *   commit()    SLUICE_RETRY: commit() again after the backoff, up to maxAttempts calls.
+ *               SLUICE_ERROR, or still retry after that: the run stops (exit 1) and no
+ *               later batch is committed. (The host saved the batch's own position before
+ *               it called commit: section 6.)
+ *   publish()   Never stops the run; alert by alert (out->alert_outcome) or for the whole
+ *               call. SLUICE_ERROR: refused for good — counted failed and logged, not
+ *               retried, not spooled. SLUICE_RETRY: publish() again with only the alerts
+ *               that answered retry, after the backoff with jitter (or a service's
+ *               Retry-After, when longer); what still answers retry after maxAttempts
+ *               calls — or at once, when the Retry-After is longer than maxBackoffMs — is
+ *               written to the host's durable spool and delivered first at a later batch
+ *               or run. `host run` exits 3 instead of 0 when, at its end, alerts failed or
+ *               still wait in the spool. See the publish comment below.
+ * The retry bound is the pipeline file's `retry` section (docs/pipelines.md); these are
+ * its defaults:
+ *     "retry": { "maxAttempts": 5, "initialBackoffMs": 100, "maxBackoffMs": 5000 }
+ * A call that answers retry is made at most maxAttempts times in all (1 to 100). The wait
+ * before the second call is initialBackoffMs, doubled before each further call, at most
+ * maxBackoffMs (each 0 to 3,600,000 ms): 100, 200, 400 and 800 ms with the defaults.
+ * Publishers wait a random time between half and all of that (jitter), and at least a
+ * Retry-After given to alert_retry_after. So a retried call must be safe to repeat.
+ *
  * Never let a C++ exception, a longjmp or a Swift error cross the boundary. Never call
  * exit() or abort() for bad input: emit the record on the error port instead
  * (out->emit_error) and go on. (A plugin that calls exit() anyway is caught: the host
@@ -210,10 +280,12 @@
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __cplusplus
@@ -331,7 +403,11 @@ typedef struct sluice_kv {
  * integer compares (sluice_record_get). Each field also carries its name, so you can look
  * fields up by name without interning (sluice_record_find), slower. A key of
  * SLUICE_NO_KEY (0) means "not interned" (the host limits the number of distinct names it
- * interns); such fields are found by name only.
+ * interns): such fields are found by name only, and sluice_record_get(r, SLUICE_NO_KEY)
+ * finds nothing (NULL). So when intern() gave you SLUICE_NO_KEY, look the field up by name:
+ *
+ *     const sluice_value *v = key != SLUICE_NO_KEY ? sluice_record_get(r, key)
+ *                                                  : sluice_record_find(r, "heartbeat", 9);
  */
 
 typedef uint32_t sluice_type;
@@ -381,8 +457,10 @@ typedef struct sluice_record {
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-/** The value of the field with interned key `key`, or NULL when there is none. */
+/** The value of the field with interned key `key`, or NULL when there is none. NULL for
+ *  SLUICE_NO_KEY too: that key stands for no name (use sluice_record_find). */
 static inline const sluice_value *sluice_record_get(const sluice_record *r, sluice_key key) {
+    if (key == SLUICE_NO_KEY) return NULL;
     const sluice_field *f = r->fields;
     for (uint32_t i = 0, n = r->nfields; i < n; i++)
         if (f[i].key == key) return &f[i].value;
@@ -398,9 +476,10 @@ static inline const sluice_value *sluice_record_find(const sluice_record *r, con
     return NULL;
 }
 
-/** The same two lookups inside a nested object value (NULL when `v` is not an object). */
+/** The same two lookups inside a nested object value (NULL when `v` is not an object;
+ *  sluice_object_get: NULL for SLUICE_NO_KEY, as sluice_record_get). */
 static inline const sluice_value *sluice_object_get(const sluice_value *v, sluice_key key) {
-    if (v == NULL || v->type != SLUICE_OBJECT) return NULL;
+    if (v == NULL || v->type != SLUICE_OBJECT || key == SLUICE_NO_KEY) return NULL;
     for (uint32_t i = 0; i < v->len; i++)
         if (v->as.fields[i].key == key) return &v->as.fields[i].value;
     return NULL;
@@ -723,12 +802,200 @@ typedef struct sluice_context {
                                     by an earlier run (len 0: none; start at the beginning) */
 } sluice_context;
 
-/** The value of property `name`, or NULL when it is not set. */
+/** The value of property `name`, or NULL when it is not set. A slice, not NUL-terminated:
+ *  read numbers, booleans and strings with the typed helpers below. */
 static inline const sluice_str *sluice_property(const sluice_context *ctx, const char *name) {
     size_t len = strlen(name);
     for (uint32_t i = 0; i < ctx->nproperties; i++)
         if (sluice_str_eq(ctx->properties[i].key, name, len)) return &ctx->properties[i].value;
     return NULL;
+}
+
+/* ---- typed properties ----------------------------------------------------------------
+ * Properties reach create() as text: a pipeline's 10 as "10", true as "true", a string as
+ * it is. These helpers read one property into a C value, checking the whole text. Each
+ * takes the context and the emitter, the property's name, the value to use when the
+ * property is not set (the host has already filled in the widgets file's default), and
+ * where to put the result; each returns SLUICE_OK, or SLUICE_ERROR after out->fail() said
+ * what is wrong, naming the property and quoting the value — so create() reads:
+ *
+ *     int64_t min_points;
+ *     if (sluice_property_int64(ctx, out, "minPoints", 10, &min_points) != SLUICE_OK)
+ *         return SLUICE_ERROR;  // property 'minPoints' must be an integer, not "five"
+ *
+ * (free what create() allocated before returning). On SLUICE_ERROR the result is not
+ * written (sluice_property_copy: buf holds "" when bufsize > 0). A value of 64 bytes or
+ * more is described by its length, never quoted in part (a part of a secret value would
+ * escape the host's masking). A property that is set is read as it is: an empty value is
+ * not "unset" but a bad number, or an empty string. What each accepts, as the whole value
+ * (no spaces around it, nothing after it):
+ *   int64   decimal digits with an optional sign: "10", "-3", "+7", "007", from
+ *           -9223372036854775808 to 9223372036854775807 (else refused as out of range).
+ *           Not "1.0", "1e3", "0x10", " 10", "10 ".
+ *   double  a plain decimal number: an optional sign, digits with an optional '.' and
+ *           fraction (".5" and "5." too), an optional exponent: "0.5", "-2", "1e-3",
+ *           "6.02E+23". Not "nan", "inf", "infinity", hexadecimal ("0x1p3"), nor a value
+ *           beyond the range of a double ("1e999"); one too small for it ("1e-999") is read
+ *           as 0, as JSON parsers do. At most 128 characters. Converted with strtod, so do
+ *           not change LC_NUMERIC (setlocale) in the host's process: the helper would then
+ *           refuse a number rather than misread it.
+ *   bool    "true" or "false" in any case ("True", "FALSE"): what the host passes for a
+ *           pipeline's booleans. "1", "0", "yes", "no", "on", "off" are refused, not guessed.
+ *   copy    the value's bytes and a terminating NUL into buf (bufsize bytes): refused —
+ *           never cut short — when they do not fit, or when the value holds a NUL byte. The
+ *           default is copied the same way; a NULL default makes the property required.
+ * A number in a pipeline file reaches the plugin as its integer digits below 10^15, else in
+ * its shortest form ("0.25", "1e+15"): write a larger integer in quotes, as a string.
+ */
+
+/* For the helpers below: out->fail() with "property 'name' must be <what>, not <value>". */
+static inline sluice_status sluice_property_refuse_(const sluice_emitter *out, const char *name,
+                                                    const sluice_str *value, const char *what) {
+    if (value->len < 64)
+        return sluice_failf(out, "property '%s' must be %s, not \"%.*s\"", name, what,
+                            (int)value->len, value->len ? value->ptr : "");
+    return sluice_failf(out, "property '%s' must be %s, not a value of %lu bytes", name, what,
+                        (unsigned long)value->len);
+}
+
+/** Property `name` as an int64_t in *value (default_value when not set); see above. */
+static inline sluice_status sluice_property_int64(const sluice_context *ctx,
+                                                  const sluice_emitter *out, const char *name,
+                                                  int64_t default_value, int64_t *value) {
+    const sluice_str *v = sluice_property(ctx, name);
+    if (v == NULL) {
+        *value = default_value;
+        return SLUICE_OK;
+    }
+    size_t i = 0;
+    int negative = 0;
+    if (v->len > 0 && (v->ptr[0] == '+' || v->ptr[0] == '-')) {
+        negative = v->ptr[0] == '-';
+        i = 1;
+    }
+    if (i == v->len) return sluice_property_refuse_(out, name, v, "an integer");
+    /* Digit by digit in uint64_t, checked before it could exceed the limit: no overflow. */
+    const uint64_t limit = negative ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    uint64_t n = 0;
+    int too_large = 0;
+    for (; i < v->len; i++) {
+        char c = v->ptr[i];
+        if (c < '0' || c > '9') return sluice_property_refuse_(out, name, v, "an integer");
+        unsigned digit = (unsigned)(c - '0');
+        if (n > (limit - digit) / 10u) too_large = 1; /* n * 10 + digit > limit */
+        else if (!too_large) n = n * 10u + digit;
+    }
+    if (too_large)
+        return sluice_property_refuse_(
+            out, name, v, "an integer from -9223372036854775808 to 9223372036854775807");
+    if (!negative) *value = (int64_t)n;
+    else if (n == (uint64_t)INT64_MAX + 1u) *value = INT64_MIN;
+    else *value = -(int64_t)n;
+    return SLUICE_OK;
+}
+
+/** Property `name` as a double in *value (default_value when not set); see above. */
+static inline sluice_status sluice_property_double(const sluice_context *ctx,
+                                                   const sluice_emitter *out, const char *name,
+                                                   double default_value, double *value) {
+    static const char what[] = "a decimal number (like 2, 0.5 or 1e-3)";
+    const sluice_str *v = sluice_property(ctx, name);
+    if (v == NULL) {
+        *value = default_value;
+        return SLUICE_OK;
+    }
+    char text[129];
+    if (v->len >= sizeof text)
+        return sluice_property_refuse_(out, name, v,
+                                       "a decimal number of at most 128 characters");
+    /* The syntax by hand, on the slice, so strtod sees nothing it would read differently
+       (nan, inf, hexadecimal, spaces). */
+    const char *p = v->ptr;
+    size_t n = v->len, i = 0, digits = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+    while (i < n && p[i] >= '0' && p[i] <= '9') { i++; digits++; }
+    if (i < n && p[i] == '.') {
+        i++;
+        while (i < n && p[i] >= '0' && p[i] <= '9') { i++; digits++; }
+    }
+    if (digits == 0) return sluice_property_refuse_(out, name, v, what);
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+        size_t exponent_digits = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9') { i++; exponent_digits++; }
+        if (exponent_digits == 0) return sluice_property_refuse_(out, name, v, what);
+    }
+    if (i != n) return sluice_property_refuse_(out, name, v, what);
+    memcpy(text, p, n);
+    text[n] = '\0';
+    int saved_errno = errno;
+    errno = 0;
+    char *end = NULL;
+    double d = strtod(text, &end);
+    int range_error = errno == ERANGE;
+    errno = saved_errno;
+    if (end != text + n)
+        return sluice_failf(out, "property '%s': \"%s\" could not be read as a number "
+                                 "(has the process changed LC_NUMERIC?)", name, text);
+    /* ERANGE is overflow (±HUGE_VAL) or underflow (a result near 0): refuse the first. */
+    if (range_error && (d > 1.0 || d < -1.0))
+        return sluice_property_refuse_(out, name, v,
+                                       "a number from -1.7976931348623157e308 to "
+                                       "1.7976931348623157e308");
+    *value = d;
+    return SLUICE_OK;
+}
+
+/** Property `name` as 1 (true) or 0 (false) in *value (default_value when not set); see
+ *  above. */
+static inline sluice_status sluice_property_bool(const sluice_context *ctx,
+                                                 const sluice_emitter *out, const char *name,
+                                                 int default_value, int *value) {
+    const sluice_str *v = sluice_property(ctx, name);
+    if (v == NULL) {
+        *value = default_value;
+        return SLUICE_OK;
+    }
+    static const char *const words[2] = {"false", "true"};
+    for (int b = 0; b < 2; b++) {
+        size_t len = strlen(words[b]), i = 0;
+        if (v->len != len) continue;
+        while (i < len) {
+            char c = v->ptr[i];
+            if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+            if (c != words[b][i]) break;
+            i++;
+        }
+        if (i == len) {
+            *value = b;
+            return SLUICE_OK;
+        }
+    }
+    return sluice_property_refuse_(out, name, v, "true or false");
+}
+
+/** Property `name` (default_value when not set; NULL: it is required) copied into `buf` as
+ *  a NUL-terminated string; see above. */
+static inline sluice_status sluice_property_copy(const sluice_context *ctx,
+                                                 const sluice_emitter *out, const char *name,
+                                                 const char *default_value, char *buf,
+                                                 size_t bufsize) {
+    const sluice_str *v = sluice_property(ctx, name);
+    if (bufsize > 0) buf[0] = '\0';
+    if (v == NULL && default_value == NULL)
+        return sluice_failf(out, "property '%s' is required", name);
+    sluice_str text = v != NULL ? *v : sluice_cstr(default_value);
+    const char *which = v != NULL ? "property" : "the default of property";
+    if (text.len > 0 && memchr(text.ptr, '\0', text.len) != NULL)
+        return sluice_failf(out, "%s '%s' must not hold a NUL byte", which, name);
+    if (text.len >= bufsize)
+        return sluice_failf(out, "%s '%s' is too long: %lu bytes, at most %lu fit", which, name,
+                            (unsigned long)text.len,
+                            (unsigned long)(bufsize > 0 ? bufsize - 1 : 0));
+    if (text.len > 0) memcpy(buf, text.ptr, text.len);
+    buf[text.len] = '\0';
+    return SLUICE_OK;
 }
 
 /* ======================================================================================
@@ -767,11 +1034,13 @@ typedef struct sluice_plugin {
     sluice_status (*process)(void *instance, const sluice_batch *batch,
                              const sluice_emitter *out);
 
-    /** sink: write batch->records. SLUICE_RETRY to have the host retry the batch. */
+    /** sink: write batch->records. SLUICE_RETRY to have the host call write() again with
+     *  the whole batch (section 5). */
     sluice_status (*write)(void *instance, const sluice_batch *batch, const sluice_emitter *out);
 
-    /** sink, optional: make what write() accepted durable. Called at the end of every
-     *  batch before the source commits, and before destroy. */
+    /** sink, optional: make what write() accepted durable. Called once per batch, after
+     *  every sink's write() and before the source commits; not called by destroy(), which
+     *  runs also after a failed batch (one never committed: the next run brings it again). */
     sluice_status (*flush)(void *instance, const sluice_emitter *out);
 
     /** alertpublisher: deliver `n` alerts. Report per-alert results with

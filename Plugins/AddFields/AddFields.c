@@ -5,7 +5,9 @@
  *   fields     (required) comma-separated name=value pairs, e.g. "site=berlin,version=2".
  *              Values are typed: 42 -> int, 4.2 -> double, true/false -> bool, null -> null,
  *              "quoted" -> string (quotes removed), anything else -> string.
- *   overwrite  (default true) replace a field the record already has; "false" keeps it.
+ *   overwrite  (default true) replace a field the record already has; false keeps it.
+ *              true or false in any case (sluice_property_bool); anything else stops the
+ *              pipeline before it starts: property 'overwrite' must be true or false, not "yes".
  *
  * Every input record is emitted once, with the fields added; the input is never rebuilt:
  * emit_with hands the host only the new fields.
@@ -84,18 +86,12 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     const sluice_str *spec = sluice_property(ctx, "fields");
     if (!spec || spec->len == 0) return sluice_failf(out, "property 'fields' is required");
 
+    int overwrite;
+    if (sluice_property_bool(ctx, out, "overwrite", 1, &overwrite) != SLUICE_OK) return SLUICE_ERROR;
+
     add_fields *s = calloc(1, sizeof *s);
     if (!s) return sluice_failf(out, "out of memory");
-    s->overwrite = 1;
-    const sluice_str *ow = sluice_property(ctx, "overwrite");
-    if (ow && ow->len) {
-        if (sluice_str_eq(*ow, "false", 5)) s->overwrite = 0;
-        else if (!sluice_str_eq(*ow, "true", 4)) {
-            free_state(s);
-            return sluice_failf(out, "property 'overwrite' must be true or false, got '%.*s'",
-                                (int)ow->len, ow->ptr);
-        }
-    }
+    s->overwrite = overwrite;
 
     uint32_t cap = 1;
     for (size_t i = 0; i < spec->len; i++) cap += spec->ptr[i] == ',';
@@ -141,8 +137,13 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
             continue;
         }
         uint32_t n = 0;
-        for (uint32_t f = 0; f < s->count; f++)
-            if (!sluice_record_get(r, s->fields[f].key)) s->scratch[n++] = s->fields[f];
+        for (uint32_t f = 0; f < s->count; f++) {
+            const sluice_field *add = &s->fields[f];
+            /* By key, or by name when the host could not intern the name. */
+            const sluice_value *has = add->key != SLUICE_NO_KEY ? sluice_record_get(r, add->key)
+                                                                : sluice_record_find(r, add->name, add->name_len);
+            if (!has) s->scratch[n++] = *add;
+        }
         out->emit_with(out->ctx, r, s->scratch, n);
     }
     return SLUICE_OK;

@@ -3,12 +3,15 @@
  * carries: it counts the elements of an array field, adds the count to every record and
  * raises an alert for records with fewer than a minimum.
  *
- * Properties:
+ * Properties (read with the header's typed helpers: a bad value stops the pipeline before
+ * it starts, with a message naming the property):
  *   field       (default "data_points") the array field to count
- *   min         (default 10) records with fewer elements raise an alert
+ *   min         (default 10) records with fewer elements raise an alert; a whole number,
+ *               at least 0
  *   idField     (default "store_id") the field that says whose record it is; copied into
  *               the alert
  *   countField  (default "n_elements") the field the count is written to
+ * Field names are 1 to 255 bytes.
  *
  * Every record with the array is passed on with countField added. The alert payload is
  * {idField: <its value>, countField: <count>}. A record without the field, or whose field
@@ -20,54 +23,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The longest field name the properties may give, plus its NUL. */
+#define NAME_CAP 256
+
 typedef struct {
     sluice_key field, id, count;
-    char *field_name, *id_name, *count_name;
+    char field_name[NAME_CAP], id_name[NAME_CAP], count_name[NAME_CAP];
     int64_t min;
 } quality_check;
 
-static char *copy(const sluice_str *v, const char *fallback) {
-    const char *p = v && v->len ? v->ptr : fallback;
-    size_t n = v && v->len ? v->len : strlen(fallback);
-    char *r = malloc(n + 1);
-    if (r) {
-        memcpy(r, p, n);
-        r[n] = 0;
-    }
-    return r;
-}
-
-static void free_state(quality_check *q) {
-    if (!q) return;
-    free(q->field_name);
-    free(q->id_name);
-    free(q->count_name);
-    free(q);
+/* A field name property: copied, and not empty. */
+static sluice_status name_property(const sluice_context *ctx, const sluice_emitter *out, const char *name,
+                                   const char *fallback, char *buf) {
+    if (sluice_property_copy(ctx, out, name, fallback, buf, NAME_CAP) != SLUICE_OK) return SLUICE_ERROR;
+    if (buf[0] == '\0') return sluice_failf(out, "property '%s' must name a field, not be empty", name);
+    return SLUICE_OK;
 }
 
 static sluice_status create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
+    int64_t min;
+    if (sluice_property_int64(ctx, out, "min", 10, &min) != SLUICE_OK) return SLUICE_ERROR;
+    if (min < 0) return sluice_failf(out, "property 'min' must be at least 0, not %" PRId64, min);
     quality_check *q = calloc(1, sizeof *q);
     if (!q) return sluice_failf(out, "out of memory");
-    q->field_name = copy(sluice_property(ctx, "field"), "data_points");
-    q->id_name = copy(sluice_property(ctx, "idField"), "store_id");
-    q->count_name = copy(sluice_property(ctx, "countField"), "n_elements");
-    if (!q->field_name || !q->id_name || !q->count_name) {
-        free_state(q);
-        return sluice_failf(out, "out of memory");
-    }
-    q->min = 10;
-    const sluice_str *min = sluice_property(ctx, "min");
-    if (min && min->len) {
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(min->len < 31 ? min->len : 31), min->ptr);
-        char *end = NULL;
-        long long v = strtoll(tmp, &end, 10);
-        if (!end || *end || min->len > 30 || v < 0) {
-            free_state(q);
-            return sluice_failf(out, "property 'min' must be a whole number of at least 0, got '%.*s'",
-                                (int)min->len, min->ptr);
-        }
-        q->min = v;
+    q->min = min;
+    if (name_property(ctx, out, "field", "data_points", q->field_name) != SLUICE_OK ||
+        name_property(ctx, out, "idField", "store_id", q->id_name) != SLUICE_OK ||
+        name_property(ctx, out, "countField", "n_elements", q->count_name) != SLUICE_OK) {
+        free(q);
+        return SLUICE_ERROR;
     }
     q->field = sluice_intern(out, q->field_name);
     q->id = sluice_intern(out, q->id_name);
@@ -76,7 +60,12 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     return SLUICE_OK;
 }
 
-static void destroy(void *instance) { free_state(instance); }
+static void destroy(void *instance) { free(instance); }
+
+/* The field by key, or by name when the host could not intern the name. */
+static const sluice_value *lookup(const sluice_record *r, sluice_key key, const char *name) {
+    return key != SLUICE_NO_KEY ? sluice_record_get(r, key) : sluice_record_find(r, name, strlen(name));
+}
 
 /* Writes n in decimal; returns the length. `buf` holds 24 bytes. */
 static size_t format_int(char *buf, int64_t n) {
@@ -113,7 +102,7 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
     char message[256], id_buf[32], count_buf[24];
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_record *r = &batch->records[i];
-        const sluice_value *points = sluice_record_get(r, q->field);
+        const sluice_value *points = lookup(r, q->field, q->field_name);
         if (!points || points->type != SLUICE_ARRAY) {
             int n = snprintf(message, sizeof message, points ? "field '%s' is not an array" : "field '%s' is missing",
                              q->field_name);
@@ -126,7 +115,7 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         if (n < q->min) {
             sluice_kv payload[2];
             payload[0].key = sluice_cstr(q->id_name);
-            payload[0].value = id_text(sluice_record_get(r, q->id), id_buf, sizeof id_buf);
+            payload[0].value = id_text(lookup(r, q->id, q->id_name), id_buf, sizeof id_buf);
             payload[1].key = sluice_cstr(q->count_name);
             payload[1].value.ptr = count_buf;
             payload[1].value.len = format_int(count_buf, n);
