@@ -27,8 +27,8 @@ public enum PropertyCheck {
             case .success(let text):
                 values.append((name, text))
                 // Checked after `${…}` substitution: the same message at validate and at run.
-                // An empty value is "not set" to plugins (a required one is reported below).
-                if let property, !text.isEmpty,
+                // An empty required value is reported below, once.
+                if let property, !(text.isEmpty && property.required),
                    let why = property.type.problem(text, structured: structured.contains(name), secret: property.secret) {
                     let from = text == raw || property.secret ? "" : " (from \(raw))"
                     diagnostics.append(.error(pp, "property '\(name)' of plugin \(entry.name) \(why)\(from)"))
