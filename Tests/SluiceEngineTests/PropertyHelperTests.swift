@@ -103,8 +103,9 @@ final class PropertyHelperTests: XCTestCase {
         }
     }
 
-    /// Through the real host: the pipeline does not start, `host run` exits 1 and says which
-    /// stage and why.
+    /// Through the real host: the pipeline does not start. The widgets file's type refuses
+    /// the value before any plugin is created (exit 2, with its path); a widgets file without
+    /// the type leaves it to the plugin's helper (exit 1, the stage and the plugin's message).
     func testHostRunOfQualityCheckWithABadMinimumExitsWithTheMessage() throws {
         let dir = try scratchFolder()
         try #"{"store_id":"s1","data_points":[1]}"#.appending("\n").write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
@@ -118,7 +119,20 @@ final class PropertyHelperTests: XCTestCase {
           "connections": [ { "from": "events", "to": "quality" }, { "from": "quality", "to": "out" } ] }
         """
         try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
-        let r = try host(["run", dir + "/pipeline.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        let typed = try host(["run", dir + "/pipeline.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(typed.status, 2, typed.stdout + typed.stderr)
+        XCTAssertTrue(typed.stderr.contains(#"error: stages[1].plugin.properties.min: property 'min' of plugin QualityCheck must be a whole number, not "five""#),
+                      typed.stderr)
+
+        // The library with a widgets file that declares `min` a plain textbox.
+        let plugins = dir + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Package.buildDirectory + "/libQualityCheck.so", toPath: plugins + "/libQualityCheck.so")
+        let widgets = try String(contentsOfFile: Package.root + "/widgets/QualityCheck-transform.json", encoding: .utf8)
+        let untyped = widgets.replacingOccurrences(of: #""widget-type": "number", "type": "integer", "min": 0"#, with: #""widget-type": "textbox""#)
+        XCTAssertNotEqual(untyped, widgets, "the widgets file's min property has changed: update this test")
+        try untyped.write(toFile: plugins + "/QualityCheck-transform.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/pipeline.json", "--progress", "none", "--plugins", plugins], env: ["SLUICE_OUT": dir + "/out"])
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
         XCTAssertTrue(r.stderr.contains(#"error: stage 'quality' (QualityCheck 1.0.0): property 'min' must be an integer, not "five""#),
                       r.stderr)
