@@ -83,8 +83,10 @@
  * transform, sink, alertpublisher or functions) and put beside its library or in a widgets/
  * folder beside it; a plugin without one is listed as unusable ("widgets file missing").
  * Only metadata.spec-version is required; metadata.name and .type, when given, must match
- * the descriptor. Declare your properties there (defaults, required, secret — the host
- * checks pipelines against them and fills defaults before create() sees them), and
+ * the descriptor. Declare your properties there (each with a type — string, number,
+ * integer, boolean, list, object, enum with values, min/max — and defaults, required,
+ * secret: the host checks pipelines against them and fills defaults before create() sees
+ * them), and
  * "emitsAlerts": true / "emitsErrors": true when the plugin raises alerts or uses the
  * error port: docs/widgets.md describes every field.
  *
