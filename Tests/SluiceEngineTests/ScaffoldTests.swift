@@ -46,4 +46,80 @@ final class ScaffoldTests: XCTestCase {
         for (name, _, type) in made { XCTAssertEqual(listed[name], type, "\(name) in \(list.stdout)") }
         XCTAssertEqual((doc["problems"] as? [Any])?.count, 0, list.stdout)
     }
+
+    /// tools/new-plugin --out: a project of its own per language, built outside the package
+    /// (C with make, Swift with swift build of the generated package), listed and run by
+    /// this build's host with --plugins.
+    func testNewPluginOutWritesProjectsThatBuildOutsideThePackage() throws {
+        let fm = FileManager.default
+        let base = NSTemporaryDirectory() + "sluice-out-of-tree-\(getpid())"
+        try? fm.removeItem(atPath: base)
+        try fm.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: base) }
+        let tool = Package.root + "/tools/new-plugin"
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: PluginSearchPath.environmentVariable)
+
+        // C: the header is copied into the project; make builds libOutTagger.so beside its
+        // widgets file, with nothing of the package on the command line.
+        let c = base + "/out-tagger"
+        let madeC = try runProgram(tool, ["OutTagger", "--lang", "c", "--type", "transform", "--out", c])
+        XCTAssertEqual(madeC.status, 0, madeC.stderr)
+        for file in ["OutTagger.c", "OutTagger-transform.json", "include/sluice_plugin.h", "Makefile", "README.md",
+                     "pipeline.json", "data/sample.jsonl"] {
+            XCTAssertTrue(fm.fileExists(atPath: c + "/" + file), file)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: c + "/include/sluice_plugin.h")),
+                       try Data(contentsOf: URL(fileURLWithPath: Package.include + "/sluice_plugin.h")))
+        let make = try runProgram("/usr/bin/env", ["make", "-C", c, "CFLAGS=-std=c99 -O2 -Wall -Wextra -Werror -pedantic"],
+                                  environment: env)
+        XCTAssertEqual(make.status, 0, make.stdout + make.stderr)
+        XCTAssertTrue(make.stdout.contains("-I include"), make.stdout)
+
+        // Swift: a package of its own, depending on this one's SluicePluginSDK by path.
+        let swift = base + "/out-publisher"
+        let madeSwift = try runProgram(tool, ["OutPublisher", "--lang", "swift", "--type", "alertpublisher", "--out", swift])
+        XCTAssertEqual(madeSwift.status, 0, madeSwift.stderr)
+        let manifest = try String(contentsOfFile: swift + "/Package.swift", encoding: .utf8)
+        XCTAssertTrue(manifest.contains(".package(name: \"Sluice\", path: \"\(Package.root)\")"), manifest)
+        XCTAssertTrue(manifest.contains(".library(name: \"OutPublisher\", type: .dynamic"), manifest)
+        let build = try runProgram("/usr/bin/env", ["swift", "build", "-c", "release", "--package-path", swift], environment: env)
+        XCTAssertEqual(build.status, 0, build.stdout + build.stderr)
+        // The README's folder: the library and its widgets file side by side.
+        let swiftPlugins = swift + "/plugins"
+        try fm.createDirectory(atPath: swiftPlugins, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: swift + "/.build/release/libOutPublisher.so", toPath: swiftPlugins + "/libOutPublisher.so")
+        try fm.copyItem(atPath: swift + "/OutPublisher-alertpublisher.json", toPath: swiftPlugins + "/OutPublisher-alertpublisher.json")
+
+        for (project, dir, name, type) in [(c, c, "OutTagger", "transform"), (swift, swiftPlugins, "OutPublisher", "alertpublisher")] {
+            let list = try host(["list-plugins", "--plugins", dir, "--json"])
+            XCTAssertEqual(list.status, 0, list.stderr)
+            let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual((doc["problems"] as? [Any])?.count, 0, list.stdout)
+            let plugin = try XCTUnwrap((doc["plugins"] as? [[String: Any]])?.first { $0["name"] as? String == name }, list.stdout)
+            XCTAssertEqual(plugin["type"] as? String, type)
+            XCTAssertEqual(plugin["library"] as? String, "\(dir)/lib\(name).so")
+            XCTAssertEqual(plugin["origin"] as? String, "flag")
+            // The project's pipeline.json runs it on its three records.
+            let run = try host(["run", project + "/pipeline.json", "--plugins", dir, "--progress", "none",
+                                "--summary-json", project + "/summary.json"])
+            XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+            let summary = try XCTUnwrap(JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: project + "/summary.json"))) as? [String: Any])
+            XCTAssertEqual(summary["records"] as? Int, 3, "\(summary)")
+        }
+
+        // Refusals: a folder that is not empty, a bad name, a folder inside the package.
+        let notEmpty = try runProgram(tool, ["Another", "--lang", "c", "--out", c])
+        XCTAssertEqual(notEmpty.status, 1)
+        XCTAssertTrue(notEmpty.stderr.contains("exists and is not empty"), notEmpty.stderr)
+        let badName = try runProgram(tool, ["lower", "--lang", "swift", "--out", base + "/lower"])
+        XCTAssertEqual(badName.status, 1)
+        XCTAssertTrue(badName.stderr.contains("NAME must start with a capital letter"), badName.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: base + "/lower"))
+        let inside = try runProgram(tool, ["Inside", "--lang", "c", "--out", Package.root + "/Plugins/Inside"])
+        XCTAssertEqual(inside.status, 1)
+        XCTAssertTrue(inside.stderr.contains("inside the Sluice package"), inside.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: Package.root + "/Plugins/Inside"))
+    }
 }

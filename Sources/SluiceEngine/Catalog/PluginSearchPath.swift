@@ -7,14 +7,15 @@ public struct PluginLocation: Sendable, Equatable, Codable {
         case flag
         /// `SLUICE_PLUGIN_PATH`, colon-separated, in order.
         case environment
-        /// The plugins built with the host: the folder of the running executable.
+        /// The plugins that came with the host: an installed host's
+        /// `<exe dir>/../lib/sluice/plugins`, else the folder of the running executable.
         case bundled
     }
 
     public let directory: String
     public let origin: Origin
     /// Extra folders holding widgets files, after the library's own folder and its
-    /// `widgets/` subfolder (the bundled location uses the package's `widgets/`).
+    /// `widgets/` subfolder (the bundled location of a build tree uses the package's `widgets/`).
     public let widgetsDirectories: [String]
 
     public init(directory: String, origin: Origin, widgetsDirectories: [String] = []) {
@@ -30,8 +31,10 @@ public struct PluginLocation: Sendable, Equatable, Codable {
 }
 
 /// The documented search order: `--plugins DIR` (repeatable), then `SLUICE_PLUGIN_PATH`,
-/// then the bundled plugins of the build. The first library found for a given plugin
-/// name, type and version wins; a later one with the same identity is reported as shadowed.
+/// then the bundled plugins: an installed host's `<exe dir>/../lib/sluice/plugins`
+/// (tools/install), else the build folder the host runs from. The first library found for a
+/// given plugin name, type and version wins; a later one with the same identity is reported
+/// as shadowed.
 public enum PluginSearchPath {
     public static let environmentVariable = "SLUICE_PLUGIN_PATH"
 
@@ -44,12 +47,24 @@ public enum PluginSearchPath {
         if let path = environment[environmentVariable] {
             result += path.split(separator: ":").map { PluginLocation(directory: String($0), origin: .environment) }
         }
-        if includeBundled, let bundled = bundledDirectory {
-            result.append(PluginLocation(directory: bundled, origin: .bundled, widgetsDirectories: bundledWidgetsDirectories))
+        if includeBundled, let bundled = bundledLocation {
+            result.append(bundled)
         }
         // The same folder twice is looked at once, where it first appears.
         var seen = Set<String>()
         return result.filter { seen.insert(canonical($0.directory)).inserted }
+    }
+
+    /// The plugins that came with the host. An installed host (tools/install: PREFIX/bin/host
+    /// beside PREFIX/lib/sluice/plugins) uses its installed folder, whose widgets files are in
+    /// it or in its `widgets/`, and nothing of the package it was built from; a host run from
+    /// its build tree uses the folder of the executable.
+    public static var bundledLocation: PluginLocation? {
+        if let installed = installedDirectory {
+            return PluginLocation(directory: installed, origin: .bundled)
+        }
+        guard let exeDir = bundledDirectory else { return nil }
+        return PluginLocation(directory: exeDir, origin: .bundled, widgetsDirectories: bundledWidgetsDirectories)
     }
 
     /// The folder of the running executable: `swift build` puts the host and every bundled
@@ -59,12 +74,30 @@ public enum PluginSearchPath {
         return (exe as NSString).deletingLastPathComponent
     }
 
-    /// The bundled plugins' widgets: `widgets/` beside the executable (an installed host),
-    /// else the package's own `widgets/` folder (a host run from its build tree).
+    /// Where an installed host's plugins are, relative to its executable.
+    public static let installedRelativePath = "../lib/sluice/plugins"
+
+    /// An installed host's plugin folder, `<exe dir>/../lib/sluice/plugins`, when it exists
+    /// (the executable's real path: a symbolic link to PREFIX/bin/host finds PREFIX's plugins).
+    public static var installedDirectory: String? {
+        guard let exeDir = bundledDirectory else { return nil }
+        let dir = ((exeDir + "/" + installedRelativePath) as NSString).standardizingPath
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { return nil }
+        return dir
+    }
+
+    /// The bundled plugins' widgets folders, also used for the host's own rule stages. An
+    /// installed host: its plugin folder and that folder's `widgets/`. A build tree:
+    /// `widgets/` beside the executable, else the package's own `widgets/` folder.
     public static var bundledWidgetsDirectories: [String] {
         var dirs: [String] = []
-        if let exeDir = bundledDirectory { dirs.append(exeDir + "/widgets") }
-        dirs.append(packageRoot + "/widgets")
+        if let installed = installedDirectory {
+            dirs = [installed, installed + "/widgets"]
+        } else {
+            if let exeDir = bundledDirectory { dirs.append(exeDir + "/widgets") }
+            dirs.append(packageRoot + "/widgets")
+        }
         return dirs.filter { FileManager.default.fileExists(atPath: $0) }
     }
 
