@@ -107,7 +107,26 @@ final class ScaffoldTests: XCTestCase {
             let summary = try XCTUnwrap(JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: project + "/summary.json"))) as? [String: Any])
             XCTAssertEqual(summary["records"] as? Int, 3, "\(summary)")
+            // Its golden case passes with host test-plugin, and fails once it is wrong.
+            let input = ["--input", project + "/tests/basic/input.jsonl"]
+            let expected = project + "/tests/basic/expected"
+            let golden = try host(["test-plugin", name, "--plugins", dir] + input + ["--expect", expected])
+            XCTAssertEqual(golden.status, 0, golden.stdout + golden.stderr)
+            let counters = expected + "/counters.json"
+            if fm.fileExists(atPath: counters) {
+                try "{\"published\": 4}\n".write(toFile: counters, atomically: true, encoding: .utf8)
+            } else {
+                try "{\"id\": 9}\n".write(toFile: expected + "/records.jsonl", atomically: true, encoding: .utf8)
+            }
+            let wrong = try host(["test-plugin", name, "--plugins", dir] + input + ["--expect", expected])
+            XCTAssertEqual(wrong.status, 1, wrong.stdout + wrong.stderr)
         }
+        // The C project's `make test` runs its golden cases with a given host.
+        try "{\"id\": 1, \"sensor\": \"a\", \"value\": 4.5}\n{\"id\": 2, \"sensor\": \"b\", \"value\": 12.25}\n{\"id\": 3, \"sensor\": \"a\", \"value\": 7}\n"
+            .write(toFile: c + "/tests/basic/expected/records.jsonl", atomically: true, encoding: .utf8)
+        let makeTest = try runProgram("/usr/bin/env", ["make", "-C", c, "test", "HOST=\(Package.host)"], environment: env)
+        XCTAssertEqual(makeTest.status, 0, makeTest.stdout + makeTest.stderr)
+        XCTAssertTrue(makeTest.stdout.contains("as expected: tests/basic/expected"), makeTest.stdout)
 
         // Refusals: a folder that is not empty, a bad name, a folder inside the package.
         let notEmpty = try runProgram(tool, ["Another", "--lang", "c", "--out", c])
