@@ -938,8 +938,8 @@ static inline sluice_status sluice_property_double(const sluice_context *ctx,
     int range_error = errno == ERANGE;
     errno = saved_errno;
     if (end != text + n)
-        return sluice_failf(out, "property '%s': \"%s\" could not be read as a number "
-                                 "(has the process changed LC_NUMERIC?)", name, text);
+        return sluice_failf(out, "property '%s': its value of %zu bytes could not be read as a "
+                                 "number (has the process changed LC_NUMERIC?)", name, n);
     /* ERANGE is overflow (±HUGE_VAL) or underflow (a result near 0): refuse the first. */
     if (range_error && (d > 1.0 || d < -1.0))
         return sluice_property_refuse_(out, name, v,

@@ -6,7 +6,8 @@
  *              Values are typed: 42 -> int, 4.2 -> double, true/false -> bool, null -> null,
  *              "quoted" -> string (quotes removed), anything else -> string.
  *   overwrite  (default true) replace a field the record already has; false keeps it.
- *              true or false in any case (sluice_property_bool); anything else stops the
+ *              true or false (the widgets type; sluice_property_bool also takes any case);
+ *              anything else stops the
  *              pipeline before it starts: property 'overwrite' must be true or false, not "yes".
  *
  * Every input record is emitted once, with the fields added; the input is never rebuilt:

@@ -21,7 +21,11 @@ struct DescribePlugin: ParsableCommand {
 
     func run() throws {
         let catalog = catalogOptions.loadCatalog()
-        let parts = plugin.split(separator: "@", maxSplits: 1)
+        let parts = plugin.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        if parts.contains(where: \.isEmpty) {
+            printError("error: '\(plugin)': write NAME or NAME@VERSION\n")
+            throw ExitCode(2)
+        }
         let name = String(parts.first ?? "")
         let version = parts.count > 1 ? String(parts[1]) : nil
         switch catalog.find(name: name, type: type, version: version) {

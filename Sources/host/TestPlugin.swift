@@ -15,7 +15,7 @@ struct TestPlugin: ParsableCommand {
             and counters.json; --expect DIR compares them with the files DIR holds (as JSON values, \
             in order) and exits 1 on a difference — golden tests for a plugin's own repository. \
             Exit status: 0 as expected, 1 the plugin failed or the output differs, 2 bad arguments \
-            or input.
+            or input, 3 (without --expect) a publisher did not deliver every alert.
             """
     )
 
@@ -55,7 +55,11 @@ struct TestPlugin: ParsableCommand {
 
     func run() throws {
         let catalog = catalogOptions.loadCatalog()
-        let parts = plugin.split(separator: "@", maxSplits: 1)
+        let parts = plugin.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        if parts.contains(where: \.isEmpty) {
+            printError("error: '\(plugin)': write NAME or NAME@VERSION\n")
+            throw ExitCode(2)
+        }
         let entry: CatalogEntry
         switch catalog.find(name: String(parts.first ?? ""), type: type, version: parts.count > 1 ? String(parts[1]) : nil) {
         case .success(let e): entry = e
@@ -74,7 +78,7 @@ struct TestPlugin: ParsableCommand {
             given.append((String(s[..<eq]), String(s[s.index(after: eq)...])))
         }
         let template = PropertyTemplate(pipelineDirectory: FileManager.default.currentDirectoryPath)
-        let checked = PropertyCheck.resolve(given, of: entry, path: "--set", template: template)
+        let checked = PropertyCheck.resolve(given, of: entry, path: "--set", template: template, inFile: false)
         for d in checked.diagnostics {
             let line = "\(d.severity.rawValue): --set \(d.path.dropFirst("--set.".count)): \(d.message)"
             if d.severity == .error { problems.append(line) } else { printError(line + "\n") }
@@ -129,5 +133,8 @@ struct TestPlugin: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+        // As `host run`: alerts a publisher did not deliver. With --expect, the outcomes
+        // file says whether that was meant.
+        if expect == nil, result.undelivered > 0 { throw ExitCode(3) }
     }
 }

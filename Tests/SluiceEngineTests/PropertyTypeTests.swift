@@ -11,7 +11,7 @@ final class PropertyTypeTests: XCTestCase {
     {
       "metadata": { "spec-version": "1.0", "name": "Tagger", "type": "transform" },
       "configuration-groups": [ { "label": "All", "properties": [
-        { "name": "tag", "widget-type": "textbox", "required": true },
+        { "name": "tag", "widget-type": "textbox", "type": "string", "required": true },
         { "name": "ratio", "widget-type": "textbox", "type": "number", "min": 0, "max": 1 },
         { "name": "count", "widget-type": "number", "type": "integer", "min": 1 },
         { "name": "enabled", "widget-type": "toggle" },
@@ -149,7 +149,8 @@ final class PropertyTypeTests: XCTestCase {
           { "name": "e", "widget-type": "textbox", "min": 1 },
           { "name": "f", "widget-type": "number", "type": "integer", "default": "ten" },
           { "name": "g", "widget-type": "textbox", "type": "string", "values": ["x"] },
-          { "name": "h", "widget-type": "number", "max": "high" }
+          { "name": "h", "widget-type": "number", "max": "high" },
+          { "name": "i", "widget-type": "password", "type": "integer", "default": "hunter2-s3cret" }
         ] } ] }
         """
         XCTAssertThrowsError(try Widgets.parse(Data(text.utf8))) { error in
@@ -164,10 +165,12 @@ final class PropertyTypeTests: XCTestCase {
                 "\(p)[5].default: does not fit the property's type integer: must be a whole number, not \"ten\"",
                 "\(p)[6].values: is only for type enum",
                 "\(p)[7].max: must be a number, not a string",
+                "\(p)[8].default: does not fit the property's type integer: must be a whole number, not its value (a secret, not shown)",
             ] {
                 XCTAssertTrue(problems.contains { $0.hasPrefix(expected) }, "missing \(expected) in \(problems)")
             }
-            XCTAssertEqual(problems.count, 8, "\(problems)")
+            XCTAssertEqual(problems.count, 9, "\(problems)")
+            XCTAssertFalse("\(problems)".contains("hunter2"), "a secret default is never quoted")
         }
     }
 
@@ -199,6 +202,9 @@ final class PropertyTypeTests: XCTestCase {
         XCTAssertEqual(e.problem("x", secret: true), "must be one of 'POST', 'PUT', not its value (a secret, not shown)")
         XCTAssertNil(PropertyType(.string).problem("[a-z]+"))
         XCTAssertNotNil(PropertyType(.string).problem("[1]", structured: true))
+        // A string only inferred from a CDAP widget (json-editor, keyvalue) takes a list or an
+        // object as its JSON text, as it did before types.
+        XCTAssertNil(PropertyType.inferred(widgetType: "json-editor", options: []).problem("{\"a\":1}", structured: true))
     }
 
     func testDescribePluginShowsTheTypes() throws {

@@ -121,12 +121,15 @@ final class ScaffoldTests: XCTestCase {
             let wrong = try host(["test-plugin", name, "--plugins", dir] + input + ["--expect", expected])
             XCTAssertEqual(wrong.status, 1, wrong.stdout + wrong.stderr)
         }
-        // The C project's `make test` runs its golden cases with a given host.
+        // The C project's `make test` runs its golden cases with a given host, each line of
+        // `properties` one --set, spaces and all (this one is unknown to the no-op: a warning).
+        try "note=hello world *\n".write(toFile: c + "/tests/basic/properties", atomically: true, encoding: .utf8)
         try "{\"id\": 1, \"sensor\": \"a\", \"value\": 4.5}\n{\"id\": 2, \"sensor\": \"b\", \"value\": 12.25}\n{\"id\": 3, \"sensor\": \"a\", \"value\": 7}\n"
             .write(toFile: c + "/tests/basic/expected/records.jsonl", atomically: true, encoding: .utf8)
         let makeTest = try runProgram("/usr/bin/env", ["make", "-C", c, "test", "HOST=\(Package.host)"], environment: env)
         XCTAssertEqual(makeTest.status, 0, makeTest.stdout + makeTest.stderr)
         XCTAssertTrue(makeTest.stdout.contains("as expected: tests/basic/expected"), makeTest.stdout)
+        XCTAssertTrue(makeTest.stderr.contains("warning: --set note: plugin OutTagger has no property 'note'"), makeTest.stderr)
 
         // Refusals: a folder that is not empty, a bad name, a folder inside the package.
         let notEmpty = try runProgram(tool, ["Another", "--lang", "c", "--out", c])

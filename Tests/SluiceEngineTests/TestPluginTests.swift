@@ -71,6 +71,20 @@ final class TestPluginTests: XCTestCase {
         XCTAssertTrue(none.stderr.contains("holds none of records.jsonl, errors.jsonl, alerts.jsonl, counters.json"), none.stderr)
     }
 
+    /// Integers past 2^53 differ as text though not as doubles: still a difference.
+    func testExpectComparesLargeIntegersExactly() throws {
+        let dir = try scratchFolder()
+        try "{\"id\":1}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        let args = ["test-plugin", "AddFields", "--input", dir + "/in.jsonl", "--set", "fields=n=9007199254740993"]
+        XCTAssertEqual(try host(args + ["--output", dir + "/out"]).status, 0)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/out/records.jsonl", encoding: .utf8), "{\"id\":1,\"n\":9007199254740993}\n")
+        XCTAssertEqual(try host(args + ["--expect", dir + "/out"]).status, 0)
+        try "{\"n\": 9007199254740992, \"id\": 1}\n".write(toFile: dir + "/out/records.jsonl", atomically: true, encoding: .utf8)
+        let r = try host(args + ["--expect", dir + "/out"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stderr.contains("records.jsonl:1: expected"), r.stderr)
+    }
+
     func testOutputWritesEveryPortAndReadsBackAsExpected() throws {
         let dir = try qualityCase()
         let out = dir + "/out"
@@ -109,8 +123,15 @@ final class TestPluginTests: XCTestCase {
         XCTAssertEqual(envelope["payload"] as? [String: String], ["store_id": "s2", "nested": "{\"a\":[1]}"])
         XCTAssertEqual(envelope["pipeline"] as? String, "test-plugin")
 
-        let failing = try host(["test-plugin", "FailingPublisher", "--plugins", plugins, "--input", dir + "/alerts.jsonl"])
+        let failing = try host(["test-plugin", "FailingPublisher", "--plugins", plugins, "--input", dir + "/alerts.jsonl",
+                                "--output", dir + "/failing"])
         XCTAssertTrue(failing.stdout.contains("{\"line\":1,\"outcome\":\"failed\",\"message\":\"endpoint refused\"}"), failing.stdout)
+        // As `host run` would: alerts not delivered are exit 3 — unless they were expected.
+        XCTAssertEqual(failing.status, 3, failing.stdout)
+        XCTAssertTrue(failing.stdout.contains("2 alerts not delivered"), failing.stdout)
+        let expectedFailures = try host(["test-plugin", "FailingPublisher", "--plugins", plugins, "--input", dir + "/alerts.jsonl",
+                                         "--expect", dir + "/failing"])
+        XCTAssertEqual(expectedFailures.status, 0, expectedFailures.stdout + expectedFailures.stderr)
 
         let bad = dir + "/bad.jsonl"
         try "[1, 2]\n".write(toFile: bad, atomically: true, encoding: .utf8)
@@ -163,6 +184,14 @@ final class TestPluginTests: XCTestCase {
             XCTAssertEqual(r.status, 2, "\(args): \(r.stdout)")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
         }
+        for bad in ["QualityCheck@", "@1.0.0"] {
+            let r = try host(["test-plugin", bad, "--input", input])
+            XCTAssertEqual(r.status, 2)
+            XCTAssertTrue(r.stderr.contains("write NAME or NAME@VERSION"), r.stderr)
+        }
+        let typed = try host(["test-plugin", "AddFields", "--type", "sink", "--input", input])
+        XCTAssertEqual(typed.status, 2)
+        XCTAssertTrue(typed.stderr.contains("no sink plugin named 'AddFields' in the catalog — 'AddFields' is a transform plugin"), typed.stderr)
         let warned = try host(["test-plugin", "QualityCheck", "--input", dir + "/absent.jsonl", "--set", "mni=3"])
         XCTAssertTrue(warned.stderr.contains("warning: --set mni: plugin QualityCheck has no property 'mni'"), warned.stderr)
         XCTAssertTrue(warned.stderr.contains("did you mean 'min'?"), warned.stderr)

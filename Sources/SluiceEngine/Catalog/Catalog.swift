@@ -63,15 +63,19 @@ public struct CatalogProblem: Sendable, Equatable, Codable, CustomStringConverti
 public enum CatalogLookupError: Error, CustomStringConvertible, Equatable {
     /// `refused`: what the catalog said about libraries or widgets files for this name
     /// (a library it could not load, a widgets file missing or misnamed, a mismatch).
-    case unknownPlugin(name: String, type: PluginType?, known: [String], refused: [CatalogProblem] = [])
+    /// `otherTypes`: the types a plugin of exactly this name has, when a type was asked for.
+    case unknownPlugin(name: String, type: PluginType?, known: [String], refused: [CatalogProblem] = [], otherTypes: [PluginType] = [])
     case unknownVersion(name: String, type: PluginType, version: String, available: [String])
     case ambiguous(name: String, types: [PluginType])
 
     public var description: String {
         switch self {
-        case let .unknownPlugin(name, type, known, refused):
+        case let .unknownPlugin(name, type, known, refused, otherTypes):
             let what = type.map { "\($0.rawValue) plugin" } ?? "plugin"
-            let hint = known.isEmpty ? "" : " (did you mean \(known.joined(separator: ", "))?)"
+            var hint = known.isEmpty ? "" : " (did you mean \(known.joined(separator: ", "))?)"
+            if !otherTypes.isEmpty {
+                hint += " — '\(name)' is a \(otherTypes.map(\.rawValue).joined(separator: " and a ")) plugin"
+            }
             guard !refused.isEmpty else { return "no \(what) named '\(name)' in the catalog\(hint)" }
             let reasons = refused.map { "\($0.file): \($0.message)" }.joined(separator: "; ")
             return "no usable \(what) named '\(name)' in the catalog: it was refused: \(reasons)\(hint)"
@@ -137,7 +141,9 @@ public final class Catalog: @unchecked Sendable {
                 $0.lowercased() == lower || $0.lowercased().hasPrefix(lower) || lower.hasPrefix($0.lowercased())
             }
             if let close = NameSuggestion.closest(to: name, among: names.sorted()) { similar.insert(close) }
-            return .failure(.unknownPlugin(name: name, type: type, known: similar.sorted(), refused: refusals(of: name, type: type)))
+            let otherTypes = type == nil ? [] : Set(entries.filter { $0.name == name }.map(\.type)).sorted()
+            return .failure(.unknownPlugin(name: name, type: type, known: similar.sorted(), refused: refusals(of: name, type: type),
+                                           otherTypes: otherTypes))
         }
         let types = Set(named.map(\.type))
         if types.count > 1 { return .failure(.ambiguous(name: name, types: types.sorted())) }

@@ -7,7 +7,8 @@ public enum HarnessFiles {
     /// The files a plugin of `type` produces, with their contents.
     public static func files(_ r: PluginHarness.Result, type: PluginType) -> [(name: String, text: String)] {
         func lines(_ l: [String]) -> String { l.map { $0 + "\n" }.joined() }
-        let counters = JSONValue.object(r.counters.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) }).jsonText + "\n"
+        let counters = "{" + r.counters.sorted { $0.key < $1.key }.map { JSONValue.quote($0.key) + ":" + String($0.value) }
+            .joined(separator: ",") + "}\n"
         if type == .alertpublisher {
             return [("outcomes.jsonl", lines(r.outcomes)), ("counters.json", counters)]
         }
@@ -88,9 +89,35 @@ public enum HarnessFiles {
     }
 
     /// Equal as JSON values (keys in any order); text that is not JSON compares as text.
+    /// Numbers are doubles in JSONValue, so integers written in digits are also compared by
+    /// their text: 9007199254740993 is not 9007199254740992.
     static func sameJSON(_ a: String, _ b: String) -> Bool {
         guard let x = try? JSONValue.parse(Data(a.utf8)), let y = try? JSONValue.parse(Data(b.utf8)) else { return a == b }
-        return normalized(x) == normalized(y)
+        return normalized(x) == normalized(y) && integerLiterals(a) == integerLiterals(b)
+    }
+
+    /// The integers a JSON text writes in digits (outside strings), sorted: what doubles
+    /// cannot tell apart past 2^53.
+    static func integerLiterals(_ text: String) -> [String] {
+        var found: [String] = []
+        var inString = false, escaped = false
+        var token = ""
+        func end() {
+            if !token.isEmpty, !token.contains(where: { ".eE".contains($0) }) {
+                found.append(token.hasPrefix("-0") && token.count == 2 ? "0" : token)
+            }
+            token = ""
+        }
+        for c in text.unicodeScalars {
+            if inString {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                continue
+            }
+            if c == "\"" { end(); inString = true; continue }
+            if ("0"..."9").contains(c) || "-+.eE".unicodeScalars.contains(c) { token.unicodeScalars.append(c) } else { end() }
+        }
+        end()
+        return found.sorted()
     }
 
     static func normalized(_ v: JSONValue) -> JSONValue {

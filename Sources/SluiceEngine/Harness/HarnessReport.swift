@@ -24,7 +24,13 @@ public enum HarnessReport {
         let counters = r.counters.sorted { $0.key < $1.key }
         out += "counters: " + (counters.isEmpty ? "none" : counters.map { "\(RunReport.printable($0.key)) \(RunReport.grouped(Int(clamping: $0.value)))" }.joined(separator: ", ")) + "\n"
         if let p = r.position { out += "position saved: \(RunReport.printable(p))\n" }
-        out += r.failure.map { "FAILED: \($0)\n" } ?? "ok\n"
+        if let failure = r.failure {
+            out += "FAILED: \(failure)\n"
+        } else if r.undelivered > 0 {
+            out += "\(RunReport.grouped(r.undelivered)) alert\(r.undelivered == 1 ? "" : "s") not delivered (a run would count them failed or spool them, and exit 3)\n"
+        } else {
+            out += "ok\n"
+        }
         return out
     }
 }

@@ -43,6 +43,9 @@ public final class PluginHarness {
         public var position: String?
         /// Why the run stopped early: the call that failed and the plugin's message.
         public var failure: String?
+        /// Publishers: alerts not delivered (failed, or still to be retried), which a run
+        /// would count as failed or spool (and exit 3).
+        public var undelivered = 0
     }
 
     /// A problem with the harness's own input: the file, its line, what is wrong.
@@ -199,20 +202,26 @@ public final class PluginHarness {
             while !pending.isEmpty {
                 let out = stage.publish(pending.map { UnsafePointer(alerts[$0]) })
                 var again: [Int] = []
+                var asked = out.retryAfterMs[-1] ?? 0
                 for (k, i) in pending.enumerated() {
                     let outcome = out.outcomes[k] ?? (Self.status(out.status), Self.message(out.status))
                     last[i] = outcome
-                    if outcome.status == SLUICE_RETRY { again.append(i) }
+                    if outcome.status == SLUICE_RETRY {
+                        again.append(i)
+                        asked = max(asked, out.retryAfterMs[k] ?? 0)
+                    }
                 }
-                guard !again.isEmpty, attempt < options.retry.maxAttempts else { break }
+                // As a run does: within the bound of attempts, and not when the service asks
+                // for a longer wait than the longest backoff (a run spools those alerts).
+                guard !again.isEmpty, attempt < options.retry.maxAttempts, asked <= options.retry.maxBackoffMs else { break }
                 attempt += 1
                 result.retries += 1
-                let asked = out.retryAfterMs.values.max() ?? 0
-                options.sleep(min(options.retry.maxBackoffMs, max(asked, options.retry.backoffMs(beforeAttempt: attempt))))
+                options.sleep(max(asked, options.retry.backoffMs(beforeAttempt: attempt)))
                 pending = again
             }
             for (i, alert) in group.enumerated() {
                 let outcome = last[i] ?? (SLUICE_ERROR, "no outcome")
+                if outcome.status != SLUICE_OK { result.undelivered += 1 }
                 var fields: [(String, JSONValue)] = [("line", .number(Double(alert.line)))]
                 switch outcome.status {
                 case SLUICE_OK: fields.append(("outcome", .string("published")))

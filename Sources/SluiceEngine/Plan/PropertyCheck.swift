@@ -5,7 +5,8 @@ public enum PropertyCheck {
     /// The values the plugin's create() receives (given ones in order, then defaults), and
     /// every problem, each at `path.<property>`.
     public static func resolve(_ given: [(String, String)], structured: Set<String> = [], of entry: CatalogEntry,
-                               path: String, template: PropertyTemplate) -> (values: [(String, String)], diagnostics: [Diagnostic]) {
+                               path: String, template: PropertyTemplate,
+                               inFile: Bool = true) -> (values: [(String, String)], diagnostics: [Diagnostic]) {
         let declared = entry.widgets.properties
         let known = Set(declared.map(\.name))
         var values: [(String, String)] = []
@@ -20,7 +21,7 @@ public enum PropertyCheck {
                 diagnostics.append(.warning(pp, "plugin \(entry.name) has no property '\(name)'"
                     + (list.isEmpty ? " (it takes none)" : " (it has: \(list))") + close))
             }
-            if let property, property.secret, !raw.isEmpty, !raw.contains("${env:") {
+            if inFile, let property, property.secret, !raw.isEmpty, !raw.contains("${env:") {
                 diagnostics.append(.warning(pp, "'\(name)' is a secret: keep it out of the file, e.g. \"${env:\(name.uppercased())}\""))
             }
             switch template.resolve(raw) {

@@ -67,7 +67,9 @@ public struct PropertyType: Sendable, Equatable {
         let shown = secret ? "its value (a secret, not shown)" : Self.quoted(text, structured: structured)
         switch kind {
         case .string:
-            return structured ? "must be a string, not \(shown)" : nil
+            // Inferred from a CDAP widget (json-editor, keyvalue, …): a list or an object
+            // reaches the plugin as its JSON text, as before types existed.
+            return structured && !inferred ? "must be a string, not \(shown)" : nil
         case .boolean:
             return text == "true" || text == "false" ? nil : "must be true or false, not \(shown)"
         case .number, .integer:

@@ -162,6 +162,7 @@ extension ConfigReader {
                 var defaultValue: JSONValue? = p["default"]
                 if defaultValue == nil { defaultValue = p["widget-attributes"]?["default"] }
                 let type = propertyType(p, widgetType: widgetType, pp)
+                let secret = (bool(p["secret"], "\(pp).secret") ?? false) || widgetType == "password"
                 var defaultText: String?
                 if let d = defaultValue, d != .null {
                     switch d {
@@ -172,7 +173,7 @@ extension ConfigReader {
                     default:
                         defaultText = d.scalarText
                     }
-                    if let text = defaultText, let why = type.problem(text) {
+                    if let text = defaultText, let why = type.problem(text, secret: secret) {
                         error("\(pp).default", "does not fit the property's type \(type.summary): \(why)")
                     }
                 }
@@ -183,7 +184,7 @@ extension ConfigReader {
                     required: bool(p["required"], "\(pp).required") ?? false,
                     defaultValue: defaultText,
                     description: string(p["description"], "\(pp).description"),
-                    secret: (bool(p["secret"], "\(pp).secret") ?? false) || widgetType == "password",
+                    secret: secret,
                     type: type))
             }
             groups.append(.init(label: label, properties: props))
