@@ -21,13 +21,7 @@ struct DescribePlugin: ParsableCommand {
 
     func run() throws {
         let catalog = catalogOptions.loadCatalog()
-        let parts = plugin.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        if parts.contains(where: \.isEmpty) {
-            printError("error: '\(plugin)': write NAME or NAME@VERSION\n")
-            throw ExitCode(2)
-        }
-        let name = String(parts.first ?? "")
-        let version = parts.count > 1 ? String(parts[1]) : nil
+        let (name, version) = try pluginReference(plugin)
         switch catalog.find(name: name, type: type, version: version) {
         case .success(let entry):
             print(json ? CatalogReport.describeJSON(entry, in: catalog) : CatalogReport.describeText(entry, in: catalog), terminator: "")

@@ -55,3 +55,13 @@ struct CatalogOptions: ParsableArguments {
 }
 
 extension PluginType: ExpressibleByArgument {}
+
+/// NAME or NAME@VERSION as commands take it; an empty part exits 2 with a message.
+func pluginReference(_ text: String) throws -> (name: String, version: String?) {
+    let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let name = parts.first, !parts.contains(where: \.isEmpty) else {
+        printError("error: '\(text)': write NAME or NAME@VERSION\n")
+        throw ExitCode(2)
+    }
+    return (String(name), parts.count > 1 ? String(parts[1]) : nil)
+}

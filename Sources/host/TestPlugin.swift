@@ -55,13 +55,9 @@ struct TestPlugin: ParsableCommand {
 
     func run() throws {
         let catalog = catalogOptions.loadCatalog()
-        let parts = plugin.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        if parts.contains(where: \.isEmpty) {
-            printError("error: '\(plugin)': write NAME or NAME@VERSION\n")
-            throw ExitCode(2)
-        }
+        let (name, version) = try pluginReference(plugin)
         let entry: CatalogEntry
-        switch catalog.find(name: String(parts.first ?? ""), type: type, version: parts.count > 1 ? String(parts[1]) : nil) {
+        switch catalog.find(name: name, type: type, version: version) {
         case .success(let e): entry = e
         case .failure(let error):
             printError("error: \(error)\n")
