@@ -123,6 +123,12 @@ final class TestPluginTests: XCTestCase {
         XCTAssertEqual(envelope["payload"] as? [String: String], ["store_id": "s2", "nested": "{\"a\":[1]}"])
         XCTAssertEqual(envelope["pipeline"] as? String, "test-plugin")
 
+        // Still "retry" after the bound's 5 attempts: a run would spool it.
+        let busy = try host(["test-plugin", "FlakyPublisher", "--plugins", plugins, "--input", dir + "/alerts.jsonl",
+                             "--set", "path=\(dir)/never.jsonl", "--set", "fail_times=9"])
+        XCTAssertEqual(busy.status, 3, busy.stdout)
+        XCTAssertTrue(busy.stdout.contains("1 batch, 4 retries"), busy.stdout)
+        XCTAssertTrue(busy.stdout.contains("{\"line\":3,\"outcome\":\"retry\",\"message\":\"still failing after 5 attempts: endpoint busy\"}"), busy.stdout)
         let failing = try host(["test-plugin", "FailingPublisher", "--plugins", plugins, "--input", dir + "/alerts.jsonl",
                                 "--output", dir + "/failing"])
         XCTAssertTrue(failing.stdout.contains("{\"line\":1,\"outcome\":\"failed\",\"message\":\"endpoint refused\"}"), failing.stdout)

@@ -195,42 +195,25 @@ public final class PluginHarness {
             let alerts = group.enumerated().map { ordinal, alert in
                 writer.write(payload: arena.payload(alert.pairs), count: 1, ordinal: ordinal)
             }
-            // Deliver, retrying only the alerts the plugin answered "retry" for.
-            var pending = Array(alerts.indices)
-            var last: [Int: (status: sluice_status, message: String)] = [:]
-            var attempt = 1
-            while !pending.isEmpty {
-                let out = stage.publish(pending.map { UnsafePointer(alerts[$0]) })
-                var again: [Int] = []
-                var asked = out.retryAfterMs[-1] ?? 0
-                for (k, i) in pending.enumerated() {
-                    let outcome = out.outcomes[k] ?? (Self.status(out.status), Self.message(out.status))
-                    last[i] = outcome
-                    if outcome.status == SLUICE_RETRY {
-                        again.append(i)
-                        asked = max(asked, out.retryAfterMs[k] ?? 0)
-                    }
-                }
-                // As a run does: within the bound of attempts, and not when the service asks
-                // for a longer wait than the longest backoff (a run spools those alerts).
-                guard !again.isEmpty, attempt < options.retry.maxAttempts, asked <= options.retry.maxBackoffMs else { break }
-                attempt += 1
-                result.retries += 1
-                options.sleep(max(asked, options.retry.backoffMs(beforeAttempt: attempt)))
-                pending = again
-            }
-            for (i, alert) in group.enumerated() {
-                let outcome = last[i] ?? (SLUICE_ERROR, "no outcome")
-                if outcome.status != SLUICE_OK { result.undelivered += 1 }
+            // Delivered as a run delivers: the alerts answered "retry" again, within the
+            // bound, not past a Retry-After longer than the longest backoff.
+            let delivery = AlertDelivery(settings: options.retry, sleep: options.sleep)
+                .deliver(alerts.map { UnsafePointer($0) }, to: stage)
+            result.retries += delivery.retries
+            for (alert, fate) in zip(group, delivery.fates) {
                 var fields: [(String, JSONValue)] = [("line", .number(Double(alert.line)))]
-                switch outcome.status {
-                case SLUICE_OK: fields.append(("outcome", .string("published")))
-                case SLUICE_RETRY:
+                switch fate {
+                case .delivered:
+                    fields.append(("outcome", .string("published")))
+                case .failed(let why):
+                    fields.append(("outcome", .string("failed")))
+                    if !why.isEmpty { fields.append(("message", .string(why))) }
+                case .deferred(let why, _):
+                    // A run would spool it.
                     fields.append(("outcome", .string("retry")))
-                    fields.append(("attempts", .number(Double(attempt))))
-                default: fields.append(("outcome", .string("failed")))
+                    fields.append(("message", .string(why)))
                 }
-                if outcome.status != SLUICE_OK, !outcome.message.isEmpty { fields.append(("message", .string(outcome.message))) }
+                if fate != .delivered { result.undelivered += 1 }
                 result.outcomes.append(JSONValue.object(fields).jsonText)
             }
         }
@@ -263,21 +246,6 @@ public final class PluginHarness {
         }
         for a in out.alerts {
             result.alerts.append(JSONValue.object(a.payload.map { ($0.key, .string($0.value)) }).jsonText)
-        }
-    }
-
-    private static func status(_ s: CallStatus) -> sluice_status {
-        switch s {
-        case .ok, .end: return SLUICE_OK
-        case .retry: return SLUICE_RETRY
-        case .error: return SLUICE_ERROR
-        }
-    }
-
-    private static func message(_ s: CallStatus) -> String {
-        switch s {
-        case .ok, .end: return ""
-        case .retry(let m), .error(let m): return m
         }
     }
 }
