@@ -109,6 +109,8 @@
  *     1.2  sluice_context.position and sluice_emitter.save_position (durable source
  *          positions: see 6. below)
  *     1.3  sluice_emitter.render_json_lines (a sink's whole batch as JSON Lines at once)
+ *     1.4  sluice_emitter.emit_to (records on an output port the widgets file declares,
+ *          such as Filter's "rejected")
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -296,7 +298,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 3
+#define SLUICE_ABI_MINOR 4
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -621,6 +623,8 @@ typedef struct sluice_alert {
  *   emit_alert                   any stage whose widgets file says "emitsAlerts": true
  *   alert_outcome                alert publishers: the result for one alert
  *   alert_retry_after            alert publishers: when to try again (ABI 1.1)
+ *   emit_to                      transforms, sources: a record on another output port
+ *                                the widgets file declares (ABI 1.4)
  *   intern, log, count, fail,
  *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
@@ -741,6 +745,19 @@ typedef struct sluice_emitter {
      *  copied first, as by render_json. Returns ptr NULL when a record cannot be rendered
      *  (last_error says why); ptr non-NULL and len 0 for count 0. */
     sluice_str (*render_json_lines)(void *ctx, const sluice_record *records, size_t count);
+
+    /* ABI 1.4: check SLUICE_HAS(out, sluice_emitter, emit_to) before calling. */
+
+    /** Transforms and sources: emit a record on the output port named `port` instead of
+     *  the main one — a port the plugin's widgets file declares in "outputs" besides
+     *  "records" (the built-in Filter declares "rejected" this way), which a pipeline
+     *  connects with {"from": STAGE, "to": ..., "port": "<name>"}. The record is passed on
+     *  or copied as by emit. Returns SLUICE_END, keeping nothing, when no connection of
+     *  this pipeline leaves that port (the same answer for the rest of the run: a plugin
+     *  may count such records as dropped and stop sending them); SLUICE_ERROR when the
+     *  widgets file declares no such port (last_error says which it declares) or the call
+     *  may not emit records. */
+    sluice_status (*emit_to)(void *ctx, sluice_str port, const sluice_record *record);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */

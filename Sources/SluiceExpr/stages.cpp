@@ -25,12 +25,10 @@ struct sx_stage {
     Kind kind;
     sx_program *program;
     uint32_t root = SX_NONE;  // where / when
-    bool keep_rejected = false;
     std::vector<sluice_key> keys;
     std::vector<std::string> names;
     std::vector<uint32_t> roots;
     // Per batch
-    std::vector<sluice_record> rejected;
     std::vector<sluice_field> fields;
     std::vector<sluice_kv> payload;
     std::vector<sluice_str> keys_text;  // AlertRule: the payload's names (in `names`)
@@ -50,10 +48,13 @@ struct sx_stage {
 
 namespace {
 
+// The records `where` refuses go to the "rejected" output port (emit_to) while a connection
+// takes it; the host answers SLUICE_END when none does, and they are only counted.
 sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
-    s->rejected.clear();
-    size_t run = 0, dropped = 0;  // run: the first kept record not yet emitted
+    static const sluice_str kRejected = {"rejected", 8};
+    size_t run = 0, dropped = 0, rejected = 0;  // run: the first kept record not yet emitted
     bool in_run = false;
+    bool to_port = SLUICE_HAS(out, sluice_emitter, emit_to);
     sx_program *p = s->program;
     for (size_t i = 0; i < b->count; i++) {
         p->scratch.reset();
@@ -68,14 +69,20 @@ sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
             if (out->emit_input(out->ctx, run, i - run) != SLUICE_OK) return SLUICE_ERROR;
             in_run = false;
         }
+        if (to_port) {
+            sluice_status st = out->emit_to(out->ctx, kRejected, &b->records[i]);
+            if (st == SLUICE_OK) {
+                rejected++;
+                continue;
+            }
+            if (st != SLUICE_END) return SLUICE_ERROR;
+            to_port = false;
+        }
         dropped++;
-        if (s->keep_rejected) s->rejected.push_back(b->records[i]);
     }
     if (in_run && out->emit_input(out->ctx, run, b->count - run) != SLUICE_OK) return SLUICE_ERROR;
-    if (dropped) {
-        if (s->keep_rejected) out->count(out->ctx, "rejected", 8, static_cast<int64_t>(dropped));
-        else out->count(out->ctx, "dropped", 7, static_cast<int64_t>(dropped));
-    }
+    if (rejected) out->count(out->ctx, "rejected", 8, static_cast<int64_t>(rejected));
+    if (dropped) out->count(out->ctx, "dropped", 7, static_cast<int64_t>(dropped));
     return SLUICE_OK;
 }
 
@@ -234,13 +241,10 @@ static bool valid_roots(const sx_program *p, const uint32_t *roots, uint32_t n) 
     return true;
 }
 
-extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where, int keep_rejected) {
+extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where) {
     if (!p || !valid_roots(p, &where, 1)) return nullptr;
     sx_stage *s = make(FILTER, p);
-    if (s) {
-        s->root = where;
-        s->keep_rejected = keep_rejected != 0;
-    }
+    if (s) s->root = where;
     return s;
 }
 
@@ -279,7 +283,3 @@ extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const
     return s;
 }
 
-extern "C" const sluice_record *sx_stage_rejected(const sx_stage *s, size_t *count) {
-    *count = s->rejected.size();
-    return s->rejected.data();
-}

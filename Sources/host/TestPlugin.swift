@@ -11,8 +11,8 @@ struct TestPlugin: ParsableCommand {
             alert publisher gets one alert per line of --input, each line the alert's payload; a \
             source reads what its properties point it at (--set path=FILE), until it ends. \
             Properties are checked as `validate` checks a pipeline's. With --output DIR the ports \
-            are written as records.jsonl, errors.jsonl, alerts.jsonl (publishers: outcomes.jsonl) \
-            and counters.json; --expect DIR compares them with the files DIR holds (as JSON values, \
+            are written as records.jsonl, errors.jsonl, alerts.jsonl (publishers: outcomes.jsonl), \
+            counters.json and <port>.jsonl for each extra output port its widgets file declares; --expect DIR compares them with the files DIR holds (as JSON values, \
             in order) and exits 1 on a difference — golden tests for a plugin's own repository. \
             Exit status: 0 as expected, 1 the plugin failed or the output differs, 2 bad arguments \
             or input, 3 (without --expect) a publisher did not deliver every alert.

@@ -138,12 +138,14 @@ final class Fixtures: @unchecked Sendable {
     var hostile: String { root + "/hostile" }
     /// libcalc.so: Calc, a library of functions for expressions only.
     var functions: String { root + "/functions" }
+    /// libports.so: Router and CountSource, plugins with an extra output port (emit_to).
+    var ports: String { root + "/ports" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile", "functions"] {
+        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile", "functions", "ports"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"
@@ -168,6 +170,8 @@ final class Fixtures: @unchecked Sendable {
         try copyWidgets(["Hostile-transform.json"], to: hostile)
         try compilePlugin("functions.c", to: functions + "/libcalc.so", defines: [], std: "c11")
         try copyWidgets(["Calc-functions.json"], to: functions)
+        try compilePlugin("ports.c", to: ports + "/libports.so")
+        try copyWidgets(["Router-transform.json", "CountSource-source.json"], to: ports)
 
         try compilePlugin("no_entry.c", to: broken + "/libno_entry.so")
         try compilePlugin("abi_mismatch.c", to: broken + "/libabi_mismatch.so")

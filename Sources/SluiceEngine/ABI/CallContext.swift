@@ -84,6 +84,10 @@ final class CallContext {
     let stage: String
     let allowsAlerts: Bool
     let logger: Logger
+    /// The stage's extra output ports, and the records the current call sent to each.
+    let ports: OutputPorts
+    private let portNames: [[UInt8]]
+    private var portOutput: [RecordBuffer]
     let parser = RecordParser()
     /// For emit_json_lines: parses on one thread more than the machine has cores (the
     /// other stages run meanwhile), or SLUICE_PARSE_THREADS.
@@ -136,10 +140,13 @@ final class CallContext {
     var tracksBases = false
     var bases: [Int32] = []
 
-    init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger) {
+    init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger, ports: OutputPorts = OutputPorts()) {
         self.stage = stage
         self.allowsAlerts = allowsAlerts
         self.arena = arena
+        self.ports = ports
+        portNames = ports.names.map { Array($0.utf8) }
+        portOutput = ports.names.map { _ in RecordBuffer(capacity: 16) }
         var logger = logger
         logger[metadataKey: "stage"] = "\(stage)"
         self.logger = logger
@@ -155,6 +162,7 @@ final class CallContext {
         if usesLineParser { sr_line_parser_free(lineParser) }
         sr_buf_free(&json)
         hot.pointee.output.deallocate()
+        portOutput.forEach { $0.deallocate() }
         hot.pointee.alerts.deallocate()
         hot.pointee.alertError.deallocate()
         hot.deinitialize(count: 1)
@@ -167,6 +175,8 @@ final class CallContext {
 
     /// The records emitted by the last call; valid until the next call.
     var records: UnsafeBufferPointer<sluice_record> { hot.pointee.output.records }
+    /// The records the last call sent to each extra output port (by `ports`' order).
+    var portRecords: [UnsafeBufferPointer<sluice_record>] { portOutput.map(\.records) }
 
     /// Starts a batch: forgets the errors and alerts of the last one.
     func beginBatch() {
@@ -182,6 +192,7 @@ final class CallContext {
         hot.pointee.input = input.baseAddress
         hot.pointee.inputCount = input.count
         hot.pointee.output.removeAll()
+        for i in portOutput.indices where portOutput[i].count > 0 { portOutput[i].removeAll() }
         if !bases.isEmpty { bases.removeAll(keepingCapacity: true) }
         self.alertCount = alertCount
         if failure != nil { failure = nil }
@@ -195,6 +206,7 @@ final class CallContext {
         if errors.count > firstError { errors.removeSubrange(firstError...) }
         hot.pointee.alerts.removeLast(from: firstAlert)
         hot.pointee.output.removeAll()
+        for i in portOutput.indices { portOutput[i].removeAll() }
     }
 
     @inline(__always)
@@ -221,6 +233,26 @@ final class CallContext {
         var copy = sluice_record()
         if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
         hot.pointee.output.append(copy)
+        return SLUICE_OK
+    }
+
+    /// emit_to: a record on one of the stage's extra output ports.
+    func emitTo(_ port: sluice_str, _ r: UnsafePointer<sluice_record>?) -> sluice_status {
+        guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
+        let name = UnsafeRawBufferPointer(start: port.ptr, count: port.ptr == nil ? 0 : port.len)
+        guard let index = portNames.firstIndex(where: { $0.count == name.count && $0.elementsEqual(name) }) else {
+            let declared = ports.names.isEmpty ? "none besides records" : ports.names.joined(separator: ", ")
+            return refuse("emit_to: the stage has no output port '\(PluginText.read(port.ptr, port.len, limit: 64))' (its widgets file declares \(declared))")
+        }
+        guard ports.connected[index] else { return SLUICE_END }
+        guard let r else { return refuse("emit_to: NULL record") }
+        if isInput(r) {
+            portOutput[index].append(r.pointee)
+            return SLUICE_OK
+        }
+        var copy = sluice_record()
+        if !copyRecord(r, into: &copy) { return SLUICE_ERROR }
+        portOutput[index].append(copy)
         return SLUICE_OK
     }
 
@@ -564,6 +596,7 @@ final class CallContext {
             CallContext.of(ctx).alertRetryAfter(index == Int.max ? -1 : Int(clamping: index), ms)
         }
         t.save_position = { ctx, bytes, len in CallContext.of(ctx).savePosition(bytes, len) }
+        t.emit_to = { ctx, port, r in CallContext.of(ctx).emitTo(port, r) }
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }

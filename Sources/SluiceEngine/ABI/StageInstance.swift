@@ -48,6 +48,9 @@ public struct StageOutput {
     public var outcomes: [Int: (status: sluice_status, message: String)]
     /// Publishers: alert index → the service's Retry-After in milliseconds; -1: every alert.
     public var retryAfterMs: [Int: Int] = [:]
+    /// The records sent to each of the stage's extra output ports (OutputPorts' order);
+    /// like `records`, valid until the stage's next call.
+    public var ports: [UnsafeBufferPointer<sluice_record>] = []
 
     /// The alerts as Swift strings.
     public var alerts: [RawAlert] { alertRefs.map { RawAlert($0.pairs) } }
@@ -84,10 +87,11 @@ public final class StageInstance {
     /// message of the plugin it shows (logs, failures, outcomes, error records).
     public init(descriptor: PluginDescriptor, identity: StageIdentity, properties: [(String, String)],
                 allowsAlerts: Bool, arena: RecordArena, logger: Logger = Logger(label: "sluice.stage"),
-                secrets: [String] = [], position: [UInt8] = [], made: UnsafeMutableRawPointer? = nil) throws {
+                secrets: [String] = [], position: [UInt8] = [], ports: OutputPorts = OutputPorts(),
+                made: UnsafeMutableRawPointer? = nil) throws {
         self.identity = identity
         self.descriptor = descriptor
-        self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger)
+        self.call = CallContext(stage: identity.stage, allowsAlerts: allowsAlerts, arena: arena, logger: logger, ports: ports)
         call.redactor = Redactor(secrets: secrets)
         marks = Call.allCases.map {
             UnsafePointer(strdup("stage '\(identity.stage)' (\(descriptor.name) \(descriptor.version)) in \($0)"))
@@ -196,10 +200,6 @@ public final class StageInstance {
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
     public var batchPosition: [UInt8]? { call.position }
-    /// A Filter's records its last call rejected (for its `rejected` port).
-    public var rejected: UnsafeBufferPointer<sluice_record> {
-        descriptor.library === NativeLibrary.host ? RuleStages.rejected(UnsafeRawPointer(instance)) : .init(start: nil, count: 0)
-    }
     /// In a worker: which input record each output record of the last call was built on
     /// with emit_with (by output position; -1 or absent: none).
     var tracksBases: Bool {
@@ -288,7 +288,8 @@ public final class StageInstance {
                            records: call.records,
                            errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],
                            alertRefs: call.alerts.count > firstAlert ? Array(call.alerts[firstAlert...]) : [],
-                           outcomes: call.outcomes, retryAfterMs: call.retryAfterMs)
+                           outcomes: call.outcomes, retryAfterMs: call.retryAfterMs,
+                           ports: call.ports.isEmpty ? [] : call.portRecords)
     }
 
     private func output(_ status: CallStatus) -> StageOutput {

@@ -117,8 +117,9 @@ public enum CatalogReport {
         case .functions:
             break
         }
-        if e.name == "Filter" && e.libraryPath == RuleStages.libraryPath {
-            ports.append(.init(name: "rejected", direction: "out", carries: "records"))
+        // The extra outputs its widgets file declares (Filter's "rejected").
+        if e.type == .source || e.type == .transform {
+            for name in e.widgets.extraOutputs { ports.append(.init(name: name, direction: "out", carries: "records")) }
         }
         if e.widgets.emitsErrors { ports.append(.init(name: "errors", direction: "out", carries: "error records")) }
         if e.widgets.emitsAlerts { ports.append(.init(name: "alerts", direction: "out", carries: "alerts")) }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A harness result as files, one per port — `records.jsonl`, `errors.jsonl`,
-/// `alerts.jsonl` (publishers: `outcomes.jsonl`) and `counters.json` — and the comparison
+/// A harness result as files, one per port — `records.jsonl`, `<port>.jsonl` for each extra
+/// output port, `errors.jsonl`, `alerts.jsonl` (publishers: `outcomes.jsonl`) and
+/// `counters.json` — and the comparison
 /// of a result with such files kept as expectations (golden files).
 public enum HarnessFiles {
     /// The files a plugin of `type` produces, with their contents.
@@ -14,6 +15,7 @@ public enum HarnessFiles {
         }
         var files: [(String, String)] = []
         if type != .sink { files.append(("records.jsonl", lines(r.records))) }
+        for (port, records) in r.ports { files.append(("\(port).jsonl", lines(records))) }
         files.append(("errors.jsonl", lines(r.errors)))
         files.append(("alerts.jsonl", lines(r.alerts)))
         files.append(("counters.json", counters))
@@ -38,7 +40,7 @@ public enum HarnessFiles {
             throw PluginHarness.InputError(problems: ["--expect \(directory): no such folder"])
         }
         let produced = files(r, type: type)
-        let known = Set(["records.jsonl", "errors.jsonl", "alerts.jsonl", "outcomes.jsonl", "counters.json"])
+        let known = Set(["records.jsonl", "errors.jsonl", "alerts.jsonl", "outcomes.jsonl", "counters.json"] + produced.map(\.name))
         let present = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { known.contains($0) }
         var differences: [String] = []
         for name in present where !produced.contains(where: { $0.name == name }) {

@@ -14,6 +14,7 @@ public enum HarnessReport {
             port("outcomes", r.outcomes)
         } else {
             if entry.type != .sink { port("records", r.records) }
+            for (name, records) in r.ports { port("port \(RunReport.printable(name))", records) }
             port("errors", r.errors)
             port("alerts", r.alerts)
         }

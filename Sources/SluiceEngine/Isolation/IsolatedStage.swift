@@ -14,7 +14,7 @@ import SluiceRecords
 /// exit(), hangs past the stage's timeout or talks nonsense is killed; the call answers
 /// "retry" with the reason, so the runtime retries it within the pipeline's retry bound on
 /// a fresh worker, and then fails the stage with that reason.
-public final class IsolatedStage: PluginStage {
+public final class IsolatedStage {
     public let identity: StageIdentity
     public var arena: RecordArena
     public private(set) var counters: [String: Int64] = [:]
@@ -27,6 +27,7 @@ public final class IsolatedStage: PluginStage {
     public private(set) var batchPosition: [UInt8]?
     /// How many workers were started (1 + restarts).
     public private(set) var workersStarted = 0
+    public var workerRestarts: Int? { max(0, workersStarted - 1) }
 
     private let executable: String
     private let setup: WorkerSetup
@@ -52,7 +53,7 @@ public final class IsolatedStage: PluginStage {
     /// the plugin's reason (or how the worker died).
     public init(library: String, plugin: String, version: String, type: PluginType, identity: StageIdentity,
                 properties: [(String, String)], allowsAlerts: Bool, arena: RecordArena, logger: Logger,
-                secrets: [String], position: [UInt8], timeoutMs: Int, executable: String) throws {
+                secrets: [String], position: [UInt8], ports: OutputPorts, timeoutMs: Int, executable: String) throws {
         self.identity = identity
         self.arena = arena
         self.executable = executable
@@ -65,7 +66,8 @@ public final class IsolatedStage: PluginStage {
         self.position = position
         setup = WorkerSetup(library: library, plugin: plugin, type: type, namespace: identity.namespace,
                             pipeline: identity.pipeline, stage: identity.stage, properties: properties.map { [$0.0, $0.1] },
-                            allowsAlerts: allowsAlerts, secrets: secrets, position: Data(), logLevel: logger.logLevel.rawValue)
+                            allowsAlerts: allowsAlerts, secrets: secrets, position: Data(), logLevel: logger.logLevel.rawValue,
+                            ports: ports)
         if case .failure(let why) = start() {
             throw StageCreateError(stage: identity.stage, plugin: self.plugin, message: why.description)
         }
@@ -327,6 +329,28 @@ public final class IsolatedStage: PluginStage {
             guard status == 0 else { return .failure(.protocolError(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })) }
             emitted = UnsafeBufferPointer(start: out, count: Int(r.count))
         }
+        // Records sent to extra output ports: only to ports the stage has and a connection takes.
+        var ports: [UnsafeBufferPointer<sluice_record>] = []
+        if r.portRecordCount > 0 {
+            let counts = notes.portCounts
+            guard counts.count == setup.ports.names.count, counts.allSatisfy({ $0 >= 0 }),
+                  counts.reduce(0, { $0 &+ $1 }) == Int(clamping: r.portRecordCount), r.portRecordCount <= IsolatedStage.maxPerCall,
+                  r.portRecordCount <= size / UInt64(MemoryLayout<sr_flat_output>.size),
+                  zip(counts, setup.ports.connected).allSatisfy({ $0.0 == 0 || $0.1 }) else {
+                return .failure(.protocolError("its records for output ports do not add up (\(notes.portCounts) of \(r.portRecordCount))"))
+            }
+            var out: UnsafePointer<sluice_record>?
+            let status = errorBuffer.withUnsafeMutableBufferPointer { e in
+                sr_flat_import_output(base, size, r.portRecords, r.portRecordCount, input.baseAddress, UInt64(input.count), arena.raw, &out,
+                                      e.baseAddress, e.count)
+            }
+            guard status == 0, let out else { return .failure(.protocolError(errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })) }
+            var first = 0
+            for n in counts {
+                ports.append(UnsafeBufferPointer(start: out + first, count: n))
+                first += n
+            }
+        }
         let errorRecords: UnsafeBufferPointer<sluice_record>
         switch records(r.errorRecords, r.errorRecordCount) {
         case .success(let rs): errorRecords = rs
@@ -398,7 +422,7 @@ public final class IsolatedStage: PluginStage {
             retryAfter[index] = min(max(0, ms), 86_400_000)
         }
         return .success(StageOutput(status: status, records: emitted, errors: errors, alertRefs: alerts,
-                                    outcomes: outcomes, retryAfterMs: retryAfter))
+                                    outcomes: outcomes, retryAfterMs: retryAfter, ports: ports))
     }
 
     /// A message from the worker, bounded and cleaned as a plugin's own would be.

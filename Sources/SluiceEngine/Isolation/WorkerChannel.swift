@@ -61,6 +61,8 @@ struct CallResult {
     var notes: UInt64 = 0          // CallNotes JSON (0: none)
     var notesLength: UInt64 = 0
     var regionSize: UInt64 = 0
+    var portRecords: UInt64 = 0    // flat output of the records sent to extra output ports
+    var portRecordCount: UInt64 = 0
 }
 
 /// One alert's payload in the reply region.

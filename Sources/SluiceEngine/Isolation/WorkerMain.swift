@@ -156,7 +156,8 @@ final class WorkerSession {
                                           identity: StageIdentity(namespace: setup.namespace, pipeline: setup.pipeline, stage: setup.stage),
                                           properties: setup.properties.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
                                           allowsAlerts: setup.allowsAlerts, arena: RecordArena(chunkBytes: 4096),
-                                          logger: logger, secrets: setup.secrets, position: Array(setup.position))
+                                          logger: logger, secrets: setup.secrets, position: Array(setup.position),
+                                          ports: setup.ports)
             stage.tracksBases = true
             return .success(WorkerSession(stage: stage, request: request, reply: reply))
         } catch let error as StageCreateError {
@@ -244,6 +245,14 @@ final class WorkerSession {
                                    b.baseAddress, UInt64(b.count))
             }
             result.count = UInt64(out.records.count)
+        }
+        if out.ports.contains(where: { !$0.isEmpty }) {
+            let sent = out.ports.flatMap { Array($0) }
+            result.portRecords = sent.withUnsafeBufferPointer {
+                sr_flat_put_output(reply.writer, input.baseAddress, UInt64(input.count), $0.baseAddress, UInt64($0.count), nil, 0)
+            }
+            result.portRecordCount = UInt64(sent.count)
+            notes.portCounts = out.ports.map(\.count)
         }
         let withRecords = out.errors.compactMap(\.record)
         if !withRecords.isEmpty {

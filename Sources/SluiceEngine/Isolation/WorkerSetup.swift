@@ -14,6 +14,8 @@ struct WorkerSetup: Codable {
     var secrets: [String]
     var position: Data
     var logLevel: String
+    /// Its extra output ports, and which a connection takes.
+    var ports: OutputPorts
 }
 
 /// The parts of a call's result that are not records or alerts (JSON; absent when empty).
@@ -41,9 +43,12 @@ struct CallNotes: Codable {
     var overflowedAlerts = 0
     /// Sources: the last position saved during the current batch.
     var position: Data?
+    /// How many of the call's port records (CallResult.portRecords) each extra output port
+    /// got, in OutputPorts' order.
+    var portCounts: [Int] = []
 
     var isEmpty: Bool {
         failure == nil && errors.isEmpty && outcomes.isEmpty && retryAfter.isEmpty && counters.isEmpty
-            && rejectedAlerts == 0 && overflowedAlerts == 0 && position == nil
+            && rejectedAlerts == 0 && overflowedAlerts == 0 && position == nil && portCounts.isEmpty
     }
 }

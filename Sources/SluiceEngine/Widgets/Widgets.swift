@@ -18,6 +18,17 @@ public struct Widgets: Sendable, Equatable {
     /// Every property of every group, in order.
     public var properties: [Property] { groups.flatMap(\.properties) }
 
+    /// The output ports besides the main one that `outputs` declares (Filter's
+    /// "rejected"), in order: the names other than records, errors and alerts, which every
+    /// stage has as its type and flags give them.
+    public var extraOutputs: [String] {
+        var names: [String] = []
+        for o in outputs where !["records", "errors", "alerts", ""].contains(o.name) && !names.contains(o.name) {
+            names.append(o.name)
+        }
+        return names
+    }
+
     public struct PropertyGroup: Sendable, Equatable {
         public var label: String
         public var properties: [Property]

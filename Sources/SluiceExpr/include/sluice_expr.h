@@ -114,17 +114,16 @@ int sx_text(sx_program *p, const sluice_value *value, sluice_str *out);
 const sluice_library *sx_builtin_library(void);
 
 typedef struct sx_stage sx_stage;
-/** Filter: keeps the records for which `where` is true; the others are counted
- *  ("dropped" or "rejected") and, when `keep_rejected`, kept for the rejected port. */
-sx_stage *sx_filter_new(sx_program *p, uint32_t where, int keep_rejected);
+/** Filter: keeps the records for which `where` is true; the others go to its "rejected"
+ *  output port (emit_to) while a connection takes it, counted as "rejected", and are
+ *  otherwise counted as "dropped". */
+sx_stage *sx_filter_new(sx_program *p, uint32_t where);
 /** Derive: sets field names[i] (keys[i]) to the value of roots[i], in order. */
 sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const char *const *names, const uint32_t *roots,
                         uint32_t n);
 /** AlertRule: passes every record on; raises an alert with payload names[i] → text of
  *  roots[i] for each record where `when` is true (n == 0: the record's own fields). */
 sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n);
-/** The records the last process() call rejected (Filter with keep_rejected). */
-const sluice_record *sx_stage_rejected(const sx_stage *stage, size_t *count);
 
 #ifdef __cplusplus
 }

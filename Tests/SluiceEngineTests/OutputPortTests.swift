@@ -1,0 +1,159 @@
+import Foundation
+@testable import SluiceEngine
+import XCTest
+
+/// Extra output ports: a widgets file declares them in `outputs`, a plugin sends records
+/// there with emit_to (ABI 1.4), a pipeline connects them with `"port": "<name>"` — for C
+/// plugins in process or isolated, sources and transforms, exactly as for the built-in
+/// Filter's `rejected` port.
+final class OutputPortTests: XCTestCase {
+    let portsCatalog = catalog([Fixtures.shared.ports], bundled: true)
+
+    /// Router's input: records whose `port` field names a port, and records without one.
+    static let lines = [#"{"id":"a"}"#, #"{"id":"b","port":"flagged"}"#, #"{"id":"c","port":"nowhere"}"#,
+                        #"{"id":"d","port":"flagged"}"#, #"{"id":"e"}"#]
+
+    /// JSONLSource → Router (→ main; flagged port → flagged, when connected; errors → bad).
+    func run(isolation: String, connectFlagged: Bool, name: String = #function) throws -> PipelineRun {
+        let pipeline = """
+            {"name": "ports", "batch": {"maxRecords": 2},
+             "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+              {"name": "route", "plugin": {"name": "Router"}, "isolation": "\(isolation)"},
+              {"name": "main", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/main.jsonl"}}},
+              {"name": "flagged", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/flagged.jsonl"}}},
+              {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}
+             ],
+             "connections": [
+              {"from": "in", "to": "route"}, {"from": "route", "to": "main"},
+              \(connectFlagged ? #"{"from": "route", "to": "flagged", "port": "flagged"},"# : "")
+              {"from": "route", "to": "bad", "port": "errors"}
+             ]}
+            """
+        return try runPipeline(pipeline, files: ["in.jsonl": Self.lines.joined(separator: "\n") + "\n"], catalog: portsCatalog, name: name)
+    }
+
+    func ids(_ run: PipelineRun, _ file: String) -> [String] { run.objects(file).compactMap { $0["id"] as? String } }
+
+    func testAPluginSendsRecordsToItsDeclaredPortInProcessAndIsolated() throws {
+        for isolation in ["none", "process"] {
+            let r = try run(isolation: isolation, connectFlagged: true, name: "ports-\(isolation)")
+            XCTAssertEqual(r.summary.status, .completed, "\(isolation): \(r.summary.error ?? "")")
+            XCTAssertEqual(ids(r, "main.jsonl"), ["a", "e"], isolation)
+            XCTAssertEqual(ids(r, "flagged.jsonl"), ["b", "d"], "records on the flagged port reach its connection (\(isolation))")
+            XCTAssertEqual(r.objects("flagged.jsonl").map { $0["port"] as? String }, ["flagged", "flagged"], "passed on unchanged")
+            // A port the widgets file does not declare: refused, with the ports it has.
+            let bad = r.objects("bad.jsonl")
+            XCTAssertEqual(bad.compactMap { $0["id"] as? String }, ["c"], isolation)
+            let error = bad.first?["_error"] as? [String: Any]
+            XCTAssertEqual(error?["code"] as? Int, 7)
+            XCTAssertEqual(error?["message"] as? String,
+                           "emit_to: the stage has no output port 'nowhere' (its widgets file declares flagged)", isolation)
+            XCTAssertEqual(r.stage("route")?.recordsOut, 2, "the main port's records only")
+            XCTAssertNil(r.stage("route")?.counters["unsent"], isolation)
+            XCTAssertEqual(r.stage("flagged")?.recordsIn, 2)
+            XCTAssertEqual(r.stage("route")?.workerRestarts, isolation == "process" ? 0 : nil, "where the plugin ran")
+        }
+    }
+
+    func testAPortNoConnectionTakesKeepsNothingAndThePluginIsToldSo() throws {
+        for isolation in ["none", "process"] {
+            let r = try run(isolation: isolation, connectFlagged: false, name: "unconnected-\(isolation)")
+            XCTAssertEqual(r.summary.status, .completed, "\(isolation): \(r.summary.error ?? "")")
+            XCTAssertEqual(ids(r, "main.jsonl"), ["a", "e"])
+            XCTAssertEqual(r.stage("route")?.counters["unsent"], 2, "emit_to answered SLUICE_END (\(isolation))")
+            XCTAssertEqual(ids(r, "bad.jsonl"), ["c"])
+        }
+    }
+
+    func testASourceSendsRecordsToItsPort() throws {
+        for isolation in ["none", "process"] {
+            let pipeline = """
+                {"name": "source-ports", "batch": {"maxRecords": 4},
+                 "stages": [
+                  {"name": "count", "plugin": {"name": "CountSource", "properties": {"count": 10}}, "isolation": "\(isolation)"},
+                  {"name": "main", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/main.jsonl"}}},
+                  {"name": "flagged", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/flagged.jsonl"}}}
+                 ],
+                 "connections": [{"from": "count", "to": "main"}, {"from": "count", "to": "flagged", "port": "flagged"}]}
+                """
+            let r = try runPipeline(pipeline, catalog: portsCatalog, name: "source-ports-\(isolation)")
+            XCTAssertEqual(r.summary.status, .completed, "\(isolation): \(r.summary.error ?? "")")
+            XCTAssertEqual(ids(r, "flagged.jsonl"), ["s3", "s6", "s9"], isolation)
+            XCTAssertEqual(ids(r, "main.jsonl"), ["s1", "s2", "s4", "s5", "s7", "s8", "s10"], isolation)
+            XCTAssertEqual(r.stage("count")?.workerRestarts, isolation == "process" ? 0 : nil, "where the plugin ran")
+        }
+    }
+
+    func testValidationKnowsEachPluginsPorts() throws {
+        let dir = try scratchFolder()
+        let file = dir + "/p.json"
+        try """
+            {"name": "bad-ports", "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "x.jsonl"}}},
+              {"name": "route", "plugin": {"name": "Router"}},
+              {"name": "add", "plugin": {"name": "AddFields", "properties": {"fields": "a=1"}}},
+              {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "out.jsonl"}}}
+             ],
+             "connections": [
+              {"from": "in", "to": "route"}, {"from": "route", "to": "add"},
+              {"from": "add", "to": "out", "port": "flagged"},
+              {"from": "route", "to": "out", "port": "sideways"},
+              {"from": "out", "to": "add", "port": "flagged"}
+             ]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try host(["validate", file, "--plugins", Fixtures.shared.ports])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        let text = r.stdout + r.stderr
+        for line in [
+            "error: connections[2].port: only CountSource and Router stages have a flagged port; stage 'add' (AddFields, transform) does not",
+            "error: connections[3].port: unknown port 'sideways' (records, alerts, errors, flagged or rejected)",
+            "error: connections[4].from: stage 'out' (JSONLSink, sink) has no record output: record connections cannot leave a sink",
+        ] {
+            XCTAssertTrue(text.contains(line), "missing: \(line)\n\(text)")
+        }
+    }
+
+    func testDescribeAndTestPluginShowThePort() throws {
+        let described = try host(["describe-plugin", "Router", "--plugins", Fixtures.shared.ports, "--json"])
+        XCTAssertEqual(described.status, 0, described.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(described.stdout.utf8)) as? [String: Any]
+        let ports = (json?["ports"] as? [[String: Any]])?.map { "\($0["direction"] ?? "") \($0["name"] ?? "")" }
+        XCTAssertEqual(ports, ["in records", "out records", "out flagged", "out errors"])
+
+        let dir = try scratchFolder()
+        try "{\"id\":\"a\"}\n{\"id\":\"b\",\"port\":\"flagged\"}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        let tried = try host(["test-plugin", "Router", "--plugins", Fixtures.shared.ports, "--input", dir + "/in.jsonl",
+                              "--output", dir + "/out"])
+        XCTAssertEqual(tried.status, 0, tried.stderr)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/out/records.jsonl", encoding: .utf8), "{\"id\":\"a\"}\n")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/out/flagged.jsonl", encoding: .utf8), "{\"id\":\"b\",\"port\":\"flagged\"}\n")
+    }
+
+    /// The built-in Filter's rejected port goes through the same mechanism: the records
+    /// `where` refuses reach the rejected connection, or are counted as dropped without one.
+    func testFilterUsesTheSamePorts() throws {
+        let records = (0..<6).map { #"{"id":"r\#($0)","n":\#($0)}"# }.joined(separator: "\n") + "\n"
+        for connected in [true, false] {
+            let pipeline = """
+                {"name": "filter-ports", "stages": [
+                  {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                  {"name": "keep", "plugin": {"name": "Filter", "properties": {"where": "n % 2 == 0"}}},
+                  {"name": "kept", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/kept.jsonl"}}},
+                  {"name": "other", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/other.jsonl"}}}
+                 ],
+                 "connections": [{"from": "in", "to": "keep"}, {"from": "keep", "to": "kept"},
+                   \(connected ? #"{"from": "keep", "to": "other", "port": "rejected"}"# : #"{"from": "in", "to": "other"}"#)]}
+                """
+            let r = try runPipeline(pipeline, files: ["in.jsonl": records], name: "filter-ports-\(connected)")
+            XCTAssertEqual(r.summary.status, .completed, r.summary.error ?? "")
+            XCTAssertEqual(ids(r, "kept.jsonl"), ["r0", "r2", "r4"])
+            if connected {
+                XCTAssertEqual(ids(r, "other.jsonl"), ["r1", "r3", "r5"])
+                XCTAssertEqual(r.stage("keep")?.counters, ["rejected": 3])
+            } else {
+                XCTAssertEqual(r.stage("keep")?.counters, ["dropped": 3])
+            }
+        }
+    }
+}
