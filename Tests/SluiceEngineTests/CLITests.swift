@@ -23,7 +23,7 @@ final class CLITests: XCTestCase {
                        ["AddFields", "Threshold", "JSONLSource", "JSONLSink", "ConsoleSink", "AlertLog", "ConsoleAlerts", "QualityCheck",
                         "Webhook", "ListSource", "Tagger", "FileSink", "EchoPublisher", "Geo", "Filter", "Derive", "AlertRule",
                         "KafkaSource", "KafkaSink", "KafkaAlerts"])
-        let builtins = plugins.filter { $0["library"] as? String == RuleStages.libraryPath }.compactMap { $0["name"] as? String }
+        let builtins = plugins.filter { $0["library"] as? String == PluginOrigin.builtInLabel }.compactMap { $0["name"] as? String }
         XCTAssertEqual(Set(builtins), ["Filter", "Derive", "AlertRule"], "the host's own stages are listed like any other")
         XCTAssertEqual(plugins.first { $0["name"] as? String == "Geo" }?["type"] as? String, "functions")
         let threshold = try XCTUnwrap(plugins.first { $0["name"] as? String == "Threshold" })

@@ -46,7 +46,7 @@ final class CatalogTests: XCTestCase {
     func testPluginBuiltOutsideSwiftPMLoadsWithAllItsTypes() throws {
         let c = catalog([Fixtures.shared.kit])
         XCTAssertEqual(c.problems, [])
-        XCTAssertEqual(c.entries.filter { $0.libraryPath != RuleStages.libraryPath }.map { "\($0.name) \($0.type.rawValue)" },
+        XCTAssertEqual(c.entries.filter { $0.libraryPath != PluginOrigin.builtInLabel }.map { "\($0.name) \($0.type.rawValue)" },
                        ["EchoPublisher alertpublisher", "FileSink sink", "ListSource source", "Tagger transform"])
         let tagger = try c.find(name: "Tagger", type: .transform).get()
         XCTAssertEqual(tagger.location.origin, .flag)

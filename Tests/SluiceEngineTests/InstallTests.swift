@@ -107,7 +107,7 @@ final class InstallTests: XCTestCase {
         let plugins = try XCTUnwrap(doc["plugins"] as? [[String: Any]])
         for p in plugins {
             let library = p["library"] as? String ?? ""
-            XCTAssertTrue(library.hasPrefix(prefix + "/lib/sluice/plugins/") || library == RuleStages.libraryPath, library, file: file, line: line)
+            XCTAssertTrue(library.hasPrefix(prefix + "/lib/sluice/plugins/") || library == PluginOrigin.builtInLabel, library, file: file, line: line)
             XCTAssertTrue((p["widgets"] as? String ?? "").hasPrefix(prefix + "/lib/sluice/plugins/"), "\(p)", file: file, line: line)
         }
         let reference = try host(["list-plugins", "--json"])

@@ -63,7 +63,7 @@ public final class NativeLibrary: @unchecked Sendable {
     }
 
     /// The host program itself, whose own library holds the built-in stages.
-    static let host = NativeLibrary(path: RuleStages.libraryPath, handle: dlopen(nil, RTLD_NOW)!)
+    static let host = NativeLibrary(path: PluginOrigin.builtInLabel, handle: dlopen(nil, RTLD_NOW)!)
 
     /// The address of an exported symbol, or nil.
     public func symbol(_ name: String) -> UnsafeMutableRawPointer? {

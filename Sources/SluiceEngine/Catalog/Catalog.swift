@@ -7,7 +7,15 @@ public struct CatalogEntry: @unchecked Sendable {
     public let name: String
     public let type: PluginType
     public let version: SemanticVersion
-    public let libraryPath: String
+    /// Its library, or the host itself.
+    public let origin: PluginOrigin
+    /// Its library's path, or "(built into host)": what `host list-plugins` shows.
+    public var libraryPath: String { origin.label }
+    /// The stage type built into the host, nil for a plugin of a library.
+    public var builtIn: BuiltInStage? {
+        if case .builtIn(let b) = origin { return b }
+        return nil
+    }
     /// Its position in the library's descriptor table.
     public let index: Int
     public let widgets: Widgets
@@ -16,12 +24,12 @@ public struct CatalogEntry: @unchecked Sendable {
     /// Set when the catalog loaded the library in this process.
     private let loaded: PluginDescriptor?
 
-    init(plugin: LibraryDescription.Plugin, version: SemanticVersion, libraryPath: String, widgets: Widgets,
+    init(plugin: LibraryDescription.Plugin, version: SemanticVersion, origin: PluginOrigin, widgets: Widgets,
          widgetsPath: String, location: PluginLocation, loaded: PluginDescriptor?) {
         self.name = plugin.name
         self.type = plugin.type
         self.version = version
-        self.libraryPath = libraryPath
+        self.origin = origin
         self.index = plugin.index
         self.widgets = widgets
         self.widgetsPath = widgetsPath
@@ -33,8 +41,11 @@ public struct CatalogEntry: @unchecked Sendable {
     /// Throws when the library cannot be loaded or no longer holds this plugin.
     public func load() throws -> PluginDescriptor {
         if let loaded { return loaded }
-        let library = try LoadedLibraries.shared.open(libraryPath)
-        let all = try LoadedLibraries.marked(libraryPath) { try PluginDescriptor.all(in: library) }
+        guard case .library(let path) = origin else {
+            throw LibraryLoadError.malformedDescriptor("\(name) is built into the host, and the host holds no descriptor for it")
+        }
+        let library = try LoadedLibraries.shared.open(path)
+        let all = try LoadedLibraries.marked(path) { try PluginDescriptor.all(in: library) }
         guard index < all.count, case .success(let d) = all[index], d.name == name, d.type == type, d.version == version else {
             throw LibraryLoadError.malformedDescriptor("it no longer holds \(name) \(version) (\(type.rawValue)) where it was found: the file changed")
         }
@@ -193,6 +204,8 @@ private struct CatalogScan {
     /// Plugins of the location being scanned whose widgets file was not found: the index
     /// of that problem, and the file name looked for.
     var missingWidgets: [(problem: Int, fileName: String, name: String)] = []
+    /// The host's own plugins, whose widgets files live with the bundled ones.
+    let builtIns = RuleStages.plugins()
 
     func wanted(_ name: String, _ type: PluginType) -> Bool {
         only?.contains(name) ?? true
@@ -203,14 +216,14 @@ private struct CatalogScan {
         self.allowInsecure = allowInsecure
     }
 
-    /// The host's own library: the rule stages, with the bundled widgets files.
+    /// The host's own plugins (the rule stages), with the bundled widgets files.
     mutating func addBuiltins() {
-        let location = PluginLocation(directory: RuleStages.libraryPath, origin: .bundled,
+        let location = PluginLocation(directory: PluginOrigin.builtInLabel, origin: .bundled,
                                       widgetsDirectories: PluginSearchPath.bundledWidgetsDirectories)
         var exports: Set<String>?? = .some(nil)
-        for (plugin, descriptor) in RuleStages.descriptors() where wanted(plugin.name, plugin.type) {
-            guard let version = SemanticVersion(plugin.version) else { continue }
-            _ = pair(plugin, version: version, library: RuleStages.libraryPath, loaded: descriptor, in: location, exports: &exports)
+        for b in builtIns where wanted(b.plugin.name, b.plugin.type) {
+            guard let version = SemanticVersion(b.plugin.version) else { continue }
+            _ = pair(b.plugin, version: version, origin: .builtIn(b.stage), loaded: b.descriptor, in: location, exports: &exports)
         }
     }
 
@@ -319,7 +332,7 @@ private struct CatalogScan {
                                       message: "plugin '\(plugin.name)': version '\(plugin.version)' is not a semantic version like 1.2.0"))
                 continue
             }
-            if let w = pair(plugin, version: version, library: path, loaded: loaded[plugin.index], in: location, exports: &exports) {
+            if let w = pair(plugin, version: version, origin: .library(path: path), loaded: loaded[plugin.index], in: location, exports: &exports) {
                 claimed.insert(w)
             }
         }
@@ -328,16 +341,19 @@ private struct CatalogScan {
 
     /// Finds, reads and checks the widgets file of `d`; adds the entry or a problem.
     /// Returns the widgets path it used, if any.
-    mutating func pair(_ d: LibraryDescription.Plugin, version: SemanticVersion, library: String, loaded: PluginDescriptor?,
+    mutating func pair(_ d: LibraryDescription.Plugin, version: SemanticVersion, origin: PluginOrigin, loaded: PluginDescriptor?,
                        in location: PluginLocation, exports: inout Set<String>??) -> String? {
         let label = "\(d.name) (\(d.type.rawValue))"
         let fileName = "\(d.name)-\(d.type.rawValue).json"
+        let library = origin.label
         // The host's own plugins have no folder: only the bundled widgets folders hold theirs.
-        let folders = library == RuleStages.libraryPath ? location.widgetsDirectories : location.widgetsSearchDirectories
+        let isLibrary: Bool
+        if case .library = origin { isLibrary = true } else { isLibrary = false }
+        let folders = isLibrary ? location.widgetsSearchDirectories : location.widgetsDirectories
         let candidates = folders.map { $0 + "/" + fileName }
         guard let widgetsPath = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
             let dirs = folders.joined(separator: ", ")
-            if library != RuleStages.libraryPath { missingWidgets.append((problems.count, fileName, d.name)) }
+            if isLibrary { missingWidgets.append((problems.count, fileName, d.name)) }
             problems.append(.init(severity: .error, file: library, plugin: label,
                                   message: "widgets file missing: no \(fileName) in \(dirs)"))
             return nil
@@ -374,7 +390,7 @@ private struct CatalogScan {
             return widgetsPath
         }
         firstSeen[identity] = library
-        entries.append(CatalogEntry(plugin: d, version: version, libraryPath: library, widgets: widgets,
+        entries.append(CatalogEntry(plugin: d, version: version, origin: origin, widgets: widgets,
                                     widgetsPath: widgetsPath, location: location, loaded: loaded))
         return widgetsPath
     }
@@ -428,7 +444,7 @@ private struct CatalogScan {
                 let path = dir + "/" + file
                 let name = String(stem[..<dash])
                 // The host's own stages' widgets live with the bundled ones.
-                if location.origin == .bundled && type == .transform && RuleStages.names.contains(name) { continue }
+                if location.origin == .bundled && builtIns.contains(where: { $0.plugin.name == name && $0.plugin.type == type }) { continue }
                 // A file shadowed by one earlier in the widgets search is not an orphan.
                 guard !claimed.contains(path), reported.insert(file).inserted,
                       !claimed.contains(where: { ($0 as NSString).lastPathComponent == file }) else { continue }

@@ -5,9 +5,10 @@ import SluiceRecords
 /// Runs one plugin outside any pipeline — `host test-plugin` — and collects what came out
 /// on each of its ports, rendered as the JSON a run would carry: records, error records
 /// (with their `_error` code and message), alert payloads, a publisher's outcome for each
-/// alert, and the plugin's counters. The plugin is created, called and retried through the
-/// same ABI code as in a run (crash guard, secrets redacted, retries within the pipeline
-/// defaults' bound); what differs is only where the input comes from:
+/// alert, and the plugin's counters. The plugin is built by the same StageFactory, called
+/// through the same ABI code and retried under the same RetryPolicy as in a run (crash
+/// guard, secrets redacted, retries within the pipeline defaults' bound); what differs is
+/// only where the input comes from:
 ///   - a transform or a sink gets the records of a JSON Lines file, `batchSize` at a time;
 ///   - a source reads what its properties point it at, until it ends, has nothing more to
 ///     give (a following source), or `maxBatches`;
@@ -21,13 +22,15 @@ public final class PluginHarness {
         /// How long a source's read may wait for input.
         public var maxWaitMs: UInt32 = 200
         public var retry = RetrySettings()
-        public var sleep: (Int) -> Void = Retrying.sleep
+        public var sleep: (Int) -> Void = RetryPolicy.sleep
         public init() {}
     }
 
     /// What came out, port by port, as JSON text (one value per element).
     public struct Result {
         public var records: [String] = []
+        /// Records sent to each extra output port its widgets file declares, in its order.
+        public var ports: [(port: String, records: [String])] = []
         public var errors: [String] = []
         public var alerts: [String] = []
         /// Publishers: per input alert, {"line":N,"outcome":"published"|"failed"|"retry",…}.
@@ -72,103 +75,107 @@ public final class PluginHarness {
 
     /// Runs the plugin over `input` (the lines of a JSON Lines file; nil for a source).
     public func run(input: InputLines?) throws -> Result {
-        let arena = RecordArena()
-        let stage = try makeStage(arena: arena)
-        defer { stage.destroy() }
-        stage.alertLimit = AlertSettings.defaultMaxPerBatch
-        var result = Result()
-        switch entry.type {
-        case .source:
-            readSource(stage, arena, &result)
-        case .transform, .sink:
-            guard let input else { throw InputError(problems: ["a \(entry.type.rawValue) needs --input FILE.jsonl"]) }
-            try feedRecords(input, stage, arena, &result)
-        case .alertpublisher:
-            guard let input else { throw InputError(problems: ["an alert publisher needs --input FILE.jsonl of alert payloads"]) }
-            try feedAlerts(input, stage, arena, &result)
-        case .functions:
+        if entry.type == .functions {
             throw InputError(problems: ["\(entry.name) is a library of functions, not a stage: call them from a Filter, Derive or AlertRule stage"])
         }
-        result.counters = stage.counters
-        result.rejectedAlerts = stage.rejectedAlerts
-        result.overflowedAlerts = stage.overflowedAlerts
+        if entry.type != .source && input == nil {
+            let what = entry.type == .alertpublisher ? "an alert publisher needs --input FILE.jsonl of alert payloads"
+                : "a \(entry.type.rawValue) needs --input FILE.jsonl"
+            throw InputError(problems: [what])
+        }
+        let arena = RecordArena()
+        // Every extra output port is taken: what the plugin sends there is shown.
+        var blueprint = StageBlueprint(entry: entry, identity: StageIdentity(pipeline: "test-plugin", stage: entry.name),
+                                       properties: properties)
+        blueprint.secrets = secrets
+        blueprint.connectedPorts = Set(entry.widgets.extraOutputs)
+        let stage = try StageFactory(functions: ExpressionFunctions(catalog: catalog)).make(blueprint, arena: arena)
+        let live = stage.live
+        defer { live.destroy() }
+        var result = Result()
+        result.ports = entry.widgets.extraOutputs.map { ($0, []) }
+        switch (stage, input) {
+        case (.source(let source), _):
+            readSource(source, arena, &result)
+        case (.transform(let transform), let input?):
+            try feedRecords(input, live, arena, &result) { id, records, result in
+                let out = call("process", &result) { transform.process(batch: id, records: records) }
+                collect(out, live, arena, &result)
+                return out.status == .ok
+            }
+        case (.sink(let sink), let input?):
+            try feedRecords(input, live, arena, &result) { id, records, result in
+                let written = call("write", &result) { sink.write(batch: id, records: records) }
+                collect(written, live, arena, &result)
+                guard written.status == .ok else { return false }
+                let flushed = call("flush", &result) { sink.flush() }
+                collect(flushed, live, arena, &result)
+                return flushed.status == .ok
+            }
+        case (.publisher(let publisher), let input?):
+            try feedAlerts(input, publisher, arena, &result)
+        default:
+            break
+        }
+        result.counters = live.counters
+        result.rejectedAlerts = live.rejectedAlerts
+        result.overflowedAlerts = live.overflowedAlerts
         return result
-    }
-
-    private func makeStage(arena: RecordArena) throws -> StageInstance {
-        if entry.libraryPath == RuleStages.libraryPath {
-            return try RuleStages.instance(plugin: entry.name, properties: properties, catalog: catalog, arena: arena, stage: entry.name)
-        }
-        let descriptor: PluginDescriptor
-        do {
-            descriptor = try entry.load()
-        } catch {
-            throw StageCreateError(stage: entry.name, plugin: "\(entry.name) \(entry.version)", message: "cannot load \(entry.libraryPath): \(error)")
-        }
-        return try StageInstance(descriptor: descriptor, identity: StageIdentity(pipeline: "test-plugin", stage: entry.name),
-                                 properties: properties, allowsAlerts: entry.widgets.emitsAlerts, arena: arena, secrets: secrets)
     }
 
     // MARK: the plugin types
 
-    private func feedRecords(_ input: InputLines, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) throws {
+    /// Transforms and sinks: the file's records, `batchSize` at a time, each batch handed
+    /// to `batch` (false: stop).
+    private func feedRecords(_ input: InputLines, _ stage: any LiveStage, _ arena: RecordArena, _ result: inout Result,
+                             _ batch: (UInt64, UnsafeBufferPointer<sluice_record>, inout Result) -> Bool) throws {
         let parser = RecordParser()
         var problems: [String] = []
-        var batch: [sluice_record] = []
+        var records: [sluice_record] = []
         var batchId: UInt64 = 0
         func flushBatch() -> Bool {
-            defer { batch.removeAll(keepingCapacity: true); arena.reset() }
-            guard !batch.isEmpty else { return true }
+            defer { records.removeAll(keepingCapacity: true); arena.reset() }
+            guard !records.isEmpty else { return true }
             batchId += 1
             result.batches += 1
             stage.beginBatch()
-            return batch.withUnsafeBufferPointer { records in
-                if entry.type == .transform {
-                    let out = call("process", stage, &result) { stage.process(batch: batchId, records: records) }
-                    collect(out, stage, arena, &result)
-                    return out.status == .ok
-                }
-                let written = call("write", stage, &result) { stage.write(batch: batchId, records: records) }
-                collect(written, stage, arena, &result)
-                guard written.status == .ok else { return false }
-                let flushed = call("flush", stage, &result) { stage.flush() }
-                collect(flushed, stage, arena, &result)
-                return flushed.status == .ok
-            }
+            return records.withUnsafeBufferPointer { batch(batchId, $0, &result) }
         }
         for line in input.lines {
             do {
                 let record = try line.bytes.withUnsafeBytes { try parser.parse($0, into: arena) }
-                if problems.isEmpty { batch.append(record) }
+                if problems.isEmpty { records.append(record) }
             } catch {
                 problems.append("\(input.path):\(line.number): not a JSON object: \(error)")
                 if problems.count == 20 { problems.append("(stopped after 20 problems)"); break }
             }
-            if batch.count == options.batchSize, !flushBatch() { return }
+            if records.count == options.batchSize, !flushBatch() { return }
         }
         guard problems.isEmpty else { throw InputError(problems: problems) }
         _ = flushBatch()
     }
 
-    private func readSource(_ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) {
+    private func readSource(_ stage: any SourceStage, _ arena: RecordArena, _ result: inout Result) {
         for batchId in 1...UInt64(max(1, options.maxBatches)) {
             arena.reset()
             stage.beginBatch()
-            let out = call("read", stage, &result) {
+            let out = call("read", &result) {
                 stage.read(batch: batchId, maxRecords: options.batchSize, maxWaitMs: options.maxWaitMs)
             }
             result.batches += 1
             collect(out, stage, arena, &result)
             if let p = stage.batchPosition { result.position = String(decoding: p, as: UTF8.self) }
             if out.status != .ok && out.status != .end { return }
-            let committed = call("commit", stage, &result) { stage.commit(batch: batchId) }
+            let committed = call("commit", &result) { stage.commit(batch: batchId) }
             if committed.status != .ok { return }
             // A source that ended, or has nothing more to give right now (it follows its input).
-            if out.status == .end || (out.records.isEmpty && out.errors.isEmpty && out.alertRefs.isEmpty) { return }
+            if out.status == .end || (out.records.isEmpty && out.ports.allSatisfy(\.isEmpty) && out.errors.isEmpty && out.alertRefs.isEmpty) {
+                return
+            }
         }
     }
 
-    private func feedAlerts(_ input: InputLines, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) throws {
+    private func feedAlerts(_ input: InputLines, _ stage: any PublisherStage, _ arena: RecordArena, _ result: inout Result) throws {
         var payloads: [(line: Int, pairs: [(String, String)])] = []
         var problems: [String] = []
         for line in input.lines {
@@ -221,25 +228,31 @@ public final class PluginHarness {
 
     // MARK: helpers
 
-    /// A call, retried like in a run while it answers "retry"; a failure is recorded.
-    private func call(_ name: String, _ stage: StageInstance, _ result: inout Result, _ body: () -> StageOutput) -> StageOutput {
+    /// A call, retried under the run's retry policy while it answers "retry"; a failure is
+    /// recorded.
+    private func call(_ name: String, _ result: inout Result, _ body: () -> StageOutput) -> StageOutput {
         var last: StageOutput?
-        let (status, attempts) = Retrying(options.retry, sleep: options.sleep).run { _ in
+        let outcome = RetryPolicy(options.retry, sleep: options.sleep).run { _ in
             let out = body()
             last = out
-            return out.status
+            if case .retry(let why) = out.status { return .retry(why) }
+            return .done
         }
-        result.retries += attempts - 1
-        switch status {
-        case .ok, .end: break
-        case .retry(let why): result.failure = "\(name) still asked to be retried after \(attempts) attempts: \(why)"
-        case .error(let why): result.failure = "\(name) failed: \(why)"
+        result.retries += outcome.attempts - 1
+        let status = last?.status ?? .ok
+        switch (outcome, status) {
+        case (.gaveUp(let why, let attempts, _), _): result.failure = "\(name) still asked to be retried after \(attempts) attempts: \(why)"
+        case (_, .error(let why)): result.failure = "\(name) failed: \(why)"
+        default: break
         }
         return last ?? StageOutput(status: status, records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:])
     }
 
-    private func collect(_ out: StageOutput, _ stage: StageInstance, _ arena: RecordArena, _ result: inout Result) {
+    private func collect(_ out: StageOutput, _ stage: any LiveStage, _ arena: RecordArena, _ result: inout Result) {
         for r in out.records { result.records.append(RecordJSON.render(r)) }
+        for (i, records) in out.ports.enumerated() where i < result.ports.count {
+            result.ports[i].records += records.map(RecordJSON.render)
+        }
         let wrap = ErrorRecords()
         for e in out.errors {
             if let r = wrap.wrap(e, stage: stage.identity.stage, arena: arena) { result.errors.append(RecordJSON.render(r)) }

@@ -21,7 +21,8 @@ public enum PipelineLoader {
     public static func pluginNames(path: String) -> Set<String>? {
         guard let (spec, shape) = try? PipelineSpec.load(path: path), shape.isEmpty else { return nil }
         let names = Set(spec.stages.map(\.plugin.name))
-        if !names.isDisjoint(with: RuleStages.names) || spec.connections.contains(where: { $0.when != nil }) { return nil }
+        // A stage built into the host is written in expressions.
+        if !names.isDisjoint(with: RuleStages.pluginNames) || spec.connections.contains(where: { $0.when != nil }) { return nil }
         return names
     }
 }

@@ -40,18 +40,39 @@ public struct PlannedStage: @unchecked Sendable {
     public var alertPublishers: [Int] { alertRoutes.map(\.publisher) }
     /// Whether some stage reads this one's error records.
     public internal(set) var hasErrorConsumers = false
-    /// Positions of the Filter stages whose rejected records this one reads.
-    public internal(set) var rejectedInputs: [Int] = []
-    /// Filters: whether some stage reads the records `where` rejected.
-    public internal(set) var hasRejectedConsumers = false
-    /// A built-in rule stage (Filter, Derive, AlertRule): the engine builds its instance.
-    public var isRuleStage: Bool { entry.libraryPath == RuleStages.libraryPath }
+    /// The extra output ports of other stages whose records this one reads (Filter's
+    /// "rejected", or any port a widgets file declares in `outputs`).
+    public internal(set) var portInputs: [PortInput] = []
+    /// Its own extra output ports that some connection takes.
+    public internal(set) var connectedPorts: Set<String> = []
     /// Where the plugin runs: the stage's `isolation`, else the pipeline's.
     public internal(set) var isolation: Isolation = .none
     /// Isolated stages: the longest one call may take.
     public internal(set) var timeoutMs: Int = Isolation.defaultTimeoutMs
 
     public var type: PluginType { entry.type }
+
+    /// What StageFactory builds it from; a source gets the position it resumes from.
+    func blueprint(namespace: String, pipeline: String, position: [UInt8] = []) -> StageBlueprint {
+        var b = StageBlueprint(entry: entry, identity: StageIdentity(namespace: namespace, pipeline: pipeline, stage: name),
+                               properties: properties)
+        b.secrets = secretValues
+        b.isolation = isolation
+        b.timeoutMs = timeoutMs
+        b.position = position
+        b.connectedPorts = connectedPorts
+        b.alertLimit = alerts?.maxPerBatch ?? AlertSettings.defaultMaxPerBatch
+        b.propertiesPath = "stages[\(specIndex)].plugin.properties"
+        return b
+    }
+}
+
+/// Records a stage reads from another stage's extra output port.
+public struct PortInput: Sendable, Equatable {
+    /// The position in `PipelinePlan.stages` of the stage that sends them.
+    public let stage: Int
+    /// The port's position among that stage's extra output ports (OutputPorts).
+    public let port: Int
 }
 
 /// One alerts connection, planned.

@@ -102,11 +102,8 @@ private struct Validation {
         }
         entries[i] = entry
         checkProperties(stage, entry, path, i)
-        if entry.libraryPath == RuleStages.libraryPath {
-            let properties = resolved[i] ?? []
-            let checked = RuleStages.compile(plugin: entry.name, properties: properties, path: "\(path).plugin.properties",
-                                             functions: functions, keepRejected: false, bind: nil)
-            diagnostics += checked.problems
+        if let builtIn = entry.builtIn {
+            diagnostics += builtIn.check(resolved[i] ?? [], path: "\(path).plugin.properties", functions: functions)
             if stage.isolation == .process {
                 warning("\(path).isolation", "\(entry.name) is built into the host and runs no plugin code of its own: it is not isolated")
             }
@@ -176,12 +173,14 @@ private struct Validation {
             } else if toEntry.type == .source {
                 error("\(path).to", "\(describe(to)) is a source: it takes no input")
             }
-        case .rejected:
-            if fromEntry.name != "Filter" || fromEntry.libraryPath != RuleStages.libraryPath {
-                error("\(path).port", "only a Filter stage has a rejected port; \(describe(from)) does not")
+        case .output(let name):
+            if fromEntry.type == .sink || fromEntry.type == .alertpublisher {
+                error("\(path).from", "\(describe(from)) has no record output: record connections cannot leave a \(fromEntry.type.rawValue)")
+            } else if !fromEntry.widgets.extraOutputs.contains(name) {
+                error("\(path).port", unknownPort(name, of: from))
             }
             if toEntry.type == .alertpublisher || toEntry.type == .source {
-                error("\(path).to", "\(describe(to)) cannot take records: connect rejected records to a transform or a sink")
+                error("\(path).to", "\(describe(to)) cannot take records: connect \(name) records to a transform or a sink")
             }
         case .errors:
             if fromEntry.type == .alertpublisher {
@@ -193,6 +192,24 @@ private struct Validation {
                 error("\(path).to", "\(describe(to)) cannot take error records: connect errors to a transform or a sink")
             }
         }
+    }
+
+    /// Why stage `from` has no output port `name`: which plugins of the catalog have one, or
+    /// which ports there are when none has.
+    func unknownPort(_ name: String, of from: Int) -> String {
+        let having = Set(catalog.entries.filter { $0.widgets.extraOutputs.contains(name) }.map(\.name)).sorted()
+        guard having.isEmpty else {
+            let who = having.count == 1 ? "a \(having[0]) stage has" : "\(Self.list(having, "and")) stages have"
+            return "only \(who) a \(name) port; \(describe(from)) does not"
+        }
+        let extras = Set(catalog.entries.flatMap(\.widgets.extraOutputs)).sorted()
+        return "unknown port '\(name)' (\(Self.list(["records", "alerts", "errors"] + extras, "or")))"
+    }
+
+    /// "a, b and c".
+    static func list(_ items: [String], _ conjunction: String) -> String {
+        guard items.count > 1 else { return items.first ?? "" }
+        return items.dropLast().joined(separator: ", ") + " \(conjunction) " + items[items.count - 1]
     }
 
     /// Records and error records must flow one way: no stage may feed itself.
@@ -259,7 +276,8 @@ private struct Validation {
             var planned = PlannedStage(specIndex: i, name: spec.stages[i].name, entry: entry, properties: resolved[i] ?? [],
                                        secretProperties: Set(entry.widgets.properties.filter(\.secret).map(\.name)),
                                        alerts: spec.stages[i].alerts, delivery: spec.stages[i].delivery)
-            planned.isolation = entry.libraryPath == RuleStages.libraryPath ? .none : spec.stages[i].isolation ?? spec.isolation
+            // A stage built into the host runs no plugin code: nothing to isolate.
+            planned.isolation = entry.builtIn != nil ? .none : spec.stages[i].isolation ?? spec.isolation
             planned.timeoutMs = spec.stages[i].timeoutMs ?? Isolation.defaultTimeoutMs
             return planned
         }
@@ -270,9 +288,10 @@ private struct Validation {
             case .errors:
                 stages[to].errorInputs.append(from)
                 stages[from].hasErrorConsumers = true
-            case .rejected:
-                stages[to].rejectedInputs.append(from)
-                stages[from].hasRejectedConsumers = true
+            case .output(let name):
+                guard let port = stages[from].entry.widgets.extraOutputs.firstIndex(of: name) else { return nil }
+                stages[to].portInputs.append(PortInput(stage: from, port: port))
+                stages[from].connectedPorts.insert(name)
             case .alerts:
                 let interval = spec.connections[e.index].repeatIntervalMs ?? spec.stages[e.to].delivery?.repeatIntervalMs ?? 0
                 stages[from].alertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: interval, when: spec.connections[e.index].when,

@@ -4,26 +4,34 @@ import SluicePluginABI
 
 /// The built-in stage types Filter, Derive and AlertRule: transforms whose behaviour is
 /// written as expressions in the pipeline file. They are plugins of the host's own library
-/// (sluice_expr.h) and listed in the catalog like any other, with widgets files in
-/// `widgets/`; the engine evaluates their expressions itself so that a rule costs no more
-/// than a compiled plugin, the host can call plugin functions from them, and the same
+/// (sluice_expr.h), catalog entries of origin `.builtIn` listed like any other, with widgets
+/// files in `widgets/`; the engine evaluates their expressions itself so that a rule costs no
+/// more than a compiled plugin, the host can call plugin functions from them, and the same
 /// checker validates them with every other problem of the file.
 public enum RuleStages {
-    /// What `host list-plugins` shows as their library.
-    public static let libraryPath = "(built into host)"
-    public static let names = ["Filter", "Derive", "AlertRule"]
-
     /// The default bound of previous() / changed() memories: keys per call site.
     public static let defaultMaxKeys = 100_000
     public static let maxKeysLimit = 100_000_000
 
-    /// The descriptors of the host's own library, as catalog descriptions.
-    static func descriptors() -> [(LibraryDescription.Plugin, PluginDescriptor)] {
+    /// The host's own plugins, each with its descriptor and how the engine makes it.
+    static func plugins() -> [(plugin: LibraryDescription.Plugin, descriptor: PluginDescriptor, stage: BuiltInStage)] {
         guard let lib = sx_builtin_library() else { return [] }
         return (0..<Int(lib.pointee.nplugins)).compactMap { i in
-            guard let d = try? PluginDescriptor(lib.pointee.plugins[i], index: i, library: NativeLibrary.host) else { return nil }
-            return (LibraryDescription.Plugin(index: i, name: d.name, type: d.type, version: d.version.text), d)
+            guard let d = try? PluginDescriptor(lib.pointee.plugins[i], index: i, library: NativeLibrary.host),
+                  let kind = Kind(rawValue: d.name) else { return nil }
+            let stage = BuiltInStage { properties, path, functions, bind in
+                compile(kind, properties: properties, path: path, functions: functions, bind: bind)
+            }
+            return (LibraryDescription.Plugin(index: i, name: d.name, type: d.type, version: d.version.text), d, stage)
         }
+    }
+
+    /// The names of the host's own plugins, as its library gives them.
+    static let pluginNames = Set(plugins().map(\.plugin.name))
+
+    /// The rule stages, by their plugin names in the host's library.
+    enum Kind: String {
+        case filter = "Filter", derive = "Derive", alertRule = "AlertRule"
     }
 
     /// The settings every rule stage shares: `constants` and `state`.
@@ -36,9 +44,8 @@ public enum RuleStages {
     /// Checks a rule stage's properties and, with `bind`, builds its native instance
     /// (an sx_stage the ABI's process() drives). `path` is the stage's
     /// `stages[i].plugin.properties`. Every problem is returned, each with its path.
-    static func compile(plugin: String, properties: [(String, String)], path: String, functions: ExpressionFunctions,
-                        keepRejected: Bool, bind: ((ExpressionFunction) throws -> OpaquePointer)?)
-        -> (instance: UnsafeMutableRawPointer?, problems: [Diagnostic]) {
+    static func compile(_ kind: Kind, properties: [(String, String)], path: String, functions: ExpressionFunctions,
+                        bind: BuiltInStage.Binder?) -> (instance: UnsafeMutableRawPointer?, problems: [Diagnostic]) {
         var problems: [Diagnostic] = []
         let values = Dictionary(properties, uniquingKeysWith: { _, last in last })
         func object(_ name: String) -> [(String, JSONValue)]? {
@@ -104,12 +111,12 @@ public enum RuleStages {
             return expression(text, "\(path).\(name)", .condition)
         }
 
-        var make: (OpaquePointer) -> OpaquePointer? = { _ in nil }
-        switch plugin {
-        case "Filter":
+        let make: (OpaquePointer) -> OpaquePointer?
+        switch kind {
+        case .filter:
             let root = condition("where")
-            make = { p in root.flatMap { sx_filter_new(p, $0, keepRejected ? 1 : 0) } }
-        case "Derive":
+            make = { p in root.flatMap { sx_filter_new(p, $0) } }
+        case .derive:
             let fields = entries("fields", required: true)
             make = { p in
                 let keys = fields.map { FieldKeys.intern($0.0) }
@@ -118,7 +125,7 @@ public enum RuleStages {
                 let cnames = names.map { UnsafePointer<CChar>($0) }
                 return sx_derive_new(p, keys, cnames, fields.map(\.1), UInt32(fields.count))
             }
-        case "AlertRule":
+        case .alertRule:
             let root = condition("when")
             let payload = entries("payload", required: false)
             make = { p in
@@ -128,8 +135,6 @@ public enum RuleStages {
                 let cnames = names.map { UnsafePointer<CChar>($0) }
                 return sx_rule_new(p, root, cnames, payload.map(\.1), UInt32(payload.count))
             }
-        default:
-            problems.append(.error(path, "\(plugin) is not a built-in rule stage"))
         }
         guard problems.errors.isEmpty, bind != nil, let program = compiler.program.release() else { return (nil, problems) }
         sx_program_set_state(program, UInt64(shared.maxKeys), UInt64(shared.ttlMs))
@@ -149,31 +154,22 @@ public enum RuleStages {
         default: return "null"
         }
     }
-
-    /// The records a Filter's last process() call rejected (for its `rejected` port).
-    static func rejected(_ instance: UnsafeRawPointer?) -> UnsafeBufferPointer<sluice_record> {
-        guard let instance else { return .init(start: nil, count: 0) }
-        var n = 0
-        let p = sx_stage_rejected(OpaquePointer(instance), &n)
-        return UnsafeBufferPointer(start: p, count: n)
-    }
 }
 
 extension RuleStages {
     /// A live Filter, Derive or AlertRule stage outside a pipeline run (benchmarks, tools):
-    /// its properties checked and compiled against `catalog`'s functions, driven through
-    /// the ABI like in a run. Throws every problem found.
+    /// its properties checked and compiled against `catalog`'s functions, built by the
+    /// StageFactory like in a run. Throws every problem found.
     public static func instance(plugin: String, properties: [(String, String)], catalog: Catalog,
-                                arena: RecordArena, stage: String = "rule") throws -> StageInstance {
-        guard case .success(let entry) = catalog.find(name: plugin, type: .transform), entry.libraryPath == libraryPath else {
+                                arena: RecordArena, stage: String = "rule") throws -> any TransformStage {
+        guard case .success(let entry) = catalog.find(name: plugin, type: .transform), entry.builtIn != nil else {
             throw StageCreateError(stage: stage, plugin: plugin, message: "not a built-in rule stage")
         }
-        let made = compile(plugin: plugin, properties: properties, path: "properties", functions: ExpressionFunctions(catalog: catalog),
-                           keepRejected: false, bind: FunctionBinder.bind)
-        guard let instance = made.instance else {
-            throw StageCreateError(stage: stage, plugin: plugin, message: made.problems.map(\.description).joined(separator: "; "))
+        let factory = StageFactory(functions: ExpressionFunctions(catalog: catalog))
+        let blueprint = StageBlueprint(entry: entry, identity: StageIdentity(pipeline: "bench", stage: stage), properties: properties)
+        guard case .transform(let made) = try factory.make(blueprint, arena: arena) else {
+            throw StageCreateError(stage: stage, plugin: plugin, message: "not a transform")
         }
-        return try StageInstance(descriptor: entry.load(), identity: StageIdentity(pipeline: "bench", stage: stage),
-                                 properties: properties, allowsAlerts: entry.widgets.emitsAlerts, arena: arena, made: instance)
+        return made
     }
 }

@@ -224,10 +224,30 @@ public enum AggregateFunction: String, Sendable, CaseIterable {
 }
 
 /// Which output of a stage a connection carries.
-public enum ConnectionPort: String, Sendable, CaseIterable {
+/// Which output of its `from` stage a connection carries.
+public enum ConnectionPort: Sendable, Hashable {
     case records, alerts, errors
-    /// A Filter's records for which `where` was not true.
-    case rejected
+    /// An extra output port the stage's widgets file declares in `outputs`, such as a
+    /// Filter's "rejected" (its records for which `where` was not true).
+    case output(String)
+
+    public init(name: String) {
+        switch name {
+        case "records": self = .records
+        case "alerts": self = .alerts
+        case "errors": self = .errors
+        default: self = .output(name)
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .records: return "records"
+        case .alerts: return "alerts"
+        case .errors: return "errors"
+        case .output(let name): return name
+        }
+    }
 }
 
 public struct ConnectionSpec: Sendable, Equatable {

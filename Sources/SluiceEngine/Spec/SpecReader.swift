@@ -80,10 +80,9 @@ extension ConfigReader {
             let from = string(c["from"], "\(path).from", required: true) ?? ""
             let to = string(c["to"], "\(path).to", required: true) ?? ""
             var port = ConnectionPort.records
+            // Which ports a stage has is the catalog's to say: the planner checks the name.
             if let p = string(c["port"], "\(path).port") {
-                if let known = ConnectionPort(rawValue: p) { port = known } else {
-                    error("\(path).port", "unknown port '\(p)' (records, alerts, errors or rejected)")
-                }
+                if p.isEmpty { error("\(path).port", "names no port") } else { port = ConnectionPort(name: p) }
             }
             let repeatInterval = integer(c["repeatIntervalMs"], "\(path).repeatIntervalMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs)
             if repeatInterval != nil && port != .alerts {

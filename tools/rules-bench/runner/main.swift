@@ -27,7 +27,7 @@ func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 /// ns per record of `stage` processing every record once, batch by batch (cold), or the
 /// first batch again and again, as many records in all (hot: in cache, as right after parsing).
-func timeOnce(_ stage: PluginStage, hot: Bool) -> Double {
+func timeOnce(_ stage: any TransformStage, hot: Bool) -> Double {
     let out = RecordArena(chunkBytes: 1 << 20)
     let t0 = now()
     records.withUnsafeBufferPointer { all in
@@ -72,7 +72,7 @@ let firing = records.withUnsafeBufferPointer { all in
         }
     }.count) / Double(max(1, all.count))
 }
-let stages: [(String, PluginStage)] = [
+let stages: [(String, any TransformStage)] = [
     ("QualityCheck plugin (C, reference)", quality),
     ("AlertRule size(data_points) < 10, 2-field payload", rule),
     ("Filter size(data_points) >= 10", filter),

@@ -1,0 +1,80 @@
+import SluicePluginABI
+
+/// What the runtime needs of every live stage, whatever its role: who it is, where its
+/// output of the batch goes, what it raised and counted. A stage is a plugin in the host's
+/// own process (StageInstance), in a worker process (IsolatedStage), or built into the host
+/// (a StageInstance the engine made): StageFactory builds all of them. Call a stage from
+/// one thread at a time.
+public protocol LiveStage: AnyObject {
+    var identity: StageIdentity { get }
+    /// The arena where the stage's output, errors and alerts of the current batch go.
+    var arena: RecordArena { get set }
+    /// Counters the plugin added to with out->count().
+    var counters: [String: Int64] { get }
+    /// Alerts refused because the plugin does not declare emitsAlerts.
+    var rejectedAlerts: Int { get }
+    /// Alerts beyond the per-batch bound, not kept.
+    var overflowedAlerts: Int { get }
+    /// The most alerts kept per batch.
+    var alertLimit: Int { get set }
+    /// Starts a batch: the stage's errors and alerts collect afresh.
+    func beginBatch()
+    /// Error records emitted during the current batch, by every call.
+    var batchErrors: [EmittedError] { get }
+    /// Alerts raised during the current batch, by every call.
+    var batchAlerts: [RawAlertRef] { get }
+    /// Isolated stages: how many times a worker replaced one that crashed, exited or hung.
+    var workerRestarts: Int? { get }
+    /// Releases the plugin instance; later calls fail.
+    func destroy()
+}
+
+extension LiveStage {
+    public var workerRestarts: Int? { nil }
+}
+
+/// Reads input, batch by batch, and commits what every other stage finished.
+public protocol SourceStage: LiveStage {
+    /// Whether the plugin commits positions of its own (a commit function).
+    var hasCommit: Bool { get }
+    /// The last position the plugin saved during the current batch.
+    var batchPosition: [UInt8]? { get }
+    func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput
+    func commit(batch id: UInt64) -> StageOutput
+}
+
+/// Turns each batch's records into records (on its output ports), error records and alerts.
+public protocol TransformStage: LiveStage {
+    func process(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput
+}
+
+/// Writes each batch's records somewhere, durably once flushed.
+public protocol SinkStage: LiveStage {
+    func write(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput
+    func flush() -> StageOutput
+}
+
+/// Delivers alert envelopes to a service.
+public protocol PublisherStage: LiveStage {
+    func publish(_ alerts: [UnsafePointer<sluice_alert>]) -> StageOutput
+}
+
+/// A stage as StageFactory built it, by the role its plugin's type gives it.
+public enum BuiltStage {
+    case source(any SourceStage)
+    case transform(any TransformStage)
+    case sink(any SinkStage)
+    case publisher(any PublisherStage)
+
+    public var live: any LiveStage {
+        switch self {
+        case .source(let s): return s
+        case .transform(let s): return s
+        case .sink(let s): return s
+        case .publisher(let s): return s
+        }
+    }
+}
+
+extension StageInstance: SourceStage, TransformStage, SinkStage, PublisherStage {}
+extension IsolatedStage: SourceStage, TransformStage, SinkStage, PublisherStage {}
