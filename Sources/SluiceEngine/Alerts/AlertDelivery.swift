@@ -36,35 +36,32 @@ struct DeliveryOutcome {
     }
 }
 
-/// Hands alerts to one publisher in one publish call, then again — after an exponential
-/// backoff with jitter, or the service's Retry-After when it is longer — for the alerts
-/// it answered "retry" for, within the pipeline's retry bound. Per-alert outcomes
-/// (alert_outcome) win over the call's status. A Retry-After longer than the bound's
-/// longest wait ends the attempts at once: those alerts are deferred to the spool rather
-/// than holding up the batch.
+/// Hands alerts to one publisher in one publish call, then again — under the pipeline's
+/// retry policy (backoff with jitter, at least the service's Retry-After) — for the alerts
+/// it answered "retry" for. Per-alert outcomes (alert_outcome) win over the call's status.
+/// A Retry-After longer than the bound's longest wait ends the attempts at once: those
+/// alerts are deferred to the spool rather than holding up the batch.
 struct AlertDelivery {
-    let settings: RetrySettings
-    /// How to wait (milliseconds).
-    let sleep: (Int) -> Void
-    /// A number in 0..<1, for jitter.
-    var random: () -> Double = { Double.random(in: 0..<1) }
+    /// The publishers' policy: with jitter.
+    let policy: RetryPolicy
+    /// Says which publisher retries, for the log (nil: not logged).
+    var log: RetryLog?
 
-    /// The wait before attempt `attempt` (2, 3, …): half the exponential backoff plus a
-    /// random part of the other half ("equal jitter"), so that publishers retrying after
-    /// the same outage do not all come back at the same moment.
-    func backoffMs(beforeAttempt attempt: Int) -> Int {
-        let full = settings.backoffMs(beforeAttempt: attempt)
-        return full / 2 + Int(Double(full - full / 2) * random())
+    init(settings: RetrySettings, sleep: @escaping (Int) -> Void, log: RetryLog? = nil) {
+        policy = RetryPolicy(settings, sleep: sleep, jitter: true)
+        self.log = log
     }
 
-    func deliver(_ alerts: [UnsafePointer<sluice_alert>], to publisher: any PluginStage) -> DeliveryOutcome {
+    func deliver(_ alerts: [UnsafePointer<sluice_alert>], to publisher: any PublisherStage) -> DeliveryOutcome {
         var outcome = DeliveryOutcome()
         outcome.fates = Array(repeating: .deferred("not attempted", notBeforeMs: 0), count: alerts.count)
         var pending = Array(alerts.indices)
-        var attempt = 1
-        while !pending.isEmpty {
+        var again: [(index: Int, message: String)] = []
+        let log = self.log.map { RetryLog(logger: $0.logger, subject: $0.subject, call: "publish of \(alerts.count) alert\(alerts.count == 1 ? "" : "s")") }
+        let ended = policy.run(log) { attempt in
+            if attempt > 1 { outcome.retries += 1 }
             let out = publisher.publish(pending.count == alerts.count ? alerts : pending.map { alerts[$0] })
-            var again: [(index: Int, message: String)] = []
+            again = []
             var retryAfter = 0
             for (position, index) in pending.enumerated() {
                 var status: sluice_status
@@ -88,19 +85,14 @@ struct AlertDelivery {
                 }
             }
             pending = again.map(\.index)
-            guard !again.isEmpty else { break }
-            if attempt >= settings.maxAttempts || retryAfter > settings.maxBackoffMs {
-                let why = retryAfter > settings.maxBackoffMs
-                    ? "the service asked to wait \(retryAfter) ms (Retry-After)"
-                    : "still failing after \(attempt) attempt\(attempt == 1 ? "" : "s")"
-                for (index, message) in again {
-                    outcome.fates[index] = .deferred("\(why): \(message)", notBeforeMs: retryAfter)
-                }
-                break
+            guard let first = again.first else { return .done }
+            return .retry(first.message, notBeforeMs: retryAfter)
+        }
+        if case .gaveUp(_, let attempts, let notBefore) = ended {
+            let why = RetryPolicy.reason(attempts: attempts, notBeforeMs: notBefore)
+            for (index, message) in again {
+                outcome.fates[index] = .deferred("\(why): \(message)", notBeforeMs: notBefore)
             }
-            attempt += 1
-            outcome.retries += 1
-            sleep(max(backoffMs(beforeAttempt: attempt), retryAfter))
         }
         return outcome
     }

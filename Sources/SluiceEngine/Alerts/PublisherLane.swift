@@ -41,7 +41,7 @@ struct LaneReport {
 final class PublisherLane: @unchecked Sendable {
     let name: String
     let plugin: String
-    let instance: any PluginStage
+    let instance: any PublisherStage
     private let delivery: AlertDelivery
     private let spool: AlertSpool
     private let folder: String
@@ -60,7 +60,7 @@ final class PublisherLane: @unchecked Sendable {
     /// Alerts waiting in the spool.
     var waiting: Int { spool.count }
 
-    init(name: String, plugin: String, instance: any PluginStage, folder: String, maxBytes: Int,
+    init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
          longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger) throws {
         self.name = name
         self.plugin = plugin
@@ -69,7 +69,7 @@ final class PublisherLane: @unchecked Sendable {
         self.longestRepeatMs = longestRepeatMs
         self.retry = retry
         self.logger = logger
-        delivery = AlertDelivery(settings: retry, sleep: sleep)
+        delivery = AlertDelivery(settings: retry, sleep: sleep, log: RetryLog(logger: logger, subject: "publisher '\(name)'", call: "publish"))
         do {
             spool = try AlertSpool(folder: folder, publisher: name, maxBytes: maxBytes)
         } catch {

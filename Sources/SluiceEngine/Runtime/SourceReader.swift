@@ -15,11 +15,23 @@ final class SourceReader: @unchecked Sendable {
         let id: UInt64
         let arena: RecordArena
         let records: RecordList
+        /// Records the source sent to its extra output ports (OutputPorts' order).
+        let portRecords: [RecordList]
         let errors: [EmittedError]
         let alerts: [RawAlertRef]
         let readMs: Double
         /// Input is exhausted: this is the last batch.
         let ended: Bool
+
+        var ports: [UnsafeBufferPointer<sluice_record>] { portRecords.map(\.buffer) }
+        var memory: Memory { Memory(arena: arena, records: records, ports: portRecords) }
+    }
+
+    /// What one batch is read into; two of them are used in turn.
+    struct Memory {
+        let arena: RecordArena
+        let records: RecordList
+        let ports: [RecordList]
     }
 
     /// Where committed positions are saved, and in whose name.
@@ -29,11 +41,11 @@ final class SourceReader: @unchecked Sendable {
         let run: String
     }
 
-    private let source: any PluginStage
+    private let source: any SourceStage
     private let name: String
-    private let settings: (batch: BatchSettings, retry: RetrySettings)
+    private let batchSettings: BatchSettings
+    private let retry: RetryPolicy
     private let shouldStop: () -> Bool
-    private let sleep: (Int) -> Void
     private let logger: Logger
     private let failureText: (String, String) -> String
     /// Batch id → the position its reads saved; reader thread only.
@@ -45,7 +57,7 @@ final class SourceReader: @unchecked Sendable {
 
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var free: [(RecordArena, RecordList)]
+    private var free: [Memory]
     private var ready: [Batch] = []
     private var commits: [UInt64] = []
     private var outstanding = 0       // batches read (ready or with the stages), not yet done
@@ -60,23 +72,24 @@ final class SourceReader: @unchecked Sendable {
     /// `maxDelayMs` is 0.
     static let idleWaitMs: UInt32 = 100
 
-    init(source: any PluginStage, name: String, batch: BatchSettings, retry: RetrySettings,
-         shouldStop: @escaping () -> Bool, sleep: @escaping (Int) -> Void, logger: Logger,
+    init(source: any SourceStage, name: String, batch: BatchSettings, retry: RetryPolicy,
+         shouldStop: @escaping () -> Bool, logger: Logger, ports: Int = 0,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
         if let positions {
-            let stage = name
-            writer = PositionWriter(store: positions.store, plugin: positions.plugin, run: positions.run,
-                                    attempts: retry.maxAttempts, backoffMs: { retry.backoffMs(beforeAttempt: $0) }, sleep: sleep,
-                                    warn: { [logger] in logger.warning("stage '\(stage)': \($0)") })
+            writer = PositionWriter(store: positions.store, plugin: positions.plugin, run: positions.run, retry: retry,
+                                    log: RetryLog(logger: logger, subject: "stage '\(name)'", call: "saving its position"))
         }
         self.source = source
         self.name = name
-        self.settings = (batch, retry)
+        batchSettings = batch
+        self.retry = retry
         self.shouldStop = shouldStop
-        self.sleep = sleep
         self.logger = logger
         self.failureText = failureText
-        free = (0..<2).map { _ in (RecordArena(chunkBytes: 4 << 20), RecordList(capacity: min(batch.maxRecords, 1 << 16))) }
+        free = (0..<2).map { _ in
+            Memory(arena: RecordArena(chunkBytes: 4 << 20), records: RecordList(capacity: min(batch.maxRecords, 1 << 16)),
+                   ports: (0..<ports).map { _ in RecordList(capacity: 16) })
+        }
     }
 
     func start() {
@@ -113,7 +126,7 @@ final class SourceReader: @unchecked Sendable {
         condition.lock()
         commits.append(batch.id)
         outstanding -= 1
-        free.append((batch.arena, batch.records))
+        free.append(batch.memory)
         condition.broadcast()
         condition.unlock()
     }
@@ -134,27 +147,28 @@ final class SourceReader: @unchecked Sendable {
     private func loop() {
         var batchID: UInt64 = 1
         reading: while true {
-            guard let (arena, records) = takeFreeMemory() else { break }
-            arena.reset()
-            source.arena = arena
+            guard let memory = takeFreeMemory() else { break }
+            memory.arena.reset()
+            source.arena = memory.arena
             source.beginBatch()
-            let read = readBatch(batchID, into: records)
+            let read = readBatch(batchID, into: memory)
             if let error = read.error {
                 // The batches already read are still processed and committed.
                 fail(error)
-                free(arena, records)
+                free(memory)
                 break
             }
             let alerts = source.batchAlerts
-            let hasContent = !records.isEmpty || !source.batchErrors.isEmpty || !alerts.isEmpty
+            let hasContent = !memory.records.isEmpty || memory.ports.contains { !$0.isEmpty } || !source.batchErrors.isEmpty
+                || !alerts.isEmpty
             if !hasContent {
-                free(arena, records)
+                free(memory)
                 if read.ended || read.stopped { break reading }
                 continue  // nothing arrived within maxDelayMs: no batch
             }
             if let position = source.batchPosition { positions[batchID] = position }
-            let batch = Batch(id: batchID, arena: arena, records: records, errors: source.batchErrors,
-                              alerts: alerts, readMs: read.ms, ended: read.ended)
+            let batch = Batch(id: batchID, arena: memory.arena, records: memory.records, portRecords: memory.ports,
+                              errors: source.batchErrors, alerts: alerts, readMs: read.ms, ended: read.ended)
             condition.lock()
             ready.append(batch)
             outstanding += 1  // counted from here, so the end waits for it to be done
@@ -200,7 +214,7 @@ final class SourceReader: @unchecked Sendable {
     }
 
     /// Waits for free memory, committing finished batches meanwhile; nil when stopping.
-    private func takeFreeMemory() -> (RecordArena, RecordList)? {
+    private func takeFreeMemory() -> Memory? {
         while true {
             condition.lock()
             while free.isEmpty && commits.isEmpty && !stopping { condition.wait() }
@@ -217,9 +231,9 @@ final class SourceReader: @unchecked Sendable {
         }
     }
 
-    private func free(_ arena: RecordArena, _ records: RecordList) {
+    private func free(_ memory: Memory) {
         condition.lock()
-        free.append((arena, records))
+        free.append(memory)
         condition.unlock()
     }
 
@@ -241,19 +255,18 @@ final class SourceReader: @unchecked Sendable {
             condition.unlock()
         }
         // Committing the newest covers the older ones: "everything up to and including".
-        var attempt = 0
-        while true {
-            attempt += 1
+        var failed: String?
+        let outcome = retry.run(RetryLog(logger: logger, subject: "stage '\(name)'", call: "commit of batch \(last)")) { _ in
             switch source.commit(batch: last).status {
-            case .ok, .end:
-                return true
-            case .retry(let why) where attempt < settings.retry.maxAttempts:
-                sleep(settings.retry.backoffMs(beforeAttempt: attempt + 1))
-                logger.warning("stage '\(name)' asked to retry committing batch \(last): \(why)")
-            case .retry(let why), .error(let why):
-                return commitFailure(why)
+            case .ok, .end: return .done
+            case .retry(let why): return .retry(why)
+            case .error(let why):
+                failed = why
+                return .done
             }
         }
+        if let why = failed ?? outcome.failure { return commitFailure(why) }
+        return true
     }
 
     private func commitFailure(_ why: String) -> Bool {
@@ -277,13 +290,14 @@ final class SourceReader: @unchecked Sendable {
     /// without waiting, and a read that brings nothing closes the batch (as Spark's
     /// trigger takes what is available) — a file dropped into a followed folder is
     /// processed at once, not when `maxDelayMs` runs out.
-    private func readBatch(_ batchID: UInt64, into records: RecordList) -> (ended: Bool, stopped: Bool, error: String?, ms: Double) {
-        let maxRecords = settings.batch.maxRecords
-        let maxDelayNs = UInt64(settings.batch.maxDelayMs) * 1_000_000
+    private func readBatch(_ batchID: UInt64, into memory: Memory) -> (ended: Bool, stopped: Bool, error: String?, ms: Double) {
+        let maxRecords = batchSettings.maxRecords
+        let maxDelayNs = UInt64(batchSettings.maxDelayMs) * 1_000_000
         let started = ResourceUsage.nowNanoseconds()
         var readNs: UInt64 = 0
+        let records = memory.records
         records.removeAll()
-        var retries = 0
+        memory.ports.forEach { $0.removeAll() }
         func result(_ ended: Bool, _ stopped: Bool, _ error: String?) -> (Bool, Bool, String?, Double) {
             (ended, stopped, error, Double(readNs) / 1e6)
         }
@@ -299,28 +313,24 @@ final class SourceReader: @unchecked Sendable {
             // Nothing yet: let an idle source wait a while rather than call it in a busy loop.
             // Something already: only what is there right now.
             waitMs = records.isEmpty ? max(waitMs, SourceReader.idleWaitMs) : 0
-            let t0 = ResourceUsage.nowNanoseconds()
-            let out = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
-            readNs += ResourceUsage.nowNanoseconds() - t0
-            switch out.status {
-            case .ok:
-                let before = records.count
-                records.append(contentsOf: out.records)
-                retries = 0
-                if before > 0 && records.count == before { return result(false, false, nil) }
-            case .end:
-                records.append(contentsOf: out.records)
-                return result(true, false, nil)
-            case .retry(let why):
-                retries += 1
-                if retries >= settings.retry.maxAttempts {
-                    return result(false, false, failureText("read", "still failing after \(retries) attempts: \(why)"))
-                }
-                logger.warning("stage '\(name)' asked to retry reading: \(why)")
-                sleep(settings.retry.backoffMs(beforeAttempt: retries + 1))
-            case .error(let why):
-                return result(false, false, failureText("read", why))
+            var out: StageOutput?
+            let outcome = retry.run(RetryLog(logger: logger, subject: "stage '\(name)'", call: "read of batch \(batchID)")) { _ in
+                let t0 = ResourceUsage.nowNanoseconds()
+                let read = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
+                readNs += ResourceUsage.nowNanoseconds() - t0  // the waits between attempts are not the plugin's time
+                out = read
+                if case .retry(let why) = read.status { return .retry(why) }
+                return .done
             }
+            if let failure = outcome.failure { return result(false, false, failureText("read", failure)) }
+            guard let out else { continue }
+            if case .error(let why) = out.status { return result(false, false, failureText("read", why)) }
+            let before = records.count
+            records.append(contentsOf: out.records)
+            for (port, sent) in zip(memory.ports, out.ports) { port.append(contentsOf: sent) }
+            if out.status == .end { return result(true, false, nil) }
+            // Something already, and nothing more right now: the batch closes.
+            if before > 0 && records.count == before { return result(false, false, nil) }
         }
         return result(false, false, nil)
     }

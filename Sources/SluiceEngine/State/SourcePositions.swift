@@ -109,10 +109,8 @@ final class PositionWriter: @unchecked Sendable {
     private let store: SourcePositions
     private let plugin: String
     private let run: String
-    private let attempts: Int
-    private let backoffMs: (Int) -> Int
-    private let sleep: (Int) -> Void
-    private let warn: (String) -> Void
+    private let retry: RetryPolicy
+    private let log: RetryLog
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -122,15 +120,12 @@ final class PositionWriter: @unchecked Sendable {
     private var error: String?
     private var finished = false
 
-    init(store: SourcePositions, plugin: String, run: String, attempts: Int, backoffMs: @escaping (Int) -> Int,
-         sleep: @escaping (Int) -> Void, warn: @escaping (String) -> Void) {
+    init(store: SourcePositions, plugin: String, run: String, retry: RetryPolicy, log: RetryLog) {
         self.store = store
         self.plugin = plugin
         self.run = run
-        self.attempts = attempts
-        self.backoffMs = backoffMs
-        self.sleep = sleep
-        self.warn = warn
+        self.retry = retry
+        self.log = log
         let t = Thread { [self] in self.loop() }
         t.name = "sluice-positions"
         t.start()
@@ -180,22 +175,21 @@ final class PositionWriter: @unchecked Sendable {
             }
             pending = nil
             condition.unlock()
-            var failure: String?
-            for attempt in 1...max(1, attempts) {
+            let log = RetryLog(logger: self.log.logger, subject: self.log.subject, call: "\(self.log.call) after batch \(next.batch)")
+            let outcome = retry.run(log) { _ in
                 do {
                     try store.save(next.bytes, plugin: plugin, run: run, batch: next.batch)
-                    failure = nil
-                    break
+                    return .done
                 } catch {
-                    failure = "\(error)"
-                    if attempt < attempts {
-                        warn("cannot save the position after batch \(next.batch) (attempt \(attempt)): \(error)")
-                        sleep(backoffMs(attempt + 1))
-                    }
+                    return .retry("\(error)")
                 }
             }
             condition.lock()
-            if let failure { error = "cannot save its position after batch \(next.batch): \(failure)" } else { saved = next.batch }
+            if let failure = outcome.failure {
+                error = "cannot save its position after batch \(next.batch): \(failure)"
+            } else {
+                saved = next.batch
+            }
             condition.broadcast()
             condition.unlock()
         }
