@@ -1,0 +1,244 @@
+import Foundation
+import Logging
+import SluicePluginABI
+
+/// Everything that happens to alerts between the stages that raise them and the services
+/// that receive them, for one run of a pipeline:
+///
+///     raw alerts of a batch, per stage
+///       ─► envelopes: one per group of the stage's `alerts` section (aggregated), or one per
+///          alert; each with its stable key (Alerts/AlertEnvelope.swift)
+///       ─► routes: the alerts connections whose `when` the envelope makes true (none:
+///          unrouted; a stage with no alerts connection at all: dropped)
+///       ─► publisher lanes, each on a thread of its own: the spool first, repeat
+///          suppression, delivery with retries, the durable spool (PublisherLane)
+///
+/// The runner calls `start()` once, `batch(…)` once per batch — after its sinks flushed and
+/// before its commit, which waits for the lanes — and `idle()` while no input comes. Counts
+/// per stage and per publisher are read at the end. One thread calls it at a time (the
+/// runner's); the lanes of one step run on threads of their own and are waited for.
+///
+/// Steps that outlive a batch (windows, incidents firing and resolving, silences) go
+/// between the envelopes and the routes; `idle()` is where they hear the clock when no
+/// batch comes.
+final class AlertFlow {
+    /// What the flow did to one step's time, by publisher position (each lane's time).
+    typealias Durations = [Int: Double]
+
+    private let plan: PipelinePlan
+    private let run: String
+    private let logger: Logger
+    private let clock: () -> Int64
+    /// The stages that can raise alerts, by position.
+    private let raisers: [Int: Raiser]
+    /// Publisher position → its lane.
+    private let lanes: [Int: PublisherLane]
+    private let publishers: [Int: any PublisherStage]
+    private let router: AlertRouter
+    /// Publishers hold this arena between batches (spool replays while idle), never a
+    /// batch's arena once the reader has it back.
+    private let idleArena = RecordArena(chunkBytes: 64 << 10)
+
+    // What happened, for the summary.
+    private(set) var stageCounts: [Int: AlertCounts] = [:]
+    /// Stage position → aggregate name → alerts whose field was not a number.
+    private(set) var invalidAggregateValues: [Int: [String: Int]] = [:]
+    private var publisherCounts: [Int: PublisherSummary] = [:]
+    /// Counts for stages a spool names but the pipeline no longer has.
+    private(set) var formerStages = AlertCounts()
+
+    /// One stage that raises alerts: how its alerts become envelopes and where they go.
+    private struct Raiser {
+        let name: String
+        let aggregator: AlertAggregator?
+        let keyFields: [String]?
+        let routes: [AlertRoute]
+    }
+
+    /// `publishers`: the pipeline's alert publishers, by position in `plan.stages`.
+    init(plan: PipelinePlan, publishers: [Int: any PublisherStage], run: String, sleep: @escaping (Int) -> Void,
+         logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
+        self.plan = plan
+        self.run = run
+        self.logger = logger
+        self.clock = clock
+        self.publishers = publishers
+        router = try AlertRouter(plan: plan)
+        var raisers: [Int: Raiser] = [:]
+        for (i, s) in plan.stages.enumerated() where s.type != .alertpublisher {
+            raisers[i] = Raiser(name: s.name, aggregator: s.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil },
+                                keyFields: s.alerts?.keyFields, routes: s.alertRoutes)
+        }
+        self.raisers = raisers
+        var lanes: [Int: PublisherLane] = [:]
+        for (i, publisher) in publishers {
+            let s = plan.stages[i]
+            publisherCounts[i] = PublisherSummary(name: s.name, plugin: s.entry.name)
+            let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
+            lanes[i] = try PublisherLane(name: s.name, plugin: s.entry.name, instance: publisher, folder: plan.spoolFolder,
+                                         maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
+                                         sleep: sleep, logger: logger)
+            publisher.arena = idleArena
+        }
+        self.lanes = lanes
+    }
+
+    // MARK: the runner's calls
+
+    /// A run begins: what earlier runs left in the spools goes before anything new.
+    func start() -> Durations {
+        step(lanes.keys.map { ($0, []) }, .start)
+    }
+
+    /// The alerts the stages raised in batch `id` (stage position → its raw alerts, in
+    /// `arena`, the batch's): made into envelopes, routed and published. Returns when every
+    /// publisher is done with them (delivered, refused or spooled).
+    func batch(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena) -> Durations {
+        let now = clock()
+        router.setNow(now)
+        // Publisher position → its alerts of this batch.
+        var pending: [Int: [RoutedAlert]] = [:]
+        for (position, alerts) in raised.sorted(by: { $0.key < $1.key }) where !alerts.isEmpty {
+            guard let raiser = raisers[position] else { continue }
+            stageCounts[position, default: AlertCounts()].emitted += alerts.count
+            if raiser.routes.isEmpty {
+                stageCounts[position, default: AlertCounts()].dropped += alerts.count
+                continue
+            }
+            let envelopes = envelopes(of: alerts, raisedBy: position, raiser, batch: id, at: now, in: arena)
+            route(envelopes, raisedBy: position, raiser, in: arena, into: &pending)
+        }
+        var work = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        // A publisher with nothing new may still have a spool to try again.
+        work += lanes.filter { pending[$0.key] == nil && $0.value.waiting > 0 }.map { ($0.key, []) }
+        guard !work.isEmpty else { return [:] }
+        for (position, _) in work { publishers[position]?.arena = arena }
+        defer { for (position, _) in work { publishers[position]?.arena = idleArena } }
+        return step(work, .batch(id))
+    }
+
+    /// No batch for a while (`PipelineRunner.idleTickMs`): spools whose wait is over are
+    /// tried again.
+    func idle() -> Durations {
+        let due = lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
+        guard !due.isEmpty else { return [:] }
+        defer { idleArena.reset() }
+        return step(due, .idle)
+    }
+
+    /// Every publisher's counts, with what waits in its spool now.
+    var publisherSummaries: [PublisherSummary] {
+        publisherCounts.sorted { $0.key < $1.key }.map { position, summary in
+            var s = summary
+            s.waiting = lanes[position]?.waiting ?? 0
+            return s
+        }
+    }
+
+    /// Alert counts over every stage (former ones included), as far as the flow knows them.
+    var totals: AlertCounts { stageCounts.values.reduce(formerStages, +) }
+
+    // MARK: envelopes and routes
+
+    private func envelopes(of raw: [RawAlertRef], raisedBy position: Int, _ raiser: Raiser, batch: UInt64, at now: Int64,
+                           in arena: RecordArena) -> [UnsafePointer<sluice_alert>] {
+        let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: raiser.name,
+                                    run: run, batch: batch, timestampMs: now, keyFields: raiser.keyFields)
+        guard let aggregator = raiser.aggregator else {
+            return raw.enumerated().map { ordinal, alert in
+                UnsafePointer(writer.write(payload: alert.entries, count: 1, ordinal: ordinal))
+            }
+        }
+        let aggregated = aggregator.aggregate(raw, into: arena)
+        stageCounts[position, default: AlertCounts()].aggregated += aggregated.count
+        return aggregated.enumerated().map { ordinal, alert in
+            if !alert.invalid.isEmpty { invalidAggregateValues[position, default: [:]].merge(alert.invalid, uniquingKeysWith: +) }
+            return UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
+                                              invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal))
+        }
+    }
+
+    /// Each envelope takes the alerts connections whose `when` it makes true.
+    private func route(_ envelopes: [UnsafePointer<sluice_alert>], raisedBy position: Int, _ raiser: Raiser,
+                       in arena: RecordArena, into pending: inout [Int: [RoutedAlert]]) {
+        let routes = raiser.routes
+        if router.isEmpty || routes.allSatisfy({ $0.when == nil }) {
+            for route in routes {
+                pending[route.publisher, default: []] += envelopes.map {
+                    RoutedAlert(alert: $0, stage: raiser.name, repeatIntervalMs: route.repeatIntervalMs)
+                }
+            }
+            return
+        }
+        for envelope in envelopes {
+            var record = router.record(of: envelope, arena: arena)
+            var taken = false
+            for route in routes where router.takes(route, &record) {
+                pending[route.publisher, default: []].append(
+                    RoutedAlert(alert: envelope, stage: raiser.name, repeatIntervalMs: route.repeatIntervalMs))
+                taken = true
+            }
+            if !taken { stageCounts[position, default: AlertCounts()].unrouted += 1 }
+        }
+    }
+
+    // MARK: the lanes
+
+    /// What the lanes are asked to do.
+    private enum Step {
+        /// A run begins: replay every spool.
+        case start
+        /// No input for a while: replay spools whose wait is over.
+        case idle
+        /// A batch's alerts (a spool whose wait is over goes first).
+        case batch(UInt64)
+    }
+
+    /// Runs the lanes' step, each on a thread of its own (the last on this one), waits for
+    /// all of them, and adds what they did to the counts.
+    private func step(_ work: [(Int, [RoutedAlert])], _ step: Step) -> Durations {
+        guard !work.isEmpty else { return [:] }
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var reports: [(Int, LaneReport)] = []
+            func add(_ r: (Int, LaneReport)) { lock.lock(); reports.append(r); lock.unlock() }
+        }
+        let results = Results()
+        let group = DispatchGroup()
+        for (n, (position, alerts)) in work.enumerated() {
+            guard let lane = lanes[position] else { continue }
+            let body: @Sendable () -> Void = { [alerts] in
+                let t0 = ResourceUsage.nowNanoseconds()
+                var report: LaneReport
+                switch step {
+                case .start: report = lane.replay(force: true)
+                case .idle: report = lane.replay(force: false)
+                case .batch(let id): report = lane.publish(alerts, batch: id)
+                }
+                report.publisher.durationMs = Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
+                results.add((position, report))
+            }
+            if n == work.count - 1 {
+                body()
+            } else {
+                group.enter()
+                Thread { body(); group.leave() }.start()
+            }
+        }
+        group.wait()
+        var durations: Durations = [:]
+        for (position, report) in results.reports {
+            publisherCounts[position]?.add(report.publisher)
+            durations[position, default: 0] += report.publisher.durationMs
+            formerStages.failed += report.unattributedFailed
+            for (stage, counts) in report.perStage {
+                if let i = plan.stages.firstIndex(where: { $0.name == stage }) {
+                    stageCounts[i] = stageCounts[i, default: AlertCounts()] + counts
+                } else {
+                    formerStages = formerStages + counts
+                }
+            }
+        }
+        return durations
+    }
+}
