@@ -77,7 +77,7 @@ final class AlertFlow {
             let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
             lanes[i] = try PublisherLane(name: s.name, plugin: s.entry.name, instance: publisher, folder: plan.spoolFolder,
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
-                                         sleep: sleep, logger: logger)
+                                         sleep: sleep, logger: logger, clock: clock)
             publisher.arena = idleArena
         }
         self.lanes = lanes

@@ -53,6 +53,8 @@ final class PublisherLane: @unchecked Sendable {
     /// The longest repeat interval of the connections into this publisher (0: none).
     private let longestRepeatMs: Int
     private let retry: RetrySettings
+    /// Milliseconds since 1970: when alerts were sent, when the spool is due.
+    private let clock: () -> Int64
 
     /// Spooled alerts handed over per publish call when replaying.
     static let replayChunk = 1000
@@ -61,7 +63,9 @@ final class PublisherLane: @unchecked Sendable {
     var waiting: Int { spool.count }
 
     init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
-         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger) throws {
+         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger,
+         clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
+        self.clock = clock
         self.name = name
         self.plugin = plugin
         self.instance = instance
@@ -93,7 +97,7 @@ final class PublisherLane: @unchecked Sendable {
     /// wait after the last failure has passed.
     func replay(force: Bool) -> LaneReport {
         var report = emptyReport()
-        let now = Timestamp.nowMilliseconds()
+        let now = clock()
         guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
         let lines: [Data]
         do {
@@ -129,7 +133,7 @@ final class PublisherLane: @unchecked Sendable {
                 case .delivered:
                     report.publisher.replayed += 1
                     report.count(stage) { $0.replayed += 1 }
-                    noteSent(item.alert, Timestamp.nowMilliseconds())
+                    noteSent(item.alert, clock())
                 case .failed(let why):
                     report.publisher.failed += 1
                     report.count(stage) { $0.failed += 1 }
@@ -144,7 +148,7 @@ final class PublisherLane: @unchecked Sendable {
                 logger.error("publisher '\(name)': spooled alerts refused, not retried: \(refused.joined(separator: "; "))")
             }
         }
-        let after = Timestamp.nowMilliseconds()
+        let after = clock()
         do {
             try spool.rewrite(keeping: kept)
         } catch {
@@ -197,7 +201,7 @@ final class PublisherLane: @unchecked Sendable {
     /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
     func publish(_ alerts: [RoutedAlert], batch: UInt64) -> LaneReport {
         var report = replay(force: false)
-        let now = Timestamp.nowMilliseconds()
+        let now = clock()
         report.publisher.received += alerts.count
         var toSend: [RoutedAlert] = []
         toSend.reserveCapacity(alerts.count)
@@ -226,7 +230,7 @@ final class PublisherLane: @unchecked Sendable {
         }
         let outcome = delivery.deliver(toSend.map(\.alert), to: instance)
         report.publisher.retries += outcome.retries
-        let after = Timestamp.nowMilliseconds()
+        let after = clock()
         var deferred: [RoutedAlert] = []
         var reason = "", notBefore = 0
         var refused = 0
