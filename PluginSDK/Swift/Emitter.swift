@@ -164,6 +164,33 @@ public struct Emitter {
         }
     }
 
+    /// What became of a record sent to an extra output port.
+    public enum PortResult: Equatable {
+        /// On its way to the stages connected to the port.
+        case sent
+        /// No connection of this pipeline takes the port (for the rest of the run), or the
+        /// host is older than ABI 1.4: nothing was kept.
+        case unconnected
+        /// The widgets file declares no such port, or the call may not emit records.
+        case refused
+    }
+
+    /// Transforms and sources: send `record` to the extra output port `port` that the
+    /// widgets file declares in `outputs` (ABI 1.4; Filter's "rejected" is one), instead of
+    /// the main output. No copy when it is one of this call's input records.
+    @discardableResult
+    public func emit(_ record: Record, to port: String) -> PortResult {
+        guard Int(raw.pointee.size) >= MemoryLayout<sluice_emitter>.offset(of: \sluice_emitter.emit_to)! + MemoryLayout<Int>.size,
+              let fn = raw.pointee.emit_to else { return .unconnected }
+        var name = port
+        let status = name.withUTF8 { b in fn(raw.pointee.ctx, sluice_str(ptr: cchar(b), len: b.count), record.raw) }
+        switch status {
+        case SLUICE_OK: return .sent
+        case SLUICE_END: return .unconnected
+        default: return .refused
+        }
+    }
+
     /// Alert publishers: alert `index` (nil: every alert of the call) may be retried no
     /// sooner than `milliseconds` from now — a service's Retry-After. Does nothing in a host
     /// of ABI 1.0, which does not know it.

@@ -1,5 +1,8 @@
 import Foundation
 @testable import SluiceEngine
+import Logging
+import SluicePluginABI
+import SluicePluginSDK
 import XCTest
 
 /// Extra output ports: a widgets file declares them in `outputs`, a plugin sends records
@@ -154,6 +157,27 @@ final class OutputPortTests: XCTestCase {
             } else {
                 XCTAssertEqual(r.stage("keep")?.counters, ["dropped": 3])
             }
+        }
+    }
+
+    /// The Swift SDK's `emit(_:to:)` says what became of the record, as the C answer does.
+    func testTheSwiftSDKSendsToAPortAndIsToldWhatBecameOfIt() throws {
+        let arena = RecordArena()
+        let parser = RecordParser()
+        let records = [try parser.parse(#"{"id":"a"}"#, into: arena), try parser.parse(#"{"id":"b"}"#, into: arena)]
+        let call = CallContext(stage: "swift", allowsAlerts: false, arena: arena, logger: Logger(label: "test"),
+                               ports: OutputPorts(declared: ["flagged", "spare"], connected: ["flagged"]))
+        try records.withUnsafeBufferPointer { input in
+            call.begin([.records], input: input)
+            defer { call.end() }
+            let out = SluicePluginSDK.Emitter(raw: UnsafePointer(call.emitter))
+            let first = try XCTUnwrap(input.baseAddress)
+            XCTAssertEqual(out.emit(Record(raw: first), to: "flagged"), .sent)
+            XCTAssertEqual(out.emit(Record(raw: first + 1), to: "spare"), .unconnected, "declared, but no connection takes it")
+            XCTAssertEqual(out.emit(Record(raw: first + 1), to: "nowhere"), .refused)
+            XCTAssertEqual(call.lastError, "emit_to: the stage has no output port 'nowhere' (its widgets file declares flagged, spare)")
+            XCTAssertEqual(call.portRecords.map { $0.map(RecordJSON.render) }, [[#"{"id":"a"}"#], []])
+            XCTAssertEqual(call.records.count, 0, "nothing on the main output")
         }
     }
 }
