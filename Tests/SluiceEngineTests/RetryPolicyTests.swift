@@ -66,6 +66,13 @@ final class RetryPolicyTests: XCTestCase {
         XCTAssertEqual((2...5).map(RetryPolicy(settings).waitMs(beforeAttempt:)), [100, 200, 400, 400], "no jitter")
     }
 
+    func testASpoolIsReplayedAfterTheLongestBackoffDoubledPerFailedReplayUpTo16Times() {
+        let policy = RetryPolicy(RetrySettings(maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 1_000))
+        XCTAssertEqual((1...7).map(policy.spoolWaitMs(afterFailedReplays:)), [1_000, 2_000, 4_000, 8_000, 16_000, 16_000, 16_000])
+        let hour = RetryPolicy(RetrySettings(maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: Limits.maxBackoffMs))
+        XCTAssertEqual(hour.spoolWaitMs(afterFailedReplays: 1_000_000), 16 * Limits.maxBackoffMs, "no overflow at the bound")
+    }
+
     func testARetryAfterWithinTheBoundIsWaitedForAndOneBeyondItGivesUpAtOnce() {
         let settings = RetrySettings(maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 5_000)
         let waits = Waits()

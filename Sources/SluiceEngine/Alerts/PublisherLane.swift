@@ -303,9 +303,8 @@ final class PublisherLane: @unchecked Sendable {
         state.lastError = reason
         state.lastFailureMs = now
         state.failedReplays = replay ? min(state.failedReplays, 1_000_000) + 1 : max(1, state.failedReplays)
-        let base = Int64(max(retry.maxBackoffMs, 1))
-        let backoff = min(base * 16, base << Int64(min(max(state.failedReplays - 1, 0), 4)))
-        state.nextAttemptMs = now + max(backoff, Int64(notBeforeMs))
+        let wait = RetryPolicy(retry).spoolWaitMs(afterFailedReplays: state.failedReplays)
+        state.nextAttemptMs = now + Int64(max(wait, notBeforeMs))
         stateChanged = true
     }
 

@@ -14,7 +14,10 @@ import Logging
 ///     publishers retrying after one outage do not all come back at the same moment);
 ///   - and at least as long as the failure asked (an HTTP 429's Retry-After), unless that is
 ///     longer than `maxBackoffMs`: then it gives up at once, and the caller keeps what it
-///     could not do for later (a publisher's spool).
+///     could not do for later (a publisher's spool);
+///   - what a publisher spooled is tried again, at a later batch or idle tick, after
+///     `maxBackoffMs`, doubled after each replay that fails, at most 16 times it
+///     (`spoolWaitMs`).
 ///
 /// Every wait is logged with one wording (`RetryLog`).
 struct RetryPolicy {
@@ -64,6 +67,13 @@ struct RetryPolicy {
         let full = settings.backoffMs(beforeAttempt: attempt)
         guard let random else { return full }
         return full / 2 + Int(Double(full - full / 2) * min(max(random(), 0), 1))
+    }
+
+    /// How long a spool waits before it is replayed, after `failedReplays` (1, 2, …)
+    /// failures in a row.
+    func spoolWaitMs(afterFailedReplays failedReplays: Int) -> Int {
+        let base = max(settings.maxBackoffMs, 1)
+        return min(base * 16, base << min(max(failedReplays - 1, 0), 4))
     }
 
     /// Calls `body(attempt)` (from 1) until it is done, the attempts run out, or it asks to
