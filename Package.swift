@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine", "LoopbackHTTP"],
+            dependencies: ["SluiceEngine", "SluiceGuard", "LoopbackHTTP"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),
