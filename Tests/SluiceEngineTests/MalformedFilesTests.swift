@@ -173,7 +173,7 @@ final class PipelineMutationTests: XCTestCase {
         let previous = FileManager.default.currentDirectoryPath
         let rootBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: Package.root)) ?? [])
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir))
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let example = try ConfigDocument.load(path: Package.root + "/examples/store-quality/pipeline.json")
         var g = Generator(state: 7)
         var validated = 0, ran = 0
