@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine", "SluicePluginSDK", "LoopbackHTTP"],
+            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),

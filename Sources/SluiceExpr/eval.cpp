@@ -636,25 +636,33 @@ bool to_text(sx_program *p, const sluice_value &v, std::string &out) {
 
 using namespace sluice_expr;
 
-extern "C" sluice_value sx_eval(sx_program *p, uint32_t root, const sluice_record *record) {
+extern "C" sluice_value sx_eval(sx_program *p, uint32_t root, const sluice_record *record) noexcept try {
+    if (p->failed) return sluice_value{};
     p->scratch.reset();
     sluice_record empty{};
     if (!record) record = &empty;
     if (root >= p->nodes.size()) return sluice_value{};
     return eval(p, root, record);
+} catch (...) {
+    return sluice_value{};  // out of memory: null
 }
 
-extern "C" int sx_eval_bool(sx_program *p, uint32_t root, const sluice_record *record) {
+extern "C" int sx_eval_bool(sx_program *p, uint32_t root, const sluice_record *record) noexcept try {
+    if (p->failed) return 0;
     p->scratch.reset();
     sluice_record empty{};
     if (!record) record = &empty;
     if (root >= p->nodes.size()) return 0;
     return test(p, root, record);
+} catch (...) {
+    return 0;  // out of memory: not true
 }
 
-extern "C" int sx_text(sx_program *p, const sluice_value *value, sluice_str *out) {
+extern "C" int sx_text(sx_program *p, const sluice_value *value, sluice_str *out) noexcept try {
     if (!to_text(p, *value, p->text)) return 0;
     out->ptr = p->text.data();
     out->len = p->text.size();
     return 1;
+} catch (...) {
+    return 0;  // out of memory: no text
 }

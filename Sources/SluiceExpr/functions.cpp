@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <cstring>
 #include <ffi.h>
 #include <limits>
@@ -63,7 +64,7 @@ inline bool integral(const sluice_value &v, int64_t lo, int64_t hi, int64_t &out
 }  // namespace
 
 extern "C" sx_function *sx_function_new(void *fn, const uint32_t *args, uint32_t nargs, uint32_t returns,
-                                        const char *label, char *err, size_t err_cap) {
+                                        const char *label, char *err, size_t err_cap) noexcept {
     if (!fn) {
         std::snprintf(err, err_cap, "no function address");
         return nullptr;
@@ -72,9 +73,21 @@ extern "C" sx_function *sx_function_new(void *fn, const uint32_t *args, uint32_t
         std::snprintf(err, err_cap, "takes %u arguments; at most 16 are supported", nargs);
         return nullptr;
     }
-    auto *f = new sx_function;
+    sx_function *f = new (std::nothrow) sx_function;
+    if (!f) {
+        std::snprintf(err, err_cap, "out of memory");
+        return nullptr;
+    }
+    try {
+        f->label = label ? label : "function";
+        f->args.reserve(nargs);
+        f->types.reserve(2 * size_t(nargs));  // push_back below cannot throw
+    } catch (...) {
+        std::snprintf(err, err_cap, "out of memory");
+        delete f;
+        return nullptr;
+    }
     f->fn = fn;
-    f->label = label ? label : "function";
     f->returns = returns;
     f->string_elements[0] = &ffi_type_pointer;
     f->string_elements[1] = sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32;

@@ -117,7 +117,7 @@ const Memory::Entry *Memory::swap(const std::string &key, const sluice_value &va
 
 }  // namespace sluice_expr
 
-extern "C" sx_program *sx_program_new(void) {
+extern "C" sx_program *sx_program_new(void) noexcept {
     try {
         return new sx_program();
     } catch (...) {
@@ -125,45 +125,60 @@ extern "C" sx_program *sx_program_new(void) {
     }
 }
 
-extern "C" void sx_program_free(sx_program *p) { delete p; }
+extern "C" void sx_program_free(sx_program *p) noexcept { delete p; }
 
-extern "C" uint32_t sx_const(sx_program *p, const sluice_value *value) {
+extern "C" uint32_t sx_const(sx_program *p, const sluice_value *value) noexcept try {
     Node n{CONST};
     n.value = p->deep_copy(*value);
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_field(sx_program *p, sluice_key key, const char *name, size_t len) {
+extern "C" uint32_t sx_field(sx_program *p, sluice_key key, const char *name, size_t len) noexcept try {
     Node n{FIELD};
     n.key = key;
     n.name = p->keep(name, len);
     n.name_len = static_cast<uint32_t>(len);
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_member(sx_program *p, uint32_t object, sluice_key key, const char *name, size_t len) {
+extern "C" uint32_t sx_member(sx_program *p, uint32_t object, sluice_key key, const char *name, size_t len) noexcept try {
     Node n{MEMBER};
     n.a = object;
     n.key = key;
     n.name = p->keep(name, len);
     n.name_len = static_cast<uint32_t>(len);
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_index(sx_program *p, uint32_t base, uint32_t index) {
+extern "C" uint32_t sx_index(sx_program *p, uint32_t base, uint32_t index) noexcept try {
     Node n{INDEX};
     n.a = base;
     n.b = index;
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_op(sx_program *p, uint32_t op, uint32_t a, uint32_t b, uint32_t c) {
+extern "C" uint32_t sx_op(sx_program *p, uint32_t op, uint32_t a, uint32_t b, uint32_t c) noexcept try {
     Node n{OP};
     n.op = op;
     n.a = a;
     n.b = b;
     n.c = c;
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
 static void set_args(sx_program *p, Node &n, const uint32_t *args, uint32_t count) {
@@ -172,13 +187,16 @@ static void set_args(sx_program *p, Node &n, const uint32_t *args, uint32_t coun
     for (uint32_t i = 0; i < count; i++) p->args.push_back(args[i]);
 }
 
-extern "C" uint32_t sx_list(sx_program *p, const uint32_t *items, uint32_t count) {
+extern "C" uint32_t sx_list(sx_program *p, const uint32_t *items, uint32_t count) noexcept try {
     Node n{LIST};
     set_args(p, n, items, count);
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *args, uint32_t count, int32_t regex) {
+extern "C" uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *args, uint32_t count, int32_t regex) noexcept try {
     Node n{CALL};
     n.op = builtin;
     set_args(p, n, args, count);
@@ -188,21 +206,28 @@ extern "C" uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *arg
         n.aux = static_cast<int32_t>(p->memories.size() - 1);
     }
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *args, uint32_t count) {
+extern "C" uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *args, uint32_t count) noexcept try {
     Node n{FUNCTION};
     n.function = f;
     set_args(p, n, args, count);
     return p->add(n);
+} catch (...) {
+    p->failed = true;  // out of memory: the program must not be evaluated
+    return SX_NONE;
 }
 
-extern "C" int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) {
+extern "C" int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) noexcept try {
     std::string text(pattern ? pattern : "", pattern ? len : 0);
     if (text.find('\0') != std::string::npos) {
         std::snprintf(err, err_cap, "a pattern may not hold a NUL character");
         return -1;
     }
+    p->regexes.reserve(p->regexes.size() + 1);  // so that the compiled pattern cannot leak below
     auto *re = new regex_t;
     int rc = regcomp(re, text.c_str(), REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
@@ -212,17 +237,22 @@ extern "C" int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char
     }
     p->regexes.push_back(re);
     return static_cast<int32_t>(p->regexes.size() - 1);
+} catch (...) {
+    std::snprintf(err, err_cap, "out of memory");
+    return -1;
 }
 
-extern "C" void sx_program_set_state(sx_program *p, uint64_t max_keys, uint64_t ttl_ms) {
+extern "C" void sx_program_set_state(sx_program *p, uint64_t max_keys, uint64_t ttl_ms) noexcept {
     p->max_keys = max_keys;
     p->ttl_ms = ttl_ms;
 }
 
-extern "C" uint64_t sx_program_take_evicted(sx_program *p) {
+extern "C" uint64_t sx_program_take_evicted(sx_program *p) noexcept {
     uint64_t n = p->evicted;
     p->evicted = 0;
     return n;
 }
 
-extern "C" void sx_program_set_now(sx_program *p, int64_t now_ms) { p->now_ms = now_ms; }
+extern "C" int sx_program_failed(const sx_program *p) noexcept { return p->failed ? 1 : 0; }
+
+extern "C" void sx_program_set_now(sx_program *p, int64_t now_ms) noexcept { p->now_ms = now_ms; }

@@ -87,6 +87,7 @@ struct sx_program {
     sluice_expr::Scratch scratch;
     std::vector<sluice_value> list_scratch;  // values of non-constant lists
     std::string text;                        // sx_text's buffer
+    bool failed = false;                     // a node could not be built (out of memory)
 
     ~sx_program();
     uint32_t add(sluice_expr::Node n) {

@@ -232,7 +232,7 @@ sx_stage *make(Kind kind, sx_program *p) {
 
 }  // namespace
 
-extern "C" const sluice_library *sx_builtin_library(void) { return &LIBRARY; }
+extern "C" const sluice_library *sx_builtin_library(void) noexcept { return &LIBRARY; }
 
 // A root past the program's nodes is refused here, once, so the batch loops need not check.
 static bool valid_roots(const sx_program *p, const uint32_t *roots, uint32_t n) {
@@ -241,28 +241,34 @@ static bool valid_roots(const sx_program *p, const uint32_t *roots, uint32_t n) 
     return true;
 }
 
-extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where) {
-    if (!p || !valid_roots(p, &where, 1)) return nullptr;
+extern "C" sx_stage *sx_filter_new(sx_program *p, uint32_t where) noexcept {
+    if (!p || p->failed || !valid_roots(p, &where, 1)) return nullptr;
     sx_stage *s = make(FILTER, p);
     if (s) s->root = where;
     return s;
 }
 
 extern "C" sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const char *const *names, const uint32_t *roots,
-                                   uint32_t n) {
-    if (!p || !valid_roots(p, roots, n)) return nullptr;
+                                   uint32_t n) noexcept {
+    if (!p || p->failed || !valid_roots(p, roots, n)) return nullptr;
     sx_stage *s = make(DERIVE, p);
     if (!s) return nullptr;
-    for (uint32_t i = 0; i < n; i++) {
-        s->keys.push_back(keys[i]);
-        s->names.emplace_back(names[i]);
-        s->roots.push_back(roots[i]);
+    try {
+        for (uint32_t i = 0; i < n; i++) {
+            s->keys.push_back(keys[i]);
+            s->names.emplace_back(names[i]);
+            s->roots.push_back(roots[i]);
+        }
+    } catch (...) {
+        s->program = nullptr;  // the caller still owns it (and frees it)
+        delete s;
+        return nullptr;
     }
     return s;
 }
 
-extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) {
-    if (!p || !valid_roots(p, &when, 1) || !valid_roots(p, roots, n)) return nullptr;
+extern "C" sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) noexcept {
+    if (!p || p->failed || !valid_roots(p, &when, 1) || !valid_roots(p, roots, n)) return nullptr;
     sx_stage *s = make(RULE, p);
     if (!s) return nullptr;
     try {

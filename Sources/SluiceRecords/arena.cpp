@@ -102,30 +102,42 @@ bool sluice_records::source_text(const sluice_record &r, const char **src, uint3
     return true;
 }
 
-static sr_arena::Chunk new_chunk(size_t size) {
+// A new chunk of `size` bytes for `a` (within its limit); throws std::bad_alloc.
+static sr_arena::Chunk new_chunk(sr_arena *a, size_t size) {
+    if (a->limit && (size > a->limit || a->held > a->limit - size)) throw std::bad_alloc();
+    a->chunks.reserve(a->chunks.size() + 1);  // so that push_back cannot fail with the chunk in hand
     char *p = static_cast<char *>(std::malloc(size));
     if (!p) throw std::bad_alloc();
+    a->held += size;
     return sr_arena::Chunk{p, size};
 }
 
-extern "C" sr_arena *sr_arena_new(size_t chunk_bytes) {
-    auto *a = new sr_arena();
-    a->chunk_bytes = chunk_bytes < 4096 ? 4096 : chunk_bytes;
-    a->chunks.push_back(new_chunk(a->chunk_bytes));
+extern "C" sr_arena *sr_arena_new(size_t chunk_bytes) noexcept {
+    sr_arena *a = nullptr;
+    try {
+        a = new sr_arena();
+        a->chunk_bytes = chunk_bytes < 4096 ? 4096 : chunk_bytes;
+        a->chunks.push_back(new_chunk(a, a->chunk_bytes));
+    } catch (...) {
+        delete a;  // its chunks are empty: nothing else to free
+        return nullptr;
+    }
     a->offset = kChunkLead;
     a->slot = take_slot();
     new_generation(a);
     return a;
 }
 
-extern "C" void sr_arena_free(sr_arena *a) {
+extern "C" void sr_arena_set_limit(sr_arena *a, size_t max_bytes) noexcept { a->limit = max_bytes; }
+
+extern "C" void sr_arena_free(sr_arena *a) noexcept {
     if (!a) return;
     give_slot(a->slot);
     for (auto &c : a->chunks) std::free(c.data);
     delete a;
 }
 
-extern "C" void sr_arena_reset(sr_arena *a) {
+extern "C" void sr_arena_reset(sr_arena *a) noexcept {
     // Keep the chunks the batch used, up to kKeepBytes, so a steady workload stops
     // allocating (and the kernel stops handing out fresh zeroed pages at every batch);
     // past that, keep only the largest, so one huge batch does not hold memory for ever.
@@ -139,7 +151,8 @@ extern "C" void sr_arena_reset(sr_arena *a) {
         sr_arena::Chunk keep = a->chunks[best];
         for (size_t i = 0; i < a->chunks.size(); i++)
             if (i != best) std::free(a->chunks[i].data);
-        a->chunks.assign(1, keep);
+        a->chunks.assign(1, keep);  // fewer than it holds: no allocation
+        a->held = keep.size;
     }
     a->current = 0;
     a->offset = kChunkLead;
@@ -147,9 +160,9 @@ extern "C" void sr_arena_reset(sr_arena *a) {
     new_generation(a);
 }
 
-extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
+void *sluice_records::arena_grow(sr_arena *a, size_t bytes, size_t align) {
     // Sizes come from counts a plugin or a worker gave: never let them wrap.
-    if (bytes > (SIZE_MAX >> 2) || align == 0 || align > 4096) throw std::bad_alloc();
+    if (bytes > (SIZE_MAX >> 2) || align == 0 || align > 4096 || (align & (align - 1)) != 0) throw std::bad_alloc();
     for (;;) {
         sr_arena::Chunk &c = a->chunks[a->current];
         size_t start = (a->offset + (align - 1)) & ~(align - 1);
@@ -165,22 +178,31 @@ extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) {
         }
         size_t size = a->chunk_bytes;
         while (size < bytes + align + kChunkLead) size *= 2;
-        a->chunks.push_back(new_chunk(size));
+        a->chunks.push_back(new_chunk(a, size));
         a->current = a->chunks.size() - 1;
         a->offset = kChunkLead;
     }
 }
 
-extern "C" size_t sr_arena_used(const sr_arena *a) { return a->used; }
+extern "C" void *sr_arena_alloc(sr_arena *a, size_t bytes, size_t align) noexcept {
+    return sluice_records::guard<void *>(nullptr, [&] { return sluice_records::arena_grow(a, bytes, align); });
+}
 
-extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) {
-    char *p = static_cast<char *>(sr_arena_alloc(a, len + 1, 1));
+extern "C" size_t sr_arena_used(const sr_arena *a) noexcept { return a->used; }
+
+const char *sluice_records::arena_strdup(sr_arena *a, const char *s, size_t len) {
+    if (len == SIZE_MAX) throw std::bad_alloc();
+    char *p = static_cast<char *>(arena_alloc(a, len + 1, 1));
     if (len) std::memcpy(p, s, len);
     p[len] = 0;
     return p;
 }
 
-extern "C" int64_t sr_record_source_fields(const sluice_record *record) {
+extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) noexcept {
+    return sluice_records::guard<const char *>(nullptr, [&] { return sluice_records::arena_strdup(a, s, len); });
+}
+
+extern "C" int64_t sr_record_source_fields(const sluice_record *record) noexcept {
     const char *src;
     uint32_t len, held;
     return record && sluice_records::source_text(*record, &src, &len, &held) ? int64_t(held) : -1;

@@ -69,7 +69,7 @@ bool CompactLines::value(sluice_value *out, int depth) {
         if (!string(&s)) return false;
         out->type = SLUICE_STRING;
         out->len = static_cast<uint32_t>(s.size());
-        out->as.s = sr_arena_strdup(arena_, s.data(), s.size());
+        out->as.s = sluice_records::arena_strdup(arena_, s.data(), s.size());
         return true;
     }
     if (c == '-' || digit(c)) {
@@ -153,7 +153,7 @@ bool CompactLines::array(sluice_value *out, int depth) {
         }
     }
     const size_t n = values_.size() - first;
-    auto *items = static_cast<sluice_value *>(sr_arena_alloc(arena_, n * sizeof(sluice_value) + 1, alignof(sluice_value)));
+    auto *items = static_cast<sluice_value *>(sluice_records::arena_alloc(arena_, n * sizeof(sluice_value) + 1, alignof(sluice_value)));
     if (n) std::memcpy(items, values_.data() + first, n * sizeof(sluice_value));
     values_.resize(first);
     out->type = SLUICE_ARRAY;
@@ -208,7 +208,7 @@ bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) 
         h->src_slot = h->slot;
         h->src_gen = arena_generation(arena_);
     } else {
-        dst = static_cast<sluice_field *>(sr_arena_alloc(arena_, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
+        dst = static_cast<sluice_field *>(sluice_records::arena_alloc(arena_, n * sizeof(sluice_field) + 1, alignof(sluice_field)));
     }
     if (n) std::memcpy(dst, fields_.data() + first, n * sizeof(sluice_field));
     fields_.resize(first);

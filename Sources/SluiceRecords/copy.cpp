@@ -78,7 +78,7 @@ bool is_utf8(const char *p, size_t n) {
 // meanwhile cannot slip past the check.
 const char *clean_copy(sr_arena *arena, const char *p, size_t n, uint32_t *out_len, Budget &budget, char *err,
                        size_t cap) {
-    const char *copy = sr_arena_strdup(arena, n ? p : "", n);
+    const char *copy = sluice_records::arena_strdup(arena, n ? p : "", n);
     if (is_utf8(copy, n)) {
         *out_len = static_cast<uint32_t>(n);
         return copy;
@@ -156,7 +156,7 @@ bool copy_name(const Src &src, sr_arena *arena, const sluice_field &in, sluice_f
     if (!budget.take(0, in.name_len, err, cap)) return false;
     const char *name = in.name_len ? src.at(in.name, in.name_len) : "";
     // Bytes another process can change are copied before they are checked and interned.
-    if (Src::kShared && in.name_len) name = sr_arena_strdup(arena, name, in.name_len);
+    if (Src::kShared && in.name_len) name = sluice_records::arena_strdup(arena, name, in.name_len);
     if (in.key != SLUICE_NO_KEY && sluice_records::key_matches(in.key, name, in.name_len)) {
         out->key = in.key;
     } else if (is_utf8(name, in.name_len)) {
@@ -275,7 +275,7 @@ bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, slui
 }  // namespace
 
 extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out,
-                              char *err, size_t cap) {
+                              char *err, size_t cap) noexcept try {
     if (!in) {
         set_error(err, cap, "NULL record");
         return -1;
@@ -288,6 +288,9 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
     out->nfields = r.nfields;
     out->flags = 0;
     return 0;
+} catch (...) {
+    set_error(err, cap, "out of memory");
+    return -1;
 }
 
 static int sr_flat_import_records_(const char *base, uint64_t size, uint64_t offset, uint64_t count,
@@ -460,7 +463,7 @@ int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t
 // What the worker claims is checked against bounds, but memory can still run out: that is a
 // refused answer, not an exception through C.
 extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count,
-                                      sr_arena *arena, const sluice_record **out, char *err, size_t cap) {
+                                      sr_arena *arena, const sluice_record **out, char *err, size_t cap) noexcept {
     try {
         return sr_flat_import_records_(base, size, offset, count, arena, out, err, cap);
     } catch (const std::bad_alloc &) {
@@ -470,7 +473,7 @@ extern "C" int sr_flat_import_records(const char *base, uint64_t size, uint64_t 
 }
 
 extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count,
-                                  uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err, size_t cap) {
+                                  uint64_t max_bytes, sr_arena *arena, const sluice_kv **out, char *err, size_t cap) noexcept {
     try {
         const Flat src{base, size};
         return import_kvs(src, reinterpret_cast<const sluice_kv *>(static_cast<uintptr_t>(offset)), count, max_bytes,
@@ -483,7 +486,7 @@ extern "C" int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offs
 
 extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n,
                                      const sluice_record *inputs, uint64_t ninputs, sr_arena *arena,
-                                     const sluice_record **out, char *err, size_t cap) {
+                                     const sluice_record **out, char *err, size_t cap) noexcept {
     try {
         return sr_flat_import_output_(base, size, offset, n, inputs, ninputs, arena, out, err, cap);
     } catch (const std::bad_alloc &) {
@@ -493,7 +496,7 @@ extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t o
 }
 
 extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
-                              uint32_t nset, sluice_record *out, char *err, size_t cap) {
+                              uint32_t nset, sluice_record *out, char *err, size_t cap) noexcept try {
     if (!base) {
         set_error(err, cap, "NULL base record");
         return -1;
@@ -575,10 +578,13 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
     out->nfields = n;
     out->flags = 0;
     return 0;
+} catch (...) {
+    set_error(err, cap, "out of memory");
+    return -1;
 }
 
 extern "C" int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t max_bytes,
-                           const sluice_kv **out, char *err, size_t cap) {
+                           const sluice_kv **out, char *err, size_t cap) noexcept {
     try {
         return import_kvs(Direct{}, kvs, count, max_bytes, arena, out, err, cap);
     } catch (const std::bad_alloc &) {

@@ -114,10 +114,12 @@ sluice_str put_str(sr_flat_writer *w, sluice_str s) {
 
 }  // namespace
 
-extern "C" sr_flat_writer *sr_flat_writer_new(void) { return new sr_flat_writer(); }
-extern "C" void sr_flat_writer_free(sr_flat_writer *w) { delete w; }
+extern "C" sr_flat_writer *sr_flat_writer_new(void) noexcept {
+    return sluice_records::guard<sr_flat_writer *>(nullptr, [] { return new sr_flat_writer(); });
+}
+extern "C" void sr_flat_writer_free(sr_flat_writer *w) noexcept { delete w; }
 
-extern "C" void sr_flat_begin(sr_flat_writer *w, char *base, uint64_t cap, sr_flat_grow grow, void *ctx) {
+extern "C" void sr_flat_begin(sr_flat_writer *w, char *base, uint64_t cap, sr_flat_grow grow, void *ctx) noexcept {
     w->base = base;
     w->cap = cap;
     w->len = kHeader;
@@ -127,16 +129,19 @@ extern "C" void sr_flat_begin(sr_flat_writer *w, char *base, uint64_t cap, sr_fl
     w->stamp++;
 }
 
-extern "C" uint64_t sr_flat_len(const sr_flat_writer *w) { return w->len; }
-extern "C" int sr_flat_failed(const sr_flat_writer *w) { return w->failed ? 1 : 0; }
+extern "C" uint64_t sr_flat_len(const sr_flat_writer *w) noexcept { return w->len; }
+extern "C" int sr_flat_failed(const sr_flat_writer *w) noexcept { return w->failed ? 1 : 0; }
 
-extern "C" uint64_t sr_flat_put_bytes(sr_flat_writer *w, const void *bytes, uint64_t len, uint64_t align) {
+extern "C" uint64_t sr_flat_put_bytes(sr_flat_writer *w, const void *bytes, uint64_t len, uint64_t align) noexcept try {
     uint64_t off = alloc(w, len ? len : 1, align ? align : 1);
     if (off && len) std::memcpy(w->base + off, bytes, len);
     return off;
+} catch (...) {
+    w->failed = true;  // out of memory
+    return 0;
 }
 
-extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *records, uint64_t n) {
+extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *records, uint64_t n) noexcept try {
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_record), alignof(sluice_record));
     for (uint64_t i = 0; i < n && !w->failed; i++) {
         uint64_t fields = put_fields(w, records[i].fields, records[i].nfields);
@@ -146,18 +151,24 @@ extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *
         r->flags = 0;
     }
     return w->failed ? 0 : off;
+} catch (...) {
+    w->failed = true;  // out of memory
+    return 0;
 }
 
-extern "C" uint64_t sr_flat_put_kvs(sr_flat_writer *w, const sluice_kv *kvs, uint32_t n) {
+extern "C" uint64_t sr_flat_put_kvs(sr_flat_writer *w, const sluice_kv *kvs, uint32_t n) noexcept try {
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_kv), alignof(sluice_kv));
     for (uint32_t i = 0; i < n && !w->failed; i++) {
         sluice_str k = put_str(w, kvs[i].key), v = put_str(w, kvs[i].value);
         *ptr<sluice_kv>(w, off + i * sizeof(sluice_kv)) = sluice_kv{k, v};
     }
     return w->failed ? 0 : off;
+} catch (...) {
+    w->failed = true;  // out of memory
+    return 0;
 }
 
-extern "C" uint64_t sr_flat_put_alerts(sr_flat_writer *w, const sluice_alert *const *alerts, uint64_t n) {
+extern "C" uint64_t sr_flat_put_alerts(sr_flat_writer *w, const sluice_alert *const *alerts, uint64_t n) noexcept try {
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_alert), alignof(sluice_alert));
     for (uint64_t i = 0; i < n && !w->failed; i++) {
         sluice_alert a = *alerts[i];
@@ -180,6 +191,9 @@ extern "C" uint64_t sr_flat_put_alerts(sr_flat_writer *w, const sluice_alert *co
         *ptr<sluice_alert>(w, off + i * sizeof(sluice_alert)) = a;
     }
     return w->failed ? 0 : off;
+} catch (...) {
+    w->failed = true;  // out of memory
+    return 0;
 }
 
 // ---- the worker's side: alerts the host wrote, made usable in place ----------------------
@@ -205,7 +219,7 @@ struct Fixer {
 };
 }  // namespace
 
-extern "C" sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n) {
+extern "C" sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n) noexcept {
     Fixer f{base, size};
     sluice_alert *alerts = f.fix(reinterpret_cast<sluice_alert *>(static_cast<uintptr_t>(offset)), n);
     for (uint64_t i = 0; i < n && f.ok; i++) {
@@ -268,7 +282,7 @@ bool fix_value(Fixer &f, sluice_value &v, int depth) {
 }
 }  // namespace
 
-extern "C" sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) {
+extern "C" sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) noexcept {
     Fixer f{base, size};
     sluice_record *records = f.fix(reinterpret_cast<sluice_record *>(static_cast<uintptr_t>(offset)), n);
     for (uint64_t i = 0; i < n && f.ok; i++) {
@@ -310,7 +324,7 @@ bool derives_from(const sluice_record &out, const sluice_record &base, std::vect
 
 extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *inputs, uint64_t ninputs,
                                        const sluice_record *outputs, uint64_t n, const int32_t *bases,
-                                       uint64_t nbases) {
+                                       uint64_t nbases) noexcept try {
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sr_flat_output), alignof(sr_flat_output));
     std::vector<const sluice_field *> set;
     std::vector<sluice_field> picked;
@@ -344,4 +358,7 @@ extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *i
         *ptr<sr_flat_output>(w, off + i * sizeof(sr_flat_output)) = e;
     }
     return w->failed ? 0 : off;
+} catch (...) {
+    w->failed = true;  // out of memory
+    return 0;
 }

@@ -3,11 +3,48 @@
 #include "sluice_records.h"
 
 #include <cstring>
+#include <new>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace sluice_records {
+
+// Inside this module, running out of memory (or out of an arena's limit,
+// sr_arena_set_limit) throws std::bad_alloc; every function of the C interface is noexcept
+// and catches it at the boundary (guard, guard_err), reporting it as sluice_records.h
+// says. Nothing throws through C.
+
+// `bytes` bytes of `arena` aligned to `align` (the slow path of arena_alloc); throws.
+void *arena_grow(sr_arena *arena, size_t bytes, size_t align);
+// A NUL-terminated copy of [s, s + len) in `arena`; throws.
+const char *arena_strdup(sr_arena *arena, const char *s, size_t len);
+
+// Writes a NUL-terminated message into a caller's buffer.
+void set_error(char *err, size_t cap, const char *fmt, ...);
+
+// Runs `body` at the C boundary: an exception (memory ran out) becomes `failed`.
+template <class R, class F>
+R guard(R failed, F &&body) noexcept {
+    try {
+        return body();
+    } catch (...) {
+        return failed;
+    }
+}
+
+// The same for a function that returns 0 or -1 with a reason in `err`.
+template <class F>
+int guard_err(char *err, size_t cap, F &&body) noexcept {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        set_error(err, cap, "out of memory");
+    } catch (...) {
+        set_error(err, cap, "an unexpected internal error");
+    }
+    return -1;
+}
 
 // A per-parser (single-thread) cache in front of the global key table, so the hot path
 // of parsing takes no lock.
@@ -54,7 +91,7 @@ class FieldNamer {
             f->name_len = len;
             if (depth == 0 && pos < kRecent) recent_[pos] = {f->name, len, f->key};
         } else {
-            f->name = sr_arena_strdup(arena, name.data(), name.size());
+            f->name = arena_strdup(arena, name.data(), name.size());
             f->name_len = static_cast<uint32_t>(name.size());
         }
     }
@@ -160,6 +197,8 @@ struct sr_arena {
     size_t offset = 0;          // within chunks[current]
     size_t chunk_bytes;
     size_t used = 0;
+    size_t held = 0;            // bytes of all chunks
+    size_t limit = 0;           // the most `held` may be (0: no limit), sr_arena_set_limit
     uint64_t generation = 0;    // process-wide unique, new at every reset: memory of an
                                 // earlier batch is never trusted
     uint32_t slot = sluice_records::kNoSlot;  // in the table of live generations
@@ -176,10 +215,7 @@ inline void *arena_alloc(sr_arena *a, size_t bytes, size_t align) {
         a->used += bytes;
         return c.data + start;
     }
-    return sr_arena_alloc(a, bytes, align);
+    return arena_grow(a, bytes, align);
 }
-
-// Writes a NUL-terminated message into a caller's buffer.
-void set_error(char *err, size_t cap, const char *fmt, ...);
 
 }  // namespace sluice_records

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <unordered_map>
@@ -34,7 +35,7 @@ Table &table() {
 }
 }  // namespace
 
-extern "C" sluice_key sr_intern(const char *name, size_t len) {
+extern "C" sluice_key sr_intern(const char *name, size_t len) noexcept try {
     Table &t = table();
     std::lock_guard<std::mutex> guard(t.lock);
     auto it = t.index.find(std::string_view(name, len));
@@ -49,8 +50,10 @@ extern "C" sluice_key sr_intern(const char *name, size_t len) {
         if (known && known[key & (kChunkSize - 1)].name) return SLUICE_NO_KEY;  // taken: the host is confused
     }
     if (key >= SR_MAX_KEYS) return SLUICE_NO_KEY;
-    char *copy = new char[len + 1];
-    if (len) std::memcpy(copy, name, len);
+    // Everything that can run out of memory comes before anything is stored, so a name
+    // that could not be interned leaves the table as it was.
+    std::unique_ptr<char[]> copy(new char[len + 1]);
+    if (len) std::memcpy(copy.get(), name, len);
     copy[len] = 0;
     uint32_t c = key >> kChunkBits;
     Entry *chunk = t.chunks[c].load(std::memory_order_relaxed);
@@ -58,18 +61,20 @@ extern "C" sluice_key sr_intern(const char *name, size_t len) {
         chunk = new Entry[kChunkSize]();
         t.chunks[c].store(chunk, std::memory_order_release);
     }
-    chunk[key & (kChunkSize - 1)] = Entry{copy, static_cast<uint32_t>(len)};
-    t.index.emplace(std::string_view(copy, len), key);
+    t.index.emplace(std::string_view(copy.get(), len), key);
+    chunk[key & (kChunkSize - 1)] = Entry{copy.release(), static_cast<uint32_t>(len)};
     if (key + 1 > t.count.load(std::memory_order_relaxed)) t.count.store(key + 1, std::memory_order_release);
     return key;
+} catch (...) {
+    return SLUICE_NO_KEY;  // out of memory
 }
 
-extern "C" void sr_intern_set_resolver(sluice_key (*resolve)(const char *, size_t)) {
+extern "C" void sr_intern_set_resolver(sluice_key (*resolve)(const char *, size_t)) noexcept {
     std::lock_guard<std::mutex> guard(table().lock);
     resolver = resolve;
 }
 
-extern "C" const char *sr_key_name(sluice_key key, uint32_t *len) {
+extern "C" const char *sr_key_name(sluice_key key, uint32_t *len) noexcept {
     Table &t = table();
     if (key == SLUICE_NO_KEY || key >= t.count.load(std::memory_order_acquire)) return nullptr;
     Entry *chunk = t.chunks[key >> kChunkBits].load(std::memory_order_acquire);
@@ -80,7 +85,7 @@ extern "C" const char *sr_key_name(sluice_key key, uint32_t *len) {
     return e.name;
 }
 
-extern "C" uint32_t sr_key_count(void) { return table().count.load(std::memory_order_acquire) - 1; }
+extern "C" uint32_t sr_key_count(void) noexcept { return table().count.load(std::memory_order_acquire) - 1; }
 
 namespace sluice_records {
 

@@ -21,6 +21,7 @@ struct Part {
     sr_arena *arena = nullptr;
     std::vector<sluice_record> records;
     std::vector<sr_bad_line> bad;
+    bool failed = false;             // memory ran out: records and bad lines are incomplete
 };
 
 }  // namespace
@@ -43,22 +44,44 @@ struct sr_line_parser {
     bool stopping = false;
 };
 
-static void parse_part(sr_parser *parser, Part &part) {
+static void start_workers(sr_line_parser *lp);
+
+// Runs on the caller's thread or a worker's: nothing may escape it.
+static void parse_part(sr_parser *parser, Part &part) noexcept try {
+    part.failed = false;
     part.records.clear();
     part.bad.clear();
     // Each thread copies its own part into its arena, next to padding simdjson may read past
     // the end: the records keep their source text there for as long as they live.
-    auto *copy = static_cast<char *>(sr_arena_alloc(part.arena, part.len + SR_PADDING, 64));
+    auto *copy = static_cast<char *>(sluice_records::arena_alloc(part.arena, part.len + SR_PADDING, 64));
     std::memcpy(copy, part.text, part.len);
     std::memset(copy + part.len, ' ', SR_PADDING);
     part.lines = sluice_records::parse_lines(parser, part.arena, copy, part.len, part.text, part.records, part.bad);
+} catch (...) {
+    part.failed = true;  // out of memory
 }
 
-extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) {
-    auto *lp = new sr_line_parser();
-    lp->threads = threads < 1 ? 1 : threads;
-    lp->own = sr_parser_new();
-    lp->workers.resize(lp->threads - 1);
+extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) noexcept {
+    sr_line_parser *lp = nullptr;
+    try {
+        lp = new sr_line_parser();
+        lp->threads = threads < 1 ? 1 : threads;
+        lp->own = sr_parser_new();
+        lp->workers.resize(lp->threads - 1);
+        bool parsers = lp->own != nullptr;
+        for (auto &w : lp->workers) parsers = parsers && w.parser != nullptr;
+        if (!parsers) throw std::bad_alloc();
+        start_workers(lp);
+    } catch (...) {
+        sr_line_parser_free(lp);  // joins the workers that did start
+        return nullptr;
+    }
+    return lp;
+}
+
+// Starts a thread per worker; throws (std::system_error, std::bad_alloc) when one cannot
+// start, leaving the others running for sr_line_parser_free to stop.
+static void start_workers(sr_line_parser *lp) {
     for (auto &w : lp->workers) {
         sr_line_parser::Worker *me = &w;
         w.thread = std::thread([lp, me] {
@@ -75,10 +98,9 @@ extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) {
             }
         });
     }
-    return lp;
 }
 
-extern "C" void sr_line_parser_free(sr_line_parser *lp) {
+extern "C" void sr_line_parser_free(sr_line_parser *lp) noexcept {
     if (!lp) return;
     {
         std::lock_guard<std::mutex> guard(lp->lock);
@@ -86,18 +108,22 @@ extern "C" void sr_line_parser_free(sr_line_parser *lp) {
     }
     lp->wake.notify_all();
     for (auto &w : lp->workers) {
-        w.thread.join();
+        if (w.thread.joinable()) w.thread.join();
         sr_parser_free(w.parser);
     }
     sr_parser_free(lp->own);
     delete lp;
 }
 
-extern "C" unsigned sr_line_parser_threads(const sr_line_parser *lp) { return lp->threads; }
+extern "C" unsigned sr_line_parser_threads(const sr_line_parser *lp) noexcept { return lp->threads; }
 
-extern "C" void sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, const char *text, size_t len,
-                               const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
-                               size_t *nbad) {
+extern "C" int sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, const char *text, size_t len,
+                              const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
+                              size_t *nbad) noexcept try {
+    *records = nullptr;
+    *nrecords = 0;
+    *bad = nullptr;
+    *nbad = 0;
     // Small texts are not worth waking a thread for.
     unsigned n = len < 64 * 1024 ? 1 : lp->threads;
     lp->parts.resize(n);
@@ -131,6 +157,8 @@ extern "C" void sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, cons
     }
     lp->records.clear();
     lp->bad.clear();
+    for (unsigned t = 0; t < n; t++)
+        if (lp->parts[t].failed) return -1;
     uint64_t first_line = 0;
     for (unsigned t = 0; t < n; t++) {
         auto &part = lp->parts[t];
@@ -145,4 +173,9 @@ extern "C" void sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, cons
     *nrecords = lp->records.size();
     *bad = lp->bad.data();
     *nbad = lp->bad.size();
+    return 0;
+} catch (...) {
+    // Out of memory here: while the workers run, nothing above can throw (the parts are
+    // sized before they start), so none is left parsing.
+    return -1;
 }

@@ -37,8 +37,10 @@ struct sr_parser {
     bool canonical = true;
 };
 
-extern "C" sr_parser *sr_parser_new(void) { return new sr_parser(); }
-extern "C" void sr_parser_free(sr_parser *p) { delete p; }
+extern "C" sr_parser *sr_parser_new(void) noexcept {
+    return sluice_records::guard<sr_parser *>(nullptr, [] { return new sr_parser(); });
+}
+extern "C" void sr_parser_free(sr_parser *p) noexcept { delete p; }
 
 namespace {
 
@@ -46,7 +48,7 @@ namespace {
 template <typename T>
 void grow(sr_arena *arena, T *&items, size_t used, size_t &cap) {
     size_t bigger = cap * 2 + 16;
-    auto *grown = static_cast<T *>(sr_arena_alloc(arena, bigger * sizeof(T), alignof(T)));
+    auto *grown = static_cast<T *>(sluice_records::arena_alloc(arena, bigger * sizeof(T), alignof(T)));
     std::memcpy(grown, items, used * sizeof(T));
     items = grown;
     cap = bigger;
@@ -104,7 +106,7 @@ size_t build_object(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, cons
     // A record's own fields carry a header with its source text (internal.hpp).
     const bool top = depth == 0 && p->src;
     auto *dst = top ? sluice_records::new_fields(arena, static_cast<uint32_t>(cap), 0)
-                    : static_cast<sluice_field *>(sr_arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
+                    : static_cast<sluice_field *>(sluice_records::arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
     sluice_field *const first = dst;
     size_t n = 0, members = 0;
     size_t j = i + 1;
@@ -156,7 +158,7 @@ size_t build_array(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
     const size_t close = tape_after(word) - 1;  // the ']'
     size_t cap = tape_count(word);
     auto *dst = static_cast<sluice_value *>(
-        sr_arena_alloc(arena, cap * sizeof(sluice_value) + 1, alignof(sluice_value)));
+        sluice_records::arena_alloc(arena, cap * sizeof(sluice_value) + 1, alignof(sluice_value)));
     size_t n = 0;
     size_t j = i + 1;
     while (j < close) {
@@ -187,7 +189,7 @@ size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
         out->type = SLUICE_STRING;
         out->len = static_cast<uint32_t>(s.size());
         p->compact += s.size() + 2;
-        out->as.s = sr_arena_strdup(arena, s.data(), s.size());
+        out->as.s = sluice_records::arena_strdup(arena, s.data(), s.size());
         return i + 1;
     }
     case '[':
@@ -275,12 +277,15 @@ static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_
 }
 
 extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
-                               sluice_record *out, char *err, size_t err_cap) {
+                               sluice_record *out, char *err, size_t err_cap) noexcept try {
     // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
     if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
     std::memcpy(p->padded.data(), json, len);
     std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
     return parse_document(p, arena, p->padded.data(), len, false, out, err, err_cap);
+} catch (...) {
+    sluice_records::set_error(err, err_cap, "out of memory");
+    return -1;
 }
 
 namespace sluice_records {

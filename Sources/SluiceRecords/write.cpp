@@ -10,12 +10,22 @@
 
 namespace {
 
+// Room for `extra` more bytes; throws std::bad_alloc (and marks the buffer failed, after
+// which every append throws at once) when the buffer cannot grow.
 void reserve(sr_buf *b, size_t extra) {
-    if (b->len + extra <= b->cap) return;
+    if (b->failed) throw std::bad_alloc();
+    if (b->len + extra <= b->cap && b->len + extra >= b->len) return;
+    if (extra > (SIZE_MAX >> 2) - b->len) {
+        b->failed = 1;
+        throw std::bad_alloc();
+    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) cap *= 2;
     char *p = static_cast<char *>(std::realloc(b->data, cap));
-    if (!p) throw std::bad_alloc();
+    if (!p) {
+        b->failed = 1;
+        throw std::bad_alloc();
+    }
     b->data = p;
     b->cap = cap;
 }
@@ -44,25 +54,37 @@ void put_fields(sr_buf *b, const sluice_field *fields, uint32_t n) {
 
 }  // namespace
 
-extern "C" void sr_buf_free(sr_buf *b) {
+extern "C" void sr_buf_free(sr_buf *b) noexcept {
     std::free(b->data);
     b->data = nullptr;
     b->len = b->cap = 0;
+    b->failed = 0;
 }
 
-extern "C" void sr_buf_clear(sr_buf *b) { b->len = 0; }
+extern "C" void sr_buf_clear(sr_buf *b) noexcept {
+    b->len = 0;
+    b->failed = 0;
+}
 
-extern "C" void sr_buf_append(sr_buf *b, const char *bytes, size_t len) {
+extern "C" int sr_buf_append(sr_buf *b, const char *bytes, size_t len) noexcept try {
     if (len) put(b, bytes, len);
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" void sr_buf_append_u64(sr_buf *b, uint64_t v) {
+extern "C" int sr_buf_append_u64(sr_buf *b, uint64_t v) noexcept try {
     char tmp[24];
     auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
     put(b, tmp, static_cast<size_t>(r.ptr - tmp));
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" void sr_write_json_string(sr_buf *b, const char *s, size_t n) {
+extern "C" int sr_write_json_string(sr_buf *b, const char *s, size_t n) noexcept try {
     static const char hex[] = "0123456789abcdef";
     reserve(b, n + 2);
     put(b, '"');
@@ -88,23 +110,27 @@ extern "C" void sr_write_json_string(sr_buf *b, const char *s, size_t n) {
     }
     put(b, s + start, n - start);
     put(b, '"');
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" void sr_write_value_json(sr_buf *b, const sluice_value *v) {
+extern "C" int sr_write_value_json(sr_buf *b, const sluice_value *v) noexcept try {
     switch (v->type) {
     case SLUICE_BOOL:
         if (v->as.b) put(b, "true", 4); else put(b, "false", 5);
-        return;
+        return b->failed ? -1 : 0;
     case SLUICE_INT: {
         char tmp[24];
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v->as.i);
         put(b, tmp, static_cast<size_t>(r.ptr - tmp));
-        return;
+        return b->failed ? -1 : 0;
     }
     case SLUICE_DOUBLE: {
         if (!std::isfinite(v->as.d)) {  // JSON has no NaN or infinity
             put(b, "null", 4);
-            return;
+            return b->failed ? -1 : 0;
         }
         char tmp[32];
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v->as.d);  // shortest round-trip form
@@ -113,11 +139,11 @@ extern "C" void sr_write_value_json(sr_buf *b, const sluice_value *v) {
         // Keep a double a double when it is read back: 3 -> 3.0.
         if (std::memchr(tmp, '.', n) == nullptr && std::memchr(tmp, 'e', n) == nullptr)
             put(b, ".0", 2);
-        return;
+        return b->failed ? -1 : 0;
     }
     case SLUICE_STRING:
         sr_write_json_string(b, v->as.s, v->len);
-        return;
+        return b->failed ? -1 : 0;
     case SLUICE_ARRAY:
         put(b, '[');
         for (uint32_t i = 0; i < v->len; i++) {
@@ -125,17 +151,21 @@ extern "C" void sr_write_value_json(sr_buf *b, const sluice_value *v) {
             sr_write_value_json(b, &v->as.items[i]);
         }
         put(b, ']');
-        return;
+        return b->failed ? -1 : 0;
     case SLUICE_OBJECT:
         put_fields(b, v->as.fields, v->len);
-        return;
+        return b->failed ? -1 : 0;
     default:
         put(b, "null", 4);
-        return;
+        return b->failed ? -1 : 0;
     }
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" size_t sr_format_number(char *out, double d) {
+extern "C" size_t sr_format_number(char *out, double d) noexcept {
     if (!std::isfinite(d)) {
         std::memcpy(out, "null", 4);
         return 4;
@@ -148,20 +178,24 @@ extern "C" size_t sr_format_number(char *out, double d) {
     return static_cast<size_t>(r.ptr - out);
 }
 
-extern "C" void sr_write_record_json(sr_buf *b, const sluice_record *r) {
+extern "C" int sr_write_record_json(sr_buf *b, const sluice_record *r) noexcept try {
     put_fields(b, r->fields, r->nfields);
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" void sr_render_record_json(sr_buf *b, const sluice_record *r) {
+extern "C" int sr_render_record_json(sr_buf *b, const sluice_record *r) noexcept try {
     const char *src;
     uint32_t len, held;
     if (!sluice_records::source_text(*r, &src, &len, &held)) {
         put_fields(b, r->fields, r->nfields);
-        return;
+        return b->failed ? -1 : 0;
     }
     if (held == r->nfields) {
         put(b, src, len);
-        return;
+        return b->failed ? -1 : 0;
     }
     put(b, src, len - 1);  // all but the closing brace
     for (uint32_t i = held; i < r->nfields; i++) {
@@ -171,9 +205,13 @@ extern "C" void sr_render_record_json(sr_buf *b, const sluice_record *r) {
         sr_write_value_json(b, &r->fields[i].value);
     }
     put(b, '}');
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }
 
-extern "C" void sr_render_json_lines(sr_buf *b, const sluice_record *records, size_t count) {
+extern "C" int sr_render_json_lines(sr_buf *b, const sluice_record *records, size_t count) noexcept try {
     // A batch's records are long out of cache by the time a sink renders them: ask for the
     // memory of those a few places ahead (their fields' header, then their source text).
     constexpr size_t kAhead = 8;
@@ -191,4 +229,8 @@ extern "C" void sr_render_json_lines(sr_buf *b, const sluice_record *records, si
         sr_render_record_json(b, &records[i]);
         put(b, '\n');
     }
+    return b->failed ? -1 : 0;
+} catch (...) {
+    b->failed = 1;  // out of memory
+    return -1;
 }

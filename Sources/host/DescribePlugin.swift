@@ -28,7 +28,7 @@ struct DescribePlugin: ParsableCommand {
         case .failure(let error):
             // The error names what the catalog refused for this name, and a close name.
             printError("error: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failed)
         }
     }
 }

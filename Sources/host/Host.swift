@@ -56,12 +56,17 @@ struct CatalogOptions: ParsableArguments {
 
 extension PluginType: ExpressibleByArgument {}
 
+extension ExitCode {
+    /// `host` exits with the statuses of ExitStatus only.
+    init(_ status: ExitStatus) { self.init(status.rawValue) }
+}
+
 /// NAME or NAME@VERSION as commands take it; an empty part exits 2 with a message.
 func pluginReference(_ text: String) throws -> (name: String, version: String?) {
     let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
     guard let name = parts.first, !parts.contains(where: \.isEmpty) else {
         printError("error: '\(text)': write NAME or NAME@VERSION\n")
-        throw ExitCode(2)
+        throw ExitCode(ExitStatus.invalid)
     }
     return (String(name), parts.count > 1 ? String(parts[1]) : nil)
 }

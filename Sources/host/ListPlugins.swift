@@ -5,7 +5,7 @@ struct ListPlugins: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list-plugins",
         abstract: "List the plugins in the catalog, and one line for each broken file.",
-        discussion: "Exits 0 even when some files are broken, unless --strict is given."
+        discussion: "Exits \(ExitStatus.ok.rawValue) even when some files are broken, unless --strict is given."
     )
 
     @OptionGroup var catalogOptions: CatalogOptions
@@ -16,7 +16,7 @@ struct ListPlugins: ParsableCommand {
     @Option(help: ArgumentHelp("Only plugins of this type: source, transform, sink, alertpublisher.", valueName: "TYPE"))
     var type: PluginType?
 
-    @Flag(help: "Exit with status 1 when any file or plugin has a problem.")
+    @Flag(help: ArgumentHelp("Exit with status \(ExitStatus.failed.rawValue) when any file or plugin has a problem."))
     var strict = false
 
     func run() throws {
@@ -27,7 +27,7 @@ struct ListPlugins: ParsableCommand {
             print(CatalogReport.listTable(catalog, type: type), terminator: "")
             printError(CatalogReport.problemLines(catalog))
         }
-        if strict && !catalog.problems.isEmpty { throw ExitCode(1) }
+        if strict && !catalog.problems.isEmpty { throw ExitCode(ExitStatus.failed) }
     }
 }
 

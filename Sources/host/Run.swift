@@ -16,11 +16,7 @@ struct Run: ParsableCommand {
             "stopped"; a second signal, or --stop-grace-seconds passing, stops at once \
             (committed batches are kept).
 
-            Exit codes: 0 the run completed and every alert was published; 1 a stage failed \
-            (it could not be created, or a call failed for good) and the run stopped; \
-            2 the pipeline file is invalid; 3 the run completed but some alerts could not \
-            be published; 4 a signal stopped the run before its input ended; 70 a plugin \
-            called exit(); 64 a usage error. A plugin that crashes the host is named on \
+            Exit codes: \(ExitStatus.helpList). A plugin that crashes the host is named on \
             stderr and the host dies of the same signal.
             """
     )
@@ -65,7 +61,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         guard let plan = try narrowPlan() ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0 else {
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
 
         let style: ProgressStyle = progress == .auto ? (isatty(2) != 0 ? .line : .none) : progress
@@ -95,7 +91,7 @@ struct Run: ParsableCommand {
         } catch {
             sg_run_end()
             printError("\(file): error: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failed)
         }
         sg_run_end()
         if style == .line { printError("\n") }
@@ -113,9 +109,9 @@ struct Run: ParsableCommand {
         case .completed: return
         case .failed:
             printError("error: \(summary.error ?? "the run failed")\n")
-            throw ExitCode(1)
-        case .completedWithFailures: throw ExitCode(3)
-        case .stopped: throw ExitCode(SG_EXIT_STOPPED)
+            throw ExitCode(ExitStatus.failed)
+        case .completedWithFailures: throw ExitCode(ExitStatus.undelivered)
+        case .stopped: throw ExitCode(ExitStatus.stopped)
         }
     }
 

@@ -6,7 +6,7 @@ struct SpoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "Show the alerts waiting in a pipeline's spool, per publisher, without sending anything.",
-        discussion: "Alerts a publisher could not deliver wait there; `host run` delivers them first. Exits 0."
+        discussion: "Alerts a publisher could not deliver wait there; `host run` delivers them first. Exits \(ExitStatus.ok.rawValue)."
     )
 
     @OptionGroup var catalogOptions: CatalogOptions
@@ -23,14 +23,14 @@ struct SpoolCommand: ParsableCommand {
             (spec, _) = try PipelineSpec.load(path: file)
         } catch {
             printError("\(file): error: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
         let folder: String
         switch spec.spoolFolder(PropertyTemplate(pipelineDirectory: spec.directory)) {
         case .success(let f): folder = f
         case .failure(let e):
             printError("\(file): error: spool.path: \(e.message)\n")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
         let catalog = catalogOptions.loadCatalog()
         let publishers = spec.stages.filter { stage in

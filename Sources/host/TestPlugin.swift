@@ -14,8 +14,9 @@ struct TestPlugin: ParsableCommand {
             are written as records.jsonl, errors.jsonl, alerts.jsonl (publishers: outcomes.jsonl), \
             counters.json and <port>.jsonl for each extra output port its widgets file declares; --expect DIR compares them with the files DIR holds (as JSON values, \
             in order) and exits 1 on a difference — golden tests for a plugin's own repository. \
-            Exit status: 0 as expected, 1 the plugin failed or the output differs, 2 bad arguments \
-            or input, 3 (without --expect) a publisher did not deliver every alert.
+            Exit status: \(ExitStatus.ok.rawValue) as expected, \(ExitStatus.failed.rawValue) the plugin failed \
+            or the output differs, \(ExitStatus.invalid.rawValue) bad arguments or input, \
+            \(ExitStatus.undelivered.rawValue) (without --expect) a publisher did not deliver every alert.
             """
     )
 
@@ -42,7 +43,7 @@ struct TestPlugin: ParsableCommand {
     @Option(help: ArgumentHelp("Write each port's output into this folder.", valueName: "DIR"))
     var output: String?
 
-    @Option(help: ArgumentHelp("Compare the output with the files in this folder; exit 1 on a difference.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Compare the output with the files in this folder; exit \(ExitStatus.failed.rawValue) on a difference.", valueName: "DIR"))
     var expect: String?
 
     @Flag(help: "Print only the summary and the differences, not every record.")
@@ -61,7 +62,7 @@ struct TestPlugin: ParsableCommand {
         case .success(let e): entry = e
         case .failure(let error):
             printError("error: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
 
         var given: [(String, String)] = []
@@ -84,7 +85,7 @@ struct TestPlugin: ParsableCommand {
         }
         guard problems.isEmpty else {
             printError(problems.map { ($0.hasPrefix("error: ") ? "" : "error: ") + $0 + "\n" }.joined())
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
 
         var options = PluginHarness.Options()
@@ -97,10 +98,10 @@ struct TestPlugin: ParsableCommand {
             result = try harness.run(input: lines)
         } catch let e as PluginHarness.InputError {
             printError(e.problems.map { "error: \($0)\n" }.joined())
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         } catch {
             printError("error: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failed)
         }
 
         print(HarnessReport.text(result, entry: entry, quiet: quiet), terminator: "")
@@ -109,7 +110,7 @@ struct TestPlugin: ParsableCommand {
                 try HarnessFiles.write(result, type: entry.type, to: output)
             } catch {
                 printError("error: --output \(output): \(error.localizedDescription)\n")
-                throw ExitCode(2)
+                throw ExitCode(ExitStatus.invalid)
             }
         }
         var failed = result.failure != nil
@@ -119,7 +120,7 @@ struct TestPlugin: ParsableCommand {
                 differences = try HarnessFiles.compare(result, type: entry.type, with: expect)
             } catch let e as PluginHarness.InputError {
                 printError(e.problems.map { "error: \($0)\n" }.joined())
-                throw ExitCode(2)
+                throw ExitCode(ExitStatus.invalid)
             }
             if differences.isEmpty {
                 print("as expected: \(expect)")
@@ -128,9 +129,9 @@ struct TestPlugin: ParsableCommand {
                 failed = true
             }
         }
-        if failed { throw ExitCode(1) }
+        if failed { throw ExitCode(ExitStatus.failed) }
         // As `host run`: alerts a publisher did not deliver. With --expect, the outcomes
         // file says whether that was meant.
-        if expect == nil, result.undelivered > 0 { throw ExitCode(3) }
+        if expect == nil, result.undelivered > 0 { throw ExitCode(ExitStatus.undelivered) }
     }
 }

@@ -4,7 +4,7 @@ import SluiceEngine
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a pipeline file against the catalog; report every problem with its path.",
-        discussion: "Exits 0 when the pipeline can run (warnings allowed), 2 when it has errors."
+        discussion: "Exits \(ExitStatus.ok.rawValue) when the pipeline can run (warnings allowed), \(ExitStatus.invalid.rawValue) when it has errors."
     )
 
     @OptionGroup var catalogOptions: CatalogOptions
@@ -14,7 +14,7 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let (plan, diagnostics) = try PipelineFile.plan(file, catalog: catalogOptions.loadCatalog())
-        guard let plan else { throw ExitCode(2) }
+        guard let plan else { throw ExitCode(ExitStatus.invalid) }
         print("ok: \(file): pipeline '\(plan.spec.name)' is valid: \(plan.stages.count) stages, "
               + "\(diagnostics.warnings.count) warning\(diagnostics.warnings.count == 1 ? "" : "s")")
     }
@@ -30,7 +30,7 @@ enum PipelineFile {
             (plan, diagnostics) = try PipelineLoader.load(path: file, catalog: catalog)
         } catch {
             printError("\(file): error: \(error)\n")
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.invalid)
         }
         printError(diagnostics.map { "\(file): \($0)\n" }.joined())
         let (errors, warnings) = (diagnostics.errors.count, diagnostics.warnings.count)

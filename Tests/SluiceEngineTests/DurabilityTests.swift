@@ -154,20 +154,37 @@ final class DurabilityTests: XCTestCase {
     /// every record is written at least once, no line is torn, and each kill duplicates at
     /// most the batches whose position was not on disk: three (the one in flight, and at most
     /// two committed ones whose position was still being written).
+    ///
+    /// The loop must not depend on the machine's speed: a Tagger pauses `pauseMs` in every
+    /// batch, so a whole run takes at least 240 × 20 ms = 4.8 s however fast the disk and
+    /// the cores are, while each round kills its host at most ~0.2 s after it wrote its
+    /// first line (a round waits for *its* host's output: the file growing past its size at
+    /// the round's start, not the earlier rounds' lines). At most ~10 of the 240 batches
+    /// per round, so the first rounds all end in a kill.
     func testAKill9LoopLosesNothingAndDuplicatesAtMostTheUncommittedBatches() throws {
         let dir = try scratchFolder()
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
-        let total = 120_000, perFile = 40_000, maxRecords = 500
+        let total = 120_000, perFile = 40_000, maxRecords = 500, pauseMs = 20
         for f in 0..<(total / perFile) { try write(f * perFile..<(f + 1) * perFile, to: dir + "/in/events-\(f).jsonl") }
-        // fsync at every batch: slower runs, so that kills land in the middle.
-        try pipeline(input: "${pipeline.dir}/in", maxRecords: maxRecords).replacingOccurrences(of: "out.jsonl\"", with: "out.jsonl\", \"fsync\": true")
-            .write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        try """
+            {"name": "durable", "batch": {"maxRecords": \(maxRecords), "maxDelayMs": 200},
+             "stages": [
+               {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
+               {"name": "tag", "plugin": {"name": "AddFields", "properties": {"fields": "seen=true"}}},
+               {"name": "pace", "plugin": {"name": "Tagger", "properties": {"tag": "paced", "pauseMs": \(pauseMs)}}},
+               {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+             "connections": [{"from": "src", "to": "tag"}, {"from": "tag", "to": "pace"}, {"from": "pace", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let run = ["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"]
+        func outputSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: dir + "/out.jsonl")[.size] as? Int) ?? 0 }
         var generator = SeededGenerator(seed: 20261121)
         var kills = 0, completed = false
         for round in 0..<12 {
-            let h = try BackgroundHost(["run", dir + "/p.json", "--progress", "none"], dir: dir, tag: "round\(round)")
-            // Let it start and write a little, then kill it somewhere in the middle.
-            _ = BackgroundHost.poll(seconds: 20) { (try? FileManager.default.attributesOfItem(atPath: dir + "/out.jsonl")[.size] as? Int) ?? 0 > 0 || !h.process.isRunning }
+            let sizeBefore = outputSize()
+            let h = try BackgroundHost(run, dir: dir, tag: "round\(round)")
+            // Let this round's host start and write a little, then kill it somewhere in the middle.
+            let wrote = BackgroundHost.poll(seconds: 30) { outputSize() > sizeBefore || !h.process.isRunning }
+            XCTAssertTrue(wrote, "round \(round): the host wrote nothing in 30 s")
             usleep(UInt32.random(in: 5_000...150_000, using: &generator))
             if !h.process.isRunning {
                 h.wait(seconds: 5)
@@ -187,7 +204,7 @@ final class DurabilityTests: XCTestCase {
             kills += 1
         }
         if !completed {
-            let last = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+            let last = try host(run, env: ["SLUICE_OUT": dir + "/out"])
             XCTAssertEqual(last.status, 0, last.stderr)
         }
         XCTAssertGreaterThanOrEqual(kills, 3, "the loop killed runs in the middle")

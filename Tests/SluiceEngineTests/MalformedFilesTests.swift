@@ -168,6 +168,12 @@ final class PipelineMutationTests: XCTestCase {
     func testMutatedPipelinesThroughValidateAndRun() throws {
         let dir = try scratchFolder()
         try FileManager.default.copyItem(atPath: Package.root + "/examples/store-quality/data", toPath: dir + "/data")
+        // A mutant's path may become relative ("-1", "[]"): the runs below are in this
+        // process, so they work in the scratch folder, never in the repository.
+        let previous = FileManager.default.currentDirectoryPath
+        let rootBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: Package.root)) ?? [])
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let example = try ConfigDocument.load(path: Package.root + "/examples/store-quality/pipeline.json")
         var g = Generator(state: 7)
         var validated = 0, ran = 0
@@ -178,7 +184,7 @@ final class PipelineMutationTests: XCTestCase {
             try Data(Self.jsonText(mutated).utf8).write(to: URL(fileURLWithPath: file))
             if i % 3 == 0 {
                 let started = Date()
-                let r = try host(["validate", file], env: ["SLUICE_OUT": dir + "/out\(i)"])
+                let r = try host(["validate", file], env: ["SLUICE_OUT": dir + "/out\(i)"], directory: dir)
                 XCTAssertTrue(r.status == 0 || r.status == 2, "validate of m\(i).json ended with \(r.status):\n\(r.stderr)")
                 XCTAssertLessThan(Date().timeIntervalSince(started), 20, "validate hung on m\(i).json")
                 for line in r.stderr.split(separator: "\n") where line.contains(": error: ") {
@@ -201,6 +207,8 @@ final class PipelineMutationTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(validated, 100)
         XCTAssertGreaterThanOrEqual(ran, 50, "enough mutants planned and ran")
+        let rootAfter = Set((try? FileManager.default.contentsOfDirectory(atPath: Package.root)) ?? [])
+        XCTAssertEqual(rootAfter.subtracting(rootBefore), [], "the mutants wrote into the repository")
     }
 }
 

@@ -51,7 +51,8 @@ final class OutputSafetyTests: XCTestCase {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: PluginSearchPath.environmentVariable)
         environment["SLUICE_OUT"] = dir + "/out"
-        return try runProgram("/bin/sh", ["-c", "ulimit -f \(kib) && exec \"$0\" \"$@\"", Package.host] + args, environment: environment)
+        return try runProgram("/bin/sh", ["-c", "ulimit -f \(kib) && exec \"$0\" \"$@\"", Package.host] + args, environment: environment,
+                              directory: dir)
     }
 
     func storeEvents(_ n: Int) -> String {

@@ -31,11 +31,12 @@ final class RenderTests: XCTestCase {
         var bad: UnsafePointer<sr_bad_line>?
         var n = 0, nbad = 0
         var arenas: [OpaquePointer?] = [arena]
-        bytes.withUnsafeMutableBufferPointer { b in
+        let status = bytes.withUnsafeMutableBufferPointer { b in
             b.withMemoryRebound(to: CChar.self) { c in
                 sr_parse_lines(lineParser, &arenas, c.baseAddress, c.count, &records, &n, &bad, &nbad)
             }
         }
+        XCTAssertEqual(status, 0)
         return (Array(UnsafeBufferPointer(start: records, count: n)), nbad)
     }
 

@@ -51,7 +51,7 @@ final class RunCommandTests: XCTestCase {
         let dir = try scratchFolder()
         // script(1) gives the host a pseudo-terminal, as a person's shell would.
         let command = "SLUICE_OUT=\(dir) \(Package.host) run \(Package.root)/examples/store-quality/pipeline.json"
-        let r = try runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+        let r = try runProgram("/usr/bin/script", ["-qec", command, "/dev/null"], directory: dir)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("\r\u{1B}[Kbatch 1 · 1,998 records · "), r.stdout)
         XCTAssertTrue(r.stdout.contains("alerts 583 raised, 20 published"), r.stdout)

@@ -38,8 +38,10 @@ func runProgram(_ executable: String, _ arguments: [String], environment: [Strin
     return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
-/// Runs the `host` executable with a clean plugin path and these extra variables.
-func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs the `host` executable with a clean plugin path and these extra variables, in
+/// `directory` (by default a scratch folder of the test run, so that a relative path a
+/// pipeline or an argument names never lands in the repository).
+func host(_ args: [String], env: [String: String] = [:], directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: PluginSearchPath.environmentVariable)
     // Outputs and spools that default to ${SLUICE_OUT:-out} stay out of the working tree.
@@ -47,11 +49,11 @@ func host(_ args: [String], env: [String: String] = [:]) throws -> (status: Int3
     // Library probes are cached with the test run's files, not in the home folder.
     environment["SLUICE_PROBE_CACHE"] = Fixtures.shared.root + "/probe-cache"
     environment.merge(env) { $1 }
-    return try runProgram(Package.host, args, environment: environment)
+    return try runProgram(Package.host, args, environment: environment, directory: directory ?? Fixtures.shared.workingDirectory)
 }
 
-/// A `host` process started in the background (for signals and kills); its standard
-/// output and error go to files in `dir`.
+/// A `host` process started in the background (for signals and kills), working in `dir`;
+/// its standard output and error go to files there.
 final class BackgroundHost {
     let process = Process()
     let stdoutPath: String, stderrPath: String
@@ -69,6 +71,7 @@ final class BackgroundHost {
         process.executableURL = URL(fileURLWithPath: Package.host)
         process.arguments = args
         process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()
@@ -140,12 +143,14 @@ final class Fixtures: @unchecked Sendable {
     var functions: String { root + "/functions" }
     /// libports.so: Router and CountSource, plugins with an extra output port (emit_to).
     var ports: String { root + "/ports" }
+    /// The working directory of `host` processes that do not name one.
+    var workingDirectory: String { root + "/cwd" }
 
     private init() throws {
         root = NSTemporaryDirectory() + "sluice-fixtures-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: root)
-        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile", "functions", "ports"] {
+        for dir in ["kit", "kit2", "broken", "publishers", "golden", "hostile", "functions", "ports", "cwd"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
         let widgets = Package.fixtures + "/widgets/"

@@ -91,7 +91,8 @@ final class CallContext {
     let parser = RecordParser()
     /// For emit_json_lines: parses on one thread more than the machine has cores (the
     /// other stages run meanwhile), or SLUICE_PARSE_THREADS.
-    private lazy var lineParser: OpaquePointer = sr_line_parser_new(UInt32(CallContext.parseThreads))
+    /// nil when it could not be made (memory ran out, a thread could not start).
+    private lazy var lineParser: OpaquePointer? = sr_line_parser_new(UInt32(CallContext.parseThreads))
 
     static let parseThreads: Int = {
         if let text = ProcessInfo.processInfo.environment["SLUICE_PARSE_THREADS"], let n = Int(text), n >= 1, n <= 64 { return n }
@@ -159,7 +160,7 @@ final class CallContext {
     }
 
     deinit {
-        if usesLineParser { sr_line_parser_free(lineParser) }
+        if usesLineParser, let lineParser { sr_line_parser_free(lineParser) }
         sr_buf_free(&json)
         hot.pointee.output.deallocate()
         portOutput.forEach { $0.deallocate() }
@@ -303,13 +304,17 @@ final class CallContext {
         }
         guard let text, len > 0 else { return SLUICE_OK }
         usesLineParser = true
+        guard let lineParser else { return refuse("emit_json_lines: out of memory: cannot start the line parser") }
         var records: UnsafePointer<sluice_record>?
         var bad: UnsafePointer<sr_bad_line>?
         var nrecords = 0, nbad = 0
-        let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(lineParser)))
-        arenas.withUnsafeBufferPointer { a in
+        guard let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(lineParser))) else {
+            return refuse("emit_json_lines: out of memory: cannot make the parsing threads' arenas")
+        }
+        let parsed = arenas.withUnsafeBufferPointer { a in
             sr_parse_lines(lineParser, a.baseAddress, text, len, &records, &nrecords, &bad, &nbad)
         }
+        guard parsed == 0 else { return refuse("emit_json_lines: out of memory parsing \(len) bytes") }
         if nrecords > 0 { hot.pointee.output.append(contentsOf: UnsafeBufferPointer(start: records, count: nrecords)) }
         guard nbad > 0, let bad else { return SLUICE_OK }
         let originText = String(origin)
@@ -409,10 +414,10 @@ final class CallContext {
             var copy = sluice_record()
             guard copyRecord(r, into: &copy) else { return sluice_str(ptr: nil, len: 0) }
             sr_write_record_json(&json, &copy)
-            return sluice_str(ptr: json.data, len: json.len)
+            return renderedText("render_json")
         }
         sr_render_record_json(&json, r)
-        return sluice_str(ptr: json.data, len: json.len)
+        return renderedText("render_json")
     }
 
     /// render_json_lines: the records as JSON Lines in `json`; the call's own inputs in one
@@ -435,7 +440,7 @@ final class CallContext {
                 return refusedText("render_json_lines: records [\(records - first), +\(count)) run past the \(inputs) input records")
             }
             sr_render_json_lines(&json, records, count)
-            return sluice_str(ptr: json.data, len: json.len)
+            return renderedText("render_json_lines")
         }
         for i in 0..<count {
             let r = records + i
@@ -448,6 +453,12 @@ final class CallContext {
             }
             sr_buf_append(&json, "\n", 1)
         }
+        return renderedText("render_json_lines")
+    }
+
+    /// The text rendered into `json`, or a refusal when it could not grow (out of memory).
+    private func renderedText(_ call: String) -> sluice_str {
+        guard json.failed == 0 else { return refusedText("\(call): out of memory rendering the records' JSON") }
         return sluice_str(ptr: json.data, len: json.len)
     }
 

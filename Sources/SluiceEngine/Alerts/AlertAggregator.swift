@@ -91,8 +91,7 @@ public struct AlertAggregator {
     private func finish(group first: RawAlertRef, count: Int, accumulators: ArraySlice<Accumulator>,
                         arena: RecordArena) -> AggregatedAlert {
         let capacity = groupKeys.count + settings.aggregates.count
-        let kvs = sr_arena_alloc(arena.raw, MemoryLayout<sluice_kv>.stride * Swift.max(1, capacity), MemoryLayout<sluice_kv>.alignment)!
-            .bindMemory(to: sluice_kv.self, capacity: Swift.max(1, capacity))
+        let kvs = arena.allocate(sluice_kv.self, count: capacity, for: "an aggregated alert's payload")
         var n = 0
         // The group's values are the opening alert's own bytes in the arena: shared, not copied.
         for g in groupKeys.indices {
@@ -124,7 +123,7 @@ public struct AlertAggregator {
                 if acc.numbers < count { invalid[spec.name] = count - acc.numbers }
             }
             kvs[n] = sluice_kv(key: arena.string(spec.name),
-                               value: sluice_str(ptr: sr_arena_strdup(arena.raw, text, length), len: length))
+                               value: sluice_str(ptr: arena.copy(text, count: length, for: "an aggregate's value"), len: length))
             n += 1
         }
         return AggregatedAlert(payload: UnsafeBufferPointer(start: kvs, count: n), count: count, invalid: invalid)

@@ -57,8 +57,7 @@ final class EnvelopeWriter {
         keyHash = key
         self.keyFields = keyFields.map { $0.map { Array($0.utf8) } }
         if let fields = keyFields, !fields.isEmpty {
-            let names = sr_arena_alloc(arena.raw, MemoryLayout<sluice_str>.stride * fields.count, MemoryLayout<sluice_str>.alignment)!
-                .bindMemory(to: sluice_str.self, capacity: fields.count)
+            let names = arena.allocate(sluice_str.self, count: fields.count, for: "an alert key's field names")
             for (i, f) in fields.enumerated() { names[i] = arena.string(f) }
             keyFieldNames = names
         } else {
@@ -66,14 +65,15 @@ final class EnvelopeWriter {
         }
         var m = sr_buf()
         defer { sr_buf_free(&m) }
-        func raw(_ s: String) { var s = s; s.withUTF8 { sr_buf_append(&m, cchar($0), $0.count) } }
-        func quoted(_ s: String) { var s = s; s.withUTF8 { sr_write_json_string(&m, cchar($0), $0.count) } }
+        func raw(_ s: String) { var s = s; _ = s.withUTF8 { sr_buf_append(&m, cchar($0), $0.count) } }
+        func quoted(_ s: String) { var s = s; _ = s.withUTF8 { sr_write_json_string(&m, cchar($0), $0.count) } }
         raw(",\"namespace\":"); quoted(namespace)
         raw(",\"pipeline\":"); quoted(pipeline)
         raw(",\"stage\":"); quoted(stage)
         raw(",\"run\":"); quoted(run)
         raw(",\"batch\":\(batch),\"timestamp\":"); quoted(Timestamp.iso8601(milliseconds: timestampMs))
         raw(",\"count\":")
+        if m.failed != 0 { outOfMemory("the envelope text of stage '\(stage)'") }
         middle = Array(UnsafeRawBufferPointer(start: m.data, count: m.len))
     }
 
@@ -106,7 +106,7 @@ final class EnvelopeWriter {
         sr_buf_append(&json, "\",\"key\":\"", 9)
         key.appendHex(to: &json)
         sr_buf_append(&json, "\"", 1)
-        middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
+        _ = middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
         sr_buf_append_u64(&json, UInt64(count))
         sr_buf_append(&json, ",\"payload\":{", 12)
         for (i, kv) in payload.enumerated() {
@@ -121,20 +121,20 @@ final class EnvelopeWriter {
             for (i, entry) in invalid.enumerated() {
                 if i > 0 { sr_buf_append(&json, ",", 1) }
                 var key = entry.key
-                key.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
+                _ = key.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
                 sr_buf_append(&json, ":", 1)
                 sr_buf_append_u64(&json, UInt64(entry.value))
             }
             sr_buf_append(&json, "}", 1)
         }
         sr_buf_append(&json, "}", 1)
+        if json.failed != 0 { outOfMemory("an alert's envelope of \(payload.count) payload entries") }
 
-        let a = sr_arena_alloc(arena.raw, MemoryLayout<sluice_alert>.stride, MemoryLayout<sluice_alert>.alignment)!
-            .bindMemory(to: sluice_alert.self, capacity: 1)
+        let a = arena.allocate(sluice_alert.self, count: 1, for: "an alert's envelope")
         var v = sluice_alert()
         v.size = UInt32(MemoryLayout<sluice_alert>.size)
         v.npayload = UInt32(payload.count)
-        v.id = sluice_str(ptr: UnsafePointer(sr_arena_strdup(arena.raw, json.data + 7, 32)), len: 32)
+        v.id = sluice_str(ptr: arena.copy(json.data.map { $0 + 7 }, count: 32, for: "an alert's id"), len: 32)
         v.namespace_name = namespace
         v.pipeline = pipeline
         v.stage = stage
@@ -143,7 +143,7 @@ final class EnvelopeWriter {
         v.timestamp_ms = timestampMs
         v.count = UInt64(count)
         v.payload = payload.baseAddress
-        v.json = sluice_str(ptr: sr_arena_strdup(arena.raw, json.data, json.len), len: json.len)
+        v.json = sluice_str(ptr: arena.copy(json.data, count: json.len, for: "an alert's envelope text"), len: json.len)
         // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
         v.key = sluice_str(ptr: v.json.ptr.map { $0 + 48 }, len: 32)
         v.nkey_fields = UInt32(keyFields?.count ?? 0)
@@ -157,7 +157,7 @@ extension RecordArena {
     /// A copy of `s` in the arena, NUL-terminated.
     func string(_ s: String) -> sluice_str {
         var s = s
-        return s.withUTF8 { b in sluice_str(ptr: sr_arena_strdup(raw, cchar(b), b.count), len: b.count) }
+        return s.withUTF8 { b in sluice_str(ptr: copy(cchar(b), count: b.count, for: "a string of \(b.count) bytes"), len: b.count) }
     }
 }
 

@@ -44,8 +44,7 @@ final class AlertRouter {
     /// The envelope of `alert` as a record in `arena`.
     func record(of alert: UnsafePointer<sluice_alert>, arena: RecordArena) -> sluice_record {
         let a = alert.pointee
-        let payload = sr_arena_alloc(arena.raw, max(1, Int(a.npayload)) * MemoryLayout<sluice_field>.stride, 16)!
-            .bindMemory(to: sluice_field.self, capacity: max(1, Int(a.npayload)))
+        let payload = arena.allocate(sluice_field.self, count: Int(a.npayload), for: "the payload of an alert routed with `when`")
         for i in 0..<Int(a.npayload) {
             let kv = a.payload[i]
             payload[i] = sluice_field(key: sr_intern(kv.key.ptr, kv.key.len), name_len: UInt32(kv.key.len), name: kv.key.ptr,
@@ -58,8 +57,7 @@ final class AlertRouter {
             sluice_int(Int64(truncatingIfNeeded: a.batch)), sluice_int(a.timestamp_ms),
             sluice_int(Int64(truncatingIfNeeded: a.count)), sluice_object(payload, a.npayload),
         ]
-        let fields = sr_arena_alloc(arena.raw, values.count * MemoryLayout<sluice_field>.stride, 16)!
-            .bindMemory(to: sluice_field.self, capacity: values.count)
+        let fields = arena.allocate(sluice_field.self, count: values.count, for: "an alert's envelope routed with `when`")
         for (i, v) in values.enumerated() {
             var len: UInt32 = 0
             let name = sr_key_name(keys[i], &len)

@@ -59,8 +59,8 @@ final class AlertSpool {
     static func line(_ alert: UnsafePointer<sluice_alert>, error: String, at ms: Int64) -> [UInt8] {
         var buf = sr_buf()
         defer { sr_buf_free(&buf) }
-        func raw(_ s: String) { var s = s; s.withUTF8 { sr_buf_append(&buf, cchars($0), $0.count) } }
-        func quoted(_ s: String) { var s = s; s.withUTF8 { sr_write_json_string(&buf, cchars($0), $0.count) } }
+        func raw(_ s: String) { var s = s; _ = s.withUTF8 { sr_buf_append(&buf, cchars($0), $0.count) } }
+        func quoted(_ s: String) { var s = s; _ = s.withUTF8 { sr_write_json_string(&buf, cchars($0), $0.count) } }
         raw("{\"spooledAt\":\(ms),\"error\":")
         quoted(error.count > 2000 ? String(error.prefix(2000)) + "…" : error)
         raw(",\"keyFields\":[")
@@ -74,6 +74,7 @@ final class AlertSpool {
         raw("],\"alert\":")
         sr_buf_append(&buf, a.json.ptr, a.json.len)
         raw("}\n")
+        if buf.failed != 0 { outOfMemory("a spool line for an alert of \(a.json.len) bytes") }
         return Array(UnsafeRawBufferPointer(start: buf.data, count: buf.len))
     }
 
@@ -212,10 +213,9 @@ struct SpooledAlertReader {
             // The payload: every value a string, as envelopes always have them.
             let payloadFields = Fields(payloadValue.as.fields, Int(payloadValue.len))
             let n = payloadFields.count
-            let kvs = sr_arena_alloc(arena.raw, MemoryLayout<sluice_kv>.stride * max(1, n), MemoryLayout<sluice_kv>.alignment)!
-                .bindMemory(to: sluice_kv.self, capacity: max(1, n))
+            let kvs = arena.allocate(sluice_kv.self, count: n, for: "a spooled alert's payload")
             for i in 0..<n {
-                let f = payloadFields.fields![i]
+                guard let f = payloadFields.fields?[i] else { return nil }
                 guard f.value.type == UInt32(SLUICE_STRING) else { return nil }
                 kvs[i] = sluice_kv(key: sluice_str(ptr: f.name, len: Int(f.name_len)), value: sluice_str(ptr: f.value.as.s, len: Int(f.value.len)))
             }
@@ -223,15 +223,15 @@ struct SpooledAlertReader {
             var nnames = 0
             if case let kf? = top["keyFields"], kf.type == UInt32(SLUICE_ARRAY), kf.len > 0 {
                 nnames = Int(kf.len)
-                names = sr_arena_alloc(arena.raw, MemoryLayout<sluice_str>.stride * nnames, MemoryLayout<sluice_str>.alignment)!
-                    .bindMemory(to: sluice_str.self, capacity: nnames)
+                let list = arena.allocate(sluice_str.self, count: nnames, for: "a spooled alert's key fields")
                 for i in 0..<nnames {
                     let item = kf.as.items[i]
                     guard item.type == UInt32(SLUICE_STRING) else { return nil }
-                    names![i] = sluice_str(ptr: item.as.s, len: Int(item.len))
+                    list[i] = sluice_str(ptr: item.as.s, len: Int(item.len))
                 }
+                names = list
             }
-            let json = sr_arena_strdup(arena.raw, envelope.baseAddress!.assumingMemoryBound(to: CChar.self), envelope.count)
+            let json = arena.copy(envelope.baseAddress?.assumingMemoryBound(to: CChar.self), count: envelope.count, for: "a spooled alert's envelope")
             var a = sluice_alert()
             a.size = UInt32(MemoryLayout<sluice_alert>.size)
             a.npayload = UInt32(n)
@@ -248,8 +248,7 @@ struct SpooledAlertReader {
             a.json = sluice_str(ptr: json, len: envelope.count)
             a.nkey_fields = UInt32(nnames)
             a.key_fields = UnsafePointer(names)
-            let p = sr_arena_alloc(arena.raw, MemoryLayout<sluice_alert>.stride, MemoryLayout<sluice_alert>.alignment)!
-                .bindMemory(to: sluice_alert.self, capacity: 1)
+            let p = arena.allocate(sluice_alert.self, count: 1, for: "a spooled alert")
             p.initialize(to: a)
             return UnsafePointer(p)
         }

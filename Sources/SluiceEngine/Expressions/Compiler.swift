@@ -78,7 +78,10 @@ struct ExpressionCompiler {
         text = Array(source.utf8)
         do throws(ExpressionProblem) {
             let tree = try Parser.parse(source)
+            guard let raw = program.raw else { throw problem(tree.at, "out of memory: cannot make an expression program") }
             let (root, type) = try build(tree)
+            // A node that could not be built (memory ran out) leaves the program unusable.
+            guard sx_program_failed(raw) == 0 else { throw problem(tree.at, "out of memory while building the expression") }
             if expectation == .condition, !type.fits(.bool) {
                 throw problem(tree.at, "this must be a condition (true or false), but it is \(type.described)")
             }
@@ -90,7 +93,11 @@ struct ExpressionCompiler {
 
     private func problem(_ at: Int, _ message: String) -> ExpressionProblem { Lexer.problem(text, at, message) }
 
-    private var p: OpaquePointer { program.raw! }
+    /// The program (compile checks it exists before building anything).
+    private var p: OpaquePointer {
+        guard let raw = program.raw else { outOfMemory("an expression program") }
+        return raw
+    }
 
     // MARK: building
 
@@ -336,20 +343,22 @@ struct ExpressionCompiler {
         case .number(let d): return d == d.rounded() && abs(d) < 9.2e18 ? sluice_int(Int64(d)) : sluice_double(d)
         case .string(let s):
             let bytes = Array(s.utf8)
-            let copy = sr_arena_strdup(arena.raw, bytes, bytes.count)
+            let copy = bytes.withUnsafeBufferPointer { b in
+                arena.copy(UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), count: b.count, for: "a string constant")
+            }
             return sluice_string(copy, bytes.count)
         case .array(let items):
             let values = items.map { nativeValue($0, arena) }
-            let mem = sr_arena_alloc(arena.raw, max(1, values.count) * MemoryLayout<sluice_value>.stride, 16)!
-                .bindMemory(to: sluice_value.self, capacity: max(1, values.count))
+            let mem = arena.allocate(sluice_value.self, count: values.count, for: "a list constant")
             for (i, v) in values.enumerated() { mem[i] = v }
             return sluice_array(mem, UInt32(values.count))
         case .object(let fields):
-            let mem = sr_arena_alloc(arena.raw, max(1, fields.count) * MemoryLayout<sluice_field>.stride, 16)!
-                .bindMemory(to: sluice_field.self, capacity: max(1, fields.count))
+            let mem = arena.allocate(sluice_field.self, count: fields.count, for: "an object constant")
             for (i, (name, v)) in fields.enumerated() {
                 let bytes = Array(name.utf8)
-                let copy = sr_arena_strdup(arena.raw, bytes, bytes.count)
+                let copy = bytes.withUnsafeBufferPointer { b in
+                    arena.copy(UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), count: b.count, for: "a field name of a constant")
+                }
                 mem[i] = sluice_field(key: FieldKeys.intern(name), name_len: UInt32(bytes.count), name: copy, value: nativeValue(v, arena))
             }
             return sluice_object(mem, UInt32(fields.count))

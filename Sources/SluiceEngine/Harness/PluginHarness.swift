@@ -297,10 +297,8 @@ public struct InputLines {
 extension RecordArena {
     /// An alert payload's pairs as the ABI's key/value array, in the arena.
     func payload(_ pairs: [(String, String)]) -> UnsafeBufferPointer<sluice_kv> {
-        guard !pairs.isEmpty, let raw = sr_arena_alloc(self.raw, MemoryLayout<sluice_kv>.stride * pairs.count, MemoryLayout<sluice_kv>.alignment) else {
-            return UnsafeBufferPointer(start: nil, count: 0)
-        }
-        let kvs = raw.bindMemory(to: sluice_kv.self, capacity: pairs.count)
+        guard !pairs.isEmpty else { return UnsafeBufferPointer(start: nil, count: 0) }
+        let kvs = allocate(sluice_kv.self, count: pairs.count, for: "an alert payload of \(pairs.count) entries")
         for (i, p) in pairs.enumerated() { kvs[i] = sluice_kv(key: string(p.0), value: string(p.1)) }
         return UnsafeBufferPointer(start: kvs, count: pairs.count)
     }

@@ -16,27 +16,38 @@ final class SharedRegion {
 
     /// The host's side: a new region of `bytes` bytes.
     init(name: String, bytes: Int = 1 << 20) throws {
+        guard let writer = sr_flat_writer_new() else { throw WorkerError.system("cannot make the shared memory's writer", ENOMEM) }
         let fd = sg_shared_memory(name, bytes)
-        guard fd >= 0 else { throw WorkerError.system("cannot create shared memory", errno) }
+        guard fd >= 0 else {
+            sr_flat_writer_free(writer)
+            throw WorkerError.system("cannot create shared memory", errno)
+        }
         do {
             base = try SharedRegion.map(fd, bytes)
         } catch {
             close(fd)
+            sr_flat_writer_free(writer)
             throw error
         }
         self.fd = fd
         size = bytes
-        writer = sr_flat_writer_new()
+        self.writer = writer
     }
 
     /// The worker's side: the region the host passed as descriptor `fd`.
     init(inherited fd: Int32) throws {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_size > 0 else { throw WorkerError.system("cannot read the shared memory's size", errno) }
+        guard let writer = sr_flat_writer_new() else { throw WorkerError.system("cannot make the shared memory's writer", ENOMEM) }
         self.fd = fd
         size = Int(st.st_size)
-        base = try SharedRegion.map(fd, size)
-        writer = sr_flat_writer_new()
+        do {
+            base = try SharedRegion.map(fd, size)
+        } catch {
+            sr_flat_writer_free(writer)
+            throw error
+        }
+        self.writer = writer
     }
 
     deinit {

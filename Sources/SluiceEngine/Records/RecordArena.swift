@@ -1,5 +1,20 @@
+import Foundation
 import SluicePluginABI
 import SluiceRecords
+
+/// Memory ran out in the native record core (sluice_records.h gives NULL or -1 for it),
+/// for `what`.
+public struct OutOfMemory: Error, CustomStringConvertible, Equatable {
+    public let what: String
+    public var description: String { "out of memory: \(what)" }
+}
+
+/// Where the host cannot go on without the memory (its own bookkeeping: envelopes,
+/// aggregates, routing records, constants): stops the process with a message saying what
+/// could not be allocated — never a bare crash on a nil.
+func outOfMemory(_ what: String) -> Never {
+    fatalError("sluice: out of memory: \(what)")
+}
 
 /// Memory for one batch's records: everything parsed, copied or emitted during the batch
 /// lives here and is released at once when the batch is done.
@@ -13,7 +28,8 @@ public final class RecordArena: @unchecked Sendable {
 
     public init(chunkBytes: Int = 1 << 20) {
         self.chunkBytes = chunkBytes
-        raw = sr_arena_new(chunkBytes)
+        guard let arena = sr_arena_new(chunkBytes) else { outOfMemory("a record arena of \(chunkBytes) bytes") }
+        raw = arena
     }
 
     deinit {
@@ -30,10 +46,46 @@ public final class RecordArena: @unchecked Sendable {
     /// Bytes used since the last reset.
     public var usedBytes: Int { sr_arena_used(raw) + threadArenas.reduce(0) { $0 + sr_arena_used($1) } }
 
-    /// One arena per parsing thread: this one first, then others of the same batch.
-    func arenas(forThreads n: Int) -> [OpaquePointer?] {
-        while threadArenas.count < n - 1 { threadArenas.append(sr_arena_new(chunkBytes)) }
+    /// The most bytes this arena (not its parsing threads') may hold; 0: no limit. Past it an
+    /// allocation fails as if memory had run out (sr_arena_set_limit).
+    public func limit(bytes: Int) { sr_arena_set_limit(raw, max(0, bytes)) }
+
+    /// One arena per parsing thread: this one first, then others of the same batch; nil when
+    /// memory ran out.
+    func arenas(forThreads n: Int) -> [OpaquePointer?]? {
+        while threadArenas.count < n - 1 {
+            guard let arena = sr_arena_new(chunkBytes) else { return nil }
+            threadArenas.append(arena)
+        }
         return [raw] + threadArenas.prefix(n - 1).map { Optional($0) }
+    }
+
+    /// `count` (at least one) uninitialised values of `T`, valid until the next reset;
+    /// throws when memory (or the arena's limit) ran out.
+    func tryAllocate<T>(_: T.Type, count: Int, for what: @autoclosure () -> String) throws(OutOfMemory) -> UnsafeMutablePointer<T> {
+        let n = max(1, count)
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+        guard !overflow, let p = sr_arena_alloc(raw, bytes, max(MemoryLayout<T>.alignment, 1)) else {
+            throw OutOfMemory(what: "\(n) × \(MemoryLayout<T>.stride) bytes for \(what())")
+        }
+        return p.bindMemory(to: T.self, capacity: n)
+    }
+
+    /// As tryAllocate, for the host's own bookkeeping: stops the process with a message
+    /// when memory ran out.
+    func allocate<T>(_: T.Type, count: Int, for what: @autoclosure () -> String) -> UnsafeMutablePointer<T> {
+        do {
+            return try tryAllocate(T.self, count: count, for: what())
+        } catch {
+            outOfMemory(error.what)
+        }
+    }
+
+    /// A NUL-terminated copy of `count` bytes at `bytes`, valid until the next reset; stops
+    /// the process with a message when memory ran out.
+    func copy(_ bytes: UnsafePointer<CChar>?, count: Int, for what: @autoclosure () -> String) -> UnsafePointer<CChar> {
+        guard count >= 0, let p = sr_arena_strdup(raw, bytes, count) else { outOfMemory("\(count) bytes for \(what())") }
+        return p
     }
 }
 
@@ -42,7 +94,10 @@ public final class RecordParser: @unchecked Sendable {
     let raw: OpaquePointer
     private var errorBuffer = [CChar](repeating: 0, count: 512)
 
-    public init() { raw = sr_parser_new() }
+    public init() {
+        guard let parser = sr_parser_new() else { outOfMemory("a JSON parser") }
+        raw = parser
+    }
     deinit { sr_parser_free(raw) }
 
     /// The record, allocated in `arena`; throws with the reason when the text is not one
@@ -53,7 +108,7 @@ public final class RecordParser: @unchecked Sendable {
             sr_parse_record(raw, arena.raw, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count, &record, e.baseAddress, e.count)
         }
         if status != 0 {
-            throw RecordError(message: errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+            throw RecordError(message: errorBuffer.withUnsafeBufferPointer { b in b.baseAddress.map { String(cString: $0) } ?? "" })
         }
         return record
     }
@@ -69,13 +124,14 @@ public struct RecordError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// Renders records as compact JSON.
+/// Renders records as compact JSON (stopping the process with a message if the text
+/// cannot be held in memory).
 public enum RecordJSON {
     public static func render(_ record: sluice_record) -> String {
         var buf = sr_buf()
         defer { sr_buf_free(&buf) }
         var r = record
-        sr_write_record_json(&buf, &r)
+        if sr_write_record_json(&buf, &r) != 0 { outOfMemory("the JSON text of a record of \(record.nfields) fields") }
         return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
     }
 
@@ -83,7 +139,7 @@ public enum RecordJSON {
         var buf = sr_buf()
         defer { sr_buf_free(&buf) }
         var v = value
-        sr_write_value_json(&buf, &v)
+        if sr_write_value_json(&buf, &v) != 0 { outOfMemory("the JSON text of a value") }
         return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
     }
 }

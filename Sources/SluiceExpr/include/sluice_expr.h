@@ -6,7 +6,15 @@
  * it here, node by node, into a program: a tree over interned keys with its constants,
  * compiled regexes and prepared plugin functions. Evaluating a node reads the record in
  * place and allocates nothing once the program's scratch memory has grown to the largest
- * intermediate string it needed. Nothing here throws across the interface.
+ * intermediate string it needed.
+ *
+ * Nothing here throws across the interface (C++ callers: every function is noexcept). When
+ * memory runs out: sx_program_new and sx_function_new give NULL (the latter with "out of
+ * memory" in `err`), sx_regex -1 with the reason; a node builder (sx_const … sx_call_function)
+ * gives SX_NONE and marks the program failed (sx_program_failed): such a program must not
+ * be used — sx_eval then gives null and sx_eval_bool 0, and the stage constructors give
+ * NULL; evaluating gives null (sx_eval), 0 (sx_eval_bool) or no text (sx_text); the
+ * built-in stages fail the batch with "out of memory while evaluating expressions".
  *
  * Values are sluice_value: null (also for a missing field), bool, int, double, string,
  * array, object. The Filter, Derive and AlertRule stages are plugins of this host's own
@@ -21,7 +29,10 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#define SX_NOEXCEPT noexcept
 extern "C" {
+#else
+#define SX_NOEXCEPT
 #endif
 
 typedef struct sx_program sx_program;
@@ -60,73 +71,77 @@ enum {
 /** Prepares calls of the C function at `fn` (an ffi_cif, built once). `label` names it in
  *  messages ("Geo.distanceMeters"). NULL with the reason in `err` when libffi refuses. */
 sx_function *sx_function_new(void *fn, const uint32_t *args, uint32_t nargs, uint32_t returns,
-                             const char *label, char *err, size_t err_cap);
+                             const char *label, char *err, size_t err_cap) SX_NOEXCEPT;
 
 /* ---- building a program --------------------------------------------------------------- */
 
-sx_program *sx_program_new(void);
-void sx_program_free(sx_program *program);
+sx_program *sx_program_new(void) SX_NOEXCEPT;
+void sx_program_free(sx_program *program) SX_NOEXCEPT;
 
 /** A constant (deep-copied into the program). */
-uint32_t sx_const(sx_program *p, const sluice_value *value);
+uint32_t sx_const(sx_program *p, const sluice_value *value) SX_NOEXCEPT;
 /** A top-level field of the record. `key` may be SLUICE_NO_KEY: then it is found by name. */
-uint32_t sx_field(sx_program *p, sluice_key key, const char *name, size_t len);
+uint32_t sx_field(sx_program *p, sluice_key key, const char *name, size_t len) SX_NOEXCEPT;
 /** A member of the object `object` evaluates to. */
-uint32_t sx_member(sx_program *p, uint32_t object, sluice_key key, const char *name, size_t len);
+uint32_t sx_member(sx_program *p, uint32_t object, sluice_key key, const char *name, size_t len) SX_NOEXCEPT;
 /** `base[index]`: an array element (negative counts from the end) or an object member. */
-uint32_t sx_index(sx_program *p, uint32_t base, uint32_t index);
+uint32_t sx_index(sx_program *p, uint32_t base, uint32_t index) SX_NOEXCEPT;
 /** An operator with one (SX_NEG, SX_NOT), two or three (SX_COND) operands. */
-uint32_t sx_op(sx_program *p, uint32_t op, uint32_t a, uint32_t b, uint32_t c);
+uint32_t sx_op(sx_program *p, uint32_t op, uint32_t a, uint32_t b, uint32_t c) SX_NOEXCEPT;
 /** A list built from the values of `items`. */
-uint32_t sx_list(sx_program *p, const uint32_t *items, uint32_t n);
+uint32_t sx_list(sx_program *p, const uint32_t *items, uint32_t n) SX_NOEXCEPT;
 /** A built-in function. SX_MATCHES takes its pattern from `regex` (sx_regex); SX_PREVIOUS
  *  and SX_CHANGED each get a memory of their own. */
-uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *args, uint32_t n, int32_t regex);
+uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *args, uint32_t n, int32_t regex) SX_NOEXCEPT;
 /** A plugin function, with one argument node per declared argument. */
-uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *args, uint32_t n);
+uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *args, uint32_t n) SX_NOEXCEPT;
 /** Compiles a POSIX extended regular expression; its number, or -1 with the reason. */
-int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap);
+int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) SX_NOEXCEPT;
 /** Bounds the memory of previous() and changed(): at most `max_keys` keys per call site
  *  (the least recently seen go first), each forgotten `ttl_ms` after it was last seen
  *  (0: never). */
-void sx_program_set_state(sx_program *p, uint64_t max_keys, uint64_t ttl_ms);
+void sx_program_set_state(sx_program *p, uint64_t max_keys, uint64_t ttl_ms) SX_NOEXCEPT;
 /** Keys forgotten to keep within max_keys since the last call (the count is reset). */
-uint64_t sx_program_take_evicted(sx_program *p);
+uint64_t sx_program_take_evicted(sx_program *p) SX_NOEXCEPT;
+/** 1 when a node could not be built (memory ran out): the program must not be used. */
+int sx_program_failed(const sx_program *p) SX_NOEXCEPT;
 
 /* ---- evaluating ----------------------------------------------------------------------- */
 
 /** Sets what now() returns (milliseconds since 1970); stages set it once per batch. */
-void sx_program_set_now(sx_program *p, int64_t now_ms);
+void sx_program_set_now(sx_program *p, int64_t now_ms) SX_NOEXCEPT;
 /** The value of node `root` for `record`. Strings it made are valid until the next
  *  evaluation in this program. */
-sluice_value sx_eval(sx_program *p, uint32_t root, const sluice_record *record);
+sluice_value sx_eval(sx_program *p, uint32_t root, const sluice_record *record) SX_NOEXCEPT;
 /** 1 when node `root` is true for `record` (anything but the boolean true is not). */
-int sx_eval_bool(sx_program *p, uint32_t root, const sluice_record *record);
+int sx_eval_bool(sx_program *p, uint32_t root, const sluice_record *record) SX_NOEXCEPT;
 /** The value as alert-payload text: strings as they are, numbers as sr_format_number,
  *  booleans as true/false, arrays and objects as JSON. Returns 0 for null (no text). */
-int sx_text(sx_program *p, const sluice_value *value, sluice_str *out);
+int sx_text(sx_program *p, const sluice_value *value, sluice_str *out) SX_NOEXCEPT;
 
 /* ---- the built-in stages ---------------------------------------------------------------- */
 
 /** The host's own plugin library: Filter, Derive and AlertRule (transforms). Their create()
  *  refuses: the engine makes their instances from checked programs with the functions
  *  below and hands them to the ABI as if create() had. */
-const sluice_library *sx_builtin_library(void);
+const sluice_library *sx_builtin_library(void) SX_NOEXCEPT;
 
 typedef struct sx_stage sx_stage;
 /** Filter: keeps the records for which `where` is true; the others go to its "rejected"
  *  output port (emit_to) while a connection takes it, counted as "rejected", and are
  *  otherwise counted as "dropped". */
-sx_stage *sx_filter_new(sx_program *p, uint32_t where);
+sx_stage *sx_filter_new(sx_program *p, uint32_t where) SX_NOEXCEPT;
 /** Derive: sets field names[i] (keys[i]) to the value of roots[i], in order. */
 sx_stage *sx_derive_new(sx_program *p, const sluice_key *keys, const char *const *names, const uint32_t *roots,
-                        uint32_t n);
+                        uint32_t n) SX_NOEXCEPT;
 /** AlertRule: passes every record on; raises an alert with payload names[i] → text of
  *  roots[i] for each record where `when` is true (n == 0: the record's own fields). */
-sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n);
+sx_stage *sx_rule_new(sx_program *p, uint32_t when, const char *const *names, const uint32_t *roots, uint32_t n) SX_NOEXCEPT;
 
 #ifdef __cplusplus
 }
 #endif
+
+#undef SX_NOEXCEPT
 
 #endif

@@ -19,6 +19,9 @@
 
 #include <stddef.h>
 
+/* The host's exit statuses this C code ends the process with: copies of ExitStatus.stopped
+ * and ExitStatus.pluginExit (Sources/SluiceEngine/Observe/ExitStatus.swift, the one list of
+ * them); ExitStatusTests checks that they agree. */
 #define SG_EXIT_STOPPED 4
 #define SG_EXIT_PLUGIN_EXIT 70
 

@@ -10,6 +10,19 @@
  *   - copying: records and fields a plugin built, into an arena;
  *   - writing: records back to JSON text (copied from their source text where it can be);
  *   - flat: records and alerts in shared memory, for plugins isolated in worker processes.
+ *
+ * Running out of memory. No function here throws (C++ callers: each is noexcept). When
+ * memory runs out — or an arena reaches its limit (sr_arena_set_limit) — a function says
+ * so as its comment does, by its result:
+ *   - a pointer: NULL (sr_arena_new, sr_arena_alloc, sr_arena_strdup, sr_parser_new,
+ *     sr_line_parser_new, sr_flat_writer_new);
+ *   - an int with an `err` buffer: -1, with "out of memory" (or what ran out) in `err`;
+ *   - sr_intern: SLUICE_NO_KEY, the table unchanged;
+ *   - sr_parse_lines: -1, with no records and no bad lines;
+ *   - a flat put: 0, and sr_flat_failed() is 1 for the rest of the message;
+ *   - a function appending to an sr_buf: -1, and the buffer's `failed` is set: later
+ *     appends do nothing and return -1 until sr_buf_clear; what it holds is incomplete.
+ * What a failed call allocated in an arena stays there, unused, until the next reset.
  */
 #ifndef SLUICE_RECORDS_H
 #define SLUICE_RECORDS_H
@@ -19,65 +32,77 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#define SR_NOEXCEPT noexcept
 extern "C" {
+#else
+#define SR_NOEXCEPT
 #endif
 
 /* ---- arenas -------------------------------------------------------------------------- */
 
 typedef struct sr_arena sr_arena;
 
-/** A new arena that grabs memory in chunks of at least `chunk_bytes`. */
-sr_arena *sr_arena_new(size_t chunk_bytes);
-void sr_arena_free(sr_arena *arena);
+/** A new arena that grabs memory in chunks of at least `chunk_bytes`; NULL when memory ran
+ *  out. */
+sr_arena *sr_arena_new(size_t chunk_bytes) SR_NOEXCEPT;
+void sr_arena_free(sr_arena *arena) SR_NOEXCEPT;
 /** Forget everything allocated; keeps the chunks for reuse (up to 64 MiB; past that only
  *  the largest). */
-void sr_arena_reset(sr_arena *arena);
-/** `bytes` bytes aligned to `align` (a power of two), valid until reset or free. */
-void *sr_arena_alloc(sr_arena *arena, size_t bytes, size_t align);
+void sr_arena_reset(sr_arena *arena) SR_NOEXCEPT;
+/** `bytes` bytes aligned to `align` (a power of two, at most 4096), valid until reset or
+ *  free; NULL when memory or the arena's limit ran out, or for a size past SIZE_MAX / 4 or
+ *  a bad alignment. */
+void *sr_arena_alloc(sr_arena *arena, size_t bytes, size_t align) SR_NOEXCEPT;
+/** The most bytes the arena may hold in its chunks (0, the default: no limit). Allocations
+ *  that would take it past the limit fail as if memory had run out: a bound on one batch's
+ *  memory, and how tests make allocation fail. */
+void sr_arena_set_limit(sr_arena *arena, size_t max_bytes) SR_NOEXCEPT;
 /** Bytes handed out since the last reset. */
-size_t sr_arena_used(const sr_arena *arena);
+size_t sr_arena_used(const sr_arena *arena) SR_NOEXCEPT;
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
 /** The most distinct names the table interns; past it intern gives SLUICE_NO_KEY. */
 #define SR_MAX_KEYS (1u << 20)
 
-/** The process-wide key for `name`; thread-safe. */
-sluice_key sr_intern(const char *name, size_t len);
+/** The process-wide key for `name`; thread-safe. SLUICE_NO_KEY past SR_MAX_KEYS, or when
+ *  memory ran out. */
+sluice_key sr_intern(const char *name, size_t len) SR_NOEXCEPT;
 /** The NUL-terminated name of `key` and its length, or NULL for an unknown key. */
-const char *sr_key_name(sluice_key key, uint32_t *len);
+const char *sr_key_name(sluice_key key, uint32_t *len) SR_NOEXCEPT;
 /** How many names are interned. */
-uint32_t sr_key_count(void);
+uint32_t sr_key_count(void) SR_NOEXCEPT;
 /** A worker process's key table follows the host's: a name it does not know yet is given
  *  to `resolve`, which asks the host for its key (SLUICE_NO_KEY when it cannot). */
-void sr_intern_set_resolver(sluice_key (*resolve)(const char *name, size_t len));
+void sr_intern_set_resolver(sluice_key (*resolve)(const char *name, size_t len)) SR_NOEXCEPT;
 
 /* ---- parsing -------------------------------------------------------------------------- */
 
 typedef struct sr_parser sr_parser;
 
-/** A parser: not thread-safe; use one per thread. */
-sr_parser *sr_parser_new(void);
-void sr_parser_free(sr_parser *parser);
+/** A parser: not thread-safe; use one per thread. NULL when memory ran out. */
+sr_parser *sr_parser_new(void) SR_NOEXCEPT;
+void sr_parser_free(sr_parser *parser) SR_NOEXCEPT;
 
 /** How many readable bytes simdjson may read past the end of a text it parses in place. */
 #define SR_PADDING 64
 
 /** Parses one JSON object into `*out`, allocating in `arena`. Returns 0 on success; on
- *  failure returns -1, writes a NUL-terminated reason into `err` and allocates nothing
- *  that outlives the next reset. */
+ *  failure (bad JSON, or memory ran out) returns -1, writes a NUL-terminated reason into
+ *  `err` and allocates nothing that outlives the next reset. */
 int sr_parse_record(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
-                    sluice_record *out, char *err, size_t err_cap);
+                    sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
 
 /* ---- JSON Lines, in parallel ------------------------------------------------------ */
 
 /** Parses many lines at once on several threads: the calling one and `threads - 1`
- *  workers it keeps. Not thread-safe itself: one caller at a time. */
+ *  workers it keeps. Not thread-safe itself: one caller at a time. sr_line_parser_new
+ *  gives NULL when memory ran out or a thread could not start. */
 typedef struct sr_line_parser sr_line_parser;
 
-sr_line_parser *sr_line_parser_new(unsigned threads);
-void sr_line_parser_free(sr_line_parser *parser);
-unsigned sr_line_parser_threads(const sr_line_parser *parser);
+sr_line_parser *sr_line_parser_new(unsigned threads) SR_NOEXCEPT;
+void sr_line_parser_free(sr_line_parser *parser) SR_NOEXCEPT;
+unsigned sr_line_parser_threads(const sr_line_parser *parser) SR_NOEXCEPT;
 
 /** A line that is not a JSON object. */
 typedef struct sr_bad_line {
@@ -90,59 +115,63 @@ typedef struct sr_bad_line {
 /** Parses every non-blank line of `text`; records are allocated in `arenas[t]` by thread
  *  t (`arenas` has sr_line_parser_threads() entries). On return `*records` holds
  *  `*nrecords` records in line order and `*bad` the bad lines in order; both stay valid
- *  until the next call. */
-void sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *text, size_t len,
+ *  until the next call. Returns 0, or -1 when memory (or an arena's limit) ran out: then
+ *  no records and no bad lines. */
+int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *text, size_t len,
                     const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
-                    size_t *nbad);
+                    size_t *nbad) SR_NOEXCEPT;
 
 /* ---- copying -------------------------------------------------------------------------- */
 
 /** Deep-copies `in` (built by a plugin, in its memory) into `arena`, interning names.
- *  Returns 0, or -1 with a reason in `err` (a value of unknown type, a NULL pointer). */
+ *  Returns 0, or -1 with a reason in `err` (a value of unknown type, a NULL pointer, out of
+ *  memory). */
 int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
-                   size_t err_cap);
+                   size_t err_cap) SR_NOEXCEPT;
 /** Copies an alert payload a plugin built in its own memory (emit_alert) into `arena`: at
  *  most `max_bytes` (at most 1 GiB) of text as given — bytes that are not UTF-8 are
  *  replaced by U+FFFD, which may make it longer — NULL pointers refused, each string
  *  NUL-terminated. Nothing is allocated for a refused payload. Returns 0, or -1 with the
  *  reason in `err`. */
 int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, const sluice_kv **out,
-                char *err, size_t err_cap);
+                char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** `base` (already in host memory) with `set` added or replacing same-named fields.
  *  The base's values are shared, the new values deep-copied. Returns 0 or -1 with `err`. */
 int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
-                   uint32_t nset, sluice_record *out, char *err, size_t err_cap);
+                   uint32_t nset, sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
 
-/** Copies a string into the arena (NUL-terminated) and returns it. */
-const char *sr_arena_strdup(sr_arena *arena, const char *s, size_t len);
+/** Copies a string into the arena (NUL-terminated) and returns it; NULL when memory or the
+ *  arena's limit ran out. */
+const char *sr_arena_strdup(sr_arena *arena, const char *s, size_t len) SR_NOEXCEPT;
 
 /* ---- flat: shared memory between the host and a worker ---------------------------------
  * A writer lays records, alerts and bytes out in a region whose pointers are offsets from
  * its start (0: NULL), so either process can read it at its own address. `grow` is asked
  * for a region of at least `need` bytes and returns its (possibly moved) base and capacity,
- * or NULL. Every put returns the offset written at, or 0 when the region could not grow. */
+ * or NULL. Every put returns the offset written at, or 0 when the region could not grow or
+ * memory ran out (sr_flat_failed is then 1 until the next sr_flat_begin). */
 
 typedef struct sr_flat_writer sr_flat_writer;
 typedef char *(*sr_flat_grow)(void *ctx, uint64_t need, uint64_t *cap);
 
-sr_flat_writer *sr_flat_writer_new(void);
-void sr_flat_writer_free(sr_flat_writer *writer);
+sr_flat_writer *sr_flat_writer_new(void) SR_NOEXCEPT;
+void sr_flat_writer_free(sr_flat_writer *writer) SR_NOEXCEPT;
 /** Starts a message at the start of the region. */
-void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_grow grow, void *ctx);
-uint64_t sr_flat_len(const sr_flat_writer *writer);
-int sr_flat_failed(const sr_flat_writer *writer);
-uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align);
+void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_grow grow, void *ctx) SR_NOEXCEPT;
+uint64_t sr_flat_len(const sr_flat_writer *writer) SR_NOEXCEPT;
+int sr_flat_failed(const sr_flat_writer *writer) SR_NOEXCEPT;
+uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align) SR_NOEXCEPT;
 /** `n` records, deep: an array of sluice_record. */
-uint64_t sr_flat_put_records(sr_flat_writer *writer, const sluice_record *records, uint64_t n);
+uint64_t sr_flat_put_records(sr_flat_writer *writer, const sluice_record *records, uint64_t n) SR_NOEXCEPT;
 /** An array of `n` key-value pairs, with their text. */
-uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t n);
+uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t n) SR_NOEXCEPT;
 /** An array of `n` sluice_alert, with everything they point to. */
-uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n);
+uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n) SR_NOEXCEPT;
 
 /** The worker's side: the host's `n` flat records at `offset`, made usable in place (the
  *  worker trusts the host but checks bounds); NULL when an offset is out of bounds. */
-sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n);
+sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) SR_NOEXCEPT;
 
 /** What a call emitted, one entry per record: an input record passed on, an input record
  *  with fields added or replaced (as emit_with does), or a whole new record. */
@@ -161,67 +190,73 @@ typedef struct sr_flat_output {
  *  output i was built on with emit_with: a hint, checked). Returns the offset of n
  *  sr_flat_output entries. */
 uint64_t sr_flat_put_output(sr_flat_writer *writer, const sluice_record *inputs, uint64_t ninputs,
-                            const sluice_record *outputs, uint64_t n, const int32_t *bases, uint64_t nbases);
+                            const sluice_record *outputs, uint64_t n, const int32_t *bases, uint64_t nbases) SR_NOEXCEPT;
 
 /** The host's side: the records of `n` entries at `offset`, into `arena`: inputs passed on
  *  are the host's own `inputs` (not copied), fields set and new records are copied with
  *  every check of sr_flat_import_records. Returns 0, or -1 with the reason. */
 int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n, const sluice_record *inputs,
-                          uint64_t ninputs, sr_arena *arena, const sluice_record **out, char *err, size_t err_cap);
+                          uint64_t ninputs, sr_arena *arena, const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** Copies `count` flat records at `offset` of the region [base, base + size) into `arena`,
  *  checking every offset, count and type (each record within emit's bounds) and replacing
  *  bytes that are not UTF-8: what another process wrote is never trusted. Returns 0, or -1
  *  with the reason in `err`. */
 int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count, sr_arena *arena,
-                           const sluice_record **out, char *err, size_t err_cap);
+                           const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 /** The same for an alert payload of `count` pairs and at most `max_bytes` of text; the
  *  copies are NUL-terminated. */
 int sr_flat_import_kvs(const char *base, uint64_t size, uint64_t offset, uint32_t count, uint64_t max_bytes,
-                       sr_arena *arena, const sluice_kv **out, char *err, size_t err_cap);
+                       sr_arena *arena, const sluice_kv **out, char *err, size_t err_cap) SR_NOEXCEPT;
 /** Turns `n` flat alerts at `offset` into usable ones in place (the worker's side, which
  *  trusts the host but still checks bounds); NULL when an offset is out of bounds. */
-sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n);
+sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t offset, uint64_t n) SR_NOEXCEPT;
 
 /* ---- writing -------------------------------------------------------------------------- */
 
-/** A growable byte buffer; zero-initialise, free with sr_buf_free. */
+/** A growable byte buffer; zero-initialise, free with sr_buf_free. Every function that
+ *  appends returns 0, or -1 when the buffer could not grow: `failed` is then set, the
+ *  text is incomplete, and appends do nothing (and return -1) until sr_buf_clear. Callers
+ *  may append a whole text and check `failed` once. */
 typedef struct sr_buf {
     char *data;
     size_t len;
     size_t cap;
+    int failed;
 } sr_buf;
 
-void sr_buf_free(sr_buf *buf);
-void sr_buf_clear(sr_buf *buf);
+void sr_buf_free(sr_buf *buf) SR_NOEXCEPT;
+void sr_buf_clear(sr_buf *buf) SR_NOEXCEPT;
 /** Appends `len` bytes as they are. */
-void sr_buf_append(sr_buf *buf, const char *bytes, size_t len);
+int sr_buf_append(sr_buf *buf, const char *bytes, size_t len) SR_NOEXCEPT;
 /** Appends a number in decimal. */
-void sr_buf_append_u64(sr_buf *buf, uint64_t value);
+int sr_buf_append_u64(sr_buf *buf, uint64_t value) SR_NOEXCEPT;
 /** Writes `d` as payload text: whole numbers below 1e15 without a fraction ("182"), others
  *  in their shortest round-trip form ("182.5", "1e+20"); NaN and infinities as "null".
  *  Returns the length; `out` must hold 32 bytes. No NUL is written. */
-size_t sr_format_number(char *out, double d);
+size_t sr_format_number(char *out, double d) SR_NOEXCEPT;
 /** Appends the record as one line of compact JSON (no newline), value by value. */
-void sr_write_record_json(sr_buf *buf, const sluice_record *record);
+int sr_write_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 /** The same text as sr_write_record_json, faster for a record parsed from JSON Lines that
  *  passed through unchanged or only gained fields (emit_with): its source text is copied
  *  and the new fields appended. `record` must live in an arena (a batch's record), as
  *  every record the host hands to a plugin does. */
-void sr_render_record_json(sr_buf *buf, const sluice_record *record);
+int sr_render_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 /** How many of the record's first fields sr_render_record_json would copy from its source
  *  text, or -1 when it has none (not read from JSON Lines, a field of that text replaced,
  *  text that the general path would write differently, a batch that ended). */
-int64_t sr_record_source_fields(const sluice_record *record);
+int64_t sr_record_source_fields(const sluice_record *record) SR_NOEXCEPT;
 /** sr_render_record_json for `count` records, each followed by a newline. */
-void sr_render_json_lines(sr_buf *buf, const sluice_record *records, size_t count);
+int sr_render_json_lines(sr_buf *buf, const sluice_record *records, size_t count) SR_NOEXCEPT;
 /** Appends the value as compact JSON. */
-void sr_write_value_json(sr_buf *buf, const sluice_value *value);
+int sr_write_value_json(sr_buf *buf, const sluice_value *value) SR_NOEXCEPT;
 /** Appends `s` as a quoted, escaped JSON string. */
-void sr_write_json_string(sr_buf *buf, const char *s, size_t len);
+int sr_write_json_string(sr_buf *buf, const char *s, size_t len) SR_NOEXCEPT;
 
 #ifdef __cplusplus
 }
 #endif
+
+#undef SR_NOEXCEPT
 
 #endif
