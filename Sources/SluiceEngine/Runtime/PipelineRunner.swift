@@ -61,12 +61,11 @@ public final class PipelineRunner {
     private let stages: [RunningStage]
     private let retry: RetryPolicy
     private let errorRecords = ErrorRecords()
-    private var summary: RunSummary
     /// Held for the whole run: the lock, and where the source resumed.
     private let state: PipelineState
     private let alerts: AlertFlow
-    /// Alert totals at the last progress report.
-    private var reportedAlerts = AlertCounts()
+    /// Progress records and the summary.
+    private var tally: RunTally
 
     /// Takes the pipeline's state folder and creates every stage's plugin instance; throws
     /// the first creation error (the ones created before it are destroyed).
@@ -93,8 +92,8 @@ public final class PipelineRunner {
             throw error
         }
         stages = built
-        summary = RunSummary(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name, status: .completed)
-        summary.resumedAfter = state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" }
+        tally = RunTally(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+                         resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" })
     }
 
     deinit {
@@ -125,7 +124,10 @@ public final class PipelineRunner {
         var inputEnded = false
         addTimes(alerts.start())
         let source = stages[plan.source]
-        guard case .source(let sourceStage) = source.stage else { return finish(start: start, failure: "no source stage") }
+        guard case .source(let sourceStage) = source.stage else {
+            return tally.finish(stages: stages, alerts: alerts, durationMs: 0, failure: "no source stage", stoppedBy: nil,
+                                positionSavedAfterBatch: nil)
+        }
         let reader = SourceReader(
             source: sourceStage, name: source.planned.name, batch: plan.spec.batch, retry: retry,
             shouldStop: options.shouldStop, logger: options.logger, ports: source.planned.entry.widgets.extraOutputs.count,
@@ -154,18 +156,22 @@ public final class PipelineRunner {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
             }
             addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena))
-            summary.batches += 1
-            summary.records += batch.records.count
-            report(batch.id, rows: batch.records.count, batchStart: batchStart, previousStart: previousBatchStart)
+            tally.batchDone(records: batch.records.count)
+            if let onBatch = options.onBatch {
+                onBatch(tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
+                                       previousStart: previousBatchStart, stages: stages, alerts: alerts,
+                                       sourceErrors: sourceErrors.count))
+            }
             previousBatchStart = batchStart
             reader.done(batch)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
-        if reader.savedThrough > 0 { summary.positionSavedAfterBatch = reader.savedThrough }
-        if failure == nil && !inputEnded && options.shouldStop() { summary.stoppedBy = options.stopReason() }
-        return finish(start: start, failure: failure)
+        let stopped = failure == nil && !inputEnded && options.shouldStop()
+        return tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
+                            failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
+                            positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
     }
 
     /// Runs every stage after the source, in topological order.
@@ -277,67 +283,6 @@ public final class PipelineRunner {
     /// Adds the publishers' time in an alert flow step to their stages'.
     private func addTimes(_ durations: AlertFlow.Durations) {
         for (position, ms) in durations { stages[position].summary.durationMs += ms }
-    }
-
-    // MARK: reporting
-
-    /// Alert counts so far: the flow's, with what the stages refused and overflowed (the
-    /// source's are read when the run ends: its instance is the reader thread's).
-    private func totals() -> AlertCounts {
-        stages.reduce(alerts.totals) { sum, s in
-            guard !s.isSource else { return sum }
-            var c = AlertCounts()
-            c.rejected = s.live.rejectedAlerts
-            c.overflowed = s.live.overflowedAlerts
-            return sum + c
-        }
-    }
-
-    private func report(_ batchID: UInt64, rows: Int, batchStart: UInt64, previousStart: UInt64) {
-        guard let onBatch = options.onBatch else { return }
-        let now = ResourceUsage.nowNanoseconds()
-        let seconds = Double(now - batchStart) / 1e9
-        let sincePrevious = Double(now - previousStart) / 1e9
-        var durations: [String: Double] = ["total": seconds * 1000]
-        for s in stages { durations[s.planned.name] = s.batchDurationMs() }
-        let after = totals()
-        let delta = after - reportedAlerts
-        reportedAlerts = after
-        onBatch(BatchProgress(
-            run: options.runID, batchId: batchID, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-            numInputRows: rows,
-            inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
-            processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
-            durationMs: durations, alerts: delta,
-            errors: sourceErrors.count + stages.filter { !$0.isSource }.reduce(0) { $0 + $1.live.batchErrors.count }))
-    }
-
-    private func finish(start: UInt64, failure: String?) -> RunSummary {
-        var s = summary
-        s.durationMs = Double(ResourceUsage.nowNanoseconds() - start) / 1e6
-        s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
-        s.stages = stages.enumerated().map { i, st in
-            var sum = st.summary
-            sum.alerts = alerts.stageCounts[i] ?? AlertCounts()
-            sum.invalidAggregateValues = alerts.invalidAggregateValues[i] ?? [:]
-            sum.alerts.rejected = st.live.rejectedAlerts
-            sum.alerts.overflowed = st.live.overflowedAlerts
-            sum.counters = st.live.counters
-            sum.workerRestarts = st.live.workerRestarts
-            return sum
-        }
-        s.publishers = alerts.publisherSummaries
-        s.alerts = s.stages.reduce(alerts.formerStages) { $0 + $1.alerts }
-        if let failure {
-            s.status = .failed
-            s.error = failure
-        } else if s.stoppedBy != nil {
-            s.status = .stopped
-        } else if s.alerts.failed > 0 || s.waitingAlerts > 0 {
-            s.status = .completedWithFailures
-        }
-        s.peakRSSBytes = ResourceUsage.peakRSSBytes
-        return s
     }
 
     private func failureText(_ s: RunningStage, _ call: String, _ why: String) -> String {

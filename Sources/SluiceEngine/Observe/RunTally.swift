@@ -1,0 +1,86 @@
+/// What a run tells about itself, from the stages' counts and the alert flow's: a progress
+/// record after each batch (the names of Spark's StreamingQueryProgress) and the summary
+/// at the end. The runner calls it on its own thread.
+struct RunTally {
+    private var summary: RunSummary
+    /// Alert totals at the last progress record.
+    private var reportedAlerts = AlertCounts()
+
+    init(run: String, namespace: String, pipeline: String, resumedAfter: String?) {
+        summary = RunSummary(run: run, namespace: namespace, pipeline: pipeline, status: .completed)
+        summary.resumedAfter = resumedAfter
+    }
+
+    /// A batch of `records` source records is done (published and about to be committed).
+    mutating func batchDone(records: Int) {
+        summary.batches += 1
+        summary.records += records
+    }
+
+    /// The progress record of batch `id`: `start` when it began, `previousStart` when the
+    /// one before it began (nanoseconds, ResourceUsage's clock).
+    mutating func progress(_ id: UInt64, run: String, rows: Int, start: UInt64, previousStart: UInt64, stages: [RunningStage],
+                           alerts: AlertFlow, sourceErrors: Int) -> BatchProgress {
+        let now = ResourceUsage.nowNanoseconds()
+        let seconds = Double(now - start) / 1e9
+        let sincePrevious = Double(now - previousStart) / 1e9
+        var durations: [String: Double] = ["total": seconds * 1000]
+        for s in stages { durations[s.planned.name] = s.batchDurationMs() }
+        let after = Self.alertTotals(stages, alerts)
+        let delta = after - reportedAlerts
+        reportedAlerts = after
+        return BatchProgress(
+            run: run, batchId: id, timestamp: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
+            numInputRows: rows,
+            inputRowsPerSecond: sincePrevious > 0 ? Double(rows) / sincePrevious : 0,
+            processedRowsPerSecond: seconds > 0 ? Double(rows) / seconds : 0,
+            durationMs: durations, alerts: delta,
+            errors: sourceErrors + stages.filter { !$0.isSource }.reduce(0) { $0 + $1.live.batchErrors.count })
+    }
+
+    /// Alert counts so far: the flow's, with what the stages refused and overflowed (the
+    /// source's are read when the run ends: its instance is the reader thread's).
+    private static func alertTotals(_ stages: [RunningStage], _ alerts: AlertFlow) -> AlertCounts {
+        stages.reduce(alerts.totals) { sum, s in
+            guard !s.isSource else { return sum }
+            var c = AlertCounts()
+            c.rejected = s.live.rejectedAlerts
+            c.overflowed = s.live.overflowedAlerts
+            return sum + c
+        }
+    }
+
+    /// The summary of the run that ended: every stage's and publisher's counts, and its
+    /// status — failed (`failure`), stopped (`stoppedBy`), completed with failures (alerts
+    /// failed or still in a spool) or completed.
+    func finish(stages: [RunningStage], alerts: AlertFlow, durationMs: Double, failure: String?, stoppedBy: String?,
+                positionSavedAfterBatch: UInt64?) -> RunSummary {
+        var s = summary
+        s.durationMs = durationMs
+        s.recordsPerSecond = durationMs > 0 ? Double(s.records) / (durationMs / 1000) : 0
+        s.stoppedBy = stoppedBy
+        s.positionSavedAfterBatch = positionSavedAfterBatch
+        s.stages = stages.enumerated().map { i, st in
+            var sum = st.summary
+            sum.alerts = alerts.stageCounts[i] ?? AlertCounts()
+            sum.invalidAggregateValues = alerts.invalidAggregateValues[i] ?? [:]
+            sum.alerts.rejected = st.live.rejectedAlerts
+            sum.alerts.overflowed = st.live.overflowedAlerts
+            sum.counters = st.live.counters
+            sum.workerRestarts = st.live.workerRestarts
+            return sum
+        }
+        s.publishers = alerts.publisherSummaries
+        s.alerts = s.stages.reduce(alerts.formerStages) { $0 + $1.alerts }
+        if let failure {
+            s.status = .failed
+            s.error = failure
+        } else if s.stoppedBy != nil {
+            s.status = .stopped
+        } else if s.alerts.failed > 0 || s.waitingAlerts > 0 {
+            s.status = .completedWithFailures
+        }
+        s.peakRSSBytes = ResourceUsage.peakRSSBytes
+        return s
+    }
+}
