@@ -186,7 +186,7 @@ public struct Emitter {
         let status = name.withUTF8 { b in fn(raw.pointee.ctx, sluice_str(ptr: cchar(b), len: b.count), record.raw) }
         switch status {
         case SLUICE_OK: return .sent
-        case SLUICE_END: return .unconnected
+        case SLUICE_UNCONNECTED: return .unconnected
         default: return .refused
         }
     }

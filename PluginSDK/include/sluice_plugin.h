@@ -160,6 +160,8 @@
  *                 Say why with out->fail() too: every retry is logged with it.
  *   SLUICE_END    sources only, from read(): there will never be more input. (From
  *                 create() it is a failure; from any other call it counts as SLUICE_OK.)
+ * (SLUICE_UNCONNECTED is not a call's status but an answer of out->emit_to, ABI 1.4: never
+ * return it from a call — the host would take it for an unknown status, a failure.)
  * What the host does with them, call by call:
  *   create()    Anything but SLUICE_OK — SLUICE_RETRY included: create is never retried —
  *               and the pipeline does not start: `host run` exits 1 with
@@ -322,6 +324,8 @@ typedef int32_t sluice_status;
 #define SLUICE_ERROR 1 /* failure; describe it with out->fail() */
 #define SLUICE_RETRY 2 /* transient failure; the host retries with backoff */
 #define SLUICE_END 3   /* sources: input is exhausted for good */
+#define SLUICE_UNCONNECTED 4 /* emit_to's answer (ABI 1.4): no connection takes that
+                              * port; nothing was kept. Not a status a call returns. */
 
 /* ======================================================================================
  * Plugin types (values of sluice_plugin.type; the widgets file name uses the word)
@@ -748,15 +752,17 @@ typedef struct sluice_emitter {
 
     /* ABI 1.4: check SLUICE_HAS(out, sluice_emitter, emit_to) before calling. */
 
-    /** Transforms and sources: emit a record on the output port named `port` instead of
-     *  the main one — a port the plugin's widgets file declares in "outputs" besides
-     *  "records" (the built-in Filter declares "rejected" this way), which a pipeline
-     *  connects with {"from": STAGE, "to": ..., "port": "<name>"}. The record is passed on
-     *  or copied as by emit. Returns SLUICE_END, keeping nothing, when no connection of
-     *  this pipeline leaves that port (the same answer for the rest of the run: a plugin
-     *  may count such records as dropped and stop sending them); SLUICE_ERROR when the
-     *  widgets file declares no such port (last_error says which it declares) or the call
-     *  may not emit records. */
+    /** Transforms in process(), sources in read(): emit a record on the output port named
+     *  `port` instead of the main one — a port the plugin's widgets file declares in
+     *  "outputs" with "widget-type": "records" (the built-in Filter declares "rejected"
+     *  this way), which a pipeline connects with {"from": STAGE, "to": ..., "port":
+     *  "<name>"}. The record is passed on or copied as by emit, with emit's bounds.
+     *  Returns SLUICE_OK when it was kept; SLUICE_UNCONNECTED, keeping nothing, when no
+     *  connection of this pipeline leaves that port (the same answer for the rest of the
+     *  run: count such records as dropped and stop sending them if you like — this is not
+     *  a failure, and not a status to return); SLUICE_ERROR when the widgets file declares
+     *  no such port (last_error says which it declares), the record is NULL or refused, or
+     *  the call may not emit records. */
     sluice_status (*emit_to)(void *ctx, sluice_str port, const sluice_record *record);
 } sluice_emitter;
 

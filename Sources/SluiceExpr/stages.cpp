@@ -49,7 +49,7 @@ struct sx_stage {
 namespace {
 
 // The records `where` refuses go to the "rejected" output port (emit_to) while a connection
-// takes it; the host answers SLUICE_END when none does, and they are only counted.
+// takes it; the host answers SLUICE_UNCONNECTED when none does, and they are only counted.
 sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
     static const sluice_str kRejected = {"rejected", 8};
     size_t run = 0, dropped = 0, rejected = 0;  // run: the first kept record not yet emitted
@@ -75,7 +75,7 @@ sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
                 rejected++;
                 continue;
             }
-            if (st != SLUICE_END) return SLUICE_ERROR;
+            if (st != SLUICE_UNCONNECTED) return SLUICE_ERROR;
             to_port = false;
         }
         dropped++;

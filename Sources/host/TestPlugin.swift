@@ -12,7 +12,7 @@ struct TestPlugin: ParsableCommand {
             source reads what its properties point it at (--set path=FILE), until it ends. \
             Properties are checked as `validate` checks a pipeline's. With --output DIR the ports \
             are written as records.jsonl, errors.jsonl, alerts.jsonl (publishers: outcomes.jsonl), \
-            counters.json and <port>.jsonl for each extra output port its widgets file declares; --expect DIR compares them with the files DIR holds (as JSON values, \
+            counters.json, and NAME.jsonl for each extra output port taken with --port NAME; --expect DIR compares them with the files DIR holds (as JSON values, \
             in order) and exits 1 on a difference — golden tests for a plugin's own repository. \
             Exit status: \(ExitStatus.ok.rawValue) as expected, \(ExitStatus.failed.rawValue) the plugin failed \
             or the output differs, \(ExitStatus.invalid.rawValue) bad arguments or input, \
@@ -39,6 +39,9 @@ struct TestPlugin: ParsableCommand {
 
     @Option(name: .customLong("max-batches"), help: ArgumentHelp("Sources: stop after this many batches.", valueName: "N"))
     var maxBatches: Int = 1000
+
+    @Option(name: .customLong("port"), help: ArgumentHelp("An extra output port the widgets file declares, taken as a connection would take it: what the plugin sends there is shown (and written as NAME.jsonl). Repeatable; without it, such records are dropped as in a pipeline that does not connect the port.", valueName: "NAME"))
+    var ports: [String] = []
 
     @Option(help: ArgumentHelp("Write each port's output into this folder.", valueName: "DIR"))
     var output: String?
@@ -80,6 +83,10 @@ struct TestPlugin: ParsableCommand {
             let line = "\(d.severity.rawValue): --set \(d.path.dropFirst("--set.".count)): \(d.message)"
             if d.severity == .error { problems.append(line) } else { printError(line + "\n") }
         }
+        for port in ports where !entry.extraPorts.contains(port) {
+            let declared = entry.extraPorts.isEmpty ? "none" : entry.extraPorts.joined(separator: ", ")
+            problems.append("--port \(port): \(entry.name) has no such output port (its widgets file declares \(declared))")
+        }
         if entry.type == .source, input != nil {
             problems.append("--input: a source reads its own input: point its properties at it (e.g. --set path=FILE)")
         }
@@ -91,6 +98,7 @@ struct TestPlugin: ParsableCommand {
         var options = PluginHarness.Options()
         options.batchSize = batch
         options.maxBatches = maxBatches
+        options.ports = Set(ports)
         let harness = PluginHarness(entry: entry, properties: checked.values, catalog: catalog, options: options)
         let result: PluginHarness.Result
         do {

@@ -64,7 +64,7 @@ final class OutputPortTests: XCTestCase {
             let r = try run(isolation: isolation, connectFlagged: false, name: "unconnected-\(isolation)")
             XCTAssertEqual(r.summary.status, .completed, "\(isolation): \(r.summary.error ?? "")")
             XCTAssertEqual(ids(r, "main.jsonl"), ["a", "e"])
-            XCTAssertEqual(r.stage("route")?.counters["unsent"], 2, "emit_to answered SLUICE_END (\(isolation))")
+            XCTAssertEqual(r.stage("route")?.counters["unsent"], 2, "emit_to answered SLUICE_UNCONNECTED (\(isolation))")
             XCTAssertEqual(ids(r, "bad.jsonl"), ["c"])
         }
     }
@@ -127,10 +127,20 @@ final class OutputPortTests: XCTestCase {
         let dir = try scratchFolder()
         try "{\"id\":\"a\"}\n{\"id\":\"b\",\"port\":\"flagged\"}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
         let tried = try host(["test-plugin", "Router", "--plugins", Fixtures.shared.ports, "--input", dir + "/in.jsonl",
-                              "--output", dir + "/out"])
+                              "--port", "flagged", "--output", dir + "/out"])
         XCTAssertEqual(tried.status, 0, tried.stderr)
+        XCTAssertTrue(tried.stdout.contains("port flagged: 1\n  {\"id\":\"b\",\"port\":\"flagged\"}\n"), tried.stdout)
         XCTAssertEqual(try String(contentsOfFile: dir + "/out/records.jsonl", encoding: .utf8), "{\"id\":\"a\"}\n")
         XCTAssertEqual(try String(contentsOfFile: dir + "/out/flagged.jsonl", encoding: .utf8), "{\"id\":\"b\",\"port\":\"flagged\"}\n")
+        // Without --port the port is not taken, as in a pipeline that does not connect it.
+        let untaken = try host(["test-plugin", "Router", "--plugins", Fixtures.shared.ports, "--input", dir + "/in.jsonl",
+                                "--output", dir + "/plain"])
+        XCTAssertEqual(untaken.status, 0, untaken.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/plain/flagged.jsonl"))
+        XCTAssertEqual(try String(contentsOfFile: dir + "/plain/counters.json", encoding: .utf8), "{\"unsent\":1}\n")
+        let wrong = try host(["test-plugin", "Router", "--plugins", Fixtures.shared.ports, "--input", dir + "/in.jsonl", "--port", "late"])
+        XCTAssertEqual(wrong.status, 2)
+        XCTAssertTrue(wrong.stderr.contains("error: --port late: Router has no such output port (its widgets file declares flagged)"), wrong.stderr)
     }
 
     /// The built-in Filter's rejected port goes through the same mechanism: the records
@@ -178,6 +188,36 @@ final class OutputPortTests: XCTestCase {
             XCTAssertEqual(call.lastError, "emit_to: the stage has no output port 'nowhere' (its widgets file declares flagged, spare)")
             XCTAssertEqual(call.portRecords.map { $0.map(RecordJSON.render) }, [[#"{"id":"a"}"#], []])
             XCTAssertEqual(call.records.count, 0, "nothing on the main output")
+        }
+    }
+
+    /// What a worker says about its port records is checked before it is used: a lying
+    /// worker is stopped and replaced, the host goes on.
+    func testAWorkersCountOfPortRecordsIsCheckedBeforeItIsUsed() {
+        let three = OutputPorts(declared: ["a", "b", "c"], connected: ["a", "b", "c"])
+        XCTAssertTrue(IsolatedStage.portCountsAreSound([1, 0, 2], total: 3, ports: three))
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([Int.max, Int.max, 3], total: 1, ports: three), "a sum that wraps")
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([-1, 2, 0], total: 1, ports: three))
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([1, 1], total: 2, ports: three), "one count per port")
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([1, 1, 1], total: 2, ports: three))
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([0, 0, 1], total: 1, ports: OutputPorts(declared: ["a", "b", "c"], connected: ["a"])),
+                       "records on a port no connection takes")
+        XCTAssertFalse(IsolatedStage.portCountsAreSound([Int(IsolatedStage.maxPerCall) + 1, 0, 0],
+                                                        total: IsolatedStage.maxPerCall + 1, ports: three))
+    }
+
+    /// Only outputs of widget-type "records" are ports (CDAP's "schema" outputs document),
+    /// and a port's name is a plain word (it names a file of test-plugin --output).
+    func testOnlyRecordOutputsArePortsAndTheirNamesArePlainWords() throws {
+        func widgets(_ outputs: String) throws -> Widgets {
+            try Widgets.parse(Data(#"{"metadata": {"spec-version": "1.0"}, "outputs": [\#(outputs)]}"#.utf8))
+        }
+        let w = try widgets(#"{"name": "schema", "widget-type": "schema"}, {"name": "records", "widget-type": "records"}, {"name": "late", "widget-type": "records"}, {"name": "errors", "widget-type": "records"}"#)
+        XCTAssertEqual(w.extraOutputs, ["late"])
+        for bad in ["../../x", "a b", String(repeating: "x", count: 65), "é"] {
+            XCTAssertThrowsError(try widgets(#"{"name": "\#(bad)", "widget-type": "records"}"#), bad) { error in
+                XCTAssertEqual((error as? WidgetsError)?.problems, ["outputs[0].name: a port's name is 1 to 64 letters, digits, '-' and '_'"], bad)
+            }
         }
     }
 }

@@ -88,6 +88,37 @@ final class RetryPolicyTests: XCTestCase {
         XCTAssertEqual(waits.ms, [3_000], "no wait past the bound")
     }
 
+    /// Where giving up loses nothing (a source's read, a publisher), no wait begins once the
+    /// run is asked to stop: the run stops within its grace period whatever the backoff.
+    func testNoWaitBeginsOnceTheRunIsAskedToStop() throws {
+        final class Flag: @unchecked Sendable { var on = false }
+        let waits = Waits(), stopping = Flag()
+        let policy = RetryPolicy(RetrySettings(maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: Limits.maxBackoffMs),
+                                 sleep: { waits.add($0); stopping.on = true }, stop: { stopping.on })
+        var calls = 0
+        let outcome = policy.run { _ in
+            calls += 1
+            return .retry("busy")
+        }
+        XCTAssertEqual(calls, 2, "the attempt after the wait under way when the stop came, then no more")
+        XCTAssertEqual(waits.ms, [100])
+        XCTAssertEqual(outcome, .stopped("busy", attempts: 2))
+        XCTAssertEqual(outcome.failure, "still failing after 2 attempts when the run was asked to stop: busy")
+        XCTAssertEqual(RetryPolicy(RetrySettings(), sleep: { _ in }).run { _ in .retry("x") }.attempts, 5, "without a stop: every attempt")
+
+        // A publisher: what it still could not deliver goes to the spool, with the reason.
+        stopping.on = true
+        let hook = AlertFlowTests.Recorder("hook")
+        hook.answer = "retry"
+        let arena = RecordArena()
+        let writer = EnvelopeWriter(arena: arena, namespace: "n", pipeline: "p", stage: "s", run: "r", batch: 1, timestampMs: 0)
+        let alert = UnsafePointer(writer.write(payload: arena.payload([("k", "v")]), count: 1, ordinal: 0))
+        let delivered = AlertDelivery(settings: RetrySettings(), sleep: waits.add, stop: { stopping.on }).deliver([alert], to: hook)
+        XCTAssertEqual(delivered.fates, [.deferred("still failing after 1 attempt when the run was asked to stop: down for now", notBeforeMs: 0)])
+        XCTAssertEqual(hook.calls.count, 1)
+        XCTAssertEqual(waits.ms, [100], "no wait")
+    }
+
     /// Every place that retries — a sink's write, a source's read and commit, a publisher's
     /// delivery — logs each wait in one wording.
     func testEveryRetryIsLoggedInOneWording() throws {

@@ -240,13 +240,13 @@ final class CallContext {
     /// emit_to: a record on one of the stage's extra output ports.
     func emitTo(_ port: sluice_str, _ r: UnsafePointer<sluice_record>?) -> sluice_status {
         guard permissions.contains(.records) else { return refuse("this call cannot emit records") }
+        guard let r else { return refuse("emit_to: NULL record") }
         let name = UnsafeRawBufferPointer(start: port.ptr, count: port.ptr == nil ? 0 : port.len)
         guard let index = portNames.firstIndex(where: { $0.count == name.count && $0.elementsEqual(name) }) else {
             let declared = ports.names.isEmpty ? "none besides records" : ports.names.joined(separator: ", ")
             return refuse("emit_to: the stage has no output port '\(PluginText.read(port.ptr, port.len, limit: 64))' (its widgets file declares \(declared))")
         }
-        guard ports.connected[index] else { return SLUICE_END }
-        guard let r else { return refuse("emit_to: NULL record") }
+        guard ports.connected[index] else { return SLUICE_UNCONNECTED }
         if isInput(r) {
             portOutput[index].append(r.pointee)
             return SLUICE_OK

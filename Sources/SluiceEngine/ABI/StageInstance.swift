@@ -31,6 +31,7 @@ public enum CallStatus: Equatable, Sendable {
         case SLUICE_END: self = .end
         case SLUICE_RETRY: self = .retry(message() ?? "\(call()) asked to be retried")
         case SLUICE_ERROR: self = .error(message() ?? "\(call()) failed without saying why")
+        case SLUICE_UNCONNECTED: self = .error("\(call()) returned SLUICE_UNCONNECTED, which is emit_to's answer, not a status")
         default: self = .error("\(call()) returned unknown status \(status)")
         }
     }

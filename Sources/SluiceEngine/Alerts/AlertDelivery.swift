@@ -39,16 +39,17 @@ struct DeliveryOutcome {
 /// Hands alerts to one publisher in one publish call, then again — under the pipeline's
 /// retry policy (backoff with jitter, at least the service's Retry-After) — for the alerts
 /// it answered "retry" for. Per-alert outcomes (alert_outcome) win over the call's status.
-/// A Retry-After longer than the bound's longest wait ends the attempts at once: those
-/// alerts are deferred to the spool rather than holding up the batch.
+/// A Retry-After longer than the bound's longest wait ends the attempts at once, and so
+/// does a stop request: those alerts are deferred to the spool rather than holding up the
+/// batch.
 struct AlertDelivery {
-    /// The publishers' policy: with jitter.
+    /// The publishers' policy: with jitter, and no waiting once the run is asked to stop.
     let policy: RetryPolicy
     /// Says which publisher retries, for the log (nil: not logged).
     var log: RetryLog?
 
-    init(settings: RetrySettings, sleep: @escaping (Int) -> Void, log: RetryLog? = nil) {
-        policy = RetryPolicy(settings, sleep: sleep, jitter: true)
+    init(settings: RetrySettings, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false }, log: RetryLog? = nil) {
+        policy = RetryPolicy(settings, sleep: sleep, stop: stop, jitter: true)
         self.log = log
     }
 
@@ -57,7 +58,7 @@ struct AlertDelivery {
         outcome.fates = Array(repeating: .deferred("not attempted", notBeforeMs: 0), count: alerts.count)
         var pending = Array(alerts.indices)
         var again: [(index: Int, message: String)] = []
-        let log = self.log.map { RetryLog(logger: $0.logger, subject: $0.subject, call: "publish of \(alerts.count) alert\(alerts.count == 1 ? "" : "s")") }
+        let log = self.log.map { RetryLog(logger: $0.logger, subject: $0.subject(), call: "publish of \(alerts.count) alert\(alerts.count == 1 ? "" : "s")") }
         let ended = policy.run(log) { attempt in
             if attempt > 1 { outcome.retries += 1 }
             let out = publisher.publish(pending.count == alerts.count ? alerts : pending.map { alerts[$0] })
@@ -88,11 +89,18 @@ struct AlertDelivery {
             guard let first = again.first else { return .done }
             return .retry(first.message, notBeforeMs: retryAfter)
         }
-        if case .gaveUp(_, let attempts, let notBefore) = ended {
-            let why = RetryPolicy.reason(attempts: attempts, notBeforeMs: notBefore)
-            for (index, message) in again {
-                outcome.fates[index] = .deferred("\(why): \(message)", notBeforeMs: notBefore)
-            }
+        var why: String?
+        var notBefore = 0
+        switch ended {
+        case .done: break
+        case .gaveUp(_, let attempts, let wait):
+            why = RetryPolicy.reason(attempts: attempts, notBeforeMs: wait)
+            notBefore = wait
+        case .stopped(_, let attempts):
+            why = RetryPolicy.reason(attempts: attempts, notBeforeMs: 0) + " when the run was asked to stop"
+        }
+        if let why {
+            for (index, message) in again { outcome.fates[index] = .deferred("\(why): \(message)", notBeforeMs: notBefore) }
         }
         return outcome
     }

@@ -16,7 +16,8 @@ import SluicePluginABI
 /// The runner calls `start()` once, `batch(…)` once per batch — after its sinks flushed and
 /// before its commit, which waits for the lanes — and `idle()` while no input comes. Counts
 /// per stage and per publisher are read at the end. One thread calls it at a time (the
-/// runner's); the lanes of one step run on threads of their own and are waited for.
+/// runner's); the lanes of one step run on threads of their own and are waited for (the
+/// `clock` and `sleep` it is given are called from those threads).
 ///
 /// Steps that outlive a batch (windows, incidents firing and resolving, silences) go
 /// between the envelopes and the routes; `idle()` is where they hear the clock when no
@@ -55,15 +56,19 @@ final class AlertFlow {
         let routes: [AlertRoute]
     }
 
-    /// `publishers`: the pipeline's alert publishers, by position in `plan.stages`.
-    init(plan: PipelinePlan, publishers: [Int: any PublisherStage], run: String, sleep: @escaping (Int) -> Void,
-         logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
+    /// `publishers`: the pipeline's alert publishers, by position in `plan.stages`;
+    /// `router`: the alerts connections' `when`, compiled (before any plugin was created);
+    /// `stop`: whether the run was asked to stop (publishers then spool rather than wait to
+    /// retry). `clock` (milliseconds since 1970) is called from the lanes' threads too.
+    init(plan: PipelinePlan, publishers: [Int: any PublisherStage], router: AlertRouter, run: String,
+         sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false }, logger: Logger,
+         clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
         self.plan = plan
         self.run = run
         self.logger = logger
         self.clock = clock
         self.publishers = publishers
-        router = try AlertRouter(plan: plan)
+        self.router = router
         var raisers: [Int: Raiser] = [:]
         for (i, s) in plan.stages.enumerated() where s.type != .alertpublisher {
             raisers[i] = Raiser(name: s.name, aggregator: s.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil },
@@ -77,7 +82,7 @@ final class AlertFlow {
             let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
             lanes[i] = try PublisherLane(name: s.name, plugin: s.entry.name, instance: publisher, folder: plan.spoolFolder,
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
-                                         sleep: sleep, logger: logger, clock: clock)
+                                         sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
         }
         self.lanes = lanes
@@ -135,8 +140,9 @@ final class AlertFlow {
         }
     }
 
-    /// Alert counts over every stage (former ones included), as far as the flow knows them.
-    var totals: AlertCounts { stageCounts.values.reduce(formerStages, +) }
+    /// Alert counts over the pipeline's stages, as far as the flow knows them (not those of
+    /// stages a spool names that the pipeline no longer has: `formerStages`).
+    var totals: AlertCounts { stageCounts.values.reduce(AlertCounts(), +) }
 
     // MARK: envelopes and routes
 

@@ -63,8 +63,8 @@ final class PublisherLane: @unchecked Sendable {
     var waiting: Int { spool.count }
 
     init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
-         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, logger: Logger,
-         clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
+         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
+         logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
         self.clock = clock
         self.name = name
         self.plugin = plugin
@@ -73,7 +73,8 @@ final class PublisherLane: @unchecked Sendable {
         self.longestRepeatMs = longestRepeatMs
         self.retry = retry
         self.logger = logger
-        delivery = AlertDelivery(settings: retry, sleep: sleep, log: RetryLog(logger: logger, subject: "publisher '\(name)'", call: "publish"))
+        delivery = AlertDelivery(settings: retry, sleep: sleep, stop: stop,
+                                 log: RetryLog(logger: logger, subject: "publisher '\(name)'", call: "publish"))
         do {
             spool = try AlertSpool(folder: folder, publisher: name, maxBytes: maxBytes)
         } catch {

@@ -16,6 +16,9 @@ public struct CatalogEntry: @unchecked Sendable {
         if case .builtIn(let b) = origin { return b }
         return nil
     }
+    /// Its extra output ports (its widgets file's `outputs` of widget-type records): only a
+    /// source or a transform emits records, so only they have them.
+    public var extraPorts: [String] { type == .source || type == .transform ? widgets.extraOutputs : [] }
     /// Its position in the library's descriptor table.
     public let index: Int
     public let widgets: Widgets
@@ -141,6 +144,10 @@ public final class Catalog: @unchecked Sendable {
                        unusableFunctions: scan.unusableFunctions)
     }
 
+    /// The names of the plugins built into the host (the rule stages), as its own library
+    /// gives them.
+    public static let builtInNames = Set(RuleStages.plugins().map(\.plugin.name))
+
     /// The plugin `name` of `type` (any type when nil): version `version` when given,
     /// else the highest version.
     public func find(name: String, type: PluginType? = nil, version: String? = nil) -> Result<CatalogEntry, CatalogLookupError> {
@@ -206,6 +213,8 @@ private struct CatalogScan {
     var missingWidgets: [(problem: Int, fileName: String, name: String)] = []
     /// The host's own plugins, whose widgets files live with the bundled ones.
     let builtIns = RuleStages.plugins()
+    /// The widgets files the host's own plugins took: not orphans of the bundled folder.
+    var builtInWidgets = Set<String>()
 
     func wanted(_ name: String, _ type: PluginType) -> Bool {
         only?.contains(name) ?? true
@@ -223,7 +232,9 @@ private struct CatalogScan {
         var exports: Set<String>?? = .some(nil)
         for b in builtIns where wanted(b.plugin.name, b.plugin.type) {
             guard let version = SemanticVersion(b.plugin.version) else { continue }
-            _ = pair(b.plugin, version: version, origin: .builtIn(b.stage), loaded: b.descriptor, in: location, exports: &exports)
+            if let w = pair(b.plugin, version: version, origin: .builtIn(b.stage), loaded: b.descriptor, in: location, exports: &exports) {
+                builtInWidgets.insert(w)
+            }
         }
     }
 
@@ -287,7 +298,7 @@ private struct CatalogScan {
         }
         if only == nil {
             claimedWidgets.formUnion(pairMisnamedWidgets(in: location, claimed: claimedWidgets))
-            reportOrphanWidgets(in: location, claimed: claimedWidgets)
+            reportOrphanWidgets(in: location, claimed: location.origin == .bundled ? claimedWidgets.union(builtInWidgets) : claimedWidgets)
         }
     }
 
@@ -443,8 +454,6 @@ private struct CatalogScan {
                       let type = PluginType(rawValue: String(stem[stem.index(after: dash)...])) else { continue }
                 let path = dir + "/" + file
                 let name = String(stem[..<dash])
-                // The host's own stages' widgets live with the bundled ones.
-                if location.origin == .bundled && builtIns.contains(where: { $0.plugin.name == name && $0.plugin.type == type }) { continue }
                 // A file shadowed by one earlier in the widgets search is not an orphan.
                 guard !claimed.contains(path), reported.insert(file).inserted,
                       !claimed.contains(where: { ($0 as NSString).lastPathComponent == file }) else { continue }

@@ -118,9 +118,7 @@ public enum CatalogReport {
             break
         }
         // The extra outputs its widgets file declares (Filter's "rejected").
-        if e.type == .source || e.type == .transform {
-            for name in e.widgets.extraOutputs { ports.append(.init(name: name, direction: "out", carries: "records")) }
-        }
+        for name in e.extraPorts { ports.append(.init(name: name, direction: "out", carries: "records")) }
         if e.widgets.emitsErrors { ports.append(.init(name: "errors", direction: "out", carries: "error records")) }
         if e.widgets.emitsAlerts { ports.append(.init(name: "alerts", direction: "out", carries: "alerts")) }
         return ports

@@ -21,6 +21,9 @@ public final class PluginHarness {
         public var maxBatches = 1000
         /// How long a source's read may wait for input.
         public var maxWaitMs: UInt32 = 200
+        /// The extra output ports taken, as connections would take them (the others' records
+        /// are dropped, as in a pipeline that does not connect them).
+        public var ports: Set<String> = []
         public var retry = RetrySettings()
         public var sleep: (Int) -> Void = RetryPolicy.sleep
         public init() {}
@@ -29,7 +32,7 @@ public final class PluginHarness {
     /// What came out, port by port, as JSON text (one value per element).
     public struct Result {
         public var records: [String] = []
-        /// Records sent to each extra output port its widgets file declares, in its order.
+        /// Records sent to each extra output port taken (Options.ports), in the widgets file's order.
         public var ports: [(port: String, records: [String])] = []
         public var errors: [String] = []
         public var alerts: [String] = []
@@ -84,16 +87,15 @@ public final class PluginHarness {
             throw InputError(problems: [what])
         }
         let arena = RecordArena()
-        // Every extra output port is taken: what the plugin sends there is shown.
         var blueprint = StageBlueprint(entry: entry, identity: StageIdentity(pipeline: "test-plugin", stage: entry.name),
                                        properties: properties)
         blueprint.secrets = secrets
-        blueprint.connectedPorts = Set(entry.widgets.extraOutputs)
+        blueprint.connectedPorts = options.ports
         let stage = try StageFactory(functions: ExpressionFunctions(catalog: catalog)).make(blueprint, arena: arena)
         let live = stage.live
         defer { live.destroy() }
         var result = Result()
-        result.ports = entry.widgets.extraOutputs.map { ($0, []) }
+        result.ports = entry.extraPorts.map { ($0, []) }
         switch (stage, input) {
         case (.source(let source), _):
             readSource(source, arena, &result)
@@ -117,6 +119,7 @@ public final class PluginHarness {
         default:
             break
         }
+        result.ports = result.ports.filter { options.ports.contains($0.port) }
         result.counters = live.counters
         result.rejectedAlerts = live.rejectedAlerts
         result.overflowedAlerts = live.overflowedAlerts
@@ -232,16 +235,15 @@ public final class PluginHarness {
     /// recorded.
     private func call(_ name: String, _ result: inout Result, _ body: () -> StageOutput) -> StageOutput {
         var last: StageOutput?
-        let outcome = RetryPolicy(options.retry, sleep: options.sleep).run { _ in
+        let (outcome, status) = RetryPolicy(options.retry, sleep: options.sleep).call {
             let out = body()
             last = out
-            if case .retry(let why) = out.status { return .retry(why) }
-            return .done
+            return out.status
         }
         result.retries += outcome.attempts - 1
-        let status = last?.status ?? .ok
         switch (outcome, status) {
-        case (.gaveUp(let why, let attempts, _), _): result.failure = "\(name) still asked to be retried after \(attempts) attempts: \(why)"
+        case (.gaveUp(let why, let attempts, _), _), (.stopped(let why, let attempts), _):
+            result.failure = "\(name) still asked to be retried after \(attempts) attempts: \(why)"
         case (_, .error(let why)): result.failure = "\(name) failed: \(why)"
         default: break
         }

@@ -333,10 +333,8 @@ public final class IsolatedStage {
         var ports: [UnsafeBufferPointer<sluice_record>] = []
         if r.portRecordCount > 0 {
             let counts = notes.portCounts
-            guard counts.count == setup.ports.names.count, counts.allSatisfy({ $0 >= 0 }),
-                  counts.reduce(0, { $0 &+ $1 }) == Int(clamping: r.portRecordCount), r.portRecordCount <= IsolatedStage.maxPerCall,
-                  r.portRecordCount <= size / UInt64(MemoryLayout<sr_flat_output>.size),
-                  zip(counts, setup.ports.connected).allSatisfy({ $0.0 == 0 || $0.1 }) else {
+            guard r.portRecordCount <= size / UInt64(MemoryLayout<sr_flat_output>.size),
+                  Self.portCountsAreSound(counts, total: r.portRecordCount, ports: setup.ports) else {
                 return .failure(.protocolError("its records for output ports do not add up (\(notes.portCounts) of \(r.portRecordCount))"))
             }
             var out: UnsafePointer<sluice_record>?
@@ -423,6 +421,16 @@ public final class IsolatedStage {
         }
         return .success(StageOutput(status: status, records: emitted, errors: errors, alertRefs: alerts,
                                     outcomes: outcomes, retryAfterMs: retryAfter, ports: ports))
+    }
+
+    /// Whether a worker's count of records per extra output port can be trusted: one count
+    /// per port, each within the call's total (so that their sum cannot wrap around), adding
+    /// up to it, records only on ports a connection takes, and no more than one call may carry.
+    static func portCountsAreSound(_ counts: [Int], total: UInt64, ports: OutputPorts) -> Bool {
+        total <= maxPerCall && counts.count == ports.names.count
+            && counts.allSatisfy({ $0 >= 0 && UInt64($0) <= total })
+            && counts.reduce(0, +) == Int(total)
+            && zip(counts, ports.connected).allSatisfy({ $0.0 == 0 || $0.1 })
     }
 
     /// A message from the worker, bounded and cleaned as a plugin's own would be.

@@ -22,7 +22,7 @@ public enum PipelineLoader {
         guard let (spec, shape) = try? PipelineSpec.load(path: path), shape.isEmpty else { return nil }
         let names = Set(spec.stages.map(\.plugin.name))
         // A stage built into the host is written in expressions.
-        if !names.isDisjoint(with: RuleStages.pluginNames) || spec.connections.contains(where: { $0.when != nil }) { return nil }
+        if !names.isDisjoint(with: Catalog.builtInNames) || spec.connections.contains(where: { $0.when != nil }) { return nil }
         return names
     }
 }

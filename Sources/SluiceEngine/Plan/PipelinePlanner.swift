@@ -176,7 +176,7 @@ private struct Validation {
         case .output(let name):
             if fromEntry.type == .sink || fromEntry.type == .alertpublisher {
                 error("\(path).from", "\(describe(from)) has no record output: record connections cannot leave a \(fromEntry.type.rawValue)")
-            } else if !fromEntry.widgets.extraOutputs.contains(name) {
+            } else if !fromEntry.extraPorts.contains(name) {
                 error("\(path).port", unknownPort(name, of: from))
             }
             if toEntry.type == .alertpublisher || toEntry.type == .source {
@@ -197,13 +197,13 @@ private struct Validation {
     /// Why stage `from` has no output port `name`: which plugins of the catalog have one, or
     /// which ports there are when none has.
     func unknownPort(_ name: String, of from: Int) -> String {
-        let having = Set(catalog.entries.filter { $0.widgets.extraOutputs.contains(name) }.map(\.name)).sorted()
+        let having = Set(catalog.entries.filter { $0.extraPorts.contains(name) }.map(\.name)).sorted()
         guard having.isEmpty else {
             let who = having.count == 1 ? "a \(having[0]) stage has" : "\(Self.list(having, "and")) stages have"
             return "only \(who) a \(name) port; \(describe(from)) does not"
         }
-        let extras = Set(catalog.entries.flatMap(\.widgets.extraOutputs)).sorted()
-        return "unknown port '\(name)' (\(Self.list(["records", "alerts", "errors"] + extras, "or")))"
+        let extras = Set(catalog.entries.flatMap(\.extraPorts)).sorted()
+        return "unknown port '\(name)' (\(Self.list(ConnectionPort.reserved + extras, "or")))"
     }
 
     /// "a, b and c".
@@ -289,7 +289,7 @@ private struct Validation {
                 stages[to].errorInputs.append(from)
                 stages[from].hasErrorConsumers = true
             case .output(let name):
-                guard let port = stages[from].entry.widgets.extraOutputs.firstIndex(of: name) else { return nil }
+                guard let port = stages[from].entry.extraPorts.firstIndex(of: name) else { return nil }
                 stages[to].portInputs.append(PortInput(stage: from, port: port))
                 stages[from].connectedPorts.insert(name)
             case .alerts:

@@ -26,9 +26,6 @@ public enum RuleStages {
         }
     }
 
-    /// The names of the host's own plugins, as its library gives them.
-    static let pluginNames = Set(plugins().map(\.plugin.name))
-
     /// The rule stages, by their plugin names in the host's library.
     enum Kind: String {
         case filter = "Filter", derive = "Derive", alertRule = "AlertRule"

@@ -74,6 +74,8 @@ public final class PipelineRunner {
         self.options = options
         retry = RetryPolicy(plan.spec.retry, sleep: options.sleep)
         state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger)
+        // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
+        let router = try AlertRouter(plan: plan)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
@@ -86,7 +88,8 @@ public final class PipelineRunner {
             }
             var publishers: [Int: any PublisherStage] = [:]
             for (i, s) in built.enumerated() { if case .publisher(let p) = s.stage { publishers[i] = p } }
-            alerts = try AlertFlow(plan: plan, publishers: publishers, run: options.runID, sleep: options.sleep, logger: options.logger)
+            alerts = try AlertFlow(plan: plan, publishers: publishers, router: router, run: options.runID, sleep: options.sleep,
+                                   stop: options.shouldStop, logger: options.logger)
         } catch {
             built.reversed().forEach { $0.live.destroy() }
             throw error
@@ -130,7 +133,7 @@ public final class PipelineRunner {
         }
         let reader = SourceReader(
             source: sourceStage, name: source.planned.name, batch: plan.spec.batch, retry: retry,
-            shouldStop: options.shouldStop, logger: options.logger, ports: source.planned.entry.widgets.extraOutputs.count,
+            shouldStop: options.shouldStop, logger: options.logger, ports: source.planned.entry.extraPorts.count,
             positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
@@ -220,21 +223,17 @@ public final class PipelineRunner {
     /// Calls a stage under the pipeline's retry policy; the run's failure text when the call
     /// failed for good (an error, or still "retry" when the attempts ran out).
     private func call(_ s: RunningStage, _ call: String, _ batchID: UInt64, _ body: () -> CallStatus) -> String? {
-        var last = CallStatus.ok
         let log = RetryLog(logger: options.logger, subject: "stage '\(s.planned.name)'", call: "\(call) of batch \(batchID)")
-        let outcome = retry.run(log) { _ in
-            last = body()
-            if case .retry(let why) = last { return .retry(why) }
-            return .done
-        }
+        let (outcome, last) = retry.call(log, body)
         switch (outcome, last) {
-        case (.gaveUp(let why, let attempts, _), _):
+        case (.gaveUp(let why, let attempts, _), _), (.stopped(let why, let attempts), _):
             return failureText(s, call, "still asking to retry after \(attempts) attempts: \(why)")
         case (_, .error(let why)):
             return failureText(s, call, why)
         default:
-            if outcome.attempts > 1 {
-                options.logger.warning("stage '\(s.planned.name)': \(call) of batch \(batchID) done after \(outcome.attempts) attempts")
+            let done = ["write": "wrote", "flush": "flushed"][call]
+            if outcome.attempts > 1, let done {
+                options.logger.warning("stage '\(s.planned.name)' \(done) batch \(batchID) after \(outcome.attempts) attempts")
             }
             return nil
         }

@@ -26,8 +26,15 @@ final class RunningStage {
                                type: planned.type.rawValue)
     }
 
-    var isSource: Bool { planned.type == .source }
-    var isPublisher: Bool { planned.type == .alertpublisher }
+    var isSource: Bool {
+        if case .source = stage { return true }
+        return false
+    }
+
+    var isPublisher: Bool {
+        if case .publisher = stage { return true }
+        return false
+    }
 
     /// The records it sent to extra output port `port` this batch.
     func records(onPort port: Int) -> UnsafeBufferPointer<sluice_record> {

@@ -44,7 +44,10 @@ final class SourceReader: @unchecked Sendable {
     private let source: any SourceStage
     private let name: String
     private let batchSettings: BatchSettings
+    /// Commits and position saves: retried until they land or the attempts run out.
     private let retry: RetryPolicy
+    /// Reads: the same policy, but no wait begins once the run is asked to stop.
+    private var readRetry: RetryPolicy
     private let shouldStop: () -> Bool
     private let logger: Logger
     private let failureText: (String, String) -> String
@@ -83,6 +86,7 @@ final class SourceReader: @unchecked Sendable {
         self.name = name
         batchSettings = batch
         self.retry = retry
+        readRetry = retry
         self.shouldStop = shouldStop
         self.logger = logger
         self.failureText = failureText
@@ -90,6 +94,7 @@ final class SourceReader: @unchecked Sendable {
             Memory(arena: RecordArena(chunkBytes: 4 << 20), records: RecordList(capacity: min(batch.maxRecords, 1 << 16)),
                    ports: (0..<ports).map { _ in RecordList(capacity: 16) })
         }
+        readRetry = RetryPolicy(retry.settings, sleep: retry.sleep, stop: { [unowned self] in self.shouldStop() || self.isStopping })
     }
 
     func start() {
@@ -255,17 +260,12 @@ final class SourceReader: @unchecked Sendable {
             condition.unlock()
         }
         // Committing the newest covers the older ones: "everything up to and including".
-        var failed: String?
-        let outcome = retry.run(RetryLog(logger: logger, subject: "stage '\(name)'", call: "commit of batch \(last)")) { _ in
-            switch source.commit(batch: last).status {
-            case .ok, .end: return .done
-            case .retry(let why): return .retry(why)
-            case .error(let why):
-                failed = why
-                return .done
-            }
+        let stage = name
+        let (outcome, status) = retry.call(RetryLog(logger: logger, subject: "stage '\(stage)'", call: "commit of batch \(last)")) {
+            source.commit(batch: last).status
         }
-        if let why = failed ?? outcome.failure { return commitFailure(why) }
+        if case .error(let why) = status { return commitFailure(why) }
+        if let why = outcome.failure { return commitFailure(why) }
         return true
     }
 
@@ -275,6 +275,13 @@ final class SourceReader: @unchecked Sendable {
         condition.unlock()
         fail(failureText("commit", why))
         return false
+    }
+
+    /// Whether the stages ended the run (no more reading).
+    private var isStopping: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
     }
 
     /// Records the source's failure; reading stops, the stages finish what was read.
@@ -301,36 +308,38 @@ final class SourceReader: @unchecked Sendable {
         func result(_ ended: Bool, _ stopped: Bool, _ error: String?) -> (Bool, Bool, String?, Double) {
             (ended, stopped, error, Double(readNs) / 1e6)
         }
-        while records.count < maxRecords {
-            if shouldStop() { return result(false, true, nil) }
-            condition.lock()
-            let stop = stopping
-            condition.unlock()
-            if stop { return result(false, true, nil) }
+        // Records on the source's extra output ports count toward the batch as its main
+        // records do.
+        func taken() -> Int { memory.ports.reduce(records.count) { $0 + $1.count } }
+        while taken() < maxRecords {
+            if shouldStop() || isStopping { return result(false, true, nil) }
             let elapsed = ResourceUsage.nowNanoseconds() - started
-            if elapsed >= maxDelayNs && (maxDelayNs > 0 || !records.isEmpty) { break }
+            let before = taken()
+            if elapsed >= maxDelayNs && (maxDelayNs > 0 || before > 0) { break }
             var waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
             // Nothing yet: let an idle source wait a while rather than call it in a busy loop.
             // Something already: only what is there right now.
-            waitMs = records.isEmpty ? max(waitMs, SourceReader.idleWaitMs) : 0
+            waitMs = before == 0 ? max(waitMs, SourceReader.idleWaitMs) : 0
             var out: StageOutput?
-            let outcome = retry.run(RetryLog(logger: logger, subject: "stage '\(name)'", call: "read of batch \(batchID)")) { _ in
+            // A read that keeps asking to retry ends the batch as stopped when the run is
+            // asked to stop meanwhile (the next run reads it).
+            let stage = name
+            let (outcome, _) = readRetry.call(RetryLog(logger: logger, subject: "stage '\(stage)'", call: "read of batch \(batchID)")) {
                 let t0 = ResourceUsage.nowNanoseconds()
-                let read = source.read(batch: batchID, maxRecords: maxRecords - records.count, maxWaitMs: waitMs)
+                let read = source.read(batch: batchID, maxRecords: maxRecords - before, maxWaitMs: waitMs)
                 readNs += ResourceUsage.nowNanoseconds() - t0  // the waits between attempts are not the plugin's time
                 out = read
-                if case .retry(let why) = read.status { return .retry(why) }
-                return .done
+                return read.status
             }
+            if case .stopped = outcome { return result(false, true, nil) }
             if let failure = outcome.failure { return result(false, false, failureText("read", failure)) }
             guard let out else { continue }
             if case .error(let why) = out.status { return result(false, false, failureText("read", why)) }
-            let before = records.count
             records.append(contentsOf: out.records)
             for (port, sent) in zip(memory.ports, out.ports) { port.append(contentsOf: sent) }
             if out.status == .end { return result(true, false, nil) }
             // Something already, and nothing more right now: the batch closes.
-            if before > 0 && records.count == before { return result(false, false, nil) }
+            if before > 0 && taken() == before { return result(false, false, nil) }
         }
         return result(false, false, nil)
     }

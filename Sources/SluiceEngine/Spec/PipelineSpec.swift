@@ -231,6 +231,9 @@ public enum ConnectionPort: Sendable, Hashable {
     /// Filter's "rejected" (its records for which `where` was not true).
     case output(String)
 
+    /// The ports every stage has, as its type and widgets flags give them.
+    public static let reserved = ["records", "alerts", "errors"]
+
     public init(name: String) {
         switch name {
         case "records": self = .records

@@ -30,7 +30,7 @@ public struct StageBlueprint {
     }
 
     /// Its extra output ports, as its widgets file declares them, and which are taken.
-    public var ports: OutputPorts { OutputPorts(declared: entry.widgets.extraOutputs, connected: connectedPorts) }
+    public var ports: OutputPorts { OutputPorts(declared: entry.extraPorts, connected: connectedPorts) }
 }
 
 /// The one way a stage is built, for `host run` and `host test-plugin` alike: a plugin of a

@@ -175,7 +175,7 @@ final class PositionWriter: @unchecked Sendable {
             }
             pending = nil
             condition.unlock()
-            let log = RetryLog(logger: self.log.logger, subject: self.log.subject, call: "\(self.log.call) after batch \(next.batch)")
+            let log = RetryLog(logger: self.log.logger, subject: self.log.subject(), call: "\(self.log.call()) after batch \(next.batch)")
             let outcome = retry.run(log) { _ in
                 do {
                     try store.save(next.bytes, plugin: plugin, run: run, batch: next.batch)

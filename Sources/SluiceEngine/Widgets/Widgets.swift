@@ -19,14 +19,26 @@ public struct Widgets: Sendable, Equatable {
     public var properties: [Property] { groups.flatMap(\.properties) }
 
     /// The output ports besides the main one that `outputs` declares (Filter's
-    /// "rejected"), in order: the names other than records, errors and alerts, which every
-    /// stage has as its type and flags give them.
+    /// "rejected"), in order: the outputs of widget-type "records" whose names are not those
+    /// every stage has as its type and flags give them (records, errors, alerts). Other
+    /// outputs (CDAP's "schema", …) only document. Only sources and transforms have them:
+    /// see CatalogEntry.extraPorts.
     public var extraOutputs: [String] {
         var names: [String] = []
-        for o in outputs where !["records", "errors", "alerts", ""].contains(o.name) && !names.contains(o.name) {
+        for o in outputs where o.widgetType == Widgets.portWidgetType && !ConnectionPort.reserved.contains(o.name) && !names.contains(o.name) {
             names.append(o.name)
         }
         return names
+    }
+
+    /// The widget-type of an output that is a port.
+    public static let portWidgetType = "records"
+
+    /// Whether `name` may name a port: 1 to 64 ASCII letters, digits, '-' and '_' (it names
+    /// a file of `host test-plugin --output` too).
+    public static func isPortName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
     }
 
     public struct PropertyGroup: Sendable, Equatable {
@@ -205,10 +217,14 @@ extension ConfigReader {
         for (i, o) in array(json["outputs"], "outputs").enumerated() {
             let op = "outputs[\(i)]"
             guard case .object = o else { error(op, "must be an object, not \(o.kind)"); continue }
-            outputs.append(.init(
+            let output = Widgets.Output(
                 name: string(o["name"], "\(op).name", required: true) ?? "",
                 widgetType: string(o["widget-type"], "\(op).widget-type"),
-                description: string(o["description"], "\(op).description")))
+                description: string(o["description"], "\(op).description"))
+            if output.widgetType == Widgets.portWidgetType && !output.name.isEmpty && !Widgets.isPortName(output.name) {
+                error("\(op).name", "a port's name is 1 to 64 letters, digits, '-' and '_'")
+            }
+            outputs.append(output)
         }
 
         var functions: [Widgets.FunctionDeclaration] = []

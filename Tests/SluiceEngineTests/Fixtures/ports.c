@@ -4,7 +4,7 @@
  * output, "flagged", on each plugin:
  *   Router       transform: a record with a string field `port` is sent, unchanged, to the
  *                output port that field names; every other record goes on. When no
- *                connection takes that port the host answers SLUICE_END: counted as
+ *                connection takes that port the host answers SLUICE_UNCONNECTED: counted as
  *                "unsent". When the port does not exist: the record goes to the error port
  *                with the host's reason (code 7).
  *   CountSource  source: emits records {"id": "s<i>", "i": i} for i in 1...`count`; every
@@ -43,8 +43,8 @@ static sluice_status router_process(void *instance, const sluice_batch *batch, c
             continue;
         }
         sluice_str name = {port->as.s, port->len};
-        sluice_status st = SLUICE_HAS(out, sluice_emitter, emit_to) ? out->emit_to(out->ctx, name, rec) : SLUICE_END;
-        if (st == SLUICE_END) {
+        sluice_status st = SLUICE_HAS(out, sluice_emitter, emit_to) ? out->emit_to(out->ctx, name, rec) : SLUICE_UNCONNECTED;
+        if (st == SLUICE_UNCONNECTED) {
             out->count(out->ctx, "unsent", 6, 1);
         } else if (st != SLUICE_OK) {
             char why[512];
@@ -89,7 +89,7 @@ static sluice_status count_read(void *instance, const sluice_batch *batch, const
         };
         sluice_record r = {fields, 2, 0};
         sluice_status st = s->next % 3 == 0 ? out->emit_to(out->ctx, flagged, &r) : out->emit(out->ctx, &r);
-        if (st == SLUICE_END) out->count(out->ctx, "unsent", 6, 1);
+        if (st == SLUICE_UNCONNECTED) out->count(out->ctx, "unsent", 6, 1);
         else if (st != SLUICE_OK) return sluice_failf(out, "emit of s%lld failed", (long long)s->next);
     }
     return s->next > s->count ? SLUICE_END : SLUICE_OK;
