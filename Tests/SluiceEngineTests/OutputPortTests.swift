@@ -85,6 +85,7 @@ final class OutputPortTests: XCTestCase {
             XCTAssertEqual(ids(r, "flagged.jsonl"), ["s3", "s6", "s9"], isolation)
             XCTAssertEqual(ids(r, "main.jsonl"), ["s1", "s2", "s4", "s5", "s7", "s8", "s10"], isolation)
             XCTAssertEqual(r.stage("count")?.workerRestarts, isolation == "process" ? 0 : nil, "where the plugin ran")
+            XCTAssertEqual(r.summary.batches, 3, "records on the port count toward maxRecords (4) as the others do")
         }
     }
 
