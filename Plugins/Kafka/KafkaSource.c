@@ -10,6 +10,12 @@
  *   finished batch N (at-least-once). A rebalance commits the finished batches of the
  *   partitions being given up and forgets the unfinished ones: their new owner reads them
  *   again.
+ * - A commit the group refuses because it is rebalancing pauses the partitions this
+ *   consumer owns: it reads nothing more until the commit lands (read() tries it again
+ *   every 100 ms) or the partitions are given up. The host reads one batch ahead and
+ *   commits each finished batch before it reads on, so a rebalance leaves at most two
+ *   batches for the next owner to read again — not everything read until this consumer
+ *   learns of the rebalance at its next heartbeat (docs/scaling.md).
  */
 #define _GNU_SOURCE
 #include "kafka_common.h"
@@ -423,8 +429,12 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
                 s->held_tried_ms = know_ms();
                 rd_kafka_resp_err_t err = commit_owned(s, 1);
                 if (err) {
-                    st = SLUICE_RETRY;
-                    sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
+                    /* Retry drops what this call gave, so only a call that gave nothing
+                     * answers it; one that did ends here, and the next read tries again. */
+                    if (emitted == 0) {
+                        st = SLUICE_RETRY;
+                        sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
+                    }
                     break;
                 }
             }
