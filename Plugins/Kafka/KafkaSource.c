@@ -10,6 +10,12 @@
  *   finished batch N (at-least-once). A rebalance commits the finished batches of the
  *   partitions being given up and forgets the unfinished ones: their new owner reads them
  *   again.
+ * - A commit the group refuses because it is rebalancing pauses the partitions this
+ *   consumer owns: it reads nothing more until the commit lands (read() tries it again
+ *   every 100 ms) or the partitions are given up. The host reads one batch ahead and
+ *   commits each finished batch before it reads on, so a rebalance leaves at most two
+ *   batches for the next owner to read again — not everything read until this consumer
+ *   learns of the rebalance at its next heartbeat (docs/scaling.md).
  */
 #define _GNU_SOURCE
 #include "kafka_common.h"
@@ -41,10 +47,15 @@ typedef struct source {
     int64_t last_message_ms; /* or of the last assignment: idleEndMs counts from there */
     int assigned;            /* partitions were assigned at least once */
     uint64_t records;
+    /* Reading held back: the partitions paused because the group refused a commit while it
+     * rebalances (empty: reading), and when the commit was last tried. */
+    rd_kafka_topic_partition_list_t *held;
+    int64_t held_tried_ms;
 } source;
 
 static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *parts);
-static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only);
+static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only, int quiet);
+static void release(source *s, const rd_kafka_topic_partition_list_t *only);
 
 static void set_offset(rd_kafka_topic_partition_list_t *list, const char *topic, int32_t partition, int64_t next) {
     rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(list, topic, partition);
@@ -70,8 +81,9 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
         }
     } else {
         /* Given up: what finished is committed now, what did not is the new owner's. */
-        commit_done(s, parts);
+        commit_done(s, parts, 0);
         forget_partitions(s, parts);
+        release(s, parts); /* not paused by this host if they come back */
         s->last_message_ms = know_ms(); /* idleEndMs does not count a rebalance's wait */
         if (s->log.out) sluice_logf(s->log.out, 2, "gave up %d partition(s) in a rebalance", parts->cnt);
         if (cooperative) {
@@ -118,8 +130,9 @@ static void keep_owned(source *s, rd_kafka_topic_partition_list_t *list) {
 }
 
 /* Commits the finished offsets Kafka does not have yet (of `only`'s partitions when given).
- * Returns the error (what failed is kept for the next commit), or NO_ERROR. */
-static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only) {
+ * Returns the error (what failed is kept for the next commit; logged unless `quiet`), or
+ * NO_ERROR. */
+static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition_list_t *only, int quiet) {
     rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(s->done->cnt ? s->done->cnt : 1);
     for (int i = 0; i < s->done->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &s->done->elems[i];
@@ -138,7 +151,7 @@ static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition
                 set_offset(s->committed, todo->elems[i].topic, todo->elems[i].partition, todo->elems[i].offset);
             }
         } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-            if (s->log.out)
+            if (s->log.out && !quiet)
                 sluice_logf(s->log.out, 3, "committing offsets of %d partition(s) failed: %s (kept for the next commit; "
                             "read again if another host takes the partitions over first)", todo->cnt, rd_kafka_err2str(err));
             rc = err;
@@ -146,6 +159,72 @@ static rd_kafka_resp_err_t commit_done(source *s, const rd_kafka_topic_partition
     }
     rd_kafka_topic_partition_list_destroy(todo);
     return rc;
+}
+
+/* The group refuses commits while it rebalances (the coordinator's answers, and librdkafka's
+ * own when this consumer has left the generation). */
+static int rebalancing(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST;
+}
+
+/* Holds reading back: pauses every owned partition not paused yet. Until the refused offsets
+ * are committed or the partitions given up, this host reads nothing more that the next
+ * owner would have to read again. (A paused partition fetches nothing; librdkafka drops what
+ * it had fetched and resumes after the last message handed out.) */
+static void hold(source *s, const rd_kafka_topic_partition_list_t *owned) {
+    rd_kafka_topic_partition_list_t *more = rd_kafka_topic_partition_list_new(owned->cnt ? owned->cnt : 1);
+    for (int i = 0; i < owned->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &owned->elems[i];
+        if (!rd_kafka_topic_partition_list_find(s->held, tp->topic, tp->partition))
+            rd_kafka_topic_partition_list_add(more, tp->topic, tp->partition);
+    }
+    if (more->cnt > 0) {
+        rd_kafka_pause_partitions(s->rk, more);
+        for (int i = 0; i < more->cnt; i++)
+            if (!more->elems[i].err) rd_kafka_topic_partition_list_add(s->held, more->elems[i].topic, more->elems[i].partition);
+        if (s->log.out)
+            sluice_logf(s->log.out, 2, "the group is rebalancing: reading paused on %d partition(s) until their offsets "
+                        "are committed or they are given up", more->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(more);
+    s->held_tried_ms = know_ms();
+}
+
+/* Resumes the held partitions (those of `only` when given). */
+static void release(source *s, const rd_kafka_topic_partition_list_t *only) {
+    if (s->held->cnt == 0) return;
+    rd_kafka_topic_partition_list_t *go = rd_kafka_topic_partition_list_new(s->held->cnt);
+    for (int i = 0; i < s->held->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &s->held->elems[i];
+        if (!only || rd_kafka_topic_partition_list_find((rd_kafka_topic_partition_list_t *)only, tp->topic, tp->partition))
+            rd_kafka_topic_partition_list_add(go, tp->topic, tp->partition);
+    }
+    if (go->cnt > 0) {
+        rd_kafka_resume_partitions(s->rk, go);
+        rd_kafka_topic_partition_list_t *kept = without(s->held, go);
+        rd_kafka_topic_partition_list_destroy(s->held);
+        s->held = kept;
+    }
+    rd_kafka_topic_partition_list_destroy(go);
+}
+
+/* Commits the finished offsets of the partitions this consumer owns (the others were handed
+ * over). Refused because the group is rebalancing: reading is held back (the offsets wait in
+ * `done`); committed: reading resumes. Returns any other error, or NO_ERROR. */
+static rd_kafka_resp_err_t commit_owned(source *s, int quiet) {
+    rd_kafka_topic_partition_list_t *owned = NULL;
+    if (rd_kafka_assignment(s->rk, &owned) != RD_KAFKA_RESP_ERR_NO_ERROR || !owned) return RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = commit_done(s, owned, quiet);
+    if (rebalancing(err)) {
+        hold(s, owned);
+        err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    } else if (err == RD_KAFKA_RESP_ERR_NO_ERROR && s->held->cnt > 0) {
+        if (s->log.out) sluice_logf(s->log.out, 2, "offsets committed: reading resumed on %d partition(s)", s->held->cnt);
+        release(s, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(owned);
+    return err;
 }
 
 /* Hands the run of consecutive messages collected so far to the host's parser. */
@@ -243,6 +322,7 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     s->log.out = out;
     s->done = rd_kafka_topic_partition_list_new(8);
     s->committed = rd_kafka_topic_partition_list_new(8);
+    s->held = rd_kafka_topic_partition_list_new(8);
     *instance = s;
     char *topics = kprop(ctx, "topics"), *group = kprop(ctx, "groupId"), *config = kprop(ctx, "config");
     char *field = kprop(ctx, "metadataField");
@@ -341,6 +421,24 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
      * fetched already, without waiting. */
     int now_only = batch->max_wait_ms == 0;
     while (emitted < batch->max_records && st == SLUICE_OK) {
+        if (s->held->cnt > 0) {
+            /* Held back: the rebalance neither counts as idle time nor ends the wait for the
+             * commit, which is tried again every 100 ms until it lands or the partitions go. */
+            s->last_message_ms = know_ms();
+            if (know_ms() - s->held_tried_ms >= 100) {
+                s->held_tried_ms = know_ms();
+                rd_kafka_resp_err_t err = commit_owned(s, 1);
+                if (err) {
+                    /* Retry drops what this call gave, so only a call that gave nothing
+                     * answers it; one that did ends here, and the next read tries again. */
+                    if (emitted == 0) {
+                        st = SLUICE_RETRY;
+                        sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
+                    }
+                    break;
+                }
+            }
+        }
         int64_t left = deadline - know_ms();
         if (left <= 0 && !now_only) break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, now_only ? 0 : left > 100 ? 100 : (int)left);
@@ -424,22 +522,15 @@ static sluice_status source_commit(void *instance, uint64_t batch_id, const slui
         }
     }
     s->npending = kept;
-    /* Only partitions this consumer still owns: the others were handed over. */
-    rd_kafka_topic_partition_list_t *owned = NULL;
-    rd_kafka_assignment(s->rk, &owned);
+    /* A rebalance under way refuses commits: the offsets wait in `done`, and reading is held
+     * back until they are committed (tried again by the next reads) or the partitions given
+     * up (the rebalance callback tries once more, then they are the new owner's to read
+     * again). Other failures answer retry. */
     sluice_status st = SLUICE_OK;
-    if (owned) {
-        rd_kafka_resp_err_t err = commit_done(s, owned);
-        /* A rebalance under way refuses commits until this consumer polls again (which the
-         * next read does): the offsets wait in `done` for the next commit or for the
-         * rebalance callback. Other failures answer retry. */
-        int rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-                          err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || err == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST;
-        if (err && !rebalancing) {
-            st = SLUICE_RETRY;
-            sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
-        }
-        rd_kafka_topic_partition_list_destroy(owned);
+    rd_kafka_resp_err_t err = commit_owned(s, 0);
+    if (err) {
+        st = SLUICE_RETRY;
+        sluice_failf(out, "committing Kafka offsets failed: %s", rd_kafka_err2str(err));
     }
     s->log.out = NULL;
     return st;
@@ -456,6 +547,7 @@ static void source_destroy(void *instance) {
     free(s->pending);
     rd_kafka_topic_partition_list_destroy(s->done);
     rd_kafka_topic_partition_list_destroy(s->committed);
+    rd_kafka_topic_partition_list_destroy(s->held);
     kbuf_free(&s->run);
     kbuf_free(&s->prefix);
     free(s->brokers);

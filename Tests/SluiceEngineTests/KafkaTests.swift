@@ -260,10 +260,11 @@ final class KafkaTests: XCTestCase {
         XCTAssertEqual(try read("later").distinct, 1000, "nothing lost")
     }
 
-    /// The group coordinator refuses commits while a rebalance is under way; until this
-    /// consumer polls again it cannot take part, so retrying at once would only fail again.
-    /// The refused offsets are kept and committed with a later batch: the run goes on, and
-    /// a second run of the group has nothing left to read.
+    /// The group coordinator refuses commits while a rebalance is under way, so retrying at
+    /// once would only fail again. The refused offsets are kept, reading pauses (what it
+    /// read meanwhile could not be committed either), the commit is tried again every
+    /// 100 ms, and once it lands reading resumes: the run goes on, and a second run of the
+    /// group has nothing left to read.
     func testACommitRefusedDuringARebalanceIsKeptForTheNextOne() throws {
         let dir = try scratchFolder()
         let kafka = try KafkaMock(topics: ["events:1"], dir: dir)
@@ -285,6 +286,8 @@ final class KafkaTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(first.stderr.contains("committing offsets of 1 partition(s) failed: Broker: Group rebalance in progress "
                                             + "(kept for the next commit"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("the group is rebalancing: reading paused on 1 partition(s)"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("offsets committed: reading resumed on 1 partition(s)"), first.stderr)
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/first.json"))) as? [String: Any]
         XCTAssertEqual(summary?["records"] as? Int, 2000)
         XCTAssertEqual(summary?["status"] as? String, "completed")
