@@ -72,8 +72,8 @@ final class AlertFlowTests: XCTestCase {
         let position = { (name: String) in plan.stages.firstIndex { $0.name == name }! }
         let critical = Recorder("critical"), all = Recorder("all")
         var now: Int64 = 1_795_000_000_000
-        let flow = try AlertFlow(plan: plan, publishers: [position("critical"): critical, position("all"): all],
-                                 router: try AlertRouter(plan: plan), run: "run-1", sleep: { _ in }, logger: Logger(label: "test"), clock: { now })
+        let flow = try AlertFlow(plan: plan, run: "run-1", sleep: { _ in }, logger: Logger(label: "test"), clock: { now })
+        try flow.connect([position("critical"): critical, position("all"): all])
         _ = flow.start()
         XCTAssertTrue(critical.calls.isEmpty && all.calls.isEmpty, "no spool to replay")
         let arena = RecordArena()
@@ -122,8 +122,8 @@ final class AlertFlowTests: XCTestCase {
         let critical = Recorder("critical"), all = Recorder("all")
         all.answer = "retry"
         var now: Int64 = 1_795_000_000_000
-        let flow = try AlertFlow(plan: plan, publishers: [position("critical"): critical, position("all"): all],
-                                 router: try AlertRouter(plan: plan), run: "run-2", sleep: { _ in }, logger: Logger(label: "test"), clock: { now })
+        let flow = try AlertFlow(plan: plan, run: "run-2", sleep: { _ in }, logger: Logger(label: "test"), clock: { now })
+        try flow.connect([position("critical"): critical, position("all"): all])
         let arena = RecordArena()
         // The source has no alerts connection: what it raises is dropped.
         _ = flow.batch(1, raised: [position("in"): [raw([("x", "1")], in: arena)],

@@ -13,7 +13,9 @@ import SluicePluginABI
 ///       ─► publisher lanes, each on a thread of its own: the spool first, repeat
 ///          suppression, delivery with retries, the durable spool (PublisherLane)
 ///
-/// The runner calls `start()` once, `batch(…)` once per batch — after its sinks flushed and
+/// The runner makes it before any plugin is created (the routes' `when` are compiled then,
+/// so a bad one stops nothing midway), `connect`s the publishers once they exist, and calls
+/// `start()` once, `batch(…)` once per batch — after its sinks flushed and
 /// before its commit, which waits for the lanes — and `idle()` while no input comes. Counts
 /// per stage and per publisher are read at the end. One thread calls it at a time (the
 /// runner's); the lanes of one step run on threads of their own and are waited for (the
@@ -33,9 +35,11 @@ final class AlertFlow {
     /// The stages that can raise alerts, by position.
     private let raisers: [Int: Raiser]
     /// Publisher position → its lane.
-    private let lanes: [Int: PublisherLane]
-    private let publishers: [Int: any PublisherStage]
+    private var lanes: [Int: PublisherLane] = [:]
+    private var publishers: [Int: any PublisherStage] = [:]
     private let router: AlertRouter
+    private let sleep: (Int) -> Void
+    private let stop: () -> Bool
     /// Publishers hold this arena between batches (spool replays while idle), never a
     /// batch's arena once the reader has it back.
     private let idleArena = RecordArena(chunkBytes: 64 << 10)
@@ -56,26 +60,30 @@ final class AlertFlow {
         let routes: [AlertRoute]
     }
 
-    /// `publishers`: the pipeline's alert publishers, by position in `plan.stages`;
-    /// `router`: the alerts connections' `when`, compiled (before any plugin was created);
-    /// `stop`: whether the run was asked to stop (publishers then spool rather than wait to
-    /// retry). `clock` (milliseconds since 1970) is called from the lanes' threads too.
-    init(plan: PipelinePlan, publishers: [Int: any PublisherStage], router: AlertRouter, run: String,
-         sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false }, logger: Logger,
-         clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
+    /// Compiles the alerts connections' `when`. `stop`: whether the run was asked to stop
+    /// (publishers then spool rather than wait to retry). `clock` (milliseconds since 1970)
+    /// is called from the lanes' threads too.
+    init(plan: PipelinePlan, run: String, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
+         logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
         self.plan = plan
         self.run = run
         self.logger = logger
         self.clock = clock
-        self.publishers = publishers
-        self.router = router
+        self.sleep = sleep
+        self.stop = stop
+        router = try AlertRouter(plan: plan)
         var raisers: [Int: Raiser] = [:]
         for (i, s) in plan.stages.enumerated() where s.type != .alertpublisher {
             raisers[i] = Raiser(name: s.name, aggregator: s.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil },
                                 keyFields: s.alerts?.keyFields, routes: s.alertRoutes)
         }
         self.raisers = raisers
-        var lanes: [Int: PublisherLane] = [:]
+    }
+
+    /// The pipeline's alert publishers, by position in `plan.stages`, once they are created:
+    /// each gets its lane, with its spool (which may not open: then this throws).
+    func connect(_ publishers: [Int: any PublisherStage]) throws {
+        self.publishers = publishers
         for (i, publisher) in publishers {
             let s = plan.stages[i]
             publisherCounts[i] = PublisherSummary(name: s.name, plugin: s.entry.name)
@@ -85,7 +93,6 @@ final class AlertFlow {
                                          sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
         }
-        self.lanes = lanes
     }
 
     // MARK: the runner's calls

@@ -75,7 +75,7 @@ public final class PipelineRunner {
         retry = RetryPolicy(plan.spec.retry, sleep: options.sleep)
         state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
-        let router = try AlertRouter(plan: plan)
+        alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
@@ -88,8 +88,7 @@ public final class PipelineRunner {
             }
             var publishers: [Int: any PublisherStage] = [:]
             for (i, s) in built.enumerated() { if case .publisher(let p) = s.stage { publishers[i] = p } }
-            alerts = try AlertFlow(plan: plan, publishers: publishers, router: router, run: options.runID, sleep: options.sleep,
-                                   stop: options.shouldStop, logger: options.logger)
+            try alerts.connect(publishers)
         } catch {
             built.reversed().forEach { $0.live.destroy() }
             throw error
