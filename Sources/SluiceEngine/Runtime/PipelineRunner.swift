@@ -230,8 +230,7 @@ public final class PipelineRunner {
         case (_, .error(let why)):
             return failureText(s, call, why)
         default:
-            let done = ["write": "wrote", "flush": "flushed"][call]
-            if outcome.attempts > 1, let done {
+            if outcome.attempts > 1, let done = ["write": "wrote", "flush": "flushed"][call] {
                 options.logger.warning("stage '\(s.planned.name)' \(done) batch \(batchID) after \(outcome.attempts) attempts")
             }
             return nil

@@ -46,8 +46,10 @@ final class SourceReader: @unchecked Sendable {
     private let batchSettings: BatchSettings
     /// Commits and position saves: retried until they land or the attempts run out.
     private let retry: RetryPolicy
-    /// Reads: the same policy, but no wait begins once the run is asked to stop.
-    private var readRetry: RetryPolicy
+    /// Reads: the same policy, but no wait begins once the run is asked to stop (reader
+    /// thread only).
+    private lazy var readRetry = RetryPolicy(retry.settings, sleep: retry.sleep,
+                                             stop: { [unowned self] in self.shouldStop() || self.isStopping })
     private let shouldStop: () -> Bool
     private let logger: Logger
     private let failureText: (String, String) -> String
@@ -86,7 +88,6 @@ final class SourceReader: @unchecked Sendable {
         self.name = name
         batchSettings = batch
         self.retry = retry
-        readRetry = retry
         self.shouldStop = shouldStop
         self.logger = logger
         self.failureText = failureText
@@ -94,7 +95,6 @@ final class SourceReader: @unchecked Sendable {
             Memory(arena: RecordArena(chunkBytes: 4 << 20), records: RecordList(capacity: min(batch.maxRecords, 1 << 16)),
                    ports: (0..<ports).map { _ in RecordList(capacity: 16) })
         }
-        readRetry = RetryPolicy(retry.settings, sleep: retry.sleep, stop: { [unowned self] in self.shouldStop() || self.isStopping })
     }
 
     func start() {
