@@ -392,9 +392,47 @@ final class WebhookTests: XCTestCase {
 
     func testOnlyHTTPAndHTTPSAreUsed() throws {
         let dir = try scratchFolder()
-        let r = try run(["format": "json", "url": "file://\(dir)/stolen.json"])
-        XCTAssertEqual(r.publisher("hook")?.failed, 3, "refused for good, not retried")
+        XCTAssertThrowsError(try run(["format": "json", "url": "file://\(dir)/stolen.json"])) { error in
+            XCTAssertTrue("\(error)".contains("property 'url' of plugin Webhook must be an http or https URL: its scheme is file"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["format": "pagerduty", "routingKey": "R", "endpoint": "http://events.pagerduty.com/v2/enqueue"])) { error in
+            XCTAssertTrue("\(error)".contains("property 'endpoint' of plugin Webhook must be an http or https URL: it must be https for events.pagerduty.com"), "\(error)")
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/stolen.json"))
+    }
+
+    func testTheStageRefusesABadURLItselfWhateverTheHostChecked() throws {
+        // The plugin's own check (the value may come from an environment validate did not
+        // see): a catalog whose widgets file says nothing of URLs still gets it.
+        for (url, reason) in [("hooks.slack.com/services/T0/B0/X0", "url: the URL has no scheme"),
+                              ("http://hooks.slack.com/services/T0/B0/X0", "url: the URL must be https for hooks.slack.com")] {
+            XCTAssertThrowsError(try WebhookTests.createWithoutURLType(["format": "slack", "url": url])) { error in
+                XCTAssertTrue("\(error)".contains("stage 'hook' (Webhook 1.0.0): \(reason)"), "\(error)")
+            }
+        }
+    }
+
+    /// Creates the pipeline's stages from a catalog whose Webhook widgets file types `url`
+    /// and `endpoint` as plain strings (so the host checks nothing of them): what is left
+    /// is the plugin's own check when the stage is created.
+    static func createWithoutURLType(_ properties: [String: String], name: String = #function) throws {
+        let dir = try scratchFolder(name + "-catalog")
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        for (library, widgets) in [("JSONLSource", "JSONLSource-source"), ("Threshold", "Threshold-transform"), ("Webhook", "Webhook-alertpublisher")] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/lib\(library).so", withDestinationPath: Package.buildDirectory + "/lib\(library).so")
+            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repo + "/widgets/\(widgets).json"))) as? [String: Any] ?? [:]
+            json["configuration-groups"] = (json["configuration-groups"] as? [[String: Any]] ?? []).map { group in
+                var group = group
+                group["properties"] = (group["properties"] as? [[String: Any]] ?? []).map { property in
+                    var property = property
+                    if property["type"] as? String == "url" { property["type"] = "string"; property["httpsHosts"] = nil }
+                    return property
+                }
+                return group
+            }
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/\(widgets).json"))
+        }
+        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalog([dir]), name: name)
     }
 
     static func httpDate(secondsFromNow s: Int) -> String {
