@@ -4,6 +4,8 @@ import SluicePluginSDK
 /// notification and fallback) and `blocks`: a header, one section per alert (its title in
 /// bold, its text; at most 3,000 characters), and "… and N more" when the call has more
 /// alerts than `maxAlertsPerMessage`. At most 50 blocks, so at most 48 alerts are listed.
+/// Slack counts characters as Unicode code points, and so do the cuts here, after escaping
+/// and never inside an escape (`&amp;`).
 /// One message per publish call; Slack allows about one per second per webhook.
 struct SlackFormat: AlertFormat {
     static let name = "slack"
@@ -24,7 +26,7 @@ struct SlackFormat: AlertFormat {
         let heading = config.heading(alerts)
         var w = JSONWriter()
         w.beginObject()
-        w.field("text", heading.slackEscaped.truncated(to: SlackFormat.maxSectionText))
+        w.field("text", heading.slackEscaped.truncated(to: SlackFormat.maxSectionText, escapes: true))
         w.key("blocks")
         w.beginArray()
         w.beginObject()
@@ -40,7 +42,7 @@ struct SlackFormat: AlertFormat {
             w.beginObject()
             w.field("type", "section")
             w.key("text")
-            w.beginObject(); w.field("type", "mrkdwn"); w.field("text", section.truncated(to: SlackFormat.maxSectionText)); w.endObject()
+            w.beginObject(); w.field("type", "mrkdwn"); w.field("text", section.truncated(to: SlackFormat.maxSectionText, escapes: true)); w.endObject()
             w.endObject()
         }
         if listing.more > 0 {
