@@ -75,6 +75,37 @@ final class WebhookLengthTests: XCTestCase {
         }
     }
 
+    func testSlackMessagesStayUnderTheTotalOfTheirBlocks() throws {
+        // Ten alerts (the default listing) of 5,000 characters: ten full sections would be
+        // 30,000 characters, which Slack refuses (msg_blocks_too_long) — every alert lost.
+        let server = try LoopbackHTTPServer()
+        let r = try runPipeline(WebhookTests.pipeline(["format": "slack", "url": server.url, "text": "{payload.note}"]),
+                                files: ["in.jsonl": WebhookTests.events(30, stores: 30, note: String(repeating: "n", count: 5_000))])
+        XCTAssertEqual(r.publisher("hook")?.published, 30)
+        let blocks = (server.requests.first?.json as? [String: Any])?["blocks"] as? [[String: Any]] ?? []
+        func text(_ b: [String: Any]) -> String {
+            (b["text"] as? [String: Any])?["text"] as? String ?? ((b["elements"] as? [[String: Any]])?.first?["text"] as? String ?? "")
+        }
+        let total = blocks.map { text($0).unicodeScalars.count }.reduce(0, +)
+        XCTAssertLessThanOrEqual(total, 12_000, "all the blocks' text")
+        let sections = blocks.filter { $0["type"] as? String == "section" }
+        XCTAssertEqual(sections.count, 10, "the ten alerts listed, each shortened alike")
+        XCTAssertTrue(sections.allSatisfy { (1_000...1_200).contains(text($0).unicodeScalars.count) }, "\(sections.map { text($0).count })")
+        XCTAssertEqual(blocks.last.map(text), "… and 20 more alerts")
+
+        // Forty-eight listed: each would get 250 characters; fewer are listed, 500 each at least.
+        server.reset()
+        _ = try runPipeline(WebhookTests.pipeline(["format": "slack", "url": server.url, "text": "{payload.note}", "maxAlertsPerMessage": "48"]),
+                            files: ["in.jsonl": WebhookTests.events(48, stores: 48, note: String(repeating: "n", count: 5_000))],
+                            name: #function + "48")
+        let many = (server.requests.first?.json as? [String: Any])?["blocks"] as? [[String: Any]] ?? []
+        XCTAssertLessThanOrEqual(many.map { text($0).unicodeScalars.count }.reduce(0, +), 12_000)
+        let listed = many.filter { $0["type"] as? String == "section" }
+        XCTAssertTrue(listed.allSatisfy { text($0).unicodeScalars.count >= 500 })
+        XCTAssertEqual(listed.count, 23)
+        XCTAssertEqual(many.last.map(text), "… and 25 more alerts")
+    }
+
     func testSlackTruncationNeverLeavesAnEscapeHalfWritten() throws {
         // Each cut position in turn: "&amp;" split after 1 to 4 of its characters.
         for shift in 0..<5 {

@@ -81,7 +81,7 @@ final class WebhookTests: XCTestCase {
 
     // MARK: slack
 
-    func testSlackMessageHasTextAndAtMostFiftyBlocks() throws {
+    func testSlackMessageHasTextAndAtMostFiftyBlocksAndTwelveThousandCharacters() throws {
         let server = try LoopbackHTTPServer()
         let long = String(repeating: "x", count: 5_000)
         let r = try run(["format": "slack", "url": server.url + "/services/T0/B0/X0", "maxAlertsPerMessage": "100",
@@ -92,16 +92,17 @@ final class WebhookTests: XCTestCase {
         let msg = object(server.requests[0])
         XCTAssertEqual(msg["text"] as? String, "100 alerts from retail/hooks")
         let blocks = msg["blocks"] as? [[String: Any]] ?? []
-        XCTAssertEqual(blocks.count, 50, "Slack takes at most 50 blocks")
+        XCTAssertLessThanOrEqual(blocks.count, 50, "Slack takes at most 50 blocks")
         XCTAssertEqual(blocks.first?["type"] as? String, "header")
         let sections = blocks.filter { $0["type"] as? String == "section" }
-        XCTAssertEqual(sections.count, 48)
+        // 48 would fit the blocks (50), not the 12,000 characters of all their text.
+        XCTAssertEqual(sections.count, 23)
         let first = (sections[0]["text"] as? [String: Any])?["text"] as? String ?? ""
         XCTAssertTrue(first.hasPrefix("*Store s0 is hot: 60*\n"), first)
-        XCTAssertEqual(first.count, 3_000, "section text is cut to 3,000 characters")
+        XCTAssertTrue((500...3_000).contains(first.count), "section text is cut: \(first.count)")
         XCTAssertTrue(first.hasSuffix("…"))
         let context = blocks.last.flatMap { ($0["elements"] as? [[String: Any]])?.first?["text"] as? String }
-        XCTAssertEqual(context, "… and 52 more alerts")
+        XCTAssertEqual(context, "… and 77 more alerts")
         XCTAssertEqual(r.publisher("hook")?.published, 100, "the message stands for every alert")
     }
 

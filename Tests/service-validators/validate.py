@@ -183,6 +183,9 @@ class ServiceValidators(unittest.TestCase):
             for msg in self.documents(path, "slack"):
                 self.assertLessEqual(code_points(msg["text"]), 40_000)
                 self.assertLessEqual(len(msg["blocks"]), 50)
+                texts = [b.get("text", {}).get("text", "") for b in msg["blocks"]]
+                texts += [e.get("text", "") for b in msg["blocks"] for e in b.get("elements", [])]
+                self.assertLessEqual(sum(map(code_points, texts)), 12_000, "all the blocks' text (msg_blocks_too_long)")
                 for raw in msg["blocks"]:
                     block = Block.parse(raw)
                     self.assertIsNotNone(block, raw.get("type"))
