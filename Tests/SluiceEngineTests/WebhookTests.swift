@@ -124,6 +124,7 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 1)
         let q = server.requests[0]
         XCTAssertLessThan(q.body.count, 28_000, "under Teams' 28 KB")
+        XCTAssertEqual(q.headers["content-type"], "application/json; charset=utf-8", "or Teams counts the body as UTF-16")
         let msg = object(q)
         XCTAssertEqual(msg["type"] as? String, "message")
         let attachment = (msg["attachments"] as? [[String: Any]])?.first
