@@ -253,5 +253,5 @@ class ServiceValidators(unittest.TestCase):
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)
-    print(f"validators: {result.testsRun - failed} passed, {failed} failed")
+    print(f"validators: {max(0, result.testsRun - failed)} passed, {failed} failed")
     sys.exit(1 if failed or not result.testsRun else 0)
