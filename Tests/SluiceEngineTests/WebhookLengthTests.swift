@@ -106,6 +106,21 @@ final class WebhookLengthTests: XCTestCase {
         XCTAssertEqual(many.last.map(text), "… and 25 more alerts")
     }
 
+    func testATitleThatRendersEmptyFallsBackToTheDefault() throws {
+        // PagerDuty refuses an empty summary or source, Slack an empty header, Datadog an
+        // empty title: a template of a payload field the alert lacks must not cost the alert.
+        let blank = "{payload.absent}"
+        let pd = try bodies(["format": "pagerduty", "routingKey": "R", "endpoint": "URL", "title": blank, "source": " "], note: "n").first ?? [:]
+        let payload = pd["payload"] as? [String: Any] ?? [:]
+        XCTAssertEqual(payload["summary"] as? String, "hot alert in retail/hooks")
+        XCTAssertEqual(payload["source"] as? String, "sluice:retail/hooks")
+        let slack = try bodies(["format": "slack", "url": "URL", "title": blank], note: "n").first ?? [:]
+        let header = ((slack["blocks"] as? [[String: Any]])?.first?["text"] as? [String: Any])?["text"] as? String
+        XCTAssertEqual(header, "hot alert in retail/hooks")
+        let dd = try bodies(["format": "datadog", "apiKey": "k", "endpoint": "URL", "title": blank], note: "n").first ?? [:]
+        XCTAssertEqual(dd["title"] as? String, "hot alert in retail/hooks")
+    }
+
     func testSlackTruncationNeverLeavesAnEscapeHalfWritten() throws {
         // Each cut position in turn: "&amp;" split after 1 to 4 of its characters.
         for shift in 0..<5 {

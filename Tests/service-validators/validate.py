@@ -106,6 +106,11 @@ def pipeline(folder):
              overflow="paginate"),
         hook("pagerduty", format="pagerduty", routingKey="${env:PAGERDUTY_ROUTING_KEY}", endpoint=url + "/pagerduty", title=nasty_title,
              source="{payload.note}", rateLimit="0"),
+        # Templates of a field no alert has: the services refuse empty titles and sources.
+        hook("slack-blank", format="slack", url=url + "/slack-blank", title="{payload.absent}"),
+        hook("datadog-blank", format="datadog", apiKey="${env:DD_API_KEY}", endpoint=url + "/datadog-blank", title="{payload.absent}"),
+        hook("pagerduty-blank", format="pagerduty", routingKey="${env:PAGERDUTY_ROUTING_KEY}", endpoint=url + "/pagerduty-blank",
+             title="{payload.absent}", source=" ", rateLimit="0"),
         hook("alertmanager", format="alertmanager", url=url + "/alertmanager", alertName="{payload.id} {payload.note}",
              generatorURL="http://sluice.example/run"),
     ]
@@ -179,7 +184,7 @@ class ServiceValidators(unittest.TestCase):
             self.assertEqual(a["payload"]["note"], record["note"], "the payload arrives whole")
 
     def test_slack_block_kit(self):
-        for path in ["/slack", "/slack-text"]:
+        for path in ["/slack", "/slack-text", "/slack-blank"]:
             for msg in self.documents(path, "slack"):
                 self.assertLessEqual(code_points(msg["text"]), 40_000)
                 self.assertLessEqual(len(msg["blocks"]), 50)
@@ -193,6 +198,8 @@ class ServiceValidators(unittest.TestCase):
                         block.validate_json()
                     except SlackObjectFormationError as e:
                         self.fail(f"{path}: slack_sdk refuses a {raw['type']} block: {e}")
+                    if raw["type"] == "header":
+                        self.assertTrue(raw["text"]["text"].strip(), "Slack needs a header's text")
                     if raw["type"] == "section":
                         self.assert_escaped(raw["text"]["text"])
                 self.assert_escaped(msg["text"])
@@ -215,7 +222,7 @@ class ServiceValidators(unittest.TestCase):
             jsonschema.validate(msg, schema)
 
     def test_datadog_events(self):
-        for path in ["/datadog", "/datadog-pages"]:
+        for path in ["/datadog", "/datadog-pages", "/datadog-blank"]:
             events = self.documents(path, "datadog")
             for e in events:
                 EventCreateRequest(
@@ -224,6 +231,7 @@ class ServiceValidators(unittest.TestCase):
                     date_happened=e["date_happened"], priority=EventPriority(e["priority"]))
                 self.assertIn(e["alert_type"], ["error", "warning", "info", "success"])
                 self.assertLessEqual(code_points(e["title"]), 100, "Datadog titles: 100 characters")
+                self.assertTrue(e["title"].strip(), "Datadog needs a title")
                 self.assertLessEqual(code_points(e["text"]), 4000)
                 for tag in e["tags"]:
                     self.assertLessEqual(code_points(tag), 200, "Datadog tags: 200 characters")
@@ -232,12 +240,13 @@ class ServiceValidators(unittest.TestCase):
 
     def test_pagerduty_events(self):
         schema = json.loads((HERE / "schemas" / "pagerduty-events-v2.schema.json").read_text())
-        events = self.documents("/pagerduty", "pagerduty")
-        self.assertEqual(len(events), len(NASTY))
+        events = self.documents("/pagerduty", "pagerduty") + self.documents("/pagerduty-blank", "pagerduty")
+        self.assertEqual(len(events), 2 * len(NASTY))
         for e in events:
             jsonschema.validate(e, schema)
             datetime.datetime.fromisoformat(e["payload"]["timestamp"])
             self.assertLessEqual(code_points(e["payload"]["source"]), 255)
+            self.assertTrue(e["payload"]["summary"].strip() and e["payload"]["source"].strip(), "PagerDuty needs both")
 
     def test_alertmanager_alerts(self):
         schema = json.loads((HERE / "schemas" / "alertmanager-postable-alerts.schema.json").read_text())

@@ -27,7 +27,7 @@ struct DatadogFormat: AlertFormat {
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         var out: [HTTPRequest] = []
         for (i, alert) in alerts.enumerated() {
-            let title = config.title.render(alert)
+            let title = config.titleText(alert)
             let text = config.text.render(alert)
             let pages = config.paginate ? DatadogFormat.pages(text) : [text.truncated(to: DatadogFormat.maxText, marker: DatadogFormat.truncationMarker)]
             for (p, page) in pages.enumerated() {

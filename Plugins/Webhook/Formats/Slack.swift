@@ -76,7 +76,7 @@ struct SlackFormat: AlertFormat {
     /// only lengthens), so a 1 MB value costs no more than a short one.
     func section(_ alert: Alert) -> String {
         let most = SlackFormat.maxSectionText
-        var section = "*\(config.title.render(alert).truncated(to: most).slackEscaped)*"
+        var section = "*\(config.titleText(alert).truncated(to: most).slackEscaped)*"
         let text = config.text.render(alert)
         if !text.isEmpty { section += "\n" + text.truncated(to: most).slackEscaped }
         if alert.count > 1 { section += "\n_\(alert.count) raw alerts_" }

@@ -62,7 +62,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         w.key("body"); w.beginArray()
         textBlock(&w, config.heading(alerts).truncated(to: textLimit), size: "Large", bold: true)
         for alert in alerts.prefix(shown) {
-            textBlock(&w, config.title.render(alert).truncated(to: textLimit), bold: true, separator: true)
+            textBlock(&w, config.titleText(alert).truncated(to: textLimit), bold: true, separator: true)
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { textBlock(&w, text.truncated(to: textLimit)) }
             w.beginObject()
@@ -123,7 +123,7 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
         w.key("sections"); w.beginArray()
         for alert in alerts.prefix(shown) {
             w.beginObject()
-            w.field("activityTitle", config.title.render(alert).truncated(to: textLimit))
+            w.field("activityTitle", config.titleText(alert).truncated(to: textLimit))
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { w.field("text", text.truncated(to: textLimit)) }
             w.key("facts"); w.beginArray()
