@@ -27,7 +27,9 @@ final class WebhookReplyTests: XCTestCase {
     }
 
     func testAReplyWithoutAStatusLineIsRetried() throws {
-        try assertRetried(.raw("hello there\r\n\r\n"), reason: "no HTTP status line")
+        try assertRetried(.raw("hello there\r\n\r\n"), reason: "no valid HTTP status line")
+        try assertRetried(.raw("{\"ok\": true}"), reason: "no valid HTTP status line")
+        try assertRetried(.raw("HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n"), reason: "no valid HTTP status line")
     }
 
     func testAStatusOutsideHTTPsRangeIsRetried() throws {

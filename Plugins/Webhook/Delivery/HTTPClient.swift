@@ -235,7 +235,7 @@ final class HTTPClient {
         case CURLE_UNSUPPORTED_PROTOCOL:
             // The URL's scheme is checked before sending: this is libcurl refusing an
             // HTTP/0.9 reply, one with no status line.
-            return "the reply has no HTTP status line (is it an HTTP server?)"
+            return "the reply has no valid HTTP status line (is it an HTTP server?)"
         case CURLE_WEIRD_SERVER_REPLY: return "the reply is not valid HTTP"
         case CURLE_GOT_NOTHING: return "the connection was closed without a reply"
         case CURLE_PARTIAL_FILE:
