@@ -158,6 +158,8 @@ final class HTTPClient {
             check(sluice_curl_set_long(h, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)))
         }
         check(sluice_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
+        // A reply without a status line (HTTP/0.9) is refused, whatever this libcurl's default.
+        _ = sluice_curl_set_long(h, CURLOPT_HTTP09_ALLOWED, 0)
         check(sluice_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
         check(sluice_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
