@@ -46,6 +46,12 @@ struct WebhookConfig {
 
     init(_ c: Context) throws {
         url = c.property("url") ?? ""
+        endpoint = c.property("endpoint") ?? ""
+        // Also checked at validate (the widgets file's `url` type); here too, as the value may
+        // come from an environment that differs from the one validate saw.
+        for (name, value) in [("url", url), ("endpoint", endpoint)] where !value.isEmpty {
+            if let why = WebURL.problem(value) { throw PluginError.error("\(name): \(why)") }
+        }
         method = c.text("method", default: "POST").uppercased()
         guard ["POST", "PUT", "PATCH"].contains(method) else { throw PluginError.error("method '\(method)': use POST, PUT or PATCH") }
         headers = try WebhookConfig.headerLines(c.property("headers") ?? "")
@@ -64,7 +70,6 @@ struct WebhookConfig {
             throw PluginError.error("site '\(site)': a Datadog site such as datadoghq.com, datadoghq.eu, us3.datadoghq.com")
         }
         routingKey = c.property("routingKey") ?? ""
-        endpoint = c.property("endpoint") ?? ""
         severity = try Template(c.text("severity", default: "error"))
         source = try Template(c.text("source", default: "sluice:{namespace}/{pipeline}"))
         sourceType = c.text("sourceType", default: "sluice")

@@ -93,6 +93,34 @@ final class WebhookCommandTests: XCTestCase {
         assertNoSecret(literal.stdout + literal.stderr, "validate of a file holding the secret")
     }
 
+    func testAWebhookURLWithoutSchemeOrHTTPSForAKnownServiceIsRefusedAtValidate() throws {
+        let dir = try prepare()
+        let file = dir + "/pipeline.json"
+        let path = "stages[2].plugin.properties.url"
+        let cases = [
+            // From an environment variable, as operators set them: the scheme forgotten.
+            ("hooks.slack.com/services/T000/B000/" + Self.token, "has no scheme"),
+            ("http://hooks.slack.com/services/T000/B000/" + Self.token, "must be https for hooks.slack.com"),
+            ("http://acme.webhook.office.com/webhookb2/" + Self.token, "must be https for *.webhook.office.com"),
+            ("ftp://example.com/" + Self.token, "its scheme is ftp"),
+            ("https:///" + Self.token, "has no host"),
+        ]
+        for (url, reason) in cases {
+            let env = ["WEBHOOK_URL": url, "WEBHOOK_HEADERS": ""]
+            for command in ["validate", "run"] {
+                let r = try host([command, file, "--progress", "none"].prefix(command == "run" ? 4 : 2).map { $0 }, env: env)
+                XCTAssertEqual(r.status, 2, "\(command) \(url): \(r.stdout) \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("error: \(path): property 'url' of plugin Webhook must be an http or https URL: "),
+                              "\(command): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains(reason), "\(command) \(url): \(r.stderr)")
+                assertNoSecret(r.stdout + r.stderr, "\(command) of a bad URL")
+            }
+        }
+        // A URL of the same form to another host (a local receiver, a proxy) may use http.
+        let fine = try host(["validate", file], env: ["WEBHOOK_URL": "http://127.0.0.1:9/services/x", "WEBHOOK_HEADERS": ""])
+        XCTAssertEqual(fine.status, 0, fine.stderr)
+    }
+
     func testHostSpoolListsWhatWaitsWithoutSendingIt() throws {
         let dead = try LoopbackHTTPServer()
         let port = dead.port

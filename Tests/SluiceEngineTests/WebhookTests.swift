@@ -81,7 +81,7 @@ final class WebhookTests: XCTestCase {
 
     // MARK: slack
 
-    func testSlackMessageHasTextAndAtMostFiftyBlocks() throws {
+    func testSlackMessageHasTextAndAtMostFiftyBlocksAndTwelveThousandCharacters() throws {
         let server = try LoopbackHTTPServer()
         let long = String(repeating: "x", count: 5_000)
         let r = try run(["format": "slack", "url": server.url + "/services/T0/B0/X0", "maxAlertsPerMessage": "100",
@@ -92,16 +92,17 @@ final class WebhookTests: XCTestCase {
         let msg = object(server.requests[0])
         XCTAssertEqual(msg["text"] as? String, "100 alerts from retail/hooks")
         let blocks = msg["blocks"] as? [[String: Any]] ?? []
-        XCTAssertEqual(blocks.count, 50, "Slack takes at most 50 blocks")
+        XCTAssertLessThanOrEqual(blocks.count, 50, "Slack takes at most 50 blocks")
         XCTAssertEqual(blocks.first?["type"] as? String, "header")
         let sections = blocks.filter { $0["type"] as? String == "section" }
-        XCTAssertEqual(sections.count, 48)
+        // 48 would fit the blocks (50), not the 12,000 characters of all their text.
+        XCTAssertEqual(sections.count, 23)
         let first = (sections[0]["text"] as? [String: Any])?["text"] as? String ?? ""
         XCTAssertTrue(first.hasPrefix("*Store s0 is hot: 60*\n"), first)
-        XCTAssertEqual(first.count, 3_000, "section text is cut to 3,000 characters")
+        XCTAssertTrue((500...3_000).contains(first.count), "section text is cut: \(first.count)")
         XCTAssertTrue(first.hasSuffix("…"))
         let context = blocks.last.flatMap { ($0["elements"] as? [[String: Any]])?.first?["text"] as? String }
-        XCTAssertEqual(context, "… and 52 more alerts")
+        XCTAssertEqual(context, "… and 77 more alerts")
         XCTAssertEqual(r.publisher("hook")?.published, 100, "the message stands for every alert")
     }
 
@@ -123,6 +124,7 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 1)
         let q = server.requests[0]
         XCTAssertLessThan(q.body.count, 28_000, "under Teams' 28 KB")
+        XCTAssertEqual(q.headers["content-type"], "application/json; charset=utf-8", "or Teams counts the body as UTF-16")
         let msg = object(q)
         XCTAssertEqual(msg["type"] as? String, "message")
         let attachment = (msg["attachments"] as? [[String: Any]])?.first
@@ -392,9 +394,47 @@ final class WebhookTests: XCTestCase {
 
     func testOnlyHTTPAndHTTPSAreUsed() throws {
         let dir = try scratchFolder()
-        let r = try run(["format": "json", "url": "file://\(dir)/stolen.json"])
-        XCTAssertEqual(r.publisher("hook")?.failed, 3, "refused for good, not retried")
+        XCTAssertThrowsError(try run(["format": "json", "url": "file://\(dir)/stolen.json"])) { error in
+            XCTAssertTrue("\(error)".contains("property 'url' of plugin Webhook must be an http or https URL: its scheme is file"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["format": "pagerduty", "routingKey": "R", "endpoint": "http://events.pagerduty.com/v2/enqueue"])) { error in
+            XCTAssertTrue("\(error)".contains("property 'endpoint' of plugin Webhook must be an http or https URL: it must be https for events.pagerduty.com"), "\(error)")
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/stolen.json"))
+    }
+
+    func testTheStageRefusesABadURLItselfWhateverTheHostChecked() throws {
+        // The plugin's own check (the value may come from an environment validate did not
+        // see): a catalog whose widgets file says nothing of URLs still gets it.
+        for (url, reason) in [("hooks.slack.com/services/T0/B0/X0", "url: the URL has no scheme"),
+                              ("http://hooks.slack.com/services/T0/B0/X0", "url: the URL must be https for hooks.slack.com")] {
+            XCTAssertThrowsError(try WebhookTests.createWithoutURLType(["format": "slack", "url": url])) { error in
+                XCTAssertTrue("\(error)".contains("stage 'hook' (Webhook 1.0.0): \(reason)"), "\(error)")
+            }
+        }
+    }
+
+    /// Creates the pipeline's stages from a catalog whose Webhook widgets file types `url`
+    /// and `endpoint` as plain strings (so the host checks nothing of them): what is left
+    /// is the plugin's own check when the stage is created.
+    static func createWithoutURLType(_ properties: [String: String], name: String = #function) throws {
+        let dir = try scratchFolder(name + "-catalog")
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        for (library, widgets) in [("JSONLSource", "JSONLSource-source"), ("Threshold", "Threshold-transform"), ("Webhook", "Webhook-alertpublisher")] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/lib\(library).so", withDestinationPath: Package.buildDirectory + "/lib\(library).so")
+            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repo + "/widgets/\(widgets).json"))) as? [String: Any] ?? [:]
+            json["configuration-groups"] = (json["configuration-groups"] as? [[String: Any]] ?? []).map { group in
+                var group = group
+                group["properties"] = (group["properties"] as? [[String: Any]] ?? []).map { property in
+                    var property = property
+                    if property["type"] as? String == "url" { property["type"] = "string"; property["httpsHosts"] = nil }
+                    return property
+                }
+                return group
+            }
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/\(widgets).json"))
+        }
+        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalog([dir]), name: name)
     }
 
     static func httpDate(secondsFromNow s: Int) -> String {

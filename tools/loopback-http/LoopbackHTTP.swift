@@ -1,7 +1,8 @@
 // LoopbackHTTP — a small real HTTP/1.1 server on 127.0.0.1, for tests and benchmarks: the
 // webhook publishers post to it over real sockets. It binds an ephemeral port, keeps
 // connections alive, reads Content-Length and chunked bodies, records every request (with
-// the connection it came on) and answers what a handler says, optionally after a delay.
+// the connection it came on) and answers what a handler says, optionally after a delay —
+// or, to play a hostile server, with exact bytes and then a closed connection.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,12 +30,24 @@ public struct HTTPResponseSpec: Sendable {
     public var body: String
     /// Wait this long before answering (a slow service).
     public var delayMs: Int
+    /// A hostile server: these exact bytes instead of a well-formed response, then the
+    /// connection closed (status, headers and body are ignored).
+    public var raw: String?
 
     public init(status: Int = 200, headers: [(String, String)] = [], body: String = "ok", delayMs: Int = 0) {
         self.status = status
         self.headers = headers
         self.body = body
         self.delayMs = delayMs
+    }
+
+    /// Answers `bytes` as they are, then closes the connection: no status line
+    /// (`"hello\r\n\r\n"`), a cut in the headers (`"HTTP/1.1 200 OK\r\nContent-Ty"`), a body
+    /// shorter than its Content-Length, nothing at all (`""`).
+    public static func raw(_ bytes: String) -> HTTPResponseSpec {
+        var spec = HTTPResponseSpec()
+        spec.raw = bytes
+        return spec
     }
 }
 
@@ -219,6 +232,10 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             recorded.append(record)
             lock.unlock()
             if spec.delayMs > 0 { usleep(useconds_t(min(spec.delayMs, 60_000)) * 1000) }
+            if let raw = spec.raw {
+                _ = Data(raw.utf8).withUnsafeBytes { b in b.isEmpty ? 0 : send(fd, b.baseAddress, b.count, Int32(MSG_NOSIGNAL)) }
+                return
+            }
             let payload = Data(spec.body.utf8)
             var out = "HTTP/1.1 \(spec.status) \(LoopbackHTTPServer.reason(spec.status))\r\nContent-Length: \(payload.count)\r\n"
             for (k, v) in spec.headers { out += "\(k): \(v)\r\n" }

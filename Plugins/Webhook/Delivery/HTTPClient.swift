@@ -17,8 +17,12 @@ struct HTTPRequest {
 
 /// What became of one request.
 enum HTTPResult: Equatable {
+    /// A complete reply with a 2xx status: the status line, every header up to the blank
+    /// line, and the whole body its Content-Length or chunks announced.
     case delivered(status: Int)
-    /// Worth trying again: a 5xx, 408 or 429, a timeout, a refused or dropped connection.
+    /// Worth trying again: a 5xx, 408 or 429, a timeout, a refused or dropped connection, a
+    /// reply that is not valid HTTP (no status line, a status outside 100–599) or was cut
+    /// anywhere (in its headers, its body shorter than announced).
     /// `afterMs`: the service's Retry-After, 0 when it gave none.
     case retry(String, afterMs: Int)
     /// Not worth trying again: another 4xx, a malformed URL.
@@ -77,6 +81,9 @@ final class HTTPClient {
         var headers: UnsafeMutablePointer<curl_slist>?
         var response: [UInt8] = []
         var retryAfter: String?
+        /// The last response's header block ended with its blank line: a reply cut in its
+        /// headers (the connection closed) leaves this false, which libcurl does not report.
+        var headersComplete = false
         init(index: Int, handle: UnsafeMutableRawPointer) {
             self.index = index
             self.handle = handle
@@ -134,6 +141,9 @@ final class HTTPClient {
     }
 
     private func start(_ r: HTTPRequest, index: Int) -> Result<Transfer, HTTPClientError> {
+        // Checked here, not left to libcurl: it guesses http for a URL without a scheme, and
+        // its "unsupported protocol" then means a reply without a status line (below).
+        if let why = WebURL.problem(r.url) { return .failure(HTTPClientError(why)) }
         guard let h = idle.popLast() ?? sluice_curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle", transient: true)) }
         sluice_curl_easy_reset(h)
         let t = Transfer(index: index, handle: h)
@@ -148,6 +158,8 @@ final class HTTPClient {
             check(sluice_curl_set_long(h, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)))
         }
         check(sluice_curl_set_long(h, CURLOPT_NOSIGNAL, 1))
+        // A reply without a status line (HTTP/0.9) is refused, whatever this libcurl's default.
+        _ = sluice_curl_set_long(h, CURLOPT_HTTP09_ALLOWED, 0)
         check(sluice_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0))
         check(sluice_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMs))
         check(sluice_curl_set_long(h, CURLOPT_TIMEOUT_MS, settings.timeoutMs))
@@ -186,28 +198,53 @@ final class HTTPClient {
         sluice_curl_slist_free_all(t.headers)
         t.headers = nil
         defer { idle.append(t.handle) }
-        guard code == CURLE_OK else {
-            let why = "\(label): \(String(cString: sluice_curl_easy_strerror(code)))"
-            switch code {
-            case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_NOT_BUILT_IN, CURLE_BAD_FUNCTION_ARGUMENT,
-                 CURLE_TOO_MANY_REDIRECTS, CURLE_FILESIZE_EXCEEDED:
-                return .failed(why)  // a setting to fix: trying again changes nothing
-            default:
-                // A network, proxy, TLS or resource problem: it may pass; the host spools.
-                return .retry(why, afterMs: 0)
-            }
-        }
         var status = 0
         _ = sluice_curl_get_long(t.handle, CURLINFO_RESPONSE_CODE, &status)
+        guard code == CURLE_OK else {
+            let curl = String(cString: sluice_curl_easy_strerror(code))
+            switch code {
+            case CURLE_URL_MALFORMAT, CURLE_NOT_BUILT_IN, CURLE_BAD_FUNCTION_ARGUMENT, CURLE_TOO_MANY_REDIRECTS, CURLE_FILESIZE_EXCEEDED:
+                return .failed("\(label): \(curl)")  // a setting to fix: trying again changes nothing
+            default:
+                // A network, proxy, TLS or resource problem, or a reply that is not valid
+                // HTTP or was cut: it may pass; the host retries, then spools.
+                return .retry("\(label): \(HTTPClient.replyProblem(code, status: status) ?? curl)", afterMs: 0)
+            }
+        }
         let body = HTTPClient.shortened(t.response)
         let what = "\(label): HTTP \(status)" + (body.isEmpty ? "" : ": \(body)")
+        guard (100...599).contains(status) else {
+            return .retry("\(label): HTTP \(status): not a valid status (100 to 599); the reply is not trusted", afterMs: 0)
+        }
+        guard t.headersComplete else {
+            return .retry("\(label): HTTP \(status) but the reply was cut in its headers (the connection closed): not a delivery", afterMs: 0)
+        }
         switch status {
         case 200..<300: return .delivered(status: status)
+        case 100..<200: return .retry("\(label): HTTP \(status) and no final reply", afterMs: 0)
         case 429, 503, 408, 500..<600:
             let after = t.retryAfter.flatMap { RetryAfter.milliseconds($0, now: Clock.nowMs()) } ?? 0
             return .retry(what, afterMs: after)
         default:
             return .failed(what)
+        }
+    }
+
+    /// What libcurl's code means for the reply, in words an operator can act on; nil for
+    /// the others (its own message is used).
+    static func replyProblem(_ code: CURLcode, status: Int) -> String? {
+        switch code {
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            // The URL's scheme is checked before sending: this is libcurl refusing an
+            // HTTP/0.9 reply, one with no status line.
+            return "the reply has no valid HTTP status line (is it an HTTP server?)"
+        case CURLE_WEIRD_SERVER_REPLY: return "the reply is not valid HTTP"
+        case CURLE_GOT_NOTHING: return "the connection was closed without a reply"
+        case CURLE_PARTIAL_FILE:
+            return "HTTP \(status) but the reply was cut: its body is shorter than announced (the connection closed): not a delivery"
+        case CURLE_RECV_ERROR:
+            return (status > 0 ? "HTTP \(status) but " : "") + "the reply was cut (the connection failed while receiving it)"
+        default: return nil
         }
     }
 
@@ -235,7 +272,11 @@ final class HTTPClient {
         guard let data, let user else { return count }
         let t = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
         let line = String(decoding: UnsafeRawBufferPointer(start: data, count: min(count, 1024)), as: UTF8.self)
-        if line.hasPrefix("HTTP/") { t.retryAfter = nil }  // a new response (after a 100 Continue)
+        if line.hasPrefix("HTTP/") {  // a new response (after a 100 Continue)
+            t.retryAfter = nil
+            t.headersComplete = false
+        }
+        if line == "\r\n" || line == "\n" { t.headersComplete = true }
         if let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "retry-after" {
             t.retryAfter = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
         }

@@ -49,7 +49,7 @@ struct AlertmanagerFormat: AlertFormat {
         if keyFields.isEmpty { w.field("key", alert.key) }
         w.endObject()
         w.key("annotations"); w.beginObject()
-        w.field("summary", config.title.render(alert))
+        w.field("summary", config.titleText(alert))
         if !config.textIsPayload { w.field("description", config.text.render(alert)) }
         var annotated = Set(["summary", "description", "count"])
         for (k, v) in alert.payload where !keyFields.contains(k) {

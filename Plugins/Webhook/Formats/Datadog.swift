@@ -2,7 +2,8 @@ import SluicePluginSDK
 
 /// `datadog`: Datadog's Events API v1, `POST https://api.<site>/api/v1/events` with the
 /// `DD-API-KEY` header, one event per alert, sent concurrently: `title` (at most 100
-/// characters), `text` (at most 4,000), `tags` (namespace, pipeline, stage and the chosen
+/// characters), `text` (at most 4,000; Datadog's characters are Unicode code points, and
+/// so are the cuts here), `tags` (namespace, pipeline, stage and the chosen
 /// payload keys), `alert_type`, `aggregation_key` (the alert's key, so Datadog rolls the
 /// same store's events up), `source_type_name`, `date_happened`. A longer text is cut with
 /// a visible marker (`overflow: truncate`) or sent as several events, "(1/3)", "(2/3)", …
@@ -26,20 +27,20 @@ struct DatadogFormat: AlertFormat {
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         var out: [HTTPRequest] = []
         for (i, alert) in alerts.enumerated() {
-            let title = config.title.render(alert)
+            let title = config.titleText(alert)
             let text = config.text.render(alert)
             let pages = config.paginate ? DatadogFormat.pages(text) : [text.truncated(to: DatadogFormat.maxText, marker: DatadogFormat.truncationMarker)]
             for (p, page) in pages.enumerated() {
                 let suffix = pages.count > 1 ? " (\(p + 1)/\(pages.count))" : ""
                 var w = JSONWriter()
                 w.beginObject()
-                w.field("title", title.truncated(to: DatadogFormat.maxTitle - suffix.count) + suffix)
+                w.field("title", title.truncated(to: DatadogFormat.maxTitle - suffix.unicodeScalars.count) + suffix)
                 w.field("text", page)
                 w.key("tags"); w.beginArray()
                 for tag in tags(alert) { w.string(tag) }
                 w.endArray()
                 w.field("alert_type", config.datadogAlertType(alert))
-                w.field("aggregation_key", String(alert.key.prefix(DatadogFormat.maxAggregationKey)))
+                w.field("aggregation_key", alert.key.truncated(to: DatadogFormat.maxAggregationKey, marker: ""))
                 w.field("source_type_name", config.sourceType)
                 // Datadog takes events up to 18 hours old: one replayed after a longer outage
                 // is dated as late as it accepts rather than refused.
@@ -62,17 +63,26 @@ struct DatadogFormat: AlertFormat {
         return tags.map { $0.truncated(to: 200, marker: "") }
     }
 
-    /// The text in pieces of at most 4,000 characters, cut at line ends where possible.
+    /// The text in pieces of at most 4,000 code points, cut at line ends where possible,
+    /// else between characters (between code points only inside one longer character).
     static func pages(_ text: String) -> [String] {
-        guard text.count > maxText else { return [text] }
         var pages: [String] = []
         var rest = Substring(text)
         while !rest.isEmpty {
-            if rest.count <= maxText { pages.append(String(rest)); break }
-            var cut = rest.index(rest.startIndex, offsetBy: maxText)
-            if let newline = rest[..<cut].lastIndex(of: "\n"), rest.distance(from: rest.startIndex, to: newline) > maxText / 2 {
-                cut = rest.index(after: newline)
+            var used = 0
+            var i = rest.startIndex
+            var afterNewline: Substring.Index?
+            while i < rest.endIndex {
+                let next = rest.index(after: i)
+                let n = rest[i..<next].unicodeScalars.count
+                if used + n > maxText { break }
+                used += n
+                if rest[i] == "\n" && used > maxText / 2 { afterNewline = next }
+                i = next
             }
+            if i == rest.endIndex { pages.append(String(rest)); break }
+            var cut = afterNewline ?? i
+            if cut == rest.startIndex { cut = rest.unicodeScalars.index(rest.startIndex, offsetBy: maxText) }
             pages.append(String(rest[..<cut]))
             rest = rest[cut...]
         }

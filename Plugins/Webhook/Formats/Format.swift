@@ -30,7 +30,20 @@ extension WebhookConfig {
     /// The message's heading: the alert's title when it is alone, else how many there are.
     func heading(_ alerts: Alerts) -> String {
         guard let first = alerts.first else { return "" }
-        return alerts.count == 1 ? title.render(first) : "\(alerts.count) alerts from \(first.namespace)/\(first.pipeline)"
+        return alerts.count == 1 ? titleText(first) : "\(alerts.count) alerts from \(first.namespace)/\(first.pipeline)"
+    }
+
+    /// The alert's title; the default one when the template renders nothing but spaces (a
+    /// payload field the alert lacks): Slack, Datadog and PagerDuty refuse an empty title.
+    func titleText(_ alert: Alert) -> String {
+        let text = title.render(alert)
+        return text.allSatisfy(\.isWhitespace) ? "\(alert.stage) alert in \(alert.namespace)/\(alert.pipeline)" : text
+    }
+
+    /// PagerDuty's `payload.source`, which it requires: the default when it renders blank.
+    func sourceText(_ alert: Alert) -> String {
+        let text = source.render(alert)
+        return text.allSatisfy(\.isWhitespace) ? "sluice:\(alert.namespace)/\(alert.pipeline)" : text
     }
 }
 

@@ -3,14 +3,18 @@ import SluicePluginSDK
 /// `pagerduty`: PagerDuty's Events API v2, `POST https://events.pagerduty.com/v2/enqueue`,
 /// one `trigger` event per alert, sent concurrently: `routing_key`, `dedup_key` = the
 /// alert's key (the same store's alerts update one incident), `payload.summary` (the
-/// title, at most 1,024 characters), `severity`, `source`, `timestamp`, `component` (the
-/// stage), `group` (the pipeline), `custom_details` = the payload (and the raw-alert count
-/// and the alert's id). PagerDuty allows 120 events a minute per routing key.
+/// title, at most 1,024 characters — code points, as PagerDuty counts them), `severity`,
+/// `source`, `timestamp`, `component` (the stage), `group` (the pipeline), `custom_details`
+/// = the payload (and the raw-alert count and the alert's id); the whole event under
+/// PagerDuty's 512 KB. PagerDuty allows 120 events a minute per routing key.
 struct PagerDutyFormat: AlertFormat {
     static let name = "pagerduty"
     static let defaultRate = "120/min"
     static let maxSummary = 1_024
     static let maxDedupKey = 255
+    static let maxSource = 255
+    /// PagerDuty takes events up to 512 KB: under it whether a KB is 1,000 or 1,024 bytes.
+    static let maxEventBytes = 512_000
     static let defaultEndpoint = "https://events.pagerduty.com/v2/enqueue"
     let config: WebhookConfig
     let url: String
@@ -25,28 +29,62 @@ struct PagerDutyFormat: AlertFormat {
 
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         alerts.enumerated().map { i, alert in
-            var w = JSONWriter()
-            w.beginObject()
-            w.field("routing_key", config.routingKey)
-            w.field("event_action", "trigger")
-            w.field("dedup_key", String(alert.key.prefix(PagerDutyFormat.maxDedupKey)))
-            w.key("payload"); w.beginObject()
-            w.field("summary", config.title.render(alert).truncated(to: PagerDutyFormat.maxSummary))
-            w.field("source", config.source.render(alert).truncated(to: 255))
-            w.field("severity", config.pagerDutySeverity(alert))
-            w.field("timestamp", alert.timestamp)
-            w.field("component", alert.stage)
-            w.field("group", alert.pipeline)
-            w.field("class", alert.namespace)
-            w.key("custom_details"); w.beginObject()
-            for (k, v) in alert.payload { w.field(k, v) }
-            w.field("sluice_count", Int64(clamping: alert.count))
-            w.field("sluice_alert_id", alert.id)
-            w.endObject()
-            w.endObject()
-            w.field("client", "Sluice")
-            w.endObject()
-            return HTTPRequest(url: url, headers: config.headers, body: w.bytes, alerts: [i])
+            HTTPRequest(url: url, headers: config.headers, body: fitted(alert), alerts: [i])
         }
+    }
+
+    /// The event, under `maxEventBytes`: as it is when it fits; else its longest
+    /// custom_details values cut (halving the longest allowed until it fits), then, if the
+    /// names alone are too long, the largest entries left out — saying so in
+    /// `sluice_truncated`. The rest of an event is bounded (summary 1,024 code points,
+    /// source 255), so this always ends with an event PagerDuty takes.
+    func fitted(_ alert: Alert) -> [UInt8] {
+        let payload = alert.payload.map { (key: $0.key, value: $0.value) }
+        var body = event(alert, details: payload, note: nil)
+        guard body.count > PagerDutyFormat.maxEventBytes else { return body }
+        let note = "values cut to fit PagerDuty's 512 KB an event"
+        var cap = payload.map { $0.value.unicodeScalars.count }.max() ?? 0
+        var details = payload
+        while body.count > PagerDutyFormat.maxEventBytes && cap > 64 {
+            cap /= 2
+            details = payload.map { (key: $0.key, value: $0.value.truncated(to: cap)) }
+            body = event(alert, details: details, note: note)
+        }
+        var left = 0
+        let largestFirst = details.indices.sorted { details[$0].key.utf8.count + details[$0].value.utf8.count > details[$1].key.utf8.count + details[$1].value.utf8.count }
+        var dropped = Set<Int>()
+        for index in largestFirst where body.count > PagerDutyFormat.maxEventBytes {
+            dropped.insert(index)
+            left += 1
+            let kept = details.indices.filter { !dropped.contains($0) }.map { details[$0] }
+            body = event(alert, details: kept, note: "\(left) field\(left == 1 ? "" : "s") left out and " + note)
+        }
+        return body
+    }
+
+    private func event(_ alert: Alert, details: [(key: String, value: String)], note: String?) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("routing_key", config.routingKey)
+        w.field("event_action", "trigger")
+        w.field("dedup_key", alert.key.truncated(to: PagerDutyFormat.maxDedupKey, marker: ""))
+        w.key("payload"); w.beginObject()
+        w.field("summary", config.titleText(alert).truncated(to: PagerDutyFormat.maxSummary))
+        w.field("source", config.sourceText(alert).truncated(to: PagerDutyFormat.maxSource))
+        w.field("severity", config.pagerDutySeverity(alert))
+        w.field("timestamp", alert.timestamp)
+        w.field("component", alert.stage.truncated(to: PagerDutyFormat.maxSource))
+        w.field("group", alert.pipeline.truncated(to: PagerDutyFormat.maxSource))
+        w.field("class", alert.namespace.truncated(to: PagerDutyFormat.maxSource))
+        w.key("custom_details"); w.beginObject()
+        for (k, v) in details { w.field(k, v) }
+        w.field("sluice_count", Int64(clamping: alert.count))
+        w.field("sluice_alert_id", alert.id)
+        if let note { w.field("sluice_truncated", note) }
+        w.endObject()
+        w.endObject()
+        w.field("client", "Sluice")
+        w.endObject()
+        return w.bytes
     }
 }

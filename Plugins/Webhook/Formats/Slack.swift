@@ -3,7 +3,12 @@ import SluicePluginSDK
 /// `slack`: an incoming webhook message (api.slack.com/messaging/webhooks): `text` (the
 /// notification and fallback) and `blocks`: a header, one section per alert (its title in
 /// bold, its text; at most 3,000 characters), and "… and N more" when the call has more
-/// alerts than `maxAlertsPerMessage`. At most 50 blocks, so at most 48 alerts are listed.
+/// alerts than `maxAlertsPerMessage`. At most 50 blocks, so at most 48 alerts are listed;
+/// and at most 12,000 characters of text in all the blocks, as Slack refuses a message
+/// whose blocks are too long in total (`msg_blocks_too_long`, past about 13,000): long
+/// sections share that room, and when each would get less than 500 characters fewer
+/// alerts are listed. Slack counts characters as Unicode code points, and so do the cuts
+/// here, after escaping and never inside an escape (`&amp;`).
 /// One message per publish call; Slack allows about one per second per webhook.
 struct SlackFormat: AlertFormat {
     static let name = "slack"
@@ -11,6 +16,10 @@ struct SlackFormat: AlertFormat {
     static let maxBlocks = 50
     static let maxSectionText = 3_000
     static let maxHeaderText = 150
+    /// All the blocks' text together.
+    static let maxBlocksText = 12_000
+    /// The least a listed alert's section is cut to before fewer alerts are listed.
+    static let minSectionText = 500
     let config: WebhookConfig
 
     init(_ config: WebhookConfig) throws {
@@ -20,27 +29,33 @@ struct SlackFormat: AlertFormat {
 
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         guard !alerts.isEmpty else { return [] }
-        let listing = Listing(alerts, upTo: min(config.maxAlertsPerMessage, SlackFormat.maxBlocks - 2))
         let heading = config.heading(alerts)
+        let header = heading.truncated(to: SlackFormat.maxHeaderText)
+        var sections = alerts.prefix(min(config.maxAlertsPerMessage, SlackFormat.maxBlocks - 2)).map(section)
+        // The room left by the header and "… and N more".
+        let room = SlackFormat.maxBlocksText - header.unicodeScalars.count - 50
+        var limits = SlackFormat.shares(sections.map { $0.unicodeScalars.count }, room: room)
+        while sections.count > 1,
+              zip(sections, limits).contains(where: { $1 < min($0.unicodeScalars.count, SlackFormat.minSectionText) }) {
+            sections.removeLast()
+            limits = SlackFormat.shares(sections.map { $0.unicodeScalars.count }, room: room)
+        }
+        let listing = Listing(alerts, upTo: sections.count)
         var w = JSONWriter()
         w.beginObject()
-        w.field("text", heading.slackEscaped.truncated(to: SlackFormat.maxSectionText))
+        w.field("text", heading.slackEscaped.truncated(to: SlackFormat.maxSectionText, escapes: true))
         w.key("blocks")
         w.beginArray()
         w.beginObject()
         w.field("type", "header")
         w.key("text")
-        w.beginObject(); w.field("type", "plain_text"); w.field("text", heading.truncated(to: SlackFormat.maxHeaderText)); w.endObject()
+        w.beginObject(); w.field("type", "plain_text"); w.field("text", header); w.endObject()
         w.endObject()
-        for alert in listing.shown {
-            var section = "*\(config.title.render(alert).slackEscaped)*"
-            let text = config.text.render(alert)
-            if !text.isEmpty { section += "\n" + text.slackEscaped }
-            if alert.count > 1 { section += "\n_\(alert.count) raw alerts_" }
+        for (section, limit) in zip(sections, limits) {
             w.beginObject()
             w.field("type", "section")
             w.key("text")
-            w.beginObject(); w.field("type", "mrkdwn"); w.field("text", section.truncated(to: SlackFormat.maxSectionText)); w.endObject()
+            w.beginObject(); w.field("type", "mrkdwn"); w.field("text", section.truncated(to: limit, escapes: true)); w.endObject()
             w.endObject()
         }
         if listing.more > 0 {
@@ -55,5 +70,31 @@ struct SlackFormat: AlertFormat {
         w.endArray()
         w.endObject()
         return [HTTPRequest(url: config.url, headers: config.headers, body: w.bytes, alerts: Array(0..<alerts.count))]
+    }
+
+    /// One alert's section, escaped; its parts first cut to what a section can show (escaping
+    /// only lengthens), so a 1 MB value costs no more than a short one.
+    func section(_ alert: Alert) -> String {
+        let most = SlackFormat.maxSectionText
+        var section = "*\(config.titleText(alert).truncated(to: most).slackEscaped)*"
+        let text = config.text.render(alert)
+        if !text.isEmpty { section += "\n" + text.truncated(to: most).slackEscaped }
+        if alert.count > 1 { section += "\n_\(alert.count) raw alerts_" }
+        return section
+    }
+
+    /// Each section's room: `room` shared out, the shorter sections whole, the rest alike,
+    /// none over a section's 3,000.
+    static func shares(_ lengths: [Int], room: Int) -> [Int] {
+        var out = [Int](repeating: 0, count: lengths.count)
+        var remaining = max(0, room)
+        var left = lengths.count
+        for i in lengths.indices.sorted(by: { lengths[$0] < lengths[$1] }) {
+            let give = min(lengths[i], maxSectionText, remaining / max(1, left))
+            out[i] = give
+            remaining -= give
+            left -= 1
+        }
+        return out
     }
 }

@@ -15,7 +15,9 @@ extension TeamsCard {
     /// One message per publish call.
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         guard !alerts.isEmpty else { return [] }
-        return [HTTPRequest(url: config.url, headers: config.headers, body: fitted(alerts), alerts: Array(0..<alerts.count))]
+        // The charset said: without it Teams counts the body as UTF-16, twice its bytes.
+        return [HTTPRequest(url: config.url, headers: config.headers, contentType: "application/json; charset=utf-8",
+                            body: fitted(alerts), alerts: Array(0..<alerts.count))]
     }
 
     /// One message per publish call, under 28 KB: fewer alerts listed (the rest counted in
@@ -60,7 +62,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         w.key("body"); w.beginArray()
         textBlock(&w, config.heading(alerts).truncated(to: textLimit), size: "Large", bold: true)
         for alert in alerts.prefix(shown) {
-            textBlock(&w, config.title.render(alert).truncated(to: textLimit), bold: true, separator: true)
+            textBlock(&w, config.titleText(alert).truncated(to: textLimit), bold: true, separator: true)
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { textBlock(&w, text.truncated(to: textLimit)) }
             w.beginObject()
@@ -121,7 +123,7 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
         w.key("sections"); w.beginArray()
         for alert in alerts.prefix(shown) {
             w.beginObject()
-            w.field("activityTitle", config.title.render(alert).truncated(to: textLimit))
+            w.field("activityTitle", config.titleText(alert).truncated(to: textLimit))
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { w.field("text", text.truncated(to: textLimit)) }
             w.key("facts"); w.beginArray()

@@ -57,40 +57,51 @@ struct JSONWriter {
 }
 
 extension String {
-    /// At most `limit` characters: when longer, cut and ended with `marker` (the result,
-    /// marker included, is `limit` characters).
-    func truncated(to limit: Int, marker: String = "…") -> String {
-        guard count > limit else { return self }
-        return String(prefix(max(0, limit - marker.count))) + marker
-    }
-
-    /// At most `limit` bytes of UTF-8, cut at a character boundary, ended with `marker`.
-    func truncated(toBytes limit: Int, marker: String = "…") -> String {
-        guard utf8.count > limit else { return self }
-        var out = ""
-        let room = limit - marker.utf8.count
+    /// At most `limit` Unicode code points — the unit Slack, Datadog and PagerDuty count
+    /// their limits in — ending with `marker` when cut (the marker counted in). The cut falls
+    /// between characters, so a ZWJ emoji or an accented letter is kept whole or left out
+    /// (one character longer than the room is cut between its code points); it never falls
+    /// inside a UTF-8 sequence. `escapes`: the text holds `&…;` escapes (Slack's), and the cut
+    /// never leaves one half written. Reads no further than the limit: cheap on 1 MB values.
+    func truncated(to limit: Int, marker: String = "…", escapes: Bool = false) -> String {
+        let limit = max(0, limit)
         var used = 0
-        for c in self {
-            let n = c.utf8.count
-            if used + n > room { break }
-            out.append(c)
-            used += n
+        var end = startIndex
+        // The last character boundary with room for the marker after it.
+        let markerCount = marker.unicodeScalars.count
+        let room = max(0, limit - markerCount)
+        var cut = startIndex
+        while end < endIndex {
+            let next = index(after: end)
+            used += self[end..<next].unicodeScalars.count
+            if used > limit { break }
+            end = next
+            if used <= room { cut = end }
         }
-        return out + marker
+        if end == endIndex && used <= limit { return self }
+        var kept = self[..<cut]
+        if kept.isEmpty && room > 0 {
+            // One character longer than the room (a letter and thousands of marks).
+            kept = Substring(String(String.UnicodeScalarView(unicodeScalars.prefix(room))))
+        }
+        if escapes, let amp = kept.unicodeScalars.suffix(5).lastIndex(of: "&"), !kept.unicodeScalars[amp...].contains(";") {
+            kept = Substring(String(kept.unicodeScalars[..<amp]))
+        }
+        return String(kept) + (markerCount <= limit ? marker : "")
     }
 
-    /// Slack's mrkdwn: &, < and > are control characters there.
+    /// Slack's mrkdwn: &, < and > are control characters there. Escaped code point by code
+    /// point: a combining mark after one of them does not hide it.
     var slackEscaped: String {
-        var out = ""
-        out.reserveCapacity(utf8.count)
-        for c in self {
+        var out = String.UnicodeScalarView()
+        for c in unicodeScalars {
             switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
             default: out.append(c)
             }
         }
-        return out
+        return String(out)
     }
 }

@@ -7,6 +7,8 @@ public struct PropertyType: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case string, number, integer, boolean, list, object
         case enumeration = "enum"
+        /// An http or https URL with a host; `https` for the hosts in `httpsHosts`.
+        case url
     }
 
     public var kind: Kind
@@ -15,6 +17,9 @@ public struct PropertyType: Sendable, Equatable {
     /// Inclusive bounds of a number or integer.
     public var minimum: Double?
     public var maximum: Double?
+    /// A url's hosts that must be reached over https ("*.example.com": any subdomain), as
+    /// their URLs carry secrets.
+    public var httpsHosts: [String] = []
     /// True when the widgets file gave no `type` and it was inferred from `widget-type`.
     public var inferred: Bool
 
@@ -88,6 +93,9 @@ public struct PropertyType: Sendable, Equatable {
             case (.list, .array), (.object, .object): return nil
             default: return "must be \(wanted), not \(json.kind)" + (secret ? "" : " \(shown)")
             }
+        case .url:
+            if structured { return "must be an http or https URL, not \(shown)" }
+            return text.isEmpty ? nil : urlProblem(text).map { "must be an http or https URL: \($0)" }
         case .enumeration:
             if !structured, values.contains(text) { return nil }
             var message = "must be one of \(values.map { "'\($0)'" }.joined(separator: ", ")), not \(shown)"
@@ -96,6 +104,32 @@ public struct PropertyType: Sendable, Equatable {
             }
             return message
         }
+    }
+
+    /// Why `text` is no usable web URL, never quoting it (it may be a secret): no scheme
+    /// (a client would guess plain http), another scheme than http(s), no host, a space or
+    /// a control character, or plain http to one of `httpsHosts`.
+    func urlProblem(_ text: String) -> String? {
+        guard text.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value != 127 }) else { return "it holds a space or a control character" }
+        guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://"), colon != text.startIndex,
+              text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else {
+            return "it has no scheme (write https://…; without one it would go over plain http, any secret in it in clear text)"
+        }
+        let scheme = text[..<colon].lowercased()
+        guard scheme == "http" || scheme == "https" else { return "its scheme is \(scheme)" }
+        var host = text[text.index(colon, offsetBy: 3)...]
+        if let end = host.firstIndex(where: { "/?#".contains($0) }) { host = host[..<end] }
+        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }
+        if let port = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = host[..<port] }
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        guard !name.isEmpty else { return "it has no host" }
+        if scheme == "http", let known = httpsHosts.first(where: { pattern in
+            pattern.hasPrefix("*.") ? name.hasSuffix(pattern.dropFirst(1)) || name == pattern.dropFirst(2) : name == pattern
+        }) {
+            return "it must be https for \(known) (plain http would send its secret in clear text)"
+        }
+        return nil
     }
 
     /// A number as plugins parse it: a decimal number in JSON's spelling (a leading `+`

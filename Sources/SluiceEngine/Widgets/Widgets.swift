@@ -282,6 +282,13 @@ extension ConfigReader {
         } else {
             type = PropertyType.inferred(widgetType: widgetType, options: cdapOptions(widgetType, attributes))
         }
+        if type.kind == .url {
+            type.httpsHosts = array(p["httpsHosts"], "\(pp).httpsHosts").enumerated().compactMap { i, v in
+                string(v, "\(pp).httpsHosts[\(i)]", required: true)?.lowercased()
+            }
+        } else if p["httpsHosts"] != nil {
+            error("\(pp).httpsHosts", "is only for type url")
+        }
         if type.kind == .number || type.kind == .integer {
             type.minimum = bound(p["min"] ?? attributes?["min"], "\(pp).min")
             type.maximum = bound(p["max"] ?? attributes?["max"], "\(pp).max")
