@@ -16,6 +16,7 @@
 //   tools/webhook-receiver   prints what webhook publishers send it
 //   tools/webhook-bench      the webhook benchmark's driver
 //   tools/kafka-mock         a Kafka mock cluster (librdkafka's) on 127.0.0.1
+//   Tests/Fuzz               libFuzzer targets and their corpora (run by tools/fuzz)
 import Foundation
 import PackageDescription
 
@@ -192,6 +193,13 @@ let package = Package(
             dependencies: ["LoopbackHTTP"],
             path: "tools/webhook-bench",
             exclude: ["run"]
+        ),
+        // libFuzzer targets for the record parser, expressions and pipeline files: built and
+        // run by tools/fuzz (a plain build makes a stub that says so).
+        .executableTarget(
+            name: "sluice-fuzz",
+            dependencies: ["SluiceEngine", "SluicePluginABI", "SluiceRecords"],
+            path: "Tests/Fuzz/Sources"
         ),
         .testTarget(
             name: "SluiceEngineTests",

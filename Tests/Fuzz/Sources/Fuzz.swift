@@ -1,0 +1,160 @@
+// Fuzz targets for what Sluice reads from outside: the record parser, the expression
+// parser and evaluator, and the pipeline reader (with planning). Built by tools/fuzz with
+// libFuzzer and AddressSanitizer (`swift build --sanitize fuzzer --sanitize address
+// -Xswiftc -DSLUICE_FUZZ`); the target is named by SLUICE_FUZZ_TARGET. Each target checks
+// more than "no crash" where the code promises more (see each function).
+// Without SLUICE_FUZZ (a plain `swift build`) this is a stub that says how to run it.
+import Foundation
+@testable import SluiceEngine
+import SluicePluginABI
+import SluiceRecords
+
+/// The targets by name: each gets one input and must return normally. (libFuzzer calls
+/// one input at a time on one thread, hence the unchecked globals.)
+nonisolated(unsafe) let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
+    "records": fuzzRecords,
+    "expressions": fuzzExpressions,
+    "pipelines": fuzzPipelines,
+]
+
+/// A promise the code under test broke: stop at once, naming it (libFuzzer saves the input).
+func broken(_ what: String) -> Never {
+    FileHandle.standardError.write(Data("fuzz: broken promise: \(what)\n".utf8))
+    abort()
+}
+
+// MARK: records
+
+nonisolated(unsafe) let lineParser: OpaquePointer = {
+    guard let p = sr_line_parser_new(1) else { broken("no line parser") }
+    return p
+}()
+let recordParser = RecordParser()
+let recordArena = RecordArena()
+
+/// The input as JSON Lines. Promises: every non-blank line is either a record or a bad line
+/// (none lost, none twice, in order); the line parser (with its fast path for compact
+/// JSON) and the one-record parser agree on each line; a record rendered back to JSON
+/// parses again to the same rendering.
+func fuzzRecords(_ data: UnsafeRawBufferPointer) {
+    recordArena.reset()
+    // simdjson may read SR_PADDING bytes past the end.
+    let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count + Int(SR_PADDING), alignment: 64)
+    defer { padded.deallocate() }
+    padded.initializeMemory(as: UInt8.self, repeating: 0)
+    if let base = data.baseAddress { padded.baseAddress?.copyMemory(from: base, byteCount: data.count) }
+    let text = padded.baseAddress?.assumingMemoryBound(to: CChar.self)
+
+    var records: UnsafePointer<sluice_record>?
+    var nrecords = 0
+    var bad: UnsafePointer<sr_bad_line>?
+    var nbad = 0
+    var arenas: [OpaquePointer?] = [recordArena.raw]
+    let status = arenas.withUnsafeMutableBufferPointer { a in
+        sr_parse_lines(lineParser, a.baseAddress, text, data.count, &records, &nrecords, &bad, &nbad)
+    }
+    guard status == 0 else { return }  // memory ran out: nothing to check
+
+    // The non-blank lines, as the parser counts them (split on \n, \r\n taken as \n).
+    var lines: [(number: Int, bytes: UnsafeRawBufferPointer)] = []
+    var start = 0, number = 0
+    for i in 0...data.count where i == data.count || data[i] == 0x0A {
+        var end = i
+        if end > start, data[end - 1] == 0x0D { end -= 1 }
+        let line = UnsafeRawBufferPointer(rebasing: data[start..<end])
+        if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { lines.append((number, line)) }
+        start = i + 1
+        number += 1
+    }
+    if start > data.count, lines.last?.bytes.count == 0 { lines.removeLast() }
+    guard nrecords + nbad == lines.count else {
+        broken("\(lines.count) non-blank lines gave \(nrecords) records and \(nbad) bad lines")
+    }
+    var r = 0, b = 0
+    for line in lines {
+        let one = RecordArena()
+        let single = try? recordParser.parse(line.bytes, into: one)
+        if b < nbad, let bl = bad?[b], Int(bl.line) == line.number {
+            b += 1
+            if single != nil { broken("line \(line.number): the line parser refused it, the record parser took it") }
+            continue
+        }
+        guard r < nrecords, let record = records?[r] else { broken("line \(line.number): neither a record nor a bad line") }
+        r += 1
+        guard let single else { broken("line \(line.number): the line parser took it, the record parser refused it") }
+        let rendered = RecordJSON.render(record)
+        if RecordJSON.render(single) != rendered {
+            broken("line \(line.number): the two parsers disagree: \(rendered) vs \(RecordJSON.render(single))")
+        }
+        let again = RecordArena()
+        guard let reparsed = try? recordParser.parse(rendered, into: again) else { broken("a rendered record does not parse: \(rendered)") }
+        if RecordJSON.render(reparsed) != rendered { broken("rendering is not stable: \(rendered)") }
+    }
+}
+
+// MARK: expressions
+
+/// The first line is an expression, the rest a JSON record. Promises: compiling either
+/// gives a program or a problem (never a crash); evaluating never crashes and gives the
+/// same value twice; a condition is true exactly when its value is `true`.
+func fuzzExpressions(_ data: UnsafeRawBufferPointer) {
+    let bytes = Array(data)
+    let cut = bytes.firstIndex(of: 0x0A) ?? bytes.count
+    let source = String(decoding: bytes[..<cut], as: UTF8.self)
+    let json = cut < bytes.count ? Array(bytes[(cut + 1)...]) : Array("{}".utf8)
+    let arena = RecordArena()
+    guard var record = json.withUnsafeBytes({ try? recordParser.parse($0, into: arena) }) else { return }
+    guard let value = try? Expression(source) else { return }
+    let first = value.evaluate(&record)
+    let second = value.evaluate(&record)
+    // Functions of time and state may differ between calls; plain expressions may not.
+    if first != second, !source.contains("(") { broken("evaluated twice: \(first) then \(second)") }
+    if let condition = try? Expression(source, condition: true) {
+        let truth = condition.isTrue(&record)
+        if truth != (first == "true"), !source.contains("(") {
+            broken("the condition is \(truth) while its value is \(first)")
+        }
+    }
+}
+
+// MARK: pipelines
+
+let builtInCatalog = Catalog.load(locations: [], builtins: true)
+
+/// A pipeline file (YAML when it does not start with `{`). Promises: reading and planning
+/// never crash; there is a plan exactly when there is no error, and every error has a path.
+func fuzzPipelines(_ data: UnsafeRawBufferPointer) {
+    let bytes = Data(data)
+    let format: ConfigDocument.Format = bytes.first == UInt8(ascii: "{") ? .json : .yaml
+    guard let json = try? ConfigDocument.parse(bytes, format: format) else { return }
+    let (spec, shape) = PipelineSpec.read(json, directory: "/nonexistent")
+    let (plan, planned) = PipelinePlanner.plan(spec, catalog: builtInCatalog, environment: [:])
+    let errors = (shape + planned).errors
+    if plan != nil, !errors.isEmpty { broken("a plan despite \(errors.count) errors") }
+    if plan == nil, errors.isEmpty { broken("no plan and no error") }
+    for e in errors where e.message.isEmpty { broken("an error without a message at \(e.path)") }
+}
+
+#if SLUICE_FUZZ
+nonisolated(unsafe) let chosen: (UnsafeRawBufferPointer) -> Void = {
+    let name = ProcessInfo.processInfo.environment["SLUICE_FUZZ_TARGET"] ?? ""
+    guard let target = targets[name] else {
+        broken("set SLUICE_FUZZ_TARGET to one of \(targets.keys.sorted().joined(separator: ", "))")
+    }
+    return target
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    chosen(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
+    return 0
+}
+#else
+@main
+struct FuzzStub {
+    static func main() {
+        FileHandle.standardError.write(Data("sluice-fuzz: build and run it with tools/fuzz (libFuzzer)\n".utf8))
+        exit(64)
+    }
+}
+#endif
