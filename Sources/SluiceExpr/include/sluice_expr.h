@@ -6,7 +6,9 @@
  * it here, node by node, into a program: a tree over interned keys with its constants,
  * compiled regexes and prepared plugin functions. Evaluating a node reads the record in
  * place and allocates nothing once the program's scratch memory has grown to the largest
- * intermediate string it needed.
+ * intermediate string it needed. Evaluating recurses once per level of the tree: the engine
+ * refuses an expression deeper than 200 levels before building it (Parser.maxDepth), so
+ * the stack a program needs is bounded.
  *
  * Nothing here throws across the interface (C++ callers: every function is noexcept). When
  * memory runs out: sx_program_new and sx_function_new give NULL (the latter with "out of
