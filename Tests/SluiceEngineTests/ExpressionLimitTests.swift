@@ -2,10 +2,11 @@ import Foundation
 @testable import SluiceEngine
 import XCTest
 
-/// Issue 21, item 1: expressions under attack. Every kind of long chain is refused when the
-/// pipeline is validated or planned, with its path and the reason — never a stack overflow —
-/// and one just under the limit still evaluates; chains of `and` and `or` may be long
-/// (docs/expressions.md).
+/// Issue 21, items 1 and 2: expressions under attack. Every kind of long chain is refused
+/// when the pipeline is validated or planned, with its path and the reason — never a stack
+/// overflow — and one just under the limit still evaluates; chains of `and` and `or` may be
+/// long. Regular expressions are RE2's: no backreferences or lookaround, bounded programs,
+/// matched in linear time (docs/expressions.md).
 final class ExpressionLimitTests: XCTestCase {
     static let limit = Parser.maxDepth
 
@@ -112,6 +113,78 @@ final class ExpressionLimitTests: XCTestCase {
         let long = Array(repeating: "x > 0", count: 120_000).joined(separator: " and ")
         XCTAssertThrowsError(try Expression(long)) { error in
             XCTAssertEqual("\(error)", "column 1: the expression is \(long.utf8.count) bytes long; at most 1048576 (1 MiB) are allowed (keep long lists in the stage's `constants`)")
+        }
+    }
+
+    // MARK: regular expressions
+
+    func testPatternsRE2CannotMatchInLinearTimeAreRefusedAtValidateWithTheReason() throws {
+        let dir = try scratchFolder()
+        let file = dir + "/regex.json"
+        // The issue's patterns, as written in an expression (`\\1` is a backslash and 1).
+        let filters: [(String, String, String)] = [
+            ("backreference", #"matches(s, '(a*)*\\1$')"#, "{}"),
+            ("lookahead", "matches(s, 'a(?=b)')", "{}"),
+            ("nested-counts", "matches(s, '((a{255}){255}){255}')", "{}"),
+            ("too-large", "matches(s, $letters)", #"{"letters": "\\pL{200}"}"#),
+            ("too-slow", #"matches(s, '\\w{1,1000}\\w{1,1000}\\w{1,1000}')"#, "{}"),
+            ("fine", #"matches(s, '^(?i)[a-z]+\\d*$')"#, "{}"),
+        ]
+        let stages = filters.map { #"{"name": "\#($0.0)", "plugin": {"name": "Filter", "properties": {"where": \#(jsonString($0.1)), "constants": \#($0.2)}}}"# }
+        try """
+            {"name": "regex", "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+              \(stages.joined(separator: ",\n"))
+            ], "connections": [\(filters.map { #"{"from": "in", "to": "\#($0.0)"}"# }.joined(separator: ", "))]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try host(["validate", file], directory: dir)
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        for line in [
+            #"error: stages[1].plugin.properties.where: column 12: not a valid regular expression: invalid escape sequence: \1 (backreferences are not supported: patterns are RE2's, matched in linear time)"#,
+            "error: stages[2].plugin.properties.where: column 12: not a valid regular expression: invalid perl operator: (?= (lookahead and lookbehind are not supported: patterns are RE2's, matched in linear time)",
+            "error: stages[3].plugin.properties.where: column 12: not a valid regular expression: invalid repetition size: {255} (a count is at most 1000, and nested counts multiply to at most 1000)",
+            "error: stages[4].plugin.properties.where: column 12: not a valid regular expression: pattern too large - compile failed (its compiled program would need more than 1 MiB: use smaller counts than {1000}, or test a list with 'in')",
+        ] {
+            XCTAssertTrue(r.stderr.contains(line), "missing: \(line)\n\(r.stderr)")
+        }
+        // The instruction count depends on RE2's version.
+        let slow = r.stderr.split(separator: "\n").first { $0.contains("stages[5].plugin.properties.where: column 12: ") }
+        XCTAssertTrue(slow?.contains("not a valid regular expression: pattern too large: its compiled program has ") == true, "\(slow ?? "")")
+        XCTAssertTrue(slow?.contains(" instructions, more than the 10000 allowed (matching time grows with them: use smaller counts than {1000}, or test a list with 'in')") == true, "\(slow ?? "")")
+        XCTAssertFalse(r.stderr.contains("stages[6]"), r.stderr)
+    }
+
+    func testMatchingIsLinearOnValuesThatMadeBacktrackingExplode() throws {
+        // glibc's regexec takes minutes on these at this length (quadratic or worse).
+        let value = String(repeating: "a", count: 1_000_000)
+        let patterns = ["(a|aa)*c", "(.*a){12}b", "(a*)*b", "^(a+)+$", "(x+x+)+y"]
+        let r = try runPipeline("""
+            {"name": "linear", "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+              {"name": "match", "plugin": {"name": "Derive", "properties": {"fields": {\(
+                patterns.enumerated().map { "\"p\($0.offset)\": \(jsonString("matches(s, '\($0.element)')"))" }.joined(separator: ", "))}}}},
+              {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}
+            ], "connections": [{"from": "in", "to": "match"}, {"from": "match", "to": "out"}]}
+            """, files: ["in.jsonl": "{\"s\": \"\(value)\"}\n"])
+        let out = r.objects("out.jsonl").first
+        XCTAssertEqual(patterns.indices.map { out?["p\($0)"] as? Bool }, [false, false, false, true, false])
+    }
+
+    func testTheRE2DialectWhereItDiffersFromPOSIX() {
+        let record = #"{"s": "héllo", "two": "a\nb", "id": "AB-12", "word": "Error"}"#
+        let cases: [(String, String)] = [
+            ("matches(s, '^.{5}$')", "true"),        // '.' is a character (UTF-8), as size() counts
+            ("matches(two, 'a.b')", "true"),         // '.' matches a newline, as POSIX's did
+            ("matches(two, '(?-s)a.b')", "false"),
+            ("matches(two, '^b')", "false"),         // '^' and '$' are the ends of the value
+            ("matches(two, '(?m)^b$')", "true"),
+            ("matches(id, '^[A-Z]{2}-\\\\d+$')", "true"),   // Perl classes
+            ("matches(id, '^[[:upper:]]+-[[:digit:]]+$')", "true"),  // POSIX classes
+            ("matches(word, '(?i)^error$')", "true"),
+            ("matches(word, '^error$')", "false"),
+        ]
+        for (source, expected) in cases {
+            XCTAssertEqual(try? Expression(source).evaluate(json: record), expected, source)
         }
     }
 
