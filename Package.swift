@@ -118,13 +118,13 @@ let package = Package(
             linkerSettings: [.linkedLibrary("simdjson")]
         ),
         // The expression evaluator and the built-in Filter, Derive and AlertRule stages (C++),
-        // calling plugin functions through libffi.
+        // calling plugin functions through libffi; matches() uses RE2 (linear-time regexes).
         .target(
             name: "SluiceExpr",
             dependencies: ["SluicePluginABI", "SluiceRecords"],
             path: "Sources/SluiceExpr",
             cxxSettings: [.unsafeFlags(["-O3"])],
-            linkerSettings: [.linkedLibrary("ffi")]
+            linkerSettings: [.linkedLibrary("ffi"), .linkedLibrary("re2")]
         ),
         // Signal, exit() and crash handling around plugin calls (async-signal-safe C).
         .target(

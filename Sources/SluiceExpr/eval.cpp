@@ -346,11 +346,10 @@ sluice_value call(sx_program *p, const Node &n, const sluice_record *r) {
     case SX_MATCHES: {
         if (x.type != SLUICE_STRING || n.aux < 0 || static_cast<size_t>(n.aux) >= p->regexes.size())
             return null_value();
-        regmatch_t m[1];
-        m[0].rm_so = 0;
-        m[0].rm_eo = static_cast<regoff_t>(x.len);
-        const char *s = x.len ? x.as.s : "";
-        return bool_value(regexec(p->regexes[static_cast<size_t>(n.aux)], s, 1, m, REG_STARTEND) == 0);
+        // RE2: time linear in the value's length (docs/expressions.md), no submatches.
+        const re2::RE2 &re = *p->regexes[static_cast<size_t>(n.aux)];
+        re2::StringPiece text(x.len ? x.as.s : "", x.len);
+        return bool_value(re.Match(text, 0, text.size(), re2::RE2::UNANCHORED, nullptr, 0));
     }
     default: break;
     }

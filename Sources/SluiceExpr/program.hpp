@@ -6,7 +6,7 @@
 #include <deque>
 #include <list>
 #include <memory>
-#include <regex.h>
+#include <re2/re2.h>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -80,7 +80,7 @@ struct sx_program {
     std::deque<std::string> strings;          // names and constant text
     std::deque<std::vector<sluice_value>> arrays;  // constant lists
     std::deque<std::vector<sluice_field>> objects;
-    std::vector<regex_t *> regexes;
+    std::vector<std::unique_ptr<re2::RE2>> regexes;  // matches() patterns (sx_regex)
     std::vector<sluice_expr::Memory> memories;
     uint64_t max_keys = 100000, ttl_ms = 0, evicted = 0;
     int64_t now_ms = 0;

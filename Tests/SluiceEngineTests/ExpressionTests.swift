@@ -81,7 +81,7 @@ final class ExpressionTests: XCTestCase {
             ("a = 3", false, "column 3: '=' is not an operator: compare with '=='"),
             ("'abc", false, "column 1: this string is never closed: add '"),
             ("lower(3)", false, "column 7: argument 1 of lower() must be a string, not a number"),
-            ("matches(s, '(')", false, "column 12: not a valid regular expression: Unmatched ( or \\("),
+            ("matches(s, '(')", false, "column 12: not a valid regular expression: missing ): ("),
             ("matches(s, p)", false, "column 12: the pattern of matches() must be a string literal (it is compiled once)"),
             ("'a' < 3", false, "column 5: '<' compares a string with a number: that is always false (order compares numbers with numbers, strings with strings)"),
             ("a + 1", true, "column 3: this must be a condition (true or false), but it is a number"),

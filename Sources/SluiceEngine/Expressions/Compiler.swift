@@ -101,13 +101,60 @@ struct ExpressionCompiler {
 
     // MARK: building
 
-    private mutating func build(_ e: Expr) throws(ExpressionProblem) -> (UInt32, StaticType) {
+    // Building recurses once per level of the tree (at most Parser.maxDepth): the functions
+    // on that path are small, and each hands its checks to one that does not recurse, so
+    // that a deep expression needs little stack even in a debug build.
+
+    private func build(_ e: Expr) throws(ExpressionProblem) -> (UInt32, StaticType) {
         switch e {
-        case .null: return (constant(sluice_null()), .null)
+        case .null, .bool, .int, .double, .string, .constant, .field: return try leaf(e)
+        case .list(let items, _):
+            let nodes = try arguments(items) { _, _, _ throws(ExpressionProblem) in }
+            return (sx_list(p, nodes, UInt32(nodes.count)), .list)
+        case .member(let base, let name, let at):
+            let built = try build(base)
+            return try member(built, name, at)
+        case .index(let base, let index, let at):
+            let b = try build(base)
+            let i = try build(index)
+            return try indexNode(b, i, base: base, index: index, at)
+        case .unary(let op, let operand, let at):
+            let built = try build(operand)
+            return try unaryNode(op, built, at)
+        case .binary(let op, let l, let r, let at):
+            let left = try build(l)
+            let right = try build(r)
+            return try binary(op, left, right, l, r, at)
+        case .conditional(let c, let yes, let no, _):
+            let condition = try build(c)
+            try check(condition: condition.1, c)
+            let y = try build(yes)
+            let n = try build(no)
+            return (sx_op(p, UInt32(SX_COND), condition.0, y.0, n.0), y.1 == n.1 ? y.1 : .any)
+        case .call(let name, let args, let at):
+            return try call(name, args, at)
+        }
+    }
+
+    /// Builds `args` in order, checking each (argument number, expression, type) as built.
+    private func arguments(_ args: [Expr], _ check: (Int, Expr, StaticType) throws(ExpressionProblem) -> Void) throws(ExpressionProblem) -> [UInt32] {
+        var nodes: [UInt32] = []
+        for (i, arg) in args.enumerated() {
+            let (n, t) = try build(arg)
+            try check(i, arg, t)
+            nodes.append(n)
+        }
+        return nodes
+    }
+
+    /// A literal, a `$constant` or a field.
+    private func leaf(_ e: Expr) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        switch e {
         case .bool(let b, _): return (constant(sluice_bool(b ? 1 : 0)), .bool)
         case .int(let i, _): return (constant(sluice_int(i)), .int)
         case .double(let d, _): return (constant(sluice_double(d)), .double)
         case .string(let s, _): return (stringConstant(s), .string)
+        case .field(let name, _): return (field(name), .any)
         case .constant(let name, let at):
             guard let value = constants[name] else {
                 let known = constants.keys.sorted().map { "$" + $0 }.joined(separator: ", ")
@@ -116,49 +163,41 @@ struct ExpressionCompiler {
                 throw problem(at, "no constant named '$\(name)'" + hint)
             }
             return (jsonConstant(value), Self.type(of: value))
-        case .list(let items, _):
-            var nodes: [UInt32] = []
-            for item in items { nodes.append(try build(item).0) }
-            return (sx_list(p, nodes, UInt32(nodes.count)), .list)
-        case .field(let name, _):
-            return (field(name), .any)
-        case .member(let base, let name, let at):
-            let (b, t) = try build(base)
-            if t != .any && t != .object { throw problem(at, "'.\(name)' reads a field, but this is \(t.described)") }
-            return (member(b, name), .any)
-        case .index(let base, let index, let at):
-            let (b, t) = try build(base)
-            let (i, it) = try build(index)
-            if t != .any && t != .list && t != .object { throw problem(at, "[…] reads a list element or an object field, but this is \(t.described)") }
-            if !it.fits(.int) && !it.fits(.string) { throw problem(index.at, "an index must be a number or a string, not \(it.described)") }
-            // a["odd key"] is a member lookup over an interned key.
-            if case .string(let name, _) = index { return (member(b, name), .any) }
-            return (sx_index(p, b, i), .any)
-        case .unary(let op, let operand, let at):
-            let (a, t) = try build(operand)
-            if op == "not" {
-                if !t.fits(.bool) { throw problem(at, "'not' needs a condition (true or false), but this is \(t.described)") }
-                return (sx_op(p, UInt32(SX_NOT), a, SX_NONE, SX_NONE), .bool)
-            }
-            if !t.fits(.int) { throw problem(at, "'-' needs a number, but this is \(t.described)") }
-            return (sx_op(p, UInt32(SX_NEG), a, SX_NONE, SX_NONE), t)
-        case .binary(let op, let l, let r, let at):
-            return try binary(op, l, r, at)
-        case .conditional(let c, let yes, let no, let at):
-            let (cn, ct) = try build(c)
-            if !ct.fits(.bool) { throw problem(c.at, "the condition before '?' must be true or false, but it is \(ct.described)") }
-            let (y, yt) = try build(yes)
-            let (n, nt) = try build(no)
-            _ = at
-            return (sx_op(p, UInt32(SX_COND), cn, y, n), yt == nt ? yt : .any)
-        case .call(let name, let args, let at):
-            return try call(name, args, at)
+        default: return (constant(sluice_null()), .null)  // null (build() hands over only leaves)
         }
     }
 
-    private mutating func binary(_ op: String, _ l: Expr, _ r: Expr, _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
-        let (a, lt) = try build(l)
-        let (b, rt) = try build(r)
+    private func member(_ base: (UInt32, StaticType), _ name: String, _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        if base.1 != .any && base.1 != .object { throw problem(at, "'.\(name)' reads a field, but this is \(base.1.described)") }
+        return (member(base.0, name), .any)
+    }
+
+    private func indexNode(_ b: (UInt32, StaticType), _ i: (UInt32, StaticType), base: Expr, index: Expr, _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        let (t, it) = (b.1, i.1)
+        if t != .any && t != .list && t != .object { throw problem(at, "[…] reads a list element or an object field, but this is \(t.described)") }
+        if !it.fits(.int) && !it.fits(.string) { throw problem(index.at, "an index must be a number or a string, not \(it.described)") }
+        // a["odd key"] is a member lookup over an interned key.
+        if case .string(let name, _) = index { return (member(b.0, name), .any) }
+        return (sx_index(p, b.0, i.0), .any)
+    }
+
+    private func unaryNode(_ op: String, _ operand: (UInt32, StaticType), _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        let (a, t) = operand
+        if op == "not" {
+            if !t.fits(.bool) { throw problem(at, "'not' needs a condition (true or false), but this is \(t.described)") }
+            return (sx_op(p, UInt32(SX_NOT), a, SX_NONE, SX_NONE), .bool)
+        }
+        if !t.fits(.int) { throw problem(at, "'-' needs a number, but this is \(t.described)") }
+        return (sx_op(p, UInt32(SX_NEG), a, SX_NONE, SX_NONE), t)
+    }
+
+    private func check(condition t: StaticType, _ c: Expr) throws(ExpressionProblem) {
+        if !t.fits(.bool) { throw problem(c.at, "the condition before '?' must be true or false, but it is \(t.described)") }
+    }
+
+    private func binary(_ op: String, _ left: (UInt32, StaticType), _ right: (UInt32, StaticType), _ l: Expr, _ r: Expr,
+                        _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        let (a, lt) = left, (b, rt) = right
         func node(_ code: Int) -> UInt32 { sx_op(p, UInt32(code), a, b, SX_NONE) }
         switch op {
         case "and", "or":
@@ -198,7 +237,8 @@ struct ExpressionCompiler {
     }
 
     /// The built-ins: name → (code, argument types (nil: any number of values), result).
-    static let builtins: [String: (code: Int, args: [StaticType]?, result: StaticType)] = [
+    typealias Builtin = (code: Int, args: [StaticType]?, result: StaticType)
+    static let builtins: [String: Builtin] = [
         "size": (SX_SIZE, [.any], .int), "exists": (SX_EXISTS, [.any], .bool),
         "isNull": (SX_IS_NULL, [.any], .bool), "isNumber": (SX_IS_NUMBER, [.any], .bool),
         "isInt": (SX_IS_INT, [.any], .bool), "isString": (SX_IS_STRING, [.any], .bool),
@@ -216,49 +256,63 @@ struct ExpressionCompiler {
         "previous": (SX_PREVIOUS, [.any, .any], .any), "changed": (SX_CHANGED, [.any, .any], .bool),
     ]
 
-    private mutating func call(_ name: String, _ args: [Expr], _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
+    private func call(_ name: String, _ args: [Expr], _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
         if name == "if" {
             guard args.count == 3 else { throw problem(at, "if() takes 3 arguments (condition, then, else), not \(args.count)") }
             return try build(.conditional(args[0], args[1], args[2], at: at))
         }
         if let b = Self.builtins[name] {
-            if let expected = b.args, expected.count != args.count {
-                throw problem(at, "\(name)() takes \(expected.count) argument\(expected.count == 1 ? "" : "s"), not \(args.count)")
-            }
-            if b.args == nil && args.isEmpty { throw problem(at, "\(name)() needs at least one argument") }
-            if (b.code == SX_PREVIOUS || b.code == SX_CHANGED) && !allowsState {
-                throw problem(at, "\(name)() remembers values between records, which only stages can (not alerts connections)")
-            }
-            if b.code == SX_EXISTS, !args[0].isPath {
-                throw problem(args[0].at, "exists() takes a field path such as a.b or a[0]")
-            }
-            var nodes: [UInt32] = []
-            for (i, arg) in args.enumerated() {
-                let (n, t) = try build(arg)
-                let want = b.args?[i] ?? .double
-                if b.args == nil, b.code == SX_COALESCE { nodes.append(n); continue }
-                if !t.fits(want) {
-                    throw problem(arg.at, "argument \(i + 1) of \(name)() must be \(want.described), not \(t.described)")
-                }
-                nodes.append(n)
-            }
-            var regex: Int32 = -1
-            if b.code == SX_MATCHES {
-                let pattern: String
-                switch args[1] {
-                case .string(let s, _): pattern = s
-                case .constant(let c, _):
-                    guard case .string(let s)? = constants[c] else { throw problem(args[1].at, "the pattern of matches() must be a string") }
-                    pattern = s
-                default: throw problem(args[1].at, "the pattern of matches() must be a string literal (it is compiled once)")
-                }
-                var why = [CChar](repeating: 0, count: 256)
-                regex = sx_regex(p, pattern, pattern.utf8.count, &why, why.count)
-                if regex < 0 { throw problem(args[1].at, "not a valid regular expression: \(String(cString: why))") }
-            }
-            return (sx_call(p, UInt32(b.code), nodes, UInt32(nodes.count), regex), b.result)
+            try check(builtin: name, b, args, at)
+            let nodes = try arguments(args) { i, arg, t throws(ExpressionProblem) in try self.check(argument: i, arg, t, of: name, b) }
+            return try builtinNode(b, args, nodes)
         }
-        // A plugin function.
+        let function = try pluginFunction(name, args, at)
+        let nodes = try arguments(args) { i, arg, t throws(ExpressionProblem) in try self.check(argument: i, arg, t, of: function) }
+        return try pluginCall(function, nodes, at)
+    }
+
+    private func check(builtin name: String, _ b: Builtin, _ args: [Expr], _ at: Int) throws(ExpressionProblem) {
+        if let expected = b.args, expected.count != args.count {
+            throw problem(at, "\(name)() takes \(expected.count) argument\(expected.count == 1 ? "" : "s"), not \(args.count)")
+        }
+        if b.args == nil && args.isEmpty { throw problem(at, "\(name)() needs at least one argument") }
+        if (b.code == SX_PREVIOUS || b.code == SX_CHANGED) && !allowsState {
+            throw problem(at, "\(name)() remembers values between records, which only stages can (not alerts connections)")
+        }
+        if b.code == SX_EXISTS, !args[0].isPath {
+            throw problem(args[0].at, "exists() takes a field path such as a.b or a[0]")
+        }
+    }
+
+    private func check(argument i: Int, _ arg: Expr, _ t: StaticType, of name: String, _ b: Builtin) throws(ExpressionProblem) {
+        if b.args == nil, b.code == SX_COALESCE { return }
+        let want = b.args?[i] ?? .double
+        if !t.fits(want) {
+            throw problem(arg.at, "argument \(i + 1) of \(name)() must be \(want.described), not \(t.described)")
+        }
+    }
+
+    /// A built-in's node; matches() gets its pattern compiled.
+    private func builtinNode(_ b: Builtin, _ args: [Expr], _ nodes: [UInt32]) throws(ExpressionProblem) -> (UInt32, StaticType) {
+        var regex: Int32 = -1
+        if b.code == SX_MATCHES {
+            let pattern: String
+            switch args[1] {
+            case .string(let s, _): pattern = s
+            case .constant(let c, _):
+                guard case .string(let s)? = constants[c] else { throw problem(args[1].at, "the pattern of matches() must be a string") }
+                pattern = s
+            default: throw problem(args[1].at, "the pattern of matches() must be a string literal (it is compiled once)")
+            }
+            var why = [CChar](repeating: 0, count: 512)
+            regex = sx_regex(p, pattern, pattern.utf8.count, &why, why.count)
+            if regex < 0 { throw problem(args[1].at, "not a valid regular expression: \(String(cString: why))") }
+        }
+        return (sx_call(p, UInt32(b.code), nodes, UInt32(nodes.count), regex), b.result)
+    }
+
+    /// The plugin function `name` refers to, when it can take `args`.
+    private func pluginFunction(_ name: String, _ args: [Expr], _ at: Int) throws(ExpressionProblem) -> ExpressionFunction {
         let function: ExpressionFunction
         switch functions.lookup(name) {
         case .found(let f): function = f
@@ -275,15 +329,18 @@ struct ExpressionCompiler {
         guard declared.count == args.count else {
             throw problem(at, "\(function.qualifiedName)() takes \(declared.count) argument\(declared.count == 1 ? "" : "s") (\(function.declaration.signature)), not \(args.count)")
         }
-        var nodes: [UInt32] = []
-        for (i, arg) in args.enumerated() {
-            let (n, t) = try build(arg)
-            let want = Self.staticType(declared[i])
-            if !t.fits(want) {
-                throw problem(arg.at, "argument \(i + 1) of \(function.qualifiedName)() must be \(want.described) (\(declared[i].rawValue)), not \(t.described)")
-            }
-            nodes.append(n)
+        return function
+    }
+
+    private func check(argument i: Int, _ arg: Expr, _ t: StaticType, of function: ExpressionFunction) throws(ExpressionProblem) {
+        let declared = function.declaration.arguments
+        let want = Self.staticType(declared[i])
+        if !t.fits(want) {
+            throw problem(arg.at, "argument \(i + 1) of \(function.qualifiedName)() must be \(want.described) (\(declared[i].rawValue)), not \(t.described)")
         }
+    }
+
+    private func pluginCall(_ function: ExpressionFunction, _ nodes: [UInt32], _ at: Int) throws(ExpressionProblem) -> (UInt32, StaticType) {
         let result = Self.staticType(function.declaration.returns)
         guard let bind else { return (constant(sluice_null()), result) }
         do {

@@ -185,24 +185,64 @@ struct Lexer {
     }
 }
 
+/// A parsed part of an expression and how deep it is: a value is 1 level; every operator,
+/// `.name`, `[index]`, call, list and pair of parentheses is one level above its deepest
+/// operand. The tree is checked, built and evaluated recursively, so its depth is bounded
+/// (`Parser.maxDepth`); chains of `and` and of `or` are built balanced and may be long.
+struct Parsed {
+    let expr: Expr
+    let depth: Int
+}
+
 /// Parses one expression; throws the first problem found.
 struct Parser {
     var lexer: Lexer
     var token: Token = .end
     var at = 0
-    var depth = 0
+    /// The levels above the part being parsed (each will wrap it): never more than the
+    /// depth of the whole, so a part nesting too deep is refused before it is parsed.
+    var nesting = 0
+    /// The deepest an expression may be (docs/expressions.md, Operators).
     static let maxDepth = 200
+    /// The longest an expression may be, in UTF-8 bytes.
+    static let maxLength = 1 << 20
 
     static func parse(_ source: String) throws(ExpressionProblem) -> Expr {
+        let length = source.utf8.count
+        if length > maxLength {
+            throw ExpressionProblem(line: 1, column: 1, message: "the expression is \(length) bytes long; at most \(maxLength) (1 MiB) are allowed (keep long lists in the stage's `constants`)")
+        }
         var p = Parser(lexer: Lexer(source))
         try p.advance()
         if p.token == .end { throw p.problem(p.at, "the expression is empty") }
-        let e = try p.expression()
+        let e = try p.nested()
         if p.token != .end { throw p.problem(p.at, "unexpected \(p.describe(p.token)) after a complete expression") }
-        return e
+        return e.expr
     }
 
     func problem(_ at: Int, _ message: String) -> ExpressionProblem { Lexer.problem(lexer.text, at, message) }
+
+    func tooDeep(_ at: Int) -> ExpressionProblem {
+        problem(at, "the expression nests deeper than \(Parser.maxDepth) levels (each operator, '.name', '[index]', call, list and pair of parentheses adds one, so a + b + c … adds one per '+'; only chains of 'and' and 'or' may be longer)")
+    }
+
+    /// `expr`, one level above the deepest of `parts`.
+    func node(_ expr: Expr, _ parts: Parsed...) throws(ExpressionProblem) -> Parsed { try level(expr, parts) }
+
+    /// `expr`, one level above the deepest of `parts` (any number of them).
+    func level(_ expr: Expr, _ parts: [Parsed]) throws(ExpressionProblem) -> Parsed {
+        let depth = parts.reduce(0) { max($0, $1.depth) }
+        guard depth < Parser.maxDepth else { throw tooDeep(expr.at) }
+        return Parsed(expr: expr, depth: depth + 1)
+    }
+
+    /// Goes one level down, into a part that will be wrapped (`leave()` comes back up).
+    mutating func enter(_ at: Int) throws(ExpressionProblem) {
+        nesting += 1
+        if nesting > Parser.maxDepth { throw tooDeep(at) }
+    }
+
+    mutating func leave() { nesting -= 1 }
 
     mutating func advance() throws(ExpressionProblem) { (token, at) = try lexer.next() }
 
@@ -224,53 +264,72 @@ struct Parser {
         try advance()
     }
 
-    mutating func expression() throws(ExpressionProblem) -> Expr {
-        depth += 1
-        defer { depth -= 1 }
-        if depth > Parser.maxDepth { throw problem(at, "the expression nests deeper than \(Parser.maxDepth) levels") }
+    /// An expression one level below the current one: the whole, or one in parentheses, a
+    /// list, a call, an index or a branch of `?:`.
+    mutating func nested() throws(ExpressionProblem) -> Parsed {
+        try enter(at)
+        defer { leave() }
+        return try expression()
+    }
+
+    mutating func expression() throws(ExpressionProblem) -> Parsed {
         let condition = try or()
         guard token == .symbol("?") else { return condition }
         let where_ = at
         try advance()
-        let yes = try expression()
+        let yes = try nested()
         try expect(":", "between the two branches of '?'")
-        let no = try expression()
-        return .conditional(condition, yes, no, at: where_)
+        let no = try nested()
+        return try node(.conditional(condition.expr, yes.expr, no.expr, at: where_), condition, yes, no)
     }
 
-    mutating func or() throws(ExpressionProblem) -> Expr {
-        var left = try and()
+    mutating func or() throws(ExpressionProblem) -> Parsed {
+        var operands = [try and()], operators: [Int] = []
         while token == .keyword("or") || token == .symbol("||") {
-            let a = at
+            operators.append(at)
             try advance()
-            left = .binary("or", left, try and(), at: a)
+            operands.append(try and())
         }
-        return left
+        return try balanced("or", operands, operators)
     }
 
-    mutating func and() throws(ExpressionProblem) -> Expr {
-        var left = try not()
+    mutating func and() throws(ExpressionProblem) -> Parsed {
+        var operands = [try not()], operators: [Int] = []
         while token == .keyword("and") || token == .symbol("&&") {
-            let a = at
+            operators.append(at)
             try advance()
-            left = .binary("and", left, try not(), at: a)
+            operands.append(try not())
         }
-        return left
+        return try balanced("and", operands, operators)
     }
 
-    mutating func not() throws(ExpressionProblem) -> Expr {
+    /// A chain of one of the associative operators `and` and `or` (`operators[i]` is where
+    /// the one between operands i and i + 1 is), built as a balanced tree:
+    /// `a and b and c and d` is `(a and b) and (c and d)`, evaluated left to right and
+    /// stopping at the same operand as `((a and b) and c) and d`, but log2(n) levels deep.
+    func balanced(_ op: String, _ operands: [Parsed], _ operators: [Int]) throws(ExpressionProblem) -> Parsed {
+        func tree(_ range: Range<Int>) throws(ExpressionProblem) -> Parsed {
+            if range.count == 1 { return operands[range.lowerBound] }
+            let middle = range.lowerBound + range.count / 2
+            let left = try tree(range.lowerBound..<middle), right = try tree(middle..<range.upperBound)
+            return try node(.binary(op, left.expr, right.expr, at: operators[middle - 1]), left, right)
+        }
+        return try tree(0..<operands.count)
+    }
+
+    mutating func not() throws(ExpressionProblem) -> Parsed {
         if token == .keyword("not") || token == .symbol("!") {
             let a = at
             try advance()
-            depth += 1
-            defer { depth -= 1 }
-            if depth > Parser.maxDepth { throw problem(a, "the expression nests deeper than \(Parser.maxDepth) levels") }
-            return .unary("not", try not(), at: a)
+            try enter(a)
+            defer { leave() }
+            let operand = try not()
+            return try node(.unary("not", operand.expr, at: a), operand)
         }
         return try comparison()
     }
 
-    mutating func comparison() throws(ExpressionProblem) -> Expr {
+    mutating func comparison() throws(ExpressionProblem) -> Parsed {
         var left = try additive()
         while true {
             let op: String
@@ -283,58 +342,63 @@ struct Parser {
                 try advance()
                 guard token == .keyword("in") else { throw problem(at, "expected 'in' after 'not' here") }
                 try advance()
-                left = .unary("not", .binary("in", left, try additive(), at: a), at: a)
+                let right = try additive()
+                let test = try node(.binary("in", left.expr, right.expr, at: a), left, right)
+                left = try node(.unary("not", test.expr, at: a), test)
                 continue
             default: return left
             }
             let a = at
             try advance()
-            left = .binary(op, left, try additive(), at: a)
+            let right = try additive()
+            left = try node(.binary(op, left.expr, right.expr, at: a), left, right)
         }
     }
 
-    mutating func additive() throws(ExpressionProblem) -> Expr {
+    mutating func additive() throws(ExpressionProblem) -> Parsed {
         var left = try multiplicative()
         while case .symbol(let s) = token, s == "+" || s == "-" {
             let a = at
             try advance()
-            left = .binary(s, left, try multiplicative(), at: a)
+            let right = try multiplicative()
+            left = try node(.binary(s, left.expr, right.expr, at: a), left, right)
         }
         return left
     }
 
-    mutating func multiplicative() throws(ExpressionProblem) -> Expr {
+    mutating func multiplicative() throws(ExpressionProblem) -> Parsed {
         var left = try unary()
         while case .symbol(let s) = token, s == "*" || s == "/" || s == "%" {
             let a = at
             try advance()
-            left = .binary(s, left, try unary(), at: a)
+            let right = try unary()
+            left = try node(.binary(s, left.expr, right.expr, at: a), left, right)
         }
         return left
     }
 
-    mutating func unary() throws(ExpressionProblem) -> Expr {
+    mutating func unary() throws(ExpressionProblem) -> Parsed {
         if token == .symbol("-") {
             let a = at
             try advance()
-            depth += 1
-            defer { depth -= 1 }
-            if depth > Parser.maxDepth { throw problem(a, "the expression nests deeper than \(Parser.maxDepth) levels") }
             switch token {  // a negative literal stays a literal
             case .int(let i):
                 try advance()
-                return try postfix(.int(-i, at: a))
+                return try postfix(Parsed(expr: .int(-i, at: a), depth: 1))
             case .double(let d):
                 try advance()
-                return try postfix(.double(-d, at: a))
+                return try postfix(Parsed(expr: .double(-d, at: a), depth: 1))
             default:
-                return .unary("-", try unary(), at: a)
+                try enter(a)
+                defer { leave() }
+                let operand = try unary()
+                return try node(.unary("-", operand.expr, at: a), operand)
             }
         }
         return try postfix(try primary())
     }
 
-    mutating func postfix(_ base: Expr) throws(ExpressionProblem) -> Expr {
+    mutating func postfix(_ base: Parsed) throws(ExpressionProblem) -> Parsed {
         var e = base
         while true {
             if token == .symbol(".") {
@@ -347,46 +411,48 @@ struct Parser {
                     throw problem(at, "expected a field name after '.', found \(describe(token))")
                 }
                 try advance()
-                e = .member(e, name, at: a)
+                e = try node(.member(e.expr, name, at: a), e)
             } else if token == .symbol("[") {
                 let a = at
                 try advance()
-                let index = try expression()
+                let index = try nested()
                 try expect("]", "to close '['")
-                e = .index(e, index, at: a)
+                e = try node(.index(e.expr, index.expr, at: a), e, index)
             } else {
                 return e
             }
         }
     }
 
-    mutating func primary() throws(ExpressionProblem) -> Expr {
+    mutating func primary() throws(ExpressionProblem) -> Parsed {
         let a = at
+        func leaf(_ e: Expr) -> Parsed { Parsed(expr: e, depth: 1) }
         switch token {
-        case .int(let i): try advance(); return .int(i, at: a)
-        case .double(let d): try advance(); return .double(d, at: a)
-        case .string(let s): try advance(); return .string(s, at: a)
-        case .keyword("true"): try advance(); return .bool(true, at: a)
-        case .keyword("false"): try advance(); return .bool(false, at: a)
-        case .keyword("null"): try advance(); return .null(at: a)
-        case .constant(let n): try advance(); return .constant(n, at: a)
+        case .int(let i): try advance(); return leaf(.int(i, at: a))
+        case .double(let d): try advance(); return leaf(.double(d, at: a))
+        case .string(let s): try advance(); return leaf(.string(s, at: a))
+        case .keyword("true"): try advance(); return leaf(.bool(true, at: a))
+        case .keyword("false"): try advance(); return leaf(.bool(false, at: a))
+        case .keyword("null"): try advance(); return leaf(.null(at: a))
+        case .constant(let n): try advance(); return leaf(.constant(n, at: a))
         case .symbol("("):
             try advance()
-            let e = try expression()
+            let e = try nested()
             try expect(")", "to close '('")
-            return e
+            // The parentheses are a level of their own: they bound how deep parsing goes.
+            return try node(e.expr, e)
         case .symbol("["):
             try advance()
-            var items: [Expr] = []
+            var items: [Parsed] = []
             if token != .symbol("]") {
-                items.append(try expression())
+                items.append(try nested())
                 while token == .symbol(",") {
                     try advance()
-                    items.append(try expression())
+                    items.append(try nested())
                 }
             }
             try expect("]", "to close the list")
-            return .list(items, at: a)
+            return try level(.list(items.map(\.expr), at: a), items)
         case .identifier(var name):
             try advance()
             // `Library.function(` is a call of a plugin function; `a.b` otherwise a path.
@@ -397,7 +463,7 @@ struct Parser {
                 name += "." + next
                 return try call(name, a)
             }
-            return .field(name, at: a)
+            return leaf(.field(name, at: a))
         case .end:
             throw problem(a, "the expression ends where a value was expected")
         default:
@@ -418,17 +484,17 @@ struct Parser {
         return ((try? copy.next().0) ?? .end) == .symbol("(")
     }
 
-    mutating func call(_ name: String, _ a: Int) throws(ExpressionProblem) -> Expr {
+    mutating func call(_ name: String, _ a: Int) throws(ExpressionProblem) -> Parsed {
         try expect("(", "after '\(name)'")
-        var args: [Expr] = []
+        var args: [Parsed] = []
         if token != .symbol(")") {
-            args.append(try expression())
+            args.append(try nested())
             while token == .symbol(",") {
                 try advance()
-                args.append(try expression())
+                args.append(try nested())
             }
         }
         try expect(")", "to close the arguments of \(name)()")
-        return .call(name, args, at: a)
+        return try level(.call(name, args.map(\.expr), at: a), args)
     }
 }

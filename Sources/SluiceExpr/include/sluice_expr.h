@@ -6,7 +6,9 @@
  * it here, node by node, into a program: a tree over interned keys with its constants,
  * compiled regexes and prepared plugin functions. Evaluating a node reads the record in
  * place and allocates nothing once the program's scratch memory has grown to the largest
- * intermediate string it needed.
+ * intermediate string it needed. Evaluating recurses once per level of the tree: the engine
+ * refuses an expression deeper than 200 levels before building it (Parser.maxDepth), so
+ * the stack a program needs is bounded.
  *
  * Nothing here throws across the interface (C++ callers: every function is noexcept). When
  * memory runs out: sx_program_new and sx_function_new give NULL (the latter with "out of
@@ -95,7 +97,14 @@ uint32_t sx_list(sx_program *p, const uint32_t *items, uint32_t n) SX_NOEXCEPT;
 uint32_t sx_call(sx_program *p, uint32_t builtin, const uint32_t *args, uint32_t n, int32_t regex) SX_NOEXCEPT;
 /** A plugin function, with one argument node per declared argument. */
 uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *args, uint32_t n) SX_NOEXCEPT;
-/** Compiles a POSIX extended regular expression; its number, or -1 with the reason. */
+/** The memory one compiled pattern may use (RE2's max_mem: its program and the cache it
+ *  matches with), and the most instructions its program may have (matching time grows with
+ *  them, linearly: docs/expressions.md); a pattern needing more is refused. */
+#define SX_REGEX_MAX_MEM (1 << 20)
+#define SX_REGEX_MAX_PROGRAM 10000
+/** Compiles an RE2 regular expression (docs/expressions.md: no backreferences or
+ *  lookaround; matched in time linear in the value's length); its number, or -1 with the
+ *  reason (RE2's, with a hint). */
 int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) SX_NOEXCEPT;
 /** Bounds the memory of previous() and changed(): at most `max_keys` keys per call site
  *  (the least recently seen go first), each forgotten `ttl_ms` after it was last seen
