@@ -324,7 +324,6 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     s->committed = rd_kafka_topic_partition_list_new(8);
     s->held = rd_kafka_topic_partition_list_new(8);
     *instance = s;
-
     char *topics = kprop(ctx, "topics"), *group = kprop(ctx, "groupId"), *config = kprop(ctx, "config");
     char *field = kprop(ctx, "metadataField");
     s->brokers = kprop(ctx, "brokers");
