@@ -8,8 +8,11 @@ import XCTest
 /// The convention, in the Markdown:
 ///
 /// - A fenced block whose language is `sh`, `bash` or `shell` is a list of commands; it is
-///   run. Blocks of any other language (`yaml`, `json`, `c`, …) and blocks without one
-///   (output shown to the reader) are not.
+///   run. Blocks of any other language (`yaml`, `json`, `c`, …), `console` transcripts
+///   (commands and their output mixed) and blocks without one (output shown to the
+///   reader) are not.
+/// - Every command must succeed (`set -e`): one the README shows failing says so, e.g.
+///   `host run … || echo "exit code $?"` with an `expect` of the code.
 /// - `<!-- not run: REASON -->` on the line before such a block (blank lines between are
 ///   fine) skips it, visibly: for what cannot run here (an install into /usr/local, a build
 ///   of the release configuration, the whole test suite, a real Slack URL). Any other
