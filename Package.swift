@@ -45,7 +45,7 @@ let bundledPlugins: [BundledPlugin] = [
     .c("QualityCheck"),
     .swift("Webhook", uses: ["CCurl"]),
     .c("Geo"),
-    .c("Kafka", links: ["rdkafka"]),
+    .c("Kafka", links: ["rdkafka", "simdjson"]),
     // new-plugin: insert above this line
 ]
 

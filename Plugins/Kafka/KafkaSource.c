@@ -2,8 +2,11 @@
  *
  * - Message values are handed to the host's JSON Lines parser in runs (emit_json_lines), as
  *   JSONLSource hands it file text: one run per stretch of consecutive offsets of one
- *   partition, with origin "topic/partition" and the offsets as line numbers, so a value
- *   that is not a JSON object reaches the error port as "topic/partition:offset: why".
+ *   partition. Each value is checked first, with the host's own parser and bounds
+ *   (json_check.cpp): one the host would refuse — not JSON, cut short, not an object, not
+ *   UTF-8, empty — goes to the error port as {topic, partition, offset, text} with the
+ *   message "topic/partition:offset: why" and is counted in `bad_messages`, so the host's
+ *   parser only ever sees values it takes.
  * - Each record gains a field (default `_kafka`) holding topic, partition, offset,
  *   timestamp and key, spliced into the value's text before the host parses it.
  * - Offsets are committed only in commit(N), that is after every sink and publisher
@@ -18,6 +21,7 @@
  *   learns of the rebalance at its next heartbeat (docs/scaling.md).
  */
 #define _GNU_SOURCE
+#include "json_check.h"
 #include "kafka_common.h"
 
 #include <stdio.h>
@@ -41,6 +45,8 @@ typedef struct source {
     rd_kafka_topic_partition_list_t *done;      /* finished (commit(N) seen): next offsets */
     rd_kafka_topic_partition_list_t *committed; /* what Kafka has */
     kbuf run, prefix;
+    kjson_checker *checker;
+    kbuf text; /* a bad message's value as its error record's text */
     char run_topic[256];
     int32_t run_partition;
     int64_t run_first, run_next;
@@ -238,8 +244,13 @@ static sluice_status flush_run(source *s, const sluice_emitter *out) {
     return st;
 }
 
+/* The most bytes of a bad message's value its error record keeps (as JSON Lines sources
+ * keep at most 4 KiB of a bad line). */
+#define BAD_TEXT_BYTES 4096
+
+/* Sends a message the host's parser would refuse to the error port as {topic, partition,
+ * offset, text} (text: at most 4 KiB of the value, as valid UTF-8) and counts it. */
 static void message_error(source *s, const sluice_emitter *out, const rd_kafka_message_t *m, const char *why) {
-    (void)s;
     const char *topic = rd_kafka_topic_name(m->rkt);
     char msg[600];
     int n = snprintf(msg, sizeof msg, "%s/%d:%lld: %s", topic, (int)m->partition, (long long)m->offset, why);
@@ -247,15 +258,17 @@ static void message_error(source *s, const sluice_emitter *out, const rd_kafka_m
     f[0] = sluice_field_of(SLUICE_NO_KEY, "topic", sluice_string(topic, strlen(topic)));
     f[1] = sluice_field_of(SLUICE_NO_KEY, "partition", sluice_int(m->partition));
     f[2] = sluice_field_of(SLUICE_NO_KEY, "offset", sluice_int(m->offset));
-    size_t len = m->len > 4096 ? 4096 : m->len;
-    f[3] = sluice_field_of(SLUICE_NO_KEY, "text", sluice_string(m->payload ? (const char *)m->payload : "", m->payload ? len : 0));
+    s->text.len = 0;
+    if (m->payload) kbuf_put_utf8(&s->text, m->payload, m->len, BAD_TEXT_BYTES); /* out of memory: what fitted */
+    f[3] = sluice_field_of(SLUICE_NO_KEY, "text", sluice_string(s->text.data ? s->text.data : "", s->text.len));
     sluice_record r = {f, 4, 0};
     out->emit_error(out->ctx, &r, 1, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     out->count(out->ctx, "bad_messages", 12, 1);
 }
 
 /* Appends one message's value to the run, with the metadata field spliced in, on one line.
- * 0 appended; 1 sent to the error port instead; -1 out of memory. */
+ * 0 appended; 1 sent to the error port instead (not what the host parses as a record);
+ * -1 out of memory. */
 static int append_message(source *s, const sluice_emitter *out, const rd_kafka_message_t *m) {
     const char *v = m->payload;
     size_t n = v ? m->len : 0, i = 0;
@@ -264,28 +277,15 @@ static int append_message(source *s, const sluice_emitter *out, const rd_kafka_m
         message_error(s, out, m, "the message has no value (a JSON object was expected)");
         return 1;
     }
-    if (v[i] != '{') {
-        message_error(s, out, m, "not a JSON object");
+    char why[300];
+    int checked = kjson_check_object(s->checker, v + i, n - i, why, sizeof why);
+    if (checked == -2) return -1;
+    if (checked != 0) {
+        message_error(s, out, m, why);
         return 1;
     }
-    /* A line break inside a string is not JSON; outside strings it is only whitespace. */
-    int in_string = 0, escaped = 0, has_break = 0;
-    for (size_t k = i; k < n; k++) {
-        char c = v[k];
-        if (in_string) {
-            if (escaped) escaped = 0;
-            else if (c == '\\') escaped = 1;
-            else if (c == '"') in_string = 0;
-            else if (c == '\n' || c == '\r') {
-                message_error(s, out, m, "not valid JSON: a line break inside a string");
-                return 1;
-            }
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '\n' || c == '\r') {
-            has_break = 1;
-        }
-    }
+    /* Valid JSON has no line break inside a string: any there is is whitespace. */
+    int has_break = memchr(v + i, '\n', n - i) != NULL || memchr(v + i, '\r', n - i) != NULL;
     kbuf *b = &s->run;
     if (kbuf_reserve(b, n + s->prefix.len + 600 + (m->key_len * 6)) != 0) return -1;
     kbuf_putc(b, '{');
@@ -334,6 +334,10 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *subscription = NULL;
     const struct rd_kafka_metadata *md = NULL;
+    if (!(s->checker = kjson_checker_new())) {
+        sluice_failf(out, "out of memory");
+        goto done;
+    }
     if (!s->brokers || !topics || !group) {
         sluice_failf(out, "properties 'brokers', 'topics' and 'groupId' are required");
         goto done;
@@ -550,6 +554,8 @@ static void source_destroy(void *instance) {
     rd_kafka_topic_partition_list_destroy(s->held);
     kbuf_free(&s->run);
     kbuf_free(&s->prefix);
+    kbuf_free(&s->text);
+    kjson_checker_free(s->checker);
     free(s->brokers);
     free(s->field);
     free(s);

@@ -99,6 +99,21 @@ int kbuf_put_json_string(kbuf *b, const char *str, size_t n) {
     return kbuf_putc(b, '"');
 }
 
+int kbuf_put_utf8(kbuf *b, const char *str, size_t n, size_t max) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t room = max;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_len(s, i, n);
+        const char *put = len ? (const char *)s + i : "\xEF\xBF\xBD";
+        size_t put_len = len ? len : 3;
+        if (put_len > room) break;
+        if (kbuf_put(b, put, put_len) != 0) return -1;
+        room -= put_len;
+        i += len ? len : 1;
+    }
+    return 0;
+}
+
 void kbuf_free(kbuf *b) {
     free(b->data);
     b->data = NULL;

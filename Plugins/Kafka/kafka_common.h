@@ -18,6 +18,9 @@ int kbuf_putc(kbuf *b, char c);
 int kbuf_printf(kbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` as a JSON string (quotes included); bytes that are not UTF-8 become U+FFFD. */
 int kbuf_put_json_string(kbuf *b, const char *s, size_t n);
+/* Appends at most `max` bytes of `s` as valid UTF-8: each byte that is not part of a UTF-8
+ * sequence becomes U+FFFD, and a character that would not fit whole is left out. */
+int kbuf_put_utf8(kbuf *b, const char *s, size_t n, size_t max);
 void kbuf_free(kbuf *b);
 
 /* The property as a NUL-terminated copy (malloc'd), or NULL when unset or empty. */

@@ -157,7 +157,8 @@ final class KafkaTests: XCTestCase {
             XCTAssertEqual(record?["topic"] as? String, "events")
             XCTAssertNotNil(record?["offset"] as? Int)
             let message = (record?["_error"] as? [String: Any])?["message"] as? String ?? ""
-            XCTAssertTrue(message.hasPrefix("events/") && message.hasSuffix("not a JSON object"), message)
+            let why = record?["text"] as? String == "[1, 2]" ? "not a JSON object" : "invalid JSON: "
+            XCTAssertTrue(message.hasPrefix("events/") && message.contains(": \(why)"), message)
         }
 
         // The group's offsets were committed: a second run has nothing to read. (The mock
@@ -166,6 +167,98 @@ final class KafkaTests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         let second = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary2.json"))) as? [String: Any]
         XCTAssertEqual(second?["records"] as? Int, 0)
+    }
+
+    /// Every kind of bad message — truncated JSON (the common case), not an object, bytes
+    /// that are not UTF-8, an empty value, nesting deeper than the host parses, a large
+    /// truncated value — goes to the error port as {topic, partition, offset, text}: the
+    /// value as produced (no metadata field spliced into it), at most 4 KiB of valid UTF-8;
+    /// each is counted in `bad_messages`, and the good messages around them (a pretty-printed
+    /// one over several lines among them) all come through.
+    func testEveryKindOfBadMessageGoesToTheErrorPortInTheDocumentedShape() throws {
+        let dir = try scratchFolder()
+        let kafka = try KafkaMock(topics: ["events:1"], dir: dir)
+        let deep = "{\"a\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
+        let large = "{\"store_id\": \"s9\", \"notes\": \"" + String(repeating: "é", count: 60_000) // cut short
+        var bad: [[UInt8]] = [
+            Array(#"{"store_id": "s1", "data_points": [1, 2"#.utf8), // truncated
+            Array(#"{"store_id": "s2"}}"#.utf8),                      // a stray brace after the object
+            Array("[1, 2]".utf8), Array(#""a string""#.utf8), Array("42".utf8),
+            Array(#"{"store_id": "s3", "note": ""#.utf8) + [0xff, 0xfe] + Array(#""}"#.utf8), // not UTF-8
+            Array("   ".utf8),                                         // blank
+            Array(deep.utf8),
+            Array(large.utf8),
+        ]
+        let good: [[UInt8]] = [
+            Array(#"{"store_id": "g1", "data_points": [1]}"#.utf8),
+            Array("{\n  \"store_id\": \"g2\",\n  \"data_points\": []\n}".utf8), // over several lines
+            Array(#"{"store_id": "g3", "note": "naïve ☃"}"#.utf8),
+        ]
+        // Interleaved: good, bad, bad, good, bad, … (\u{1e} separates the messages).
+        var messages: [[UInt8]] = []
+        var g = good.makeIterator()
+        for (i, b) in bad.enumerated() {
+            if i % 3 == 0, let next = g.next() { messages.append(next) }
+            messages.append(b)
+        }
+        while let next = g.next() { messages.append(next) }
+        bad.append([]) // and an empty value, produced with -Z as a NULL one below
+        let input = dir + "/messages.bin"
+        try Data(messages.joined(separator: [0x1e])).write(to: URL(fileURLWithPath: input))
+        let produced = try runProgram("/usr/bin/kcat", ["-P", "-b", kafka.bootstrap, "-t", "events", "-p", "0", "-D", "\u{1e}", "-l", input])
+        XCTAssertEqual(produced.status, 0, produced.stderr)
+        let empty = try runProgram("/bin/sh", ["-c", "printf 'k:\\n' | /usr/bin/kcat -P -b \(kafka.bootstrap) -t events -p 0 -K : -Z"])
+        XCTAssertEqual(empty.status, 0, empty.stderr)
+
+        let pipeline = """
+            {"name": "kafka-bad", "batch": {"maxRecords": 100, "maxDelayMs": 300},
+             "stages": [
+              {"name": "events", "plugin": {"name": "KafkaSource", "properties": {
+                "brokers": "\(kafka.bootstrap)", "topics": "events", "groupId": "bad", "idleEndMs": 1500,
+                "config": "session.timeout.ms=6000\\nheartbeat.interval.ms=500"}}},
+              {"name": "good", "plugin": {"name": "JSONLSink", "properties": {"path": "\(dir)/good.jsonl"}}},
+              {"name": "rejected", "plugin": {"name": "JSONLSink", "properties": {"path": "\(dir)/rejected.jsonl"}}}
+             ],
+             "connections": [{"from": "events", "to": "good"}, {"from": "events", "to": "rejected", "port": "errors"}]}
+            """
+        try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let run = try host(["run", dir + "/pipeline.json", "--progress", "none", "--summary-json", dir + "/summary.json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as? [String: Any]
+        let stages = summary?["stages"] as? [[String: Any]] ?? []
+        let counters = stages.first { $0["name"] as? String == "events" }?["counters"] as? [String: Any]
+        XCTAssertEqual(counters?["bad_messages"] as? Int, bad.count, "\(stages)")
+
+        let stores = try String(contentsOfFile: dir + "/good.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["store_id"] as? String
+        }
+        XCTAssertEqual(stores, ["g1", "g2", "g3"])
+
+        let rejected = try Data(contentsOf: URL(fileURLWithPath: dir + "/rejected.jsonl")).split(separator: 10)
+        XCTAssertEqual(rejected.count, bad.count)
+        var texts: [String] = []
+        for line in rejected {
+            let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+            XCTAssertEqual(Set(record.keys), ["topic", "partition", "offset", "text", "_error"], "\(record)")
+            XCTAssertEqual(record["topic"] as? String, "events")
+            XCTAssertEqual(record["partition"] as? Int, 0)
+            let offset = try XCTUnwrap(record["offset"] as? Int)
+            let text = try XCTUnwrap(record["text"] as? String)
+            XCTAssertLessThanOrEqual(text.utf8.count, 4096, "at most 4 KiB of the value")
+            XCTAssertFalse(text.contains("_kafka"), text)
+            texts.append(text)
+            let message = (record["_error"] as? [String: Any])?["message"] as? String ?? ""
+            XCTAssertTrue(message.hasPrefix("events/0:\(offset): "), message)
+        }
+        let expected = bad.map { bytes -> String in
+            var text = String(decoding: bytes, as: UTF8.self)
+            while text.utf8.count > 4096 { text.removeLast() }
+            return text
+        }
+        XCTAssertEqual(texts.count, expected.count)
+        for (got, want) in zip(texts, expected) where got != want {
+            XCTFail("text \(got.prefix(80))… (\(got.utf8.count) bytes), expected \(want.prefix(80))… (\(want.utf8.count) bytes)")
+        }
     }
 
     /// Deliveries the brokers fail are retried: the sink sends its failed messages again at

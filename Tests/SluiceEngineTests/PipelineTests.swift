@@ -345,12 +345,13 @@ final class PipelineTests: XCTestCase {
 
     func testAStageThatFailsStopsTheRunWithItsMessage() throws {
         let dir = try scratchFolder()
+        try "".write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try runPipeline("""
-        {"name": "f", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/missing"}}},
+        {"name": "f", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/events.jsonl", "follow": true}}},
                                  {"name": "out", "plugin": {"name": "ConsoleSink"}}],
          "connections": [{"from": "src", "to": "out"}]}
         """)) { error in
-            XCTAssertTrue("\(error)".contains("stage 'src' (JSONLSource 1.1.0): cannot read \(dir)/missing: No such file or directory"), "\(error)")
+            XCTAssertTrue("\(error)".contains("stage 'src' (JSONLSource 1.1.0): follow mode needs a folder; \(dir)/events.jsonl is a file"), "\(error)")
         }
     }
 

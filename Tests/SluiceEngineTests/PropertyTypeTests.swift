@@ -157,7 +157,7 @@ final class PropertyTypeTests: XCTestCase {
             let problems = (error as? WidgetsError)?.problems ?? []
             let p = "configuration-groups[0].properties"
             for expected in [
-                "\(p)[0].type: unknown type 'float' (one of string, number, integer, boolean, list, object, enum, url)",
+                "\(p)[0].type: unknown type 'float' (one of string, number, integer, boolean, list, object, enum, url, existing-path)",
                 "\(p)[1].values: is required for type enum",
                 "\(p)[2].values: must list at least one value",
                 "\(p)[3].min: 5 is greater than max 1",

@@ -65,15 +65,16 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(invalid.status, 2)
         XCTAssertTrue(invalid.stderr.contains("error: stages: a pipeline needs at least one stage"), invalid.stderr)
 
-        // 1: a stage that cannot be created.
+        // 1: a stage that cannot be created (follow mode on a file).
+        try "".write(toFile: dir + "/one.jsonl", atomically: true, encoding: .utf8)
         try """
-        {"name": "x", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/missing"}}},
+        {"name": "x", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/one.jsonl", "follow": true}}},
                                  {"name": "out", "plugin": {"name": "ConsoleSink"}}],
          "connections": [{"from": "src", "to": "out"}]}
         """.write(toFile: dir + "/fails.json", atomically: true, encoding: .utf8)
         let fails = try host(["run", dir + "/fails.json"])
         XCTAssertEqual(fails.status, 1)
-        XCTAssertTrue(fails.stderr.contains("stage 'src' (JSONLSource 1.1.0): cannot read \(dir)/missing"), fails.stderr)
+        XCTAssertTrue(fails.stderr.contains("stage 'src' (JSONLSource 1.1.0): follow mode needs a folder; \(dir)/one.jsonl is a file"), fails.stderr)
 
         // 3: alerts that could not be published.
         try #"{"t": 99}"#.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)

@@ -73,11 +73,14 @@ final class ValidationTests: XCTestCase {
           {"name": "out", "plugin": {"name": "ConsoleSink"}}],
          "connections": [{"from": "src", "to": "out"}]}
         """
-        XCTAssertEqual(try diagnostics(spec, environment: ["DATA_DIR": "/data"]), [])
+        // The source's path must exist (its type is existing-path).
+        let data = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: data + "/in", withIntermediateDirectories: true)
+        XCTAssertEqual(try diagnostics(spec, environment: ["DATA_DIR": data]), [])
         let value = try ConfigDocument.parse(Data(spec.utf8), format: .json)
-        let (plan, _) = PipelinePlanner.plan(PipelineSpec.read(value).0, catalog: testCatalog, environment: ["DATA_DIR": "/data"])
+        let (plan, _) = PipelinePlanner.plan(PipelineSpec.read(value).0, catalog: testCatalog, environment: ["DATA_DIR": data])
         let props = Dictionary(uniqueKeysWithValues: try XCTUnwrap(plan).stage(named: "src")!.properties)
-        XCTAssertEqual(props["path"], "/data/in")
+        XCTAssertEqual(props["path"], data + "/in")
         XCTAssertEqual(props["pattern"], "*.json")
         XCTAssertEqual(props["follow"], "false", "widgets defaults fill what the file leaves out")
         XCTAssertEqual(PropertyTemplate(environment: [:], pipelineDirectory: "/p").resolve("$${env:X} ${pipeline.dir}/a"), .success("${env:X} /p/a"))

@@ -9,6 +9,8 @@ public struct PropertyType: Sendable, Equatable {
         case enumeration = "enum"
         /// An http or https URL with a host; `https` for the hosts in `httpsHosts`.
         case url
+        /// A file or folder that must be there when the pipeline is checked (an input).
+        case existingPath = "existing-path"
     }
 
     public var kind: Kind
@@ -75,6 +77,13 @@ public struct PropertyType: Sendable, Equatable {
             // Inferred from a CDAP widget (json-editor, keyvalue, …): a list or an object
             // reaches the plugin as its JSON text, as before types existed.
             return structured && !inferred ? "must be a string, not \(shown)" : nil
+        case .existingPath:
+            if structured { return "must be a path, not \(shown)" }
+            // What the plugin will open, as it will open it (relative: from the working
+            // directory), so validate says now what the run would fail on.
+            guard access(text, R_OK) != 0 else { return nil }
+            return "must name an existing file or folder: \(secret ? "its value (a secret, not shown)" : "\"\(text)\"")"
+                + ": \(String(cString: strerror(errno)))"
         case .boolean:
             return text == "true" || text == "false" ? nil : "must be true or false, not \(shown)"
         case .number, .integer:
