@@ -135,13 +135,15 @@ final class PipelineMutationTests: XCTestCase {
     }
 
     func testMutatedPipelinesNeverCrashThePlanner() throws {
-        let example = try ConfigDocument.load(path: Package.root + "/examples/store-quality-webhook/pipeline.json")
-        let (exampleSpec, _) = PipelineSpec.read(example, directory: "/tmp")
+        let folder = Package.root + "/examples/store-quality-webhook"
+        let example = try ConfigDocument.load(path: folder + "/pipeline.json")
+        // Its own folder: the source's path (an existing-path property) is relative to it.
+        let (exampleSpec, _) = PipelineSpec.read(example, directory: folder)
         XCTAssertNotNil(PipelinePlanner.plan(exampleSpec, catalog: testCatalog, environment: [:]).0, "the example itself plans")
         var g = Generator(state: 42)
         for _ in 0..<400 {
             let mutated = mutate(example, &g)
-            let (spec, shape) = PipelineSpec.read(mutated, directory: "/tmp")
+            let (spec, shape) = PipelineSpec.read(mutated, directory: folder)
             let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
             if plan == nil {
                 XCTAssertFalse((shape + problems).errors.isEmpty, "no plan, and no error to say why")

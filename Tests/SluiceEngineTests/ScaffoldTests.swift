@@ -13,7 +13,10 @@ final class ScaffoldTests: XCTestCase {
         for item in ["Package.swift", "Sources", "PluginSDK", "Plugins", "widgets", "tools"] {
             try fm.copyItem(atPath: Package.root + "/" + item, toPath: copy + "/" + item)
         }
-        // The test target is not part of the copy: keep the manifest building without it.
+        // The fuzz targets' sources are (the manifest names them), the test target is not:
+        // keep the manifest building without it.
+        try fm.createDirectory(atPath: copy + "/Tests/Fuzz", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Package.root + "/Tests/Fuzz/Sources", toPath: copy + "/Tests/Fuzz/Sources")
         try fm.createDirectory(atPath: copy + "/Tests/SluiceEngineTests/Fixtures", withIntermediateDirectories: true)
         try "import XCTest\n".write(toFile: copy + "/Tests/SluiceEngineTests/Empty.swift", atomically: true, encoding: .utf8)
 

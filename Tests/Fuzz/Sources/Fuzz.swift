@@ -5,7 +5,7 @@
 // more than "no crash" where the code promises more (see each function).
 // Without SLUICE_FUZZ (a plain `swift build`) this is a stub that says how to run it.
 import Foundation
-@testable import SluiceEngine
+import SluiceEngine
 import SluicePluginABI
 import SluiceRecords
 
@@ -29,15 +29,18 @@ nonisolated(unsafe) let lineParser: OpaquePointer = {
     guard let p = sr_line_parser_new(1) else { broken("no line parser") }
     return p
 }()
+nonisolated(unsafe) let lineArena: OpaquePointer = {
+    guard let a = sr_arena_new(1 << 20) else { broken("no arena") }
+    return a
+}()
 let recordParser = RecordParser()
-let recordArena = RecordArena()
 
 /// The input as JSON Lines. Promises: every non-blank line is either a record or a bad line
 /// (none lost, none twice, in order); the line parser (with its fast path for compact
 /// JSON) and the one-record parser agree on each line; a record rendered back to JSON
 /// parses again to the same rendering.
 func fuzzRecords(_ data: UnsafeRawBufferPointer) {
-    recordArena.reset()
+    sr_arena_reset(lineArena)
     // simdjson may read SR_PADDING bytes past the end.
     let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count + Int(SR_PADDING), alignment: 64)
     defer { padded.deallocate() }
@@ -49,7 +52,7 @@ func fuzzRecords(_ data: UnsafeRawBufferPointer) {
     var nrecords = 0
     var bad: UnsafePointer<sr_bad_line>?
     var nbad = 0
-    var arenas: [OpaquePointer?] = [recordArena.raw]
+    var arenas: [OpaquePointer?] = [lineArena]
     let status = arenas.withUnsafeMutableBufferPointer { a in
         sr_parse_lines(lineParser, a.baseAddress, text, data.count, &records, &nrecords, &bad, &nbad)
     }
@@ -119,18 +122,31 @@ func fuzzExpressions(_ data: UnsafeRawBufferPointer) {
 
 // MARK: pipelines
 
-let builtInCatalog = Catalog.load(locations: [], builtins: true)
+/// The built-in stages, and the bundled plugins when SLUICE_FUZZ_PLUGINS names the folder of
+/// a plain build (tools/fuzz names .build/debug): read in this process, so that the corpus'
+/// examples plan and their mutations reach the planner's every part.
+let fuzzCatalog: Catalog = {
+    let folder = ProcessInfo.processInfo.environment["SLUICE_FUZZ_PLUGINS"] ?? ""
+    let locations = folder.isEmpty ? [] : [PluginLocation(directory: folder, origin: .bundled,
+                                                          widgetsDirectories: [PluginSearchPath.packageRoot + "/widgets"])]
+    return Catalog.load(locations: locations, builtins: true)
+}()
 
 /// A pipeline file (YAML when it does not start with `{`). Promises: reading and planning
-/// never crash; there is a plan exactly when there is no error, and every error has a path.
+/// never crash; no plan without an error to say why, no plan despite an error of the
+/// planner's, and every error says something.
 func fuzzPipelines(_ data: UnsafeRawBufferPointer) {
     let bytes = Data(data)
     let format: ConfigDocument.Format = bytes.first == UInt8(ascii: "{") ? .json : .yaml
     guard let json = try? ConfigDocument.parse(bytes, format: format) else { return }
-    let (spec, shape) = PipelineSpec.read(json, directory: "/nonexistent")
-    let (plan, planned) = PipelinePlanner.plan(spec, catalog: builtInCatalog, environment: [:])
+    // The examples' folder, so that the examples in the corpus (whose input paths are
+    // relative to their folder) plan, and mutations of them reach the plan itself.
+    let (spec, shape) = PipelineSpec.read(json, directory: PluginSearchPath.packageRoot + "/examples/store-quality")
+    let (plan, planned) = PipelinePlanner.plan(spec, catalog: fuzzCatalog, environment: [:])
     let errors = (shape + planned).errors
-    if plan != nil, !errors.isEmpty { broken("a plan despite \(errors.count) errors") }
+    // (The loader drops a plan made despite errors in the file's shape: the planner plans
+    // the best reading of it.)
+    if plan != nil, !planned.errors.isEmpty { broken("a plan despite \(planned.errors.count) errors") }
     if plan == nil, errors.isEmpty { broken("no plan and no error") }
     for e in errors where e.message.isEmpty { broken("an error without a message at \(e.path)") }
 }
