@@ -102,6 +102,56 @@ final class ValidationTests: XCTestCase {
         assertContains(all, "warning: extra: unknown key 'extra' is ignored")
     }
 
+    /// `"plugin": null` once exited 2 with no message at all. Every value of every example
+    /// replaced by null, one at a time: the file either still plans or says why not.
+    func testANullAnywhereIsHarmlessOrNamed() throws {
+        assertContains(try diagnostics(#"{"name": "p", "stages": [{"name": "a", "plugin": null}]}"#),
+                       "error: stages[0].plugin: is required: an object with the plugin's name, not null")
+        func nulled(_ v: JSONValue, _ path: String) -> [(String, JSONValue)] {
+            var out: [(String, JSONValue)] = []
+            switch v {
+            case .object(let fields):
+                for (i, (key, value)) in fields.enumerated() {
+                    var copy = fields
+                    copy[i] = (key, .null)
+                    out.append(("\(path).\(key)", .object(copy)))
+                    for (p, inner) in nulled(value, "\(path).\(key)") {
+                        var c = fields
+                        c[i] = (key, inner)
+                        out.append((p, .object(c)))
+                    }
+                }
+            case .array(let items):
+                for (i, item) in items.enumerated() {
+                    var copy = items
+                    copy[i] = .null
+                    out.append(("\(path)[\(i)]", .array(copy)))
+                    for (p, inner) in nulled(item, "\(path)[\(i)]") {
+                        var c = items
+                        c[i] = inner
+                        out.append((p, .array(c)))
+                    }
+                }
+            default: break
+            }
+            return out
+        }
+        var tried = 0
+        for example in ["store-quality/pipeline.json", "store-quality-webhook/pipeline.json", "heartbeat-rules/pipeline.yaml", "geofence/pipeline.yaml"] {
+            let path = Package.root + "/examples/" + example
+            let folder = (path as NSString).deletingLastPathComponent
+            for (where_, value) in nulled(try ConfigDocument.load(path: path), "$") {
+                let (spec, read) = PipelineSpec.read(value, directory: folder)
+                let (plan, planned) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
+                let errors = (read + planned).errors
+                XCTAssertTrue(plan != nil || !errors.isEmpty, "\(example) with \(where_) null: no plan and no error")
+                XCTAssertTrue(errors.allSatisfy { !$0.message.isEmpty }, "\(example) with \(where_) null: an empty message")
+                tried += 1
+            }
+        }
+        XCTAssertGreaterThan(tried, 100)
+    }
+
     func testYAMLIsReadLikeJSON() throws {
         let all = try diagnostics("""
         name: y

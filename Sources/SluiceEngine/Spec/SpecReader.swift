@@ -119,7 +119,11 @@ extension ConfigReader {
         unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "isolation", "timeoutMs", "description"], path)
         let name = string(json["name"], "\(path).name", required: true) ?? ""
         var plugin = PluginReference(name: "")
-        if json["plugin"] == nil { error("\(path).plugin", "is required") }
+        switch json["plugin"] {
+        case nil: error("\(path).plugin", "is required")
+        case .null?: error("\(path).plugin", "is required: an object with the plugin's name, not null")
+        default: break
+        }
         if let p = object(json["plugin"], "\(path).plugin") {
             let pp = "\(path).plugin"
             unknownKeys(p, ["name", "type", "version", "artifact", "label", "properties"], pp)
