@@ -418,6 +418,11 @@ final class WebhookTests: XCTestCase {
     /// and `endpoint` as plain strings (so the host checks nothing of them): what is left
     /// is the plugin's own check when the stage is created.
     static func createWithoutURLType(_ properties: [String: String], name: String = #function) throws {
+        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalogWithoutURLType(name), name: name)
+    }
+
+    /// JSONLSource, Threshold and Webhook, with `url` and `endpoint` typed as plain strings.
+    static func catalogWithoutURLType(_ name: String = #function) throws -> Catalog {
         let dir = try scratchFolder(name + "-catalog")
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         for (library, widgets) in [("JSONLSource", "JSONLSource-source"), ("Threshold", "Threshold-transform"), ("Webhook", "Webhook-alertpublisher")] {
@@ -434,7 +439,7 @@ final class WebhookTests: XCTestCase {
             }
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/\(widgets).json"))
         }
-        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalog([dir]), name: name)
+        return catalog([dir])
     }
 
     static func httpDate(secondsFromNow s: Int) -> String {
