@@ -1,3 +1,5 @@
+import CCurl
+
 /// The rules every webhook URL follows, checked when the stage is created (the host checks
 /// the same at `validate`, from the widgets file's `url` type: `PropertyType.urlProblem`,
 /// written step for step like this one, and WebhookURLRuleTests holds both to one table of
@@ -26,6 +28,13 @@ enum WebURL {
         switch parse(url) {
         case let .refused(why): return why
         case let .usable(scheme, host):
+            // And the host libcurl's own parser reads must be that host: whatever this reading
+            // missed, the URL is refused rather than sent somewhere else than checked.
+            switch libcurlHost(url) {
+            case .none: return "libcurl cannot read the URL"
+            case let .some(read?) where normalized(read) != host: return "libcurl reads the URL's host otherwise than it is written"
+            default: break
+            }
             if scheme == "http", let known = httpsHosts.first(where: { matches(host, $0) }) {
                 return "the URL must be https for \(known): plain http would send its secret in clear text"
             }
@@ -38,6 +47,22 @@ enum WebURL {
     static func host(_ url: String) -> String {
         if case let .usable(_, host) = parse(url) { return host }
         return ""
+    }
+
+    /// The host libcurl's URL parser reads in `url`; nil when it refuses the URL; .some(nil)
+    /// when libcurl cannot be loaded (creating the stage then fails, saying why).
+    private static func libcurlHost(_ url: String) -> String?? {
+        var why = [CChar](repeating: 0, count: 256)
+        guard sluice_curl_load(&why, why.count) == 0 else { return .some(nil) }
+        var host = [CChar](repeating: 0, count: 1024)
+        guard sluice_curl_url_host(url, &host, host.count) == 0 else { return nil }
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A host as compared: lower case, without one trailing dot.
+    private static func normalized(_ host: String) -> String {
+        let lower = host.lowercased()
+        return lower.hasSuffix(".") ? String(lower.dropLast()) : lower
     }
 
     /// A URL read: its scheme (lower case) and host, or why it is no usable web URL.
@@ -82,8 +107,7 @@ enum WebURL {
         guard host.hasPrefix("[") || host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else {
             return .refused("the URL's host holds a character no host name has")
         }
-        var name = host.lowercased()
-        if name.hasSuffix(".") { name.removeLast() }
+        let name = normalized(String(host))
         guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix("."), !name.contains("..") else { return .refused("the URL's host has an empty label") }
         return .usable(scheme: scheme, host: name)
     }
