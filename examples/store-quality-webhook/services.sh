@@ -1,4 +1,4 @@
-# Helpers for this example's README, to source (`. examples/store-quality-webhook/services.sh`):
+# Helpers for this example's README, for bash (they use /dev/tcp), to source (`. examples/store-quality-webhook/services.sh`):
 # ports nothing else uses, and waits that end, saying what they waited for. Fixed ports
 # would collide: Debian's prometheus-alertmanager package starts a service on 9093.
 
