@@ -1,6 +1,7 @@
-# Helpers for this example's README, for bash (they use /dev/tcp), to source (`. examples/store-quality-webhook/services.sh`):
-# ports nothing else uses, and waits that end, saying what they waited for. Fixed ports
-# would collide: Debian's prometheus-alertmanager package starts a service on 9093.
+# Helpers for this example's README, for bash (they use /dev/tcp), to source
+# (`. examples/store-quality-webhook/services.sh`): ports nothing else uses, and waits that
+# end, saying what they waited for. Fixed ports would collide: Debian's
+# prometheus-alertmanager package starts a service on 9093.
 
 # free_port [PORT…]: a port on 127.0.0.1 that nothing answers on (and not one of those given).
 free_port() {
