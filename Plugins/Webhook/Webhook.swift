@@ -184,6 +184,7 @@ public struct Webhook: AlertPublisher {
         }
         out.count("requests", Int64(requests.count))
         out.count("requests_failed", Int64(requests.count - sent))
+        out.count("bodies_built", Int64(requests.reduce(0) { $0 + $1.bodyBuilds }))
         for i in 0..<alerts.count {
             if let why = failed[i] {
                 out.outcome(i, ok: false, why)

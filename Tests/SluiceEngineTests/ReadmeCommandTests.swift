@@ -1,4 +1,5 @@
 import Foundation
+import LoopbackHTTP
 import XCTest
 
 /// Docs that run: the shell blocks of README.md, of every examples/*/README.md and of every
@@ -100,16 +101,14 @@ final class ReadmeCommandTests: XCTestCase {
         return files
     }
 
-    /// A temporary copy of the repository (without .git, .build and out/; .build linked in),
+    /// A temporary copy of the repository (without .git, out/ and build folders; .build linked in),
     /// a HOME, a TMPDIR and a bin/ with `host` and the `swift` stand-in.
     static func sandbox() throws -> (checkout: String, env: [String: String]) {
         let fm = FileManager.default
         let dir = try scratchFolder("readme")
         let checkout = dir + "/checkout", home = dir + "/home", tmp = dir + "/tmp", bin = dir + "/bin"
         for folder in [checkout, home, tmp, bin] { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-        for name in try fm.contentsOfDirectory(atPath: Package.root) where ![".git", ".build", "out", ".swiftpm"].contains(name) {
-            try fm.copyItem(atPath: Package.root + "/" + name, toPath: checkout + "/" + name)
-        }
+        try copyCheckout(from: Package.root, to: checkout)
         try fm.createSymbolicLink(atPath: checkout + "/.build", withDestinationPath: Package.root + "/.build")
         try fm.createSymbolicLink(atPath: bin + "/host", withDestinationPath: Package.host)
         let swift = """
@@ -133,6 +132,15 @@ final class ReadmeCommandTests: XCTestCase {
         env["TMPDIR"] = tmp
         env["PATH"] = bin + ":" + (env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
         return (checkout, env)
+    }
+
+    /// The repository's top-level entries a sandbox gets: not .git, .swiftpm, out/ nor any
+    /// build folder (.build, .build-fuzz from tools/fuzz, any .build-* or .build_*).
+    static func copyCheckout(from root: String, to checkout: String) throws {
+        let fm = FileManager.default
+        for name in try fm.contentsOfDirectory(atPath: root) where ![".git", "out", ".swiftpm"].contains(name) && !name.hasPrefix(".build") {
+            try fm.copyItem(atPath: root + "/" + name, toPath: checkout + "/" + name)
+        }
     }
 
     static func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
@@ -209,7 +217,43 @@ final class ReadmeCommandTests: XCTestCase {
     func testTheExamplesREADMEsCommandsRunAsWritten() throws {
         let files = Self.readmes().filter { $0.hasPrefix("examples/") }
         XCTAssertGreaterThanOrEqual(files.count, 3)
+        // As on a machine where Debian's prometheus-alertmanager service holds 9093 (it is
+        // enabled when installed) and another suite's webhook receiver 9099: servers that
+        // answer everything with 200, as those would answer a readiness check. A port
+        // something already holds is that case already.
+        let held = [9093, 9099].compactMap { try? LoopbackHTTPServer(port: $0) }
+        defer { withExtendedLifetime(held) {} }
         try runReadmes(files)
+    }
+
+    /// The webhook example's helpers fail with the reason, never wait forever: a taken port
+    /// is named, a service that exits before it answers is reported at once, and a free
+    /// port is one nothing answers on.
+    func testTheWebhookExamplesWaitsEndAndSayWhy() throws {
+        let taken = try LoopbackHTTPServer()
+        let script = """
+            . examples/store-quality-webhook/services.sh
+            port=$(free_port \(taken.port)); port_free $port && echo "free: $port"
+            port_free \(taken.port) || echo "taken: $?"
+            (exit 3) & wait_ready $! "the test service" $port || echo "not ready: $?"
+            """
+        let r = try runProgram("/bin/bash", ["-c", script], directory: Package.root)
+        XCTAssertTrue(r.stdout.contains("free: "), r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("taken: 1"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("port \(taken.port) on 127.0.0.1 is taken by another program"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("not ready: 1"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("the test service exited before it answered on 127.0.0.1:"), r.stderr)
+    }
+
+    /// No build folder is copied into a sandbox: tools/fuzz's .build-fuzz is 130 MB.
+    func testTheSandboxLeavesEveryBuildFolderOut() throws {
+        let root = try scratchFolder(), checkout = try scratchFolder(#function + "-copy")
+        for folder in [".build", ".build-fuzz", ".build_release", ".build-x/sub", "out", "Sources", ".github"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        try "x".write(toFile: root + "/README.md", atomically: true, encoding: .utf8)
+        try Self.copyCheckout(from: root, to: checkout)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: checkout).sorted(), [".github", "README.md", "Sources"])
     }
 
     func testThePluginsREADMEsCommandsRunAsWritten() throws {

@@ -179,4 +179,45 @@ final class WebhookLengthTests: XCTestCase {
             XCTAssertNotNil(server.requests.first?.json, "valid JSON (\(p["format"] ?? ""))")
         }
     }
+
+    // MARK: fitting a cap builds the body a few times, not once per part left out
+
+    func testPagerDutyLeavesOutTheLargestEntriesWithOneMoreBuild() throws {
+        // 2,000 entries of 250-byte names: ~540 KB of names alone, so values cannot be cut
+        // enough and about 100 entries must be left out. Building the event once per entry
+        // left out (as before) made this quadratic: 4,000 entries took 72 s.
+        var event: [String: Any] = ["id": "s0", "t": 99]
+        for i in 0..<2_000 { event[String(format: "%05d", i) + String(repeating: "k", count: 245)] = "value" }
+        let line = String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self) + "\n"
+        let server = try LoopbackHTTPServer(handler: { _ in HTTPResponseSpec(status: 202, body: "{}") })
+        let r = try runPipeline(WebhookTests.pipeline(["format": "pagerduty", "routingKey": "R", "endpoint": server.url]), files: ["in.jsonl": line])
+        XCTAssertEqual(r.publisher("hook")?.published, 1)
+        let body = server.requests.first?.body ?? Data()
+        XCTAssertLessThanOrEqual(body.count, 512_000, "under PagerDuty's 512 KB")
+        XCTAssertGreaterThan(body.count, 505_000, "no more left out than needed")
+        let details = ((server.requests.first?.json as? [String: Any])?["payload"] as? [String: Any])?["custom_details"] as? [String: Any] ?? [:]
+        let note = details["sluice_truncated"] as? String ?? ""
+        let left = Int(note.prefix { $0.isNumber }) ?? -1
+        XCTAssertTrue(note.hasSuffix("fields left out and values cut to fit PagerDuty's 512 KB an event"), note)
+        XCTAssertEqual(details.count, 2_002 + 3 - left, "every entry kept but the \(left) left out (+ id, t and sluice's 3)")
+        XCTAssertLessThanOrEqual(r.stage("hook")?.counters["bodies_built"] ?? .max, 3, "built at most 3 times")
+    }
+
+    func testTeamsFindsHowManyAlertsFitInAFewBuilds() throws {
+        // 200 alerts of 4 KB each, all allowed in one message: about 6 fit in 28 KB. Trying
+        // 200, 199, 198, … (as before) built the card 195 times; 500 took 84 s.
+        let server = try LoopbackHTTPServer(handler: { _ in HTTPResponseSpec(status: 202, body: "{}") })
+        let r = try runPipeline(WebhookTests.pipeline(["format": "teams", "url": server.url, "maxAlertsPerMessage": "200"]),
+                                files: ["in.jsonl": WebhookTests.events(200, stores: 200, note: String(repeating: "n", count: 4_000))])
+        XCTAssertEqual(r.publisher("hook")?.published, 200)
+        XCTAssertEqual(server.requests.count, 1)
+        let body = server.requests.first?.body ?? Data()
+        XCTAssertLessThan(body.count, 28_000, "under Teams' 28 KB")
+        let text = String(decoding: body, as: UTF8.self)
+        let shown = text.components(separatedBy: String(repeating: "n", count: 4_000)).count - 1
+        XCTAssertGreaterThanOrEqual(shown, 5, "as many listed as fit")
+        XCTAssertGreaterThan(body.count + 4_200, 28_000, "one more would not fit")
+        XCTAssertTrue(text.contains("… and \(200 - shown) more alerts"), "the rest counted")
+        XCTAssertLessThanOrEqual(r.stage("hook")?.counters["bodies_built"] ?? .max, 10, "built at most 10 times")
+    }
 }

@@ -211,6 +211,24 @@ final class WebhookTests: XCTestCase {
         XCTAssertEqual(r.publisher("hook")?.published, 1)
     }
 
+    func testDatadogPagesAreCappedAndTheLastSaysTheRestWasCut() throws {
+        let server = try LoopbackHTTPServer()
+        let note = (0..<10_000).map { String(format: "line %05d", $0) }.joined(separator: "\n")  // 110,000 characters: 28 pages
+        let r = try run(["format": "datadog", "apiKey": "k", "endpoint": server.url, "text": "{payload.note}",
+                         "overflow": "paginate", "title": "Store {payload.id}"],
+                        events: Self.events(1, note: note))
+        let events = server.requests.map(object).sorted { ($0["title"] as? String ?? "").count == ($1["title"] as? String ?? "").count
+            ? ($0["title"] as? String ?? "") < ($1["title"] as? String ?? "") : ($0["title"] as? String ?? "").count < ($1["title"] as? String ?? "").count }
+        XCTAssertEqual(events.map { $0["title"] as? String }, (1...10).map { "Store s0 (\($0)/10)" })
+        XCTAssertTrue(events.allSatisfy { ($0["text"] as? String ?? "").unicodeScalars.count <= 4_000 })
+        let last = events.last?["text"] as? String ?? ""
+        XCTAssertTrue(last.hasSuffix("\n… [truncated: the rest did not fit in 10 events]"), String(last.suffix(80)))
+        let shown = events.map { $0["text"] as? String ?? "" }.joined().replacingOccurrences(of: "\n… [truncated: the rest did not fit in 10 events]", with: "")
+        XCTAssertTrue(note.hasPrefix(shown), "the pages hold the text's start")
+        XCTAssertGreaterThan(shown.unicodeScalars.count, 39_000, "10 pages' worth")
+        XCTAssertEqual(r.publisher("hook")?.published, 1)
+    }
+
     // MARK: pagerduty
 
     func testPagerDutyEventsV2() throws {
@@ -418,6 +436,11 @@ final class WebhookTests: XCTestCase {
     /// and `endpoint` as plain strings (so the host checks nothing of them): what is left
     /// is the plugin's own check when the stage is created.
     static func createWithoutURLType(_ properties: [String: String], name: String = #function) throws {
+        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalogWithoutURLType(name), name: name)
+    }
+
+    /// JSONLSource, Threshold and Webhook, with `url` and `endpoint` typed as plain strings.
+    static func catalogWithoutURLType(_ name: String = #function) throws -> Catalog {
         let dir = try scratchFolder(name + "-catalog")
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         for (library, widgets) in [("JSONLSource", "JSONLSource-source"), ("Threshold", "Threshold-transform"), ("Webhook", "Webhook-alertpublisher")] {
@@ -434,7 +457,7 @@ final class WebhookTests: XCTestCase {
             }
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/\(widgets).json"))
         }
-        _ = try runPipeline(pipeline(properties), files: ["in.jsonl": events(1)], catalog: catalog([dir]), name: name)
+        return catalog([dir])
     }
 
     static func httpDate(secondsFromNow s: Int) -> String {

@@ -25,6 +25,11 @@ static struct {
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    CURLU *(*url)(void);
+    void (*url_cleanup)(CURLU *);
+    CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+    CURLUcode (*url_get)(CURLU *, CURLUPart, char **, unsigned int);
+    void (*free)(void *);
 } api;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -65,6 +70,11 @@ static void load(void) {
     SYM(easy_getinfo, "curl_easy_getinfo");
     SYM(slist_append, "curl_slist_append");
     SYM(slist_free_all, "curl_slist_free_all");
+    SYM(url, "curl_url");
+    SYM(url_cleanup, "curl_url_cleanup");
+    SYM(url_set, "curl_url_set");
+    SYM(url_get, "curl_url_get");
+    SYM(free, "curl_free");
 #undef SYM
     if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(failure, sizeof failure, "curl_global_init failed");
@@ -123,3 +133,22 @@ CURLcode sluice_curl_set_header_callback(CURL *h, sluice_curl_data_fn fn, void *
 CURLcode sluice_curl_get_long(CURL *h, CURLINFO i, long *v) { return api.easy_getinfo(h, i, v); }
 struct curl_slist *sluice_curl_slist_append(struct curl_slist *list, const char *line) { return api.slist_append(list, line); }
 void sluice_curl_slist_free_all(struct curl_slist *list) { api.slist_free_all(list); }
+
+int sluice_curl_url_host(const char *url, char *host, size_t cap) {
+    if (!cap) return -1;
+    host[0] = 0;
+    CURLU *u = api.url();
+    if (!u) return -1;
+    char *part = NULL;
+    int result = -1;
+    if (api.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK && api.url_get(u, CURLUPART_HOST, &part, 0) == CURLUE_OK && part) {
+        size_t n = strlen(part);
+        if (n < cap) {
+            memcpy(host, part, n + 1);
+            result = 0;
+        }
+    }
+    if (part) api.free(part);
+    api.url_cleanup(u);
+    return result;
+}

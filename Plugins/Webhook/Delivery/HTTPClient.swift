@@ -13,6 +13,9 @@ struct HTTPRequest {
     var body: [UInt8]
     /// Indices into the publish call's alerts.
     var alerts: [Int]
+    /// How many times the body was built to fit the service's size cap (1: it fitted at
+    /// once): counted in the stage's `bodies_built`.
+    var bodyBuilds = 1
 }
 
 /// What became of one request.

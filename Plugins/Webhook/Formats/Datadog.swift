@@ -7,7 +7,8 @@ import SluicePluginSDK
 /// payload keys), `alert_type`, `aggregation_key` (the alert's key, so Datadog rolls the
 /// same store's events up), `source_type_name`, `date_happened`. A longer text is cut with
 /// a visible marker (`overflow: truncate`) or sent as several events, "(1/3)", "(2/3)", …
-/// (`overflow: paginate`).
+/// (`overflow: paginate`), at most `maxPages` (10) an alert: the last one then ends with
+/// a marker saying the rest was cut.
 struct DatadogFormat: AlertFormat {
     static let name = "datadog"
     static let defaultRate = "0"
@@ -15,6 +16,9 @@ struct DatadogFormat: AlertFormat {
     static let maxText = 4_000
     static let maxAggregationKey = 100
     static let truncationMarker = "\n… [truncated]"
+    /// `overflow: paginate` sends at most this many events an alert (40,000 code points).
+    static let maxPages = 10
+    static let pagesMarker = "\n… [truncated: the rest did not fit in \(maxPages) events]"
     let config: WebhookConfig
     let url: String
 
@@ -64,11 +68,18 @@ struct DatadogFormat: AlertFormat {
     }
 
     /// The text in pieces of at most 4,000 code points, cut at line ends where possible,
-    /// else between characters (between code points only inside one longer character).
+    /// else between characters (between code points only inside one longer character); at
+    /// most `maxPages`, the last one then cut to end with `pagesMarker`.
     static func pages(_ text: String) -> [String] {
         var pages: [String] = []
         var rest = Substring(text)
         while !rest.isEmpty {
+            if pages.count == maxPages {
+                let last = pages[maxPages - 1]
+                let room = maxText - pagesMarker.unicodeScalars.count
+                pages[maxPages - 1] = (last.unicodeScalars.count > room ? last.truncated(to: room, marker: "") : last) + pagesMarker
+                break
+            }
             var used = 0
             var i = rest.startIndex
             var afterNewline: Substring.Index?

@@ -85,13 +85,8 @@ enum URLParts {
         return nil
     }
 
-    static func host(_ url: String) -> String {
-        guard var rest = afterScheme(url) else { return "" }
-        if let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
-        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
-        if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") { rest = rest[..<colon] }
-        return rest.lowercased()
-    }
+    /// The host libcurl connects to (lower case), "" for no usable URL: `WebURL`'s reading.
+    static func host(_ url: String) -> String { WebURL.host(url) }
 
     static func path(_ url: String) -> String {
         guard let rest = afterScheme(url) else { return "" }

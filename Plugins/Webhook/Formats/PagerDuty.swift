@@ -29,19 +29,24 @@ struct PagerDutyFormat: AlertFormat {
 
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         alerts.enumerated().map { i, alert in
-            HTTPRequest(url: url, headers: config.headers, body: fitted(alert), alerts: [i])
+            let (body, builds) = fitted(alert)
+            return HTTPRequest(url: url, headers: config.headers, body: body, alerts: [i], bodyBuilds: builds)
         }
     }
 
-    /// The event, under `maxEventBytes`: as it is when it fits; else its longest
-    /// custom_details values cut (halving the longest allowed until it fits), then, if the
-    /// names alone are too long, the largest entries left out — saying so in
-    /// `sluice_truncated`. The rest of an event is bounded (summary 1,024 code points,
-    /// source 255), so this always ends with an event PagerDuty takes.
-    func fitted(_ alert: Alert) -> [UInt8] {
+    /// The event, under `maxEventBytes`, and how many times it was built: as it is when it
+    /// fits; else its longest custom_details values cut (halving the longest allowed until
+    /// it fits: a few builds, as the length halves), then, if the names alone are too
+    /// long, the largest entries left out — saying so in `sluice_truncated`. Each entry's
+    /// size as written is counted once and the largest are left out until the rest fits,
+    /// so the event is built once more, not once per entry left out. The rest of an event
+    /// is bounded (summary 1,024 code points, source 255), so this always ends with an
+    /// event PagerDuty takes.
+    func fitted(_ alert: Alert) -> (body: [UInt8], builds: Int) {
         let payload = alert.payload.map { (key: $0.key, value: $0.value) }
         var body = event(alert, details: payload, note: nil)
-        guard body.count > PagerDutyFormat.maxEventBytes else { return body }
+        var builds = 1
+        guard body.count > PagerDutyFormat.maxEventBytes else { return (body, builds) }
         let note = "values cut to fit PagerDuty's 512 KB an event"
         var cap = payload.map { $0.value.unicodeScalars.count }.max() ?? 0
         var details = payload
@@ -49,17 +54,30 @@ struct PagerDutyFormat: AlertFormat {
             cap /= 2
             details = payload.map { (key: $0.key, value: $0.value.truncated(to: cap)) }
             body = event(alert, details: details, note: note)
+            builds += 1
         }
-        var left = 0
-        let largestFirst = details.indices.sorted { details[$0].key.utf8.count + details[$0].value.utf8.count > details[$1].key.utf8.count + details[$1].value.utf8.count }
+        guard body.count > PagerDutyFormat.maxEventBytes else { return (body, builds) }
+        // An entry takes its name and value as written, a colon and a comma; the note grows
+        // by "N fields left out and " (at most 40 bytes) when entries are left out.
+        let size = details.map { JSONWriter.writtenCount($0.key) + JSONWriter.writtenCount($0.value) + 2 }
+        let largestFirst = details.indices.sorted { size[$0] > size[$1] }
+        var excess = body.count - PagerDutyFormat.maxEventBytes + 40
         var dropped = Set<Int>()
-        for index in largestFirst where body.count > PagerDutyFormat.maxEventBytes {
+        for index in largestFirst {
+            if excess <= 0 && !dropped.isEmpty {
+                // Built from the sizes counted: it fits (checked, as a miscount must not
+                // send an event PagerDuty refuses).
+                let kept = details.indices.filter { !dropped.contains($0) }.map { details[$0] }
+                body = event(alert, details: kept, note: "\(dropped.count) field\(dropped.count == 1 ? "" : "s") left out and " + note)
+                builds += 1
+                if body.count <= PagerDutyFormat.maxEventBytes { return (body, builds) }
+                excess = body.count - PagerDutyFormat.maxEventBytes
+            }
             dropped.insert(index)
-            left += 1
-            let kept = details.indices.filter { !dropped.contains($0) }.map { details[$0] }
-            body = event(alert, details: kept, note: "\(left) field\(left == 1 ? "" : "s") left out and " + note)
+            excess -= size[index]
         }
-        return body
+        body = event(alert, details: [], note: "\(dropped.count) field\(dropped.count == 1 ? "" : "s") left out and " + note)
+        return (body, builds + 1)
     }
 
     private func event(_ alert: Alert, details: [(key: String, value: String)], note: String?) -> [UInt8] {

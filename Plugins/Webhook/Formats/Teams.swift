@@ -15,22 +15,40 @@ extension TeamsCard {
     /// One message per publish call.
     func requests(_ alerts: Alerts) -> [HTTPRequest] {
         guard !alerts.isEmpty else { return [] }
+        let (body, builds) = fitted(alerts)
         // The charset said: without it Teams counts the body as UTF-16, twice its bytes.
         return [HTTPRequest(url: config.url, headers: config.headers, contentType: "application/json; charset=utf-8",
-                            body: fitted(alerts), alerts: Array(0..<alerts.count))]
+                            body: body, alerts: Array(0..<alerts.count), bodyBuilds: builds)]
     }
 
-    /// One message per publish call, under 28 KB: fewer alerts listed (the rest counted in
-    /// "… and N more"), then shorter texts, then fewer facts, until it fits.
-    func fitted(_ alerts: Alerts) -> [UInt8] {
-        var shown = min(alerts.count, config.maxAlertsPerMessage)
+    /// One message per publish call, under 28 KB, and how many times it was built: fewer
+    /// alerts listed (the rest counted in "… and N more": the most that fit, found by
+    /// halving the range, so a few builds for hundreds of alerts), then shorter texts, then
+    /// fewer facts, until it fits.
+    func fitted(_ alerts: Alerts) -> (body: [UInt8], builds: Int) {
+        var builds = 0
         var textLimit = 4_000, factLimit = 100
-        var body = message(alerts, shown: shown, textLimit: textLimit, factLimit: factLimit)
-        while body.count >= teamsMaxBytes {
-            if shown > 1 { shown -= 1 } else if textLimit > 50 { textLimit /= 2 } else if factLimit > 0 { factLimit /= 2 } else { break }
-            body = message(alerts, shown: shown, textLimit: textLimit, factLimit: factLimit)
+        func build(_ shown: Int) -> [UInt8] {
+            builds += 1
+            return message(alerts, shown: shown, textLimit: textLimit, factLimit: factLimit)
         }
-        return body
+        let most = min(alerts.count, config.maxAlertsPerMessage)
+        var body = build(most)
+        guard body.count >= teamsMaxBytes else { return (body, builds) }
+        // The most alerts that fit: `fits` fit (0: none known yet), `over` do not.
+        var fits = 0, fitting: [UInt8] = [], over = most
+        while over - fits > 1 {
+            let mid = (fits + over) / 2
+            let candidate = build(max(mid, 1))
+            if candidate.count < teamsMaxBytes { fits = mid; fitting = candidate } else { over = mid }
+        }
+        if fits >= 1 { return (fitting, builds) }
+        body = build(1)
+        while body.count >= teamsMaxBytes {
+            if textLimit > 50 { textLimit /= 2 } else if factLimit > 0 { factLimit /= 2 } else { break }
+            body = build(1)
+        }
+        return (body, builds)
     }
 }
 

@@ -37,6 +37,20 @@ struct JSONWriter {
     mutating func field(_ name: String, _ value: Int64) { key(name); number(value) }
     mutating func field(_ name: String, _ value: Bool) { key(name); bool(value) }
 
+    /// The bytes `s` takes as a JSON string, quotes included: what `string(s)` appends
+    /// (besides a comma), counted without writing it.
+    static func writtenCount(_ s: String) -> Int {
+        var n = 2
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""), 92, 10, 13, 9: n += 2
+            case 0..<32: n += 6
+            default: n += 1
+            }
+        }
+        return n
+    }
+
     private mutating func appendString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for b in s.utf8 {

@@ -47,4 +47,9 @@ CURLcode sluice_curl_get_long(CURL *h, CURLINFO i, long *v);
 struct curl_slist *sluice_curl_slist_append(struct curl_slist *list, const char *line);
 void sluice_curl_slist_free_all(struct curl_slist *list);
 
+/* The host libcurl's own URL parser reads in `url` (curl_url_get(CURLUPART_HOST), percent-
+ * encoding decoded) into `host` (NUL-terminated): 0; -1 when libcurl refuses the URL or the
+ * host does not fit in `cap` bytes. Call after sluice_curl_load succeeded. */
+int sluice_curl_url_host(const char *url, char *host, size_t cap);
+
 #endif
