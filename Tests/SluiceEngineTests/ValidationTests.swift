@@ -152,6 +152,38 @@ final class ValidationTests: XCTestCase {
         XCTAssertGreaterThan(tried, 100)
     }
 
+    /// A chain of 5,000 stages once crashed validate (a recursive walk of the graph overflowed
+    /// the stack) and planning took time in the square of the stages. The limit plans, one
+    /// more stage is refused with the reason.
+    func testAChainOfTheMostStagesAllowedPlansAndOneMoreIsRefused() throws {
+        func chain(_ transforms: Int) -> JSONValue {
+            var stages: [JSONValue] = [.object([("name", .string("src")), ("plugin", .object([
+                ("name", .string("JSONLSource")),
+                ("properties", .object([("path", .string(Package.root + "/examples/store-quality/data"))]))]))])]
+            var connections: [JSONValue] = []
+            var previous = "src"
+            for i in 0..<transforms {
+                stages.append(.object([("name", .string("t\(i)")), ("plugin", .object([
+                    ("name", .string("AddFields")), ("properties", .object([("fields", .string("f=x"))]))]))]))
+                connections.append(.object([("from", .string(previous)), ("to", .string("t\(i)"))]))
+                previous = "t\(i)"
+            }
+            stages.append(.object([("name", .string("out")), ("plugin", .object([
+                ("name", .string("JSONLSink")), ("properties", .object([("path", .string("/tmp/unused.jsonl"))]))]))]))
+            connections.append(.object([("from", .string(previous)), ("to", .string("out"))]))
+            return .object([("name", .string("chain")), ("stages", .array(stages)), ("connections", .array(connections))])
+        }
+        let (spec, read) = PipelineSpec.read(chain(Limits.maxStages - 2), directory: "/tmp")
+        XCTAssertEqual(read.errors, [])
+        let (plan, planned) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:])
+        XCTAssertEqual(planned.errors, [])
+        XCTAssertEqual(plan?.stages.count, Limits.maxStages)
+        XCTAssertEqual(plan?.stages.map(\.name).suffix(2), ["t\(Limits.maxStages - 3)", "out"], "in the order records flow")
+
+        let (_, over) = PipelineSpec.read(chain(Limits.maxStages - 1), directory: "/tmp")
+        XCTAssertEqual(over.errors.map(\.description), ["error: stages: at most \(Limits.maxStages) stages, not \(Limits.maxStages + 1)"])
+    }
+
     func testYAMLIsReadLikeJSON() throws {
         let all = try diagnostics("""
         name: y

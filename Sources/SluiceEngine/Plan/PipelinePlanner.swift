@@ -23,7 +23,11 @@ private struct Validation {
     var entries: [Int: CatalogEntry] = [:]
     var resolved: [Int: [(String, String)]] = [:]
     /// Valid connections (both ends known), by position in the file.
-    var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+    typealias Edge = (index: Int, from: Int, to: Int, port: ConnectionPort)
+    var edges: [Edge] = []
+    /// The edges so far, to find one given twice at once.
+    struct EdgeKey: Hashable { let from: Int, to: Int, port: ConnectionPort }
+    var edgeKeys = Set<EdgeKey>()
     var spoolFolder = ""
     var stateFolder = ""
     /// The functions expressions may call.
@@ -146,7 +150,7 @@ private struct Validation {
             error(path, "stage '\(c.from)' is connected to itself")
             return
         }
-        if edges.contains(where: { $0.from == from && $0.to == to && $0.port == c.port }) {
+        guard edgeKeys.insert(EdgeKey(from: from, to: to, port: c.port)).inserted else {
             warning(path, "the same connection is given twice")
             return
         }
@@ -212,35 +216,49 @@ private struct Validation {
         return items.dropLast().joined(separator: ", ") + " \(conjunction) " + items[items.count - 1]
     }
 
-    /// Records and error records must flow one way: no stage may feed itself.
+    /// Records and error records must flow one way: no stage may feed itself. A depth-first
+    /// walk with its own stack (a chain of stages as long as the limit allows must not
+    /// overflow the thread's), over each stage's outgoing edges listed once.
     mutating func checkCycles() {
-        let flow = edges.filter { $0.port != .alerts }
-        var state = [Int: Int]()  // 1 visiting, 2 done
-        var stack: [Int] = []
+        var outgoing = [[Edge]](repeating: [], count: spec.stages.count)
+        for e in edges where e.port != .alerts && outgoing.indices.contains(e.from) { outgoing[e.from].append(e) }
+        var state = [UInt8](repeating: 0, count: spec.stages.count)  // 1 on the path, 2 done
         var reported = Set<String>()
-        func visit(_ node: Int, _ v: inout Validation) {
-            state[node] = 1
-            stack.append(node)
-            for e in flow where e.from == node {
-                if state[e.to] == 1 {
-                    let cycle = stack[(stack.lastIndex(of: e.to) ?? 0)...].map { v.spec.stages[$0].name } + [v.spec.stages[e.to].name]
-                    let text = cycle.joined(separator: " → ")
+        // The path from the walk's root: each stage with the next of its edges to follow.
+        var path: [(node: Int, next: Int)] = []
+        var position = [Int: Int]()  // stage → its place in `path`
+        for root in spec.stages.indices where state[root] == 0 {
+            state[root] = 1
+            position[root] = 0
+            path.append((root, 0))
+            while let top = path.last {
+                guard top.next < outgoing[top.node].count else {
+                    state[top.node] = 2
+                    position[top.node] = nil
+                    path.removeLast()
+                    continue
+                }
+                path[path.count - 1].next += 1
+                let e = outgoing[top.node][top.next]
+                guard state.indices.contains(e.to) else { continue }
+                if state[e.to] == 1, let at = position[e.to] {
+                    let cycle = path[at...].map { spec.stages[$0.node].name } + [spec.stages[e.to].name]
                     if reported.insert(Set(cycle).sorted().joined(separator: ",")).inserted {
-                        v.error("connections[\(e.index)]", "cycle: \(text)")
+                        error("connections[\(e.index)]", "cycle: \(cycle.joined(separator: " → "))")
                     }
-                } else if state[e.to] == nil {
-                    visit(e.to, &v)
+                } else if state[e.to] == 0 {
+                    state[e.to] = 1
+                    position[e.to] = path.count
+                    path.append((e.to, 0))
                 }
             }
-            stack.removeLast()
-            state[node] = 2
         }
-        for i in spec.stages.indices where state[i] == nil { visit(i, &self) }
     }
 
     mutating func checkConnectedness() {
         guard spec.stages.count > 1 else { return }
-        for i in spec.stages.indices where !edges.contains(where: { $0.from == i || $0.to == i }) {
+        let connected = Set(edges.flatMap { [$0.from, $0.to] })
+        for i in spec.stages.indices where !connected.contains(i) {
             warning("stages[\(i)]", "stage '\(spec.stages[i].name)' is not connected to anything")
         }
     }
@@ -252,18 +270,27 @@ private struct Validation {
         // problem is reported by the reader) makes no plan.
         guard spec.stages.indices.allSatisfy({ entries[$0] != nil }),
               let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
-        // Kahn's algorithm over record and error edges, keeping file order among equals.
-        let flow = edges.filter { $0.port != .alerts }
+        // Kahn's algorithm over record and error edges, keeping file order among equals:
+        // `ready` is kept sorted from the last stage in the file to the first.
+        var outgoing = [[Int]](repeating: [], count: spec.stages.count)
         var indegree = [Int](repeating: 0, count: spec.stages.count)
-        for e in flow { indegree[e.to] += 1 }
-        var ready = spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher }
+        for e in edges where e.port != .alerts {
+            outgoing[e.from].append(e.to)
+            indegree[e.to] += 1
+        }
+        var ready = spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher }.reversed() as [Int]
         var order: [Int] = []
-        while !ready.isEmpty {
-            let next = ready.removeFirst()
+        while let next = ready.popLast() {
             order.append(next)
-            for e in flow where e.from == next {
-                indegree[e.to] -= 1
-                if indegree[e.to] == 0 { ready.append(e.to); ready.sort() }
+            for to in outgoing[next] {
+                indegree[to] -= 1
+                guard indegree[to] == 0 else { continue }
+                var low = 0, high = ready.count  // the first place holding a smaller stage
+                while low < high {
+                    let mid = (low + high) / 2
+                    if ready[mid] > to { low = mid + 1 } else { high = mid }
+                }
+                ready.insert(to, at: low)
             }
         }
         // Publishers come last: they run after the batch's sinks.

@@ -43,6 +43,10 @@ public enum Limits {
     public static let maxRepeatIntervalMs = 31_536_000_000  // a year
     public static let maxAlertsPerBatch = 10_000_000
     public static let maxTimeoutMs = 86_400_000           // a day
+    /// Stages and connections of one pipeline: far more than a real one has (checking and
+    /// running take time in proportion); more is refused at validate.
+    public static let maxStages = 10_000
+    public static let maxConnections = 100_000
 }
 
 /// Where a stage's plugin runs: in the host's own process (`none`, the fastest), or in a

@@ -61,6 +61,9 @@ extension ConfigReader {
 
         let stageValues = array(json["stages"], "stages")
         if json["stages"] == nil { error("stages", "is required") }
+        if stageValues.count > Limits.maxStages {
+            error("stages", "at most \(Limits.maxStages) stages, not \(stageValues.count)")
+        }
         let stages = stageValues.enumerated().map { i, value in
             let s = stage(value, "stages[\(i)]")
             if s.timeoutMs != nil && (s.isolation ?? pipelineIsolation) == .none {
@@ -70,7 +73,11 @@ extension ConfigReader {
         }
 
         var connections: [ConnectionSpec] = []
-        for (i, c) in array(json["connections"], "connections").enumerated() {
+        let connectionValues = array(json["connections"], "connections")
+        if connectionValues.count > Limits.maxConnections {
+            error("connections", "at most \(Limits.maxConnections) connections, not \(connectionValues.count)")
+        }
+        for (i, c) in connectionValues.enumerated() {
             let path = "connections[\(i)]"
             guard let fields = object(c, path) else {
                 if c == .null { error(path, "must be an object, not null") }
