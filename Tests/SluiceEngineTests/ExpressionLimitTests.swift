@@ -211,7 +211,7 @@ final class ExpressionLimitTests: XCTestCase {
 
     func testTheMatchesCallsOfAStageShareOneBudgetOfInstructionsRefusedAtValidateWithThePath() throws {
         // Each call of a large pattern costs its program's size per byte, even when the
-        // pattern is the same: 3 × '.{1000}' (7,005 instructions each) is over 20,000.
+        // pattern is the same: 3 × '.{1000}' (7,004 instructions each) is over 20,000.
         let three = Array(repeating: "matches(s, '.{1000}')", count: 3).joined(separator: " or ")
         let r = try validateFilter(three)
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
