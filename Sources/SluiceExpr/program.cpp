@@ -216,64 +216,6 @@ extern "C" uint32_t sx_call_function(sx_program *p, const sx_function *f, const 
     return SX_NONE;
 }
 
-// Why RE2 refused a pattern, in words for the pipeline's author: RE2's own reason, and what
-// to do when the pattern asks for what linear-time matching cannot give.
-static void regex_problem(const re2::RE2 &re, const std::string &pattern, char *err, size_t err_cap) {
-    const std::string &arg = re.error_arg();
-    const char *hint = "";
-    switch (re.error_code()) {
-    case re2::RE2::ErrorBadEscape:
-        if (arg.size() == 2 && arg[1] >= '1' && arg[1] <= '9')
-            hint = " (backreferences are not supported: patterns are RE2's, matched in linear time)";
-        break;
-    case re2::RE2::ErrorBadPerlOp:
-        if (arg == "(?=" || arg == "(?!" || pattern.find("(?<=") != std::string::npos ||
-            pattern.find("(?<!") != std::string::npos)
-            hint = " (lookahead and lookbehind are not supported: patterns are RE2's, matched in linear time)";
-        break;
-    case re2::RE2::ErrorRepeatSize:
-        hint = " (a count is at most 1000, and nested counts multiply to at most 1000)";
-        break;
-    case re2::RE2::ErrorPatternTooLarge:
-        hint = " (its compiled program would need more than 1 MiB: use smaller counts than {1000}, or test a list with 'in')";
-        break;
-    default: break;
-    }
-    std::snprintf(err, err_cap, "%s%s", re.error().c_str(), hint);
-}
-
-extern "C" int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) noexcept try {
-    std::string text(pattern ? pattern : "", pattern ? len : 0);
-    if (text.find('\0') != std::string::npos) {
-        std::snprintf(err, err_cap, "a pattern may not hold a NUL character");
-        return -1;
-    }
-    re2::RE2::Options options;
-    options.set_log_errors(false);     // the reason goes to the caller, not to standard error
-    options.set_never_capture(true);   // matches() only asks whether there is a match
-    options.set_dot_nl(true);          // '.' matches a newline too, as POSIX's did
-    options.set_max_mem(SX_REGEX_MAX_MEM);
-    p->regexes.reserve(p->regexes.size() + 1);  // so that the compiled pattern cannot leak below
-    auto re = std::make_unique<re2::RE2>(text, options);
-    if (!re->ok()) {
-        regex_problem(*re, text, err, err_cap);
-        return -1;
-    }
-    // Matching costs up to a step per instruction per byte of the value: bound the program.
-    if (re->ProgramSize() > SX_REGEX_MAX_PROGRAM) {
-        std::snprintf(err, err_cap,
-                      "pattern too large: its compiled program has %d instructions, more than the %d allowed "
-                      "(matching time grows with them: use smaller counts than {1000}, or test a list with 'in')",
-                      re->ProgramSize(), SX_REGEX_MAX_PROGRAM);
-        return -1;
-    }
-    p->regexes.push_back(std::move(re));
-    return static_cast<int32_t>(p->regexes.size() - 1);
-} catch (...) {
-    std::snprintf(err, err_cap, "out of memory");
-    return -1;
-}
-
 extern "C" void sx_program_set_state(sx_program *p, uint64_t max_keys, uint64_t ttl_ms) noexcept {
     p->max_keys = max_keys;
     p->ttl_ms = ttl_ms;

@@ -80,7 +80,9 @@ struct sx_program {
     std::deque<std::string> strings;          // names and constant text
     std::deque<std::vector<sluice_value>> arrays;  // constant lists
     std::deque<std::vector<sluice_field>> objects;
-    std::vector<std::unique_ptr<re2::RE2>> regexes;  // matches() patterns (sx_regex)
+    std::vector<std::unique_ptr<re2::RE2>> regexes;  // matches() patterns (sx_regex), each once
+    std::unordered_map<std::string, int32_t> regex_numbers;  // a pattern's text → its number
+    uint64_t regex_instructions = 0;  // the program sizes of every matches() call's pattern, added up
     std::vector<sluice_expr::Memory> memories;
     uint64_t max_keys = 100000, ttl_ms = 0, evicted = 0;
     int64_t now_ms = 0;

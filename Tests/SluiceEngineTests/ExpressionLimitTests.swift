@@ -1,5 +1,10 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SluiceEngine
+import SluiceExpr
+import SluiceRecords
 import XCTest
 
 /// Issue 21, items 1 and 2: expressions under attack. Every kind of long chain is refused
@@ -186,6 +191,161 @@ final class ExpressionLimitTests: XCTestCase {
         for (source, expected) in cases {
             XCTAssertEqual(try? Expression(source).evaluate(json: record), expected, source)
         }
+    }
+
+    // MARK: the regular-expression budget of a stage
+
+    /// A Filter stage's `where` of `count` copies of `call` joined with `or`, validated.
+    func validateFilter(_ whereText: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let dir = try scratchFolder()
+        let file = dir + "/budget.json"
+        try """
+            {"name": "budget", "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+              {"name": "f", "plugin": {"name": "Filter", "properties": {"where": \(jsonString(whereText))}}}
+            ], "connections": [{"from": "in", "to": "f"}]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        return try host(["validate", file], directory: dir)
+    }
+
+    func testTheMatchesCallsOfAStageShareOneBudgetOfInstructionsRefusedAtValidateWithThePath() throws {
+        // Each call of a large pattern costs its program's size per byte, even when the
+        // pattern is the same: 3 × '.{1000}' (7,004 instructions each) is over 20,000.
+        let three = Array(repeating: "matches(s, '.{1000}')", count: 3).joined(separator: " or ")
+        let r = try validateFilter(three)
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        let column = three.utf8.count - "'.{1000}')".utf8.count + 1
+        let line = "error: stages[1].plugin.properties.where: column \(column): too many regular expressions: with this one the matches() calls of the stage (or connection) have programs of "
+        XCTAssertTrue(r.stderr.contains(line), "missing: \(line)\n\(r.stderr)")
+        XCTAssertTrue(r.stderr.contains(" instructions in all, more than the \(SX_REGEX_MAX_PROGRAM_TOTAL) allowed ("), r.stderr)
+        // Two of them fit.
+        let two = Array(repeating: "matches(s, '.{1000}')", count: 2).joined(separator: " or ")
+        XCTAssertEqual(try validateFilter(two).status, 0)
+        // The issue's: 39,999 copies (just under 1 MiB) — refused at the third, at once.
+        let many = Array(repeating: "matches(s, '.{1000}')", count: 39_999).joined(separator: " or ")
+        XCTAssertLessThan(many.utf8.count, 1 << 20)
+        let big = try validateFilter(many)
+        XCTAssertEqual(big.status, 2)
+        XCTAssertTrue(big.stderr.contains("error: stages[1].plugin.properties.where: column \(column): too many regular expressions"), big.stderr)
+    }
+
+    func testAPatternWrittenManyTimesIsCompiledOnceAndDifferentOnesShareTheMemoryBudget() throws {
+        // The same small pattern 2,000 times: one compiled pattern (1 MiB of the 64 MiB).
+        let same = Array(repeating: "matches(s, 'ab+c')", count: 2_000).joined(separator: " or ")
+        XCTAssertEqual(try Expression(same).evaluate(json: #"{"s": "xabbc"}"#), "true")
+        XCTAssertEqual(try Expression(same).evaluate(json: #"{"s": "xac"}"#), "false")
+        let patterns = SX_REGEX_MAX_MEM_TOTAL / SX_REGEX_MAX_MEM
+        // As many different ones as the memory budget holds, then one more.
+        let fits = (0..<patterns).map { "matches(s, 'a\($0)b')" }.joined(separator: " or ")
+        XCTAssertEqual(try Expression(fits).evaluate(json: #"{"s": "a7b"}"#), "true")
+        let over = fits + " or matches(s, 'x')"
+        XCTAssertThrowsError(try Expression(over)) { error in
+            XCTAssertEqual("\(error)", "column \(over.utf8.count - 3): too many different regular expressions: the matches() calls of a stage (or connection) may compile \(patterns) different patterns (1 MiB each, \(patterns) MiB in all); join alternatives into one pattern with |, or split the stage")
+        }
+        // The budget is per stage: two stages each hold as many.
+        let r = try runPipeline("""
+            {"name": "two", "stages": [
+              {"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+              {"name": "a", "plugin": {"name": "Filter", "properties": {"where": \(jsonString(fits))}}},
+              {"name": "b", "plugin": {"name": "Filter", "properties": {"where": \(jsonString(fits))}}},
+              {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}
+            ], "connections": [{"from": "in", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "out"}]}
+            """, files: ["in.jsonl": "{\"s\": \"a7b\"}\n{\"s\": \"a7\"}\n"])
+        XCTAssertEqual(r.objects("out.jsonl").compactMap { $0["s"] as? String }, ["a7b"])
+    }
+
+    // MARK: POSIX patterns RE2 would read differently
+
+    func testPOSIXPatternsRE2WouldReadDifferentlyAreRefusedWithAHint() throws {
+        // (pattern as RE2 sees it, the reason after "column 12: RE2 would read this pattern differently from POSIX: ")
+        let cases: [(String, String)] = [
+            (#"^a{,3}$"#, "{,3} is a count in POSIX, but RE2 reads it as text: write {0,3}"),
+            (#"a{,}"#, "{,} is a count in POSIX, but RE2 reads it as text: write {0,}"),
+            (#"a{01}"#, "{01} is a count in POSIX, but RE2 reads it as text: write {1}"),
+            (#"a{2,03}"#, "{2,03} is a count in POSIX, but RE2 reads it as text: write {2,3}"),
+            (#"\<ab"#, #"\< is a word start in POSIX, but RE2 reads it as the character <: write \b (a word boundary)"#),
+            (#"ab\>"#, #"\> is a word end in POSIX, but RE2 reads it as the character >: write \b (a word boundary)"#),
+            (#"\`ab"#, #"\` is the start of the value in POSIX, but RE2 reads it as the character `: write \A (or ^)"#),
+            (#"ab\'"#, #"\' is the end of the value in POSIX, but RE2 reads it as the character ': write \z (or $)"#),
+            (#"^a+?$"#, "+? makes the repetition optional in POSIX, but RE2 reads it as a lazy +: write + (lazy or not, the same values match), or (…+)? for POSIX's meaning"),
+            (#"^a{2}?$"#, "{2}? makes the repetition optional in POSIX, but RE2 reads it as a lazy {2}: write {2} (lazy or not, the same values match), or (…{2})? for POSIX's meaning"),
+            (#"[[.a.]]"#, "[.a.] is a collating element in POSIX, but RE2 reads [[.a.]] as a list of characters followed by ]: write the character itself"),
+            (#"[[=e=]]"#, "[=e=] is an equivalence class in POSIX, but RE2 reads [[=e=]] as a list of characters followed by ]: write the character itself"),
+            (#"[\.]"#, #"\. inside [ ] is a backslash and . in POSIX, but RE2 reads it as an escape: write . without the backslash (] first, - last and ^ not first need none; \\ is a backslash; \d \w \s \pL and their capitals are classes)"#),
+            (#"[^\]]"#, #"\] inside [ ] is a backslash and ] in POSIX, but RE2 reads it as an escape: write ] without the backslash (] first, - last and ^ not first need none; \\ is a backslash; \d \w \s \pL and their capitals are classes)"#),
+            (#"[a\n]"#, #"\n inside [ ] is a backslash and n in POSIX, but RE2 reads it as an escape: write the character itself (in an expression's string '\n', '\t' or '\uXXXX')"#),
+        ]
+        for (pattern, reason) in cases {
+            // The expression's string: each backslash written twice.
+            let source = "matches(s, '\(pattern.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))')"
+            XCTAssertThrowsError(try Expression(source), pattern) { error in
+                XCTAssertEqual("\(error)", "column 12: RE2 would read this pattern differently from POSIX: " + reason, pattern)
+            }
+        }
+        // Refused at validate, with the path.
+        let r = try validateFilter("matches(s, '^a{,3}$')")
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("error: stages[1].plugin.properties.where: column 12: RE2 would read this pattern differently from POSIX: {,3} is a count in POSIX, but RE2 reads it as text: write {0,3}"), r.stderr)
+        // What RE2 and POSIX read alike, and RE2's own escapes, are accepted: the class
+        // escapes inside [ ] (documented), a doubled backslash, a count, lazy * and ?,
+        // \{ as text, and a construct inside \Q…\E.
+        let record = #"{"s": "ab-12 {,3} x\\y"}"#
+        for (source, expected) in [
+            (#"matches(s, '^[\\w-]+ ')"#, "true"), (#"matches(s, '[\\d]{2}')"#, "true"), (#"matches(s, '[^\\s\\pL]')"#, "true"),
+            (#"matches(s, 'x[\\\\]y')"#, "true"), (#"matches(s, 'b{1}-1{0,3}')"#, "true"), (#"matches(s, 'a*?b??-')"#, "true"),
+            (#"matches(s, '\\{,3}')"#, "true"), (#"matches(s, '\\Q{,3}\\E')"#, "true"), (#"matches(s, '[]a]b')"#, "true"),
+            (#"matches(s, '\\bab')"#, "true"), (#"matches(s, '[[:digit:]]+ ')"#, "true"),
+        ] {
+            XCTAssertEqual(try Expression(source).evaluate(json: record), expected, source)
+        }
+    }
+
+    /// The systematic comparison: every pattern of a grid (atoms × repetitions, anchored or
+    /// not) that matches() accepts matches the same ASCII values as glibc's regexec did
+    /// (REG_EXTENDED, the C locale), except for RE2's escapes of letters and digits (\d,
+    /// \n, …: glibc read the letter) and \s leaving out the vertical tab (docs/expressions.md).
+    func testEveryAcceptedPatternOfAGridMatchesAsGlibcDid() throws {
+        var atoms = ["a", ".", "(a)", "(ab|b)", "[ab]", "[^a]", "()", "^", "$", "[]a]", "[^]a]", "[a-]", "[\\\\]", "a|", "(|a)"]
+        for c in UInt8(33)..<UInt8(127) {
+            let x = String(UnicodeScalar(c))
+            if x == "'" { continue }  // the expression's quote: tested above
+            atoms += ["\\" + x, "[\\" + x + "]", "[" + x + "]", "{" + x]
+        }
+        let repetitions = ["", "*", "+", "?", "{2}", "{,2}", "{2,}", "{1,2}", "*?", "+?", "??", "{2}?", "{01}"]
+        var subjects = [""]
+        let alphabet = Array("ab\\d<>{},` \n-]_5x".unicodeScalars)
+        for c in alphabet { subjects.append(String(c)); for d in alphabet { subjects.append(String(c) + String(d)) } }
+        subjects += ["aaa", "aaaa", "<ab", "ab>", "\u{0B}", "\t", "A", "Q", "E", "xy", "x\\ay"]
+        let arena = RecordArena()
+        let records = try subjects.map { s -> sluice_record in
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: ["s": s]), as: UTF8.self)
+            return try RecordParser().parse(json, into: arena)
+        }
+        var differences: [String] = []
+        var compared = 0
+        for atom in atoms {
+            for rep in repetitions {
+                for pattern in [atom + rep, "^" + atom + rep + "$"] {
+                    var glibc = regex_t()
+                    guard regcomp(&glibc, pattern, REG_EXTENDED | REG_NOSUB) == 0 else { continue }
+                    defer { regfree(&glibc) }
+                    let literal = pattern.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+                    guard let re = try? Expression("matches(s, '\(literal)')") else { continue }
+                    // RE2's escapes of letters and digits (\d, \n, \s …, and inside [ ] the
+                    // class escapes it accepts): their differences are documented.
+                    if pattern.range(of: #"\\[A-Za-z0-9]"#, options: .regularExpression) != nil { continue }
+                    compared += 1
+                    for (i, s) in subjects.enumerated() {
+                        var record = records[i]
+                        let theirs = regexec(&glibc, s, 0, nil, 0) == 0
+                        if re.isTrue(&record) != theirs { differences.append("\(pattern) on \(s.debugDescription): glibc \(theirs)"); break }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(compared, 1000)
+        XCTAssertEqual(differences, [])
     }
 
     func jsonString(_ s: String) -> String {

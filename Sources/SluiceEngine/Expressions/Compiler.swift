@@ -304,9 +304,10 @@ struct ExpressionCompiler {
                 pattern = s
             default: throw problem(args[1].at, "the pattern of matches() must be a string literal (it is compiled once)")
             }
-            var why = [CChar](repeating: 0, count: 512)
+            // Compiled once per program, within its budget (sluice_expr.h); the message is whole.
+            var why = [CChar](repeating: 0, count: 1024)
             regex = sx_regex(p, pattern, pattern.utf8.count, &why, why.count)
-            if regex < 0 { throw problem(args[1].at, "not a valid regular expression: \(String(cString: why))") }
+            if regex < 0 { throw problem(args[1].at, String(decoding: why.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
         }
         return (sx_call(p, UInt32(b.code), nodes, UInt32(nodes.count), regex), b.result)
     }

@@ -102,9 +102,20 @@ uint32_t sx_call_function(sx_program *p, const sx_function *f, const uint32_t *a
  *  them, linearly: docs/expressions.md); a pattern needing more is refused. */
 #define SX_REGEX_MAX_MEM (1 << 20)
 #define SX_REGEX_MAX_PROGRAM 10000
-/** Compiles an RE2 regular expression (docs/expressions.md: no backreferences or
- *  lookaround; matched in time linear in the value's length); its number, or -1 with the
- *  reason (RE2's, with a hint). */
+/** A program's budget for all its matches() calls: the memory of its different patterns
+ *  (each compiled once, counted at SX_REGEX_MAX_MEM: 64 patterns), and the instructions of
+ *  every call's pattern added up (a call costs up to a step per instruction per byte of its
+ *  value, even when its pattern is another call's), so that one record's matches take at
+ *  most about SX_REGEX_MAX_PROGRAM_TOTAL × 5 ns per byte of the values matched. */
+#define SX_REGEX_MAX_MEM_TOTAL (64 << 20)
+#define SX_REGEX_MAX_PROGRAM_TOTAL 20000
+/** The pattern of one matches() call: an RE2 regular expression (docs/expressions.md: no
+ *  backreferences or lookaround; matched in time linear in the value's length), compiled
+ *  once per program however many calls use it. Its number, or -1 with the whole message in
+ *  `err`: RE2's reason with a hint; a construct a POSIX (glibc) pattern means differently
+ *  ({,n}, \<, \>, \`, \', +?, {n}?, [.a.], [=a=], a backslash inside [ ] other than
+ *  \\ and the class escapes \d \w \s \p and their capitals); or the program's budget
+ *  spent. */
 int32_t sx_regex(sx_program *p, const char *pattern, size_t len, char *err, size_t err_cap) SX_NOEXCEPT;
 /** Bounds the memory of previous() and changed(): at most `max_keys` keys per call site
  *  (the least recently seen go first), each forgotten `ttl_ms` after it was last seen
