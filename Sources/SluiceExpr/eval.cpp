@@ -106,6 +106,7 @@ sluice_value arithmetic(sx_program *p, uint32_t op, const sluice_value &a, const
         size_t n = static_cast<size_t>(a.len) + b.len;
         if (n > 0xFFFFFFFFu) return null_value();
         char *s = p->scratch.alloc(n + 1);
+        if (s == nullptr) return null_value();
         if (a.len) std::memcpy(s, a.as.s, a.len);
         if (b.len) std::memcpy(s + a.len, b.as.s, b.len);
         s[n] = 0;
@@ -166,6 +167,7 @@ bool contains_value(const sluice_value &haystack, const sluice_value &needle) {
 sluice_value case_map(sx_program *p, const sluice_value &s, bool upper) {
     if (s.type != SLUICE_STRING) return null_value();
     char *out = p->scratch.alloc(static_cast<size_t>(s.len) + 1);
+    if (out == nullptr) return null_value();
     for (uint32_t i = 0; i < s.len; i++) {
         char c = s.as.s[i];
         if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
@@ -254,6 +256,7 @@ sluice_value remember(sx_program *p, const Node &n, const sluice_record *r) {
     sluice_value v = old->value;
     if (v.type == SLUICE_STRING) {
         char *s = p->scratch.alloc(old->text.size() + 1);
+        if (s == nullptr) return null_value();
         std::memcpy(s, old->text.data(), old->text.size());
         s[old->text.size()] = 0;
         v.as.s = s;
@@ -340,6 +343,7 @@ sluice_value call(sx_program *p, const Node &n, const sluice_record *r) {
         std::string text;
         if (!to_text(p, x, text)) return null_value();
         char *s = p->scratch.alloc(text.size() + 1);
+        if (s == nullptr) return null_value();
         std::memcpy(s, text.data(), text.size() + 1);
         return string_value(s, text.size());
     }
@@ -444,6 +448,7 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
     }
     case LIST: {
         auto *items = reinterpret_cast<sluice_value *>(p->scratch.alloc(sizeof(sluice_value) * (n.nargs ? n.nargs : 1)));
+        if (items == nullptr) return null_value();
         for (uint32_t k = 0; k < n.nargs; k++) items[k] = eval(p, p->args[n.args + k], r);
         sluice_value v = null_value();
         v.type = SLUICE_ARRAY;

@@ -247,6 +247,7 @@ inline sluice_value call_prepared(sx_program *p, const sx_function *f, void **va
         std::memcpy(&s, ret, sizeof s);
         if (!s.ptr || s.len > 0xFFFFFFFEu) break;  // null
         char *copy = p->scratch.alloc(s.len + 1);
+        if (copy == nullptr) break;  // null: past the evaluation's scratch budget
         if (s.len) std::memcpy(copy, s.ptr, s.len);
         copy[s.len] = 0;
         out.type = SLUICE_STRING;

@@ -41,7 +41,9 @@ sluice_value sx_program::deep_copy(const sluice_value &v) {
 namespace sluice_expr {
 
 char *Scratch::alloc(size_t n) {
+    if (n > max_bytes || total_ + n > max_bytes) return nullptr;
     n = (n + 15) & ~static_cast<size_t>(15);
+    total_ += n;
     while (chunk_ < chunks_.size()) {
         if (used_ + n <= sizes_[chunk_]) {
             char *p = chunks_[chunk_].get() + used_;

@@ -57,19 +57,23 @@ class Memory {
 };
 
 // Growable scratch for strings made during one evaluation: chunks are kept, so after the
-// first records nothing is allocated.
+// first records nothing is allocated. One evaluation may make at most `max_bytes` of them:
+// past that alloc gives nullptr and the value being made is null (a balanced tree of
+// `s + s` over a large field would otherwise ask for gigabytes).
 class Scratch {
   public:
+    static constexpr size_t max_bytes = size_t(64) << 20;
     char *alloc(size_t n);
     void reset() {
         chunk_ = 0;
         used_ = 0;
+        total_ = 0;
     }
 
   private:
     std::vector<std::unique_ptr<char[]>> chunks_;
     std::vector<size_t> sizes_;
-    size_t chunk_ = 0, used_ = 0;
+    size_t chunk_ = 0, used_ = 0, total_ = 0;
 };
 
 }  // namespace sluice_expr

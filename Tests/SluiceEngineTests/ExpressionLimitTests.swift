@@ -114,6 +114,20 @@ final class ExpressionLimitTests: XCTestCase {
         }
     }
 
+    /// A balanced tree of `s + s` fits the depth and size bounds yet doubles its string at
+    /// each level: one evaluation's strings are bounded (64 MiB), past that the value is null.
+    func testStringsOneEvaluationMakesAreBounded() throws {
+        func doubled(_ levels: Int) -> String { levels == 0 ? "s" : "(\(doubled(levels - 1)) + \(doubled(levels - 1)))" }
+        let record = #"{"s": ""# + String(repeating: "a", count: 10_000) + #""}"#
+        // Each level of the tree makes 2^levels × 10 KB of strings: 8 levels make 20 MB in
+        // all, within the bound; 14 levels would make 2.3 GB.
+        let within = try Expression("size(\(doubled(8)))").evaluate(json: record)
+        XCTAssertEqual(within, String(256 * 10_000))
+        XCTAssertEqual(try Expression("size(\(doubled(14)))").evaluate(json: record), "null")
+        // The bound is per evaluation: the next one starts afresh.
+        XCTAssertEqual(try Expression("size(s + s)").evaluate(json: record), "20000")
+    }
+
     func testAnExpressionLongerThan1MiBIsRefused() {
         let long = Array(repeating: "x > 0", count: 120_000).joined(separator: " and ")
         XCTAssertThrowsError(try Expression(long)) { error in
