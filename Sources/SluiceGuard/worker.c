@@ -65,6 +65,7 @@ int sg_worker_init(int parent) {
     // reaches the whole process group and is the host's to handle.
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     // A worker must not outlive its host, even spinning in a plugin. (PR_SET_PDEATHSIG
     // would follow the host thread that started the worker, not the process.)
     worker_parent = parent;

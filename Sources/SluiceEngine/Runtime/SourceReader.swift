@@ -55,8 +55,15 @@ final class SourceReader: @unchecked Sendable {
     private let failureText: (String, String) -> String
     /// Batch id → the position its reads saved; reader thread only.
     private var positions: [UInt64: [UInt8]] = [:]
-    /// The last batch whose position is saved (0: none yet).
+    /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0
+
+    /// `savedThrough`, from any thread.
+    var savedThroughNow: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return savedThrough
+    }
     /// Writes positions off the reader's thread.
     private var writer: PositionWriter?
 

@@ -9,10 +9,12 @@
  *     of the same signal.
  *   - Between sg_run_begin() and sg_run_end(), exit() is not the host's: a plugin called
  *     it. The host names the call, commits nothing more and exits with SG_EXIT_PLUGIN_EXIT.
- *   - SIGINT/SIGTERM: the first asks the run to stop after the batch in flight
- *     (sg_stop_requested); the second, or sg_stop_now(), ends the process at once — after
- *     waiting (up to 3 s) for calls that write output (sg_output_begin/end) to return, so
- *     no output line is torn.
+ *   - SIGINT/SIGTERM/SIGHUP: the first asks the run to stop after the batch in flight
+ *     (sg_stop_requested); the second ends the process at once: through the thread that
+ *     called sg_watch_stop (it writes the summary of what was committed, then calls
+ *     sg_stop_now), else — and at a third signal — from the handler itself. sg_stop_now()
+ *     ends the process after waiting (up to 3 s) for calls that write output
+ *     (sg_output_begin/end) to return, so no output line is torn.
  */
 #ifndef SLUICE_GUARD_H
 #define SLUICE_GUARD_H
@@ -43,8 +45,22 @@ void sg_output_end(void);
 void sg_run_begin(void);
 void sg_run_end(void);
 
-/** The first stop signal received (SIGINT, SIGTERM), or 0. */
+/** The first stop signal received (SIGINT, SIGTERM, SIGHUP), or 0. */
 int sg_stop_requested(void);
+
+/** How many stop signals came, and the latest of them (0: none). */
+int sg_stop_signals(void);
+int sg_last_stop_signal(void);
+
+/** "SIGTERM", "SIGHUP", … (a string that lives for ever). */
+const char *sg_signal_name(int sig);
+
+/** A thread of the caller's now waits for stop signals (sg_wait_stop_signal) and stops the
+ *  process at the second: the handler then leaves the second signal to it. */
+void sg_watch_stop(void);
+
+/** Waits up to `timeout_ms` for a stop signal; returns sg_stop_signals(). */
+int sg_wait_stop_signal(int timeout_ms);
 
 /** Ends the process at once with SG_EXIT_STOPPED, printing `why` (NUL-terminated). */
 void sg_stop_now(const char *why);
