@@ -84,9 +84,12 @@ final class RoguePluginTests: XCTestCase {
     func testProcessesAnIsolatedPluginStartsDieWithItsWorker() throws {
         let dir = try scratchFolder(), name = marker()
         defer { sweep(name) }
-        let r = try host(["run", try pipeline(dir, mode: "fork", isolation: "process", marker: name), "--plugins", Self.plugins,
-                          "--progress", "none"])
-        XCTAssertEqual(r.status, 0, r.stderr)
+        // In the background, its output in files: a process left behind holding a pipe would
+        // keep a reader waiting.
+        let h = try BackgroundHost(["run", try pipeline(dir, mode: "fork", isolation: "process", marker: name),
+                                    "--plugins", Self.plugins, "--progress", "none"], dir: dir)
+        XCTAssertTrue(h.wait(seconds: 60))
+        XCTAssertEqual(h.process.terminationStatus, 0, h.stderr)
         XCTAssertEqual(lines(dir + "/out.jsonl").count, 3)
         XCTAssertTrue(BackgroundHost.poll(seconds: 10) { Self.processes(named: name).isEmpty },
                       "no process of the plugin outlives the run: \(Self.processes(named: name))")

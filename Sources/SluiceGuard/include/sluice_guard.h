@@ -76,16 +76,33 @@ int sg_shared_memory(const char *name, size_t bytes);
 /** A pair of connected SOCK_SEQPACKET sockets (messages keep their boundaries), close-on-exec. */
 int sg_socket_pair(int fds[2]);
 
-/** Starts `path` with `argv` (NULL-terminated): the child gets fds[i] as descriptor 3 + i
- *  and no other descriptor above 2. Returns its pid, or -1 with errno. */
+/** Starts `path` with `argv` (NULL-terminated) in a process group of its own: the child
+ *  gets fds[i] as descriptor 3 + i and no other descriptor above 2. Returns its pid, or -1
+ *  with errno. */
 int sg_spawn(const char *path, char *const argv[], const int *fds, int nfds);
 
 /** Worker processes word their crash and exit() reports as such. */
 void sg_set_worker(int worker);
 
-/** In a worker: die with the host (a thread checks every 100 ms that it is still the
- *  parent), leave SIGINT and SIGTERM to the host. Returns -1 when the host `parent` is
- *  already gone. */
+/** In a worker: die with the host, and take every process the plugin started along (a
+ *  thread checks every 100 ms that the host is still the parent, then kills the worker's
+ *  process group); leave SIGINT, SIGTERM and SIGHUP to the host; then sg_worker_confine().
+ *  Returns -1 when the host `parent` is already gone, -2 (errno set) when the worker cannot
+ *  be confined. */
 int sg_worker_init(int parent);
+
+/** Confines this process and everything it starts (a seccomp filter, inherited, that no
+ *  one can lift; every thread): no leaving its process group (setsid, setpgid), no signal
+ *  to any process outside it (kill only to 0, its group or itself; tgkill and
+ *  rt_(tg)sigqueueinfo only to itself; tkill and pidfd_send_signal never), no ptrace and no
+ *  process_vm_readv/writev. Refused calls fail with EPERM. Needs no privilege (it sets
+ *  no_new_privs); -1 with errno where the kernel has no seccomp filters. */
+int sg_worker_confine(void);
+
+/** In a worker whose host went away: ends it and every process its plugin started. */
+__attribute__((noreturn)) void sg_worker_abandoned(void);
+
+/** Kills a worker and its process group (every process its plugin started). */
+void sg_kill_worker(int pid);
 
 #endif
