@@ -140,4 +140,28 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("pipeline 'heartbeat' is valid"), ok.stdout)
     }
+
+    func testNullAndWrongTypedKeysAreEachReportedWithTheirPath() throws {
+        let dir = try scratchFolder()
+        try """
+        {"name": "n", "batch": {"maxRecords": "x"}, "stages": [
+           {"name": "src", "plugin": null},
+           {"name": 5, "plugin": {"name": "JSONLSink", "properties": {"path": "o.jsonl"}}},
+           {"name": "c", "plugin": {"name": null, "type": 3}}],
+         "connections": [{"from": null, "to": "src"}]}
+        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        for command in ["validate", "run"] {
+            let r = try host([command, dir + "/p.json"])
+            XCTAssertEqual(r.status, 2, command)
+            for expected in ["stages[0].plugin: is required: an object, not null", "batch.maxRecords: must be a whole number",
+                             "stages[1].name: must be a string, not a number", "stages[2].plugin.name: is required",
+                             "stages[2].plugin.type: must be a string, not a number", "connections[0].from: is required"] {
+                XCTAssertTrue(r.stderr.contains(expected), "\(command): \(expected)\n\(r.stderr)")
+            }
+        }
+        try #"{"name": "n", "stages": null}"#.write(toFile: dir + "/q.json", atomically: true, encoding: .utf8)
+        let r = try host(["validate", dir + "/q.json"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("stages: is required: an array, not null"), r.stderr)
+    }
 }

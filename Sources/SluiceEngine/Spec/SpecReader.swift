@@ -59,8 +59,7 @@ extension ConfigReader {
 
         let pipelineIsolation = isolation(json["isolation"], "isolation") ?? .none
 
-        let stageValues = array(json["stages"], "stages")
-        if json["stages"] == nil { error("stages", "is required") }
+        let stageValues = array(json["stages"], "stages", required: true)
         let stages = stageValues.enumerated().map { i, value in
             let s = stage(value, "stages[\(i)]")
             if s.timeoutMs != nil && (s.isolation ?? pipelineIsolation) == .none {
@@ -119,8 +118,7 @@ extension ConfigReader {
         unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "isolation", "timeoutMs", "description"], path)
         let name = string(json["name"], "\(path).name", required: true) ?? ""
         var plugin = PluginReference(name: "")
-        if json["plugin"] == nil { error("\(path).plugin", "is required") }
-        if let p = object(json["plugin"], "\(path).plugin") {
+        if let p = object(json["plugin"], "\(path).plugin", required: true) {
             let pp = "\(path).plugin"
             unknownKeys(p, ["name", "type", "version", "artifact", "label", "properties"], pp)
             plugin.name = string(json["plugin"]?["name"], "\(pp).name", required: true) ?? ""
