@@ -38,6 +38,9 @@ public final class PipelineRunner {
         /// The executable isolated stages run in (`<it> worker …`); nil: this process's own
         /// executable, which must then be `host`.
         public var workerExecutable: String?
+        /// How the source's position file is written (write, fsync, rename); tests pass
+        /// one that fails, as a full disk does.
+        public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -79,7 +82,8 @@ public final class PipelineRunner {
         self.plan = plan
         self.options = options
         retry = RetryPolicy(plan.spec.retry, sleep: options.sleep)
-        state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger)
+        state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger,
+                                  writeFile: options.writePositionFile)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
         alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
@@ -147,6 +151,9 @@ public final class PipelineRunner {
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
             self.addTimes(self.alerts.idle())
         }) {
+            // A source that could not commit (its position not saved: a full disk) stops
+            // the run before another batch is written: what follows would be read again.
+            if reader.commitFailedNow { break }
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
             for s in stages where s !== source {

@@ -58,6 +58,14 @@ final class SourceReader: @unchecked Sendable {
     /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0
 
+    /// Whether a commit failed (the source's commit, or its position not saved), from any
+    /// thread.
+    var commitFailedNow: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return commitFailed
+    }
+
     /// `savedThrough`, from any thread.
     var savedThroughNow: UInt64 {
         condition.lock()

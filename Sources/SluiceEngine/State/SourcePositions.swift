@@ -30,9 +30,16 @@ public final class SourcePositions {
     public static let maxBytes = 64 << 10
 
     public let path: String
+    /// How the file is written (AtomicFile.write: write, fsync, rename); tests pass one that
+    /// fails, as a full disk does.
+    let write: (Data, String) throws -> Void
 
-    public init(folder: String, stage: String) {
+    /// The way a position file is written: write, fsync, rename.
+    public static func writeAtomically(_ data: Data, _ path: String) throws { try AtomicFile.write(data, to: path) }
+
+    public init(folder: String, stage: String, write: @escaping (Data, String) throws -> Void = SourcePositions.writeAtomically) {
         path = folder + "/" + Spool.fileName(stage) + ".position.json"
+        self.write = write
     }
 
     /// The saved position, nil when there is none; throws when the file exists but cannot
@@ -63,7 +70,7 @@ public final class SourcePositions {
                                   position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try encoder.encode(saved) + Data("\n".utf8), to: path)
+        try write(try encoder.encode(saved) + Data("\n".utf8), path)
     }
 }
 
