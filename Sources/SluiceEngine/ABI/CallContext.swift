@@ -320,8 +320,11 @@ final class CallContext {
         let originText = String(origin)
         for b in UnsafeBufferPointer(start: bad, count: nbad) {
             let lineNumber = firstLine + b.line
-            // The line as valid UTF-8 (bad bytes become U+FFFD), at most 4 KiB of it.
-            var text = String(decoding: UnsafeRawBufferPointer(start: b.text, count: min(b.len, 4096)), as: UTF8.self)
+            // The line as valid UTF-8 (bad bytes become U+FFFD), at most 4 KiB of it — cut
+            // after the replacement, which can triple the bytes, and never inside a character
+            // (3 bytes more are read so that the one across the bound is whole, then dropped).
+            var text = PluginText.prefix(String(decoding: UnsafeRawBufferPointer(start: b.text, count: min(b.len, 4096 + 3)), as: UTF8.self),
+                                         maxBytes: 4096)
             var copy = sluice_record()
             let ok = text.withUTF8 { t -> Bool in
                 var fields = [
