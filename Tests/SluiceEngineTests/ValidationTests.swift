@@ -164,4 +164,38 @@ final class ValidationTests: XCTestCase {
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("stages: is required: an array, not null"), r.stderr)
     }
+
+    /// A chain of `n` AddFields between a source and a sink.
+    func chain(_ n: Int, dir: String) throws -> String {
+        var stages = [#"{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}}"#]
+        var connections: [String] = []
+        var previous = "src"
+        for i in 0..<n {
+            stages.append(#"{"name": "t\#(i)", "plugin": {"name": "AddFields", "properties": {"fields": "n\#(i % 3)=\#(i)"}}}"#)
+            connections.append(#"{"from": "\#(previous)", "to": "t\#(i)"}"#)
+            previous = "t\(i)"
+        }
+        stages.append(#"{"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}"#)
+        connections.append(#"{"from": "\#(previous)", "to": "out"}"#)
+        let path = dir + "/chain\(n).json"
+        try #"{"name": "chain\#(n)", "state": {"path": "${pipeline.dir}/state\#(n)"}, "stages": [\#(stages.joined(separator: ",\n"))], "connections": [\#(connections.joined(separator: ",\n"))]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testTheStageCountIsBoundedAndALongChainRuns() throws {
+        let dir = try scratchFolder()
+        try "{\"a\":1}\n{\"a\":2}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        let tooMany = try host(["validate", try chain(Limits.maxStages, dir: dir)])
+        XCTAssertEqual(tooMany.status, 2)
+        XCTAssertTrue(tooMany.stderr.contains("stages: has 1002 stages; a pipeline may have at most 1000"), tooMany.stderr)
+        // The longest allowed chain plans (its cycle check walks 998 stages deep without
+        // recursion) and runs.
+        let longest = try chain(Limits.maxStages - 2, dir: dir)
+        let run = try host(["run", longest, "--progress", "none", "--summary-json", dir + "/s.json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let lines = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(lines[0].contains("\"n1\":997"), String(lines[0].prefix(200)))
+    }
 }

@@ -24,6 +24,19 @@ private struct Validation {
     var resolved: [Int: [(String, String)]] = [:]
     /// Valid connections (both ends known), by position in the file.
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+    /// The edges already taken, to find one given twice.
+    private var seenEdges = Set<EdgeKey>()
+    private struct EdgeKey: Hashable {
+        let from: Int, to: Int, port: ConnectionPort
+    }
+
+    /// Stage → its record and error edges (not alerts) in file order: every walk of the
+    /// graph goes through this, so planning stays linear in the stages and connections.
+    private func flowOut() -> [[(index: Int, from: Int, to: Int, port: ConnectionPort)]] {
+        var out = Array(repeating: [(index: Int, from: Int, to: Int, port: ConnectionPort)](), count: spec.stages.count)
+        for e in edges where e.port != .alerts { out[e.from].append(e) }
+        return out
+    }
     var spoolFolder = ""
     var stateFolder = ""
     /// The functions expressions may call.
@@ -146,7 +159,7 @@ private struct Validation {
             error(path, "stage '\(c.from)' is connected to itself")
             return
         }
-        if edges.contains(where: { $0.from == from && $0.to == to && $0.port == c.port }) {
+        guard seenEdges.insert(EdgeKey(from: from, to: to, port: c.port)).inserted else {
             warning(path, "the same connection is given twice")
             return
         }
@@ -212,35 +225,44 @@ private struct Validation {
         return items.dropLast().joined(separator: ", ") + " \(conjunction) " + items[items.count - 1]
     }
 
-    /// Records and error records must flow one way: no stage may feed itself.
+    /// Records and error records must flow one way: no stage may feed itself. (An explicit
+    /// stack: a chain of thousands of stages must not overflow the thread's.)
     mutating func checkCycles() {
-        let flow = edges.filter { $0.port != .alerts }
-        var state = [Int: Int]()  // 1 visiting, 2 done
-        var stack: [Int] = []
+        let out = flowOut()
+        var state = [UInt8](repeating: 0, count: spec.stages.count)  // 1 visiting, 2 done
         var reported = Set<String>()
-        func visit(_ node: Int, _ v: inout Validation) {
-            state[node] = 1
-            stack.append(node)
-            for e in flow where e.from == node {
+        for root in spec.stages.indices where state[root] == 0 {
+            // Each frame: a node and how many of its edges were followed.
+            var stack: [(node: Int, next: Int)] = [(root, 0)]
+            state[root] = 1
+            while let top = stack.last {
+                let edgesOut = out[top.node]
+                guard top.next < edgesOut.count else {
+                    state[top.node] = 2
+                    stack.removeLast()
+                    continue
+                }
+                stack[stack.count - 1].next += 1
+                let e = edgesOut[top.next]
                 if state[e.to] == 1 {
-                    let cycle = stack[(stack.lastIndex(of: e.to) ?? 0)...].map { v.spec.stages[$0].name } + [v.spec.stages[e.to].name]
-                    let text = cycle.joined(separator: " → ")
+                    let from = stack.lastIndex { $0.node == e.to } ?? 0
+                    let cycle = stack[from...].map { spec.stages[$0.node].name } + [spec.stages[e.to].name]
                     if reported.insert(Set(cycle).sorted().joined(separator: ",")).inserted {
-                        v.error("connections[\(e.index)]", "cycle: \(text)")
+                        error("connections[\(e.index)]", "cycle: \(cycle.joined(separator: " → "))")
                     }
-                } else if state[e.to] == nil {
-                    visit(e.to, &v)
+                } else if state[e.to] == 0 {
+                    state[e.to] = 1
+                    stack.append((e.to, 0))
                 }
             }
-            stack.removeLast()
-            state[node] = 2
         }
-        for i in spec.stages.indices where state[i] == nil { visit(i, &self) }
     }
 
     mutating func checkConnectedness() {
         guard spec.stages.count > 1 else { return }
-        for i in spec.stages.indices where !edges.contains(where: { $0.from == i || $0.to == i }) {
+        var connected = Set<Int>()
+        for e in edges { connected.insert(e.from); connected.insert(e.to) }
+        for i in spec.stages.indices where !connected.contains(i) {
             warning("stages[\(i)]", "stage '\(spec.stages[i].name)' is not connected to anything")
         }
     }
@@ -253,17 +275,19 @@ private struct Validation {
         guard spec.stages.indices.allSatisfy({ entries[$0] != nil }),
               let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
         // Kahn's algorithm over record and error edges, keeping file order among equals.
-        let flow = edges.filter { $0.port != .alerts }
+        let out = flowOut()
         var indegree = [Int](repeating: 0, count: spec.stages.count)
-        for e in flow { indegree[e.to] += 1 }
-        var ready = spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher }
+        for edgesOut in out { for e in edgesOut { indegree[e.to] += 1 } }
+        // The ready stages, lowest file position first (a heap would be O(log n); the
+        // ready set of a real pipeline is small, and a chain's holds one at a time).
+        var ready = Set(spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher })
         var order: [Int] = []
-        while !ready.isEmpty {
-            let next = ready.removeFirst()
+        while let next = ready.min() {
+            ready.remove(next)
             order.append(next)
-            for e in flow where e.from == next {
+            for e in out[next] {
                 indegree[e.to] -= 1
-                if indegree[e.to] == 0 { ready.append(e.to); ready.sort() }
+                if indegree[e.to] == 0 { ready.insert(e.to) }
             }
         }
         // Publishers come last: they run after the batch's sinks.

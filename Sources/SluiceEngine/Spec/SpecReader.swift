@@ -59,7 +59,11 @@ extension ConfigReader {
 
         let pipelineIsolation = isolation(json["isolation"], "isolation") ?? .none
 
-        let stageValues = array(json["stages"], "stages", required: true)
+        var stageValues = array(json["stages"], "stages", required: true)
+        if stageValues.count > Limits.maxStages {
+            error("stages", "has \(stageValues.count) stages; a pipeline may have at most \(Limits.maxStages) (split it into pipelines that hand records on through files or Kafka)")
+            stageValues = Array(stageValues.prefix(Limits.maxStages))
+        }
         let stages = stageValues.enumerated().map { i, value in
             let s = stage(value, "stages[\(i)]")
             if s.timeoutMs != nil && (s.isolation ?? pipelineIsolation) == .none {
@@ -69,7 +73,12 @@ extension ConfigReader {
         }
 
         var connections: [ConnectionSpec] = []
-        for (i, c) in array(json["connections"], "connections").enumerated() {
+        var connectionValues = array(json["connections"], "connections")
+        if connectionValues.count > Limits.maxConnections {
+            error("connections", "has \(connectionValues.count) connections; a pipeline may have at most \(Limits.maxConnections)")
+            connectionValues = Array(connectionValues.prefix(Limits.maxConnections))
+        }
+        for (i, c) in connectionValues.enumerated() {
             let path = "connections[\(i)]"
             guard let fields = object(c, path) else {
                 if c == .null { error(path, "must be an object, not null") }
