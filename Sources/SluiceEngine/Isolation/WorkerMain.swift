@@ -14,10 +14,11 @@ import SluiceRecords
 public enum Worker {
     /// Runs until the host says destroy or goes away; returns the exit status.
     public static func main(parent: Int32) -> Int32 {
-        let started = sg_worker_init(parent)
-        guard started != -1 else { return 1 }  // the host is gone
+        // The handlers first, then sg_worker_init leaves the stop signals to the host.
         sg_install(ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil ? 1 : 0)
         sg_set_worker(1)
+        let started = sg_worker_init(parent)
+        guard started != -1 else { return 1 }  // the host is gone
         let link = WorkerLink(channel: WorkerChannel(fd: 3))
         WorkerLink.current = link
         guard started == 0 else {
