@@ -158,8 +158,13 @@
  *   SLUICE_RETRY  a transient failure (a broker or endpoint is down, a timeout): the host
  *                 calls again after a backoff, within the pipeline's retry bound (below).
  *                 Say why with out->fail() too: every retry is logged with it.
- *   SLUICE_END    sources only, from read(): there will never be more input. (From
- *                 create() it is a failure; from any other call it counts as SLUICE_OK.)
+ *   SLUICE_END    sources only, from read(): there will never be more input. From a
+ *                 transform's process() or a sink's write() or flush() it is a failure
+ *                 naming the stage, as SLUICE_ERROR ("it returned SLUICE_END, which only a
+ *                 source's read may return"): the run stops, the batch is not committed —
+ *                 never a silent end of the records (earlier hosts took it for SLUICE_OK
+ *                 there). From create() it is a failure; from commit() and publish() it
+ *                 counts as SLUICE_OK.
  * (SLUICE_UNCONNECTED is not a call's status but an answer of out->emit_to, ABI 1.4: never
  * return it from a call — the host would take it for an unknown status, a failure.)
  * What the host does with them, call by call:

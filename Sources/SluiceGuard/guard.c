@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "sluice_guard.h"
 
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,6 +14,10 @@
 static _Thread_local const char *current_call;
 static atomic_int run_active;
 static atomic_int stop_signal;
+static atomic_int stop_signals;   /* how many stop signals came */
+static atomic_int last_signal;    /* the latest of them */
+static atomic_int stop_watched;   /* a thread handles the second one (sg_watch_stop) */
+static sem_t stop_posted;         /* posted by every stop signal */
 static atomic_int output_busy;
 static atomic_int stopping_now;
 static atomic_int in_worker;
@@ -38,6 +44,7 @@ static const char *signal_name(int sig) {
     case SIGTRAP: return "SIGTRAP";
     case SIGINT: return "SIGINT";
     case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
     default: return "a signal";
     }
 }
@@ -55,6 +62,24 @@ void sg_output_end(void) { atomic_fetch_sub(&output_busy, 1); }
 void sg_run_begin(void) { atomic_store(&run_active, 1); }
 void sg_run_end(void) { atomic_store(&run_active, 0); }
 int sg_stop_requested(void) { return atomic_load(&stop_signal); }
+int sg_stop_signals(void) { return atomic_load(&stop_signals); }
+int sg_last_stop_signal(void) { return atomic_load(&last_signal); }
+const char *sg_signal_name(int sig) { return signal_name(sig); }
+void sg_watch_stop(void) { atomic_store(&stop_watched, 1); }
+
+int sg_wait_stop_signal(int timeout_ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (sem_timedwait(&stop_posted, &until) != 0)
+        if (errno != EINTR) break;
+    return atomic_load(&stop_signals);
+}
 
 void sg_stop_now(const char *why) {
     if (atomic_exchange(&stopping_now, 1)) return;  // one is enough
@@ -71,7 +96,15 @@ void sg_stop_now(const char *why) {
 
 static void on_stop_signal(int sig) {
     int expected = 0;
-    if (atomic_compare_exchange_strong(&stop_signal, &expected, sig)) return;
+    atomic_compare_exchange_strong(&stop_signal, &expected, sig);
+    atomic_store(&last_signal, sig);
+    int n = atomic_fetch_add(&stop_signals, 1) + 1;
+    // The watching thread stops the run at once after the second signal, with a summary;
+    // without one — or when a third signal finds it still busy — stop here.
+    if (n < 2 || (n == 2 && atomic_load(&stop_watched))) {
+        sem_post(&stop_posted);
+        return;
+    }
     char why[64] = "a second ";
     strcat(why, signal_name(sig));
     sg_stop_now(why);
@@ -112,8 +145,10 @@ void sg_install(int fatal) {
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_stop_signal;
+    sem_init(&stop_posted, 0, 0);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);  // a closed terminal, a supervisor's reload: stop cleanly
     if (fatal) {
         sa.sa_handler = on_fatal_signal;
         sa.sa_flags = SA_RESETHAND | SA_NODEFER;

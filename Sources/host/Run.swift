@@ -11,10 +11,10 @@ struct Run: ParsableCommand {
             The source resumes after the last batch committed by an earlier run (its position \
             is kept in the pipeline's state folder); --from-start reads from the beginning.
 
-            Ctrl-C (SIGINT) or SIGTERM: the batch in flight is finished (sinks flushed, alerts \
-            published, the source's position saved), then the run stops with status \
+            Ctrl-C (SIGINT), SIGTERM or SIGHUP: the batch in flight is finished (sinks flushed, \
+            alerts published, the source's position saved), then the run stops with status \
             "stopped"; a second signal, or --stop-grace-seconds passing, stops at once \
-            (committed batches are kept).
+            (committed batches are kept; the summary tells the batches done).
 
             Exit codes: \(ExitStatus.helpList). A plugin that crashes the host is named on \
             stderr and the host dies of the same signal.
@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("from-start"), help: "Ignore the source's saved position: read its input from the beginning.")
     var fromStart = false
 
-    @Option(name: .customLong("stop-grace-seconds"), help: "After SIGINT/SIGTERM, how long the batch in flight may take before the host stops at once (1-3600).")
+    @Option(name: .customLong("stop-grace-seconds"), help: "After SIGINT/SIGTERM/SIGHUP, how long the batch in flight may take before the host stops at once (1-3600).")
     var stopGraceSeconds: Int = 30
 
     func validate() throws {
@@ -71,12 +71,16 @@ struct Run: ParsableCommand {
         options.fromStart = fromStart
         options.workerExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         options.shouldStop = { sg_stop_requested() != 0 }
-        options.stopReason = { sg_stop_requested() == SIGINT ? "SIGINT" : "SIGTERM" }
+        options.stopReason = { String(cString: sg_signal_name(sg_stop_requested())) }
         options.onBatch = { p in
             totalRecords += p.numInputRows
             totals = totals + p.alerts
             switch style {
-            case .json: print(RunReport.progressJSON(p))
+            case .json:
+                // Written through before the next batch begins: a plugin that crashes the
+                // host later loses no line of a committed batch.
+                print(RunReport.progressJSON(p))
+                fflush(nil)
             case .line: printError("\r\u{1B}[K" + RunReport.progressLine(p, totalRecords: totalRecords, totals: totals))
             case .auto, .none: break
             }
@@ -84,27 +88,26 @@ struct Run: ParsableCommand {
         // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.
         sg_run_begin()
         let summary: RunSummary
+        let gate = SummaryGate()
         do {
             let runner = try PipelineRunner(plan: plan, options: options)
-            watchStopGrace(seconds: stopGraceSeconds)
+            nonisolated(unsafe) let shared = runner  // only summarySoFar, which is thread-safe
+            watchStopGrace(seconds: stopGraceSeconds) { why in
+                // Stopping at once: the summary of what was done, unless the run already
+                // ended and its own summary is being written.
+                guard gate.claim() else { return }
+                if let s = shared.summarySoFar(stoppedBy: why) { writeSummary(s, style: style) }
+            }
             summary = runner.run()
         } catch {
             sg_run_end()
             printError("\(file): error: \(error)\n")
             throw ExitCode(ExitStatus.failed)
         }
+        // A stop at once that began meanwhile writes the summary and ends the process.
+        guard gate.claim() else { while true { pause() } }
         sg_run_end()
-        if style == .line { printError("\n") }
-
-        let table = RunReport.summaryTable(summary)
-        if style == .json { printError(table) } else { print(table, terminator: "") }
-        if let path = summaryJSON {
-            do {
-                try RunReport.summaryJSON(summary).write(toFile: path, atomically: true, encoding: .utf8)
-            } catch {
-                printError("error: cannot write \(path): \(error.localizedDescription)\n")
-            }
-        }
+        writeSummary(summary, style: style)
         switch summary.status {
         case .completed: return
         case .failed:
@@ -115,16 +118,54 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// After a stop signal, gives the batch in flight `seconds` to finish, then stops at once
-    /// (a plugin spinning in a call never returns).
-    private func watchStopGrace(seconds: Int) {
+    private func writeSummary(_ summary: RunSummary, style: ProgressStyle) {
+        if style == .line { printError("\n") }
+        let table = RunReport.summaryTable(summary)
+        if style == .json { printError(table) } else { print(table, terminator: "") }
+        fflush(nil)
+        if let path = summaryJSON {
+            do {
+                try RunReport.summaryJSON(summary).write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                printError("error: cannot write \(path): \(error.localizedDescription)\n")
+            }
+        }
+    }
+
+    /// After a stop signal, gives the batch in flight `seconds` to finish; a second signal,
+    /// or the time passing, stops at once (a plugin spinning in a call never returns):
+    /// `summarize` writes the summary of the batches done, then the process ends.
+    private func watchStopGrace(seconds: Int, summarize: @escaping @Sendable (String) -> Void) {
+        sg_watch_stop()
         let thread = Thread {
-            while sg_stop_requested() == 0 { usleep(50_000) }
+            while sg_wait_stop_signal(60_000) == 0 {}
             let deadline = Date(timeIntervalSinceNow: Double(seconds))
-            while Date() < deadline { usleep(50_000) }
-            sg_stop_now("the batch in flight did not finish within --stop-grace-seconds \(seconds)")
+            var left = seconds * 1000
+            while sg_stop_signals() < 2 && left > 0 {
+                _ = sg_wait_stop_signal(Int32(min(left, 60_000)))
+                left = Int(deadline.timeIntervalSinceNow * 1000)
+            }
+            let why = sg_stop_signals() >= 2 ? "a second " + String(cString: sg_signal_name(sg_last_stop_signal()))
+                : "the batch in flight did not finish within --stop-grace-seconds \(seconds)"
+            summarize(why)
+            sg_stop_now(why)
         }
         thread.name = "sluice-stop-grace"
         thread.start()
+    }
+}
+
+/// Who writes the summary: the run that ended, or a stop at once — the first to claim it.
+final class SummaryGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if claimed { return false }
+        claimed = true
+        return true
     }
 }

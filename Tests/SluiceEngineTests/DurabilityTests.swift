@@ -217,6 +217,41 @@ final class DurabilityTests: XCTestCase {
         print("kill -9 loop: \(kills) kills, \(duplicates) duplicate records (bound \(kills * 3 * maxRecords))")
         XCTAssertLessThanOrEqual(duplicates, kills * 3 * maxRecords, "\(duplicates) duplicates after \(kills) kills")
     }
+
+    func testAPositionThatCannotBeSavedStopsTheRunAtOnceAndLosesNothing() throws {
+        let dir = try scratchFolder()
+        try (0..<40).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try pipeline(input: "${pipeline.dir}/in.jsonl", maxRecords: 1).write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        func runner(failFrom: UInt64?) throws -> PipelineRunner {
+            let (spec, _) = try PipelineSpec.load(path: dir + "/p.json")
+            let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog, environment: ["SLUICE_OUT": dir + "/out"])
+            guard let plan else { throw FixtureError("\(problems)") }
+            var options = PipelineRunner.Options(runID: "disk-\(failFrom ?? 0)")
+            options.sleep = { _ in }
+            // A full disk from the save of batch `failFrom` on.
+            options.writePositionFile = { data, path in
+                let batch = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["batch"] as? Int ?? 0
+                if let failFrom, batch >= Int(failFrom) { throw FixtureError("cannot write \(path).tmp: No space left on device") }
+                try SourcePositions.writeAtomically(data, path)
+            }
+            return try PipelineRunner(plan: plan, options: options)
+        }
+        let failed = try runner(failFrom: 5).run()
+        XCTAssertEqual(failed.status, .failed)
+        XCTAssertTrue(failed.error?.contains("cannot save its position after batch") ?? false, failed.error ?? "")
+        XCTAssertTrue(failed.error?.contains("No space left on device") ?? false, failed.error ?? "")
+        // A newer position waiting replaces an older one: 4's may have been skipped for 5's.
+        let saved = Int(failed.positionSavedAfterBatch ?? 0)
+        XCTAssertTrue((3...4).contains(saved), "\(saved)")
+        let written = seqs(dir + "/out.jsonl").count
+        XCTAssertLessThanOrEqual(written, 5 + 3, "no batch begins once a save failed: beyond it at most the two whose saves were under way and the one in flight")
+
+        let resumed = try runner(failFrom: nil).run()
+        XCTAssertEqual(resumed.status, .completed)
+        let all = seqs(dir + "/out.jsonl")
+        XCTAssertEqual(Set(all), Set(0..<40), "nothing lost")
+        XCTAssertEqual(all.count - 40, written - saved, "what was written after the last saved position, and only that, again")
+    }
 }
 
 /// A small deterministic generator (SplitMix64), so a failing loop can be replayed.
@@ -230,4 +265,5 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
         return z ^ (z >> 31)
     }
+
 }

@@ -115,4 +115,112 @@ final class ShutdownTests: XCTestCase {
             XCTAssertFalse(stderr.contains("rax ") || stderr.contains("Registers:") || stderr.contains("0x"), "no registers, no memory:\n\(stderr)")
         }
     }
+
+    func summary(_ dir: String) throws -> RunSummary {
+        try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+    }
+
+    func testTwoSignalsCloseTogetherStopAtOnceAndStillWriteTheSummary() throws {
+        let dir = try scratchFolder()
+        let h = try BackgroundHost(["run", try hostilePipeline(dir, mode: "spin"), "--plugins", Fixtures.shared.hostile,
+                                    "--progress", "none", "--summary-json", dir + "/summary.json"], dir: dir)
+        XCTAssertTrue(BackgroundHost.poll(seconds: 20) { (try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) == "{\"a\":1}\n" })
+        h.signal(SIGTERM)
+        usleep(10_000)
+        h.signal(SIGTERM)
+        XCTAssertTrue(h.wait(seconds: 20), "the second signal stops at once")
+        XCTAssertEqual(h.process.terminationStatus, 4, h.stderr)
+        XCTAssertTrue(h.stderr.contains("a second SIGTERM; stopping at once"), h.stderr)
+        let s = try summary(dir)
+        XCTAssertEqual(s.status, .stopped)
+        XCTAssertEqual(s.stoppedBy, "a second SIGTERM")
+        XCTAssertEqual(s.batches, 1, "batch 1 done; batch 2, spinning, is not counted")
+        XCTAssertEqual(s.records, 1)
+        XCTAssertTrue(h.stdout.contains("stopped by a second SIGTERM before its input ended"), h.stdout)
+    }
+
+    func testSIGHUPStopsLikeSIGTERM() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try (0..<5_000).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
+        try """
+        {"name": "hup", "batch": {"maxRecords": 500, "maxDelayMs": 100},
+         "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true, "pollMs": 20}}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json"]
+        let h = try BackgroundHost(run, dir: dir)
+        func written() -> Int { ((try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count }
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) { written() == 5_000 })
+        h.signal(SIGHUP)
+        XCTAssertTrue(h.wait(seconds: 20))
+        XCTAssertEqual(h.process.terminationReason, .exit, "not killed by the signal")
+        XCTAssertEqual(h.process.terminationStatus, 4, h.stderr)
+        let s = try summary(dir)
+        XCTAssertEqual(s.status, .stopped)
+        XCTAssertEqual(s.stoppedBy, "SIGHUP")
+        XCTAssertEqual(s.records, 5_000)
+
+        // The same pipeline without follow: it reads what is left (nothing) and ends.
+        try String(contentsOfFile: dir + "/p.json", encoding: .utf8).replacingOccurrences(of: "\"follow\": true", with: "\"follow\": false")
+            .write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let next = try BackgroundHost(run, dir: dir, tag: "next")
+        XCTAssertTrue(next.wait(seconds: 30))
+        XCTAssertEqual(next.process.terminationStatus, 0, next.stderr)
+        XCTAssertEqual(written(), 5_000, "the clean stop duplicated nothing")
+    }
+
+    func testProgressLinesOfDoneBatchesSurviveAPluginThatCrashesTheHost() throws {
+        let dir = try scratchFolder()
+        let h = try BackgroundHost(["run", try hostilePipeline(dir, mode: "segv"), "--plugins", Fixtures.shared.hostile,
+                                    "--progress", "json"], dir: dir)
+        XCTAssertTrue(h.wait(seconds: 30))
+        XCTAssertEqual(h.process.terminationReason, .uncaughtSignal)
+        let lines = h.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "batch 1's progress line, written before batch 2 began: \(h.stdout)")
+        XCTAssertTrue(lines.first?.contains("\"batchId\":1") ?? false, h.stdout)
+    }
+
+    func testIdleFollowModeCommitsItsLastBatchAndASIGTERMThenStopsAtOnceDuplicatingNothing() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try """
+        {"name": "idle", "batch": {"maxRecords": 100000, "maxDelayMs": 60000},
+         "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true}}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}]}
+        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json", "--stop-grace-seconds", "600"]
+        let h = try BackgroundHost(run, dir: dir)
+        try (0..<5_000).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
+        let position = dir + "/out/idle/state/src.position.json"
+        func savedBatch() -> Int? {
+            (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: position)))).flatMap { ($0 as? [String: Any])?["batch"] as? Int }
+        }
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) { savedBatch() != nil },
+                      "the batch read before the input went quiet is committed while the source waits (maxDelayMs 60000)")
+        h.signal(SIGTERM)
+        guard h.wait(seconds: 60) else {
+            h.signal(SIGKILL)
+            return XCTFail("an idle run stops at once, not after the grace")
+        }
+        XCTAssertEqual(h.process.terminationStatus, 4, h.stderr)
+        XCTAssertFalse(h.stderr.contains("stopping at once"), "a clean stop: \(h.stderr)")
+        let s = try summary(dir)
+        XCTAssertEqual(s.status, .stopped)
+        XCTAssertEqual(s.records, 5_000)
+        XCTAssertEqual(s.positionSavedAfterBatch, UInt64(s.batches))
+
+        // The next run reads nothing again.
+        try String(contentsOfFile: dir + "/p.json", encoding: .utf8).replacingOccurrences(of: "\"follow\": true", with: "\"follow\": false")
+            .write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let next = try BackgroundHost(run, dir: dir, tag: "next")
+        XCTAssertTrue(next.wait(seconds: 30))
+        XCTAssertEqual(next.process.terminationStatus, 0, next.stderr)
+        XCTAssertEqual(((try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count, 5_000,
+                       "nothing duplicated")
+    }
 }

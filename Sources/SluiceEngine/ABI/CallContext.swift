@@ -320,10 +320,11 @@ final class CallContext {
         let originText = String(origin)
         for b in UnsafeBufferPointer(start: bad, count: nbad) {
             let lineNumber = firstLine + b.line
-            // The line as valid UTF-8 (bad bytes become U+FFFD, 3 bytes each), then at most
-            // 4 KiB of that, cut between characters.
-            var text = Self.prefix(String(decoding: UnsafeRawBufferPointer(start: b.text, count: min(b.len, Self.badLineBytes)), as: UTF8.self),
-                                   utf8Bytes: Self.badLineBytes)
+            // The line as valid UTF-8 (bad bytes become U+FFFD), at most 4 KiB of it — cut
+            // after the replacement, which can triple the bytes, and never inside a character
+            // (3 bytes more are read so that the one across the bound is whole, then dropped).
+            var text = PluginText.prefix(String(decoding: UnsafeRawBufferPointer(start: b.text, count: min(b.len, 4096 + 3)), as: UTF8.self),
+                                         maxBytes: 4096)
             var copy = sluice_record()
             let ok = text.withUTF8 { t -> Bool in
                 var fields = [
@@ -342,23 +343,6 @@ final class CallContext {
             errors.append(EmittedError(record: ok ? copy : nil, code: 1, message: "\(originText):\(lineNumber): \(why)"))
         }
         return SLUICE_OK
-    }
-
-    /// The most of a malformed line an error record's `text` holds, in UTF-8 bytes.
-    static let badLineBytes = 4096
-
-    /// The longest start of `text` of at most `limit` UTF-8 bytes that ends between two
-    /// Unicode scalars.
-    static func prefix(_ text: String, utf8Bytes limit: Int) -> String {
-        guard text.utf8.count > limit else { return text }
-        var scalars = String.UnicodeScalarView()
-        var bytes = 0
-        for u in text.unicodeScalars {
-            bytes += UTF8.width(u)
-            if bytes > limit { break }
-            scalars.append(u)
-        }
-        return String(scalars)
     }
 
     func emitError(_ r: UnsafePointer<sluice_record>?, _ code: Int32, _ message: String) -> sluice_status {

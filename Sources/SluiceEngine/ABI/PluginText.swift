@@ -8,6 +8,21 @@ enum PluginText {
     /// The most bytes of one message the host reads.
     static let maxBytes = 4096
 
+    /// `text` cut to at most `maxBytes` bytes of UTF-8, at a character's boundary (never
+    /// inside one: U+FFFD, which replaces each invalid byte, takes 3).
+    static func prefix(_ text: String, maxBytes: Int) -> String {
+        guard text.utf8.count > maxBytes else { return text }
+        var bytes = 0
+        var end = text.unicodeScalars.startIndex
+        for i in text.unicodeScalars.indices {
+            let n = UTF8.width(text.unicodeScalars[i])
+            if bytes + n > maxBytes { break }
+            bytes += n
+            end = text.unicodeScalars.index(after: i)
+        }
+        return String(text.unicodeScalars[..<end])
+    }
+
     static func read(_ ptr: UnsafePointer<CChar>?, _ len: Int, limit: Int = maxBytes) -> String {
         guard let ptr, len > 0 else { return "" }
         let take = min(len, limit)

@@ -7,9 +7,16 @@ struct ConfigReader {
     mutating func error(_ path: String, _ message: String) { diagnostics.append(.error(path, message)) }
     mutating func warning(_ path: String, _ message: String) { diagnostics.append(.warning(path, message)) }
 
-    mutating func object(_ v: JSONValue?, _ path: String) -> [(String, JSONValue)]? {
+    /// `required`: missing or null is an error ("is required"; null never stands for a
+    /// required value).
+    mutating func object(_ v: JSONValue?, _ path: String, required: Bool = false) -> [(String, JSONValue)]? {
         switch v {
-        case nil, .null?: return nil
+        case nil:
+            if required { error(path, "is required") }
+            return nil
+        case .null?:
+            if required { error(path, "is required: an object, not null") }
+            return nil
         case .object(let fields)?: return fields
         case let other?:
             error(path, "must be an object, not \(other.kind)")
@@ -56,9 +63,14 @@ struct ConfigReader {
         }
     }
 
-    mutating func array(_ v: JSONValue?, _ path: String) -> [JSONValue] {
+    mutating func array(_ v: JSONValue?, _ path: String, required: Bool = false) -> [JSONValue] {
         switch v {
-        case nil, .null?: return []
+        case nil:
+            if required { error(path, "is required") }
+            return []
+        case .null?:
+            if required { error(path, "is required: an array, not null") }
+            return []
         case .array(let a)?: return a
         case let other?:
             error(path, "must be an array, not \(other.kind)")

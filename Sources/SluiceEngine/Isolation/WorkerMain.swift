@@ -14,11 +14,18 @@ import SluiceRecords
 public enum Worker {
     /// Runs until the host says destroy or goes away; returns the exit status.
     public static func main(parent: Int32) -> Int32 {
-        guard sg_worker_init(parent) == 0 else { return 1 }  // the host is gone
+        // The handlers first, then sg_worker_init leaves the stop signals to the host.
         sg_install(ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil ? 1 : 0)
         sg_set_worker(1)
+        let started = sg_worker_init(parent)
+        guard started != -1 else { return 1 }  // the host is gone
         let link = WorkerLink(channel: WorkerChannel(fd: 3))
         WorkerLink.current = link
+        guard started == 0 else {
+            let why = "worker: cannot confine the worker process (seccomp filter): \(String(cString: strerror(errno)))"
+            link.channel.send(WireMessage(op: .failed, payload: Array(why.utf8)))
+            return 1
+        }
         let request: SharedRegion, reply: SharedRegion
         do {
             request = try SharedRegion(inherited: 4)
@@ -31,7 +38,8 @@ public enum Worker {
         sr_intern_set_resolver { name, len in WorkerLink.current?.intern(name, len) ?? sluice_key(SLUICE_NO_KEY) }
         var session: WorkerSession?
         while true {
-            guard case .message(let m) = link.receive() else { return 0 }  // the host went away
+            // The host went away: so do the worker and the processes its plugin started.
+            guard case .message(let m) = link.receive() else { sg_worker_abandoned() }
             switch m.op {
             case .setup:
                 guard session == nil else { return 1 }

@@ -36,7 +36,7 @@ final class WorkerProcess {
     @discardableResult
     func stop() -> String {
         guard !reaped else { return "stopped" }
-        kill(pid, SIGKILL)
+        sg_kill_worker(pid)
         return reap()
     }
 
@@ -45,13 +45,13 @@ final class WorkerProcess {
     func finish(withinMs ms: Int) -> String {
         guard !reaped else { return "stopped" }
         let deadline = ResourceUsage.nowNanoseconds() + UInt64(ms) * 1_000_000
-        var status: Int32 = 0
+        var info = siginfo_t()
         while ResourceUsage.nowNanoseconds() < deadline {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid {
-                reaped = true
-                return WorkerProcess.describe(status)
-            }
+            // Seen ended but not reaped yet, its pid still names its group: the processes
+            // its plugin started are killed with it, then it is reaped.
+            info.si_signo = 0
+            let r = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
+            if r == 0 && info.si_signo == SIGCHLD { return stop() }
             if r < 0 && errno != EINTR { reaped = true; return "gone" }
             usleep(2_000)
         }

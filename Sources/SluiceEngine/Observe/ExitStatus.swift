@@ -18,7 +18,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .failed: "a stage failed (it could not be created, or a call failed for good); the run stopped and the failed batch was not committed"
         case .invalid: "the pipeline file is invalid"
         case .undelivered: "the run completed but some alerts could not be published: refused, lost, or waiting in a spool for the next run (`host spool FILE` lists them)"
-        case .stopped: "a signal (SIGINT, SIGTERM) stopped the run before its input ended; status `stopped`"
+        case .stopped: "a signal (SIGINT, SIGTERM, SIGHUP) stopped the run before its input ended; status `stopped`"
         case .usage: "a usage error"
         case .pluginExit: "a plugin called `exit()` during the run; the host names the stage and call"
         }

@@ -129,7 +129,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
         case completedWithFailures = "completed-with-failures"
         /// The run stopped: a stage failed.
         case failed
-        /// A signal (SIGINT, SIGTERM) ended the run before its input did; the batches
+        /// A signal (SIGINT, SIGTERM, SIGHUP) ended the run before its input did; the batches
         /// before it are committed, and the next run resumes after them.
         case stopped
     }

@@ -53,8 +53,10 @@ struct RunTally {
     /// The summary of the run that ended: every stage's and publisher's counts, and its
     /// status — failed (`failure`), stopped (`stoppedBy`), completed with failures (alerts
     /// failed or still in a spool) or completed.
+    /// `sourceRunning`: the source's instance is still the reader thread's, so its own
+    /// counts (counters, refused alerts) are left out (a summary taken during the run).
     func finish(stages: [RunningStage], alerts: AlertFlow, durationMs: Double, failure: String?, stoppedBy: String?,
-                positionSavedAfterBatch: UInt64?) -> RunSummary {
+                positionSavedAfterBatch: UInt64?, sourceRunning: Bool = false) -> RunSummary {
         var s = summary
         s.durationMs = durationMs
         s.recordsPerSecond = durationMs > 0 ? Double(s.records) / (durationMs / 1000) : 0
@@ -64,6 +66,7 @@ struct RunTally {
             var sum = st.summary
             sum.alerts = alerts.stageCounts[i] ?? AlertCounts()
             sum.invalidAggregateValues = alerts.invalidAggregateValues[i] ?? [:]
+            if sourceRunning && st.isSource { return sum }
             sum.alerts.rejected = st.live.rejectedAlerts
             sum.alerts.overflowed = st.live.overflowedAlerts
             sum.counters = st.live.counters

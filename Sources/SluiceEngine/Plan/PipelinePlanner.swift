@@ -23,11 +23,20 @@ private struct Validation {
     var entries: [Int: CatalogEntry] = [:]
     var resolved: [Int: [(String, String)]] = [:]
     /// Valid connections (both ends known), by position in the file.
-    typealias Edge = (index: Int, from: Int, to: Int, port: ConnectionPort)
-    var edges: [Edge] = []
-    /// The edges so far, to find one given twice at once.
-    struct EdgeKey: Hashable { let from: Int, to: Int, port: ConnectionPort }
-    var edgeKeys = Set<EdgeKey>()
+    var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+    /// The edges already taken, to find one given twice.
+    private var seenEdges = Set<EdgeKey>()
+    private struct EdgeKey: Hashable {
+        let from: Int, to: Int, port: ConnectionPort
+    }
+
+    /// Stage → its record and error edges (not alerts) in file order: every walk of the
+    /// graph goes through this, so planning stays linear in the stages and connections.
+    private func flowOut() -> [[(index: Int, from: Int, to: Int, port: ConnectionPort)]] {
+        var out = Array(repeating: [(index: Int, from: Int, to: Int, port: ConnectionPort)](), count: spec.stages.count)
+        for e in edges where e.port != .alerts { out[e.from].append(e) }
+        return out
+    }
     var spoolFolder = ""
     var stateFolder = ""
     /// The functions expressions may call.
@@ -150,7 +159,7 @@ private struct Validation {
             error(path, "stage '\(c.from)' is connected to itself")
             return
         }
-        guard edgeKeys.insert(EdgeKey(from: from, to: to, port: c.port)).inserted else {
+        guard seenEdges.insert(EdgeKey(from: from, to: to, port: c.port)).inserted else {
             warning(path, "the same connection is given twice")
             return
         }
@@ -216,40 +225,34 @@ private struct Validation {
         return items.dropLast().joined(separator: ", ") + " \(conjunction) " + items[items.count - 1]
     }
 
-    /// Records and error records must flow one way: no stage may feed itself. A depth-first
-    /// walk with its own stack (a chain of stages as long as the limit allows must not
-    /// overflow the thread's), over each stage's outgoing edges listed once.
+    /// Records and error records must flow one way: no stage may feed itself. (An explicit
+    /// stack: a chain of thousands of stages must not overflow the thread's.)
     mutating func checkCycles() {
-        var outgoing = [[Edge]](repeating: [], count: spec.stages.count)
-        for e in edges where e.port != .alerts && outgoing.indices.contains(e.from) { outgoing[e.from].append(e) }
-        var state = [UInt8](repeating: 0, count: spec.stages.count)  // 1 on the path, 2 done
+        let out = flowOut()
+        var state = [UInt8](repeating: 0, count: spec.stages.count)  // 1 visiting, 2 done
         var reported = Set<String>()
-        // The path from the walk's root: each stage with the next of its edges to follow.
-        var path: [(node: Int, next: Int)] = []
-        var position = [Int: Int]()  // stage → its place in `path`
         for root in spec.stages.indices where state[root] == 0 {
+            // Each frame: a node and how many of its edges were followed.
+            var stack: [(node: Int, next: Int)] = [(root, 0)]
             state[root] = 1
-            position[root] = 0
-            path.append((root, 0))
-            while let top = path.last {
-                guard top.next < outgoing[top.node].count else {
+            while let top = stack.last {
+                let edgesOut = out[top.node]
+                guard top.next < edgesOut.count else {
                     state[top.node] = 2
-                    position[top.node] = nil
-                    path.removeLast()
+                    stack.removeLast()
                     continue
                 }
-                path[path.count - 1].next += 1
-                let e = outgoing[top.node][top.next]
-                guard state.indices.contains(e.to) else { continue }
-                if state[e.to] == 1, let at = position[e.to] {
-                    let cycle = path[at...].map { spec.stages[$0.node].name } + [spec.stages[e.to].name]
+                stack[stack.count - 1].next += 1
+                let e = edgesOut[top.next]
+                if state[e.to] == 1 {
+                    let from = stack.lastIndex { $0.node == e.to } ?? 0
+                    let cycle = stack[from...].map { spec.stages[$0.node].name } + [spec.stages[e.to].name]
                     if reported.insert(Set(cycle).sorted().joined(separator: ",")).inserted {
                         error("connections[\(e.index)]", "cycle: \(cycle.joined(separator: " → "))")
                     }
                 } else if state[e.to] == 0 {
                     state[e.to] = 1
-                    position[e.to] = path.count
-                    path.append((e.to, 0))
+                    stack.append((e.to, 0))
                 }
             }
         }
@@ -257,7 +260,8 @@ private struct Validation {
 
     mutating func checkConnectedness() {
         guard spec.stages.count > 1 else { return }
-        let connected = Set(edges.flatMap { [$0.from, $0.to] })
+        var connected = Set<Int>()
+        for e in edges { connected.insert(e.from); connected.insert(e.to) }
         for i in spec.stages.indices where !connected.contains(i) {
             warning("stages[\(i)]", "stage '\(spec.stages[i].name)' is not connected to anything")
         }
@@ -270,27 +274,20 @@ private struct Validation {
         // problem is reported by the reader) makes no plan.
         guard spec.stages.indices.allSatisfy({ entries[$0] != nil }),
               let source = spec.stages.indices.first(where: { entries[$0]?.type == .source }) else { return nil }
-        // Kahn's algorithm over record and error edges, keeping file order among equals:
-        // `ready` is kept sorted from the last stage in the file to the first.
-        var outgoing = [[Int]](repeating: [], count: spec.stages.count)
+        // Kahn's algorithm over record and error edges, keeping file order among equals.
+        let out = flowOut()
         var indegree = [Int](repeating: 0, count: spec.stages.count)
-        for e in edges where e.port != .alerts {
-            outgoing[e.from].append(e.to)
-            indegree[e.to] += 1
-        }
-        var ready = spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher }.reversed() as [Int]
+        for edgesOut in out { for e in edgesOut { indegree[e.to] += 1 } }
+        // The ready stages, lowest file position first (a heap would be O(log n); the
+        // ready set of a real pipeline is small, and a chain's holds one at a time).
+        var ready = Set(spec.stages.indices.filter { indegree[$0] == 0 && entries[$0]?.type != .alertpublisher })
         var order: [Int] = []
-        while let next = ready.popLast() {
+        while let next = ready.min() {
+            ready.remove(next)
             order.append(next)
-            for to in outgoing[next] {
-                indegree[to] -= 1
-                guard indegree[to] == 0 else { continue }
-                var low = 0, high = ready.count  // the first place holding a smaller stage
-                while low < high {
-                    let mid = (low + high) / 2
-                    if ready[mid] > to { low = mid + 1 } else { high = mid }
-                }
-                ready.insert(to, at: low)
+            for e in out[next] {
+                indegree[e.to] -= 1
+                if indegree[e.to] == 0 { ready.insert(e.to) }
             }
         }
         // Publishers come last: they run after the batch's sinks.

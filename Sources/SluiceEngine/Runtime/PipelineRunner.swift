@@ -38,6 +38,9 @@ public final class PipelineRunner {
         /// The executable isolated stages run in (`<it> worker …`); nil: this process's own
         /// executable, which must then be `host`.
         public var workerExecutable: String?
+        /// How the source's position file is written (write, fsync, rename); tests pass
+        /// one that fails, as a full disk does.
+        public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -66,6 +69,12 @@ public final class PipelineRunner {
     private let alerts: AlertFlow
     /// Progress records and the summary.
     private var tally: RunTally
+    /// The summary as of the last batch done, for a stop at once (`summarySoFar`), and the
+    /// reader whose saved position it reports; guarded by `snapshotLock`.
+    private var snapshot: RunSummary?
+    private weak var snapshotReader: SourceReader?
+    private var runStart: UInt64 = 0
+    private let snapshotLock = NSLock()
 
     /// Takes the pipeline's state folder and creates every stage's plugin instance; throws
     /// the first creation error (the ones created before it are destroyed).
@@ -73,7 +82,8 @@ public final class PipelineRunner {
         self.plan = plan
         self.options = options
         retry = RetryPolicy(plan.spec.retry, sleep: options.sleep)
-        state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger)
+        state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger,
+                                  writeFile: options.writePositionFile)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
         alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
@@ -121,6 +131,7 @@ public final class PipelineRunner {
     /// Runs batches until input ends, a stage fails or `shouldStop` says so.
     public func run() -> RunSummary {
         let start = ResourceUsage.nowNanoseconds()
+        runStart = start
         var previousBatchStart = start
         var failure: String?
         var inputEnded = false
@@ -136,9 +147,13 @@ public final class PipelineRunner {
             positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
+        takeSnapshot(reader: reader)
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
             self.addTimes(self.alerts.idle())
         }) {
+            // A source that could not commit (its position not saved: a full disk) stops
+            // the run before another batch is written: what follows would be read again.
+            if reader.commitFailedNow { break }
             let batchStart = ResourceUsage.nowNanoseconds()
             current = batch.arena
             for s in stages where s !== source {
@@ -166,6 +181,7 @@ public final class PipelineRunner {
             }
             previousBatchStart = batchStart
             reader.done(batch)
+            takeSnapshot(reader: reader)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
@@ -174,6 +190,32 @@ public final class PipelineRunner {
         return tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
                             failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
                             positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
+    }
+
+    /// The summary of the batches done so far, as a run stopped at once by `reason` ("a
+    /// second SIGTERM") would end: status stopped, the batch in flight not counted (it is
+    /// not committed: the next run reads it again). Any thread may call it while `run()`
+    /// runs; nil before the run began.
+    public func summarySoFar(stoppedBy reason: String) -> RunSummary? {
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
+        guard var s = snapshot else { return nil }
+        s.durationMs = Double(ResourceUsage.nowNanoseconds() - runStart) / 1e6
+        s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
+        s.status = .stopped
+        s.stoppedBy = reason
+        let saved = snapshotReader?.savedThroughNow ?? 0
+        s.positionSavedAfterBatch = saved > 0 ? saved : nil
+        return s
+    }
+
+    private func takeSnapshot(reader: SourceReader) {
+        let s = tally.finish(stages: stages, alerts: alerts, durationMs: 0, failure: nil, stoppedBy: nil,
+                             positionSavedAfterBatch: nil, sourceRunning: true)
+        snapshotLock.lock()
+        snapshot = s
+        snapshotReader = reader
+        snapshotLock.unlock()
     }
 
     /// Runs every stage after the source, in topological order.
@@ -224,6 +266,12 @@ public final class PipelineRunner {
     private func call(_ s: RunningStage, _ call: String, _ batchID: UInt64, _ body: () -> CallStatus) -> String? {
         let log = RetryLog(logger: options.logger, subject: "stage '\(s.planned.name)'", call: "\(call) of batch \(batchID)")
         let (outcome, last) = retry.call(log, body)
+        if last == .end {
+            // A source's status: from a transform or a sink it would drop every later
+            // record without a word (issue 21), so it stops the run instead.
+            return failureText(s, call, "it returned SLUICE_END, which only a source's read may return (return SLUICE_OK; "
+                               + "records not emitted are dropped)")
+        }
         switch (outcome, last) {
         case (.gaveUp(let why, let attempts, _), _), (.stopped(let why, let attempts), _):
             return failureText(s, call, "still asking to retry after \(attempts) attempts: \(why)")

@@ -17,7 +17,7 @@ import Logging
 ///     could not do for later (a publisher's spool);
 ///   - where giving up loses nothing — a source's read (its batch ends, read again by the
 ///     next run), a publisher (its alerts go to the spool) — no wait begins once the run is
-///     asked to stop (SIGINT, SIGTERM): the run stops within its grace period rather than
+///     asked to stop (SIGINT, SIGTERM, SIGHUP): the run stops within its grace period rather than
 ///     waiting out a long backoff;
 ///   - what a publisher spooled is tried again, at a later batch or idle tick, after
 ///     `maxBackoffMs`, doubled after each replay that fails, at most 16 times it

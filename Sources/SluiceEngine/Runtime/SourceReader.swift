@@ -55,8 +55,23 @@ final class SourceReader: @unchecked Sendable {
     private let failureText: (String, String) -> String
     /// Batch id → the position its reads saved; reader thread only.
     private var positions: [UInt64: [UInt8]] = [:]
-    /// The last batch whose position is saved (0: none yet).
+    /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0
+
+    /// Whether a commit failed (the source's commit, or its position not saved), from any
+    /// thread.
+    var commitFailedNow: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return commitFailed
+    }
+
+    /// `savedThrough`, from any thread.
+    var savedThroughNow: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return savedThrough
+    }
     /// Writes positions off the reader's thread.
     private var writer: PositionWriter?
 
@@ -74,7 +89,9 @@ final class SourceReader: @unchecked Sendable {
     private var finished = false
 
     /// How long a source with nothing to give may wait per read, at least, even when
-    /// `maxDelayMs` is 0.
+    /// `maxDelayMs` is 0 — and at most: between two such reads the batches the stages
+    /// finished are committed and a stop request is seen, so an idle source (follow mode,
+    /// a quiet topic) has its last batch committed and stops at once, whatever `maxDelayMs`.
     static let idleWaitMs: UInt32 = 100
 
     init(source: any SourceStage, name: String, batch: BatchSettings, retry: RetryPolicy,
@@ -236,6 +253,16 @@ final class SourceReader: @unchecked Sendable {
         }
     }
 
+    /// Commits the batches the stages finished; false after a failure.
+    private func commitFinished() -> Bool {
+        condition.lock()
+        let pending = commitFailed ? [] : commits
+        commits.removeAll()
+        let failed = commitFailed
+        condition.unlock()
+        return !failed && commit(pending)
+    }
+
     private func free(_ memory: Memory) {
         condition.lock()
         free.append(memory)
@@ -316,10 +343,11 @@ final class SourceReader: @unchecked Sendable {
             let elapsed = ResourceUsage.nowNanoseconds() - started
             let before = taken()
             if elapsed >= maxDelayNs && (maxDelayNs > 0 || before > 0) { break }
-            var waitMs = UInt32(min(UInt64(UInt32.max), (maxDelayNs - min(elapsed, maxDelayNs)) / 1_000_000))
-            // Nothing yet: let an idle source wait a while rather than call it in a busy loop.
-            // Something already: only what is there right now.
-            waitMs = before == 0 ? max(waitMs, SourceReader.idleWaitMs) : 0
+            // Nothing yet: let an idle source wait a while rather than call it in a busy loop,
+            // committing meanwhile what the stages finished. Something already: only what is
+            // there right now.
+            if before == 0 && !commitFinished() { return result(false, true, nil) }
+            let waitMs = before == 0 ? SourceReader.idleWaitMs : 0
             var out: StageOutput?
             // A read that keeps asking to retry ends the batch as stopped when the run is
             // asked to stop meanwhile (the next run reads it).

@@ -43,10 +43,11 @@ public enum Limits {
     public static let maxRepeatIntervalMs = 31_536_000_000  // a year
     public static let maxAlertsPerBatch = 10_000_000
     public static let maxTimeoutMs = 86_400_000           // a day
-    /// Stages and connections of one pipeline: far more than a real one has (checking and
-    /// running take time in proportion); more is refused at validate.
-    public static let maxStages = 10_000
-    public static let maxConnections = 100_000
+    /// Stages and connections of one pipeline: far beyond a real one (each stage is a
+    /// plugin instance, called once per batch), small enough to plan and run in linear time
+    /// without surprises.
+    public static let maxStages = 1_000
+    public static let maxConnections = 10_000
 }
 
 /// Where a stage's plugin runs: in the host's own process (`none`, the fastest), or in a

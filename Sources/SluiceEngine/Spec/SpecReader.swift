@@ -59,10 +59,10 @@ extension ConfigReader {
 
         let pipelineIsolation = isolation(json["isolation"], "isolation") ?? .none
 
-        let stageValues = array(json["stages"], "stages")
-        if json["stages"] == nil { error("stages", "is required") }
+        var stageValues = array(json["stages"], "stages", required: true)
         if stageValues.count > Limits.maxStages {
-            error("stages", "at most \(Limits.maxStages) stages, not \(stageValues.count)")
+            error("stages", "has \(stageValues.count) stages; a pipeline may have at most \(Limits.maxStages) (split it into pipelines that hand records on through files or Kafka)")
+            stageValues = Array(stageValues.prefix(Limits.maxStages))
         }
         let stages = stageValues.enumerated().map { i, value in
             let s = stage(value, "stages[\(i)]")
@@ -73,9 +73,10 @@ extension ConfigReader {
         }
 
         var connections: [ConnectionSpec] = []
-        let connectionValues = array(json["connections"], "connections")
+        var connectionValues = array(json["connections"], "connections")
         if connectionValues.count > Limits.maxConnections {
-            error("connections", "at most \(Limits.maxConnections) connections, not \(connectionValues.count)")
+            error("connections", "has \(connectionValues.count) connections; a pipeline may have at most \(Limits.maxConnections)")
+            connectionValues = Array(connectionValues.prefix(Limits.maxConnections))
         }
         for (i, c) in connectionValues.enumerated() {
             let path = "connections[\(i)]"
@@ -126,12 +127,7 @@ extension ConfigReader {
         unknownKeys(fields, ["name", "plugin", "alerts", "delivery", "isolation", "timeoutMs", "description"], path)
         let name = string(json["name"], "\(path).name", required: true) ?? ""
         var plugin = PluginReference(name: "")
-        switch json["plugin"] {
-        case nil: error("\(path).plugin", "is required")
-        case .null?: error("\(path).plugin", "is required: an object with the plugin's name, not null")
-        default: break
-        }
-        if let p = object(json["plugin"], "\(path).plugin") {
+        if let p = object(json["plugin"], "\(path).plugin", required: true) {
             let pp = "\(path).plugin"
             unknownKeys(p, ["name", "type", "version", "artifact", "label", "properties"], pp)
             plugin.name = string(json["plugin"]?["name"], "\(pp).name", required: true) ?? ""

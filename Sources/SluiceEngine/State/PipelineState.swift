@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// A pipeline's state folder as one run holds it: the run lock (one host per pipeline at a
@@ -9,10 +10,11 @@ final class PipelineState {
     /// What the source resumes from; nil: the beginning.
     let resumedFrom: SavedPosition?
 
-    init(plan: PipelinePlan, fromStart: Bool, logger: Logger) throws {
+    init(plan: PipelinePlan, fromStart: Bool, logger: Logger,
+         writeFile: @escaping (Data, String) throws -> Void = SourcePositions.writeAtomically) throws {
         lock = try RunLock(folder: plan.stateFolder)
         let source = plan.stages[plan.source]
-        positions = SourcePositions(folder: plan.stateFolder, stage: source.name)
+        positions = SourcePositions(folder: plan.stateFolder, stage: source.name, write: writeFile)
         resumedFrom = try Self.resume(positions, source: source, fromStart: fromStart, logger: logger)
     }
 

@@ -30,9 +30,16 @@ public final class SourcePositions {
     public static let maxBytes = 64 << 10
 
     public let path: String
+    /// How the file is written (AtomicFile.write: write, fsync, rename); tests pass one that
+    /// fails, as a full disk does.
+    let write: (Data, String) throws -> Void
 
-    public init(folder: String, stage: String) {
+    /// The way a position file is written: write, fsync, rename.
+    public static func writeAtomically(_ data: Data, _ path: String) throws { try AtomicFile.write(data, to: path) }
+
+    public init(folder: String, stage: String, write: @escaping (Data, String) throws -> Void = SourcePositions.writeAtomically) {
         path = folder + "/" + Spool.fileName(stage) + ".position.json"
+        self.write = write
     }
 
     /// The saved position, nil when there is none; throws when the file exists but cannot
@@ -63,7 +70,7 @@ public final class SourcePositions {
                                   position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try encoder.encode(saved) + Data("\n".utf8), to: path)
+        try write(try encoder.encode(saved) + Data("\n".utf8), path)
     }
 }
 
@@ -164,8 +171,12 @@ final class PositionWriter: @unchecked Sendable {
     }
 
     private func loop() {
+        // The lock is held from the end of one write until the next position is taken, so
+        // a position waiting when a write ends is the next one written: the runner, woken
+        // by `saved`, cannot replace it with a newer one in between (which would leave
+        // `saved` three batches behind the batch being read, one more than `wait` allows).
+        condition.lock()
         while true {
-            condition.lock()
             while pending == nil && !closed { condition.wait() }
             guard let next = pending, error == nil else {
                 finished = true
@@ -191,7 +202,6 @@ final class PositionWriter: @unchecked Sendable {
                 saved = next.batch
             }
             condition.broadcast()
-            condition.unlock()
         }
     }
 }
