@@ -6,7 +6,7 @@ struct SpoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "Show the alerts waiting in a pipeline's spool, per publisher, without sending anything.",
-        discussion: "Alerts a publisher could not deliver wait there; `host run` delivers them first. Exits \(ExitStatus.ok.rawValue)."
+        discussion: "Alerts a publisher could not deliver wait there; `host run` delivers them first. Exits \(ExitStatus.ok.rawValue), or \(ExitStatus.invalid.rawValue) when the pipeline file or its spool.path cannot be read."
     )
 
     @OptionGroup var catalogOptions: CatalogOptions

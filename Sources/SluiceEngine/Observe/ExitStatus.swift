@@ -15,7 +15,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     public var meaning: String {
         switch self {
         case .ok: "the run completed and every alert was published"
-        case .failed: "a stage failed (it could not be created, or a call failed for good); the run stopped and the failed batch was not committed"
+        case .failed: "a stage failed (it could not be created, or a call failed for good) or the source's position could not be saved; the run stopped and the failed batch was not committed. Also: another host holds the pipeline's run lock (nothing ran)"
         case .invalid: "the pipeline file is invalid"
         case .undelivered: "the run completed but some alerts could not be published: refused, lost, or waiting in a spool for the next run (`host spool FILE` lists them)"
         case .stopped: "a signal (SIGINT, SIGTERM, SIGHUP) stopped the run before its input ended; status `stopped`"
