@@ -20,19 +20,27 @@ final class ShutdownTests: XCTestCase {
         return path
     }
 
-    func testSIGTERMFinishesTheBatchInFlightAndStopsWithStatusStopped() throws {
-        let dir = try scratchFolder()
+    /// A pipeline `name` that follows the folder `in` (made here) into out.jsonl, with the
+    /// batch bounds given; its path.
+    func followPipeline(_ dir: String, name: String, batch: String, pollMs: Int? = 20) throws -> String {
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
-        var text = ""
-        for i in 0..<30_000 { text += "{\"seq\":\(i)}\n" }
-        try text.write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
+        let poll = pollMs.map { ", \"pollMs\": \($0)" } ?? ""
         try """
-        {"name": "stopper", "batch": {"maxRecords": 500, "maxDelayMs": 100},
+        {"name": "\(name)", "batch": \(batch),
          "stages": [
-           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true, "pollMs": 20}}},
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true\(poll)}}},
            {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
          "connections": [{"from": "src", "to": "out"}]}
         """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        return dir + "/p.json"
+    }
+
+    func testSIGTERMFinishesTheBatchInFlightAndStopsWithStatusStopped() throws {
+        let dir = try scratchFolder()
+        _ = try followPipeline(dir, name: "stopper", batch: #"{"maxRecords": 500, "maxDelayMs": 100}"#)
+        var text = ""
+        for i in 0..<30_000 { text += "{\"seq\":\(i)}\n" }
+        try text.write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
         let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json"]
         let h = try BackgroundHost(run, dir: dir)
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) { (try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8))?.count ?? 0 > 0 })
@@ -141,15 +149,8 @@ final class ShutdownTests: XCTestCase {
 
     func testSIGHUPStopsLikeSIGTERM() throws {
         let dir = try scratchFolder()
-        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        _ = try followPipeline(dir, name: "hup", batch: #"{"maxRecords": 500, "maxDelayMs": 100}"#)
         try (0..<5_000).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
-        try """
-        {"name": "hup", "batch": {"maxRecords": 500, "maxDelayMs": 100},
-         "stages": [
-           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true, "pollMs": 20}}},
-           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
-         "connections": [{"from": "src", "to": "out"}]}
-        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
         let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json"]
         let h = try BackgroundHost(run, dir: dir)
         func written() -> Int { ((try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count }
@@ -185,14 +186,7 @@ final class ShutdownTests: XCTestCase {
 
     func testIdleFollowModeCommitsItsLastBatchAndASIGTERMThenStopsAtOnceDuplicatingNothing() throws {
         let dir = try scratchFolder()
-        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
-        try """
-        {"name": "idle", "batch": {"maxRecords": 100000, "maxDelayMs": 60000},
-         "stages": [
-           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in", "follow": true}}},
-           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
-         "connections": [{"from": "src", "to": "out"}]}
-        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        _ = try followPipeline(dir, name: "idle", batch: #"{"maxRecords": 100000, "maxDelayMs": 60000}"#, pollMs: nil)
         let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json", "--stop-grace-seconds", "600"]
         let h = try BackgroundHost(run, dir: dir)
         try (0..<5_000).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
