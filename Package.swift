@@ -135,6 +135,7 @@ let package = Package(
             name: "SluiceEngine",
             dependencies: [
                 "SluicePluginABI",
+                "SluicePluginSDK",  // URLRule: the one rule for http(s) URLs, the host's and plugins'.
                 "SluiceRecords",
                 "SluiceExpr",
                 "SluiceGuard",

@@ -50,7 +50,7 @@ struct WebhookConfig {
         // Also checked at validate (the widgets file's `url` type); here too, as the value may
         // come from an environment that differs from the one validate saw.
         for (name, value) in [("url", url), ("endpoint", endpoint)] where !value.isEmpty {
-            if let why = WebURL.problem(value) { throw PluginError.error("\(name): \(why)") }
+            if let why = WebURL.problem(value) { throw PluginError.error("\(name): must be an http or https URL: \(why)") }
         }
         method = c.text("method", default: "POST").uppercased()
         guard ["POST", "PUT", "PATCH"].contains(method) else { throw PluginError.error("method '\(method)': use POST, PUT or PATCH") }

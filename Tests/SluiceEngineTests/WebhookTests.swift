@@ -424,8 +424,8 @@ final class WebhookTests: XCTestCase {
     func testTheStageRefusesABadURLItselfWhateverTheHostChecked() throws {
         // The plugin's own check (the value may come from an environment validate did not
         // see): a catalog whose widgets file says nothing of URLs still gets it.
-        for (url, reason) in [("hooks.slack.com/services/T0/B0/X0", "url: the URL has no scheme"),
-                              ("http://hooks.slack.com/services/T0/B0/X0", "url: the URL must be https for hooks.slack.com")] {
+        for (url, reason) in [("hooks.slack.com/services/T0/B0/X0", "url: must be an http or https URL: it has no scheme"),
+                              ("http://hooks.slack.com/services/T0/B0/X0", "url: must be an http or https URL: it must be https for hooks.slack.com")] {
             XCTAssertThrowsError(try WebhookTests.createWithoutURLType(["format": "slack", "url": url])) { error in
                 XCTAssertTrue("\(error)".contains("stage 'hook' (Webhook 1.0.0): \(reason)"), "\(error)")
             }

@@ -2,10 +2,11 @@ import Foundation
 @testable import SluiceEngine
 import XCTest
 
-/// One rule for webhook URLs, checked twice: by the host at `validate` (the widgets file's
-/// `url` type, `PropertyType.urlProblem`) and by the Webhook plugin when a stage is created
-/// (`WebURL.problem`, as the value may come from another environment). The two agree on a
-/// table of hostile URLs, and the widgets file's `httpsHosts` are the plugin's list. The host
+/// One rule for webhook URLs (the SDK's `URLRule`), checked twice: by the host at `validate`
+/// (the widgets file's `url` type, `PropertyType.urlProblem`) and by the Webhook plugin when
+/// a stage is created (`WebURL.problem`, with libcurl's own reading of the host on top, as
+/// the value may come from another environment). The two agree on a table of hostile URLs,
+/// and the widgets file's `httpsHosts` are the plugin's list. The host
 /// compared is the host libcurl connects to: libcurl 7.88 with libidn2 decodes a
 /// percent-encoded host and maps full-width dots, so a host spelled that way is refused.
 final class WebhookURLRuleTests: XCTestCase {

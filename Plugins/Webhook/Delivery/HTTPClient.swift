@@ -146,7 +146,7 @@ final class HTTPClient {
     private func start(_ r: HTTPRequest, index: Int) -> Result<Transfer, HTTPClientError> {
         // Checked here, not left to libcurl: it guesses http for a URL without a scheme, and
         // its "unsupported protocol" then means a reply without a status line (below).
-        if let why = WebURL.problem(r.url) { return .failure(HTTPClientError(why)) }
+        if let why = WebURL.problem(r.url) { return .failure(HTTPClientError("the URL: \(why)")) }
         guard let h = idle.popLast() ?? sluice_curl_easy_init() else { return .failure(HTTPClientError("cannot create a curl handle", transient: true)) }
         sluice_curl_easy_reset(h)
         let t = Transfer(index: index, handle: h)

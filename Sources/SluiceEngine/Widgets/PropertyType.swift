@@ -1,4 +1,5 @@
 import Foundation
+import SluicePluginSDK
 
 /// What values a plugin property takes: its widgets file's `type` (with `values` for an
 /// enum and `min`/`max` for numbers), or inferred from CDAP's `widget-type` when absent.
@@ -115,57 +116,9 @@ public struct PropertyType: Sendable, Equatable {
         }
     }
 
-    /// Why `text` is no usable web URL, never quoting it (it may be a secret): no scheme
-    /// (a client would guess plain http), another scheme than http(s), no host, a space or
-    /// a control character, or plain http to one of `httpsHosts`. The host compared is the
-    /// one libcurl connects to, so a host libcurl would read otherwise than as written is
-    /// refused: percent-encoded (`hooks%2Eslack.com`), not ASCII (libidn2 maps
-    /// `hooks．slack．com` to hooks.slack.com), a backslash or a second `@` in the
-    /// authority, an empty label; upper case and one trailing dot are compared away. The
-    /// Webhook plugin checks the same, step for step (Plugins/Webhook/Delivery/WebURL.swift;
-    /// WebhookURLRuleTests holds the two to one table).
-    func urlProblem(_ text: String) -> String? {
-        guard text.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value != 127 }) else { return "it holds a space or a control character" }
-        guard let colon = text.firstIndex(of: ":"), colon != text.startIndex, text[colon...].hasPrefix("://"),
-              text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else {
-            return "it has no scheme (write https://…; without one it would go over plain http, any secret in it in clear text)"
-        }
-        let scheme = text[..<colon].lowercased()
-        guard scheme == "http" || scheme == "https" else { return "its scheme is \(scheme)" }
-        var authority = text[text.index(colon, offsetBy: 3)...]
-        if let end = authority.firstIndex(where: { "/?#".contains($0) }) { authority = authority[..<end] }
-        guard !authority.contains("\\") else { return "its host part holds a backslash" }
-        let at = authority.split(separator: "@", omittingEmptySubsequences: false)
-        guard at.count <= 2 else { return "its host part holds more than one @" }
-        var host = at[at.count - 1]
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return "its IPv6 address has no closing ]" }
-            let port = host[host.index(after: close)...]
-            guard port.isEmpty || (port.hasPrefix(":") && port.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber })),
-                  host[host.index(after: host.startIndex)..<close].allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                return "its IPv6 address or port is malformed"
-            }
-            host = host[...close]
-        } else if let port = host.lastIndex(of: ":") {
-            guard host[host.index(after: port)...].allSatisfy({ $0.isASCII && $0.isNumber }) else { return "its port is not a number" }
-            host = host[..<port]
-        }
-        guard !host.isEmpty else { return "it has no host" }
-        guard !host.contains("%") else { return "its host is percent-encoded: write it plainly" }
-        guard host.unicodeScalars.allSatisfy({ $0.isASCII }) else { return "its host is not ASCII: write an international name in its xn-- form" }
-        guard host.hasPrefix("[") || host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else {
-            return "its host holds a character no host name has"
-        }
-        var name = host.lowercased()
-        if name.hasSuffix(".") { name.removeLast() }
-        guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix("."), !name.contains("..") else { return "its host has an empty label" }
-        if scheme == "http", let known = httpsHosts.first(where: { pattern in
-            pattern.hasPrefix("*.") ? name.hasSuffix(pattern.dropFirst(1)) || name == pattern.dropFirst(2) : name == pattern
-        }) {
-            return "it must be https for \(known) (plain http would send its secret in clear text)"
-        }
-        return nil
-    }
+    /// Why `text` is no usable web URL, never quoting it (it may be a secret): the SDK's
+    /// `URLRule`, which plugins that send to URLs check again when a stage is created.
+    func urlProblem(_ text: String) -> String? { URLRule.problem(text, httpsHosts: httpsHosts) }
 
     /// A number as plugins parse it: a decimal number in JSON's spelling (a leading `+`
     /// allowed), finite; an integer is digits with an optional sign, within int64 — no
