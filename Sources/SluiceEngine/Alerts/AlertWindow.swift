@@ -1,0 +1,148 @@
+/// One alert key's window across batches (issue 22): the raw alerts of the last `sizeMs`,
+/// kept as buckets of `slideMs` (a tumbling window when the two are equal), so that its
+/// memory is bounded by the window's shape, not by how many alerts arrive. Times are
+/// processing time or event time, as the caller gives them: with event time an alert older
+/// than `allowedLatenessMs` behind the newest time seen (the watermark) is refused as late.
+/// Pure: no clock, no I/O.
+struct AlertWindow: Sendable {
+    struct Shape: Equatable, Sendable {
+        var sizeMs: Int64
+        var slideMs: Int64
+        var allowedLatenessMs: Int64 = 0
+
+        /// The most buckets a key holds: two windows' worth (the one closing and the one
+        /// open, until the caller has evaluated the first) and those a late alert may reach.
+        var maxBuckets: Int { Int((2 * sizeMs + allowedLatenessMs + slideMs - 1) / slideMs) + 1 }
+    }
+
+    enum Function: Equatable, Sendable { case count, sum, avg, min, max, distinct }
+
+    /// One aggregate's input from one alert: a number, a text (for `distinct`), or nothing.
+    enum Sample: Equatable, Sendable { case number(Double), text(String), missing }
+
+    enum Outcome: Equatable, Sendable {
+        case added
+        /// Older than the watermark minus `allowedLatenessMs`: not counted.
+        case late
+    }
+
+    struct Accumulator: Equatable, Sendable {
+        var numbers = 0
+        var sum = 0.0
+        var min = Double.infinity
+        var max = -Double.infinity
+        var texts: Set<String> = []
+    }
+
+    struct Bucket: Equatable, Sendable {
+        var start: Int64
+        var count = 0
+        var accumulators: [Accumulator]
+    }
+
+    let shape: Shape
+    let functions: [Function]
+    /// The most distinct texts one bucket keeps per aggregate; past it they are counted in
+    /// `overflow` and `distinct` is a lower bound.
+    let maxDistinct: Int
+    private(set) var buckets: [Bucket] = []   // oldest first
+    private(set) var watermark: Int64 = .min
+    private(set) var overflow = 0
+
+    init(shape: Shape, functions: [Function], maxDistinct: Int = 1_000) {
+        self.shape = shape
+        self.functions = functions
+        self.maxDistinct = maxDistinct
+    }
+
+    /// The bucket that holds time `t`: the start of its slide.
+    func bucketStart(_ t: Int64) -> Int64 {
+        let r = t % shape.slideMs
+        return t - (r < 0 ? r + shape.slideMs : r)
+    }
+
+    /// Whether a bucket starting at `start` is past: the last window holding it ended
+    /// `allowedLatenessMs` or longer before the watermark. Late alerts go nowhere, past
+    /// buckets are dropped: one rule for both.
+    func isPast(_ start: Int64) -> Bool {
+        watermark != .min && start + shape.sizeMs + shape.allowedLatenessMs <= watermark
+    }
+
+    /// Adds one alert at time `t` with one sample per function.
+    mutating func add(at t: Int64, samples: [Sample]) -> Outcome {
+        if isPast(bucketStart(t)) { return .late }
+        watermark = Swift.max(watermark, t)
+        let start = bucketStart(t)
+        if !buckets.contains(where: { $0.start == start }) {
+            let at = buckets.firstIndex(where: { $0.start > start }) ?? buckets.count
+            buckets.insert(Bucket(start: start, accumulators: Array(repeating: Accumulator(), count: functions.count)), at: at)
+        }
+        // However seldom the caller advances, no key holds more than `maxBuckets`.
+        let bound = watermark - 2 * shape.sizeMs - shape.allowedLatenessMs
+        buckets.removeAll { $0.start <= bound }
+        guard let i = buckets.firstIndex(where: { $0.start == start }) else { return .late }
+        buckets[i].count += 1
+        for (f, sample) in zip(functions.indices, samples) {
+            switch sample {
+            case let .number(x) where x.isFinite:
+                buckets[i].accumulators[f].numbers += 1
+                buckets[i].accumulators[f].sum += x
+                buckets[i].accumulators[f].min = Swift.min(buckets[i].accumulators[f].min, x)
+                buckets[i].accumulators[f].max = Swift.max(buckets[i].accumulators[f].max, x)
+                if functions[f] == .distinct { insert(String(x), i, f) }
+            case let .text(s) where functions[f] == .distinct:
+                insert(s, i, f)
+            default:
+                break
+            }
+        }
+        return .added
+    }
+
+    private mutating func insert(_ text: String, _ i: Int, _ f: Int) {
+        if buckets[i].accumulators[f].texts.count < maxDistinct || buckets[i].accumulators[f].texts.contains(text) {
+            buckets[i].accumulators[f].texts.insert(text)
+        } else {
+            overflow += 1
+        }
+    }
+
+    /// Moves the watermark to `t` (time passing without alerts) and drops the buckets no
+    /// window still open or within its lateness holds: call it once the windows that
+    /// closed by then were evaluated.
+    mutating func advance(to t: Int64) {
+        watermark = Swift.max(watermark, t)
+        let window = self
+        buckets.removeAll { window.isPast($0.start) }
+    }
+
+    /// The window ending at `end` (exclusive), of the buckets that start in
+    /// [end − sizeMs, end): how many alerts, and each function's value (nil: no number).
+    func values(endingAt end: Int64) -> (count: Int, values: [Double?]) {
+        var count = 0
+        var total = Array(repeating: Accumulator(), count: functions.count)
+        for b in buckets where b.start >= end - shape.sizeMs && b.start < end {
+            count += b.count
+            for f in functions.indices {
+                let a = b.accumulators[f]
+                total[f].numbers += a.numbers
+                total[f].sum += a.sum
+                total[f].min = Swift.min(total[f].min, a.min)
+                total[f].max = Swift.max(total[f].max, a.max)
+                if functions[f] == .distinct { total[f].texts.formUnion(a.texts) }
+            }
+        }
+        let values = functions.indices.map { f -> Double? in
+            let a = total[f]
+            switch functions[f] {
+            case .count: return Double(count)
+            case .distinct: return Double(a.texts.count)
+            case .sum: return a.numbers > 0 ? a.sum : nil
+            case .avg: return a.numbers > 0 ? a.sum / Double(a.numbers) : nil
+            case .min: return a.numbers > 0 ? a.min : nil
+            case .max: return a.numbers > 0 ? a.max : nil
+            }
+        }
+        return (count, values)
+    }
+}
