@@ -127,6 +127,14 @@ private struct Validation {
         if let alerts = stage.alerts, !entry.widgets.emitsAlerts, alerts.isAggregating {
             warning("\(path).alerts", "plugin \(entry.name) does not emit alerts (its widgets file does not declare emitsAlerts), so this section has nothing to aggregate")
         }
+        if let life = stage.alerts?.lifecycle {
+            // Expressions over a key's aggregates and groupBy fields, as alert routes' `when`.
+            for (name, source) in [("condition", life.condition), ("recover", life.recover)] {
+                guard let source, !source.isEmpty else { continue }
+                var compiler = ExpressionCompiler(functions: functions, allowsState: false)
+                if case .failure(let p) = compiler.compile(source, as: .condition) { error("\(path).alerts.\(name)", p.description) }
+            }
+        }
     }
 
     mutating func checkProperties(_ stage: StageSpec, _ entry: CatalogEntry, _ path: String, _ index: Int) {

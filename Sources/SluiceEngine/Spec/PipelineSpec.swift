@@ -47,6 +47,8 @@ public enum Limits {
     /// plugin instance, called once per batch), small enough to plan and run in linear time
     /// without surprises.
     public static let maxStages = 1_000
+    public static let maxWindowMs = 604_800_000           // a week
+    public static let maxLifecycleKeys = 10_000_000
     public static let maxConnections = 10_000
 }
 
@@ -185,6 +187,8 @@ public struct AlertSettings: Sendable, Equatable {
     /// Payload fields that identify what an unaggregated alert is about: its `key` is made
     /// of them (an aggregating stage's key is made of its groupBy fields).
     public var key: [String] = []
+    /// An alert's life across batches (issue 22): nil keeps the per-batch behaviour.
+    public var lifecycle: LifecycleSettings?
 
     public static let defaultMaxPerBatch = 100_000
 
@@ -201,6 +205,36 @@ public struct AlertSettings: Sendable, Equatable {
     /// stage's key is its groupBy fields, none at all when it has no groupBy: one group
     /// per batch, the same key in every batch.
     public var keyFields: [String]? { isAggregating ? groupBy : (key.isEmpty ? nil : key) }
+}
+
+/// When a key of a stage's alerts is alerting and when it is healthy again, over what
+/// window, and how its life goes on (docs/alerts.md).
+public struct LifecycleSettings: Sendable, Equatable {
+    public struct Window: Sendable, Equatable {
+        public var sizeMs: Int
+        /// Equal to sizeMs: tumbling windows.
+        public var slideMs: Int
+        /// The payload field holding an alert's event time (milliseconds since 1970, or
+        /// ISO 8601); nil: processing time.
+        public var timeField: String?
+        public var allowedLatenessMs: Int = 0
+    }
+
+    public var window: Window?
+    /// An expression over the aggregates and groupBy fields: the key is alerting.
+    public var condition: String
+    /// An expression: the key is healthy again; nil: when the condition does not hold.
+    public var recover: String?
+    public var forMs = 0
+    public var keepFiringMs = 0
+    public var renotifyMs = 0
+    /// A word (`critical`, `warning`, …) or `${field}` of the payload.
+    public var severity: String?
+    public var maxKeys = LifecycleSettings.defaultMaxKeys
+
+    public static let defaultMaxKeys = 100_000
+
+    public init(condition: String) { self.condition = condition }
 }
 
 public struct AggregateSpec: Sendable, Equatable {

@@ -119,6 +119,47 @@ extension ConfigReader {
         return known
     }
 
+    /// An alerts section's life across batches: nil when it has no condition (then no
+    /// window or timing may be given either).
+    mutating func lifecycle(_ a: JSONValue, _ ap: String) -> LifecycleSettings? {
+        let timing = ["window", "recover", "forMs", "keepFiringMs", "renotifyMs", "severity", "maxKeys"]
+        guard let condition = string(a["condition"], "\(ap).condition") else {
+            for key in timing where a[key] != nil && a[key] != .null {
+                error("\(ap).\(key)", "needs a condition: the expression that says when a key is alerting")
+            }
+            return nil
+        }
+        if condition.isEmpty { error("\(ap).condition", "must not be empty") }
+        var l = LifecycleSettings(condition: condition)
+        l.recover = string(a["recover"], "\(ap).recover")
+        l.forMs = integer(a["forMs"], "\(ap).forMs", minimum: 0, maximum: Limits.maxWindowMs) ?? 0
+        l.keepFiringMs = integer(a["keepFiringMs"], "\(ap).keepFiringMs", minimum: 0, maximum: Limits.maxWindowMs) ?? 0
+        l.renotifyMs = integer(a["renotifyMs"], "\(ap).renotifyMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs) ?? 0
+        l.severity = string(a["severity"], "\(ap).severity")
+        l.maxKeys = integer(a["maxKeys"], "\(ap).maxKeys", minimum: 1, maximum: Limits.maxLifecycleKeys) ?? l.maxKeys
+        if let w = object(a["window"], "\(ap).window") {
+            let wp = "\(ap).window"
+            unknownKeys(w, ["sizeMs", "slideMs", "timeField", "allowedLatenessMs"], wp)
+            let size = integer(a["window"]?["sizeMs"], "\(wp).sizeMs", minimum: 1, maximum: Limits.maxWindowMs)
+            if a["window"]?["sizeMs"] == nil { error("\(wp).sizeMs", "is required") }
+            let slide = integer(a["window"]?["slideMs"], "\(wp).slideMs", minimum: 1, maximum: Limits.maxWindowMs) ?? size
+            if let size, let slide {
+                if slide > size { error("\(wp).slideMs", "must not be longer than sizeMs (\(size))") }
+                if size % slide != 0 { error("\(wp).slideMs", "must divide sizeMs (\(size)) into whole slides") }
+                // Buckets per key: a window's and its lateness's, bounded (docs/alerts.md).
+                if size / slide > 1_000 { error("\(wp).slideMs", "makes \(size / slide) buckets a window: at most 1000") }
+                var window = LifecycleSettings.Window(sizeMs: size, slideMs: slide)
+                window.timeField = string(a["window"]?["timeField"], "\(wp).timeField")
+                window.allowedLatenessMs = integer(a["window"]?["allowedLatenessMs"], "\(wp).allowedLatenessMs", minimum: 0, maximum: Limits.maxWindowMs) ?? 0
+                if window.timeField == nil, a["window"]?["allowedLatenessMs"] != nil {
+                    warning("\(wp).allowedLatenessMs", "is ignored: only an event-time window (timeField) has late alerts")
+                }
+                l.window = window
+            }
+        }
+        return l
+    }
+
     mutating func stage(_ json: JSONValue, _ path: String) -> StageSpec {
         guard let fields = object(json, path) else {
             if json == .null { error(path, "must be an object, not null") }
@@ -158,7 +199,8 @@ extension ConfigReader {
         var alerts: AlertSettings?
         if let a = object(json["alerts"], "\(path).alerts") {
             let ap = "\(path).alerts"
-            unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch", "key"], ap)
+            unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch", "key", "window", "condition", "recover", "forMs",
+                            "keepFiringMs", "renotifyMs", "severity", "maxKeys"], ap)
             var settings = AlertSettings()
             for (i, g) in array(json["alerts"]?["groupBy"], "\(ap).groupBy").enumerated() {
                 if let s = string(g, "\(ap).groupBy[\(i)]", required: true) { settings.groupBy.append(s) }
@@ -186,6 +228,7 @@ extension ConfigReader {
                 }
                 settings.aggregates.append(AggregateSpec(name: aggName, function: function, field: field))
             }
+            settings.lifecycle = lifecycle(json["alerts"] ?? .null, ap)
             if !settings.key.isEmpty && settings.isAggregating {
                 warning("\(ap).key", "is ignored: the key of an aggregating stage's alerts is made of its groupBy fields")
             }
