@@ -111,6 +111,10 @@
  *     1.3  sluice_emitter.render_json_lines (a sink's whole batch as JSON Lines at once)
  *     1.4  sluice_emitter.emit_to (records on an output port the widgets file declares,
  *          such as Filter's "rejected")
+ *     1.5  sluice_alert.status, .notification, .severity, .incident, .starts_at_ms,
+ *          .ends_at_ms (alerts with a life: firing, then resolved). A publisher built
+ *          against an earlier minor is handed firing alerts only, never a resolve or a
+ *          refresh it could take for a new alert.
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -305,7 +309,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 4
+#define SLUICE_ABI_MINOR 5
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -597,6 +601,34 @@ typedef struct sluice_batch {
  *
  * Read the ABI 1.1 fields only when SLUICE_HAS(alert, sluice_alert, key_fields): a host of
  * ABI 1.0 does not fill them.
+ *
+ * Alerts with a life (ABI 1.5). A stage whose `alerts` section has a `condition` keeps a
+ * state per key across batches (docs/alerts.md, "Alerts with a life"): pending, firing,
+ * recovering, resolved. Its alerts are notifications of that life, and say which:
+ *   status        "firing" or "resolved". Empty for a plain alert (a stage without a
+ *                 condition): such an alert is about one batch and never resolves.
+ *   notification  why this one is sent:
+ *                   "firing"    an incident opens (or is sent again when a silence that
+ *                               held it back ends);
+ *                   "renotify"  still firing, `renotifyMs` after the last notification;
+ *                   "refresh"   still firing and nothing new to say: for services that
+ *                               forget an alert that is not sent again (Alertmanager's
+ *                               endsAt). Everyone else reports it published and sends
+ *                               nothing;
+ *                   "resolved"  the incident is over (status "resolved").
+ *   severity      the stage's `severity` setting, or the payload field it names; may be
+ *                 empty.
+ *   incident      32 hex digits, the same for every notification of one incident of a
+ *                 key; the key's next incident gets another. (`key` stays the same: use
+ *                 it where the service deduplicates — a PagerDuty trigger after a resolve
+ *                 with the same dedup_key opens a new incident, as it should.)
+ *   starts_at_ms  when the incident began firing; 0 for a plain alert.
+ *   ends_at_ms    when it ended (status "resolved"); else 0.
+ * The envelope's JSON carries them too: "status", "notification", "severity",
+ * "incident", "startsAt" and, when resolved, "endsAt" (ISO-8601 like "timestamp"). A
+ * publisher built against minor 4 or earlier never receives "resolved" or "refresh"
+ * notifications (the host counts them as withheld and says so in the run's summary).
+ * Read these fields only when SLUICE_HAS(alert, sluice_alert, ends_at_ms).
  */
 typedef struct sluice_alert {
     uint32_t size;            /* sizeof(sluice_alert) as the host built it */
@@ -616,6 +648,13 @@ typedef struct sluice_alert {
     uint32_t nkey_fields;         /* how many payload keys the key was made of (0: all) */
     uint32_t reserved;            /* 0 */
     const sluice_str *key_fields; /* their names, e.g. {"store_id"}: good labels or tags */
+    /* ABI 1.5: alerts with a life (see above); empty strings and 0 for a plain alert */
+    sluice_str status;        /* "firing" or "resolved" */
+    sluice_str notification;  /* "firing", "renotify", "refresh" or "resolved" */
+    sluice_str severity;      /* e.g. "critical"; may be empty */
+    sluice_str incident;      /* 32 hex digits, one incident of the key */
+    int64_t starts_at_ms;     /* when the incident began firing */
+    int64_t ends_at_ms;       /* when it resolved; 0 while firing */
 } sluice_alert;
 
 /* ======================================================================================

@@ -180,6 +180,10 @@ extern "C" uint64_t sr_flat_put_alerts(sr_flat_writer *w, const sluice_alert *co
         a.run = put_str(w, a.run);
         a.json = put_str(w, a.json);
         a.key = put_str(w, a.key);
+        a.status = put_str(w, a.status);
+        a.notification = put_str(w, a.notification);
+        a.severity = put_str(w, a.severity);
+        a.incident = put_str(w, a.incident);
         a.payload = as_pointer<const sluice_kv>(sr_flat_put_kvs(w, alerts[i]->payload, alerts[i]->npayload));
         uint64_t names = alloc(w, (a.nkey_fields ? a.nkey_fields : 1) * sizeof(sluice_str), alignof(sluice_str));
         for (uint32_t k = 0; k < a.nkey_fields && !w->failed; k++) {
@@ -231,6 +235,10 @@ extern "C" sluice_alert *sr_flat_fix_alerts(char *base, uint64_t size, uint64_t 
         f.fix(a.run);
         f.fix(a.json);
         f.fix(a.key);
+        f.fix(a.status);
+        f.fix(a.notification);
+        f.fix(a.severity);
+        f.fix(a.incident);
         sluice_kv *kvs = f.fix(const_cast<sluice_kv *>(a.payload), a.npayload);
         for (uint32_t k = 0; k < a.npayload && f.ok; k++) {
             f.fix(kvs[k].key);

@@ -79,15 +79,26 @@ final class EnvelopeWriter {
 
     deinit { sr_buf_free(&json) }
 
-    /// An envelope around a payload already in the arena (not copied).
+    /// What a notification of an alert's life adds to its envelope (ABI 1.5; the header
+    /// and docs/alerts.md say what each field means).
+    struct Life {
+        enum Notification: String { case firing, renotify, refresh, resolved }
+        var notification: Notification
+        var severity: String
+        /// The key's incident number (its first incident is 0).
+        var incident: UInt32
+        var startsAtMs: Int64
+        /// Resolved: when it ended.
+        var endsAtMs: Int64 = 0
+        var status: String { notification == .resolved ? "resolved" : "firing" }
+    }
+
+    /// An envelope around a payload already in the arena (not copied). With `life`, a
+    /// notification of an alert's life: its id is then a hash of its key, incident,
+    /// notification and time — the same when the same notification is made again after a
+    /// restart — rather than of the batch.
     func write(payload: UnsafeBufferPointer<sluice_kv>, count: Int, invalid: [(key: String, value: Int)] = [],
-               ordinal: Int) -> UnsafeMutablePointer<sluice_alert> {
-        var hash = prefixHash
-        hash.add(ordinal)
-        for kv in payload {
-            hash.add(kv.key)
-            hash.add(kv.value)
-        }
+               ordinal: Int, life: Life? = nil) -> UnsafeMutablePointer<sluice_alert> {
         var key = keyHash
         if let keyFields {
             for field in keyFields {
@@ -100,6 +111,21 @@ final class EnvelopeWriter {
                 key.add(kv.value)
             }
         }
+        var hash: StableHash
+        var incident = key
+        if let life {
+            incident.add(Int(life.incident))
+            hash = incident
+            hash.add(life.notification.rawValue)
+            hash.add(Int(life.notification == .resolved ? life.endsAtMs : timestampMs))
+        } else {
+            hash = prefixHash
+            hash.add(ordinal)
+            for kv in payload {
+                hash.add(kv.key)
+                hash.add(kv.value)
+            }
+        }
         sr_buf_clear(&json)
         sr_buf_append(&json, "{\"id\":\"", 7)
         hash.appendHex(to: &json)
@@ -108,6 +134,24 @@ final class EnvelopeWriter {
         sr_buf_append(&json, "\"", 1)
         _ = middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
         sr_buf_append_u64(&json, UInt64(count))
+        var incidentOffset = 0
+        if let life {
+            func member(_ name: String, _ value: String) {
+                var text = ",\"\(name)\":"
+                _ = text.withUTF8 { sr_buf_append(&json, cchar($0), $0.count) }
+                var v = value
+                _ = v.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
+            }
+            member("status", life.status)
+            member("notification", life.notification.rawValue)
+            member("severity", life.severity)
+            sr_buf_append(&json, ",\"incident\":\"", 13)
+            incidentOffset = json.len
+            incident.appendHex(to: &json)
+            sr_buf_append(&json, "\"", 1)
+            member("startsAt", Timestamp.iso8601(milliseconds: life.startsAtMs))
+            if life.notification == .resolved { member("endsAt", Timestamp.iso8601(milliseconds: life.endsAtMs)) }
+        }
         sr_buf_append(&json, ",\"payload\":{", 12)
         for (i, kv) in payload.enumerated() {
             if i > 0 { sr_buf_append(&json, ",", 1) }
@@ -148,6 +192,14 @@ final class EnvelopeWriter {
         v.key = sluice_str(ptr: v.json.ptr.map { $0 + 48 }, len: 32)
         v.nkey_fields = UInt32(keyFields?.count ?? 0)
         v.key_fields = UnsafePointer(keyFieldNames)
+        if let life {
+            v.status = arena.string(life.status)
+            v.notification = arena.string(life.notification.rawValue)
+            v.severity = arena.string(life.severity)
+            v.incident = sluice_str(ptr: v.json.ptr.map { $0 + incidentOffset }, len: 32)
+            v.starts_at_ms = life.startsAtMs
+            v.ends_at_ms = life.notification == .resolved ? life.endsAtMs : 0
+        }
         a.initialize(to: v)
         return a
     }

@@ -248,6 +248,21 @@ struct SpooledAlertReader {
             a.json = sluice_str(ptr: json, len: envelope.count)
             a.nkey_fields = UInt32(nnames)
             a.key_fields = UnsafePointer(names)
+            // A notification of an alert's life (ABI 1.5): every field there or none.
+            if let status = env.string("status") {
+                guard let notification = env.string("notification"), let severity = env.string("severity"),
+                      let incident = env.string("incident"), incident.len == 32, let startsAt = env.string("startsAt"),
+                      let starts = Timestamp.milliseconds(iso8601: String(startsAt)) else { return nil }
+                a.status = status
+                a.notification = notification
+                a.severity = severity
+                a.incident = incident
+                a.starts_at_ms = starts
+                if let endsAt = env.string("endsAt") {
+                    guard let ends = Timestamp.milliseconds(iso8601: String(endsAt)) else { return nil }
+                    a.ends_at_ms = ends
+                }
+            }
             let p = arena.allocate(sluice_alert.self, count: 1, for: "a spooled alert")
             p.initialize(to: a)
             return UnsafePointer(p)
