@@ -31,6 +31,8 @@ public struct PluginDescriptor: @unchecked Sendable {
     public let type: PluginType
     public let version: SemanticVersion
     public let library: NativeLibrary
+    /// The ABI minor version the library was built against.
+    public let abiMinor: UInt32
     /// The descriptor itself, static in the library.
     let raw: UnsafePointer<sluice_plugin>
 
@@ -39,12 +41,13 @@ public struct PluginDescriptor: @unchecked Sendable {
         let lib = try library.descriptor()
         let count = Int(lib.pointee.nplugins)
         return (0..<count).map { i in
-            Result { try PluginDescriptor(lib.pointee.plugins[i], index: i, library: library) }
+            Result { try PluginDescriptor(lib.pointee.plugins[i], index: i, library: library, abiMinor: lib.pointee.abi_minor) }
                 .mapError { $0 as! DescriptorError }
         }
     }
 
-    init(_ pointer: UnsafePointer<sluice_plugin>?, index: Int, library: NativeLibrary) throws {
+    init(_ pointer: UnsafePointer<sluice_plugin>?, index: Int, library: NativeLibrary, abiMinor: UInt32) throws {
+        self.abiMinor = abiMinor
         guard let p = pointer else { throw DescriptorError(index: index, name: nil, reason: "the descriptor pointer is NULL") }
         let d = p.pointee
         let minimum = MemoryLayout<sluice_plugin>.offset(of: \sluice_plugin.publish)! + MemoryLayout<UnsafeRawPointer>.size

@@ -107,6 +107,9 @@ public struct AlertAggregator {
             switch spec.function {
             case .count:
                 length = sr_format_number(&text, Double(spec.field == nil ? count : acc.present))
+            case .distinct:
+                // Only over a window (the spec refuses it elsewhere): AlertMonitor counts it.
+                length = sr_format_number(&text, .nan)
             case .sum, .avg, .min, .max:
                 if acc.numbers == 0 {
                     length = sr_format_number(&text, .nan)  // "null"

@@ -56,9 +56,13 @@ final class AlertFlow {
     private struct Raiser {
         let name: String
         let aggregator: AlertAggregator?
+        /// A stage whose alerts have a life: its windows and keys.
+        let monitor: AlertMonitor?
         let keyFields: [String]?
         let routes: [AlertRoute]
     }
+    /// The last batch's id (notifications made while idle are logged with it).
+    private var lastBatch: UInt64 = 0
 
     /// Compiles the alerts connections' `when`. `stop`: whether the run was asked to stop
     /// (publishers then spool rather than wait to retry). `clock` (milliseconds since 1970)
@@ -74,8 +78,17 @@ final class AlertFlow {
         router = try AlertRouter(plan: plan)
         var raisers: [Int: Raiser] = [:]
         for (i, s) in plan.stages.enumerated() where s.type != .alertpublisher {
-            raisers[i] = Raiser(name: s.name, aggregator: s.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil },
-                                keyFields: s.alerts?.keyFields, routes: s.alertRoutes)
+            var monitor: AlertMonitor?
+            if let alerts = s.alerts, let life = alerts.lifecycle {
+                do {
+                    monitor = try AlertMonitor(stage: s.name, alerts: alerts, life: life, functions: plan.functions)
+                } catch {
+                    throw StageCreateError(stage: s.name, plugin: s.entry.name, message: "\(error)")
+                }
+            }
+            raisers[i] = Raiser(name: s.name,
+                                aggregator: monitor == nil ? s.alerts.flatMap { $0.isAggregating ? AlertAggregator($0) : nil } : nil,
+                                monitor: monitor, keyFields: monitor?.keyFieldNames ?? s.alerts?.keyFields, routes: s.alertRoutes)
         }
         self.raisers = raisers
     }
@@ -90,7 +103,7 @@ final class AlertFlow {
             let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
             lanes[i] = try PublisherLane(name: s.name, plugin: s.entry.name, instance: publisher, folder: plan.spoolFolder,
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
-                                         sleep: sleep, stop: stop, logger: logger, clock: clock)
+                                         knowsLife: s.entry.abiMinor >= 5, sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
         }
     }
@@ -108,34 +121,64 @@ final class AlertFlow {
     func batch(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena) -> Durations {
         let now = clock()
         router.setNow(now)
+        lastBatch = id
         // Publisher position → its alerts of this batch.
         var pending: [Int: [RoutedAlert]] = [:]
-        for (position, alerts) in raised.sorted(by: { $0.key < $1.key }) where !alerts.isEmpty {
-            guard let raiser = raisers[position] else { continue }
+        for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
+            let alerts = raised[position] ?? []
+            guard !alerts.isEmpty || raiser.monitor != nil else { continue }
             stageCounts[position, default: AlertCounts()].emitted += alerts.count
             if raiser.routes.isEmpty {
                 stageCounts[position, default: AlertCounts()].dropped += alerts.count
                 continue
             }
-            let envelopes = envelopes(of: alerts, raisedBy: position, raiser, batch: id, at: now, in: arena)
+            let envelopes: [UnsafePointer<sluice_alert>]
+            if let monitor = raiser.monitor {
+                let before = (monitor.lateAlerts, monitor.untimedAlerts, monitor.overflowKeys)
+                monitor.ingest(alerts, now: now)
+                stageCounts[position, default: AlertCounts()].late += monitor.lateAlerts - before.0
+                stageCounts[position, default: AlertCounts()].untimed += monitor.untimedAlerts - before.1
+                stageCounts[position, default: AlertCounts()].overflowKeys += monitor.overflowKeys - before.2
+                envelopes = notifications(monitor.evaluate(now: now), of: monitor, raisedBy: position, raiser, batch: id, at: now, in: arena)
+            } else {
+                envelopes = self.envelopes(of: alerts, raisedBy: position, raiser, batch: id, at: now, in: arena)
+            }
             route(envelopes, raisedBy: position, raiser, in: arena, into: &pending)
         }
+        return deliver(pending, step: .batch(id), arena: arena)
+    }
+
+    /// Hands each publisher its alerts of one step (with a spool whose wait is over).
+    private func deliver(_ pending: [Int: [RoutedAlert]], step: Step, arena: RecordArena) -> Durations {
         var work = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         // A publisher with nothing new may still have a spool to try again.
         work += lanes.filter { pending[$0.key] == nil && $0.value.waiting > 0 }.map { ($0.key, []) }
         guard !work.isEmpty else { return [:] }
         for (position, _) in work { publishers[position]?.arena = arena }
         defer { for (position, _) in work { publishers[position]?.arena = idleArena } }
-        return step(work, .batch(id))
+        return self.step(work, step)
     }
 
-    /// No batch for a while (`PipelineRunner.idleTickMs`): spools whose wait is over are
-    /// tried again.
+    /// No batch for a while (`PipelineRunner.idleTickMs`): time moves the alerts with a
+    /// life on (windows slide, `forMs`, `keepFiringMs` and `renotifyMs` run, open incidents
+    /// are refreshed), and spools whose wait is over are tried again.
     func idle() -> Durations {
-        let due = lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
-        guard !due.isEmpty else { return [:] }
+        let now = clock()
+        router.setNow(now)
         defer { idleArena.reset() }
-        return step(due, .idle)
+        var pending: [Int: [RoutedAlert]] = [:]
+        for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
+            guard let monitor = raiser.monitor, !raiser.routes.isEmpty else { continue }
+            let envelopes = notifications(monitor.idle(now: now), of: monitor, raisedBy: position, raiser, batch: lastBatch,
+                                          at: now, in: idleArena)
+            route(envelopes, raisedBy: position, raiser, in: idleArena, into: &pending)
+        }
+        if pending.isEmpty {
+            let due = lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
+            guard !due.isEmpty else { return [:] }
+            return step(due, .idle)
+        }
+        return deliver(pending, step: .batch(lastBatch), arena: idleArena)
     }
 
     /// Every publisher's counts, with what waits in its spool now.
@@ -169,6 +212,38 @@ final class AlertFlow {
             return UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
                                               invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal))
         }
+    }
+
+    /// The envelopes of what a monitor's keys notify, then of its open incidents due for a
+    /// refresh.
+    private func notifications(_ notices: [AlertKeyTable.Notice], of monitor: AlertMonitor, raisedBy position: Int,
+                               _ raiser: Raiser, batch: UInt64, at now: Int64, in arena: RecordArena) -> [UnsafePointer<sluice_alert>] {
+        let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: raiser.name,
+                                    run: run, batch: batch, timestampMs: monitor.time(now) ?? now, keyFields: raiser.keyFields)
+        var out: [UnsafePointer<sluice_alert>] = []
+        for (ordinal, notice) in notices.enumerated() {
+            let life: EnvelopeWriter.Life
+            switch notice.notification {
+            case let .firing(incident, startsAt):
+                life = .init(notification: .firing, severity: notice.severity, incident: incident, startsAtMs: startsAt)
+                stageCounts[position, default: AlertCounts()].firing += 1
+            case let .renotify(incident, startsAt):
+                life = .init(notification: .renotify, severity: notice.severity, incident: incident, startsAtMs: startsAt)
+                stageCounts[position, default: AlertCounts()].renotified += 1
+            case let .resolved(incident, startsAt, endsAt):
+                life = .init(notification: .resolved, severity: notice.severity, incident: incident, startsAtMs: startsAt, endsAtMs: endsAt)
+                stageCounts[position, default: AlertCounts()].resolved += 1
+            }
+            out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
+                                                  ordinal: ordinal, life: life)))
+        }
+        for notice in monitor.refreshes(now: now) {
+            guard case let .firing(incident, startsAt) = notice.notification else { continue }
+            let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
+            out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
+                                                  ordinal: out.count, life: life)))
+        }
+        return out
     }
 
     /// Each envelope takes the alerts connections whose `when` it makes true.

@@ -4,50 +4,75 @@
 /// that is quiet (inactive, its window empty) is forgotten, and when the table is full a new
 /// key evicts a quiet one or, when none is quiet, is counted in `overflowKeys` and not
 /// kept — a firing key is never forgotten. Pure: the time is passed in.
-struct AlertKeyTable: Sendable {
-    struct Entry: Sendable {
+struct AlertKeyTable: Codable, Sendable {
+    struct Entry: Codable, Sendable {
         var window: AlertWindow
         var life: AlertLifecycle
+        /// The values of the stage's key fields, in their order.
+        var labels: [String]
+        /// The severity of the open incident (fixed when it fired).
+        var severity = ""
+        /// When the key's last notification was made, in processing time (for refreshes).
+        var notifiedAt: Int64 = 0
         var isQuiet: Bool { life.phase == .inactive && window.buckets.isEmpty }
     }
 
     /// A key's judgement on its window: alerting (its condition holds), healthy (its
     /// recover expression holds).
-    typealias Judge = (_ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool)
+    typealias Judge = (_ entry: Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool)
 
-    struct Notice: Equatable, Sendable {
+    struct Notice: Sendable {
         let key: [UInt8]
         let notification: AlertLifecycle.Notification
         /// The window's count and values when it was given.
         let count: Int
         let values: [Double?]
+        /// The key's labels, and the severity of its incident.
+        let labels: [String]
+        var severity: String
     }
 
     let shape: AlertWindow.Shape
     let functions: [AlertWindow.Function]
     let settings: AlertLifecycle.Settings
     let maxKeys: Int
+    /// No window: each evaluation judges the alerts added since the one before.
+    let perBatch: Bool
     private(set) var entries: [[UInt8]: Entry] = [:]
     private(set) var overflowKeys = 0
     private(set) var lateAlerts = 0
 
-    init(shape: AlertWindow.Shape, functions: [AlertWindow.Function], settings: AlertLifecycle.Settings, maxKeys: Int) {
+    init(shape: AlertWindow.Shape, functions: [AlertWindow.Function], settings: AlertLifecycle.Settings, maxKeys: Int,
+         perBatch: Bool = false) {
         self.shape = shape
         self.functions = functions
         self.settings = settings
         self.maxKeys = maxKeys
+        self.perBatch = perBatch
     }
 
     /// One raised alert of `key` at time `t`.
-    mutating func add(key: [UInt8], at t: Int64, samples: [AlertWindow.Sample]) {
-        if entries[key] == nil {
-            guard entries.count < maxKeys || evictQuietKey() else {
-                overflowKeys += 1
-                return
-            }
-            entries[key] = Entry(window: AlertWindow(shape: shape, functions: functions), life: AlertLifecycle(settings))
-        }
+    mutating func add(key: [UInt8], at t: Int64, samples: [AlertWindow.Sample], labels: @autoclosure () -> [String] = []) {
+        guard open(key, labels) else { return }
         if entries[key]?.window.add(at: t, samples: samples) == .late { lateAlerts += 1 }
+    }
+
+    /// `count` alerts of `key` at time `t`, summed up per function.
+    mutating func merge(key: [UInt8], at t: Int64, count: Int, accumulators: [AlertWindow.Accumulator],
+                        labels: () -> [String]) {
+        guard open(key, labels) else { return }
+        if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators) == .late { lateAlerts += count }
+    }
+
+    /// Whether `key` has an entry (made now when there is room).
+    private mutating func open(_ key: [UInt8], _ labels: () -> [String]) -> Bool {
+        if entries[key] != nil { return true }
+        guard entries.count < maxKeys || evictQuietKey() else {
+            overflowKeys += 1
+            return false
+        }
+        entries[key] = Entry(window: AlertWindow(shape: shape, functions: functions), life: AlertLifecycle(settings), labels: labels())
+        return true
     }
 
     private mutating func evictQuietKey() -> Bool {
@@ -61,17 +86,58 @@ struct AlertKeyTable: Sendable {
     /// the keys that went quiet.
     mutating func evaluate(at now: Int64, judge: Judge) -> [Notice] {
         var notices: [Notice] = []
-        let end = AlertWindow(shape: shape, functions: []).bucketStart(now) + shape.slideMs
+        let end = perBatch ? Int64.max : AlertWindow(shape: shape, functions: []).bucketStart(now) + shape.slideMs
         for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             guard var entry = entries[key] else { continue }
-            let (count, values) = entry.window.values(endingAt: end)
-            let (alerting, healthy) = judge(count, values)
+            let (count, values) = perBatch ? entry.window.values(endingAt: end, all: true) : entry.window.values(endingAt: end)
+            let (alerting, healthy) = judge(entry, count, values)
             for n in entry.life.evaluate(alerting: alerting, healthy: healthy, at: now) {
-                notices.append(Notice(key: key, notification: n, count: count, values: values))
+                notices.append(Notice(key: key, notification: n, count: count, values: values, labels: entry.labels, severity: entry.severity))
             }
-            entry.window.advance(to: now)
+            if perBatch { entry.window.clear() } else { entry.window.advance(to: now) }
             entries[key] = entry.isQuiet ? nil : entry
         }
         return notices
+    }
+
+    /// What time alone does by `now` (no new judgement: `forMs`, `keepFiringMs` and
+    /// `renotifyMs` run on), in key order.
+    mutating func tick(at now: Int64) -> [Notice] {
+        var notices: [Notice] = []
+        for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard var entry = entries[key], entry.life.phase != .inactive else { continue }
+            let last = entry.window.values(endingAt: .max, all: true)
+            for n in entry.life.tick(at: now) {
+                notices.append(Notice(key: key, notification: n, count: last.count, values: last.values, labels: entry.labels,
+                                      severity: entry.severity))
+            }
+            entries[key] = entry.isQuiet ? nil : entry
+        }
+        return notices
+    }
+
+    /// Sets what the table keeps beside a key's life.
+    mutating func update(_ key: [UInt8], _ change: (inout Entry) -> Void) {
+        guard var entry = entries[key] else { return }
+        change(&entry)
+        entries[key] = entry
+    }
+
+    /// A notice that `key`'s open incident is still firing (nil when it has none).
+    func stillFiring(_ key: [UInt8]) -> Notice? {
+        guard let entry = entries[key] else { return nil }
+        let startsAt: Int64
+        switch entry.life.phase {
+        case let .firing(s, _), let .recovering(s, _, _): startsAt = s
+        case .inactive, .pending: return nil
+        }
+        let last = entry.window.values(endingAt: .max, all: true)
+        return Notice(key: key, notification: .firing(incident: entry.life.incident, startsAt: startsAt), count: last.count,
+                      values: last.values, labels: entry.labels, severity: entry.severity)
+    }
+
+    /// The keys whose incident is open (firing or recovering).
+    var openKeys: [[UInt8]] {
+        entries.filter { $0.value.life.isOpen }.keys.sorted { $0.lexicographicallyPrecedes($1) }
     }
 }

@@ -6,8 +6,8 @@
 /// Each evaluation says whether the key is *alerting* (its `condition` holds) and whether it
 /// is *healthy* (its `recover` expression holds; by default, not alerting). Between the two
 /// (a recovery threshold's band) the key keeps its phase, as a Datadog monitor does.
-struct AlertLifecycle: Equatable, Sendable {
-    struct Settings: Equatable, Sendable {
+struct AlertLifecycle: Codable, Equatable, Sendable {
+    struct Settings: Codable, Equatable, Sendable {
         /// How long the condition must hold before the key fires (0: at once).
         var forMs: Int64 = 0
         /// How long the key must stay healthy before it resolves (0: at once): a brief
@@ -17,7 +17,7 @@ struct AlertLifecycle: Equatable, Sendable {
         var renotifyMs: Int64 = 0
     }
 
-    enum Phase: Equatable, Sendable {
+    enum Phase: Codable, Equatable, Sendable {
         case inactive
         /// Alerting since `since`, not yet for `forMs`.
         case pending(since: Int64)
@@ -43,6 +43,14 @@ struct AlertLifecycle: Equatable, Sendable {
     private(set) var incident: UInt32 = 0
 
     init(_ settings: Settings) { self.settings = settings }
+
+    /// Whether an incident is open (firing, or recovering and not yet resolved).
+    var isOpen: Bool {
+        switch phase {
+        case .firing, .recovering: return true
+        case .inactive, .pending: return false
+        }
+    }
 
     /// The key was evaluated at `now`: `alerting` when its condition holds, `healthy` when
     /// its recover expression holds (both false: in the band between, the phase holds).

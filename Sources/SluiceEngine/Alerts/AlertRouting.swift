@@ -5,15 +5,19 @@ import SluiceRecords
 /// the alert's envelope (docs/expressions.md), seen as the record
 ///
 ///     {"id": …, "key": …, "namespace": …, "pipeline": …, "stage": …, "run": …,
-///      "batch": 7, "timestampMs": 1795000000000, "count": 3, "payload": {"k": "v", …}}
+///      "batch": 7, "timestampMs": 1795000000000, "count": 3, "payload": {"k": "v", …},
+///      "status": "firing", "notification": "firing", "severity": "critical"}
 ///
+/// (status, notification and severity are empty strings for a plain alert: one of a stage
+/// without a condition)
 /// (payload values are the alert's text; `number(payload.n)` reads one as a number).
 /// An alert no connection of its stage takes is counted as unrouted.
 final class AlertRouter {
     /// Compiled `when` per route, by its path in the file.
     private var filters: [String: (program: ExpressionProgram, root: UInt32)] = [:]
     private let keys: [sluice_key]
-    private static let names = ["id", "key", "namespace", "pipeline", "stage", "run", "batch", "timestampMs", "count", "payload"]
+    private static let names = ["id", "key", "namespace", "pipeline", "stage", "run", "batch", "timestampMs", "count", "payload",
+                                "status", "notification", "severity"]
 
     init(plan: PipelinePlan) throws {
         keys = Self.names.map { FieldKeys.intern($0) }
@@ -56,6 +60,8 @@ final class AlertRouter {
             sluice_string(a.stage.ptr, a.stage.len), sluice_string(a.run.ptr, a.run.len),
             sluice_int(Int64(truncatingIfNeeded: a.batch)), sluice_int(a.timestamp_ms),
             sluice_int(Int64(truncatingIfNeeded: a.count)), sluice_object(payload, a.npayload),
+            sluice_string(a.status.ptr, a.status.len), sluice_string(a.notification.ptr, a.notification.len),
+            sluice_string(a.severity.ptr, a.severity.len),
         ]
         let fields = arena.allocate(sluice_field.self, count: values.count, for: "an alert's envelope routed with `when`")
         for (i, v) in values.enumerated() {

@@ -170,6 +170,16 @@ struct PublisherState: Codable, Equatable {
     var failedReplays = 0
     /// Alert key → when it was last delivered (milliseconds since 1970).
     var sent: [String: Int64] = [:]
+    /// Alert key → when a repeat held back was last sent as a refresh.
+    var refreshed: [String: Int64]?
+
+    /// Whether a held-back repeat of `key` is due to go out as a refresh (then noted).
+    mutating func refreshDue(_ key: String, now: Int64, every: Int64) -> Bool {
+        let last = max(sent[key] ?? .min, refreshed?[key] ?? .min)
+        guard last == .min || now - last >= every else { return false }
+        refreshed = (refreshed ?? [:]).merging([key: now]) { $1 }
+        return true
+    }
 
     /// The saved state; a fresh one when there is none, or when it cannot be read (said
     /// in the log: repeat suppression starts over).

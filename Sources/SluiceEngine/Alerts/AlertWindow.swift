@@ -4,8 +4,8 @@
 /// processing time or event time, as the caller gives them: with event time an alert older
 /// than `allowedLatenessMs` behind the newest time seen (the watermark) is refused as late.
 /// Pure: no clock, no I/O.
-struct AlertWindow: Sendable {
-    struct Shape: Equatable, Sendable {
+struct AlertWindow: Codable, Sendable {
+    struct Shape: Codable, Equatable, Sendable {
         var sizeMs: Int64
         var slideMs: Int64
         var allowedLatenessMs: Int64 = 0
@@ -15,7 +15,7 @@ struct AlertWindow: Sendable {
         var maxBuckets: Int { Int((2 * sizeMs + allowedLatenessMs + slideMs - 1) / slideMs) + 1 }
     }
 
-    enum Function: Equatable, Sendable { case count, sum, avg, min, max, distinct }
+    enum Function: Codable, Equatable, Sendable { case count, sum, avg, min, max, distinct }
 
     /// One aggregate's input from one alert: a number, a text (for `distinct`), or nothing.
     enum Sample: Equatable, Sendable { case number(Double), text(String), missing }
@@ -26,15 +26,39 @@ struct AlertWindow: Sendable {
         case late
     }
 
-    struct Accumulator: Equatable, Sendable {
+    struct Accumulator: Codable, Equatable, Sendable {
         var numbers = 0
         var sum = 0.0
         var min = Double.infinity
         var max = -Double.infinity
         var texts: Set<String> = []
+
+        /// Adds one sample (for function `function`); false when a distinct text did not
+        /// fit in `maxDistinct`.
+        mutating func add(_ sample: Sample, _ function: Function, maxDistinct: Int) -> Bool {
+            switch sample {
+            case let .number(x) where x.isFinite:
+                numbers += 1
+                sum += x
+                min = Swift.min(min, x)
+                max = Swift.max(max, x)
+                if function == .distinct { return insert(String(x), maxDistinct) }
+            case let .text(s) where function == .distinct:
+                return insert(s, maxDistinct)
+            default:
+                break
+            }
+            return true
+        }
+
+        mutating func insert(_ text: String, _ maxDistinct: Int) -> Bool {
+            guard texts.count < maxDistinct || texts.contains(text) else { return false }
+            texts.insert(text)
+            return true
+        }
     }
 
-    struct Bucket: Equatable, Sendable {
+    struct Bucket: Codable, Equatable, Sendable {
         var start: Int64
         var count = 0
         var accumulators: [Accumulator]
@@ -70,42 +94,41 @@ struct AlertWindow: Sendable {
 
     /// Adds one alert at time `t` with one sample per function.
     mutating func add(at t: Int64, samples: [Sample]) -> Outcome {
+        var accumulators = Array(repeating: Accumulator(), count: functions.count)
+        for f in functions.indices where f < samples.count {
+            if !accumulators[f].add(samples[f], functions[f], maxDistinct: maxDistinct) { overflow += 1 }
+        }
+        return merge(at: t, count: 1, accumulators: accumulators)
+    }
+
+    /// Adds `count` alerts at time `t`, already summed up per function (a batch's alerts of
+    /// one key and one slide, added at once).
+    mutating func merge(at t: Int64, count: Int, accumulators: [Accumulator]) -> Outcome {
         if isPast(bucketStart(t)) { return .late }
         watermark = Swift.max(watermark, t)
         let start = bucketStart(t)
         if !buckets.contains(where: { $0.start == start }) {
             let at = buckets.firstIndex(where: { $0.start > start }) ?? buckets.count
             buckets.insert(Bucket(start: start, accumulators: Array(repeating: Accumulator(), count: functions.count)), at: at)
+            // However seldom the caller advances, no key holds more than `maxBuckets`.
+            let bound = watermark - 2 * shape.sizeMs - shape.allowedLatenessMs
+            buckets.removeAll { $0.start <= bound }
         }
-        // However seldom the caller advances, no key holds more than `maxBuckets`.
-        let bound = watermark - 2 * shape.sizeMs - shape.allowedLatenessMs
-        buckets.removeAll { $0.start <= bound }
-        guard let i = buckets.firstIndex(where: { $0.start == start }) else { return .late }
-        buckets[i].count += 1
-        for (f, sample) in zip(functions.indices, samples) {
-            switch sample {
-            case let .number(x) where x.isFinite:
-                buckets[i].accumulators[f].numbers += 1
-                buckets[i].accumulators[f].sum += x
-                buckets[i].accumulators[f].min = Swift.min(buckets[i].accumulators[f].min, x)
-                buckets[i].accumulators[f].max = Swift.max(buckets[i].accumulators[f].max, x)
-                if functions[f] == .distinct { insert(String(x), i, f) }
-            case let .text(s) where functions[f] == .distinct:
-                insert(s, i, f)
-            default:
-                break
-            }
+        guard let i = buckets.lastIndex(where: { $0.start == start }) else { return .late }
+        buckets[i].count += count
+        for f in functions.indices where f < accumulators.count {
+            let a = accumulators[f]
+            buckets[i].accumulators[f].numbers += a.numbers
+            buckets[i].accumulators[f].sum += a.sum
+            buckets[i].accumulators[f].min = Swift.min(buckets[i].accumulators[f].min, a.min)
+            buckets[i].accumulators[f].max = Swift.max(buckets[i].accumulators[f].max, a.max)
+            for text in a.texts where !buckets[i].accumulators[f].insert(text, maxDistinct) { overflow += 1 }
         }
         return .added
     }
 
-    private mutating func insert(_ text: String, _ i: Int, _ f: Int) {
-        if buckets[i].accumulators[f].texts.count < maxDistinct || buckets[i].accumulators[f].texts.contains(text) {
-            buckets[i].accumulators[f].texts.insert(text)
-        } else {
-            overflow += 1
-        }
-    }
+    /// Forgets every alert (a window of one batch, once it was judged).
+    mutating func clear() { buckets.removeAll(keepingCapacity: true) }
 
     /// Moves the watermark to `t` (time passing without alerts) and drops the buckets no
     /// window still open or within its lateness holds: call it once the windows that
@@ -118,10 +141,10 @@ struct AlertWindow: Sendable {
 
     /// The window ending at `end` (exclusive), of the buckets that start in
     /// [end − sizeMs, end): how many alerts, and each function's value (nil: no number).
-    func values(endingAt end: Int64) -> (count: Int, values: [Double?]) {
+    func values(endingAt end: Int64, all: Bool = false) -> (count: Int, values: [Double?]) {
         var count = 0
         var total = Array(repeating: Accumulator(), count: functions.count)
-        for b in buckets where b.start >= end - shape.sizeMs && b.start < end {
+        for b in buckets where all || (b.start >= end - shape.sizeMs && b.start < end) {
             count += b.count
             for f in functions.indices {
                 let a = b.accumulators[f]

@@ -53,6 +53,9 @@ final class PublisherLane: @unchecked Sendable {
     /// The longest repeat interval of the connections into this publisher (0: none).
     private let longestRepeatMs: Int
     private let retry: RetrySettings
+    /// Whether the publisher was built against ABI 1.5 or later: only then is it handed
+    /// resolves and refreshes (an older one could take a resolve for a new alert).
+    private let knowsLife: Bool
     /// Milliseconds since 1970: when alerts were sent, when the spool is due.
     private let clock: () -> Int64
 
@@ -63,7 +66,7 @@ final class PublisherLane: @unchecked Sendable {
     var waiting: Int { spool.count }
 
     init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
-         longestRepeatMs: Int, retry: RetrySettings, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
+         longestRepeatMs: Int, retry: RetrySettings, knowsLife: Bool = true, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
          logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
         self.clock = clock
         self.name = name
@@ -72,6 +75,7 @@ final class PublisherLane: @unchecked Sendable {
         self.folder = folder
         self.longestRepeatMs = longestRepeatMs
         self.retry = retry
+        self.knowsLife = knowsLife
         self.logger = logger
         delivery = AlertDelivery(settings: retry, sleep: sleep, stop: stop,
                                  log: RetryLog(logger: logger, subject: "publisher '\(name)'", call: "publish"))
@@ -206,14 +210,31 @@ final class PublisherLane: @unchecked Sendable {
         report.publisher.received += alerts.count
         var toSend: [RoutedAlert] = []
         toSend.reserveCapacity(alerts.count)
-        var sentThisBatch = Set<String>()
+        var sentThisBatch = Set<String>(), refreshedThisBatch = Set<String>()
         for r in alerts {
-            if r.repeatIntervalMs > 0 {
+            let notification = r.alert.pointee.notification
+            if notification.len > 0 {
+                // A notification of an alert's life: never held back as a repeat; a
+                // resolve or a refresh only for a publisher that knows what it is.
+                if !knowsLife && (String(notification) == "resolved" || String(notification) == "refresh") {
+                    report.publisher.withheld += 1
+                    report.count(r.stage) { $0.withheld += 1 }
+                    continue
+                }
+            } else if r.repeatIntervalMs > 0 {
                 let key = String(r.alert.pointee.key)
                 let recent = state.sent[key].map { now.subtractingReportingOverflow($0).partialValue < Int64(r.repeatIntervalMs) && $0 <= now } ?? false
                 if recent || !sentThisBatch.insert(key).inserted {
                     report.publisher.suppressed += 1
                     report.count(r.stage) { $0.suppressed += 1 }
+                    // Held back, but a service that forgets alerts not sent again
+                    // (Alertmanager's endsAt) hears it is still firing, at most once a
+                    // refresh interval: a repeat interval never makes a false resolve.
+                    if recent && knowsLife && refreshedThisBatch.insert(key).inserted
+                        && state.refreshDue(key, now: now, every: AlertMonitor.refreshMs) {
+                        stateChanged = true
+                        toSend.append(RoutedAlert(alert: UnsafePointer(refresh(of: r.alert)), stage: r.stage, repeatIntervalMs: 0))
+                    }
                     continue
                 }
             }
@@ -237,6 +258,9 @@ final class PublisherLane: @unchecked Sendable {
         var refused = 0
         for (r, fate) in zip(toSend, outcome.fates) {
             switch fate {
+            case .delivered where String(r.alert.pointee.notification) == "refresh":
+                report.publisher.refreshed += 1
+                report.count(r.stage) { $0.refreshed += 1 }
             case .delivered:
                 report.publisher.published += 1
                 report.count(r.stage) { $0.published += 1 }
@@ -245,6 +269,9 @@ final class PublisherLane: @unchecked Sendable {
                 refused += 1
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
+            case .deferred where String(r.alert.pointee.notification) == "refresh":
+                // Nothing new to keep: the next refresh goes out in its time.
+                continue
             case .deferred(let why, let wait):
                 deferred.append(r)
                 reason = why
@@ -289,6 +316,16 @@ final class PublisherLane: @unchecked Sendable {
         }
     }
 
+    /// A copy of a plain alert marked as a refresh (in the lane's arena, until its next
+    /// step).
+    private func refresh(of alert: UnsafePointer<sluice_alert>) -> UnsafeMutablePointer<sluice_alert> {
+        var copy = alert.pointee
+        copy.notification = arena.string("refresh")
+        let p = arena.allocate(sluice_alert.self, count: 1, for: "an alert's refresh")
+        p.initialize(to: copy)
+        return p
+    }
+
     // MARK: state
 
     private func noteSent(_ alert: UnsafePointer<sluice_alert>, _ now: Int64) {
@@ -314,6 +351,7 @@ final class PublisherLane: @unchecked Sendable {
         stateChanged = false
         if longestRepeatMs > 0 {
             state.sent = state.sent.filter { $0.value <= now && now - $0.value < Int64(longestRepeatMs) }
+            state.refreshed = state.refreshed?.filter { state.sent[$0.key] != nil }
         } else if !state.sent.isEmpty {
             state.sent = [:]
         }

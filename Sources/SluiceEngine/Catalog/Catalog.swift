@@ -21,6 +21,8 @@ public struct CatalogEntry: @unchecked Sendable {
     public var extraPorts: [String] { type == .source || type == .transform ? widgets.extraOutputs : [] }
     /// Its position in the library's descriptor table.
     public let index: Int
+    /// The ABI minor version its library was built against.
+    public let abiMinor: UInt32
     public let widgets: Widgets
     public let widgetsPath: String
     public let location: PluginLocation
@@ -34,6 +36,7 @@ public struct CatalogEntry: @unchecked Sendable {
         self.version = version
         self.origin = origin
         self.index = plugin.index
+        self.abiMinor = plugin.abiMinor
         self.widgets = widgets
         self.widgetsPath = widgetsPath
         self.location = location

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import SluiceGuard
+import SluicePluginABI
 
 /// What a plugin library holds, as its descriptors say.
 public struct LibraryDescription: Codable, Sendable, Equatable {
@@ -12,6 +13,9 @@ public struct LibraryDescription: Codable, Sendable, Equatable {
         public var name: String
         public var type: PluginType
         public var version: String
+        /// The ABI minor version its library was built against (ABI 1.5 and later alerts
+        /// reach only publishers that know them).
+        public var abiMinor: UInt32 = UInt32(SLUICE_ABI_MINOR)
     }
     /// A descriptor the host cannot use, and why.
     public struct Problem: Codable, Sendable, Equatable {
@@ -31,7 +35,7 @@ public struct LibraryDescription: Codable, Sendable, Equatable {
         for (i, result) in try LoadedLibraries.marked(path, { try PluginDescriptor.all(in: library) }).enumerated() {
             switch result {
             case .success(let d):
-                description.plugins.append(Plugin(index: i, name: d.name, type: d.type, version: d.version.text))
+                description.plugins.append(Plugin(index: i, name: d.name, type: d.type, version: d.version.text, abiMinor: d.abiMinor))
                 loaded[i] = d
             case .failure(let e):
                 description.problems.append(Problem(index: e.index, name: e.name, reason: e.reason))

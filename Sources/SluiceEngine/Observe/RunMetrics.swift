@@ -22,6 +22,22 @@ public struct AlertCounts: Codable, Equatable, Sendable {
     public var suppressed = 0
     public var spooled = 0
     public var replayed = 0
+    // Alerts with a life (a stage whose alerts section has a condition):
+    /// Incidents opened (firing notifications), renotifications, resolves.
+    public var firing = 0
+    public var renotified = 0
+    public var resolved = 0
+    /// Open incidents sent again unchanged for services that forget them (Alertmanager).
+    public var refreshed = 0
+    /// Notifications held back by a silence.
+    public var silenced = 0
+    /// Resolves and refreshes not handed to a publisher built before ABI 1.5.
+    public var withheld = 0
+    /// Raised alerts not counted in a window: older than its allowed lateness, without a
+    /// readable event time, or of a key past `maxKeys`.
+    public var late = 0
+    public var untimed = 0
+    public var overflowKeys = 0
 
     public init() {}
 
@@ -41,6 +57,15 @@ public struct AlertCounts: Codable, Equatable, Sendable {
         r.suppressed = op(a.suppressed, b.suppressed)
         r.spooled = op(a.spooled, b.spooled)
         r.replayed = op(a.replayed, b.replayed)
+        r.firing = op(a.firing, b.firing)
+        r.renotified = op(a.renotified, b.renotified)
+        r.resolved = op(a.resolved, b.resolved)
+        r.refreshed = op(a.refreshed, b.refreshed)
+        r.silenced = op(a.silenced, b.silenced)
+        r.withheld = op(a.withheld, b.withheld)
+        r.late = op(a.late, b.late)
+        r.untimed = op(a.untimed, b.untimed)
+        r.overflowKeys = op(a.overflowKeys, b.overflowKeys)
         return r
     }
 }
@@ -83,6 +108,10 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
     public var replayed = 0
     /// Alerts in its spool when the run ended: delivered first by the next run.
     public var waiting = 0
+    /// Open incidents sent again unchanged (for services that forget them).
+    public var refreshed = 0
+    /// Resolves and refreshes it was not handed: it was built before ABI 1.5.
+    public var withheld = 0
     /// Time spent delivering (its lane: replay, publish calls, waits between retries).
     public var durationMs = 0.0
 
@@ -104,7 +133,7 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
     public static func == (a: PublisherSummary, b: PublisherSummary) -> Bool {
         a.name == b.name && a.plugin == b.plugin && a.received == b.received && a.published == b.published
             && a.failed == b.failed && a.retries == b.retries && a.suppressed == b.suppressed && a.spooled == b.spooled
-            && a.replayed == b.replayed && a.waiting == b.waiting
+            && a.replayed == b.replayed && a.waiting == b.waiting && a.refreshed == b.refreshed && a.withheld == b.withheld
     }
 
     mutating func add(_ o: PublisherSummary) {
@@ -113,6 +142,8 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
         failed += o.failed
         retries += o.retries
         suppressed += o.suppressed
+        refreshed += o.refreshed
+        withheld += o.withheld
         spooled += o.spooled
         replayed += o.replayed
         durationMs += o.durationMs

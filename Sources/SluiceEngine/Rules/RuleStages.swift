@@ -17,12 +17,12 @@ public enum RuleStages {
     static func plugins() -> [(plugin: LibraryDescription.Plugin, descriptor: PluginDescriptor, stage: BuiltInStage)] {
         guard let lib = sx_builtin_library() else { return [] }
         return (0..<Int(lib.pointee.nplugins)).compactMap { i in
-            guard let d = try? PluginDescriptor(lib.pointee.plugins[i], index: i, library: NativeLibrary.host),
+            guard let d = try? PluginDescriptor(lib.pointee.plugins[i], index: i, library: NativeLibrary.host, abiMinor: lib.pointee.abi_minor),
                   let kind = Kind(rawValue: d.name) else { return nil }
             let stage = BuiltInStage { properties, path, functions, bind in
                 compile(kind, properties: properties, path: path, functions: functions, bind: bind)
             }
-            return (LibraryDescription.Plugin(index: i, name: d.name, type: d.type, version: d.version.text), d, stage)
+            return (LibraryDescription.Plugin(index: i, name: d.name, type: d.type, version: d.version.text, abiMinor: d.abiMinor), d, stage)
         }
     }
 

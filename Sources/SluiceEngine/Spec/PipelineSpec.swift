@@ -252,6 +252,9 @@ public struct AggregateSpec: Sendable, Equatable {
 
 public enum AggregateFunction: String, Sendable, CaseIterable {
     case count, sum, avg, min, max
+    /// How many distinct values the field had: over a window only (a section with a
+    /// condition), where a per-batch count would mislead.
+    case distinct
 
     /// Also accepts `mean` for `avg`.
     public init?(name: String) {
@@ -259,7 +262,7 @@ public enum AggregateFunction: String, Sendable, CaseIterable {
         self.init(rawValue: name)
     }
 
-    public static let names = ["count", "sum", "avg", "mean", "min", "max"]
+    public static let names = ["count", "sum", "avg", "mean", "min", "max", "distinct"]
 }
 
 /// Which output of a stage a connection carries.

@@ -229,6 +229,11 @@ extension ConfigReader {
                 settings.aggregates.append(AggregateSpec(name: aggName, function: function, field: field))
             }
             settings.lifecycle = lifecycle(json["alerts"] ?? .null, ap)
+            if settings.lifecycle == nil {
+                for (i, agg) in settings.aggregates.enumerated() where agg.function == .distinct {
+                    error("\(ap).aggregates[\(i)].function", "distinct counts values over a window: it needs a condition (see docs/alerts.md, \"Alerts with a life\")")
+                }
+            }
             if !settings.key.isEmpty && settings.isAggregating {
                 warning("\(ap).key", "is ignored: the key of an aggregating stage's alerts is made of its groupBy fields")
             }

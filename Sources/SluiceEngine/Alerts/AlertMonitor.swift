@@ -1,0 +1,293 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluicePluginABI
+import SluiceRecords
+
+/// A stage's alerts as a monitor (issue 22; docs/alerts.md, "Alerts with a life"): the raw
+/// alerts of each batch go into a window per key (the `groupBy` fields, else the `key`
+/// fields, else the whole payload), the `condition` and `recover` expressions judge each
+/// key on its window's aggregates, and each key's life (AlertLifecycle) answers what to
+/// notify. Time is processing time (the flow's clock) or, with a window's `timeField`,
+/// event time: the newest event time seen (the watermark) — then an hour of old data
+/// replayed in a second has the incidents it had when it happened.
+///
+/// Per batch the raw alerts are first summed up per key and slide (no Swift string per
+/// alert), then merged into the windows: a key costs one merge per batch, not per alert.
+final class AlertMonitor {
+    /// How often an open incident is sent again as a `refresh`, in processing time: for
+    /// services that forget an alert that is not sent again (Alertmanager's endsAt). The
+    /// publishers that need no refresh skip it.
+    static let refreshMs: Int64 = 60_000
+
+    let stage: String
+    let settings: LifecycleSettings
+    private(set) var table: AlertKeyTable
+    private(set) var watermark: Int64 = .min
+    /// Alerts without a readable event time (counted, not added).
+    private(set) var untimedAlerts = 0
+    var lateAlerts: Int { table.lateAlerts }
+    var overflowKeys: Int { table.overflowKeys }
+
+    /// The key fields (none: the stage is one key), as bytes and names.
+    private let keyFields: [[UInt8]]
+    let keyFieldNames: [String]
+    private let aggregates: [AggregateSpec]
+    private let aggregateFields: [[UInt8]?]
+    private let functions: [AlertWindow.Function]
+    private let timeField: [UInt8]?
+    private let condition: (program: ExpressionProgram, root: UInt32)
+    private let recover: (program: ExpressionProgram, root: UInt32)?
+    private let scratch = RecordArena(chunkBytes: 16 << 10)
+
+    var isEventTime: Bool { timeField != nil }
+
+    init(stage: String, alerts: AlertSettings, life: LifecycleSettings, functions: ExpressionFunctions) throws {
+        self.stage = stage
+        settings = life
+        keyFieldNames = alerts.keyFields ?? []
+        keyFields = keyFieldNames.map { Array($0.utf8) }
+        aggregates = alerts.aggregates
+        aggregateFields = alerts.aggregates.map { $0.field.map { Array($0.utf8) } }
+        self.functions = alerts.aggregates.map { AlertWindow.Function($0.function) }
+        timeField = life.window?.timeField.map { Array($0.utf8) }
+        func compile(_ source: String, _ name: String) throws -> (ExpressionProgram, UInt32) {
+            var compiler = ExpressionCompiler(functions: functions, allowsState: false, bind: FunctionBinder.bind)
+            switch compiler.compile(source, as: .condition) {
+            case .success(let root): return (compiler.program, root)
+            case .failure(let p): throw AlertMonitorError(message: "stage '\(stage)': alerts.\(name): \(p)")
+            }
+        }
+        condition = try compile(life.condition, "condition")
+        recover = try life.recover.map { try compile($0, "recover") }
+        let lifeSettings = AlertLifecycle.Settings(forMs: Int64(life.forMs), keepFiringMs: Int64(life.keepFiringMs),
+                                                   renotifyMs: Int64(life.renotifyMs))
+        if let w = life.window {
+            table = AlertKeyTable(shape: .init(sizeMs: Int64(w.sizeMs), slideMs: Int64(w.slideMs), allowedLatenessMs: Int64(w.allowedLatenessMs)),
+                                  functions: self.functions, settings: lifeSettings, maxKeys: life.maxKeys)
+        } else {
+            // No window: each batch's alerts are judged on their own (one bucket, cleared).
+            let batch: Int64 = 1 << 52
+            table = AlertKeyTable(shape: .init(sizeMs: batch, slideMs: batch), functions: self.functions,
+                                  settings: lifeSettings, maxKeys: life.maxKeys, perBatch: true)
+        }
+    }
+
+    /// The monitor's time: processing time `now`, or the watermark in event time (nil
+    /// before any event time was seen).
+    func time(_ now: Int64) -> Int64? {
+        guard isEventTime else { return now }
+        return watermark == .min ? nil : watermark
+    }
+
+    // MARK: alerts in
+
+    /// A batch's raw alerts, raised at processing time `now`.
+    func ingest(_ raw: [RawAlertRef], now: Int64) {
+        var groups = GroupTable()
+        var first: [Int] = []
+        var times: [Int64] = []
+        var counts: [Int] = []
+        var sums: [AlertWindow.Accumulator] = []
+        let n = functions.count
+        var key: [UInt8] = []
+        var group: [UInt8] = []
+        for (a, alert) in raw.enumerated() {
+            let entries = alert.entries
+            var t = now
+            if let timeField {
+                guard let text = AlertAggregator.find(timeField, in: entries), let ms = Timestamp.milliseconds(eventTime: text) else {
+                    untimedAlerts += 1
+                    continue
+                }
+                t = ms
+                watermark = max(watermark, ms)
+            }
+            keyBytes(entries, into: &key)
+            group.removeAll(keepingCapacity: true)
+            group.append(contentsOf: key)
+            if timeField != nil {
+                withUnsafeBytes(of: table.shapeBucket(t).littleEndian) { group.append(contentsOf: $0) }
+            }
+            let (g, isNew) = group.withUnsafeBufferPointer { groups.number(of: $0) }
+            if isNew {
+                first.append(a)
+                times.append(t)
+                counts.append(0)
+                sums.append(contentsOf: repeatElement(AlertWindow.Accumulator(), count: n))
+            }
+            counts[g] += 1
+            for (f, field) in aggregateFields.enumerated() {
+                guard let field, let text = AlertAggregator.find(field, in: entries) else { continue }
+                let sample: AlertWindow.Sample
+                if let x = AlertAggregator.number(text) {
+                    sample = .number(x)
+                } else if functions[f] == .distinct {
+                    sample = .text(String(decoding: text, as: UTF8.self))
+                } else {
+                    continue
+                }
+                _ = sums[g * n + f].add(sample, functions[f], maxDistinct: Int.max)
+            }
+        }
+        for g in counts.indices {
+            let entries = raw[first[g]].entries
+            keyBytes(entries, into: &key)
+            table.merge(key: key, at: times[g], count: counts[g], accumulators: Array(sums[(g * n)..<((g + 1) * n)])) {
+                self.labels(of: entries)
+            }
+        }
+    }
+
+    /// The key of an alert: each key field's value with its length (a missing one: a
+    /// length no value has).
+    private func keyBytes(_ entries: UnsafeBufferPointer<sluice_kv>, into key: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        for field in keyFields {
+            if let v = AlertAggregator.find(field, in: entries) {
+                withUnsafeBytes(of: UInt32(v.count).littleEndian) { key.append(contentsOf: $0) }
+                key.append(contentsOf: v)
+            } else {
+                key.append(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF])
+            }
+        }
+    }
+
+    /// What a new key keeps of the alert that opened it: its key fields' values.
+    private func labels(of entries: UnsafeBufferPointer<sluice_kv>) -> [String] {
+        keyFields.map { f in AlertAggregator.find(f, in: entries).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    }
+
+    // MARK: judgement
+
+    /// Every key judged at the monitor's time (after a batch, or while idle in processing
+    /// time): what their lives notify.
+    func evaluate(now: Int64) -> [AlertKeyTable.Notice] {
+        guard let t = time(now) else { return [] }
+        let notices = table.evaluate(at: t) { entry, count, values in
+            self.judge(entry, count, values)
+        }
+        return settle(notices, now: now)
+    }
+
+    /// Time passing without a batch: in processing time the windows slide and the keys are
+    /// judged again; in event time nothing moves until new events come.
+    func idle(now: Int64) -> [AlertKeyTable.Notice] {
+        isEventTime ? [] : evaluate(now: now)
+    }
+
+    /// Fixes a firing incident's severity and notes when each key was notified.
+    private func settle(_ notices: [AlertKeyTable.Notice], now: Int64) -> [AlertKeyTable.Notice] {
+        notices.map { notice in
+            var notice = notice
+            if case .firing = notice.notification { notice.severity = severity(notice.labels, notice.values) }
+            table.update(notice.key) { entry in
+                entry.severity = notice.severity
+                entry.notifiedAt = now
+            }
+            return notice
+        }
+    }
+
+    /// The open incidents due for a refresh at processing time `now` (each as a notice
+    /// that it is still firing); each is noted as notified.
+    func refreshes(now: Int64) -> [AlertKeyTable.Notice] {
+        var due: [AlertKeyTable.Notice] = []
+        for key in table.openKeys {
+            guard let entry = table.entries[key], now - entry.notifiedAt >= Self.refreshMs,
+                  let notice = table.stillFiring(key) else { continue }
+            due.append(notice)
+            table.update(key) { $0.notifiedAt = now }
+        }
+        return due
+    }
+
+    /// The condition and recover expressions over the key's fields and its window's
+    /// aggregates (and `count`, the raw alerts in the window).
+    private func judge(_ entry: AlertKeyTable.Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
+        let labels = entry.labels
+        scratch.reset()
+        var fields: [sluice_field] = []
+        func add(_ name: String, _ value: sluice_value) {
+            let key = FieldKeys.intern(name)
+            var len: UInt32 = 0
+            fields.append(sluice_field(key: key, name_len: UInt32(name.utf8.count), name: sr_key_name(key, &len), value: value))
+        }
+        for (name, value) in named(labels) {
+            let s = scratch.string(value)
+            add(name, sluice_string(s.ptr, s.len))
+        }
+        if !aggregates.contains(where: { $0.name == "count" }) { add("count", sluice_int(Int64(count))) }
+        for (spec, value) in zip(aggregates, values) { add(spec.name, value.map { sluice_double($0) } ?? sluice_null()) }
+        return fields.withUnsafeBufferPointer { buffer in
+            var record = sluice_record(fields: buffer.baseAddress, nfields: UInt32(buffer.count), flags: 0)
+            let alerting = condition.program.isTrue(condition.root, &record)
+            let healthy = recover.map { $0.program.isTrue($0.root, &record) } ?? !alerting
+            return (alerting, healthy)
+        }
+    }
+
+    /// A key's fields by name.
+    func named(_ labels: [String]) -> [(String, String)] { Array(zip(keyFieldNames, labels)) }
+
+    /// The stage's severity: a word, or `${name}` of a key field or an aggregate.
+    private func severity(_ labels: [String], _ values: [Double?]) -> String {
+        guard let s = settings.severity else { return "" }
+        guard s.hasPrefix("${"), s.hasSuffix("}"), s.count > 3 else { return s }
+        let name = String(s.dropFirst(2).dropLast())
+        if let label = named(labels).first(where: { $0.0 == name }) { return label.1 }
+        if let i = aggregates.firstIndex(where: { $0.name == name }), i < values.count, let v = values[i] {
+            return formatNumber(v)
+        }
+        return ""
+    }
+
+    /// An alert's payload for a notice: the key's fields, then each aggregate's value in
+    /// the window (as aggregated alerts have them), in `arena`.
+    func payload(_ notice: AlertKeyTable.Notice, in arena: RecordArena) -> UnsafeBufferPointer<sluice_kv> {
+        let named = named(notice.labels)
+        let kvs = arena.allocate(sluice_kv.self, count: max(1, named.count + aggregates.count), for: "an alert's payload")
+        var n = 0
+        for (name, value) in named {
+            kvs[n] = sluice_kv(key: arena.string(name), value: arena.string(value))
+            n += 1
+        }
+        for (spec, value) in zip(aggregates, notice.values) {
+            kvs[n] = sluice_kv(key: arena.string(spec.name), value: arena.string(value.map(formatNumber) ?? "null"))
+            n += 1
+        }
+        return UnsafeBufferPointer(start: kvs, count: n)
+    }
+
+    private func formatNumber(_ v: Double) -> String {
+        var text = [CChar](repeating: 0, count: 32)
+        let n = sr_format_number(&text, v)
+        return String(decoding: text.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+struct AlertMonitorError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+extension AlertKeyTable {
+    /// The start of the slide holding `t`.
+    func shapeBucket(_ t: Int64) -> Int64 {
+        let r = t % shape.slideMs
+        return t - (r < 0 ? r + shape.slideMs : r)
+    }
+}
+
+extension AlertWindow.Function {
+    init(_ f: AggregateFunction) {
+        switch f {
+        case .count: self = .count
+        case .sum: self = .sum
+        case .avg: self = .avg
+        case .min: self = .min
+        case .max: self = .max
+        case .distinct: self = .distinct
+        }
+    }
+}
