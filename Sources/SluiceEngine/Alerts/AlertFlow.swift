@@ -110,6 +110,28 @@ final class AlertFlow {
 
     // MARK: the runner's calls
 
+    /// The state of the stages with a condition after the last step (nil: the pipeline has
+    /// none), to be saved with the source's position.
+    func state() -> AlertState? {
+        let monitors = raisers.values.compactMap(\.monitor)
+        guard !monitors.isEmpty else { return nil }
+        var s = AlertState()
+        for m in monitors { s.stages[m.stage] = m.state }
+        return s
+    }
+
+    /// Takes back the state a previous run saved with the position it resumes from.
+    func restore(_ saved: AlertState) {
+        for m in raisers.values.compactMap(\.monitor) {
+            guard let stage = saved.stages[m.stage] else { continue }
+            if m.restore(stage) {
+                logger.info("stage '\(m.stage)': \(stage.table.entries.count) alert key(s) taken back from the saved state (\(stage.table.openKeys.count) firing)")
+            } else {
+                logger.warning("stage '\(m.stage)': its window or life settings changed since the state was saved: its alert keys start afresh (open incidents are not resolved by this run)")
+            }
+        }
+    }
+
     /// A run begins: what earlier runs left in the spools goes before anything new.
     func start() -> Durations {
         step(lanes.keys.map { ($0, []) }, .start)

@@ -4,8 +4,8 @@
 /// that is quiet (inactive, its window empty) is forgotten, and when the table is full a new
 /// key evicts a quiet one or, when none is quiet, is counted in `overflowKeys` and not
 /// kept — a firing key is never forgotten. Pure: the time is passed in.
-struct AlertKeyTable: Codable, Sendable {
-    struct Entry: Codable, Sendable {
+struct AlertKeyTable: Codable, Equatable, Sendable {
+    struct Entry: Codable, Equatable, Sendable {
         var window: AlertWindow
         var life: AlertLifecycle
         /// The values of the stage's key fields, in their order.
@@ -114,6 +114,17 @@ struct AlertKeyTable: Codable, Sendable {
             entries[key] = entry.isQuiet ? nil : entry
         }
         return notices
+    }
+
+    /// The same keys under another bound (a changed `maxKeys`): keys past it are dropped,
+    /// quiet ones first, open incidents never.
+    func resized(maxKeys: Int) -> AlertKeyTable {
+        var t = AlertKeyTable(shape: shape, functions: functions, settings: settings, maxKeys: maxKeys, perBatch: perBatch)
+        let ordered = entries.sorted { a, b in a.value.isQuiet != b.value.isQuiet ? !a.value.isQuiet : a.key.lexicographicallyPrecedes(b.key) }
+        for (key, entry) in ordered where t.entries.count < maxKeys || entry.life.isOpen { t.entries[key] = entry }
+        t.overflowKeys = overflowKeys
+        t.lateAlerts = lateAlerts
+        return t
     }
 
     /// Sets what the table keeps beside a key's life.

@@ -73,6 +73,19 @@ final class AlertMonitor {
         }
     }
 
+    /// Its state, to be saved; and taken back after a restart (kept only when the stage's
+    /// settings still make the same windows and lives: else it starts afresh).
+    var state: AlertState.Stage { .init(table: table, watermark: watermark, untimed: untimedAlerts) }
+
+    func restore(_ saved: AlertState.Stage) -> Bool {
+        guard saved.table.shape == table.shape, saved.table.functions == table.functions,
+              saved.table.settings == table.settings, saved.table.perBatch == table.perBatch else { return false }
+        table = saved.table.resized(maxKeys: table.maxKeys)
+        watermark = saved.watermark
+        untimedAlerts = saved.untimed
+        return true
+    }
+
     /// The monitor's time: processing time `now`, or the watermark in event time (nil
     /// before any event time was seen).
     func time(_ now: Int64) -> Int64? {

@@ -172,6 +172,16 @@ struct PublisherState: Codable, Equatable {
     var sent: [String: Int64] = [:]
     /// Alert key → when a repeat held back was last sent as a refresh.
     var refreshed: [String: Int64]?
+    /// The notification log of alerts with a life: alert key → the last firing or
+    /// resolve delivered (or spooled) for it, as "<incident>:<notification>", and when. A
+    /// notification made again after a restart (the batches after the last saved position
+    /// are read again) is not sent twice.
+    var notified: [String: Notified]?
+
+    struct Notified: Codable, Equatable {
+        var mark: String
+        var at: Int64
+    }
 
     /// Whether a held-back repeat of `key` is due to go out as a refresh (then noted).
     mutating func refreshDue(_ key: String, now: Int64, every: Int64) -> Bool {

@@ -4,7 +4,7 @@
 /// processing time or event time, as the caller gives them: with event time an alert older
 /// than `allowedLatenessMs` behind the newest time seen (the watermark) is refused as late.
 /// Pure: no clock, no I/O.
-struct AlertWindow: Codable, Sendable {
+struct AlertWindow: Codable, Equatable, Sendable {
     struct Shape: Codable, Equatable, Sendable {
         var sizeMs: Int64
         var slideMs: Int64
@@ -32,6 +32,31 @@ struct AlertWindow: Codable, Sendable {
         var min = Double.infinity
         var max = -Double.infinity
         var texts: Set<String> = []
+
+        init() {}
+
+        // Saved with min and max only when there are numbers (JSON has no infinity).
+        private enum CodingKeys: String, CodingKey { case numbers, sum, min, max, texts }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            numbers = try c.decode(Int.self, forKey: .numbers)
+            sum = try c.decode(Double.self, forKey: .sum)
+            min = try c.decodeIfPresent(Double.self, forKey: .min) ?? .infinity
+            max = try c.decodeIfPresent(Double.self, forKey: .max) ?? -.infinity
+            texts = try c.decodeIfPresent(Set<String>.self, forKey: .texts) ?? []
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(numbers, forKey: .numbers)
+            try c.encode(sum, forKey: .sum)
+            if numbers > 0 {
+                try c.encode(min, forKey: .min)
+                try c.encode(max, forKey: .max)
+            }
+            if !texts.isEmpty { try c.encode(texts, forKey: .texts) }
+        }
 
         /// Adds one sample (for function `function`); false when a distinct text did not
         /// fit in `maxDistinct`.

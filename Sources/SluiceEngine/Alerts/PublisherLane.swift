@@ -221,6 +221,12 @@ final class PublisherLane: @unchecked Sendable {
                     report.count(r.stage) { $0.withheld += 1 }
                     continue
                 }
+                // Made again after a restart, and already delivered: not twice.
+                if let mark = Self.mark(r.alert), state.notified?[String(r.alert.pointee.key)]?.mark == mark {
+                    report.publisher.suppressed += 1
+                    report.count(r.stage) { $0.suppressed += 1 }
+                    continue
+                }
             } else if r.repeatIntervalMs > 0 {
                 let key = String(r.alert.pointee.key)
                 let recent = state.sent[key].map { now.subtractingReportingOverflow($0).partialValue < Int64(r.repeatIntervalMs) && $0 <= now } ?? false
@@ -301,8 +307,9 @@ final class PublisherLane: @unchecked Sendable {
             if i < spooled {
                 report.publisher.spooled += 1
                 report.count(r.stage) { $0.spooled += 1 }
-                // On its way: copies within the repeat interval are not spooled again.
-                if r.repeatIntervalMs > 0 { noteSent(r.alert, now) }
+                // On its way: copies within the repeat interval are not spooled again, nor a
+                // notification made again after a restart.
+                if r.repeatIntervalMs > 0 || Self.mark(r.alert) != nil { noteSent(r.alert, now) }
             } else {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
@@ -328,7 +335,19 @@ final class PublisherLane: @unchecked Sendable {
 
     // MARK: state
 
+    /// What the notification log keeps of a firing or a resolve (nil: another notification).
+    static func mark(_ alert: UnsafePointer<sluice_alert>) -> String? {
+        let kind = String(alert.pointee.notification)
+        guard kind == "firing" || kind == "resolved" else { return nil }
+        return String(alert.pointee.incident) + ":" + kind
+    }
+
     private func noteSent(_ alert: UnsafePointer<sluice_alert>, _ now: Int64) {
+        if let mark = Self.mark(alert) {
+            state.notified = (state.notified ?? [:]).merging([String(alert.pointee.key): .init(mark: mark, at: now)]) { $1 }
+            stateChanged = true
+            return
+        }
         guard longestRepeatMs > 0 else { return }
         state.sent[String(alert.pointee.key)] = now
         stateChanged = true
@@ -349,6 +368,9 @@ final class PublisherLane: @unchecked Sendable {
     private func saveState(now: Int64) {
         guard stateChanged else { return }
         stateChanged = false
+        // A resolve is remembered a day (a restart re-reads minutes, not days); a firing
+        // until its resolve replaces it.
+        state.notified = state.notified?.filter { !$0.value.mark.hasSuffix(":resolved") || now - $0.value.at < 86_400_000 }
         if longestRepeatMs > 0 {
             state.sent = state.sent.filter { $0.value <= now && now - $0.value < Int64(longestRepeatMs) }
             state.refreshed = state.refreshed?.filter { state.sent[$0.key] != nil }

@@ -99,6 +99,7 @@ public final class PipelineRunner {
             var publishers: [Int: any PublisherStage] = [:]
             for (i, s) in built.enumerated() { if case .publisher(let p) = s.stage { publishers[i] = p } }
             try alerts.connect(publishers)
+            if let saved = state.resumedFrom?.alerts { alerts.restore(saved) }
         } catch {
             built.reversed().forEach { $0.live.destroy() }
             throw error
@@ -144,7 +145,7 @@ public final class PipelineRunner {
         let reader = SourceReader(
             source: sourceStage, name: source.planned.name, batch: plan.spec.batch, retry: retry,
             shouldStop: options.shouldStop, logger: options.logger, ports: source.planned.entry.extraPorts.count,
-            positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID),
+            positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID, resumedFrom: state.position),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
         takeSnapshot(reader: reader)
@@ -180,7 +181,7 @@ public final class PipelineRunner {
                                        sourceErrors: sourceErrors.count))
             }
             previousBatchStart = batchStart
-            reader.done(batch)
+            reader.done(batch, alerts: alerts.state())
             takeSnapshot(reader: reader)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }

@@ -39,6 +39,9 @@ final class SourceReader: @unchecked Sendable {
         let store: SourcePositions
         let plugin: String
         let run: String
+        /// The position the source resumed from (kept with an alert state when a batch
+        /// saved none).
+        var resumedFrom: [UInt8] = []
     }
 
     private let source: any SourceStage
@@ -55,6 +58,10 @@ final class SourceReader: @unchecked Sendable {
     private let failureText: (String, String) -> String
     /// Batch id → the position its reads saved; reader thread only.
     private var positions: [UInt64: [UInt8]] = [:]
+    /// The position the source resumed from, then the last one submitted; reader thread only.
+    private var lastPosition: [UInt8] = []
+    /// Batch id → the alert state after it; guarded by `condition`.
+    private var alertStates: [UInt64: AlertState] = [:]
     /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0
 
@@ -98,6 +105,7 @@ final class SourceReader: @unchecked Sendable {
          shouldStop: @escaping () -> Bool, logger: Logger, ports: Int = 0,
          positions: PositionSaving? = nil, failureText: @escaping (String, String) -> String) {
         if let positions {
+            lastPosition = positions.resumedFrom
             writer = PositionWriter(store: positions.store, plugin: positions.plugin, run: positions.run, retry: retry,
                                     log: RetryLog(logger: logger, subject: "stage '\(name)'", call: "saving its position"))
         }
@@ -143,10 +151,12 @@ final class SourceReader: @unchecked Sendable {
         return ready.removeFirst()
     }
 
-    /// The stages are done with `batch`: commit it and reuse its memory.
-    func done(_ batch: Batch) {
+    /// The stages are done with `batch`: commit it and reuse its memory. `alerts`: the
+    /// alert state after it, saved with its position.
+    func done(_ batch: Batch, alerts: AlertState? = nil) {
         condition.lock()
         commits.append(batch.id)
+        if let alerts { alertStates[batch.id] = alerts }
         outstanding -= 1
         free.append(batch.memory)
         condition.broadcast()
@@ -276,9 +286,22 @@ final class SourceReader: @unchecked Sendable {
         // The position first. It is written on the writer's thread, so reading goes on
         // meanwhile, at most two batches behind; a source with a commit function of its own
         // gets commit(N) only once N's position is on disk.
-        if let writer, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
+        condition.lock()
+        let alertState = alertStates[last]
+        alertStates = alertStates.filter { $0.key > last }
+        condition.unlock()
+        // The alert state goes with the newest batch's position: with the position saved
+        // last when this batch saved none (a source without positions: empty).
+        var submitted: (batch: UInt64, bytes: [UInt8])?
+        if let alertState {
+            submitted = (last, positions[last] ?? positions.filter { $0.key <= last }.max { $0.key < $1.key }?.value ?? lastPosition)
+        } else if let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
+            submitted = (newest, position)
+        }
+        if let writer, let (newest, position) = submitted {
             positions = positions.filter { $0.key > last }
-            writer.submit(batch: newest, bytes: position)
+            lastPosition = position
+            writer.submit(batch: newest, bytes: position, alerts: alertState)
             writer.wait(for: newest, lag: source.hasCommit ? 0 : 2)
             let (saved, error) = writer.state
             if let error { return commitFailure(error) }

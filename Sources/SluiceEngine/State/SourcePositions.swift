@@ -18,6 +18,9 @@ public struct SavedPosition: Codable, Equatable, Sendable {
     public var position: String?
     /// … else in base64.
     public var positionBase64: String?
+    /// The alerts with a life as they were after the same batch (windows, each key's
+    /// life): saved in the same atomic write, so the two never disagree.
+    var alerts: AlertState?
 
     public var bytes: [UInt8] {
         if let position { return Array(position.utf8) }
@@ -51,7 +54,7 @@ public final class SourcePositions {
             throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
-        guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 else { throw FileError("\(path) is too large to be a position") }
+        guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 + AlertState.maxBytes else { throw FileError("\(path) is too large to be a position") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FileError("cannot read \(path)")
         }
@@ -64,10 +67,15 @@ public final class SourcePositions {
 
     /// Stores `bytes` as the position after `batch` of `run`, atomically.
     public func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64) throws {
+        try save(bytes, plugin: plugin, run: run, batch: batch, alerts: nil)
+    }
+
+    func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64, alerts: AlertState?) throws {
         let text = String(validating: bytes, as: UTF8.self)
         let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
                                   savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
+                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil,
+                                  alerts: alerts)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try write(try encoder.encode(saved) + Data("\n".utf8), path)
@@ -121,7 +129,7 @@ final class PositionWriter: @unchecked Sendable {
 
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var pending: (batch: UInt64, bytes: [UInt8])?
+    private var pending: (batch: UInt64, bytes: [UInt8], alerts: AlertState?)?
     private var closed = false
     private var saved: UInt64 = 0
     private var error: String?
@@ -139,9 +147,9 @@ final class PositionWriter: @unchecked Sendable {
     }
 
     /// The position after `batch` (committed): written as soon as the last write is done.
-    func submit(batch: UInt64, bytes: [UInt8]) {
+    func submit(batch: UInt64, bytes: [UInt8], alerts: AlertState? = nil) {
         condition.lock()
-        pending = (batch, bytes)
+        pending = (batch, bytes, alerts)
         condition.broadcast()
         condition.unlock()
     }
@@ -189,7 +197,7 @@ final class PositionWriter: @unchecked Sendable {
             let log = RetryLog(logger: self.log.logger, subject: self.log.subject(), call: "\(self.log.call()) after batch \(next.batch)")
             let outcome = retry.run(log) { _ in
                 do {
-                    try store.save(next.bytes, plugin: plugin, run: run, batch: next.batch)
+                    try store.save(next.bytes, plugin: plugin, run: run, batch: next.batch, alerts: next.alerts)
                     return .done
                 } catch {
                     return .retry("\(error)")
