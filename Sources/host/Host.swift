@@ -18,7 +18,7 @@ struct Host: ParsableCommand {
             replace (world-writable, another user's, a relative SLUICE_PLUGIN_PATH entry) are \
             refused unless --allow-insecure-plugins.
             """,
-        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, TestPlugin.self, SpoolCommand.self, ProbeLibrary.self, WorkerCommand.self]
+        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, TestPlugin.self, SpoolCommand.self, SilenceCommand.self, ProbeLibrary.self, WorkerCommand.self]
     )
 
     static func main() {
