@@ -38,6 +38,8 @@ final class AlertFlow {
     private var lanes: [Int: PublisherLane] = [:]
     private var publishers: [Int: any PublisherStage] = [:]
     private let router: AlertRouter
+    /// The pipeline's silences (`host silence`), read again when the file changes.
+    private let silences: SilenceWatcher
     private let sleep: (Int) -> Void
     private let stop: () -> Bool
     /// Publishers hold this arena between batches (spool replays while idle), never a
@@ -76,6 +78,7 @@ final class AlertFlow {
         self.sleep = sleep
         self.stop = stop
         router = try AlertRouter(plan: plan)
+        silences = SilenceWatcher(folder: plan.stateFolder)
         var raisers: [Int: Raiser] = [:]
         for (i, s) in plan.stages.enumerated() where s.type != .alertpublisher {
             var monitor: AlertMonitor?
@@ -144,6 +147,7 @@ final class AlertFlow {
         let now = clock()
         router.setNow(now)
         lastBatch = id
+        if let warning = silences.refresh(now: now) { logger.warning("silences: \(warning)") }
         // Publisher position → its alerts of this batch.
         var pending: [Int: [RoutedAlert]] = [:]
         for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
@@ -163,7 +167,8 @@ final class AlertFlow {
                 stageCounts[position, default: AlertCounts()].overflowKeys += monitor.overflowKeys - before.2
                 envelopes = notifications(monitor.evaluate(now: now), of: monitor, raisedBy: position, raiser, batch: id, at: now, in: arena)
             } else {
-                envelopes = self.envelopes(of: alerts, raisedBy: position, raiser, batch: id, at: now, in: arena)
+                envelopes = unsilenced(self.envelopes(of: alerts, raisedBy: position, raiser, batch: id, at: now, in: arena),
+                                       raisedBy: position, at: now)
             }
             route(envelopes, raisedBy: position, raiser, in: arena, into: &pending)
         }
@@ -187,6 +192,7 @@ final class AlertFlow {
     func idle() -> Durations {
         let now = clock()
         router.setNow(now)
+        if let warning = silences.refresh(now: now) { logger.warning("silences: \(warning)") }
         defer { idleArena.reset() }
         var pending: [Int: [RoutedAlert]] = [:]
         for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
@@ -243,29 +249,81 @@ final class AlertFlow {
         let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: raiser.name,
                                     run: run, batch: batch, timestampMs: monitor.time(now) ?? now, keyFields: raiser.keyFields)
         var out: [UnsafePointer<sluice_alert>] = []
-        for (ordinal, notice) in notices.enumerated() {
+        func count(_ change: (inout AlertCounts) -> Void) { change(&stageCounts[position, default: AlertCounts()]) }
+        // A firing that a silence held back goes out once no silence holds it (the same
+        // incident, its first startsAt); then what the keys notify now.
+        let held = monitor.unannounced.filter { n in !notices.contains { $0.key == n.key } }
+        for (n, notice) in (held + notices).enumerated() {
+            let isHeld = n < held.count
+            let announced = monitor.isAnnounced(notice.key)
             let life: EnvelopeWriter.Life
             switch notice.notification {
             case let .firing(incident, startsAt):
                 life = .init(notification: .firing, severity: notice.severity, incident: incident, startsAtMs: startsAt)
-                stageCounts[position, default: AlertCounts()].firing += 1
             case let .renotify(incident, startsAt):
-                life = .init(notification: .renotify, severity: notice.severity, incident: incident, startsAtMs: startsAt)
-                stageCounts[position, default: AlertCounts()].renotified += 1
+                // Renotifying an incident nobody was told of yet tells of it: a firing.
+                life = .init(notification: announced ? .renotify : .firing, severity: notice.severity, incident: incident, startsAtMs: startsAt)
             case let .resolved(incident, startsAt, endsAt):
                 life = .init(notification: .resolved, severity: notice.severity, incident: incident, startsAtMs: startsAt, endsAtMs: endsAt)
-                stageCounts[position, default: AlertCounts()].resolved += 1
             }
-            out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
-                                                  ordinal: ordinal, life: life)))
+            let envelope = writer.write(payload: monitor.payload(notice, in: arena), count: notice.count, ordinal: out.count, life: life)
+            if case .resolved = notice.notification {
+                monitor.announce(notice.key, false)  // the key's next incident is news again
+                // The end of an incident nobody was told of is not news; that of one they
+                // were told of is, silence or not: no incident is left open at the service.
+                guard announced else {
+                    count { $0.silenced += 1 }
+                    continue
+                }
+                count { $0.resolved += 1 }
+                out.append(UnsafePointer(envelope))
+                continue
+            }
+            if silence(envelope, at: now) != nil {
+                if !isHeld { count { $0.silenced += 1 } }  // held back once, not at every step
+                continue
+            }
+            if life.notification == .renotify { count { $0.renotified += 1 } } else { count { $0.firing += 1 } }
+            monitor.announce(notice.key, true)
+            out.append(UnsafePointer(envelope))
         }
-        for notice in monitor.refreshes(now: now) {
+        for notice in monitor.refreshes(now: now) where monitor.isAnnounced(notice.key) {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
             out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
                                                   ordinal: out.count, life: life)))
         }
         return out
+    }
+
+    /// The envelopes no active silence holds back; the others are counted silenced.
+    private func unsilenced(_ envelopes: [UnsafePointer<sluice_alert>], raisedBy position: Int, at now: Int64) -> [UnsafePointer<sluice_alert>] {
+        guard !silences.current.isEmpty else { return envelopes }
+        return envelopes.filter { envelope in
+            guard silence(envelope, at: now) != nil else { return true }
+            stageCounts[position, default: AlertCounts()].silenced += 1
+            return false
+        }
+    }
+
+    /// The active silence whose matchers an alert's labels match: namespace, pipeline,
+    /// stage, key, severity, status, then its payload's fields (a payload field named like
+    /// one of those is not a label of its own: the envelope's wins).
+    private func silence(_ envelope: UnsafePointer<sluice_alert>, at now: Int64) -> Silence? {
+        let a = envelope.pointee
+        return silences.silence(for: { name in
+            switch name {
+            case "namespace": return String(a.namespace_name)
+            case "pipeline": return String(a.pipeline)
+            case "stage": return String(a.stage)
+            case "key": return String(a.key)
+            case "severity": return a.severity.len > 0 ? String(a.severity) : nil
+            case "status": return a.status.len > 0 ? String(a.status) : nil
+            default:
+                for i in 0..<Int(a.npayload) where String(a.payload[i].key) == name { return String(a.payload[i].value) }
+                return nil
+            }
+        }, at: now)
     }
 
     /// Each envelope takes the alerts connections whose `when` it makes true.

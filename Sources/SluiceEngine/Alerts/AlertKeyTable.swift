@@ -14,6 +14,10 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         var severity = ""
         /// When the key's last notification was made, in processing time (for refreshes).
         var notifiedAt: Int64 = 0
+        /// Whether a notification of the open incident went out (not held back by a
+        /// silence): only then is its resolve sent, and a firing held back is sent once
+        /// its silence ends.
+        var announced = false
         var isQuiet: Bool { life.phase == .inactive && window.buckets.isEmpty }
     }
 

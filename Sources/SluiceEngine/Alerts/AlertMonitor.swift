@@ -215,6 +215,17 @@ final class AlertMonitor {
         return due
     }
 
+    /// Notes whether the open incident of `key` was announced (see Entry.announced).
+    func announce(_ key: [UInt8], _ announced: Bool) { table.update(key) { $0.announced = announced } }
+
+    func isAnnounced(_ key: [UInt8]) -> Bool { table.entries[key]?.announced ?? false }
+
+    /// Open incidents that no notification announced yet (a silence held them back): each
+    /// as a notice that it is firing.
+    var unannounced: [AlertKeyTable.Notice] {
+        table.openKeys.compactMap { key in table.entries[key]?.announced == false ? table.stillFiring(key) : nil }
+    }
+
     /// The condition and recover expressions over the key's fields and its window's
     /// aggregates (and `count`, the raw alerts in the window).
     private func judge(_ entry: AlertKeyTable.Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {

@@ -11,6 +11,26 @@ public enum RunReport {
             + (totals.spooled > 0 ? ", \(grouped(totals.spooled)) spooled" : "")
             + (totals.replayed > 0 ? ", \(grouped(totals.replayed)) replayed" : "")
             + (totals.failed > 0 ? ", \(grouped(totals.failed)) failed" : "")
+            + (totals.firing + totals.resolved > 0 ? " · incidents \(grouped(totals.firing)) firing, \(grouped(totals.resolved)) resolved" : "")
+            + (totals.silenced > 0 ? ", \(grouped(totals.silenced)) silenced" : "")
+    }
+
+    /// The lines about alerts with a life (stages with a condition), when there were any.
+    static func lifeLines(_ s: RunSummary) -> String {
+        let a = s.alerts
+        let withheld = s.publishers.filter { $0.withheld > 0 }
+        guard a.firing + a.renotified + a.resolved + a.silenced + a.refreshed + a.late + a.untimed + a.overflowKeys > 0 || !withheld.isEmpty
+        else { return "" }
+        var out = "Incidents: \(grouped(a.firing)) firing, \(grouped(a.renotified)) renotified, \(grouped(a.resolved)) resolved, "
+            + "\(grouped(a.refreshed)) refreshed, \(grouped(a.silenced)) silenced\n"
+        if a.late + a.untimed + a.overflowKeys > 0 {
+            out += "Not counted in a window: \(grouped(a.late)) late, \(grouped(a.untimed)) without an event time, "
+                + "\(grouped(a.overflowKeys)) past maxKeys\n"
+        }
+        for p in withheld {
+            out += "Publisher '\(p.name)' (\(p.plugin)) was built against an ABI before 1.5: \(grouped(p.withheld)) resolve(s) and refresh(es) were not handed to it; rebuild it to send them\n"
+        }
+        return out
     }
 
     public static func progressJSON(_ p: BatchProgress) -> String {
@@ -68,6 +88,7 @@ public enum RunReport {
             + "\(grouped(a.dropped)) dropped, " + (a.unrouted > 0 ? "\(grouped(a.unrouted)) unrouted, " : "")
             + "\(grouped(a.aggregated)) aggregated, \(grouped(a.suppressed)) suppressed, "
             + "\(grouped(a.published)) published, \(grouped(a.spooled)) spooled, \(grouped(a.replayed)) replayed, \(grouped(a.failed)) failed\n"
+        out += lifeLines(s)
         let unrouted = s.stages.filter { $0.alerts.unrouted > 0 }
         if !unrouted.isEmpty {
             out += "Unrouted (no alerts connection's `when` matched): "
