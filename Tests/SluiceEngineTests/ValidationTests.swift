@@ -53,7 +53,7 @@ final class ValidationTests: XCTestCase {
         assertContains(all, "error: stages[2].name: duplicate stage name 'add' (also stages[1])")
         assertContains(all, "error: stages[3].plugin.name: no transform plugin named 'NoSuchPlugin' in the catalog")
         assertContains(all, "error: stages[4].plugin.version: transform plugin 'Threshold' has no version 9.9.9; available: 1.0.0")
-        assertContains(all, "error: stages[5].alerts.aggregates[0].function: unknown aggregate function 'median' (one of count, sum, avg, mean, min, max)")
+        assertContains(all, "error: stages[5].alerts.aggregates[0].function: unknown aggregate function 'median' (one of count, sum, avg, mean, min, max, distinct)")
         assertContains(all, "error: stages[6].plugin.properties.path: environment variable SLUICE_TEST_UNSET is not set (referenced as ${env:SLUICE_TEST_UNSET})")
         assertContains(all, "error: connections[1].from: no stage named 'ghost'")
         assertContains(all, "error: connections[1].to: no stage named 'phantom'")
