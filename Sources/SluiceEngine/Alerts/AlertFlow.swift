@@ -255,7 +255,7 @@ final class AlertFlow {
         let held = monitor.unannounced.filter { n in !notices.contains { $0.key == n.key } }
         for (n, notice) in (held + notices).enumerated() {
             let isHeld = n < held.count
-            let announced = monitor.isAnnounced(notice.key)
+            let announced = notice.announced
             let life: EnvelopeWriter.Life
             switch notice.notification {
             case let .firing(incident, startsAt):
@@ -287,7 +287,7 @@ final class AlertFlow {
             monitor.announce(notice.key, true)
             out.append(UnsafePointer(envelope))
         }
-        for notice in monitor.refreshes(now: now) where monitor.isAnnounced(notice.key) {
+        for notice in monitor.refreshes(now: now) where notice.announced {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
             out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,

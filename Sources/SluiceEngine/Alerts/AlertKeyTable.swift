@@ -31,9 +31,11 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         /// The window's count and values when it was given.
         let count: Int
         let values: [Double?]
-        /// The key's labels, and the severity of its incident.
+        /// The key's labels, the severity of its incident, and whether the incident was
+        /// announced (as the key was when the notice was made: a resolved key may be gone).
         let labels: [String]
         var severity: String
+        var announced: Bool
     }
 
     let shape: AlertWindow.Shape
@@ -63,7 +65,12 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
 
     /// `count` alerts of `key` at time `t`, summed up per function.
     mutating func merge(key: [UInt8], at t: Int64, count: Int, accumulators: [AlertWindow.Accumulator],
-                        labels: () -> [String]) {
+                        watermark: Int64 = .min, labels: () -> [String]) {
+        // Late against the stage's watermark (a key seen for the first time too).
+        if watermark != .min, shape.isPast(shapeBucket(t), watermark: watermark) {
+            lateAlerts += count
+            return
+        }
         guard open(key, labels) else { return }
         if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators) == .late { lateAlerts += count }
     }
@@ -96,7 +103,8 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             let (count, values) = perBatch ? entry.window.values(endingAt: end, all: true) : entry.window.values(endingAt: end)
             let (alerting, healthy) = judge(entry, count, values)
             for n in entry.life.evaluate(alerting: alerting, healthy: healthy, at: now) {
-                notices.append(Notice(key: key, notification: n, count: count, values: values, labels: entry.labels, severity: entry.severity))
+                notices.append(Notice(key: key, notification: n, count: count, values: values, labels: entry.labels, severity: entry.severity,
+                                      announced: entry.announced))
             }
             if perBatch { entry.window.clear() } else { entry.window.advance(to: now) }
             entries[key] = entry.isQuiet ? nil : entry
@@ -113,7 +121,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             let last = entry.window.values(endingAt: .max, all: true)
             for n in entry.life.tick(at: now) {
                 notices.append(Notice(key: key, notification: n, count: last.count, values: last.values, labels: entry.labels,
-                                      severity: entry.severity))
+                                      severity: entry.severity, announced: entry.announced))
             }
             entries[key] = entry.isQuiet ? nil : entry
         }
@@ -148,7 +156,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         }
         let last = entry.window.values(endingAt: .max, all: true)
         return Notice(key: key, notification: .firing(incident: entry.life.incident, startsAt: startsAt), count: last.count,
-                      values: last.values, labels: entry.labels, severity: entry.severity)
+                      values: last.values, labels: entry.labels, severity: entry.severity, announced: entry.announced)
     }
 
     /// The keys whose incident is open (firing or recovering).

@@ -97,6 +97,9 @@ final class AlertMonitor {
 
     /// A batch's raw alerts, raised at processing time `now`.
     func ingest(_ raw: [RawAlertRef], now: Int64) {
+        // Late is judged against the watermark before this batch: the order of the alerts
+        // within a batch does not matter.
+        let before = watermark
         var groups = GroupTable()
         var first: [Int] = []
         var times: [Int64] = []
@@ -146,7 +149,8 @@ final class AlertMonitor {
         for g in counts.indices {
             let entries = raw[first[g]].entries
             keyBytes(entries, into: &key)
-            table.merge(key: key, at: times[g], count: counts[g], accumulators: Array(sums[(g * n)..<((g + 1) * n)])) {
+            table.merge(key: key, at: times[g], count: counts[g], accumulators: Array(sums[(g * n)..<((g + 1) * n)]),
+                        watermark: before) {
                 self.labels(of: entries)
             }
         }
@@ -184,9 +188,13 @@ final class AlertMonitor {
     }
 
     /// Time passing without a batch: in processing time the windows slide and the keys are
-    /// judged again; in event time nothing moves until new events come.
+    /// judged again (without a window, the last batch's judgement holds and only `forMs`,
+    /// `keepFiringMs` and `renotifyMs` run on); in event time nothing moves until new
+    /// events come.
     func idle(now: Int64) -> [AlertKeyTable.Notice] {
-        isEventTime ? [] : evaluate(now: now)
+        if isEventTime { return [] }
+        if table.perBatch { return settle(table.tick(at: now), now: now) }
+        return evaluate(now: now)
     }
 
     /// Fixes a firing incident's severity and notes when each key was notified.
@@ -217,8 +225,6 @@ final class AlertMonitor {
 
     /// Notes whether the open incident of `key` was announced (see Entry.announced).
     func announce(_ key: [UInt8], _ announced: Bool) { table.update(key) { $0.announced = announced } }
-
-    func isAnnounced(_ key: [UInt8]) -> Bool { table.entries[key]?.announced ?? false }
 
     /// Open incidents that no notification announced yet (a silence held them back): each
     /// as a notice that it is firing.

@@ -13,6 +13,12 @@ struct AlertWindow: Codable, Equatable, Sendable {
         /// The most buckets a key holds: two windows' worth (the one closing and the one
         /// open, until the caller has evaluated the first) and those a late alert may reach.
         var maxBuckets: Int { Int((2 * sizeMs + allowedLatenessMs + slideMs - 1) / slideMs) + 1 }
+
+        /// Whether a bucket starting at `start` is past at `watermark`: the last window
+        /// holding it ended `allowedLatenessMs` or longer before.
+        func isPast(_ start: Int64, watermark: Int64) -> Bool {
+            watermark != .min && start + sizeMs + allowedLatenessMs <= watermark
+        }
     }
 
     enum Function: Codable, Equatable, Sendable { case count, sum, avg, min, max, distinct }
@@ -113,9 +119,7 @@ struct AlertWindow: Codable, Equatable, Sendable {
     /// Whether a bucket starting at `start` is past: the last window holding it ended
     /// `allowedLatenessMs` or longer before the watermark. Late alerts go nowhere, past
     /// buckets are dropped: one rule for both.
-    func isPast(_ start: Int64) -> Bool {
-        watermark != .min && start + shape.sizeMs + shape.allowedLatenessMs <= watermark
-    }
+    func isPast(_ start: Int64) -> Bool { shape.isPast(start, watermark: watermark) }
 
     /// Adds one alert at time `t` with one sample per function.
     mutating func add(at t: Int64, samples: [Sample]) -> Outcome {

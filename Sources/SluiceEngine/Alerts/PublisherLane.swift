@@ -328,6 +328,12 @@ final class PublisherLane: @unchecked Sendable {
     private func refresh(of alert: UnsafePointer<sluice_alert>) -> UnsafeMutablePointer<sluice_alert> {
         var copy = alert.pointee
         copy.notification = arena.string("refresh")
+        // Its JSON says so too: `"notification":"refresh"` before the payload (the first
+        // `,"payload":` is the member: the strings before it have their quotes escaped).
+        let json = String(alert.pointee.json)
+        if let at = json.range(of: ",\"payload\":") {
+            copy.json = arena.string(json[..<at.lowerBound] + ",\"notification\":\"refresh\"" + json[at.lowerBound...])
+        }
         let p = arena.allocate(sluice_alert.self, count: 1, for: "an alert's refresh")
         p.initialize(to: copy)
         return p
