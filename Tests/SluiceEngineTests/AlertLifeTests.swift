@@ -329,4 +329,66 @@ final class AlertLifeTests: XCTestCase {
         XCTAssertEqual(rig.counts.suppressed, 59)
         XCTAssertEqual(rig.counts.published, 1)
     }
+
+    // MARK: absence of data
+
+    func testAStoreThatFallsSilentAndOneExpectedButNeverSeenFireAndResolveWhenDataReturns() throws {
+        // Every record raises an alert of its store (an AlertRule with when "true"): a store
+        // with none in its window has fallen silent.
+        let dir = try scratchFolder()
+        try "# the stores that must send\ns1\ns2\ns3\n".write(toFile: dir + "/stores.txt", atomically: true, encoding: .utf8)
+        let rig = try Rig(plan(dir, alerts: """
+            {"groupBy": ["store"], "window": {"sizeMs": 600000, "slideMs": 60000}, "condition": "count == 0",
+             "expectedKeys": "\(dir)/stores.txt", "severity": "warning"}
+            """))
+        _ = rig.flow.start()
+        // s1 and s2 send for 5 minutes, then s2 stops; s3 never sends.
+        for minute in 0..<20 {
+            rig.now = Self.t0 + Int64(minute) * Self.minute
+            rig.batch(minute < 5 ? [[("store", "s1")], [("store", "s2")]] : [[("store", "s1")]])
+        }
+        XCTAssertEqual(rig.story, ["firing s3", "firing s2"], "s3 after a whole window from the start, s2 ten minutes after its last")
+        XCTAssertEqual(rig.sent[0]["startsAt"] as? String, Timestamp.iso8601(milliseconds: Self.t0 + 10 * Self.minute))
+        XCTAssertEqual(rig.sent[1]["startsAt"] as? String, Timestamp.iso8601(milliseconds: Self.t0 + 14 * Self.minute),
+                       "its last was in minute 4: the window of minutes 5–14 holds none")
+        // s2 sends again: resolved.
+        rig.now += Self.minute
+        rig.batch([[("store", "s1")], [("store", "s2")]])
+        XCTAssertEqual(rig.story, ["firing s3", "firing s2", "resolved s2"])
+    }
+
+    func testNoRecordsAtAllForAWhileFiresWhileIdleAndResolvesWhenRecordsCome() throws {
+        // No groupBy: the stage is one key, followed from the start.
+        let rig = try Rig(plan(try scratchFolder(), alerts: """
+            {"window": {"sizeMs": 300000, "slideMs": 60000}, "condition": "count == 0"}
+            """))
+        _ = rig.flow.start()
+        rig.batch([[("store", "s1")]])
+        for _ in 0..<6 {  // no input: the runner's idle ticks, a minute apart here
+            rig.now += Self.minute
+            rig.idle()
+        }
+        XCTAssertEqual(rig.sent.map { $0["notification"] as? String }, ["firing"])
+        XCTAssertEqual(rig.sent.first?["startsAt"] as? String, Timestamp.iso8601(milliseconds: Self.t0 + 5 * Self.minute))
+        rig.now += Self.minute
+        rig.batch([[("store", "s9")]])
+        XCTAssertEqual(rig.sent.map { $0["notification"] as? String }, ["firing", "resolved"])
+    }
+
+    func testAnExpectedKeysFileWithProblemsIsRefusedAtValidateWithEachLine() throws {
+        let dir = try scratchFolder()
+        try "{\"region\": \"eu\"}\nnot json\n".write(toFile: dir + "/keys.txt", atomically: true, encoding: .utf8)
+        let json = """
+            {"name": "p", "stages": [
+              {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+              {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true"}},
+               "alerts": {"groupBy": ["region", "store"], "condition": "count == 0", "expectedKeys": "${pipeline.dir}/keys.txt"}}],
+             "connections": [{"from": "in", "to": "raise"}]}
+            """
+        let (spec, _) = PipelineSpec.read(try ConfigDocument.parse(Data(json.utf8), format: .json), directory: dir)
+        let (plan, problems) = PipelinePlanner.plan(spec, catalog: testCatalog)
+        XCTAssertNil(plan)
+        XCTAssertEqual(problems.filter { $0.path == "stages[1].alerts.expectedKeys" }.map(\.message),
+                       ["\(dir)/keys.txt:1: no text value for 'store'", "\(dir)/keys.txt:2: not a JSON object of region, store"])
+    }
 }

@@ -135,9 +135,11 @@ final class AlertFlow {
         }
     }
 
-    /// A run begins: what earlier runs left in the spools goes before anything new.
+    /// A run begins: the keys expected from the start are followed from now; what earlier
+    /// runs left in the spools goes before anything new.
     func start() -> Durations {
-        step(lanes.keys.map { ($0, []) }, .start)
+        for m in raisers.values.compactMap(\.monitor) { m.expect(plan.expectedKeys[m.stage] ?? [], now: clock()) }
+        return step(lanes.keys.map { ($0, []) }, .start)
     }
 
     /// The alerts the stages raised in batch `id` (stage position → its raw alerts, in

@@ -14,6 +14,9 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         var severity = ""
         /// When the key's last notification was made, in processing time (for refreshes).
         var notifiedAt: Int64 = 0
+        /// Not judged before this time: a key expected from the start is judged once a
+        /// whole window has passed without it.
+        var judgeFrom: Int64 = .min
         /// Whether a notification of the open incident went out (not held back by a
         /// silence): only then is its resolve sent, and a firing held back is sent once
         /// its silence ends.
@@ -100,6 +103,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         let end = perBatch ? Int64.max : AlertWindow(shape: shape, functions: []).bucketStart(now) + shape.slideMs
         for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             guard var entry = entries[key] else { continue }
+            if now < entry.judgeFrom { continue }
             let (count, values) = perBatch ? entry.window.values(endingAt: end, all: true) : entry.window.values(endingAt: end)
             let (alerting, healthy) = judge(entry, count, values)
             for n in entry.life.evaluate(alerting: alerting, healthy: healthy, at: now) {
@@ -137,6 +141,13 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         t.overflowKeys = overflowKeys
         t.lateAlerts = lateAlerts
         return t
+    }
+
+    /// Follows `key` from time `t` though nothing was seen of it yet: judged from `t` plus
+    /// a window. A key already followed is left as it is.
+    mutating func expect(_ key: [UInt8], labels: [String], at t: Int64) {
+        guard entries[key] == nil, open(key, { labels }) else { return }
+        entries[key]?.judgeFrom = t + (perBatch ? 0 : shape.sizeMs)
     }
 
     /// Sets what the table keeps beside a key's life.

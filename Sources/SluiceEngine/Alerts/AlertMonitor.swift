@@ -73,6 +73,29 @@ final class AlertMonitor {
         }
     }
 
+    /// The keys that exist from the start (and, without key fields, the stage's one key):
+    /// followed from `now` (processing time; in event time from the first event time seen).
+    func expect(_ keys: [[String]], now: Int64) {
+        pendingExpected = keyFieldNames.isEmpty ? [[]] : keys
+        seedExpected(now: now)
+    }
+
+    private var pendingExpected: [[String]] = []
+
+    private func seedExpected(now: Int64) {
+        guard !pendingExpected.isEmpty, let t = time(now) else { return }
+        var key: [UInt8] = []
+        for labels in pendingExpected where labels.count == keyFields.count {
+            key.removeAll(keepingCapacity: true)
+            for v in labels {
+                withUnsafeBytes(of: UInt32(v.utf8.count).littleEndian) { key.append(contentsOf: $0) }
+                key.append(contentsOf: v.utf8)
+            }
+            table.expect(key, labels: labels, at: t)
+        }
+        pendingExpected = []
+    }
+
     /// Its state, to be saved; and taken back after a restart (kept only when the stage's
     /// settings still make the same windows and lives: else it starts afresh).
     var state: AlertState.Stage { .init(table: table, watermark: watermark, untimed: untimedAlerts) }
@@ -180,6 +203,7 @@ final class AlertMonitor {
     /// Every key judged at the monitor's time (after a batch, or while idle in processing
     /// time): what their lives notify.
     func evaluate(now: Int64) -> [AlertKeyTable.Notice] {
+        seedExpected(now: now)
         guard let t = time(now) else { return [] }
         let notices = table.evaluate(at: t) { entry, count, values in
             self.judge(entry, count, values)

@@ -12,6 +12,9 @@ public struct PipelinePlan: @unchecked Sendable {
     public let stateFolder: String
     /// The plugin functions expressions may call.
     public var functions = ExpressionFunctions()
+    /// Stage name → the keys its `alerts.expectedKeys` file lists (the values of its key
+    /// fields, in their order).
+    public var expectedKeys: [String: [[String]]] = [:]
 
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
 }

@@ -39,6 +39,7 @@ private struct Validation {
     }
     var spoolFolder = ""
     var stateFolder = ""
+    var expectedKeys: [String: [[String]]] = [:]
     /// The functions expressions may call.
     let functions: ExpressionFunctions
 
@@ -133,6 +134,16 @@ private struct Validation {
                 guard let source, !source.isEmpty else { continue }
                 var compiler = ExpressionCompiler(functions: functions, allowsState: false)
                 if case .failure(let p) = compiler.compile(source, as: .condition) { error("\(path).alerts.\(name)", p.description) }
+            }
+            if let file = life.expectedKeys, let alerts = stage.alerts {
+                switch template.resolve(file) {
+                case .success(let resolved):
+                    switch ExpectedKeys.read(resolved, fields: alerts.keyFields ?? [], maxKeys: life.maxKeys) {
+                    case .success(let keys): expectedKeys[stage.name] = keys
+                    case .failure(let problems): for p in problems.messages { error("\(path).alerts.expectedKeys", p) }
+                    }
+                case .failure(let e): error("\(path).alerts.expectedKeys", e.message)
+                }
             }
         }
     }
@@ -333,6 +344,7 @@ private struct Validation {
         guard let sourcePosition = position[source] else { return nil }
         var plan = PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
         plan.functions = functions
+        plan.expectedKeys = expectedKeys
         return plan
     }
 }

@@ -231,6 +231,10 @@ public struct LifecycleSettings: Sendable, Equatable {
     /// A word (`critical`, `warning`, …) or `${field}` of the payload.
     public var severity: String?
     public var maxKeys = LifecycleSettings.defaultMaxKeys
+    /// A file of the keys that exist from the start (one value per line, or one JSON
+    /// object of the groupBy fields per line), `${…}` allowed: each is followed from the
+    /// run's start, so that one never seen is judged once a whole window has passed.
+    public var expectedKeys: String?
 
     public static let defaultMaxKeys = 100_000
 

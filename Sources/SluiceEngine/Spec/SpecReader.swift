@@ -122,7 +122,7 @@ extension ConfigReader {
     /// An alerts section's life across batches: nil when it has no condition (then no
     /// window or timing may be given either).
     mutating func lifecycle(_ a: JSONValue, _ ap: String) -> LifecycleSettings? {
-        let timing = ["window", "recover", "forMs", "keepFiringMs", "renotifyMs", "severity", "maxKeys"]
+        let timing = ["window", "recover", "forMs", "keepFiringMs", "renotifyMs", "severity", "maxKeys", "expectedKeys"]
         guard let condition = string(a["condition"], "\(ap).condition") else {
             for key in timing where a[key] != nil && a[key] != .null {
                 error("\(ap).\(key)", "needs a condition: the expression that says when a key is alerting")
@@ -137,6 +137,7 @@ extension ConfigReader {
         l.renotifyMs = integer(a["renotifyMs"], "\(ap).renotifyMs", minimum: 0, maximum: Limits.maxRepeatIntervalMs) ?? 0
         l.severity = string(a["severity"], "\(ap).severity")
         l.maxKeys = integer(a["maxKeys"], "\(ap).maxKeys", minimum: 1, maximum: Limits.maxLifecycleKeys) ?? l.maxKeys
+        l.expectedKeys = string(a["expectedKeys"], "\(ap).expectedKeys")
         if let w = object(a["window"], "\(ap).window") {
             let wp = "\(ap).window"
             unknownKeys(w, ["sizeMs", "slideMs", "timeField", "allowedLatenessMs"], wp)
@@ -200,7 +201,7 @@ extension ConfigReader {
         if let a = object(json["alerts"], "\(path).alerts") {
             let ap = "\(path).alerts"
             unknownKeys(a, ["groupBy", "aggregates", "maxPerBatch", "key", "window", "condition", "recover", "forMs",
-                            "keepFiringMs", "renotifyMs", "severity", "maxKeys"], ap)
+                            "keepFiringMs", "renotifyMs", "severity", "maxKeys", "expectedKeys"], ap)
             var settings = AlertSettings()
             for (i, g) in array(json["alerts"]?["groupBy"], "\(ap).groupBy").enumerated() {
                 if let s = string(g, "\(ap).groupBy[\(i)]", required: true) { settings.groupBy.append(s) }
