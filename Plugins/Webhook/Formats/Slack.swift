@@ -82,9 +82,16 @@ struct SlackFormat: AlertFormat {
     /// only lengthens), so a 1 MB value costs no more than a short one.
     func section(_ alert: Alert) -> String {
         let most = SlackFormat.maxSectionText
-        var section = "*\(config.lifeTitle(alert).truncated(to: most).slackEscaped)*"
-        let line = config.lifeLine(alert)
-        if !line.isEmpty { section += "\n" + line.slackEscaped }
+        let line = config.lifeLine(alert).slackEscaped
+        var section: String
+        if line.isEmpty {
+            section = "*\(config.titleText(alert).truncated(to: most).slackEscaped)*"
+        } else {
+            // The line on its life says what matters ("Fired for 42m, …"): the title leaves
+            // it room in the least a section is cut to.
+            let room = SlackFormat.minSectionText - line.unicodeScalars.count - 3
+            section = "*\(config.lifeTitle(alert).truncated(to: most).slackEscaped.truncated(to: room, escapes: true))*\n" + line
+        }
         let text = config.text.render(alert)
         if !text.isEmpty { section += "\n" + text.truncated(to: most).slackEscaped }
         if alert.count > 1 { section += "\n_\(alert.count) raw alerts_" }
