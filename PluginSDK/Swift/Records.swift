@@ -194,6 +194,8 @@ public struct ReadRequest {
 public struct Alert {
     public let raw: UnsafePointer<sluice_alert>
 
+    public init(raw: UnsafePointer<sluice_alert>) { self.raw = raw }
+
     public var id: String { String(raw.pointee.id) }
     public var namespace: String { String(raw.pointee.namespace_name) }
     public var pipeline: String { String(raw.pointee.pipeline) }
@@ -222,6 +224,44 @@ public struct Alert {
     /// Whether the host filled the ABI 1.1 fields.
     private var hasKey: Bool {
         Int(raw.pointee.size) >= MemoryLayout<sluice_alert>.offset(of: \sluice_alert.key_fields)! + MemoryLayout<UnsafePointer<sluice_str>?>.size
+    }
+
+    // MARK: alerts with a life (ABI 1.5; "Alerts with a life" in sluice_plugin.h)
+
+    /// "firing" or "resolved"; empty for a plain alert (a stage without a condition: about
+    /// one batch, it never resolves) and from a host older than ABI 1.5.
+    public var status: String { hasLife ? String(raw.pointee.status) : "" }
+    /// Why this one is sent: "firing" (an incident opens), "renotify" (still firing,
+    /// `renotifyMs` later), "refresh" (still firing, nothing new: only for services that
+    /// forget an alert not sent again, such as Alertmanager; everyone else reports it
+    /// delivered and sends nothing) or "resolved"; empty for a plain alert.
+    public var notification: String { hasLife ? String(raw.pointee.notification) : "" }
+    /// The stage's `severity` (e.g. "critical"), or empty.
+    public var severity: String { hasLife ? String(raw.pointee.severity) : "" }
+    /// 32 hex digits, the same for every notification of one incident of the key; empty
+    /// for a plain alert.
+    public var incident: String { hasLife ? String(raw.pointee.incident) : "" }
+    /// When the incident began firing (milliseconds since 1970, UTC); 0 for a plain alert.
+    public var startsAtMs: Int64 { hasLife ? raw.pointee.starts_at_ms : 0 }
+    /// When it ended (status "resolved"); else 0.
+    public var endsAtMs: Int64 { hasLife ? raw.pointee.ends_at_ms : 0 }
+    /// `startsAtMs` as the envelope writes it ("2026-11-21T06:00:41.123Z"); empty when 0.
+    public var startsAt: String { startsAtMs == 0 ? "" : Alert.iso8601(startsAtMs) }
+    /// `endsAtMs` as the envelope writes it; empty while firing.
+    public var endsAt: String { endsAtMs == 0 ? "" : Alert.iso8601(endsAtMs) }
+    /// A notification of an alert's life (it has a status), not a plain alert.
+    public var hasStatus: Bool { !status.isEmpty }
+    /// The incident is over.
+    public var isResolved: Bool { status == "resolved" }
+    /// Still firing, nothing new to say: send it only to a service that forgets alerts
+    /// that are not sent again.
+    public var isRefresh: Bool { notification == "refresh" }
+    /// Still firing, sent again after `renotifyMs`.
+    public var isRenotify: Bool { notification == "renotify" }
+
+    /// Whether the host filled the ABI 1.5 fields.
+    private var hasLife: Bool {
+        Int(raw.pointee.size) >= MemoryLayout<sluice_alert>.offset(of: \sluice_alert.ends_at_ms)! + MemoryLayout<Int64>.size
     }
 
     /// The value of payload key `name`, or nil.
@@ -254,6 +294,43 @@ extension Alert {
             return String(repeating: "0", count: max(0, n - s.count)) + s
         }
         return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ms % 1000), 3))Z"
+    }
+
+    /// How long `ms` is, for people: "35s", "42m", "1h 5m", "2d 3h" (rounded down).
+    public static func duration(_ ms: Int64) -> String {
+        let s = max(0, ms) / 1000
+        if s < 60 { return "\(s)s" }
+        let m = s / 60
+        if m < 60 { return "\(m)m" }
+        let h = m / 60
+        if h < 24 { return m % 60 == 0 ? "\(h)h" : "\(h)h \(m % 60)m" }
+        return h % 24 == 0 ? "\(h / 24)d" : "\(h / 24)d \(h % 24)h"
+    }
+
+    /// A time of day for people, UTC: "06:42" — with the date ("2026-11-21 06:42") unless
+    /// it is the same day as `sameDayAs`, with the seconds when `seconds`.
+    public static func clock(_ ms: Int64, sameDayAs other: Int64? = nil, seconds: Bool = false) -> String {
+        let iso = iso8601(ms)  // 2026-11-21T06:42:05.123Z
+        let day = String(iso.prefix(10)), time = String(iso.dropFirst(11).prefix(seconds ? 8 : 5))
+        if let other, iso8601(other).prefix(10) == day { return time }
+        return day + " " + time
+    }
+
+    /// A resolved alert's life, for people: "fired for 42m, 06:00 → 06:42 UTC" (the date
+    /// too when it is not the day it ended; the seconds when the minutes alone would not
+    /// tell start from end). Empty unless resolved.
+    public var firedFor: String {
+        guard isResolved else { return "" }
+        let start = startsAtMs, end = max(endsAtMs, startsAtMs)
+        let seconds = end - start < 120_000
+        return "fired for \(Alert.duration(end - start)), \(Alert.clock(start, sameDayAs: end, seconds: seconds)) → \(Alert.clock(end, sameDayAs: end, seconds: seconds)) UTC"
+    }
+
+    /// A firing alert's life so far, for people: "since 06:00 UTC (42m)" at `nowMs` (the
+    /// date too when it began on another day). Empty for a plain alert.
+    public func firingSince(nowMs: Int64) -> String {
+        guard hasStatus, startsAtMs > 0 else { return "" }
+        return "since \(Alert.clock(startsAtMs, sameDayAs: nowMs)) UTC (\(Alert.duration(nowMs - startsAtMs)))"
     }
 }
 

@@ -12,6 +12,11 @@
 // reached the file are delivered, the partial line is cut off, and the others answer
 // "retry" — so the host retries them and counts exactly what is in the file. A partial
 // last line left by a host that was killed mid-write is cut off when the stage starts.
+//
+// Alerts with a life (ABI 1.5): their envelopes carry status, notification, startsAt and
+// endsAt, and are written like any other — an incident's firing, renotify and resolved
+// lines, with one key; "refresh" notifications (still firing, nothing new) are not
+// written, and answer delivered (counter `refreshes_skipped`).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,17 +52,23 @@ public struct AlertLog: AlertPublisher {
     public mutating func close() { _ = Glibc.close(fd) }
 
     var bytes: [UInt8] = []
-    /// Where each alert's line ends in `bytes`.
+    /// Where each line ends in `bytes`, and which alert it is.
     var ends: [Int] = []
+    var lineAlerts: [Int] = []
 
     public mutating func publish(_ alerts: Alerts, _ out: Emitter) throws {
         bytes.removeAll(keepingCapacity: true)
         ends.removeAll(keepingCapacity: true)
-        for alert in alerts {
+        lineAlerts.removeAll(keepingCapacity: true)
+        for (i, alert) in alerts.enumerated() where !alert.isRefresh {
             bytes.append(contentsOf: alert.jsonBytes)
             bytes.append(UInt8(ascii: "\n"))
             ends.append(bytes.count)
+            lineAlerts.append(i)
         }
+        let skipped = alerts.count - lineAlerts.count
+        if skipped > 0 { out.count("refreshes_skipped", Int64(skipped)) }
+        guard !lineAlerts.isEmpty else { return }
         let start = lseek(fd, 0, SEEK_END)
         // One write per publish: O_APPEND keeps concurrent writers' lines whole.
         var written = 0
@@ -82,15 +93,16 @@ public struct AlertLog: AlertPublisher {
                 out.log(.error, "cannot cut a partial line off \(path): \(String(cString: strerror(errno)))")
             }
             let why = "cannot append to \(path): \(String(cString: strerror(failure)))"
-            if whole == 0 { throw PluginError.retry(why) }
-            for i in 0..<alerts.count { out.outcome(i, ok: i < whole, retry: i >= whole, i < whole ? "" : why) }
+            // The refreshes skipped are delivered; the lines not written are not.
+            if whole == 0 && skipped == 0 { throw PluginError.retry(why) }
+            for (line, i) in lineAlerts.enumerated() where line >= whole { out.outcome(i, ok: false, retry: true, why) }
             out.count("written", Int64(whole))
             return
         }
         if sync, fsync(fd) != 0 {
             throw PluginError.retry("cannot sync \(path): \(String(cString: strerror(errno)))")
         }
-        out.count("written", Int64(alerts.count))
+        out.count("written", Int64(lineAlerts.count))
     }
 }
 

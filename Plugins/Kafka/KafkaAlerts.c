@@ -1,7 +1,12 @@
 /* KafkaAlerts: each alert as one message. Key: the alert's stable key (the same store's
  * alert has the same key in every batch and run, so a compacted topic keeps the latest per
  * key); value: the envelope JSON; headers: pipeline, stage, content-type and the
- * configured ones. publish() waits for the delivery reports and answers per alert. */
+ * configured ones. publish() waits for the delivery reports and answers per alert.
+ *
+ * Alerts with a life (ABI 1.5): the envelope carries status, notification, startsAt and
+ * endsAt; the message also gets the headers `status`, `notification` and `severity` (each
+ * when not empty). "refresh" notifications (still firing, nothing new) are not produced:
+ * they answer delivered (counter refreshes_skipped). */
 #define _GNU_SOURCE
 #include "producer.h"
 
@@ -48,16 +53,48 @@ static sluice_status alerts_publish(void *instance, const sluice_alert *const *l
     p->nstatus = n;
     /* Until its report arrives, an alert counts as not delivered. */
     for (size_t i = 0; i < n; i++) p->status[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+    size_t skipped = 0;
     for (size_t i = 0; i < n; i++) {
         const sluice_alert *al = list[i];
+        if (!al) {
+            p->status[i] = RD_KAFKA_RESP_ERR__INVALID_ARG;
+            continue;
+        }
+        int life = SLUICE_HAS(al, sluice_alert, ends_at_ms);
+        if (life && al->notification.len == 7 && al->notification.ptr && memcmp(al->notification.ptr, "refresh", 7) == 0) {
+            p->status[i] = RD_KAFKA_RESP_ERR_NO_ERROR; /* nothing new to say */
+            skipped++;
+            continue;
+        }
         sluice_str key = SLUICE_HAS(al, sluice_alert, key) && al->key.len ? al->key : al->id;
         char *pipeline = dup_str(al->pipeline), *stage = dup_str(al->stage);
-        kheader extra[3] = {{"pipeline", pipeline}, {"stage", stage}, {"content-type", "application/json"}};
-        rd_kafka_resp_err_t err = pipeline && stage
-                                      ? producer_send(p, key.ptr, key.len, al->json.ptr, al->json.len, extra, 3, (int64_t)i)
-                                      : RD_KAFKA_RESP_ERR__NOENT;
+        kheader extra[6] = {{"pipeline", pipeline}, {"stage", stage}, {"content-type", "application/json"}};
+        size_t nextra = 3;
+        /* status, notification, severity: each when the host says it (ABI 1.5) and it is not empty. */
+        char *life_values[3] = {NULL, NULL, NULL};
+        int copied = 1;
+        if (life) {
+            const char *names[3] = {"status", "notification", "severity"};
+            const sluice_str values[3] = {al->status, al->notification, al->severity};
+            for (int h = 0; h < 3; h++) {
+                if (!values[h].len || !values[h].ptr) continue;
+                life_values[h] = dup_str(values[h]);
+                if (!life_values[h]) {
+                    copied = 0;
+                    continue;
+                }
+                extra[nextra].name = (char *)names[h];
+                extra[nextra].value = life_values[h];
+                nextra++;
+            }
+        }
+        rd_kafka_resp_err_t err =
+            pipeline && stage && copied
+                ? producer_send(p, key.ptr, key.len, al->json.ptr, al->json.len, extra, nextra, (int64_t)i)
+                : RD_KAFKA_RESP_ERR__NOENT;
         free(pipeline);
         free(stage);
+        for (int h = 0; h < 3; h++) free(life_values[h]);
         if (err) p->status[i] = err;
     }
     int waiting = producer_wait(p);
@@ -79,7 +116,8 @@ static sluice_status alerts_publish(void *instance, const sluice_alert *const *l
         out->alert_outcome(out->ctx, i, st, why, len > 0 && (size_t)len < sizeof why ? (size_t)len : sizeof why - 1);
     }
     (void)waiting;
-    out->count(out->ctx, "delivered", 9, (int64_t)ok);
+    out->count(out->ctx, "delivered", 9, (int64_t)(ok - skipped));
+    if (skipped) out->count(out->ctx, "refreshes_skipped", 17, (int64_t)skipped);
     p->delivered = 0;
     p->nstatus = 0; /* late reports of this call are not this call's answer */
     p->log.out = NULL;

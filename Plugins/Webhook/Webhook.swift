@@ -40,6 +40,9 @@ struct WebhookConfig {
     var alertName: Template
     var generatorURL: String
     var resolveAfterMs: Int
+    /// alertmanager: static labels and annotations, name → template, in the order given.
+    var labels: [(name: String, template: Template)]
+    var annotations: [(name: String, template: Template)]
 
     static let defaultTitle = "{stage} alert in {namespace}/{pipeline}"
     static let defaultText = "{payload}"
@@ -85,6 +88,33 @@ struct WebhookConfig {
         guard (1_000...2_592_000_000).contains(resolveAfterMs) else {
             throw PluginError.error("resolveAfterMs \(resolveAfterMs): between 1000 (a second) and 2592000000 (30 days)")
         }
+        labels = try WebhookConfig.named(c.object("labels"), property: "labels", reserved: AlertmanagerFormat.sluiceLabels,
+                                         why: "Sluice sets it (alertName sets alertname)")
+        for (name, template) in labels {
+            // A label is part of what Alertmanager tells alerts apart by: one that changes
+            // from one notification to the next would make each a new alert.
+            if let changing = template.changingPlaceholders.first {
+                throw PluginError.error("labels.\(name): \(changing) changes from one alert of the same key to the next, and Alertmanager would take each for a new alert (put it in annotations)")
+            }
+        }
+        annotations = try WebhookConfig.named(c.object("annotations"), property: "annotations", reserved: AlertmanagerFormat.sluiceAnnotations,
+                                              why: "Sluice sets it (title sets summary, text sets description)")
+    }
+
+    /// `labels` / `annotations`: Alertmanager label names, none of `reserved`, each a template.
+    static func named(_ entries: [(key: String, value: String)], property: String, reserved: [String],
+                      why: String) throws -> [(name: String, template: Template)] {
+        try entries.map { name, value in
+            guard AlertmanagerFormat.isLabelName(name) else {
+                throw PluginError.error("\(property): '\(name)' is not an Alertmanager label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+            }
+            guard !reserved.contains(name) else { throw PluginError.error("\(property).\(name): \(why)") }
+            do {
+                return (name, try Template(value))
+            } catch let e as PluginError {
+                throw PluginError.error("\(property).\(name): \(e.description)")
+            }
+        }
     }
 
     /// `headers`: one "Name: value" per line.
@@ -101,17 +131,41 @@ struct WebhookConfig {
         }
     }
 
-    /// PagerDuty's severities; anything else becomes "error".
-    func pagerDutySeverity(_ alert: Alert) -> String {
-        let s = severity.render(alert).lowercased()
-        return ["critical", "error", "warning", "info"].contains(s) ? s : "error"
+    /// The alert's severity: its own (ABI 1.5: the stage's `severity` setting) when it has
+    /// one, else the `severity` property rendered.
+    func severityText(_ alert: Alert) -> String {
+        let own = alert.severity
+        return own.allSatisfy(\.isWhitespace) ? severity.render(alert) : own
     }
 
-    /// Datadog's alert types; "critical" is "error" there.
+    /// PagerDuty's severities (critical, error, warning, info), with the usual other
+    /// words mapped to them (fatal, high, warn, low, p1…p5, sev1…sev5, …); anything else
+    /// becomes "error".
+    func pagerDutySeverity(_ alert: Alert) -> String {
+        WebhookConfig.mappedSeverity(severityText(alert)) ?? "error"
+    }
+
+    /// Datadog's alert types for a firing alert: error, warning, info ("critical" is
+    /// "error" there), or "success" when the `severity` property says so.
     func datadogAlertType(_ alert: Alert) -> String {
-        let s = severity.render(alert).lowercased()
-        if s == "critical" { return "error" }
-        return ["error", "warning", "info", "success"].contains(s) ? s : "error"
+        let text = severityText(alert)
+        if text.lowercased() == "success" { return "success" }
+        switch WebhookConfig.mappedSeverity(text) ?? "error" {
+        case "warning": return "warning"
+        case "info": return "info"
+        default: return "error"
+        }
+    }
+
+    /// critical, error, warning or info for the words people use for them; nil otherwise.
+    static func mappedSeverity(_ text: String) -> String? {
+        switch text.trimmingCharacters(in: " \t").lowercased() {
+        case "critical", "crit", "fatal", "emergency", "emerg", "page", "p1", "sev1": return "critical"
+        case "error", "err", "high", "major", "p2", "sev2": return "error"
+        case "warning", "warn", "medium", "minor", "p3", "sev3": return "warning"
+        case "info", "information", "informational", "notice", "low", "p4", "p5", "sev4", "sev5": return "info"
+        default: return nil
+        }
     }
 }
 
@@ -129,6 +183,7 @@ public struct Webhook: AlertPublisher {
 
     let format: any AlertFormat
     let formatName: String
+    let sendsRefreshes: Bool
     let client: HTTPClient
 
     public init(context: Context, emitter: Emitter) throws {
@@ -144,6 +199,7 @@ public struct Webhook: AlertPublisher {
         }
         format = try type.init(config)
         formatName = type.name
+        sendsRefreshes = type.sendsRefreshes
         var settings = HTTPClient.Settings()
         settings.connectTimeoutMs = try context.int("connectTimeoutMs", default: 5_000)
         settings.timeoutMs = try context.int("timeoutMs", default: 10_000)
@@ -162,7 +218,18 @@ public struct Webhook: AlertPublisher {
 
     public mutating func publish(_ alerts: Alerts, _ out: Emitter) throws {
         guard !alerts.isEmpty else { return }
-        let requests = format.requests(alerts)
+        // "refresh" notifications (still firing, nothing new) go only to a service that
+        // forgets alerts not sent again (Alertmanager); for the others they are delivered
+        // by sending nothing. `toSend[j]` is the index among `alerts` of the j-th one sent.
+        let toSend = alerts.indices.filter { sendsRefreshes || !alerts[$0].isRefresh }
+        if toSend.count < alerts.count { out.count("refreshes_skipped", Int64(alerts.count - toSend.count)) }
+        guard !toSend.isEmpty else { return }
+        let requests = format.requests(toSend.map { alerts[$0] }).map { request -> HTTPRequest in
+            var r = request
+            r.alerts = request.alerts.compactMap { $0 >= 0 && $0 < toSend.count ? toSend[$0] : nil }
+            return r
+        }
+        for note in format.takeNotes() { out.log(.warn, "\(formatName): \(note)") }
         let results = client.send(requests)
         // An alert is delivered when every request carrying it was; otherwise the worst
         // outcome wins: refused for good, then "retry" (with the longest Retry-After).

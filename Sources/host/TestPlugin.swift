@@ -8,7 +8,13 @@ struct TestPlugin: ParsableCommand {
         abstract: "Run one plugin over a file, without a pipeline, and show what came out on each port.",
         discussion: """
             A transform or a sink gets the records of --input (JSON Lines), --batch at a time; an \
-            alert publisher gets one alert per line of --input, each line the alert's payload; a \
+            alert publisher gets one alert per line of --input, each line the alert's payload \
+            ({"store_id":"s1","bad_events":7}) or an envelope-like object: an object "payload" and \
+            only "keyFields" (the payload fields its key is made of, as a stage's groupBy), "status" \
+            (firing, resolved), "notification" (firing, renotify, refresh, resolved), "severity", \
+            "incident" (a number), "startsAt", "endsAt" (times like 2026-11-21T06:00:00.000Z; a \
+            resolved alert needs both) — a notification of an alert's life, e.g. \
+            {"payload":{"store_id":"s1"},"keyFields":["store_id"],"status":"resolved","startsAt":"2026-11-21T06:00:00Z","endsAt":"2026-11-21T06:42:00Z"}; a \
             source reads what its properties point it at (--set path=FILE), until it ends. \
             Properties are checked as `validate` checks a pipeline's. With --output DIR the ports \
             are written as records.jsonl, errors.jsonl, alerts.jsonl (publishers: outcomes.jsonl), \
@@ -28,7 +34,7 @@ struct TestPlugin: ParsableCommand {
     @Option(help: ArgumentHelp("The plugin's type, when several types share the name.", valueName: "TYPE"))
     var type: PluginType?
 
-    @Option(help: ArgumentHelp("Records (JSON Lines) for a transform or a sink; alert payloads, one per line, for a publisher.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Records (JSON Lines) for a transform or a sink; alerts, one per line (a payload, or an envelope-like object with status, startsAt, endsAt…), for a publisher.", valueName: "FILE"))
     var input: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp("A property, as NAME=VALUE (repeatable); `${env:…}` is substituted.", valueName: "NAME=VALUE"))

@@ -2,7 +2,11 @@
 to a real HTTP server on 127.0.0.1 through every Webhook format, and every body that arrives
 is checked with the services' own validators — datadog-api-client's models, slack_sdk's
 Block Kit models (their length checks included), an Adaptive Card schema, a PagerDuty
-Events v2 schema — and the limits each service counts in code points or bytes.
+Events v2 schema — and the limits each service counts in code points or bytes. Then the
+same for alerts with a life (issue 22): each nasty alert's incident fires, is renotified,
+refreshed and resolved (`host test-plugin Webhook` with envelope-like input lines), and
+every format's firing and resolved bodies pass the same validators, with one dedup key,
+aggregation key or label set per incident.
 
 Run by ./run (which makes the virtual environment); the host must be built (.build/debug).
 """
@@ -128,7 +132,96 @@ def pipeline(folder):
     }
 
 
-class ServiceValidators(unittest.TestCase):
+class Checks:
+    """The validators of each service's bodies, shared by the runs below."""
+
+    def bodies(self, path):
+        got = self.receiver.bodies.get(path, [])
+        self.assertTrue(got, f"nothing arrived at {path}")
+        return [body for _, body in got]
+
+    def documents(self, path, fmt):
+        out = []
+        for body in self.bodies(path):
+            if fmt in LIMITS_BYTES:
+                self.assertLess(len(body), LIMITS_BYTES[fmt], f"{fmt}: {len(body)} bytes")
+            out.append(json.loads(body.decode("utf-8")))  # strict UTF-8: no split sequence
+        return out
+
+    def check_slack(self, path):
+        messages = self.documents(path, "slack")
+        for msg in messages:
+            self.assertLessEqual(code_points(msg["text"]), 40_000)
+            self.assertLessEqual(len(msg["blocks"]), 50)
+            texts = [b.get("text", {}).get("text", "") for b in msg["blocks"]]
+            texts += [e.get("text", "") for b in msg["blocks"] for e in b.get("elements", [])]
+            self.assertLessEqual(sum(map(code_points, texts)), 12_000, "all the blocks' text (msg_blocks_too_long)")
+            for raw in msg["blocks"]:
+                block = Block.parse(raw)
+                self.assertIsNotNone(block, raw.get("type"))
+                try:
+                    block.validate_json()
+                except SlackObjectFormationError as e:
+                    self.fail(f"{path}: slack_sdk refuses a {raw['type']} block: {e}")
+                if raw["type"] == "header":
+                    self.assertTrue(raw["text"]["text"].strip(), "Slack needs a header's text")
+                if raw["type"] == "section":
+                    self.assert_escaped(raw["text"]["text"])
+            self.assert_escaped(msg["text"])
+        return messages
+
+    def assert_escaped(self, text):
+        """Every & starts an escape, and no < or > is left bare: no @channel from a payload."""
+        for i, c in enumerate(text):
+            if c == "&":
+                self.assertTrue(text.startswith(("&amp;", "&lt;", "&gt;"), i), f"a bare & at {i}: {text[max(0, i - 10):i + 10]!r}")
+        self.assertNotIn("<!channel>", text)
+
+    def check_schema(self, path, fmt, schema_file):
+        schema = json.loads((HERE / "schemas" / schema_file).read_text())
+        messages = self.documents(path, fmt)
+        for msg in messages:
+            jsonschema.validate(msg, schema)
+        return messages
+
+    def check_datadog(self, path):
+        events = self.documents(path, "datadog")
+        for e in events:
+            EventCreateRequest(
+                text=e["text"], title=e["title"], tags=e["tags"], alert_type=EventAlertType(e["alert_type"]),
+                aggregation_key=e["aggregation_key"], source_type_name=e["source_type_name"],
+                date_happened=e["date_happened"], priority=EventPriority(e["priority"]))
+            self.assertIn(e["alert_type"], ["error", "warning", "info", "success"])
+            self.assertLessEqual(code_points(e["title"]), 100, "Datadog titles: 100 characters")
+            self.assertTrue(e["title"].strip(), "Datadog needs a title")
+            self.assertLessEqual(code_points(e["text"]), 4000)
+            for tag in e["tags"]:
+                self.assertLessEqual(code_points(tag), 200, "Datadog tags: 200 characters")
+        return events
+
+    def check_pagerduty(self, path):
+        schema = json.loads((HERE / "schemas" / "pagerduty-events-v2.schema.json").read_text())
+        events = self.documents(path, "pagerduty")
+        for e in events:
+            jsonschema.validate(e, schema)
+            if e["event_action"] == "trigger":
+                datetime.datetime.fromisoformat(e["payload"]["timestamp"])
+                self.assertLessEqual(code_points(e["payload"]["source"]), 255)
+                self.assertTrue(e["payload"]["summary"].strip() and e["payload"]["source"].strip(), "PagerDuty needs both")
+        return events
+
+    def check_alertmanager(self, path):
+        schema = json.loads((HERE / "schemas" / "alertmanager-postable-alerts.schema.json").read_text())
+        alerts = [a for doc in self.documents(path, "alertmanager") for a in doc]
+        for a in alerts:
+            jsonschema.validate([a], schema)
+            starts = datetime.datetime.fromisoformat(a["startsAt"])
+            ends = datetime.datetime.fromisoformat(a["endsAt"])
+            self.assertLessEqual(starts, ends)
+        return alerts
+
+
+class ServiceValidators(Checks, unittest.TestCase):
     """One host run; each test checks one service's bodies."""
 
     @classmethod
@@ -157,19 +250,6 @@ class ServiceValidators(unittest.TestCase):
         cls.receiver.server_close()
         cls.folder.cleanup()
 
-    def bodies(self, path):
-        got = self.receiver.bodies.get(path, [])
-        self.assertTrue(got, f"nothing arrived at {path}")
-        return [body for _, body in got]
-
-    def documents(self, path, fmt):
-        out = []
-        for body in self.bodies(path):
-            if fmt in LIMITS_BYTES:
-                self.assertLess(len(body), LIMITS_BYTES[fmt], f"{fmt}: {len(body)} bytes")
-            out.append(json.loads(body.decode("utf-8")))  # strict UTF-8: no split sequence
-        return out
-
     def test_the_run_delivered_every_alert(self):
         self.assertEqual(self.host_run.returncode, 0, self.host_run.stdout + self.host_run.stderr)
         for p in self.summary["publishers"]:
@@ -185,78 +265,169 @@ class ServiceValidators(unittest.TestCase):
 
     def test_slack_block_kit(self):
         for path in ["/slack", "/slack-text", "/slack-blank"]:
-            for msg in self.documents(path, "slack"):
-                self.assertLessEqual(code_points(msg["text"]), 40_000)
-                self.assertLessEqual(len(msg["blocks"]), 50)
-                texts = [b.get("text", {}).get("text", "") for b in msg["blocks"]]
-                texts += [e.get("text", "") for b in msg["blocks"] for e in b.get("elements", [])]
-                self.assertLessEqual(sum(map(code_points, texts)), 12_000, "all the blocks' text (msg_blocks_too_long)")
-                for raw in msg["blocks"]:
-                    block = Block.parse(raw)
-                    self.assertIsNotNone(block, raw.get("type"))
-                    try:
-                        block.validate_json()
-                    except SlackObjectFormationError as e:
-                        self.fail(f"{path}: slack_sdk refuses a {raw['type']} block: {e}")
-                    if raw["type"] == "header":
-                        self.assertTrue(raw["text"]["text"].strip(), "Slack needs a header's text")
-                    if raw["type"] == "section":
-                        self.assert_escaped(raw["text"]["text"])
-                self.assert_escaped(msg["text"])
-
-    def assert_escaped(self, text):
-        """Every & starts an escape, and no < or > is left bare: no @channel from a payload."""
-        for i, c in enumerate(text):
-            if c == "&":
-                self.assertTrue(text.startswith(("&amp;", "&lt;", "&gt;"), i), f"a bare & at {i}: {text[max(0, i - 10):i + 10]!r}")
-        self.assertNotIn("<!channel>", text)
+            self.check_slack(path)
 
     def test_teams_adaptive_card(self):
-        schema = json.loads((HERE / "schemas" / "adaptive-card-message.schema.json").read_text())
-        for msg in self.documents("/teams", "teams"):
-            jsonschema.validate(msg, schema)
+        self.check_schema("/teams", "teams", "adaptive-card-message.schema.json")
 
     def test_teams_message_card(self):
-        schema = json.loads((HERE / "schemas" / "messagecard.schema.json").read_text())
-        for msg in self.documents("/teams-messagecard", "teams-messagecard"):
-            jsonschema.validate(msg, schema)
+        self.check_schema("/teams-messagecard", "teams-messagecard", "messagecard.schema.json")
 
     def test_datadog_events(self):
         for path in ["/datadog", "/datadog-pages", "/datadog-blank"]:
-            events = self.documents(path, "datadog")
-            for e in events:
-                EventCreateRequest(
-                    text=e["text"], title=e["title"], tags=e["tags"], alert_type=EventAlertType(e["alert_type"]),
-                    aggregation_key=e["aggregation_key"], source_type_name=e["source_type_name"],
-                    date_happened=e["date_happened"], priority=EventPriority(e["priority"]))
-                self.assertIn(e["alert_type"], ["error", "warning", "info", "success"])
-                self.assertLessEqual(code_points(e["title"]), 100, "Datadog titles: 100 characters")
-                self.assertTrue(e["title"].strip(), "Datadog needs a title")
-                self.assertLessEqual(code_points(e["text"]), 4000)
-                for tag in e["tags"]:
-                    self.assertLessEqual(code_points(tag), 200, "Datadog tags: 200 characters")
+            events = self.check_datadog(path)
             if path == "/datadog-pages":
                 self.assertGreater(len(events), len(NASTY), "the long texts were paginated")
 
     def test_pagerduty_events(self):
-        schema = json.loads((HERE / "schemas" / "pagerduty-events-v2.schema.json").read_text())
-        events = self.documents("/pagerduty", "pagerduty") + self.documents("/pagerduty-blank", "pagerduty")
+        events = self.check_pagerduty("/pagerduty") + self.check_pagerduty("/pagerduty-blank")
         self.assertEqual(len(events), 2 * len(NASTY))
-        for e in events:
-            jsonschema.validate(e, schema)
-            datetime.datetime.fromisoformat(e["payload"]["timestamp"])
-            self.assertLessEqual(code_points(e["payload"]["source"]), 255)
-            self.assertTrue(e["payload"]["summary"].strip() and e["payload"]["source"].strip(), "PagerDuty needs both")
+        self.assertEqual({e["event_action"] for e in events}, {"trigger"})
 
     def test_alertmanager_alerts(self):
-        schema = json.loads((HERE / "schemas" / "alertmanager-postable-alerts.schema.json").read_text())
-        alerts = [a for doc in self.documents("/alertmanager/api/v2/alerts", "alertmanager") for a in doc]
+        alerts = self.check_alertmanager("/alertmanager/api/v2/alerts")
         self.assertEqual(len(alerts), len(NASTY))
         for a in alerts:
-            jsonschema.validate([a], schema)
-            starts = datetime.datetime.fromisoformat(a["startsAt"])
-            ends = datetime.datetime.fromisoformat(a["endsAt"])
-            self.assertLess(starts, ends)
+            self.assertLess(datetime.datetime.fromisoformat(a["startsAt"]), datetime.datetime.fromisoformat(a["endsAt"]))
+
+
+class PagerDutySchema(unittest.TestCase):
+    """The Events v2 schema itself: a trigger needs its payload, a resolve carries nothing else."""
+
+    schema = json.loads((HERE / "schemas" / "pagerduty-events-v2.schema.json").read_text())
+
+    def test_a_resolve_body_passes(self):
+        jsonschema.validate({"routing_key": ROUTING_KEY, "dedup_key": "a" * 32, "event_action": "resolve"}, self.schema)
+        jsonschema.validate({"routing_key": ROUTING_KEY, "dedup_key": "a" * 32, "event_action": "acknowledge"}, self.schema)
+
+    def test_a_trigger_without_payload_fails(self):
+        with self.assertRaises(jsonschema.ValidationError):
+            jsonschema.validate({"routing_key": ROUTING_KEY, "dedup_key": "a" * 32, "event_action": "trigger"}, self.schema)
+
+    def test_a_resolve_with_more_or_without_its_dedup_key_fails(self):
+        payload = {"summary": "s", "source": "x", "severity": "error"}
+        for body in [{"routing_key": ROUTING_KEY, "dedup_key": "k", "event_action": "resolve", "payload": payload},
+                     {"routing_key": ROUTING_KEY, "event_action": "resolve"},
+                     {"routing_key": ROUTING_KEY, "dedup_key": "k", "event_action": "resolve", "client": "Sluice"}]:
+            with self.assertRaises(jsonschema.ValidationError, msg=json.dumps(body)):
+                jsonschema.validate(body, self.schema)
+
+
+# The nasty alerts whose incidents fire and resolve: every one but the 300-field one (whose
+# bodies the run above checks), each keyed by its id.
+LIFE_NASTY = [r for r in NASTY if r["id"] != "wide"]
+START = "2026-11-21T06:00:00.000Z"
+END = "2026-11-21T06:42:00.000Z"
+
+
+def life_lines():
+    """Per nasty alert: firing (critical), renotify, refresh, resolved; one call each."""
+    lines = []
+    for record in LIFE_NASTY:
+        common = {"payload": record, "keyFields": ["id"], "severity": "critical", "startsAt": START}
+        lines += [dict(common, status="firing"), dict(common, notification="renotify"),
+                  dict(common, notification="refresh"), dict(common, status="resolved", endsAt=END)]
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+
+
+class LifecycleValidators(Checks, unittest.TestCase):
+    """Alerts with a life through every format (host test-plugin, one alert per call)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.receiver = Receiver()
+        threading.Thread(target=cls.receiver.serve_forever, daemon=True).start()
+        cls.folder = tempfile.TemporaryDirectory(prefix="sluice-service-validators-life-")
+        folder = cls.folder.name
+        with open(folder + "/life.jsonl", "w", encoding="utf-8") as f:
+            f.write(life_lines())
+        url = cls.receiver.url
+        nasty_title = "title={payload.id}: {payload.note}"
+        formats = {
+            "slack": ["format=slack", f"url={url}/slack", nasty_title, "rateLimit=0"],
+            "teams": ["format=teams", f"url={url}/teams", nasty_title, "text={payload.note}", "rateLimit=0"],
+            "teams-messagecard": ["format=teams-messagecard", f"url={url}/teams-messagecard", nasty_title, "rateLimit=0"],
+            "datadog": ["format=datadog", "apiKey=dd-key", f"endpoint={url}/datadog", nasty_title, "text={payload.note}"],
+            "pagerduty": ["format=pagerduty", f"routingKey={ROUTING_KEY}", f"endpoint={url}/pagerduty", nasty_title, "rateLimit=0"],
+            "alertmanager": ["format=alertmanager", f"url={url}/alertmanager", "alertName={payload.id} {payload.note}",
+                             'labels={"team":"retail"}', 'annotations={"note_again":"{payload.note}"}'],
+        }
+        env = dict(os.environ, SLUICE_OUT=folder + "/out")
+        env.pop("SLUICE_PLUGIN_PATH", None)
+        cls.runs = {}
+        for fmt, sets in formats.items():
+            args = [str(HOST), "test-plugin", "Webhook", "--batch", "1", "--quiet", "--input", folder + "/life.jsonl"]
+            for s in sets:
+                args += ["--set", s]
+            cls.runs[fmt] = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.receiver.shutdown()
+        cls.receiver.server_close()
+        cls.folder.cleanup()
+
+    def test_every_notification_was_delivered(self):
+        for fmt, run in self.runs.items():
+            self.assertEqual(run.returncode, 0, f"{fmt}: {run.stdout}{run.stderr}")
+            if fmt != "alertmanager":
+                self.assertIn(f"refreshes_skipped {len(LIFE_NASTY)}", run.stdout, fmt)
+
+    def test_slack(self):
+        messages = self.check_slack("/slack")
+        self.assertEqual(len(messages), 3 * len(LIFE_NASTY), "refresh: nothing sent")
+        headers = [m["blocks"][0]["text"]["text"] for m in messages]
+        self.assertEqual(sum(h.startswith("Resolved: ") for h in headers), len(LIFE_NASTY))
+        self.assertEqual(sum(h.startswith("Still firing: ") for h in headers), len(LIFE_NASTY))
+        for m in messages:
+            if m["blocks"][0]["text"]["text"].startswith("Resolved: "):
+                self.assertIn("Fired for 42m, 06:00 → 06:42 UTC", m["blocks"][1]["text"]["text"])
+
+    def test_teams(self):
+        cards = self.check_schema("/teams", "teams", "adaptive-card-message.schema.json")
+        self.assertEqual(len(cards), 3 * len(LIFE_NASTY))
+        good = [b for c in cards for b in c["attachments"][0]["content"]["body"] if b.get("color") == "Good"]
+        self.assertTrue(any(b["text"] == "Fired for 42m, 06:00 → 06:42 UTC" for b in good))
+        self.check_schema("/teams-messagecard", "teams-messagecard", "messagecard.schema.json")
+
+    def test_datadog(self):
+        events = self.check_datadog("/datadog")
+        self.assertEqual(len(events), 3 * len(LIFE_NASTY))
+        by_key = {}
+        for e in events:
+            by_key.setdefault(e["aggregation_key"], []).append(e)
+        self.assertEqual(len(by_key), len(LIFE_NASTY), "one aggregation key per incident")
+        for incident in by_key.values():
+            self.assertEqual([e["alert_type"] for e in incident], ["error", "error", "success"])
+            self.assertTrue(incident[2]["title"].startswith("Resolved: "), incident[2]["title"])
+            self.assertTrue(incident[2]["text"].startswith("Fired for 42m, 06:00 → 06:42 UTC"), incident[2]["text"][:80])
+
+    def test_pagerduty(self):
+        events = self.check_pagerduty("/pagerduty")
+        self.assertEqual(len(events), 3 * len(LIFE_NASTY))
+        by_key = {}
+        for e in events:
+            by_key.setdefault(e["dedup_key"], []).append(e)
+        self.assertEqual(len(by_key), len(LIFE_NASTY), "one dedup_key per incident")
+        for incident in by_key.values():
+            self.assertEqual([e["event_action"] for e in incident], ["trigger", "trigger", "resolve"])
+            self.assertEqual(incident[0]["payload"]["severity"], "critical")
+            self.assertEqual(set(incident[2]), {"routing_key", "dedup_key", "event_action"})
+
+    def test_alertmanager(self):
+        alerts = self.check_alertmanager("/alertmanager/api/v2/alerts")
+        self.assertEqual(len(alerts), 4 * len(LIFE_NASTY), "the refresh too")
+        by_labels = {}
+        for a in alerts:
+            by_labels.setdefault(json.dumps(a["labels"], sort_keys=True), []).append(a)
+        self.assertEqual(len(by_labels), len(LIFE_NASTY), "one label set per incident")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for incident in by_labels.values():
+            self.assertEqual(incident[0]["labels"]["severity"], "critical")
+            self.assertEqual([a["startsAt"] for a in incident], [START] * 4)
+            for a in incident[:3]:
+                self.assertGreater(datetime.datetime.fromisoformat(a["endsAt"]), now, "firing: endsAt ahead")
+            self.assertEqual(incident[3]["endsAt"], END, "resolved: endsAt when it ended")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,13 @@ import SluicePluginSDK
 /// a visible marker (`overflow: truncate`) or sent as several events, "(1/3)", "(2/3)", …
 /// (`overflow: paginate`), at most `maxPages` (10) an alert: the last one then ends with
 /// a marker saying the rest was cut.
+///
+/// Alerts with a life (ABI 1.5), all with the key as `aggregation_key`, so Datadog rolls an
+/// incident's events up: "firing" as above (`alert_type` by the alert's own severity when
+/// it has one); "renotify" titled "Still firing: …", its text opening with "Still firing
+/// since 06:00 UTC (42m)"; "resolved" an `alert_type: success` event titled "Resolved: …",
+/// its text opening with "Fired for 42m, 06:00 → 06:42 UTC", dated when it ended;
+/// "refresh" is never handed to this format (nothing to say).
 struct DatadogFormat: AlertFormat {
     static let name = "datadog"
     static let defaultRate = "0"
@@ -28,11 +35,13 @@ struct DatadogFormat: AlertFormat {
         url = config.endpoint.isEmpty ? "https://api.\(config.site)/api/v1/events" : config.endpoint
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+    func requests(_ alerts: [Alert]) -> [HTTPRequest] {
         var out: [HTTPRequest] = []
         for (i, alert) in alerts.enumerated() {
-            let title = config.titleText(alert)
-            let text = config.text.render(alert)
+            let title = config.lifeTitle(alert)
+            let line = config.lifeLine(alert)
+            let rendered = config.text.render(alert)
+            let text = line.isEmpty ? rendered : rendered.isEmpty ? line : line + "\n\n" + rendered
             let pages = config.paginate ? DatadogFormat.pages(text) : [text.truncated(to: DatadogFormat.maxText, marker: DatadogFormat.truncationMarker)]
             for (p, page) in pages.enumerated() {
                 let suffix = pages.count > 1 ? " (\(p + 1)/\(pages.count))" : ""
@@ -43,12 +52,14 @@ struct DatadogFormat: AlertFormat {
                 w.key("tags"); w.beginArray()
                 for tag in tags(alert) { w.string(tag) }
                 w.endArray()
-                w.field("alert_type", config.datadogAlertType(alert))
+                w.field("alert_type", alert.isResolved ? "success" : config.datadogAlertType(alert))
                 w.field("aggregation_key", alert.key.truncated(to: DatadogFormat.maxAggregationKey, marker: ""))
                 w.field("source_type_name", config.sourceType)
                 // Datadog takes events up to 18 hours old: one replayed after a longer outage
                 // is dated as late as it accepts rather than refused.
-                w.field("date_happened", max(alert.timestampMs, Clock.nowMs() - 17 * 3_600_000) / 1000)
+                // A resolve happened when the incident ended.
+                let happened = alert.isResolved && alert.endsAtMs > 0 ? alert.endsAtMs : alert.timestampMs
+                w.field("date_happened", max(happened, Clock.nowMs() - 17 * 3_600_000) / 1000)
                 w.field("priority", "normal")
                 w.endObject()
                 out.append(HTTPRequest(url: url, headers: config.headers + ["DD-API-KEY: \(config.apiKey)"], body: w.bytes, alerts: [i]))

@@ -8,8 +8,19 @@ protocol AlertFormat {
     static var name: String { get }
     /// The service's documented rate limit, used when `rateLimit` is not set.
     static var defaultRate: String { get }
+    /// Whether the service needs "refresh" notifications (ABI 1.5: still firing, nothing
+    /// new) to keep an alert alive — Alertmanager forgets one whose `endsAt` passed. The
+    /// others are never handed them: the plugin reports them delivered and sends nothing.
+    static var sendsRefreshes: Bool { get }
     init(_ config: WebhookConfig) throws
-    func requests(_ alerts: Alerts) -> [HTTPRequest]
+    func requests(_ alerts: [Alert]) -> [HTTPRequest]
+    /// Warnings for the stage's log since the last call (each said once per stage).
+    func takeNotes() -> [String]
+}
+
+extension AlertFormat {
+    static var sendsRefreshes: Bool { false }
+    func takeNotes() -> [String] { [] }
 }
 
 /// What the human formats (Slack, Teams) put in one message: the first alerts, each with
@@ -18,7 +29,7 @@ struct Listing {
     let shown: [Alert]
     let more: Int
 
-    init(_ alerts: Alerts, upTo n: Int) {
+    init(_ alerts: [Alert], upTo n: Int) {
         shown = Array(alerts.prefix(max(1, n)))
         more = alerts.count - shown.count
     }
@@ -27,10 +38,39 @@ struct Listing {
 }
 
 extension WebhookConfig {
-    /// The message's heading: the alert's title when it is alone, else how many there are.
-    func heading(_ alerts: Alerts) -> String {
+    /// The message's heading: the alert's title when it is alone (as `lifeTitle` says it),
+    /// else how many there are, and of which kind when some are notifications of an
+    /// alert's life: "Resolved: 3 alerts from retail/store-quality", "4 alerts from
+    /// retail/store-quality: 1 firing, 2 resolved, 1 still firing".
+    func heading(_ alerts: [Alert]) -> String {
         guard let first = alerts.first else { return "" }
-        return alerts.count == 1 ? titleText(first) : "\(alerts.count) alerts from \(first.namespace)/\(first.pipeline)"
+        if alerts.count == 1 { return lifeTitle(first) }
+        let all = "\(alerts.count) alerts from \(first.namespace)/\(first.pipeline)"
+        let resolved = alerts.filter(\.isResolved).count, still = alerts.filter(\.isRenotify).count
+        let firing = alerts.count - resolved - still
+        if resolved == alerts.count { return "Resolved: " + all }
+        if still == alerts.count { return "Still firing: " + all }
+        if resolved == 0 && still == 0 { return all }
+        let kinds = [(firing, "firing"), (resolved, "resolved"), (still, "still firing")].filter { $0.0 > 0 }
+        return all + ": " + kinds.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+    }
+
+    /// The alert's title as people should read it: "Resolved: …" when its incident is
+    /// over, "Still firing: …" when renotified, else as it is.
+    func lifeTitle(_ alert: Alert) -> String {
+        let title = titleText(alert)
+        if alert.isResolved { return "Resolved: " + title }
+        if alert.isRenotify { return "Still firing: " + title }
+        return title
+    }
+
+    /// A line on the alert's life: "Fired for 42m, 06:00 → 06:42 UTC" (resolved), "Still
+    /// firing since 06:00 UTC (42m)" (renotified, as of the notification's time); empty for
+    /// a first firing and a plain alert.
+    func lifeLine(_ alert: Alert) -> String {
+        if alert.isResolved { return "F" + alert.firedFor.dropFirst() }
+        if alert.isRenotify { return "Still firing " + alert.firingSince(nowMs: alert.timestampMs) }
+        return ""
     }
 
     /// The alert's title; the default one when the template renders nothing but spaces (a

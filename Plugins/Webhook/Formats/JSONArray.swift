@@ -12,7 +12,7 @@ struct JSONArrayFormat: AlertFormat {
         self.config = config
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+    func requests(_ alerts: [Alert]) -> [HTTPRequest] {
         stride(from: 0, to: alerts.count, by: config.maxAlertsPerRequest).map { start in
             let end = min(alerts.count, start + config.maxAlertsPerRequest)
             var body: [UInt8] = [UInt8(ascii: "[")]

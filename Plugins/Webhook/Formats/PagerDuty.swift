@@ -7,6 +7,12 @@ import SluicePluginSDK
 /// `source`, `timestamp`, `component` (the stage), `group` (the pipeline), `custom_details`
 /// = the payload (and the raw-alert count and the alert's id); the whole event under
 /// PagerDuty's 512 KB. PagerDuty allows 120 events a minute per routing key.
+///
+/// Alerts with a life (ABI 1.5): "firing" and "renotify" are triggers as above (`severity`
+/// the alert's own when it has one); "resolved" is a `resolve` event with the same
+/// `dedup_key` — `{"routing_key":…,"dedup_key":…,"event_action":"resolve"}`, all that
+/// Events v2 reads in one — which closes the incident (a later trigger with that key opens
+/// a new one); "refresh" is never handed to this format (nothing to say).
 struct PagerDutyFormat: AlertFormat {
     static let name = "pagerduty"
     static let defaultRate = "120/min"
@@ -27,7 +33,7 @@ struct PagerDutyFormat: AlertFormat {
         url = config.endpoint.isEmpty ? PagerDutyFormat.defaultEndpoint : config.endpoint
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+    func requests(_ alerts: [Alert]) -> [HTTPRequest] {
         alerts.enumerated().map { i, alert in
             let (body, builds) = fitted(alert)
             return HTTPRequest(url: url, headers: config.headers, body: body, alerts: [i], bodyBuilds: builds)
@@ -43,6 +49,7 @@ struct PagerDutyFormat: AlertFormat {
     /// is bounded (summary 1,024 code points, source 255), so this always ends with an
     /// event PagerDuty takes.
     func fitted(_ alert: Alert) -> (body: [UInt8], builds: Int) {
+        if alert.isResolved { return (resolve(alert), 1) }
         let payload = alert.payload.map { (key: $0.key, value: $0.value) }
         var body = event(alert, details: payload, note: nil)
         var builds = 1
@@ -78,6 +85,17 @@ struct PagerDutyFormat: AlertFormat {
         }
         body = event(alert, details: [], note: "\(dropped.count) field\(dropped.count == 1 ? "" : "s") left out and " + note)
         return (body, builds + 1)
+    }
+
+    /// The resolve event: routing key, dedup key, action — nothing else.
+    private func resolve(_ alert: Alert) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("routing_key", config.routingKey)
+        w.field("dedup_key", alert.key.truncated(to: PagerDutyFormat.maxDedupKey, marker: ""))
+        w.field("event_action", "resolve")
+        w.endObject()
+        return w.bytes
     }
 
     private func event(_ alert: Alert, details: [(key: String, value: String)], note: String?) -> [UInt8] {

@@ -10,6 +10,12 @@ import SluicePluginSDK
 /// alerts are listed. Slack counts characters as Unicode code points, and so do the cuts
 /// here, after escaping and never inside an escape (`&amp;`).
 /// One message per publish call; Slack allows about one per second per webhook.
+///
+/// Alerts with a life (ABI 1.5): a resolved alert's section (and the header, when it is
+/// alone) reads "Resolved: <title>", then "Fired for 42m, 06:00 → 06:42 UTC"; a renotified
+/// one "Still firing: <title>", then "Still firing since 06:00 UTC (42m)"; several kinds
+/// in one message are counted in the header ("4 alerts from …: 1 firing, 2 resolved, 1
+/// still firing"); "refresh" is never handed to this format (nothing to say).
 struct SlackFormat: AlertFormat {
     static let name = "slack"
     static let defaultRate = "1/s"
@@ -27,7 +33,7 @@ struct SlackFormat: AlertFormat {
         self.config = config
     }
 
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+    func requests(_ alerts: [Alert]) -> [HTTPRequest] {
         guard !alerts.isEmpty else { return [] }
         let heading = config.heading(alerts)
         let header = heading.truncated(to: SlackFormat.maxHeaderText)
@@ -76,7 +82,16 @@ struct SlackFormat: AlertFormat {
     /// only lengthens), so a 1 MB value costs no more than a short one.
     func section(_ alert: Alert) -> String {
         let most = SlackFormat.maxSectionText
-        var section = "*\(config.titleText(alert).truncated(to: most).slackEscaped)*"
+        let line = config.lifeLine(alert).slackEscaped
+        var section: String
+        if line.isEmpty {
+            section = "*\(config.titleText(alert).truncated(to: most).slackEscaped)*"
+        } else {
+            // The line on its life says what matters ("Fired for 42m, …"): the title leaves
+            // it room in the least a section is cut to.
+            let room = SlackFormat.minSectionText - line.unicodeScalars.count - 3
+            section = "*\(config.lifeTitle(alert).truncated(to: most).slackEscaped.truncated(to: room, escapes: true))*\n" + line
+        }
         let text = config.text.render(alert)
         if !text.isEmpty { section += "\n" + text.truncated(to: most).slackEscaped }
         if alert.count > 1 { section += "\n_\(alert.count) raw alerts_" }

@@ -8,12 +8,12 @@ let teamsMaxBytes = 28_000
 /// shrink it until it is under 28 KB.
 protocol TeamsCard {
     var config: WebhookConfig { get }
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8]
+    func message(_ alerts: [Alert], shown: Int, textLimit: Int, factLimit: Int) -> [UInt8]
 }
 
 extension TeamsCard {
     /// One message per publish call.
-    func requests(_ alerts: Alerts) -> [HTTPRequest] {
+    func requests(_ alerts: [Alert]) -> [HTTPRequest] {
         guard !alerts.isEmpty else { return [] }
         let (body, builds) = fitted(alerts)
         // The charset said: without it Teams counts the body as UTF-16, twice its bytes.
@@ -25,7 +25,7 @@ extension TeamsCard {
     /// alerts listed (the rest counted in "… and N more": the most that fit, found by
     /// halving the range, so a few builds for hundreds of alerts), then shorter texts, then
     /// fewer facts, until it fits.
-    func fitted(_ alerts: Alerts) -> (body: [UInt8], builds: Int) {
+    func fitted(_ alerts: [Alert]) -> (body: [UInt8], builds: Int) {
         var builds = 0
         var textLimit = 4_000, factLimit = 100
         func build(_ shown: Int) -> [UInt8] {
@@ -56,6 +56,12 @@ extension TeamsCard {
 /// received", Power Automate) carrying an Adaptive Card: a heading, then per alert its
 /// title, its text and its payload as facts; "… and N more" past `maxAlertsPerMessage`.
 /// Teams allows about four requests a second per webhook.
+///
+/// Alerts with a life (ABI 1.5): a resolved alert's title reads "Resolved: <title>" in a
+/// TextBlock of color Good (green), followed by "Fired for 42m, 06:00 → 06:42 UTC"; a
+/// renotified one "Still firing: <title>" (color Warning), then "Still firing since 06:00
+/// UTC (42m)"; the heading is green when every alert listed resolved; "refresh" is never
+/// handed to this format (nothing to say).
 struct TeamsFormat: AlertFormat, TeamsCard {
     static let name = "teams"
     static let defaultRate = "4/s"
@@ -66,7 +72,7 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
+    func message(_ alerts: [Alert], shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.field("type", "message")
@@ -78,9 +84,13 @@ struct TeamsFormat: AlertFormat, TeamsCard {
         w.field("type", "AdaptiveCard")
         w.field("version", "1.4")
         w.key("body"); w.beginArray()
-        textBlock(&w, config.heading(alerts).truncated(to: textLimit), size: "Large", bold: true)
+        textBlock(&w, config.heading(alerts).truncated(to: textLimit), size: "Large", bold: true,
+                  color: alerts.allSatisfy(\.isResolved) ? "Good" : nil)
         for alert in alerts.prefix(shown) {
-            textBlock(&w, config.titleText(alert).truncated(to: textLimit), bold: true, separator: true)
+            let color = alert.isResolved ? "Good" : alert.isRenotify ? "Warning" : nil
+            textBlock(&w, config.lifeTitle(alert).truncated(to: textLimit), bold: true, separator: true, color: color)
+            let line = config.lifeLine(alert)
+            if !line.isEmpty { textBlock(&w, line.truncated(to: textLimit), color: color) }
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { textBlock(&w, text.truncated(to: textLimit)) }
             w.beginObject()
@@ -102,13 +112,14 @@ struct TeamsFormat: AlertFormat, TeamsCard {
     }
 
     private func textBlock(_ w: inout JSONWriter, _ text: String, size: String? = nil, bold: Bool = false,
-                           separator: Bool = false, subtle: Bool = false) {
+                           separator: Bool = false, subtle: Bool = false, color: String? = nil) {
         w.beginObject()
         w.field("type", "TextBlock")
         w.field("text", text)
         w.field("wrap", true)
         if let size { w.field("size", size) }
         if bold { w.field("weight", "Bolder") }
+        if let color { w.field("color", color) }
         if separator { w.field("separator", true) }
         if subtle { w.field("isSubtle", true) }
         w.endObject()
@@ -117,7 +128,9 @@ struct TeamsFormat: AlertFormat, TeamsCard {
 
 /// `teams-messagecard`: the legacy Office 365 connector card (MessageCard) for incoming
 /// webhooks created before Workflows: a title, a summary, and one section per alert with
-/// its text and its payload as facts; under 28 KB as above.
+/// its text and its payload as facts; under 28 KB as above. Alerts with a life: as `teams`
+/// (the title "Resolved: …" or "Still firing: …", the line on its life as the section's
+/// `activitySubtitle`), the theme green when every alert listed resolved.
 struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
     static let name = "teams-messagecard"
     static let defaultRate = "4/s"
@@ -128,20 +141,22 @@ struct TeamsMessageCardFormat: AlertFormat, TeamsCard {
         self.config = config
     }
 
-    func message(_ alerts: Alerts, shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
+    func message(_ alerts: [Alert], shown: Int, textLimit: Int, factLimit: Int) -> [UInt8] {
         let heading = config.heading(alerts).truncated(to: textLimit)
         var w = JSONWriter()
         w.beginObject()
         w.field("@type", "MessageCard")
         w.field("@context", "https://schema.org/extensions")
         w.field("summary", heading.truncated(to: 200))
-        w.field("themeColor", "D70000")
+        w.field("themeColor", alerts.allSatisfy(\.isResolved) ? "2EB886" : "D70000")
         w.field("title", heading)
         if alerts.count > shown { w.field("text", "… and \(alerts.count - shown) more alert\(alerts.count - shown == 1 ? "" : "s")") }
         w.key("sections"); w.beginArray()
         for alert in alerts.prefix(shown) {
             w.beginObject()
-            w.field("activityTitle", config.titleText(alert).truncated(to: textLimit))
+            w.field("activityTitle", config.lifeTitle(alert).truncated(to: textLimit))
+            let line = config.lifeLine(alert)
+            if !line.isEmpty { w.field("activitySubtitle", line.truncated(to: textLimit)) }
             let text = config.text.render(alert)
             if !text.isEmpty && !config.textIsPayload { w.field("text", text.truncated(to: textLimit)) }
             w.key("facts"); w.beginArray()

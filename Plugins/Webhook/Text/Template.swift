@@ -67,6 +67,23 @@ struct Template {
         self.parts = parts
     }
 
+    /// The payload values it reads (`{payload.NAME}`), in order.
+    var payloadNames: [String] {
+        parts.compactMap { if case .payloadValue(let name) = $0 { return name } else { return nil } }
+    }
+
+    /// The placeholders whose value differs from one alert of the same key to the next
+    /// (`{payload}`, `{run}`, `{batch}`, `{count}`, `{id}`, `{timestamp}`), as written.
+    var changingPlaceholders: [String] {
+        parts.compactMap { part in
+            switch part {
+            case .payload: return "{payload}"
+            case .field(let f) where [.run, .batch, .count, .id, .timestamp].contains(f): return "{\(f.rawValue)}"
+            default: return nil
+            }
+        }
+    }
+
     /// The text for one alert.
     func render(_ alert: Alert) -> String {
         var out = ""

@@ -13,7 +13,9 @@ import SluiceRecords
 ///   - a source reads what its properties point it at, until it ends, has nothing more to
 ///     give (a following source), or `maxBatches`;
 ///   - an alert publisher gets one alert per line of the file, each line the alert's
-///     payload (a JSON object), in envelopes like a run's.
+///     payload (a JSON object), or an envelope-like object that also says the payload's
+///     key fields and the notification of an alert's life it is (`HarnessAlert`), in
+///     envelopes like a run's.
 public final class PluginHarness {
     public struct Options {
         public var batchSize = 1000
@@ -179,15 +181,17 @@ public final class PluginHarness {
     }
 
     private func feedAlerts(_ input: InputLines, _ stage: any PublisherStage, _ arena: RecordArena, _ result: inout Result) throws {
-        var payloads: [(line: Int, pairs: [(String, String)])] = []
+        var payloads: [HarnessAlert] = []
         var problems: [String] = []
+        let nowMs = Timestamp.nowMilliseconds()
         for line in input.lines {
-            guard case .object(let fields)? = try? JSONValue.parse(line.bytes) else {
-                problems.append("\(input.path):\(line.number): an alert is a JSON object (its payload), e.g. {\"store_id\": \"s1\", \"count\": 3}")
+            switch HarnessAlert.parse(line.bytes, line: line.number, nowMs: nowMs) {
+            case .success(let alert): payloads.append(alert)
+            case .failure(let problem):
+                problems.append("\(input.path):\(line.number): \(problem.text)")
                 if problems.count == 20 { problems.append("(stopped after 20 problems)"); break }
-                continue
             }
-            payloads.append((line.number, fields.map { ($0.0, $0.1.scalarText ?? $0.1.jsonText) }))
+            if problems.count > 20 { break }
         }
         guard problems.isEmpty else { throw InputError(problems: problems) }
         let run = PipelineRunner.newRunID()
@@ -200,10 +204,15 @@ public final class PluginHarness {
             result.batches += 1
             arena.reset()
             stage.beginBatch()
-            let writer = EnvelopeWriter(arena: arena, namespace: "default", pipeline: "test-plugin", stage: "input", run: run,
-                                        batch: batchId, timestampMs: Timestamp.nowMilliseconds())
+            // One writer per set of key fields, as a run has one per stage.
+            var writers: [[String]?: EnvelopeWriter] = [:]
+            let timestampMs = Timestamp.nowMilliseconds()
             let alerts = group.enumerated().map { ordinal, alert in
-                writer.write(payload: arena.payload(alert.pairs), count: 1, ordinal: ordinal)
+                let writer = writers[alert.keyFields] ?? EnvelopeWriter(
+                    arena: arena, namespace: "default", pipeline: "test-plugin", stage: "input", run: run,
+                    batch: batchId, timestampMs: timestampMs, keyFields: alert.keyFields)
+                writers[alert.keyFields] = writer
+                return writer.write(payload: arena.payload(alert.payload), count: 1, ordinal: ordinal, life: alert.life)
             }
             // Delivered as a run delivers: the alerts answered "retry" again, within the
             // bound, not past a Retry-After longer than the longest backoff.
