@@ -75,7 +75,9 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             return
         }
         guard open(key, labels) else { return }
-        if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators) == .late { lateAlerts += count }
+        if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators, judgedLate: watermark != .min) == .late {
+            lateAlerts += count
+        }
     }
 
     /// Whether `key` has an entry (made now when there is room).

@@ -132,8 +132,10 @@ struct AlertWindow: Codable, Equatable, Sendable {
 
     /// Adds `count` alerts at time `t`, already summed up per function (a batch's alerts of
     /// one key and one slide, added at once).
-    mutating func merge(at t: Int64, count: Int, accumulators: [Accumulator]) -> Outcome {
-        if isPast(bucketStart(t)) { return .late }
+    /// `judgedLate`: the caller has judged lateness already (against the stage's watermark
+    /// before the batch), so the window's own newest time does not count.
+    mutating func merge(at t: Int64, count: Int, accumulators: [Accumulator], judgedLate: Bool = false) -> Outcome {
+        if !judgedLate && isPast(bucketStart(t)) { return .late }
         watermark = Swift.max(watermark, t)
         let start = bucketStart(t)
         if !buckets.contains(where: { $0.start == start }) {
