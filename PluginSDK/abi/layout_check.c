@@ -32,6 +32,7 @@ CHECK(offsetof(sluice_emitter, render_json_lines) > offsetof(sluice_emitter, sav
 CHECK(offsetof(sluice_emitter, emit_to) > offsetof(sluice_emitter, render_json_lines), "emit_to is appended (1.4)");
 CHECK(offsetof(sluice_alert, status) > offsetof(sluice_alert, key_fields), "sluice_alert.status is appended (1.5)");
 CHECK(offsetof(sluice_alert, ends_at_ms) > offsetof(sluice_alert, incident), "sluice_alert.ends_at_ms is appended (1.5)");
+CHECK(offsetof(sluice_emitter, inputs_changed) > offsetof(sluice_emitter, emit_to), "inputs_changed is appended (1.5)");
 
 /* The ABI version this build of the SDK was compiled with, for tools that want to ask. */
 const unsigned sluice_sdk_abi_major = SLUICE_ABI_MAJOR;

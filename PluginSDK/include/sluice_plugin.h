@@ -114,7 +114,8 @@
  *     1.5  sluice_alert.status, .notification, .severity, .incident, .starts_at_ms,
  *          .ends_at_ms (alerts with a life: firing, then resolved). A publisher built
  *          against an earlier minor is handed firing alerts only, never a resolve or a
- *          refresh it could take for a new alert.
+ *          refresh it could take for a new alert. sluice_emitter.inputs_changed (a
+ *          source's partitions moved).
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -673,6 +674,7 @@ typedef struct sluice_alert {
  *   alert_retry_after            alert publishers: when to try again (ABI 1.1)
  *   emit_to                      transforms, sources: a record on another output port
  *                                the widgets file declares (ABI 1.4)
+ *   inputs_changed               sources: the partitions they read moved (ABI 1.5)
  *   intern, log, count, fail,
  *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
@@ -808,6 +810,16 @@ typedef struct sluice_emitter {
      *  no such port (last_error says which it declares), the record is NULL or refused, or
      *  the call may not emit records. */
     sluice_status (*emit_to)(void *ctx, sluice_str port, const sluice_record *record);
+
+    /* ABI 1.5: check SLUICE_HAS(out, sluice_emitter, inputs_changed) before calling. */
+
+    /** Sources in read(): the inputs this instance reads changed — a Kafka consumer group
+     *  gave partitions to another member or took new ones. The host then knows that a key
+     *  of an alert with a life that falls quiet may be read elsewhere now: it does not
+     *  resolve such an open incident for lack of data (the instance that reads the key
+     *  now fires and resolves it; docs/scaling.md). Call it once per change, from the read
+     *  during which it happened. Returns SLUICE_OK; SLUICE_ERROR outside a source's read. */
+    sluice_status (*inputs_changed)(void *ctx);
 } sluice_emitter;
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */

@@ -31,23 +31,23 @@ final class AlertLifeKillTests: XCTestCase {
 
     /// What the monitor must report, computed from the events alone: the batches as the
     /// source cuts them (maxRecords each), each judged after it at the watermark (the newest
-    /// event time of a bad event seen) on the window of the last `size` ending with the
-    /// current slide; firing at ≥ 5 bad events, resolved under 2, held between.
+    /// event time seen) on the window of the last `size` ending with the current slide;
+    /// firing at ≥ 5 bad events, resolved under 2, held between.
     static func expected(_ events: [(store: Int, ts: Int64, points: Int)]) -> [String] {
         var bad: [Int: [Int64]] = [:]  // store → its bad events' times
         var firing: [Int: Int64] = [:]  // store → startsAt
         var watermark = Int64.min
         var out: [String] = []
         for start in stride(from: 0, to: events.count, by: maxRecords) {
-            let batch = events[start..<min(events.count, start + maxRecords)].filter { $0.points < 10 }
+            let records = events[start..<min(events.count, start + maxRecords)]
             let before = watermark
-            for e in batch {
-                watermark = max(watermark, e.ts)
+            for e in records.filter({ $0.points < 10 }) {
                 // Late: its slide's last window ended (no lateness allowed) before the watermark before the batch.
                 let slideStart = e.ts - e.ts % slide
                 if before != .min && slideStart + size <= before { continue }
                 bad[e.store, default: []].append(e.ts)
             }
+            watermark = max(watermark, records.map(\.ts).max() ?? .min)
             guard watermark != .min else { continue }
             let end = watermark - watermark % slide + slide
             for store in bad.keys.sorted() {

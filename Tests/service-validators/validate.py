@@ -430,6 +430,168 @@ class LifecycleValidators(Checks, unittest.TestCase):
             self.assertEqual(incident[3]["endsAt"], END, "resolved: endsAt when it ended")
 
 
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url):
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read().decode("utf-8"))
+
+
+def wait_for(what, condition, seconds=30):
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"waited {seconds} s for {what}")
+
+
+class IncidentLifeThroughARun(Checks, unittest.TestCase):
+    """One incident's whole life through `host run --follow`: a monitor (bad events per store
+    over 5-minute windows of event time) fires, is renotified, is silenced from the CLI
+    while the run goes on, and resolves — seen by a real Alertmanager (GET /api/v2/alerts)
+    and by a receiver checking every PagerDuty body against the Events v2 schema."""
+
+    def setUp(self):
+        self.assertTrue(os.access(ALERTMANAGER, os.X_OK), "tools/setup-deps installs prometheus-alertmanager")
+        self.receiver = Receiver()
+        threading.Thread(target=self.receiver.serve_forever, daemon=True).start()
+        self.folder = tempfile.TemporaryDirectory(prefix="sluice-incident-life-")
+        d = self.folder.name
+        os.makedirs(d + "/in")
+        with open(d + "/alertmanager.yml", "w") as f:
+            f.write("route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n")
+        port = free_port()
+        self.am_url = f"http://127.0.0.1:{port}"
+        self.am = subprocess.Popen([ALERTMANAGER, f"--config.file={d}/alertmanager.yml", f"--storage.path={d}/am",
+                                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def ready():
+            try:
+                return http_get(self.am_url + "/api/v2/status") is not None
+            except Exception:
+                return False
+        wait_for("Alertmanager to start", ready)
+        self.pipeline = d + "/pipeline.json"
+        hook = lambda name, **p: {"name": name, "plugin": {"name": "Webhook", "properties": p}}
+        with open(self.pipeline, "w") as f:
+            json.dump({
+                "name": "incident-life", "namespace": "retail", "batch": {"maxRecords": 1000, "maxDelayMs": 50},
+                "state": {"path": d + "/state"}, "spool": {"path": d + "/spool"},
+                "stages": [
+                    {"name": "events", "plugin": {"name": "JSONLSource",
+                                                  "properties": {"path": d + "/in", "follow": True, "pollMs": 20}}},
+                    {"name": "quality", "plugin": {"name": "AlertRule", "properties": {
+                        "when": "size(data_points) < 10", "payload": {"store_id": "store_id", "ts": "ts"}}},
+                     "alerts": {"groupBy": ["store_id"], "aggregates": [{"name": "bad_events", "function": "count"}],
+                                "window": {"sizeMs": 300000, "slideMs": 60000, "timeField": "ts"},
+                                "condition": "bad_events >= 5", "recover": "bad_events < 2",
+                                "renotifyMs": 600000, "severity": "critical"}},
+                    hook("alertmanager", format="alertmanager", url=self.am_url, alertName="Store quality",
+                         labels={"team": "retail"}),
+                    hook("pagerduty", format="pagerduty", routingKey=ROUTING_KEY, endpoint=self.receiver.url + "/pagerduty",
+                         rateLimit="0"),
+                ],
+                "connections": [{"from": "events", "to": "quality"},
+                                {"from": "quality", "to": "alertmanager", "port": "alerts"},
+                                {"from": "quality", "to": "pagerduty", "port": "alerts"}]}, f)
+        self.env = dict(os.environ, SLUICE_OUT=d + "/out")
+        self.env.pop("SLUICE_PLUGIN_PATH", None)
+        self.host = subprocess.Popen([str(HOST), "run", self.pipeline, "--progress", "json", "--summary-json", d + "/summary.json"],
+                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.files = 0
+        # An hour ago, on a minute: event time, in the past for Alertmanager.
+        import time
+        self.base = (int(time.time()) // 60 - 60) * 60_000
+
+    def tearDown(self):
+        if self.host.poll() is None:
+            self.host.kill()
+            self.host.wait()
+        self.am.terminate()
+        self.am.wait()
+        self.receiver.shutdown()
+        self.receiver.server_close()
+        self.folder.cleanup()
+
+    def send(self, events):
+        """Events (store, seconds after base, bad) as a new file renamed into the followed folder."""
+        self.files += 1
+        d = self.folder.name
+        with open(f"{d}/part.tmp", "w") as f:
+            for store, seconds, bad in events:
+                f.write(json.dumps({"store_id": store, "ts": self.base + seconds * 1000,
+                                    "data_points": [1] * (3 if bad else 15)}) + "\n")
+        os.rename(f"{d}/part.tmp", f"{d}/in/events-{self.files:03d}.jsonl")
+
+    def pagerduty(self):
+        return [json.loads(b) for _, b in self.receiver.bodies.get("/pagerduty", [])]
+
+    def active_store7(self):
+        alerts = http_get(self.am_url + "/api/v2/alerts?active=true&silenced=true&inhibited=true")
+        return [a for a in alerts if a["labels"].get("store_id") == "store7" and a["status"]["state"] == "active"]
+
+    def test_fire_renotify_silence_resolve(self):
+        # 1. store7 sends 6 bad events in its first minute: it fires.
+        self.send([("store7", s, True) for s in range(0, 60, 10)] + [("store1", 30, False)])
+        wait_for("the trigger", lambda: len(self.pagerduty()) == 1)
+        wait_for("store7 active in Alertmanager", lambda: len(self.active_store7()) == 1)
+        firing = self.active_store7()[0]
+        self.assertEqual(firing["labels"]["severity"], "critical")
+        self.assertEqual(firing["labels"]["team"], "retail")
+        # 2. Still bad eleven minutes later: renotified (renotifyMs 10 minutes of event time).
+        self.send([("store7", 660 + s, True) for s in range(0, 60, 10)])
+        wait_for("the renotification", lambda: len(self.pagerduty()) == 2)
+        # 3. Silenced from the CLI while the run goes on; still bad 22 minutes in: held back.
+        added = subprocess.run([str(HOST), "silence", "add", "--pipeline", self.pipeline, "--match", "store_id=store7",
+                                "--for", "2h", "--comment", "maintenance"], env=self.env, capture_output=True, text=True)
+        self.assertEqual(added.returncode, 0, added.stderr)
+        import time
+        time.sleep(0.5)  # a running host reads the silences at every batch and every 200 ms
+        self.send([("store7", 1320 + s, True) for s in range(0, 60, 10)])
+        self.send([("store1", 1390, False)])  # a later batch: the one before was judged
+        wait_for("the silenced renotification to be counted",
+                 lambda: any('"silenced":1' in line for line in self.progress_lines()))
+        self.assertEqual(len(self.pagerduty()), 2, "nothing sent while silenced")
+        # 4. The store recovers (good events only, past the window): resolved, silence or not.
+        self.send([("store7", 1800 + s, False) for s in range(0, 60, 10)])
+        wait_for("the resolve", lambda: len(self.pagerduty()) == 3)
+        wait_for("store7 gone from Alertmanager's active alerts", lambda: not self.active_store7())
+
+        events = self.check_pagerduty("/pagerduty")
+        self.assertEqual([e["event_action"] for e in events], ["trigger", "trigger", "resolve"])
+        self.assertEqual(len({e["dedup_key"] for e in events}), 1, "one dedup_key for the incident")
+        self.assertEqual(set(events[2]), {"routing_key", "dedup_key", "event_action"})
+        self.host.terminate()
+        self.host.wait(timeout=30)
+        with open(self.folder.name + "/summary.json") as f:
+            summary = json.load(f)
+        quality = next(s for s in summary["stages"] if s["name"] == "quality")
+        self.assertEqual((quality["alerts"]["firing"], quality["alerts"]["renotified"], quality["alerts"]["resolved"],
+                          quality["alerts"]["silenced"]), (1, 1, 1, 1))
+
+    def progress_lines(self):
+        import select
+        lines = []
+        while select.select([self.host.stdout], [], [], 0)[0]:
+            line = self.host.stdout.readline()
+            if not line:
+                break
+            self._progress = getattr(self, "_progress", []) + [line]
+        return getattr(self, "_progress", [])
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

@@ -116,6 +116,8 @@ final class CallContext {
     var retryAfterMs: [Int: Int] = [:]
     /// Sources: the last position saved during the current batch (nil: none).
     var position: [UInt8]?
+    /// Sources: the plugin said during the current batch that its inputs changed.
+    var inputsChanged = false
     /// Values of the stage's secret properties: never in a message the host shows.
     var redactor = Redactor(secrets: [])
     /// The most alerts kept per batch; more are counted as overflowed.
@@ -184,6 +186,7 @@ final class CallContext {
         if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
         hot.pointee.alerts.removeAll()
         position = nil
+        inputsChanged = false
     }
 
     /// Starts a call: what it may do and what its input is; forgets the last call's records.
@@ -492,6 +495,12 @@ final class CallContext {
         return SLUICE_OK
     }
 
+    func noteInputsChanged() -> sluice_status {
+        guard permissions.contains(.position) else { return refuse("only a source's read() says its inputs changed") }
+        inputsChanged = true
+        return SLUICE_OK
+    }
+
     func savePosition(_ bytes: UnsafePointer<CChar>?, _ len: Int) -> sluice_status {
         guard permissions.contains(.position) else { return refuse("only a source's read() saves a position") }
         guard len <= SourcePositions.maxBytes else {
@@ -611,6 +620,7 @@ final class CallContext {
         }
         t.save_position = { ctx, bytes, len in CallContext.of(ctx).savePosition(bytes, len) }
         t.emit_to = { ctx, port, r in CallContext.of(ctx).emitTo(port, r) }
+        t.inputs_changed = { ctx in CallContext.of(ctx).noteInputsChanged() }
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }

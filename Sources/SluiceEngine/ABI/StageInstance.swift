@@ -201,6 +201,8 @@ public final class StageInstance {
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.
     public var batchPosition: [UInt8]? { call.position }
+    /// Sources: whether the plugin said during the current batch that its inputs changed.
+    public var inputsChanged: Bool { call.inputsChanged }
     /// In a worker: which input record each output record of the last call was built on
     /// with emit_with (by output position; -1 or absent: none).
     var tracksBases: Bool {

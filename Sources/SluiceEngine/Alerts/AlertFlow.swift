@@ -123,6 +123,13 @@ final class AlertFlow {
         return s
     }
 
+    /// The source's inputs changed (a Kafka rebalance moved partitions): every open
+    /// incident may now be read by another host. None is resolved here for lack of data;
+    /// one whose key gets data here again is this host's again (docs/scaling.md).
+    func inputsChanged() {
+        for m in raisers.values.compactMap(\.monitor) { m.handOver() }
+    }
+
     /// Takes back the state a previous run saved with the position it resumes from.
     func restore(_ saved: AlertState) {
         for m in raisers.values.compactMap(\.monitor) {
@@ -145,7 +152,10 @@ final class AlertFlow {
     /// The alerts the stages raised in batch `id` (stage position → its raw alerts, in
     /// `arena`, the batch's): made into envelopes, routed and published. Returns when every
     /// publisher is done with them (delivered, refused or spooled).
-    func batch(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena) -> Durations {
+    /// `records(position)`: the records a stage took in (event-time windows read their
+    /// times too).
+    func batch(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena,
+               records: (Int) -> UnsafeBufferPointer<sluice_record> = { _ in .init(start: nil, count: 0) }) -> Durations {
         let now = clock()
         router.setNow(now)
         lastBatch = id
@@ -164,6 +174,7 @@ final class AlertFlow {
             if let monitor = raiser.monitor {
                 let before = (monitor.lateAlerts, monitor.untimedAlerts, monitor.overflowKeys)
                 monitor.ingest(alerts, now: now)
+                if monitor.isEventTime { monitor.observe(records(position)) }
                 stageCounts[position, default: AlertCounts()].late += monitor.lateAlerts - before.0
                 stageCounts[position, default: AlertCounts()].untimed += monitor.untimedAlerts - before.1
                 stageCounts[position, default: AlertCounts()].overflowKeys += monitor.overflowKeys - before.2
@@ -257,6 +268,12 @@ final class AlertFlow {
         let held = monitor.unannounced.filter { n in !notices.contains { $0.key == n.key } }
         for (n, notice) in (held + notices).enumerated() {
             let isHeld = n < held.count
+            if notice.handedOver {
+                // Its key may be read by another host now, which tells of it: not this one.
+                count { $0.handedOver += 1 }
+                if case .resolved = notice.notification { monitor.announce(notice.key, false) }
+                continue
+            }
             let announced = notice.announced
             let life: EnvelopeWriter.Life
             switch notice.notification {
@@ -282,6 +299,7 @@ final class AlertFlow {
                 continue
             }
             if silence(envelope, at: now) != nil {
+                monitor.mayHoldUnannounced = true
                 if !isHeld { count { $0.silenced += 1 } }  // held back once, not at every step
                 continue
             }
@@ -289,7 +307,7 @@ final class AlertFlow {
             monitor.announce(notice.key, true)
             out.append(UnsafePointer(envelope))
         }
-        for notice in monitor.refreshes(now: now) where notice.announced {
+        for notice in monitor.refreshes(now: now) where notice.announced && !notice.handedOver {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
             out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,

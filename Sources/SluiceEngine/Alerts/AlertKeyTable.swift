@@ -17,6 +17,10 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         /// Not judged before this time: a key expected from the start is judged once a
         /// whole window has passed without it.
         var judgeFrom: Int64 = .min
+        /// The source's inputs moved while the incident was open and no data of the key came
+        /// since: it may be read by another host, which fires and resolves it there; this
+        /// host sends nothing more of it.
+        var handedOver = false
         /// Whether a notification of the open incident went out (not held back by a
         /// silence): only then is its resolve sent, and a firing held back is sent once
         /// its silence ends.
@@ -39,6 +43,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         let labels: [String]
         var severity: String
         var announced: Bool
+        var handedOver = false
     }
 
     let shape: AlertWindow.Shape
@@ -75,6 +80,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             return
         }
         guard open(key, labels) else { return }
+        entries[key]?.handedOver = false
         if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators, judgedLate: watermark != .min) == .late {
             lateAlerts += count
         }
@@ -102,20 +108,27 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
     /// the keys that went quiet.
     mutating func evaluate(at now: Int64, judge: Judge) -> [Notice] {
         var notices: [Notice] = []
-        let end = perBatch ? Int64.max : AlertWindow(shape: shape, functions: []).bucketStart(now) + shape.slideMs
-        for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            guard var entry = entries[key] else { continue }
-            if now < entry.judgeFrom { continue }
-            let (count, values) = perBatch ? entry.window.values(endingAt: end, all: true) : entry.window.values(endingAt: end)
-            let (alerting, healthy) = judge(entry, count, values)
-            for n in entry.life.evaluate(alerting: alerting, healthy: healthy, at: now) {
-                notices.append(Notice(key: key, notification: n, count: count, values: values, labels: entry.labels, severity: entry.severity,
-                                      announced: entry.announced))
+        var quiet: [[UInt8]] = []
+        let end = perBatch ? Int64.max : shapeBucket(now) + shape.slideMs
+        // Each entry changed in place (no copy out and back), in the table's own order; the
+        // notices are put in key order after.
+        var i = entries.values.startIndex
+        while i != entries.values.endIndex {
+            defer { i = entries.values.index(after: i) }
+            if now < entries.values[i].judgeFrom { continue }
+            let (count, values) = perBatch ? entries.values[i].window.values(endingAt: end, all: true)
+                                           : entries.values[i].window.values(endingAt: end)
+            let (alerting, healthy) = judge(entries.values[i], count, values)
+            for n in entries.values[i].life.evaluate(alerting: alerting, healthy: healthy, at: now) {
+                let e = entries.values[i]
+                notices.append(Notice(key: entries.keys[i], notification: n, count: count, values: values, labels: e.labels,
+                                      severity: e.severity, announced: e.announced, handedOver: e.handedOver))
             }
-            if perBatch { entry.window.clear() } else { entry.window.advance(to: now) }
-            entries[key] = entry.isQuiet ? nil : entry
+            if perBatch { entries.values[i].window.clear() } else { entries.values[i].window.advance(to: now) }
+            if entries.values[i].isQuiet { quiet.append(entries.keys[i]) }
         }
-        return notices
+        for key in quiet { entries[key] = nil }
+        return notices.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 
     /// What time alone does by `now` (no new judgement: `forMs`, `keepFiringMs` and
@@ -127,7 +140,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             let last = entry.window.values(endingAt: .max, all: true)
             for n in entry.life.tick(at: now) {
                 notices.append(Notice(key: key, notification: n, count: last.count, values: last.values, labels: entry.labels,
-                                      severity: entry.severity, announced: entry.announced))
+                                      severity: entry.severity, announced: entry.announced, handedOver: entry.handedOver))
             }
             entries[key] = entry.isQuiet ? nil : entry
         }
@@ -169,7 +182,8 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         }
         let last = entry.window.values(endingAt: .max, all: true)
         return Notice(key: key, notification: .firing(incident: entry.life.incident, startsAt: startsAt), count: last.count,
-                      values: last.values, labels: entry.labels, severity: entry.severity, announced: entry.announced)
+                      values: last.values, labels: entry.labels, severity: entry.severity, announced: entry.announced,
+                      handedOver: entry.handedOver)
     }
 
     /// The keys whose incident is open (firing or recovering).

@@ -36,6 +36,7 @@ final class AlertMonitor {
     private let aggregateFields: [[UInt8]?]
     private let functions: [AlertWindow.Function]
     private let timeField: [UInt8]?
+    private let timeKey: sluice_key?
     private let condition: (program: ExpressionProgram, root: UInt32)
     private let recover: (program: ExpressionProgram, root: UInt32)?
     private let scratch = RecordArena(chunkBytes: 16 << 10)
@@ -51,6 +52,7 @@ final class AlertMonitor {
         aggregateFields = alerts.aggregates.map { $0.field.map { Array($0.utf8) } }
         self.functions = alerts.aggregates.map { AlertWindow.Function($0.function) }
         timeField = life.window?.timeField.map { Array($0.utf8) }
+        timeKey = life.window?.timeField.map { FieldKeys.intern($0) }
         func compile(_ source: String, _ name: String) throws -> (ExpressionProgram, UInt32) {
             var compiler = ExpressionCompiler(functions: functions, allowsState: false, bind: FunctionBinder.bind)
             switch compiler.compile(source, as: .condition) {
@@ -71,6 +73,7 @@ final class AlertMonitor {
             table = AlertKeyTable(shape: .init(sizeMs: batch, slideMs: batch), functions: self.functions,
                                   settings: lifeSettings, maxKeys: life.maxKeys, perBatch: true)
         }
+        makeJudgeFields()
     }
 
     /// The keys that exist from the start (and, without key fields, the stage's one key):
@@ -81,6 +84,7 @@ final class AlertMonitor {
     }
 
     private var pendingExpected: [[String]] = []
+    private var nextRefreshCheck: Int64 = .min
 
     private func seedExpected(now: Int64) {
         guard !pendingExpected.isEmpty, let t = time(now) else { return }
@@ -117,6 +121,28 @@ final class AlertMonitor {
     }
 
     // MARK: alerts in
+
+    /// Event time: the records the stage took in this batch move the watermark too (the
+    /// newest `timeField` among them), so windows move on while a store that recovered
+    /// raises nothing. Records without the field, or with a time that cannot be read, do not.
+    func observe(_ records: UnsafeBufferPointer<sluice_record>) {
+        guard let timeKey else { return }
+        var newest = watermark
+        for r in records {
+            guard let v = withUnsafePointer(to: r, { sluice_record_get($0, timeKey) }) else { continue }
+            switch Int32(bitPattern: v.pointee.type) {
+            case Int32(SLUICE_INT): newest = max(newest, v.pointee.as.i)
+            case Int32(SLUICE_DOUBLE) where v.pointee.as.d.isFinite && v.pointee.as.d.magnitude < 1e15:
+                newest = max(newest, Int64(v.pointee.as.d.rounded(.down)))
+            case Int32(SLUICE_STRING):
+                let text = UnsafeBufferPointer(start: UnsafeRawPointer(v.pointee.as.s)?.assumingMemoryBound(to: UInt8.self),
+                                               count: Int(v.pointee.len))
+                if let ms = Timestamp.milliseconds(eventTime: text) { newest = max(newest, ms) }
+            default: continue
+            }
+        }
+        watermark = newest
+    }
 
     /// A batch's raw alerts, raised at processing time `now`.
     func ingest(_ raw: [RawAlertRef], now: Int64) {
@@ -237,6 +263,9 @@ final class AlertMonitor {
     /// The open incidents due for a refresh at processing time `now` (each as a notice
     /// that it is still firing); each is noted as notified.
     func refreshes(now: Int64) -> [AlertKeyTable.Notice] {
+        // Looked for at most once a second: refreshes are a minute apart.
+        guard now >= nextRefreshCheck || now < nextRefreshCheck - 1_000 else { return [] }
+        nextRefreshCheck = now + 1_000
         var due: [AlertKeyTable.Notice] = []
         for key in table.openKeys {
             guard let entry = table.entries[key], now - entry.notifiedAt >= Self.refreshMs,
@@ -247,38 +276,76 @@ final class AlertMonitor {
         return due
     }
 
+    /// The inputs moved (see AlertFlow.inputsChanged): every open incident is marked
+    /// handed over until its key gets data here again.
+    func handOver() {
+        for key in table.openKeys { table.update(key) { $0.handedOver = true } }
+    }
+
     /// Notes whether the open incident of `key` was announced (see Entry.announced).
     func announce(_ key: [UInt8], _ announced: Bool) { table.update(key) { $0.announced = announced } }
 
     /// Open incidents that no notification announced yet (a silence held them back): each
-    /// as a notice that it is firing.
+    /// as a notice that it is firing. Looked for only after a silence held one back (or
+    /// after a restart), until none is left.
     var unannounced: [AlertKeyTable.Notice] {
-        table.openKeys.compactMap { key in table.entries[key]?.announced == false ? table.stillFiring(key) : nil }
+        guard mayHoldUnannounced else { return [] }
+        let held = table.openKeys.compactMap { key in table.entries[key]?.announced == false ? table.stillFiring(key) : nil }
+        if held.isEmpty { mayHoldUnannounced = false }
+        return held
     }
+
+    /// Whether some open incident may not have been announced.
+    var mayHoldUnannounced = true
 
     /// The condition and recover expressions over the key's fields and its window's
     /// aggregates (and `count`, the raw alerts in the window).
     private func judge(_ entry: AlertKeyTable.Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
-        let labels = entry.labels
-        scratch.reset()
-        var fields: [sluice_field] = []
-        func add(_ name: String, _ value: sluice_value) {
-            let key = FieldKeys.intern(name)
-            var len: UInt32 = 0
-            fields.append(sluice_field(key: key, name_len: UInt32(name.utf8.count), name: sr_key_name(key, &len), value: value))
+        // The record's fields were made once (judgeFields); only their values change.
+        var n = 0
+        if judgesLabels {
+            scratch.reset()
+            for value in entry.labels where n < judgeFields.count {
+                let s = scratch.string(value)
+                judgeFields[n].value = sluice_string(s.ptr, s.len)
+                n += 1
+            }
+        } else {
+            n = 0
         }
-        for (name, value) in named(labels) {
-            let s = scratch.string(value)
-            add(name, sluice_string(s.ptr, s.len))
+        if judgesCount {
+            judgeFields[n].value = sluice_int(Int64(count))
+            n += 1
         }
-        if !aggregates.contains(where: { $0.name == "count" }) { add("count", sluice_int(Int64(count))) }
-        for (spec, value) in zip(aggregates, values) { add(spec.name, value.map { sluice_double($0) } ?? sluice_null()) }
-        return fields.withUnsafeBufferPointer { buffer in
-            var record = sluice_record(fields: buffer.baseAddress, nfields: UInt32(buffer.count), flags: 0)
+        for value in values where n < judgeFields.count {
+            judgeFields[n].value = value.map { sluice_double($0) } ?? sluice_null()
+            n += 1
+        }
+        return judgeFields.withUnsafeBufferPointer { buffer in
+            var record = sluice_record(fields: buffer.baseAddress, nfields: UInt32(n), flags: 0)
             let alerting = condition.program.isTrue(condition.root, &record)
             let healthy = recover.map { $0.program.isTrue($0.root, &record) } ?? !alerting
             return (alerting, healthy)
         }
+    }
+
+    /// The fields the expressions see: the key fields (only when an expression names one),
+    /// `count` (unless an aggregate is named so), the aggregates; interned once.
+    private var judgeFields: [sluice_field] = []
+    private var judgesLabels = false
+    private var judgesCount = false
+
+    private func makeJudgeFields() {
+        func field(_ name: String) -> sluice_field {
+            let key = FieldKeys.intern(name)
+            var len: UInt32 = 0
+            return sluice_field(key: key, name_len: UInt32(name.utf8.count), name: sr_key_name(key, &len), value: sluice_null())
+        }
+        let sources = [settings.condition] + (settings.recover.map { [$0] } ?? [])
+        judgesLabels = keyFieldNames.contains { name in sources.contains { $0.contains(name) } }
+        judgesCount = !aggregates.contains { $0.name == "count" }
+        judgeFields = (judgesLabels ? keyFieldNames : []).map(field) + (judgesCount ? [field("count")] : [])
+            + aggregates.map { field($0.name) }
     }
 
     /// A key's fields by name.

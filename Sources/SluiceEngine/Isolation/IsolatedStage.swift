@@ -25,6 +25,7 @@ public final class IsolatedStage {
     public private(set) var batchAlerts: [RawAlertRef] = []
     public private(set) var hasCommit = false
     public private(set) var batchPosition: [UInt8]?
+    public private(set) var inputsChanged = false
     /// How many workers were started (1 + restarts).
     public private(set) var workersStarted = 0
     public var workerRestarts: Int? { max(0, workersStarted - 1) }
@@ -182,6 +183,7 @@ public final class IsolatedStage {
         batchErrors.removeAll(keepingCapacity: true)
         batchAlerts.removeAll(keepingCapacity: true)
         batchPosition = nil
+        inputsChanged = false
         written = nil
         newBatch = true
     }
@@ -394,6 +396,7 @@ public final class IsolatedStage {
         }
         add(&rejectedAlerts, notes.rejectedAlerts)
         add(&overflowedAlerts, notes.overflowedAlerts)
+        if notes.inputsChanged == true { inputsChanged = true }
         if let p = notes.position, p.count <= SourcePositions.maxBytes {
             batchPosition = Array(p)
             position = Array(p)

@@ -288,6 +288,7 @@ final class WorkerSession {
         sentRejected = stage.rejectedAlerts
         sentOverflowed = stage.overflowedAlerts
         if isRead, let position = stage.batchPosition { notes.position = Data(position) }
+        if isRead, stage.inputsChanged { notes.inputsChanged = true }
         if !notes.isEmpty, let json = try? JSONEncoder().encode(notes) {
             result.notes = reply.put(bytes: Array(json))
             result.notesLength = UInt64(json.count)

@@ -43,6 +43,8 @@ struct CallNotes: Codable {
     var overflowedAlerts = 0
     /// Sources: the last position saved during the current batch.
     var position: Data?
+    /// Sources: the call said its inputs changed (inputs_changed).
+    var inputsChanged: Bool?
     /// How many of the call's port records (CallResult.portRecords) each extra output port
     /// got, in OutputPorts' order.
     var portCounts: [Int] = []
@@ -50,5 +52,6 @@ struct CallNotes: Codable {
     var isEmpty: Bool {
         failure == nil && errors.isEmpty && outcomes.isEmpty && retryAfter.isEmpty && counters.isEmpty
             && rejectedAlerts == 0 && overflowedAlerts == 0 && position == nil && portCounts.isEmpty
+            && inputsChanged == nil
     }
 }

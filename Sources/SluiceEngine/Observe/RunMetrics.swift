@@ -33,6 +33,9 @@ public struct AlertCounts: Codable, Equatable, Sendable {
     public var silenced = 0
     /// Resolves and refreshes not handed to a publisher built before ABI 1.5.
     public var withheld = 0
+    /// Notifications of an incident whose key another host may read now (the source's
+    /// partitions moved): not sent from here.
+    public var handedOver = 0
     /// Raised alerts not counted in a window: older than its allowed lateness, without a
     /// readable event time, or of a key past `maxKeys`.
     public var late = 0
@@ -63,6 +66,7 @@ public struct AlertCounts: Codable, Equatable, Sendable {
         r.refreshed = op(a.refreshed, b.refreshed)
         r.silenced = op(a.silenced, b.silenced)
         r.withheld = op(a.withheld, b.withheld)
+        r.handedOver = op(a.handedOver, b.handedOver)
         r.late = op(a.late, b.late)
         r.untimed = op(a.untimed, b.untimed)
         r.overflowKeys = op(a.overflowKeys, b.overflowKeys)

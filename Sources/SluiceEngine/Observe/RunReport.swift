@@ -19,10 +19,14 @@ public enum RunReport {
     static func lifeLines(_ s: RunSummary) -> String {
         let a = s.alerts
         let withheld = s.publishers.filter { $0.withheld > 0 }
-        guard a.firing + a.renotified + a.resolved + a.silenced + a.refreshed + a.late + a.untimed + a.overflowKeys > 0 || !withheld.isEmpty
+        guard a.firing + a.renotified + a.resolved + a.silenced + a.refreshed + a.late + a.untimed + a.overflowKeys + a.handedOver > 0
+                || !withheld.isEmpty
         else { return "" }
         var out = "Incidents: \(grouped(a.firing)) firing, \(grouped(a.renotified)) renotified, \(grouped(a.resolved)) resolved, "
             + "\(grouped(a.refreshed)) refreshed, \(grouped(a.silenced)) silenced\n"
+        if a.handedOver > 0 {
+            out += "Handed over: \(grouped(a.handedOver)) notification(s) of incidents whose partitions moved to another host were left to it\n"
+        }
         if a.late + a.untimed + a.overflowKeys > 0 {
             out += "Not counted in a window: \(grouped(a.late)) late, \(grouped(a.untimed)) without an event time, "
                 + "\(grouped(a.overflowKeys)) past maxKeys\n"

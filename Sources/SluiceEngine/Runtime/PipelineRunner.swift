@@ -173,7 +173,10 @@ public final class PipelineRunner {
             for (i, s) in stages.enumerated() where !s.isPublisher {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
             }
-            addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena))
+            if batch.inputsChanged { alerts.inputsChanged() }
+            addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena) { [unowned self] i in
+                i == plan.source ? stages[i].output : gather(stages[i])
+            })
             tally.batchDone(records: batch.records.count)
             if let onBatch = options.onBatch {
                 onBatch(tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,

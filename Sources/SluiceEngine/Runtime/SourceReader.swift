@@ -22,6 +22,8 @@ final class SourceReader: @unchecked Sendable {
         let readMs: Double
         /// Input is exhausted: this is the last batch.
         let ended: Bool
+        /// The source said its inputs changed (a rebalance) since the batch before.
+        var inputsChanged = false
 
         var ports: [UnsafeBufferPointer<sluice_record>] { portRecords.map(\.buffer) }
         var memory: Memory { Memory(arena: arena, records: records, ports: portRecords) }
@@ -178,12 +180,15 @@ final class SourceReader: @unchecked Sendable {
 
     private func loop() {
         var batchID: UInt64 = 1
+        // Said during a read that made no batch: told with the next batch.
+        var inputsChanged = false
         reading: while true {
             guard let memory = takeFreeMemory() else { break }
             memory.arena.reset()
             source.arena = memory.arena
             source.beginBatch()
             let read = readBatch(batchID, into: memory)
+            if source.inputsChanged { inputsChanged = true }
             if let error = read.error {
                 // The batches already read are still processed and committed.
                 fail(error)
@@ -199,8 +204,10 @@ final class SourceReader: @unchecked Sendable {
                 continue  // nothing arrived within maxDelayMs: no batch
             }
             if let position = source.batchPosition { positions[batchID] = position }
-            let batch = Batch(id: batchID, arena: memory.arena, records: memory.records, portRecords: memory.ports,
+            var batch = Batch(id: batchID, arena: memory.arena, records: memory.records, portRecords: memory.ports,
                               errors: source.batchErrors, alerts: alerts, readMs: read.ms, ended: read.ended)
+            batch.inputsChanged = inputsChanged
+            inputsChanged = false
             condition.lock()
             ready.append(batch)
             outstanding += 1  // counted from here, so the end waits for it to be done

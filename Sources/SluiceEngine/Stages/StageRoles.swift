@@ -39,6 +39,9 @@ public protocol SourceStage: LiveStage {
     var hasCommit: Bool { get }
     /// The last position the plugin saved during the current batch.
     var batchPosition: [UInt8]? { get }
+    /// Whether the plugin said during the current batch that its inputs changed (a Kafka
+    /// rebalance moved partitions).
+    var inputsChanged: Bool { get }
     func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput
     func commit(batch id: UInt64) -> StageOutput
 }
