@@ -11,8 +11,10 @@ What it implements, on its own:
 
 - A record is bad when its `data_points` is a list of fewer than 10 elements (the seed
   job's test); a line that is not a JSON object is an error record and raises nothing.
-- Time is event time: each bad event's `ts`. The watermark is the newest `ts` among the bad
-  events seen so far (only they reach the alerts section).
+- Time is event time: each bad event's `ts`. The watermark is the newest `ts` among the
+  records seen so far (the stage's input; bad or not), moved after each batch. A bad event
+  whose last window ended before the watermark as it was before its batch is late: not
+  counted.
 - A store's window is made of buckets of `slideMs` (a bucket holds the events with
   bucketStart(ts) = ts − ts mod slideMs). Judged at watermark W, the window is the buckets
   starting in [bucketStart(W) + slideMs − sizeMs, bucketStart(W) + slideMs): the last
@@ -134,6 +136,7 @@ def run(lines, s):
     stores, notices = {}, []
     watermark, late = None, 0
     for records in batches(lines, s["batch"]):
+        before = watermark
         for r in records:
             points = r.get("data_points")
             if not (isinstance(points, list) and len(points) < MIN_POINTS):
@@ -142,13 +145,15 @@ def run(lines, s):
             if t is None:
                 continue
             store = stores.setdefault(str(r.get("store_id")), Store())
-            if watermark is not None and bucket(t) + size + late_ms <= watermark:
+            if before is not None and bucket(t) + size + late_ms <= before:
                 late += 1
                 continue
-            watermark = t if watermark is None else max(watermark, t)
             b = store.buckets.setdefault(bucket(t), [0, None])
             b[0] += 1
             b[1] = len(points) if b[1] is None else min(b[1], len(points))
+        times = [t for t in (parse_ts(r.get("ts")) for r in records) if t is not None]
+        if times:
+            watermark = max(times) if watermark is None else max(watermark, max(times))
         if watermark is None:
             continue
         end = bucket(watermark) + slide
