@@ -57,6 +57,9 @@ typedef struct source {
      * rebalances (empty: reading), and when the commit was last tried. */
     rd_kafka_topic_partition_list_t *held;
     int64_t held_tried_ms;
+    /* A rebalance moved partitions since the host was last told (inputs_changed, ABI 1.5:
+     * its alerts with a life then resolve nothing for lack of data; docs/scaling.md). */
+    int inputs_moved;
 } source;
 
 static void forget_partitions(source *s, const rd_kafka_topic_partition_list_t *parts);
@@ -72,6 +75,8 @@ static void set_offset(rd_kafka_topic_partition_list_t *list, const char *topic,
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
     source *s = opaque;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* Told to the host by the read that follows (this may run inside a commit's poll). */
+    s->inputs_moved = 1;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (s->log.out) sluice_logf(s->log.out, 2, "assigned %d partition(s)", parts->cnt);
         s->assigned = 1;
@@ -507,6 +512,8 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     } else {
         rd_kafka_topic_partition_list_destroy(offsets);
     }
+    if (s->inputs_moved && SLUICE_HAS(out, sluice_emitter, inputs_changed) && out->inputs_changed(out->ctx) == SLUICE_OK)
+        s->inputs_moved = 0;
     s->log.out = NULL;
     return st;
 }

@@ -6,7 +6,9 @@ Events v2 schema — and the limits each service counts in code points or bytes.
 same for alerts with a life (issue 22): each nasty alert's incident fires, is renotified,
 refreshed and resolved (`host test-plugin Webhook` with envelope-like input lines), and
 every format's firing and resolved bodies pass the same validators, with one dedup key,
-aggregation key or label set per incident.
+aggregation key or label set per incident. Last, one incident's whole life through
+`host run --follow` (fire, renotify, a silence set from the CLI while the run goes on,
+resolve), seen by a real Alertmanager and by the PagerDuty schema.
 
 Run by ./run (which makes the virtual environment); the host must be built (.build/debug).
 """
@@ -509,8 +511,11 @@ class IncidentLifeThroughARun(Checks, unittest.TestCase):
                                 {"from": "quality", "to": "pagerduty", "port": "alerts"}]}, f)
         self.env = dict(os.environ, SLUICE_OUT=d + "/out")
         self.env.pop("SLUICE_PLUGIN_PATH", None)
+        # Its progress (one JSON line a batch) and its log go to files: a pipe nobody reads
+        # could fill and stop it.
+        self.out, self.err = open(d + "/progress.jsonl", "w"), open(d + "/host.log", "w")
         self.host = subprocess.Popen([str(HOST), "run", self.pipeline, "--progress", "json", "--summary-json", d + "/summary.json"],
-                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     env=self.env, stdout=self.out, stderr=self.err)
         self.files = 0
         # An hour ago, on a minute: event time, in the past for Alertmanager.
         import time
@@ -520,6 +525,8 @@ class IncidentLifeThroughARun(Checks, unittest.TestCase):
         if self.host.poll() is None:
             self.host.kill()
             self.host.wait()
+        self.out.close()
+        self.err.close()
         self.am.terminate()
         self.am.wait()
         self.receiver.shutdown()
@@ -558,6 +565,7 @@ class IncidentLifeThroughARun(Checks, unittest.TestCase):
         added = subprocess.run([str(HOST), "silence", "add", "--pipeline", self.pipeline, "--match", "store_id=store7",
                                 "--for", "2h", "--comment", "maintenance"], env=self.env, capture_output=True, text=True)
         self.assertEqual(added.returncode, 0, added.stderr)
+        self.assertEqual(self.host.poll(), None, "the run goes on")
         import time
         time.sleep(0.5)  # a running host reads the silences at every batch and every 200 ms
         self.send([("store7", 1320 + s, True) for s in range(0, 60, 10)])
@@ -583,14 +591,8 @@ class IncidentLifeThroughARun(Checks, unittest.TestCase):
                           quality["alerts"]["silenced"]), (1, 1, 1, 1))
 
     def progress_lines(self):
-        import select
-        lines = []
-        while select.select([self.host.stdout], [], [], 0)[0]:
-            line = self.host.stdout.readline()
-            if not line:
-                break
-            self._progress = getattr(self, "_progress", []) + [line]
-        return getattr(self, "_progress", [])
+        with open(self.folder.name + "/progress.jsonl") as f:
+            return f.readlines()
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

@@ -54,7 +54,7 @@ typedef struct {
     char *lines;
     size_t len, pos;
     int built;
-    long fail_at_read, reads;
+    long fail_at_read, reads, inputs_changed_at_read;
 } list_source;
 
 static sluice_status source_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
@@ -69,6 +69,8 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     s->built = built && sluice_str_eq(*built, "true", 4);
     const sluice_str *fail = sluice_property(ctx, "fail_at_read");
     s->fail_at_read = fail ? strtol(fail->ptr, NULL, 10) : 0;
+    const sluice_str *moved = sluice_property(ctx, "inputs_changed_at_read");
+    s->inputs_changed_at_read = moved ? strtol(moved->ptr, NULL, 10) : 0;
     last_commit = 0;
     *instance = s;
     return SLUICE_OK;
@@ -84,6 +86,9 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     list_source *s = instance;
     uint64_t emitted = 0;
     if (++s->reads == s->fail_at_read) return sluice_failf(out, "disk on fire at read %ld", s->reads);
+    /* As a Kafka source in a rebalance: the inputs it reads moved (ABI 1.5). */
+    if (s->reads == s->inputs_changed_at_read && out->inputs_changed(out->ctx) != SLUICE_OK)
+        return sluice_failf(out, "inputs_changed was refused");
     if (s->built) {
         s->built = 0;
         sluice_value items[2] = {sluice_int(1), sluice_string("two", 3)};
