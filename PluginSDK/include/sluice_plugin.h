@@ -817,8 +817,9 @@ typedef struct sluice_emitter {
      *  gave partitions to another member or took new ones. The host then knows that a key
      *  of an alert with a life that falls quiet may be read elsewhere now: it does not
      *  resolve such an open incident for lack of data (the instance that reads the key
-     *  now fires and resolves it; docs/scaling.md). Call it once per change, from the read
-     *  during which it happened. Returns SLUICE_OK; SLUICE_ERROR outside a source's read. */
+     *  now fires and resolves it; docs/scaling.md). Call it from read(), once per change: during
+     *  the read in which it happened, or the next one (a rebalance noticed in commit()).
+     *  Returns SLUICE_OK; SLUICE_ERROR outside a source's read. */
     sluice_status (*inputs_changed)(void *ctx);
 } sluice_emitter;
 
