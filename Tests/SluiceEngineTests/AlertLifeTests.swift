@@ -425,4 +425,28 @@ final class AlertLifeTests: XCTestCase {
         let back = try run([s7, s7, s1, s7, s1, s1], changedAt: 3)
         XCTAssertEqual(back.story.filter { $0.hasSuffix("s7") }, ["firing s7", "firing s7", "resolved s7"], "\(back.story)")
     }
+
+    func testValidateReportsPayloadKeysAnAlertmanagerWouldRenameOrThatCollide() throws {
+        let json = """
+            {"name": "pk", "stages": [
+              {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+              {"name": "quality", "plugin": {"name": "AlertRule", "properties": {"when": "true"}},
+               "alerts": {"groupBy": ["store-id", "stage", "team", "store_id"], "aggregates": [{"name": "bad_events", "function": "count"}],
+                          "condition": "bad_events >= 1"}},
+              {"name": "am", "plugin": {"name": "Webhook", "properties": {"format": "alertmanager", "url": "http://127.0.0.1:9",
+                                                                          "labels": {"team": "retail"}}}},
+              {"name": "slack", "plugin": {"name": "Webhook", "properties": {"format": "slack", "url": "http://127.0.0.1:9"}}}],
+             "connections": [{"from": "in", "to": "quality"}, {"from": "quality", "to": "am", "port": "alerts"},
+                             {"from": "quality", "to": "slack", "port": "alerts"}]}
+            """
+        let (spec, _) = PipelineSpec.read(try ConfigDocument.parse(Data(json.utf8), format: .json))
+        let (_, problems) = PipelinePlanner.plan(spec, catalog: testCatalog)
+        let mine = problems.filter { $0.path.hasPrefix("connections") }.map { "\($0.path): \($0.message)" }
+        XCTAssertEqual(mine, [
+            "connections[1]: stage 'quality' sends payload key 'store-id', which is not among Alertmanager label names ([a-zA-Z_][a-zA-Z0-9_]*): publisher 'am' (Webhook) sends it renamed or not at all",
+            "connections[1]: stage 'quality' sends payload key 'stage', which collides with one the publisher sets itself at publisher 'am' (Webhook): it is not sent under that name",
+            "connections[1]: stage 'quality' sends payload key 'team', which collides with one of its 'labels' at publisher 'am' (Webhook): it is not sent under that name",
+        ], "store_id and bad_events are fine; Slack takes any key")
+        XCTAssertTrue(problems.filter { $0.path.hasPrefix("connections") }.allSatisfy { $0.severity == .warning })
+    }
 }

@@ -64,6 +64,7 @@ private struct Validation {
         for (i, stage) in spec.stages.enumerated() { checkStage(stage, i) }
         checkSources()
         for (k, c) in spec.connections.enumerated() { checkConnection(c, k) }
+        for (k, c) in spec.connections.enumerated() where c.port == .alerts { checkPayloadKeys(c, k) }
         checkCycles()
         checkConnectedness()
         checkSpool()
@@ -153,6 +154,37 @@ private struct Validation {
                                             path: "\(path).plugin.properties", template: template)
         diagnostics += checked.diagnostics
         resolved[index] = checked.values
+    }
+
+    /// The payload keys a stage's alerts are known to carry (its groupBy fields and
+    /// aggregates, or its key fields), against what the publisher's widgets file says its
+    /// service takes (`payloadKeys`: Alertmanager's label names): each one that would be
+    /// renamed, or whose key field would collide with a name the publisher sets, is
+    /// reported, with the connection's path.
+    mutating func checkPayloadKeys(_ c: ConnectionSpec, _ k: Int) {
+        guard let from = byName[c.from], let to = byName[c.to], let rule = entries[to]?.widgets.payloadKeys,
+              let alerts = spec.stages[from].alerts else { return }
+        let properties = Dictionary(resolved[to] ?? [], uniquingKeysWith: { $1 })
+        if let property = rule.whenProperty, !rule.whenValues.contains(properties[property] ?? "") { return }
+        // The key fields are the alert's identity (Alertmanager: its labels); aggregates go
+        // along (annotations) and must only be well-formed names.
+        let keyFields = alerts.keyFields ?? []
+        let keys = keyFields + (alerts.isAggregating || alerts.lifecycle != nil ? alerts.aggregates.map(\.name) : [])
+        let pattern = try? NSRegularExpression(pattern: "^(?:\(rule.pattern))$")
+        var taken: [String: String] = [:]
+        for name in rule.reserved { taken[name] = "one the publisher sets itself" }
+        for property in rule.reservedBy {
+            guard let text = properties[property], let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
+            for name in object.keys { taken[name] = "one of its '\(property)'" }
+        }
+        let publisher = "'\(c.to)' (\(entries[to]?.name ?? ""))"
+        for key in keys {
+            if let pattern, pattern.firstMatch(in: key, range: NSRange(key.startIndex..., in: key)) == nil {
+                warning("connections[\(k)]", "stage '\(c.from)' sends payload key '\(key)', which is not among \(rule.what) (\(rule.pattern)): publisher \(publisher) sends it renamed or not at all")
+            } else if keyFields.contains(key), let why = taken[key] {
+                warning("connections[\(k)]", "stage '\(c.from)' sends payload key '\(key)', which collides with \(why) at publisher \(publisher): it is not sent under that name")
+            }
+        }
     }
 
     mutating func checkSources() {

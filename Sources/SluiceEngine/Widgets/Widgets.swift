@@ -14,6 +14,24 @@ public struct Widgets: Sendable, Equatable {
     public var groups: [PropertyGroup]
     public var outputs: [Output]
     public var functions: [FunctionDeclaration]
+    /// Alert publishers: the names a service takes payload keys as (Alertmanager's label
+    /// names), checked by `host validate` against the keys a stage's alerts carry.
+    public var payloadKeys: PayloadKeyRule?
+
+    /// `payloadKeys` in a publisher's widgets file: when the property `when.property` has
+    /// one of `when.values` (or always without `when`), each payload key a connected stage
+    /// is known to send (its groupBy or key fields, its aggregates) must match `pattern`
+    /// and may not be one of `reserved` or a key of the object properties `reservedBy`
+    /// (such as Alertmanager's static `labels`).
+    public struct PayloadKeyRule: Sendable, Equatable {
+        public var whenProperty: String?
+        public var whenValues: [String]
+        public var pattern: String
+        public var reserved: [String]
+        public var reservedBy: [String]
+        /// What the keys become: "Alertmanager label names".
+        public var what: String
+    }
 
     /// Every property of every group, in order.
     public var properties: [Property] { groups.flatMap(\.properties) }
@@ -256,7 +274,25 @@ extension ConfigReader {
             emitsErrors: emitsErrors,
             groups: groups,
             outputs: outputs,
-            functions: functions)
+            functions: functions,
+            payloadKeys: payloadKeyRule(json["payloadKeys"]))
+    }
+
+    private mutating func payloadKeyRule(_ value: JSONValue?) -> Widgets.PayloadKeyRule? {
+        guard let rule = value, rule != JSONValue.null else { return nil }
+        guard case .object = rule else { error("payloadKeys", "must be an object"); return nil }
+        func strings(_ v: JSONValue?, _ path: String) -> [String] {
+            var out: [String] = []
+            for (i, s) in array(v, path).enumerated() { if let s = string(s, "\(path)[\(i)]", required: true) { out.append(s) } }
+            return out
+        }
+        return Widgets.PayloadKeyRule(
+            whenProperty: string(rule["when"]?["property"], "payloadKeys.when.property"),
+            whenValues: strings(rule["when"]?["values"], "payloadKeys.when.values"),
+            pattern: string(rule["pattern"], "payloadKeys.pattern") ?? ".*",
+            reserved: strings(rule["reserved"], "payloadKeys.reserved"),
+            reservedBy: strings(rule["reservedBy"], "payloadKeys.reservedBy"),
+            what: string(rule["what"], "payloadKeys.what") ?? "names the service takes")
     }
 
     /// A property's `type` with its `values`, `min` and `max`; without `type`, what CDAP's
