@@ -300,7 +300,7 @@ final class SourceReader: @unchecked Sendable {
         // The alert state goes with the newest batch's position: with the position saved
         // last when this batch saved none (a source without positions: empty).
         var submitted: (batch: UInt64, bytes: [UInt8])?
-        if let alertState {
+        if alertState != nil {
             submitted = (last, positions[last] ?? positions.filter { $0.key <= last }.max { $0.key < $1.key }?.value ?? lastPosition)
         } else if let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
             submitted = (newest, position)
