@@ -228,10 +228,14 @@ final class AlertLifeTests: XCTestCase {
         }
         XCTAssertEqual(first.story, ["firing s1"])
         let saved = try XCTUnwrap(first.flow.state())
-        // Saved as the position file keeps it, and read back.
-        let encoded = try JSONEncoder().encode(saved)
-        let decoded = try JSONDecoder().decode(AlertState.self, from: encoded)
+        // Saved as the position file keeps it, and read back; cut short anywhere, an error.
+        let encoded = saved.encoded()
+        let decoded = try AlertState(encoded: encoded)
         XCTAssertEqual(decoded, saved)
+        for cut in 0..<encoded.count { XCTAssertThrowsError(try AlertState(encoded: Array(encoded.prefix(cut)))) }
+        var flipped = encoded
+        flipped[5] ^= 0xFF  // the stage count: a count no file could hold
+        XCTAssertThrowsError(try AlertState(encoded: flipped))
 
         let second = try Rig(plan, now: Self.t0 + Self.minute)
         second.flow.restore(decoded)

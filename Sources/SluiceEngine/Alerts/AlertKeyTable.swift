@@ -165,6 +165,14 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         entries[key]?.judgeFrom = t + (perBatch ? 0 : shape.sizeMs)
     }
 
+    /// A key as it was saved (AlertState).
+    mutating func restore(_ key: [UInt8], _ entry: Entry) { entries[key] = entry }
+
+    mutating func restoreCounts(overflowKeys: Int, lateAlerts: Int) {
+        self.overflowKeys = overflowKeys
+        self.lateAlerts = lateAlerts
+    }
+
     /// Sets what the table keeps beside a key's life.
     mutating func update(_ key: [UInt8], _ change: (inout Entry) -> Void) {
         guard var entry = entries[key] else { return }

@@ -44,6 +44,13 @@ struct AlertLifecycle: Codable, Equatable, Sendable {
 
     init(_ settings: Settings) { self.settings = settings }
 
+    /// A life as it was saved (AlertState).
+    init(_ settings: Settings, phase: Phase, incident: UInt32) {
+        self.settings = settings
+        self.phase = phase
+        self.incident = incident
+    }
+
     /// Whether an incident is open (firing, or recovering and not yet resolved).
     var isOpen: Bool {
         switch phase {

@@ -17,3 +17,178 @@ struct AlertState: Codable, Equatable, Sendable {
     /// Stage name → its state.
     var stages: [String: Stage] = [:]
 }
+
+/// The state as it is saved with the source's position: a compact binary form (in base64
+/// in the position file), written after every batch — JSON of a thousand keys' windows
+/// would cost more than the batch. Read back with every length and count checked: a
+/// damaged file is an error, never a crash.
+extension AlertState {
+    static let magic: [UInt8] = Array("SLAS1".utf8)
+
+    func encoded() -> [UInt8] {
+        var w = StateWriter()
+        w.bytes(Self.magic)
+        w.u64(UInt64(stages.count))
+        for (name, stage) in stages.sorted(by: { $0.key < $1.key }) {
+            w.string(name)
+            w.i64(stage.watermark)
+            w.i64(Int64(stage.untimed))
+            w.table(stage.table)
+        }
+        return w.out
+    }
+
+    init(encoded bytes: [UInt8]) throws {
+        var r = StateReader(bytes)
+        guard try r.raw(Self.magic.count) == Self.magic else { throw StateReader.Damaged(what: "not an alert state") }
+        self.init()
+        for _ in 0..<(try r.count()) {
+            let name = try r.string()
+            let watermark = try r.i64()
+            let untimed = Int(clamping: try r.i64())
+            stages[name] = Stage(table: try r.table(), watermark: watermark, untimed: untimed)
+        }
+        guard r.atEnd else { throw StateReader.Damaged(what: "bytes after the alert state") }
+    }
+}
+
+private struct StateWriter {
+    var out: [UInt8] = []
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func bool(_ v: Bool) { out.append(v ? 1 : 0) }
+    mutating func bytes(_ b: [UInt8]) { u64(UInt64(b.count)); out.append(contentsOf: b) }
+    mutating func string(_ s: String) { bytes(Array(s.utf8)) }
+
+    mutating func table(_ t: AlertKeyTable) {
+        i64(t.shape.sizeMs); i64(t.shape.slideMs); i64(t.shape.allowedLatenessMs)
+        u64(UInt64(t.functions.count))
+        for f in t.functions { out.append(Self.code(f)) }
+        i64(t.settings.forMs); i64(t.settings.keepFiringMs); i64(t.settings.renotifyMs)
+        i64(Int64(t.maxKeys)); bool(t.perBatch); i64(Int64(t.overflowKeys)); i64(Int64(t.lateAlerts))
+        u64(UInt64(t.entries.count))
+        for (key, e) in t.entries {
+            bytes(key)
+            u64(UInt64(e.labels.count))
+            for l in e.labels { string(l) }
+            string(e.severity); i64(e.notifiedAt); i64(e.judgeFrom); bool(e.announced); bool(e.handedOver)
+            switch e.life.phase {
+            case .inactive: out.append(0)
+            case let .pending(since): out.append(1); i64(since)
+            case let .firing(startsAt, notified): out.append(2); i64(startsAt); i64(notified)
+            case let .recovering(startsAt, notified, since): out.append(3); i64(startsAt); i64(notified); i64(since)
+            }
+            u64(UInt64(e.life.incident))
+            i64(e.window.watermark); i64(Int64(e.window.overflow)); i64(Int64(e.window.maxDistinct))
+            u64(UInt64(e.window.buckets.count))
+            for b in e.window.buckets {
+                i64(b.start); i64(Int64(b.count))
+                u64(UInt64(b.accumulators.count))
+                for a in b.accumulators {
+                    i64(Int64(a.numbers)); f64(a.sum); f64(a.min); f64(a.max)
+                    u64(UInt64(a.texts.count))
+                    for s in a.texts.sorted() { string(s) }
+                }
+            }
+        }
+    }
+
+    static func code(_ f: AlertWindow.Function) -> UInt8 {
+        switch f { case .count: 0; case .sum: 1; case .avg: 2; case .min: 3; case .max: 4; case .distinct: 5 }
+    }
+}
+
+private struct StateReader {
+    struct Damaged: Error, CustomStringConvertible {
+        let what: String
+        var description: String { "damaged alert state: \(what)" }
+    }
+    let b: [UInt8]
+    var at = 0
+    init(_ b: [UInt8]) { self.b = b }
+    var atEnd: Bool { at == b.count }
+
+    mutating func raw(_ n: Int) throws -> [UInt8] {
+        guard n >= 0, n <= b.count - at else { throw Damaged(what: "cut short at byte \(at)") }
+        defer { at += n }
+        return Array(b[at..<(at + n)])
+    }
+    mutating func u64() throws -> UInt64 {
+        let r = try raw(8)
+        return r.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+    mutating func i64() throws -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
+    mutating func byte() throws -> UInt8 { try raw(1)[0] }
+    mutating func bool() throws -> Bool { try byte() != 0 }
+    /// A count no larger than the bytes left could hold (each item takes a byte at least).
+    mutating func count() throws -> Int {
+        let n = try u64()
+        guard n <= UInt64(b.count - at) else { throw Damaged(what: "a count of \(n) at byte \(at)") }
+        return Int(n)
+    }
+    mutating func bytes() throws -> [UInt8] { try raw(try count()) }
+    mutating func string() throws -> String {
+        let raw = try bytes()
+        guard let s = String(validating: raw, as: UTF8.self) else { throw Damaged(what: "text that is not UTF-8 at byte \(at)") }
+        return s
+    }
+    mutating func int() throws -> Int { Int(clamping: try i64()) }
+
+    mutating func table() throws -> AlertKeyTable {
+        let shape = AlertWindow.Shape(sizeMs: try i64(), slideMs: try i64(), allowedLatenessMs: try i64())
+        guard shape.sizeMs > 0, shape.slideMs > 0, shape.allowedLatenessMs >= 0 else { throw Damaged(what: "a window's shape") }
+        var functions: [AlertWindow.Function] = []
+        for _ in 0..<(try count()) {
+            switch try byte() {
+            case 0: functions.append(.count)
+            case 1: functions.append(.sum)
+            case 2: functions.append(.avg)
+            case 3: functions.append(.min)
+            case 4: functions.append(.max)
+            case 5: functions.append(.distinct)
+            default: throw Damaged(what: "an aggregate function")
+            }
+        }
+        let settings = AlertLifecycle.Settings(forMs: try i64(), keepFiringMs: try i64(), renotifyMs: try i64())
+        var t = AlertKeyTable(shape: shape, functions: functions, settings: settings, maxKeys: max(1, try int()), perBatch: try bool())
+        let overflowKeys = try int(), lateAlerts = try int()
+        for _ in 0..<(try count()) {
+            let key = try bytes()
+            var labels: [String] = []
+            for _ in 0..<(try count()) { labels.append(try string()) }
+            let severity = try string(), notifiedAt = try i64(), judgeFrom = try i64(), announced = try bool(), handedOver = try bool()
+            let phase: AlertLifecycle.Phase
+            switch try byte() {
+            case 0: phase = .inactive
+            case 1: phase = .pending(since: try i64())
+            case 2: phase = .firing(startsAt: try i64(), notified: try i64())
+            case 3: phase = .recovering(startsAt: try i64(), notified: try i64(), since: try i64())
+            default: throw Damaged(what: "a key's phase")
+            }
+            let incident = UInt32(truncatingIfNeeded: try u64())
+            let watermark = try i64(), overflow = try int(), maxDistinct = max(1, try int())
+            var buckets: [AlertWindow.Bucket] = []
+            for _ in 0..<(try count()) {
+                let start = try i64(), n = try int()
+                var accumulators: [AlertWindow.Accumulator] = []
+                for _ in 0..<(try count()) {
+                    var a = AlertWindow.Accumulator()
+                    a.numbers = try int(); a.sum = try f64(); a.min = try f64(); a.max = try f64()
+                    for _ in 0..<(try count()) { a.texts.insert(try string()) }
+                    accumulators.append(a)
+                }
+                guard accumulators.count == functions.count else { throw Damaged(what: "a bucket's aggregates") }
+                buckets.append(AlertWindow.Bucket(start: start, count: n, accumulators: accumulators))
+            }
+            let window = AlertWindow(shape: shape, functions: functions, maxDistinct: maxDistinct, buckets: buckets,
+                                     watermark: watermark, overflow: overflow)
+            let life = AlertLifecycle(settings, phase: phase, incident: incident)
+            t.restore(key, AlertKeyTable.Entry(window: window, life: life, labels: labels, severity: severity, notifiedAt: notifiedAt,
+                                               judgeFrom: judgeFrom, handedOver: handedOver, announced: announced))
+        }
+        t.restoreCounts(overflowKeys: overflowKeys, lateAlerts: lateAlerts)
+        return t
+    }
+}

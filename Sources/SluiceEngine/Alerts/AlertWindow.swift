@@ -110,6 +110,14 @@ struct AlertWindow: Codable, Equatable, Sendable {
         self.maxDistinct = maxDistinct
     }
 
+    /// A window as it was saved (AlertState).
+    init(shape: Shape, functions: [Function], maxDistinct: Int, buckets: [Bucket], watermark: Int64, overflow: Int) {
+        self.init(shape: shape, functions: functions, maxDistinct: maxDistinct)
+        self.buckets = buckets.sorted { $0.start < $1.start }
+        self.watermark = watermark
+        self.overflow = overflow
+    }
+
     /// The bucket that holds time `t`: the start of its slide.
     func bucketStart(_ t: Int64) -> Int64 {
         let r = t % shape.slideMs

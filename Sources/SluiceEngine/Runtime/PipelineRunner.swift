@@ -99,7 +99,7 @@ public final class PipelineRunner {
             var publishers: [Int: any PublisherStage] = [:]
             for (i, s) in built.enumerated() { if case .publisher(let p) = s.stage { publishers[i] = p } }
             try alerts.connect(publishers)
-            if let saved = state.resumedFrom?.alerts { alerts.restore(saved) }
+            if let saved = try state.resumedFrom?.alerts() { alerts.restore(saved) }
         } catch {
             built.reversed().forEach { $0.live.destroy() }
             throw error

@@ -19,8 +19,16 @@ public struct SavedPosition: Codable, Equatable, Sendable {
     /// … else in base64.
     public var positionBase64: String?
     /// The alerts with a life as they were after the same batch (windows, each key's
-    /// life): saved in the same atomic write, so the two never disagree.
-    var alerts: AlertState?
+    /// life), in AlertState's binary form in base64: saved in the same atomic write, so
+    /// the two never disagree.
+    var alertState: String?
+
+    /// The alert state, read back (nil when there is none); throws when it is damaged.
+    func alerts() throws -> AlertState? {
+        guard let alertState else { return nil }
+        guard let data = Data(base64Encoded: alertState) else { throw FileError("its alertState is not base64") }
+        return try AlertState(encoded: Array(data))
+    }
 
     public var bytes: [UInt8] {
         if let position { return Array(position.utf8) }
@@ -59,7 +67,9 @@ public final class SourcePositions {
             throw FileError("cannot read \(path)")
         }
         do {
-            return try JSONDecoder().decode(SavedPosition.self, from: data)
+            let saved = try JSONDecoder().decode(SavedPosition.self, from: data)
+            _ = try saved.alerts()  // a damaged alert state is said now, not midway
+            return saved
         } catch {
             throw FileError("\(path) is not a saved position (\(error)); move it away to start from the beginning")
         }
@@ -75,7 +85,7 @@ public final class SourcePositions {
         let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
                                   savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
                                   position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil,
-                                  alerts: alerts)
+                                  alertState: alerts.map { Data($0.encoded()).base64EncodedString() })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try write(try encoder.encode(saved) + Data("\n".utf8), path)
