@@ -27,7 +27,7 @@ extension AlertState {
 
     func encoded() -> [UInt8] {
         var w = StateWriter()
-        w.bytes(Self.magic)
+        w.out.append(contentsOf: Self.magic)
         w.u64(UInt64(stages.count))
         for (name, stage) in stages.sorted(by: { $0.key < $1.key }) {
             w.string(name)

@@ -84,11 +84,19 @@ public final class SourcePositions {
         let text = String(validating: bytes, as: UTF8.self)
         let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
                                   savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil,
-                                  alertState: alerts.map { Data($0.encoded()).base64EncodedString() })
+                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try write(try encoder.encode(saved) + Data("\n".utf8), path)
+        var json = try encoder.encode(saved)
+        if let alerts, json.last == UInt8(ascii: "}") {
+            // Base64 needs no escaping: spliced in as it is, not run through the encoder
+            // (which would scan every byte of it after every batch).
+            json.removeLast()
+            json.append(contentsOf: Array(",\"alertState\":\"".utf8))
+            json.append(Data(alerts.encoded()).base64EncodedData())
+            json.append(contentsOf: Array("\"}".utf8))
+        }
+        try write(json + Data("\n".utf8), path)
     }
 }
 
