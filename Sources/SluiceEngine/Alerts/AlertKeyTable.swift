@@ -72,16 +72,22 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
     }
 
     /// `count` alerts of `key` at time `t`, summed up per function.
-    mutating func merge(key: [UInt8], at t: Int64, count: Int, accumulators: [AlertWindow.Accumulator],
+    mutating func merge(key: [UInt8], at t: Int64, count: Int, accumulators: ArraySlice<AlertWindow.Accumulator>,
                         watermark: Int64 = .min, labels: () -> [String]) {
         // Late against the stage's watermark (a key seen for the first time too).
         if watermark != .min, shape.isPast(shapeBucket(t), watermark: watermark) {
             lateAlerts += count
             return
         }
-        guard open(key, labels) else { return }
-        entries[key]?.handedOver = false
-        if entries[key]?.window.merge(at: t, count: count, accumulators: accumulators, judgedLate: watermark != .min) == .late {
+        // One lookup: the entry is changed in place.
+        var index = entries.index(forKey: key)
+        if index == nil {
+            guard open(key, labels) else { return }
+            index = entries.index(forKey: key)
+        }
+        guard let i = index else { return }
+        entries.values[i].handedOver = false
+        if entries.values[i].window.merge(at: t, count: count, accumulators: accumulators, judgedLate: watermark != .min) == .late {
             lateAlerts += count
         }
     }

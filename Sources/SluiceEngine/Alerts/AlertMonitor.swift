@@ -198,7 +198,7 @@ final class AlertMonitor {
         for g in counts.indices {
             let entries = raw[first[g]].entries
             keyBytes(entries, into: &key)
-            table.merge(key: key, at: times[g], count: counts[g], accumulators: Array(sums[(g * n)..<((g + 1) * n)]),
+            table.merge(key: key, at: times[g], count: counts[g], accumulators: sums[(g * n)..<((g + 1) * n)],
                         watermark: before) {
                 self.labels(of: entries)
             }

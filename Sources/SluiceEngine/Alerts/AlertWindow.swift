@@ -135,14 +135,14 @@ struct AlertWindow: Codable, Equatable, Sendable {
         for f in functions.indices where f < samples.count {
             if !accumulators[f].add(samples[f], functions[f], maxDistinct: maxDistinct) { overflow += 1 }
         }
-        return merge(at: t, count: 1, accumulators: accumulators)
+        return merge(at: t, count: 1, accumulators: accumulators[...])
     }
 
     /// Adds `count` alerts at time `t`, already summed up per function (a batch's alerts of
     /// one key and one slide, added at once).
     /// `judgedLate`: the caller has judged lateness already (against the stage's watermark
     /// before the batch), so the window's own newest time does not count.
-    mutating func merge(at t: Int64, count: Int, accumulators: [Accumulator], judgedLate: Bool = false) -> Outcome {
+    mutating func merge(at t: Int64, count: Int, accumulators: ArraySlice<Accumulator>, judgedLate: Bool = false) -> Outcome {
         if !judgedLate && isPast(bucketStart(t)) { return .late }
         watermark = Swift.max(watermark, t)
         let start = bucketStart(t)
@@ -156,7 +156,7 @@ struct AlertWindow: Codable, Equatable, Sendable {
         guard let i = buckets.lastIndex(where: { $0.start == start }) else { return .late }
         buckets[i].count += count
         for f in functions.indices where f < accumulators.count {
-            let a = accumulators[f]
+            let a = accumulators[accumulators.startIndex + f]
             buckets[i].accumulators[f].numbers += a.numbers
             buckets[i].accumulators[f].sum += a.sum
             buckets[i].accumulators[f].min = Swift.min(buckets[i].accumulators[f].min, a.min)
