@@ -326,55 +326,16 @@ public enum Timestamp {
         return Int64(timegm(&t)) * 1000 + Int64(ms)
     }
 
-    /// An event time as a payload gives it: milliseconds since 1970 (a number), or ISO 8601
-    /// in UTC or with an offset ("2026-11-21T06:00:41Z", "…41.5+01:00"); nil otherwise.
+    /// An event time as a payload gives it: milliseconds since 1970 (a number), or an RFC
+    /// 3339 time in UTC or with an offset ("2026-11-21T06:00:41Z", "…41.5+01:00", read as
+    /// `host silence` reads times); nil otherwise.
     static func milliseconds(eventTime text: UnsafeBufferPointer<UInt8>) -> Int64? {
         if let n = AlertAggregator.number(text) {
             guard n.magnitude < 1e15 else { return nil }
             return Int64(n.rounded(.down))
         }
-        let u = Array(text)
-        guard u.count >= 20, u.count <= 40, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 32, u[13] == 58, u[16] == 58 else { return nil }
-        func number(_ from: Int, _ n: Int) -> Int32? {
-            var v: Int32 = 0
-            for i in from..<(from + n) {
-                guard u[i] >= 48 && u[i] <= 57 else { return nil }
-                v = v * 10 + Int32(u[i] - 48)
-            }
-            return v
-        }
-        guard let y = number(0, 4), let mo = number(5, 2), let d = number(8, 2), let h = number(11, 2),
-              let mi = number(14, 2), let s = number(17, 2), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
-        var i = 19
-        var ms: Int64 = 0
-        if i < u.count, u[i] == 46 {
-            i += 1
-            var scale: Int64 = 100
-            let begin = i
-            while i < u.count, u[i] >= 48, u[i] <= 57 {
-                ms += Int64(u[i] - 48) * scale
-                scale /= 10
-                i += 1
-            }
-            guard i > begin else { return nil }
-        }
-        var offset: Int64 = 0
-        guard i < u.count else { return nil }
-        if u[i] == 90, i == u.count - 1 {
-            offset = 0
-        } else if u[i] == 43 || u[i] == 45, u.count - i == 6, u[i + 3] == 58, let oh = number(i + 1, 2), let om = number(i + 4, 2) {
-            offset = (Int64(oh) * 60 + Int64(om)) * 60_000 * (u[i] == 45 ? -1 : 1)
-        } else {
-            return nil
-        }
-        var t = tm()
-        t.tm_year = y - 1900
-        t.tm_mon = mo - 1
-        t.tm_mday = d
-        t.tm_hour = h
-        t.tm_min = mi
-        t.tm_sec = s
-        return Int64(timegm(&t)) * 1000 + ms - offset
+        guard text.count >= 20, text.count <= 40 else { return nil }
+        return try? SilenceTime.milliseconds(time: String(decoding: text, as: UTF8.self)).get()
     }
 
     /// "2026-11-21T06:00:41.123Z"
