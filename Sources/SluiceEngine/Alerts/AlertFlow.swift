@@ -113,6 +113,9 @@ final class AlertFlow {
 
     // MARK: the runner's calls
 
+    /// Whether some stage has alerts with a life (a condition).
+    var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
+
     /// The state of the stages with a condition after the last step (nil: the pipeline has
     /// none), to be saved with the source's position.
     func state() -> AlertState? {

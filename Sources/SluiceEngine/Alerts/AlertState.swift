@@ -5,8 +5,10 @@
 /// starts again from zero, no open incident is forgotten, so none fires twice and none
 /// loses its resolve.
 struct AlertState: Codable, Equatable, Sendable {
-    /// The most a saved state may take (keys past it are not saved: said in the log).
-    static let maxBytes = 256 << 20
+    /// The most a saved state may take in the position file (base64 of its binary form):
+    /// room for maxKeys' default of 100,000 keys many times over (docs/benchmarks.md: about
+    /// 1.4 KB a key).
+    static let maxBytes = 1 << 30
 
     struct Stage: Codable, Equatable, Sendable {
         var table: AlertKeyTable

@@ -184,7 +184,14 @@ public final class PipelineRunner {
                                        sourceErrors: sourceErrors.count))
             }
             previousBatchStart = batchStart
-            reader.done(batch, alerts: alerts.state())
+            if !alerts.hasLife {
+                reader.done(batch)
+            } else if batch.ended || options.shouldStop() || reader.wantsAlertState(after: batch.id), let state = alerts.state() {
+                // The last batch's always: a run that ends leaves its position saved.
+                reader.done(batch, alerts: .state(state))
+            } else {
+                reader.done(batch, alerts: .skipped)
+            }
             takeSnapshot(reader: reader)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }

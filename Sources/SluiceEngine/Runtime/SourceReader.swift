@@ -64,6 +64,17 @@ final class SourceReader: @unchecked Sendable {
     private var lastPosition: [UInt8] = []
     /// Batch id → the alert state after it; guarded by `condition`.
     private var alertStates: [UInt64: AlertState] = [:]
+    /// The pipeline has alerts with a life: a position is saved only with its alert state.
+    private var withAlerts = false
+
+    /// What `done` is given of the alert state after a batch.
+    enum AlertStateToSave {
+        /// The pipeline has no alerts with a life.
+        case none
+        /// Not made for this batch (`wantsAlertState` said no).
+        case skipped
+        case state(AlertState)
+    }
     /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0
 
@@ -153,12 +164,30 @@ final class SourceReader: @unchecked Sendable {
         return ready.removeFirst()
     }
 
+    /// Whether the alert state after `batch` is to be saved with its position (a pipeline
+    /// with alerts with a life saves a position only with its alert state): when the
+    /// position writer would write it next, or the saved position would otherwise fall
+    /// more than two batches behind (a source with a commit of its own: always). Skipping
+    /// the others spares copying and encoding a state that a newer one would replace unwritten.
+    func wantsAlertState(after batch: UInt64) -> Bool {
+        guard let writer else { return false }
+        if source.hasCommit || writer.isReadyForNext { return true }
+        return batch > writer.state.saved + 2
+    }
+
     /// The stages are done with `batch`: commit it and reuse its memory. `alerts`: the
-    /// alert state after it, saved with its position.
-    func done(_ batch: Batch, alerts: AlertState? = nil) {
+    /// alert state after it, saved with its position; `.skipped`: this batch's position is
+    /// not saved on its own (a later one, with its state, covers it).
+    func done(_ batch: Batch, alerts: AlertStateToSave = .none) {
         condition.lock()
         commits.append(batch.id)
-        if let alerts { alertStates[batch.id] = alerts }
+        switch alerts {
+        case .none: break
+        case .skipped: withAlerts = true
+        case .state(let s):
+            withAlerts = true
+            alertStates[batch.id] = s
+        }
         outstanding -= 1
         free.append(batch.memory)
         condition.broadcast()
@@ -294,19 +323,22 @@ final class SourceReader: @unchecked Sendable {
         // meanwhile, at most two batches behind; a source with a commit function of its own
         // gets commit(N) only once N's position is on disk.
         condition.lock()
-        let alertState = alertStates[last]
+        let stateBatch = alertStates.keys.filter { $0 <= last }.max()
+        let alertState = stateBatch.flatMap { alertStates[$0] }
         alertStates = alertStates.filter { $0.key > last }
+        let onlyWithState = withAlerts
         condition.unlock()
-        // The alert state goes with the newest batch's position: with the position saved
-        // last when this batch saved none (a source without positions: empty).
+        // The alert state goes with its batch's position: with the position saved last
+        // when that batch saved none (a source without positions: empty). With alerts with
+        // a life, a batch without a state saves no position of its own.
         var submitted: (batch: UInt64, bytes: [UInt8])?
-        if alertState != nil {
-            submitted = (last, positions[last] ?? positions.filter { $0.key <= last }.max { $0.key < $1.key }?.value ?? lastPosition)
-        } else if let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
+        if let stateBatch, alertState != nil {
+            submitted = (stateBatch, positions[stateBatch] ?? positions.filter { $0.key <= stateBatch }.max { $0.key < $1.key }?.value ?? lastPosition)
+        } else if !onlyWithState, let newest = positions.keys.filter({ $0 <= last }).max(), let position = positions[newest] {
             submitted = (newest, position)
         }
         if let writer, let (newest, position) = submitted {
-            positions = positions.filter { $0.key > last }
+            positions = positions.filter { $0.key > newest }
             lastPosition = position
             writer.submit(batch: newest, bytes: position, alerts: alertState)
             writer.wait(for: newest, lag: source.hasCommit ? 0 : 2)
