@@ -165,14 +165,13 @@ final class SourceReader: @unchecked Sendable {
     }
 
     /// Whether the alert state after `batch` is to be saved with its position (a pipeline
-    /// with alerts with a life saves a position only with its alert state): when the
-    /// position writer would write it next, or the saved position would otherwise fall
-    /// more than two batches behind (a source with a commit of its own: always). Skipping
-    /// the others spares copying and encoding a state that a newer one would replace unwritten.
+    /// with alerts with a life saves a position only with its alert state): once the saved
+    /// position is two batches behind — as far as it may fall — so that it is written
+    /// while the next batches run (a source with a commit of its own: always). Copying and
+    /// encoding the windows of every key after every batch cost more than the batch.
     func wantsAlertState(after batch: UInt64) -> Bool {
         guard let writer else { return false }
-        if source.hasCommit || writer.isReadyForNext { return true }
-        return batch > writer.state.saved + 2
+        return source.hasCommit || batch >= writer.state.saved + 2
     }
 
     /// The stages are done with `batch`: commit it and reuse its memory. `alerts`: the

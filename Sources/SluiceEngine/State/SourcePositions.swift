@@ -180,15 +180,6 @@ final class PositionWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Whether a position submitted now is written next (none waits to be written): a
-    /// position with its alert state is worth making only then — one submitted while another
-    /// waits replaces it unwritten.
-    var isReadyForNext: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return pending == nil
-    }
-
     /// The last batch whose position is on disk, and the write error if one gave up.
     var state: (saved: UInt64, error: String?) {
         condition.lock()
