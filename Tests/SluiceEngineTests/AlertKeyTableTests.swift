@@ -9,7 +9,7 @@ final class AlertKeyTableTests: XCTestCase {
         AlertKeyTable(shape: .init(sizeMs: 5 * minute, slideMs: minute), functions: [.count],
                       settings: .init(keepFiringMs: keepFiringMs), maxKeys: maxKeys)
     }
-    static func judge(_ entry: AlertKeyTable.Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
+    static func judge(_ labels: [String], _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
         (count >= 5, count < 2)
     }
     static func key(_ s: String) -> [UInt8] { Array(s.utf8) }

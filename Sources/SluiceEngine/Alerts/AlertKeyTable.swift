@@ -30,7 +30,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
 
     /// A key's judgement on its window: alerting (its condition holds), healthy (its
     /// recover expression holds).
-    typealias Judge = (_ entry: Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool)
+    typealias Judge = (_ labels: [String], _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool)
 
     struct Notice: Sendable {
         let key: [UInt8]
@@ -124,7 +124,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             if now < entries.values[i].judgeFrom { continue }
             let (count, values) = perBatch ? entries.values[i].window.values(endingAt: end, all: true)
                                            : entries.values[i].window.values(endingAt: end)
-            let (alerting, healthy) = judge(entries.values[i], count, values)
+            let (alerting, healthy) = judge(entries.values[i].labels, count, values)
             for n in entries.values[i].life.evaluate(alerting: alerting, healthy: healthy, at: now) {
                 let e = entries.values[i]
                 notices.append(Notice(key: entries.keys[i], notification: n, count: count, values: values, labels: e.labels,

@@ -231,9 +231,7 @@ final class AlertMonitor {
     func evaluate(now: Int64) -> [AlertKeyTable.Notice] {
         seedExpected(now: now)
         guard let t = time(now) else { return [] }
-        let notices = table.evaluate(at: t) { entry, count, values in
-            self.judge(entry, count, values)
-        }
+        let notices = table.evaluate(at: t) { labels, count, values in self.judge(labels, count, values) }
         return settle(notices, now: now)
     }
 
@@ -300,12 +298,12 @@ final class AlertMonitor {
 
     /// The condition and recover expressions over the key's fields and its window's
     /// aggregates (and `count`, the raw alerts in the window).
-    private func judge(_ entry: AlertKeyTable.Entry, _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
+    private func judge(_ labels: [String], _ count: Int, _ values: [Double?]) -> (alerting: Bool, healthy: Bool) {
         // The record's fields were made once (judgeFields); only their values change.
         var n = 0
         if judgesLabels {
             scratch.reset()
-            for value in entry.labels where n < judgeFields.count {
+            for value in labels where n < judgeFields.count {
                 let s = scratch.string(value)
                 judgeFields[n].value = sluice_string(s.ptr, s.len)
                 n += 1
