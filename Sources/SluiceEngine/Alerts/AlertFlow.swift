@@ -133,6 +133,14 @@ final class AlertFlow {
         for m in raisers.values.compactMap(\.monitor) { m.handOver() }
     }
 
+    /// The same, encoded at once (no copy of the keys is kept: the next batch changes them
+    /// in place).
+    func encodedState() -> [UInt8]? {
+        let monitors = raisers.values.compactMap(\.monitor)
+        guard !monitors.isEmpty else { return nil }
+        return AlertState.encode(monitors.map { ($0.stage, $0.table, $0.watermark, $0.untimedAlerts) })
+    }
+
     /// Takes back the state a previous run saved with the position it resumes from.
     func restore(_ saved: AlertState) {
         for m in raisers.values.compactMap(\.monitor) {

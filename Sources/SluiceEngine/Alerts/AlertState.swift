@@ -28,11 +28,17 @@ extension AlertState {
     static let magic: [UInt8] = Array("SLAS1".utf8)
 
     func encoded() -> [UInt8] {
+        Self.encode(stages.map { ($0.key, $0.value.table, $0.value.watermark, $0.value.untimed) })
+    }
+
+    /// The binary form of the stages' states, straight from their tables.
+    static func encode(_ stages: [(name: String, table: AlertKeyTable, watermark: Int64, untimed: Int)]) -> [UInt8] {
         var w = StateWriter()
+        w.out.reserveCapacity(64 + stages.reduce(0) { $0 + $1.table.entries.count * 160 })
         w.out.append(contentsOf: Self.magic)
         w.u64(UInt64(stages.count))
-        for (name, stage) in stages.sorted(by: { $0.key < $1.key }) {
-            w.string(name)
+        for stage in stages.sorted(by: { $0.name < $1.name }) {
+            w.string(stage.name)
             w.i64(stage.watermark)
             w.i64(Int64(stage.untimed))
             w.table(stage.table)
@@ -86,11 +92,18 @@ private struct StateWriter {
             u64(UInt64(e.window.buckets.count))
             for b in e.window.buckets {
                 i64(b.start); i64(Int64(b.count))
-                u64(UInt64(b.accumulators.count))
-                for a in b.accumulators {
-                    i64(Int64(a.numbers)); f64(a.sum); f64(a.min); f64(a.max)
-                    u64(UInt64(a.texts.count))
-                    for s in a.texts.sorted() { string(s) }
+                // What each function reads of its accumulator, and nothing more.
+                for (f, a) in zip(t.functions, b.accumulators) {
+                    switch f {
+                    case .count: break
+                    case .sum, .avg: i64(Int64(a.numbers)); f64(a.sum)
+                    case .min: i64(Int64(a.numbers)); f64(a.min)
+                    case .max: i64(Int64(a.numbers)); f64(a.max)
+                    case .distinct:
+                        i64(Int64(a.numbers))
+                        u64(UInt64(a.texts.count))
+                        for s in a.texts.sorted() { string(s) }
+                    }
                 }
             }
         }
@@ -175,13 +188,19 @@ private struct StateReader {
             for _ in 0..<(try count()) {
                 let start = try i64(), n = try int()
                 var accumulators: [AlertWindow.Accumulator] = []
-                for _ in 0..<(try count()) {
+                for f in functions {
                     var a = AlertWindow.Accumulator()
-                    a.numbers = try int(); a.sum = try f64(); a.min = try f64(); a.max = try f64()
-                    for _ in 0..<(try count()) { a.texts.insert(try string()) }
+                    switch f {
+                    case .count: break
+                    case .sum, .avg: a.numbers = try int(); a.sum = try f64()
+                    case .min: a.numbers = try int(); a.min = try f64()
+                    case .max: a.numbers = try int(); a.max = try f64()
+                    case .distinct:
+                        a.numbers = try int()
+                        for _ in 0..<(try count()) { a.texts.insert(try string()) }
+                    }
                     accumulators.append(a)
                 }
-                guard accumulators.count == functions.count else { throw Damaged(what: "a bucket's aggregates") }
                 buckets.append(AlertWindow.Bucket(start: start, count: n, accumulators: accumulators))
             }
             let window = AlertWindow(shape: shape, functions: functions, maxDistinct: maxDistinct, buckets: buckets,

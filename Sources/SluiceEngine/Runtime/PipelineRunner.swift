@@ -186,7 +186,7 @@ public final class PipelineRunner {
             previousBatchStart = batchStart
             if !alerts.hasLife {
                 reader.done(batch)
-            } else if batch.ended || options.shouldStop() || reader.wantsAlertState(after: batch.id), let state = alerts.state() {
+            } else if batch.ended || options.shouldStop() || reader.wantsAlertState(after: batch.id), let state = alerts.encodedState() {
                 // The last batch's always: a run that ends leaves its position saved.
                 reader.done(batch, alerts: .state(state))
             } else {

@@ -63,7 +63,7 @@ final class SourceReader: @unchecked Sendable {
     /// The position the source resumed from, then the last one submitted; reader thread only.
     private var lastPosition: [UInt8] = []
     /// Batch id → the alert state after it; guarded by `condition`.
-    private var alertStates: [UInt64: AlertState] = [:]
+    private var alertStates: [UInt64: [UInt8]] = [:]
     /// The pipeline has alerts with a life: a position is saved only with its alert state.
     private var withAlerts = false
 
@@ -73,7 +73,8 @@ final class SourceReader: @unchecked Sendable {
         case none
         /// Not made for this batch (`wantsAlertState` said no).
         case skipped
-        case state(AlertState)
+        /// The state after the batch, encoded (AlertState's binary form).
+        case state([UInt8])
     }
     /// The last batch whose position is saved (0: none yet); guarded by `condition`.
     private(set) var savedThrough: UInt64 = 0

@@ -80,7 +80,8 @@ public final class SourcePositions {
         try save(bytes, plugin: plugin, run: run, batch: batch, alerts: nil)
     }
 
-    func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64, alerts: AlertState?) throws {
+    /// `alerts`: the alert state after the same batch, encoded (AlertState's binary form).
+    func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64, alerts: [UInt8]?) throws {
         let text = String(validating: bytes, as: UTF8.self)
         let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
                                   savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
@@ -93,7 +94,7 @@ public final class SourcePositions {
             // (which would scan every byte of it after every batch).
             json.removeLast()
             json.append(contentsOf: Array(",\"alertState\":\"".utf8))
-            json.append(Data(alerts.encoded()).base64EncodedData())
+            json.append(Data(alerts).base64EncodedData())
             json.append(contentsOf: Array("\"}".utf8))
         }
         try write(json + Data("\n".utf8), path)
@@ -147,7 +148,7 @@ final class PositionWriter: @unchecked Sendable {
 
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var pending: (batch: UInt64, bytes: [UInt8], alerts: AlertState?)?
+    private var pending: (batch: UInt64, bytes: [UInt8], alerts: [UInt8]?)?
     private var closed = false
     private var saved: UInt64 = 0
     private var error: String?
@@ -165,7 +166,7 @@ final class PositionWriter: @unchecked Sendable {
     }
 
     /// The position after `batch` (committed): written as soon as the last write is done.
-    func submit(batch: UInt64, bytes: [UInt8], alerts: AlertState? = nil) {
+    func submit(batch: UInt64, bytes: [UInt8], alerts: [UInt8]? = nil) {
         condition.lock()
         pending = (batch, bytes, alerts)
         condition.broadcast()
