@@ -75,8 +75,9 @@ static void set_offset(rd_kafka_topic_partition_list_t *list, const char *topic,
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
     source *s = opaque;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    /* Told to the host by the read that follows (this may run inside a commit's poll). */
-    s->inputs_moved = 1;
+    /* Told to the host by the read that follows (this may run inside a commit's poll); not
+     * the first assignment of this consumer: nothing moved away from it yet. */
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS || s->assigned) s->inputs_moved = 1;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (s->log.out) sluice_logf(s->log.out, 2, "assigned %d partition(s)", parts->cnt);
         s->assigned = 1;

@@ -453,4 +453,71 @@ final class AlertLifeTests: XCTestCase {
         ], "store_id and bad_events are fine; Slack takes any key")
         XCTAssertTrue(problems.filter { $0.path.hasPrefix("connections") }.allSatisfy { $0.severity == .warning })
     }
+
+    // MARK: what a review found
+
+    func testAFiringMadeAgainAfterARestartInProcessingTimeIsNotSentTwice() throws {
+        let dir = try scratchFolder()
+        let plan = try plan(dir, alerts: Self.monitor)
+        let first = try Rig(plan)
+        for i in 0..<4 {
+            first.now = Self.t0 + Int64(i) * 10_000
+            first.batch([[("store", "s1")]])
+        }
+        let saved = try XCTUnwrap(first.flow.encodedState())  // saved before the firing
+        first.now = Self.t0 + 40_000
+        first.batch([[("store", "s1")]])
+        XCTAssertEqual(first.story, ["firing s1"])
+        // Killed before the state after the firing was saved: the batch is read again,
+        // later by the clock. The same incident (its number was saved), not sent twice.
+        let second = try Rig(plan, now: Self.t0 + 90_000)
+        second.flow.restore(try AlertState(encoded: saved))
+        second.batch([[("store", "s1")]])
+        XCTAssertEqual(second.story, [], "the publisher's notification log knew it")
+        XCTAssertEqual(second.counts.suppressed, 1)
+    }
+
+    func testAStateSavedUnderOtherKeyFieldsOrDamagedTimesIsNotTakenBack() throws {
+        let dir = try scratchFolder()
+        let first = try Rig(plan(dir, alerts: Self.monitor))
+        for _ in 0..<5 { first.batch([[("store", "s1")]]) }
+        let saved = try XCTUnwrap(first.flow.encodedState())
+        let renamed = try Rig(plan(try scratchFolder(), alerts: Self.monitor.replacingOccurrences(of: #"["store"]"#, with: #"["shop"]"#)))
+        renamed.flow.restore(try AlertState(encoded: saved))
+        renamed.now += 10 * Self.minute
+        renamed.idle()
+        XCTAssertEqual(renamed.story, [], "no resolve under another key: the keys started afresh")
+        // Times no clock has would overflow the window's arithmetic: refused when read.
+        var state = try AlertState(encoded: saved)
+        for (name, var stage) in state.stages {
+            for key in stage.table.entries.keys { stage.table.update(key) { $0.notifiedAt = .min + 1 } }
+            state.stages[name] = stage
+        }
+        XCTAssertThrowsError(try AlertState(encoded: state.encoded()))
+    }
+
+    func testAnEventTimeNoClockHasMovesNothingAndCrashesNothing() throws {
+        let rig = try Rig(plan(try scratchFolder(), alerts: """
+            {"groupBy": ["store"], "window": {"sizeMs": 60000, "timeField": "ts"}, "condition": "count >= 1"}
+            """))
+        rig.batch([[("store", "s1"), ("ts", "9223372036854775807")], [("store", "s1"), ("ts", "4102444800000")]])
+        XCTAssertEqual(rig.counts.untimed, 2, "past 10^15 ms, and 2100: further ahead of the clock than a day")
+        rig.batch([[("store", "s1"), ("ts", String(Self.t0))]])
+        XCTAssertEqual(rig.story, ["firing s1"], "the watermark was not poisoned: not late")
+    }
+
+    func testARunWhoseLastBatchIsFullSavesItsPositionWithItsState() throws {
+        let lines = (0..<10).map { _ in #"{"store": "s1"}"# }.joined(separator: "|")
+        let pipeline = """
+            {"name": "full", "batch": {"maxRecords": 10}, "stages": [
+               {"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines.replacingOccurrences(of: "\"", with: "\\\""))"}}},
+               {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true", "payload": {"store": "store"}}},
+                "alerts": {"groupBy": ["store"], "window": {"sizeMs": 60000}, "condition": "count >= 5"}},
+               {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+             "connections": [{"from": "src", "to": "raise"}, {"from": "raise", "to": "log", "port": "alerts"}]}
+            """
+        let run = try runPipeline(pipeline)
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertNotNil(run.summary.positionSavedAfterBatch, "the last batch's position is saved, with the alert state")
+    }
 }

@@ -114,10 +114,9 @@ final class EnvelopeWriter {
         var hash: StableHash
         var incident = key
         if let life {
-            // The key's incident number and when it began: unique even when a quiet key
-            // was forgotten between two incidents (its number then starts again).
+            // The incident's number, never given twice in a stage (AlertKeyTable): the same
+            // when the incident is made again after a restart, in processing time too.
             incident.add(Int(life.incident))
-            incident.add(Int(life.startsAtMs))
             hash = incident
             hash.add(life.notification.rawValue)
             hash.add(Int(life.notification == .resolved ? life.endsAtMs : timestampMs))

@@ -113,6 +113,14 @@ final class AlertFlow {
 
     // MARK: the runner's calls
 
+    /// Whether an idle step changed a key's life since the last call (then its state is
+    /// saved: see PipelineRunner).
+    func takeIdleChange() -> Bool {
+        defer { changedWhileIdle = false }
+        return changedWhileIdle
+    }
+    private var changedWhileIdle = false
+
     /// Whether some stage has alerts with a life (a condition).
     var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
 
@@ -138,7 +146,7 @@ final class AlertFlow {
     func encodedState() -> [UInt8]? {
         let monitors = raisers.values.compactMap(\.monitor)
         guard !monitors.isEmpty else { return nil }
-        return AlertState.encode(monitors.map { ($0.stage, $0.table, $0.watermark, $0.untimedAlerts) })
+        return AlertState.encode(monitors.map { ($0.stage, $0.signature, $0.table, $0.watermark, $0.untimedAlerts) })
     }
 
     /// Takes back the state a previous run saved with the position it resumes from.
@@ -185,7 +193,7 @@ final class AlertFlow {
             if let monitor = raiser.monitor {
                 let before = (monitor.lateAlerts, monitor.untimedAlerts, monitor.overflowKeys)
                 monitor.ingest(alerts, now: now)
-                if monitor.isEventTime { monitor.observe(records(position)) }
+                if monitor.isEventTime { monitor.observe(records(position), now: now) }
                 stageCounts[position, default: AlertCounts()].late += monitor.lateAlerts - before.0
                 stageCounts[position, default: AlertCounts()].untimed += monitor.untimedAlerts - before.1
                 stageCounts[position, default: AlertCounts()].overflowKeys += monitor.overflowKeys - before.2
@@ -221,8 +229,9 @@ final class AlertFlow {
         var pending: [Int: [RoutedAlert]] = [:]
         for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
             guard let monitor = raiser.monitor, !raiser.routes.isEmpty else { continue }
-            let envelopes = notifications(monitor.idle(now: now), of: monitor, raisedBy: position, raiser, batch: lastBatch,
-                                          at: now, in: idleArena)
+            let notices = monitor.idle(now: now)
+            if !notices.isEmpty { changedWhileIdle = true }
+            let envelopes = notifications(notices, of: monitor, raisedBy: position, raiser, batch: lastBatch, at: now, in: idleArena)
             route(envelopes, raisedBy: position, raiser, in: idleArena, into: &pending)
         }
         if pending.isEmpty {
@@ -281,7 +290,7 @@ final class AlertFlow {
             let isHeld = n < held.count
             if notice.handedOver {
                 // Its key may be read by another host now, which tells of it: not this one.
-                count { $0.handedOver += 1 }
+                if !isHeld { count { $0.handedOver += 1 } }
                 if case .resolved = notice.notification { monitor.announce(notice.key, false) }
                 continue
             }

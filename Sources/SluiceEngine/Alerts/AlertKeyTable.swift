@@ -25,7 +25,9 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         /// silence): only then is its resolve sent, and a firing held back is sent once
         /// its silence ends.
         var announced = false
-        var isQuiet: Bool { life.phase == .inactive && window.buckets.isEmpty }
+        /// Nothing to keep: inactive, its window empty, and judged at least once (a key
+        /// expected from the start is kept until it was).
+        var isQuiet: Bool { life.phase == .inactive && window.buckets.isEmpty && judgeFrom == .min }
     }
 
     /// A key's judgement on its window: alerting (its condition holds), healthy (its
@@ -55,6 +57,9 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
     private(set) var entries: [[UInt8]: Entry] = [:]
     private(set) var overflowKeys = 0
     private(set) var lateAlerts = 0
+    /// The number the stage's next incident gets (AlertLifecycle.incident): the same
+    /// after a restart, never given twice, so an incident's id is stable and unique.
+    private(set) var nextIncident: UInt32 = 0
 
     init(shape: AlertWindow.Shape, functions: [AlertWindow.Function], settings: AlertLifecycle.Settings, maxKeys: Int,
          perBatch: Bool = false) {
@@ -125,7 +130,10 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             let (count, values) = perBatch ? entries.values[i].window.values(endingAt: end, all: true)
                                            : entries.values[i].window.values(endingAt: end)
             let (alerting, healthy) = judge(entries.values[i].labels, count, values)
+            entries.values[i].judgeFrom = .min  // judged once: an ordinary key from now on
+            if !entries.values[i].life.isOpen { entries.values[i].life.incident = nextIncident }
             for n in entries.values[i].life.evaluate(alerting: alerting, healthy: healthy, at: now) {
+                if case .firing = n { nextIncident &+= 1 }
                 let e = entries.values[i]
                 notices.append(Notice(key: entries.keys[i], notification: n, count: count, values: values, labels: e.labels,
                                       severity: e.severity, announced: e.announced, handedOver: e.handedOver))
@@ -144,7 +152,9 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             guard var entry = entries[key], entry.life.phase != .inactive else { continue }
             let last = entry.window.values(endingAt: .max, all: true)
+            if !entry.life.isOpen { entry.life.incident = nextIncident }
             for n in entry.life.tick(at: now) {
+                if case .firing = n { nextIncident &+= 1 }
                 notices.append(Notice(key: key, notification: n, count: last.count, values: last.values, labels: entry.labels,
                                       severity: entry.severity, announced: entry.announced, handedOver: entry.handedOver))
             }
@@ -161,6 +171,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         for (key, entry) in ordered where t.entries.count < maxKeys || entry.life.isOpen { t.entries[key] = entry }
         t.overflowKeys = overflowKeys
         t.lateAlerts = lateAlerts
+        t.nextIncident = nextIncident
         return t
     }
 
@@ -174,9 +185,10 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
     /// A key as it was saved (AlertState).
     mutating func restore(_ key: [UInt8], _ entry: Entry) { entries[key] = entry }
 
-    mutating func restoreCounts(overflowKeys: Int, lateAlerts: Int) {
+    mutating func restoreCounts(overflowKeys: Int, lateAlerts: Int, nextIncident: UInt32) {
         self.overflowKeys = overflowKeys
         self.lateAlerts = lateAlerts
+        self.nextIncident = nextIncident
     }
 
     /// Sets what the table keeps beside a key's life.

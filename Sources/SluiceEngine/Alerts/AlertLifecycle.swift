@@ -40,7 +40,9 @@ struct AlertLifecycle: Codable, Equatable, Sendable {
     private(set) var phase: Phase = .inactive
     /// Counts the incidents this key has had: the next one to open gets this number, so a
     /// trigger after a resolve is a new incident (PagerDuty opens a new one for it).
-    private(set) var incident: UInt32 = 0
+    /// The number the key's next (or open) incident has; AlertKeyTable gives each incident
+    /// of its stage a number of its own, so a key forgotten and seen again never repeats one.
+    var incident: UInt32 = 0
 
     init(_ settings: Settings) { self.settings = settings }
 

@@ -19,6 +19,9 @@ final class AlertMonitor {
     /// services that forget an alert that is not sent again (Alertmanager's endsAt). The
     /// publishers that need no refresh skip it.
     static let refreshMs: Int64 = 60_000
+    /// An event time further ahead of the host's clock than this is not believed: it would
+    /// make every later alert late (counted as without an event time; docs/alerts.md).
+    static let futureToleranceMs: Int64 = 86_400_000
 
     let stage: String
     let settings: LifecycleSettings
@@ -102,10 +105,15 @@ final class AlertMonitor {
 
     /// Its state, to be saved; and taken back after a restart (kept only when the stage's
     /// settings still make the same windows and lives: else it starts afresh).
-    var state: AlertState.Stage { .init(table: table, watermark: watermark, untimed: untimedAlerts) }
+    var state: AlertState.Stage { .init(table: table, watermark: watermark, untimed: untimedAlerts, signature: signature) }
+
+    /// The key fields and aggregates, in words: a saved state under others is not taken back.
+    var signature: String {
+        "keys " + keyFieldNames.joined(separator: ",") + "; " + aggregates.map { "\($0.name)=\($0.function.rawValue)(\($0.field ?? ""))" }.joined(separator: ",")
+    }
 
     func restore(_ saved: AlertState.Stage) -> Bool {
-        guard saved.table.shape == table.shape, saved.table.functions == table.functions,
+        guard saved.signature == signature, saved.table.shape == table.shape, saved.table.functions == table.functions,
               saved.table.settings == table.settings, saved.table.perBatch == table.perBatch else { return false }
         table = saved.table.resized(maxKeys: table.maxKeys)
         watermark = saved.watermark
@@ -125,21 +133,25 @@ final class AlertMonitor {
     /// Event time: the records the stage took in this batch move the watermark too (the
     /// newest `timeField` among them), so windows move on while a store that recovered
     /// raises nothing. Records without the field, or with a time that cannot be read, do not.
-    func observe(_ records: UnsafeBufferPointer<sluice_record>) {
+    func observe(_ records: UnsafeBufferPointer<sluice_record>, now: Int64) {
         guard let timeKey else { return }
+        let horizon = now + Self.futureToleranceMs
         var newest = watermark
         for r in records {
             guard let v = withUnsafePointer(to: r, { sluice_record_get($0, timeKey) }) else { continue }
+            let t: Int64
             switch Int32(bitPattern: v.pointee.type) {
-            case Int32(SLUICE_INT): newest = max(newest, v.pointee.as.i)
+            case Int32(SLUICE_INT) where v.pointee.as.i.magnitude < 1_000_000_000_000_000: t = v.pointee.as.i
             case Int32(SLUICE_DOUBLE) where v.pointee.as.d.isFinite && v.pointee.as.d.magnitude < 1e15:
-                newest = max(newest, Int64(v.pointee.as.d.rounded(.down)))
+                t = Int64(v.pointee.as.d.rounded(.down))
             case Int32(SLUICE_STRING):
                 let text = UnsafeBufferPointer(start: UnsafeRawPointer(v.pointee.as.s)?.assumingMemoryBound(to: UInt8.self),
                                                count: Int(v.pointee.len))
-                if let ms = Timestamp.milliseconds(eventTime: text) { newest = max(newest, ms) }
+                guard let ms = Timestamp.milliseconds(eventTime: text) else { continue }
+                t = ms
             default: continue
             }
+            if t <= horizon { newest = max(newest, t) }
         }
         watermark = newest
     }
@@ -161,7 +173,8 @@ final class AlertMonitor {
             let entries = alert.entries
             var t = now
             if let timeField {
-                guard let text = AlertAggregator.find(timeField, in: entries), let ms = Timestamp.milliseconds(eventTime: text) else {
+                guard let text = AlertAggregator.find(timeField, in: entries), let ms = Timestamp.milliseconds(eventTime: text),
+                      ms <= now + Self.futureToleranceMs else {
                     untimedAlerts += 1
                     continue
                 }

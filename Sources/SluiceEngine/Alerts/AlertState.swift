@@ -14,6 +14,9 @@ struct AlertState: Codable, Equatable, Sendable {
         var table: AlertKeyTable
         var watermark: Int64
         var untimed: Int
+        /// The stage's key fields and aggregates as they were: a state saved under other
+        /// ones is not taken back (a resolve would go out under another key).
+        var signature = ""
     }
 
     /// Stage name → its state.
@@ -25,20 +28,21 @@ struct AlertState: Codable, Equatable, Sendable {
 /// would cost more than the batch. Read back with every length and count checked: a
 /// damaged file is an error, never a crash.
 extension AlertState {
-    static let magic: [UInt8] = Array("SLAS1".utf8)
+    static let magic: [UInt8] = Array("SLAS2".utf8)
 
     func encoded() -> [UInt8] {
-        Self.encode(stages.map { ($0.key, $0.value.table, $0.value.watermark, $0.value.untimed) })
+        Self.encode(stages.map { ($0.key, $0.value.signature, $0.value.table, $0.value.watermark, $0.value.untimed) })
     }
 
     /// The binary form of the stages' states, straight from their tables.
-    static func encode(_ stages: [(name: String, table: AlertKeyTable, watermark: Int64, untimed: Int)]) -> [UInt8] {
+    static func encode(_ stages: [(name: String, signature: String, table: AlertKeyTable, watermark: Int64, untimed: Int)]) -> [UInt8] {
         var w = StateWriter()
         w.out.reserveCapacity(64 + stages.reduce(0) { $0 + $1.table.entries.count * 160 })
         w.out.append(contentsOf: Self.magic)
         w.u64(UInt64(stages.count))
         for stage in stages.sorted(by: { $0.name < $1.name }) {
             w.string(stage.name)
+            w.string(stage.signature)
             w.i64(stage.watermark)
             w.i64(Int64(stage.untimed))
             w.table(stage.table)
@@ -52,9 +56,10 @@ extension AlertState {
         self.init()
         for _ in 0..<(try r.count()) {
             let name = try r.string()
-            let watermark = try r.i64()
-            let untimed = Int(clamping: try r.i64())
-            stages[name] = Stage(table: try r.table(), watermark: watermark, untimed: untimed)
+            let signature = try r.string()
+            let watermark = try r.time()
+            let untimed = try r.amount()
+            stages[name] = Stage(table: try r.table(), watermark: watermark, untimed: untimed, signature: signature)
         }
         guard r.atEnd else { throw StateReader.Damaged(what: "bytes after the alert state") }
     }
@@ -74,7 +79,7 @@ private struct StateWriter {
         u64(UInt64(t.functions.count))
         for f in t.functions { out.append(Self.code(f)) }
         i64(t.settings.forMs); i64(t.settings.keepFiringMs); i64(t.settings.renotifyMs)
-        i64(Int64(t.maxKeys)); bool(t.perBatch); i64(Int64(t.overflowKeys)); i64(Int64(t.lateAlerts))
+        i64(Int64(t.maxKeys)); bool(t.perBatch); i64(Int64(t.overflowKeys)); i64(Int64(t.lateAlerts)); u64(UInt64(t.nextIncident))
         u64(UInt64(t.entries.count))
         for (key, e) in t.entries {
             bytes(key)
@@ -151,9 +156,24 @@ private struct StateReader {
     }
     mutating func int() throws -> Int { Int(clamping: try i64()) }
 
+    /// A time: milliseconds within ±10^15 (year 33658), or the "none yet" Int64.min; a
+    /// damaged value would overflow the window's arithmetic.
+    mutating func time() throws -> Int64 {
+        let t = try i64()
+        guard t == .min || t.magnitude <= 1_000_000_000_000_000 else { throw Damaged(what: "a time of \(t) at byte \(at)") }
+        return t
+    }
+
+    /// A duration or a count: from 0 to 10^15.
+    mutating func amount() throws -> Int {
+        let n = try i64()
+        guard n >= 0, n <= 1_000_000_000_000_000 else { throw Damaged(what: "an amount of \(n) at byte \(at)") }
+        return Int(n)
+    }
+
     mutating func table() throws -> AlertKeyTable {
-        let shape = AlertWindow.Shape(sizeMs: try i64(), slideMs: try i64(), allowedLatenessMs: try i64())
-        guard shape.sizeMs > 0, shape.slideMs > 0, shape.allowedLatenessMs >= 0 else { throw Damaged(what: "a window's shape") }
+        let shape = AlertWindow.Shape(sizeMs: Int64(try amount()), slideMs: Int64(try amount()), allowedLatenessMs: Int64(try amount()))
+        guard shape.sizeMs > 0, shape.slideMs > 0 else { throw Damaged(what: "a window's shape") }
         var functions: [AlertWindow.Function] = []
         for _ in 0..<(try count()) {
             switch try byte() {
@@ -166,37 +186,39 @@ private struct StateReader {
             default: throw Damaged(what: "an aggregate function")
             }
         }
-        let settings = AlertLifecycle.Settings(forMs: try i64(), keepFiringMs: try i64(), renotifyMs: try i64())
-        var t = AlertKeyTable(shape: shape, functions: functions, settings: settings, maxKeys: max(1, try int()), perBatch: try bool())
-        let overflowKeys = try int(), lateAlerts = try int()
+        let settings = AlertLifecycle.Settings(forMs: Int64(try amount()), keepFiringMs: Int64(try amount()),
+                                               renotifyMs: Int64(try amount()))
+        var t = AlertKeyTable(shape: shape, functions: functions, settings: settings, maxKeys: max(1, try amount()), perBatch: try bool())
+        let overflowKeys = try amount(), lateAlerts = try amount()
+        let nextIncident = UInt32(truncatingIfNeeded: try u64())
         for _ in 0..<(try count()) {
             let key = try bytes()
             var labels: [String] = []
             for _ in 0..<(try count()) { labels.append(try string()) }
-            let severity = try string(), notifiedAt = try i64(), judgeFrom = try i64(), announced = try bool(), handedOver = try bool()
+            let severity = try string(), notifiedAt = try time(), judgeFrom = try time(), announced = try bool(), handedOver = try bool()
             let phase: AlertLifecycle.Phase
             switch try byte() {
             case 0: phase = .inactive
-            case 1: phase = .pending(since: try i64())
-            case 2: phase = .firing(startsAt: try i64(), notified: try i64())
-            case 3: phase = .recovering(startsAt: try i64(), notified: try i64(), since: try i64())
+            case 1: phase = .pending(since: try time())
+            case 2: phase = .firing(startsAt: try time(), notified: try time())
+            case 3: phase = .recovering(startsAt: try time(), notified: try time(), since: try time())
             default: throw Damaged(what: "a key's phase")
             }
             let incident = UInt32(truncatingIfNeeded: try u64())
-            let watermark = try i64(), overflow = try int(), maxDistinct = max(1, try int())
+            let watermark = try time(), overflow = try amount(), maxDistinct = max(1, try amount())
             var buckets: [AlertWindow.Bucket] = []
             for _ in 0..<(try count()) {
-                let start = try i64(), n = try int()
+                let start = try time(), n = try amount()
                 var accumulators: [AlertWindow.Accumulator] = []
                 for f in functions {
                     var a = AlertWindow.Accumulator()
                     switch f {
                     case .count: break
-                    case .sum, .avg: a.numbers = try int(); a.sum = try f64()
-                    case .min: a.numbers = try int(); a.min = try f64()
-                    case .max: a.numbers = try int(); a.max = try f64()
+                    case .sum, .avg: a.numbers = try amount(); a.sum = try f64()
+                    case .min: a.numbers = try amount(); a.min = try f64()
+                    case .max: a.numbers = try amount(); a.max = try f64()
                     case .distinct:
-                        a.numbers = try int()
+                        a.numbers = try amount()
                         for _ in 0..<(try count()) { a.texts.insert(try string()) }
                     }
                     accumulators.append(a)
@@ -209,7 +231,7 @@ private struct StateReader {
             t.restore(key, AlertKeyTable.Entry(window: window, life: life, labels: labels, severity: severity, notifiedAt: notifiedAt,
                                                judgeFrom: judgeFrom, handedOver: handedOver, announced: announced))
         }
-        t.restoreCounts(overflowKeys: overflowKeys, lateAlerts: lateAlerts)
+        t.restoreCounts(overflowKeys: overflowKeys, lateAlerts: lateAlerts, nextIncident: nextIncident)
         return t
     }
 }

@@ -149,8 +149,16 @@ public final class PipelineRunner {
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
         takeSnapshot(reader: reader)
+        // The last batch done, and whether its alert state was saved with its position.
+        var lastDone: UInt64 = 0, lastSaved = true
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
             self.addTimes(self.alerts.idle())
+            // Time moved incidents on (fired, resolved): saved with the last batch's position,
+            // so a restart does not make them again.
+            if lastDone > 0, self.alerts.takeIdleChange(), let state = self.alerts.encodedState() {
+                reader.saveAlertState(state, after: lastDone)
+                lastSaved = true
+            }
         }) {
             // A source that could not commit (its position not saved: a full disk) stops
             // the run before another batch is written: what follows would be read again.
@@ -189,13 +197,19 @@ public final class PipelineRunner {
             } else if batch.ended || options.shouldStop() || reader.wantsAlertState(after: batch.id), let state = alerts.encodedState() {
                 // The last batch's always: a run that ends leaves its position saved.
                 reader.done(batch, alerts: .state(state))
+                lastSaved = true
             } else {
                 reader.done(batch, alerts: .skipped)
+                lastSaved = false
             }
+            lastDone = batch.id
             takeSnapshot(reader: reader)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
+        // However the loop ended (input over after a full batch, a stop while idle, a
+        // failure), the last batch done leaves its position saved with its alert state.
+        if !lastSaved, lastDone > 0, let state = alerts.encodedState() { reader.saveAlertState(state, after: lastDone) }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         let stopped = failure == nil && !inputEnded && options.shouldStop()
         return tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,

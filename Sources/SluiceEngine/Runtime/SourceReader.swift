@@ -194,6 +194,16 @@ final class SourceReader: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The alert state after batch `id` (already done: its state was skipped, or time moved
+    /// the state on since), to be saved with that batch's position at the next commit.
+    func saveAlertState(_ state: [UInt8], after id: UInt64) {
+        condition.lock()
+        alertStates[id] = state
+        commits.append(id)
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// Stops reading, waits for the thread (which commits what is done) and returns the
     /// source's failure, if any.
     func finish() -> String? {
