@@ -303,26 +303,8 @@ public enum Timestamp {
 
     /// The milliseconds of "2026-11-21T06:00:41.123Z" (the form `iso8601` writes), or nil.
     public static func milliseconds(iso8601 text: String) -> Int64? {
-        let u = Array(text.utf8)
-        guard u.count == 24, u[4] == 45, u[7] == 45, u[10] == 84, u[13] == 58, u[16] == 58, u[19] == 46, u[23] == 90 else { return nil }
-        func number(_ from: Int, _ n: Int) -> Int32? {
-            var v: Int32 = 0
-            for i in from..<(from + n) {
-                guard u[i] >= 48 && u[i] <= 57 else { return nil }
-                v = v * 10 + Int32(u[i] - 48)
-            }
-            return v
-        }
-        guard let y = number(0, 4), let mo = number(5, 2), let d = number(8, 2), let h = number(11, 2),
-              let mi = number(14, 2), let s = number(17, 2), let ms = number(20, 3) else { return nil }
-        var t = tm()
-        t.tm_year = y - 1900
-        t.tm_mon = mo - 1
-        t.tm_mday = d
-        t.tm_hour = h
-        t.tm_min = mi
-        t.tm_sec = s
-        return Int64(timegm(&t)) * 1000 + Int64(ms)
+        guard text.utf8.count == 24, text.hasSuffix("Z") else { return nil }
+        return try? SilenceTime.milliseconds(time: text).get()
     }
 
     /// An event time as a payload gives it: milliseconds since 1970 (a number), or an RFC

@@ -131,9 +131,7 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
                                            : entries.values[i].window.values(endingAt: end)
             let (alerting, healthy) = judge(entries.values[i].labels, count, values)
             entries.values[i].judgeFrom = .min  // judged once: an ordinary key from now on
-            if !entries.values[i].life.isOpen { entries.values[i].life.incident = nextIncident }
             for n in entries.values[i].life.evaluate(alerting: alerting, healthy: healthy, at: now) {
-                if case .firing = n { nextIncident &+= 1 }
                 let e = entries.values[i]
                 notices.append(Notice(key: entries.keys[i], notification: n, count: count, values: values, labels: e.labels,
                                       severity: e.severity, announced: e.announced, handedOver: e.handedOver))
@@ -142,7 +140,21 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
             if entries.values[i].isQuiet { quiet.append(entries.keys[i]) }
         }
         for key in quiet { entries[key] = nil }
-        return notices.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return numbered(notices.sorted { $0.key.lexicographicallyPrecedes($1.key) })
+    }
+
+    /// Gives each incident that opens its number, in key order (the same numbers when the
+    /// same batches are judged again after a restart: the table's order is not).
+    private mutating func numbered(_ notices: [Notice]) -> [Notice] {
+        notices.map { notice in
+            guard case let .firing(_, startsAt) = notice.notification else { return notice }
+            let number = nextIncident
+            nextIncident &+= 1
+            entries[notice.key]?.life.incident = number
+            return Notice(key: notice.key, notification: .firing(incident: number, startsAt: startsAt), count: notice.count,
+                          values: notice.values, labels: notice.labels, severity: notice.severity, announced: notice.announced,
+                          handedOver: notice.handedOver)
+        }
     }
 
     /// What time alone does by `now` (no new judgement: `forMs`, `keepFiringMs` and
@@ -152,15 +164,13 @@ struct AlertKeyTable: Codable, Equatable, Sendable {
         for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             guard var entry = entries[key], entry.life.phase != .inactive else { continue }
             let last = entry.window.values(endingAt: .max, all: true)
-            if !entry.life.isOpen { entry.life.incident = nextIncident }
             for n in entry.life.tick(at: now) {
-                if case .firing = n { nextIncident &+= 1 }
                 notices.append(Notice(key: key, notification: n, count: last.count, values: last.values, labels: entry.labels,
                                       severity: entry.severity, announced: entry.announced, handedOver: entry.handedOver))
             }
             entries[key] = entry.isQuiet ? nil : entry
         }
-        return notices
+        return numbered(notices)
     }
 
     /// The same keys under another bound (a changed `maxKeys`): keys past it are dropped,
