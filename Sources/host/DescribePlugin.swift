@@ -1,7 +1,9 @@
 import ArgumentParser
 import SluiceEngine
 
-struct DescribePlugin: ParsableCommand {
+struct DescribePlugin: ParsableCommand, LogConfigurable {
+    @OptionGroup var log: LogOptions
+
     static let configuration = CommandConfiguration(
         commandName: "describe-plugin",
         abstract: "Show a plugin's properties, ports and exported functions.",

@@ -18,16 +18,19 @@ struct Host: ParsableCommand {
             replace (world-writable, another user's, a relative SLUICE_PLUGIN_PATH entry) are \
             refused unless --allow-insecure-plugins.
             """,
+        version: BuildInfo.line,
         subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, TestPlugin.self, SpoolCommand.self, SilenceCommand.self, ProbeLibrary.self, WorkerCommand.self]
     )
 
     static func main() {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         // A plugin that crashes is named in one line (no registers, no memory: they may hold
         // secrets); SWIFT_BACKTRACE set keeps the runtime's full report, for debugging.
         sg_install(ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] == nil ? 1 : 0)
         do {
             var command = try parseAsRoot()
+            // Log lines as the command's --log-level and --log-format ask (the internal
+            // commands: as text, info and up).
+            if let configurable = command as? LogConfigurable { configurable.log.bootstrap() } else { LogOptions.bootstrap() }
             try command.run()
         } catch {
             exit(withError: error)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import SluiceEngine
 
-struct ListPlugins: ParsableCommand {
+struct ListPlugins: ParsableCommand, LogConfigurable {
+    @OptionGroup var log: LogOptions
+
     static let configuration = CommandConfiguration(
         commandName: "list-plugins",
         abstract: "List the plugins in the catalog, and one line for each broken file.",

@@ -4,7 +4,9 @@ import Logging
 import SluiceEngine
 import SluiceGuard
 
-struct Run: ParsableCommand {
+struct Run: ParsableCommand, LogConfigurable {
+    @OptionGroup var log: LogOptions
+
     static let configuration = CommandConfiguration(
         abstract: "Run a pipeline until its input ends (or Ctrl-C), then print a summary.",
         discussion: """

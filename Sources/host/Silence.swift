@@ -17,7 +17,9 @@ struct SilenceCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Expire.self]
     )
 
-    struct Add: ParsableCommand {
+    struct Add: ParsableCommand, LogConfigurable {
+        @OptionGroup var log: LogOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Add a silence; prints its id.",
             discussion: "Every problem of the command line is reported at once."
@@ -64,7 +66,9 @@ struct SilenceCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: ParsableCommand, LogConfigurable {
+        @OptionGroup var log: LogOptions
+
         static let configuration = CommandConfiguration(abstract: "List the active silences (with --all, pending and expired ones too).")
 
         @OptionGroup var pipeline: SilencePipeline
@@ -87,7 +91,9 @@ struct SilenceCommand: ParsableCommand {
         }
     }
 
-    struct Expire: ParsableCommand {
+    struct Expire: ParsableCommand, LogConfigurable {
+        @OptionGroup var log: LogOptions
+
         static let configuration = CommandConfiguration(
             abstract: "End silences now (they are kept, as expired, for 7 days).",
             discussion: "An id that is not there changes nothing and exits \(ExitStatus.invalid.rawValue)."

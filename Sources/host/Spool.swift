@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import SluiceEngine
 
-struct SpoolCommand: ParsableCommand {
+struct SpoolCommand: ParsableCommand, LogConfigurable {
+    @OptionGroup var log: LogOptions
+
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "Show the alerts waiting in a pipeline's spool, per publisher, without sending anything.",

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import SluiceEngine
 
-struct TestPlugin: ParsableCommand {
+struct TestPlugin: ParsableCommand, LogConfigurable {
+    @OptionGroup var log: LogOptions
+
     static let configuration = CommandConfiguration(
         commandName: "test-plugin",
         abstract: "Run one plugin over a file, without a pipeline, and show what came out on each port.",
