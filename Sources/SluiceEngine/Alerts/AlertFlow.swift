@@ -246,7 +246,7 @@ final class AlertFlow {
     var publisherSummaries: [PublisherSummary] {
         publisherCounts.sorted { $0.key < $1.key }.map { position, summary in
             var s = summary
-            s.waiting = lanes[position]?.waiting ?? 0
+            lanes[position]?.condition(into: &s)
             return s
         }
     }

@@ -163,6 +163,8 @@ struct SpoolError: Error, CustomStringConvertible {
 struct PublisherState: Codable, Equatable {
     var lastError: String?
     var lastFailureMs: Int64?
+    /// When the failures going on now began (nil: the last delivery went through).
+    var failingSinceMs: Int64?
     /// Do not replay the spool before this (a service's Retry-After, or the backoff after
     /// failed replays). A new run replays at once regardless.
     var nextAttemptMs: Int64 = 0

@@ -65,6 +65,15 @@ final class PublisherLane: @unchecked Sendable {
     /// Alerts waiting in the spool.
     var waiting: Int { spool.count }
 
+    /// What the lane is like now, for a summary: its spool, and whether it is failing.
+    func condition(into s: inout PublisherSummary) {
+        s.waiting = spool.count
+        s.spoolBytes = spool.bytes
+        s.spoolLimitBytes = spool.maxBytes
+        s.failingSinceMs = state.failingSinceMs
+        s.lastError = state.lastError
+    }
+
     init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
          longestRepeatMs: Int, retry: RetrySettings, knowsLife: Bool = true, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
          logger: Logger, clock: @escaping () -> Int64 = Timestamp.nowMilliseconds) throws {
@@ -168,10 +177,11 @@ final class PublisherLane: @unchecked Sendable {
             if report.publisher.replayed > 0 {
                 logger.notice("publisher '\(name)': delivered \(report.publisher.replayed) spooled alert(s)")
             }
-            if state.failedReplays != 0 || state.nextAttemptMs != 0 || state.lastError != nil {
+            if state.failedReplays != 0 || state.nextAttemptMs != 0 || state.lastError != nil || state.failingSinceMs != nil {
                 state.failedReplays = 0
                 state.nextAttemptMs = 0
                 state.lastError = nil
+                state.failingSinceMs = nil
                 stateChanged = true
             }
         } else {
@@ -365,6 +375,7 @@ final class PublisherLane: @unchecked Sendable {
     private func noteFailure(_ reason: String, now: Int64, notBeforeMs: Int, replay: Bool) {
         state.lastError = reason
         state.lastFailureMs = now
+        if state.failingSinceMs == nil { state.failingSinceMs = now }
         state.failedReplays = replay ? min(state.failedReplays, 1_000_000) + 1 : max(1, state.failedReplays)
         let wait = RetryPolicy(retry).spoolWaitMs(afterFailedReplays: state.failedReplays)
         state.nextAttemptMs = now + Int64(max(wait, notBeforeMs))

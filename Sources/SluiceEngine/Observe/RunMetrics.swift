@@ -118,6 +118,13 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
     public var withheld = 0
     /// Time spent delivering (its lane: replay, publish calls, waits between retries).
     public var durationMs = 0.0
+    /// Its spool's size in bytes now, and the most it may hold (spool.maxBytes).
+    public var spoolBytes = 0
+    public var spoolLimitBytes = 0
+    /// When the failures going on now began (milliseconds since 1970; nil: its last
+    /// delivery went through), and the last one's reason.
+    public var failingSinceMs: Int64?
+    public var lastError: String?
 
     public init(name: String, plugin: String, received: Int = 0, published: Int = 0, failed: Int = 0, retries: Int = 0,
                 suppressed: Int = 0, spooled: Int = 0, replayed: Int = 0, waiting: Int = 0) {

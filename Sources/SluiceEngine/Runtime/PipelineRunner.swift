@@ -41,6 +41,8 @@ public final class PipelineRunner {
         /// How the source's position file is written (write, fsync, rename); tests pass
         /// one that fails, as a full disk does.
         public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
+        /// Who watches the run (metrics, health, history): called on the runner's thread.
+        public var observers: [RunObserver] = []
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -148,11 +150,22 @@ public final class PipelineRunner {
             positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID, resumedFrom: state.position),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
+        if !options.observers.isEmpty {
+            let begun = RunStart(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+                                 startedMs: Timestamp.nowMilliseconds(), resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" },
+                                 stages: stages.map { .init(name: $0.planned.name, plugin: $0.planned.entry.name,
+                                                            version: "\($0.planned.entry.version)", kind: $0.planned.type.rawValue) })
+            for o in options.observers { o.runStarted(begun) }
+        }
         takeSnapshot(reader: reader)
         // The last batch done, and whether its alert state was saved with its position.
         var lastDone: UInt64 = 0, lastSaved = true
         while let batch = reader.next(idleEveryMs: PipelineRunner.idleTickMs, onIdle: { [unowned self] in
             self.addTimes(self.alerts.idle())
+            if !self.options.observers.isEmpty {
+                let now = Timestamp.nowMilliseconds()
+                for o in self.options.observers { o.idle(atMs: now) }
+            }
             // Time moved incidents on (fired, resolved): saved with the last batch's position,
             // so a restart does not make them again.
             if lastDone > 0, self.alerts.takeIdleChange(), let state = self.alerts.encodedState() {
@@ -164,6 +177,10 @@ public final class PipelineRunner {
             // the run before another batch is written: what follows would be read again.
             if reader.commitFailedNow { break }
             let batchStart = ResourceUsage.nowNanoseconds()
+            if !options.observers.isEmpty {
+                let now = Timestamp.nowMilliseconds()
+                for o in options.observers { o.batchStarted(batch.id, atMs: now) }
+            }
             current = batch.arena
             for s in stages where s !== source {
                 s.beginBatch()
@@ -186,10 +203,15 @@ public final class PipelineRunner {
                 i == plan.source ? stages[i].output : gather(stages[i])
             })
             tally.batchDone(records: batch.records.count)
-            if let onBatch = options.onBatch {
-                onBatch(tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
-                                       previousStart: previousBatchStart, stages: stages, alerts: alerts,
-                                       sourceErrors: sourceErrors.count))
+            if options.onBatch != nil || !options.observers.isEmpty {
+                let progress = tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
+                                              previousStart: previousBatchStart, stages: stages, alerts: alerts,
+                                              sourceErrors: sourceErrors.count)
+                options.onBatch?(progress)
+                if !options.observers.isEmpty {
+                    let totals = snapshotNow()
+                    for o in options.observers { o.batchDone(progress, totals: totals) }
+                }
             }
             previousBatchStart = batchStart
             if !alerts.hasLife {
@@ -212,9 +234,11 @@ public final class PipelineRunner {
         if !lastSaved, lastDone > 0, let state = alerts.encodedState() { reader.saveAlertState(state, after: lastDone) }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         let stopped = failure == nil && !inputEnded && options.shouldStop()
-        return tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
-                            failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
-                            positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
+        let summary = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
+                                   failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
+                                   positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
+        for o in options.observers { o.runEnded(summary) }
+        return summary
     }
 
     /// The summary of the batches done so far, as a run stopped at once by `reason` ("a
@@ -234,13 +258,22 @@ public final class PipelineRunner {
         return s
     }
 
-    private func takeSnapshot(reader: SourceReader) {
-        let s = tally.finish(stages: stages, alerts: alerts, durationMs: 0, failure: nil, stoppedBy: nil,
-                             positionSavedAfterBatch: nil, sourceRunning: true)
+    @discardableResult
+    private func takeSnapshot(reader: SourceReader) -> RunSummary {
+        let s = snapshotNow()
         snapshotLock.lock()
         snapshot = s
         snapshotReader = reader
         snapshotLock.unlock()
+        return s
+    }
+
+    /// The run's counts so far (the source's own left out: its reader holds it).
+    private func snapshotNow() -> RunSummary {
+        var s = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - runStart) / 1e6,
+                             failure: nil, stoppedBy: nil, positionSavedAfterBatch: nil, sourceRunning: true)
+        s.status = .completed
+        return s
     }
 
     /// Runs every stage after the source, in topological order.
