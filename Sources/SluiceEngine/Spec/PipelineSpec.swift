@@ -12,6 +12,11 @@ public struct PipelineSpec: Sendable {
     public var statePath: String?
     /// Where every stage's plugin runs unless the stage says otherwise.
     public var isolation: Isolation = .none
+    /// How the health endpoint judges the run, and the thresholds of its own alerts.
+    public var health = HealthSettings()
+    public var sla = SLASettings()
+    /// The run and alert history kept in the state folder.
+    public var history = HistorySettings()
     public var stages: [StageSpec]
     public var connections: [ConnectionSpec]
     /// The folder of the pipeline file, for `${pipeline.dir}`.

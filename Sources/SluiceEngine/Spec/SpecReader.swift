@@ -26,7 +26,8 @@ extension ConfigReader {
             error("$", "a pipeline must be a JSON object, not \(json.kind)")
             return PipelineSpec(name: "", stages: [], connections: [], directory: directory)
         }
-        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "state", "isolation", "stages", "connections"], "")
+        unknownKeys(top, ["name", "namespace", "description", "batch", "retry", "spool", "state", "isolation", "health", "sla", "history",
+                           "stages", "connections"], "")
         let name = string(json["name"], "name", required: true) ?? ""
         let namespace = string(json["namespace"], "namespace") ?? "default"
 
@@ -106,6 +107,9 @@ extension ConfigReader {
         var spec = PipelineSpec(name: name, namespace: namespace, batch: batch, retry: retry, spool: spool,
                                 statePath: statePath, stages: stages, connections: connections, directory: directory)
         spec.isolation = pipelineIsolation
+        spec.health = health(json["health"])
+        spec.sla = sla(json["sla"])
+        spec.history = history(json["history"])
         return spec
     }
 

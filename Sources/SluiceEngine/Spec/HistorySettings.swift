@@ -1,0 +1,27 @@
+/// The run and alert history a pipeline keeps in `<state folder>/history.sqlite`, and how
+/// much of it: the database never grows without bound. Documented in docs/operations.md.
+public struct HistorySettings: Sendable, Equatable {
+    /// false: no history is written (`host run --no-history` says the same for one run).
+    public var enabled = true
+    /// The most batches, alerts sent and runs kept (the oldest go first), and how old a
+    /// batch, alert or resolved incident may grow before it goes (days).
+    public var keepBatches = 10_000
+    public var keepAlerts = 100_000
+    public var keepRuns = 1_000
+    public var maxAgeDays = 30
+    public init() {}
+}
+
+extension ConfigReader {
+    mutating func history(_ json: JSONValue?) -> HistorySettings {
+        var h = HistorySettings()
+        guard let fields = object(json, "history") else { return h }
+        unknownKeys(fields, ["enabled", "keepBatches", "keepAlerts", "keepRuns", "maxAgeDays"], "history")
+        h.enabled = bool(json?["enabled"], "history.enabled") ?? h.enabled
+        h.keepBatches = integer(json?["keepBatches"], "history.keepBatches", minimum: 1, maximum: Limits.maxRecords) ?? h.keepBatches
+        h.keepAlerts = integer(json?["keepAlerts"], "history.keepAlerts", minimum: 1, maximum: Limits.maxRecords) ?? h.keepAlerts
+        h.keepRuns = integer(json?["keepRuns"], "history.keepRuns", minimum: 1, maximum: Limits.maxRecords) ?? h.keepRuns
+        h.maxAgeDays = integer(json?["maxAgeDays"], "history.maxAgeDays", minimum: 1, maximum: 36_500) ?? h.maxAgeDays
+        return h
+    }
+}
