@@ -218,4 +218,64 @@ public struct BatchProgress: Codable, Equatable, Sendable {
     public var alerts: AlertCounts
     /// Records sent to error ports in this batch.
     public var errors: Int
+    public var namespace = ""
+    public var pipeline = ""
+    /// Milliseconds per phase of the batch: read, process, flush, alerts, commit.
+    public var phasesMs: [String: Double] = [:]
+    /// The source: where the batch began and ended, and how far behind its input it is.
+    public var sources: [SourceProgress] = []
+    /// Each sink: the records it wrote.
+    public var sinks: [SinkProgress] = []
+}
+
+/// The source of a batch (Spark's SourceProgress).
+public struct SourceProgress: Codable, Equatable, Sendable {
+    public var stage: String
+    public var plugin: String
+    /// The source's saved position before and after the batch (its save_position bytes: the
+    /// text when it is UTF-8, else base64); nil when the source keeps none.
+    public var startOffset: String?
+    public var endOffset: String?
+    public var numInputRows: Int
+    /// What the source reported about its backlog after the batch, one entry per partition
+    /// (empty: it reports none).
+    public var lag: [SourceLag] = []
+
+    public init(stage: String, plugin: String, startOffset: String? = nil, endOffset: String? = nil, numInputRows: Int,
+                lag: [SourceLag] = []) {
+        self.stage = stage
+        self.plugin = plugin
+        self.startOffset = startOffset
+        self.endOffset = endOffset
+        self.numInputRows = numInputRows
+        self.lag = lag
+    }
+}
+
+/// How far a source is behind its input, for one partition ("" for a source with one):
+/// records (Kafka: the partition's end offset minus the position) and bytes (files: the
+/// bytes not yet read), each nil when the source cannot tell.
+public struct SourceLag: Codable, Equatable, Sendable {
+    public var partition: String
+    public var records: Int64?
+    public var bytes: Int64?
+
+    public init(partition: String, records: Int64? = nil, bytes: Int64? = nil) {
+        self.partition = partition
+        self.records = records
+        self.bytes = bytes
+    }
+}
+
+/// A sink of a batch (Spark's SinkProgress).
+public struct SinkProgress: Codable, Equatable, Sendable {
+    public var stage: String
+    public var plugin: String
+    public var numOutputRows: Int
+
+    public init(stage: String, plugin: String, numOutputRows: Int) {
+        self.stage = stage
+        self.plugin = plugin
+        self.numOutputRows = numOutputRows
+    }
 }
