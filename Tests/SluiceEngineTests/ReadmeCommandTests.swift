@@ -2,9 +2,9 @@ import Foundation
 import LoopbackHTTP
 import XCTest
 
-/// Docs that run: the shell blocks of README.md, of every examples/*/README.md and of every
-/// Plugins/*/README.md are run as written, so the READMEs cannot drift from what the
-/// commands do.
+/// Docs that run: the shell blocks of README.md, of every examples/*/README.md, of every
+/// Plugins/*/README.md and of every docs/*.md are run as written, so the docs cannot drift
+/// from what the commands do.
 ///
 /// The convention, in the Markdown:
 ///
@@ -90,7 +90,8 @@ final class ReadmeCommandTests: XCTestCase {
         return blocks
     }
 
-    /// The READMEs whose commands are run: README.md, examples/*/README.md, Plugins/*/README.md.
+    /// The docs whose commands are run: README.md, examples/*/README.md, Plugins/*/README.md,
+    /// docs/*.md.
     static func readmes() -> [String] {
         let fm = FileManager.default
         var files = ["README.md"]
@@ -98,7 +99,8 @@ final class ReadmeCommandTests: XCTestCase {
             let names = ((try? fm.contentsOfDirectory(atPath: Package.root + "/" + folder)) ?? []).sorted()
             files += names.map { "\(folder)/\($0)/README.md" }.filter { fm.fileExists(atPath: Package.root + "/" + $0) }
         }
-        return files
+        let docs = ((try? fm.contentsOfDirectory(atPath: Package.root + "/docs")) ?? []).sorted()
+        return files + docs.filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
     }
 
     /// A temporary copy of the repository (without .git, out/ and build folders; .build linked in),
@@ -258,6 +260,12 @@ final class ReadmeCommandTests: XCTestCase {
 
     func testThePluginsREADMEsCommandsRunAsWritten() throws {
         try runReadmes(Self.readmes().filter { $0.hasPrefix("Plugins/") })
+    }
+
+    func testTheDocsCommandsRunAsWritten() throws {
+        let files = Self.readmes().filter { $0.hasPrefix("docs/") }
+        XCTAssertTrue(files.contains("docs/operations.md"))
+        try runReadmes(files)
     }
 
     /// README.md names every Debian package tools/setup-deps installs (its PACKAGES list).
