@@ -203,7 +203,7 @@ public final class PipelineRunner {
                 i == plan.source ? stages[i].output : gather(stages[i])
             })
             tally.batchDone(records: batch.records.count)
-            if options.onBatch != nil || !options.observers.isEmpty {
+            if options.onBatch != nil || !options.observers.isEmpty || alerts.watchesPipeline {
                 let progress = tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
                                               previousStart: previousBatchStart, stages: stages, alerts: alerts,
                                               sourceErrors: sourceErrors.count)
@@ -212,6 +212,11 @@ public final class PipelineRunner {
                     let totals = snapshotNow()
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
+                // The pipeline's own alerts judge the batch (its time, the source's lag,
+                // worker restarts) before it commits.
+                addTimes(alerts.pipelineBatchDone(progress, restarts: stages.compactMap { s in
+                    s.live.workerRestarts.map { (s.planned.name, $0) }
+                }))
             }
             previousBatchStart = batchStart
             if !alerts.hasLife {
@@ -234,6 +239,9 @@ public final class PipelineRunner {
         if !lastSaved, lastDone > 0, let state = alerts.encodedState() { reader.saveAlertState(state, after: lastDone) }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         let stopped = failure == nil && !inputEnded && options.shouldStop()
+        // The pipeline's own alerts hear how the run ended while the publishers are open.
+        addTimes(alerts.pipelineRunEnded(failedStage: failure.flatMap { f in plan.stages.first { f.hasPrefix("stage '\($0.name)' ") }?.name },
+                                         failure: failure, stoppedBy: stopped ? options.stopReason() : nil))
         let summary = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
                                    failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
                                    positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
