@@ -129,7 +129,7 @@ final class PipelineChecks {
             endFindings.append(Finding(check: .stageFailed, subject: failedStage ?? pipeline, value: 1, threshold: 0, message: failure))
         } else if let stoppedBy {
             endFindings.append(Finding(check: .runStopped, subject: pipeline, value: 1, threshold: 0,
-                                       message: "the run was stopped by \(stoppedBy) after batch \(lastBatch)"))
+                                       message: "the run was stopped by \(stoppedBy) " + (lastBatch > 0 ? "after batch \(lastBatch)" : "before any batch")))
         }
     }
 

@@ -43,6 +43,10 @@ public final class PipelineRunner {
         public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
         /// Who watches the run (metrics, health, history): called on the runner's thread.
         public var observers: [RunObserver] = []
+        /// The alert flow's clock (milliseconds since 1970; called from the publishers'
+        /// threads too): alerts with a life, spools' waits, the pipeline's own alerts.
+        /// Tests pass one they move.
+        public var alertClock: @Sendable () -> Int64 = { Timestamp.nowMilliseconds() }
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -87,7 +91,8 @@ public final class PipelineRunner {
         state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger,
                                   writeFile: options.writePositionFile)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
-        alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
+        alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger,
+                               clock: options.alertClock)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
