@@ -1,6 +1,7 @@
 import Foundation
 import LoopbackHTTP
 import Logging
+import SluicePluginABI
 @testable import SluiceEngine
 import XCTest
 
@@ -470,5 +471,140 @@ final class PipelineAlertsTests: XCTestCase {
         XCTAssertEqual(Self.payload(sent.first)["value"], "500")
         XCTAssertEqual(flow.pipelineCounts.firing, 1)
         XCTAssertEqual(flow.pipelineCounts.resolved, 1)
+    }
+}
+
+/// When a publisher counts as failing (PublisherSummary.failingSinceMs, which
+/// `publisher_failing` reads), on every path of its lane: direct deliveries, spooled
+/// alerts, replays, refusals; on a clock the test moves.
+final class PublisherFailingTests: XCTestCase {
+    /// Answers every call with `answer`: ok, retry (a 5xx) or error (a refusal: a 4xx).
+    final class Service: PublisherStage {
+        let identity = StageIdentity(pipeline: "flow", stage: "svc")
+        var arena = RecordArena()
+        var counters: [String: Int64] = [:]
+        var rejectedAlerts = 0, overflowedAlerts = 0, alertLimit = 0
+        var batchErrors: [EmittedError] = []
+        var batchAlerts: [RawAlertRef] = []
+        var answer = "ok"
+        var calls = 0
+        func beginBatch() {}
+        func destroy() {}
+        func publish(_ alerts: [UnsafePointer<sluice_alert>]) -> StageOutput {
+            calls += 1
+            let status: CallStatus = answer == "ok" ? .ok : answer == "retry" ? .retry("HTTP 503") : .error("HTTP 400 bad request")
+            return StageOutput(status: status, records: .init(start: nil, count: 0), errors: [], alertRefs: [], outcomes: [:])
+        }
+    }
+
+    func testFailingSinceIsSetByEveryFailureAndClearedByADeliveryWithNothingWaiting() throws {
+        let dir = try scratchFolder()
+        try """
+        {"name": "lane", "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 1000},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
+         "stages": [{"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+                    {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true"}}},
+                    {"name": "svc", "plugin": {"name": "EchoPublisher", "properties": {"path": "\(dir)/unused"}}}],
+         "connections": [{"from": "in", "to": "raise"}, {"from": "raise", "to": "svc", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let plan = try PipelineAlertsTests.plan(dir)
+        let clock = PipelineAlertsTests.Clock(PipelineAlertsTests.t0)
+        let flow = try AlertFlow(plan: plan, run: "run", sleep: { _ in }, logger: Logger(label: "test"), clock: { clock.now })
+        let service = Service()
+        try flow.connect([plan.stages.firstIndex { $0.name == "svc" } ?? -1: service])
+        let raiser = plan.stages.firstIndex { $0.name == "raise" } ?? -1
+        let arena = RecordArena()
+        var batch: UInt64 = 0
+        func step(_ answer: String, at t: Int64, _ name: String = "s1") -> PublisherSummary? {
+            service.answer = answer
+            clock.now = t
+            batch += 1
+            let p = arena.payload([("store", name)])
+            _ = flow.batch(batch, raised: [raiser: [RawAlertRef(payload: p.baseAddress!, count: p.count)]], arena: arena)
+            return flow.publisherSummaries.first
+        }
+        let t0 = PipelineAlertsTests.t0
+        XCTAssertNil(step("ok", at: t0)?.failingSinceMs, "delivered")
+        XCTAssertEqual(step("retry", at: t0 + 1_000)?.failingSinceMs, t0 + 1_000, "a direct delivery deferred: spooled")
+        let joined = step("ok", at: t0 + 1_100)
+        XCTAssertEqual(joined?.failingSinceMs, t0 + 1_000, "new alerts join the spool untried (its wait is not over): still failing")
+        XCTAssertEqual(joined?.waiting, 2)
+        XCTAssertEqual(step("retry", at: t0 + 10_000)?.failingSinceMs, t0 + 1_000, "a replay that fails: since the first failure")
+        let back = step("ok", at: t0 + 100_000)
+        XCTAssertNil(back?.failingSinceMs, "the spool replayed and the batch delivered")
+        XCTAssertEqual(back?.waiting, 0)
+        XCTAssertNil(back?.lastError)
+        let refused = step("error", at: t0 + 200_000)
+        XCTAssertEqual(refused?.failingSinceMs, t0 + 200_000, "every alert refused: failing, though nothing waits")
+        XCTAssertEqual(refused?.waiting, 0)
+        XCTAssertTrue(refused?.lastError?.contains("HTTP 400") ?? false, "\(refused?.lastError ?? "")")
+        XCTAssertEqual(step("error", at: t0 + 250_000)?.failingSinceMs, t0 + 200_000, "still, since the first refusal")
+        XCTAssertNil(step("ok", at: t0 + 300_000)?.failingSinceMs, "delivered again")
+    }
+
+    /// A spool replayed at a new run whose every alert is refused leaves the publisher
+    /// failing; one whose alerts are delivered clears what the last run left.
+    func testAReplayAtTheStartOfARunSetsOrClearsFailingSince() throws {
+        let dir = try scratchFolder()
+        try """
+        {"name": "lane", "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 1000},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
+         "stages": [{"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+                    {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true"}}},
+                    {"name": "svc", "plugin": {"name": "EchoPublisher", "properties": {"path": "\(dir)/unused"}}}],
+         "connections": [{"from": "in", "to": "raise"}, {"from": "raise", "to": "svc", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let plan = try PipelineAlertsTests.plan(dir)
+        let raiser = plan.stages.firstIndex { $0.name == "raise" } ?? -1
+        let t0 = PipelineAlertsTests.t0
+        func run(_ answer: String, at t: Int64, raise: Bool) throws -> PublisherSummary? {
+            let flow = try AlertFlow(plan: plan, run: "run", sleep: { _ in }, logger: Logger(label: "test"), clock: { t })
+            let service = Service()
+            service.answer = answer
+            try flow.connect([plan.stages.firstIndex { $0.name == "svc" } ?? -1: service])
+            _ = flow.start()
+            if raise {
+                let arena = RecordArena()
+                let p = arena.payload([("store", "s1")])
+                _ = flow.batch(1, raised: [raiser: [RawAlertRef(payload: p.baseAddress!, count: p.count)]], arena: arena)
+            }
+            return flow.publisherSummaries.first
+        }
+        XCTAssertEqual(try run("retry", at: t0, raise: true)?.waiting, 1)
+        let refused = try run("error", at: t0 + 1_000, raise: false)
+        XCTAssertEqual(refused?.waiting, 0, "refused: removed from the spool")
+        XCTAssertEqual(refused?.failingSinceMs, t0, "the state's first failure, kept across runs")
+        XCTAssertEqual(try run("retry", at: t0 + 2_000, raise: true)?.failingSinceMs, t0)
+        let delivered = try run("ok", at: t0 + 3_000, raise: false)
+        XCTAssertEqual(delivered?.replayed, 1)
+        XCTAssertNil(delivered?.failingSinceMs)
+    }
+}
+
+extension PipelineAlertsTests {
+    /// A sink that fails (still asking to retry when the attempts ran out) is the subject
+    /// of stage_failed; a damaged state file of the pipeline's alerts is said in the log
+    /// and they start afresh, without stopping the run.
+    func testAFailingSinkIsTheSubjectAndADamagedStateFileStartsAfresh() throws {
+        let dir = try scratchFolder()
+        try """
+        {"name": "sinking", "retry": {"maxAttempts": 1, "initialBackoffMs": 1},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
+         "stages": [
+           {"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"a\\"}"}}},
+           {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "${pipeline.dir}/ids", "fail_first": "true"}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/state", withIntermediateDirectories: true)
+        try Data("SLAS2 not a state".utf8).write(to: URL(fileURLWithPath: dir + "/state/" + PipelineAlerts.fileName))
+        let r = try host(["run", dir + "/pipeline.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], directory: dir)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("pipeline-alerts.state cannot be read"), r.stderr)
+        let all = Self.logged(dir + "/alerts.jsonl")
+        XCTAssertEqual(Self.story(all), ["firing stage_failed out"])
+        XCTAssertTrue(Self.payload(all.first)["message"]?.hasPrefix("stage 'out' (FileSink 1.0.0) failed in write") ?? false,
+                      "\(Self.payload(all.first))")
+        XCTAssertTrue(r.stdout.contains("1 published"), r.stdout)
     }
 }
