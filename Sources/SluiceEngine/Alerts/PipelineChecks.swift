@@ -156,8 +156,8 @@ final class PipelineChecks {
         return found
     }
 
-    /// The payload of a notification of (check, subject): what was last measured.
-    /// `resolved`: the check no longer holds.
+    /// The payload of a notification of (check, subject): what was last measured (value
+    /// and threshold only when this run measured it). `resolved`: the check no longer holds.
     func payload(check: String, subject: String, resolved: Bool) -> [(String, String)] {
         let f = last[Self.key(check, subject)]
         let message: String
@@ -166,8 +166,11 @@ final class PipelineChecks {
         } else {
             message = f?.message ?? "\(check) of '\(subject)'"
         }
-        return [("check", check), ("subject", subject), ("value", f.map { Self.number($0.value) } ?? ""),
-                ("threshold", f.map { Self.number($0.threshold) } ?? ""), ("message", message)]
+        // What was measured is known to the run that measured it: a resolve made by the
+        // next run (of an incident the last one left open) says only what ended.
+        guard let f else { return [("check", check), ("subject", subject), ("message", message)] }
+        return [("check", check), ("subject", subject), ("value", Self.number(f.value)), ("threshold", Self.number(f.threshold)),
+                ("message", message)]
     }
 
     private static func key(_ check: String, _ subject: String) -> String { check + "\u{0}" + subject }
