@@ -287,6 +287,10 @@ final class PipelineAlertsTests: XCTestCase {
         XCTAssertEqual(primary.waiting, 0)
         XCTAssertNil(primary.failingSinceMs, "delivered: no longer failing")
         XCTAssertEqual(summary.publishers.first { $0.name == "log" }?.published, 4)
+        // The stop is not about primary: the webhook posts it.
+        let posted = server.requests.flatMap { $0.json as? [[String: Any]] ?? [] }.filter { $0["stage"] as? String == "@pipeline" }
+        XCTAssertEqual(Self.story(posted), ["firing run_stopped watched"])
+        XCTAssertEqual(posted.first?["severity"] as? String, "critical")
     }
 
     func testBatchSLAFiresForASlowBatchAndResolvesWhenTheNextRunsBatchIsQuick() throws {

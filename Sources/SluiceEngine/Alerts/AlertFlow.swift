@@ -285,12 +285,11 @@ final class AlertFlow {
     func pipelineRunEnded(failedStage: String?, failure: String?, stoppedBy: String?) -> Durations {
         guard let p = pipelineAlerts else { return [:] }
         p.checks.runEnded(failedStage: failedStage, failure: failure, stoppedBy: stoppedBy, lastBatch: lastBatch)
-        let now = clock()
-        router.setNow(now)
-        return pipelineStep(now: now, batch: lastBatch)
+        return pipelineStep(now: clock(), batch: lastBatch)
     }
 
     private func pipelineStep(now: Int64, batch: UInt64) -> Durations {
+        router.setNow(now)
         var pending: [Int: [RoutedAlert]] = [:]
         defer { idleArena.reset() }
         judgePipeline(now: now, batch: batch, in: idleArena, into: &pending)

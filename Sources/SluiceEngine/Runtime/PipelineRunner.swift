@@ -245,8 +245,7 @@ public final class PipelineRunner {
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         let stopped = failure == nil && !inputEnded && options.shouldStop()
         // The pipeline's own alerts hear how the run ended while the publishers are open.
-        addTimes(alerts.pipelineRunEnded(failedStage: failure.flatMap { f in plan.stages.first { f.hasPrefix("stage '\($0.name)' ") }?.name },
-                                         failure: failure, stoppedBy: stopped ? options.stopReason() : nil))
+        addTimes(alerts.pipelineRunEnded(failedStage: failedStage(failure), failure: failure, stoppedBy: stopped ? options.stopReason() : nil))
         let summary = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
                                    failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
                                    positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
@@ -399,6 +398,12 @@ public final class PipelineRunner {
     /// Adds the publishers' time in an alert flow step to their stages'.
     private func addTimes(_ durations: AlertFlow.Durations) {
         for (position, ms) in durations { stages[position].summary.durationMs += ms }
+    }
+
+    /// The stage a failure text names (failureText's form), if any.
+    private func failedStage(_ failure: String?) -> String? {
+        guard let failure else { return nil }
+        return plan.stages.first { failure.hasPrefix("stage '\($0.name)' (") }?.name
     }
 
     private func failureText(_ s: RunningStage, _ call: String, _ why: String) -> String {
