@@ -612,3 +612,20 @@ extension PipelineAlertsTests {
         XCTAssertTrue(r.stdout.contains("1 published"), r.stdout)
     }
 }
+
+extension PipelineAlertsTests {
+    /// A stage with a condition and no window (one bucket of 2^52 ms, as @pipeline's) is
+    /// saved and read back: it could not be before (the shape was past the reader's bound,
+    /// so its keys started afresh at every restart).
+    func testTheStateOfAStageWithoutAWindowIsReadBack() throws {
+        let batch: Int64 = 1 << 52
+        var table = AlertKeyTable(shape: .init(sizeMs: batch, slideMs: batch), functions: [.count],
+                                  settings: .init(), maxKeys: 10, perBatch: true)
+        table.add(key: [1, 2, 3], at: Self.t0, samples: [.number(1)], labels: ["store"])
+        _ = table.evaluate(at: Self.t0) { _, count, _ in (count > 0, count == 0) }
+        XCTAssertEqual(table.openKeys.count, 1)
+        var state = AlertState()
+        state.stages["s"] = .init(table: table, watermark: .min, untimed: 0, signature: "keys a")
+        XCTAssertEqual(try AlertState(encoded: state.encoded()), state)
+    }
+}
