@@ -38,7 +38,7 @@ final class PipelineAlertsTests: XCTestCase {
         private let done = DispatchSemaphore(value: 0)
         private var runner: PipelineRunner?
 
-        init(dir: String, clock: Clock, runID: String = "watched") throws {
+        init(dir: String, clock: Clock, runID: String = "watched", observers: [RunObserver] = []) throws {
             self.clock = clock
             let plan = try PipelineAlertsTests.plan(dir)
             var options = PipelineRunner.Options(runID: runID)
@@ -46,6 +46,7 @@ final class PipelineAlertsTests: XCTestCase {
             options.sleep = { _ in }
             options.shouldStop = { [unowned self] in lock.lock(); defer { lock.unlock() }; return stopping }
             options.onBatch = { [unowned self] _ in lock.lock(); batches += 1; lock.unlock() }
+            options.observers = observers
             runner = try PipelineRunner(plan: plan, options: options)
             Thread { [self] in
                 let s = runner?.run()
@@ -422,7 +423,7 @@ final class PipelineAlertsTests: XCTestCase {
         checks.batchDone(Self.progress(1, lag: [SourceLag(partition: "0", records: 1001), SourceLag(partition: "1", records: 1000),
                                                 SourceLag(partition: "", bytes: 2 << 20)]), restarts: [], at: 0)
         let found = checks.findings(now: 0, publishers: [])
-        XCTAssertEqual(found.map { "\($0.check.rawValue) \($0.subject) \(Int($0.value)) \(Int($0.threshold))" },
+        XCTAssertEqual(found.map { "\($0.check.rawValue) \($0.subject) \(Int($0.value ?? -1)) \(Int($0.threshold ?? -1))" },
                        ["source_lag kafka/0 1001 1000", "source_lag kafka \(2 << 20) \(1 << 20)"])
         checks.batchDone(Self.progress(2, lag: [SourceLag(partition: "0", records: 10)]), restarts: [], at: 1)
         XCTAssertEqual(checks.findings(now: 1, publishers: []), [], "under the threshold again")
@@ -435,7 +436,7 @@ final class PipelineAlertsTests: XCTestCase {
         func step(_ id: UInt64, _ p0: Int64, _ p1: Int64) -> [String] {
             checks.batchDone(Self.progress(id, lag: [SourceLag(partition: "0", records: p0), SourceLag(partition: "1", records: p1)]),
                              restarts: [], at: Int64(id))
-            return checks.findings(now: Int64(id), publishers: []).map { "\($0.check.rawValue) \($0.subject) \(Int($0.value))" }
+            return checks.findings(now: Int64(id), publishers: []).map { "\($0.check.rawValue) \($0.subject) \(Int($0.value ?? -1))" }
         }
         XCTAssertEqual(step(1, 100, 100), [])
         XCTAssertEqual(step(2, 110, 90), [], "partition 0 grew once")
@@ -627,5 +628,55 @@ extension PipelineAlertsTests {
         var state = AlertState()
         state.stages["s"] = .init(table: table, watermark: .min, untimed: 0, signature: "keys a")
         XCTAssertEqual(try AlertState(encoded: state.encoded()), state)
+    }
+}
+
+extension PipelineAlertsTests {
+    func testChecksJudgedOnBatchesAndSilenceAreCarriedIntoTheNextRun() {
+        var sla = SLASettings()
+        sla.silentMs = 1_000
+        sla.lagRecords = 100
+        let checks = PipelineChecks(sla: sla, pipeline: "p", source: "kafka")
+        checks.start(now: 5_000, open: [("source_lag", "kafka/0"), ("silent", "kafka"), ("run_stopped", "p"), ("nonsense", "x")])
+        let carried = checks.findings(now: 5_000, publishers: [])
+        XCTAssertEqual(carried.map { "\($0.check.rawValue) \($0.subject)" }, ["source_lag kafka/0", "silent kafka"],
+                       "run_stopped resolves at the first judgement; the lag holds until a batch says otherwise")
+        XCTAssertNil(carried.first?.value, "nothing measured yet")
+        XCTAssertEqual(checks.payload(check: "source_lag", subject: "kafka/0", resolved: false).map(\.0), ["check", "subject", "message"])
+        XCTAssertEqual(carried.last?.value, 1_000)
+        checks.batchDone(Self.progress(1, lag: [SourceLag(partition: "0", records: 5)]), restarts: [], at: 5_100)
+        XCTAssertEqual(checks.findings(now: 5_100, publishers: []).map(\.check), [], "the first batch: records, lag within bounds")
+    }
+
+    /// `kill -9` while the source is silent: the next run takes the open incident back and
+    /// keeps it open (no resolve and new firing at its start) until records come.
+    func testAKilledRunsSilentIncidentStaysOneIncidentAcrossTheRestart() throws {
+        let dir = try scratchFolder()
+        try Self.followed(dir, sla: #"{"silentMs": 1500}"#).write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        let log = dir + "/alerts.jsonl"
+        let first = try BackgroundHost(["run", dir + "/pipeline.json", "--progress", "none"], dir: dir, tag: "first")
+        wait("silent fires") { Self.story(Self.logged(log)) == ["firing silent src"] }
+        first.signal(SIGKILL)
+        XCTAssertTrue(first.wait(seconds: 30))
+        // The next run (in process, to count its idle ticks): several ticks pass without a
+        // word, then the records resolve the incident.
+        final class Ticks: RunObserver, @unchecked Sendable {
+            let lock = NSLock()
+            var n = 0
+            func idle(atMs: Int64) { lock.lock(); n += 1; lock.unlock() }
+            var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+        }
+        let ticks = Ticks()
+        let second = try BackgroundRun(dir: dir, clock: Clock(Timestamp.nowMilliseconds()), runID: "second", observers: [ticks])
+        wait("idle ticks of the next run") { ticks.count >= 3 }
+        XCTAssertEqual(Self.story(Self.logged(log)), ["firing silent src"], "still silent: neither resolved nor fired again")
+        try drop(#"{"a":1}"# + "\n", "1.jsonl", into: dir + "/in")
+        wait("resolved by the records") { Self.story(Self.logged(log)).count >= 2 }
+        _ = second.stop()
+        let all = Self.logged(log)
+        XCTAssertEqual(Array(Self.story(all).prefix(2)), ["firing silent src", "resolved silent src"])
+        XCTAssertEqual(all.count > 1 ? all[1]["incident"] as? String : nil, all.first?["incident"] as? String, "one incident across the restart")
+        XCTAssertEqual(all.count > 1 ? all[1]["batch"] as? Int : nil, 1, "resolved by the batch with records, not by the restart")
     }
 }

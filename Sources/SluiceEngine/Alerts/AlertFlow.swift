@@ -184,7 +184,7 @@ final class AlertFlow {
     /// runs left in the spools goes before anything new.
     func start() -> Durations {
         for m in raisers.values.compactMap(\.monitor) { m.expect(plan.expectedKeys[m.stage] ?? [], now: clock()) }
-        pipelineAlerts?.checks.start(now: clock())
+        pipelineAlerts?.start(now: clock())
         return step(lanes.keys.map { ($0, []) }, .start)
     }
 

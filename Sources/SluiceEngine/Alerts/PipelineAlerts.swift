@@ -46,8 +46,11 @@ final class PipelineAlerts {
     /// The findings as raw alerts of `@pipeline`, in `arena`.
     func raw(_ findings: [PipelineChecks.Finding], in arena: RecordArena) -> [RawAlertRef] {
         findings.compactMap { f in
-            let p = arena.payload([("check", f.check.rawValue), ("subject", f.subject), ("severity", f.severity),
-                                   ("value", PipelineChecks.number(f.value)), ("threshold", PipelineChecks.number(f.threshold))])
+            var pairs = [("check", f.check.rawValue), ("subject", f.subject), ("severity", f.severity)]
+            if let value = f.value, let threshold = f.threshold {
+                pairs += [("value", PipelineChecks.number(value)), ("threshold", PipelineChecks.number(threshold))]
+            }
+            let p = arena.payload(pairs)
             guard let base = p.baseAddress else { return nil }
             return RawAlertRef(payload: base, count: p.count)
         }
@@ -78,6 +81,15 @@ final class PipelineAlerts {
         } catch {
             logger.warning("@pipeline: \(statePath) cannot be read (\(error)); the pipeline's own alerts start afresh")
         }
+    }
+
+    /// The run begins: the checks hear which incidents the last run left open.
+    func start(now: Int64) {
+        let open = monitor.table.openKeys.compactMap { key -> (check: String, subject: String)? in
+            guard let labels = monitor.table.entries[key]?.labels, labels.count >= 2 else { return nil }
+            return (labels[0], labels[1])
+        }
+        checks.start(now: now, open: open)
     }
 
     /// Keeps the keys for the next run.

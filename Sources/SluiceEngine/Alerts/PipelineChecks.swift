@@ -34,9 +34,9 @@ final class PipelineChecks {
         var check: Check
         var subject: String
         /// What was measured, and the threshold it passed (same unit: ms, records, bytes,
-        /// batches, restarts).
-        var value: Double
-        var threshold: Double
+        /// batches, restarts); nil for a finding carried over from the last run.
+        var value: Double?
+        var threshold: Double?
         var message: String
         var severity: String { check.severity }
     }
@@ -66,8 +66,26 @@ final class PipelineChecks {
         self.source = source
     }
 
-    /// The run begins at `now` (the silence is counted from here).
-    func start(now: Int64) { lastRecordsMs = now }
+    /// The run begins at `now`. `open`: the (check, subject) whose incidents the last run
+    /// left open. Those judged on batches hold until this run's first batch judges them
+    /// (a restart is no recovery: a lagging source does not resolve and fire again); a
+    /// source silent when the last run ended is still silent until it gives records. The
+    /// others are judged at once (`stage_failed` and `run_stopped` then resolve).
+    func start(now: Int64, open: [(check: String, subject: String)] = []) {
+        lastRecordsMs = now
+        for (name, subject) in open {
+            guard let check = Check(rawValue: name) else { continue }
+            switch check {
+            case .batchSLA, .sourceLag, .lagGrowing, .workerRestart:
+                batchFindings.append(Finding(check: check, subject: subject, value: nil, threshold: nil,
+                                             message: "\(name) of '\(subject)' held when the last run ended; judged again at this run's first batch"))
+            case .silent where subject == source:
+                lastRecordsMs = now - Int64(sla.silentMs ?? 0)
+            default:
+                continue
+            }
+        }
+    }
 
     /// A batch is done: its progress (duration, rows, the source's lag) and the worker
     /// restarts of each isolated stage so far.
@@ -168,9 +186,11 @@ final class PipelineChecks {
         }
         // What was measured is known to the run that measured it: a resolve made by the
         // next run (of an incident the last one left open) says only what ended.
-        guard let f else { return [("check", check), ("subject", subject), ("message", message)] }
-        return [("check", check), ("subject", subject), ("value", Self.number(f.value)), ("threshold", Self.number(f.threshold)),
-                ("message", message)]
+        var pairs = [("check", check), ("subject", subject)]
+        if let value = f?.value, let threshold = f?.threshold {
+            pairs += [("value", Self.number(value)), ("threshold", Self.number(threshold))]
+        }
+        return pairs + [("message", message)]
     }
 
     private static func key(_ check: String, _ subject: String) -> String { check + "\u{0}" + subject }
