@@ -218,9 +218,10 @@ public final class PipelineRunner {
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
                 // The pipeline's own alerts judge the batch (its time, the source's lag,
-                // worker restarts) before it commits.
+                // worker restarts) before it commits. (The source's instance is its
+                // reader's: its restarts are not read here.)
                 addTimes(alerts.pipelineBatchDone(progress, restarts: stages.compactMap { s in
-                    s.live.workerRestarts.map { (s.planned.name, $0) }
+                    s === source ? nil : s.live.workerRestarts.map { (s.planned.name, $0) }
                 }))
             }
             previousBatchStart = batchStart
