@@ -680,3 +680,46 @@ extension PipelineAlertsTests {
         XCTAssertEqual(all.count > 1 ? all[1]["batch"] as? Int : nil, 1, "resolved by the batch with records, not by the restart")
     }
 }
+
+extension PipelineAlertsTests {
+    /// The run fails while the only publisher hangs: stage_failed waits no longer than the
+    /// webhook's timeout and the retries, is spooled, and the next run (the service back)
+    /// delivers it from the spool before resolving it.
+    func testStageFailedToAHangingPublisherIsSpooledAndTheNextRunDeliversThenResolvesIt() throws {
+        let server = try LoopbackHTTPServer()
+        final class Hang: @unchecked Sendable { var delayMs = 10_000; let lock = NSLock() }
+        let hang = Hang()
+        server.respond { _ in hang.lock.lock(); defer { hang.lock.unlock() }; return HTTPResponseSpec(status: 200, delayMs: hang.delayMs) }
+        let dir = try scratchFolder()
+        func write(failAt: Int) throws {
+            try """
+            {"name": "hung", "retry": {"maxAttempts": 2, "initialBackoffMs": 10, "maxBackoffMs": 20},
+             "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
+             "stages": [
+               {"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"a\\"}", "fail_at_read": \(failAt)}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "${pipeline.dir}/ids"}}},
+               {"name": "hook", "plugin": {"name": "Webhook", "properties": {"format": "json", "url": "\(server.url)/in", "timeoutMs": 300}}}],
+             "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "hook", "port": "alerts"}]}
+            """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        }
+        try write(failAt: 1)
+        let failed = try runToEnd(dir, runID: "failed")
+        XCTAssertEqual(failed.status, .failed)
+        let hook = try XCTUnwrap(failed.publishers.first)
+        XCTAssertEqual(hook.spooled, 1, "timed out twice, then spooled")
+        XCTAssertEqual(hook.waiting, 1)
+        let spooled = (try? String(contentsOfFile: dir + "/spool/hook.spool.jsonl", encoding: .utf8)) ?? ""
+        XCTAssertTrue(spooled.contains(#""check":"stage_failed""#), spooled)
+
+        hang.lock.lock(); hang.delayMs = 0; hang.lock.unlock()
+        server.reset()
+        try write(failAt: 0)
+        let next = try runToEnd(dir, runID: "next")
+        XCTAssertEqual(next.status, .completed, next.error ?? "")
+        XCTAssertEqual(next.publishers.first?.replayed, 1)
+        let posted = server.requests.flatMap { $0.json as? [[String: Any]] ?? [] }
+        XCTAssertEqual(Self.story(posted), ["firing stage_failed src", "resolved stage_failed src"], "the spool first, then the resolve")
+        XCTAssertEqual(posted.first?["run"] as? String, "failed", "the spooled envelope, byte for byte")
+        XCTAssertEqual(posted.last?["incident"] as? String, posted.first?["incident"] as? String)
+    }
+}
