@@ -62,7 +62,14 @@ final class AlertFlow {
         let monitor: AlertMonitor?
         let keyFields: [String]?
         let routes: [AlertRoute]
+        /// Its notifications' payload, when not the monitor's (the pipeline's own alerts).
+        var payload: ((AlertKeyTable.Notice, RecordArena) -> UnsafeBufferPointer<sluice_kv>)? = nil
     }
+    /// The pipeline's own alerts (`@pipeline`, PipelineAlerts): nil when no connection
+    /// takes them. Their position: after every stage's.
+    private let pipelineAlerts: PipelineAlerts?
+    private let pipelineRaiser: Raiser?
+    private var pipelinePosition: Int { plan.stages.count }
     /// The last batch's id (notifications made while idle are logged with it).
     private var lastBatch: UInt64 = 0
 
@@ -94,6 +101,18 @@ final class AlertFlow {
                                 monitor: monitor, keyFields: monitor?.keyFieldNames ?? s.alerts?.keyFields, routes: s.alertRoutes)
         }
         self.raisers = raisers
+        do {
+            pipelineAlerts = try PipelineAlerts(plan: plan)
+        } catch {
+            throw StageCreateError(stage: PipelinePlan.pipelineAlerts, plugin: "", message: "\(error)")
+        }
+        if let p = pipelineAlerts {
+            p.load(logger: logger)
+            pipelineRaiser = Raiser(name: PipelinePlan.pipelineAlerts, aggregator: nil, monitor: p.monitor,
+                                    keyFields: PipelineAlerts.keyFields, routes: p.routes, payload: { p.payload($0, in: $1) })
+        } else {
+            pipelineRaiser = nil
+        }
     }
 
     /// The pipeline's alert publishers, by position in `plan.stages`, once they are created:
@@ -103,7 +122,7 @@ final class AlertFlow {
         for (i, publisher) in publishers {
             let s = plan.stages[i]
             publisherCounts[i] = PublisherSummary(name: s.name, plugin: s.entry.name)
-            let longest = plan.stages.flatMap(\.alertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
+            let longest = (plan.stages.flatMap(\.alertRoutes) + plan.pipelineAlertRoutes).filter { $0.publisher == i }.map(\.repeatIntervalMs).max() ?? 0
             lanes[i] = try PublisherLane(name: s.name, plugin: s.entry.name, instance: publisher, folder: plan.spoolFolder,
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
                                          knowsLife: s.entry.abiMinor >= 5, sleep: sleep, stop: stop, logger: logger, clock: clock)
@@ -165,6 +184,7 @@ final class AlertFlow {
     /// runs left in the spools goes before anything new.
     func start() -> Durations {
         for m in raisers.values.compactMap(\.monitor) { m.expect(plan.expectedKeys[m.stage] ?? [], now: clock()) }
+        pipelineAlerts?.start(now: clock())
         return step(lanes.keys.map { ($0, []) }, .start)
     }
 
@@ -234,6 +254,7 @@ final class AlertFlow {
             let envelopes = notifications(notices, of: monitor, raisedBy: position, raiser, batch: lastBatch, at: now, in: idleArena)
             route(envelopes, raisedBy: position, raiser, in: idleArena, into: &pending)
         }
+        judgePipeline(now: now, batch: lastBatch, in: idleArena, into: &pending)
         if pending.isEmpty {
             let due = lanes.filter { $0.value.waiting > 0 }.map { ($0.key, [RoutedAlert]()) }
             guard !due.isEmpty else { return [:] }
@@ -241,6 +262,55 @@ final class AlertFlow {
         }
         return deliver(pending, step: .batch(lastBatch), arena: idleArena)
     }
+
+    // MARK: the pipeline's own alerts
+
+    /// Whether the pipeline's own alerts are connected (then the runner hands them each
+    /// batch's progress and the run's end).
+    var watchesPipeline: Bool { pipelineAlerts != nil }
+
+    /// Batch `progress.batchId` is done (its alerts published): the checks judge it and
+    /// what changed is published now, before the batch commits. `restarts`: the worker
+    /// restarts of each isolated stage so far.
+    func pipelineBatchDone(_ progress: BatchProgress, restarts: [(stage: String, restarts: Int)]) -> Durations {
+        guard let p = pipelineAlerts else { return [:] }
+        let now = clock()
+        p.checks.batchDone(progress, restarts: restarts, at: now)
+        return pipelineStep(now: now, batch: progress.batchId)
+    }
+
+    /// The run ends — failed in `failedStage` with `failure`, or stopped by `stoppedBy` —
+    /// and the publishers are still open: the checks judge it a last time and what they
+    /// notify is published (or spooled) now.
+    func pipelineRunEnded(failedStage: String?, failure: String?, stoppedBy: String?) -> Durations {
+        guard let p = pipelineAlerts else { return [:] }
+        p.checks.runEnded(failedStage: failedStage, failure: failure, stoppedBy: stoppedBy, lastBatch: lastBatch)
+        return pipelineStep(now: clock(), batch: lastBatch)
+    }
+
+    private func pipelineStep(now: Int64, batch: UInt64) -> Durations {
+        router.setNow(now)
+        var pending: [Int: [RoutedAlert]] = [:]
+        defer { idleArena.reset() }
+        judgePipeline(now: now, batch: batch, in: idleArena, into: &pending)
+        guard !pending.isEmpty else { return [:] }
+        return deliver(pending, step: .batch(batch), arena: idleArena)
+    }
+
+    /// What the checks find at `now`, raised as `@pipeline`'s alerts and judged by its
+    /// monitor: the notifications go into `pending`; the keys are saved when one changed.
+    private func judgePipeline(now: Int64, batch: UInt64, in arena: RecordArena, into pending: inout [Int: [RoutedAlert]]) {
+        guard let p = pipelineAlerts, let raiser = pipelineRaiser else { return }
+        let raw = p.raw(p.checks.findings(now: now, publishers: publisherSummaries), in: arena)
+        p.monitor.ingest(raw, now: now)
+        let notices = p.monitor.evaluate(now: now)
+        let envelopes = notifications(notices, of: p.monitor, raisedBy: pipelinePosition, raiser, batch: batch, at: now, in: arena)
+        route(envelopes, raisedBy: pipelinePosition, raiser, in: arena, into: &pending)
+        if !notices.isEmpty { p.save(logger: logger) }
+    }
+
+    /// Alert counts of the pipeline's own alerts (`@pipeline`).
+    var pipelineCounts: AlertCounts { stageCounts[pipelinePosition] ?? AlertCounts() }
 
     /// Every publisher's counts, with what waits in its spool now.
     var publisherSummaries: [PublisherSummary] {
@@ -305,7 +375,8 @@ final class AlertFlow {
             case let .resolved(incident, startsAt, endsAt):
                 life = .init(notification: .resolved, severity: notice.severity, incident: incident, startsAtMs: startsAt, endsAtMs: endsAt)
             }
-            let envelope = writer.write(payload: monitor.payload(notice, in: arena), count: notice.count, ordinal: out.count, life: life)
+            let envelope = writer.write(payload: raiser.payload?(notice, arena) ?? monitor.payload(notice, in: arena), count: notice.count,
+                                        ordinal: out.count, life: life)
             if case .resolved = notice.notification {
                 monitor.announce(notice.key, false)  // the key's next incident is news again
                 // The end of an incident nobody was told of is not news; that of one they
@@ -330,7 +401,7 @@ final class AlertFlow {
         for notice in monitor.refreshes(now: now) where notice.announced && !notice.handedOver {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
-            out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
+            out.append(UnsafePointer(writer.write(payload: raiser.payload?(notice, arena) ?? monitor.payload(notice, in: arena), count: notice.count,
                                                   ordinal: out.count, life: life)))
         }
         return out
@@ -440,7 +511,7 @@ final class AlertFlow {
             durations[position, default: 0] += report.publisher.durationMs
             formerStages.failed += report.unattributedFailed
             for (stage, counts) in report.perStage {
-                if let i = plan.stages.firstIndex(where: { $0.name == stage }) {
+                if let i = stage == PipelinePlan.pipelineAlerts ? pipelinePosition : plan.stages.firstIndex(where: { $0.name == stage }) {
                     stageCounts[i] = stageCounts[i, default: AlertCounts()] + counts
                 } else {
                     formerStages = formerStages + counts

@@ -21,13 +21,16 @@ final class AlertRouter {
 
     init(plan: PipelinePlan) throws {
         keys = Self.names.map { FieldKeys.intern($0) }
-        for stage in plan.stages {
-            for route in stage.alertRoutes {
+        // The stages' alerts connections, then those of the pipeline's own alerts.
+        let all = plan.stages.map { ($0.name, $0.entry.name, $0.alertRoutes) }
+            + [(PipelinePlan.pipelineAlerts, "", plan.pipelineAlertRoutes)]
+        for (stage, plugin, routes) in all {
+            for route in routes {
                 guard let when = route.when else { continue }
                 var compiler = ExpressionCompiler(functions: plan.functions, allowsState: false, bind: FunctionBinder.bind)
                 switch compiler.compile(when, as: .condition) {
                 case .success(let root): filters[route.path] = (compiler.program, root)
-                case .failure(let p): throw StageCreateError(stage: stage.name, plugin: stage.entry.name, message: "\(route.path): \(p)")
+                case .failure(let p): throw StageCreateError(stage: stage, plugin: plugin, message: "\(route.path): \(p)")
                 }
             }
         }

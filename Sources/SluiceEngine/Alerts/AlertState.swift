@@ -172,7 +172,14 @@ private struct StateReader {
     }
 
     mutating func table() throws -> AlertKeyTable {
-        let shape = AlertWindow.Shape(sizeMs: Int64(try amount()), slideMs: Int64(try amount()), allowedLatenessMs: Int64(try amount()))
+        // A stage without a window judges each batch on its own in one bucket of 2^52 ms
+        // (AlertMonitor): past `amount`'s bound, but a shape it writes.
+        func span() throws -> Int64 {
+            let n = try i64()
+            guard n >= 0, n <= 1 << 52 else { throw Damaged(what: "a window's length of \(n) at byte \(at)") }
+            return n
+        }
+        let shape = AlertWindow.Shape(sizeMs: try span(), slideMs: try span(), allowedLatenessMs: Int64(try amount()))
         guard shape.sizeMs > 0, shape.slideMs > 0 else { throw Damaged(what: "a window's shape") }
         var functions: [AlertWindow.Function] = []
         for _ in 0..<(try count()) {

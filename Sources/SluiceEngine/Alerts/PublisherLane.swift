@@ -131,6 +131,8 @@ final class PublisherLane: @unchecked Sendable {
 
         var reason = "", notBefore = 0
         var start = 0
+        // Why alerts were refused (a few reasons).
+        var refused: [String] = []
         while start < decoded.count {
             let chunk = decoded[start..<min(decoded.count, start + PublisherLane.replayChunk)]
             start += chunk.count
@@ -140,7 +142,7 @@ final class PublisherLane: @unchecked Sendable {
             }
             let outcome = delivery.deliver(chunk.map(\.alert), to: instance)
             report.publisher.retries += outcome.retries
-            var refused: [String] = []
+            let refusedBefore = refused.count
             for (item, fate) in zip(chunk, outcome.fates) {
                 let stage = String(item.alert.pointee.stage)
                 switch fate {
@@ -158,8 +160,8 @@ final class PublisherLane: @unchecked Sendable {
                     notBefore = max(notBefore, wait)
                 }
             }
-            if !refused.isEmpty {
-                logger.error("publisher '\(name)': spooled alerts refused, not retried: \(refused.joined(separator: "; "))")
+            if refused.count > refusedBefore {
+                logger.error("publisher '\(name)': spooled alerts refused, not retried: \(refused[refusedBefore...].joined(separator: "; "))")
             }
         }
         let after = clock()
@@ -173,7 +175,11 @@ final class PublisherLane: @unchecked Sendable {
             saveState(now: after)
             return report
         }
-        if kept.isEmpty {
+        if kept.isEmpty && report.publisher.replayed == 0 && !refused.isEmpty {
+            // The service answered, but took none of them: still failing (nothing is left
+            // to replay, so the spool's wait is not changed).
+            noteRefused(refused.joined(separator: "; "), now: after)
+        } else if kept.isEmpty {
             if report.publisher.replayed > 0 {
                 logger.notice("publisher '\(name)': delivered \(report.publisher.replayed) spooled alert(s)")
             }
@@ -272,6 +278,7 @@ final class PublisherLane: @unchecked Sendable {
         var deferred: [RoutedAlert] = []
         var reason = "", notBefore = 0
         var refused = 0
+        var refreshFailed = false
         for (r, fate) in zip(toSend, outcome.fates) {
             switch fate {
             case .delivered where String(r.alert.pointee.notification) == "refresh":
@@ -287,6 +294,7 @@ final class PublisherLane: @unchecked Sendable {
                 report.count(r.stage) { $0.failed += 1 }
             case .deferred where String(r.alert.pointee.notification) == "refresh":
                 // Nothing new to keep: the next refresh goes out in its time.
+                refreshFailed = true
                 continue
             case .deferred(let why, let wait):
                 deferred.append(r)
@@ -300,6 +308,14 @@ final class PublisherLane: @unchecked Sendable {
         if !deferred.isEmpty {
             noteFailure(reason, now: after, notBeforeMs: notBefore, replay: false)
             toSpool(deferred, reason: reason, batch: batch, now: after, &report)
+        } else if refused == toSend.count {
+            // Every alert refused: the service answers, but delivers nothing.
+            noteRefused(outcome.reasons.joined(separator: "; "), now: after)
+        } else if !refreshFailed && spool.count == 0 && (state.failingSinceMs != nil || state.lastError != nil) {
+            // Delivered, and nothing waits: the publisher works again.
+            state.failingSinceMs = nil
+            state.lastError = nil
+            stateChanged = true
         }
         saveState(now: after)
         return report
@@ -379,6 +395,15 @@ final class PublisherLane: @unchecked Sendable {
         state.failedReplays = replay ? min(state.failedReplays, 1_000_000) + 1 : max(1, state.failedReplays)
         let wait = RetryPolicy(retry).spoolWaitMs(afterFailedReplays: state.failedReplays)
         state.nextAttemptMs = now + Int64(max(wait, notBeforeMs))
+        stateChanged = true
+    }
+
+    /// Every alert of a call was refused: the publisher counts as failing (since when it
+    /// began), though nothing waits to be tried again.
+    private func noteRefused(_ reason: String, now: Int64) {
+        state.lastError = "refused: " + reason
+        state.lastFailureMs = now
+        if state.failingSinceMs == nil { state.failingSinceMs = now }
         stateChanged = true
     }
 

@@ -74,7 +74,7 @@ struct RunTally {
             return sum
         }
         s.publishers = alerts.publisherSummaries
-        s.alerts = s.stages.reduce(alerts.formerStages) { $0 + $1.alerts }
+        s.alerts = s.stages.reduce(alerts.formerStages + alerts.pipelineCounts) { $0 + $1.alerts }
         if let failure {
             s.status = .failed
             s.error = failure

@@ -15,6 +15,11 @@ public struct PipelinePlan: @unchecked Sendable {
     /// Stage name → the keys its `alerts.expectedKeys` file lists (the values of its key
     /// fields, in their order).
     public var expectedKeys: [String: [[String]]] = [:]
+    /// Where the pipeline's own alerts go (`"from": "@pipeline"` connections; docs/alerts.md).
+    public internal(set) var pipelineAlertRoutes: [AlertRoute] = []
+    /// The name the pipeline's own alerts have: `from` of their connections, `stage` of
+    /// their envelopes. No stage may be named so.
+    public static let pipelineAlerts = "@pipeline"
 
     public func stage(named name: String) -> PlannedStage? { stages.first { $0.name == name } }
 }

@@ -24,6 +24,8 @@ private struct Validation {
     var resolved: [Int: [(String, String)]] = [:]
     /// Valid connections (both ends known), by position in the file.
     var edges: [(index: Int, from: Int, to: Int, port: ConnectionPort)] = []
+    /// The connections of the pipeline's own alerts (`@pipeline`): to which publisher.
+    var pipelineEdges: [(index: Int, to: Int)] = []
     /// The edges already taken, to find one given twice.
     private var seenEdges = Set<EdgeKey>()
     private struct EdgeKey: Hashable {
@@ -95,7 +97,9 @@ private struct Validation {
 
     mutating func checkStage(_ stage: StageSpec, _ i: Int) {
         let path = "stages[\(i)]"
-        if !stage.name.isEmpty {
+        if stage.name == PipelinePlan.pipelineAlerts {
+            error("\(path).name", "'\(stage.name)' is reserved: it names the pipeline's own alerts in connections")
+        } else if !stage.name.isEmpty {
             if let first = byName[stage.name] {
                 error("\(path).name", "duplicate stage name '\(stage.name)' (also stages[\(first)])")
             } else {
@@ -202,6 +206,10 @@ private struct Validation {
 
     mutating func checkConnection(_ c: ConnectionSpec, _ k: Int) {
         let path = "connections[\(k)]"
+        if c.from == PipelinePlan.pipelineAlerts || c.to == PipelinePlan.pipelineAlerts {
+            checkPipelineConnection(c, k)
+            return
+        }
         let from = byName[c.from], to = byName[c.to]
         if !c.from.isEmpty, from == nil { error("\(path).from", "no stage named '\(c.from)'") }
         if !c.to.isEmpty, to == nil { error("\(path).to", "no stage named '\(c.to)'") }
@@ -256,6 +264,35 @@ private struct Validation {
                 error("\(path).to", "\(describe(to)) cannot take error records: connect errors to a transform or a sink")
             }
         }
+    }
+
+    /// A connection of the pipeline's own alerts: `"from": "@pipeline"`, port `alerts`
+    /// only, to an alert publisher, with a `when` like any alerts connection.
+    mutating func checkPipelineConnection(_ c: ConnectionSpec, _ k: Int) {
+        let path = "connections[\(k)]"
+        let me = PipelinePlan.pipelineAlerts
+        if c.to == me {
+            error("\(path).to", "'\(me)' sends the pipeline's own alerts; it takes nothing: use it as a connection's \"from\"")
+            return
+        }
+        if c.port != .alerts {
+            error("\(path).port", "'\(me)' has only an alerts port (the pipeline's own alerts): say \"port\": \"alerts\"")
+        }
+        let to = byName[c.to]
+        if !c.to.isEmpty, to == nil { error("\(path).to", "no stage named '\(c.to)'") }
+        if let to, let entry = entries[to], entry.type != .alertpublisher {
+            error("\(path).to", "\(describe(to)) is not an alert publisher; alerts connections go to stages of type alertpublisher")
+        }
+        if let when = c.when {
+            var compiler = ExpressionCompiler(functions: functions, allowsState: false)
+            if case .failure(let p) = compiler.compile(when, as: .condition) { error("\(path).when", p.description) }
+        }
+        guard let to, c.port == .alerts else { return }
+        guard !pipelineEdges.contains(where: { $0.to == to }) else {
+            warning(path, "the same connection is given twice")
+            return
+        }
+        pipelineEdges.append((k, to))
     }
 
     /// Why stage `from` has no output port `name`: which plugins of the catalog have one, or
@@ -313,6 +350,7 @@ private struct Validation {
         guard spec.stages.count > 1 else { return }
         var connected = Set<Int>()
         for e in edges { connected.insert(e.from); connected.insert(e.to) }
+        for e in pipelineEdges { connected.insert(e.to) }
         for i in spec.stages.indices where !connected.contains(i) {
             warning("stages[\(i)]", "stage '\(spec.stages[i].name)' is not connected to anything")
         }
@@ -375,6 +413,12 @@ private struct Validation {
         }
         guard let sourcePosition = position[source] else { return nil }
         var plan = PipelinePlan(spec: spec, stages: stages, source: sourcePosition, spoolFolder: spoolFolder, stateFolder: stateFolder)
+        for e in pipelineEdges {
+            guard let to = position[e.to] else { return nil }
+            let c = spec.connections[e.index]
+            plan.pipelineAlertRoutes.append(AlertRoute(publisher: to, repeatIntervalMs: c.repeatIntervalMs ?? spec.stages[e.to].delivery?.repeatIntervalMs ?? 0,
+                                                       when: c.when, path: "connections[\(e.index)].when"))
+        }
         plan.functions = functions
         plan.expectedKeys = expectedKeys
         return plan

@@ -43,6 +43,10 @@ public final class PipelineRunner {
         public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
         /// Who watches the run (metrics, health, history): called on the runner's thread.
         public var observers: [RunObserver] = []
+        /// The alert flow's clock (milliseconds since 1970; called from the publishers'
+        /// threads too): alerts with a life, spools' waits, the pipeline's own alerts.
+        /// Tests pass one they move.
+        public var alertClock: @Sendable () -> Int64 = { Timestamp.nowMilliseconds() }
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -87,7 +91,8 @@ public final class PipelineRunner {
         state = try PipelineState(plan: plan, fromStart: options.fromStart, logger: options.logger,
                                   writeFile: options.writePositionFile)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
-        alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
+        alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger,
+                               clock: options.alertClock)
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
@@ -203,7 +208,7 @@ public final class PipelineRunner {
                 i == plan.source ? stages[i].output : gather(stages[i])
             })
             tally.batchDone(records: batch.records.count)
-            if options.onBatch != nil || !options.observers.isEmpty {
+            if options.onBatch != nil || !options.observers.isEmpty || alerts.watchesPipeline {
                 let progress = tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
                                               previousStart: previousBatchStart, stages: stages, alerts: alerts,
                                               sourceErrors: sourceErrors.count)
@@ -212,6 +217,12 @@ public final class PipelineRunner {
                     let totals = snapshotNow()
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
+                // The pipeline's own alerts judge the batch (its time, the source's lag,
+                // worker restarts) before it commits. (The source's instance is its
+                // reader's: its restarts are not read here.)
+                addTimes(alerts.pipelineBatchDone(progress, restarts: stages.compactMap { s in
+                    s === source ? nil : s.live.workerRestarts.map { (s.planned.name, $0) }
+                }))
             }
             previousBatchStart = batchStart
             if !alerts.hasLife {
@@ -234,6 +245,8 @@ public final class PipelineRunner {
         if !lastSaved, lastDone > 0, let state = alerts.encodedState() { reader.saveAlertState(state, after: lastDone) }
         if let sourceFailure = reader.finish(), failure == nil { failure = sourceFailure }
         let stopped = failure == nil && !inputEnded && options.shouldStop()
+        // The pipeline's own alerts hear how the run ended while the publishers are open.
+        addTimes(alerts.pipelineRunEnded(failedStage: failedStage(failure), failure: failure, stoppedBy: stopped ? options.stopReason() : nil))
         let summary = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
                                    failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
                                    positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
@@ -386,6 +399,12 @@ public final class PipelineRunner {
     /// Adds the publishers' time in an alert flow step to their stages'.
     private func addTimes(_ durations: AlertFlow.Durations) {
         for (position, ms) in durations { stages[position].summary.durationMs += ms }
+    }
+
+    /// The stage a failure text names (failureText's form), if any.
+    private func failedStage(_ failure: String?) -> String? {
+        guard let failure else { return nil }
+        return plan.stages.first { failure.hasPrefix("stage '\($0.name)' (") }?.name
     }
 
     private func failureText(_ s: RunningStage, _ call: String, _ why: String) -> String {

@@ -29,6 +29,8 @@ public struct SLASettings: Sendable, Equatable {
     public var spoolPercent: Int? = 80
     /// A publisher failing for longer than this.
     public var publisherFailingMs: Int? = 300_000
+    /// While one of these alerts fires, tell again this often (nil: never).
+    public var renotifyMs: Int?
     public init() {}
 }
 
@@ -48,7 +50,8 @@ extension ConfigReader {
     mutating func sla(_ json: JSONValue?) -> SLASettings {
         var s = SLASettings()
         guard let fields = object(json, "sla") else { return s }
-        unknownKeys(fields, ["batchMs", "silentMs", "lagRecords", "lagBytes", "lagGrowingBatches", "spoolPercent", "publisherFailingMs"], "sla")
+        unknownKeys(fields, ["batchMs", "silentMs", "lagRecords", "lagBytes", "lagGrowingBatches", "spoolPercent", "publisherFailingMs",
+                                "renotifyMs"], "sla")
         s.batchMs = optionalLimit(json?["batchMs"], "sla.batchMs", Limits.maxDelayMs, minimum: 1, default: s.batchMs)
         s.silentMs = optionalLimit(json?["silentMs"], "sla.silentMs", Limits.maxDelayMs, minimum: 1, default: s.silentMs)
         s.lagRecords = optionalLimit(json?["lagRecords"], "sla.lagRecords", Int(Int32.max), default: s.lagRecords)
@@ -57,6 +60,7 @@ extension ConfigReader {
         s.spoolPercent = optionalLimit(json?["spoolPercent"], "sla.spoolPercent", 100, minimum: 1, default: s.spoolPercent)
         s.publisherFailingMs = optionalLimit(json?["publisherFailingMs"], "sla.publisherFailingMs", Limits.maxDelayMs, minimum: 1,
                                              default: s.publisherFailingMs)
+        s.renotifyMs = optionalLimit(json?["renotifyMs"], "sla.renotifyMs", Limits.maxRepeatIntervalMs, minimum: 1, default: s.renotifyMs)
         return s
     }
 
