@@ -135,6 +135,26 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(inWorker.count, first.count)
     }
 
+    /// A window of event time: eventTime.watermark is the newest event time its stage has
+    /// seen, in every record, rising to the newest of the file.
+    func testEventTimeWatermarkOfTheMonitorExample() throws {
+        let dir = try scratchFolder()
+        let example = Package.root + "/examples/store-quality-monitor"
+        let r = try host(["run", example + "/pipeline.json", "--progress", "json"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let watermarks = r.stdout.split(separator: "\n").map { line -> String? in
+            let p = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return (p?["eventTime"] as? [String: String])?["watermark"]
+        }
+        XCTAssertGreaterThan(watermarks.count, 300)
+        let known = watermarks.compactMap { $0 }
+        XCTAssertEqual(known.count, watermarks.count, "every batch of this example has event times")
+        XCTAssertEqual(known, known.sorted(), "the watermark never goes back")
+        let newest = try String(contentsOfFile: example + "/data/events.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["ts"] as? String }.max()
+        XCTAssertEqual(known.last, newest)
+    }
+
     func testOffsetsThatAreNotTextAreBase64() {
         XCTAssertEqual(RunTally.offsetText(Array("file a.jsonl offset 12".utf8)), "file a.jsonl offset 12")
         XCTAssertEqual(RunTally.offsetText([0xff, 0x00, 0x41]), "base64:/wBB")

@@ -74,6 +74,7 @@ struct RunTally {
         p.namespace = summary.namespace
         p.pipeline = summary.pipeline
         p.phasesMs = phases.milliseconds
+        if let watermark = alerts.watermark { p.eventTime = ["watermark": Timestamp.iso8601(milliseconds: watermark)] }
         // The position the batch ended at: its own, else the last one saved before it.
         let startOffset = lastOffset
         if let position = source.position { lastOffset = RunTally.offsetText(position) }
