@@ -241,6 +241,11 @@
  * on disk (three at most: the one in flight, two being saved): at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
  * group) uses commit() instead and may ignore both.
  *
+ * Lag (ABI 1.6): a source that knows how much input waits for it — records behind a
+ * partition's end, bytes of files not read yet — says so from read() with
+ * out->report_lag() (below, with the emitter). The host shows it with each batch
+ * (`host run --progress json`, docs/progress.md); a source that reports none is fine.
+ *
  * ---------------------------------------------------------------------------------------
  * 7. FUNCTIONS FOR EXPRESSIONS — PLAIN C FUNCTIONS THE HOST CALLS THROUGH LIBFFI
  * ---------------------------------------------------------------------------------------
