@@ -135,6 +135,46 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(inWorker.count, first.count)
     }
 
+    /// Follow mode: the lag counts the files waiting in the folder, and a file dropped in
+    /// adds to it.
+    func testFollowedFolderLagCountsTheFilesWaiting() throws {
+        let dir = try scratchFolder()
+        let initial = try writeFiles(dir + "/data", files: 2, lines: 150)
+        let pipeline = """
+            {"name": "follow-lag", "batch": {"maxRecords": 100, "maxDelayMs": 10000}, "state": {"path": "${pipeline.dir}/state"},
+             "stages": [{"name": "events", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/data", "follow": true}}},
+                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "\(dir)/out.jsonl"}}}],
+             "connections": [{"from": "events", "to": "out"}]}
+            """
+        try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let (spec, _) = try PipelineSpec.load(path: dir + "/pipeline.json")
+        let plan = try XCTUnwrap(PipelinePlanner.plan(spec, catalog: testCatalog, environment: ["SLUICE_OUT": dir + "/out"]).0)
+        final class Seen: @unchecked Sendable {
+            var lags: [Int] = []
+            var rows = 0
+            var dropped = false
+        }
+        let seen = Seen()
+        var options = PipelineRunner.Options(runID: "follow-lag")
+        options.workerExecutable = Package.host
+        options.onBatch = { p in
+            seen.rows += p.numInputRows
+            seen.lags.append(Int(p.sources.first?.lag.first?.bytes ?? -1))
+            // Everything read: drop a third file of 250 lines in (written, then renamed).
+            if seen.rows == 300 && !seen.dropped {
+                seen.dropped = true
+                let text = (0..<250).map { String(format: #"{"i":"%05d","store":"s-%d","pad":"xxxxxxxxxxxxxxxx"}"#, 1000 + $0, $0 % 7) + "\n" }.joined()
+                try? text.write(toFile: dir + "/data/later.tmp", atomically: false, encoding: .utf8)
+                _ = rename(dir + "/data/later.tmp", dir + "/data/later.jsonl")
+            }
+        }
+        options.shouldStop = { seen.rows >= 550 }
+        let summary = try PipelineRunner(plan: plan, options: options).run()
+        XCTAssertEqual(summary.records, 550, summary.error ?? "")
+        let line = ProgressTests.lineBytes
+        XCTAssertEqual(seen.lags, [initial - 100 * line, initial - 200 * line, 0, 150 * line, 50 * line, 0])
+    }
+
     /// A window of event time: eventTime.watermark is the newest event time its stage has
     /// seen, in every record, rising to the newest of the file.
     func testEventTimeWatermarkOfTheMonitorExample() throws {
