@@ -124,6 +124,21 @@ final class LagABITests: XCTestCase {
         XCTAssertFalse(reports.entries.contains { $0.partition.utf8.count > LagReports.maxNameBytes || $0.partition.contains("\u{0}") })
     }
 
+    /// `describe-plugin` and `list-plugins --json` say which ABI a library was built for, so
+    /// an operator can tell a plugin that reports lag (1.6) from one that cannot.
+    func testCatalogShowsTheABIALibraryWasBuiltFor() throws {
+        let old = try host(["describe-plugin", "GoldenPublisher", "--plugins", Fixtures.shared.golden, "--no-bundled"])
+        XCTAssertEqual(old.status, 0, old.stderr)
+        XCTAssertTrue(old.stdout.contains("\nbuilt for ABI: 1.0\n"), old.stdout)
+        let list = try host(["list-plugins", "--json", "--plugins", LagABITests.library])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        let abis = Dictionary(uniqueKeysWithValues: (doc["plugins"] as? [[String: Any]] ?? []).compactMap { p in
+            (p["name"] as? String).map { ($0, p["abi"] as? String ?? "") }
+        })
+        XCTAssertEqual(abis["LagSource"], "1.\(SLUICE_ABI_MINOR)")
+        XCTAssertEqual(abis["KafkaSource"], "1.6")
+    }
+
     /// The Swift SDK's wrapper, on the host's own emitter.
     func testSwiftSDKReportLag() {
         let call = CallContext(stage: "s", allowsAlerts: false, arena: arena, logger: .init(label: "test"))
