@@ -175,6 +175,39 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(seen.lags, [initial - 100 * line, initial - 200 * line, 0, 150 * line, 50 * line, 0])
     }
 
+    /// A run stopped midway and the run that resumes it: the files the first finished are
+    /// not counted as waiting, and the resumed batch starts where the stopped one ended.
+    func testLagAfterAResumeCountsOnlyWhatIsLeft() throws {
+        let dir = try scratchFolder()
+        let total = try writeFiles(dir + "/data", files: 3, lines: 150)
+        let pipeline = """
+            {"name": "resume-lag", "batch": {"maxRecords": 100, "maxDelayMs": 10000}, "state": {"path": "${pipeline.dir}/state"},
+             "stages": [{"name": "events", "plugin": {"name": "JSONLSource", "properties": {"path": "\(dir)/data"}}},
+                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "\(dir)/out.jsonl"}}}],
+             "connections": [{"from": "events", "to": "out"}]}
+            """
+        try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        func run(stopAfter rows: Int) throws -> [BatchProgress] {
+            let (spec, _) = try PipelineSpec.load(path: dir + "/pipeline.json")
+            let plan = try XCTUnwrap(PipelinePlanner.plan(spec, catalog: testCatalog, environment: ["SLUICE_OUT": dir + "/out"]).0)
+            final class Seen: @unchecked Sendable { var progress: [BatchProgress] = [] }
+            let seen = Seen()
+            var options = PipelineRunner.Options(runID: "resume-lag")
+            options.onBatch = { seen.progress.append($0) }
+            options.shouldStop = { seen.progress.reduce(0) { $0 + $1.numInputRows } >= rows }
+            _ = try PipelineRunner(plan: plan, options: options).run()
+            return seen.progress
+        }
+        let line = ProgressTests.lineBytes
+        // Stopped in the second file, 50 lines in: the first file is finished.
+        let first = try run(stopAfter: 200)
+        XCTAssertEqual(first.map { $0.sources.first?.lag.first?.bytes }, [Int64(total - 100 * line), Int64(total - 200 * line)])
+        let second = try run(stopAfter: 450)
+        XCTAssertEqual(second.map(\.numInputRows), [100, 100, 50])
+        XCTAssertEqual(second.first?.sources.first?.startOffset, first.last?.sources.first?.endOffset)
+        XCTAssertEqual(second.map { $0.sources.first?.lag.first?.bytes }, [Int64(total - 300 * line), Int64(total - 400 * line), 0])
+    }
+
     /// A window of event time: eventTime.watermark is the newest event time its stage has
     /// seen, in every record, rising to the newest of the file.
     func testEventTimeWatermarkOfTheMonitorExample() throws {
