@@ -837,11 +837,13 @@ typedef struct sluice_emitter {
      *  yet (a Kafka partition's end offset minus the position; the bytes of files still to
      *  read). A negative number means "not known". `partition` names it (UTF-8, at most
      *  SLUICE_MAX_LAG_NAME bytes, no control characters or NUL; empty for a source with a
-     *  single input; Kafka's is "topic/partition"). Report each partition once per read or
-     *  more: the last report of a batch for a partition is the one the batch carries
-     *  (`host run --progress json`: sources[].lag; docs/progress.md). A batch carries at
-     *  most SLUICE_MAX_LAG_PARTITIONS partitions. Cheap: never block on a broker for it —
-     *  report what is known, negative for the rest.
+     *  single input; Kafka's is "topic/partition"). Report every partition you read at the
+     *  end of each read(): the batch carries the last report of each partition made during
+     *  its reads (`host run --progress json`: sources[].lag; docs/progress.md), and a
+     *  partition not reported during a batch is not in it. A batch carries at most
+     *  SLUICE_MAX_LAG_PARTITIONS partitions; a partition it has already is always updated.
+     *  Keep it cheap (it runs on every read) and never block on a broker for it: report
+     *  what is known, negative for the rest.
      *  Returns SLUICE_OK; SLUICE_ERROR (last_error says why), keeping nothing, outside a
      *  source's read, for a name that is too long, not UTF-8 or holds a control
      *  character, or for a partition beyond the most a batch carries. */
