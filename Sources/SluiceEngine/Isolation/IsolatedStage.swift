@@ -400,8 +400,8 @@ public final class IsolatedStage {
         add(&rejectedAlerts, notes.rejectedAlerts)
         add(&overflowedAlerts, notes.overflowedAlerts)
         if notes.inputsChanged == true { inputsChanged = true }
-        // Checked again, with the bounds a plugin in this process has.
-        if let reported = notes.lag { lag.merge(reported.prefix(LagReports.maxPartitions + 1).map { $0 }) }
+        // Checked again, with the bounds a plugin in this process has (and a bound on the work).
+        if let reported = notes.lag { lag.merge(Array(reported.prefix(4 * LagReports.maxPartitions))) }
         if let p = notes.position, p.count <= SourcePositions.maxBytes {
             batchPosition = Array(p)
             position = Array(p)
