@@ -124,8 +124,8 @@ final class AlertFlow {
     /// Whether some stage has alerts with a life (a condition).
     var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
 
-    /// The earliest watermark (ms since 1970) of the stages whose windows keep event time,
-    /// once each has seen one: progress' eventTime.watermark. nil: none has.
+    /// The earliest watermark (ms since 1970) among the stages whose windows keep event
+    /// time and have seen one: progress' eventTime.watermark. nil: none has.
     var watermark: Int64? {
         raisers.values.compactMap(\.monitor).filter(\.isEventTime).compactMap { $0.time(0) }.min()
     }
