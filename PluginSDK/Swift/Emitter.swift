@@ -200,6 +200,22 @@ public struct Emitter {
         _ = fn(raw.pointee.ctx, index ?? -1, milliseconds)  // -1 is SIZE_MAX: every alert
     }
 
+    /// Sources, in `read`: how far behind its input the source is after what it emitted so
+    /// far, for one partition (ABI 1.6): `records` and `bytes` not read yet, nil (or
+    /// negative) when not known. `partition`: at most 512 bytes, no control characters; "" for a source with a
+    /// single input. The last report of a batch per partition is the one its progress
+    /// record carries. Returns false in a host older than ABI 1.6 (which shows no lag) or
+    /// when refused (outside `read`, a name too long, more than 1,024 partitions in a batch).
+    @discardableResult
+    public func reportLag(partition: String = "", records: Int64?, bytes: Int64?) -> Bool {
+        guard Int(raw.pointee.size) >= MemoryLayout<sluice_emitter>.offset(of: \sluice_emitter.report_lag)! + MemoryLayout<Int>.size,
+              let fn = raw.pointee.report_lag else { return false }
+        var name = partition
+        return name.withUTF8 { b in
+            fn(raw.pointee.ctx, cchar(b), b.count, records ?? -1, bytes ?? -1) == SLUICE_OK
+        }
+    }
+
     func fail(_ message: String) {
         var m = message
         m.withUTF8 { b in raw.pointee.fail(raw.pointee.ctx, cchar(b), b.count) }

@@ -33,6 +33,7 @@ CHECK(offsetof(sluice_emitter, emit_to) > offsetof(sluice_emitter, render_json_l
 CHECK(offsetof(sluice_alert, status) > offsetof(sluice_alert, key_fields), "sluice_alert.status is appended (1.5)");
 CHECK(offsetof(sluice_alert, ends_at_ms) > offsetof(sluice_alert, incident), "sluice_alert.ends_at_ms is appended (1.5)");
 CHECK(offsetof(sluice_emitter, inputs_changed) > offsetof(sluice_emitter, emit_to), "inputs_changed is appended (1.5)");
+CHECK(offsetof(sluice_emitter, report_lag) > offsetof(sluice_emitter, inputs_changed), "report_lag is appended (1.6)");
 
 /* The ABI version this build of the SDK was compiled with, for tools that want to ask. */
 const unsigned sluice_sdk_abi_major = SLUICE_ABI_MAJOR;

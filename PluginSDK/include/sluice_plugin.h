@@ -101,7 +101,7 @@
  *   sluice_plugin, sluice_context, sluice_emitter, sluice_batch, sluice_alert) starts with
  *   `uint32_t size`, which the side that fills it sets to sizeof() as it was compiled.
  *   The reader uses a field only when `size` covers it: SLUICE_HAS(ptr, type, field).
- *   So a plugin built against minor 0 loads in a host of minor 5 and the other way round.
+ *   So a plugin built against minor 0 loads in a host of minor 6 and the other way round.
  * - What each minor added (fields marked "ABI 1.N" below):
  *     1.0  the first release
  *     1.1  sluice_alert.key, .nkey_fields, .key_fields (a stable deduplication key);
@@ -116,6 +116,8 @@
  *          against an earlier minor is handed firing alerts only, never a resolve or a
  *          refresh it could take for a new alert. sluice_emitter.inputs_changed (a
  *          source's partitions moved).
+ *     1.6  sluice_emitter.report_lag (how far a source is behind its input, per
+ *          partition: progress records and metrics show it)
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -239,6 +241,11 @@
  * on disk (three at most: the one in flight, two being saved): at-least-once delivery. A source that keeps its offsets elsewhere (a Kafka consumer
  * group) uses commit() instead and may ignore both.
  *
+ * Lag (ABI 1.6): a source that knows how much input waits for it — records behind a
+ * partition's end, bytes of files not read yet — says so from read() with
+ * out->report_lag() (below, with the emitter). The host shows it with each batch
+ * (`host run --progress json`, docs/progress.md); a source that reports none is fine.
+ *
  * ---------------------------------------------------------------------------------------
  * 7. FUNCTIONS FOR EXPRESSIONS — PLAIN C FUNCTIONS THE HOST CALLS THROUGH LIBFFI
  * ---------------------------------------------------------------------------------------
@@ -310,7 +317,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 5
+#define SLUICE_ABI_MINOR 6
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -675,6 +682,7 @@ typedef struct sluice_alert {
  *   emit_to                      transforms, sources: a record on another output port
  *                                the widgets file declares (ABI 1.4)
  *   inputs_changed               sources: the partitions they read moved (ABI 1.5)
+ *   report_lag                   sources: how far behind their input they are (ABI 1.6)
  *   intern, log, count, fail,
  *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
@@ -821,7 +829,32 @@ typedef struct sluice_emitter {
      *  the read in which it happened, or the next one (a rebalance noticed in commit()).
      *  Returns SLUICE_OK; SLUICE_ERROR outside a source's read. */
     sluice_status (*inputs_changed)(void *ctx);
+
+    /* ABI 1.6: check SLUICE_HAS(out, sluice_emitter, report_lag) before calling. */
+
+    /** Sources in read(): how far behind its input the source is after what it emitted so
+     *  far, for one partition — `records_behind` records and `bytes_behind` bytes not read
+     *  yet (a Kafka partition's end offset minus the position; the bytes of files still to
+     *  read). A negative number means "not known". `partition` names it (UTF-8, at most
+     *  SLUICE_MAX_LAG_NAME bytes, no control characters or NUL; empty for a source with a
+     *  single input; Kafka's is "topic/partition"). Report every partition you read at the
+     *  end of each read(): the batch carries the last report of each partition made during
+     *  its reads (`host run --progress json`: sources[].lag; docs/progress.md), and a
+     *  partition not reported during a batch is not in it. A batch carries at most
+     *  SLUICE_MAX_LAG_PARTITIONS partitions; a partition it has already is always updated.
+     *  Keep it cheap (it runs on every read) and never block on a broker for it: report
+     *  what is known, negative for the rest.
+     *  Returns SLUICE_OK; SLUICE_ERROR (last_error says why), keeping nothing, outside a
+     *  source's read, for a name that is too long, not UTF-8 or holds a control
+     *  character, or for a partition beyond the most a batch carries. */
+    sluice_status (*report_lag)(void *ctx, const char *partition, size_t partition_len,
+                                int64_t records_behind, int64_t bytes_behind);
 } sluice_emitter;
+
+/** report_lag's bounds (ABI 1.6): the longest partition name, the most partitions a batch
+ *  carries. */
+#define SLUICE_MAX_LAG_NAME 512
+#define SLUICE_MAX_LAG_PARTITIONS 1024
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */
 

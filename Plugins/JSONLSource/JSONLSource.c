@@ -15,6 +15,11 @@
  *            longer the same (replaced, truncated, rewritten): "restart" reads it from the
  *            beginning (a warning, counter files_changed), "fail" stops the run
  *
+ * Lag (ABI 1.6): after every read the source reports the bytes it has not read yet — the
+ * rest of the current file and the files queued after it (in follow mode, those that have
+ * arrived so far) — as one partition named "". The sizes of queued files are taken when
+ * they are listed, so the report costs one fstat.
+ *
  * Position (ABI 1.2): after every read the source saves where it is — the file, the byte
  * offset and line number after the last line it emitted, the file's device and inode, a
  * hash of its first 4 KiB, and (follow mode) files queued before it but not read yet.
@@ -49,6 +54,9 @@ typedef struct {
 
     char **queue;    /* files still to read, in order */
     size_t nqueue, queue_cap, queue_pos;
+    uint64_t *queue_size;      /* their sizes when listed (parallel to queue) */
+    size_t queue_size_cap;
+    uint64_t queued_bytes;     /* the sum of queue_size[queue_pos..nqueue) */
     char **seen;     /* every file queued so far (follow mode), sorted */
     size_t nseen, seen_cap;
 
@@ -115,15 +123,38 @@ static int push(char ***list, size_t *n, size_t *cap, char *s) {
     return 0;
 }
 
+/* Queues a file of `size` bytes. */
+static int enqueue(jsonl_source *s, char *path, uint64_t size) {
+    if (s->nqueue >= s->queue_size_cap) {
+        size_t c = s->queue_size_cap ? s->queue_size_cap * 2 : 16;
+        while (c <= s->nqueue) c *= 2;
+        uint64_t *bigger = realloc(s->queue_size, c * sizeof *bigger);
+        if (!bigger) return -1;
+        s->queue_size = bigger;
+        s->queue_size_cap = c;
+    }
+    if (push(&s->queue, &s->nqueue, &s->queue_cap, path) != 0) return -1;
+    s->queue_size[s->nqueue - 1] = size;
+    s->queued_bytes += size;
+    return 0;
+}
+
 static int is_seen(jsonl_source *s, const char *name) {
     return bsearch(&name, s->seen, s->nseen, sizeof *s->seen, cmp_str) != NULL;
+}
+
+/* A file found by a listing, with its size then. */
+typedef struct { char *path; uint64_t size; } found_file;
+
+static int cmp_found(const void *a, const void *b) {
+    return strcmp(((const found_file *)a)->path, ((const found_file *)b)->path);
 }
 
 /* Adds the folder's matching files not queued before, in name order. */
 static int scan(jsonl_source *s, const sluice_emitter *out) {
     DIR *d = opendir(s->path);
     if (!d) return -1;
-    char **found = NULL;
+    found_file *found = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -137,13 +168,20 @@ static int scan(jsonl_source *s, const sluice_emitter *out) {
             free(full);
             continue;
         }
-        push(&found, &n, &cap, full);
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            found_file *bigger = realloc(found, c * sizeof *bigger);
+            if (!bigger) { free(full); break; }
+            found = bigger;
+            cap = c;
+        }
+        found[n++] = (found_file){full, (uint64_t)st.st_size};
     }
     closedir(d);
-    qsort(found, n, sizeof *found, cmp_str);
+    if (n) qsort(found, n, sizeof *found, cmp_found);
     for (size_t i = 0; i < n; i++) {
-        push(&s->queue, &s->nqueue, &s->queue_cap, found[i]);
-        push(&s->seen, &s->nseen, &s->seen_cap, strdup(found[i]));
+        enqueue(s, found[i].path, found[i].size);
+        push(&s->seen, &s->nseen, &s->seen_cap, strdup(found[i].path));
     }
     qsort(s->seen, s->nseen, sizeof *s->seen, cmp_str);
     if (n) sluice_logf(out, SLUICE_LOG_DEBUG, "%zu new file(s) in %s", n, s->path);
@@ -165,6 +203,7 @@ static void free_state(jsonl_source *s) {
     for (size_t i = s->queue_pos; i < s->nqueue; i++) free(s->queue[i]);
     for (size_t i = 0; i < s->nseen; i++) free(s->seen[i]);
     free(s->queue);
+    free(s->queue_size);
     free(s->seen);
     free(s->file);
     free(s->buf);
@@ -276,8 +315,10 @@ static void skip_finished(jsonl_source *s, char **pending, size_t npending, cons
         int cmp = strcmp(rel(s, path), s->resume_file);
         if (cmp == 0) found = 1;
         if (cmp >= 0 || in_list(pending, npending, rel(s, path))) {
+            s->queue_size[s->queue_pos + kept] = s->queue_size[i];
             s->queue[s->queue_pos + kept++] = path;
         } else {
+            s->queued_bytes -= s->queue_size[i];
             free(path);
             skipped++;
         }
@@ -361,7 +402,12 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
             return sluice_failf(out, "cannot list %.*s: %s", (int)path->len, path->ptr, strerror(err));
         }
     } else {
-        push(&s->queue, &s->nqueue, &s->queue_cap, strdup(s->path));
+        char *one = strdup(s->path);
+        if (!one || enqueue(s, one, (uint64_t)st.st_size) != 0) {
+            free(one);
+            free_state(s);
+            return sluice_failf(out, "out of memory");
+        }
     }
     if (SLUICE_HAS(ctx, sluice_context, position) && ctx->position.len > 0) {
         char **pending = NULL;
@@ -425,6 +471,7 @@ static int resume(jsonl_source *s, uint64_t size, const sluice_emitter *out) {
 /* Opens the next queued file; 0 if there is none, -1 on failure (said with fail()). */
 static int next_file(jsonl_source *s, const sluice_emitter *out) {
     while (s->queue_pos < s->nqueue) {
+        s->queued_bytes -= s->queue_size[s->queue_pos];
         char *path = s->queue[s->queue_pos++];
         int fd = open(path, O_RDONLY);
         if (fd < 0) {
@@ -597,10 +644,26 @@ static void save_position(jsonl_source *s, const sluice_emitter *out) {
         sluice_logf(out, SLUICE_LOG_WARN, "the host refused the position (%zu bytes)", len);
 }
 
+/* Tells the host how many bytes are not read yet (ABI 1.6): the rest of the current file
+ * and the queued files. */
+static void report_lag(jsonl_source *s, const sluice_emitter *out) {
+    if (!SLUICE_HAS(out, sluice_emitter, report_lag)) return;
+    uint64_t behind = s->queued_bytes;
+    struct stat st;
+    if (s->fd >= 0 && fstat(s->fd, &st) == 0) {
+        uint64_t offset = s->read_bytes - (uint64_t)(s->end - s->start);
+        if ((uint64_t)st.st_size > offset) behind += (uint64_t)st.st_size - offset;
+    }
+    out->report_lag(out->ctx, "", 0, -1, behind > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)behind);
+}
+
 static sluice_status read_batch(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     jsonl_source *s = instance;
     sluice_status status = read_lines(s, batch, out);
-    if (status != SLUICE_ERROR) save_position(s, out);
+    if (status != SLUICE_ERROR) {
+        save_position(s, out);
+        report_lag(s, out);
+    }
     return status;
 }
 

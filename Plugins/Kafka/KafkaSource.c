@@ -13,6 +13,12 @@
  *   finished batch N (at-least-once). A rebalance commits the finished batches of the
  *   partitions being given up and forgets the unfinished ones: their new owner reads them
  *   again.
+ * - Lag (ABI 1.6): after every read, for each partition this consumer owns, the records
+ *   behind = the partition's high watermark (its end offset) minus this consumer's position
+ *   (the offset after the last message it handed out; before any, the committed offset),
+ *   reported as "topic/partition". The high watermark is librdkafka's cached one, updated by
+ *   every fetch response: nothing is asked of the brokers for it, so a read never waits on
+ *   it. Unknown (-1) until the first fetch of a partition answered.
  * - A commit the group refuses because it is rebalancing pauses the partitions this
  *   consumer owns: it reads nothing more until the commit lands (read() tries it again
  *   every 100 ms) or the partitions are given up. The host reads one batch ahead and
@@ -417,6 +423,30 @@ done:
     return st;
 }
 
+/* Reports the records behind the end of each owned partition (see the top). */
+static void report_lag(source *s, const sluice_emitter *out) {
+    if (!SLUICE_HAS(out, sluice_emitter, report_lag)) return;
+    rd_kafka_topic_partition_list_t *owned = NULL;
+    if (rd_kafka_assignment(s->rk, &owned) != RD_KAFKA_RESP_ERR_NO_ERROR || !owned) return;
+    if (owned->cnt > 0 && rd_kafka_position(s->rk, owned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < owned->cnt && i < SLUICE_MAX_LAG_PARTITIONS; i++) {
+            const rd_kafka_topic_partition_t *tp = &owned->elems[i];
+            int64_t low = -1, high = -1, behind = -1, at = tp->offset;
+            if (at < 0) {
+                const rd_kafka_topic_partition_t *c = rd_kafka_topic_partition_list_find(s->committed, tp->topic, tp->partition);
+                if (c) at = c->offset;
+            }
+            if (at >= 0 && rd_kafka_get_watermark_offsets(s->rk, tp->topic, tp->partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                high >= 0)
+                behind = high > at ? high - at : 0;
+            char name[SLUICE_MAX_LAG_NAME];
+            int n = snprintf(name, sizeof name, "%s/%d", tp->topic, (int)tp->partition);
+            if (n > 0 && (size_t)n < sizeof name) out->report_lag(out->ctx, name, (size_t)n, behind, -1);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(owned);
+}
+
 static sluice_status source_read(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
     source *s = instance;
     s->log.out = out;
@@ -515,6 +545,7 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
     }
     if (s->inputs_moved && SLUICE_HAS(out, sluice_emitter, inputs_changed) && out->inputs_changed(out->ctx) == SLUICE_OK)
         s->inputs_moved = 0;
+    if (st != SLUICE_ERROR) report_lag(s, out);
     s->log.out = NULL;
     return st;
 }

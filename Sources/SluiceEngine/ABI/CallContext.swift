@@ -118,6 +118,9 @@ final class CallContext {
     var position: [UInt8]?
     /// Sources: the plugin said during the current batch that its inputs changed.
     var inputsChanged = false
+    /// Sources: what the plugin reported of its lag during the current batch (report_lag),
+    /// the last report per partition, in the order partitions were first reported.
+    var lag = LagReports()
     /// Values of the stage's secret properties: never in a message the host shows.
     var redactor = Redactor(secrets: [])
     /// The most alerts kept per batch; more are counted as overflowed.
@@ -187,6 +190,7 @@ final class CallContext {
         hot.pointee.alerts.removeAll()
         position = nil
         inputsChanged = false
+        lag.removeAll()
     }
 
     /// Starts a call: what it may do and what its input is; forgets the last call's records.
@@ -501,6 +505,14 @@ final class CallContext {
         return SLUICE_OK
     }
 
+    func reportLag(_ name: UnsafePointer<CChar>?, _ len: Int, records: Int64, bytes: Int64) -> sluice_status {
+        guard permissions.contains(.position) else { return refuse("only a source's read() reports its lag") }
+        switch lag.report(name, len, records: records, bytes: bytes) {
+        case .success: return SLUICE_OK
+        case .failure(let why): return refuse("report_lag: \(why.description)")
+        }
+    }
+
     func savePosition(_ bytes: UnsafePointer<CChar>?, _ len: Int) -> sluice_status {
         guard permissions.contains(.position) else { return refuse("only a source's read() saves a position") }
         guard len <= SourcePositions.maxBytes else {
@@ -621,6 +633,9 @@ final class CallContext {
         t.save_position = { ctx, bytes, len in CallContext.of(ctx).savePosition(bytes, len) }
         t.emit_to = { ctx, port, r in CallContext.of(ctx).emitTo(port, r) }
         t.inputs_changed = { ctx in CallContext.of(ctx).noteInputsChanged() }
+        t.report_lag = { ctx, name, len, records, bytes in
+            CallContext.of(ctx).reportLag(name, Int(clamping: len), records: records, bytes: bytes)
+        }
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }

@@ -203,6 +203,8 @@ public final class StageInstance {
     public var batchPosition: [UInt8]? { call.position }
     /// Sources: whether the plugin said during the current batch that its inputs changed.
     public var inputsChanged: Bool { call.inputsChanged }
+    /// Sources: what the plugin reported of its lag during the current batch (report_lag).
+    public var batchLag: [SourceLag] { call.lag.entries }
     /// In a worker: which input record each output record of the last call was built on
     /// with emit_with (by output position; -1 or absent: none).
     var tracksBases: Bool {

@@ -143,6 +143,12 @@ final class AlertFlow {
     /// Whether some stage has alerts with a life (a condition).
     var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
 
+    /// The earliest watermark (ms since 1970) among the stages whose windows keep event
+    /// time and have seen one: progress' eventTime.watermark. nil: none has.
+    var watermark: Int64? {
+        raisers.values.compactMap(\.monitor).filter(\.isEventTime).compactMap { $0.time(0) }.min()
+    }
+
     /// The state of the stages with a condition after the last step (nil: the pipeline has
     /// none), to be saved with the source's position.
     func state() -> AlertState? {

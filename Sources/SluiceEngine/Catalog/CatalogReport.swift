@@ -1,4 +1,5 @@
 import Foundation
+import SluicePluginABI
 
 /// How the catalog is shown to people (`host list-plugins`, `host describe-plugin`):
 /// text tables and JSON documents. The CLI only prints what these return.
@@ -17,6 +18,9 @@ public enum CatalogReport {
         public let displayName: String?
         public let description: String?
         public let origin: String
+        /// The plugin ABI its library was built against ("1.6"): what the host may ask of it
+        /// (1.5: alerts with a life; 1.6: a source's lag).
+        public let abi: String
     }
 
     public struct Listing: Codable, Sendable {
@@ -30,7 +34,7 @@ public enum CatalogReport {
                       emitsAlerts: e.widgets.emitsAlerts, emitsErrors: e.widgets.emitsErrors,
                       library: e.libraryPath, widgets: e.widgetsPath,
                       displayName: e.widgets.displayName, description: e.widgets.description,
-                      origin: e.location.origin.rawValue)
+                      origin: e.location.origin.rawValue, abi: "\(SLUICE_ABI_MAJOR).\(e.abiMinor)")
     }
 
     public static func listJSON(_ catalog: Catalog, type: PluginType? = nil) -> String {
@@ -157,6 +161,7 @@ public enum CatalogReport {
         out += "\nlibrary:       \(e.libraryPath)\nwidgets:       \(e.widgetsPath)\n"
         out += "emits alerts:  \(e.widgets.emitsAlerts ? "yes" : "no")\n"
         out += "emits errors:  \(e.widgets.emitsErrors ? "yes" : "no")\n"
+        out += "built for ABI: \(d.plugin.abi)\n"
         if !d.otherVersions.isEmpty { out += "other versions: \(d.otherVersions.joined(separator: ", "))\n" }
 
         out += "\nProperties:\n"

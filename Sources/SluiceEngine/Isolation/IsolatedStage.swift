@@ -26,6 +26,8 @@ public final class IsolatedStage {
     public private(set) var hasCommit = false
     public private(set) var batchPosition: [UInt8]?
     public private(set) var inputsChanged = false
+    private var lag = LagReports()
+    public var batchLag: [SourceLag] { lag.entries }
     /// How many workers were started (1 + restarts).
     public private(set) var workersStarted = 0
     public var workerRestarts: Int? { max(0, workersStarted - 1) }
@@ -184,6 +186,7 @@ public final class IsolatedStage {
         batchAlerts.removeAll(keepingCapacity: true)
         batchPosition = nil
         inputsChanged = false
+        lag.removeAll()
         written = nil
         newBatch = true
     }
@@ -397,6 +400,8 @@ public final class IsolatedStage {
         add(&rejectedAlerts, notes.rejectedAlerts)
         add(&overflowedAlerts, notes.overflowedAlerts)
         if notes.inputsChanged == true { inputsChanged = true }
+        // Checked again, with the bounds a plugin in this process has (and a bound on the work).
+        if let reported = notes.lag { lag.merge(Array(reported.prefix(4 * LagReports.maxPartitions))) }
         if let p = notes.position, p.count <= SourcePositions.maxBytes {
             batchPosition = Array(p)
             position = Array(p)

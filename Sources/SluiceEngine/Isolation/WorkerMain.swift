@@ -289,6 +289,7 @@ final class WorkerSession {
         sentOverflowed = stage.overflowedAlerts
         if isRead, let position = stage.batchPosition { notes.position = Data(position) }
         if isRead, stage.inputsChanged { notes.inputsChanged = true }
+        if isRead, !stage.batchLag.isEmpty { notes.lag = stage.batchLag }
         if !notes.isEmpty, let json = try? JSONEncoder().encode(notes) {
             result.notes = reply.put(bytes: Array(json))
             result.notesLength = UInt64(json.count)

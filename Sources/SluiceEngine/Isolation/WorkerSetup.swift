@@ -45,6 +45,8 @@ struct CallNotes: Codable {
     var position: Data?
     /// Sources: the call said its inputs changed (inputs_changed).
     var inputsChanged: Bool?
+    /// Sources: the lag the plugin reported during the current batch (report_lag).
+    var lag: [SourceLag]?
     /// How many of the call's port records (CallResult.portRecords) each extra output port
     /// got, in OutputPorts' order.
     var portCounts: [Int] = []
@@ -52,6 +54,6 @@ struct CallNotes: Codable {
     var isEmpty: Bool {
         failure == nil && errors.isEmpty && outcomes.isEmpty && retryAfter.isEmpty && counters.isEmpty
             && rejectedAlerts == 0 && overflowedAlerts == 0 && position == nil && portCounts.isEmpty
-            && inputsChanged == nil
+            && inputsChanged == nil && lag == nil
     }
 }

@@ -226,6 +226,10 @@ public struct BatchProgress: Codable, Equatable, Sendable {
     public var sources: [SourceProgress] = []
     /// Each sink: the records it wrote.
     public var sinks: [SinkProgress] = []
+    /// Event time (Spark's eventTime): "watermark", the earliest watermark of the stages
+    /// whose alert windows keep event time (ISO-8601); nil when no stage does or none has
+    /// seen an event time yet.
+    public var eventTime: [String: String]?
 }
 
 /// The source of a batch (Spark's SourceProgress).

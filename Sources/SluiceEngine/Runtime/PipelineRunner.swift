@@ -113,7 +113,7 @@ public final class PipelineRunner {
         }
         stages = built
         tally = RunTally(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
-                         resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" })
+                         resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" }, position: state.position)
     }
 
     deinit {
@@ -197,8 +197,18 @@ public final class PipelineRunner {
             source.summary.recordsOut += batch.records.count
             source.summary.durationMs += batch.readMs
             sourceErrors = batch.errors
+            // The batch's phases, for progress (phasesMs): a clock read between each.
+            var phases = RunTally.Phases(read: batch.readMs)
+            var phaseStart = ResourceUsage.nowNanoseconds()
+            func endPhase(_ ms: inout Double) {
+                let now = ResourceUsage.nowNanoseconds()
+                ms = Double(now - phaseStart) / 1e6
+                phaseStart = now
+            }
             if let error = runStages(batch.id) { failure = error; break }
+            endPhase(&phases.process)
             if let error = flushSinks(batch.id) { failure = error; break }
+            endPhase(&phases.flush)
             var raised: [Int: [RawAlertRef]] = [:]
             for (i, s) in stages.enumerated() where !s.isPublisher {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
@@ -207,11 +217,14 @@ public final class PipelineRunner {
             addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena) { [unowned self] i in
                 i == plan.source ? stages[i].output : gather(stages[i])
             })
+            endPhase(&phases.alerts)
             tally.batchDone(records: batch.records.count)
             if options.onBatch != nil || !options.observers.isEmpty || alerts.watchesPipeline {
+                phases.commit = reader.takeCommitMs()
                 let progress = tally.progress(batch.id, run: options.runID, rows: batch.records.count, start: batchStart,
                                               previousStart: previousBatchStart, stages: stages, alerts: alerts,
-                                              sourceErrors: sourceErrors.count)
+                                              sourceErrors: sourceErrors.count, phases: phases,
+                                              source: .init(position: batch.position, lag: batch.lag))
                 options.onBatch?(progress)
                 if !options.observers.isEmpty {
                     let totals = snapshotNow()

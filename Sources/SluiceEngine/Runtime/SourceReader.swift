@@ -24,6 +24,10 @@ final class SourceReader: @unchecked Sendable {
         let ended: Bool
         /// The source said its inputs changed (a rebalance) since the batch before.
         var inputsChanged = false
+        /// The position the source saved during the batch (nil: none).
+        var position: [UInt8]?
+        /// How far behind its input the source said it is after the batch (report_lag).
+        var lag: [SourceLag] = []
 
         var ports: [UnsafeBufferPointer<sluice_record>] { portRecords.map(\.buffer) }
         var memory: Memory { Memory(arena: arena, records: records, ports: portRecords) }
@@ -108,6 +112,19 @@ final class SourceReader: @unchecked Sendable {
     private var failure: String?
     private var thread: Thread?
     private var finished = false
+    /// Nanoseconds the reader's thread spent committing (positions saved, the source's
+    /// commit) since `takeCommitMs` was last called.
+    private var commitNs: UInt64 = 0
+
+    /// The milliseconds the reader's thread spent committing finished batches since the
+    /// last call: what committing costs, off the runner's thread (progress' phasesMs.commit).
+    func takeCommitMs() -> Double {
+        condition.lock()
+        defer { condition.unlock() }
+        let ns = commitNs
+        commitNs = 0
+        return Double(ns) / 1e6
+    }
 
     /// How long a source with nothing to give may wait per read, at least, even when
     /// `maxDelayMs` is 0 — and at most: between two such reads the batches the stages
@@ -246,6 +263,8 @@ final class SourceReader: @unchecked Sendable {
             var batch = Batch(id: batchID, arena: memory.arena, records: memory.records, portRecords: memory.ports,
                               errors: source.batchErrors, alerts: alerts, readMs: read.ms, ended: read.ended)
             batch.inputsChanged = inputsChanged
+            batch.position = source.batchPosition
+            batch.lag = source.batchLag
             inputsChanged = false
             condition.lock()
             ready.append(batch)
@@ -329,6 +348,13 @@ final class SourceReader: @unchecked Sendable {
     @discardableResult
     private func commit(_ ids: [UInt64]) -> Bool {
         guard let last = ids.max() else { return true }
+        let started = ResourceUsage.nowNanoseconds()
+        defer {
+            let spent = ResourceUsage.nowNanoseconds() - started
+            condition.lock()
+            commitNs += spent
+            condition.unlock()
+        }
         // The position first. It is written on the writer's thread, so reading goes on
         // meanwhile, at most two batches behind; a source with a commit function of its own
         // gets commit(N) only once N's position is on disk.

@@ -42,6 +42,9 @@ public protocol SourceStage: LiveStage {
     /// Whether the plugin said during the current batch that its inputs changed (a Kafka
     /// rebalance moved partitions).
     var inputsChanged: Bool { get }
+    /// How far behind its input the plugin said it is during the current batch, per
+    /// partition (report_lag, ABI 1.6; empty: it said nothing).
+    var batchLag: [SourceLag] { get }
     func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput
     func commit(batch id: UInt64) -> StageOutput
 }
