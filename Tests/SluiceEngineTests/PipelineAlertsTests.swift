@@ -452,6 +452,34 @@ final class PipelineAlertsTests: XCTestCase {
 
     /// The lag checks through the flow (the monitor gives them a life) on a clock the test
     /// moves: fire, then resolve as the lag falls.
+    /// End to end: JSONLSource reports the bytes it has not read yet (ABI 1.6 report_lag);
+    /// over sla.lagBytes source_lag fires, and it resolves once the file is read.
+    func testSourceLagReportedByARealSourceFiresAndResolvesThroughAnAlertLog() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        let lines = (0..<50).map { #"{"id":\#($0),"pad":"0123456789012345678901234567890123456789"}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/in/events.jsonl", atomically: true, encoding: .utf8)
+        try """
+        {"name": "lagging", "batch": {"maxRecords": 10},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"}, "sla": {"lagBytes": 1000, "lagGrowingBatches": null},
+         "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let summary = try runToEnd(dir, runID: "lag")
+        XCTAssertEqual(summary.records, 50)
+        let log = Self.logged(dir + "/alerts.jsonl")
+        XCTAssertEqual(Self.story(log), ["firing source_lag src", "resolved source_lag src"])
+        let p = Self.payload(log.first)
+        XCTAssertEqual(p["threshold"], "1000")
+        // After the first batch of 10, 40 lines of 64 bytes wait.
+        XCTAssertEqual(Int(p["value"] ?? ""), lines[10...].map { $0.utf8.count + 1 }.reduce(0, +),
+                       "the bytes not read after the first batch: \(p)")
+        XCTAssertEqual(log.last?["incident"] as? String, log.first?["incident"] as? String)
+    }
+
     func testLagFindingsFireAndResolveThroughTheFlow() throws {
         let dir = try scratchFolder()
         try """
