@@ -127,7 +127,18 @@ struct Run: ParsableCommand, LogConfigurable {
         fflush(nil)
         if let path = summaryJSON {
             do {
-                try RunReport.summaryJSON(summary).write(toFile: path, atomically: true, encoding: .utf8)
+                // A regular file is replaced whole (written aside, renamed over); anything
+                // else that exists (/dev/stdout, /dev/null, a FIFO) is written in place:
+                // renaming over it would replace the device with a file.
+                let json = RunReport.summaryJSON(summary)
+                var info = stat()
+                if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
+                    guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteNoPermission) }
+                    defer { try? handle.close() }
+                    try handle.write(contentsOf: Data(json.utf8))
+                } else {
+                    try json.write(toFile: path, atomically: true, encoding: .utf8)
+                }
             } catch {
                 printError("error: cannot write \(path): \(error.localizedDescription)\n")
             }

@@ -47,6 +47,37 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(stageLine?.prefix(8).map(String.init), ["high-heart-rate", "Threshold", "transform", "10", "10", "0", "6", "0"])
     }
 
+    /// --summary-json to something that is not a regular file (a FIFO here; /dev/stdout or
+    /// /dev/null alike) is written in place: renaming a file over it would replace it (as
+    /// root, /dev/null itself).
+    func testSummaryJSONToAFIFOIsWrittenInPlace() throws {
+        let dir = try scratchFolder()
+        let fifo = dir + "/summary.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        final class Received: @unchecked Sendable {
+            private let lock = NSLock()
+            private var data = Data()
+            func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
+            func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+        }
+        let got = Received()
+        // Opening blocks until the host opens it for writing; then read to its end.
+        let reader = Thread {
+            guard let h = FileHandle(forReadingAtPath: fifo) else { return }
+            got.set((try? h.readToEnd()) ?? Data())
+        }
+        reader.start()
+        let r = try host(["run", Package.root + "/examples/store-quality/pipeline.json", "--progress", "none",
+                          "--summary-json", fifo], env: ["SLUICE_OUT": dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(BackgroundHost.poll(seconds: 20) { !got.get().isEmpty }, "the reader got the summary")
+        let summary = try JSONDecoder().decode(RunSummary.self, from: got.get())
+        XCTAssertEqual(summary.records, 2000)
+        var info = stat()
+        XCTAssertEqual(stat(fifo, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "still a FIFO")
+    }
+
     func testLiveProgressLineOnATerminal() throws {
         let dir = try scratchFolder()
         // script(1) gives the host a pseudo-terminal, as a person's shell would.
