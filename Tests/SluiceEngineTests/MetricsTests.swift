@@ -51,9 +51,11 @@ final class MetricsTests: XCTestCase {
         // Every stage's counts, as the summary tells them.
         for s in summary.stages {
             let l = pipe.merging(["stage": s.name, "plugin": s.plugin, "kind": s.type]) { $1 }
-            let received = s.type == "source" ? s.recordsOut : s.recordsIn
+            // A source received what it read; a publisher's events are alerts.
+            let publisher = summary.publishers.first { $0.name == s.name }
+            let received = publisher.map { $0.received + $0.replayed } ?? (s.type == "source" ? s.recordsOut : s.recordsIn)
             XCTAssertEqual(m.value("sluice_component_received_events_total", l), Double(received), s.name)
-            XCTAssertEqual(m.value("sluice_component_sent_events_total", l), Double(s.recordsOut), s.name)
+            XCTAssertEqual(m.value("sluice_component_sent_events_total", l), Double(publisher?.published ?? s.recordsOut), s.name)
             XCTAssertEqual(m.value("sluice_component_errors_total", l.merging(["error_type": "error_record"]) { $1 }), Double(s.errors), s.name)
             for (outcome, field) in MetricCatalog.alertOutcomes where s.alerts[keyPath: field] > 0 {
                 XCTAssertEqual(m.value("sluice_alerts_total", pipe.merging(["stage": s.name, "outcome": outcome]) { $1 }),
@@ -78,6 +80,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(m.value("sluice_publisher_alerts_total", log.merging(["outcome": "failed"]) { $1 }), 0)
         XCTAssertEqual(m.value("sluice_publisher_spool_alerts", log), 0)
         XCTAssertEqual(m.value("sluice_publisher_failing_since_timestamp_seconds", log), 0)
+        XCTAssertEqual(m.value("sluice_component_sent_events_total", ["stage": "log", "kind": "alertpublisher"]), 3)
         // The heartbeat.
         XCTAssertEqual(m.value("sluice_batches_total", pipe), Double(summary.batches))
         XCTAssertEqual(m.value("sluice_batch_duration_seconds_count", pipe), Double(summary.batches))

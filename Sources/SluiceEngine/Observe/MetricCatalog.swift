@@ -44,9 +44,9 @@ public enum MetricCatalog {
     // Per stage (Vector's component families; `stage` is Sluice's stage name, `kind` its
     // kind: source, transform, sink, alertpublisher).
     public static let received = Family("sluice_component_received_events_total", .counter, stageLabels,
-                                        "Records a stage took in (a source: records it read).")
+                                        "Records a stage took in (a source: records it read; an alert publisher: alerts).")
     public static let sent = Family("sluice_component_sent_events_total", .counter, stageLabels,
-                                    "Records a stage handed on (a sink: records it wrote).")
+                                    "Records a stage handed on (a sink: records it wrote; an alert publisher: alerts it delivered).")
     public static let errors = Family("sluice_component_errors_total", .counter, stageLabels + ["error_type"],
                                       "Errors of a stage by type: error_record (records sent to its error port).")
     public static let discarded = Family("sluice_component_discarded_events_total", .counter, stageLabels + ["intentional"],

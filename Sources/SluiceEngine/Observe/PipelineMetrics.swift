@@ -92,8 +92,13 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         }
         for p in totals.publishers {
             guard let series = publishers[p.name] else { continue }
-            if series.advance(p), let i = stages.firstIndex(where: { $0.name == p.name }) {
-                stages[i].lastProcessed.set(to: seconds)
+            series.advance(p)
+            // A publisher's events are alerts: those it was handed (spooled ones replayed
+            // included) and those it delivered.
+            if let i = stages.firstIndex(where: { $0.name == p.name }) {
+                var moved = stages[i].received.advance(to: Int64(p.received + p.replayed))
+                moved = stages[i].sent.advance(to: Int64(p.published)) || moved
+                if moved { stages[i].lastProcessed.set(to: seconds) }
             }
         }
     }
@@ -180,8 +185,11 @@ private struct StageSeries {
     mutating func advance(_ s: StageSummary, registry r: PrometheusCollectorRegistry, atSeconds now: Double) {
         // A source's "received" is what it read: its records out.
         let isSource = labels[4] == PluginType.source.rawValue
-        var moved = received.advance(to: Int64(isSource ? s.recordsOut : s.recordsIn))
-        moved = sent.advance(to: Int64(s.recordsOut)) || moved
+        var moved = false
+        if labels[4] != PluginType.alertpublisher.rawValue {  // a publisher's: its alerts (PipelineMetrics.advance)
+            moved = received.advance(to: Int64(isSource ? s.recordsOut : s.recordsIn))
+            moved = sent.advance(to: Int64(s.recordsOut)) || moved
+        }
         errorRecords.advance(to: Int64(s.errors))
         if isFilter {
             discarded?.advance(to: Int64(max(0, s.recordsIn - s.recordsOut - s.errors)))
@@ -226,17 +234,14 @@ private final class PublisherSeries {
         failingSince = r.gauge(MetricCatalog.failingSince, labels)
     }
 
-    /// True when it handled alerts since the last call.
-    func advance(_ p: PublisherSummary) -> Bool {
-        var moved = false
+    func advance(_ p: PublisherSummary) {
         for (i, (_, field)) in MetricCatalog.publisherOutcomes.enumerated() {
-            moved = outcomes[i].advance(to: Int64(p[keyPath: field])) || moved
+            outcomes[i].advance(to: Int64(p[keyPath: field]))
         }
         retries.advance(to: Int64(p.retries))
         spoolAlerts.set(Int64(p.waiting))
         spoolBytes.set(Int64(p.spoolBytes))
         spoolLimit.set(Int64(p.spoolLimitBytes))
         failingSince.set(to: p.failingSinceMs.map { Double($0) / 1000 } ?? 0)
-        return moved
     }
 }
