@@ -334,3 +334,17 @@ final class MetricsTests: XCTestCase {
         XCTAssertNil(ProcessMetrics.parse(stat: "garbage", procStat: "", ticksPerSecond: 100, pageBytes: 4096))
     }
 }
+
+/// docs/monitoring.md's metric table names every family of the catalog, with its type.
+final class MonitoringDocTests: XCTestCase {
+    func testTheDocumentedCatalogIsTheHostsCatalog() throws {
+        let text = try String(contentsOfFile: Package.root + "/docs/monitoring.md", encoding: .utf8)
+        var documented: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `sluice_") || line.hasPrefix("| `process_") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3 else { continue }
+            documented[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells[1]
+        }
+        XCTAssertEqual(documented, Dictionary(uniqueKeysWithValues: MetricCatalog.all.map { ($0.name, $0.kind.rawValue) }))
+    }
+}
