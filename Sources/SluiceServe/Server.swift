@@ -89,7 +89,8 @@ public final class HTTPServer: @unchecked Sendable {
         }
         router.get("metrics") { request, _ in
             let format = Exposition.negotiate(accept: request.headers[.accept])
-            return text(format.render(metrics.exposition()), type: format.contentType)
+            let body = format.render(metrics.expositionBytes())
+            return Response(status: .ok, headers: [.contentType: format.contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
     }
 

@@ -138,6 +138,9 @@ final class PrometheusScrapeTests: XCTestCase {
         let r = try runProgram(Self.promtool, ["check", "rules", rules])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("SUCCESS"), r.stdout)
+        // Its unit tests: a stall, a publisher failing for 5 minutes, a spool filling.
+        let unit = try runProgram(Self.promtool, ["test", "rules", Package.root + "/docs/sluice-rules.test.yml"])
+        XCTAssertEqual(unit.status, 0, unit.stdout + unit.stderr)
         // And every metric it names is one the host exposes.
         let text = try String(contentsOfFile: rules, encoding: .utf8)
         let names = Set(MetricCatalog.all.flatMap { f in f.kind == .histogram ? [f.name + "_bucket", f.name + "_count", f.name + "_sum"] : [f.name] })

@@ -28,20 +28,40 @@ public enum Exposition: Sendable, Equatable {
 
     /// `text` (format 0.0.4, as swift-prometheus writes it) in this format.
     public func render(_ text: String) -> String {
+        String(decoding: render(Array(text.utf8)), as: UTF8.self)
+    }
+
+    /// The same on bytes (what `/metrics` uses: one pass, no per-line strings).
+    public func render(_ text: [UInt8]) -> [UInt8] {
         guard self == .openMetrics else { return text }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        var counters = Set<Substring>()
-        for line in lines where line.hasPrefix("# TYPE ") {
-            let words = line.split(separator: " ")
-            if words.count == 4, words[3] == "counter" { counters.insert(words[2]) }
+        let lines: [ArraySlice<UInt8>] = text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+        let help = Array("# HELP ".utf8), type = Array("# TYPE ".utf8), counter = Array(" counter".utf8), total = Array("_total".utf8)
+        // Counter families whose name ends in _total: their TYPE lines, then every HELP or
+        // TYPE line of that name loses the suffix.
+        var counters = Set<ArraySlice<UInt8>>()
+        for line in lines where line.starts(with: type) && line.reversed().starts(with: counter.reversed()) {
+            let name = line.dropFirst(type.count).dropLast(counter.count)
+            if name.reversed().starts(with: total.reversed()) { counters.insert(name) }
         }
-        for i in lines.indices where lines[i].hasPrefix("# HELP ") || lines[i].hasPrefix("# TYPE ") {
-            let words = lines[i].split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
-            guard words.count >= 3, counters.contains(words[2]), words[2].hasSuffix("_total") else { continue }
-            var renamed = words
-            renamed[2] = words[2].dropLast("_total".count)
-            lines[i] = Substring(renamed.joined(separator: " "))
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 8)
+        for i in lines.indices {
+            let line = lines[i]
+            if line.starts(with: help) || line.starts(with: type) {
+                let rest = line.dropFirst(help.count)
+                let name = rest.prefix { $0 != UInt8(ascii: " ") }
+                if counters.contains(name) {
+                    out += line.prefix(help.count)
+                    out += name.dropLast(total.count)
+                    out += rest.dropFirst(name.count)
+                    out.append(UInt8(ascii: "\n"))
+                    continue
+                }
+            }
+            out += line
+            out.append(UInt8(ascii: "\n"))
         }
-        return lines.joined(separator: "\n") + "\n# EOF\n"
+        out += Array("# EOF\n".utf8)
+        return out
     }
 }

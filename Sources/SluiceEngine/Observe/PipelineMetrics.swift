@@ -51,8 +51,12 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
 
     /// The exposition in the Prometheus text format 0.0.4, the process gauges refreshed.
     public func exposition() -> String {
+        String(decoding: expositionBytes(), as: UTF8.self)
+    }
+
+    public func expositionBytes() -> [UInt8] {
         process.refresh()
-        return registry.emitToString()
+        return registry.emitToBuffer()
     }
 
     // MARK: RunObserver
