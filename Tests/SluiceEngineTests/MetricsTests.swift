@@ -106,6 +106,36 @@ final class MetricsTests: XCTestCase {
         // a real Prometheus in PrometheusScrapeTests.)
     }
 
+    func testAPublisherThatKeepsFailingShowsItsSpoolRetriesAndSinceWhen() throws {
+        let pipeline = Self.pipeline
+            .replacingOccurrences(of: #"{"name": "watched", "namespace": "team","#,
+                                  with: #"{"name": "watched", "namespace": "team", "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 1},"#)
+            .replacingOccurrences(of: #"{"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}"#,
+                                  with: #"{"name": "log", "plugin": {"name": "FlakyPublisher", "properties": {"path": "${pipeline.dir}/alerts.jsonl", "fail_times": 1000}}}"#)
+        var metrics: PipelineMetrics?
+        let before = Date().timeIntervalSince1970
+        let summary = try run(pipeline, files: ["in.jsonl": Self.input]) { plan in
+            metrics = PipelineMetrics(plan: plan)
+            return [metrics!]
+        }
+        let p = try XCTUnwrap(summary.publishers.first)
+        XCTAssertEqual(p.spooled, 3, "\(p)")
+        let m = try ParsedExposition(try XCTUnwrap(metrics).exposition())
+        let log = ["publisher": "log", "plugin": "FlakyPublisher"]
+        XCTAssertEqual(m.value("sluice_publisher_alerts_total", log.merging(["outcome": "spooled"]) { $1 }), 3)
+        XCTAssertEqual(m.value("sluice_publisher_alerts_total", log.merging(["outcome": "published"]) { $1 }), 0)
+        XCTAssertEqual(m.value("sluice_publisher_retries_total", log), Double(p.retries))
+        XCTAssertGreaterThan(p.retries, 0)
+        XCTAssertEqual(m.value("sluice_publisher_spool_alerts", log), Double(p.waiting))
+        XCTAssertEqual(m.value("sluice_publisher_spool_bytes", log), Double(p.spoolBytes))
+        XCTAssertGreaterThan(p.spoolBytes, 0)
+        XCTAssertEqual(m.value("sluice_publisher_spool_limit_bytes", log), Double(p.spoolLimitBytes))
+        let since = try XCTUnwrap(m.value("sluice_publisher_failing_since_timestamp_seconds", log))
+        XCTAssertGreaterThanOrEqual(since, before.rounded(.down) - 1)
+        XCTAssertEqual(m.value("sluice_alerts_total", ["stage": "hot", "outcome": "spooled"]), 3)
+        XCTAssertEqual(try promtoolCheckMetrics(try XCTUnwrap(metrics).exposition()).status, 0)
+    }
+
     func testTheCatalogHasOneDeclarationPerNameAndFollowsTheNamingRules() {
         let names = MetricCatalog.all.map(\.name)
         XCTAssertEqual(Set(names).count, names.count, "a name declared twice")
