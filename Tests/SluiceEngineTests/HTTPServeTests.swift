@@ -107,6 +107,43 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertNil(httpGet("http://\(address)/ping", timeout: 5), "nothing listens once the run ended")
     }
 
+    func testScrapesFromSeveralThreadsWhileBatchesRunEachSeeCountsThatOnlyGrow() throws {
+        let dir = try folder(Self.pipeline())
+        let (h, address) = try start(dir)
+        defer { h.signal(SIGKILL); h.wait(seconds: 5) }
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) { httpGet("http://\(address)/ready")?.status == 200 })
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var problems: [String] = []
+            var scrapes = 0
+            func add(_ problem: String?) { lock.lock(); scrapes += 1; if let problem { problems.append(problem) }; lock.unlock() }
+        }
+        let seen = Seen()
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                var last = -1.0
+                for _ in 0..<25 {
+                    guard let r = httpGet("http://\(address)/metrics"), r.status == 200,
+                          let m = try? ParsedExposition(r.body),
+                          let value = m.value("sluice_component_received_events_total", ["stage": "src"]) else {
+                        seen.add("a scrape failed or did not parse")
+                        continue
+                    }
+                    seen.add(value < last ? "went back from \(last) to \(value)" : nil)
+                    last = value
+                }
+            }
+        }
+        for f in 0..<10 { try Self.drop(100, into: dir, file: "f\(f).jsonl") }
+        XCTAssertEqual(group.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(seen.problems, [])
+        XCTAssertEqual(seen.scrapes, 100)
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) { (try? scrape(address))?.value("sluice_component_received_events_total", ["stage": "src"]) == 1000 })
+    }
+
     func testATokenGuardsEveryRoute() throws {
         let dir = try folder(Self.pipeline())
         try "  s3cret-token\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
