@@ -17,6 +17,8 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
     private let pipeline: [String]
     private var stages: [StageSeries]
     private var publishers: [String: PublisherSeries] = [:]
+    /// A publisher's position in `stages`, by name.
+    private var publisherStage: [String: Int] = [:]
     private let batches: Counter
     private let batchDuration: DurationHistogram
     private let inProgress: Gauge
@@ -44,8 +46,9 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         runStart = registry.gauge(MetricCatalog.runStart, pipeline)
         registry.gauge(MetricCatalog.buildInfo, [BuildInfo.version, BuildInfo.abi]).set(Int64(1))
         process = ProcessMetrics(registry)
-        for s in plan.stages where s.type == .alertpublisher {
+        for (i, s) in plan.stages.enumerated() where s.type == .alertpublisher {
             publishers[s.name] = PublisherSeries(registry, labels: pipeline + [s.name, s.entry.name])
+            publisherStage[s.name] = i
         }
     }
 
@@ -99,7 +102,7 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
             series.advance(p)
             // A publisher's events are alerts: those it was handed (spooled ones replayed
             // included) and those it delivered.
-            if let i = stages.firstIndex(where: { $0.name == p.name }) {
+            if let i = publisherStage[p.name] {
                 var moved = stages[i].received.advance(to: Int64(p.received + p.replayed))
                 moved = stages[i].sent.advance(to: Int64(p.published)) || moved
                 if moved { stages[i].lastProcessed.set(to: seconds) }
@@ -159,6 +162,8 @@ private struct StageSeries {
     var name: String { labels[2] }
     let isFilter: Bool
     let errorsRead: Bool
+    let isSource: Bool
+    let isPublisher: Bool
     var received: TrackedCounter
     var sent: TrackedCounter
     var errorRecords: TrackedCounter
@@ -166,12 +171,18 @@ private struct StageSeries {
     let lastProcessed: Gauge
     var workerRestarts: TrackedCounter?
     var plugin: [String: TrackedCounter] = [:]
-    var alerts: [String: TrackedCounter] = [:]
+    /// By outcome, in MetricCatalog.alertOutcomes' order (nil: not happened yet).
+    var alerts: [TrackedCounter?] = Array(repeating: nil, count: MetricCatalog.alertOutcomes.count)
+    /// The counts at the last call: unchanged ones are not walked again.
+    var lastAlerts = AlertCounts()
+    var lastCounters: [String: Int64] = [:]
 
     init(_ r: PrometheusCollectorRegistry, labels: [String], isFilter: Bool, errorsRead: Bool, routesAlerts: Bool) {
         self.labels = labels
         self.isFilter = isFilter
         self.errorsRead = errorsRead
+        isSource = labels[4] == PluginType.source.rawValue
+        isPublisher = labels[4] == PluginType.alertpublisher.rawValue
         received = TrackedCounter(r.counter(MetricCatalog.received, labels))
         sent = TrackedCounter(r.counter(MetricCatalog.sent, labels))
         errorRecords = TrackedCounter(r.counter(MetricCatalog.errors, labels + ["error_record"]))
@@ -182,15 +193,14 @@ private struct StageSeries {
         }
         lastProcessed = r.gauge(MetricCatalog.lastProcessed, labels)
         if routesAlerts {
-            alerts["emitted"] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], "emitted"]))
+            alerts[0] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], MetricCatalog.alertOutcomes[0].0]))
         }
     }
 
     mutating func advance(_ s: StageSummary, registry r: PrometheusCollectorRegistry, atSeconds now: Double) {
         // A source's "received" is what it read: its records out.
-        let isSource = labels[4] == PluginType.source.rawValue
         var moved = false
-        if labels[4] != PluginType.alertpublisher.rawValue {  // a publisher's: its alerts (PipelineMetrics.advance)
+        if !isPublisher {  // a publisher's: its alerts (PipelineMetrics.advance)
             moved = received.advance(to: Int64(isSource ? s.recordsOut : s.recordsIn))
             moved = sent.advance(to: Int64(s.recordsOut)) || moved
         }
@@ -205,20 +215,26 @@ private struct StageSeries {
             if workerRestarts == nil { workerRestarts = TrackedCounter(r.counter(MetricCatalog.workerRestarts, labels)) }
             workerRestarts?.advance(to: Int64(restarts))
         }
-        for (name, value) in s.counters {
-            if plugin[name] == nil {
-                guard plugin.count < MetricCatalog.maxPluginCounters else { continue }
-                plugin[name] = TrackedCounter(r.counter(MetricCatalog.pluginEvents, labels + [name]))
+        if s.counters != lastCounters {
+            lastCounters = s.counters
+            for (name, value) in s.counters {
+                if plugin[name] == nil {
+                    guard plugin.count < MetricCatalog.maxPluginCounters else { continue }
+                    plugin[name] = TrackedCounter(r.counter(MetricCatalog.pluginEvents, labels + [name]))
+                }
+                plugin[name]?.advance(to: value)
             }
-            plugin[name]?.advance(to: value)
         }
-        for (outcome, field) in MetricCatalog.alertOutcomes {
-            let value = s.alerts[keyPath: field]
-            if alerts[outcome] == nil {
-                guard value > 0 else { continue }  // a series once the outcome happened
-                alerts[outcome] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], outcome]))
+        if s.alerts != lastAlerts {
+            lastAlerts = s.alerts
+            for (i, (outcome, field)) in MetricCatalog.alertOutcomes.enumerated() {
+                let value = s.alerts[keyPath: field]
+                if alerts[i] == nil {
+                    guard value > 0 else { continue }  // a series once the outcome happened
+                    alerts[i] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], outcome]))
+                }
+                alerts[i]?.advance(to: Int64(value))
             }
-            alerts[outcome]?.advance(to: Int64(value))
         }
     }
 }
