@@ -241,6 +241,29 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertEqual(try scrape(address).value("sluice_batch_in_progress"), 1)
     }
 
+    func testHealthTurnsUnhealthyWhenASinkHangsOnAPipeNobodyReads() throws {
+        // The JSONLSink writes into a named pipe that nobody reads: once its 64 KiB buffer is
+        // full, write() blocks for ever, as a sink on a dead peer with no I/O timeout does.
+        let dir = try folder(Self.pipeline(health: #"{"stallMs": 1000}"#))
+        XCTAssertEqual(mkfifo(dir + "/out.jsonl", 0o600), 0)
+        let (h, address) = try start(dir)
+        defer { h.signal(SIGKILL); h.wait(seconds: 5) }
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) { httpGet("http://\(address)/ready")?.status == 200 })
+        try Self.drop(5000, into: dir, file: "a.jsonl")
+        var last: (status: Int, headers: [String: String], body: String)?
+        XCTAssertTrue(BackgroundHost.poll(seconds: 60) {
+            last = httpGet("http://\(address)/health")
+            return last?.status == 503
+        }, "\(String(describing: last))")
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((last?.body ?? "").utf8)) as? [String: Any])
+        let reasons = try XCTUnwrap(report["reasons"] as? [[String: Any]])
+        XCTAssertEqual(reasons.map { $0["check"] as? String }, ["stalled"])
+        let m = try scrape(address)
+        XCTAssertEqual(m.value("sluice_batch_in_progress"), 1)
+        XCTAssertLessThan(m.value("sluice_component_sent_events_total", ["stage": "out"]) ?? 5000, 5000, "the sink stopped part way")
+        XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
+    }
+
     func testHealthTurnsUnhealthyOnFailedDeliveries() throws {
         let dir = try folder(Self.pipeline(publisher: #"{"name": "down", "plugin": {"name": "FailingPublisher"}}"#))
         let (h, address) = try start(dir, plugins: [Fixtures.shared.publishers])
