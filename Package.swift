@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Sluice: a plugin-host framework for data pipelines.
 //
 //   Sources/SluiceEngine     the engine library (catalog, widgets, ABI host side, ...)
@@ -6,6 +6,7 @@
 //   Sources/SluiceExpr       expressions evaluated, plugin functions called (libffi), and
 //                            the built-in Filter / Derive / AlertRule stages (C++)
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
+//   Sources/SluiceServe      the HTTP endpoints of a running host (/metrics, /health; Hummingbird)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
@@ -95,6 +96,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // traits: [] leaves out swift-configuration (needs tools-version 6.1).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The C ABI: PluginSDK/include/sluice_plugin.h, plus a layout check compiled as C.
@@ -141,16 +147,29 @@ let package = Package(
                 "SluiceGuard",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/SluiceEngine",
             // The per-record paths (emitter, alerts) mutate class state millions of times a
             // second; the static exclusivity checks stay, the run-time ones go in release.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        // /metrics, /ping, /ready, /health beside a run (`host run --http`); keeps NIO out of the engine.
+        .target(
+            name: "SluiceServe",
+            dependencies: [
+                "SluiceEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/SluiceServe"
+        ),
         .executableTarget(
             name: "host",
             dependencies: [
                 "SluiceEngine",
+                "SluiceServe",
                 "SluiceGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -204,7 +223,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP"],
+            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP", "SluiceServe"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),

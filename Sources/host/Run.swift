@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SluiceEngine
 import SluiceGuard
+import SluiceServe
 
 struct Run: ParsableCommand, LogConfigurable {
     @OptionGroup var log: LogOptions
@@ -44,9 +45,20 @@ struct Run: ParsableCommand, LogConfigurable {
     @Option(name: .customLong("stop-grace-seconds"), help: "After SIGINT/SIGTERM/SIGHUP, how long the batch in flight may take before the host stops at once (1-3600).")
     var stopGraceSeconds: Int = 30
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("Serve /metrics, /ping, /ready and /health on HOST:PORT while the run goes (port 0: any free one; see docs/monitoring.md).", valueName: "ADDR"))
+    var httpAddress: String?
+
+    @Option(name: .customLong("http-token-file"), help: ArgumentHelp("Every HTTP request must carry this file's token (Authorization: Bearer); needed to serve a non-loopback address.", valueName: "FILE"))
+    var httpTokenFile: String?
+
     func validate() throws {
         guard (1...3600).contains(stopGraceSeconds) else {
             throw ValidationError("--stop-grace-seconds must be from 1 to 3600")
+        }
+        if let httpAddress {
+            do { _ = try HTTPSettings(address: httpAddress, tokenFile: httpTokenFile) } catch { throw ValidationError("\(error)") }
+        } else if httpTokenFile != nil {
+            throw ValidationError("--http-token-file needs --http")
         }
     }
 
@@ -87,6 +99,15 @@ struct Run: ParsableCommand, LogConfigurable {
             case .auto, .none: break
             }
         }
+        // Listening before any plugin is created: a port in use stops nothing midway.
+        let server: HTTPServer?
+        do { server = try httpAddress.map { try HTTPServer(HTTPSettings(address: $0, tokenFile: httpTokenFile), plan: plan) } } catch {
+            printError("error: \(error)\n")
+            throw ExitCode(ExitStatus.failed)
+        }
+        defer { server?.stop() }
+        if let server { printError("http: listening on \(server.boundAddress)\n") }
+        options.observers += server?.observers ?? []
         // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.
         sg_run_begin()
         let summary: RunSummary

@@ -2,9 +2,12 @@
 /// and the thresholds of its own alerts (`sla`, for the `@pipeline` alerts port).
 /// Documented in docs/pipelines.md and docs/operations.md.
 
-/// `/health` answers unhealthy when no batch completed for `stallMs` while input was
-/// waiting, or when more than `maxErrors` error records or more than `maxFailedDeliveries`
-/// failed alert deliveries happened within the last `periodMs` (nil: not judged).
+/// `/health` answers unhealthy when no batch completed for `stallMs` while a batch was in
+/// flight or input was waiting, or when more than `maxErrors` error records or more than
+/// `maxFailedDeliveries` failed alert deliveries (failed or spooled) happened within the
+/// last `periodMs` (nil: not judged). RunHealth judges them; docs/monitoring.md tells the
+/// rules and why these defaults (an idle pipeline is healthy; error records are the data's,
+/// judged only when bounded; one undelivered alert in a minute is unhealthy).
 public struct HealthSettings: Sendable, Equatable {
     public var stallMs: Int = 60_000
     public var periodMs: Int = 60_000
