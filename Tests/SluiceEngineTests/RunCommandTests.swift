@@ -72,7 +72,7 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(BackgroundHost.poll(seconds: 20) { !got.get().isEmpty }, "the reader got the summary")
         let summary = try JSONDecoder().decode(RunSummary.self, from: got.get())
-        XCTAssertEqual(summary.records, 2000)
+        XCTAssertEqual(summary.records, 1998)
         var info = stat()
         XCTAssertEqual(stat(fifo, &info), 0)
         XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "still a FIFO")
