@@ -6,6 +6,7 @@
 //   Sources/SluiceExpr       expressions evaluated, plugin functions called (libffi), and
 //                            the built-in Filter / Derive / AlertRule stages (C++)
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
+//   Sources/SluiceHistory    the run and alert history (SQLite, through GRDB)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
@@ -95,6 +96,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The C ABI: PluginSDK/include/sluice_plugin.h, plus a layout check compiled as C.
@@ -147,10 +149,18 @@ let package = Package(
             // second; the static exclusivity checks stay, the run-time ones go in release.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        // The run and alert history in <state folder>/history.sqlite (GRDB, the system's
+        // libsqlite3): its writer (a RunObserver) and what `host runs/alerts/incidents` read.
+        .target(
+            name: "SluiceHistory",
+            dependencies: ["SluiceEngine", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/SluiceHistory"
+        ),
         .executableTarget(
             name: "host",
             dependencies: [
                 "SluiceEngine",
+                "SluiceHistory",
                 "SluiceGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -204,7 +214,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP"],
+            dependencies: ["SluiceEngine", "SluiceHistory", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),

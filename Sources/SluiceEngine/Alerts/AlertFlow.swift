@@ -65,6 +65,9 @@ final class AlertFlow {
     }
     /// The last batch's id (notifications made while idle are logged with it).
     private var lastBatch: UInt64 = 0
+    /// Who hears of each alert sent and each incident's change (the run's observers: the
+    /// history). Set before `connect`.
+    var observers: [RunObserver] = []
 
     /// Compiles the alerts connections' `when`. `stop`: whether the run was asked to stop
     /// (publishers then spool rather than wait to retry). `clock` (milliseconds since 1970)
@@ -108,6 +111,7 @@ final class AlertFlow {
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
                                          knowsLife: s.entry.abiMinor >= 5, sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
+            lanes[i]?.keepsSent = observers.contains { $0.wantsAlertsSent }
         }
     }
 
@@ -306,6 +310,17 @@ final class AlertFlow {
                 life = .init(notification: .resolved, severity: notice.severity, incident: incident, startsAtMs: startsAt, endsAtMs: endsAt)
             }
             let envelope = writer.write(payload: monitor.payload(notice, in: arena), count: notice.count, ordinal: out.count, life: life)
+            if !isHeld && !observers.isEmpty {
+                let kind: IncidentChange.Kind
+                switch life.notification {
+                case .firing: kind = .opened
+                case .renotify: kind = .renotified
+                case .refresh: kind = .refreshed
+                case .resolved: kind = .resolved
+                }
+                let told = kind == .resolved ? announced : silence(envelope, at: now) == nil
+                tell(kind, envelope, monitor.named(notice.labels), life, notified: told, at: now)
+            }
             if case .resolved = notice.notification {
                 monitor.announce(notice.key, false)  // the key's next incident is news again
                 // The end of an incident nobody was told of is not news; that of one they
@@ -330,10 +345,22 @@ final class AlertFlow {
         for notice in monitor.refreshes(now: now) where notice.announced && !notice.handedOver {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
-            out.append(UnsafePointer(writer.write(payload: monitor.payload(notice, in: arena), count: notice.count,
-                                                  ordinal: out.count, life: life)))
+            let envelope = writer.write(payload: monitor.payload(notice, in: arena), count: notice.count, ordinal: out.count, life: life)
+            out.append(UnsafePointer(envelope))
+            if !observers.isEmpty { tell(.refreshed, envelope, monitor.named(notice.labels), life, notified: true, at: now) }
         }
         return out
+    }
+
+    /// Tells the observers of an incident's change.
+    private func tell(_ kind: IncidentChange.Kind, _ envelope: UnsafePointer<sluice_alert>, _ labels: [(String, String)],
+                      _ life: EnvelopeWriter.Life, notified: Bool, at now: Int64) {
+        let a = envelope.pointee
+        let change = IncidentChange(kind: kind, stage: String(a.stage), incident: String(a.incident), key: String(a.key),
+                                    subject: labels.map { "\($0.0)=\($0.1)" }.joined(separator: " "), severity: life.severity,
+                                    startsAtMs: life.startsAtMs, endsAtMs: kind == .resolved ? life.endsAtMs : nil, atMs: now,
+                                    run: run, notified: notified)
+        for o in observers { o.incidentChanged(change) }
     }
 
     /// The envelopes no active silence holds back; the others are counted silenced.
@@ -435,6 +462,10 @@ final class AlertFlow {
         }
         group.wait()
         var durations: Durations = [:]
+        if !observers.isEmpty {
+            let sent = results.reports.flatMap(\.1.sent)
+            if !sent.isEmpty { for o in observers { o.alertsSent(sent) } }
+        }
         for (position, report) in results.reports {
             publisherCounts[position]?.add(report.publisher)
             durations[position, default: 0] += report.publisher.durationMs

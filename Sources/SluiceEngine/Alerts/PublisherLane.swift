@@ -17,6 +17,8 @@ struct LaneReport {
     /// Failed alerts no stage can be named for (unreadable spool lines).
     var unattributedFailed = 0
     var publisher = PublisherSummary(name: "", plugin: "")
+    /// Each alert's outcome, when the lane keeps them (`PublisherLane.keepsSent`).
+    var sent: [AlertSent] = []
 
     mutating func count(_ stage: String, _ change: (inout AlertCounts) -> Void) {
         change(&perStage[stage, default: AlertCounts()])
@@ -58,6 +60,9 @@ final class PublisherLane: @unchecked Sendable {
     private let knowsLife: Bool
     /// Milliseconds since 1970: when alerts were sent, when the spool is due.
     private let clock: () -> Int64
+
+    /// Whether each alert's outcome goes into the step's report (for the history).
+    var keepsSent = false
 
     /// Spooled alerts handed over per publish call when replaying.
     static let replayChunk = 1000
@@ -109,7 +114,7 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Delivers what waits in the spool: always when `force` (a new run), else once the
     /// wait after the last failure has passed.
-    func replay(force: Bool) -> LaneReport {
+    func replay(force: Bool, batch: UInt64 = 0) -> LaneReport {
         var report = emptyReport()
         let now = clock()
         guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
@@ -141,16 +146,18 @@ final class PublisherLane: @unchecked Sendable {
             let outcome = delivery.deliver(chunk.map(\.alert), to: instance)
             report.publisher.retries += outcome.retries
             var refused: [String] = []
-            for (item, fate) in zip(chunk, outcome.fates) {
+            for (n, (item, fate)) in zip(chunk, outcome.fates).enumerated() {
                 let stage = String(item.alert.pointee.stage)
                 switch fate {
                 case .delivered:
                     report.publisher.replayed += 1
                     report.count(stage) { $0.replayed += 1 }
                     noteSent(item.alert, clock())
+                    keep(item.alert, stage, .replayed, outcome, n, batch, &report)
                 case .failed(let why):
                     report.publisher.failed += 1
                     report.count(stage) { $0.failed += 1 }
+                    keep(item.alert, stage, .failed, outcome, n, batch, &report, why)
                     if !refused.contains(why) && refused.count < 5 { refused.append(why) }
                 case .deferred(let why, let wait):
                     kept.append(lines[item.line])
@@ -215,7 +222,7 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
     func publish(_ alerts: [RoutedAlert], batch: UInt64) -> LaneReport {
-        var report = replay(force: false)
+        var report = replay(force: false, batch: batch)
         let now = clock()
         report.publisher.received += alerts.count
         var toSend: [RoutedAlert] = []
@@ -272,7 +279,8 @@ final class PublisherLane: @unchecked Sendable {
         var deferred: [RoutedAlert] = []
         var reason = "", notBefore = 0
         var refused = 0
-        for (r, fate) in zip(toSend, outcome.fates) {
+        var tried: [Int] = []  // the deferred alerts' publish calls (kept for the history)
+        for (n, (r, fate)) in zip(toSend, outcome.fates).enumerated() {
             switch fate {
             case .delivered where String(r.alert.pointee.notification) == "refresh":
                 report.publisher.refreshed += 1
@@ -281,15 +289,18 @@ final class PublisherLane: @unchecked Sendable {
                 report.publisher.published += 1
                 report.count(r.stage) { $0.published += 1 }
                 noteSent(r.alert, after)
-            case .failed:
+                keep(r.alert, r.stage, .published, outcome, n, batch, &report)
+            case .failed(let why):
                 refused += 1
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
+                keep(r.alert, r.stage, .failed, outcome, n, batch, &report, why)
             case .deferred where String(r.alert.pointee.notification) == "refresh":
                 // Nothing new to keep: the next refresh goes out in its time.
                 continue
             case .deferred(let why, let wait):
                 deferred.append(r)
+                if keepsSent { tried.append(n < outcome.attempts.count ? outcome.attempts[n] : 1) }
                 reason = why
                 notBefore = max(notBefore, wait)
             }
@@ -299,13 +310,15 @@ final class PublisherLane: @unchecked Sendable {
         }
         if !deferred.isEmpty {
             noteFailure(reason, now: after, notBeforeMs: notBefore, replay: false)
-            toSpool(deferred, reason: reason, batch: batch, now: after, &report)
+            toSpool(deferred, reason: reason, batch: batch, now: after, &report, attempts: tried)
         }
         saveState(now: after)
         return report
     }
 
-    private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport) {
+    private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport,
+                         attempts: [Int] = []) {
+        let tried = DeliveryOutcome(attempts: attempts)
         var spooled = 0
         var why = "the spool is full (spool.maxBytes \(spool.maxBytes))"
         do {
@@ -317,12 +330,14 @@ final class PublisherLane: @unchecked Sendable {
             if i < spooled {
                 report.publisher.spooled += 1
                 report.count(r.stage) { $0.spooled += 1 }
+                keep(r.alert, r.stage, .spooled, tried, i, batch, &report, reason)
                 // On its way: copies within the repeat interval are not spooled again, nor a
                 // notification made again after a restart.
                 if r.repeatIntervalMs > 0 || Self.mark(r.alert) != nil { noteSent(r.alert, now) }
             } else {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
+                keep(r.alert, r.stage, .failed, tried, i, batch, &report, "\(reason); not spooled: \(why)")
             }
         }
         if spooled > 0 {
@@ -347,6 +362,18 @@ final class PublisherLane: @unchecked Sendable {
         let p = arena.allocate(sluice_alert.self, count: 1, for: "an alert's refresh")
         p.initialize(to: copy)
         return p
+    }
+
+    /// Keeps one alert's outcome in the report (when `keepsSent`): its envelope copied out
+    /// of the arena, rendered into rows by the history's own thread.
+    private func keep(_ alert: UnsafePointer<sluice_alert>, _ stage: String, _ outcome: AlertSent.Outcome,
+                      _ delivery: DeliveryOutcome?, _ n: Int, _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
+        guard keepsSent else { return }
+        let json = alert.pointee.json
+        let envelope = json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: json.len)) } ?? []
+        let attempts = delivery.map { n < $0.attempts.count ? $0.attempts[n] : 0 } ?? 0
+        report.sent.append(AlertSent(publisher: name, stage: stage, outcome: outcome, attempts: attempts, atMs: clock(),
+                                     batch: batch, reason: reason, envelope: envelope))
     }
 
     // MARK: state

@@ -88,6 +88,7 @@ public final class PipelineRunner {
                                   writeFile: options.writePositionFile)
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
         alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger)
+        alerts.observers = options.observers
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []

@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Writes to the history database on a thread of its own, so that a batch never waits for
+/// the disk: `submit` only appends to a queue (it never blocks on SQLite), and the thread
+/// drains everything waiting in one transaction (one commit per drain, however many
+/// batches arrived meanwhile).
+///
+/// - Past `maxPending` waiting rows new work is dropped and counted (`dropped`): the run
+///   is never slowed down by its history. Work marked `keep` (a run's start and end) is
+///   never dropped.
+/// - One item that fails (a constraint) is rolled back alone (a savepoint each) and
+///   logged; anything else that fails (a full disk, a file that cannot be written) stops
+///   the writer: it says why once in the log, counts what it drops from then on, and
+///   tries once more at `close` to record its end and why it stopped.
+/// - Work marked `alone` (retention) runs in a transaction of its own: a DELETE that fails
+///   takes nothing else with it.
+final class HistoryWriter: @unchecked Sendable {
+    typealias Work = (Database) throws -> Void
+
+    private struct Item {
+        let work: Work
+        let weight: Int
+        let alone: Bool
+    }
+
+    let path: String
+    private let db: DatabaseQueue
+    private let logger: Logger
+    private let maxPending: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queue: [Item] = []
+    private var pendingWeight = 0
+    /// The newest of a kind that only its last value matters for (the run's counts so far).
+    private var latest: Work?
+    private var closed = false
+    private var finished = false
+    private var busy = false
+    private var droppedCount = 0
+    private var failure: String?
+
+    init(db: DatabaseQueue, path: String, logger: Logger, maxPending: Int = 50_000) {
+        self.db = db
+        self.path = path
+        self.logger = logger
+        self.maxPending = maxPending
+        let t = Thread { [self] in self.loop() }
+        t.name = "sluice-history"
+        t.start()
+    }
+
+    /// Queues `work` (`weight`: the rows it writes). False when it was dropped.
+    @discardableResult
+    func submit(weight: Int = 1, keep: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed, failure == nil || keep, keep || pendingWeight + weight <= maxPending else {
+            droppedCount += weight
+            return false
+        }
+        queue.append(Item(work: work, weight: weight, alone: alone))
+        pendingWeight += weight
+        condition.signal()
+        return true
+    }
+
+    /// Replaces the last value of the run's counts so far (written with the next drain).
+    func submitLatest(_ work: @escaping Work) {
+        condition.lock()
+        latest = work
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Rows dropped so far, and why the writer stopped (nil: it did not).
+    var state: (dropped: Int, failure: String?) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (droppedCount, failure)
+    }
+
+    /// Waits until everything submitted so far is written (or the writer stopped), at most
+    /// `seconds`. True when it is.
+    @discardableResult
+    func flush(seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while (!queue.isEmpty || latest != nil || busy) && !finished {
+            if !condition.wait(until: deadline) { return false }
+        }
+        return true
+    }
+
+    /// Writes what waits (at most `seconds`), then ends the thread.
+    @discardableResult
+    func close(seconds: Double) -> Bool {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while !finished {
+            if !condition.wait(until: deadline) {
+                condition.unlock()
+                return false
+            }
+        }
+        condition.unlock()
+        return true
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while queue.isEmpty && latest == nil && !closed { condition.wait() }
+            if queue.isEmpty && latest == nil {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            var items = queue
+            if let latest { items.append(Item(work: latest, weight: 0, alone: false)) }
+            queue = []
+            latest = nil
+            pendingWeight = 0
+            busy = true
+            let stopped = failure != nil
+            condition.unlock()
+            let error = stopped ? finalAttempt(items) : write(items)
+            condition.lock()
+            busy = false
+            if let error, failure == nil {
+                failure = error
+                condition.unlock()
+                logger.error("history: stopped writing to \(path): \(error); the run goes on without it (what it cannot write is counted in the run's row when it can be written)")
+                condition.lock()
+            }
+            condition.broadcast()
+        }
+    }
+
+    /// Writes items in as few transactions as it can; the error that stops the writer.
+    private func write(_ items: [Item]) -> String? {
+        var group: [Item] = []
+        func flushGroup() throws {
+            guard !group.isEmpty else { return }
+            defer { group = [] }
+            try db.inTransaction { db in
+                for item in group { try Self.apply(item, db, logger) }
+                return .commit
+            }
+        }
+        do {
+            for item in items {
+                if item.alone {
+                    try flushGroup()
+                    do {
+                        try db.inTransaction { db in try item.work(db); return .commit }
+                    } catch let e as DatabaseError where Self.isItemError(e) {
+                        logger.warning("history: a retention step failed in \(path): \(e.message ?? "\(e.resultCode)")")
+                    }
+                } else {
+                    group.append(item)
+                }
+            }
+            try flushGroup()
+            return nil
+        } catch let e as DatabaseError {
+            condition.lock()
+            droppedCount += items.reduce(0) { $0 + $1.weight }
+            condition.unlock()
+            return HistoryError(describing: e, path: path).description
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// After the writer stopped, only kept work comes (a run's end): tried once more, so
+    /// that the run's row can say why its history is short.
+    private func finalAttempt(_ items: [Item]) -> String? {
+        do {
+            try db.inTransaction { db in
+                for item in items { try Self.apply(item, db, logger) }
+                return .commit
+            }
+        } catch {
+            logger.error("history: cannot record the run's end in \(path) either: \(error)")
+        }
+        return nil
+    }
+
+    private static func apply(_ item: Item, _ db: Database, _ logger: Logger) throws {
+        do {
+            try db.inSavepoint {
+                try item.work(db)
+                return .commit
+            }
+        } catch let e as DatabaseError where isItemError(e) {
+            logger.warning("history: one entry not written: \(e.message ?? "\(e.resultCode)")")
+        } catch let e as DatabaseError {
+            throw e
+        } catch {
+            logger.warning("history: one entry not written: \(error)")
+        }
+    }
+
+    /// Errors of one statement (its data), not of the database or the disk.
+    private static func isItemError(_ e: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE, .SQLITE_ERROR].contains(e.resultCode)
+    }
+}
