@@ -160,6 +160,11 @@ public struct HistoryReader {
         }
     }
 
+    /// SQLite's own check of the file: "ok" when it is sound.
+    public func integrityCheck() throws -> String {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+
     /// SQLite's errors as HistoryErrors naming the file.
     private func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {

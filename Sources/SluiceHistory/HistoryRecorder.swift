@@ -158,7 +158,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
 
     // MARK: writing
 
-    private func finish(_ summary: RunSummary, status: String, exitCode: Int32, failure: String?, waitSeconds: Double = 30) {
+    private func finish(_ summary: RunSummary, status: String, exitCode: Int32, failure: String?, waitSeconds: Double = 10) {
         endLock.lock()
         let first = !ended
         ended = true

@@ -1,0 +1,310 @@
+import Foundation
+@testable import SluiceEngine
+@testable import SluiceHistory
+import XCTest
+
+/// Issue 23, the history: real `host run`s recorded in <state folder>/history.sqlite —
+/// runs, batches, alerts sent and incidents; a failed start; --no-history; retention
+/// bounds; kill -9 at random moments; a full disk and a history that cannot be opened.
+final class HistoryTests: XCTestCase {
+    /// The store-quality-monitor example (a 5-minute window of event time, fire → resolve,
+    /// to an AlertLog) with its outputs in a scratch folder.
+    func testAMonitorRunIsRecordedWithItsBatchesAlertsAndIncidents() throws {
+        let dir = try scratchFolder()
+        let pipeline = Package.root + "/examples/store-quality-monitor/pipeline.json"
+        let r = try host(["run", pipeline, "--progress", "none", "--summary-json", dir + "/summary.json"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        let reader = try HistoryReader(path: dir + "/out/store-quality-monitor/state/history.sqlite")
+        XCTAssertEqual(try reader.integrityCheck(), "ok")
+
+        let runs = try reader.runs(limit: 10)
+        XCTAssertEqual(runs.count, 1)
+        let run = try XCTUnwrap(runs.first)
+        XCTAssertEqual(run.id, summary.run)
+        XCTAssertEqual(run.status, "completed")
+        XCTAssertEqual(run.exitCode, 0)
+        XCTAssertEqual(run.pipeline, "store-quality-monitor")
+        XCTAssertEqual(run.namespace, "retail")
+        XCTAssertEqual(run.batches, summary.batches)
+        XCTAssertEqual(run.recordsIn, summary.records)
+        XCTAssertNotNil(run.endedMs)
+        XCTAssertEqual(run.historyDropped, 0)
+        let alerts = try XCTUnwrap(HistoryJSON.parse(run.alertsJSON) as? [String: Int])
+        XCTAssertEqual(alerts["published"], summary.alerts.published)
+        XCTAssertEqual(alerts["firing"], summary.alerts.firing)
+        XCTAssertEqual(alerts["resolved"], summary.alerts.resolved)
+        XCTAssertNotNil(HistoryReport.decodeSummary(run.summaryJSON), "the run's summary is kept for `runs show`")
+
+        // Every batch, numbered from 1.
+        let (batches, kept) = try reader.batches(run: run.id, limit: 100_000)
+        XCTAssertEqual(kept, summary.batches)
+        XCTAssertEqual(batches.map(\.batch), Array(1...Int64(summary.batches)))
+        XCTAssertEqual(batches.reduce(0) { $0 + $1.records }, summary.records)
+
+        // Every alert the log received, one row each, with its envelope.
+        let log = try String(contentsOfFile: dir + "/out/store-quality-monitor/alerts.jsonl", encoding: .utf8)
+            .split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        let sent = try reader.alerts(.init(limit: 10_000))
+        XCTAssertEqual(sent.count, log.count)
+        XCTAssertEqual(Set(sent.map(\.id)), Set(log.compactMap { $0["id"] as? String }))
+        XCTAssertTrue(sent.allSatisfy { $0.publisher == "alert-log" && $0.outcome == "published" && $0.attempts == 1 && $0.stage == "quality" })
+        XCTAssertEqual(sent.filter { $0.status == "resolved" }.count, summary.alerts.resolved)
+        XCTAssertEqual(sent.filter { $0.notification == "renotify" }.count, summary.alerts.renotified)
+
+        // The incidents: as many as firings, resolved as many as resolves, each with its
+        // notifications counted; the open one has no end.
+        let incidents = try reader.incidents(openOnly: false, stage: nil, limit: 1000)
+        XCTAssertEqual(incidents.count, summary.alerts.firing)
+        XCTAssertEqual(incidents.filter { $0.resolvedMs != nil }.count, summary.alerts.resolved)
+        XCTAssertEqual(incidents.reduce(0) { $0 + $1.notifications }, log.count)
+        let open = try reader.incidents(openOnly: true, stage: nil, limit: 1000)
+        XCTAssertEqual(open.count, summary.alerts.firing - summary.alerts.resolved)
+        for i in incidents {
+            XCTAssertTrue(i.subject.hasPrefix("store_id=store"), i.subject)
+            let firing = log.first { $0["incident"] as? String == i.incident && $0["notification"] as? String == "firing" }
+            XCTAssertEqual((firing?["startsAt"] as? String).flatMap(Timestamp.milliseconds(iso8601:)), i.openedMs, "opened at the envelope's startsAt")
+            if let end = i.resolvedMs {
+                let resolved = log.first { $0["incident"] as? String == i.incident && $0["notification"] as? String == "resolved" }
+                XCTAssertEqual((resolved?["endsAt"] as? String).flatMap(Timestamp.milliseconds(iso8601:)), end)
+            }
+        }
+    }
+
+    /// A run whose sink cannot be created is recorded with its failure and exit code.
+    func testARunThatFailsBeforeItStartsIsRecorded() throws {
+        let dir = try scratchFolder()
+        try """
+            {"name": "fails", "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"1\\"}"}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/no/such/folder/out.txt"}}}],
+             "connections": [{"from": "in", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, ExitStatus.failed.rawValue, r.stderr)
+        let run = try XCTUnwrap(try HistoryReader(path: dir + "/out/fails/state/history.sqlite").runs(limit: 5).first)
+        XCTAssertEqual(run.status, "failed")
+        XCTAssertEqual(run.exitCode, 1)
+        XCTAssertEqual(run.batches, 0)
+        XCTAssertTrue(run.failure?.contains("out") == true && run.failure?.contains("FileSink") == true, run.failure ?? "nil")
+        let listed = try host(["runs", "--state", dir + "/out/fails/state"])
+        XCTAssertEqual(listed.status, 0, listed.stderr)
+        XCTAssertTrue(listed.stdout.contains("failed") && listed.stdout.contains("FileSink"), listed.stdout)
+    }
+
+    func testNoHistoryFlagAndTheSettingKeepNone() throws {
+        let dir = try scratchFolder()
+        for (name, extra) in [("flag", ""), ("setting", #""history": {"enabled": false},"#)] {
+            try """
+                {"name": "\(name)", \(extra) "stages": [
+                   {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"1\\"}"}}},
+                   {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/\(name).txt"}}}],
+                 "connections": [{"from": "in", "to": "out"}]}
+                """.write(toFile: dir + "/\(name).json", atomically: true, encoding: .utf8)
+            let r = try host(["run", dir + "/\(name).json", "--plugins", Fixtures.shared.kit, "--progress", "none"]
+                             + (name == "flag" ? ["--no-history"] : []), env: ["SLUICE_OUT": dir + "/out"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/\(name)/state/run.lock"), "the run used its state folder")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/\(name)/state/history.sqlite"), name)
+        }
+    }
+
+    /// Small bounds, many batches and alerts, several runs: the tables never hold more
+    /// than the settings say, and the file stops growing.
+    func testRetentionBoundsEveryTable() throws {
+        let dir = try scratchFolder()
+        let lines = (1...400).map { #"{\"id\":\"\#($0)\",\"level\":\#($0 % 10)}"# }.joined(separator: "|")
+        try """
+            {"name": "bounded", "batch": {"maxRecords": 1, "maxDelayMs": 1000},
+             "history": {"keepBatches": 50, "keepAlerts": 30, "keepRuns": 3, "maxAgeDays": 1},
+             "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
+               {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "level >= 5", "payload": {"id": "id"}}}},
+               {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+             "connections": [{"from": "in", "to": "rule"}, {"from": "rule", "to": "log", "port": "alerts"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let path = dir + "/out/bounded/state/history.sqlite"
+        var sizes: [Int] = []
+        for _ in 0..<6 {
+            let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let reader = try HistoryReader(path: path)
+            let runs = try reader.runs(limit: 100)
+            XCTAssertLessThanOrEqual(runs.count, 3)
+            XCTAssertEqual(runs.first?.batches, 400)
+            let kept = try runs.reduce(0) { $0 + (try reader.batches(run: $1.id, limit: 1).kept) }
+            XCTAssertEqual(kept, 50, "the newest 50 batches")
+            XCTAssertEqual(try reader.alerts(.init(limit: 10_000)).count, 30, "the newest 30 alerts")
+            sizes.append([path, path + "-wal"].reduce(0) { $0 + (((try? FileManager.default.attributesOfItem(atPath: $1)[.size]) as? Int) ?? 0) })
+        }
+        XCTAssertEqual(try HistoryReader(path: path).integrityCheck(), "ok")
+        // The freed pages are used again: after the first runs the files hardly grow (a few
+        // pages of fragmentation), far from the 2,400 batches and 1,200 alerts written.
+        XCTAssertLessThanOrEqual(sizes.last ?? 0, (sizes.prefix(2).max() ?? 0) * 3 / 2, "sizes \(sizes)")
+    }
+
+    /// Age: rows older than maxAgeDays go, except a run still running; resolved incidents
+    /// go, open ones stay.
+    func testRetentionByAge() throws {
+        let dir = try scratchFolder()
+        let db = try HistoryDatabase.open(dir + "/history.sqlite", create: true)
+        let now: Int64 = 1_800_000_000_000, old = now - 3 * 86_400_000
+        try db.write { db in
+            for (id, started, status) in [("old", old, "completed"), ("oldrunning", old, "running"), ("new", now, "completed")] {
+                try db.execute(sql: "INSERT INTO runs(id, namespace, pipeline, started_ms, status) VALUES (?, '', 'p', ?, ?)", arguments: [id, started, status])
+                try db.execute(sql: "INSERT INTO batches(run_id, batch, ended_ms, duration_ms, records, errors) VALUES (?, 1, ?, 1, 1, 0)", arguments: [id, started])
+                try db.execute(sql: """
+                    INSERT INTO alerts(run_id, batch, at_ms, stage, key, alert_id, publisher, outcome, attempts, envelope)
+                    VALUES (?, 1, ?, 's', 'k', 'i', 'p', 'published', 1, '{}')
+                    """, arguments: [id, started])
+            }
+            for (incident, seen, resolved) in [("a", old, old as Int64?), ("b", old, nil), ("c", now, now as Int64?)] {
+                try db.execute(sql: """
+                    INSERT INTO incidents(stage, incident, key, subject, severity, opened_ms, last_seen_ms, resolved_ms, first_run, last_run)
+                    VALUES ('s', ?, 'k', '', 'warning', ?, ?, ?, 'r', 'r')
+                    """, arguments: [incident, seen, seen, resolved])
+            }
+        }
+        var settings = HistorySettings()
+        settings.maxAgeDays = 2
+        try db.write { try HistoryRetention.apply(settings, $0, now: now, keepRun: "") }
+        try db.read { db in
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT id FROM runs ORDER BY id"), ["new", "oldrunning"])
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT run_id FROM batches"), ["new"])
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT run_id FROM alerts"), ["new"])
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT incident FROM incidents ORDER BY incident"), ["b", "c"])
+        }
+    }
+
+    /// A pipeline paced at 50 ms a batch, killed with SIGKILL at random moments: after each
+    /// kill the database is sound, holds every batch the sink finished but at most the one
+    /// in flight, and keeps the killed run `running` until the next run (or `host runs`)
+    /// finds the run lock free and marks it `killed`.
+    func testKill9AtRandomMomentsLeavesASoundHistoryAndTheRunMarkedKilled() throws {
+        let dir = try scratchFolder()
+        let lines = (1...300).map { #"{\"id\":\"\#($0)\",\"level\":\#($0 % 10)}"# }.joined(separator: "|")
+        try """
+            {"name": "killed", "batch": {"maxRecords": 1, "maxDelayMs": 1000},
+             "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
+               {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "level >= 5", "payload": {"id": "id"}}}},
+               {"name": "pace", "plugin": {"name": "Tagger", "properties": {"tag": "paced", "pauseMs": 50}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "${pipeline.dir}/sink-${env:ROUND}.txt"}}},
+               {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+             "connections": [{"from": "in", "to": "rule"}, {"from": "rule", "to": "pace"}, {"from": "pace", "to": "out"},
+                             {"from": "rule", "to": "log", "port": "alerts"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let path = dir + "/out/killed/state/history.sqlite"
+        var generator = SeededGenerator(seed: 2023)
+        var killedRuns: [String] = []
+        for round in 0..<8 {
+            let h = try BackgroundHost(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], dir: dir,
+                                       env: ["ROUND": "\(round)"], tag: "round\(round)")
+            usleep(UInt32.random(in: 150_000...1_200_000, using: &generator))
+            h.signal(SIGKILL)
+            XCTAssertTrue(h.wait(seconds: 10))
+            XCTAssertEqual(h.process.terminationReason, .uncaughtSignal, "killed in the middle (round \(round))")
+            guard FileManager.default.fileExists(atPath: path) else { continue }  // killed before the history was made
+            let reader = try HistoryReader(path: path)
+            XCTAssertEqual(try reader.integrityCheck(), "ok", "round \(round)")
+            guard let run = try reader.runs(limit: 1).first, !killedRuns.contains(run.id) else { continue }  // killed before its row
+            XCTAssertEqual(run.status, "running", "nobody has said it ended yet")
+            let (batches, _) = try reader.batches(run: run.id, limit: 100_000)
+            XCTAssertEqual(batches.map(\.batch), batches.isEmpty ? [] : Array(1...Int64(batches.count)), "no batch missing in between")
+            let written = ((try? String(contentsOfFile: dir + "/sink-\(round).txt", encoding: .utf8)) ?? "").split(separator: "\n").count
+            XCTAssertGreaterThanOrEqual(batches.count, written - 1, "round \(round): at most the batch in flight is not recorded")
+            XCTAssertEqual(run.batches, batches.count, "the run's row is written with its batches")
+            for earlier in killedRuns {
+                XCTAssertEqual(try reader.run(earlier)?.status, "killed", "the run after it marked it killed")
+            }
+            killedRuns.append(run.id)
+        }
+        XCTAssertGreaterThanOrEqual(killedRuns.count, 4, "most rounds were killed after their run began")
+        // Nobody holds the lock now: `host runs` says the last one was killed, too.
+        let r = try host(["runs", "--state", dir + "/out/killed/state", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let listed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(Set(listed.compactMap { $0["id"] as? String }), Set(killedRuns))
+        XCTAssertTrue(listed.allSatisfy { $0["status"] as? String == "killed" }, r.stdout)
+        XCTAssertTrue(listed.allSatisfy { ($0["failure"] as? String)?.contains("kill -9") == true }, r.stdout)
+    }
+
+    /// A second SIGTERM stops a run whose plugin spins at once: its row says stopped,
+    /// exit 4, and why (the batch in flight was not committed).
+    func testAStopAtOnceIsRecordedAsStopped() throws {
+        let dir = try scratchFolder()
+        try "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try """
+            {"name": "atonce", "batch": {"maxRecords": 1},
+             "stages": [
+               {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+               {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "spin"}}},
+               {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+             "connections": [{"from": "src", "to": "bad"}, {"from": "bad", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let h = try BackgroundHost(["run", dir + "/p.json", "--plugins", Fixtures.shared.hostile, "--progress", "none"], dir: dir)
+        XCTAssertTrue(BackgroundHost.poll(seconds: 20) { (try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) == "{\"a\":1}\n" })
+        usleep(300_000)
+        h.signal(SIGTERM)
+        XCTAssertFalse(h.wait(seconds: 1), "the first signal waits for the batch in flight, which spins")
+        h.signal(SIGTERM)
+        XCTAssertTrue(h.wait(seconds: 20))
+        XCTAssertEqual(h.process.terminationStatus, ExitStatus.stopped.rawValue, h.stderr)
+        let run = try XCTUnwrap(try HistoryReader(path: dir + "/out/atonce/state/history.sqlite").runs(limit: 1).first)
+        XCTAssertEqual(run.status, "stopped")
+        XCTAssertEqual(run.exitCode, 4)
+        XCTAssertEqual(run.batches, 1, "the batch done before the stop")
+        XCTAssertTrue(run.failure?.contains("stopped at once") == true && run.failure?.contains("second SIGTERM") == true, run.failure ?? "nil")
+    }
+
+    /// A history that cannot be opened (its path is a folder): the run goes on, the log
+    /// says why it is not recorded.
+    func testAHistoryThatCannotBeOpenedLeavesTheRunAlone() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/out/blocked/state/history.sqlite", withIntermediateDirectories: true)
+        try """
+            {"name": "blocked", "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"1\\"}|{\\"id\\":\\"2\\"}"}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/out.txt"}}}],
+             "connections": [{"from": "in", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/out.txt", encoding: .utf8), "1\n2\n")
+        XCTAssertTrue(r.stderr.contains("history: ") && r.stderr.contains("is not a regular file") && r.stderr.contains("this run is not recorded"), r.stderr)
+        let listed = try host(["runs", "--state", dir + "/out/blocked/state"])
+        XCTAssertEqual(listed.status, 1)
+        XCTAssertTrue(listed.stderr.contains("history.sqlite is not a regular file"), listed.stderr)
+    }
+
+    /// The state folder on a 192 KiB tmpfs: the history fills it; the run goes on to the
+    /// end of its input, the log says once why the history stopped, the file stays sound.
+    func testAFullDiskStopsTheHistoryNotTheRun() throws {
+        let dir = try scratchFolder()
+        let mount = dir + "/small"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let m = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=192k", "tmpfs", mount])
+        guard m.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(m.stderr)") }
+        defer { _ = try? runProgram("/bin/umount", [mount]) }
+        let lines = (1...3000).map { #"{\"id\":\"\#($0)\",\"level\":\#($0 % 10)}"# }.joined(separator: "|")
+        try """
+            {"name": "full", "batch": {"maxRecords": 1, "maxDelayMs": 1000}, "state": {"path": "\(mount)"},
+             "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
+               {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "level >= 5", "payload": {"id": "id", "pad": "'\(String(repeating: "x", count: 200))'"}}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/out.txt"}}},
+               {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "\(dir)/alerts.jsonl"}}}],
+             "connections": [{"from": "in", "to": "rule"}, {"from": "rule", "to": "out"}, {"from": "rule", "to": "log", "port": "alerts"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(((try? String(contentsOfFile: dir + "/out.txt", encoding: .utf8)) ?? "").split(separator: "\n").count, 3000)
+        let said = r.stderr.components(separatedBy: "history: stopped writing to").count - 1
+        XCTAssertEqual(said, 1, "said once:\n\(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("the disk is full"), r.stderr)
+        let reader = try HistoryReader(path: mount + "/history.sqlite")
+        XCTAssertEqual(try reader.integrityCheck(), "ok")
+        let run = try XCTUnwrap(try reader.runs(limit: 1).first)
+        XCTAssertLessThan(try reader.batches(run: run.id, limit: 1).kept, 3000, "the history stopped before the run did")
+    }
+}
