@@ -88,6 +88,7 @@ enum HistorySchema {
                   batches INTEGER NOT NULL DEFAULT 0, records_in INTEGER NOT NULL DEFAULT 0,
                   records_out INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
                   alerts_json TEXT, summary_json TEXT, failure TEXT, resumed_after TEXT, host_version TEXT,
+                  alerts_unrecorded INTEGER NOT NULL DEFAULT 0,
                   history_dropped INTEGER NOT NULL DEFAULT 0, history_note TEXT);
                 CREATE INDEX runs_by_start ON runs(started_ms);
                 CREATE INDEX runs_running ON runs(status) WHERE status = 'running';
@@ -103,8 +104,6 @@ enum HistorySchema {
                   severity TEXT, incident TEXT, publisher TEXT NOT NULL, outcome TEXT NOT NULL,
                   attempts INTEGER NOT NULL, reason TEXT, envelope TEXT NOT NULL);
                 CREATE INDEX alerts_by_time ON alerts(at_ms);
-                CREATE INDEX alerts_by_key ON alerts(key, at_ms);
-                CREATE INDEX alerts_by_stage ON alerts(stage, at_ms);
                 CREATE TABLE incidents(
                   stage TEXT NOT NULL, incident TEXT NOT NULL, key TEXT NOT NULL, subject TEXT NOT NULL,
                   severity TEXT NOT NULL, opened_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,

@@ -33,6 +33,8 @@ public struct HistoryReader {
         public var batches, recordsIn, recordsOut, errors: Int
         public var alertsJSON, summaryJSON, failure, resumedAfter, hostVersion, historyNote: String?
         public var historyDropped: Int
+        /// Alerts sent past `history.alertsPerSecond`: counted, not recorded one by one.
+        public var alertsUnrecorded: Int
         public var database: String
 
         init(_ r: Row, database: String) {
@@ -42,6 +44,7 @@ public struct HistoryReader {
             alertsJSON = r["alerts_json"]; summaryJSON = r["summary_json"]; failure = r["failure"]
             resumedAfter = r["resumed_after"]; hostVersion = r["host_version"]; historyNote = r["history_note"]
             historyDropped = r["history_dropped"]
+            alertsUnrecorded = r["alerts_unrecorded"]
             self.database = database
         }
     }

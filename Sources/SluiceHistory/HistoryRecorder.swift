@@ -72,12 +72,12 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     public func batchDone(_ progress: BatchProgress, totals: RunSummary) {
         let run = self.run, now = clock()
         writer.submit { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO batches(run_id, batch, ended_ms, duration_ms, records, errors, alerts_json, phases_json, durations_json)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run, Int64(progress.batchId), now, progress.durationMs["total"] ?? 0, progress.numInputRows,
-                                 progress.errors, HistoryJSON.counts(progress.alerts), HistoryJSON.object(progress.phasesMs),
-                                 HistoryJSON.object(progress.durationMs.filter { $0.key != "total" })])
+                """).execute(arguments: [run, Int64(progress.batchId), now, progress.durationMs["total"] ?? 0, progress.numInputRows,
+                                         progress.errors, HistoryJSON.counts(progress.alerts), HistoryJSON.object(progress.phasesMs),
+                                         HistoryJSON.object(progress.durationMs.filter { $0.key != "total" })])
         }
         writer.submitLatest { [writer] db in
             try HistoryRecorder.update(db, run: run, totals, lastBatchMs: now, dropped: writer.state.dropped)
@@ -86,10 +86,17 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         if batchesSinceRetention >= Self.retentionEvery { retain() }
     }
 
-    public var wantsAlertsSent: Bool { true }
+    public var alertsSentPerSecond: Int { settings.alertsPerSecond }
 
-    public func alertsSent(_ sent: [AlertSent]) {
+    public func alertsSent(_ sent: [AlertSent], unrecorded: Int) {
         let run = self.run
+        if unrecorded > 0 {
+            writer.submit { db in
+                try db.cachedStatement(sql: "UPDATE runs SET alerts_unrecorded = alerts_unrecorded + ? WHERE id = ?")
+                    .execute(arguments: [unrecorded, run])
+            }
+        }
+        guard !sent.isEmpty else { return }
         writer.submit(weight: sent.count) { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO alerts(run_id, batch, at_ms, stage, key, alert_id, status, notification, severity, incident,
@@ -97,10 +104,10 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for a in sent {
-                let e = HistoryJSON.envelope(a.envelope)
-                try insert.execute(arguments: [run, Int64(a.batch), a.atMs, a.stage, e.key, e.id, e.status, e.notification,
-                                               e.severity, e.incident, a.publisher, a.outcome.rawValue, a.attempts, a.reason,
-                                               String(decoding: a.envelope, as: UTF8.self)])
+                insert.setUncheckedArguments([run, Int64(a.batch), a.atMs, a.stage, a.key, a.id, a.life?.status, a.life?.notification,
+                                              a.life?.severity, a.life?.incident, a.publisher, a.outcome.rawValue, a.attempts, a.reason,
+                                              String(decoding: a.envelope, as: UTF8.self)])
+                try insert.execute()
             }
         }
     }
@@ -184,11 +191,11 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     static func update(_ db: Database, run: String, _ s: RunSummary, lastBatchMs: Int64?, dropped: Int) throws {
         let out = s.stages.filter { $0.type == "sink" }.reduce(0) { $0 + $1.recordsOut }
         let errors = s.stages.reduce(0) { $0 + $1.errors }
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE runs SET batches = ?, records_in = ?, records_out = ?, errors = ?, alerts_json = ?,
               last_batch_ms = coalesce(?, last_batch_ms), history_dropped = ?
             WHERE id = ?
-            """, arguments: [s.batches, s.records, out, errors, HistoryJSON.counts(s.alerts), lastBatchMs, dropped, run])
+            """).execute(arguments: [s.batches, s.records, out, errors, HistoryJSON.counts(s.alerts), lastBatchMs, dropped, run])
     }
 
     /// Every run still "running" but `except` becomes "killed", ended at its last batch.

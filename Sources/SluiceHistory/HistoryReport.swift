@@ -23,7 +23,7 @@ public enum HistoryReport {
             "id": r.id, "namespace": r.namespace, "pipeline": r.pipeline, "status": r.status,
             "startedAt": Timestamp.iso8601(milliseconds: r.startedMs), "startedMs": r.startedMs,
             "batches": r.batches, "recordsIn": r.recordsIn, "recordsOut": r.recordsOut, "errors": r.errors,
-            "alerts": HistoryJSON.parse(r.alertsJSON) ?? [String: Int](), "historyDropped": r.historyDropped, "database": r.database,
+            "alerts": HistoryJSON.parse(r.alertsJSON) ?? [String: Int](), "historyDropped": r.historyDropped, "alertsUnrecorded": r.alertsUnrecorded, "database": r.database,
         ]
         if let v = r.endedMs { o["endedAt"] = Timestamp.iso8601(milliseconds: v); o["endedMs"] = v; o["durationMs"] = v - r.startedMs }
         if let v = r.exitCode { o["exitCode"] = v }
@@ -46,6 +46,9 @@ public enum HistoryReport {
         if let v = r.resumedAfter { out += "  resumed after \(v)\n" }
         if let v = r.failure { out += "  failure: \(v)\n" }
         if let v = r.historyNote { out += "  history: \(v)\n" }
+        if r.alertsUnrecorded > 0 {
+            out += "  history: \(r.alertsUnrecorded) alert(s) sent were counted, not recorded one by one (more than history.alertsPerSecond)\n"
+        }
         if r.historyDropped > 0 { out += "  history: \(r.historyDropped) row(s) not recorded (the writer fell behind or stopped)\n" }
         if let summary = decodeSummary(r.summaryJSON) {
             out += "\nstages\n" + CatalogReport.table(["STAGE", "PLUGIN", "KIND", "IN", "OUT", "ERRORS", "MS", "ALERTS"], summary.stages.map { s in

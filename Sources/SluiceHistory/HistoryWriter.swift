@@ -148,9 +148,21 @@ final class HistoryWriter: @unchecked Sendable {
         func flushGroup() throws {
             guard !group.isEmpty else { return }
             defer { group = [] }
-            try db.inTransaction { db in
-                for item in group { try Self.apply(item, db, logger) }
-                return .commit
+            do {
+                // The fast way: one transaction, no savepoints.
+                try db.inTransaction { db in
+                    for item in group { try item.work(db) }
+                    return .commit
+                }
+            } catch let e as DatabaseError where !Self.isItemError(e) {
+                throw e
+            } catch {
+                // An entry failed and took the group with it: again, each in a savepoint,
+                // so that only the entry that fails is left out.
+                try db.inTransaction { db in
+                    for item in group { try Self.apply(item, db, logger) }
+                    return .commit
+                }
             }
         }
         do {

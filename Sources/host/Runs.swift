@@ -40,7 +40,7 @@ struct RunsCommand: ParsableCommand {
     struct Show: ParsableCommand, LogConfigurable {
         static let configuration = CommandConfiguration(abstract: "One run: its counts per stage and publisher, its batches, its failure.")
         @OptionGroup var log: LogOptions
-        @Argument(help: ArgumentHelp("The run's id (or its beginning), as `host runs` shows it.", valueName: "RUN"))
+        @Argument(help: ArgumentHelp("The run's id (or its beginning), as `host runs` shows it; `latest`: the newest run.", valueName: "RUN"))
         var id: String
         @OptionGroup var where_: HistoryOptions
         @Option(help: "The most batches shown (the last ones).") var batches = 20
@@ -50,7 +50,10 @@ struct RunsCommand: ParsableCommand {
         func run() throws {
             var failures = 0
             let readers = try where_.readers(failures: &failures)
-            let found = where_.each(readers, failures: &failures) { r in try r.run(id).map { [(r, $0)] } ?? [] }
+            var found = where_.each(readers, failures: &failures) { r in
+                try (id == "latest" ? r.runs(limit: 1).first : r.run(id)).map { [(r, $0)] } ?? []
+            }
+            if id == "latest" { found = Array(found.sorted { $0.1.startedMs > $1.1.startedMs }.prefix(1)) }
             guard let (reader, run) = found.first else {
                 printError("error: no run '\(id)' in \(readers.map(\.path).joined(separator: ", "))\n")
                 throw ExitCode(ExitStatus.failed)

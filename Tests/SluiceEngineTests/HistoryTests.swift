@@ -289,6 +289,7 @@ final class HistoryTests: XCTestCase {
         let lines = (1...3000).map { #"{\"id\":\"\#($0)\",\"level\":\#($0 % 10)}"# }.joined(separator: "|")
         try """
             {"name": "full", "batch": {"maxRecords": 1, "maxDelayMs": 1000}, "state": {"path": "\(mount)"},
+             "history": {"alertsPerSecond": 1000000},
              "stages": [
                {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
                {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "level >= 5", "payload": {"id": "id", "pad": "'\(String(repeating: "x", count: 200))'"}}}},
@@ -306,5 +307,40 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(try reader.integrityCheck(), "ok")
         let run = try XCTUnwrap(try reader.runs(limit: 1).first)
         XCTAssertLessThan(try reader.batches(run: run.id, limit: 1).kept, 3000, "the history stopped before the run did")
+    }
+
+    /// Past `history.alertsPerSecond` alerts are counted, not recorded one by one; every
+    /// alert is one or the other.
+    func testAlertsPastTheRateAreCountedNotRecorded() throws {
+        let dir = try scratchFolder()
+        let lines = (1...2000).map { #"{\"id\":\"\#($0)\"}"# }.joined(separator: "|")
+        try """
+            {"name": "rate", "history": {"alertsPerSecond": 10},
+             "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
+               {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "true", "payload": {"id": "id"}}}},
+               {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+             "connections": [{"from": "in", "to": "rule"}, {"from": "rule", "to": "log", "port": "alerts"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let reader = try HistoryReader(path: dir + "/out/rate/state/history.sqlite")
+        let run = try XCTUnwrap(try reader.runs(limit: 1).first)
+        let rows = try reader.alerts(.init(limit: 100_000)).count
+        XCTAssertGreaterThanOrEqual(rows, 10, "the first second's worth")
+        XCTAssertLessThan(rows, 1000)
+        XCTAssertEqual(rows + run.alertsUnrecorded, 2000, "every alert recorded or counted")
+        let shown = try host(["runs", "show", run.id, "--state", dir + "/out/rate/state"])
+        XCTAssertTrue(shown.stdout.contains("history: \(run.alertsUnrecorded) alert(s) sent were counted, not recorded one by one"), shown.stdout)
+    }
+
+    /// The history writes AlertCounts by a list of its fields: the list must be the type's.
+    func testTheCountsWrittenAreEveryFieldOfAlertCounts() {
+        XCTAssertEqual(HistoryJSON.countFields.map(\.0), Mirror(reflecting: AlertCounts()).children.compactMap(\.label))
+        var c = AlertCounts()
+        c.emitted = 3
+        c.overflowKeys = 1
+        XCTAssertEqual(HistoryJSON.counts(c), #"{"emitted":3,"overflowKeys":1}"#)
+        XCTAssertNil(HistoryJSON.counts(AlertCounts()))
     }
 }

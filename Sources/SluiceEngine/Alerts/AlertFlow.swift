@@ -67,7 +67,13 @@ final class AlertFlow {
     private var lastBatch: UInt64 = 0
     /// Who hears of each alert sent and each incident's change (the run's observers: the
     /// history). Set before `connect`.
-    var observers: [RunObserver] = []
+    var observers: [RunObserver] = [] {
+        didSet {
+            let rate = observers.map(\.alertsSentPerSecond).max() ?? 0
+            sentBudget = rate > 0 ? SentBudget(perSecond: rate, clock: clock) : nil
+        }
+    }
+    private var sentBudget: SentBudget?
 
     /// Compiles the alerts connections' `when`. `stop`: whether the run was asked to stop
     /// (publishers then spool rather than wait to retry). `clock` (milliseconds since 1970)
@@ -111,7 +117,7 @@ final class AlertFlow {
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
                                          knowsLife: s.entry.abiMinor >= 5, sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
-            lanes[i]?.keepsSent = observers.contains { $0.wantsAlertsSent }
+            lanes[i]?.sentBudget = sentBudget
         }
     }
 
@@ -463,8 +469,8 @@ final class AlertFlow {
         group.wait()
         var durations: Durations = [:]
         if !observers.isEmpty {
-            let sent = results.reports.flatMap(\.1.sent)
-            if !sent.isEmpty { for o in observers { o.alertsSent(sent) } }
+            let sent = results.reports.flatMap(\.1.sent), unrecorded = results.reports.reduce(0) { $0 + $1.1.unrecorded }
+            if !sent.isEmpty || unrecorded > 0 { for o in observers { o.alertsSent(sent, unrecorded: unrecorded) } }
         }
         for (position, report) in results.reports {
             publisherCounts[position]?.add(report.publisher)

@@ -17,8 +17,10 @@ struct LaneReport {
     /// Failed alerts no stage can be named for (unreadable spool lines).
     var unattributedFailed = 0
     var publisher = PublisherSummary(name: "", plugin: "")
-    /// Each alert's outcome, when the lane keeps them (`PublisherLane.keepsSent`).
+    /// Each alert's outcome, when the lane keeps them (`PublisherLane.sentBudget`), and
+    /// how many it left out past the budget's rate.
     var sent: [AlertSent] = []
+    var unrecorded = 0
 
     mutating func count(_ stage: String, _ change: (inout AlertCounts) -> Void) {
         change(&perStage[stage, default: AlertCounts()])
@@ -61,8 +63,9 @@ final class PublisherLane: @unchecked Sendable {
     /// Milliseconds since 1970: when alerts were sent, when the spool is due.
     private let clock: () -> Int64
 
-    /// Whether each alert's outcome goes into the step's report (for the history).
-    var keepsSent = false
+    /// Whether each alert's outcome goes into the step's report (for the history), and how
+    /// many a second (shared by the lanes).
+    var sentBudget: SentBudget?
 
     /// Spooled alerts handed over per publish call when replaying.
     static let replayChunk = 1000
@@ -300,7 +303,7 @@ final class PublisherLane: @unchecked Sendable {
                 continue
             case .deferred(let why, let wait):
                 deferred.append(r)
-                if keepsSent { tried.append(n < outcome.attempts.count ? outcome.attempts[n] : 1) }
+                if sentBudget != nil { tried.append(n < outcome.attempts.count ? outcome.attempts[n] : 1) }
                 reason = why
                 notBefore = max(notBefore, wait)
             }
@@ -364,16 +367,22 @@ final class PublisherLane: @unchecked Sendable {
         return p
     }
 
-    /// Keeps one alert's outcome in the report (when `keepsSent`): its envelope copied out
-    /// of the arena, rendered into rows by the history's own thread.
+    /// Keeps one alert's outcome in the report (with a `sentBudget`, within its rate; a
+    /// notification of an alert's life always): its envelope copied out of the arena,
+    /// made into rows by the history's own thread.
     private func keep(_ alert: UnsafePointer<sluice_alert>, _ stage: String, _ outcome: AlertSent.Outcome,
                       _ delivery: DeliveryOutcome?, _ n: Int, _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
-        guard keepsSent else { return }
-        let json = alert.pointee.json
-        let envelope = json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: json.len)) } ?? []
+        guard let budget = sentBudget else { return }
+        let a = alert.pointee
+        guard a.notification.len > 0 || budget.take() else {
+            report.unrecorded += 1
+            return
+        }
+        let envelope = a.json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: a.json.len)) } ?? []
         let attempts = delivery.map { n < $0.attempts.count ? $0.attempts[n] : 0 } ?? 0
-        report.sent.append(AlertSent(publisher: name, stage: stage, outcome: outcome, attempts: attempts, atMs: clock(),
-                                     batch: batch, reason: reason, envelope: envelope))
+        let life = a.notification.len > 0 ? (String(a.status), String(a.notification), String(a.severity), String(a.incident)) : nil
+        report.sent.append(AlertSent(publisher: name, stage: stage, outcome: outcome, attempts: attempts, atMs: clock(), batch: batch,
+                                     reason: reason, id: String(a.id), key: String(a.key), life: life, envelope: envelope))
     }
 
     // MARK: state
@@ -426,5 +435,37 @@ final class PublisherLane: @unchecked Sendable {
         } catch {
             logger.error("publisher '\(name)': cannot save its state in \(folder): \(error)")
         }
+    }
+}
+
+/// How many alerts a second the lanes copy for the run's observers (a token bucket: at most
+/// `perSecond` at once, refilled at that rate); shared by the lanes, which run at once.
+final class SentBudget: @unchecked Sendable {
+    private let perSecond: Int64
+    private let clock: () -> Int64
+    private let lock = NSLock()
+    private var tokens: Int64
+    private var lastMs: Int64
+
+    init(perSecond: Int, clock: @escaping () -> Int64) {
+        self.perSecond = Int64(max(perSecond, 1))
+        self.clock = clock
+        tokens = self.perSecond
+        lastMs = clock()
+    }
+
+    /// Whether one more alert may be copied now.
+    func take() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if tokens == 0 {
+            let now = clock()
+            let earned = max(0, now - lastMs) * perSecond / 1000
+            guard earned > 0 else { return false }
+            tokens = min(perSecond, earned)
+            lastMs = now
+        }
+        tokens -= 1
+        return true
     }
 }

@@ -16,10 +16,12 @@ public protocol RunObserver: AnyObject {
     /// The run ended (input over, a failure, a stop); `summary` is what `host run` prints.
     func runEnded(_ summary: RunSummary)
     /// What the publishers did with alerts in one step (a batch, a spool replay): one entry
-    /// per alert and publisher. Asked for only when `wantsAlertsSent` is true (copying the
-    /// envelopes costs the lanes a little).
-    func alertsSent(_ sent: [AlertSent])
-    var wantsAlertsSent: Bool { get }
+    /// per alert and publisher, at most `alertsSentPerSecond` a second (notifications of
+    /// alerts with a life always); `unrecorded`: the alerts left out past that rate.
+    func alertsSent(_ sent: [AlertSent], unrecorded: Int)
+    /// How many alerts a second the observer wants one by one (copying envelopes costs the
+    /// publishers' lanes a little); 0: none.
+    var alertsSentPerSecond: Int { get }
     /// An incident of a stage whose alerts have a life opened, was notified again or
     /// refreshed, or resolved.
     func incidentChanged(_ change: IncidentChange)
@@ -31,8 +33,8 @@ public extension RunObserver {
     func batchDone(_ progress: BatchProgress, totals: RunSummary) {}
     func idle(atMs: Int64) {}
     func runEnded(_ summary: RunSummary) {}
-    func alertsSent(_ sent: [AlertSent]) {}
-    var wantsAlertsSent: Bool { false }
+    func alertsSent(_ sent: [AlertSent], unrecorded: Int) {}
+    var alertsSentPerSecond: Int { 0 }
     func incidentChanged(_ change: IncidentChange) {}
 }
 
@@ -53,6 +55,11 @@ public struct AlertSent: Sendable {
     public var batch: UInt64
     /// Why it failed or was spooled (the publisher's message), else nil.
     public var reason: String?
+    /// The envelope's id and key.
+    public var id: String
+    public var key: String
+    /// A notification of an alert's life: its status, notification, severity and incident.
+    public var life: (status: String, notification: String, severity: String, incident: String)?
     /// The envelope as the publisher got it (JSON, docs/alerts.md).
     public var envelope: [UInt8]
 }

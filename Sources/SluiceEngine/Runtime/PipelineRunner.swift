@@ -178,6 +178,7 @@ public final class PipelineRunner {
             // the run before another batch is written: what follows would be read again.
             if reader.commitFailedNow { break }
             let batchStart = ResourceUsage.nowNanoseconds()
+            var observed: RunSummary?  // the summary the observers got: the snapshot too
             if !options.observers.isEmpty {
                 let now = Timestamp.nowMilliseconds()
                 for o in options.observers { o.batchStarted(batch.id, atMs: now) }
@@ -211,6 +212,7 @@ public final class PipelineRunner {
                 options.onBatch?(progress)
                 if !options.observers.isEmpty {
                     let totals = snapshotNow()
+                    observed = totals
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
             }
@@ -226,7 +228,7 @@ public final class PipelineRunner {
                 lastSaved = false
             }
             lastDone = batch.id
-            takeSnapshot(reader: reader)
+            takeSnapshot(reader: reader, observed)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
@@ -260,8 +262,8 @@ public final class PipelineRunner {
     }
 
     @discardableResult
-    private func takeSnapshot(reader: SourceReader) -> RunSummary {
-        let s = snapshotNow()
+    private func takeSnapshot(reader: SourceReader, _ made: RunSummary? = nil) -> RunSummary {
+        let s = made ?? snapshotNow()
         snapshotLock.lock()
         snapshot = s
         snapshotReader = reader
