@@ -342,5 +342,9 @@ final class HistoryTests: XCTestCase {
         c.overflowKeys = 1
         XCTAssertEqual(HistoryJSON.counts(c), #"{"emitted":3,"overflowKeys":1}"#)
         XCTAssertNil(HistoryJSON.counts(AlertCounts()))
+        let phases = ["read": 1.2345678, "a \"quoted\"\nstage\\": 3, "ü": -0.5]
+        let text = try? XCTUnwrap(HistoryJSON.object(phases))
+        let back = (try? JSONSerialization.jsonObject(with: Data((text ?? "").utf8))) as? [String: Double]
+        XCTAssertEqual(back, ["read": 1.235, "a \"quoted\"\nstage\\": 3, "ü": -0.5], text ?? "nil")
     }
 }

@@ -66,6 +66,10 @@ final class PublisherLane: @unchecked Sendable {
     /// Whether each alert's outcome goes into the step's report (for the history), and how
     /// many a second (shared by the lanes).
     var sentBudget: SentBudget?
+    /// Alerts this lane may still copy (taken from the budget a few at a time), and whether
+    /// the budget said no in this step (it is not asked again until the next).
+    private var allowance = 0
+    private var budgetDry = false
 
     /// Spooled alerts handed over per publish call when replaying.
     static let replayChunk = 1000
@@ -118,6 +122,7 @@ final class PublisherLane: @unchecked Sendable {
     /// Delivers what waits in the spool: always when `force` (a new run), else once the
     /// wait after the last failure has passed.
     func replay(force: Bool, batch: UInt64 = 0) -> LaneReport {
+        budgetDry = false
         var report = emptyReport()
         let now = clock()
         guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
@@ -225,6 +230,7 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
     func publish(_ alerts: [RoutedAlert], batch: UInt64) -> LaneReport {
+        budgetDry = false
         var report = replay(force: false, batch: batch)
         let now = clock()
         report.publisher.received += alerts.count
@@ -374,9 +380,16 @@ final class PublisherLane: @unchecked Sendable {
                       _ delivery: DeliveryOutcome?, _ n: Int, _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
         guard let budget = sentBudget else { return }
         let a = alert.pointee
-        guard a.notification.len > 0 || budget.take() else {
-            report.unrecorded += 1
-            return
+        if a.notification.len == 0 {
+            if allowance == 0 && !budgetDry {
+                allowance = budget.take(upTo: 64)
+                budgetDry = allowance == 0
+            }
+            guard allowance > 0 else {
+                report.unrecorded += 1
+                return
+            }
+            allowance -= 1
         }
         let envelope = a.json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: a.json.len)) } ?? []
         let attempts = delivery.map { n < $0.attempts.count ? $0.attempts[n] : 0 } ?? 0
@@ -454,18 +467,19 @@ final class SentBudget: @unchecked Sendable {
         lastMs = clock()
     }
 
-    /// Whether one more alert may be copied now.
-    func take() -> Bool {
+    /// How many more alerts (at most `n`) may be copied now.
+    func take(upTo n: Int) -> Int {
         lock.lock()
         defer { lock.unlock() }
         if tokens == 0 {
             let now = clock()
             let earned = max(0, now - lastMs) * perSecond / 1000
-            guard earned > 0 else { return false }
+            guard earned > 0 else { return 0 }
             tokens = min(perSecond, earned)
             lastMs = now
         }
-        tokens -= 1
-        return true
+        let k = min(Int64(n), tokens)
+        tokens -= k
+        return Int(k)
     }
 }
