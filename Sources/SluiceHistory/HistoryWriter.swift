@@ -116,6 +116,8 @@ final class HistoryWriter: @unchecked Sendable {
         while true {
             while queue.isEmpty && latest == nil && !closed { condition.wait() }
             if queue.isEmpty && latest == nil {
+                // A clean close checkpoints the WAL into the file and removes it.
+                try? db.close()
                 finished = true
                 condition.broadcast()
                 condition.unlock()
