@@ -56,13 +56,18 @@ public enum HistoryDatabase {
 /// A history problem, said in one line that names the file.
 public struct HistoryError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// The file is not a sound SQLite database (SQLite's words: `detail`).
+    public var damaged = false
+    public var detail = ""
     public init(_ description: String) { self.description = description }
 
     /// SQLite's errors in words an operator can act on.
     init(describing error: DatabaseError, path: String) {
         switch error.resultCode {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            description = "\(path) is damaged or not a history database (\(error.message ?? "\(error.resultCode)")); move it away: the next run starts a new one"
+            description = "\(path) is damaged or not a history database (\(error.message ?? "\(error.resultCode)")); the next run moves it aside and starts a new one"
+            damaged = true
+            detail = error.message ?? "\(error.resultCode)"
         case .SQLITE_FULL:
             description = "\(path): the disk is full"
         case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:

@@ -35,7 +35,19 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
                             maxPending: Int = 50_000) -> HistoryRecorder? {
         let path = HistoryDatabase.path(stateFolder: stateFolder)
         do {
-            let db = try HistoryDatabase.open(path, create: true)
+            let db: DatabaseQueue
+            do {
+                db = try HistoryDatabase.open(path, create: true)
+            } catch let e as HistoryError where e.damaged {
+                // Kept for a look (the last damaged one), never deleted; a new one begins.
+                let aside = path + ".damaged"
+                for suffix in ["", "-wal", "-shm"] {
+                    _ = unlink(aside + suffix)
+                    _ = rename(path + suffix, aside + suffix)
+                }
+                logger.warning("history: \(path) is damaged or not a history database (\(e.detail)): moved to \(aside); a new history begins")
+                db = try HistoryDatabase.open(path, create: true)
+            }
             return HistoryRecorder(path: path, db: db, settings: settings, logger: logger, maxPending: maxPending)
         } catch {
             logger.warning("history: \(error); this run is not recorded")

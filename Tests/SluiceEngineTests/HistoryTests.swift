@@ -347,4 +347,26 @@ final class HistoryTests: XCTestCase {
         let back = (try? JSONSerialization.jsonObject(with: Data((text ?? "").utf8))) as? [String: Double]
         XCTAssertEqual(back, ["read": 1.235, "a \"quoted\"\nstage\\": 3, "ü": -0.5], text ?? "nil")
     }
+
+    /// A damaged history is moved aside (kept for a look) and a new one begins; the run
+    /// goes on and is recorded.
+    func testADamagedHistoryIsMovedAsideAndANewOneBegins() throws {
+        let dir = try scratchFolder()
+        let state = dir + "/out/damaged/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let garbage = Data(repeating: 0x5A, count: 10_000)
+        try garbage.write(to: URL(fileURLWithPath: state + "/history.sqlite"))
+        try """
+            {"name": "damaged", "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"id\\":\\"1\\"}"}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/out.txt"}}}],
+             "connections": [{"from": "in", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("history: \(state)/history.sqlite is damaged or not a history database (file is not a database): moved to \(state)/history.sqlite.damaged; a new history begins"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite.damaged")), garbage, "kept as it was")
+        let run = try XCTUnwrap(try HistoryReader(path: state + "/history.sqlite").runs(limit: 1).first)
+        XCTAssertEqual(run.status, "completed")
+    }
 }
