@@ -176,7 +176,7 @@ final class HistoryTests: XCTestCase {
         }
     }
 
-    /// A pipeline paced at 50 ms a batch, killed with SIGKILL at random moments: after each
+    /// A pipeline paced at 80 ms a batch, killed with SIGKILL at random moments: after each
     /// kill the database is sound, holds every batch the sink finished but at most the one
     /// in flight, and keeps the killed run `running` until the next run (or `host runs`)
     /// finds the run lock free and marks it `killed`.
@@ -188,7 +188,7 @@ final class HistoryTests: XCTestCase {
              "stages": [
                {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
                {"name": "rule", "plugin": {"name": "AlertRule", "properties": {"when": "level >= 5", "payload": {"id": "id"}}}},
-               {"name": "pace", "plugin": {"name": "Tagger", "properties": {"tag": "paced", "pauseMs": 50}}},
+               {"name": "pace", "plugin": {"name": "Tagger", "properties": {"tag": "paced", "pauseMs": 80}}},
                {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "${pipeline.dir}/sink-${env:ROUND}.txt"}}},
                {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
              "connections": [{"from": "in", "to": "rule"}, {"from": "rule", "to": "pace"}, {"from": "pace", "to": "out"},
