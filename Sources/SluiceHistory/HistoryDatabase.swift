@@ -103,6 +103,8 @@ enum HistorySchema {
                   errors INTEGER NOT NULL, alerts_json TEXT, phases_json TEXT, durations_json TEXT,
                   UNIQUE(run_id, batch));
                 CREATE INDEX batches_by_time ON batches(ended_ms);
+                -- A run's batches go with it.
+                CREATE TRIGGER run_removed AFTER DELETE ON runs BEGIN DELETE FROM batches WHERE run_id = old.id; END;
                 CREATE TABLE alerts(
                   id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, batch INTEGER NOT NULL, at_ms INTEGER NOT NULL,
                   stage TEXT NOT NULL, key TEXT NOT NULL, alert_id TEXT NOT NULL, status TEXT, notification TEXT,

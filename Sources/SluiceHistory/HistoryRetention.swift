@@ -3,7 +3,8 @@ import SluiceEngine
 
 /// What the history keeps (HistorySettings): the newest `keepBatches` batches, `keepAlerts`
 /// alerts sent and resolved incidents, `keepRuns` runs (with their batches), and none of
-/// them older than `maxAgeDays` (a run by its start; a run still running is never removed).
+/// them older than `maxAgeDays` (a run by its start; a run still running is never removed;
+/// a run's batches go with it: a trigger of the schema).
 /// Applied at a run's start, every 100 batches and at its end, in a transaction of its own.
 enum HistoryRetention {
     static func apply(_ s: HistorySettings, _ db: Database, now: Int64, keepRun: String) throws {
@@ -15,7 +16,6 @@ enum HistoryRetention {
         try db.execute(sql: """
             DELETE FROM batches WHERE ended_ms < ?
               OR id <= (SELECT id FROM batches ORDER BY id DESC LIMIT 1 OFFSET ?)
-              OR run_id NOT IN (SELECT id FROM runs)
             """, arguments: [cutoff, s.keepBatches])
         try db.execute(sql: """
             DELETE FROM alerts WHERE at_ms < ? OR id <= (SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?)

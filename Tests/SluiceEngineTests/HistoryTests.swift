@@ -369,4 +369,32 @@ final class HistoryTests: XCTestCase {
         let run = try XCTUnwrap(try HistoryReader(path: state + "/history.sqlite").runs(limit: 1).first)
         XCTAssertEqual(run.status, "completed")
     }
+
+    /// The `history` section: its defaults, its values, and bad values said with their paths.
+    func testTheHistorySectionIsReadWithItsBounds() throws {
+        let stages = #""stages": [], "connections": []"#
+        let (plain, _) = try PipelineSpec.load(path: try file(#"{"name": "p", \#(stages)}"#))
+        XCTAssertEqual(plain.history, HistorySettings())
+        XCTAssertEqual(plain.history.alertsPerSecond, 1000)
+        let (set, problems) = try PipelineSpec.load(path: try file("""
+            {"name": "p", "history": {"enabled": false, "keepBatches": 5, "keepAlerts": 6, "keepRuns": 7, "maxAgeDays": 8,
+             "alertsPerSecond": 0}, \(stages)}
+            """))
+        XCTAssertFalse(problems.contains { $0.path.hasPrefix("history") }, "\(problems)")
+        XCTAssertEqual([set.history.keepBatches, set.history.keepAlerts, set.history.keepRuns, set.history.maxAgeDays,
+                        set.history.alertsPerSecond], [5, 6, 7, 8, 0])
+        XCTAssertFalse(set.history.enabled)
+        let (_, bad) = try PipelineSpec.load(path: try file("""
+            {"name": "p", "history": {"keepBatches": 0, "alertsPerSecond": -1, "maxAgeDays": "a week", "keep": 3}, \(stages)}
+            """))
+        let paths = Set(bad.filter { $0.severity == .error }.map(\.path))
+        XCTAssertTrue(paths.isSuperset(of: ["history.keepBatches", "history.alertsPerSecond", "history.maxAgeDays"]), "\(bad)")
+        XCTAssertTrue(bad.contains { $0.path.hasPrefix("history") && $0.message.contains("keep") }, "the unknown key is said: \(bad)")
+    }
+
+    private func file(_ text: String, _ name: String = #function) throws -> String {
+        let path = try scratchFolder(name) + "/p.json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
 }
