@@ -29,15 +29,22 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         return open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
     }
 
-    /// Opens the history of a state folder; nil (with a warning logged) when it cannot be
-    /// opened: the run then goes on without one.
+    /// The history of a state folder, opened on the writer's thread: when it cannot be
+    /// opened, a warning is logged and the run goes on without one.
     public static func open(stateFolder: String, settings: HistorySettings, logger: Logger,
-                            maxPending: Int = 50_000) -> HistoryRecorder? {
-        let path = HistoryDatabase.path(stateFolder: stateFolder)
-        do {
-            let db: DatabaseQueue
+                            maxPending: Int = 50_000) -> HistoryRecorder {
+        HistoryRecorder(path: HistoryDatabase.path(stateFolder: stateFolder), settings: settings, logger: logger, maxPending: maxPending)
+    }
+
+    init(path: String, settings: HistorySettings, logger: Logger, maxPending: Int,
+         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.path = path
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending) {
             do {
-                db = try HistoryDatabase.open(path, create: true)
+                return try HistoryDatabase.open(path, create: true)
             } catch let e as HistoryError where e.damaged {
                 // Kept for a look (the last damaged one), never deleted; a new one begins.
                 let aside = path + ".damaged"
@@ -46,22 +53,9 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
                     _ = rename(path + suffix, aside + suffix)
                 }
                 logger.warning("history: \(path) is damaged or not a history database (\(e.detail)): moved to \(aside); a new history begins")
-                db = try HistoryDatabase.open(path, create: true)
+                return try HistoryDatabase.open(path, create: true)
             }
-            return HistoryRecorder(path: path, db: db, settings: settings, logger: logger, maxPending: maxPending)
-        } catch {
-            logger.warning("history: \(error); this run is not recorded")
-            return nil
         }
-    }
-
-    init(path: String, db: DatabaseQueue, settings: HistorySettings, logger: Logger, maxPending: Int,
-         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
-        self.path = path
-        self.settings = settings
-        self.logger = logger
-        self.clock = clock
-        writer = HistoryWriter(db: db, path: path, logger: logger, maxPending: maxPending)
     }
 
     // MARK: RunObserver

@@ -5,7 +5,8 @@ import Logging
 /// Writes to the history database on a thread of its own, so that a batch never waits for
 /// the disk: `submit` only appends to a queue (it never blocks on SQLite), and the thread
 /// drains everything waiting in one transaction (one commit per drain, however many
-/// batches arrived meanwhile).
+/// batches arrived meanwhile). The thread opens the database too: a run never waits for a
+/// history that is slow to open (another process holding it) or cannot be opened.
 ///
 /// - Past `maxPending` waiting rows new work is dropped and counted (`dropped`): the run
 ///   is never slowed down by its history. Work marked `keep` (a run's start and end) is
@@ -26,7 +27,9 @@ final class HistoryWriter: @unchecked Sendable {
     }
 
     let path: String
-    private let db: DatabaseQueue
+    /// Made by `open` on the writer's thread; nil until then, or when it could not be.
+    private var db: DatabaseQueue!
+    private let open: () throws -> DatabaseQueue
     private let logger: Logger
     private let maxPending: Int
     private let condition = NSCondition()
@@ -40,9 +43,11 @@ final class HistoryWriter: @unchecked Sendable {
     private var busy = false
     private var droppedCount = 0
     private var failure: String?
+    /// The database could not be opened: even kept work is dropped.
+    private var unopened = false
 
-    init(db: DatabaseQueue, path: String, logger: Logger, maxPending: Int = 50_000) {
-        self.db = db
+    init(path: String, logger: Logger, maxPending: Int = 50_000, open: @escaping () throws -> DatabaseQueue) {
+        self.open = open
         self.path = path
         self.logger = logger
         self.maxPending = maxPending
@@ -56,7 +61,7 @@ final class HistoryWriter: @unchecked Sendable {
     func submit(weight: Int = 1, keep: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !closed, failure == nil || keep, keep || pendingWeight + weight <= maxPending else {
+        guard !closed, !unopened, failure == nil || keep, keep || pendingWeight + weight <= maxPending else {
             droppedCount += weight
             return false
         }
@@ -112,6 +117,24 @@ final class HistoryWriter: @unchecked Sendable {
     }
 
     private func loop() {
+        do {
+            db = try open()
+        } catch {
+            // Nothing can be written: everything is counted as dropped from here on.
+            logger.warning("history: \(error); this run is not recorded")
+            condition.lock()
+            failure = "\(error)"
+            droppedCount += pendingWeight
+            queue = []
+            latest = nil
+            pendingWeight = 0
+            unopened = true
+            while !closed { condition.wait() }
+            finished = true
+            condition.broadcast()
+            condition.unlock()
+            return
+        }
         condition.lock()
         while true {
             while queue.isEmpty && latest == nil && !closed { condition.wait() }

@@ -392,6 +392,46 @@ final class HistoryTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.path.hasPrefix("history") && $0.message.contains("keep") }, "the unknown key is said: \(bad)")
     }
 
+    /// Another process holds the history (an exclusive transaction): the run does not wait
+    /// for it — every batch is written while the lock is still held — and ends normally.
+    func testABusyHistoryDoesNotHoldTheRunUp() throws {
+        let dir = try scratchFolder()
+        let lines = (1...20).map { #"{\"id\":\"\#($0)\"}"# }.joined(separator: "|")
+        try """
+            {"name": "busy", "batch": {"maxRecords": 1}, "stages": [
+               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)"}}},
+               {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "${pipeline.dir}/out-${env:ROUND}.txt"}}}],
+             "connections": [{"from": "in", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let run = ["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"]
+        XCTAssertEqual(try host(run, env: ["SLUICE_OUT": dir + "/out", "ROUND": "0"]).status, 0)
+        let db = try HistoryDatabase.open(dir + "/out/busy/state/history.sqlite", create: false)
+        // The lock is held in one access on a thread of its own, until `release`.
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread {
+            try? db.inTransaction(.exclusive) { _ in
+                held.signal()
+                release.wait()
+                return .commit
+            }
+        }.start()
+        held.wait()
+        let h = try BackgroundHost(run, dir: dir, env: ["ROUND": "1"])
+        let done = BackgroundHost.poll(seconds: 60) {
+            ((try? String(contentsOfFile: dir + "/out-1.txt", encoding: .utf8)) ?? "").split(separator: "\n").count == 20
+        }
+        release.signal()
+        XCTAssertTrue(done, "every batch ran while the history was held: \(h.stderr)")
+        XCTAssertTrue(h.wait(seconds: 60))
+        XCTAssertEqual(h.process.terminationStatus, 0, h.stderr)
+        // Recorded once the lock went: the history waited (its writer's thread), not the
+        // run (a run that waited for the history would have found it busy for 5 s and
+        // gone on without it).
+        let runs = try HistoryReader(path: dir + "/out/busy/state/history.sqlite").runs(limit: 5)
+        XCTAssertEqual(runs.map(\.status), ["completed", "completed"], h.stderr)
+        XCTAssertEqual(runs.first?.batches, 20)
+    }
+
     private func file(_ text: String, _ name: String = #function) throws -> String {
         let path = try scratchFolder(name) + "/p.json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
