@@ -221,10 +221,6 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         writer.submit(keep: true, alone: true) { db in try HistoryRetention.apply(settings, db, now: now, keepRun: run) }
     }
 
-    /// Waits until everything submitted is written (tests, and the stop-at-once path).
-    @discardableResult
-    public func flush(seconds: Double) -> Bool { writer.flush(seconds: seconds) }
-
     /// Rows dropped (the queue was full or the writer stopped), and why it stopped.
     public var writerState: (dropped: Int, failure: String?) { writer.state }
 

@@ -161,7 +161,7 @@ public enum HistoryReport {
         return d.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     }
 
-    /// "emitted 3 published 3" compactly: "3e 3p" would be cryptic; the counts that matter.
+    /// The counts an operator looks at first ("emitted 3, published 3"), else all of them.
     static func alertsCell(_ text: String?) -> String {
         guard let d = HistoryJSON.parse(text) as? [String: Int], !d.isEmpty else { return "-" }
         let order = ["emitted", "published", "failed", "spooled", "replayed", "firing", "resolved", "dropped"]

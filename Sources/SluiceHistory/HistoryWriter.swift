@@ -40,7 +40,6 @@ final class HistoryWriter: @unchecked Sendable {
     private var latest: Work?
     private var closed = false
     private var finished = false
-    private var busy = false
     private var droppedCount = 0
     private var failure: String?
     /// The database could not be opened: even kept work is dropped.
@@ -84,19 +83,6 @@ final class HistoryWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return (droppedCount, failure)
-    }
-
-    /// Waits until everything submitted so far is written (or the writer stopped), at most
-    /// `seconds`. True when it is.
-    @discardableResult
-    func flush(seconds: Double) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        condition.lock()
-        defer { condition.unlock() }
-        while (!queue.isEmpty || latest != nil || busy) && !finished {
-            if !condition.wait(until: deadline) { return false }
-        }
-        return true
     }
 
     /// Writes what waits (at most `seconds`), then ends the thread.
@@ -151,12 +137,10 @@ final class HistoryWriter: @unchecked Sendable {
             queue = []
             latest = nil
             pendingWeight = 0
-            busy = true
             let stopped = failure != nil
             condition.unlock()
             let error = stopped ? finalAttempt(items) : write(items)
             condition.lock()
-            busy = false
             if let error, failure == nil {
                 failure = error
                 condition.unlock()

@@ -244,6 +244,12 @@ final class HistoryTests: XCTestCase {
             """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
         let h = try BackgroundHost(["run", dir + "/p.json", "--plugins", Fixtures.shared.hostile, "--progress", "none"], dir: dir)
         XCTAssertTrue(BackgroundHost.poll(seconds: 20) { (try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) == "{\"a\":1}\n" })
+        // While it runs (it holds the run lock), `host runs` says so: not killed.
+        let path = dir + "/out/atonce/state/history.sqlite"
+        XCTAssertTrue(BackgroundHost.poll(seconds: 20) { ((try? HistoryReader(path: path).runs(limit: 1))?.count ?? 0) == 1 }, h.stderr)
+        let listed = try host(["runs", "--state", dir + "/out/atonce/state", "--json"])
+        XCTAssertEqual((try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])??.first?["status"] as? String,
+                       "running", listed.stdout + listed.stderr)
         usleep(300_000)
         h.signal(SIGTERM)
         XCTAssertFalse(h.wait(seconds: 1), "the first signal waits for the batch in flight, which spins")
