@@ -161,11 +161,11 @@ final class PublisherLane: @unchecked Sendable {
                     report.publisher.replayed += 1
                     report.count(stage) { $0.replayed += 1 }
                     noteSent(item.alert, clock())
-                    keep(item.alert, stage, .replayed, outcome, n, batch, &report)
+                    if keeps(item.alert, &report) { keep(item.alert, stage, .replayed, outcome.attempts[n], batch, &report) }
                 case .failed(let why):
                     report.publisher.failed += 1
                     report.count(stage) { $0.failed += 1 }
-                    keep(item.alert, stage, .failed, outcome, n, batch, &report, why)
+                    if keeps(item.alert, &report) { keep(item.alert, stage, .failed, outcome.attempts[n], batch, &report, why) }
                     if !refused.contains(why) && refused.count < 5 { refused.append(why) }
                 case .deferred(let why, let wait):
                     kept.append(lines[item.line])
@@ -298,12 +298,12 @@ final class PublisherLane: @unchecked Sendable {
                 report.publisher.published += 1
                 report.count(r.stage) { $0.published += 1 }
                 noteSent(r.alert, after)
-                keep(r.alert, r.stage, .published, outcome, n, batch, &report)
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .published, outcome.attempts[n], batch, &report) }
             case .failed(let why):
                 refused += 1
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
-                keep(r.alert, r.stage, .failed, outcome, n, batch, &report, why)
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .failed, outcome.attempts[n], batch, &report, why) }
             case .deferred where String(r.alert.pointee.notification) == "refresh":
                 // Nothing new to keep: the next refresh goes out in its time.
                 continue
@@ -327,7 +327,6 @@ final class PublisherLane: @unchecked Sendable {
 
     private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport,
                          attempts: [Int] = []) {
-        let tried = DeliveryOutcome(attempts: attempts)
         var spooled = 0
         var why = "the spool is full (spool.maxBytes \(spool.maxBytes))"
         do {
@@ -339,14 +338,16 @@ final class PublisherLane: @unchecked Sendable {
             if i < spooled {
                 report.publisher.spooled += 1
                 report.count(r.stage) { $0.spooled += 1 }
-                keep(r.alert, r.stage, .spooled, tried, i, batch, &report, reason)
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .spooled, i < attempts.count ? attempts[i] : 0, batch, &report, reason) }
                 // On its way: copies within the repeat interval are not spooled again, nor a
                 // notification made again after a restart.
                 if r.repeatIntervalMs > 0 || Self.mark(r.alert) != nil { noteSent(r.alert, now) }
             } else {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
-                keep(r.alert, r.stage, .failed, tried, i, batch, &report, "\(reason); not spooled: \(why)")
+                if keeps(r.alert, &report) {
+                    keep(r.alert, r.stage, .failed, i < attempts.count ? attempts[i] : 0, batch, &report, "\(reason); not spooled: \(why)")
+                }
             }
         }
         if spooled > 0 {
@@ -373,26 +374,31 @@ final class PublisherLane: @unchecked Sendable {
         return p
     }
 
-    /// Keeps one alert's outcome in the report (with a `sentBudget`, within its rate; a
-    /// notification of an alert's life always): its envelope copied out of the arena,
-    /// made into rows by the history's own thread.
-    private func keep(_ alert: UnsafePointer<sluice_alert>, _ stage: String, _ outcome: AlertSent.Outcome,
-                      _ delivery: DeliveryOutcome?, _ n: Int, _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
-        guard let budget = sentBudget else { return }
-        let a = alert.pointee
-        if a.notification.len == 0 {
-            if allowance == 0 && !budgetDry {
-                allowance = budget.take(upTo: 64)
-                budgetDry = allowance == 0
-            }
-            guard allowance > 0 else {
-                report.unrecorded += 1
-                return
-            }
-            allowance -= 1
+    /// Whether an alert's outcome is kept for the run's observers: with a `sentBudget`,
+    /// within its rate (a notification of an alert's life always); an alert left out is
+    /// counted. Cheap when it says no (it runs for every alert).
+    @inline(__always)
+    private func keeps(_ alert: UnsafePointer<sluice_alert>, _ report: inout LaneReport) -> Bool {
+        guard sentBudget != nil else { return false }
+        if alert.pointee.notification.len > 0 { return true }
+        if allowance == 0 && !budgetDry, let budget = sentBudget {
+            allowance = budget.take(upTo: 64)
+            budgetDry = allowance == 0
         }
+        guard allowance > 0 else {
+            report.unrecorded += 1
+            return false
+        }
+        allowance -= 1
+        return true
+    }
+
+    /// Keeps one alert's outcome in the report: its envelope copied out of the arena, made
+    /// into rows by the history's own thread. `attempts`: the publish calls it was in.
+    private func keep(_ alert: UnsafePointer<sluice_alert>, _ stage: String, _ outcome: AlertSent.Outcome, _ attempts: Int,
+                      _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
+        let a = alert.pointee
         let envelope = a.json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: a.json.len)) } ?? []
-        let attempts = delivery.map { n < $0.attempts.count ? $0.attempts[n] : 0 } ?? 0
         let life = a.notification.len > 0 ? (String(a.status), String(a.notification), String(a.severity), String(a.incident)) : nil
         report.sent.append(AlertSent(publisher: name, stage: stage, outcome: outcome, attempts: attempts, atMs: clock(), batch: batch,
                                      reason: reason, id: String(a.id), key: String(a.key), life: life, envelope: envelope))
