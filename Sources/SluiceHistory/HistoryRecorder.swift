@@ -23,7 +23,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     static let retentionEvery = 100
 
     /// The history of a run of `plan`; nil when it keeps none (`history.enabled` false,
-    /// `--no-history`) or the database cannot be opened (said in the log).
+    /// `--no-history`).
     public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, plan.spec.history.enabled else { return nil }
         return open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)

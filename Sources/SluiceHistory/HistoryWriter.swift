@@ -27,8 +27,7 @@ final class HistoryWriter: @unchecked Sendable {
     }
 
     let path: String
-    /// Made by `open` on the writer's thread; nil until then, or when it could not be.
-    private var db: DatabaseQueue!
+    /// Opens the database, on the writer's thread.
     private let open: () throws -> DatabaseQueue
     private let logger: Logger
     private let maxPending: Int
@@ -103,6 +102,7 @@ final class HistoryWriter: @unchecked Sendable {
     }
 
     private func loop() {
+        let db: DatabaseQueue
         do {
             db = try open()
         } catch {
@@ -139,7 +139,7 @@ final class HistoryWriter: @unchecked Sendable {
             pendingWeight = 0
             let stopped = failure != nil
             condition.unlock()
-            let error = stopped ? finalAttempt(items) : write(items)
+            let error = stopped ? finalAttempt(items, db) : write(items, db)
             condition.lock()
             if let error, failure == nil {
                 failure = error
@@ -152,7 +152,7 @@ final class HistoryWriter: @unchecked Sendable {
     }
 
     /// Writes items in as few transactions as it can; the error that stops the writer.
-    private func write(_ items: [Item]) -> String? {
+    private func write(_ items: [Item], _ db: DatabaseQueue) -> String? {
         var group: [Item] = []
         func flushGroup() throws {
             guard !group.isEmpty else { return }
@@ -201,7 +201,7 @@ final class HistoryWriter: @unchecked Sendable {
 
     /// After the writer stopped, only kept work comes (a run's end): tried once more, so
     /// that the run's row can say why its history is short.
-    private func finalAttempt(_ items: [Item]) -> String? {
+    private func finalAttempt(_ items: [Item], _ db: DatabaseQueue) -> String? {
         do {
             try db.inTransaction { db in
                 for item in items { try Self.apply(item, db, logger) }
