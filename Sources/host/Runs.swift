@@ -45,7 +45,10 @@ struct RunsCommand: ParsableCommand {
         @OptionGroup var where_: HistoryOptions
         @Option(help: "The most batches shown (the last ones).") var batches = 20
 
-        func validate() throws { guard batches >= 0 else { throw ValidationError("--batches must be 0 or more") } }
+        func validate() throws {
+            guard !id.isEmpty else { throw ValidationError("RUN is empty: give a run's id (or its beginning), or latest") }
+            guard batches >= 0 else { throw ValidationError("--batches must be 0 or more") }
+        }
 
         func run() throws {
             var failures = 0

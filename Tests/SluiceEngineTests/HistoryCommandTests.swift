@@ -184,6 +184,8 @@ final class HistoryCommandTests: XCTestCase {
             (["alerts", "--key", "xyz"], "--key 'xyz': a key is hexadecimal digits"),
             (["runs", "p.json", "--state", dir], "name a pipeline file or --state DIR, not both"),
             (["runs", "--limit", "0"], "--limit must be at least 1"),
+            (["runs", "show", ""], "RUN is empty"),
+            (["runs", "show", "x", "--batches=-1"], "--batches must be 0 or more"),
         ] {
             let r = try host(args)
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
