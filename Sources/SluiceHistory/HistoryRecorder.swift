@@ -160,7 +160,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         endLock.unlock()
         guard first else { return }
         let now = clock(), version = BuildInfo.version
-        writer.submit(keep: true) { db in
+        writer.submit(final: true) { db in
             try db.execute(sql: """
                 INSERT INTO runs(id, namespace, pipeline, started_ms, ended_ms, status, exit_code, failure, host_version)
                 VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?)
@@ -178,7 +178,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         endLock.unlock()
         guard first else { return }
         let run = self.run.isEmpty ? summary.run : self.run, now = clock()
-        writer.submit(keep: true) { [writer] db in
+        writer.submit(final: true) { [writer] db in
             let (dropped, stoppedBecause) = writer.state
             try HistoryRecorder.update(db, run: run, summary, lastBatchMs: nil, dropped: dropped)
             try db.execute(sql: """
@@ -213,7 +213,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
             """, arguments: [HistoryRecorder.killedText, except])
     }
 
-    static let killedText = "the process ended without recording its end (kill -9, a crash or a power loss); its last recorded batch is the last it committed or the one before"
+    static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed or the one before"
 
     private func retain() {
         batchesSinceRetention = 0

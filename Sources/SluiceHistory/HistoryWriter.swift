@@ -9,8 +9,8 @@ import Logging
 /// history that is slow to open (another process holding it) or cannot be opened.
 ///
 /// - Past `maxPending` waiting rows new work is dropped and counted (`dropped`): the run
-///   is never slowed down by its history. Work marked `keep` (a run's start and end) is
-///   never dropped.
+///   is never slowed down by its history. Work marked `keep` or `final` (a run's start and
+///   end, retention) is never dropped for the bound.
 /// - One item that fails (a constraint) is rolled back alone (a savepoint each) and
 ///   logged; anything else that fails (a full disk, a file that cannot be written) stops
 ///   the writer: it says why once in the log, counts what it drops from then on, and
@@ -54,12 +54,14 @@ final class HistoryWriter: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues `work` (`weight`: the rows it writes). False when it was dropped.
+    /// Queues `work` (`weight`: the rows it writes). `keep`: never dropped for the bound
+    /// (a run's start, retention); `final`: a run's end, tried even after the writer
+    /// stopped. False when it was dropped.
     @discardableResult
-    func submit(weight: Int = 1, keep: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
+    func submit(weight: Int = 1, keep: Bool = false, final: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !closed, !unopened, failure == nil || keep, keep || pendingWeight + weight <= maxPending else {
+        guard !closed, !unopened, failure == nil || final, keep || final || pendingWeight + weight <= maxPending else {
             droppedCount += weight
             return false
         }
@@ -72,7 +74,8 @@ final class HistoryWriter: @unchecked Sendable {
     /// Replaces the last value of the run's counts so far (written with the next drain).
     func submitLatest(_ work: @escaping Work) {
         condition.lock()
-        latest = work
+        // After the writer stopped, the run's end carries its counts.
+        if failure == nil && !unopened && !closed { latest = work }
         condition.signal()
         condition.unlock()
     }
@@ -199,7 +202,7 @@ final class HistoryWriter: @unchecked Sendable {
         }
     }
 
-    /// After the writer stopped, only kept work comes (a run's end): tried once more, so
+    /// After the writer stopped, only final work comes (a run's end): tried once more, so
     /// that the run's row can say why its history is short.
     private func finalAttempt(_ items: [Item], _ db: DatabaseQueue) -> String? {
         do {
