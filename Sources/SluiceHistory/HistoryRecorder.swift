@@ -36,25 +36,31 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         HistoryRecorder(path: HistoryDatabase.path(stateFolder: stateFolder), settings: settings, logger: logger, maxPending: maxPending)
     }
 
+    /// `open`: how the writer's thread opens the database (tests hold it up); by default
+    /// `openOrStartAnew`.
     init(path: String, settings: HistorySettings, logger: Logger, maxPending: Int,
-         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+         open: (() throws -> DatabaseQueue)? = nil) {
         self.path = path
         self.settings = settings
         self.logger = logger
         self.clock = clock
-        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending) {
-            do {
-                return try HistoryDatabase.open(path, create: true)
-            } catch let e as HistoryError where e.damaged {
-                // Kept for a look (the last damaged one), never deleted; a new one begins.
-                let aside = path + ".damaged"
-                for suffix in ["", "-wal", "-shm"] {
-                    _ = unlink(aside + suffix)
-                    _ = rename(path + suffix, aside + suffix)
-                }
-                logger.warning("history: \(path) is damaged or not a history database (\(e.detail)): moved to \(aside); a new history begins")
-                return try HistoryDatabase.open(path, create: true)
+        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending, open: open ?? { try Self.openOrStartAnew(path, logger) })
+    }
+
+    /// Opens the history; a damaged one is moved aside and a new one begins.
+    static func openOrStartAnew(_ path: String, _ logger: Logger) throws -> DatabaseQueue {
+        do {
+            return try HistoryDatabase.open(path, create: true)
+        } catch let e as HistoryError where e.damaged {
+            // Kept for a look (the last damaged one), never deleted; a new one begins.
+            let aside = path + ".damaged"
+            for suffix in ["", "-wal", "-shm"] {
+                _ = unlink(aside + suffix)
+                _ = rename(path + suffix, aside + suffix)
             }
+            logger.warning("history: \(path) is damaged or not a history database (\(e.detail)): moved to \(aside); a new history begins")
+            return try HistoryDatabase.open(path, create: true)
         }
     }
 

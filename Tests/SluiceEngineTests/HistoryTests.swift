@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 @testable import SluiceEngine
 @testable import SluiceHistory
 import XCTest
@@ -437,6 +438,36 @@ final class HistoryTests: XCTestCase {
         let runs = try HistoryReader(path: dir + "/out/busy/state/history.sqlite").runs(limit: 5)
         XCTAssertEqual(runs.map(\.status), ["completed", "completed"], h.stderr)
         XCTAssertEqual(runs.first?.batches, 20)
+    }
+
+    /// Past its bound the writer drops rows (never the run's start and end) and the run's
+    /// row says how many. The writer is held up at its start (its database opens late).
+    func testPastItsBoundTheWriterDropsAndTheRunsRowSaysHowMany() throws {
+        let path = try scratchFolder() + "/history.sqlite"
+        let gate = DispatchSemaphore(value: 0)
+        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 10, open: {
+            gate.wait()
+            return try HistoryDatabase.open(path, create: true)
+        })
+        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        var totals = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
+        for id in 1...30 {
+            totals.batches = id
+            totals.records = id
+            recorder.batchDone(BatchProgress(run: "r1", batchId: UInt64(id), timestamp: "", numInputRows: 1, inputRowsPerSecond: 0,
+                                             processedRowsPerSecond: 0, durationMs: ["total": 1], alerts: AlertCounts(), errors: 0),
+                               totals: totals)
+        }
+        gate.signal()
+        recorder.runEnded(totals)
+        let reader = try HistoryReader(path: path)
+        let run = try XCTUnwrap(try reader.run("r1"))
+        XCTAssertEqual(run.status, "completed")
+        XCTAssertEqual(run.batches, 30, "the run's end carries its counts")
+        // The start and its retention took 2 of the 10 places: 8 batches were kept.
+        XCTAssertEqual(try reader.batches(run: "r1", limit: 100).batches.map(\.batch), Array(1...8))
+        XCTAssertEqual(run.historyDropped, 22)
+        XCTAssertTrue(HistoryReport.runText(run, batches: [], kept: 8, now: 0).contains("history: 22 row(s) not recorded"))
     }
 
     private func file(_ text: String, _ name: String = #function) throws -> String {
