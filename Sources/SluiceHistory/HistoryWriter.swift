@@ -24,6 +24,7 @@ final class HistoryWriter: @unchecked Sendable {
         let work: Work
         let weight: Int
         let alone: Bool
+        var final = false
     }
 
     let path: String
@@ -65,7 +66,7 @@ final class HistoryWriter: @unchecked Sendable {
             droppedCount += weight
             return false
         }
-        queue.append(Item(work: work, weight: weight, alone: alone))
+        queue.append(Item(work: work, weight: weight, alone: alone, final: final))
         pendingWeight += weight
         condition.signal()
         return true
@@ -135,12 +136,18 @@ final class HistoryWriter: @unchecked Sendable {
                 condition.unlock()
                 return
             }
+            let stopped = failure != nil
             var items = queue
-            if let latest { items.append(Item(work: latest, weight: 0, alone: false)) }
+            if stopped {
+                // Only the run's end is tried again; what came before it is dropped.
+                items = queue.filter(\.final)
+                droppedCount += queue.filter { !$0.final }.reduce(0) { $0 + $1.weight }
+            } else if let latest {
+                items.append(Item(work: latest, weight: 0, alone: false))
+            }
             queue = []
             latest = nil
             pendingWeight = 0
-            let stopped = failure != nil
             condition.unlock()
             let error = stopped ? finalAttempt(items, db) : write(items, db)
             condition.lock()
