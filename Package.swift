@@ -7,6 +7,7 @@
 //                            the built-in Filter / Derive / AlertRule stages (C++)
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
 //   Sources/SluiceServe      the HTTP endpoints of a running host (/metrics, /health; Hummingbird)
+//   Sources/SluiceHistory    the run and alert history (SQLite, through GRDB)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
@@ -101,6 +102,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The C ABI: PluginSDK/include/sluice_plugin.h, plus a layout check compiled as C.
@@ -165,11 +167,19 @@ let package = Package(
             ],
             path: "Sources/SluiceServe"
         ),
+        // The run and alert history in <state folder>/history.sqlite (GRDB, the system's
+        // libsqlite3): its writer (a RunObserver) and what `host runs/alerts/incidents` read.
+        .target(
+            name: "SluiceHistory",
+            dependencies: ["SluiceEngine", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/SluiceHistory"
+        ),
         .executableTarget(
             name: "host",
             dependencies: [
                 "SluiceEngine",
                 "SluiceServe",
+                "SluiceHistory",
                 "SluiceGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -223,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceEngineTests",
-            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP", "SluiceServe"],
+            dependencies: ["SluiceEngine", "SluicePluginSDK", "SluiceGuard", "LoopbackHTTP", "SluiceServe", "SluiceHistory"],
             path: "Tests/SluiceEngineTests",
             exclude: ["Fixtures"]
         ),

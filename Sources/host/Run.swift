@@ -4,6 +4,7 @@ import Logging
 import SluiceEngine
 import SluiceGuard
 import SluiceServe
+import SluiceHistory
 
 struct Run: ParsableCommand, LogConfigurable {
     @OptionGroup var log: LogOptions
@@ -41,6 +42,9 @@ struct Run: ParsableCommand, LogConfigurable {
 
     @Flag(name: .customLong("from-start"), help: "Ignore the source's saved position: read its input from the beginning.")
     var fromStart = false
+
+    @Flag(name: .customLong("no-history"), help: "Leave this run out of the pipeline's history (<state folder>/history.sqlite; docs/history.md).")
+    var noHistory = false
 
     @Option(name: .customLong("stop-grace-seconds"), help: "After SIGINT/SIGTERM/SIGHUP, how long the batch in flight may take before the host stops at once (1-3600).")
     var stopGraceSeconds: Int = 30
@@ -108,6 +112,8 @@ struct Run: ParsableCommand, LogConfigurable {
         defer { server?.stop() }
         if let server { printError("http: listening on \(server.boundAddress)\n") }
         options.observers += server?.observers ?? []
+        let history = HistoryRecorder.open(plan: plan, disabled: noHistory, logger: options.logger)
+        if let history { options.observers.append(history) }
         // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.
         sg_run_begin()
         let summary: RunSummary
@@ -119,11 +125,15 @@ struct Run: ParsableCommand, LogConfigurable {
                 // Stopping at once: the summary of what was done, unless the run already
                 // ended and its own summary is being written.
                 guard gate.claim() else { return }
-                if let s = shared.summarySoFar(stoppedBy: why) { writeSummary(s, style: style) }
+                if let s = shared.summarySoFar(stoppedBy: why) {
+                    writeSummary(s, style: style)
+                    history?.stoppedAtOnce(s, why: why)
+                }
             }
             summary = runner.run()
         } catch {
             sg_run_end()
+            history?.failedToStart(run: options.runID, plan: plan, failure: "\(error)")
             printError("\(file): error: \(error)\n")
             throw ExitCode(ExitStatus.failed)
         }

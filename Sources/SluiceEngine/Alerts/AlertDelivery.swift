@@ -17,6 +17,8 @@ struct DeliveryOutcome {
     var fates: [AlertFate] = []
     /// Publish calls beyond the first.
     var retries = 0
+    /// For each alert, the publish calls it was handed to.
+    var attempts: [Int] = []
 
     var delivered: Int { fates.filter { $0 == .delivered }.count }
 
@@ -56,6 +58,7 @@ struct AlertDelivery {
     func deliver(_ alerts: [UnsafePointer<sluice_alert>], to publisher: any PublisherStage) -> DeliveryOutcome {
         var outcome = DeliveryOutcome()
         outcome.fates = Array(repeating: .deferred("not attempted", notBeforeMs: 0), count: alerts.count)
+        outcome.attempts = Array(repeating: 0, count: alerts.count)
         var pending = Array(alerts.indices)
         var again: [(index: Int, message: String)] = []
         let log = self.log.map { RetryLog(logger: $0.logger, subject: $0.subject(), call: "publish of \(alerts.count) alert\(alerts.count == 1 ? "" : "s")") }
@@ -65,6 +68,7 @@ struct AlertDelivery {
             again = []
             var retryAfter = 0
             for (position, index) in pending.enumerated() {
+                outcome.attempts[index] += 1
                 var status: sluice_status
                 var message = ""
                 if let reported = out.outcomes[position] {

@@ -72,6 +72,15 @@ final class AlertFlow {
     private var pipelinePosition: Int { plan.stages.count }
     /// The last batch's id (notifications made while idle are logged with it).
     private var lastBatch: UInt64 = 0
+    /// Who hears of each alert sent and each incident's change (the run's observers: the
+    /// history). Set before `connect`.
+    var observers: [RunObserver] = [] {
+        didSet {
+            let rate = observers.map(\.alertsSentPerSecond).max() ?? 0
+            sentBudget = rate > 0 ? SentBudget(perSecond: rate, clock: clock) : nil
+        }
+    }
+    private var sentBudget: SentBudget?
 
     /// Compiles the alerts connections' `when`. `stop`: whether the run was asked to stop
     /// (publishers then spool rather than wait to retry). `clock` (milliseconds since 1970)
@@ -127,6 +136,7 @@ final class AlertFlow {
                                          maxBytes: plan.spec.spool.maxBytes, longestRepeatMs: longest, retry: plan.spec.retry,
                                          knowsLife: s.entry.abiMinor >= 5, sleep: sleep, stop: stop, logger: logger, clock: clock)
             publisher.arena = idleArena
+            lanes[i]?.sentBudget = sentBudget
         }
     }
 
@@ -383,6 +393,17 @@ final class AlertFlow {
             }
             let envelope = writer.write(payload: raiser.payload?(notice, arena) ?? monitor.payload(notice, in: arena), count: notice.count,
                                         ordinal: out.count, life: life)
+            if !isHeld && !observers.isEmpty {
+                let kind: IncidentChange.Kind
+                switch life.notification {
+                case .firing: kind = .opened
+                case .renotify: kind = .renotified
+                case .refresh: kind = .refreshed
+                case .resolved: kind = .resolved
+                }
+                let told = kind == .resolved ? announced : silence(envelope, at: now) == nil
+                tell(kind, envelope, monitor.named(notice.labels), life, notified: told, at: now)
+            }
             if case .resolved = notice.notification {
                 monitor.announce(notice.key, false)  // the key's next incident is news again
                 // The end of an incident nobody was told of is not news; that of one they
@@ -407,10 +428,23 @@ final class AlertFlow {
         for notice in monitor.refreshes(now: now) where notice.announced && !notice.handedOver {
             guard case let .firing(incident, startsAt) = notice.notification else { continue }
             let life = EnvelopeWriter.Life(notification: .refresh, severity: notice.severity, incident: incident, startsAtMs: startsAt)
-            out.append(UnsafePointer(writer.write(payload: raiser.payload?(notice, arena) ?? monitor.payload(notice, in: arena), count: notice.count,
-                                                  ordinal: out.count, life: life)))
+            let envelope = writer.write(payload: raiser.payload?(notice, arena) ?? monitor.payload(notice, in: arena), count: notice.count,
+                                        ordinal: out.count, life: life)
+            out.append(UnsafePointer(envelope))
+            if !observers.isEmpty { tell(.refreshed, envelope, monitor.named(notice.labels), life, notified: true, at: now) }
         }
         return out
+    }
+
+    /// Tells the observers of an incident's change.
+    private func tell(_ kind: IncidentChange.Kind, _ envelope: UnsafePointer<sluice_alert>, _ labels: [(String, String)],
+                      _ life: EnvelopeWriter.Life, notified: Bool, at now: Int64) {
+        let a = envelope.pointee
+        let change = IncidentChange(kind: kind, stage: String(a.stage), incident: String(a.incident), key: String(a.key),
+                                    subject: labels.map { "\($0.0)=\($0.1)" }.joined(separator: " "), severity: life.severity,
+                                    startsAtMs: life.startsAtMs, endsAtMs: kind == .resolved ? life.endsAtMs : nil, atMs: now,
+                                    run: run, notified: notified)
+        for o in observers { o.incidentChanged(change) }
     }
 
     /// The envelopes no active silence holds back; the others are counted silenced.
@@ -512,6 +546,10 @@ final class AlertFlow {
         }
         group.wait()
         var durations: Durations = [:]
+        if !observers.isEmpty {
+            let sent = results.reports.flatMap(\.1.sent), unrecorded = results.reports.reduce(0) { $0 + $1.1.unrecorded }
+            if !sent.isEmpty || unrecorded > 0 { for o in observers { o.alertsSent(sent, unrecorded: unrecorded) } }
+        }
         for (position, report) in results.reports {
             publisherCounts[position]?.add(report.publisher)
             durations[position, default: 0] += report.publisher.durationMs

@@ -17,6 +17,10 @@ struct LaneReport {
     /// Failed alerts no stage can be named for (unreadable spool lines).
     var unattributedFailed = 0
     var publisher = PublisherSummary(name: "", plugin: "")
+    /// Each alert's outcome, when the lane keeps them (`PublisherLane.sentBudget`), and
+    /// how many it left out past the budget's rate.
+    var sent: [AlertSent] = []
+    var unrecorded = 0
 
     mutating func count(_ stage: String, _ change: (inout AlertCounts) -> Void) {
         change(&perStage[stage, default: AlertCounts()])
@@ -58,6 +62,14 @@ final class PublisherLane: @unchecked Sendable {
     private let knowsLife: Bool
     /// Milliseconds since 1970: when alerts were sent, when the spool is due.
     private let clock: () -> Int64
+
+    /// Whether each alert's outcome goes into the step's report (for the history), and how
+    /// many a second (shared by the lanes).
+    var sentBudget: SentBudget?
+    /// Alerts this lane may still copy (taken from the budget a few at a time), and whether
+    /// the budget said no in this step (it is not asked again until the next).
+    private var allowance = 0
+    private var budgetDry = false
 
     /// Spooled alerts handed over per publish call when replaying.
     static let replayChunk = 1000
@@ -109,7 +121,8 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Delivers what waits in the spool: always when `force` (a new run), else once the
     /// wait after the last failure has passed.
-    func replay(force: Bool) -> LaneReport {
+    func replay(force: Bool, batch: UInt64 = 0) -> LaneReport {
+        budgetDry = false
         var report = emptyReport()
         let now = clock()
         guard spool.count > 0, force || now >= state.nextAttemptMs else { return report }
@@ -143,16 +156,18 @@ final class PublisherLane: @unchecked Sendable {
             let outcome = delivery.deliver(chunk.map(\.alert), to: instance)
             report.publisher.retries += outcome.retries
             let refusedBefore = refused.count
-            for (item, fate) in zip(chunk, outcome.fates) {
+            for (n, (item, fate)) in zip(chunk, outcome.fates).enumerated() {
                 let stage = String(item.alert.pointee.stage)
                 switch fate {
                 case .delivered:
                     report.publisher.replayed += 1
                     report.count(stage) { $0.replayed += 1 }
                     noteSent(item.alert, clock())
+                    if keeps(item.alert, &report) { keep(item.alert, stage, .replayed, outcome.attempts[n], batch, &report) }
                 case .failed(let why):
                     report.publisher.failed += 1
                     report.count(stage) { $0.failed += 1 }
+                    if keeps(item.alert, &report) { keep(item.alert, stage, .failed, outcome.attempts[n], batch, &report, why) }
                     if !refused.contains(why) && refused.count < 5 { refused.append(why) }
                 case .deferred(let why, let wait):
                     kept.append(lines[item.line])
@@ -221,7 +236,8 @@ final class PublisherLane: @unchecked Sendable {
 
     /// Replays the spool if due, then handles the batch's alerts (see the type's comment).
     func publish(_ alerts: [RoutedAlert], batch: UInt64) -> LaneReport {
-        var report = replay(force: false)
+        budgetDry = false
+        var report = replay(force: false, batch: batch)
         let now = clock()
         report.publisher.received += alerts.count
         var toSend: [RoutedAlert] = []
@@ -279,7 +295,8 @@ final class PublisherLane: @unchecked Sendable {
         var reason = "", notBefore = 0
         var refused = 0
         var refreshFailed = false
-        for (r, fate) in zip(toSend, outcome.fates) {
+        var tried: [Int] = []  // the deferred alerts' publish calls (kept for the history)
+        for (n, (r, fate)) in zip(toSend, outcome.fates).enumerated() {
             switch fate {
             case .delivered where String(r.alert.pointee.notification) == "refresh":
                 report.publisher.refreshed += 1
@@ -288,16 +305,19 @@ final class PublisherLane: @unchecked Sendable {
                 report.publisher.published += 1
                 report.count(r.stage) { $0.published += 1 }
                 noteSent(r.alert, after)
-            case .failed:
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .published, outcome.attempts[n], batch, &report) }
+            case .failed(let why):
                 refused += 1
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .failed, outcome.attempts[n], batch, &report, why) }
             case .deferred where String(r.alert.pointee.notification) == "refresh":
                 // Nothing new to keep: the next refresh goes out in its time.
                 refreshFailed = true
                 continue
             case .deferred(let why, let wait):
                 deferred.append(r)
+                if sentBudget != nil { tried.append(n < outcome.attempts.count ? outcome.attempts[n] : 1) }
                 reason = why
                 notBefore = max(notBefore, wait)
             }
@@ -307,7 +327,7 @@ final class PublisherLane: @unchecked Sendable {
         }
         if !deferred.isEmpty {
             noteFailure(reason, now: after, notBeforeMs: notBefore, replay: false)
-            toSpool(deferred, reason: reason, batch: batch, now: after, &report)
+            toSpool(deferred, reason: reason, batch: batch, now: after, &report, attempts: tried)
         } else if refused == toSend.count {
             // Every alert refused: the service answers, but delivers nothing.
             noteRefused(outcome.reasons.joined(separator: "; "), now: after)
@@ -321,7 +341,8 @@ final class PublisherLane: @unchecked Sendable {
         return report
     }
 
-    private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport) {
+    private func toSpool(_ alerts: [RoutedAlert], reason: String, batch: UInt64, now: Int64, _ report: inout LaneReport,
+                         attempts: [Int] = []) {
         var spooled = 0
         var why = "the spool is full (spool.maxBytes \(spool.maxBytes))"
         do {
@@ -333,12 +354,16 @@ final class PublisherLane: @unchecked Sendable {
             if i < spooled {
                 report.publisher.spooled += 1
                 report.count(r.stage) { $0.spooled += 1 }
+                if keeps(r.alert, &report) { keep(r.alert, r.stage, .spooled, i < attempts.count ? attempts[i] : 0, batch, &report, reason) }
                 // On its way: copies within the repeat interval are not spooled again, nor a
                 // notification made again after a restart.
                 if r.repeatIntervalMs > 0 || Self.mark(r.alert) != nil { noteSent(r.alert, now) }
             } else {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
+                if keeps(r.alert, &report) {
+                    keep(r.alert, r.stage, .failed, i < attempts.count ? attempts[i] : 0, batch, &report, "\(reason); not spooled: \(why)")
+                }
             }
         }
         if spooled > 0 {
@@ -363,6 +388,36 @@ final class PublisherLane: @unchecked Sendable {
         let p = arena.allocate(sluice_alert.self, count: 1, for: "an alert's refresh")
         p.initialize(to: copy)
         return p
+    }
+
+    /// Whether an alert's outcome is kept for the run's observers: with a `sentBudget`,
+    /// within its rate (a notification of an alert's life always); an alert left out is
+    /// counted. Cheap when it says no (it runs for every alert).
+    @inline(__always)
+    private func keeps(_ alert: UnsafePointer<sluice_alert>, _ report: inout LaneReport) -> Bool {
+        guard sentBudget != nil else { return false }
+        if alert.pointee.notification.len > 0 { return true }
+        if allowance == 0 && !budgetDry, let budget = sentBudget {
+            allowance = budget.take(upTo: 64)
+            budgetDry = allowance == 0
+        }
+        guard allowance > 0 else {
+            report.unrecorded += 1
+            return false
+        }
+        allowance -= 1
+        return true
+    }
+
+    /// Keeps one alert's outcome in the report: its envelope copied out of the arena, made
+    /// into rows by the history's own thread. `attempts`: the publish calls it was in.
+    private func keep(_ alert: UnsafePointer<sluice_alert>, _ stage: String, _ outcome: AlertSent.Outcome, _ attempts: Int,
+                      _ batch: UInt64, _ report: inout LaneReport, _ reason: String? = nil) {
+        let a = alert.pointee
+        let envelope = a.json.ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: a.json.len)) } ?? []
+        let life = a.notification.len > 0 ? (String(a.status), String(a.notification), String(a.severity), String(a.incident)) : nil
+        report.sent.append(AlertSent(publisher: name, stage: stage, outcome: outcome, attempts: attempts, atMs: clock(), batch: batch,
+                                     reason: reason, id: String(a.id), key: String(a.key), life: life, envelope: envelope))
     }
 
     // MARK: state
@@ -424,5 +479,38 @@ final class PublisherLane: @unchecked Sendable {
         } catch {
             logger.error("publisher '\(name)': cannot save its state in \(folder): \(error)")
         }
+    }
+}
+
+/// How many alerts a second the lanes copy for the run's observers (a token bucket: at most
+/// `perSecond` at once, refilled at that rate); shared by the lanes, which run at once.
+final class SentBudget: @unchecked Sendable {
+    private let perSecond: Int64
+    private let clock: () -> Int64
+    private let lock = NSLock()
+    private var tokens: Int64
+    private var lastMs: Int64
+
+    init(perSecond: Int, clock: @escaping () -> Int64) {
+        self.perSecond = Int64(max(perSecond, 1))
+        self.clock = clock
+        tokens = self.perSecond
+        lastMs = clock()
+    }
+
+    /// How many more alerts (at most `n`) may be copied now.
+    func take(upTo n: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        if tokens == 0 {
+            let now = clock()
+            let earned = max(0, now - lastMs) * perSecond / 1000
+            guard earned > 0 else { return 0 }
+            tokens = min(perSecond, earned)
+            lastMs = now
+        }
+        let k = min(Int64(n), tokens)
+        tokens -= k
+        return Int(k)
     }
 }

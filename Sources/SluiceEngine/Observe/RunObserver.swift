@@ -15,6 +15,16 @@ public protocol RunObserver: AnyObject {
     func idle(atMs: Int64)
     /// The run ended (input over, a failure, a stop); `summary` is what `host run` prints.
     func runEnded(_ summary: RunSummary)
+    /// What the publishers did with alerts in one step (a batch, a spool replay): one entry
+    /// per alert and publisher, at most `alertsSentPerSecond` a second (notifications of
+    /// alerts with a life always); `unrecorded`: the alerts left out past that rate.
+    func alertsSent(_ sent: [AlertSent], unrecorded: Int)
+    /// How many alerts a second the observer wants one by one (copying envelopes costs the
+    /// publishers' lanes a little); 0: none.
+    var alertsSentPerSecond: Int { get }
+    /// An incident of a stage whose alerts have a life opened, was notified again or
+    /// refreshed, or resolved.
+    func incidentChanged(_ change: IncidentChange)
 }
 
 public extension RunObserver {
@@ -23,6 +33,58 @@ public extension RunObserver {
     func batchDone(_ progress: BatchProgress, totals: RunSummary) {}
     func idle(atMs: Int64) {}
     func runEnded(_ summary: RunSummary) {}
+    func alertsSent(_ sent: [AlertSent], unrecorded: Int) {}
+    var alertsSentPerSecond: Int { 0 }
+    func incidentChanged(_ change: IncidentChange) {}
+}
+
+/// One alert as one publisher's lane handled it.
+public struct AlertSent: Sendable {
+    public enum Outcome: String, Sendable {
+        /// Delivered now; delivered from the spool; refused (or lost); kept in the spool.
+        case published, replayed, failed, spooled
+    }
+    public var publisher: String
+    public var stage: String
+    public var outcome: Outcome
+    /// Publish calls made for it (1 when the first went through).
+    public var attempts: Int
+    /// Milliseconds since 1970, when the outcome was known.
+    public var atMs: Int64
+    /// The batch whose step it was (a replay: the batch that replayed it).
+    public var batch: UInt64
+    /// Why it failed or was spooled (the publisher's message), else nil.
+    public var reason: String?
+    /// The envelope's id and key.
+    public var id: String
+    public var key: String
+    /// A notification of an alert's life: its status, notification, severity and incident.
+    public var life: (status: String, notification: String, severity: String, incident: String)?
+    /// The envelope as the publisher got it (JSON, docs/alerts.md).
+    public var envelope: [UInt8]
+}
+
+/// A change in an incident's life (alerts with a condition: docs/alerts.md).
+public struct IncidentChange: Sendable {
+    public enum Kind: String, Sendable {
+        /// Firing (its first notification), renotified, refreshed (still firing), resolved.
+        case opened, renotified, refreshed, resolved
+    }
+    public var kind: Kind
+    public var stage: String
+    /// The incident's id and its key's, as the envelope carries them.
+    public var incident: String
+    public var key: String
+    /// The key fields' values ("store_id=store3").
+    public var subject: String
+    public var severity: String
+    public var startsAtMs: Int64
+    /// Resolved: when it ended.
+    public var endsAtMs: Int64?
+    public var atMs: Int64
+    public var run: String
+    /// Whether a publisher was told (false: a silence held it back).
+    public var notified: Bool
 }
 
 /// What a run is, as its observers see it when it begins.

@@ -93,6 +93,7 @@ public final class PipelineRunner {
         // Before any plugin is created: a `when` that cannot be bound stops nothing midway.
         alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger,
                                clock: options.alertClock)
+        alerts.observers = options.observers
         let factory = StageFactory(functions: plan.functions, logger: options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
@@ -182,6 +183,7 @@ public final class PipelineRunner {
             // the run before another batch is written: what follows would be read again.
             if reader.commitFailedNow { break }
             let batchStart = ResourceUsage.nowNanoseconds()
+            var observed: RunSummary?  // the summary the observers got: the snapshot too
             if !options.observers.isEmpty {
                 let now = Timestamp.nowMilliseconds()
                 for o in options.observers { o.batchStarted(batch.id, atMs: now) }
@@ -228,6 +230,7 @@ public final class PipelineRunner {
                 options.onBatch?(progress)
                 if !options.observers.isEmpty {
                     let totals = snapshotNow()
+                    observed = totals
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
                 // The pipeline's own alerts judge the batch (its time, the source's lag,
@@ -249,7 +252,7 @@ public final class PipelineRunner {
                 lastSaved = false
             }
             lastDone = batch.id
-            takeSnapshot(reader: reader)
+            takeSnapshot(reader: reader, observed)
             if batch.ended { inputEnded = true }
             if options.shouldStop() { break }
         }
@@ -285,8 +288,8 @@ public final class PipelineRunner {
     }
 
     @discardableResult
-    private func takeSnapshot(reader: SourceReader) -> RunSummary {
-        let s = snapshotNow()
+    private func takeSnapshot(reader: SourceReader, _ made: RunSummary? = nil) -> RunSummary {
+        let s = made ?? snapshotNow()
         snapshotLock.lock()
         snapshot = s
         snapshotReader = reader

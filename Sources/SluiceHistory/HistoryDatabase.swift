@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRDB
+
+/// A pipeline's history database, `<state folder>/history.sqlite`: SQLite in WAL mode
+/// (one writer, readers that never wait for it), synchronous=NORMAL (a commit survives a
+/// crash or `kill -9` of the process; a power loss may take back the last commits), a busy
+/// timeout (a reader and the run's writer share the file), and the schema of
+/// HistorySchema, migrated on open.
+public enum HistoryDatabase {
+    /// The file in a state folder.
+    public static func path(stateFolder: String) -> String { stateFolder + "/history.sqlite" }
+
+    /// How long a statement waits for another connection's lock.
+    static let busySeconds: TimeInterval = 5
+
+    /// Opens (creating it and its folder when `create`) and migrates. Throws a HistoryError
+    /// that names the file and why.
+    public static func open(_ path: String, create: Bool) throws -> DatabaseQueue {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFREG else { throw HistoryError("\(path) is not a regular file") }
+        } else if !create {
+            throw HistoryError("\(path): no history here (no run with history has used this state folder)")
+        } else {
+            let folder = (path as NSString).deletingLastPathComponent
+            do {
+                try FileManager.default.createDirectory(atPath: folder.isEmpty ? "." : folder, withIntermediateDirectories: true)
+            } catch {
+                throw HistoryError("cannot create the folder of \(path): \(error.localizedDescription)")
+            }
+        }
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(busySeconds)
+        config.label = "history"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // The WAL file shrinks back to this after a checkpoint (it never grows unbounded).
+            try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
+        }
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try HistorySchema.migrator.migrate(queue)
+            return queue
+        } catch let error as DatabaseError {
+            throw HistoryError(describing: error, path: path)
+        } catch {
+            throw HistoryError("\(path): \(error)")
+        }
+    }
+}
+
+/// A history problem, said in one line that names the file.
+public struct HistoryError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    /// The file is not a sound SQLite database (SQLite's words: `detail`).
+    public var damaged = false
+    public var detail = ""
+    public init(_ description: String) { self.description = description }
+
+    /// SQLite's errors in words an operator can act on.
+    init(describing error: DatabaseError, path: String) {
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            description = "\(path) is damaged or not a history database (\(error.message ?? "\(error.resultCode)")); the next run moves it aside and starts a new one"
+            damaged = true
+            detail = error.message ?? "\(error.resultCode)"
+        case .SQLITE_FULL:
+            description = "\(path): the disk is full"
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
+            description = "\(path) cannot be written (\(error.message ?? "\(error.resultCode)"))"
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            description = "\(path) is busy (another process holds it longer than \(Int(HistoryDatabase.busySeconds)) s)"
+        default:
+            description = "\(path): \(error.message ?? "\(error.resultCode)")"
+        }
+    }
+}
+
+/// The tables (docs/history.md says what each column holds).
+enum HistorySchema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs(
+                  id TEXT PRIMARY KEY, namespace TEXT NOT NULL, pipeline TEXT NOT NULL,
+                  started_ms INTEGER NOT NULL, ended_ms INTEGER, last_batch_ms INTEGER,
+                  status TEXT NOT NULL, exit_code INTEGER,
+                  batches INTEGER NOT NULL DEFAULT 0, records_in INTEGER NOT NULL DEFAULT 0,
+                  records_out INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+                  alerts_json TEXT, summary_json TEXT, failure TEXT, resumed_after TEXT, host_version TEXT,
+                  alerts_unrecorded INTEGER NOT NULL DEFAULT 0,
+                  history_dropped INTEGER NOT NULL DEFAULT 0, history_note TEXT);
+                CREATE INDEX runs_by_start ON runs(started_ms);
+                CREATE INDEX runs_running ON runs(status) WHERE status = 'running';
+                CREATE TABLE batches(
+                  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, batch INTEGER NOT NULL,
+                  ended_ms INTEGER NOT NULL, duration_ms REAL NOT NULL, records INTEGER NOT NULL,
+                  errors INTEGER NOT NULL, alerts_json TEXT, phases_json TEXT, durations_json TEXT,
+                  UNIQUE(run_id, batch));
+                CREATE INDEX batches_by_time ON batches(ended_ms);
+                -- A run's batches go with it.
+                CREATE TRIGGER run_removed AFTER DELETE ON runs BEGIN DELETE FROM batches WHERE run_id = old.id; END;
+                CREATE TABLE alerts(
+                  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, batch INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                  stage TEXT NOT NULL, key TEXT NOT NULL, alert_id TEXT NOT NULL, status TEXT, notification TEXT,
+                  severity TEXT, incident TEXT, publisher TEXT NOT NULL, outcome TEXT NOT NULL,
+                  attempts INTEGER NOT NULL, reason TEXT, envelope TEXT NOT NULL);
+                CREATE INDEX alerts_by_time ON alerts(at_ms);
+                CREATE TABLE incidents(
+                  stage TEXT NOT NULL, incident TEXT NOT NULL, key TEXT NOT NULL, subject TEXT NOT NULL,
+                  severity TEXT NOT NULL, opened_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+                  resolved_ms INTEGER, notifications INTEGER NOT NULL DEFAULT 0,
+                  first_run TEXT NOT NULL, last_run TEXT NOT NULL,
+                  PRIMARY KEY(stage, incident));
+                CREATE INDEX incidents_open ON incidents(last_seen_ms) WHERE resolved_ms IS NULL;
+                CREATE INDEX incidents_by_seen ON incidents(last_seen_ms);
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+import Logging
+import SluiceEngine
+
+/// Records a run in its pipeline's history (`<state folder>/history.sqlite`): the run's
+/// row (kept up to date as batches end), a row per batch, per alert a publisher handled,
+/// and per incident. A RunObserver: every call only hands values to the writer's thread
+/// (HistoryWriter), where rows and their JSON are made.
+public final class HistoryRecorder: RunObserver, @unchecked Sendable {
+    public let path: String
+    let settings: HistorySettings
+    private let writer: HistoryWriter
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+    private var run = ""
+    private var batchesSinceRetention = 0
+    /// Whether the run's end was recorded (the runner and a stop at once may race).
+    private var ended = false
+    private let endLock = NSLock()
+
+    /// Retention runs after this many batches (and at a run's start and end).
+    static let retentionEvery = 100
+
+    /// The history of a run of `plan`; nil when it keeps none (`history.enabled` false,
+    /// `--no-history`).
+    public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
+        guard !disabled, plan.spec.history.enabled else { return nil }
+        return open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+    }
+
+    /// The history of a state folder, opened on the writer's thread: when it cannot be
+    /// opened, a warning is logged and the run goes on without one.
+    public static func open(stateFolder: String, settings: HistorySettings, logger: Logger,
+                            maxPending: Int = 50_000) -> HistoryRecorder {
+        HistoryRecorder(path: HistoryDatabase.path(stateFolder: stateFolder), settings: settings, logger: logger, maxPending: maxPending)
+    }
+
+    /// `open`: how the writer's thread opens the database (tests hold it up); by default
+    /// `openOrStartAnew`.
+    init(path: String, settings: HistorySettings, logger: Logger, maxPending: Int,
+         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+         open: (() throws -> DatabaseQueue)? = nil) {
+        self.path = path
+        self.settings = settings
+        self.logger = logger
+        self.clock = clock
+        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending, open: open ?? { try Self.openOrStartAnew(path, logger) })
+    }
+
+    /// Opens the history; a damaged one is moved aside and a new one begins.
+    static func openOrStartAnew(_ path: String, _ logger: Logger) throws -> DatabaseQueue {
+        do {
+            return try HistoryDatabase.open(path, create: true)
+        } catch let e as HistoryError where e.damaged {
+            // Kept for a look (the last damaged one), never deleted; a new one begins.
+            let aside = path + ".damaged"
+            for suffix in ["", "-wal", "-shm"] {
+                _ = unlink(aside + suffix)
+                _ = rename(path + suffix, aside + suffix)
+            }
+            logger.warning("history: \(path) is damaged or not a history database (\(e.detail)): moved to \(aside); a new history begins")
+            return try HistoryDatabase.open(path, create: true)
+        }
+    }
+
+    // MARK: RunObserver
+
+    public func runStarted(_ start: RunStart) {
+        run = start.run
+        let version = BuildInfo.version
+        writer.submit(keep: true) { db in
+            // This run holds the pipeline's run lock: a run still "running" ended without
+            // saying so (kill -9, a crash, a power loss).
+            try HistoryRecorder.markKilled(db, except: start.run)
+            try db.execute(sql: """
+                INSERT INTO runs(id, namespace, pipeline, started_ms, status, resumed_after, host_version)
+                VALUES (?, ?, ?, ?, 'running', ?, ?)
+                """, arguments: [start.run, start.namespace, start.pipeline, start.startedMs, start.resumedAfter, version])
+        }
+        retain()
+    }
+
+    public func batchDone(_ progress: BatchProgress, totals: RunSummary) {
+        let run = self.run, now = clock()
+        writer.submit { db in
+            try db.cachedStatement(sql: """
+                INSERT INTO batches(run_id, batch, ended_ms, duration_ms, records, errors, alerts_json, phases_json, durations_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [run, Int64(progress.batchId), now, progress.durationMs["total"] ?? 0, progress.numInputRows,
+                                         progress.errors, HistoryJSON.counts(progress.alerts), HistoryJSON.object(progress.phasesMs),
+                                         HistoryJSON.object(progress.durationMs.filter { $0.key != "total" })])
+        }
+        writer.submitLatest { [writer] db in
+            try HistoryRecorder.update(db, run: run, totals, lastBatchMs: now, dropped: writer.state.dropped)
+        }
+        batchesSinceRetention += 1
+        if batchesSinceRetention >= Self.retentionEvery { retain() }
+    }
+
+    public var alertsSentPerSecond: Int { settings.alertsPerSecond }
+
+    public func alertsSent(_ sent: [AlertSent], unrecorded: Int) {
+        let run = self.run
+        if unrecorded > 0 {
+            writer.submit { db in
+                try db.cachedStatement(sql: "UPDATE runs SET alerts_unrecorded = alerts_unrecorded + ? WHERE id = ?")
+                    .execute(arguments: [unrecorded, run])
+            }
+        }
+        guard !sent.isEmpty else { return }
+        writer.submit(weight: sent.count) { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO alerts(run_id, batch, at_ms, stage, key, alert_id, status, notification, severity, incident,
+                                   publisher, outcome, attempts, reason, envelope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for a in sent {
+                insert.setUncheckedArguments([run, Int64(a.batch), a.atMs, a.stage, a.key, a.id, a.life?.status, a.life?.notification,
+                                              a.life?.severity, a.life?.incident, a.publisher, a.outcome.rawValue, a.attempts, a.reason,
+                                              String(decoding: a.envelope, as: UTF8.self)])
+                try insert.execute()
+            }
+        }
+    }
+
+    public func incidentChanged(_ change: IncidentChange) {
+        writer.submit { db in
+            let told = change.notified && change.kind != .refreshed ? 1 : 0
+            try db.execute(sql: """
+                INSERT INTO incidents(stage, incident, key, subject, severity, opened_ms, last_seen_ms, resolved_ms,
+                                      notifications, first_run, last_run)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(stage, incident) DO UPDATE SET
+                  last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
+                  resolved_ms = coalesce(excluded.resolved_ms, resolved_ms),
+                  severity = excluded.severity,
+                  notifications = notifications + excluded.notifications,
+                  last_run = excluded.last_run
+                """, arguments: [change.stage, change.incident, change.key, change.subject, change.severity, change.startsAtMs,
+                                 change.atMs, change.endsAtMs, told, change.run, change.run])
+        }
+    }
+
+    public func runEnded(_ summary: RunSummary) {
+        finish(summary, status: summary.status.rawValue, exitCode: Self.exitCode(summary.status), failure: summary.error)
+    }
+
+    // MARK: the ends a run can have besides its own
+
+    /// A run stopped at once (a second signal, or the stop grace over): the process ends
+    /// right after this, so the row is written now (waiting for the writer a moment).
+    public func stoppedAtOnce(_ summary: RunSummary, why: String) {
+        finish(summary, status: RunSummary.Status.stopped.rawValue, exitCode: ExitStatus.stopped.rawValue,
+               failure: "stopped at once (\(why)): the batch in flight was not committed; the next run reads it again",
+               waitSeconds: 2)
+    }
+
+    /// Records a run that failed before it began (a plugin that could not be created, a
+    /// spool that would not open, another host holding the run lock): its row, with the
+    /// failure and the exit code.
+    public func failedToStart(run: String, plan: PipelinePlan, failure: String, exitCode: Int32 = ExitStatus.failed.rawValue) {
+        endLock.lock()
+        let first = !ended
+        ended = true
+        endLock.unlock()
+        guard first else { return }
+        let now = clock(), version = BuildInfo.version
+        writer.submit(final: true) { db in
+            try db.execute(sql: """
+                INSERT INTO runs(id, namespace, pipeline, started_ms, ended_ms, status, exit_code, failure, host_version)
+                VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?)
+                """, arguments: [run, plan.spec.namespace, plan.spec.name, now, now, exitCode, failure, version])
+        }
+        writer.close(seconds: 10)
+    }
+
+    // MARK: writing
+
+    private func finish(_ summary: RunSummary, status: String, exitCode: Int32, failure: String?, waitSeconds: Double = 10) {
+        endLock.lock()
+        let first = !ended
+        ended = true
+        endLock.unlock()
+        guard first else { return }
+        let run = self.run.isEmpty ? summary.run : self.run, now = clock()
+        writer.submit(final: true) { [writer] db in
+            let (dropped, stoppedBecause) = writer.state
+            try HistoryRecorder.update(db, run: run, summary, lastBatchMs: nil, dropped: dropped)
+            try db.execute(sql: """
+                UPDATE runs SET status = ?, exit_code = ?, ended_ms = ?, failure = ?, summary_json = ?, history_note = ?
+                WHERE id = ?
+                """, arguments: [status, exitCode, now, failure, HistoryJSON.summary(summary),
+                                 stoppedBecause.map { "the history stopped: \($0)" }, run])
+        }
+        retain()
+        if !writer.close(seconds: waitSeconds) {
+            logger.warning("history: \(path) was still being written after \(Int(waitSeconds)) s; the rest is left out")
+        }
+    }
+
+    /// The run's counts so far.
+    static func update(_ db: Database, run: String, _ s: RunSummary, lastBatchMs: Int64?, dropped: Int) throws {
+        let out = s.stages.filter { $0.type == "sink" }.reduce(0) { $0 + $1.recordsOut }
+        let errors = s.stages.reduce(0) { $0 + $1.errors }
+        try db.cachedStatement(sql: """
+            UPDATE runs SET batches = ?, records_in = ?, records_out = ?, errors = ?, alerts_json = ?,
+              last_batch_ms = coalesce(?, last_batch_ms), history_dropped = ?
+            WHERE id = ?
+            """).execute(arguments: [s.batches, s.records, out, errors, HistoryJSON.counts(s.alerts), lastBatchMs, dropped, run])
+    }
+
+    /// Every run still "running" but `except` becomes "killed", ended at its last batch.
+    static func markKilled(_ db: Database, except: String?) throws {
+        try db.execute(sql: """
+            UPDATE runs SET status = 'killed', ended_ms = coalesce(last_batch_ms, started_ms),
+              failure = coalesce(failure, ?)
+            WHERE status = 'running' AND id IS NOT ?
+            """, arguments: [HistoryRecorder.killedText, except])
+    }
+
+    static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed or the one before"
+
+    private func retain() {
+        batchesSinceRetention = 0
+        let settings = self.settings, now = clock(), run = self.run
+        writer.submit(keep: true, alone: true) { db in try HistoryRetention.apply(settings, db, now: now, keepRun: run) }
+    }
+
+    /// Rows dropped (the queue was full or the writer stopped), and why it stopped.
+    public var writerState: (dropped: Int, failure: String?) { writer.state }
+
+    static func exitCode(_ status: RunSummary.Status) -> Int32 {
+        switch status {
+        case .completed: ExitStatus.ok.rawValue
+        case .completedWithFailures: ExitStatus.undelivered.rawValue
+        case .failed: ExitStatus.failed.rawValue
+        case .stopped: ExitStatus.stopped.rawValue
+        }
+    }
+}

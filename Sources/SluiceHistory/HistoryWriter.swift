@@ -1,0 +1,245 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Writes to the history database on a thread of its own, so that a batch never waits for
+/// the disk: `submit` only appends to a queue (it never blocks on SQLite), and the thread
+/// drains everything waiting in one transaction (one commit per drain, however many
+/// batches arrived meanwhile). The thread opens the database too: a run never waits for a
+/// history that is slow to open (another process holding it) or cannot be opened.
+///
+/// - Past `maxPending` waiting rows new work is dropped and counted (`dropped`): the run
+///   is never slowed down by its history. Work marked `keep` or `final` (a run's start and
+///   end, retention) is never dropped for the bound.
+/// - One item that fails (a constraint) is rolled back alone (a savepoint each) and
+///   logged; anything else that fails (a full disk, a file that cannot be written) stops
+///   the writer: it says why once in the log, counts what it drops from then on, and
+///   tries once more at `close` to record its end and why it stopped.
+/// - Work marked `alone` (retention) runs in a transaction of its own: a DELETE that fails
+///   takes nothing else with it.
+final class HistoryWriter: @unchecked Sendable {
+    typealias Work = (Database) throws -> Void
+
+    private struct Item {
+        let work: Work
+        let weight: Int
+        let alone: Bool
+        var final = false
+    }
+
+    let path: String
+    /// Opens the database, on the writer's thread.
+    private let open: () throws -> DatabaseQueue
+    private let logger: Logger
+    private let maxPending: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queue: [Item] = []
+    private var pendingWeight = 0
+    /// The newest of a kind that only its last value matters for (the run's counts so far).
+    private var latest: Work?
+    private var closed = false
+    private var finished = false
+    private var droppedCount = 0
+    private var failure: String?
+    /// The database could not be opened: even kept work is dropped.
+    private var unopened = false
+
+    init(path: String, logger: Logger, maxPending: Int = 50_000, open: @escaping () throws -> DatabaseQueue) {
+        self.open = open
+        self.path = path
+        self.logger = logger
+        self.maxPending = maxPending
+        let t = Thread { [self] in self.loop() }
+        t.name = "sluice-history"
+        t.start()
+    }
+
+    /// Queues `work` (`weight`: the rows it writes). `keep`: never dropped for the bound
+    /// (a run's start, retention); `final`: a run's end, tried even after the writer
+    /// stopped. False when it was dropped.
+    @discardableResult
+    func submit(weight: Int = 1, keep: Bool = false, final: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed, !unopened, failure == nil || final, keep || final || pendingWeight + weight <= maxPending else {
+            droppedCount += weight
+            return false
+        }
+        queue.append(Item(work: work, weight: weight, alone: alone, final: final))
+        pendingWeight += weight
+        condition.signal()
+        return true
+    }
+
+    /// Replaces the last value of the run's counts so far (written with the next drain).
+    func submitLatest(_ work: @escaping Work) {
+        condition.lock()
+        // After the writer stopped, the run's end carries its counts.
+        if failure == nil && !unopened && !closed { latest = work }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Rows dropped so far, and why the writer stopped (nil: it did not).
+    var state: (dropped: Int, failure: String?) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (droppedCount, failure)
+    }
+
+    /// Writes what waits (at most `seconds`), then ends the thread.
+    @discardableResult
+    func close(seconds: Double) -> Bool {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while !finished {
+            if !condition.wait(until: deadline) {
+                condition.unlock()
+                return false
+            }
+        }
+        condition.unlock()
+        return true
+    }
+
+    private func loop() {
+        let db: DatabaseQueue
+        do {
+            db = try open()
+        } catch {
+            // Nothing can be written: everything is counted as dropped from here on.
+            logger.warning("history: \(error); this run is not recorded")
+            condition.lock()
+            failure = "\(error)"
+            droppedCount += pendingWeight
+            queue = []
+            latest = nil
+            pendingWeight = 0
+            unopened = true
+            while !closed { condition.wait() }
+            finished = true
+            condition.broadcast()
+            condition.unlock()
+            return
+        }
+        condition.lock()
+        while true {
+            while queue.isEmpty && latest == nil && !closed { condition.wait() }
+            if queue.isEmpty && latest == nil {
+                // A clean close checkpoints the WAL into the file and removes it.
+                try? db.close()
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let stopped = failure != nil
+            var items = queue
+            if stopped {
+                // Only the run's end is tried again; what came before it is dropped.
+                items = queue.filter(\.final)
+                droppedCount += queue.filter { !$0.final }.reduce(0) { $0 + $1.weight }
+            } else if let latest {
+                items.append(Item(work: latest, weight: 0, alone: false))
+            }
+            queue = []
+            latest = nil
+            pendingWeight = 0
+            condition.unlock()
+            let error = stopped ? finalAttempt(items, db) : write(items, db)
+            condition.lock()
+            if let error, failure == nil {
+                failure = error
+                condition.unlock()
+                logger.error("history: stopped writing to \(path): \(error); the run goes on without it (what it cannot write is counted in the run's row when it can be written)")
+                condition.lock()
+            }
+            condition.broadcast()
+        }
+    }
+
+    /// Writes items in as few transactions as it can; the error that stops the writer.
+    private func write(_ items: [Item], _ db: DatabaseQueue) -> String? {
+        var group: [Item] = []
+        func flushGroup() throws {
+            guard !group.isEmpty else { return }
+            defer { group = [] }
+            do {
+                // The fast way: one transaction, no savepoints.
+                try db.inTransaction { db in
+                    for item in group { try item.work(db) }
+                    return .commit
+                }
+            } catch let e as DatabaseError where !Self.isItemError(e) {
+                throw e
+            } catch {
+                // An entry failed and took the group with it: again, each in a savepoint,
+                // so that only the entry that fails is left out.
+                try db.inTransaction { db in
+                    for item in group { try Self.apply(item, db, logger) }
+                    return .commit
+                }
+            }
+        }
+        do {
+            for item in items {
+                if item.alone {
+                    try flushGroup()
+                    do {
+                        try db.inTransaction { db in try item.work(db); return .commit }
+                    } catch let e as DatabaseError where Self.isItemError(e) {
+                        logger.warning("history: a retention step failed in \(path): \(e.message ?? "\(e.resultCode)")")
+                    }
+                } else {
+                    group.append(item)
+                }
+            }
+            try flushGroup()
+            return nil
+        } catch let e as DatabaseError {
+            condition.lock()
+            droppedCount += items.reduce(0) { $0 + $1.weight }
+            condition.unlock()
+            return HistoryError(describing: e, path: path).description
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// After the writer stopped, only final work comes (a run's end): tried once more, so
+    /// that the run's row can say why its history is short.
+    private func finalAttempt(_ items: [Item], _ db: DatabaseQueue) -> String? {
+        do {
+            try db.inTransaction { db in
+                for item in items { try Self.apply(item, db, logger) }
+                return .commit
+            }
+        } catch {
+            logger.error("history: cannot record the run's end in \(path) either: \(error)")
+        }
+        return nil
+    }
+
+    private static func apply(_ item: Item, _ db: Database, _ logger: Logger) throws {
+        do {
+            try db.inSavepoint {
+                try item.work(db)
+                return .commit
+            }
+        } catch let e as DatabaseError where isItemError(e) {
+            logger.warning("history: one entry not written: \(e.message ?? "\(e.resultCode)")")
+        } catch let e as DatabaseError {
+            throw e
+        } catch {
+            logger.warning("history: one entry not written: \(error)")
+        }
+    }
+
+    /// Errors of one statement (its data), not of the database or the disk.
+    private static func isItemError(_ e: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE, .SQLITE_ERROR].contains(e.resultCode)
+    }
+}
