@@ -319,6 +319,36 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(health.report().healthy)
     }
 
+    /// A publisher works while no batch comes (its spool replayed, or failing again): the
+    /// idle tick's totals reach /health and the publisher families without a batch.
+    func testDeliveriesFailingWhileIdleMakeItUnhealthyAndMoveThePublisherFamilies() throws {
+        let clock = Clock()
+        var settings = HealthSettings()
+        settings.maxFailedDeliveries = 0
+        let health = RunHealth(settings: settings, nowMs: { clock.now })
+        health.runStarted(start())
+        health.batchDone(progress(), totals: summary())
+        XCTAssertTrue(health.report().healthy)
+        health.idle(atMs: clock.now, totals: summary(failed: 2))
+        XCTAssertEqual(health.report().reasons.map(\.check), ["failed_deliveries"])
+
+        var made: PipelineMetrics?
+        try run(Self.pipeline, files: ["in.jsonl": Self.input]) { plan in
+            made = PipelineMetrics(plan: plan)
+            return [made!]
+        }
+        let metrics = try XCTUnwrap(made)
+        XCTAssertEqual(try ParsedExposition(metrics.exposition()).value("sluice_publisher_alerts_total",
+                                                                         ["publisher": "log", "outcome": "replayed"]), 0)
+        var totals = RunSummary(run: "r", namespace: "team", pipeline: "watched", status: .completed)
+        var log = PublisherSummary(name: "log", plugin: "AlertLog", replayed: 4)
+        log.spoolBytes = 0
+        totals.publishers = [log]
+        metrics.idle(atMs: clock.now, totals: totals)
+        let m = try ParsedExposition(metrics.exposition())
+        XCTAssertEqual(m.value("sluice_publisher_alerts_total", ["publisher": "log", "outcome": "replayed"]), 4)
+    }
+
     func testErrorsAndFailedDeliveriesCountWithinThePeriodOnly() {
         let clock = Clock()
         var settings = HealthSettings()

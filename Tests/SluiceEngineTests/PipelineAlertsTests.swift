@@ -692,7 +692,7 @@ extension PipelineAlertsTests {
         final class Ticks: RunObserver, @unchecked Sendable {
             let lock = NSLock()
             var n = 0
-            func idle(atMs: Int64) { lock.lock(); n += 1; lock.unlock() }
+            func idle(atMs: Int64, totals: RunSummary) { lock.lock(); n += 1; lock.unlock() }
             var count: Int { lock.lock(); defer { lock.unlock() }; return n }
         }
         let ticks = Ticks()

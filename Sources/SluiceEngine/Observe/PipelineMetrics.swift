@@ -84,6 +84,12 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         lastBatch.set(to: Double(now) / 1000)
     }
 
+    /// While no batch comes, publishers still work (spools replayed, deliveries failing):
+    /// their families follow.
+    public func idle(atMs: Int64, totals: RunSummary) {
+        advance(totals, atMs: nowMs())
+    }
+
     public func runEnded(_ summary: RunSummary) {
         // The source's own counts (its plugin's counters, alerts it raised) join here.
         advance(summary, atMs: nowMs())

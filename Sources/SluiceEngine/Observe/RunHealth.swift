@@ -66,14 +66,26 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
 
     public func batchDone(_ progress: BatchProgress, totals: RunSummary) {
         let now = nowMs()
-        let errors = totals.stages.reduce(0) { $0 + $1.errors }
-        let failed = totals.publishers.reduce(0) { $0 + $1.failed + $1.spooled }
         let waiting = progress.sources.contains { $0.lag.contains { ($0.records ?? 0) > 0 || ($0.bytes ?? 0) > 0 } }
         locked {
             inFlightSinceMs = nil
             lastDoneMs = now
             batches += 1
             inputWaiting = waiting
+        }
+        count(totals, now: now)
+    }
+
+    /// Deliveries fail while idle too (a spool replayed to a service still down).
+    public func idle(atMs: Int64, totals: RunSummary) {
+        count(totals, now: nowMs())
+    }
+
+    /// Takes the errors and failed deliveries `totals` has beyond those already counted.
+    private func count(_ totals: RunSummary, now: Int64) {
+        let errors = totals.stages.reduce(0) { $0 + $1.errors }
+        let failed = totals.publishers.reduce(0) { $0 + $1.failed + $1.spooled }
+        locked {
             let e = max(0, errors - errorsSeen), f = max(0, failed - failedSeen)
             errorsSeen = max(errors, errorsSeen)
             failedSeen = max(failed, failedSeen)

@@ -11,8 +11,9 @@ public protocol RunObserver: AnyObject {
     /// about to be committed. `totals`: the run's counts so far, as its summary would say
     /// (the source's own counters left out while its reader runs).
     func batchDone(_ progress: BatchProgress, totals: RunSummary)
-    /// No batch came for a while (every 200 ms while the source has nothing).
-    func idle(atMs: Int64)
+    /// No batch came for a while (every 200 ms while the source has nothing). `totals`: the
+    /// run's counts now (spools replayed and deliveries failed while idle included).
+    func idle(atMs: Int64, totals: RunSummary)
     /// The run ended (input over, a failure, a stop); `summary` is what `host run` prints.
     func runEnded(_ summary: RunSummary)
     /// What the publishers did with alerts in one step (a batch, a spool replay): one entry
@@ -31,7 +32,7 @@ public extension RunObserver {
     func runStarted(_ start: RunStart) {}
     func batchStarted(_ id: UInt64, atMs: Int64) {}
     func batchDone(_ progress: BatchProgress, totals: RunSummary) {}
-    func idle(atMs: Int64) {}
+    func idle(atMs: Int64, totals: RunSummary) {}
     func runEnded(_ summary: RunSummary) {}
     func alertsSent(_ sent: [AlertSent], unrecorded: Int) {}
     var alertsSentPerSecond: Int { 0 }

@@ -170,7 +170,8 @@ public final class PipelineRunner {
             self.addTimes(self.alerts.idle())
             if !self.options.observers.isEmpty {
                 let now = Timestamp.nowMilliseconds()
-                for o in self.options.observers { o.idle(atMs: now) }
+                let totals = self.snapshotNow()
+                for o in self.options.observers { o.idle(atMs: now, totals: totals) }
             }
             // Time moved incidents on (fired, resolved): saved with the last batch's position,
             // so a restart does not make them again.
@@ -228,17 +229,18 @@ public final class PipelineRunner {
                                               sourceErrors: sourceErrors.count, phases: phases,
                                               source: .init(position: batch.position, lag: batch.lag))
                 options.onBatch?(progress)
-                if !options.observers.isEmpty {
-                    let totals = snapshotNow()
-                    observed = totals
-                    for o in options.observers { o.batchDone(progress, totals: totals) }
-                }
                 // The pipeline's own alerts judge the batch (its time, the source's lag,
                 // worker restarts) before it commits. (The source's instance is its
                 // reader's: its restarts are not read here.)
                 addTimes(alerts.pipelineBatchDone(progress, restarts: stages.compactMap { s in
                     s === source ? nil : s.live.workerRestarts.map { (s.planned.name, $0) }
                 }))
+                // Watchers see the counts with the pipeline's own alerts of this batch.
+                if !options.observers.isEmpty {
+                    let totals = snapshotNow()
+                    observed = totals
+                    for o in options.observers { o.batchDone(progress, totals: totals) }
+                }
             }
             previousBatchStart = batchStart
             if !alerts.hasLife {
