@@ -342,6 +342,38 @@ final class HistoryTests: XCTestCase {
         XCTAssertTrue(shown.stdout.contains("history: \(run.alertsUnrecorded) alert(s) sent were counted, not recorded one by one"), shown.stdout)
     }
 
+    /// Alerts a run delivers from the spool when it starts are that run's, in its history.
+    func testAlertsReplayedFromTheSpoolAtTheStartAreTheReplayingRuns() throws {
+        let dir = try scratchFolder()
+        try (0..<4).map { #"{"id":"s\#($0)","t":\#(60 + $0)}"# }.joined(separator: "\n")
+            .write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        func run(_ id: String, failTimes: Int, fromStart: Bool = false) throws -> RunSummary {
+            try """
+                {"name": "replay", "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 1},
+                 "state": {"path": "\(dir)/state"}, "spool": {"path": "\(dir)/spool"},
+                 "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                            {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 50}}},
+                            {"name": "log", "plugin": {"name": "FlakyPublisher", "properties": {"path": "${pipeline.dir}/alerts.jsonl", "fail_times": \(failTimes)}}}],
+                 "connections": [{"from": "src", "to": "hot"}, {"from": "hot", "to": "log", "port": "alerts"}]}
+                """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+            let (spec, read) = try PipelineSpec.load(path: dir + "/p.json")
+            guard read.errors.isEmpty else { throw FixtureError("\(read)") }
+            let plan = try XCTUnwrap(PipelinePlanner.plan(spec, catalog: testCatalog, environment: [:]).0)
+            var options = PipelineRunner.Options(runID: id)
+            options.sleep = { _ in }
+            options.fromStart = fromStart
+            options.observers = [try XCTUnwrap(HistoryRecorder.open(plan: plan, disabled: false, logger: Logger(label: "test")))]
+            return try PipelineRunner(plan: plan, options: options).run()
+        }
+        XCTAssertEqual(try run("first", failTimes: 1000).publishers.first?.spooled, 4)
+        let second = try run("second", failTimes: 0)
+        XCTAssertEqual(second.publishers.first?.replayed, 4)
+        let sent = try HistoryReader(path: dir + "/state/history.sqlite").alerts(.init(limit: 100))
+        XCTAssertEqual(sent.filter { $0.outcome == "spooled" }.map(\.run), Array(repeating: "first", count: 4))
+        XCTAssertEqual(sent.filter { $0.outcome == "replayed" }.map(\.run), Array(repeating: "second", count: 4),
+                       "replayed when the second run started")
+    }
+
     /// The history writes AlertCounts by a list of its fields: the list must be the type's.
     func testTheCountsWrittenAreEveryFieldOfAlertCounts() {
         XCTAssertEqual(HistoryJSON.countFields.map(\.0), Mirror(reflecting: AlertCounts()).children.compactMap(\.label))

@@ -2,8 +2,8 @@
 /// its own thread, between batches; each must return in microseconds (hand slow work —
 /// a database write — to a thread of your own). Every method has an empty default.
 public protocol RunObserver: AnyObject {
-    /// The run began: every stage created, every publisher connected, the source's reader
-    /// started (the pipeline is ready).
+    /// The run began: every stage created (the source opened), every publisher connected
+    /// (the pipeline is ready). The spools' replay and the source's reading come next.
     func runStarted(_ start: RunStart)
     /// The source handed over batch `id` and the stages are about to run it.
     func batchStarted(_ id: UInt64, atMs: Int64)

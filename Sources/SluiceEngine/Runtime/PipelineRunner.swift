@@ -144,6 +144,15 @@ public final class PipelineRunner {
         var previousBatchStart = start
         var failure: String?
         var inputEnded = false
+        // Every stage created, every publisher connected: the run began (before the spools'
+        // replay, whose alerts belong to it).
+        if !options.observers.isEmpty {
+            let begun = RunStart(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
+                                 startedMs: Timestamp.nowMilliseconds(), resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" },
+                                 stages: stages.map { .init(name: $0.planned.name, plugin: $0.planned.entry.name,
+                                                            version: "\($0.planned.entry.version)", kind: $0.planned.type.rawValue) })
+            for o in options.observers { o.runStarted(begun) }
+        }
         addTimes(alerts.start())
         let source = stages[plan.source]
         guard case .source(let sourceStage) = source.stage else {
@@ -156,13 +165,6 @@ public final class PipelineRunner {
             positions: .init(store: state.positions, plugin: source.planned.entry.name, run: options.runID, resumedFrom: state.position),
             failureText: { [unowned self] call, why in self.failureText(source, call, why) })
         reader.start()
-        if !options.observers.isEmpty {
-            let begun = RunStart(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
-                                 startedMs: Timestamp.nowMilliseconds(), resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" },
-                                 stages: stages.map { .init(name: $0.planned.name, plugin: $0.planned.entry.name,
-                                                            version: "\($0.planned.entry.version)", kind: $0.planned.type.rawValue) })
-            for o in options.observers { o.runStarted(begun) }
-        }
         takeSnapshot(reader: reader)
         // The last batch done, and whether its alert state was saved with its position.
         var lastDone: UInt64 = 0, lastSaved = true
