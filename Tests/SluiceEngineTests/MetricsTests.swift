@@ -294,9 +294,39 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual((json["reasons"] as? [[String: Any]])?.first?["check"] as? String, "stalled")
         health.batchDone(progress(), totals: summary())
         XCTAssertTrue(health.report().healthy)
-        // Idle with nothing waiting: however long, not a stall.
-        clock.advance(600_000)
+        // Idle with nothing waiting (the loop ticking): however long, not a stall.
+        for _ in 0..<3_000 {
+            clock.advance(200)
+            health.idle(atMs: clock.now, totals: summary())
+        }
         XCTAssertTrue(health.report().healthy)
+    }
+
+    /// Between batches the run ticks every 200 ms; a call that does not return there (a
+    /// publisher replaying its spool to a service that never answers) stops the ticks.
+    func testARunThatStopsTickingBetweenBatchesIsAStall() {
+        let clock = Clock()
+        var settings = HealthSettings()
+        settings.stallMs = 5_000
+        let health = RunHealth(settings: settings, nowMs: { clock.now })
+        health.runStarted(start())
+        health.batchStarted(1, atMs: clock.now)
+        health.batchDone(progress(), totals: summary())
+        for _ in 0..<100 {  // idle, ticking: healthy however long
+            clock.advance(200)
+            health.idle(atMs: clock.now, totals: summary())
+        }
+        XCTAssertTrue(health.report().healthy)
+        clock.advance(4_999)
+        XCTAssertTrue(health.report().healthy)
+        clock.advance(1)
+        XCTAssertEqual(health.report().reasons.map(\.check), ["stalled"])
+        XCTAssertTrue(health.report().reasons[0].message.contains("has not moved for 5000 ms"), health.report().reasons[0].message)
+        health.idle(atMs: clock.now, totals: summary())
+        XCTAssertTrue(health.report().healthy, "ticking again")
+        health.runEnded(summary())
+        clock.advance(600_000)
+        XCTAssertTrue(health.report().healthy, "a run that ended is not stalled")
     }
 
     func testInputWaitingWithoutABatchPastStallMsIsAStall() {
@@ -315,7 +345,10 @@ final class MetricsTests: XCTestCase {
         // Caught up: lag 0 after the next batch.
         health.batchStarted(2, atMs: clock.now)
         health.batchDone(progress(lagRecords: 0), totals: summary())
-        clock.advance(10_000)
+        for _ in 0..<50 {
+            clock.advance(200)
+            health.idle(atMs: clock.now, totals: summary())
+        }
         XCTAssertTrue(health.report().healthy)
     }
 

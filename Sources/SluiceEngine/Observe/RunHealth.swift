@@ -8,7 +8,10 @@ import Foundation
 /// - Unhealthy, with a reason per check that fails:
 ///   - `stalled`: no batch completed for `stallMs` while a batch is in flight (a sink that
 ///     hangs with no I/O timeout) or while input is waiting (the source reported lag after
-///     its last batch). Judged when asked, so a runner stuck in a call is caught.
+///     its last batch); or the run's loop has not moved for `stallMs` (between batches it
+///     ticks every 200 ms: a publisher's call while idle — a spool replayed to a service
+///     that never answers — stops it). Judged when asked, so a runner stuck in a call is
+///     caught.
 ///   - `errors`: more than `maxErrors` error records within the last `periodMs`.
 ///   - `failed_deliveries`: more than `maxFailedDeliveries` alerts whose delivery failed
 ///     (refused, lost, or spooled after the retries ran out) within the last `periodMs`.
@@ -36,6 +39,8 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
     private var startedMs: Int64?
     private var inFlightSinceMs: Int64?
     private var lastDoneMs: Int64?
+    /// When the run's loop last moved: its start, a batch begun or done, an idle tick.
+    private var lastBeatMs: Int64?
     private var batches = 0
     private var inputWaiting = false
     private var failure: String?
@@ -56,12 +61,16 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
         locked {
             ready = true
             startedMs = now
+            lastBeatMs = now
         }
     }
 
     public func batchStarted(_ id: UInt64, atMs: Int64) {
         let now = nowMs()
-        locked { inFlightSinceMs = now }
+        locked {
+            inFlightSinceMs = now
+            lastBeatMs = now
+        }
     }
 
     public func batchDone(_ progress: BatchProgress, totals: RunSummary) {
@@ -70,6 +79,7 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
         locked {
             inFlightSinceMs = nil
             lastDoneMs = now
+            lastBeatMs = now
             batches += 1
             inputWaiting = waiting
         }
@@ -78,7 +88,9 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
 
     /// Deliveries fail while idle too (a spool replayed to a service still down).
     public func idle(atMs: Int64, totals: RunSummary) {
-        count(totals, now: nowMs())
+        let now = nowMs()
+        locked { lastBeatMs = now }
+        count(totals, now: now)
     }
 
     /// Takes the errors and failed deliveries `totals` has beyond those already counted.
@@ -125,6 +137,8 @@ public final class RunHealth: RunObserver, @unchecked Sendable {
                 reasons.append(Reason(check: "stalled", message: "batch in flight for \(now - inFlight) ms; no batch completed for \(now - (since ?? inFlight)) ms (health.stallMs \(settings.stallMs))"))
             } else if inputWaiting, let since, now - since >= Int64(settings.stallMs) {
                 reasons.append(Reason(check: "stalled", message: "input is waiting (the source reports lag) but no batch completed for \(now - since) ms (health.stallMs \(settings.stallMs))"))
+            } else if ready, inFlightSinceMs == nil, let beat = lastBeatMs, now - beat >= Int64(settings.stallMs) {
+                reasons.append(Reason(check: "stalled", message: "the run has not moved for \(now - beat) ms between batches (a publisher's or the alert flow's call that does not return; health.stallMs \(settings.stallMs))"))
             }
             let errors = events.reduce(0) { $0 + $1.errors }, failed = events.reduce(0) { $0 + $1.failed }
             if let max = settings.maxErrors, errors > max {
