@@ -86,6 +86,8 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(m.value("sluice_batch_duration_seconds_count", pipe), Double(summary.batches))
         XCTAssertEqual(m.value("sluice_batch_in_progress", pipe), 0)
         XCTAssertGreaterThan(m.value("sluice_last_batch_timestamp_seconds", pipe) ?? 0, Date().timeIntervalSince1970 - 600)
+        XCTAssertGreaterThanOrEqual(m.value("sluice_heartbeat_timestamp_seconds", pipe) ?? 0,
+                                    m.value("sluice_last_batch_timestamp_seconds", pipe) ?? .infinity, "moved at the last batch at least")
         XCTAssertGreaterThan(m.value("sluice_component_last_processed_timestamp_seconds", ["stage": "out"]) ?? 0, 0)
         // The build and the process.
         XCTAssertEqual(m.value("sluice_build_info", ["version": BuildInfo.version, "abi": BuildInfo.abi]), 1)

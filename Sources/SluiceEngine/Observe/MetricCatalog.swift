@@ -80,7 +80,9 @@ public enum MetricCatalog {
     public static let batchInProgress = Family("sluice_batch_in_progress", .gauge, pipelineLabels,
                                                "1 while a batch is being processed, else 0.")
     public static let lastBatch = Family("sluice_last_batch_timestamp_seconds", .gauge, pipelineLabels,
-                                         "When the last batch was done (seconds since 1970): the heartbeat.")
+                                         "When the last batch was done (seconds since 1970).")
+    public static let heartbeat = Family("sluice_heartbeat_timestamp_seconds", .gauge, pipelineLabels,
+                                         "When the run last moved: a batch begun or done, or an idle tick every 200 ms while the source has nothing (seconds since 1970).")
     public static let runStart = Family("sluice_run_start_timestamp_seconds", .gauge, pipelineLabels,
                                         "When the run began: its stages created, its publishers connected (seconds since 1970).")
     // Sources.
@@ -105,7 +107,7 @@ public enum MetricCatalog {
     public static let all: [Family] = [
         received, sent, errors, discarded, lastProcessed, workerRestarts, pluginEvents,
         alerts, publisherAlerts, publisherRetries, spoolAlerts, spoolBytes, spoolLimitBytes, failingSince,
-        batches, batchDuration, batchInProgress, lastBatch, runStart, lagRecords, lagBytes,
+        batches, batchDuration, batchInProgress, lastBatch, heartbeat, runStart, lagRecords, lagBytes,
         buildInfo, residentMemory, virtualMemory, cpuSeconds, startTime, openFDs,
     ]
 

@@ -23,6 +23,7 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
     private let batchDuration: DurationHistogram
     private let inProgress: Gauge
     private let lastBatch: Gauge
+    private let heartbeat: Gauge
     private let runStart: Gauge
     private let process: ProcessMetrics
     /// The lag gauges set after the last batch, by family name, stage and partition.
@@ -43,6 +44,8 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         batchDuration = registry.histogram(MetricCatalog.batchDuration, pipeline)
         inProgress = registry.gauge(MetricCatalog.batchInProgress, pipeline)
         lastBatch = registry.gauge(MetricCatalog.lastBatch, pipeline)
+        heartbeat = registry.gauge(MetricCatalog.heartbeat, pipeline)
+        heartbeat.set(to: Double(nowMs()) / 1000)  // starting (stages being created) is moving
         runStart = registry.gauge(MetricCatalog.runStart, pipeline)
         registry.gauge(MetricCatalog.buildInfo, [BuildInfo.version, BuildInfo.abi]).set(Int64(1))
         process = ProcessMetrics(registry)
@@ -66,10 +69,12 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
 
     public func runStarted(_ start: RunStart) {
         runStart.set(to: Double(start.startedMs) / 1000)
+        heartbeat.set(to: Double(nowMs()) / 1000)
     }
 
     public func batchStarted(_ id: UInt64, atMs: Int64) {
         inProgress.set(Int64(1))
+        heartbeat.set(to: Double(nowMs()) / 1000)
     }
 
     public func batchDone(_ progress: BatchProgress, totals: RunSummary) {
@@ -82,12 +87,15 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         setLag(progress.sources)
         inProgress.set(Int64(0))
         lastBatch.set(to: Double(now) / 1000)
+        heartbeat.set(to: Double(now) / 1000)
     }
 
     /// While no batch comes, publishers still work (spools replayed, deliveries failing):
     /// their families follow.
     public func idle(atMs: Int64, totals: RunSummary) {
-        advance(totals, atMs: nowMs())
+        let now = nowMs()
+        advance(totals, atMs: now)
+        heartbeat.set(to: Double(now) / 1000)
     }
 
     public func runEnded(_ summary: RunSummary) {
