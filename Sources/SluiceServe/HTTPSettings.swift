@@ -73,7 +73,14 @@ public struct HTTPSettings: Sendable, Equatable {
     }
 
     static func readToken(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // A regular file, read up to one byte past the bound: /dev/zero or a FIFO is refused
+        // rather than read without end (or waited for).
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let handle = FileHandle(forReadingAtPath: path) else {
+            throw Problem("--http-token-file \(path): cannot be read (a regular file is expected)")
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: 4097) ?? Data() else {
             throw Problem("--http-token-file \(path): cannot be read")
         }
         guard data.count <= 4096, let text = String(data: data, encoding: .utf8) else {

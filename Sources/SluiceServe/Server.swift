@@ -105,7 +105,8 @@ struct BearerAuth<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let given = request.headers[.authorization], given.hasPrefix("Bearer "),
+        // The scheme's name is case-insensitive (RFC 9110 §11.1); the token is not.
+        guard let given = request.headers[.authorization], given.count > 7, given.prefix(7).lowercased() == "bearer ",
               HTTPSettings.sameToken(Array(given.utf8.dropFirst(7)), Array(token.utf8)) else {
             return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"sluice\"", .contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: "unauthorized: this host needs Authorization: Bearer <token>\n")))

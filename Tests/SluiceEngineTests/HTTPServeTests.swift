@@ -163,6 +163,10 @@ final class HTTPServeTests: XCTestCase {
         for route in ["ping", "health", "metrics"] {
             XCTAssertEqual(httpGet("http://\(address)/\(route)", headers: ["Authorization": "Bearer s3cret-token"])?.status, 200, route)
         }
+        // The scheme's name in any case (RFC 9110), the token exactly.
+        XCTAssertEqual(httpGet("http://\(address)/ping", headers: ["Authorization": "bearer s3cret-token"])?.status, 200)
+        XCTAssertEqual(httpGet("http://\(address)/ping", headers: ["Authorization": "BEARER s3cret-token"])?.status, 200)
+        XCTAssertEqual(httpGet("http://\(address)/ping", headers: ["Authorization": "bearer S3CRET-token"])?.status, 401)
     }
 
     func testBadAddressesAndANonLoopbackAddressWithoutATokenAreRefusedBeforeTheRun() throws {
@@ -182,6 +186,9 @@ final class HTTPServeTests: XCTestCase {
             (["--http", "0.0.0.0:0", "--http-token-file", dir + "/missing"], "--http-token-file \(dir)/missing: cannot be read"),
             (["--http", "0.0.0.0:0", "--http-token-file", dir + "/empty"], "empty"),
             (["--http", "0.0.0.0:0", "--http-token-file", dir + "/spaced"], "visible ASCII characters without spaces"),
+            // Not a regular file: refused at once, never read without end or waited for.
+            (["--http", "0.0.0.0:0", "--http-token-file", "/dev/zero"], "--http-token-file /dev/zero: cannot be read (a regular file is expected)"),
+            (["--http", "0.0.0.0:0", "--http-token-file", dir], "a regular file is expected"),
             (["--http-token-file", dir + "/spaced"], "--http-token-file needs --http"),
         ]
         for (args, message) in cases {
