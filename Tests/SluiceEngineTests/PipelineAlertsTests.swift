@@ -573,6 +573,12 @@ final class PublisherFailingTests: XCTestCase {
         XCTAssertTrue(refused?.lastError?.contains("HTTP 400") ?? false, "\(refused?.lastError ?? "")")
         XCTAssertEqual(step("error", at: t0 + 250_000)?.failingSinceMs, t0 + 200_000, "still, since the first refusal")
         XCTAssertNil(step("ok", at: t0 + 300_000)?.failingSinceMs, "delivered again")
+        // One refusal, then quiet: failing for a while, not for ever.
+        XCTAssertEqual(step("error", at: t0 + 400_000)?.failingSinceMs, t0 + 400_000)
+        clock.now = t0 + 400_000 + PublisherLane.failureMemoryMs - 1
+        XCTAssertEqual(flow.publisherSummaries.first?.failingSinceMs, t0 + 400_000)
+        clock.now = t0 + 400_000 + PublisherLane.failureMemoryMs
+        XCTAssertNil(flow.publisherSummaries.first?.failingSinceMs, "no failure for \(PublisherLane.failureMemoryMs) ms, nothing waiting")
     }
 
     /// A spool replayed at a new run whose every alert is refused leaves the publisher

@@ -77,14 +77,21 @@ final class PublisherLane: @unchecked Sendable {
     /// Alerts waiting in the spool.
     var waiting: Int { spool.count }
 
-    /// What the lane is like now, for a summary: its spool, and whether it is failing.
+    /// What the lane is like now, for a summary: its spool, and whether it is failing —
+    /// while alerts wait in its spool, or while its last failure is less than
+    /// `failureMemoryMs` old (a refusal with nothing to retry is forgotten by then: one bad
+    /// alert does not make a working service "failing" for ever).
     func condition(into s: inout PublisherSummary) {
         s.waiting = spool.count
         s.spoolBytes = spool.bytes
         s.spoolLimitBytes = spool.maxBytes
-        s.failingSinceMs = state.failingSinceMs
+        let recent = state.lastFailureMs.map { clock() - $0 < PublisherLane.failureMemoryMs } ?? false
+        s.failingSinceMs = spool.count > 0 || recent ? state.failingSinceMs : nil
         s.lastError = state.lastError
     }
+
+    /// How long a failure keeps a publisher failing when nothing waits to be retried.
+    static let failureMemoryMs: Int64 = 300_000
 
     init(name: String, plugin: String, instance: any PublisherStage, folder: String, maxBytes: Int,
          longestRepeatMs: Int, retry: RetrySettings, knowsLife: Bool = true, sleep: @escaping (Int) -> Void, stop: @escaping () -> Bool = { false },
