@@ -3,7 +3,7 @@ import SluiceEngine
 
 /// What the history keeps (HistorySettings): the newest `keepBatches` batches, `keepAlerts`
 /// alerts sent and resolved incidents, `keepRuns` runs (with their batches), and none of
-/// them older than `maxAgeDays` (a run by its start; a run still running is never removed;
+/// them older than `maxAgeDays` (an incident, open or not, by when it was last heard of) (a run by its start; a run still running is never removed;
 /// a run's batches go with it: a trigger of the schema).
 /// Applied at a run's start, every 100 batches and at its end, in a transaction of its own.
 enum HistoryRetention {
@@ -20,9 +20,12 @@ enum HistoryRetention {
         try db.execute(sql: """
             DELETE FROM alerts WHERE at_ms < ? OR id <= (SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?)
             """, arguments: [cutoff, s.keepAlerts])
+        // An open incident not heard of for maxAgeDays (no firing, reminder or refresh) goes
+        // too: one whose key the monitor no longer follows (its settings changed, its stage
+        // renamed, a run --from-start) would otherwise stay "open" for ever.
         try db.execute(sql: """
-            DELETE FROM incidents WHERE resolved_ms IS NOT NULL AND (last_seen_ms < ?
-              OR rowid IN (SELECT rowid FROM incidents WHERE resolved_ms IS NOT NULL ORDER BY last_seen_ms DESC LIMIT -1 OFFSET ?))
+            DELETE FROM incidents WHERE last_seen_ms < ?
+              OR rowid IN (SELECT rowid FROM incidents WHERE resolved_ms IS NOT NULL ORDER BY last_seen_ms DESC LIMIT -1 OFFSET ?)
             """, arguments: [cutoff, s.keepAlerts])
     }
 }

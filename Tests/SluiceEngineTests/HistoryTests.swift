@@ -159,7 +159,10 @@ final class HistoryTests: XCTestCase {
                     VALUES (?, 1, ?, 's', 'k', 'i', 'p', 'published', 1, '{}')
                     """, arguments: [id, started])
             }
-            for (incident, seen, resolved) in [("a", old, old as Int64?), ("b", old, nil), ("c", now, now as Int64?)] {
+            // a: resolved long ago; b: open, not heard of for 3 days (a key no longer
+            // followed); c: resolved now; d: open, heard of a day ago.
+            for (incident, seen, resolved) in [("a", old, old as Int64?), ("b", old, nil), ("c", now, now as Int64?),
+                                               ("d", now - 86_400_000, nil)] {
                 try db.execute(sql: """
                     INSERT INTO incidents(stage, incident, key, subject, severity, opened_ms, last_seen_ms, resolved_ms, first_run, last_run)
                     VALUES ('s', ?, 'k', '', 'warning', ?, ?, ?, 'r', 'r')
@@ -173,7 +176,7 @@ final class HistoryTests: XCTestCase {
             XCTAssertEqual(try String.fetchAll(db, sql: "SELECT id FROM runs ORDER BY id"), ["new", "oldrunning"])
             XCTAssertEqual(try String.fetchAll(db, sql: "SELECT run_id FROM batches"), ["new"])
             XCTAssertEqual(try String.fetchAll(db, sql: "SELECT run_id FROM alerts"), ["new"])
-            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT incident FROM incidents ORDER BY incident"), ["b", "c"])
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT incident FROM incidents ORDER BY incident"), ["c", "d"])
         }
     }
 
