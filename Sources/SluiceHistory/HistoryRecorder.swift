@@ -13,7 +13,12 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     private let writer: HistoryWriter
     private let logger: Logger
     private let clock: @Sendable () -> Int64
-    private var run = ""
+    private var run = ""  // written once, at runStarted; read by the stop's thread through runID
+    private var runID: String {
+        endLock.lock()
+        defer { endLock.unlock() }
+        return run
+    }
     private var batchesSinceRetention = 0
     /// Whether the run's end was recorded (the runner and a stop at once may race).
     private var ended = false
@@ -67,7 +72,9 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     // MARK: RunObserver
 
     public func runStarted(_ start: RunStart) {
+        endLock.lock()
         run = start.run
+        endLock.unlock()
         let version = BuildInfo.version
         writer.submit(keep: true) { db in
             // This run holds the pipeline's run lock: a run still "running" ended without
@@ -95,7 +102,10 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
             try HistoryRecorder.update(db, run: run, totals, lastBatchMs: now, dropped: writer.state.dropped)
         }
         batchesSinceRetention += 1
-        if batchesSinceRetention >= Self.retentionEvery { retain() }
+        if batchesSinceRetention >= Self.retentionEvery {
+            batchesSinceRetention = 0
+            retain()
+        }
     }
 
     public var alertsSentPerSecond: Int { settings.alertsPerSecond }
@@ -183,7 +193,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         ended = true
         endLock.unlock()
         guard first else { return }
-        let run = self.run.isEmpty ? summary.run : self.run, now = clock()
+        let run = runID.isEmpty ? summary.run : runID, now = clock()
         writer.submit(final: true) { [writer] db in
             let (dropped, stoppedBecause) = writer.state
             try HistoryRecorder.update(db, run: run, summary, lastBatchMs: nil, dropped: dropped)
@@ -221,9 +231,10 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
 
     static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed or the one before"
 
+    /// Called from the runner's thread and, stopping at once, from the stop's: it touches
+    /// nothing the runner's thread changes but `run`, read under the lock.
     private func retain() {
-        batchesSinceRetention = 0
-        let settings = self.settings, now = clock(), run = self.run
+        let settings = self.settings, now = clock(), run = runID
         writer.submit(keep: true, alone: true) { db in try HistoryRetention.apply(settings, db, now: now, keepRun: run) }
     }
 
