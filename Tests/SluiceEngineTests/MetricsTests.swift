@@ -186,6 +186,15 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(e.value("sluice_source_lag_records", ["partition": "1"]), 3)
         XCTAssertEqual(e.values("sluice_source_lag_bytes"), [])
         XCTAssertEqual(try promtoolCheckMetrics(m.exposition()).status, 0)
+        // A source naming new partitions at every batch: at most maxLagPartitions names per
+        // stage over the run (2 used above), however many batches.
+        for b in 0..<600 {
+            m.batchDone(progress([SourceLag(partition: "t\(b)a", records: 1), SourceLag(partition: "t\(b)b", records: 1)]), totals: summary)
+        }
+        e = try ParsedExposition(m.exposition())
+        XCTAssertEqual(e.values("sluice_source_lag_records").count, 0, "the last batch's names are past the bound")
+        m.batchDone(progress([SourceLag(partition: "1", records: 4)]), totals: summary)
+        XCTAssertEqual(try ParsedExposition(m.exposition()).value("sluice_source_lag_records", ["partition": "1"]), 4, "a known name still is")
     }
 
     func testCountersAdvanceByDeltasAndNeverGoBack() throws {

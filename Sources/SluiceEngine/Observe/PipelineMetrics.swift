@@ -28,6 +28,10 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
     private let process: ProcessMetrics
     /// The lag gauges set after the last batch, by family name, stage and partition.
     private var lag: [LagKey: Gauge] = [:]
+    /// The partition names each stage's lag series were made for in this run.
+    private var lagPartitions: [String: Set<String>] = [:]
+    /// The most partition label values one stage's lag gauges take over a run.
+    static let maxLagPartitions = 1_024
 
     public init(plan: PipelinePlan, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
                 nowMs: @escaping @Sendable () -> Int64 = { Timestamp.nowMilliseconds() }) {
@@ -128,6 +132,13 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         var seen = Set<LagKey>()
         for s in sources {
             for l in s.lag {
+                // A bounded number of partition label values per stage over the run: a
+                // source naming new partitions at every batch (short-lived topics, a plugin
+                // gone wrong) must not grow Prometheus' series without end.
+                if !lagPartitions[s.stage, default: []].contains(l.partition) {
+                    guard lagPartitions[s.stage, default: []].count < Self.maxLagPartitions else { continue }
+                    lagPartitions[s.stage, default: []].insert(l.partition)
+                }
                 for (family, value) in [(MetricCatalog.lagRecords, l.records), (MetricCatalog.lagBytes, l.bytes)] {
                     guard let value else { continue }
                     let key = LagKey(family: family.name, stage: s.stage, partition: l.partition)
