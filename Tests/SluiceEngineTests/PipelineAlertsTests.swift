@@ -182,7 +182,8 @@ final class PipelineAlertsTests: XCTestCase {
         let dir = try scratchFolder()
         try Self.followed(dir, sla: #"{"silentMs": 60000}"#).write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
         try drop(#"{"a":1}"# + "\n", "1.jsonl", into: dir + "/in")
-        let run = try BackgroundRun(dir: dir, clock: Clock(Self.t0))
+        let metrics = PipelineMetrics(plan: try Self.plan(dir))
+        let run = try BackgroundRun(dir: dir, clock: Clock(Self.t0), observers: [metrics])
         let log = dir + "/alerts.jsonl"
         wait("the first batch") { run.batchesDone >= 1 }
         XCTAssertEqual(Self.logged(log).count, 0, "records just came")
@@ -212,7 +213,12 @@ final class PipelineAlertsTests: XCTestCase {
                        "a run stopped before its input ended says so")
         XCTAssertEqual(summary.alerts.firing, 2)
         XCTAssertEqual(summary.alerts.resolved, 1)
+        XCTAssertEqual(summary.pipelineAlerts?.firing, 2)
         XCTAssertEqual(summary.publishers.first { $0.name == "log" }?.published, 3)
+        // In the metrics as a stage of their own.
+        let m = try ParsedExposition(metrics.exposition())
+        XCTAssertEqual(m.value("sluice_alerts_total", ["stage": "@pipeline", "outcome": "firing"]), 2)
+        XCTAssertEqual(m.value("sluice_alerts_total", ["stage": "@pipeline", "outcome": "resolved"]), 1)
     }
 
     func testASilenceHoldsThePipelinesAlertBackAndItsEndSendsIt() throws {

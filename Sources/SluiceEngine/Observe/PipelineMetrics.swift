@@ -28,6 +28,8 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
     private let process: ProcessMetrics
     /// The lag gauges set after the last batch, by family name, stage and partition.
     private var lag: [LagKey: Gauge] = [:]
+    /// The pipeline's own alerts (`@pipeline`), as a stage of their own.
+    private var pipelineAlerts: AlertSeries
     /// The partition names each stage's lag series were made for in this run.
     private var lagPartitions: [String: Set<String>] = [:]
     /// The most partition label values one stage's lag gauges take over a run.
@@ -44,6 +46,8 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
             StageSeries(registry, labels: [ns, name, s.name, s.entry.name, s.type.rawValue],
                         isFilter: s.entry.name == "Filter", errorsRead: read.contains(i), routesAlerts: !s.alertRoutes.isEmpty)
         }
+        pipelineAlerts = AlertSeries(registry, namespace: ns, pipeline: name, stage: "@pipeline",
+                                     emittedFromTheStart: !plan.pipelineAlertRoutes.isEmpty)
         batches = registry.counter(MetricCatalog.batches, pipeline)
         batchDuration = registry.histogram(MetricCatalog.batchDuration, pipeline)
         inProgress = registry.gauge(MetricCatalog.batchInProgress, pipeline)
@@ -115,6 +119,7 @@ public final class PipelineMetrics: RunObserver, @unchecked Sendable {
         for (i, s) in totals.stages.enumerated() where i < stages.count {
             stages[i].advance(s, registry: registry, atSeconds: seconds)
         }
+        if let own = totals.pipelineAlerts { pipelineAlerts.advance(own, registry: registry) }
         for p in totals.publishers {
             guard let series = publishers[p.name] else { continue }
             series.advance(p)
@@ -196,10 +201,7 @@ private struct StageSeries {
     let lastProcessed: Gauge
     var workerRestarts: TrackedCounter?
     var plugin: [String: TrackedCounter] = [:]
-    /// By outcome, in MetricCatalog.alertOutcomes' order (nil: not happened yet).
-    var alerts: [TrackedCounter?] = Array(repeating: nil, count: MetricCatalog.alertOutcomes.count)
-    /// The counts at the last call: unchanged ones are not walked again.
-    var lastAlerts = AlertCounts()
+    var alerts: AlertSeries
     var lastCounters: [String: Int64] = [:]
 
     init(_ r: PrometheusCollectorRegistry, labels: [String], isFilter: Bool, errorsRead: Bool, routesAlerts: Bool) {
@@ -217,9 +219,7 @@ private struct StageSeries {
             discarded = TrackedCounter(r.counter(MetricCatalog.discarded, labels + ["false"]))
         }
         lastProcessed = r.gauge(MetricCatalog.lastProcessed, labels)
-        if routesAlerts {
-            alerts[0] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], MetricCatalog.alertOutcomes[0].0]))
-        }
+        alerts = AlertSeries(r, namespace: labels[0], pipeline: labels[1], stage: labels[2], emittedFromTheStart: routesAlerts)
     }
 
     mutating func advance(_ s: StageSummary, registry r: PrometheusCollectorRegistry, atSeconds now: Double) {
@@ -250,16 +250,38 @@ private struct StageSeries {
                 plugin[name]?.advance(to: value)
             }
         }
-        if s.alerts != lastAlerts {
-            lastAlerts = s.alerts
-            for (i, (outcome, field)) in MetricCatalog.alertOutcomes.enumerated() {
-                let value = s.alerts[keyPath: field]
-                if alerts[i] == nil {
-                    guard value > 0 else { continue }  // a series once the outcome happened
-                    alerts[i] = TrackedCounter(r.counter(MetricCatalog.alerts, [labels[0], labels[1], labels[2], outcome]))
-                }
-                alerts[i]?.advance(to: Int64(value))
+        alerts.advance(s.alerts, registry: r)
+    }
+}
+
+/// One stage's `sluice_alerts_total` series, by outcome (the pipeline's own alerts too, as
+/// stage "@pipeline").
+struct AlertSeries {
+    let labels: [String]
+    /// By outcome, in MetricCatalog.alertOutcomes' order (nil: not happened yet).
+    var counters: [TrackedCounter?] = Array(repeating: nil, count: MetricCatalog.alertOutcomes.count)
+    /// The counts at the last call: unchanged ones are not walked again.
+    var last = AlertCounts()
+
+    /// `emittedFromTheStart`: the `emitted` series is there before any alert (a stage with
+    /// an alerts connection: a rate of 0 is an answer).
+    init(_ r: PrometheusCollectorRegistry, namespace: String, pipeline: String, stage: String, emittedFromTheStart: Bool) {
+        labels = [namespace, pipeline, stage]
+        if emittedFromTheStart {
+            counters[0] = TrackedCounter(r.counter(MetricCatalog.alerts, labels + [MetricCatalog.alertOutcomes[0].0]))
+        }
+    }
+
+    mutating func advance(_ counts: AlertCounts, registry r: PrometheusCollectorRegistry) {
+        guard counts != last else { return }
+        last = counts
+        for (i, (outcome, field)) in MetricCatalog.alertOutcomes.enumerated() {
+            let value = counts[keyPath: field]
+            if counters[i] == nil {
+                guard value > 0 else { continue }  // a series once the outcome happened
+                counters[i] = TrackedCounter(r.counter(MetricCatalog.alerts, labels + [outcome]))
             }
+            counters[i]?.advance(to: Int64(value))
         }
     }
 }

@@ -190,6 +190,9 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var stages: [StageSummary] = []
     public var publishers: [PublisherSummary] = []
     public var alerts = AlertCounts()
+    /// The pipeline's own alerts (`@pipeline`), counted in `alerts` too; nil when the
+    /// pipeline does not connect them.
+    public var pipelineAlerts: AlertCounts?
     /// Where the source started: "batch 17 of run 20261121T…" when it resumed from a saved
     /// position; nil when it started from the beginning.
     public var resumedAfter: String?

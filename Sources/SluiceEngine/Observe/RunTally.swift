@@ -131,6 +131,7 @@ struct RunTally {
             return sum
         }
         s.publishers = alerts.publisherSummaries
+        if alerts.watchesPipeline { s.pipelineAlerts = alerts.pipelineCounts }
         s.alerts = s.stages.reduce(alerts.formerStages + alerts.pipelineCounts) { $0 + $1.alerts }
         if let failure {
             s.status = .failed
