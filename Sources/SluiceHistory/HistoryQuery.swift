@@ -18,9 +18,12 @@ public struct HistoryReader {
     /// Runs still "running" whose run lock nobody holds ended without a word: they are
     /// marked "killed" (as the next run would). Nothing is changed when the lock's holder
     /// cannot be told.
+    /// Only runs begun before the lock was found free: one that takes the lock right after
+    /// began after it, and is left alone.
     public func markKilledRuns() {
+        let checked = Int64(Date().timeIntervalSince1970 * 1000)
         guard HistoryLocation.runLockHeld(historyPath: path) == false else { return }
-        _ = try? db.write { db in try HistoryRecorder.markKilled(db, except: nil) }
+        _ = try? db.write { db in try HistoryRecorder.markKilled(db, except: nil, startedBefore: checked) }
     }
 
     // MARK: runs

@@ -220,13 +220,14 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
             """).execute(arguments: [s.batches, s.records, out, errors, HistoryJSON.counts(s.alerts), lastBatchMs, dropped, run])
     }
 
-    /// Every run still "running" but `except` becomes "killed", ended at its last batch.
-    static func markKilled(_ db: Database, except: String?) throws {
+    /// Every run still "running" but `except` (and begun before `startedBefore`) becomes
+    /// "killed", ended at its last batch.
+    static func markKilled(_ db: Database, except: String?, startedBefore: Int64 = .max) throws {
         try db.execute(sql: """
             UPDATE runs SET status = 'killed', ended_ms = coalesce(last_batch_ms, started_ms),
               failure = coalesce(failure, ?)
-            WHERE status = 'running' AND id IS NOT ?
-            """, arguments: [HistoryRecorder.killedText, except])
+            WHERE status = 'running' AND id IS NOT ? AND started_ms < ?
+            """, arguments: [HistoryRecorder.killedText, except, startedBefore])
     }
 
     static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed or the one before"
