@@ -232,14 +232,7 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) { httpGet("http://\(address)/ready")?.status == 200 })
         XCTAssertEqual(httpGet("http://\(address)/health")?.status, 200, "idle is not stalled")
         try Self.drop(3, into: dir, file: "a.jsonl")
-        var last: (status: Int, headers: [String: String], body: String)?
-        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
-            last = httpGet("http://\(address)/health")
-            return last?.status == 503
-        }, "\(String(describing: last))")
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((last?.body ?? "").utf8)) as? [String: Any])
-        XCTAssertEqual(report["status"] as? String, "unhealthy")
-        let reasons = try XCTUnwrap(report["reasons"] as? [[String: Any]])
+        let reasons = try unhealthyReasons(address, within: 30)
         XCTAssertEqual(reasons.map { $0["check"] as? String }, ["stalled"])
         XCTAssertTrue((reasons.first?["message"] as? String ?? "").contains("batch in flight for"), "\(reasons)")
         // Alive and still ready (a restart is the operator's call); the metrics say why.
@@ -257,18 +250,24 @@ final class HTTPServeTests: XCTestCase {
         defer { h.signal(SIGKILL); h.wait(seconds: 5) }
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) { httpGet("http://\(address)/ready")?.status == 200 })
         try Self.drop(5000, into: dir, file: "a.jsonl")
-        var last: (status: Int, headers: [String: String], body: String)?
-        XCTAssertTrue(BackgroundHost.poll(seconds: 60) {
-            last = httpGet("http://\(address)/health")
-            return last?.status == 503
-        }, "\(String(describing: last))")
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((last?.body ?? "").utf8)) as? [String: Any])
-        let reasons = try XCTUnwrap(report["reasons"] as? [[String: Any]])
+        let reasons = try unhealthyReasons(address, within: 60)
         XCTAssertEqual(reasons.map { $0["check"] as? String }, ["stalled"])
         let m = try scrape(address)
         XCTAssertEqual(m.value("sluice_batch_in_progress"), 1)
         XCTAssertLessThan(m.value("sluice_component_sent_events_total", ["stage": "out"]) ?? 5000, 5000, "the sink stopped part way")
         XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
+    }
+
+    /// Waits until /health answers 503; its reasons.
+    func unhealthyReasons(_ address: String, within seconds: Double) throws -> [[String: Any]] {
+        var last: (status: Int, headers: [String: String], body: String)?
+        XCTAssertTrue(BackgroundHost.poll(seconds: seconds) {
+            last = httpGet("http://\(address)/health")
+            return last?.status == 503
+        }, "\(String(describing: last))")
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((last?.body ?? "").utf8)) as? [String: Any])
+        XCTAssertEqual(report["status"] as? String, "unhealthy")
+        return try XCTUnwrap(report["reasons"] as? [[String: Any]])
     }
 
     func testHealthTurnsUnhealthyOnFailedDeliveries() throws {
@@ -278,13 +277,7 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) { httpGet("http://\(address)/ready")?.status == 200 })
         XCTAssertEqual(httpGet("http://\(address)/health")?.status, 200)
         try Self.drop(4, into: dir, file: "a.jsonl")
-        var last: (status: Int, headers: [String: String], body: String)?
-        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
-            last = httpGet("http://\(address)/health")
-            return last?.status == 503
-        }, "\(String(describing: last))")
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((last?.body ?? "").utf8)) as? [String: Any])
-        let reasons = try XCTUnwrap(report["reasons"] as? [[String: Any]])
+        let reasons = try unhealthyReasons(address, within: 30)
         XCTAssertEqual(reasons.map { $0["check"] as? String }, ["failed_deliveries"])
         XCTAssertTrue((reasons.first?["message"] as? String ?? "").contains("2 alert deliveries failed in the last 60000 ms (health.maxFailedDeliveries 0)"), "\(reasons)")
         let m = try scrape(address)

@@ -273,6 +273,14 @@ final class MetricsTests: XCTestCase {
         return p
     }
 
+    /// The runner's idle ticks, every 200 ms, `times` times.
+    func tick(_ health: RunHealth, _ clock: Clock, times: Int) {
+        for _ in 0..<times {
+            clock.advance(200)
+            health.idle(atMs: clock.now, totals: summary())
+        }
+    }
+
     func start() -> RunStart { RunStart(run: "r", namespace: "", pipeline: "p", startedMs: 0, stages: []) }
 
     func testReadyFromTheRunsStartUntilItsEnd() {
@@ -306,10 +314,7 @@ final class MetricsTests: XCTestCase {
         health.batchDone(progress(), totals: summary())
         XCTAssertTrue(health.report().healthy)
         // Idle with nothing waiting (the loop ticking): however long, not a stall.
-        for _ in 0..<3_000 {
-            clock.advance(200)
-            health.idle(atMs: clock.now, totals: summary())
-        }
+        tick(health, clock, times: 3_000)
         XCTAssertTrue(health.report().healthy)
     }
 
@@ -323,10 +328,7 @@ final class MetricsTests: XCTestCase {
         health.runStarted(start())
         health.batchStarted(1, atMs: clock.now)
         health.batchDone(progress(), totals: summary())
-        for _ in 0..<100 {  // idle, ticking: healthy however long
-            clock.advance(200)
-            health.idle(atMs: clock.now, totals: summary())
-        }
+        tick(health, clock, times: 100)  // idle, ticking: healthy however long
         XCTAssertTrue(health.report().healthy)
         clock.advance(4_999)
         XCTAssertTrue(health.report().healthy)
@@ -356,10 +358,7 @@ final class MetricsTests: XCTestCase {
         // Caught up: lag 0 after the next batch.
         health.batchStarted(2, atMs: clock.now)
         health.batchDone(progress(lagRecords: 0), totals: summary())
-        for _ in 0..<50 {
-            clock.advance(200)
-            health.idle(atMs: clock.now, totals: summary())
-        }
+        tick(health, clock, times: 50)
         XCTAssertTrue(health.report().healthy)
     }
 

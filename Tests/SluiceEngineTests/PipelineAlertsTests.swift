@@ -536,16 +536,21 @@ final class PublisherFailingTests: XCTestCase {
         }
     }
 
-    func testFailingSinceIsSetByEveryFailureAndClearedByADeliveryWithNothingWaiting() throws {
-        let dir = try scratchFolder()
-        try """
+    /// One alert per batch (raise) to a publisher (svc) the test answers for.
+    static func lanePipeline(_ dir: String) -> String {
+        """
         {"name": "lane", "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 1000},
          "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
          "stages": [{"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
                     {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true"}}},
                     {"name": "svc", "plugin": {"name": "EchoPublisher", "properties": {"path": "\(dir)/unused"}}}],
          "connections": [{"from": "in", "to": "raise"}, {"from": "raise", "to": "svc", "port": "alerts"}]}
-        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        """
+    }
+
+    func testFailingSinceIsSetByEveryFailureAndClearedByADeliveryWithNothingWaiting() throws {
+        let dir = try scratchFolder()
+        try Self.lanePipeline(dir).write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
         let plan = try PipelineAlertsTests.plan(dir)
         let clock = PipelineAlertsTests.Clock(PipelineAlertsTests.t0)
         let flow = try AlertFlow(plan: plan, run: "run", sleep: { _ in }, logger: Logger(label: "test"), clock: { clock.now })
@@ -591,14 +596,7 @@ final class PublisherFailingTests: XCTestCase {
     /// failing; one whose alerts are delivered clears what the last run left.
     func testAReplayAtTheStartOfARunSetsOrClearsFailingSince() throws {
         let dir = try scratchFolder()
-        try """
-        {"name": "lane", "retry": {"maxAttempts": 1, "initialBackoffMs": 1, "maxBackoffMs": 1000},
-         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"},
-         "stages": [{"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
-                    {"name": "raise", "plugin": {"name": "AlertRule", "properties": {"when": "true"}}},
-                    {"name": "svc", "plugin": {"name": "EchoPublisher", "properties": {"path": "\(dir)/unused"}}}],
-         "connections": [{"from": "in", "to": "raise"}, {"from": "raise", "to": "svc", "port": "alerts"}]}
-        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try Self.lanePipeline(dir).write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
         let plan = try PipelineAlertsTests.plan(dir)
         let raiser = plan.stages.firstIndex { $0.name == "raise" } ?? -1
         let t0 = PipelineAlertsTests.t0
