@@ -486,6 +486,28 @@ final class PipelineAlertsTests: XCTestCase {
         XCTAssertEqual(log.last?["incident"] as? String, log.first?["incident"] as? String)
     }
 
+    /// End to end, Burrow's rule: a source whose lag grows at each of 3 batches in a row
+    /// fires lag_growing through an AlertLog; caught up, it resolves.
+    func testLagGrowingReportedByARealSourceFiresAndResolvesThroughAnAlertLog() throws {
+        let dir = try scratchFolder()
+        let lines = (1...8).map { #"{\"id\":\#($0)}"# }.joined(separator: "|")
+        try """
+        {"name": "growing", "batch": {"maxRecords": 1},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"}, "sla": {"lagGrowingBatches": 3},
+         "stages": [
+           {"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)", "lag_growth": 10}}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let summary = try runToEnd(dir, runID: "growing")
+        XCTAssertEqual(summary.records, 8)
+        let log = Self.logged(dir + "/alerts.jsonl")
+        XCTAssertEqual(Self.story(log), ["firing lag_growing src/p0", "resolved lag_growing src/p0"])
+        XCTAssertEqual(Self.payload(log.first)["threshold"], "3")
+        XCTAssertEqual(log.last?["incident"] as? String, log.first?["incident"] as? String)
+    }
+
     func testLagFindingsFireAndResolveThroughTheFlow() throws {
         let dir = try scratchFolder()
         try """

@@ -4,7 +4,8 @@
  *   ListSource     source: emits the lines of property `lines` (separated by '|') as JSON
  *                  records; a line that is not a JSON object goes to the error port with
  *                  the host's parse error; property `built` adds one record it builds itself;
- *                  property `fail_at_read` N makes its Nth read fail. Its last commit is
+ *                  property `fail_at_read` N makes its Nth read fail; `lag_growth` N
+ *                  reports a lag of reads × N records on partition p0 (0 after the last). Its last commit is
  *                  exported as kit_last_commit().
  *   Tagger         transform: passes records on with field `tag` set to property `tag`;
  *                  drops records whose `drop` field is true; raises an alert for records
@@ -54,7 +55,7 @@ typedef struct {
     char *lines;
     size_t len, pos;
     int built;
-    long fail_at_read, reads, inputs_changed_at_read;
+    long fail_at_read, reads, inputs_changed_at_read, lag_growth;
 } list_source;
 
 static sluice_status source_create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
@@ -71,6 +72,8 @@ static sluice_status source_create(const sluice_context *ctx, const sluice_emitt
     s->fail_at_read = fail ? strtol(fail->ptr, NULL, 10) : 0;
     const sluice_str *moved = sluice_property(ctx, "inputs_changed_at_read");
     s->inputs_changed_at_read = moved ? strtol(moved->ptr, NULL, 10) : 0;
+    const sluice_str *growth = sluice_property(ctx, "lag_growth");
+    s->lag_growth = growth ? strtol(growth->ptr, NULL, 10) : 0;
     last_commit = 0;
     *instance = s;
     return SLUICE_OK;
@@ -117,6 +120,9 @@ static sluice_status source_read(void *instance, const sluice_batch *batch, cons
         }
         emitted++;
     }
+    /* A backlog that grows by lag_growth records each read, gone at the last (ABI 1.6). */
+    if (s->lag_growth > 0 && SLUICE_HAS(out, sluice_emitter, report_lag))
+        out->report_lag(out->ctx, "p0", 2, s->pos >= s->len ? 0 : s->reads * s->lag_growth, -1);
     return s->pos >= s->len ? SLUICE_END : SLUICE_OK;
 }
 
