@@ -141,7 +141,8 @@ struct RunTally {
         } else if s.alerts.failed > 0 || s.waitingAlerts > 0 {
             s.status = .completedWithFailures
         }
-        s.peakRSSBytes = ResourceUsage.peakRSSBytes
+        // Read from /proc: for the run's end, not for the snapshots taken after every batch.
+        if !sourceRunning { s.peakRSSBytes = ResourceUsage.peakRSSBytes }
         return s
     }
 }

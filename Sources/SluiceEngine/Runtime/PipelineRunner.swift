@@ -286,6 +286,7 @@ public final class PipelineRunner {
         s.recordsPerSecond = s.durationMs > 0 ? Double(s.records) / (s.durationMs / 1000) : 0
         s.status = .stopped
         s.stoppedBy = reason
+        s.peakRSSBytes = ResourceUsage.peakRSSBytes
         let saved = snapshotReader?.savedThroughNow ?? 0
         s.positionSavedAfterBatch = saved > 0 ? saved : nil
         return s
