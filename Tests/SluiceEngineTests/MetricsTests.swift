@@ -273,6 +273,15 @@ final class MetricsTests: XCTestCase {
         return p
     }
 
+    /// A RunHealth on `clock` with `settings` changed, its run begun.
+    func started(_ clock: Clock, _ settings: (inout HealthSettings) -> Void) -> RunHealth {
+        var s = HealthSettings()
+        settings(&s)
+        let health = RunHealth(settings: s, nowMs: { clock.now })
+        health.runStarted(start())
+        return health
+    }
+
     /// The runner's idle ticks, every 200 ms, `times` times.
     func tick(_ health: RunHealth, _ clock: Clock, times: Int) {
         for _ in 0..<times {
@@ -296,10 +305,7 @@ final class MetricsTests: XCTestCase {
 
     func testABatchInFlightPastStallMsIsUnhealthyUntilItCompletes() throws {
         let clock = Clock()
-        var settings = HealthSettings()
-        settings.stallMs = 5_000
-        let health = RunHealth(settings: settings, nowMs: { clock.now })
-        health.runStarted(start())
+        let health = started(clock) { $0.stallMs = 5_000 }
         health.batchStarted(1, atMs: clock.now)
         clock.advance(4_999)
         XCTAssertTrue(health.report().healthy)
@@ -322,10 +328,7 @@ final class MetricsTests: XCTestCase {
     /// publisher replaying its spool to a service that never answers) stops the ticks.
     func testARunThatStopsTickingBetweenBatchesIsAStall() {
         let clock = Clock()
-        var settings = HealthSettings()
-        settings.stallMs = 5_000
-        let health = RunHealth(settings: settings, nowMs: { clock.now })
-        health.runStarted(start())
+        let health = started(clock) { $0.stallMs = 5_000 }
         health.batchStarted(1, atMs: clock.now)
         health.batchDone(progress(), totals: summary())
         tick(health, clock, times: 100)  // idle, ticking: healthy however long
@@ -344,10 +347,7 @@ final class MetricsTests: XCTestCase {
 
     func testInputWaitingWithoutABatchPastStallMsIsAStall() {
         let clock = Clock()
-        var settings = HealthSettings()
-        settings.stallMs = 1_000
-        let health = RunHealth(settings: settings, nowMs: { clock.now })
-        health.runStarted(start())
+        let health = started(clock) { $0.stallMs = 1_000 }
         health.batchStarted(1, atMs: clock.now)
         health.batchDone(progress(lagRecords: 50), totals: summary())
         clock.advance(999)
@@ -366,10 +366,7 @@ final class MetricsTests: XCTestCase {
     /// idle tick's totals reach /health and the publisher families without a batch.
     func testDeliveriesFailingWhileIdleMakeItUnhealthyAndMoveThePublisherFamilies() throws {
         let clock = Clock()
-        var settings = HealthSettings()
-        settings.maxFailedDeliveries = 0
-        let health = RunHealth(settings: settings, nowMs: { clock.now })
-        health.runStarted(start())
+        let health = started(clock) { $0.maxFailedDeliveries = 0 }
         health.batchDone(progress(), totals: summary())
         XCTAssertTrue(health.report().healthy)
         health.idle(atMs: clock.now, totals: summary(failed: 2))
@@ -394,12 +391,7 @@ final class MetricsTests: XCTestCase {
 
     func testErrorsAndFailedDeliveriesCountWithinThePeriodOnly() {
         let clock = Clock()
-        var settings = HealthSettings()
-        settings.periodMs = 10_000
-        settings.maxErrors = 5
-        settings.maxFailedDeliveries = 1
-        let health = RunHealth(settings: settings, nowMs: { clock.now })
-        health.runStarted(start())
+        let health = started(clock) { $0.periodMs = 10_000; $0.maxErrors = 5; $0.maxFailedDeliveries = 1 }
         health.batchDone(progress(), totals: summary(errors: 5, failed: 1))
         XCTAssertTrue(health.report().healthy, "at the thresholds, not past them")
         clock.advance(3_000)

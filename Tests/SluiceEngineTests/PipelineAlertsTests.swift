@@ -458,6 +458,19 @@ final class PipelineAlertsTests: XCTestCase {
 
     /// The lag checks through the flow (the monitor gives them a life) on a clock the test
     /// moves: fire, then resolve as the lag falls.
+    /// Writes `dir`/pipeline.json: src (`source`) → out; @pipeline → log (an AlertLog).
+    static func lagging(_ dir: String, maxRecords: Int, sla: String, source: String) throws {
+        try """
+        {"name": "lagging", "batch": {"maxRecords": \(maxRecords)},
+         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"}, "sla": \(sla),
+         "stages": [
+           {"name": "src", "plugin": \(source)},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
+        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+    }
+
     /// End to end: JSONLSource reports the bytes it has not read yet (ABI 1.6 report_lag);
     /// over sla.lagBytes source_lag fires, and it resolves once the file is read.
     func testSourceLagReportedByARealSourceFiresAndResolvesThroughAnAlertLog() throws {
@@ -465,15 +478,8 @@ final class PipelineAlertsTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
         let lines = (0..<50).map { #"{"id":\#($0),"pad":"0123456789012345678901234567890123456789"}"# }
         try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/in/events.jsonl", atomically: true, encoding: .utf8)
-        try """
-        {"name": "lagging", "batch": {"maxRecords": 10},
-         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"}, "sla": {"lagBytes": 1000, "lagGrowingBatches": null},
-         "stages": [
-           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
-           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
-           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
-         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
-        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try Self.lagging(dir, maxRecords: 10, sla: #"{"lagBytes": 1000, "lagGrowingBatches": null}"#,
+                         source: #"{"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}"#)
         let summary = try runToEnd(dir, runID: "lag")
         XCTAssertEqual(summary.records, 50)
         let log = Self.logged(dir + "/alerts.jsonl")
@@ -491,15 +497,8 @@ final class PipelineAlertsTests: XCTestCase {
     func testLagGrowingReportedByARealSourceFiresAndResolvesThroughAnAlertLog() throws {
         let dir = try scratchFolder()
         let lines = (1...8).map { #"{\"id\":\#($0)}"# }.joined(separator: "|")
-        try """
-        {"name": "growing", "batch": {"maxRecords": 1},
-         "spool": {"path": "\(dir)/spool"}, "state": {"path": "\(dir)/state"}, "sla": {"lagGrowingBatches": 3},
-         "stages": [
-           {"name": "src", "plugin": {"name": "ListSource", "properties": {"lines": "\(lines)", "lag_growth": 10}}},
-           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
-           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
-         "connections": [{"from": "src", "to": "out"}, {"from": "@pipeline", "to": "log", "port": "alerts"}]}
-        """.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try Self.lagging(dir, maxRecords: 1, sla: #"{"lagGrowingBatches": 3}"#,
+                         source: #"{"name": "ListSource", "properties": {"lines": "\#(lines)", "lag_growth": 10}}"#)
         let summary = try runToEnd(dir, runID: "growing")
         XCTAssertEqual(summary.records, 8)
         let log = Self.logged(dir + "/alerts.jsonl")
