@@ -6,7 +6,7 @@
 //   Sources/SluiceExpr       expressions evaluated, plugin functions called (libffi), and
 //                            the built-in Filter / Derive / AlertRule stages (C++)
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
-//   Sources/SluiceServe      the HTTP endpoints of a running host (/metrics, /health; Hummingbird)
+//   Sources/SluiceServe      the HTTP server: /metrics, /health, the dashboard and its API (Hummingbird)
 //   Sources/SluiceHistory    the run and alert history (SQLite, through GRDB)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
@@ -156,16 +156,20 @@ let package = Package(
             // second; the static exclusivity checks stay, the run-time ones go in release.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
-        // /metrics, /ping, /ready, /health beside a run (`host run --http`); keeps NIO out of the engine.
+        // The HTTP server: /metrics, /ping, /ready, /health beside a run (`host run --http`),
+        // the dashboard and its JSON API (also `host serve`); keeps NIO out of the engine.
+        // The pages (Pages/: HTML, CSS, JavaScript modules) are compiled into the binary.
         .target(
             name: "SluiceServe",
             dependencies: [
                 "SluiceEngine",
+                "SluiceHistory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            path: "Sources/SluiceServe"
+            path: "Sources/SluiceServe",
+            resources: [.embedInCode("Pages")]
         ),
         // The run and alert history in <state folder>/history.sqlite (GRDB, the system's
         // libsqlite3): its writer (a RunObserver) and what `host runs/alerts/incidents` read.

@@ -6,36 +6,27 @@ import NIOCore
 import ServiceLifecycle
 import SluiceEngine
 
-/// The HTTP endpoints of a running host (`host run --http ADDR`, docs/monitoring.md):
-///
-///   /metrics  the run's metrics (Prometheus text 0.0.4, or OpenMetrics when asked for)
-///   /ping     200 while the process is alive
-///   /ready    200 once the run began (stages created, publishers connected), else 503
-///   /health   200 or 503 with a JSON body giving the reasons (RunHealth)
-///
-/// Served by Hummingbird on NIO's threads beside the synchronous runner, in a ServiceGroup
-/// of its own with no signal handlers: the host keeps its own SIGINT/SIGTERM handling.
+/// The host's HTTP server (`host run --http ADDR`, `host serve`): Hummingbird on NIO's
+/// threads beside the synchronous runner, in a ServiceGroup of its own with no signal
+/// handlers (the host keeps its own SIGINT/SIGTERM handling). What it serves is given as
+/// routes: the run's monitoring endpoints (RunEndpoints, docs/monitoring.md) and the
+/// dashboard with its API (Dashboard, docs/dashboard.md, docs/api.md).
 public final class HTTPServer: @unchecked Sendable {
     /// Where it listens, as bound ("127.0.0.1:41234": port 0 asks for any free port).
     public let boundAddress: String
-    /// What it serves: hand these to the runner (`PipelineRunner.Options.observers`).
-    public let metrics: PipelineMetrics
-    public let health: RunHealth
     private let group: ServiceGroup
     private let finished = DispatchSemaphore(value: 0)
     private let stopLock = NSLock()
     private var stopped = false
 
-    public var observers: [RunObserver] { [metrics, health] }
-
-    /// Binds `settings.address` and starts serving; throws when it cannot listen (the port
-    /// in use, an address not of this machine) before anything else started.
-    public init(_ settings: HTTPSettings, plan: PipelinePlan, logger: Logger = HTTPServer.quietLogger) throws {
-        metrics = PipelineMetrics(plan: plan)
-        health = RunHealth(settings: plan.spec.health)
+    /// Binds `settings.address` and starts serving what `routes` adds; throws when it
+    /// cannot listen (the port in use, an address not of this machine) before anything
+    /// else started. With a token, every route needs it.
+    public init(_ settings: HTTPSettings, logger: Logger = HTTPServer.quietLogger,
+                routes: (Router<BasicRequestContext>) -> Void) throws {
         let router = Router()
         if let token = settings.token { router.add(middleware: BearerAuth(token: token)) }
-        Self.routes(router, metrics: metrics, health: health)
+        routes(router)
         let start = StartBox()
         let app = Application(
             router: router,
@@ -59,6 +50,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Stops listening; returns once requests in flight are answered (at most `seconds`).
+    /// Streams (the dashboard's events) end at their next tick.
     public func stop(seconds: Double = 5) {
         stopLock.lock()
         defer { stopLock.unlock() }
@@ -76,22 +68,6 @@ public final class HTTPServer: @unchecked Sendable {
         var l = Logger(label: "sluice.http")
         l.logLevel = .warning
         return l
-    }
-
-    static func routes(_ router: Router<BasicRequestContext>, metrics: PipelineMetrics, health: RunHealth) {
-        router.get("ping") { _, _ in text("pong\n") }
-        router.get("ready") { _, _ in
-            health.isReady ? text("ready\n") : text("not ready\n", .serviceUnavailable)
-        }
-        router.get("health") { _, _ in
-            let report = health.report()
-            return text(RunHealth.json(report), report.healthy ? .ok : .serviceUnavailable, type: "application/json")
-        }
-        router.get("metrics") { request, _ in
-            let format = Exposition.negotiate(accept: request.headers[.accept])
-            let body = format.render(metrics.expositionBytes())
-            return Response(status: .ok, headers: [.contentType: format.contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        }
     }
 
     static func text(_ body: String, _ status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {

@@ -19,7 +19,7 @@ struct Host: ParsableCommand {
             refused unless --allow-insecure-plugins.
             """,
         version: BuildInfo.line,
-        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, TestPlugin.self, SpoolCommand.self, SilenceCommand.self, RunsCommand.self, AlertsCommand.self, IncidentsCommand.self, ProbeLibrary.self, WorkerCommand.self]
+        subcommands: [ListPlugins.self, DescribePlugin.self, Validate.self, Run.self, TestPlugin.self, SpoolCommand.self, SilenceCommand.self, RunsCommand.self, AlertsCommand.self, IncidentsCommand.self, Serve.self, ProbeLibrary.self, WorkerCommand.self]
     )
 
     static func main() {

@@ -105,13 +105,26 @@ struct Run: ParsableCommand, LogConfigurable {
         }
         // Listening before any plugin is created: a port in use stops nothing midway.
         let server: HTTPServer?
-        do { server = try httpAddress.map { try HTTPServer(HTTPSettings(address: $0, tokenFile: httpTokenFile), plan: plan) } } catch {
-            printError("error: \(error)\n")
-            throw ExitCode(ExitStatus.failed)
+        if let httpAddress {
+            let endpoints = RunEndpoints(plan: plan)
+            let live = LiveRun(plan: plan)
+            let dashboard = Dashboard(mode: .run, pipelines: [DashboardPipeline(plan: plan, live: live)],
+                                      catalog: { [catalogOptions] in catalogOptions.loadCatalog() })
+            do {
+                server = try HTTPServer(HTTPSettings(address: httpAddress, tokenFile: httpTokenFile)) { router in
+                    endpoints.add(to: router)
+                    dashboard.add(to: router)
+                }
+            } catch {
+                printError("error: \(error)\n")
+                throw ExitCode(ExitStatus.failed)
+            }
+            options.observers += endpoints.observers + [live]
+        } else {
+            server = nil
         }
         defer { server?.stop() }
         if let server { printError("http: listening on \(server.boundAddress)\n") }
-        options.observers += server?.observers ?? []
         let history = HistoryRecorder.open(plan: plan, disabled: noHistory, logger: options.logger)
         if let history { options.observers.append(history) }
         // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.

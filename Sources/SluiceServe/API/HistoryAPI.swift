@@ -1,0 +1,7 @@
+import Hummingbird
+import SluiceEngine
+
+extension Dashboard {
+    func addHistoryRoutes(_ router: Router<BasicRequestContext>) {
+    }
+}

@@ -1,0 +1,7 @@
+import Hummingbird
+import SluiceEngine
+
+extension Dashboard {
+    func addLiveRoutes(_ router: Router<BasicRequestContext>) {
+    }
+}

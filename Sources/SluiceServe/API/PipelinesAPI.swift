@@ -1,0 +1,7 @@
+import Hummingbird
+import SluiceEngine
+
+extension Dashboard {
+    func addPipelineRoutes(_ router: Router<BasicRequestContext>) {
+    }
+}

@@ -1,0 +1,7 @@
+import Hummingbird
+import SluiceEngine
+
+extension Dashboard {
+    func addSilenceRoutes(_ router: Router<BasicRequestContext>) {
+    }
+}
