@@ -58,6 +58,14 @@ final class DashboardPagesTests: XCTestCase {
             let onDisk = try XCTUnwrap(FileManager.default.contents(atPath: Self.pagesFolder + "/" + name))
             XCTAssertTrue(r.body == onDisk, "\(path): not the bytes of \(name) (\(r.body.count) bytes, the file \(onDisk.count))")
         }
+        // HEAD: the same headers, no body.
+        let head = try XCTUnwrap(rawHTTP(server.boundAddress, "HEAD /static/style.css HTTP/1.1"))
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.headers["content-type"], "text/css; charset=utf-8")
+        XCTAssertEqual(head.headers["content-length"], String(Pages.files["style.css"]?.bytes.count ?? -1))
+        XCTAssertEqual(head.headers["content-security-policy"], Self.csp)
+        XCTAssertEqual(head.body.count, 0)
+        XCTAssertEqual(rawHTTP(server.boundAddress, "HEAD /static/nothing.js HTTP/1.1")?.status, 404)
         // The same through an ordinary client.
         let index = try XCTUnwrap(httpGet(base + "/"))
         XCTAssertEqual(index.status, 200)

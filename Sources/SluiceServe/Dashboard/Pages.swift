@@ -59,9 +59,9 @@ enum Pages {
         return h
     }()
 
-    /// The file `name`'s answer: 200 with its bytes, 304 when `ifNoneMatch` names its ETag,
-    /// 404 when there is no such file.
-    static func response(_ name: String, ifNoneMatch: String?) -> Response {
+    /// The file `name`'s answer: 200 with its bytes (only the headers for HEAD), 304 when
+    /// `ifNoneMatch` names its ETag, 404 when there is no such file.
+    static func response(_ name: String, ifNoneMatch: String?, head: Bool = false) -> Response {
         var headers = securityHeaders
         guard let file = files[name] else {
             headers[.contentType] = "text/plain; charset=utf-8"
@@ -74,6 +74,10 @@ enum Pages {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = file.contentType
+        if head {
+            headers[.contentLength] = String(file.bytes.count)
+            return Response(status: .ok, headers: headers)
+        }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: file.bytes)))
     }
 
@@ -102,11 +106,19 @@ enum Pages {
 
 extension Dashboard {
     func addPageRoutes(_ router: Router<BasicRequestContext>) {
-        router.get("/") { request, _ in Pages.response("index.html", ifNoneMatch: request.headers[.ifNoneMatch]) }
-        router.get("/static/{file}") { request, context in
-            Pages.response(context.parameters.get("file") ?? "", ifNoneMatch: request.headers[.ifNoneMatch])
+        // Browsers ask for /favicon.ico on their own; the page names /static/favicon.svg.
+        let routes: [(String, @Sendable (Request, BasicRequestContext) -> String)] = [
+            ("/", { _, _ in "index.html" }),
+            ("/static/{file}", { _, context in context.parameters.get("file") ?? "" }),
+            ("/favicon.ico", { _, _ in "favicon.svg" }),
+        ]
+        for (path, name) in routes {
+            router.get(RouterPath(path)) { request, context in
+                Pages.response(name(request, context), ifNoneMatch: request.headers[.ifNoneMatch])
+            }
+            router.head(RouterPath(path)) { request, context in
+                Pages.response(name(request, context), ifNoneMatch: request.headers[.ifNoneMatch], head: true)
+            }
         }
-        // Browsers ask for it on their own; the page names /static/favicon.svg.
-        router.get("/favicon.ico") { request, _ in Pages.response("favicon.svg", ifNoneMatch: request.headers[.ifNoneMatch]) }
     }
 }
