@@ -219,7 +219,11 @@ export async function render(view) {
   let status = null;
   const detail = new StageDetail(view, graph, () => status);
   layoutBox.append(detail.el);
-  const open = name => { detail.open(stages.find(st => st.name === name)); };
+  const open = (name, byUser = true) => {
+    detail.open(stages.find(st => st.name === name));
+    // On a narrow window the panel is under the graph: bring it into view.
+    if (byUser && window.innerWidth <= 900) detail.el.scrollIntoView({block: 'start', behavior: 'smooth'});
+  };
   svg.addEventListener('click', e => {
     const g = e.target.closest?.('g.stage');
     if (g) open(g.getAttribute('data-stage'));
@@ -229,7 +233,7 @@ export async function render(view) {
     if (g && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); open(g.getAttribute('data-stage')); }
   });
   const initial = view.params.get('stage');
-  if (initial && stages.some(st => st.name === initial)) open(initial);
+  if (initial && stages.some(st => st.name === initial)) open(initial, false);
 
   const apply = st => {
     status = st;
