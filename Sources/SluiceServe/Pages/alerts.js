@@ -85,17 +85,28 @@ export async function render(view) {
   main.append(h('div', {class: 'page-head'}, h('h1', {}, 'Alerts & incidents'),
     h('span', {class: 'pill', 'data-state': firing ? 'firing' : 'ok'}, firing ? `${firing} firing` : 'nothing firing'),
     h('span', {class: 'spacer'}), h('a', {class: 'button-link', href: view.link('silences')}, 'Silences'), toggle));
-  main.append(panel('Incidents', {id: 'incidents-panel'}, incidents(view, inc?.incidents ?? (inc ? [] : null), openOnly)));
+  const incPanel = panel('Incidents', {id: 'incidents-panel'}, incidents(view, inc?.incidents ?? (inc ? [] : null), openOnly));
   const pubPanel = panel('Publishers', {id: 'publishers-panel'}, publishers(pub?.publishers ?? (pub ? [] : null), mode));
-  main.append(pubPanel);
-  main.append(panel('Recent alerts', {id: 'alerts-panel'}, alerts(al?.alerts ?? (al ? [] : null))));
+  const alPanel = panel('Recent alerts', {id: 'alerts-panel'}, alerts(al?.alerts ?? (al ? [] : null)));
+  main.append(incPanel, pubPanel, alPanel);
   if (mode === 'run' && pipeline.live) {
+    // While the run goes on, incidents and alerts are read again every 10 s.
+    const swap = (p, node) => p.querySelector(':scope > .table-wrap, :scope > .empty')?.replaceWith(node);
+    const timer = setInterval(async () => {
+      const [i2, a2] = await Promise.all([
+        api.getOptional(`${base}/incidents?limit=200${openOnly ? '&open=1' : ''}`).catch(() => undefined),
+        api.getOptional(`${base}/alerts?limit=100`).catch(() => undefined),
+      ]);
+      if (!view.current()) return;
+      if (i2 !== undefined) swap(incPanel, incidents(view, i2?.incidents ?? (i2 ? [] : null), openOnly));
+      if (a2 !== undefined) swap(alPanel, alerts(a2?.alerts ?? (a2 ? [] : null)));
+    }, 10000);
+    view.onCleanup(() => clearInterval(timer));
     // Publisher counters follow the live status.
     view.onCleanup(live.on('status', st => {
       if (!Array.isArray(st.publishers) || !view.current()) return;
       const fresh = publishers(st.publishers, mode);
-      const old = pubPanel.querySelector('.table-wrap, .empty');
-      if (old) old.replaceWith(fresh);
+      pubPanel.querySelector(':scope > .table-wrap, :scope > .empty')?.replaceWith(fresh);
     }));
   }
 }

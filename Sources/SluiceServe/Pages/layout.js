@@ -49,8 +49,8 @@ export function layout(nodes, edges, opt = {}) {
   usable.forEach((e, i) => {
     let prev = e.from;
     const [a, b] = [depth.get(e.from), depth.get(e.to)];
-    const step = b > a ? 1 : -1;
-    for (let d = a + step; d !== b && Math.abs(d - a) < layers.length; d += step) {
+    // Forward edges only (a backward one, from a cycle refused upstream, is drawn straight).
+    for (let d = a + 1; d < b; d++) {
       const id = `\u0000${dummies++}`;
       depth.set(id, d);
       place(id, d);

@@ -219,8 +219,17 @@ export async function render(view) {
   let status = null;
   const detail = new StageDetail(view, graph, () => status);
   layoutBox.append(detail.el);
+  // The open stage is in the address (?stage=NAME), so the view can be bookmarked or sent.
+  const remember = name => {
+    const p = new URLSearchParams(view.params);
+    if (name) p.set('stage', name); else p.delete('stage');
+    const q = p.toString();
+    history.replaceState(null, '', `#/pipeline${q ? '?' + q : ''}`);
+  };
+  detail.onClose = () => remember(null);
   const open = (name, byUser = true) => {
     detail.open(stages.find(st => st.name === name));
+    if (byUser) remember(name);
     // On a narrow window the panel is under the graph: bring it into view.
     if (byUser && window.innerWidth <= 900) detail.el.scrollIntoView({block: 'start', behavior: 'smooth'});
   };
@@ -249,7 +258,7 @@ export async function render(view) {
     detail.refresh(st);
   };
   if (mode === 'run' && pipeline.live) view.onCleanup(live.on('status', apply));
-  view.onCleanup(() => detail.close());
+  view.onCleanup(() => { detail.onClose = null; detail.close(); });
 }
 
 /// The side panel of one stage (aside#stage-detail).
@@ -304,6 +313,7 @@ class StageDetail {
   }
 
   close() {
+    if (this.stage) this.onClose?.();
     this.stage = null;
     this.el.hidden = true;
     for (const g of document.querySelectorAll('g.stage[data-selected]')) g.removeAttribute('data-selected');
