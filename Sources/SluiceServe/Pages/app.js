@@ -22,7 +22,7 @@ function route() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [path, query] = hash.split('?');
   const parts = path.split('/').filter(Boolean).map(p => { try { return decodeURIComponent(p); } catch { return p; } });
-  const page = pages[parts[0]] ? parts[0] : 'pipeline';
+  const page = Object.hasOwn(pages, parts[0] ?? '') ? parts[0] : 'pipeline';
   return {page, arg: parts[1] ?? null, params: new URLSearchParams(query ?? '')};
 }
 

@@ -144,9 +144,11 @@ export function anchors(result, portX) {
     (ins.get(r.edge.to) ?? ins.set(r.edge.to, []).get(r.edge.to)).push(r);
   }
   const firstY = r => (r.via[0] ?? nodes.get(r.edge.to)).y;
-  const lastY = r => (r.via.at(-1) ?? nodes.get(r.edge.from)).y;
+  // Inputs in the order of where their edges come from (a bend point, or the port they left).
+  const lastY = r => (r.via.length ? r.via.at(-1).y + H / 2 : r.start.y);
   for (const [key, list] of outs) {
-    const [from, side] = key.split('|');
+    const cut = key.lastIndexOf('|');
+    const from = key.slice(0, cut), side = key.slice(cut + 1);
     const n = nodes.get(from);
     list.sort((a, b) => firstY(a) - firstY(b) || a.edge.to.localeCompare(b.edge.to));
     list.forEach((r, i) => {

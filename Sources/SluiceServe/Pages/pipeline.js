@@ -12,6 +12,7 @@ const COUNTERS = [
 const LONG_LABEL = {recordsIn: 'records in', recordsOut: 'records out', errors: 'errors', alertsEmitted: 'alerts emitted',
   alertsPublished: 'alerts published'};
 const KIND_LABEL = {source: 'Source', transform: 'Transform', sink: 'Sink', alertpublisher: 'Alert publisher', pipeline: 'Pipeline'};
+const kindLabel = kind => (Object.hasOwn(KIND_LABEL, kind) ? KIND_LABEL[kind] : String(kind));
 const PORT_X = 208;       // where the error and alert ports sit on a node (from its left)
 const MARGIN = 28;
 
@@ -92,12 +93,12 @@ function drawGraph(graph) {
       continue;
     }
     const g = s('g', {class: 'stage', 'data-stage': st.name, 'data-kind': st.kind, transform: `translate(${at.x},${at.y})`,
-      tabindex: 0, role: 'button', 'aria-label': `${KIND_LABEL[st.kind] ?? st.kind} ${st.name}: details`});
+      tabindex: 0, role: 'button', 'aria-label': `${kindLabel(st.kind)} ${st.name}: details`});
     g.append(
       s('title', {}, `${st.name} — ${st.plugin} ${st.version ?? ''}`),
       s('rect', {class: 'node-box', width: W, height: H, rx: 9}),
       s('rect', {class: 'node-accent', width: 6, height: H - 2, x: 1, y: 1, rx: 3}),
-      s('text', {class: 'node-kind', x: 16, y: 18}, truncate(`${(KIND_LABEL[st.kind] ?? st.kind).toUpperCase()} · ${st.plugin}`, 34)),
+      s('text', {class: 'node-kind', x: 16, y: 18}, truncate(`${kindLabel(st.kind).toUpperCase()} · ${st.plugin}`, 34)),
       s('text', {class: 'node-name', x: 16, y: 38}, truncate(st.name, 26)));
     const cellW = (W - 20) / COUNTERS.length;
     const map = new Map();
@@ -286,7 +287,7 @@ class StageDetail {
     clear(el).append(
       h('div', {class: 'detail-head'},
         h('div', {},
-          h('div', {class: 'detail-kind', 'data-kind': stage.kind}, KIND_LABEL[stage.kind] ?? stage.kind),
+          h('div', {class: 'detail-kind', 'data-kind': stage.kind}, kindLabel(stage.kind)),
           h('h2', {class: 'detail-name'}, stage.name)),
         h('button', {type: 'button', class: 'close', 'aria-label': 'Close', onclick: () => this.close()}, '×')),
       h('dl', {class: 'facts'},
