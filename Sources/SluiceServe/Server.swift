@@ -21,11 +21,11 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Binds `settings.address` and starts serving what `routes` adds; throws when it
     /// cannot listen (the port in use, an address not of this machine) before anything
-    /// else started. With a token, every route needs it.
+    /// else started. Who may ask: AccessControl.
     public init(_ settings: HTTPSettings, logger: Logger = HTTPServer.quietLogger,
                 routes: (Router<BasicRequestContext>) -> Void) throws {
         let router = Router()
-        if let token = settings.token { router.add(middleware: BearerAuth(token: token)) }
+        router.add(middleware: AccessControl(token: settings.token))
         routes(router)
         let start = StartBox()
         let app = Application(
@@ -72,22 +72,6 @@ public final class HTTPServer: @unchecked Sendable {
 
     static func text(_ body: String, _ status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-}
-
-/// Every request must carry `Authorization: Bearer <token>` (compared in constant time);
-/// else 401 with `WWW-Authenticate: Bearer`.
-struct BearerAuth<Context: RequestContext>: RouterMiddleware {
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // The scheme's name is case-insensitive (RFC 9110 §11.1); the token is not.
-        guard let given = request.headers[.authorization], given.count > 7, given.prefix(7).lowercased() == "bearer ",
-              HTTPSettings.sameToken(Array(given.utf8.dropFirst(7)), Array(token.utf8)) else {
-            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"sluice\"", .contentType: "text/plain; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: "unauthorized: this host needs Authorization: Bearer <token>\n")))
-        }
-        return try await next(request, context)
     }
 }
 

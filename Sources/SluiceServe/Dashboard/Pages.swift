@@ -30,6 +30,8 @@ enum Pages {
     /// lists exactly those files).
     static let files: [String: File] = [
         "index.html": File(PackageResources.index_html, "text/html; charset=utf-8"),
+        "login.html": File(PackageResources.login_html, "text/html; charset=utf-8"),
+        "login.js": File(PackageResources.login_js, js),
         "style.css": File(PackageResources.style_css, "text/css; charset=utf-8"),
         "favicon.svg": File(PackageResources.favicon_svg, "image/svg+xml; charset=utf-8"),
         "app.js": File(PackageResources.app_js, js),
