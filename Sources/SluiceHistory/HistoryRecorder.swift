@@ -31,8 +31,13 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// `--no-history`).
     public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, plan.spec.history.enabled else { return nil }
-        return open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+        let recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+        recorder.graph = PipelineGraph(plan: plan)
+        return recorder
     }
+
+    /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.
+    public var graph: PipelineGraph?
 
     /// The history of a state folder, opened on the writer's thread: when it cannot be
     /// opened, a warning is logged and the run goes on without one.
@@ -69,6 +74,12 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         }
     }
 
+    static let graphEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
     // MARK: RunObserver
 
     public func runStarted(_ start: RunStart) {
@@ -76,14 +87,15 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         run = start.run
         endLock.unlock()
         let version = BuildInfo.version
+        let graph = graph.flatMap { g in (try? HistoryRecorder.graphEncoder.encode(g)).map { String(decoding: $0, as: UTF8.self) } }
         writer.submit(keep: true) { db in
             // This run holds the pipeline's run lock: a run still "running" ended without
             // saying so (kill -9, a crash, a power loss).
             try HistoryRecorder.markKilled(db, except: start.run)
             try db.execute(sql: """
-                INSERT INTO runs(id, namespace, pipeline, started_ms, status, resumed_after, host_version)
-                VALUES (?, ?, ?, ?, 'running', ?, ?)
-                """, arguments: [start.run, start.namespace, start.pipeline, start.startedMs, start.resumedAfter, version])
+                INSERT INTO runs(id, namespace, pipeline, started_ms, status, resumed_after, host_version, graph_json)
+                VALUES (?, ?, ?, ?, 'running', ?, ?, ?)
+                """, arguments: [start.run, start.namespace, start.pipeline, start.startedMs, start.resumedAfter, version, graph])
         }
         retain()
     }

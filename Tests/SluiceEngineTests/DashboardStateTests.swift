@@ -1,0 +1,444 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+@testable import SluiceEngine
+@testable import SluiceHistory
+@testable import SluiceServe
+import XCTest
+
+/// Issue 24, the dashboard's state API (docs/api.md "History", "Silences", "Catalog") and
+/// `host serve`: answers against the history of a real run of the store-quality-monitor
+/// example (fire → renotify → resolve), served by the real host on 127.0.0.1; silences
+/// shared with `host silence` both ways; the CSRF checks; the catalog with a refused
+/// library; a history served read-only while a running host writes it; a damaged one.
+final class DashboardStateTests: XCTestCase {
+    static let example = Package.root + "/examples/store-quality-monitor/pipeline.json"
+
+    /// One completed run of the example, shared: its SLUICE_OUT and summary.
+    struct Monitor {
+        let out: String
+        let summary: RunSummary
+        var state: String { out + "/store-quality-monitor/state" }
+        var env: [String: String] { ["SLUICE_OUT": out] }
+    }
+
+    nonisolated(unsafe) static var shared: Monitor?
+
+    func monitor() throws -> Monitor {
+        if let m = Self.shared { return m }
+        let dir = try scratchFolder("DashboardStateTests")
+        let r = try host(["run", Self.example, "--progress", "none", "--summary-json", dir + "/summary.json"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        let m = Monitor(out: dir + "/out", summary: summary)
+        Self.shared = m
+        return m
+    }
+
+    /// `host serve ARGS --http 127.0.0.1:0`, and its address.
+    func serve(_ args: [String], env: [String: String] = [:], name: String = #function) throws -> (BackgroundHost, String) {
+        let dir = try scratchFolder(name)
+        let h = try BackgroundHost(["serve"] + args + ["--http", "127.0.0.1:0"], dir: dir, env: env, tag: "serve")
+        guard let address = listeningAddress(h) else {
+            h.signal(SIGKILL)
+            h.wait(seconds: 5)
+            throw FixtureError("host serve logged no address:\n\(h.stderr)")
+        }
+        return (h, address)
+    }
+
+    func stop(_ h: BackgroundHost) {
+        h.signal(SIGTERM)
+        if !h.wait(seconds: 20) { h.signal(SIGKILL); h.wait(seconds: 5) }
+    }
+
+    func object(_ address: String, _ path: String, status: Int = 200, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let r = try XCTUnwrap(httpGet("http://\(address)\(path)"), "no answer to \(path)", file: file, line: line)
+        XCTAssertEqual(r.status, status, "\(path): \(r.body)", file: file, line: line)
+        XCTAssertEqual(r.headers["content-type"], "application/json; charset=utf-8", path, file: file, line: line)
+        XCTAssertNil(r.headers["access-control-allow-origin"], "no CORS header, ever", file: file, line: line)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any], r.body, file: file, line: line)
+    }
+
+    func cli(_ args: [String], env: [String: String]) throws -> Any {
+        let r = try host(args, env: env)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+    }
+
+    // MARK: history
+
+    func testHistoryRoutesAnswerWhatTheRunRecordedAsTheCommandsDo() throws {
+        let m = try monitor()
+        let (h, address) = try serve(["--state", m.state])
+        defer { stop(h) }
+        let base = "/api/v1/pipelines/store-quality-monitor"
+
+        let runs = try XCTUnwrap(try object(address, base + "/runs")["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.count, 1)
+        let run = try XCTUnwrap(runs.first)
+        XCTAssertEqual(run["id"] as? String, m.summary.run)
+        XCTAssertEqual(run["status"] as? String, "completed")
+        XCTAssertEqual(run["exitCode"] as? Int, 0)
+        XCTAssertEqual(run["batches"] as? Int, m.summary.batches)
+        XCTAssertEqual(run["recordsIn"] as? Int, m.summary.records)
+        XCTAssertEqual((run["alerts"] as? [String: Int])?["published"], m.summary.alerts.published)
+        XCTAssertTrue(run["failure"] is NSNull, "a field not known is null, not left out")
+        XCTAssertNotNil(run["startedMs"] as? Int64)
+
+        let one = try object(address, base + "/runs/" + m.summary.run)
+        XCTAssertEqual(one["id"] as? String, m.summary.run)
+        let summary = try XCTUnwrap(one["summary"] as? [String: Any])
+        XCTAssertEqual(summary["run"] as? String, m.summary.run)
+        let batches = try XCTUnwrap(one["batches"] as? [[String: Any]])
+        XCTAssertEqual(batches.count, m.summary.batches)
+        XCTAssertEqual(batches.map { $0["batch"] as? Int }, batches.map { $0["batch"] as? Int }.sorted { ($0 ?? 0) < ($1 ?? 0) }, "oldest first")
+        XCTAssertEqual(batches.reduce(0) { $0 + ($1["records"] as? Int ?? 0) }, m.summary.records)
+        XCTAssertEqual(batches.reduce(0) { $0 + (($1["alerts"] as? [String: Int])?["emitted"] ?? 0) }, m.summary.alerts.emitted)
+        XCTAssertEqual(try object(address, base + "/runs/" + String(m.summary.run.prefix(12)))["id"] as? String, m.summary.run, "a prefix will do")
+        _ = try object(address, base + "/runs/nope", status: 404)
+        _ = try object(address, base + "/runs?limit=0", status: 400)
+        _ = try object(address, "/api/v1/pipelines/nope/runs", status: 404)
+
+        // Incidents and alerts: what `host incidents --json` and `host alerts --json` list.
+        let incidents = try XCTUnwrap(try object(address, base + "/incidents")["incidents"] as? [[String: Any]])
+        let cliIncidents = try XCTUnwrap(try cli(["incidents", "--state", m.state, "--json"], env: m.env) as? [[String: Any]])
+        XCTAssertFalse(incidents.isEmpty)
+        XCTAssertEqual(incidents.map { $0["incident"] as? String }, cliIncidents.map { $0["incident"] as? String })
+        for i in incidents {
+            XCTAssertEqual(i["state"] as? String, i["resolvedMs"] is NSNull ? "firing" : "resolved")
+        }
+        let open = try XCTUnwrap(try object(address, base + "/incidents?open=1")["incidents"] as? [[String: Any]])
+        XCTAssertEqual(open.map { $0["incident"] as? String }, incidents.filter { $0["resolvedMs"] is NSNull }.map { $0["incident"] as? String })
+
+        let alerts = try XCTUnwrap(try object(address, base + "/alerts?limit=1000")["alerts"] as? [[String: Any]])
+        let cliAlerts = try XCTUnwrap(try cli(["alerts", "--state", m.state, "--json", "--limit", "1000"], env: m.env) as? [[String: Any]])
+        XCTAssertEqual(alerts.count, cliAlerts.count)
+        XCTAssertEqual(alerts.map { $0["id"] as? String }, cliAlerts.map { $0["id"] as? String }, "the newest first, as the command")
+        let first = try XCTUnwrap(alerts.first)
+        let envelope = try XCTUnwrap(first["envelope"] as? [String: Any], "the envelope is a JSON object")
+        XCTAssertNotNil(envelope["payload"] as? [String: Any], "payload included")
+        let resolved = try XCTUnwrap(try object(address, base + "/alerts?status=resolved&limit=1000")["alerts"] as? [[String: Any]])
+        XCTAssertFalse(resolved.isEmpty)
+        XCTAssertEqual(resolved.count, alerts.filter { $0["status"] as? String == "resolved" }.count)
+        let stage = try XCTUnwrap(first["stage"] as? String)
+        let byStage = try XCTUnwrap(try object(address, base + "/alerts?limit=1000&stage=" + stage)["alerts"] as? [[String: Any]])
+        XCTAssertEqual(byStage.count, alerts.filter { $0["stage"] as? String == stage }.count)
+        _ = try object(address, base + "/alerts?status=maybe", status: 400)
+
+        // The spool: nothing waits after a completed run; each publisher is listed.
+        XCTAssertEqual(httpGet("http://\(address)/ping")?.body, "pong\n")
+        XCTAssertEqual(httpGet("http://\(address)/metrics")?.status, 404, "no run, no metrics")
+    }
+
+    /// The run's graph is kept with it (secrets masked), and `recordedBatches` /
+    /// `spooledPublishers` — which the live routes call in serve mode — answer from the history
+    /// and the spool folder.
+    func testTheRunKeepsItsGraphAndTheRecordedBatchesAndSpoolsAnswer() async throws {
+        let m = try monitor()
+        let reader = try HistoryReader(readingOnly: HistoryDatabase.path(stateFolder: m.state))
+        let (run, graph) = try XCTUnwrap(try reader.newestGraph())
+        XCTAssertEqual(run, m.summary.run)
+        XCTAssertEqual(graph.name, "store-quality-monitor")
+        XCTAssertEqual(Set(graph.stages.map(\.name)), Set(m.summary.stages.map(\.name)).union(m.summary.publishers.map(\.name)))
+        XCTAssertTrue(graph.edges.contains { $0.port == "alerts" })
+
+        var warnings: [String] = []
+        let pipelines = try ServedPipelines.find(files: [], states: [m.state], catalog: { XCTFail("no catalog needed"); return Catalog(entries: [], problems: [], locations: []) }, warnings: &warnings)
+        XCTAssertEqual(warnings, [])
+        let p = try XCTUnwrap(pipelines.first)
+        XCTAssertEqual(p.id, "store-quality-monitor")
+        XCTAssertEqual(p.graph, graph, "serve draws the recorded graph")
+        XCTAssertEqual(p.spoolFolder, m.out + "/store-quality-monitor/spool")
+
+        let dashboard = Dashboard(mode: .serve, pipelines: pipelines, catalog: { Catalog(entries: [], problems: [], locations: []) })
+        let server = try HTTPServer(HTTPSettings(address: "127.0.0.1:0", tokenFile: nil)) { router in
+            router.get("batches") { request, _ in
+                await dashboard.recordedBatches(p, run: request.uri.queryParameters.get("run"), limit: 5)
+            }
+            router.get("publishers") { _, _ in await dashboard.spooledPublishers(p) }
+        }
+        defer { server.stop() }
+        let batches = try object(server.boundAddress, "/batches")
+        XCTAssertEqual(batches["run"] as? String, m.summary.run)
+        let list = try XCTUnwrap(batches["batches"] as? [[String: Any]])
+        XCTAssertEqual(list.count, min(5, m.summary.batches))
+        XCTAssertEqual(list.last?["batch"] as? Int, m.summary.batches, "the newest, oldest first")
+        XCTAssertTrue(batches["slaBatchMs"] is NSNull)
+        _ = try object(server.boundAddress, "/batches?run=nope", status: 404)
+        let publishers = try XCTUnwrap(try object(server.boundAddress, "/publishers")["publishers"] as? [[String: Any]])
+        XCTAssertEqual(Set(publishers.compactMap { $0["name"] as? String }), Set(m.summary.publishers.map(\.name)))
+        XCTAssertTrue(publishers.allSatisfy { $0["waiting"] as? Int == 0 && $0["received"] is NSNull })
+    }
+
+    func testAHistoryIsServedReadOnlyWhileARunningHostWritesIt() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try HTTPServeTests.pipeline().write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let run = try BackgroundHost(["run", dir + "/p.json", "--progress", "none"], dir: dir)
+        defer { run.signal(SIGKILL); run.wait(seconds: 5) }
+        try HTTPServeTests.drop(10, into: dir, file: "a.jsonl")
+        let state = dir + "/out/served/state"
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
+            (try? HistoryReader(readingOnly: state + "/history.sqlite").runs(limit: 1).first?.batches) ?? 0 >= 1
+        }, run.stderr)
+        let before = try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite"))
+
+        let (h, address) = try serve(["--state", state], name: "readOnlyServe")
+        defer { stop(h) }
+        let runs = try XCTUnwrap(try object(address, "/api/v1/pipelines/served/runs")["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.first?["status"] as? String, "running", "never marked killed by the server")
+        XCTAssertNotNil(try object(address, "/api/v1/pipelines/served/alerts")["alerts"] as? [[String: Any]])
+        // The run goes on writing while it is served.
+        try HTTPServeTests.drop(10, into: dir, file: "b.jsonl")
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
+            let o = try? self.object(address, "/api/v1/pipelines/served/runs")
+            return ((o?["runs"] as? [[String: Any]])?.first?["recordsIn"] as? Int) == 20
+        })
+        run.signal(SIGTERM)
+        XCTAssertTrue(run.wait(seconds: 30))
+        XCTAssertEqual(run.process.terminationStatus, 4, run.stderr)
+        let after = try XCTUnwrap(try object(address, "/api/v1/pipelines/served/runs")["runs"] as? [[String: Any]])
+        XCTAssertEqual(after.first?["status"] as? String, "stopped", "the run's own end, not the server's word")
+        XCTAssertNotEqual(before, try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite")))
+    }
+
+    func testAMissingOrDamagedHistoryIsAJSONErrorAndTheServerStaysUp() throws {
+        let dir = try scratchFolder()
+        let empty = dir + "/a/state", damaged = dir + "/b/state"
+        for f in [empty, damaged] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: damaged + "/history.sqlite"))
+        let (h, address) = try serve(["--state", empty, "--state", damaged])
+        defer { stop(h) }
+
+        let missing = try object(address, "/api/v1/pipelines/a/runs", status: 404)
+        XCTAssertTrue((missing["error"] as? String)?.contains(empty + "/history.sqlite") == true, "\(missing)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: empty + "/history.sqlite"), "reading never creates a history")
+        for path in ["/runs", "/incidents", "/alerts", "/runs/x"] {
+            let e = try object(address, "/api/v1/pipelines/b" + path, status: 500)
+            XCTAssertTrue((e["error"] as? String)?.contains("damaged") == true, "\(e)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: damaged + "/history.sqlite")), Data(repeating: 0x41, count: 8192), "left as it was")
+        XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
+        XCTAssertNotNil(try object(address, "/api/v1/pipelines/b/silences")["silences"])
+    }
+
+    // MARK: silences
+
+    func post(_ address: String, _ path: String, _ body: String, token: String?, headers: [String: String] = [:],
+              contentType: String = "application/json") -> (status: Int, body: [String: Any]) {
+        var h = headers
+        h["Content-Type"] = contentType
+        if let token { h["X-Sluice-CSRF"] = token }
+        guard let r = httpSend("POST", "http://\(address)\(path)", body: Data(body.utf8), headers: h) else { return (0, [:]) }
+        return (r.status, (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any] ?? ["raw": r.body])
+    }
+
+    func token(_ address: String) throws -> String {
+        try XCTUnwrap(try object(address, "/api/v1/session")["csrfToken"] as? String)
+    }
+
+    func testSilencesAddedByThePageAreTheCommandLinesAndTheOtherWayRound() throws {
+        let dir = try scratchFolder()
+        let env = ["SLUICE_OUT": dir + "/out"]
+        let state = dir + "/out/store-quality-monitor/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (h, address) = try serve([Self.example], env: env)
+        defer { stop(h) }
+        let token = try token(address)
+        let base = "/api/v1/pipelines/store-quality-monitor/silences"
+
+        let added = post(address, base, #"{"matchers": ["stage=check", "store_id=~store[12]"], "duration": "2h", "comment": "maintenance", "author": "ana"}"#, token: token)
+        XCTAssertEqual(added.status, 201, "\(added.body)")
+        let id = try XCTUnwrap(added.body["id"] as? String)
+        let listed = try XCTUnwrap(try cli(["silence", "list", "--pipeline", Self.example, "--json"], env: env) as? [String: Any])
+        let cliSilences = try XCTUnwrap(listed["silences"] as? [[String: Any]])
+        XCTAssertEqual(cliSilences.map { $0["id"] as? String }, [id])
+        XCTAssertEqual(cliSilences.first?["createdBy"] as? String, "ana")
+        XCTAssertEqual(cliSilences.first?["comment"] as? String, "maintenance")
+
+        let r = try host(["silence", "add", "--pipeline", Self.example, "--match", "severity=warning", "--for", "1h", "--comment", "from the CLI", "--author", "bo"], env: env)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let cliID = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let silences = try XCTUnwrap(try object(address, base)["silences"] as? [[String: Any]])
+        XCTAssertEqual(silences.map { $0["id"] as? String }, [id, cliID])
+        let mine = try XCTUnwrap(silences.first)
+        XCTAssertEqual(mine["author"] as? String, "ana")
+        XCTAssertEqual(mine["state"] as? String, "active")
+        XCTAssertEqual((mine["matchers"] as? [[String: String]])?.last, ["name": "store_id", "op": "=~", "value": "store[12]"])
+
+        // Expired by the page, the command line sees it ended; and the other way round.
+        let expired = post(address, "\(base)/\(id)/expire", "{}", token: token)
+        XCTAssertEqual(expired.status, 200, "\(expired.body)")
+        XCTAssertEqual(expired.body["id"] as? String, id)
+        let r2 = try host(["silence", "expire", "--pipeline", Self.example, cliID], env: env)
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let active = try XCTUnwrap(try cli(["silence", "list", "--pipeline", Self.example, "--json"], env: env) as? [String: Any])
+        XCTAssertEqual((active["silences"] as? [Any])?.count, 0)
+        XCTAssertEqual((try object(address, base)["silences"] as? [Any])?.count, 0, "only the active ones")
+        let all = try XCTUnwrap(try object(address, base + "?all=1")["silences"] as? [[String: Any]])
+        XCTAssertEqual(all.map { $0["state"] as? String }, ["expired", "expired"])
+        XCTAssertEqual(post(address, "\(base)/0000-nope/expire", "{}", token: token).status, 404)
+    }
+
+    func testWritesWithoutTheTokenAJSONBodyOrFromAnotherOriginAreRefused() throws {
+        let dir = try scratchFolder()
+        let state = dir + "/p/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (h, address) = try serve(["--state", state])
+        defer { stop(h) }
+        let token = try token(address)
+        let base = "/api/v1/pipelines/p/silences"
+        let body = #"{"matchers": ["stage=check"], "duration": "1h", "comment": "x", "author": "ana"}"#
+        let refused: [(String, (status: Int, body: [String: Any]))] = [
+            ("no token", post(address, base, body, token: nil)),
+            ("a wrong token", post(address, base, body, token: String(token.reversed()))),
+            ("a cross origin", post(address, base, body, token: token, headers: ["Origin": "http://evil.example:\(address.split(separator: ":").last ?? "")"])),
+            ("another port", post(address, base, body, token: token, headers: ["Origin": "http://127.0.0.1:1"])),
+            ("a null origin", post(address, base, body, token: token, headers: ["Origin": "null"])),
+            ("cross-site", post(address, base, body, token: token, headers: ["Sec-Fetch-Site": "cross-site"])),
+            ("same-site", post(address, base, body, token: token, headers: ["Sec-Fetch-Site": "same-site"])),
+            ("text/plain", post(address, base, body, token: token, contentType: "text/plain")),
+            ("a form", post(address, base, "matchers=stage%3Dcheck", token: token, contentType: "application/x-www-form-urlencoded")),
+            ("expire without a token", post(address, base + "/x/expire", "{}", token: nil)),
+        ]
+        for (what, r) in refused {
+            XCTAssertEqual(r.status, 403, "\(what): \(r.body)")
+            XCTAssertNotNil(r.body["error"] as? String, what)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: state + "/silences.json"), "nothing written")
+
+        let big = post(address, base, #"{"comment": ""# + String(repeating: "x", count: 70_000) + #""}"#, token: token)
+        XCTAssertEqual(big.status, 413, "\(big.body)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: state + "/silences.json"))
+
+        // The same origin (as a browser sends it) and Sec-Fetch-Site same-origin pass.
+        let same = post(address, base, body, token: token, headers: ["Origin": "http://\(address)", "Sec-Fetch-Site": "same-origin"])
+        XCTAssertEqual(same.status, 201, "\(same.body)")
+        XCTAssertEqual(try SilenceStore(folder: state).load().count, 1)
+    }
+
+    func testABadSilenceIsRefusedWithEveryProblem() throws {
+        let dir = try scratchFolder()
+        let state = dir + "/p/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (h, address) = try serve(["--state", state])
+        defer { stop(h) }
+        let token = try token(address)
+        let base = "/api/v1/pipelines/p/silences"
+        let r = post(address, base, #"{"matchers": ["stage", "x=~(", 3], "duration": "5 parsecs", "comment": " ", "author": "", "colour": "red"}"#, token: token)
+        XCTAssertEqual(r.status, 400, "\(r.body)")
+        let problems = try XCTUnwrap(r.body["problems"] as? [String])
+        for part in ["colour", "matchers[2]", "matchers 'stage'", "matchers 'x=~('", "duration '5 parsecs'", "comment is required", "author must not be empty"] {
+            XCTAssertTrue(problems.contains { $0.contains(part) }, "\(part) in \(problems)")
+        }
+        XCTAssertFalse(problems.contains { $0.contains("--") }, "the API's field names, not the command line's: \(problems)")
+        XCTAssertEqual(post(address, base, "[1, 2]", token: token).status, 400)
+        XCTAssertEqual(post(address, base, "not json", token: token).status, 400)
+        XCTAssertEqual(post(address, base, #"{"matchers": ["a=b"], "until": "2000-01-01T00:00:00Z", "comment": "old", "author": "x"}"#, token: token).status, 400)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: state + "/silences.json"), "nothing written")
+        XCTAssertEqual(post(address, "/api/v1/pipelines/nope/silences", "{}", token: token).status, 404)
+    }
+
+    // MARK: catalog
+
+    func testTheCatalogListsPluginsWithTheirPropertiesAndTheRefusedLibraries() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/p/state", withIntermediateDirectories: true)
+        let (h, address) = try serve(["--state", dir + "/p/state", "--plugins", Fixtures.shared.broken])
+        defer { stop(h) }
+        let catalog = try object(address, "/api/v1/catalog")
+        let plugins = try XCTUnwrap(catalog["plugins"] as? [[String: Any]])
+        let cli = try XCTUnwrap(try self.cli(["list-plugins", "--json", "--plugins", Fixtures.shared.broken], env: [:]) as? [String: Any])
+        XCTAssertEqual(plugins.map { "\($0["name"] ?? "") \($0["type"] ?? "")" },
+                       (cli["plugins"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "") \($0["type"] ?? "")" }, "what list-plugins lists")
+        for name in ["JSONLSource", "Threshold", "JSONLSink", "AlertLog", "Webhook", "Filter"] {
+            XCTAssertTrue(plugins.contains { $0["name"] as? String == name }, name)
+        }
+        let webhook = try XCTUnwrap(plugins.first { $0["name"] as? String == "Webhook" })
+        let props = try XCTUnwrap(webhook["properties"] as? [[String: Any]])
+        let url = try XCTUnwrap(props.first { $0["name"] as? String == "url" })
+        XCTAssertEqual(url["secret"] as? Bool, true)
+        XCTAssertEqual(url["type"] as? String, "url")
+        let method = try XCTUnwrap(props.first { $0["name"] as? String == "method" })
+        XCTAssertEqual(method["default"] as? String, "POST")
+        XCTAssertEqual(method["secret"] as? Bool, false)
+        XCTAssertNotNil(method["label"] as? String)
+        let filter = try XCTUnwrap(plugins.first { $0["name"] as? String == "Filter" })
+        XCTAssertEqual(filter["outputs"] as? [String], ["rejected"])
+        let problems = try XCTUnwrap(catalog["problems"] as? [[String: Any]])
+        let notes = try XCTUnwrap(problems.first { ($0["file"] as? String) == Fixtures.shared.broken + "/libnotes.so" }, "\(problems)")
+        XCTAssertEqual(notes["severity"] as? String, "error")
+        XCTAssertFalse((notes["message"] as? String ?? "").isEmpty)
+        XCTAssertNotNil(catalog["searchPath"] as? [Any])
+    }
+
+    // MARK: host serve
+
+    func testServeFindsStateFoldersAndSaysClearlyWhenItCannot() throws {
+        let m = try monitor()
+        // By default: every ${SLUICE_OUT:-out}/*/state/.
+        let (h, address) = try serve([], env: m.env)
+        XCTAssertTrue(h.stderr.contains("serving store-quality-monitor: \(m.state)"), h.stderr)
+        let runs = try XCTUnwrap(try object(address, "/api/v1/pipelines/store-quality-monitor/runs")["runs"] as? [Any])
+        XCTAssertEqual(runs.count, 1)
+        h.signal(SIGINT)
+        XCTAssertTrue(h.wait(seconds: 20))
+        XCTAssertEqual(h.process.terminationStatus, 0, h.stderr)
+        XCTAssertTrue(h.stderr.hasSuffix("http: stopped\n"), h.stderr)
+        XCTAssertNil(httpGet("http://\(address)/ping", timeout: 5), "nothing listens once it stopped")
+
+        let dir = try scratchFolder()
+        let none = try host(["serve", "--http", "127.0.0.1:0"], env: ["SLUICE_OUT": dir + "/empty"])
+        XCTAssertEqual(none.status, 2)
+        XCTAssertTrue(none.stderr.contains("no state folder under \(dir)/empty/*/state/"), none.stderr)
+        let missing = try host(["serve", "--state", dir + "/nowhere", "--http", "127.0.0.1:0"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("--state \(dir)/nowhere: no such folder"), missing.stderr)
+        let bad = try host(["serve", dir + "/nope.json", "--http", "127.0.0.1:0"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains(dir + "/nope.json"), bad.stderr)
+        let open = try host(["serve", "--state", m.state, "--http", "0.0.0.0:0"])
+        XCTAssertEqual(open.status, 64, open.stderr)
+        XCTAssertTrue(open.stderr.contains("--http-token-file"), open.stderr)
+    }
+
+    func testServeWithATokenNeedsItOnEveryRequest() throws {
+        let m = try monitor()
+        let dir = try scratchFolder()
+        try "s3cret-token\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        let (h, address) = try serve(["--state", m.state, "--http-token-file", dir + "/token"])
+        defer { stop(h) }
+        XCTAssertEqual(httpGet("http://\(address)/api/v1/pipelines/store-quality-monitor/runs")?.status, 401)
+        XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 401)
+        XCTAssertEqual(httpGet("http://\(address)/api/v1/pipelines/store-quality-monitor/runs", headers: ["Authorization": "Bearer s3cret-token"])?.status, 200)
+    }
+}
+
+/// A request with a body on 127.0.0.1 (URLSession): status, headers and body; nil when
+/// nothing answered.
+func httpSend(_ method: String, _ url: String, body: Data, headers: [String: String] = [:], timeout: Double = 10)
+    -> (status: Int, headers: [String: String], body: String)? {
+    guard let u = URL(string: url) else { return nil }
+    var request = URLRequest(url: u, timeoutInterval: timeout)
+    request.httpMethod = method
+    request.httpBody = body
+    for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+    final class Box: @unchecked Sendable { var result: (Int, [String: String], String)? }
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    let session = URLSession(configuration: .ephemeral)
+    session.dataTask(with: request) { data, response, _ in
+        if let r = response as? HTTPURLResponse {
+            var h: [String: String] = [:]
+            for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
+            box.result = (r.statusCode, h, String(decoding: data ?? Data(), as: UTF8.self))
+        }
+        done.signal()
+    }.resume()
+    done.wait()
+    session.finishTasksAndInvalidate()
+    return box.result.map { (status: $0.0, headers: $0.1, body: $0.2) }
+}
