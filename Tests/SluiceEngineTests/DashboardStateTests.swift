@@ -136,7 +136,7 @@ final class DashboardStateTests: XCTestCase {
     /// The run's graph is kept with it (secrets masked), and `recordedBatches` /
     /// `spooledPublishers` — which the live routes call in serve mode — answer from the history
     /// and the spool folder.
-    func testTheRunKeepsItsGraphAndTheRecordedBatchesAndSpoolsAnswer() async throws {
+    func testTheRunKeepsItsGraphAndTheRecordedBatchesAndSpoolsAnswer() throws {
         let m = try monitor()
         let reader = try HistoryReader(readingOnly: HistoryDatabase.path(stateFolder: m.state))
         let (run, graph) = try XCTUnwrap(try reader.newestGraph())

@@ -21,10 +21,10 @@ extension Dashboard {
             return await self.withHistory(context) { pipeline, reader in
                 let limit = try API.integer(request, "limit", default: 1000, 1...1000).get()
                 guard let run = try reader.run(id) else { return API.notFound("run \(API.printable(id)) of \(pipeline.id)") }
-                let (batches, kept) = try reader.batches(run: run.id, limit: limit)
+                let (batches, kept) = try reader.batches(run: run.id, limit: limit + 1)
                 var o = HistoryJSONAnswer.run(run)
                 o["summary"] = HistoryJSONAnswer.parse(run.summaryJSON) ?? NSNull()
-                o["batches"] = HistoryJSONAnswer.batches(batches)
+                o["batches"] = HistoryJSONAnswer.batches(batches, limit: limit)
                 o["batchesKept"] = kept
                 o["slaBatchMs"] = pipeline.slaBatchMs ?? NSNull()
                 return API.object(o)
@@ -58,9 +58,9 @@ extension Dashboard {
         await withHistory(pipeline) { pipeline, reader in
             let found = try run.map { id in try reader.run(id) } ?? reader.runs(limit: 1).first
             if let run, found == nil { return API.notFound("run \(API.printable(run)) of \(pipeline.id)") }
-            let batches = try found.map { try reader.batches(run: $0.id, limit: limit).batches } ?? []
+            let batches = try found.map { try reader.batches(run: $0.id, limit: limit + 1).batches } ?? []
             return API.object(["run": found?.id ?? NSNull(), "slaBatchMs": pipeline.slaBatchMs ?? NSNull(),
-                               "batches": HistoryJSONAnswer.batches(batches)])
+                               "batches": HistoryJSONAnswer.batches(batches, limit: limit)])
         }
     }
 
@@ -147,11 +147,12 @@ enum HistoryJSONAnswer {
          "historyNote": r.historyNote ?? NSNull(), "alertsUnrecorded": r.alertsUnrecorded]
     }
 
-    /// Oldest first, as recorded; the rates as a live run reports them: input over the time
-    /// since the batch before ended (null for the first one shown), processed over the batch's own.
-    static func batches(_ batches: [HistoryReader.Batch]) -> [[String: Any]] {
+    /// The last `limit` of `batches` (read one more: the one before gives the first one's
+    /// input rate), oldest first; the rates as a live run reports them: input over the time
+    /// since the batch before ended (null for a run's first), processed over the batch's own.
+    static func batches(_ batches: [HistoryReader.Batch], limit: Int) -> [[String: Any]] {
         var previous: Int64?
-        return batches.map { b in
+        return batches.map { b -> [String: Any] in
             defer { previous = b.endedMs }
             let counts = parse(b.alertsJSON) as? [String: Int] ?? [:]
             let since = previous.map { Double(b.endedMs - $0) / 1000 }
@@ -161,7 +162,7 @@ enum HistoryJSONAnswer {
                     "alerts": ["emitted": counts["emitted"] ?? 0, "published": counts["published"] ?? 0,
                                "suppressed": counts["suppressed"] ?? 0, "failed": counts["failed"] ?? 0],
                     "phasesMs": parse(b.phasesJSON) ?? [String: Double]()]
-        }
+        }.suffix(limit)
     }
 
     static func incident(_ i: HistoryReader.Incident) -> [String: Any] {
