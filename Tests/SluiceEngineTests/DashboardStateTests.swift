@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GRDB
 import Hummingbird
 @testable import SluiceEngine
 @testable import SluiceHistory
@@ -203,6 +204,64 @@ final class DashboardStateTests: XCTestCase {
         let after = try XCTUnwrap(try object(address, "/api/v1/pipelines/served/runs")["runs"] as? [[String: Any]])
         XCTAssertEqual(after.first?["status"] as? String, "stopped", "the run's own end, not the server's word")
         XCTAssertNotEqual(before, try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite")))
+    }
+
+    /// A history written before runs kept their graph: read as it is (read-only, not
+    /// migrated), without a graph; the next writer adds the column.
+    func testAHistoryFromBeforeTheGraphIsReadAndNotMigrated() throws {
+        let dir = try scratchFolder()
+        let path = dir + "/old/state/history.sqlite"
+        try FileManager.default.createDirectory(atPath: dir + "/old/state", withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try HistorySchema.migrator.migrate(queue, upTo: "v1")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO runs(id, namespace, pipeline, started_ms, ended_ms, status) VALUES ('r1', 'ns', 'old-one', 1000, 2000, 'completed')")
+            }
+        }
+        var warnings: [String] = []
+        let p = try XCTUnwrap(try ServedPipelines.find(files: [], states: [dir + "/old/state"], catalog: { Catalog(entries: [], problems: [], locations: []) },
+                                                     warnings: &warnings).first)
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(p.id, "old-one", "named as its newest run")
+        XCTAssertNil(p.graph)
+        let columns = { try DatabaseQueue(path: path).read { db in try db.columns(in: "runs").map(\.name) } }
+        XCTAssertFalse(try columns().contains("graph_json"), "not migrated by a reader")
+
+        let (h, address) = try serve(["--state", dir + "/old/state"])
+        defer { stop(h) }
+        let runs = try XCTUnwrap(try object(address, "/api/v1/pipelines/old-one/runs")["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.map { $0["id"] as? String }, ["r1"])
+        XCTAssertFalse(try columns().contains("graph_json"))
+        _ = try HistoryDatabase.open(path, create: false)
+        XCTAssertTrue(try columns().contains("graph_json"), "a writer migrates it")
+    }
+
+    /// A pipeline file given: its state and spool folders (as `host silence --pipeline`
+    /// resolves them), its graph from its plan, its SLA.
+    func testAPipelineFileIsServedWithItsPlansGraph() throws {
+        let file = Package.root + "/examples/store-quality-service/pipeline.json"
+        let out = try scratchFolder() + "/out"
+        let env = ["SLUICE_OUT": out]
+        let catalog = catalog([], bundled: true)
+        var warnings: [String] = []
+        // Its source's folder must exist for the file to plan.
+        let unplanned = try XCTUnwrap(try ServedPipelines.find(files: [file], states: [], environment: env, catalog: { catalog },
+                                                             warnings: &warnings).first)
+        XCTAssertNil(unplanned.graph, "no plan, no recorded run")
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings.first?.contains("the pipeline does not plan (`host validate \(file)` says why)") == true, "\(warnings)")
+        try FileManager.default.createDirectory(atPath: out + "/store-quality-service/inbox", withIntermediateDirectories: true)
+        warnings = []
+        let p = try XCTUnwrap(try ServedPipelines.find(files: [file], states: [], environment: env, catalog: { catalog }, warnings: &warnings).first)
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(p.id, "store-quality-service")
+        XCTAssertEqual(p.stateFolder, out + "/store-quality-service/state")
+        XCTAssertEqual(p.spoolFolder, out + "/store-quality-service/spool")
+        let (plan, _) = try PipelineLoader.load(path: file, catalog: catalog, environment: env)
+        XCTAssertEqual(p.graph, PipelineGraph(plan: try XCTUnwrap(plan)))
+        XCTAssertEqual(p.slaBatchMs, plan?.spec.sla.batchMs)
+        XCTAssertNotNil(p.slaBatchMs)
     }
 
     func testAMissingOrDamagedHistoryIsAJSONErrorAndTheServerStaysUp() throws {
