@@ -32,12 +32,29 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, plan.spec.history.enabled else { return nil }
         let recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
-        recorder.graph = PipelineGraph(plan: plan)
+        recorder.graph = keptGraph(PipelineGraph(plan: plan))
         return recorder
     }
 
     /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.
     public var graph: PipelineGraph?
+
+    /// The longest property value a kept graph holds: a property may carry data inline (a
+    /// list of records, a script) that each run's row would repeat; it is cut, marked `…`.
+    static let graphValueLimit = 1024
+
+    static func keptGraph(_ graph: PipelineGraph) -> PipelineGraph {
+        var g = graph
+        for i in g.stages.indices {
+            for j in g.stages[i].properties.indices where g.stages[i].properties[j].value.utf8.count > graphValueLimit {
+                let value = g.stages[i].properties[j].value
+                var cut = value.prefix(graphValueLimit)
+                while cut.utf8.count > graphValueLimit { cut = cut.dropLast() }
+                g.stages[i].properties[j].value = cut + "…"
+            }
+        }
+        return g
+    }
 
     /// The history of a state folder, opened on the writer's thread: when it cannot be
     /// opened, a warning is logged and the run goes on without one.

@@ -174,6 +174,20 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertTrue(publishers.allSatisfy { $0["waiting"] as? Int == 0 && $0["received"] is NSNull })
     }
 
+    /// A property carrying data inline is cut in the graph each run's row keeps.
+    func testTheKeptGraphCutsLongPropertyValues() {
+        let long = String(repeating: "é", count: 3000)
+        let graph = PipelineGraph(name: "p", namespace: "n", stages: [
+            .init(name: "in", kind: "source", plugin: "ListSource", version: "1.0.0", emitsAlerts: false, emitsErrors: false,
+                  isolation: "none", ports: [], properties: [.init(name: "lines", value: long, secret: false),
+                                                             .init(name: "short", value: "kept", secret: false)])], edges: [])
+        let kept = HistoryRecorder.keptGraph(graph)
+        let value = kept.stages[0].properties[0].value
+        XCTAssertTrue(value.hasSuffix("…") && long.hasPrefix(value.dropLast()), value)
+        XCTAssertLessThanOrEqual(value.utf8.count, HistoryRecorder.graphValueLimit + "…".utf8.count)
+        XCTAssertEqual(kept.stages[0].properties[1].value, "kept")
+    }
+
     func testAHistoryIsServedReadOnlyWhileARunningHostWritesIt() throws {
         let dir = try scratchFolder()
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
