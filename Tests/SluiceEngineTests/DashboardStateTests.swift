@@ -413,6 +413,14 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertEqual(post(address, base, #"{"matchers": ["a=b"], "until": "2000-01-01T00:00:00Z", "comment": "old", "author": "x"}"#, token: token).status, 400)
         XCTAssertFalse(FileManager.default.fileExists(atPath: state + "/silences.json"), "nothing written")
         XCTAssertEqual(post(address, "/api/v1/pipelines/nope/silences", "{}", token: token).status, 404)
+
+        // A silences.json that cannot be read is said, and never replaced.
+        try "{\"version\": 1, \"silences\": [{\"id\": 3}]}".write(toFile: state + "/silences.json", atomically: true, encoding: .utf8)
+        let listed = try object(address, base, status: 500)
+        XCTAssertTrue((listed["problems"] as? [String])?.contains { $0.contains(state + "/silences.json") } == true, "\(listed)")
+        let added = post(address, base, #"{"matchers": ["a=b"], "duration": "1h", "comment": "c", "author": "d"}"#, token: token)
+        XCTAssertEqual(added.status, 500, "\(added.body)")
+        XCTAssertEqual(try String(contentsOfFile: state + "/silences.json", encoding: .utf8), "{\"version\": 1, \"silences\": [{\"id\": 3}]}")
     }
 
     // MARK: catalog
@@ -473,6 +481,10 @@ final class DashboardStateTests: XCTestCase {
         let bad = try host(["serve", dir + "/nope.json", "--http", "127.0.0.1:0"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains(dir + "/nope.json"), bad.stderr)
+        var warnings: [String] = []
+        let twice = try ServedPipelines.find(files: [], states: [m.state, m.state + "/"], catalog: { Catalog(entries: [], problems: [], locations: []) },
+                                             warnings: &warnings)
+        XCTAssertEqual(twice.map(\.id), ["store-quality-monitor"], "a folder named twice is shown once")
         let open = try host(["serve", "--state", m.state, "--http", "0.0.0.0:0"])
         XCTAssertEqual(open.status, 64, open.stderr)
         XCTAssertTrue(open.stderr.contains("--http-token-file"), open.stderr)

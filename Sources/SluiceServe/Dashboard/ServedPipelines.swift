@@ -61,6 +61,9 @@ public enum ServedPipelines {
         }
         for folder in folders {
             guard isDirectory(folder) else { throw Problem("--state \(folder): no such folder") }
+            // Named twice (a pipeline file and its folder): shown once.
+            let real = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+            if found.contains(where: { URL(fileURLWithPath: $0.state).resolvingSymlinksInPath().path == real }) { continue }
             // The default layout: <out>/<pipeline>/state beside <out>/<pipeline>/spool.
             let spool = (folder as NSString).deletingLastPathComponent + "/spool"
             let parent = ((folder as NSString).deletingLastPathComponent as NSString).lastPathComponent
