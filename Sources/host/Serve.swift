@@ -15,8 +15,9 @@ struct Serve: ParsableCommand, LogConfigurable {
         discussion: """
             Reads each history read-only (a running host may be writing it) and writes only \
             silences, through the same store as `host silence`. Runs until SIGINT or SIGTERM; \
-            exits \(ExitStatus.ok.rawValue) then, \(ExitStatus.invalid.rawValue) when the command line or a pipeline file \
-            is wrong or no state folder is found, \(ExitStatus.failed.rawValue) when it cannot listen.
+            exits \(ExitStatus.ok.rawValue) then; \(ExitStatus.invalid.rawValue) when a pipeline file cannot be read, a --state \
+            folder does not exist or none is found; \(ExitStatus.failed.rawValue) when it cannot listen; 64 for a bad \
+            --http or --http-token-file.
             """
     )
 

@@ -174,6 +174,27 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertTrue(publishers.allSatisfy { $0["waiting"] as? Int == 0 && $0["received"] is NSNull })
     }
 
+    /// The graph a run keeps has its secret properties masked: the value is nowhere in the file.
+    func testTheKeptGraphHoldsNoSecret() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        let secret = "hooks-7f3a9c-do-not-leak"
+        let publisher = #"{"name": "hook", "plugin": {"name": "Webhook", "properties": {"url": "http://127.0.0.1:1/\#(secret)"}}}"#
+        try HTTPServeTests.pipeline(publisher: publisher).replacingOccurrences(of: #""follow": true"#, with: #""follow": false"#)
+            .write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let path = dir + "/out/served/state/history.sqlite"
+        let (_, graph) = try XCTUnwrap(try HistoryReader(readingOnly: path).newestGraph())
+        let url = try XCTUnwrap(graph.stages.first { $0.name == "hook" }?.properties.first { $0.name == "url" })
+        XCTAssertEqual(url.value, Redactor.mask)
+        XCTAssertTrue(url.secret)
+        for suffix in ["", "-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: path + suffix))) ?? Data()
+            XCTAssertNil(bytes.range(of: Data(secret.utf8)), "the secret is not in history.sqlite\(suffix)")
+        }
+    }
+
     /// A property carrying data inline is cut in the graph each run's row keeps.
     func testTheKeptGraphCutsLongPropertyValues() {
         let long = String(repeating: "é", count: 3000)
@@ -465,6 +486,9 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertTrue(h.stderr.contains("serving store-quality-monitor: \(m.state)"), h.stderr)
         let runs = try XCTUnwrap(try object(address, "/api/v1/pipelines/store-quality-monitor/runs")["runs"] as? [Any])
         XCTAssertEqual(runs.count, 1)
+        let taken = try host(["serve", "--state", m.state, "--http", address])
+        XCTAssertEqual(taken.status, 1)
+        XCTAssertTrue(taken.stderr.contains("cannot listen"), taken.stderr)
         h.signal(SIGINT)
         XCTAssertTrue(h.wait(seconds: 20))
         XCTAssertEqual(h.process.terminationStatus, 0, h.stderr)
