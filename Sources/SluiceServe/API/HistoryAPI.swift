@@ -120,17 +120,6 @@ extension Dashboard {
     }
 }
 
-extension API {
-    /// `?name=1` (or true): true; absent, 0 or false: false.
-    static func flag(_ request: Request, _ name: String) -> Result<Bool, Problem> {
-        switch request.uri.queryParameters.get(name) {
-        case nil, "0", "false": .success(false)
-        case "1", "true", "": .success(true)
-        case let text?: .failure(Problem("?\(name)=\(printable(text)): 1 or 0 is expected"))
-        }
-    }
-}
-
 /// The history's rows as the API answers them (docs/api.md): times in milliseconds, every
 /// field present (null when not known), JSON the history stores as text given as JSON.
 enum HistoryJSONAnswer {
