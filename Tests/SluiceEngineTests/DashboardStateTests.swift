@@ -241,6 +241,47 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertNotEqual(before, try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite")))
     }
 
+    /// A history another process holds locked (SQLite's exclusive locking mode, which even
+    /// WAL readers wait for): 503 naming it after the busy timeout, the server answering
+    /// meanwhile; once let go, read again.
+    func testABusyHistoryIs503AndTheServerStaysUp() throws {
+        let m = try monitor()
+        let dir = try scratchFolder()
+        try FileManager.default.copyItem(atPath: m.state, toPath: dir + "/state")
+        let (h, address) = try serve(["--state", dir + "/state"])
+        defer { stop(h) }
+        _ = try object(address, "/api/v1/pipelines/store-quality-monitor/runs")
+
+        var config = Configuration()
+        config.allowsUnsafeTransactions = true  // held open across accesses, on purpose
+        let holder = try DatabaseQueue(path: dir + "/state/history.sqlite", configuration: config)
+        try holder.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
+            try db.execute(sql: "BEGIN EXCLUSIVE")
+            try db.execute(sql: "UPDATE runs SET errors = errors")
+        }
+        final class Answer: @unchecked Sendable { var value: (status: Int, headers: [String: String], body: String)? }
+        let busy = Answer(), done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            busy.value = httpGet("http://\(address)/api/v1/pipelines/store-quality-monitor/runs", timeout: 30)
+            done.signal()
+        }
+        // While that request waits for the lock, the server answers others.
+        XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
+        XCTAssertNotNil(try object(address, "/api/v1/pipelines/store-quality-monitor/silences")["silences"])
+        done.wait()
+        XCTAssertEqual(busy.value?.status, 503, busy.value?.body ?? "no answer")
+        XCTAssertTrue(busy.value?.body.contains("history.sqlite is busy") == true, busy.value?.body ?? "")
+
+        try holder.writeWithoutTransaction { db in
+            try db.execute(sql: "COMMIT")
+            try db.execute(sql: "PRAGMA locking_mode = NORMAL")
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM runs")  // the lock is let go at the next access
+        }
+        try holder.close()
+        XCTAssertEqual((try object(address, "/api/v1/pipelines/store-quality-monitor/runs")["runs"] as? [Any])?.count, 1)
+    }
+
     /// A history written before runs kept their graph: read as it is (read-only, not
     /// migrated), without a graph; the next writer adds the column.
     func testAHistoryFromBeforeTheGraphIsReadAndNotMigrated() throws {
@@ -412,6 +453,29 @@ final class DashboardStateTests: XCTestCase {
         let same = post(address, base, body, token: token, headers: ["Origin": "http://\(address)", "Sec-Fetch-Site": "same-origin"])
         XCTAssertEqual(same.status, 201, "\(same.body)")
         XCTAssertEqual(try SilenceStore(folder: state).load().count, 1)
+    }
+
+    /// Silences added at once from several requests all stay (the store's writers' lock).
+    func testSilencesAddedAtOnceAllStay() throws {
+        let dir = try scratchFolder()
+        let state = dir + "/p/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let (h, address) = try serve(["--state", state])
+        defer { stop(h) }
+        let token = try token(address)
+        final class IDs: @unchecked Sendable { let lock = NSLock(); var list: [String] = [] }
+        let ids = IDs()
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            let r = httpSend("POST", "http://\(address)/api/v1/pipelines/p/silences",
+                             body: Data(#"{"matchers": ["n=\#(i)"], "duration": "1h", "comment": "c", "author": "a"}"#.utf8),
+                             headers: ["Content-Type": "application/json", "X-Sluice-CSRF": token])
+            let id = r.flatMap { $0.status == 201 ? (try? JSONSerialization.jsonObject(with: Data($0.body.utf8))) as? [String: Any] : nil }?["id"] as? String
+            ids.lock.lock()
+            if let id { ids.list.append(id) }
+            ids.lock.unlock()
+        }
+        XCTAssertEqual(Set(ids.list).count, 16)
+        XCTAssertEqual(Set(try SilenceStore(folder: state).load().map(\.id)), Set(ids.list))
     }
 
     func testABadSilenceIsRefusedWithEveryProblem() throws {
