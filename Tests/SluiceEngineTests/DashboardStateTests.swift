@@ -172,6 +172,29 @@ final class DashboardStateTests: XCTestCase {
         let publishers = try XCTUnwrap(try object(server.boundAddress, "/publishers")["publishers"] as? [[String: Any]])
         XCTAssertEqual(Set(publishers.compactMap { $0["name"] as? String }), Set(m.summary.publishers.map(\.name)))
         XCTAssertTrue(publishers.allSatisfy { $0["waiting"] as? Int == 0 && $0["received"] is NSNull })
+
+        // Alerts waiting in a spool, and a spool file of a publisher the graph does not have.
+        let spool = try scratchFolder() + "/spool"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let name = try XCTUnwrap(m.summary.publishers.first?.name)
+        try #"{"spooledAt":1796000000000,"alert":{}}\#n{"spooledAt":1796000005000,"alert":{}}\#n"#
+            .write(toFile: Spool.spoolPath(spool, Spool.fileName(name)), atomically: true, encoding: .utf8)
+        try #"{"spooledAt":1796000001000,"alert":{}}\#n"#.write(toFile: Spool.spoolPath(spool, "gone"), atomically: true, encoding: .utf8)
+        let spooled = DashboardPipeline(id: p.id, name: p.name, namespace: p.namespace, stateFolder: p.stateFolder, spoolFolder: spool, graph: p.graph)
+        let server2 = try HTTPServer(HTTPSettings(address: "127.0.0.1:0", tokenFile: nil)) { router in
+            router.get("publishers") { _, _ in await dashboard.spooledPublishers(spooled) }
+        }
+        defer { server2.stop() }
+        let waiting = try XCTUnwrap(try object(server2.boundAddress, "/publishers")["publishers"] as? [[String: Any]])
+        let mine = try XCTUnwrap(waiting.first { $0["name"] as? String == name })
+        XCTAssertEqual(mine["waiting"] as? Int, 2)
+        XCTAssertEqual(mine["oldestMs"] as? Int64, 1796000000000)
+        XCTAssertEqual(mine["inPipeline"] as? Bool, true)
+        XCTAssertNotNil(mine["plugin"] as? String)
+        let gone = try XCTUnwrap(waiting.first { $0["name"] as? String == "gone" })
+        XCTAssertEqual(gone["waiting"] as? Int, 1)
+        XCTAssertEqual(gone["inPipeline"] as? Bool, false)
+        XCTAssertTrue(gone["plugin"] is NSNull)
     }
 
     /// The graph a run keeps has its secret properties masked: the value is nowhere in the file.
@@ -439,6 +462,13 @@ final class DashboardStateTests: XCTestCase {
             ("a form", post(address, base, "matchers=stage%3Dcheck", token: token, contentType: "application/x-www-form-urlencoded")),
             ("expire without a token", post(address, base + "/x/expire", "{}", token: nil)),
         ]
+        // No CORS, not even to a preflight.
+        let preflight = httpSend("OPTIONS", "http://\(address)\(base)", body: Data(),
+                                 headers: ["Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+                                           "Access-Control-Request-Headers": "x-sluice-csrf, content-type"])
+        XCTAssertNotNil(preflight)
+        XCTAssertFalse(preflight?.headers.keys.contains { $0.hasPrefix("access-control-") } ?? true, "\(preflight?.headers ?? [:])")
+        XCTAssertNotEqual(preflight?.status, 200)
         for (what, r) in refused {
             XCTAssertEqual(r.status, 403, "\(what): \(r.body)")
             XCTAssertNotNil(r.body["error"] as? String, what)
