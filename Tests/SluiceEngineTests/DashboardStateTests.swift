@@ -218,6 +218,55 @@ final class DashboardStateTests: XCTestCase {
         }
     }
 
+    /// A run whose Webhook (its URL and headers secret) cannot deliver: no answer of the
+    /// state API holds a secret — graph, runs, the run's summary, alerts with their reasons,
+    /// the spool's last error, the catalog.
+    func testNoAnswerHoldsASecret() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try (0..<6).map { #"{"id":"r\#($0)","t":60}"# }.joined(separator: "\n").write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
+        let secrets = ["hook-5e1b2d-path", "bearer-9a8c7f-token"]
+        try """
+            {"name": "leaky", "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 2},
+             "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
+                        {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 50}}},
+                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+                        {"name": "hook", "plugin": {"name": "Webhook", "properties": {"url": "http://127.0.0.1:1/\(secrets[0])",
+                                                                                   "headers": "Authorization: Bearer \(secrets[1])"}}}],
+             "connections": [{"from": "src", "to": "hot"}, {"from": "hot", "to": "out"}, {"from": "hot", "to": "hook", "port": "alerts"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertNotEqual(r.status, 0, "nothing delivered:\n\(r.stderr)")
+        let (h, address) = try serve([dir + "/p.json", "--state", dir + "/out/leaky/state"], env: ["SLUICE_OUT": dir + "/out"])
+        defer { stop(h) }
+        let base = "/api/v1/pipelines/leaky"
+        let run = try XCTUnwrap((try object(address, base + "/runs")["runs"] as? [[String: Any]])?.first?["id"] as? String)
+        let alerts = try XCTUnwrap(try object(address, base + "/alerts")["alerts"] as? [[String: Any]])
+        XCTAssertFalse(alerts.isEmpty)
+        XCTAssertTrue(alerts.allSatisfy { $0["outcome"] as? String != "published" })
+        var bodies: [String: String] = [:]
+        for path in [base + "/runs", base + "/runs/" + run, base + "/alerts", base + "/incidents", base + "/silences", "/api/v1/catalog"] {
+            bodies[path] = httpGet("http://\(address)\(path)")?.body
+        }
+        for (path, body) in bodies {
+            XCTAssertFalse(body.isEmpty, path)
+            for secret in secrets { XCTAssertFalse(body.contains(secret), "\(secret) in \(path)") }
+        }
+        let dashboard = Dashboard(mode: .serve, pipelines: [], catalog: { Catalog(entries: [], problems: [], locations: []) })
+        var warnings: [String] = []
+        let p = try XCTUnwrap(try ServedPipelines.find(files: [dir + "/p.json"], states: [], environment: ["SLUICE_OUT": dir + "/out"],
+                                                     catalog: { catalog([], bundled: true) }, warnings: &warnings).first)
+        let server = try HTTPServer(HTTPSettings(address: "127.0.0.1:0", tokenFile: nil)) { router in
+            router.get("publishers") { _, _ in await dashboard.spooledPublishers(p) }
+            router.get("batches") { _, _ in await dashboard.recordedBatches(p, run: nil, limit: 100) }
+        }
+        defer { server.stop() }
+        let spool = try XCTUnwrap(httpGet("http://\(server.boundAddress)/publishers")?.body)
+        XCTAssertTrue(spool.contains(#""waiting":6"#) || spool.contains(#""lastError":""#), spool)
+        for secret in secrets { XCTAssertFalse(spool.contains(secret), "\(secret) in \(spool)") }
+        XCTAssertEqual(p.graph?.stages.first { $0.name == "hook" }?.properties.filter(\.secret).map(\.value), [Redactor.mask, Redactor.mask])
+    }
+
     /// A property carrying data inline is cut in the graph each run's row keeps.
     func testTheKeptGraphCutsLongPropertyValues() {
         let long = String(repeating: "é", count: 3000)
