@@ -72,7 +72,11 @@ public enum HistoryDatabase {
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
             // Opening reads nothing: this makes a file that is not SQLite fail here.
-            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            guard try queue.read({ db in try db.tableExists("runs") }) else {
+                var e = HistoryError("\(path) is not a history database (it has no runs table; an empty file is one a run is still creating)")
+                e.damaged = true
+                throw e
+            }
             return queue
         } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM].contains(error.resultCode) {
             throw HistoryError("\(path) cannot be read (\(error.message ?? "\(error.resultCode)")): a reader needs its -shm file, or the right to make it beside the file")

@@ -11,9 +11,12 @@ import XCTest
 
 /// Issue 24, the dashboard's state API (docs/api.md "History", "Silences", "Catalog") and
 /// `host serve`: answers against the history of a real run of the store-quality-monitor
-/// example (fire → renotify → resolve), served by the real host on 127.0.0.1; silences
-/// shared with `host silence` both ways; the CSRF checks; the catalog with a refused
-/// library; a history served read-only while a running host writes it; a damaged one.
+/// example (fire → renotify → resolve), served by the real host on 127.0.0.1, compared with
+/// what `host runs/alerts/incidents` print; the graph each run keeps (secrets masked, long
+/// values cut); silences shared with `host silence` both ways; the CSRF checks; the catalog
+/// with a refused library; a history served read-only while a running host writes it, one
+/// from before the graph, a locked one, a missing, damaged or empty one; no secret in any
+/// answer.
 final class DashboardStateTests: XCTestCase {
     static let example = Package.root + "/examples/store-quality-monitor/pipeline.json"
 
@@ -414,10 +417,12 @@ final class DashboardStateTests: XCTestCase {
 
     func testAMissingOrDamagedHistoryIsAJSONErrorAndTheServerStaysUp() throws {
         let dir = try scratchFolder()
-        let empty = dir + "/a/state", damaged = dir + "/b/state"
-        for f in [empty, damaged] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
+        let empty = dir + "/a/state", damaged = dir + "/b/state", zero = dir + "/c/state"
+        for f in [empty, damaged, zero] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: damaged + "/history.sqlite"))
-        let (h, address) = try serve(["--state", empty, "--state", damaged])
+        XCTAssertTrue(FileManager.default.createFile(atPath: zero + "/history.sqlite", contents: Data()))
+        let (h, address) = try serve(["--state", empty, "--state", damaged, "--state", zero])
+        XCTAssertTrue(h.stderr.contains("warning: \(damaged)/history.sqlite is damaged or not a history database"), h.stderr)
         defer { stop(h) }
 
         let missing = try object(address, "/api/v1/pipelines/a/runs", status: 404)
@@ -428,6 +433,9 @@ final class DashboardStateTests: XCTestCase {
             XCTAssertTrue((e["error"] as? String)?.contains("damaged") == true, "\(e)")
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: damaged + "/history.sqlite")), Data(repeating: 0x41, count: 8192), "left as it was")
+        let notYet = try object(address, "/api/v1/pipelines/c/runs", status: 500)
+        XCTAssertTrue((notYet["error"] as? String)?.contains("is not a history database (it has no runs table") == true, "\(notYet)")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: zero + "/history.sqlite")), Data(), "left empty")
         XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
         XCTAssertNotNil(try object(address, "/api/v1/pipelines/b/silences")["silences"])
     }
