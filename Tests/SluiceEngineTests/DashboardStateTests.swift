@@ -542,6 +542,35 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertEqual(try SilenceStore(folder: state).load().count, 1)
     }
 
+    /// `host run --http`: a silence added through the API holds back the running pipeline's
+    /// alerts from then on, without a restart.
+    func testASilenceAddedThroughTheAPIHoldsBackARunningPipelinesAlerts() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try HTTPServeTests.pipeline().write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let h = try BackgroundHost(["run", dir + "/p.json", "--progress", "none", "--http", "127.0.0.1:0",
+                                    "--summary-json", dir + "/summary.json"], dir: dir)
+        defer { h.signal(SIGKILL); h.wait(seconds: 5) }
+        let address = try XCTUnwrap(listeningAddress(h), h.stderr)
+        try HTTPServeTests.drop(10, into: dir, file: "a.jsonl")
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
+            ((try? String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count == 5
+        }, h.stderr)
+        let r = post(address, "/api/v1/pipelines/served/silences", #"{"matchers": ["stage=hot"], "duration": "1h", "comment": "quiet", "author": "ana"}"#,
+                     token: try token(address))
+        XCTAssertEqual(r.status, 201, "\(r.body)")
+        try HTTPServeTests.drop(10, into: dir, file: "b.jsonl")
+        XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
+            ((try? String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count == 20
+        }, h.stderr)
+        h.signal(SIGTERM)
+        XCTAssertTrue(h.wait(seconds: 30))
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        XCTAssertEqual(summary.alerts.emitted, 10)
+        XCTAssertEqual(summary.alerts.silenced, 5, "the second file's alerts")
+        XCTAssertEqual(((try? String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count, 5)
+    }
+
     /// Silences added at once from several requests all stay (the store's writers' lock).
     func testSilencesAddedAtOnceAllStay() throws {
         let dir = try scratchFolder()
