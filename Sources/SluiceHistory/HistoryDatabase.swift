@@ -51,6 +51,41 @@ public enum HistoryDatabase {
             throw HistoryError("\(path): \(error)")
         }
     }
+
+    /// Opens an existing history to read only (`host serve`: another host may be writing
+    /// it): SQLite's read-only mode, no migration, no change of any kind. A reader of a WAL
+    /// database needs the `-shm` index beside it: SQLite uses the writer's, or makes one
+    /// (the only file such a reader may create; never the database or its `-wal`). A
+    /// history older than this host reads as far as its columns go (HistoryReader).
+    public static func openReadOnly(_ path: String) throws -> DatabaseQueue {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            var e = HistoryError("\(path): no history here (no run with history has used this state folder)")
+            e.missing = true
+            throw e
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw HistoryError("\(path) is not a regular file") }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(busySeconds)
+        config.label = "history (read-only)"
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            // Opening reads nothing: this makes a file that is not SQLite fail here.
+            guard try queue.read({ db in try db.tableExists("runs") }) else {
+                var e = HistoryError("\(path) is not a history database (it has no runs table; an empty file is one a run is still creating)")
+                e.damaged = true
+                throw e
+            }
+            return queue
+        } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM].contains(error.resultCode) {
+            throw HistoryError("\(path) cannot be read (\(error.message ?? "\(error.resultCode)")): a reader needs its -shm file, or the right to make it beside the file")
+        } catch let error as DatabaseError {
+            throw HistoryError(describing: error, path: path)
+        } catch {
+            throw HistoryError("\(path): \(error)")
+        }
+    }
 }
 
 /// A history problem, said in one line that names the file.
@@ -59,6 +94,10 @@ public struct HistoryError: Error, CustomStringConvertible, Sendable {
     /// The file is not a sound SQLite database (SQLite's words: `detail`).
     public var damaged = false
     public var detail = ""
+    /// Another connection held the file longer than the busy timeout: asking again may work.
+    public var busy = false
+    /// There is no history file (no run with history used the state folder).
+    public var missing = false
     public init(_ description: String) { self.description = description }
 
     /// SQLite's errors in words an operator can act on.
@@ -74,6 +113,7 @@ public struct HistoryError: Error, CustomStringConvertible, Sendable {
             description = "\(path) cannot be written (\(error.message ?? "\(error.resultCode)"))"
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             description = "\(path) is busy (another process holds it longer than \(Int(HistoryDatabase.busySeconds)) s)"
+            busy = true
         default:
             description = "\(path): \(error.message ?? "\(error.resultCode)")"
         }
@@ -120,6 +160,11 @@ enum HistorySchema {
                 CREATE INDEX incidents_open ON incidents(last_seen_ms) WHERE resolved_ms IS NULL;
                 CREATE INDEX incidents_by_seen ON incidents(last_seen_ms);
                 """)
+        }
+        // The plan each run ran, as a PipelineGraph (JSON; secrets already masked): what
+        // `host serve` draws for a pipeline it does not run.
+        m.registerMigration("v2-graph") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN graph_json TEXT")
         }
         return m
     }

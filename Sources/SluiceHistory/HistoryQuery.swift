@@ -13,7 +13,18 @@ public struct HistoryReader {
     public init(path: String) throws {
         self.path = path
         db = try HistoryDatabase.open(path, create: false)
+        readOnly = false
     }
+
+    /// Opens an existing history to read only, never changing it (HistoryDatabase.openReadOnly):
+    /// `host serve`, beside a host that may be writing it. `markKilledRuns` does nothing then.
+    public init(readingOnly path: String) throws {
+        self.path = path
+        db = try HistoryDatabase.openReadOnly(path)
+        readOnly = true
+    }
+
+    private let readOnly: Bool
 
     /// Runs still "running" whose run lock nobody holds ended without a word: they are
     /// marked "killed" (as the next run would). Nothing is changed when the lock's holder
@@ -22,7 +33,7 @@ public struct HistoryReader {
     /// began after it, and is left alone.
     public func markKilledRuns() {
         let checked = Int64(Date().timeIntervalSince1970 * 1000)
-        guard HistoryLocation.runLockHeld(historyPath: path) == false else { return }
+        guard !readOnly, HistoryLocation.runLockHeld(historyPath: path) == false else { return }
         _ = try? db.write { db in try HistoryRecorder.markKilled(db, except: nil, startedBefore: checked) }
     }
 
@@ -69,6 +80,23 @@ public struct HistoryReader {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", arguments: [like])
             if rows.count > 1 { throw HistoryError("'\(id)' begins several runs' ids in \(path): write more of it") }
             return rows.first.map { Run($0, database: path) }
+        }
+    }
+
+    /// The graph of the newest run that recorded one (runs of hosts before 0.24 did not),
+    /// with that run's id; nil when none did.
+    public func newestGraph() throws -> (run: String, graph: PipelineGraph)? {
+        try read { db in
+            // A history from before the column: no graph, not an error.
+            guard try db.columns(in: "runs").contains(where: { $0.name == "graph_json" }) else { return nil }
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, graph_json FROM runs WHERE graph_json IS NOT NULL ORDER BY started_ms DESC, rowid DESC LIMIT 5
+                """)
+            for r in rows {
+                let text: String? = r["graph_json"]
+                if let text, let graph = try? JSONDecoder().decode(PipelineGraph.self, from: Data(text.utf8)) { return (r["id"], graph) }
+            }
+            return nil
         }
     }
 

@@ -31,7 +31,29 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// `--no-history`).
     public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, plan.spec.history.enabled else { return nil }
-        return open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+        let recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+        recorder.graph = keptGraph(PipelineGraph(plan: plan))
+        return recorder
+    }
+
+    /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.
+    public var graph: PipelineGraph?
+
+    /// The longest property value a kept graph holds: a property may carry data inline (a
+    /// list of records, a script) that each run's row would repeat; it is cut, marked `…`.
+    static let graphValueLimit = 1024
+
+    static func keptGraph(_ graph: PipelineGraph) -> PipelineGraph {
+        var g = graph
+        for i in g.stages.indices {
+            for j in g.stages[i].properties.indices where g.stages[i].properties[j].value.utf8.count > graphValueLimit {
+                let value = g.stages[i].properties[j].value
+                var cut = value.prefix(graphValueLimit)
+                while cut.utf8.count > graphValueLimit { cut = cut.dropLast() }
+                g.stages[i].properties[j].value = cut + "…"
+            }
+        }
+        return g
     }
 
     /// The history of a state folder, opened on the writer's thread: when it cannot be
@@ -69,6 +91,12 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         }
     }
 
+    static let graphEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
     // MARK: RunObserver
 
     public func runStarted(_ start: RunStart) {
@@ -76,14 +104,15 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         run = start.run
         endLock.unlock()
         let version = BuildInfo.version
+        let graph = graph.flatMap { g in (try? HistoryRecorder.graphEncoder.encode(g)).map { String(decoding: $0, as: UTF8.self) } }
         writer.submit(keep: true) { db in
             // This run holds the pipeline's run lock: a run still "running" ended without
             // saying so (kill -9, a crash, a power loss).
             try HistoryRecorder.markKilled(db, except: start.run)
             try db.execute(sql: """
-                INSERT INTO runs(id, namespace, pipeline, started_ms, status, resumed_after, host_version)
-                VALUES (?, ?, ?, ?, 'running', ?, ?)
-                """, arguments: [start.run, start.namespace, start.pipeline, start.startedMs, start.resumedAfter, version])
+                INSERT INTO runs(id, namespace, pipeline, started_ms, status, resumed_after, host_version, graph_json)
+                VALUES (?, ?, ?, ?, 'running', ?, ?, ?)
+                """, arguments: [start.run, start.namespace, start.pipeline, start.startedMs, start.resumedAfter, version, graph])
         }
         retain()
     }

@@ -75,6 +75,8 @@ public struct DashboardPipeline: Sendable {
     public var graph: PipelineGraph?
     /// The run in this process (run mode only).
     public var live: LiveRun?
+    /// The pipeline's `sla.batchMs` when known (from its plan or pipeline file).
+    public var slaBatchMs: Int?
 
     public init(id: String, name: String, namespace: String, stateFolder: String, spoolFolder: String? = nil,
                 graph: PipelineGraph? = nil, live: LiveRun? = nil) {
@@ -91,6 +93,7 @@ public struct DashboardPipeline: Sendable {
     public init(plan: PipelinePlan, live: LiveRun?) {
         self.init(id: Dashboard.ids(for: [plan.spec.name])[0], name: plan.spec.name, namespace: plan.spec.namespace,
                   stateFolder: plan.stateFolder, spoolFolder: plan.spoolFolder, graph: PipelineGraph(plan: plan), live: live)
+        slaBatchMs = plan.spec.sla.batchMs
     }
 
     public var historyPath: String { (stateFolder as NSString).appendingPathComponent("history.sqlite") }
