@@ -79,6 +79,11 @@ public struct StageError: Sendable, Equatable {
     public static let logLinesKept = 20
     /// Messages are cut to this many characters.
     public static let maxMessage = 2000
+
+    /// `text` at most `maxMessage` characters long (short ones, nearly all, as they are).
+    public static func cut(_ text: String) -> String {
+        text.utf8.count <= maxMessage ? text : String(text.prefix(maxMessage))
+    }
 }
 
 /// One alert as one publisher's lane handled it.

@@ -28,7 +28,7 @@ final class StageLogTap: @unchecked Sendable {
 
     func note(stage: String, message: String) {
         var line = StageError(stage: stage, kind: .log, atMs: Timestamp.nowMilliseconds(), batch: nil,
-                              message: String(message.prefix(StageError.maxMessage)))
+                              message: StageError.cut(message))
         lock.lock()
         defer { lock.unlock() }
         line.batch = current

@@ -284,7 +284,7 @@ public final class PipelineRunner {
                                    positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
         if logTap != nil, let failure, let stage = failedStage(failure) {
             stageErrors.append(StageError(stage: stage, kind: .failure, atMs: Timestamp.nowMilliseconds(), batch: failedBatch,
-                                          message: String(failure.prefix(StageError.maxMessage))))
+                                          message: StageError.cut(failure)))
         }
         tellStageErrors()
         for o in options.observers { o.runEnded(summary) }
@@ -421,7 +421,7 @@ public final class PipelineRunner {
             let now = Timestamp.nowMilliseconds()
             for e in errors.prefix(StageError.recordsPerBatch) {
                 stageErrors.append(StageError(stage: s.planned.name, kind: .record, atMs: now, batch: batchID,
-                                              message: String(e.message.prefix(StageError.maxMessage))))
+                                              message: StageError.cut(e.message)))
             }
         }
         if s.planned.hasErrorConsumers {
@@ -448,7 +448,7 @@ public final class PipelineRunner {
         var all = stageErrors
         stageErrors.removeAll(keepingCapacity: true)
         let logged = logTap.take()
-        if !logged.isEmpty { all = (all + logged).sorted { $0.atMs < $1.atMs } }
+        if all.isEmpty { all = logged } else if !logged.isEmpty { all = (all + logged).sorted { $0.atMs < $1.atMs } }
         guard !all.isEmpty else { return }
         for o in errorWatchers { o.stageErrors(all) }
     }

@@ -32,7 +32,8 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
         /// A ring of the last `batchesKept` batches: `batches[(first + i) % batchesKept]`.
         var batches: [LiveBatch] = []
         var first = 0
-        var errors: [String: [LiveError]] = [:]
+        /// Per stage, the newest first.
+        var errors: [String: [StageError]] = [:]
         /// Grows at every change; the event stream compares it.
         var version = 0
     }
@@ -106,16 +107,15 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
     }
 
     public func stageErrors(_ errors: [StageError]) {
-        // Redacted before the lock: a few short texts a batch.
-        let redacted = errors.map { e in
-            LiveError(atMs: e.atMs, batch: e.batch, kind: e.kind.rawValue, message: redactor.redact(e.message), stage: e.stage)
-        }
+        // Kept as given (each stage's own redaction is done); redacted again with every
+        // stage's secrets when read, off the runner's thread.
         locked {
-            for e in redacted {
-                var list = state.errors[e.stage, default: []]
-                list.insert(e, at: 0)
-                if list.count > LiveRun.errorsKept { list.removeLast(list.count - LiveRun.errorsKept) }
-                state.errors[e.stage] = list
+            for e in errors {
+                // In place: no copy of the stage's list.
+                state.errors[e.stage, default: []].insert(e, at: 0)
+                if let n = state.errors[e.stage]?.count, n > LiveRun.errorsKept {
+                    state.errors[e.stage]?.removeLast(n - LiveRun.errorsKept)
+                }
             }
             state.version += 1
         }
@@ -150,7 +150,10 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
     }
 
     /// A stage's last errors, the newest first.
-    public func lastErrors(of stage: String) -> [LiveError] { locked { state.errors[stage] ?? [] } }
+    public func lastErrors(of stage: String) -> [LiveError] {
+        let errors = locked { state.errors[stage] ?? [] }
+        return errors.map { LiveError(atMs: $0.atMs, batch: $0.batch, kind: $0.kind.rawValue, message: redactor.redact($0.message)) }
+    }
 
     /// The last `limit` batches, oldest first.
     public func batches(limit: Int) -> (run: String?, batches: [LiveBatch]) {
@@ -375,7 +378,6 @@ public struct LiveError: Encodable, Sendable {
     /// record, log, failure.
     public var kind: String
     public var message: String
-    var stage: String
 
     enum CodingKeys: String, CodingKey { case atMs, batch, kind, message }
 
