@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
+import Logging
 import SluiceEngine
+import SluiceServe
 import XCTest
 
 /// The dashboard's live API (docs/api.md: "Pipelines", "The graph", "Live state") served by
@@ -260,6 +262,57 @@ final class DashboardLiveTests: XCTestCase {
         XCTAssertTrue(h.wait(seconds: 60))
         XCTAssertEqual(h.process.terminationStatus, 4, h.stderr)
         assertNoSecret(stream.text, "the event stream")
+    }
+
+    // MARK: in process: a failure, log lines the host does not print
+
+    /// Runs src (3 records) → bad (Hostile in `mode`) → out in this process with a LiveRun
+    /// watching, the host logging errors only.
+    func runWatched(mode: String, name: String = #function) throws -> LiveRun {
+        let dir = try scratchFolder(name)
+        try "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try """
+            {"name": "watched", "batch": {"maxRecords": 100},
+             "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+                        {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "\(mode)", "password": "${env:LEAK_PASSWORD}"}}},
+                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+             "connections": [{"from": "src", "to": "bad"}, {"from": "bad", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let (spec, read) = try PipelineSpec.load(path: dir + "/p.json")
+        XCTAssertTrue(read.errors.isEmpty, "\(read)")
+        let (plan, problems) = PipelinePlanner.plan(spec, catalog: catalog([Fixtures.shared.hostile], bundled: true),
+                                                    environment: ["SLUICE_OUT": dir + "/out", "LEAK_PASSWORD": Self.password])
+        let planned = try XCTUnwrap(plan, "\(problems)")
+        let live = LiveRun(plan: planned)
+        XCTAssertEqual(live.status().status, "starting")
+        var logger = Logger(label: "quiet")
+        logger.logLevel = .error
+        var options = PipelineRunner.Options(logger: logger)
+        options.observers = [live]
+        _ = try PipelineRunner(plan: planned, options: options).run()
+        return live
+    }
+
+    func testAStageFailureAndLogLinesTheHostDoesNotPrintAreAStagesLastErrors() throws {
+        let leak = try runWatched(mode: "leak")
+        XCTAssertEqual(leak.status().status, "completed")
+        XCTAssertEqual(leak.batches(limit: 10).batches.map(\.records), [3])
+        let seen = leak.lastErrors(of: "bad")
+        XCTAssertEqual(seen.map(\.kind), ["record", "record", "record", "log"], "newest first: the log line came first")
+        XCTAssertEqual(seen.last?.message, "connecting with password [secret] failed")
+        XCTAssertEqual(Set(seen.map(\.batch)), [1])
+        XCTAssertTrue(leak.lastErrors(of: "out").isEmpty)
+
+        let failed = try runWatched(mode: "fail")
+        let status = failed.status()
+        XCTAssertEqual(status.status, "failed")
+        let failure = try XCTUnwrap(status.failure)
+        XCTAssertTrue(failure.hasPrefix("stage 'bad' (Hostile 1.0.0) failed in process: xxx"), String(failure.prefix(200)))
+        let last = try XCTUnwrap(failed.lastErrors(of: "bad").first)
+        XCTAssertEqual(last.kind, "failure")
+        XCTAssertEqual(last.batch, 1)
+        XCTAssertTrue(last.message.hasPrefix("stage 'bad' (Hostile 1.0.0) failed in process: xxx"))
+        XCTAssertLessThanOrEqual(last.message.count, StageError.maxMessage, "a 50 MB message is cut")
     }
 
     // MARK: the token

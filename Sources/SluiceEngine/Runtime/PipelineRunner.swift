@@ -448,7 +448,9 @@ public final class PipelineRunner {
         var all = stageErrors
         stageErrors.removeAll(keepingCapacity: true)
         let logged = logTap.take()
-        if all.isEmpty { all = logged } else if !logged.isEmpty { all = (all + logged).sorted { $0.atMs < $1.atMs } }
+        // In time order; within a millisecond a stage's log lines first (logged during its
+        // call, its error records are taken after it).
+        if all.isEmpty { all = logged } else if !logged.isEmpty { all = (logged + all).sorted { $0.atMs < $1.atMs } }
         guard !all.isEmpty else { return }
         for o in errorWatchers { o.stageErrors(all) }
     }
