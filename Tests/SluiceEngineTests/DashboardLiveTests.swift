@@ -181,6 +181,8 @@ final class DashboardLiveTests: XCTestCase {
         XCTAssertEqual(times.count, errors.count)
         XCTAssertEqual(times, times.sorted(by: >), "newest first")
         XCTAssertEqual(Set(errors.compactMap { $0["batch"] as? Int }), Set(ids))
+        let encoded = try object(address, "/api/v1/pipelines/leaky/stages/%62%61d")
+        XCTAssertEqual((encoded["stage"] as? [String: Any])?["name"] as? String, "bad", "a name percent-encoded")
         let quiet = try XCTUnwrap(try object(address, "/api/v1/pipelines/leaky/stages/out")["lastErrors"] as? [[String: Any]])
         XCTAssertEqual(quiet.count, 0)
 

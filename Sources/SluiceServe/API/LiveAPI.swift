@@ -21,15 +21,16 @@ extension Dashboard {
             switch self.live(context) {
             case .failure(let answer): return answer.response
             case .success(let (p, live)):
-                let name = context.parameters.get("stage") ?? ""
+                // Names are anything (a page sends them percent-encoded).
+                let raw = context.parameters.get("stage") ?? "", name = raw.removingPercentEncoding ?? raw
                 guard let stage = p.graph?.stages.first(where: { $0.name == name }), let counts = live.counts(of: name) else {
-                    return API.notFound("stage \(name) of \(p.id)")
+                    return API.notFound("stage \(Dashboard.named(name)) of \(p.id)")
                 }
                 return API.json(StageAnswer(stage: stage, counters: counts, lastErrors: live.lastErrors(of: name)))
             }
         }
         router.get("api/v1/pipelines/:id/batches") { request, context in
-            guard let p = self.pipeline(context) else { return API.notFound("pipeline \(context.parameters.get("id") ?? "")") }
+            guard let p = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             let query = request.uri.queryParameters
             let limit: Int
             switch Dashboard.limit(query["limit"].map(String.init), default: 120, most: LiveRun.batchesKept) {
@@ -44,7 +45,7 @@ extension Dashboard {
             return API.json(BatchesAnswer(run: id, slaBatchMs: live.slaBatchMs, batches: batches))
         }
         router.get("api/v1/pipelines/:id/publishers") { _, context in
-            guard let p = self.pipeline(context) else { return API.notFound("pipeline \(context.parameters.get("id") ?? "")") }
+            guard let p = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             guard let live = p.live else { return await self.spooledPublishers(p) }
             return API.json(["publishers": live.status().publishers])
         }
@@ -52,7 +53,7 @@ extension Dashboard {
             guard let id = request.uri.queryParameters["pipeline"].map(String.init) else {
                 return API.error(.badRequest, "events: name the pipeline: /api/v1/events?pipeline=ID")
             }
-            guard let p = self.pipeline(id: id) else { return API.notFound("pipeline \(id)") }
+            guard let p = self.pipeline(id: id) else { return API.notFound("pipeline \(Dashboard.named(id))") }
             guard let live = p.live else { return API.notFound("live events of \(p.id) (no run in this process)") }
             return LiveEvents(live: live).response()
         }
@@ -60,7 +61,7 @@ extension Dashboard {
 
     /// The pipeline `{id}` names and its run in this process, or the 404 to answer.
     private func live(_ context: BasicRequestContext) -> Result<(DashboardPipeline, LiveRun), Answer> {
-        guard let p = pipeline(context) else { return .failure(Answer(API.notFound("pipeline \(context.parameters.get("id") ?? "")"))) }
+        guard let p = pipeline(context) else { return .failure(Answer(Dashboard.unknownPipeline(context))) }
         guard let live = p.live else { return .failure(Answer(API.notFound("live state of \(p.id) (no run in this process)"))) }
         return .success((p, live))
     }

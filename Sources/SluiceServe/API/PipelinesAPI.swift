@@ -14,7 +14,7 @@ extension Dashboard {
             API.json(["csrfToken": self.csrfToken])
         }
         router.get("api/v1/pipelines/:id/graph") { _, context in
-            guard let p = self.pipeline(context) else { return API.notFound("pipeline \(context.parameters.get("id") ?? "")") }
+            guard let p = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             guard let graph = p.graph else { return API.notFound("the graph of \(p.id)") }
             return API.json(graph)
         }
@@ -23,6 +23,17 @@ extension Dashboard {
     /// The pipeline a route's `{id}` names.
     func pipeline(_ context: BasicRequestContext) -> DashboardPipeline? {
         context.parameters.get("id").flatMap { pipeline(id: $0) }
+    }
+
+    /// The 404 of a route whose `{id}` names no pipeline.
+    static func unknownPipeline(_ context: BasicRequestContext) -> Response {
+        API.notFound("pipeline \(named(context.parameters.get("id")))")
+    }
+
+    /// A name from a request, as an error message repeats it: at most 100 characters.
+    static func named(_ text: String?) -> String {
+        let t = text ?? ""
+        return t.count > 100 ? t.prefix(100) + "…" : t
     }
 
     /// Every pipeline with whether it has a history: a look at the file system, off the

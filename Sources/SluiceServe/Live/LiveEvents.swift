@@ -5,7 +5,7 @@ import ServiceLifecycle
 import SluiceEngine
 
 /// `GET /api/v1/events?pipeline=ID` (docs/api.md): server-sent events of a live run. Once a
-/// second it looks at the run (its `version`): when something changed it sends a `status`
+/// second it looks at the run (LiveRun.mark): when something changed it sends a `status`
 /// event (the `status` answer) and, when a batch was done since, one `batch` event with the
 /// newest (the ones between are coalesced); a comment every 15 s keeps proxies from cutting
 /// the stream. It reads LiveRun's copies only — never waits on the runner — and it ends
@@ -24,14 +24,14 @@ struct LiveEvents: Sendable {
             status: .ok,
             headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody { writer in
-                var sentVersion = -1
+                var sent: LiveRun.Mark?
                 var sentBatch: UInt64?
                 var quietMs = 0
                 try await writer.write(ByteBuffer(string: "retry: \(retryMs)\n\n"))
                 while true {
-                    let version = live.version
-                    if version != sentVersion {
-                        sentVersion = version
+                    let mark = live.mark
+                    if mark != sent {
+                        sent = mark
                         var text = LiveEvents.event("status", live.status())
                         if let batch = live.lastBatch, batch.batch != sentBatch {
                             sentBatch = batch.batch
@@ -49,7 +49,7 @@ struct LiveEvents: Sendable {
                     quietMs += tickMs
                     if Task.isShuttingDownGracefully || Task.isCancelled {
                         // The run's end, if that is why: told before the stream ends.
-                        if live.version != sentVersion {
+                        if live.mark != sent {
                             try await writer.write(ByteBuffer(string: LiveEvents.event("status", live.status())))
                         }
                         break

@@ -123,8 +123,17 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
 
     // MARK: what the API reads (any thread)
 
-    /// Changes since the start: the event stream sends `status` when it grew.
-    public var version: Int { locked { state.version } }
+    /// What the event stream compares to tell whether `status` changed: the changes the
+    /// run told since its start, and the health checks failing now (judged when asked:
+    /// a run can become stalled without telling anything).
+    public struct Mark: Equatable, Sendable {
+        var version: Int
+        var failing: [String]
+    }
+
+    public var mark: Mark {
+        Mark(version: locked { state.version }, failing: health?.report().reasons.map(\.check) ?? [])
+    }
 
     /// The `status` answer (docs/api.md).
     public func status() -> LiveStatus {
