@@ -14,8 +14,8 @@ final class DashboardLiveTests: XCTestCase {
     static let password = "hunter2-dashboard-secret"
     static let hookToken = "HOOKTOKEN-5e3cr3t"
 
-    /// src (followed folder) → bad (Hostile, mode leak: logs its password, sends every record
-    /// to its error port quoting it, raises an alert per record) → out; bad's errors →
+    /// src (followed folder) → bad (Hostile, mode leak: logs its password, names a counter
+    /// by it, sends every record to its error port quoting it, raises an alert per record) → out; bad's errors →
     /// rejected; bad's alerts → log (AlertLog) and hook (Webhook to a closed port, its url a
     /// secret: it fails and spools).
     static let pipeline = """
@@ -149,6 +149,7 @@ final class DashboardLiveTests: XCTestCase {
         }, "\(status)")
         XCTAssertEqual(stage(status, "out")?["recordsIn"] as? Int, 10)
         XCTAssertEqual(stage(status, "bad")?["alertsEmitted"] as? Int, 10)
+        XCTAssertEqual((stage(status, "bad")?["counters"] as? [String: Any])?["[secret]"] as? Int, 10, "a counter named by the secret")
         XCTAssertEqual((status["health"] as? [String: Any])?["healthy"] as? Bool, false, "deliveries to hook fail")
 
         // The batches, oldest first; the limit keeps the newest.
@@ -270,13 +271,14 @@ final class DashboardLiveTests: XCTestCase {
 
     /// Runs src (3 records) → bad (Hostile in `mode`) → out in this process with a LiveRun
     /// watching, the host logging errors only.
-    func runWatched(mode: String, name: String = #function) throws -> LiveRun {
+    func runWatched(mode: String, isolated: Bool = false, name: String = #function) throws -> LiveRun {
         let dir = try scratchFolder(name)
         try "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
         try """
             {"name": "watched", "batch": {"maxRecords": 100},
              "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
-                        {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "\(mode)", "password": "${env:LEAK_PASSWORD}"}}},
+                        {"name": "bad", "isolation": "\(isolated ? "process" : "none")",
+                         "plugin": {"name": "Hostile", "properties": {"mode": "\(mode)", "password": "${env:LEAK_PASSWORD}"}}},
                         {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
              "connections": [{"from": "src", "to": "bad"}, {"from": "bad", "to": "out"}]}
             """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
@@ -291,6 +293,7 @@ final class DashboardLiveTests: XCTestCase {
         logger.logLevel = .error
         var options = PipelineRunner.Options(logger: logger)
         options.observers = [live]
+        options.workerExecutable = Package.host
         _ = try PipelineRunner(plan: planned, options: options).run()
         return live
     }
@@ -315,6 +318,15 @@ final class DashboardLiveTests: XCTestCase {
         XCTAssertEqual(last.batch, 1)
         XCTAssertTrue(last.message.hasPrefix("stage 'bad' (Hostile 1.0.0) failed in process: xxx"))
         XCTAssertLessThanOrEqual(last.message.count, StageError.maxMessage, "a 50 MB message is cut")
+    }
+
+    func testAnIsolatedStagesLogLinesAndErrorRecordsCrossFromItsWorkerRedacted() throws {
+        let live = try runWatched(mode: "leak", isolated: true)
+        XCTAssertEqual(live.status().status, "completed")
+        let seen = live.lastErrors(of: "bad")
+        XCTAssertEqual(seen.map(\.kind), ["record", "record", "record", "log"])
+        XCTAssertEqual(seen.last?.message, "connecting with password [secret] failed")
+        XCTAssertEqual(seen.first?.message, "record refused by password [secret]")
     }
 
     // MARK: the token

@@ -144,9 +144,11 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
             batches: totals?.batches ?? 0, records: totals?.records ?? 0,
             errors: totals?.stages.reduce(0) { $0 + $1.errors } ?? 0, lastBatchMs: s.lastBatchMs,
             failure: s.failure,
-            health: report.map { LiveStatus.Health(healthy: $0.healthy, reasons: $0.reasons) },
+            health: report.map { r in
+                LiveStatus.Health(healthy: r.healthy, reasons: r.reasons.map { .init(check: $0.check, message: redactor.redact($0.message)) })
+            },
             stages: stageNames.map { name in
-                totals?.stages.first { $0.name == name }.map(LiveStageCounts.init) ?? LiveStageCounts(name: name)
+                totals?.stages.first { $0.name == name }.map { LiveStageCounts($0, redactor: redactor) } ?? LiveStageCounts(name: name)
             },
             publishers: (totals?.publishers ?? []).map { LivePublisher($0, redactor: redactor) })
     }
@@ -155,7 +157,7 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
     public func counts(of stage: String) -> LiveStageCounts? {
         guard stageNames.contains(stage) else { return nil }
         let totals = locked { state.totals }
-        return totals?.stages.first { $0.name == stage }.map(LiveStageCounts.init) ?? LiveStageCounts(name: stage)
+        return totals?.stages.first { $0.name == stage }.map { LiveStageCounts($0, redactor: redactor) } ?? LiveStageCounts(name: stage)
     }
 
     /// A stage's last errors, the newest first.
@@ -211,7 +213,12 @@ public struct LiveStatus: Encodable, Sendable {
 
     public struct Health: Encodable, Sendable {
         public var healthy: Bool
-        public var reasons: [RunHealth.Reason]
+        public var reasons: [Reason]
+
+        public struct Reason: Encodable, Sendable {
+            public var check: String
+            public var message: String
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -259,14 +266,16 @@ public struct LiveStageCounts: Encodable, Sendable {
         workerRestarts = nil
     }
 
-    init(_ s: StageSummary) {
+    /// `redactor`: a plugin names its counters; a careless one could name one with a secret.
+    init(_ s: StageSummary, redactor: Redactor) {
         name = s.name
         recordsIn = s.recordsIn
         recordsOut = s.recordsOut
         errors = s.errors
         alertsEmitted = s.alerts.emitted
         alertsPublished = s.alerts.published
-        counters = s.counters
+        counters = redactor.isEmpty ? s.counters
+            : Dictionary(s.counters.map { (redactor.redact($0.key), $0.value) }, uniquingKeysWith: +)
         workerRestarts = s.workerRestarts
     }
 

@@ -12,8 +12,9 @@
  *     segv    writes through a NULL pointer in batch 2
  *     abort   calls abort() in batch 2
  *     spin    never returns from batch 2
- *     leak    quotes its password: logs a warning with it, sends every record to its error
- *             port with a message holding it, raises an alert per record, passes them on
+ *     leak    quotes its password: logs a warning with it, counts records in a counter named
+ *             by it, sends every record to its error port with a message holding it,
+ *             raises an alert per record, passes them on
  *   With `tally` (a file) and `times` (N), exit, segv, abort and spin misbehave only while
  *   the file holds fewer than N bytes, adding one first: a count that outlives the process
  *   (for isolated stages, whose worker is replaced after each fault).
@@ -82,6 +83,7 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         char text[160];
         int n = snprintf(text, sizeof text, "connecting with password %s failed", h->password);
         out->log(out->ctx, SLUICE_LOG_WARN, text, (size_t)n);
+        out->count(out->ctx, h->password, strlen(h->password), (int64_t)batch->count);
         for (size_t i = 0; i < batch->count; i++) {
             n = snprintf(text, sizeof text, "record refused by password %s", h->password);
             out->emit_error(out->ctx, &batch->records[i], 7, text, (size_t)n);
