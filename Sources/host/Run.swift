@@ -107,7 +107,7 @@ struct Run: ParsableCommand, LogConfigurable {
         let server: HTTPServer?
         if let httpAddress {
             let endpoints = RunEndpoints(plan: plan)
-            let live = LiveRun(plan: plan)
+            let live = LiveRun(plan: plan, health: endpoints.health)
             let dashboard = Dashboard(mode: .run, pipelines: [DashboardPipeline(plan: plan, live: live)],
                                       catalog: { [catalogOptions] in catalogOptions.loadCatalog() })
             do {

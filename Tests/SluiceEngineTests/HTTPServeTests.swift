@@ -284,4 +284,76 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertEqual(m.value("sluice_publisher_alerts_total", ["publisher": "down", "outcome": "failed"]), 2)
         XCTAssertEqual(m.value("sluice_alerts_total", ["stage": "hot", "outcome": "failed"]), 2)
     }
+
+    /// curl, not following redirects: the status, the Location and Set-Cookie headers, the body.
+    func curl(_ args: [String]) throws -> (status: Int, location: String?, cookie: String?, body: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-s", "-D", "-", "--max-time", "10"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let head = parts.first?.split(separator: "\r\n").map(String.init) ?? []
+        let status = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        func header(_ name: String) -> String? {
+            head.first { $0.lowercased().hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        }
+        return (status, header("location"), header("set-cookie"), parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    func testABrowserSignsInWithTheTokenAndItsCookieOpensTheDashboard() throws {
+        let dir = try folder(Self.pipeline())
+        try "s3cret-token\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        let (h, address) = try start(dir, ["--http-token-file", dir + "/token"])
+        defer { h.signal(SIGKILL); h.wait(seconds: 5) }
+        let base = "http://\(address)"
+        // A page load without the token goes to the sign-in page; an API call is 401.
+        let page = try curl(["-H", "Accept: text/html,*/*", base + "/"])
+        XCTAssertEqual(page.status, 303)
+        XCTAssertEqual(page.location, "/login")
+        XCTAssertEqual(try curl([base + "/api/v1/pipelines"]).status, 401)
+        let login = try curl([base + "/login"])
+        XCTAssertEqual(login.status, 200)
+        XCTAssertTrue(login.body.contains("name=\"token\""), login.body)
+        // The page's own files hold no data: served without the token, so the form has its style.
+        XCTAssertEqual(try curl([base + "/static/style.css"]).status, 200)
+        // A wrong token: back to the form, no cookie.
+        let wrong = try curl(["--data-urlencode", "token=s3cret-toke", base + "/login"])
+        XCTAssertEqual(wrong.status, 303)
+        XCTAssertEqual(wrong.location, "/login?failed")
+        XCTAssertNil(wrong.cookie)
+        XCTAssertEqual(try curl(["-H", "Cookie: sluice_session=s3cret-token", base + "/api/v1/pipelines"]).status, 401)
+        // The right one: a session cookie that opens every route, and never is the token itself.
+        let right = try curl(["--data-urlencode", "token=s3cret-token", base + "/login"])
+        XCTAssertEqual(right.status, 303)
+        XCTAssertEqual(right.location, "/")
+        let cookie = try XCTUnwrap(right.cookie)
+        XCTAssertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), cookie)
+        XCTAssertFalse(cookie.contains("s3cret-token"), cookie)
+        let pair = String(cookie.split(separator: ";")[0])
+        XCTAssertEqual(try curl(["-H", "Cookie: other=1; \(pair)", base + "/api/v1/pipelines"]).status, 200)
+        XCTAssertEqual(try curl(["-H", "Cookie: \(pair)", base + "/metrics"]).status, 200)
+        XCTAssertEqual(try curl(["-H", "Cookie: \(pair)", "-H", "Accept: text/html", base + "/"]).status, 200)
+        XCTAssertEqual(try curl(["-H", "Cookie: \(pair)x", base + "/api/v1/pipelines"]).status, 401)
+    }
+
+    func testWithoutATokenOnlyLoopbackHostNamesAreAnswered() throws {
+        let dir = try folder(Self.pipeline())
+        let (h, address) = try start(dir)
+        defer { h.signal(SIGKILL); h.wait(seconds: 5) }
+        let port = try XCTUnwrap(address.split(separator: ":").last)
+        for name in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "127.0.0.2:\(port)"] {
+            XCTAssertEqual(try curl(["-H", "Host: \(name)", "http://\(address)/api/v1/pipelines"]).status, 200, name)
+        }
+        // A page whose own name resolves to 127.0.0.1 (DNS rebinding) reads nothing.
+        for name in ["evil.example:\(port)", "evil.example", "127.0.0.1.evil.example:\(port)", "[::2]:\(port)"] {
+            let r = try curl(["-H", "Host: \(name)", "http://\(address)/api/v1/session"])
+            XCTAssertEqual(r.status, 403, name)
+            XCTAssertFalse(r.body.contains("csrf"), r.body)
+        }
+    }
 }

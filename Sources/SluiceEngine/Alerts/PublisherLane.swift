@@ -88,6 +88,7 @@ final class PublisherLane: @unchecked Sendable {
         let recent = state.lastFailureMs.map { clock() - $0 < PublisherLane.failureMemoryMs } ?? false
         s.failingSinceMs = spool.count > 0 || recent ? state.failingSinceMs : nil
         s.lastError = state.lastError
+        s.nextRetryMs = spool.count > 0 && state.nextAttemptMs > 0 ? state.nextAttemptMs : nil
     }
 
     /// How long a failure keeps a publisher failing when nothing waits to be retried.

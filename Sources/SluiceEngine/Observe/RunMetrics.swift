@@ -125,6 +125,9 @@ public struct PublisherSummary: Codable, Equatable, Sendable {
     /// delivery went through), and the last one's reason.
     public var failingSinceMs: Int64?
     public var lastError: String?
+    /// When the spool is replayed next (milliseconds since 1970: the backoff after failed
+    /// replays, or a service's Retry-After); nil when nothing waits in it.
+    public var nextRetryMs: Int64?
 
     public init(name: String, plugin: String, received: Int = 0, published: Int = 0, failed: Int = 0, retries: Int = 0,
                 suppressed: Int = 0, spooled: Int = 0, replayed: Int = 0, waiting: Int = 0) {

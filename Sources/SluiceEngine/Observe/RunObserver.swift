@@ -26,6 +26,15 @@ public protocol RunObserver: AnyObject {
     /// An incident of a stage whose alerts have a life opened, was notified again or
     /// refreshed, or resolved.
     func incidentChanged(_ change: IncidentChange)
+    /// What went wrong in stages since the last call, oldest first: a sample of the error
+    /// records each stage sent (at most `StageError.recordsPerBatch` per stage and batch),
+    /// the warnings and errors plugins logged (at most `StageError.logLinesKept` per stage
+    /// between two calls), a stage's failure. Called after `batchDone`, at an idle tick when
+    /// there is something, and before `runEnded`; only when `wantsStageErrors`. Every text
+    /// went through the stage's redaction.
+    func stageErrors(_ errors: [StageError])
+    /// Whether the observer wants `stageErrors` (the runner then taps the stages' log lines).
+    var wantsStageErrors: Bool { get }
 }
 
 public extension RunObserver {
@@ -37,6 +46,44 @@ public extension RunObserver {
     func alertsSent(_ sent: [AlertSent], unrecorded: Int) {}
     var alertsSentPerSecond: Int { 0 }
     func incidentChanged(_ change: IncidentChange) {}
+    func stageErrors(_ errors: [StageError]) {}
+    var wantsStageErrors: Bool { false }
+}
+
+/// Something that went wrong in a stage, as `RunObserver.stageErrors` hands it over.
+public struct StageError: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// A record the stage sent to its error port (the message it gave); a warning or
+        /// error logged for the stage; the stage's failure, which ended the run.
+        case record, log, failure
+    }
+    public var stage: String
+    public var kind: Kind
+    /// Milliseconds since 1970.
+    public var atMs: Int64
+    /// The batch it happened in (nil: between batches, or a log line of the source's reader).
+    public var batch: UInt64?
+    public var message: String
+
+    public init(stage: String, kind: Kind, atMs: Int64, batch: UInt64?, message: String) {
+        self.stage = stage
+        self.kind = kind
+        self.atMs = atMs
+        self.batch = batch
+        self.message = message
+    }
+
+    /// Error records handed over per stage and batch (the rest are counted, not sampled).
+    public static let recordsPerBatch = 3
+    /// Log lines kept per stage between two calls (the oldest are dropped first).
+    public static let logLinesKept = 20
+    /// Messages are cut to this many characters.
+    public static let maxMessage = 2000
+
+    /// `text` at most `maxMessage` characters long (short ones, nearly all, as they are).
+    public static func cut(_ text: String) -> String {
+        text.utf8.count <= maxMessage ? text : String(text.prefix(maxMessage))
+    }
 }
 
 /// One alert as one publisher's lane handled it.

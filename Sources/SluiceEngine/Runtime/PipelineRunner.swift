@@ -81,6 +81,11 @@ public final class PipelineRunner {
     private weak var snapshotReader: SourceReader?
     private var runStart: UInt64 = 0
     private let snapshotLock = NSLock()
+    /// For observers that want stage errors (`wantsStageErrors`): the stages' log lines,
+    /// and what went wrong in the batch being run (a sample of error records).
+    private let errorWatchers: [RunObserver]
+    private let logTap: StageLogTap?
+    private var stageErrors: [StageError] = []
 
     /// Takes the pipeline's state folder and creates every stage's plugin instance; throws
     /// the first creation error (the ones created before it are destroyed).
@@ -94,7 +99,9 @@ public final class PipelineRunner {
         alerts = try AlertFlow(plan: plan, run: options.runID, sleep: options.sleep, stop: options.shouldStop, logger: options.logger,
                                clock: options.alertClock)
         alerts.observers = options.observers
-        let factory = StageFactory(functions: plan.functions, logger: options.logger,
+        errorWatchers = options.observers.filter(\.wantsStageErrors)
+        logTap = errorWatchers.isEmpty ? nil : StageLogTap()
+        let factory = StageFactory(functions: plan.functions, logger: logTap?.wrap(options.logger) ?? options.logger,
                                    workerExecutable: options.workerExecutable ?? "/proc/self/exe")
         var built: [RunningStage] = []
         do {
@@ -143,6 +150,7 @@ public final class PipelineRunner {
         runStart = start
         var previousBatchStart = start
         var failure: String?
+        var failedBatch: UInt64?
         var inputEnded = false
         // Every stage created, every publisher connected: the run began (before the spools'
         // replay, whose alerts belong to it).
@@ -174,6 +182,7 @@ public final class PipelineRunner {
                 let now = Timestamp.nowMilliseconds()
                 let totals = self.snapshotNow()
                 for o in self.options.observers { o.idle(atMs: now, totals: totals) }
+                self.tellStageErrors()
             }
             // Time moved incidents on (fired, resolved): saved with the last batch's position,
             // so a restart does not make them again.
@@ -191,6 +200,7 @@ public final class PipelineRunner {
                 let now = Timestamp.nowMilliseconds()
                 for o in options.observers { o.batchStarted(batch.id, atMs: now) }
             }
+            logTap?.batch = batch.id
             current = batch.arena
             for s in stages where s !== source {
                 s.beginBatch()
@@ -210,9 +220,9 @@ public final class PipelineRunner {
                 ms = Double(now - phaseStart) / 1e6
                 phaseStart = now
             }
-            if let error = runStages(batch.id) { failure = error; break }
+            if let error = runStages(batch.id) { failure = error; failedBatch = batch.id; break }
             endPhase(&phases.process)
-            if let error = flushSinks(batch.id) { failure = error; break }
+            if let error = flushSinks(batch.id) { failure = error; failedBatch = batch.id; break }
             endPhase(&phases.flush)
             var raised: [Int: [RawAlertRef]] = [:]
             for (i, s) in stages.enumerated() where !s.isPublisher {
@@ -244,6 +254,8 @@ public final class PipelineRunner {
                     for o in options.observers { o.batchDone(progress, totals: totals) }
                 }
             }
+            logTap?.batch = nil
+            tellStageErrors()
             previousBatchStart = batchStart
             if !alerts.hasLife {
                 reader.done(batch)
@@ -270,6 +282,11 @@ public final class PipelineRunner {
         let summary = tally.finish(stages: stages, alerts: alerts, durationMs: Double(ResourceUsage.nowNanoseconds() - start) / 1e6,
                                    failure: failure, stoppedBy: stopped ? options.stopReason() : nil,
                                    positionSavedAfterBatch: reader.savedThrough > 0 ? reader.savedThrough : nil)
+        if logTap != nil, let failure, let stage = failedStage(failure) {
+            stageErrors.append(StageError(stage: stage, kind: .failure, atMs: Timestamp.nowMilliseconds(), batch: failedBatch,
+                                          message: StageError.cut(failure)))
+        }
+        tellStageErrors()
         for o in options.observers { o.runEnded(summary) }
         return summary
     }
@@ -312,7 +329,7 @@ public final class PipelineRunner {
 
     /// Runs every stage after the source, in topological order.
     private func runStages(_ batchID: UInt64) -> String? {
-        routeErrors(of: stages[plan.source])
+        routeErrors(of: stages[plan.source], batch: batchID)
         for (i, s) in stages.enumerated() where i != plan.source {
             let input: UnsafeBufferPointer<sluice_record>
             let t0 = ResourceUsage.nowNanoseconds()
@@ -337,7 +354,7 @@ public final class PipelineRunner {
             s.summary.recordsIn += input.count
             s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
             if let failed { return failed }
-            routeErrors(of: s)
+            routeErrors(of: s, batch: batchID)
         }
         return nil
     }
@@ -396,10 +413,17 @@ public final class PipelineRunner {
 
     /// Turns a stage's error port output of this batch into records for the stages that
     /// read it, or counts and logs the first few when none does.
-    private func routeErrors(of s: RunningStage) {
+    private func routeErrors(of s: RunningStage, batch batchID: UInt64) {
         let errors = s.isSource ? sourceErrors : s.live.batchErrors
         s.summary.errors += errors.count
         guard !errors.isEmpty else { return }
+        if logTap != nil {
+            let now = Timestamp.nowMilliseconds()
+            for e in errors.prefix(StageError.recordsPerBatch) {
+                stageErrors.append(StageError(stage: s.planned.name, kind: .record, atMs: now, batch: batchID,
+                                              message: StageError.cut(e.message)))
+            }
+        }
         if s.planned.hasErrorConsumers {
             for e in errors {
                 if let r = errorRecords.wrap(e, stage: s.planned.name, arena: current) { s.errorRecords.append(r) }
@@ -415,6 +439,20 @@ public final class PipelineRunner {
                 options.logger.warning("stage '\(s.planned.name)': further error records are counted, not logged (connect its errors port to keep them)")
             }
         }
+    }
+
+    /// Hands what went wrong since the last call (error records sampled in the batch, log
+    /// lines the tap noted) to the observers that want it.
+    private func tellStageErrors() {
+        guard let logTap else { return }
+        var all = stageErrors
+        stageErrors.removeAll(keepingCapacity: true)
+        let logged = logTap.take()
+        // In time order; within a millisecond a stage's log lines first (logged during its
+        // call, its error records are taken after it).
+        if all.isEmpty { all = logged } else if !logged.isEmpty { all = (logged + all).sorted { $0.atMs < $1.atMs } }
+        guard !all.isEmpty else { return }
+        for o in errorWatchers { o.stageErrors(all) }
     }
 
     /// Adds the publishers' time in an alert flow step to their stages'.

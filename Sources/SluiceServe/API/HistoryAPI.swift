@@ -98,8 +98,7 @@ extension Dashboard {
     /// Runs `body` with the pipeline `{id}`'s history open read-only, on the blocking queue.
     private func withHistory(_ context: BasicRequestContext,
                              _ body: @escaping @Sendable (DashboardPipeline, HistoryReader) throws -> Response) async -> Response {
-        let id = context.parameters.get("id") ?? ""
-        guard let pipeline = pipeline(id: id) else { return API.notFound("pipeline \(API.printable(id))") }
+        guard let pipeline = pipeline(context) else { return Dashboard.unknownPipeline(context) }
         return await withHistory(pipeline, body)
     }
 

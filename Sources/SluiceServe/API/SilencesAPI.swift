@@ -13,7 +13,7 @@ extension Dashboard {
 
     func addSilenceRoutes(_ router: Router<BasicRequestContext>) {
         router.get("api/v1/pipelines/:id/silences") { request, context in
-            guard let pipeline = self.pipeline(context) else { return Self.noPipeline(context) }
+            guard let pipeline = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             let all: Bool
             switch API.flag(request, "all") {
             case .success(let v): all = v
@@ -30,7 +30,7 @@ extension Dashboard {
             }
         }
         router.post("api/v1/pipelines/:id/silences") { request, context in
-            guard let pipeline = self.pipeline(context) else { return Self.noPipeline(context) }
+            guard let pipeline = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             if let refusal = self.writeRefusal(request) { return refusal }
             let body: ByteBuffer
             switch await Self.body(request) {
@@ -59,7 +59,7 @@ extension Dashboard {
             }
         }
         router.post("api/v1/pipelines/:id/silences/:silence/expire") { request, context in
-            guard let pipeline = self.pipeline(context) else { return Self.noPipeline(context) }
+            guard let pipeline = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             if let refusal = self.writeRefusal(request) { return refusal }
             let id = context.parameters.get("silence") ?? ""
             let store = SilenceStore(folder: pipeline.stateFolder)
@@ -76,14 +76,6 @@ extension Dashboard {
                 }
             }
         }
-    }
-
-    private func pipeline(_ context: BasicRequestContext) -> DashboardPipeline? {
-        pipeline(id: context.parameters.get("id") ?? "")
-    }
-
-    private static func noPipeline(_ context: BasicRequestContext) -> Response {
-        API.notFound("pipeline \(API.printable(context.parameters.get("id") ?? ""))")
     }
 
     /// A silence as the API gives it (docs/api.md): times ISO-8601 as `host silence list

@@ -12,6 +12,9 @@
  *     segv    writes through a NULL pointer in batch 2
  *     abort   calls abort() in batch 2
  *     spin    never returns from batch 2
+ *     leak    quotes its password: logs a warning with it, counts records in a counter named
+ *             by it, sends every record to its error port with a message holding it,
+ *             raises an alert per record, passes them on
  *   With `tally` (a file) and `times` (N), exit, segv, abort and spin misbehave only while
  *   the file holds fewer than N bytes, adding one first: a count that outlives the process
  *   (for isolated stages, whose worker is replaced after each fault).
@@ -31,13 +34,13 @@ typedef struct {
     long times;
 } hostile;
 
-enum { ALERTS, LOG, FAIL, RECORDS, EXIT, SEGV, ABORT, SPIN };
+enum { ALERTS, LOG, FAIL, RECORDS, EXIT, SEGV, ABORT, SPIN, LEAK };
 
 static sluice_status create(const sluice_context *ctx, const sluice_emitter *out, void **instance) {
     const sluice_str *mode = sluice_property(ctx, "mode");
     hostile *h = calloc(1, sizeof *h);
     if (!h) return sluice_failf(out, "out of memory");
-    static const char *const modes[] = {"alerts", "log", "fail", "records", "exit", "segv", "abort", "spin"};
+    static const char *const modes[] = {"alerts", "log", "fail", "records", "exit", "segv", "abort", "spin", "leak"};
     for (int i = 0; mode && i < (int)(sizeof modes / sizeof modes[0]); i++)
         if (sluice_str_eq(*mode, modes[i], strlen(modes[i]))) h->mode = i;
     const sluice_str *password = sluice_property(ctx, "password");
@@ -75,6 +78,19 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         case SPIN: for (;;) { __asm__ volatile("" ::: "memory"); }
         default: break;
         }
+    }
+    if (h->mode == LEAK) {
+        char text[160];
+        int n = snprintf(text, sizeof text, "connecting with password %s failed", h->password);
+        out->log(out->ctx, SLUICE_LOG_WARN, text, (size_t)n);
+        out->count(out->ctx, h->password, strlen(h->password), (int64_t)batch->count);
+        for (size_t i = 0; i < batch->count; i++) {
+            n = snprintf(text, sizeof text, "record refused by password %s", h->password);
+            out->emit_error(out->ctx, &batch->records[i], 7, text, (size_t)n);
+            sluice_kv one = {SLUICE_LIT("k"), SLUICE_LIT("v")};
+            out->emit_alert(out->ctx, &one, 1);
+        }
+        return out->emit_input(out->ctx, 0, batch->count);
     }
     if (h->mode >= EXIT) return out->emit_input(out->ctx, 0, batch->count);
     if (h->mode == RECORDS) {
