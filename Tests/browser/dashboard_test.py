@@ -44,6 +44,7 @@ SHOTS = OUT / "screenshots"
 DOCS_SHOTS = ROOT / "docs" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+STARTED = time.monotonic()
 
 WAIT = 30  # seconds, the longest any one condition may take (a batch takes well under 1 s)
 SECRET_URL_TOKEN = "hook-" + secrets.token_hex(16)
@@ -73,7 +74,7 @@ def check(condition, message):
 
 
 def step(text):
-    print(f"ok: {text}", flush=True)
+    print(f"ok: {text} ({time.monotonic() - STARTED:.1f} s)", flush=True)
 
 
 def wait_until(what, condition, seconds=WAIT):
@@ -305,9 +306,11 @@ class Test:
     def open(self, page):
         """Loads a page afresh by its hash route and waits for its first data (main[data-ready]).
         Afresh: a hash change alone is a navigation within the document, which could still
-        show the page before's data-ready."""
-        self.driver.get("about:blank")
+        show the page before's data-ready; so a reload after it. (Not about:blank in between:
+        each page left so would stay in the back/forward cache with its event stream open,
+        and the seventh would wait for one of Chromium's six connections to the host.)"""
         self.driver.get(f"{self.base}/#/{page}?pipeline={self.pid}")
+        self.driver.refresh()
         kind = page.split("/")[0]
         self.wait(f"main[data-page={kind}] to be ready",
                   lambda d: self.ready(kind))
@@ -404,6 +407,8 @@ class Test:
                               lambda d: panel.find_elements(By.CSS_SELECTOR, f'tr[data-property="{name}"] td.value'))
             check(value[0].text.strip() == "[secret]", f"the hook's {name} shows {value[0].text!r}, not [secret]")
         step("stage panel: Webhook with its version, url and headers shown as [secret]")
+        self.fetched.append(("page source with the hook's panel", self.driver.page_source))
+        self.shot("stage.png")
 
         self.css('g.stage[data-stage="quality"]')[0].click()
         panel = self.wait("aside#stage-detail[data-stage=quality] after clicking the quality stage",
@@ -411,8 +416,8 @@ class Test:
         self.wait("quality's last errors (the record without data_points) in its panel",
                   lambda d: panel.find_elements(By.CSS_SELECTOR, "ul#last-errors li"))
         self.collect_log()
-        self.fetched.append(("page source with the stage panel", self.driver.page_source))
-        self.shot("stage.png")
+        self.fetched.append(("page source with the quality panel", self.driver.page_source))
+        step("stage panel: QualityCheck's last errors")
 
     def escaping(self):
         self.open("alerts")
