@@ -656,6 +656,8 @@ def main():
     parser.add_argument("--docs", action="store_true", help="also copy the screenshots to docs/dashboard/")
     args = parser.parse_args()
     started = time.monotonic()
+    # Stopped from outside (a CI timeout): still kill the hosts and the browser, below.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     test = Test(args)
     failed = True
     try:
