@@ -275,6 +275,11 @@ class Test:
         self.hosts.append(host)
         self.base = host.listening()
         self.run_host = host
+        # The history database is made as the run starts: a request in its first
+        # milliseconds can find the file without its tables yet (answered 500, "not a
+        # history"). The pages are not what that is about: they start once it is there.
+        wait_until("the run's history to answer (GET …/runs)",
+                   lambda: fetch(f"{self.base}/api/v1/pipelines/{PIPELINE_ID}/runs")[0] == 200)
         step(f"host run serves {self.base}")
 
     def start_browser(self):
