@@ -234,7 +234,7 @@ class Test:
             "description": "The dashboard's browser test: a followed inbox, two alerting stages, an error edge, two publishers.",
             "batch": {"maxRecords": 1000, "maxDelayMs": 200},
             "state": {"path": d + "/state"}, "spool": {"path": d + "/spool"},
-            "sla": {"batchMs": 5000},
+            "sla": {"batchMs": 20},  # low, so that the duration chart shows both the SLA line and the bars
             "stages": [
                 {"name": "events", "plugin": {"name": "JSONLSource", "properties": {
                     "path": d + "/inbox", "pattern": "*.jsonl", "follow": True, "pollMs": 50}}},
