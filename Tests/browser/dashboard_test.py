@@ -444,12 +444,11 @@ class Test:
         form = self.css("form#silence-form")
         check(form, "no form#silence-form on the silences page")
         form = form[0]
-        form.find_element(By.CSS_SELECTOR, "textarea[name=matchers]").send_keys("stage=quality\nstore_id=s-quiet")
-        duration = form.find_element(By.CSS_SELECTOR, "input[name=duration]")
-        duration.clear()
-        duration.send_keys("2h")
-        form.find_element(By.CSS_SELECTOR, "input[name=comment]").send_keys("browser test: from the page")
-        form.find_element(By.CSS_SELECTOR, "input[name=author]").send_keys("selenium")
+        for field, value in (("textarea[name=matchers]", "stage=quality\nstore_id=s-quiet"), ("input[name=duration]", "2h"),
+                             ("input[name=comment]", "browser test: from the page"), ("input[name=author]", "selenium")):
+            element = form.find_element(By.CSS_SELECTOR, field)
+            element.clear()  # a default, or the author the page remembers
+            element.send_keys(value)
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         message = self.wait("#silence-message[data-outcome] after submitting the form",
                             lambda d: next((m for m in self.css("#silence-message") if m.get_attribute("data-outcome")), False))
@@ -597,7 +596,8 @@ class Test:
         self.browser_log = [e for e in self.browser_log if run_address not in e.get("message", "")]
         self.wait(f"run {summary['run']} in host serve's runs",
                   lambda d: self.css(f'table#runs tbody tr[data-run="{summary["run"]}"]'))
-        check(self.css("#live-status")[0].get_attribute("data-state") == "off", "host serve's #live-status is not off")
+        self.wait("#live-status off in host serve's page",
+                  lambda d: any(e.get_attribute("data-state") == "off" for e in self.css("#live-status")))
         self.open("alerts")
         self.wait("the incident in host serve's alerts page", lambda d: self.css("table#incidents tbody tr[data-incident]"))
         self.wait("the <script> payload as text in host serve's alerts page",
