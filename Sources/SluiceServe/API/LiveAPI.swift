@@ -1,7 +1,5 @@
 import Foundation
 import Hummingbird
-import NIOCore
-import ServiceLifecycle
 import SluiceEngine
 
 /// The run in this process (docs/api.md, "Live state"): `…/status`, `…/stages/{stage}`,
