@@ -390,12 +390,32 @@ class Test:
         self.wait("hot's alertsEmitted to count the hot reading",
                   lambda d: (self.counter("hot", "alertsEmitted") or 0) >= 1)
         first = self.records
+        # Numbers that change move nothing: every stage keeps its box, and the browser sees
+        # no layout shift (PerformanceObserver, from before the update to after it).
+        boxes = self.stage_boxes()
+        self.driver.execute_script("""
+            window.__shift = 0;
+            new PerformanceObserver(list => { for (const e of list.getEntries()) window.__shift += e.value; })
+              .observe({type: "layout-shift"});""")
         self.drop([json.dumps({"store_id": f"s{i}", "data_points": list(range(10)), "sensor": "t0", "temp": 20})
                    for i in range(10, 16)], good=6)
         self.wait(f"quality's recordsIn to grow from {first} to {self.records} after the second file",
                   lambda d: self.counter("quality", "recordsIn") == self.records)
-        step(f"counters grow: quality recordsIn {first} → {self.records}")
+        check(self.stage_boxes() == boxes, "the stages moved when their counters changed")
+        shift = self.driver.execute_script("return window.__shift;")
+        check(shift == 0, f"layout shift {shift} while the counters changed")
+        step(f"counters grow: quality recordsIn {first} → {self.records}, nothing moved (layout shift 0)")
         self.shot("pipeline.png")
+
+    def stage_boxes(self):
+        """Each stage's box on the page, by name."""
+        return self.driver.execute_script("""
+            const out = {};
+            for (const g of document.querySelectorAll("svg#pipeline-graph g.stage")) {
+              const r = g.getBoundingClientRect();
+              out[g.dataset.stage] = [r.x, r.y, r.width, r.height];
+            }
+            return out;""")
 
     def stage_panel(self):
         graph = get_json(f"{self.base}/api/v1/pipelines/{PIPELINE_ID}/graph")
