@@ -106,6 +106,8 @@ public struct HistoryError: Error, CustomStringConvertible, Sendable {
     public var busy = false
     /// There is no history file (no run with history used the state folder).
     public var missing = false
+    /// A run's id was asked for by a beginning that several ids share.
+    public var ambiguous = false
     public init(_ description: String) { self.description = description }
 
     /// SQLite's errors in words an operator can act on.
@@ -171,8 +173,12 @@ enum HistorySchema {
         }
         // The plan each run ran, as a PipelineGraph (JSON; secrets already masked): what
         // `host serve` draws for a pipeline it does not run.
-        m.registerMigration("v2-graph") { db in
+        // The dashboard's (0.23): each run's graph; each batch's input rate as the runner
+        // measured it (from the previous batch's start, in nanoseconds: ended_ms alone
+        // cannot tell batches apart that end in one millisecond).
+        m.registerMigration("v2-dashboard") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN graph_json TEXT")
+            try db.execute(sql: "ALTER TABLE batches ADD COLUMN input_rows_per_second REAL")
         }
         return m
     }

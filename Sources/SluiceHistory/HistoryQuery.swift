@@ -78,7 +78,11 @@ public struct HistoryReader {
             let like = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2", arguments: [like])
-            if rows.count > 1 { throw HistoryError("'\(id)' begins several runs' ids in \(path): write more of it") }
+            if rows.count > 1 {
+                var e = HistoryError("'\(id)' begins several runs' ids in \(path): write more of it")
+                e.ambiguous = true
+                throw e
+            }
             return rows.first.map { Run($0, database: path) }
         }
     }
@@ -106,6 +110,8 @@ public struct HistoryReader {
         public var durationMs: Double
         public var records, errors: Int
         public var alertsJSON, phasesJSON, durationsJSON: String?
+        /// As the runner measured it; nil in histories from before 0.23.
+        public var inputRowsPerSecond: Double?
     }
 
     /// A run's batches kept, the newest `limit`, oldest first; and how many are kept in all.
@@ -115,7 +121,8 @@ public struct HistoryReader {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM batches WHERE run_id = ? ORDER BY batch DESC LIMIT ?", arguments: [run, limit])
             return (rows.reversed().map { r in
                 Batch(batch: r["batch"], endedMs: r["ended_ms"], durationMs: r["duration_ms"], records: r["records"],
-                      errors: r["errors"], alertsJSON: r["alerts_json"], phasesJSON: r["phases_json"], durationsJSON: r["durations_json"])
+                      errors: r["errors"], alertsJSON: r["alerts_json"], phasesJSON: r["phases_json"], durationsJSON: r["durations_json"],
+                      inputRowsPerSecond: r.hasColumn("input_rows_per_second") ? r["input_rows_per_second"] : nil)
             }, kept)
         }
     }

@@ -121,11 +121,13 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         let run = self.run, now = clock()
         writer.submit { db in
             try db.cachedStatement(sql: """
-                INSERT INTO batches(run_id, batch, ended_ms, duration_ms, records, errors, alerts_json, phases_json, durations_json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO batches(run_id, batch, ended_ms, duration_ms, records, errors, alerts_json, phases_json, durations_json,
+                                    input_rows_per_second)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [run, Int64(progress.batchId), now, progress.durationMs["total"] ?? 0, progress.numInputRows,
                                          progress.errors, HistoryJSON.counts(progress.alerts), HistoryJSON.object(progress.phasesMs),
-                                         HistoryJSON.object(progress.durationMs.filter { $0.key != "total" })])
+                                         HistoryJSON.object(progress.durationMs.filter { $0.key != "total" }),
+                                         progress.inputRowsPerSecond.isFinite ? progress.inputRowsPerSecond : nil])
         }
         writer.submitLatest { [writer] db in
             try HistoryRecorder.update(db, run: run, totals, lastBatchMs: now, dropped: writer.state.dropped)

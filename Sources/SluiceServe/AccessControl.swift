@@ -24,15 +24,14 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
 
     init(token: String?) {
         self.token = token
-        var g = SystemRandomNumberGenerator()
-        session = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+        session = Dashboard.randomToken()
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token else {
             if let host = request.head.authority, !Self.isLoopbackName(host) {
-                return Self.plain(.forbidden, "forbidden: this host answers loopback names only (127.0.0.1, [::1], localhost), "
-                                  + "not \(host.prefix(100)); serve other addresses with --http-token-file\n")
+                return HTTPServer.text("forbidden: this host answers loopback names only (127.0.0.1, [::1], localhost), "
+                                       + "not \(host.prefix(100)); serve other addresses with --http-token-file\n", .forbidden)
             }
             return try await next(request, context)
         }
@@ -77,9 +76,7 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
               let text = body.getString(at: body.readerIndex, length: body.readableBytes) else {
             return Response(status: .seeOther, headers: [.location: "/login?failed"])
         }
-        var form = URLComponents()
-        form.percentEncodedQuery = text.replacingOccurrences(of: "+", with: "%20")
-        let given = form.queryItems?.first { $0.name == "token" }?.value ?? ""
+        let given = Self.formValue("token", in: text) ?? ""
         guard HTTPSettings.sameToken(Array(given.trimmingCharacters(in: .whitespacesAndNewlines).utf8), Array(token.utf8)) else {
             return Response(status: .seeOther, headers: [.location: "/login?failed"])
         }
@@ -87,6 +84,18 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
             .location: "/",
             .setCookie: "\(Self.cookieName)=\(session); Path=/; HttpOnly; SameSite=Strict",
         ])
+    }
+
+    /// The value of `name` in an `application/x-www-form-urlencoded` body (`+` a space,
+    /// `%XX` a byte); nil when absent or not valid percent-encoded UTF-8. Parsed by hand:
+    /// Foundation's URLComponents traps on invalid percent-encoding.
+    static func formValue(_ name: String, in body: String) -> String? {
+        for pair in body.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.count == 2, kv[0] == name else { continue }
+            return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        }
+        return nil
     }
 
     /// `Host` names a loopback address: 127.x.y.z, [::1] or localhost, with or without a port.
@@ -98,9 +107,5 @@ struct AccessControl<Context: RequestContext>: RouterMiddleware {
         }
         if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
         return HTTPSettings.isLoopback(String(name))
-    }
-
-    static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

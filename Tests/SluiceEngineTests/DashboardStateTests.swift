@@ -233,7 +233,7 @@ final class DashboardStateTests: XCTestCase {
             {"name": "leaky", "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 2},
              "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
                         {"name": "hot", "plugin": {"name": "Threshold", "properties": {"field": "t", "limit": 50}}},
-                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+                        {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out-\(secrets[0]).jsonl"}}},
                         {"name": "hook", "plugin": {"name": "Webhook", "properties": {"url": "http://127.0.0.1:1/\(secrets[0])",
                                                                                    "headers": "Authorization: Bearer \(secrets[1])"}}}],
              "connections": [{"from": "src", "to": "hot"}, {"from": "hot", "to": "out"}, {"from": "hot", "to": "hook", "port": "alerts"}]}
@@ -248,7 +248,9 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertFalse(alerts.isEmpty)
         XCTAssertTrue(alerts.allSatisfy { $0["outcome"] as? String != "published" })
         var bodies: [String: String] = [:]
-        for path in [base + "/runs", base + "/runs/" + run, base + "/alerts", base + "/incidents", base + "/silences", "/api/v1/catalog"] {
+        // (The sink's path holds the Webhook's secret too: another stage's secret is masked in it.)
+        for path in [base + "/graph", base + "/runs", base + "/runs/" + run, base + "/alerts", base + "/incidents", base + "/silences",
+                     "/api/v1/catalog"] {
             bodies[path] = httpGet("http://\(address)\(path)")?.body
         }
         for (path, body) in bodies {

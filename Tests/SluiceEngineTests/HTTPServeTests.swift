@@ -327,6 +327,14 @@ final class HTTPServeTests: XCTestCase {
         XCTAssertEqual(wrong.location, "/login?failed")
         XCTAssertNil(wrong.cookie)
         XCTAssertEqual(try curl(["-H", "Cookie: sluice_session=s3cret-token", base + "/api/v1/pipelines"]).status, 401)
+        // Bodies a form would never send (bad percent-encoding, raw spaces, a bare name)
+        // are a failed sign-in, never a crash of the host that runs the pipeline.
+        for body in ["token=%", "token=%zz", "token=%C3", "token=a b", "token=<x>", "token=a#b", "token", "=", "&&", "token=%00s3cret-token"] {
+            let r = try curl(["--data-binary", body, base + "/login"])
+            XCTAssertEqual(r.status, 303, body)
+            XCTAssertEqual(r.location, "/login?failed", body)
+        }
+        XCTAssertEqual(try curl(["-H", "Authorization: Bearer s3cret-token", base + "/ping"]).status, 200, "the host is still up")
         // The right one: a session cookie that opens every route, and never is the token itself.
         let right = try curl(["--data-urlencode", "token=s3cret-token", base + "/login"])
         XCTAssertEqual(right.status, 303)

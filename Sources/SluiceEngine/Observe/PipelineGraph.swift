@@ -47,14 +47,15 @@ public struct PipelineGraph: Codable, Equatable, Sendable {
     }
 
     /// The plan's graph, stages in the plan's order. Secret values never leave this
-    /// function: they are replaced by `Redactor.mask`, and every other value goes through
-    /// the stage's redactor too (a secret may be part of another property's value).
+    /// function: they are replaced by `Redactor.mask`, and every other value goes through a
+    /// redactor of every stage's secrets (a secret may be part of another property's value,
+    /// of this stage or another: `${env:TOKEN}` in a Webhook's url and a sink's path).
     public init(plan: PipelinePlan) {
         name = plan.spec.name
         namespace = plan.spec.namespace
+        let redactor = Redactor(secrets: plan.stages.flatMap(\.secretValues))
         stages = plan.stages.map { s in
-            let redactor = Redactor(secrets: s.secretValues)
-            return Stage(
+            Stage(
                 name: s.name, kind: s.type.rawValue, plugin: s.entry.name, version: s.entry.version.description,
                 emitsAlerts: s.entry.widgets.emitsAlerts, emitsErrors: s.entry.widgets.emitsErrors,
                 isolation: s.isolation.rawValue, ports: s.entry.extraPorts,

@@ -111,7 +111,8 @@ extension Dashboard {
             } catch let e as API.Problem {
                 return e.response
             } catch let e as HistoryError {
-                return API.error(e.missing ? .notFound : e.busy ? .serviceUnavailable : .internalServerError, "history of \(pipeline.id): \(e)")
+                let status: HTTPResponse.Status = e.missing ? .notFound : e.ambiguous ? .badRequest : e.busy ? .serviceUnavailable : .internalServerError
+                return API.error(status, "history of \(pipeline.id): \(e)")
             } catch {
                 return API.error(.internalServerError, "history of \(pipeline.id): \(error)")
             }
@@ -143,9 +144,11 @@ enum HistoryJSONAnswer {
         return batches.map { b -> [String: Any] in
             defer { previous = b.endedMs }
             let counts = parse(b.alertsJSON) as? [String: Int] ?? [:]
+            // Histories before 0.23 kept no rate: from the batches' ends (milliseconds).
             let since = previous.map { Double(b.endedMs - $0) / 1000 }
+            let input = b.inputRowsPerSecond ?? since.flatMap { $0 > 0 ? Double(b.records) / $0 : nil }
             return ["batch": b.batch, "endedMs": b.endedMs, "durationMs": b.durationMs, "records": b.records, "errors": b.errors,
-                    "inputRowsPerSecond": since.flatMap { $0 > 0 ? Double(b.records) / $0 : nil } ?? NSNull(),
+                    "inputRowsPerSecond": input ?? NSNull(),
                     "processedRowsPerSecond": b.durationMs > 0 ? Double(b.records) / (b.durationMs / 1000) : NSNull(),
                     "alerts": ["emitted": counts["emitted"] ?? 0, "published": counts["published"] ?? 0,
                                "suppressed": counts["suppressed"] ?? 0, "failed": counts["failed"] ?? 0],

@@ -36,6 +36,7 @@ extension Dashboard {
             case .success(let n): limit = n
             }
             let run = query["run"].map(String.init)
+            if run?.isEmpty == true { return API.error(.badRequest, "?run=: a run's id (or its beginning) is expected") }
             guard let live = p.live, run == nil || run == live.run else {
                 return await self.recordedBatches(p, run: run, limit: limit)
             }
