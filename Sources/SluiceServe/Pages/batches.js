@@ -19,7 +19,19 @@ export async function render(view) {
   const limit = LIMITS.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 120;
   const run = params.get('run');
   const q = `?limit=${limit}${run ? `&run=${encodeURIComponent(run)}` : ''}`;
-  const data = await api.getOptional(api.pipelinePath(pipeline.id, `/batches${q}`));
+  let data = await api.getOptional(api.pipelinePath(pipeline.id, `/batches${q}`));
+  // Not live, the newest recorded run may have ended before its first batch (a restart with
+  // nothing to read): the newest run that has batches is shown instead, and says so.
+  let newerEmpty = false;
+  const isLive = mode === 'run' && pipeline.live;
+  if (!isLive && !run && data && Array.isArray(data.batches) && !data.batches.length) {
+    const runs = await api.getOptional(api.pipelinePath(pipeline.id, '/runs?limit=50')).catch(() => null);
+    const withBatches = (runs?.runs ?? []).find(r => r.batches > 0);
+    if (withBatches) {
+      const older = await api.getOptional(api.pipelinePath(pipeline.id, `/batches?limit=${limit}&run=${encodeURIComponent(withBatches.id)}`)).catch(() => null);
+      if (older) { data = older; newerEmpty = true; }
+    }
+  }
   if (!view.current()) return;
 
   const picker = h('select', {id: 'batch-limit', 'aria-label': 'How many batches'},
@@ -40,7 +52,10 @@ export async function render(view) {
   }
   let batches = Array.isArray(data.batches) ? data.batches : [];
   const sla = data.slaBatchMs ?? null;
-  if (data.run) runNote.textContent = `run ${data.run}${run ? '' : mode === 'run' ? ' (this run)' : ' (the newest recorded)'}`;
+  if (data.run) {
+    runNote.replaceChildren('run ', h('a', {href: view.link('runs', data.run), class: 'mono'}, data.run),
+      run ? '' : isLive ? ' (this run)' : newerEmpty ? ' (the newest recorded run with batches: the newer ones had none)' : ' (the newest recorded)');
+  }
 
   const stats = h('div', {class: 'stats', id: 'batch-stats'});
   const grid = h('div', {class: 'chart-grid'});

@@ -31,6 +31,19 @@ function applies(stage, counter) {
   return true;
 }
 
+/// A recorded run's summary (host run --summary-json) in the shape of a live status, for the
+/// counters of a run that is over.
+export function statusOfSummary(summary) {
+  const num = v => (typeof v === 'number' ? v : null);
+  return {
+    stages: (Array.isArray(summary.stages) ? summary.stages : []).map(x => ({
+      name: x.name, recordsIn: num(x.recordsIn), recordsOut: num(x.recordsOut), errors: num(x.errors),
+      alertsEmitted: num(x.alerts?.emitted), alertsPublished: num(x.alerts?.published),
+      counters: x.counters && typeof x.counters === 'object' ? x.counters : {}})),
+    publishers: Array.isArray(summary.publishers) ? summary.publishers : [],
+  };
+}
+
 /// A stage's counters from a status answer. An alert publisher's come from its
 /// `publishers` entry (received → recordsIn, published → alertsPublished, failed → errors):
 /// its `stages` entry counts records, and a publisher gets none.
@@ -194,6 +207,7 @@ function runStrip(mode, pipeline) {
     set('records', count(run.recordsIn), integer(run.recordsIn));
     set('errors', count(run.errors), integer(run.errors), run.errors > 0 ? 'warn' : null);
     const at = run.endedMs ?? run.startedMs;
+    strip.querySelector('[data-stat="lastBatch"] .stat-label').textContent = run.endedMs ? 'Ended' : 'Started';
     set('lastBatch', at ? time(at) : '—', at ? absolute(at) : null);
     set('health', 'not live', 'health is known while a host runs the pipeline (host run --http)');
     return run;
@@ -213,12 +227,18 @@ export async function render(view) {
     h('span', {class: 'muted'}, `namespace ${pipeline.namespace}`));
   const {strip, update, recorded} = runStrip(mode, pipeline);
   main.append(head, strip);
+  let summary = null;
   if (mode !== 'run' || !pipeline.live) {
     const run = await recorded();
+    // The stages' counters of a recorded run: its summary (null until it ended).
+    const detail = run ? await api.getOptional(api.pipelinePath(pipeline.id, `/runs/${encodeURIComponent(run.id)}?limit=1`)).catch(() => null) : null;
     if (!view.current()) return;
-    main.append(h('p', {class: 'note'}, 'Not running in this host: the figures above are the newest recorded run\'s',
+    summary = detail?.summary && typeof detail.summary === 'object' ? detail.summary : null;
+    main.append(h('p', {class: 'note', id: 'recorded-note'}, 'Not running in this host: ',
+      summary ? 'the figures and the stages\' counters are those of the newest recorded run' : 'the figures above are the newest recorded run\'s',
       run ? [' (', h('a', {href: view.link('runs', run.id)}, run.id), ')'] : null,
-      '; live counters per stage appear while a host runs the pipeline with --http.'));
+      summary ? ', as its summary says' : run ? '; it left no summary (still running, or killed), so the stages show no counters' : null,
+      '. Live counters appear while a host runs the pipeline with --http.'));
   }
   if (!graph) {
     main.append(empty('No graph for this pipeline yet.',
@@ -258,9 +278,9 @@ export async function render(view) {
   const initial = view.params.get('stage');
   if (initial && stages.some(st => st.name === initial)) open(initial, false);
 
-  const apply = st => {
+  const apply = (st, isLive = true) => {
     status = st;
-    update(st);
+    if (isLive) update(st);
     for (const stage of stages) {
       const c = countersOf(st, stage);
       const map = counters.get(stage.name);
@@ -271,7 +291,8 @@ export async function render(view) {
     }
     detail.refresh(st);
   };
-  if (mode === 'run' && pipeline.live) view.onCleanup(live.on('status', apply));
+  if (mode === 'run' && pipeline.live) view.onCleanup(live.on('status', st => apply(st)));
+  else if (summary) apply(statusOfSummary(summary), false);
   view.onCleanup(() => { detail.onClose = null; detail.close(); });
 }
 
@@ -315,7 +336,7 @@ class StageDetail {
       h('div', {class: 'detail-counters'}, countersFor(stage).map(([key]) =>
         h('div', {class: 'stat small'}, h('div', {class: 'stat-label'}, (stage.kind === 'alertpublisher' ? PUBLISHER_LONG_LABEL : LONG_LABEL)[key]),
           h('div', {class: 'stat-value counter', 'data-counter': key, 'data-value': ''}, '—')))),
-      stage.kind === 'alertpublisher' ? h('div', {class: 'delivery'}) : null,
+      ...(stage.kind === 'alertpublisher' ? [h('div', {class: 'delivery'})] : []),
       h('div', {class: 'extra-counters'}),
       h('h3', {}, 'Properties'),
       props.length ? table('stage-properties', ['Name', 'Value'], props.map(p =>
@@ -345,7 +366,8 @@ class StageDetail {
     if (publisher) this.showDelivery(c?.publisher ?? null);
     const {pipeline, mode} = this.view;
     if (mode !== 'run' || !pipeline.live) {
-      this.showErrors(null, 'Live counters and last errors come from a running host (host run --http).');
+      this.showExtra(c?.counters ?? {});
+      this.showErrors(null, 'Last errors are known while a host runs the pipeline (host run --http).');
       return;
     }
     // At most one fetch a second while the panel is open.
@@ -362,15 +384,21 @@ class StageDetail {
             const el = this.el.querySelector(`[data-counter="${key}"]`);
             if (el && d.counters[key] !== undefined) setCounter(el, d.counters[key]);
           }
-          const extra = d.counters.counters ?? {};
-          const box = this.el.querySelector('.extra-counters');
-          const entries = Object.entries(extra);
-          box.replaceChildren(...(entries.length ? [h('div', {class: 'caption'}, `${this.stage.plugin ?? 'The plugin'}'s own`), h('dl', {class: 'facts'}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {class: 'num'}, integer(v))]))] : []));
+          this.showExtra(d.counters.counters ?? {});
         }
         this.showErrors(d?.lastErrors ?? [], 'No errors so far.');
       })
       .catch(e => this.showErrors(null, `Could not read the stage: ${e.message}`))
       .finally(() => { this.fetching = false; });
+  }
+
+  /// The plugin's own counters (rows written, files read…).
+  showExtra(extra) {
+    const box = this.el.querySelector('.extra-counters');
+    if (!box) return;
+    const entries = Object.entries(extra && typeof extra === 'object' ? extra : {});
+    box.replaceChildren(...(entries.length ? [h('div', {class: 'caption'}, `${this.stage.plugin ?? 'The plugin'}'s own`),
+      h('dl', {class: 'facts'}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {class: 'num'}, typeof v === 'number' ? integer(v) : String(v))]))] : []));
   }
 
   /// A publisher's delivery state beside its counters: retries, suppressed, what waits.
