@@ -38,7 +38,7 @@ export async function render(view) {
     h('td', {}, portsText(p.type, p)),
     h('td', {}, properties(p)),
     h('td', {class: 'muted small wrap'}, [p.origin, p.abi ? `ABI ${p.abi}` : null].filter(Boolean).join(' · '),
-      p.library ? h('div', {class: 'mono small', title: p.library}, p.library.split('/').at(-1)) : null)));
+      p.library ? h('div', {class: 'mono small nowrap', title: p.library}, p.library.split('/').at(-1)) : null)));
   main.append(panel('Plugins', {},
     plugins.length ? table('catalog', ['Plugin', 'Type', 'Version', 'Alerts', 'Ports', 'Properties', 'From'], rows)
       : empty('No plugins found.', `The host looked in: ${folders.map(d => d.directory).join(', ') || 'its plugin folders'}. Build them with swift build, or pass --plugins DIR.`)));
