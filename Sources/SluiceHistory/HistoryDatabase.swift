@@ -72,12 +72,20 @@ public enum HistoryDatabase {
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
             // Opening reads nothing: this makes a file that is not SQLite fail here.
-            guard try queue.read({ db in try db.tableExists("runs") }) else {
-                var e = HistoryError("\(path) is not a history database (it has no runs table; an empty file is one a run is still creating)")
-                e.damaged = true
+            let (hasRuns, tables) = try queue.read { db in
+                (try db.tableExists("runs"), try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0)
+            }
+            guard hasRuns else {
+                // Nothing in it yet: a run is creating it (its first milliseconds) — no
+                // history yet, as when there is no file. Tables of something else: not ours.
+                var e = HistoryError(tables == 0 ? "\(path): no history yet (a run is creating it)"
+                                     : "\(path) is not a history database (it has no runs table)")
+                if tables == 0 { e.missing = true } else { e.damaged = true }
                 throw e
             }
             return queue
+        } catch let error as HistoryError {
+            throw error
         } catch let error as DatabaseError where [.SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM].contains(error.resultCode) {
             throw HistoryError("\(path) cannot be read (\(error.message ?? "\(error.resultCode)")): a reader needs its -shm file, or the right to make it beside the file")
         } catch let error as DatabaseError {

@@ -227,6 +227,10 @@ final class DashboardLiveTests: XCTestCase {
         // The secrets are in no answer, though the plugin logged one and the host's log has it masked.
         XCTAssertGreaterThan(bodies.count, 20)
         for (i, body) in bodies.enumerated() { assertNoSecret(body, "answer \(i)") }
+        // Nor in /metrics, where the plugin's counter (named after the secret) is a label.
+        let metrics = try XCTUnwrap(httpGet("http://\(address)/metrics")?.body)
+        XCTAssertTrue(metrics.contains("name=\"[secret]\""), metrics)
+        assertNoSecret(metrics, "/metrics")
         XCTAssertTrue(h.stderr.contains("connecting with password [secret] failed"), h.stderr)
         assertNoSecret(h.stderr, "the host's log")
     }

@@ -1,7 +1,5 @@
 import Foundation
 import Hummingbird
-import NIOCore
-import ServiceLifecycle
 import SluiceEngine
 
 /// The run in this process (docs/api.md, "Live state"): `…/status`, `…/stages/{stage}`,
@@ -33,8 +31,8 @@ extension Dashboard {
             guard let p = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
             let query = request.uri.queryParameters
             let limit: Int
-            switch Dashboard.limit(query["limit"].map(String.init), default: 120, most: LiveRun.batchesKept) {
-            case .failure(let answer): return answer.response
+            switch API.integer(request, "limit", default: 120, 1...LiveRun.batchesKept) {
+            case .failure(let problem): return problem.response
             case .success(let n): limit = n
             }
             let run = query["run"].map(String.init)
@@ -64,15 +62,6 @@ extension Dashboard {
         guard let p = pipeline(context) else { return .failure(Answer(Dashboard.unknownPipeline(context))) }
         guard let live = p.live else { return .failure(Answer(API.notFound("live state of \(p.id) (no run in this process)"))) }
         return .success((p, live))
-    }
-
-    /// A `limit` query value: 1…`most`, `fallback` when absent; else the 400 to answer.
-    static func limit(_ text: String?, default fallback: Int, most: Int) -> Result<Int, Answer> {
-        guard let text else { return .success(fallback) }
-        guard let n = Int(text), (1...most).contains(n) else {
-            return .failure(Answer(API.error(.badRequest, "limit: \"\(text.prefix(40))\" is not a whole number from 1 to \(most)")))
-        }
-        return .success(n)
     }
 }
 
