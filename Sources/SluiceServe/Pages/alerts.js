@@ -14,11 +14,19 @@ function incidents(view, list, openOnly) {
   if (!list) return empty('No incident history.', 'Incidents are read from the history (history.sqlite): is history off (--no-history)?');
   if (!list.length) return empty(openOnly ? 'Nothing is firing.' : 'No incidents recorded.',
     'An incident opens when a stage raises an alert for a new key and resolves when it stops.');
-  return table('incidents', ['State', 'Stage', 'Subject', 'Severity', 'Opened', 'Last seen', 'Resolved', 'Notified', 'Runs'],
+  const head = (text, title) => h('th', {scope: 'col', title}, text);
+  // The incident id is what a receiver (Alertmanager, PagerDuty) deduplicates on: one per life
+  // of a key, so two incidents of one store have two ids (and one key, in the title).
+  return table('incidents', ['State', 'Stage', 'Subject',  'Severity',
+    head('Starts', 'when it began, in the alerts\' time (event time for a window on an event-time field)'),
+    head('Last seen', 'the host\'s clock when it was last told'),
+    head('Ends', 'when it was resolved, in the alerts\' time'), 'Notified', 'Runs'],
     list.map(i => h('tr', {'data-incident': i.incident ?? i.key, 'data-state': i.state},
       h('td', {}, badge(i.state)),
       h('td', {}, i.stage ?? '—'),
-      h('td', {class: 'wrap'}, h('div', {}, i.subject ?? '—'), h('div', {class: 'muted mono small'}, i.key ?? '')),
+      h('td', {class: 'wrap'}, h('div', {}, i.subject ?? '—'),
+        i.incident ? h('div', {class: 'muted small id-line', title: i.key ? `key ${i.key}` : null},
+          'incident ', h('span', {class: 'mono', 'data-field': 'incident'}, i.incident)) : null),
       h('td', {}, i.severity ? h('span', {class: 'sev', 'data-severity': i.severity}, i.severity) : '—'),
       h('td', {}, time(i.openedMs)),
       h('td', {}, time(i.lastSeenMs)),

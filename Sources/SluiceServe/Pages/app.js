@@ -77,7 +77,15 @@ async function show() {
   }
 }
 
+/// Back to the page asked for before signing in (login.js kept it).
+function resumeAfterLogin() {
+  let next = null;
+  try { next = sessionStorage.getItem('sluice.after-login'); sessionStorage.removeItem('sluice.after-login'); } catch { return; }
+  if (next && next.startsWith('#/') && (location.hash === '' || location.hash === '#')) history.replaceState(null, '', next);
+}
+
 async function start() {
+  resumeAfterLogin();
   try {
     const info = await api.get('/api/v1/pipelines');
     state.mode = info.mode;

@@ -2,7 +2,7 @@
 // records (and errors), input vs processing rate, alerts — live while the run goes on.
 import * as api from './api.js';
 import {h, empty, panel} from './dom.js';
-import {count, duration, rate, integer, absolute} from './format.js';
+import {count, duration, rate, integer, absolute, tickCount, tickDuration} from './format.js';
 import {chart} from './charts.js';
 
 const LIMITS = [30, 120, 500, 1000];
@@ -19,7 +19,19 @@ export async function render(view) {
   const limit = LIMITS.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 120;
   const run = params.get('run');
   const q = `?limit=${limit}${run ? `&run=${encodeURIComponent(run)}` : ''}`;
-  const data = await api.getOptional(api.pipelinePath(pipeline.id, `/batches${q}`));
+  let data = await api.getOptional(api.pipelinePath(pipeline.id, `/batches${q}`));
+  // Not live, the newest recorded run may have ended before its first batch (a restart with
+  // nothing to read): the newest run that has batches is shown instead, and says so.
+  let newerEmpty = false;
+  const isLive = mode === 'run' && pipeline.live;
+  if (!isLive && !run && data && Array.isArray(data.batches) && !data.batches.length) {
+    const runs = await api.getOptional(api.pipelinePath(pipeline.id, '/runs?limit=50')).catch(() => null);
+    const withBatches = (runs?.runs ?? []).find(r => r.batches > 0);
+    if (withBatches) {
+      const older = await api.getOptional(api.pipelinePath(pipeline.id, `/batches?limit=${limit}&run=${encodeURIComponent(withBatches.id)}`)).catch(() => null);
+      if (older) { data = older; newerEmpty = true; }
+    }
+  }
   if (!view.current()) return;
 
   const picker = h('select', {id: 'batch-limit', 'aria-label': 'How many batches'},
@@ -40,7 +52,10 @@ export async function render(view) {
   }
   let batches = Array.isArray(data.batches) ? data.batches : [];
   const sla = data.slaBatchMs ?? null;
-  if (data.run) runNote.textContent = `run ${data.run}${run ? '' : mode === 'run' ? ' (this run)' : ' (the newest recorded)'}`;
+  if (data.run) {
+    runNote.replaceChildren('run ', h('a', {href: view.link('runs', data.run), class: 'mono'}, data.run),
+      run ? '' : isLive ? ' (this run)' : newerEmpty ? ' (the newest recorded run with batches: the newer ones had none)' : ' (the newest recorded)');
+  }
 
   const stats = h('div', {class: 'stats', id: 'batch-stats'});
   const grid = h('div', {class: 'chart-grid'});
@@ -85,20 +100,20 @@ export async function render(view) {
     };
     put('duration', chart({kind: 'duration', title: `Batch duration, last ${batches.length} batches${sla ? `, SLA ${duration(sla)}` : ''}`, width, labels, tip,
       series: [{name: 'duration', cls: 's-duration', type: 'bar', values: durations, classOf: v => (sla && v > sla ? 'over' : null)}],
-      rules: sla ? [{value: sla, cls: 'sla', label: `SLA ${duration(sla)}`}] : [], format: v => duration(v)}),
+      rules: sla ? [{value: sla, cls: 'sla', label: `SLA ${duration(sla)}`}] : [], format: tickDuration}),
     legendOf([['s-duration', 'duration'], ...(sla ? [['s-over', 'over the SLA'], ['line-sla', 'batch SLA']] : [])]));
     put('records', chart({kind: 'records', title: 'Records and errors per batch', width, labels, tip, stacked: true,
       series: [{name: 'records', cls: 's-records', type: 'bar', values: batches.map(b => Math.max(0, (b.records ?? 0) - (b.errors ?? 0)))},
-        {name: 'errors', cls: 's-errors', type: 'bar', values: batches.map(b => b.errors ?? 0)}], format: count}),
+        {name: 'errors', cls: 's-errors', type: 'bar', values: batches.map(b => b.errors ?? 0)}], format: tickCount, integer: true}),
     legendOf([['s-records', 'records'], ['s-errors', 'errors']]));
     put('rates', chart({kind: 'rates', title: 'Input rate vs processing rate (records/s)', width, labels, tip,
       series: [{name: 'input', cls: 's-input', type: 'line', values: batches.map(b => b.inputRowsPerSecond)},
-        {name: 'processing', cls: 's-processing', type: 'line', values: batches.map(b => b.processedRowsPerSecond)}], format: count}),
+        {name: 'processing', cls: 's-processing', type: 'line', values: batches.map(b => b.processedRowsPerSecond)}], format: tickCount}),
     legendOf([['s-input', 'input rows/s'], ['s-processing', 'processed rows/s']]));
     put('alerts', chart({kind: 'alerts', title: 'Alerts per batch: published, suppressed, failed', width, labels, tip, stacked: true,
       series: [{name: 'published', cls: 's-published', type: 'bar', values: batches.map(b => b.alerts?.published ?? 0)},
         {name: 'suppressed', cls: 's-suppressed', type: 'bar', values: batches.map(b => b.alerts?.suppressed ?? 0)},
-        {name: 'failed', cls: 's-failed', type: 'bar', values: batches.map(b => b.alerts?.failed ?? 0)}], format: count}),
+        {name: 'failed', cls: 's-failed', type: 'bar', values: batches.map(b => b.alerts?.failed ?? 0)}], format: tickCount, integer: true}),
     legendOf([['s-published', 'published'], ['s-suppressed', 'suppressed'], ['s-failed', 'failed']]));
 
     const over = sla ? durations.filter(d => d > sla).length : null;

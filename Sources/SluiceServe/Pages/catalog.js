@@ -2,7 +2,7 @@
 // ports, properties from its widgets file) and the libraries it refused, with reasons.
 import * as api from './api.js';
 import {h, empty, table, panel} from './dom.js';
-
+import {portsText} from './format.js';
 
 function properties(p) {
   const list = p.properties ?? [];
@@ -10,7 +10,7 @@ function properties(p) {
   return h('details', {},
     h('summary', {}, `${list.length} propert${list.length === 1 ? 'y' : 'ies'}`),
     h('ul', {class: 'props'}, list.map(q => h('li', {'data-property': q.name},
-      h('code', {}, q.name), ' ', h('span', {class: 'muted'}, q.type ?? ''),
+      h('code', {}, q.name), ' ', h('span', {class: 'muted'}, q.typeSummary ?? q.type ?? ''),
       q.required ? h('span', {class: 'tag'}, 'required') : null,
       q.secret ? h('span', {class: 'tag secret'}, 'secret') : null,
       q.default !== null && q.default !== undefined ? h('span', {class: 'muted'}, ` default ${typeof q.default === 'string' ? q.default : JSON.stringify(q.default)}`) : null,
@@ -23,6 +23,8 @@ export async function render(view) {
   if (!view.current()) return;
   const plugins = Array.isArray(data.plugins) ? data.plugins : [];
   const problems = Array.isArray(data.problems) ? data.problems : [];
+  const folders = (Array.isArray(data.searchPath) ? data.searchPath : [])
+    .map(d => (typeof d === 'string' ? {directory: d} : d)).filter(d => d && typeof d.directory === 'string');
   const search = h('input', {type: 'search', id: 'catalog-search', placeholder: 'Filter plugins…', 'aria-label': 'Filter plugins'});
   main.append(h('div', {class: 'page-head'}, h('h1', {}, 'Catalog'),
     h('span', {class: 'muted'}, `${plugins.length} plugins · ${problems.length} refused`), h('span', {class: 'spacer'}), search));
@@ -33,20 +35,21 @@ export async function render(view) {
     h('td', {}, h('span', {class: 'kind-tag', 'data-kind': p.type}, p.type)),
     h('td', {class: 'mono'}, p.version ?? '—'),
     h('td', {class: 'center'}, p.emitsAlerts ? h('span', {class: 'yes alerts', title: 'has an alert port'}, 'alerts') : h('span', {class: 'muted'}, '—')),
-    h('td', {}, ['records', ...(p.emitsErrors ? ['errors'] : []), ...(p.emitsAlerts ? ['alerts'] : []), ...(p.outputs ?? [])].join(', ')),
+    h('td', {}, portsText(p.type, p)),
     h('td', {}, properties(p)),
     h('td', {class: 'muted small wrap'}, [p.origin, p.abi ? `ABI ${p.abi}` : null].filter(Boolean).join(' · '),
-      p.library ? h('div', {class: 'mono small wrap', title: p.library}, p.library.split('/').at(-1)) : null)));
+      p.library ? h('div', {class: 'mono small nowrap', title: p.library}, p.library.split('/').at(-1)) : null)));
   main.append(panel('Plugins', {},
     plugins.length ? table('catalog', ['Plugin', 'Type', 'Version', 'Alerts', 'Ports', 'Properties', 'From'], rows)
-      : empty('No plugins found.', `The host looked in: ${(data.searchPath ?? []).join(', ') || 'its plugin folders'}. Build them with swift build, or pass --plugins DIR.`)));
+      : empty('No plugins found.', `The host looked in: ${folders.map(d => d.directory).join(', ') || 'its plugin folders'}. Build them with swift build, or pass --plugins DIR.`)));
   main.append(panel('Refused libraries', {},
     problems.length ? table('refused', ['Severity', 'File', 'Plugin', 'Reason'], problems.map(q => h('tr', {'data-severity': q.severity ?? ''},
       h('td', {}, h('span', {class: 'badge', 'data-badge': q.severity ?? 'error'}, q.severity ?? 'error')),
       h('td', {class: 'mono small wrap'}, q.file ?? '—'), h('td', {}, q.plugin ?? '—'), h('td', {class: 'wrap'}, q.message ?? ''))))
       : empty('No library was refused.', 'Libraries the host cannot use (wrong ABI, unsafe permissions, broken widgets) are listed here with the reason.')));
-  if (Array.isArray(data.searchPath) && data.searchPath.length) {
-    main.append(h('p', {class: 'muted small'}, 'Search path: ', data.searchPath.map((d, i) => [i ? ', ' : '', h('code', {}, d)])));
+  if (folders.length) {
+    main.append(h('p', {class: 'muted small', id: 'search-path'}, 'Search path: ',
+      folders.map((d, i) => [i ? ', ' : '', h('code', {}, d.directory), d.origin ? ` (${d.origin})` : null])));
   }
   search.addEventListener('input', () => {
     const q = search.value.trim().toLowerCase();

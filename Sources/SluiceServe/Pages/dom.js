@@ -36,11 +36,26 @@ export function s(tag, attrs, ...children) {
 
 export function clear(el) { el.replaceChildren(); return el; }
 
-/// A table with a header row and the given rows (tr elements); `id` names it.
-export function table(id, headers, rows, attrs = {}) {
+/// A table with a header row and the given rows (tr elements); `id` names it. Each cell gets
+/// its column's name in data-label, so that on a narrow window the rows read as cards
+/// (style.css, table.cards); `cards: false` keeps a wide table scrolling instead.
+export function table(id, headers, rows, {cards = true, ...attrs} = {}) {
+  const labels = headers.map(c => (typeof c === 'string' ? c : c.textContent ?? ''));
+  const trs = [rows].flat(Infinity).filter(tr => tr instanceof Element);
+  // A column of numbers has its header on the right too.
+  const numeric = new Set([...(trs[0]?.children ?? [])].flatMap((td, i) => (td.classList.contains('num') ? [i] : [])));
+  for (const tr of trs) {
+    [...tr.children].forEach((td, i) => {
+      if (td.tagName === 'TD' && !td.hasAttribute('data-label') && labels[i]) td.setAttribute('data-label', labels[i]);
+    });
+  }
   return h('div', {class: 'table-wrap'},
-    h('table', {id, ...attrs},
-      h('thead', {}, h('tr', {}, headers.map(c => typeof c === 'string' ? h('th', {scope: 'col'}, c) : c))),
+    h('table', {id, class: cards ? 'cards' : null, ...attrs},
+      h('thead', {}, h('tr', {}, headers.map((c, i) => {
+        const th = typeof c === 'string' ? h('th', {scope: 'col'}, c) : c;
+        if (numeric.has(i)) th.classList.add('num');
+        return th;
+      }))),
       h('tbody', {}, rows)));
 }
 

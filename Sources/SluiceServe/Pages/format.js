@@ -33,6 +33,18 @@ export function duration(ms) {
   return `${Math.floor(hr / 24)} d ${hr % 24} h`;
 }
 
+/// An axis tick: count() for whole numbers, up to 3 digits for fractions under 10 (0.25,
+/// 1.5 — never a rounded "0" or a duplicate "1").
+export function tickCount(n) {
+  if (typeof n === 'number' && Math.abs(n) < 10 && !Number.isInteger(n)) return String(Number(n.toPrecision(3)));
+  return count(n);
+}
+
+/// duration() without trailing zeros, for an axis: 5 s, 2.5 s, 10 s.
+export function tickDuration(ms) {
+  return duration(ms).replace(/(\.\d*?)0+(?= )/, '$1').replace(/\.(?= )/, '');
+}
+
 export function rate(perSecond) {
   if (perSecond === null || perSecond === undefined) return '—';
   return count(perSecond) + '/s';
@@ -73,17 +85,32 @@ export function parseTime(iso) {
   return Number.isNaN(t) ? null : t;
 }
 
+/// "3 min ago" within a day and a half of now; further away the date and time, which say
+/// more than "15 days ago" (incidents of replayed data are in event time).
+export function when(ms, now = Date.now()) {
+  if (ms === null || ms === undefined) return '—';
+  return Math.abs(ms - now) > 36 * 3600 * 1000 ? absolute(ms).slice(0, 16) : relative(ms, now);
+}
+
 /// A <time> showing "3 min ago", the absolute time in its title; kept fresh by tick().
 export function time(ms) {
-  if (ms === null || ms === undefined) return h('span', {class: 'muted'}, '—');
-  return h('time', {datetime: new Date(ms).toISOString(), title: absolute(ms), 'data-ms': ms}, relative(ms));
+  if (ms === null || ms === undefined || !Number.isFinite(Number(ms))) return h('span', {class: 'muted'}, '—');
+  return h('time', {datetime: new Date(ms).toISOString(), title: absolute(ms), 'data-ms': ms}, when(ms));
 }
 
 /// Refreshes every relative time on the page.
 export function tick(root = document) {
   const now = Date.now();
   for (const t of root.querySelectorAll('time[data-ms]')) {
-    const text = relative(Number(t.getAttribute('data-ms')), now);
+    const text = when(Number(t.getAttribute('data-ms')), now);
     if (t.textContent !== text) t.textContent = text;
   }
+}
+
+/// The ports of a stage or plugin, as its panel and the catalog list them: an alert
+/// publisher takes alerts and has no output.
+export function portsText(kind, {emitsErrors, emitsAlerts, outputs}) {
+  if (kind === 'alertpublisher') return 'alerts in';
+  if (kind === 'functions') return '—';
+  return ['records', ...(emitsErrors ? ['errors'] : []), ...(emitsAlerts ? ['alerts'] : []), ...(outputs ?? [])].join(', ');
 }

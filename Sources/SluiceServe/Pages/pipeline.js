@@ -3,14 +3,19 @@
 // panel with a stage's plugin, properties, counters and last errors.
 import * as api from './api.js';
 import {h, s, clear, empty, table} from './dom.js';
-import {count, integer, duration, time, absolute} from './format.js';
+import {count, integer, duration, time, absolute, portsText} from './format.js';
 import {layout, anchors, pathData} from './layout.js';
 
 const COUNTERS = [
   ['recordsIn', 'in'], ['recordsOut', 'out'], ['errors', 'err'], ['alertsEmitted', 'alerts'], ['alertsPublished', 'sent'],
 ];
+/// An alert publisher takes alerts, not records: its node shows what it received, sent and
+/// failed to send (status.publishers), under the same counter names.
+const PUBLISHER_COUNTERS = [['recordsIn', 'alerts in'], ['alertsPublished', 'sent'], ['errors', 'failed']];
 const LONG_LABEL = {recordsIn: 'records in', recordsOut: 'records out', errors: 'errors', alertsEmitted: 'alerts emitted',
   alertsPublished: 'alerts published'};
+const PUBLISHER_LONG_LABEL = {recordsIn: 'alerts in', alertsPublished: 'sent', errors: 'failed'};
+const countersFor = stage => (stage.kind === 'alertpublisher' ? PUBLISHER_COUNTERS : COUNTERS);
 const KIND_LABEL = {source: 'Source', transform: 'Transform', sink: 'Sink', alertpublisher: 'Alert publisher', pipeline: 'Pipeline'};
 const kindLabel = kind => (Object.hasOwn(KIND_LABEL, kind) ? KIND_LABEL[kind] : String(kind));
 const PORT_X = 208;       // where the error and alert ports sit on a node (from its left)
@@ -18,6 +23,7 @@ const MARGIN = 28;
 
 /// Which counters mean something for a kind (the others are drawn dimmed).
 function applies(stage, counter) {
+  if (stage.kind === 'alertpublisher') return true;
   const alerts = counter === 'alertsEmitted' || counter === 'alertsPublished';
   if (alerts) return !!stage.emitsAlerts;
   if (stage.kind === 'source') return counter !== 'recordsIn';
@@ -25,15 +31,29 @@ function applies(stage, counter) {
   return true;
 }
 
-/// A stage's counters from a status answer: its `stages` entry, or for a publisher its
-/// `publishers` entry (received → in, published → out and published, failed → errors).
+/// A recorded run's summary (host run --summary-json) in the shape of a live status, for the
+/// counters of a run that is over.
+export function statusOfSummary(summary) {
+  const num = v => (typeof v === 'number' ? v : null);
+  return {
+    stages: (Array.isArray(summary.stages) ? summary.stages : []).map(x => ({
+      name: x.name, recordsIn: num(x.recordsIn), recordsOut: num(x.recordsOut), errors: num(x.errors),
+      alertsEmitted: num(x.alerts?.emitted), alertsPublished: num(x.alerts?.published),
+      counters: x.counters && typeof x.counters === 'object' ? x.counters : {}})),
+    publishers: Array.isArray(summary.publishers) ? summary.publishers : [],
+  };
+}
+
+/// A stage's counters from a status answer. An alert publisher's come from its
+/// `publishers` entry (received → recordsIn, published → alertsPublished, failed → errors):
+/// its `stages` entry counts records, and a publisher gets none.
 export function countersOf(status, stage) {
   if (!status) return null;
-  const st = (status.stages ?? []).find(x => x.name === stage.name);
-  if (st) return st;
-  const p = (status.publishers ?? []).find(x => x.name === stage.name);
-  if (p) return {recordsIn: p.received, recordsOut: p.published, errors: p.failed, alertsEmitted: null, alertsPublished: p.published};
-  return null;
+  if (stage.kind === 'alertpublisher') {
+    const p = (status.publishers ?? []).find(x => x.name === stage.name);
+    return p ? {recordsIn: p.received, recordsOut: null, errors: p.failed, alertsEmitted: null, alertsPublished: p.published, publisher: p} : null;
+  }
+  return (status.stages ?? []).find(x => x.name === stage.name) ?? null;
 }
 
 function setCounter(el, value) {
@@ -100,9 +120,10 @@ function drawGraph(graph) {
       s('rect', {class: 'node-accent', width: 6, height: H - 2, x: 1, y: 1, rx: 3}),
       s('text', {class: 'node-kind', x: 16, y: 18}, truncate(`${kindLabel(st.kind).toUpperCase()} · ${st.plugin}`, 34)),
       s('text', {class: 'node-name', x: 16, y: 38}, truncate(st.name, 26)));
-    const cellW = (W - 20) / COUNTERS.length;
+    const cells = countersFor(st);
+    const cellW = (W - 20) / cells.length;
     const map = new Map();
-    COUNTERS.forEach(([key, label], i) => {
+    cells.forEach(([key, label], i) => {
       const x = 16 + i * cellW;
       const na = applies(st, key) ? '' : ' na';
       g.append(s('text', {class: `counter-label${na}`, x, y: 60}, label));
@@ -186,6 +207,7 @@ function runStrip(mode, pipeline) {
     set('records', count(run.recordsIn), integer(run.recordsIn));
     set('errors', count(run.errors), integer(run.errors), run.errors > 0 ? 'warn' : null);
     const at = run.endedMs ?? run.startedMs;
+    strip.querySelector('[data-stat="lastBatch"] .stat-label').textContent = run.endedMs ? 'Ended' : 'Started';
     set('lastBatch', at ? time(at) : '—', at ? absolute(at) : null);
     set('health', 'not live', 'health is known while a host runs the pipeline (host run --http)');
     return run;
@@ -205,12 +227,18 @@ export async function render(view) {
     h('span', {class: 'muted'}, `namespace ${pipeline.namespace}`));
   const {strip, update, recorded} = runStrip(mode, pipeline);
   main.append(head, strip);
+  let summary = null;
   if (mode !== 'run' || !pipeline.live) {
     const run = await recorded();
+    // The stages' counters of a recorded run: its summary (null until it ended).
+    const detail = run ? await api.getOptional(api.pipelinePath(pipeline.id, `/runs/${encodeURIComponent(run.id)}?limit=1`)).catch(() => null) : null;
     if (!view.current()) return;
-    main.append(h('p', {class: 'note'}, 'Not running in this host: the figures above are the newest recorded run\'s',
+    summary = detail?.summary && typeof detail.summary === 'object' ? detail.summary : null;
+    main.append(h('p', {class: 'note', id: 'recorded-note'}, 'Not running in this host: ',
+      summary ? 'the figures and the stages\' counters are those of the newest recorded run' : 'the figures above are the newest recorded run\'s',
       run ? [' (', h('a', {href: view.link('runs', run.id)}, run.id), ')'] : null,
-      '; live counters per stage appear while a host runs the pipeline with --http.'));
+      summary ? ', as its summary says' : run ? '; it left no summary (still running, or killed), so the stages show no counters' : null,
+      '. Live counters appear while a host runs the pipeline with --http.'));
   }
   if (!graph) {
     main.append(empty('No graph for this pipeline yet.',
@@ -250,20 +278,21 @@ export async function render(view) {
   const initial = view.params.get('stage');
   if (initial && stages.some(st => st.name === initial)) open(initial, false);
 
-  const apply = st => {
+  const apply = (st, isLive = true) => {
     status = st;
-    update(st);
+    if (isLive) update(st);
     for (const stage of stages) {
       const c = countersOf(st, stage);
       const map = counters.get(stage.name);
       if (!map) continue;
-      for (const [key] of COUNTERS) setCounter(map.get(key), c ? c[key] : null);
+      for (const [key, el] of map) setCounter(el, c ? c[key] : null);
       const g = svg.querySelector(`g.stage[data-stage="${CSS.escape(stage.name)}"]`);
       if (g) g.toggleAttribute('data-failing', !!(c && c.errors > 0));
     }
     detail.refresh(st);
   };
-  if (mode === 'run' && pipeline.live) view.onCleanup(live.on('status', apply));
+  if (mode === 'run' && pipeline.live) view.onCleanup(live.on('status', st => apply(st)));
+  else if (summary) apply(statusOfSummary(summary), false);
   view.onCleanup(() => { detail.onClose = null; detail.close(); });
 }
 
@@ -300,18 +329,19 @@ class StageDetail {
         h('dt', {}, 'Version'), h('dd', {'data-field': 'version'}, stage.version ?? '—'),
         h('dt', {}, 'Isolation'), h('dd', {'data-field': 'isolation'}, stage.isolation ?? '—'),
         h('dt', {}, 'Ports'), h('dd', {'data-field': 'ports'},
-          ['records', ...(stage.emitsErrors ? ['errors'] : []), ...(stage.emitsAlerts ? ['alerts'] : []), ...(stage.ports ?? [])].join(', ')),
+          portsText(stage.kind, {emitsErrors: stage.emitsErrors, emitsAlerts: stage.emitsAlerts, outputs: stage.ports})),
         h('dt', {}, 'Sends to'), h('dd', {'data-field': 'outputs'},
           outgoing.length ? outgoing.map(e => `${e.to} (${e.port})`).join(', ') : '—')),
       h('h3', {}, 'Counters'),
-      h('div', {class: 'detail-counters'}, COUNTERS.map(([key]) =>
-        h('div', {class: 'stat small'}, h('div', {class: 'stat-label'}, LONG_LABEL[key]),
+      h('div', {class: 'detail-counters'}, countersFor(stage).map(([key]) =>
+        h('div', {class: 'stat small'}, h('div', {class: 'stat-label'}, (stage.kind === 'alertpublisher' ? PUBLISHER_LONG_LABEL : LONG_LABEL)[key]),
           h('div', {class: 'stat-value counter', 'data-counter': key, 'data-value': ''}, '—')))),
+      ...(stage.kind === 'alertpublisher' ? [h('div', {class: 'delivery'})] : []),
       h('div', {class: 'extra-counters'}),
       h('h3', {}, 'Properties'),
       props.length ? table('stage-properties', ['Name', 'Value'], props.map(p =>
         h('tr', {'data-property': p.name, 'data-secret': p.secret ? 'true' : null},
-          h('th', {scope: 'row'}, p.name), h('td', {class: p.secret ? 'value secret' : 'value'}, p.value)))) : h('p', {class: 'muted'}, 'No properties.'),
+          h('th', {scope: 'row'}, p.name), h('td', {class: p.secret ? 'value secret' : 'value'}, p.value))), {cards: false}) : h('p', {class: 'muted'}, 'No properties.'),
       h('h3', {}, 'Last errors'),
       h('ul', {id: 'last-errors'}));
     this.lastFetch = 0;
@@ -328,13 +358,16 @@ class StageDetail {
   refresh(status, force = false) {
     if (!this.stage) return;
     const c = countersOf(status, this.stage);
-    for (const [key] of COUNTERS) {
+    const publisher = this.stage.kind === 'alertpublisher';
+    for (const [key] of countersFor(this.stage)) {
       const el = this.el.querySelector(`[data-counter="${key}"]`);
       if (el) setCounter(el, c ? c[key] : null);
     }
+    if (publisher) this.showDelivery(c?.publisher ?? null);
     const {pipeline, mode} = this.view;
     if (mode !== 'run' || !pipeline.live) {
-      this.showErrors(null, 'Live counters and last errors come from a running host (host run --http).');
+      this.showExtra(c?.counters ?? {});
+      this.showErrors(null, 'Last errors are known while a host runs the pipeline (host run --http).');
       return;
     }
     // At most one fetch a second while the panel is open.
@@ -346,19 +379,38 @@ class StageDetail {
       .then(d => {
         if (!this.stage || this.stage.name !== name) return;
         if (d?.counters) {
-          for (const [key] of COUNTERS) {
+          // A publisher's figures are its deliveries (status.publishers), not its stage entry's records.
+          if (!publisher) for (const [key] of COUNTERS) {
             const el = this.el.querySelector(`[data-counter="${key}"]`);
             if (el && d.counters[key] !== undefined) setCounter(el, d.counters[key]);
           }
-          const extra = d.counters.counters ?? {};
-          const box = this.el.querySelector('.extra-counters');
-          const entries = Object.entries(extra);
-          box.replaceChildren(...(entries.length ? [h('dl', {class: 'facts'}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {class: 'num'}, integer(v))]))] : []));
+          this.showExtra(d.counters.counters ?? {});
         }
         this.showErrors(d?.lastErrors ?? [], 'No errors so far.');
       })
       .catch(e => this.showErrors(null, `Could not read the stage: ${e.message}`))
       .finally(() => { this.fetching = false; });
+  }
+
+  /// The plugin's own counters (rows written, files read…).
+  showExtra(extra) {
+    const box = this.el.querySelector('.extra-counters');
+    if (!box) return;
+    const entries = Object.entries(extra && typeof extra === 'object' ? extra : {});
+    box.replaceChildren(...(entries.length ? [h('div', {class: 'caption'}, `${this.stage.plugin ?? 'The plugin'}'s own`),
+      h('dl', {class: 'facts'}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {class: 'num'}, typeof v === 'number' ? integer(v) : String(v))]))] : []));
+  }
+
+  /// A publisher's delivery state beside its counters: retries, suppressed, what waits.
+  showDelivery(p) {
+    const box = this.el.querySelector('.delivery');
+    if (!box) return;
+    if (!p) { box.replaceChildren(); return; }
+    const fact = (label, value) => [h('dt', {}, label), h('dd', {class: 'num'}, value)];
+    box.replaceChildren(h('div', {class: 'caption'}, 'Delivery'), h('dl', {class: 'facts'},
+      fact('retries', integer(p.retries)), fact('suppressed', integer(p.suppressed)),
+      fact('waiting in the spool', integer(p.waiting)), fact('failing since', p.failingSinceMs ? time(p.failingSinceMs) : '—'),
+      p.lastError ? fact('last error', p.lastError) : null));
   }
 
   showErrors(list, note) {

@@ -1,7 +1,7 @@
 // The runs page: the history table, and one run's details (its summary and batches).
 import * as api from './api.js';
 import {h, empty, table, badge, panel} from './dom.js';
-import {count, integer, duration, time, absolute} from './format.js';
+import {count, integer, duration, time, absolute, tickDuration} from './format.js';
 import {chart} from './charts.js';
 
 function alertsText(a) {
@@ -59,7 +59,7 @@ async function detail(view, id) {
   const section = h('section', {id: 'run-detail', 'data-run': id});
   const fact = (label, value, title) => [h('dt', {}, label), h('dd', {title: title ?? null}, value)];
   section.append(h('div', {class: 'stats'},
-    [['Status', badge(run.status)], ['Started', time(run.startedMs)], ['Took', run.endedMs && run.startedMs ? duration(run.endedMs - run.startedMs) : '—'],
+    [['Status', badge(run.status)], ['Started', time(run.startedMs)], ['Took', run.endedMs && run.startedMs ? duration(run.endedMs - run.startedMs) : run.endedMs ? '—' : 'running'],
       ['Batches', integer(typeof run.batches === 'number' ? run.batches : batches.length)], ['Records in', count(run.recordsIn)], ['Records out', count(run.recordsOut)],
       ['Errors', integer(run.errors)], ['Exit code', run.exitCode ?? '—']]
       .map(([label, value]) => h('div', {class: 'stat'}, h('div', {class: 'stat-label'}, label), h('div', {class: 'stat-value'}, value)))));
@@ -73,14 +73,14 @@ async function detail(view, id) {
     section.append(panel('Batch duration', {},
       chart({kind: 'run-duration', title: `Batch duration of run ${id}`, width, height: 160, labels: batches.map(b => b.batch),
         series: [{name: 'duration', cls: 's-duration', type: 'bar', values: batches.map(b => b.durationMs)}],
-        format: v => duration(v), tip: i => `batch ${batches[i].batch}: ${duration(batches[i].durationMs)}, ${integer(batches[i].records)} records`})));
+        format: tickDuration, tip: i => `batch ${batches[i].batch}: ${duration(batches[i].durationMs)}, ${integer(batches[i].records)} records`})));
     section.append(panel(`Batches (${batches.length})`, {},
       table('run-batches', ['Batch', 'Ended', 'Duration', 'Records', 'Errors', 'Input/s', 'Processed/s', 'Alerts'],
         batches.slice().reverse().map(b => h('tr', {'data-batch': b.batch},
           h('td', {class: 'num'}, integer(b.batch)), h('td', {}, time(b.endedMs)), h('td', {class: 'num'}, duration(b.durationMs)),
           h('td', {class: 'num'}, integer(b.records)), h('td', {class: 'num'}, integer(b.errors)),
           h('td', {class: 'num'}, count(b.inputRowsPerSecond)), h('td', {class: 'num'}, count(b.processedRowsPerSecond)),
-          h('td', {}, alertsText(b.alerts)))))));
+          h('td', {}, alertsText(b.alerts)))), {cards: false})));
   } else {
     section.append(empty('No batches recorded for this run.', 'A run that stopped before its first batch has none.'));
   }

@@ -78,7 +78,7 @@ function list(view, silences, reload, note) {
         }
       });
       return h('tr', {'data-silence': sl.id, 'data-state': sl.state},
-        h('td', {}, badge(sl.state), h('div', {class: 'muted mono small'}, sl.id)),
+        h('td', {}, badge(sl.state), h('div', {class: 'muted mono small silence-id'}, sl.id)),
         h('td', {}, h('div', {class: 'chips'}, (sl.matchers ?? []).map(m => h('code', {class: 'chip'}, matcherText(m))))),
         h('td', {}, time(parseTime(sl.startsAt))),
         h('td', {}, time(parseTime(sl.endsAt))),
