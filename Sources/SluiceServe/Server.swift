@@ -30,6 +30,9 @@ public final class HTTPServer: @unchecked Sendable {
         let start = StartBox()
         let app = Application(
             router: router,
+            // A connection with no request under way for a minute is closed (a response
+            // that streams, such as the dashboard's events, is not idle).
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { channel in start.bound(channel.localAddress) },
             logger: logger)

@@ -180,15 +180,7 @@ public final class StageInstance {
     /// Counters the plugin added to with out->count(), their names redacted (a plugin may
     /// name one after a secret; they go to /metrics, the summary and the history). Kept by
     /// their raw names, so count() stays a dictionary update; redacted here, once a batch.
-    public var counters: [String: Int64] {
-        guard !call.redactor.isEmpty else { return call.counters }
-        var out: [String: Int64] = [:]
-        for (name, value) in call.counters {
-            let (sum, overflow) = out[call.redactor.redact(name), default: 0].addingReportingOverflow(value)
-            out[call.redactor.redact(name)] = overflow ? (value > 0 ? Int64.max : Int64.min) : sum
-        }
-        return out
-    }
+    public var counters: [String: Int64] { call.redactor.redactKeys(call.counters) }
     /// Alerts refused because the plugin does not declare emitsAlerts.
     public var rejectedAlerts: Int { call.rejectedAlerts }
     /// Alerts beyond the per-batch bound, not kept.

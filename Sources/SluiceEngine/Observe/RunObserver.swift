@@ -77,11 +77,19 @@ public struct StageError: Sendable, Equatable {
     public static let recordsPerBatch = 3
     /// Log lines kept per stage between two calls (the oldest are dropped first).
     public static let logLinesKept = 20
-    /// Messages are cut to this many characters.
+    /// Messages are shown cut to this many characters.
     public static let maxMessage = 2000
 
-    /// `text` at most `maxMessage` characters long (short ones, nearly all, as they are).
+    /// `text` at most twice `maxMessage` characters long, as the runner hands it over (short
+    /// ones, nearly all, as they are). An observer that redacts with more secrets than the
+    /// stage's own cuts to `maxMessage` after that (`shown`): a secret that straddled this
+    /// cut lies past the shown part, and no prefix of it is left.
     public static func cut(_ text: String) -> String {
+        text.utf8.count <= 2 * maxMessage ? text : String(text.prefix(2 * maxMessage))
+    }
+
+    /// What is shown of a message: at most `maxMessage` characters.
+    public static func shown(_ text: String) -> String {
         text.utf8.count <= maxMessage ? text : String(text.prefix(maxMessage))
     }
 }

@@ -49,6 +49,19 @@ public struct Redactor: Sendable {
         return out
     }
 
+    /// Counters with their names redacted; two names that become one are added
+    /// (saturating: a plugin's absurd values never trap the host).
+    public func redactKeys(_ counters: [String: Int64]) -> [String: Int64] {
+        guard !needles.isEmpty else { return counters }
+        var out: [String: Int64] = [:]
+        for (name, value) in counters {
+            let key = redact(name)
+            let (sum, overflow) = out[key, default: 0].addingReportingOverflow(value)
+            out[key] = overflow ? (value > 0 ? Int64.max : Int64.min) : sum
+        }
+        return out
+    }
+
     public func redact(_ text: String) -> String {
         guard !needles.isEmpty else { return text }
         var out = text

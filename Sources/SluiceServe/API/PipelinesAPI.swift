@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import SluiceEngine
+import SluiceHistory
 
 /// `/api/v1/pipelines`, `/api/v1/session`, `…/{id}/graph` (docs/api.md, "Pipelines", "The graph").
 extension Dashboard {
@@ -15,7 +16,12 @@ extension Dashboard {
         }
         router.get("api/v1/pipelines/:id/graph") { _, context in
             guard let p = self.pipeline(context) else { return Dashboard.unknownPipeline(context) }
-            guard let graph = p.graph else { return API.notFound("the graph of \(p.id)") }
+            var graph = p.graph
+            if p.graphRecorded {
+                let path = p.historyPath
+                graph = await Blocking.run { (try? HistoryReader(readingOnly: path).newestGraph()?.graph) ?? nil } ?? graph
+            }
+            guard let graph else { return API.notFound("the graph of \(p.id)") }
             return API.json(graph)
         }
     }
@@ -34,12 +40,10 @@ extension Dashboard {
     /// server's threads.
     private func pipelineList() async -> [PipelineList.Entry] {
         let pipelines = self.pipelines
-        return await withCheckedContinuation { done in
-            DispatchQueue.global().async {
-                done.resume(returning: pipelines.map { p in
-                    PipelineList.Entry(id: p.id, name: p.name, namespace: p.namespace, stateFolder: p.stateFolder,
-                                       live: p.live != nil, history: FileManager.default.fileExists(atPath: p.historyPath))
-                })
+        return await Blocking.run {
+            pipelines.map { p in
+                PipelineList.Entry(id: p.id, name: p.name, namespace: p.namespace, stateFolder: p.stateFolder,
+                                   live: p.live != nil, history: FileManager.default.fileExists(atPath: p.historyPath))
             }
         }
     }

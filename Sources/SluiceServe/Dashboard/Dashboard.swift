@@ -75,6 +75,9 @@ public struct DashboardPipeline: Sendable {
     public var graph: PipelineGraph?
     /// The run in this process (run mode only).
     public var live: LiveRun?
+    /// The graph is the newest recorded run's (serve mode without a pipeline file): read
+    /// again at each request, so a run recorded since (or a changed pipeline) shows.
+    public var graphRecorded = false
     /// The pipeline's `sla.batchMs` when known (from its plan or pipeline file).
     public var slaBatchMs: Int?
 

@@ -85,9 +85,12 @@ public enum ServedPipelines {
             }
         }
         let ids = Dashboard.ids(for: found.map(\.name))
-        return zip(ids, found).map { id, f in
+        return zip(ids, found).enumerated().map { i, pair in
+            let (id, f) = pair
             var p = DashboardPipeline(id: id, name: f.name, namespace: f.namespace, stateFolder: f.state, spoolFolder: f.spool, graph: f.graph)
             p.slaBatchMs = f.sla
+            // Pipeline files come first: their plans' graphs; the rest are the history's.
+            p.graphRecorded = i >= files.count
             return p
         }
     }

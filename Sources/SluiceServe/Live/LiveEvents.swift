@@ -24,6 +24,14 @@ struct LiveEvents: Sendable {
             status: .ok,
             headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody { writer in
+                // Each stream costs a connection and a status a second: a bound, past which
+                // a client is told to come back in a minute (pages close theirs when hidden).
+                guard LiveEvents.streams.enter() else {
+                    try await writer.write(ByteBuffer(string: "retry: 60000\n: too many event streams (\(LiveEvents.streams.limit)); try again later\n\n"))
+                    try await writer.finish(nil)
+                    return
+                }
+                defer { LiveEvents.streams.leave() }
                 var sent: LiveRun.Mark?
                 var sentBatch: UInt64?
                 var quietMs = 0
@@ -59,9 +67,36 @@ struct LiveEvents: Sendable {
             })
     }
 
+    /// The streams open now, in this process, and how many may be.
+    static let streams = StreamGate(limit: 32)
+
     /// One event: its name and its data, JSON on one line.
     static func event<T: Encodable>(_ name: String, _ value: T) -> String {
         guard let data = try? API.encoder.encode(value) else { return "" }
         return "event: \(name)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+    }
+}
+
+/// Counts what is open against a limit.
+final class StreamGate: @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var open = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// False when `limit` are open already.
+    func enter() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard open < limit else { return false }
+        open += 1
+        return true
+    }
+
+    func leave() {
+        lock.lock()
+        open -= 1
+        lock.unlock()
     }
 }

@@ -145,7 +145,7 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
             errors: totals?.stages.reduce(0) { $0 + $1.errors } ?? 0, lastBatchMs: s.lastBatchMs,
             failure: s.failure,
             health: report.map { r in
-                LiveStatus.Health(healthy: r.healthy, reasons: r.reasons.map { .init(check: $0.check, message: redactor.redact($0.message)) })
+                LiveStatus.Health(healthy: r.healthy, reasons: r.reasons.map { .init(check: $0.check, message: StageError.shown(redactor.redact($0.message))) })
             },
             stages: stageNames.map { name in
                 totals?.stages.first { $0.name == name }.map { LiveStageCounts($0, redactor: redactor) } ?? LiveStageCounts(name: name)
@@ -163,7 +163,7 @@ public final class LiveRun: RunObserver, @unchecked Sendable {
     /// A stage's last errors, the newest first.
     public func lastErrors(of stage: String) -> [LiveError] {
         let errors = locked { state.errors[stage] ?? [] }
-        return errors.map { LiveError(atMs: $0.atMs, batch: $0.batch, kind: $0.kind.rawValue, message: redactor.redact($0.message)) }
+        return errors.map { LiveError(atMs: $0.atMs, batch: $0.batch, kind: $0.kind.rawValue, message: StageError.shown(redactor.redact($0.message))) }
     }
 
     /// The last `limit` batches, oldest first.
@@ -274,8 +274,7 @@ public struct LiveStageCounts: Encodable, Sendable {
         errors = s.errors
         alertsEmitted = s.alerts.emitted
         alertsPublished = s.alerts.published
-        counters = redactor.isEmpty ? s.counters
-            : Dictionary(s.counters.map { (redactor.redact($0.key), $0.value) }, uniquingKeysWith: +)
+        counters = redactor.redactKeys(s.counters)
         workerRestarts = s.workerRestarts
     }
 

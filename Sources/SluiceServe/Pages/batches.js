@@ -129,11 +129,27 @@ export async function render(view) {
   };
   draw();
 
-  let timer = null;
-  const later = () => { if (!timer) timer = setTimeout(() => { timer = null; if (view.current()) draw(); }, 1000); };
+  // The events carry the newest batch of each second: when batches come faster, the ones
+  // between are read again from the API (once a second at most), so no chart has gaps.
+  let timer = null, missing = false;
+  const later = () => {
+    if (timer) return;
+    timer = setTimeout(async () => {
+      timer = null;
+      if (!view.current()) return;
+      if (missing) {
+        missing = false;
+        const fresh = await api.getOptional(api.pipelinePath(pipeline.id, `/batches?limit=${limit}`)).catch(() => null);
+        if (fresh?.batches && view.current()) batches = fresh.batches;
+      }
+      if (view.current()) draw();
+    }, 1000);
+  };
   if (mode === 'run' && pipeline.live && !run) {
     view.onCleanup(live.on('batch', b => {
       if (!b || typeof b.batch !== 'number') return;
+      const last = batches.at(-1)?.batch;
+      if (last !== undefined && b.batch > last + 1) missing = true;
       batches = batches.filter(x => x.batch !== b.batch).concat([b]).sort((a, c) => a.batch - c.batch).slice(-limit);
       later();
     }));

@@ -15,6 +15,10 @@ export class Live {
     this.pending = null;
     this.lastApplied = 0;
     this.setState('off', 'no live run');
+    // A page kept in the back/forward cache must not keep its stream: each holds one of the
+    // browser's few connections to the host (six), and the next page would wait for one.
+    addEventListener('pagehide', () => { if (this.source) { this.stop(); this.resume = true; } });
+    addEventListener('pageshow', () => { if (this.resume) { this.resume = false; this.connect(); } });
   }
 
   setState(state, label, title) {
@@ -89,6 +93,10 @@ export class Live {
     this.source = null;
     clearTimeout(this.timer);
     this.timer = null;
+    // A status of the pipeline left behind never reaches the next one's page.
+    clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.pending = null;
   }
 
   /// Calls `fn` on every status (at once with the last one if known); returns an unsubscribe.

@@ -195,7 +195,7 @@ function runStrip(mode, pipeline) {
     set('lastBatch', st.lastBatchMs ? time(st.lastBatchMs) : '—', st.lastBatchMs ? absolute(st.lastBatchMs) : null);
     const healthy = st.health?.healthy;
     set('health', healthy === undefined || healthy === null ? '—' : healthy ? 'healthy' : 'unhealthy',
-      (st.health?.reasons ?? []).join('\n') || null, healthy === false ? 'bad' : healthy ? 'good' : null);
+      (st.health?.reasons ?? []).map(r => r?.message ?? String(r)).join('\n') || null, healthy === false ? 'bad' : healthy ? 'good' : null);
   };
   /// Not live: the newest recorded run's figures, from the history.
   const recorded = async () => {
