@@ -73,7 +73,9 @@ public enum HistoryDatabase {
             let queue = try DatabaseQueue(path: path, configuration: config)
             // Opening reads nothing: this makes a file that is not SQLite fail here.
             let (hasRuns, tables) = try queue.read { db in
-                (try db.tableExists("runs"), try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0)
+                // (GRDB's migrator makes its grdb_migrations table before the first migration.)
+                (try db.tableExists("runs"),
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name != 'grdb_migrations'") ?? 0)
             }
             guard hasRuns else {
                 // Nothing in it yet: a run is creating it (its first milliseconds) — no

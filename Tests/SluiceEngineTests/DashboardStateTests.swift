@@ -419,11 +419,16 @@ final class DashboardStateTests: XCTestCase {
 
     func testAMissingOrDamagedHistoryIsAJSONErrorAndTheServerStaysUp() throws {
         let dir = try scratchFolder()
-        let empty = dir + "/a/state", damaged = dir + "/b/state", zero = dir + "/c/state"
-        for f in [empty, damaged, zero] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
+        let empty = dir + "/a/state", damaged = dir + "/b/state", zero = dir + "/c/state", begun = dir + "/d/state"
+        for f in [empty, damaged, zero, begun] { try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true) }
+        // A history whose first migration has not committed yet: only GRDB's own table.
+        let made = try runProgram("/usr/bin/python3", ["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                                                    + "c.execute('CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)'); c.commit()",
+                                                    begun + "/history.sqlite"])
+        XCTAssertEqual(made.status, 0, made.stderr)
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: damaged + "/history.sqlite"))
         XCTAssertTrue(FileManager.default.createFile(atPath: zero + "/history.sqlite", contents: Data()))
-        let (h, address) = try serve(["--state", empty, "--state", damaged, "--state", zero])
+        let (h, address) = try serve(["--state", empty, "--state", damaged, "--state", zero, "--state", begun])
         XCTAssertTrue(h.stderr.contains("warning: \(damaged)/history.sqlite is damaged or not a history database"), h.stderr)
         defer { stop(h) }
 
@@ -438,6 +443,8 @@ final class DashboardStateTests: XCTestCase {
         // An empty file is a history a run is creating (its first milliseconds): none yet.
         let notYet = try object(address, "/api/v1/pipelines/c/runs", status: 404)
         XCTAssertTrue((notYet["error"] as? String)?.contains("no history yet") == true, "\(notYet)")
+        let begunYet = try object(address, "/api/v1/pipelines/d/runs", status: 404)
+        XCTAssertTrue((begunYet["error"] as? String)?.contains("no history yet") == true, "\(begunYet)")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: zero + "/history.sqlite")), Data(), "left empty")
         XCTAssertEqual(httpGet("http://\(address)/ping")?.status, 200)
         XCTAssertNotNil(try object(address, "/api/v1/pipelines/b/silences")["silences"])

@@ -51,9 +51,13 @@ class Client:
                     self.requests += 1
                 return body
         except urllib.error.HTTPError as error:
+            body = error.read()
             with self.lock:
                 self.requests += 1
-                self.failed.append(f"{path}: {error.code} {error.read()[:200]!r}")
+                # In the run's first milliseconds its history is being made: "no history
+                # yet" (404) is the answer a page gets then too, not a failure.
+                if not (error.code == 404 and b"no history yet" in body):
+                    self.failed.append(f"{path}: {error.code} {body[:200]!r}")
             return None
         except (urllib.error.URLError, OSError) as error:
             with self.lock:

@@ -153,10 +153,11 @@ function zoomBar(svg, canvas) {
     label.textContent = `${Math.round(scale * 100)}%`;
   };
   const button = (text, title, fn) => h('button', {type: 'button', class: 'small', title, 'aria-label': title, onclick: fn}, text);
-  // A graph a little wider than the window is shown whole at first; a much wider one scrolls.
+  // A graph up to about a third wider than the window is shown whole at first (its text
+  // stays readable); a wider one scrolls.
   requestAnimationFrame(() => {
     const ratio = (canvas.clientWidth - 4) / w;
-    if (ratio < 1 && ratio >= 0.8) set(ratio);
+    if (ratio < 1 && ratio >= 0.7) set(ratio);
   });
   return h('div', {class: 'graph-toolbar'},
     h('span', {class: 'muted small'}, 'Click a stage for its details'), h('span', {class: 'spacer'}),
