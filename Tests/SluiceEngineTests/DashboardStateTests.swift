@@ -715,29 +715,3 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertEqual(httpGet("http://\(address)/api/v1/pipelines/store-quality-monitor/runs", headers: ["Authorization": "Bearer s3cret-token"])?.status, 200)
     }
 }
-
-/// A request with a body on 127.0.0.1 (URLSession): status, headers and body; nil when
-/// nothing answered.
-func httpSend(_ method: String, _ url: String, body: Data, headers: [String: String] = [:], timeout: Double = 10)
-    -> (status: Int, headers: [String: String], body: String)? {
-    guard let u = URL(string: url) else { return nil }
-    var request = URLRequest(url: u, timeoutInterval: timeout)
-    request.httpMethod = method
-    request.httpBody = body
-    for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-    final class Box: @unchecked Sendable { var result: (Int, [String: String], String)? }
-    let box = Box()
-    let done = DispatchSemaphore(value: 0)
-    let session = URLSession(configuration: .ephemeral)
-    session.dataTask(with: request) { data, response, _ in
-        if let r = response as? HTTPURLResponse {
-            var h: [String: String] = [:]
-            for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
-            box.result = (r.statusCode, h, String(decoding: data ?? Data(), as: UTF8.self))
-        }
-        done.signal()
-    }.resume()
-    done.wait()
-    session.finishTasksAndInvalidate()
-    return box.result.map { (status: $0.0, headers: $0.1, body: $0.2) }
-}

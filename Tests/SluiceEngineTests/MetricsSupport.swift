@@ -100,8 +100,17 @@ func promtoolCheckMetrics(_ text: String) throws -> (status: Int32, output: Stri
 
 /// A GET on 127.0.0.1 (URLSession): status, headers and body; nil when nothing answered.
 func httpGet(_ url: String, headers: [String: String] = [:], timeout: Double = 10) -> (status: Int, headers: [String: String], body: String)? {
+    httpSend("GET", url, body: nil, headers: headers, timeout: timeout)
+}
+
+/// A request on 127.0.0.1 (URLSession), with a body or none: status, headers and body; nil
+/// when nothing answered.
+func httpSend(_ method: String, _ url: String, body: Data?, headers: [String: String] = [:], timeout: Double = 10)
+    -> (status: Int, headers: [String: String], body: String)? {
     guard let u = URL(string: url) else { return nil }
     var request = URLRequest(url: u, timeoutInterval: timeout)
+    request.httpMethod = method
+    request.httpBody = body
     for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
     final class Box: @unchecked Sendable { var result: (Int, [String: String], String)? }
     let box = Box()
