@@ -201,6 +201,27 @@ final class DashboardStateTests: XCTestCase {
     }
 
     /// The graph a run keeps has its secret properties masked: the value is nowhere in the file.
+    func testAnAmbiguousOrEmptyRunIdIsABadRequest() throws {
+        let dir = try scratchFolder()
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        try #"{"id":"r1"}"#.write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
+        try """
+            {"name": "twice", "stages": [{"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in"}}},
+                                         {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+             "connections": [{"from": "src", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        // Two runs (the second resumes and reads nothing): both ids begin with the year.
+        for _ in 0..<2 { XCTAssertEqual(try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"]).status, 0) }
+        let (h, address) = try serve(["--state", dir + "/out/twice/state"])
+        defer { stop(h) }
+        let base = "/api/v1/pipelines/twice"
+        XCTAssertEqual((try object(address, base + "/runs")["runs"] as? [[String: Any]])?.count, 2)
+        for path in [base + "/runs/2", base + "/batches?run=2", base + "/batches?run="] {
+            let e = try object(address, path, status: 400)
+            XCTAssertNotNil(e["error"] as? String, path)
+        }
+    }
+
     func testTheKeptGraphHoldsNoSecret() throws {
         let dir = try scratchFolder()
         try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
