@@ -118,6 +118,9 @@
  *          source's partitions moved).
  *     1.6  sluice_emitter.report_lag (how far a source is behind its input, per
  *          partition: progress records and metrics show it)
+ *     1.7  sluice_plugin.flags with SLUICE_READS_BY_ACCESSOR, sluice_emitter.reader and
+ *          the sluice_get family: records read through the host, parsed only as far as
+ *          they are read (SLUICE_RECORD_HOST)
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
@@ -317,7 +320,7 @@ extern "C" {
 
 /** The ABI version this header describes. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 6
+#define SLUICE_ABI_MINOR 7
 
 /** The one symbol every plugin library exports (see SLUICE_DEFINE_LIBRARY). */
 #define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -477,8 +480,14 @@ typedef struct sluice_field {
 typedef struct sluice_record {
     const sluice_field *fields;
     uint32_t nfields;
-    uint32_t flags; /* reserved: 0 */
+    uint32_t flags; /* 0 for records you build; SLUICE_RECORD_HOST marks a host handle */
 } sluice_record;
+
+/** ABI 1.7: in sluice_record.flags, a record the host hands out as a handle (only to a
+ *  plugin whose descriptor sets SLUICE_READS_BY_ACCESSOR): `fields` is opaque and
+ *  `nfields` is 0, so reading the arrays finds no field, never garbage. Read it with the
+ *  sluice_get family. The other bits of flags are the host's. */
+#define SLUICE_RECORD_HOST 0x80000000u
 
 /* ---- reading ------------------------------------------------------------------------ */
 
@@ -687,6 +696,39 @@ typedef struct sluice_alert {
  *   last_error, render_json      everyone, in every call including create
  * A function that does not apply to the call returns SLUICE_ERROR and does nothing.
  */
+/** ABI 1.7: reading records through the host (sluice_emitter.reader). Every function
+ *  returns 1 and fills *out when the field, member or item is there, 0 when it is not, and
+ *  -1 when it cannot be read (memory ran out, a handle of a batch that ended): last_error
+ *  says why. Values are valid until the call returns. A STRING value points into host
+ *  memory and is not NUL-terminated. An ARRAY's or OBJECT's `len` is its count, and its
+ *  `as.items` / `as.fields` may be a host handle: read them with item, member and
+ *  member_at (which also take containers you built yourself), never directly. */
+typedef struct sluice_reader {
+    uint32_t size; /* sizeof(sluice_reader) as the host built it: grows by appending */
+    uint32_t reserved;
+    /** Field `key` of `r` (SLUICE_NO_KEY finds nothing). */
+    int (*get)(void *ctx, const sluice_record *r, sluice_key key, sluice_value *out);
+    /** Field named `name` (`len` bytes) of `r`, no interning. */
+    int (*find)(void *ctx, const sluice_record *r, const char *name, size_t len,
+                sluice_value *out);
+    /** How many top-level fields `r` has. */
+    uint32_t (*count)(void *ctx, const sluice_record *r);
+    /** The i-th field of `r` (key, name, value) in input order, fields added by emit_with
+     *  last. */
+    int (*field_at)(void *ctx, const sluice_record *r, uint32_t i, sluice_field *out);
+    /** The member of an OBJECT value by key, or by name when key is SLUICE_NO_KEY. */
+    int (*member)(void *ctx, const sluice_value *object, sluice_key key, const char *name,
+                  size_t len, sluice_value *out);
+    /** The i-th member of an OBJECT value. */
+    int (*member_at)(void *ctx, const sluice_value *object, uint32_t i, sluice_field *out);
+    /** Item i of an ARRAY value. */
+    int (*item)(void *ctx, const sluice_value *array, uint32_t i, sluice_value *out);
+    /** A value as compact JSON text (a container read from text and unchanged: its source
+     *  bytes). Valid until the next value_json call or the end of the call; ptr NULL when
+     *  it cannot be rendered. */
+    sluice_str (*value_json)(void *ctx, const sluice_value *v);
+} sluice_reader;
+
 typedef struct sluice_emitter {
     uint32_t size; /* sizeof(sluice_emitter) as the host built it */
     uint32_t reserved;
@@ -849,12 +891,87 @@ typedef struct sluice_emitter {
      *  character, or for a partition beyond the most a batch carries. */
     sluice_status (*report_lag)(void *ctx, const char *partition, size_t partition_len,
                                 int64_t records_behind, int64_t bytes_behind);
+
+    /* ABI 1.7: check SLUICE_HAS(out, sluice_emitter, reader) before reading it (or use
+     * the sluice_get family below, which does). */
+
+    /** Reading records through the host: see sluice_reader. */
+    const sluice_reader *reader;
 } sluice_emitter;
 
 /** report_lag's bounds (ABI 1.6): the longest partition name, the most partitions a batch
  *  carries. */
 #define SLUICE_MAX_LAG_NAME 512
 #define SLUICE_MAX_LAG_PARTITIONS 1024
+
+/* ---- reading records the accessor way (ABI 1.7) -------------------------------------
+ * These work on every record: a host handle (SLUICE_RECORD_HOST) goes through
+ * out->reader, a record with flat fields is read inline as sluice_record_get does. They
+ * work in a host of any 1.x minor (without a reader there are no handles). */
+
+static inline int sluice_get(const sluice_emitter *out, const sluice_record *r, sluice_key key,
+                             sluice_value *v) {
+    if ((r->flags & SLUICE_RECORD_HOST) && SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->get(out->ctx, r, key, v);
+    const sluice_value *p = sluice_record_get(r, key);
+    if (p == NULL) return 0;
+    *v = *p;
+    return 1;
+}
+
+static inline int sluice_find(const sluice_emitter *out, const sluice_record *r,
+                              const char *name, size_t len, sluice_value *v) {
+    if ((r->flags & SLUICE_RECORD_HOST) && SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->find(out->ctx, r, name, len, v);
+    const sluice_value *p = sluice_record_find(r, name, len);
+    if (p == NULL) return 0;
+    *v = *p;
+    return 1;
+}
+
+static inline uint32_t sluice_count(const sluice_emitter *out, const sluice_record *r) {
+    if ((r->flags & SLUICE_RECORD_HOST) && SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->count(out->ctx, r);
+    return r->nfields;
+}
+
+static inline int sluice_field_at(const sluice_emitter *out, const sluice_record *r, uint32_t i,
+                                  sluice_field *f) {
+    if ((r->flags & SLUICE_RECORD_HOST) && SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->field_at(out->ctx, r, i, f);
+    if (i >= r->nfields) return 0;
+    *f = r->fields[i];
+    return 1;
+}
+
+static inline int sluice_member(const sluice_emitter *out, const sluice_value *object,
+                                sluice_key key, const char *name, size_t len, sluice_value *v) {
+    if (SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->member(out->ctx, object, key, name, len, v);
+    const sluice_value *p = key != SLUICE_NO_KEY ? sluice_object_get(object, key)
+                                                 : sluice_object_find(object, name, len);
+    if (p == NULL) return 0;
+    *v = *p;
+    return 1;
+}
+
+static inline int sluice_member_at(const sluice_emitter *out, const sluice_value *object,
+                                   uint32_t i, sluice_field *f) {
+    if (SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->member_at(out->ctx, object, i, f);
+    if (object == NULL || object->type != SLUICE_OBJECT || i >= object->len) return 0;
+    *f = object->as.fields[i];
+    return 1;
+}
+
+static inline int sluice_item(const sluice_emitter *out, const sluice_value *array, uint32_t i,
+                              sluice_value *v) {
+    if (SLUICE_HAS(out, sluice_emitter, reader) && out->reader)
+        return out->reader->item(out->ctx, array, i, v);
+    if (array == NULL || array->type != SLUICE_ARRAY || i >= array->len) return 0;
+    *v = array->as.items[i];
+    return 1;
+}
 
 /* ---- inline helpers around the emitter ---------------------------------------------- */
 
@@ -1177,7 +1294,18 @@ typedef struct sluice_plugin {
      *  every message you give it; still, never put a URL or a key in a message. */
     sluice_status (*publish)(void *instance, const sluice_alert *const *alerts, size_t n,
                              const sluice_emitter *out);
+
+    /* ABI 1.7: read by the host only when SLUICE_HAS(d, sluice_plugin, flags). */
+
+    /** SLUICE_READS_BY_ACCESSOR, or 0. */
+    uint64_t flags;
 } sluice_plugin;
+
+/** ABI 1.7, in sluice_plugin.flags: this plugin reads its input records only through the
+ *  sluice_get family (out->reader), never through fields[], as.items or as.fields. The
+ *  host may then hand it records as handles, parsed only as far as they are read. A
+ *  plugin without the flag gets records in the flat layout, exactly as before. */
+#define SLUICE_READS_BY_ACCESSOR 1u
 
 /** What the entry symbol returns. */
 typedef struct sluice_library {

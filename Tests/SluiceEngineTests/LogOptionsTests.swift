@@ -9,7 +9,7 @@ final class LogOptionsTests: XCTestCase {
         let r = try host(["--version"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), BuildInfo.line)
-        XCTAssertTrue(BuildInfo.line.hasSuffix("(plugin ABI 1.6)"))
+        XCTAssertTrue(BuildInfo.line.hasSuffix("(plugin ABI 1.7)"))
     }
 
     func testJSONLogLinesAreJSONObjectsAndTheLevelFilters() throws {

@@ -6,6 +6,6 @@ public enum BuildInfo {
     public static let version = "0.23.0"
     /// The plugin ABI it speaks (sluice_plugin.h).
     public static let abi = "\(SLUICE_ABI_MAJOR).\(SLUICE_ABI_MINOR)"
-    /// One line: "0.23.0 (plugin ABI 1.6)".
+    /// One line: "0.23.0 (plugin ABI 1.7)".
     public static let line = "\(version) (plugin ABI \(abi))"
 }

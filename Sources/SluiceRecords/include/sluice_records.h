@@ -121,6 +121,50 @@ int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *
                     const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
                     size_t *nbad) SR_NOEXCEPT;
 
+/* ---- lazy records: parsed only as far as they are read (ABI 1.7) ----------------------
+ * In lazy mode the line parser hands out records as host handles (SLUICE_RECORD_HOST):
+ * the line's text, validated in full, and an index of its top-level members; a value is
+ * parsed the first time it is read. Handles live in the batch's arenas and are trusted
+ * only while that batch lives (a tag, as the fields header's). Everything the host reads
+ * records with goes through the sr_get family below, which takes flat records and handles
+ * alike; a handle read the old way (fields[], sluice_record_get) has no fields. */
+
+#define SR_PARSE_EAGER 0 /* flat records, as in ABI 1.0 (the default) */
+#define SR_PARSE_LAZY 1  /* handles */
+/** The mode of the next sr_parse_lines calls. */
+void sr_line_parser_set_mode(sr_line_parser *parser, int mode) SR_NOEXCEPT;
+
+/** 1 when `r` is a host handle. */
+static inline int sr_is_handle(const sluice_record *r) {
+    return (r->flags & SLUICE_RECORD_HOST) != 0;
+}
+
+/* The reader's functions (sluice_reader has the same, with a ctx): 1 and *out when there,
+ * 0 when not, -1 when it cannot be read (a handle of an ended batch, memory ran out).
+ * Values of handles are valid until their batch ends. */
+int sr_get(const sluice_record *r, sluice_key key, sluice_value *out) SR_NOEXCEPT;
+int sr_find(const sluice_record *r, const char *name, size_t len, sluice_value *out) SR_NOEXCEPT;
+uint32_t sr_count(const sluice_record *r) SR_NOEXCEPT;
+int sr_field_at(const sluice_record *r, uint32_t i, sluice_field *out) SR_NOEXCEPT;
+/** By key, or by name when key is SLUICE_NO_KEY. */
+int sr_member(const sluice_value *object, sluice_key key, const char *name, size_t len,
+              sluice_value *out) SR_NOEXCEPT;
+int sr_member_at(const sluice_value *object, uint32_t i, sluice_field *out) SR_NOEXCEPT;
+int sr_item(const sluice_value *array, uint32_t i, sluice_value *out) SR_NOEXCEPT;
+
+/** `in` in the flat layout, for a plugin of an earlier minor: a flat record as it is
+ *  (out = *in), a handle built once into `arena` (cached: a second call for the same
+ *  handle costs nothing) keeping its source text, so it renders to the same bytes.
+ *  Returns 0, or -1 with the reason. */
+int sr_materialize(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
+                   size_t err_cap) SR_NOEXCEPT;
+/** `count` records at once (out may equal in). */
+int sr_materialize_records(sr_arena *arena, const sluice_record *in, size_t count,
+                           sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
+/** A value in the flat layout (containers deep, into `arena`; scalars as they are). */
+int sr_materialize_value(sr_arena *arena, const sluice_value *in, sluice_value *out, char *err,
+                         size_t err_cap) SR_NOEXCEPT;
+
 /* ---- copying -------------------------------------------------------------------------- */
 
 /** Deep-copies `in` (built by a plugin, in its memory) into `arena`, interning names.
