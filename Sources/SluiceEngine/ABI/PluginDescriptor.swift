@@ -35,6 +35,9 @@ public struct PluginDescriptor: @unchecked Sendable {
     public let abiMinor: UInt32
     /// The descriptor itself, static in the library.
     let raw: UnsafePointer<sluice_plugin>
+    /// ABI 1.7: the plugin reads input records only through the host's reader
+    /// (SLUICE_READS_BY_ACCESSOR), so it may be handed lazy records (handles).
+    public let readsByAccessor: Bool
 
     /// Reads every plugin of `library`. A bad descriptor fails only that plugin.
     static func all(in library: NativeLibrary) throws -> [Result<PluginDescriptor, DescriptorError>] {
@@ -90,6 +93,9 @@ public struct PluginDescriptor: @unchecked Sendable {
         self.version = version
         self.library = library
         self.raw = p
+        let flagsEnd = MemoryLayout<sluice_plugin>.offset(of: \sluice_plugin.flags)! + MemoryLayout<UInt64>.size
+        self.readsByAccessor = abiMinor >= 7 && Int(d.size) >= flagsEnd
+            && (d.flags & UInt64(SLUICE_READS_BY_ACCESSOR)) != 0
     }
 }
 
