@@ -21,115 +21,56 @@ public struct AggregatedAlert {
 /// aggregation): `groupBy` payload fields make the group (none: one group for all), and
 /// each aggregate (`count`, `sum`, `avg`/`mean`, `min`, `max`) reads a payload field as a
 /// number. A value that is not a number is counted as invalid for that aggregate; with no
-/// number at all, sum, avg, min and max are "null". It reads payload bytes in the arena and
-/// writes its alerts there: no Swift string per alert.
-public struct AlertAggregator {
+/// number at all, sum, avg, min and max are "null". The work is SluiceRecords'
+/// (`sr_aggregate`, alerts.cpp): it reads payload bytes in the arena and writes its alerts
+/// there, with no Swift string or array per alert.
+public final class AlertAggregator {
     public let settings: AlertSettings
-    private let groupKeys: [[UInt8]]
-    private let fieldKeys: [[UInt8]?]
+    private let table: OpaquePointer
 
     public init(_ settings: AlertSettings) {
         self.settings = settings
-        groupKeys = settings.groupBy.map { Array($0.utf8) }
-        fieldKeys = settings.aggregates.map { $0.field.map { Array($0.utf8) } }
+        let strings = RecordArena(chunkBytes: 4096)
+        let groupBy = settings.groupBy.map { strings.string($0) }
+        let specs = settings.aggregates.map { a -> sr_aggregate_spec in
+            let function: Int32
+            switch a.function {
+            case .count: function = Int32(SR_AGGREGATE_COUNT)
+            case .sum: function = Int32(SR_AGGREGATE_SUM)
+            case .avg: function = Int32(SR_AGGREGATE_AVG)
+            case .min: function = Int32(SR_AGGREGATE_MIN)
+            case .max: function = Int32(SR_AGGREGATE_MAX)
+            case .distinct: function = Int32(SR_AGGREGATE_NULL)  // only over a window: AlertMonitor counts it
+            }
+            return sr_aggregate_spec(name: strings.string(a.name), field: a.field.map { strings.string($0) } ?? sluice_str(ptr: nil, len: 0),
+                                     function: function)
+        }
+        guard let table = sr_aggregator_new(groupBy, groupBy.count, specs, specs.count) else {
+            outOfMemory("the alert aggregation of \(settings.aggregates.count) aggregate(s)")
+        }
+        self.table = table
     }
 
-    struct Accumulator {
-        var present = 0   // alerts with the field
-        var numbers = 0   // of those, readable as numbers
-        var sum = 0.0
-        var min = Double.infinity
-        var max = -Double.infinity
-    }
+    deinit { sr_aggregator_free(table) }
 
     /// One alert per group, in the order groups first appear, written into `arena`.
     public func aggregate(_ alerts: [RawAlertRef], into arena: RecordArena) -> [AggregatedAlert] {
-        let nAggregates = fieldKeys.count
-        var table = GroupTable()
-        var firstAlert: [Int] = []         // group → the alert that opened it (its groupBy values)
-        var counts: [Int] = []             // group → raw alerts
-        var accumulators: [Accumulator] = []  // group * nAggregates + aggregate
-        var key: [UInt8] = []
-        key.reserveCapacity(64)
-        for (a, alert) in alerts.enumerated() {
-            let entries = alert.entries
-            key.removeAll(keepingCapacity: true)
-            for g in groupKeys {
-                // A present field: its length (4 bytes) then its bytes; a missing one: 0xFF
-                // bytes, a length no value has. Distinct values never share a key.
-                if let v = Self.find(g, in: entries) {
-                    withUnsafeBytes(of: UInt32(v.count).littleEndian) { key.append(contentsOf: $0) }
-                    key.append(contentsOf: v)
-                } else {
-                    key.append(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF])
-                }
-            }
-            let (group, isNew) = key.withUnsafeBufferPointer { table.number(of: $0) }
-            if isNew {
-                firstAlert.append(a)
-                counts.append(0)
-                accumulators.append(contentsOf: repeatElement(Accumulator(), count: nAggregates))
-            }
-            counts[group] += 1
-            for (i, field) in fieldKeys.enumerated() {
-                guard let field, let text = Self.find(field, in: entries) else { continue }
-                let slot = group * nAggregates + i
-                accumulators[slot].present += 1
-                guard let number = Self.number(text) else { continue }
-                accumulators[slot].numbers += 1
-                accumulators[slot].sum += number
-                accumulators[slot].min = Swift.min(accumulators[slot].min, number)
-                accumulators[slot].max = Swift.max(accumulators[slot].max, number)
-            }
+        var groups: UnsafePointer<sr_aggregated_alert>?
+        let n = alerts.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: sr_raw_alert.self) { sr_aggregate(table, arena.raw, $0.baseAddress, $0.count, &groups) }
         }
-        return counts.indices.map { g in
-            finish(group: alerts[firstAlert[g]], count: counts[g],
-                   accumulators: accumulators[(g * nAggregates)..<((g + 1) * nAggregates)], arena: arena)
-        }
-    }
-
-    private func finish(group first: RawAlertRef, count: Int, accumulators: ArraySlice<Accumulator>,
-                        arena: RecordArena) -> AggregatedAlert {
-        let capacity = groupKeys.count + settings.aggregates.count
-        let kvs = arena.allocate(sluice_kv.self, count: capacity, for: "an aggregated alert's payload")
-        var n = 0
-        // The group's values are the opening alert's own bytes in the arena: shared, not copied.
-        for g in groupKeys.indices {
-            if let kv = Self.entry(groupKeys[g], in: first.entries) {
-                kvs[n] = kv
-                n += 1
+        guard n >= 0 else { outOfMemory("the aggregation of \(alerts.count) alert(s)") }
+        guard n > 0, let groups else { return [] }
+        let aggregates = settings.aggregates
+        return (0..<Int(n)).map { g in
+            let group = groups[g]
+            var invalid: [String: Int] = [:]
+            if let counts = group.invalid {
+                for (i, spec) in aggregates.enumerated() where counts[i] > 0 { invalid[spec.name] = Int(counts[i]) }
             }
+            return AggregatedAlert(payload: UnsafeBufferPointer(start: group.payload, count: group.npayload),
+                                   count: Int(group.count), invalid: invalid)
         }
-        var invalid: [String: Int] = [:]
-        var text = [CChar](repeating: 0, count: 32)
-        for (spec, acc) in zip(settings.aggregates, accumulators) {
-            let length: Int
-            switch spec.function {
-            case .count:
-                length = sr_format_number(&text, Double(spec.field == nil ? count : acc.present))
-            case .distinct:
-                // Only over a window (the spec refuses it elsewhere): AlertMonitor counts it.
-                length = sr_format_number(&text, .nan)
-            case .sum, .avg, .min, .max:
-                if acc.numbers == 0 {
-                    length = sr_format_number(&text, .nan)  // "null"
-                } else {
-                    let value: Double
-                    switch spec.function {
-                    case .sum: value = acc.sum
-                    case .avg: value = acc.sum / Double(acc.numbers)
-                    case .min: value = acc.min
-                    default: value = acc.max
-                    }
-                    length = sr_format_number(&text, value)
-                }
-                if acc.numbers < count { invalid[spec.name] = count - acc.numbers }
-            }
-            kvs[n] = sluice_kv(key: arena.string(spec.name),
-                               value: sluice_str(ptr: arena.copy(text, count: length, for: "an aggregate's value"), len: length))
-            n += 1
-        }
-        return AggregatedAlert(payload: UnsafeBufferPointer(start: kvs, count: n), count: count, invalid: invalid)
     }
 
     /// The entry with key `key`, or nil.
@@ -151,23 +92,11 @@ public struct AlertAggregator {
         }
     }
 
-    /// The text as a finite number (JSON-like: "3", "-2.5", "1e3"), or nil. The bytes are
-    /// NUL-terminated in the arena, so strtod reads them in place.
+    /// The text as a finite number (JSON-like: "3", "-2.5", "1e3"), or nil
+    /// (sr_alert_number: not "0x1A", "inf" or "nan").
     static func number(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard let base = text.baseAddress, text.count > 0, text.count < 64 else { return nil }
-        // Only the characters of decimal numbers: strtod alone would also take "0x1A",
-        // "inf" or "nan".
-        for byte in text {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
-                 UInt8(ascii: "e"), UInt8(ascii: "E"): continue
-            default: return nil
-            }
-        }
-        var end: UnsafeMutablePointer<CChar>?
-        let start = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
-        let d: Double = strtod(start, &end)
-        guard let end, UnsafePointer(end) == start + text.count, d.isFinite else { return nil }
-        return d
+        var d = 0.0
+        let found = text.withMemoryRebound(to: CChar.self) { sr_alert_number($0.baseAddress, $0.count, &d) }
+        return found == 1 ? d : nil
     }
 }

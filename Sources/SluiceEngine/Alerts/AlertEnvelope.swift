@@ -23,61 +23,30 @@ import SluiceRecords
 /// the key fields (the stage's groupBy fields when it aggregates — none without groupBy,
 /// its one group — else its `alerts.key` fields, else the whole payload): the same for the
 /// same group in every batch and run.
+///
+/// The hashes and the JSON are SluiceRecords' work (`sr_envelope_write`, alerts.cpp): one
+/// writer per stage and step, no Swift string or array per envelope.
 final class EnvelopeWriter {
     private let arena: RecordArena
-    private let namespace, pipeline, stage, run: sluice_str
-    private let batch: UInt64
-    private let timestampMs: Int64
-    /// `,"namespace":…,"count":` — the same for every alert of this stage and batch.
-    private let middle: [UInt8]
-    /// The id hash after namespace, pipeline, stage and batch.
-    private let prefixHash: StableHash
-    /// The key hash after namespace, pipeline and stage.
-    private let keyHash: StableHash
-    /// The payload fields the key is made of (nil: the whole payload), as bytes and as
-    /// the names publishers see (in the arena).
-    private let keyFields: [[UInt8]]?
-    private let keyFieldNames: UnsafeMutablePointer<sluice_str>?
-    private var json = sr_buf()
+    private let writer: OpaquePointer
 
     init(arena: RecordArena, namespace: String, pipeline: String, stage: String, run: String,
          batch: UInt64, timestampMs: Int64, keyFields: [String]? = nil) {
         self.arena = arena
-        self.namespace = arena.string(namespace)
-        self.pipeline = arena.string(pipeline)
-        self.stage = arena.string(stage)
-        self.run = arena.string(run)
-        self.batch = batch
-        self.timestampMs = timestampMs
-        var hash = StableHash()
-        for part in [run, namespace, pipeline, stage, String(batch)] { hash.add(part) }
-        prefixHash = hash
-        var key = StableHash()
-        for part in [namespace, pipeline, stage] { key.add(part) }
-        keyHash = key
-        self.keyFields = keyFields.map { $0.map { Array($0.utf8) } }
-        if let fields = keyFields, !fields.isEmpty {
-            let names = arena.allocate(sluice_str.self, count: fields.count, for: "an alert key's field names")
-            for (i, f) in fields.enumerated() { names[i] = arena.string(f) }
-            keyFieldNames = names
-        } else {
-            keyFieldNames = nil
+        let names = keyFields.map { $0.map { arena.string($0) } } ?? []
+        let made = names.withUnsafeBufferPointer { fields in
+            var parts = sr_envelope_parts(namespace_name: arena.string(namespace), pipeline: arena.string(pipeline),
+                                          stage: arena.string(stage), run: arena.string(run), batch: batch,
+                                          timestamp_ms: timestampMs, timestamp: arena.string(Timestamp.iso8601(milliseconds: timestampMs)),
+                                          has_key_fields: keyFields == nil ? 0 : 1, key_fields: fields.baseAddress,
+                                          nkey_fields: fields.count)
+            return sr_envelope_writer_new(arena.raw, &parts)
         }
-        var m = sr_buf()
-        defer { sr_buf_free(&m) }
-        func raw(_ s: String) { var s = s; _ = s.withUTF8 { sr_buf_append(&m, cchar($0), $0.count) } }
-        func quoted(_ s: String) { var s = s; _ = s.withUTF8 { sr_write_json_string(&m, cchar($0), $0.count) } }
-        raw(",\"namespace\":"); quoted(namespace)
-        raw(",\"pipeline\":"); quoted(pipeline)
-        raw(",\"stage\":"); quoted(stage)
-        raw(",\"run\":"); quoted(run)
-        raw(",\"batch\":\(batch),\"timestamp\":"); quoted(Timestamp.iso8601(milliseconds: timestampMs))
-        raw(",\"count\":")
-        if m.failed != 0 { outOfMemory("the envelope text of stage '\(stage)'") }
-        middle = Array(UnsafeRawBufferPointer(start: m.data, count: m.len))
+        guard let made else { outOfMemory("the envelope text of stage '\(stage)'") }
+        writer = made
     }
 
-    deinit { sr_buf_free(&json) }
+    deinit { sr_envelope_writer_free(writer) }
 
     /// What a notification of an alert's life adds to its envelope (ABI 1.5; the header
     /// and docs/alerts.md say what each field means).
@@ -99,111 +68,26 @@ final class EnvelopeWriter {
     /// restart — rather than of the batch.
     func write(payload: UnsafeBufferPointer<sluice_kv>, count: Int, invalid: [(key: String, value: Int)] = [],
                ordinal: Int, life: Life? = nil) -> UnsafeMutablePointer<sluice_alert> {
-        var key = keyHash
-        if let keyFields {
-            for field in keyFields {
-                key.add(field)
-                if let kv = AlertAggregator.entry(field, in: payload) { key.add(kv.value) } else { key.addMissing() }
-            }
-        } else {
-            for kv in payload {
-                key.add(kv.key)
-                key.add(kv.value)
-            }
-        }
-        var hash: StableHash
-        var incident = key
+        let counts = invalid.map { sr_invalid_count(name: arena.string($0.key), count: UInt64(max(0, $0.value))) }
+        var notification: sr_envelope_life?
         if let life {
-            // The incident's number, never given twice in a stage (AlertKeyTable): the same
-            // when the incident is made again after a restart, in processing time too.
-            incident.add(Int(life.incident))
-            hash = incident
-            hash.add(life.notification.rawValue)
-            hash.add(Int(life.notification == .resolved ? life.endsAtMs : timestampMs))
-        } else {
-            hash = prefixHash
-            hash.add(ordinal)
-            for kv in payload {
-                hash.add(kv.key)
-                hash.add(kv.value)
+            let resolved = life.notification == .resolved
+            notification = sr_envelope_life(notification: arena.string(life.notification.rawValue), status: arena.string(life.status),
+                                            severity: arena.string(life.severity), incident: life.incident, resolved: resolved ? 1 : 0,
+                                            starts_at_ms: life.startsAtMs, ends_at_ms: life.endsAtMs,
+                                            starts_at: arena.string(Timestamp.iso8601(milliseconds: life.startsAtMs)),
+                                            ends_at: resolved ? arena.string(Timestamp.iso8601(milliseconds: life.endsAtMs)) : sluice_str(ptr: nil, len: 0))
+        }
+        let envelope = counts.withUnsafeBufferPointer { counts in
+            if var notification {
+                return sr_envelope_write(writer, payload.baseAddress, payload.count, UInt64(max(0, count)), counts.baseAddress, counts.count,
+                                         UInt64(max(0, ordinal)), &notification)
             }
+            return sr_envelope_write(writer, payload.baseAddress, payload.count, UInt64(max(0, count)), counts.baseAddress, counts.count,
+                                     UInt64(max(0, ordinal)), nil)
         }
-        sr_buf_clear(&json)
-        sr_buf_append(&json, "{\"id\":\"", 7)
-        hash.appendHex(to: &json)
-        sr_buf_append(&json, "\",\"key\":\"", 9)
-        key.appendHex(to: &json)
-        sr_buf_append(&json, "\"", 1)
-        _ = middle.withUnsafeBufferPointer { sr_buf_append(&json, UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: CChar.self), $0.count) }
-        sr_buf_append_u64(&json, UInt64(count))
-        var incidentOffset = 0
-        if let life {
-            func member(_ name: String, _ value: String) {
-                var text = ",\"\(name)\":"
-                _ = text.withUTF8 { sr_buf_append(&json, cchar($0), $0.count) }
-                var v = value
-                _ = v.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
-            }
-            member("status", life.status)
-            member("notification", life.notification.rawValue)
-            member("severity", life.severity)
-            sr_buf_append(&json, ",\"incident\":\"", 13)
-            incidentOffset = json.len
-            incident.appendHex(to: &json)
-            sr_buf_append(&json, "\"", 1)
-            member("startsAt", Timestamp.iso8601(milliseconds: life.startsAtMs))
-            if life.notification == .resolved { member("endsAt", Timestamp.iso8601(milliseconds: life.endsAtMs)) }
-        }
-        sr_buf_append(&json, ",\"payload\":{", 12)
-        for (i, kv) in payload.enumerated() {
-            if i > 0 { sr_buf_append(&json, ",", 1) }
-            sr_write_json_string(&json, kv.key.ptr, kv.key.len)
-            sr_buf_append(&json, ":", 1)
-            sr_write_json_string(&json, kv.value.ptr, kv.value.len)
-        }
-        sr_buf_append(&json, "}", 1)
-        if !invalid.isEmpty {
-            sr_buf_append(&json, ",\"invalid\":{", 12)
-            for (i, entry) in invalid.enumerated() {
-                if i > 0 { sr_buf_append(&json, ",", 1) }
-                var key = entry.key
-                _ = key.withUTF8 { sr_write_json_string(&json, cchar($0), $0.count) }
-                sr_buf_append(&json, ":", 1)
-                sr_buf_append_u64(&json, UInt64(entry.value))
-            }
-            sr_buf_append(&json, "}", 1)
-        }
-        sr_buf_append(&json, "}", 1)
-        if json.failed != 0 { outOfMemory("an alert's envelope of \(payload.count) payload entries") }
-
-        let a = arena.allocate(sluice_alert.self, count: 1, for: "an alert's envelope")
-        var v = sluice_alert()
-        v.size = UInt32(MemoryLayout<sluice_alert>.size)
-        v.npayload = UInt32(payload.count)
-        v.id = sluice_str(ptr: arena.copy(json.data.map { $0 + 7 }, count: 32, for: "an alert's id"), len: 32)
-        v.namespace_name = namespace
-        v.pipeline = pipeline
-        v.stage = stage
-        v.run = run
-        v.batch = batch
-        v.timestamp_ms = timestampMs
-        v.count = UInt64(count)
-        v.payload = payload.baseAddress
-        v.json = sluice_str(ptr: arena.copy(json.data, count: json.len, for: "an alert's envelope text"), len: json.len)
-        // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
-        v.key = sluice_str(ptr: v.json.ptr.map { $0 + 48 }, len: 32)
-        v.nkey_fields = UInt32(keyFields?.count ?? 0)
-        v.key_fields = UnsafePointer(keyFieldNames)
-        if let life {
-            v.status = arena.string(life.status)
-            v.notification = arena.string(life.notification.rawValue)
-            v.severity = arena.string(life.severity)
-            v.incident = sluice_str(ptr: v.json.ptr.map { $0 + incidentOffset }, len: 32)
-            v.starts_at_ms = life.startsAtMs
-            v.ends_at_ms = life.notification == .resolved ? life.endsAtMs : 0
-        }
-        a.initialize(to: v)
-        return a
+        guard let envelope else { outOfMemory("an alert's envelope of \(payload.count) payload entries") }
+        return envelope
     }
 }
 
@@ -218,78 +102,6 @@ extension RecordArena {
 @inline(__always)
 private func cchar(_ b: UnsafeBufferPointer<UInt8>) -> UnsafePointer<CChar>? {
     UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self)
-}
-
-/// Two 64-bit FNV-1a hashes with different offsets: a 128-bit id, stable across runs,
-/// machines and Swift versions (unlike Hasher, which is seeded per process).
-struct StableHash {
-    private var a: UInt64 = 0xcbf2_9ce4_8422_2325
-    private var b: UInt64 = 0x6c62_272e_07bb_0142
-
-    mutating func add(_ s: String) {
-        for byte in s.utf8 { mix(byte) }
-        mix(0xFF)  // separator: "ab","c" differs from "a","bc"
-    }
-
-    mutating func add(_ s: sluice_str) {
-        if let p = s.ptr {
-            let bytes = UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self)
-            for i in 0..<s.len { mix(bytes[i]) }
-        }
-        mix(0xFF)
-    }
-
-    mutating func add(_ n: Int) { add(String(n)) }
-
-    mutating func add(_ bytes: [UInt8]) {
-        for byte in bytes { mix(byte) }
-        mix(0xFF)
-    }
-
-    /// A value that is not there: a marker no string can produce (0xFE is never UTF-8).
-    mutating func addMissing() {
-        mix(0xFE)
-        mix(0xFF)
-    }
-
-    @inline(__always)
-    private mutating func mix(_ byte: UInt8) {
-        a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        b = (b << 7) | (b >> 57)
-    }
-
-    /// MurmurHash3's 64-bit finaliser: every input bit reaches every output bit, so keys
-    /// that differ in their last byte ("store0", "store6") do not look alike.
-    @inline(__always)
-    private static func finish(_ x: UInt64) -> UInt64 {
-        var h = x
-        h ^= h >> 33
-        h = h &* 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h = h &* 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return h
-    }
-
-    /// Appends the hash as 32 lowercase hex digits.
-    func appendHex(to buf: inout sr_buf) {
-        let a = StableHash.finish(self.a), b = StableHash.finish(self.b ^ self.a)
-        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { out in
-            for i in 0..<16 {
-                out[15 - i] = StableHash.hexDigit(a >> (UInt64(i) * 4))
-                out[31 - i] = StableHash.hexDigit(b >> (UInt64(i) * 4))
-            }
-            sr_buf_append(&buf, out.baseAddress!.assumingMemoryBound(to: CChar.self), 32)
-        }
-    }
-
-    @inline(__always)
-    private static func hexDigit(_ v: UInt64) -> UInt8 {
-        let d = UInt8(v & 0xF)
-        return d < 10 ? 48 + d : 87 + d
-    }
 }
 
 /// Times in the format alerts and progress use.

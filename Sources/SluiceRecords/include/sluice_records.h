@@ -297,6 +297,111 @@ int sr_write_value_json(sr_buf *buf, const sluice_value *value) SR_NOEXCEPT;
 /** Appends `s` as a quoted, escaped JSON string. */
 int sr_write_json_string(sr_buf *buf, const char *s, size_t len) SR_NOEXCEPT;
 
+/* ---- alerts: aggregation and envelopes ---------------------------------------------- */
+/* The per-alert work of the host's alert flow (SluiceEngine/Alerts), on the bytes in the
+ * batch arena. docs/alerts.md describes the results (aggregated payloads, ids, keys, the
+ * envelope's JSON). None of these is thread-safe: one aggregator or writer per thread. */
+
+/** A raw alert as a stage raised it: its payload's entries (NULL with count 0: none). */
+typedef struct sr_raw_alert {
+    const sluice_kv *payload;
+    size_t count;
+} sr_raw_alert;
+
+/** Whether `text` is a finite decimal number ("3", "-2.5", "1e3"; not "0x1A", "inf",
+ *  "nan", "", nor 64 bytes or more): 1 with the number (as strtod reads it) in `*out`,
+ *  else 0. */
+int sr_alert_number(const char *text, size_t len, double *out) SR_NOEXCEPT;
+
+/** An aggregate's function. */
+enum {
+    SR_AGGREGATE_COUNT = 0,  /* alerts of the group (with a field: those that have it) */
+    SR_AGGREGATE_SUM = 1,
+    SR_AGGREGATE_AVG = 2,
+    SR_AGGREGATE_MIN = 3,
+    SR_AGGREGATE_MAX = 4,
+    SR_AGGREGATE_NULL = 5    /* always "null" (what only a window computes, as distinct) */
+};
+
+/** One aggregate: its name in the payload, the payload field it reads (ptr NULL: none),
+ *  its function (SR_AGGREGATE_…). */
+typedef struct sr_aggregate_spec {
+    sluice_str name;
+    sluice_str field;
+    int function;
+} sr_aggregate_spec;
+
+/** Groups raw alerts by the values of `group_by` fields and computes aggregates per
+ *  group. NULL when memory ran out. The strings are copied. */
+typedef struct sr_aggregator sr_aggregator;
+sr_aggregator *sr_aggregator_new(const sluice_str *group_by, size_t ngroup_by,
+                                 const sr_aggregate_spec *aggregates, size_t naggregates) SR_NOEXCEPT;
+void sr_aggregator_free(sr_aggregator *aggregator) SR_NOEXCEPT;
+
+/** One group's alert. */
+typedef struct sr_aggregated_alert {
+    /** The group_by fields the group's first alert has (its own entries, not copied), then
+     *  one entry per aggregate: its name, and its value as sr_format_number writes it (a
+     *  sum, avg, min or max with no number at all: "null"). */
+    const sluice_kv *payload;
+    size_t npayload;
+    uint64_t count;           /* raw alerts of the group */
+    /** Per aggregate (in the aggregator's order): the group's alerts with no number in its
+     *  field (missing, or not a number as sr_alert_number reads it); 0 for a count. */
+    const uint64_t *invalid;
+} sr_aggregated_alert;
+
+/** One alert per group of `alerts` (groups in the order they first appear; none with no
+ *  group_by field: one group for all), written into `arena`: returns how many, with them
+ *  in `*out` (in the arena); -1 when memory ran out. A group is the same values of every
+ *  group_by field, a missing field being a value of its own. */
+int64_t sr_aggregate(sr_aggregator *aggregator, sr_arena *arena, const sr_raw_alert *alerts, size_t count,
+                     const sr_aggregated_alert **out) SR_NOEXCEPT;
+
+/** What every envelope of one stage's alerts of one step shares. */
+typedef struct sr_envelope_parts {
+    sluice_str namespace_name, pipeline, stage, run;
+    uint64_t batch;
+    int64_t timestamp_ms;
+    sluice_str timestamp;          /* timestamp_ms as "2026-11-21T06:00:41.123Z" */
+    int has_key_fields;            /* 0: the key is made of the whole payload */
+    const sluice_str *key_fields;  /* the payload fields the key is made of */
+    size_t nkey_fields;
+} sr_envelope_parts;
+
+/** An aggregate's count of alerts with no number (the envelope's "invalid"). */
+typedef struct sr_invalid_count {
+    sluice_str name;
+    uint64_t count;
+} sr_invalid_count;
+
+/** What a notification of an alert's life adds to its envelope (ABI 1.5). */
+typedef struct sr_envelope_life {
+    sluice_str notification;  /* "firing", "renotify", "refresh" or "resolved" */
+    sluice_str status;        /* "firing" or "resolved" */
+    sluice_str severity;
+    uint32_t incident;        /* the key's incident number */
+    int resolved;             /* 1: a resolve (endsAt, and ends_at_ms in its id) */
+    int64_t starts_at_ms, ends_at_ms;
+    sluice_str starts_at, ends_at;  /* the same as text, like sr_envelope_parts.timestamp */
+} sr_envelope_life;
+
+/** Writes envelopes (sluice_alert, each with its JSON) into `arena`; copies `parts` (the
+ *  strings the envelopes point at into the arena). NULL when memory ran out. Free it
+ *  before the arena is reset. */
+typedef struct sr_envelope_writer sr_envelope_writer;
+sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_envelope_parts *parts) SR_NOEXCEPT;
+void sr_envelope_writer_free(sr_envelope_writer *writer) SR_NOEXCEPT;
+
+/** The envelope of one alert, in the arena: its payload is not copied. `ordinal`: its
+ *  place among its stage's alerts of the step (part of its id). With `life`, a
+ *  notification, whose id is made of its key, incident, notification and time instead of
+ *  the batch and ordinal. `invalid` (may be NULL with 0): the "invalid" member, in this
+ *  order. NULL when memory ran out. */
+sluice_alert *sr_envelope_write(sr_envelope_writer *writer, const sluice_kv *payload, size_t npayload, uint64_t count,
+                                const sr_invalid_count *invalid, size_t ninvalid, uint64_t ordinal,
+                                const sr_envelope_life *life) SR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

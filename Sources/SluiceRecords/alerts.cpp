@@ -1,0 +1,566 @@
+// Alert aggregation and alert envelopes: the per-alert work of the host's alert flow
+// (SluiceEngine/Alerts: AlertAggregator, EnvelopeWriter), done here on the bytes in the
+// batch arena, so that a batch's alerts cost no Swift string, array or reference count
+// each. What the results mean (payloads, ids, keys, the JSON of an envelope) is described
+// in sluice_records.h ("alerts") and docs/alerts.md.
+#include "internal.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+using namespace sluice_records;
+
+namespace {
+
+// ---- numbers ------------------------------------------------------------------------------
+
+// The text as a finite decimal number, exactly as strtod reads it, or false. Only the
+// characters of decimal numbers are taken (strtod alone would also read "0x1A", "inf" or
+// "nan"). An optional '-' and at most 15 digits is read here exactly (below 2^53, so the
+// same double strtod gives); anything else goes to strtod.
+bool read_number(const char *text, size_t len, double *out) {
+    if (text == nullptr || len == 0 || len >= 64) return false;
+    size_t i = 0;
+    bool negative = text[0] == '-';
+    if (negative) i = 1;
+    if (i < len && len - i <= 15) {
+        uint64_t v = 0;
+        size_t j = i;
+        for (; j < len; j++) {
+            unsigned d = static_cast<unsigned char>(text[j]) - '0';
+            if (d > 9) break;
+            v = v * 10 + d;
+        }
+        if (j == len) {
+            double d = static_cast<double>(v);
+            *out = negative ? -d : d;
+            return true;
+        }
+    }
+    for (size_t k = 0; k < len; k++) {
+        char c = text[k];
+        if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')) return false;
+    }
+    char copy[64];
+    std::memcpy(copy, text, len);
+    copy[len] = 0;
+    char *end = nullptr;
+    double d = std::strtod(copy, &end);
+    if (end != copy + len || !std::isfinite(d)) return false;
+    *out = d;
+    return true;
+}
+
+// The value of the first payload entry named `name`, or null.
+inline const sluice_kv *entry(const sluice_kv *payload, size_t n, const std::string &name) {
+    for (size_t i = 0; i < n; i++) {
+        const sluice_kv &kv = payload[i];
+        if (kv.key.len == name.size() && (name.empty() || same_bytes(kv.key.ptr, name.data(), name.size()))) return &kv;
+    }
+    return nullptr;
+}
+
+// ---- the stable hash ----------------------------------------------------------------------
+
+// Two 64-bit FNV-1a hashes with different offsets: a 128-bit id, stable across runs and
+// machines. Each part ends with a 0xFF byte ("ab","c" differs from "a","bc"); a missing
+// value is 0xFE 0xFF, which no UTF-8 text gives.
+struct StableHash {
+    uint64_t a = 0xcbf29ce484222325ull;
+    uint64_t b = 0x6c62272e07bb0142ull;
+
+    inline void mix(unsigned char byte) {
+        a = (a ^ byte) * 0x00000100000001B3ull;
+        b = (b ^ byte) * 0x00000100000001B3ull;
+        b = (b << 7) | (b >> 57);
+    }
+    void add(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) mix(static_cast<unsigned char>(p[i]));
+        mix(0xFF);
+    }
+    void add(sluice_str s) {
+        if (s.ptr) {
+            for (size_t i = 0; i < s.len; i++) mix(static_cast<unsigned char>(s.ptr[i]));
+        }
+        mix(0xFF);
+    }
+    void add(const std::string &s) { add(s.data(), s.size()); }
+    // A number as its decimal text.
+    void add_int(int64_t n) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, n);
+        add(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    void add_u64(uint64_t n) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, n);
+        add(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    void add_missing() {
+        mix(0xFE);
+        mix(0xFF);
+    }
+
+    // MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+    static uint64_t finish(uint64_t x) {
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdull;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53ull;
+        x ^= x >> 33;
+        return x;
+    }
+    // The hash as 32 lowercase hex digits.
+    void hex(char *out) const {
+        static const char digits[] = "0123456789abcdef";
+        uint64_t x = finish(a), y = finish(b ^ a);
+        for (int i = 0; i < 16; i++) {
+            out[15 - i] = digits[(x >> (4 * i)) & 0xF];
+            out[31 - i] = digits[(y >> (4 * i)) & 0xF];
+        }
+    }
+};
+
+// ---- a growable text, appended without checks per byte -----------------------------------
+
+struct Text {
+    std::string s;
+    void put(const char *p, size_t n) { s.append(p, n); }
+    void put(const char *lit) { s.append(lit); }
+    void put(char c) { s.push_back(c); }
+    void put_u64(uint64_t v) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, v);
+        s.append(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    // `p` as a quoted, escaped JSON string (the escapes of sr_write_json_string).
+    void put_string(const char *p, size_t n) {
+        static const char hexd[] = "0123456789abcdef";
+        s.push_back('"');
+        size_t run = 0;  // bytes since the last escape, appended at once
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = static_cast<unsigned char>(p[i]);
+            if (c >= 0x20 && c != '"' && c != '\\') continue;
+            s.append(p + run, i - run);
+            run = i + 1;
+            switch (c) {
+            case '"': s.append("\\\""); break;
+            case '\\': s.append("\\\\"); break;
+            case '\n': s.append("\\n"); break;
+            case '\r': s.append("\\r"); break;
+            case '\t': s.append("\\t"); break;
+            case '\b': s.append("\\b"); break;
+            case '\f': s.append("\\f"); break;
+            default: {
+                char u[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 0xF]};
+                s.append(u, 6);
+            }
+            }
+        }
+        s.append(p + run, n - run);
+        s.push_back('"');
+    }
+    void put_string(sluice_str v) { put_string(v.ptr ? v.ptr : "", v.ptr ? v.len : 0); }
+};
+
+std::string to_string(sluice_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
+
+sluice_str arena_copy(sr_arena *arena, const char *p, size_t n) {
+    return sluice_str{arena_strdup(arena, p, n), n};
+}
+
+}  // namespace
+
+// ---- aggregation ------------------------------------------------------------------------------
+
+struct sr_aggregator {
+    std::vector<std::string> group_by;
+    struct Aggregate {
+        std::string name;
+        bool has_field;
+        std::string field;
+        int function;
+    };
+    std::vector<Aggregate> aggregates;
+
+    // Per call (kept for their capacity).
+    struct Accumulator {
+        uint64_t present, numbers;
+        double sum, min, max;
+    };
+    std::vector<int32_t> slots;          // group + 1, or 0 when empty; power-of-two count
+    std::vector<uint64_t> hashes;        // per group
+    std::vector<size_t> starts;          // per group: where its key begins in `pool` (+ end)
+    std::string pool;                    // the groups' keys, one after the other
+    std::vector<size_t> first;           // per group: the alert that opened it
+    std::vector<uint64_t> counts;        // per group: its raw alerts
+    std::vector<Accumulator> accumulators;  // group * aggregates + aggregate
+    std::string key;
+
+    // The group of the key in `key`: an existing one, or a new one (then `is_new`).
+    size_t group(bool *is_new) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (unsigned char c : key) h = (h ^ c) * 0x00000100000001B3ull;
+        size_t mask = slots.size() - 1;
+        size_t slot = static_cast<size_t>(h ^ (h >> 29)) & mask;
+        while (int32_t e = slots[slot]) {
+            size_t g = static_cast<size_t>(e - 1);
+            if (hashes[g] == h && starts[g + 1] - starts[g] == key.size() &&
+                std::memcmp(pool.data() + starts[g], key.data(), key.size()) == 0) {
+                *is_new = false;
+                return g;
+            }
+            slot = (slot + 1) & mask;
+        }
+        size_t g = hashes.size();
+        slots[slot] = static_cast<int32_t>(g + 1);
+        hashes.push_back(h);
+        pool.append(key);
+        starts.push_back(pool.size());
+        if (hashes.size() * 2 > slots.size()) grow();
+        *is_new = true;
+        return g;
+    }
+
+    void grow() {
+        slots.assign(slots.size() * 2, 0);
+        size_t mask = slots.size() - 1;
+        for (size_t g = 0; g < hashes.size(); g++) {
+            size_t slot = static_cast<size_t>(hashes[g] ^ (hashes[g] >> 29)) & mask;
+            while (slots[slot] != 0) slot = (slot + 1) & mask;
+            slots[slot] = static_cast<int32_t>(g + 1);
+        }
+    }
+};
+
+extern "C" int sr_alert_number(const char *text, size_t len, double *out) noexcept {
+    double d;
+    if (!read_number(text, len, &d)) return 0;
+    if (out) *out = d;
+    return 1;
+}
+
+extern "C" sr_aggregator *sr_aggregator_new(const sluice_str *group_by, size_t ngroup_by,
+                                            const sr_aggregate_spec *aggregates, size_t naggregates) noexcept {
+    return guard<sr_aggregator *>(nullptr, [&] {
+        auto *agg = new sr_aggregator();
+        try {
+            for (size_t i = 0; i < ngroup_by; i++) agg->group_by.push_back(to_string(group_by[i]));
+            for (size_t i = 0; i < naggregates; i++) {
+                const sr_aggregate_spec &s = aggregates[i];
+                agg->aggregates.push_back({to_string(s.name), s.field.ptr != nullptr, to_string(s.field), s.function});
+            }
+        } catch (...) {
+            delete agg;
+            throw;
+        }
+        return agg;
+    });
+}
+
+extern "C" void sr_aggregator_free(sr_aggregator *agg) noexcept { delete agg; }
+
+extern "C" int64_t sr_aggregate(sr_aggregator *agg, sr_arena *arena, const sr_raw_alert *alerts, size_t count,
+                                const sr_aggregated_alert **out) noexcept {
+    return guard<int64_t>(-1, [&]() -> int64_t {
+        *out = nullptr;
+        const size_t nagg = agg->aggregates.size();
+        agg->slots.assign(64, 0);
+        agg->hashes.clear();
+        agg->starts.assign(1, 0);
+        agg->pool.clear();
+        agg->first.clear();
+        agg->counts.clear();
+        agg->accumulators.clear();
+        for (size_t a = 0; a < count; a++) {
+            const sluice_kv *payload = alerts[a].payload;
+            const size_t n = payload ? alerts[a].count : 0;
+            // The group's key: per groupBy field, a present value's length (4 bytes) then
+            // its bytes; a missing one: 0xFF bytes, a length no value has.
+            std::string &key = agg->key;
+            key.clear();
+            for (const std::string &g : agg->group_by) {
+                if (const sluice_kv *kv = entry(payload, n, g)) {
+                    uint32_t len = static_cast<uint32_t>(kv->value.len);
+                    char bytes[4] = {char(len), char(len >> 8), char(len >> 16), char(len >> 24)};
+                    key.append(bytes, 4);
+                    if (kv->value.len) key.append(kv->value.ptr, kv->value.len);
+                } else {
+                    key.append(4, '\xFF');
+                }
+            }
+            bool is_new;
+            size_t g = agg->group(&is_new);
+            if (is_new) {
+                agg->first.push_back(a);
+                agg->counts.push_back(0);
+                agg->accumulators.insert(agg->accumulators.end(), nagg,
+                                         sr_aggregator::Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
+            }
+            agg->counts[g] += 1;
+            for (size_t i = 0; i < nagg; i++) {
+                const sr_aggregator::Aggregate &spec = agg->aggregates[i];
+                if (!spec.has_field) continue;
+                const sluice_kv *kv = entry(payload, n, spec.field);
+                if (!kv) continue;
+                sr_aggregator::Accumulator &acc = agg->accumulators[g * nagg + i];
+                acc.present += 1;
+                double x;
+                if (!read_number(kv->value.ptr, kv->value.len, &x)) continue;
+                acc.numbers += 1;
+                acc.sum += x;
+                if (x < acc.min) acc.min = x;   // the first of equal values stays (Swift's min)
+                if (x >= acc.max) acc.max = x;  // the last of equal values wins (Swift's max)
+            }
+        }
+        const size_t ngroups = agg->counts.size();
+        if (ngroups == 0) return 0;
+        // The aggregates' names, once per call: every group's payload shares them.
+        auto *names = static_cast<sluice_str *>(arena_alloc(arena, sizeof(sluice_str) * (nagg ? nagg : 1), alignof(sluice_str)));
+        for (size_t i = 0; i < nagg; i++) {
+            const std::string &name = agg->aggregates[i].name;
+            names[i] = arena_copy(arena, name.data(), name.size());
+        }
+        auto *groups = static_cast<sr_aggregated_alert *>(
+            arena_alloc(arena, sizeof(sr_aggregated_alert) * ngroups, alignof(sr_aggregated_alert)));
+        const size_t capacity = agg->group_by.size() + nagg;
+        for (size_t g = 0; g < ngroups; g++) {
+            const sr_raw_alert &opener = alerts[agg->first[g]];
+            const size_t n = opener.payload ? opener.count : 0;
+            auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, sizeof(sluice_kv) * (capacity ? capacity : 1), alignof(sluice_kv)));
+            auto *invalid = static_cast<uint64_t *>(arena_alloc(arena, sizeof(uint64_t) * (nagg ? nagg : 1), alignof(uint64_t)));
+            size_t k = 0;
+            // The group's values are the opening alert's own entries: shared, not copied.
+            for (const std::string &name : agg->group_by) {
+                if (const sluice_kv *kv = entry(opener.payload, n, name)) kvs[k++] = *kv;
+            }
+            const uint64_t alerts_in_group = agg->counts[g];
+            for (size_t i = 0; i < nagg; i++) {
+                const sr_aggregator::Aggregate &spec = agg->aggregates[i];
+                const sr_aggregator::Accumulator &acc = agg->accumulators[g * nagg + i];
+                char text[32];
+                size_t len;
+                invalid[i] = 0;
+                switch (spec.function) {
+                case SR_AGGREGATE_COUNT:
+                    len = sr_format_number(text, static_cast<double>(spec.has_field ? acc.present : alerts_in_group));
+                    break;
+                case SR_AGGREGATE_SUM:
+                case SR_AGGREGATE_AVG:
+                case SR_AGGREGATE_MIN:
+                case SR_AGGREGATE_MAX: {
+                    double value = NAN;  // no number at all: "null"
+                    if (acc.numbers > 0) {
+                        switch (spec.function) {
+                        case SR_AGGREGATE_SUM: value = acc.sum; break;
+                        case SR_AGGREGATE_AVG: value = acc.sum / static_cast<double>(acc.numbers); break;
+                        case SR_AGGREGATE_MIN: value = acc.min; break;
+                        default: value = acc.max; break;
+                        }
+                    }
+                    len = sr_format_number(text, value);
+                    if (acc.numbers < alerts_in_group) invalid[i] = alerts_in_group - acc.numbers;
+                    break;
+                }
+                default:
+                    len = sr_format_number(text, NAN);  // "null": computed elsewhere (a window's distinct)
+                    break;
+                }
+                kvs[k++] = sluice_kv{names[i], arena_copy(arena, text, len)};
+            }
+            groups[g] = sr_aggregated_alert{kvs, k, alerts_in_group, invalid};
+        }
+        *out = groups;
+        return static_cast<int64_t>(ngroups);
+    });
+}
+
+// ---- envelopes -------------------------------------------------------------------------------
+
+struct sr_envelope_writer {
+    sr_arena *arena;
+    sluice_str namespace_name, pipeline, stage, run;
+    uint64_t batch;
+    int64_t timestamp_ms;
+    StableHash prefix;  // the id's hash after run, namespace, pipeline, stage and batch
+    StableHash keyed;   // the key's hash after namespace, pipeline and stage
+    bool has_key_fields;
+    std::vector<std::string> key_fields;
+    const sluice_str *key_field_names;  // in the arena; null when there are none
+    std::string middle;  // ,"namespace":…,"count":
+    Text json;
+};
+
+extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_envelope_parts *parts) noexcept {
+    return guard<sr_envelope_writer *>(nullptr, [&] {
+        auto *w = new sr_envelope_writer();
+        try {
+            w->arena = arena;
+            w->namespace_name = arena_copy(arena, parts->namespace_name.ptr ? parts->namespace_name.ptr : "", parts->namespace_name.len);
+            w->pipeline = arena_copy(arena, parts->pipeline.ptr ? parts->pipeline.ptr : "", parts->pipeline.len);
+            w->stage = arena_copy(arena, parts->stage.ptr ? parts->stage.ptr : "", parts->stage.len);
+            w->run = arena_copy(arena, parts->run.ptr ? parts->run.ptr : "", parts->run.len);
+            w->batch = parts->batch;
+            w->timestamp_ms = parts->timestamp_ms;
+            w->prefix.add(parts->run);
+            w->prefix.add(parts->namespace_name);
+            w->prefix.add(parts->pipeline);
+            w->prefix.add(parts->stage);
+            w->prefix.add_u64(parts->batch);
+            w->keyed.add(parts->namespace_name);
+            w->keyed.add(parts->pipeline);
+            w->keyed.add(parts->stage);
+            w->has_key_fields = parts->has_key_fields != 0;
+            w->key_field_names = nullptr;
+            if (w->has_key_fields && parts->nkey_fields > 0) {
+                auto *names = static_cast<sluice_str *>(arena_alloc(arena, sizeof(sluice_str) * parts->nkey_fields, alignof(sluice_str)));
+                for (size_t i = 0; i < parts->nkey_fields; i++) {
+                    w->key_fields.push_back(to_string(parts->key_fields[i]));
+                    names[i] = arena_copy(arena, w->key_fields.back().data(), w->key_fields.back().size());
+                }
+                w->key_field_names = names;
+            }
+            Text m;
+            m.put(",\"namespace\":");
+            m.put_string(parts->namespace_name);
+            m.put(",\"pipeline\":");
+            m.put_string(parts->pipeline);
+            m.put(",\"stage\":");
+            m.put_string(parts->stage);
+            m.put(",\"run\":");
+            m.put_string(parts->run);
+            m.put(",\"batch\":");
+            m.put_u64(parts->batch);
+            m.put(",\"timestamp\":");
+            m.put_string(parts->timestamp);
+            m.put(",\"count\":");
+            w->middle = std::move(m.s);
+            w->json.s.reserve(512);
+        } catch (...) {
+            delete w;
+            throw;
+        }
+        return w;
+    });
+}
+
+extern "C" void sr_envelope_writer_free(sr_envelope_writer *w) noexcept { delete w; }
+
+extern "C" sluice_alert *sr_envelope_write(sr_envelope_writer *w, const sluice_kv *payload, size_t npayload, uint64_t count,
+                                           const sr_invalid_count *invalid, size_t ninvalid, uint64_t ordinal,
+                                           const sr_envelope_life *life) noexcept {
+    return guard<sluice_alert *>(nullptr, [&]() -> sluice_alert * {
+        const sluice_kv *given = payload;  // as it came, for the envelope
+        if (!payload) npayload = 0;
+        StableHash key = w->keyed;
+        if (w->has_key_fields) {
+            for (const std::string &field : w->key_fields) {
+                key.add(field);
+                if (const sluice_kv *kv = entry(payload, npayload, field)) key.add(kv->value); else key.add_missing();
+            }
+        } else {
+            for (size_t i = 0; i < npayload; i++) {
+                key.add(payload[i].key);
+                key.add(payload[i].value);
+            }
+        }
+        StableHash id, incident = key;
+        if (life) {
+            // The incident's number, never given twice in a stage: the same when the
+            // incident is made again after a restart.
+            incident.add_int(static_cast<int64_t>(life->incident));
+            id = incident;
+            id.add(life->notification);
+            id.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
+        } else {
+            id = w->prefix;
+            id.add_int(static_cast<int64_t>(ordinal));
+            for (size_t i = 0; i < npayload; i++) {
+                id.add(payload[i].key);
+                id.add(payload[i].value);
+            }
+        }
+        Text &j = w->json;
+        j.s.clear();
+        char hex[32];
+        j.put("{\"id\":\"");
+        id.hex(hex);
+        j.put(hex, 32);
+        j.put("\",\"key\":\"");
+        key.hex(hex);
+        j.put(hex, 32);
+        j.put('"');
+        j.put(w->middle.data(), w->middle.size());
+        j.put_u64(count);
+        size_t incident_offset = 0;
+        if (life) {
+            j.put(",\"status\":");
+            j.put_string(life->status);
+            j.put(",\"notification\":");
+            j.put_string(life->notification);
+            j.put(",\"severity\":");
+            j.put_string(life->severity);
+            j.put(",\"incident\":\"");
+            incident_offset = j.s.size();
+            incident.hex(hex);
+            j.put(hex, 32);
+            j.put('"');
+            j.put(",\"startsAt\":");
+            j.put_string(life->starts_at);
+            if (life->resolved) {
+                j.put(",\"endsAt\":");
+                j.put_string(life->ends_at);
+            }
+        }
+        j.put(",\"payload\":{");
+        for (size_t i = 0; i < npayload; i++) {
+            if (i > 0) j.put(',');
+            j.put_string(payload[i].key);
+            j.put(':');
+            j.put_string(payload[i].value);
+        }
+        j.put('}');
+        if (invalid && ninvalid > 0) {
+            j.put(",\"invalid\":{");
+            for (size_t i = 0; i < ninvalid; i++) {
+                if (i > 0) j.put(',');
+                j.put_string(invalid[i].name);
+                j.put(':');
+                j.put_u64(invalid[i].count);
+            }
+            j.put('}');
+        }
+        j.put('}');
+
+        sr_arena *arena = w->arena;
+        auto *a = static_cast<sluice_alert *>(arena_alloc(arena, sizeof(sluice_alert), alignof(sluice_alert)));
+        std::memset(a, 0, sizeof *a);
+        a->size = static_cast<uint32_t>(sizeof(sluice_alert));
+        a->npayload = static_cast<uint32_t>(npayload);
+        a->id = arena_copy(arena, j.s.data() + 7, 32);
+        a->namespace_name = w->namespace_name;
+        a->pipeline = w->pipeline;
+        a->stage = w->stage;
+        a->run = w->run;
+        a->batch = w->batch;
+        a->timestamp_ms = w->timestamp_ms;
+        a->count = count;
+        a->payload = given;
+        a->json = arena_copy(arena, j.s.data(), j.s.size());
+        // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
+        a->key = sluice_str{a->json.ptr + 48, 32};
+        a->nkey_fields = w->has_key_fields ? static_cast<uint32_t>(w->key_fields.size()) : 0;
+        a->key_fields = w->key_field_names;
+        if (life) {
+            a->status = arena_copy(arena, life->status.ptr ? life->status.ptr : "", life->status.len);
+            a->notification = arena_copy(arena, life->notification.ptr ? life->notification.ptr : "", life->notification.len);
+            a->severity = arena_copy(arena, life->severity.ptr ? life->severity.ptr : "", life->severity.len);
+            a->incident = sluice_str{a->json.ptr + incident_offset, 32};
+            a->starts_at_ms = life->starts_at_ms;
+            a->ends_at_ms = life->resolved ? life->ends_at_ms : 0;
+        }
+        return a;
+    });
+}
