@@ -199,12 +199,30 @@ struct sr_aggregator {
     std::vector<Accumulator> accumulators;  // group * aggregates + aggregate
     std::string key;
 
+    // A hash of the key's bytes, 8 at a time.
+    static uint64_t hash(const std::string &key) {
+        uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
+        size_t i = 0, n = key.size();
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            std::memcpy(&w, key.data() + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
+        }
+        if (i < n) {
+            uint64_t w = 0;
+            std::memcpy(&w, key.data() + i, n - i);
+            h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+        }
+        h ^= h >> 29;
+        return h;
+    }
+
     // The group of the key in `key`: an existing one, or a new one (then `is_new`).
     size_t group(bool *is_new) {
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (unsigned char c : key) h = (h ^ c) * 0x00000100000001B3ull;
-        size_t mask = slots.size() - 1;
-        size_t slot = static_cast<size_t>(h ^ (h >> 29)) & mask;
+        const uint64_t h = hash(key);
+        const size_t mask = slots.size() - 1;
+        size_t slot = static_cast<size_t>(h) & mask;
         while (int32_t e = slots[slot]) {
             size_t g = static_cast<size_t>(e - 1);
             if (hashes[g] == h && starts[g + 1] - starts[g] == key.size() &&
@@ -228,7 +246,7 @@ struct sr_aggregator {
         slots.assign(slots.size() * 2, 0);
         size_t mask = slots.size() - 1;
         for (size_t g = 0; g < hashes.size(); g++) {
-            size_t slot = static_cast<size_t>(hashes[g] ^ (hashes[g] >> 29)) & mask;
+            size_t slot = static_cast<size_t>(hashes[g]) & mask;
             while (slots[slot] != 0) slot = (slot + 1) & mask;
             slots[slot] = static_cast<int32_t>(g + 1);
         }
@@ -267,7 +285,9 @@ extern "C" int64_t sr_aggregate(sr_aggregator *agg, sr_arena *arena, const sr_ra
     return guard<int64_t>(-1, [&]() -> int64_t {
         *out = nullptr;
         const size_t nagg = agg->aggregates.size();
-        agg->slots.assign(64, 0);
+        // As many slots as the last call needed (a stage's groups change little from one
+        // batch to the next), so the table rarely grows within a call.
+        agg->slots.assign(agg->slots.size() < 64 ? 64 : agg->slots.size(), 0);
         agg->hashes.clear();
         agg->starts.assign(1, 0);
         agg->pool.clear();
@@ -296,8 +316,7 @@ extern "C" int64_t sr_aggregate(sr_aggregator *agg, sr_arena *arena, const sr_ra
             if (is_new) {
                 agg->first.push_back(a);
                 agg->counts.push_back(0);
-                agg->accumulators.insert(agg->accumulators.end(), nagg,
-                                         sr_aggregator::Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
+                agg->accumulators.resize(agg->accumulators.size() + nagg, sr_aggregator::Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
             }
             agg->counts[g] += 1;
             for (size_t i = 0; i < nagg; i++) {
