@@ -10,6 +10,7 @@ struct Run: ParsableCommand, LogConfigurable {
     @OptionGroup var log: LogOptions
 
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a pipeline until its input ends (or Ctrl-C), then print a summary.",
         discussion: """
             The source resumes after the last batch committed by an earlier run (its position \

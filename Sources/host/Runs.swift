@@ -19,7 +19,7 @@ struct RunsCommand: ParsableCommand {
     )
 
     struct List: ParsableCommand, LogConfigurable {
-        static let configuration = CommandConfiguration(abstract: "The runs, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The runs, newest first.")
         @OptionGroup var log: LogOptions
         @OptionGroup var where_: HistoryOptions
         @Option(help: "The most runs shown.") var limit = 20
@@ -38,7 +38,7 @@ struct RunsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand, LogConfigurable {
-        static let configuration = CommandConfiguration(abstract: "One run: its counts per stage and publisher, its batches, its failure.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One run: its counts per stage and publisher, its batches, its failure.")
         @OptionGroup var log: LogOptions
         @Argument(help: ArgumentHelp("The run's id (or its beginning), as `host runs` shows it; `latest`: the newest run.", valueName: "RUN"))
         var id: String

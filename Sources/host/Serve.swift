@@ -11,6 +11,7 @@ struct Serve: ParsableCommand, LogConfigurable {
     static let defaultAddress = "127.0.0.1:9465"
 
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve the dashboard for pipelines' state folders: their history, incidents and silences (docs/dashboard.md).",
         discussion: """
             Reads each history read-only (a running host may be writing it) and writes only \

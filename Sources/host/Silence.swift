@@ -21,6 +21,7 @@ struct SilenceCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add a silence; prints its id.",
             discussion: "Every problem of the command line is reported at once."
         )
@@ -69,7 +70,7 @@ struct SilenceCommand: ParsableCommand {
     struct List: ParsableCommand, LogConfigurable {
         @OptionGroup var log: LogOptions
 
-        static let configuration = CommandConfiguration(abstract: "List the active silences (with --all, pending and expired ones too).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the active silences (with --all, pending and expired ones too).")
 
         @OptionGroup var pipeline: SilencePipeline
 
@@ -95,6 +96,7 @@ struct SilenceCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         static let configuration = CommandConfiguration(
+            commandName: "expire",
             abstract: "End silences now (they are kept, as expired, for 7 days).",
             discussion: "An id that is not there changes nothing and exits \(ExitStatus.invalid.rawValue)."
         )

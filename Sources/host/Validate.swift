@@ -5,6 +5,7 @@ struct Validate: ParsableCommand, LogConfigurable {
     @OptionGroup var log: LogOptions
 
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check a pipeline file against the catalog; report every problem with its path.",
         discussion: "Exits \(ExitStatus.ok.rawValue) when the pipeline can run (warnings allowed), \(ExitStatus.invalid.rawValue) when it has errors."
     )
