@@ -300,7 +300,8 @@ int sr_write_json_string(sr_buf *buf, const char *s, size_t len) SR_NOEXCEPT;
 /* ---- alerts: aggregation and envelopes ---------------------------------------------- */
 /* The per-alert work of the host's alert flow (SluiceEngine/Alerts), on the bytes in the
  * batch arena. docs/alerts.md describes the results (aggregated payloads, ids, keys, the
- * envelope's JSON). None of these is thread-safe: one aggregator or writer per thread. */
+ * envelope's JSON). An aggregator or a writer is used by one thread at a time;
+ * sr_alert_number is thread-safe. */
 
 /** A raw alert as a stage raised it: its payload's entries (NULL with count 0: none). */
 typedef struct sr_raw_alert {
