@@ -603,6 +603,39 @@ final class LazyRecordTests: XCTestCase {
         try assertSameAsEager(Self.respaced(text, seed: 2).replacingOccurrences(of: "\n", with: "\r\n"), "fuzzed, respaced, CRLF")
     }
 
+    /// Texts over 64 KiB are cut into one part per thread, each parsed into its own arena:
+    /// the records, their order and the bad lines' numbers are those of one thread.
+    func testSeveralThreadsGiveTheRecordsOfOne() throws {
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["20000", "--seed", "9", "--bad-lines", "7"]).stdout
+        let text = Self.respaced(events, seed: 5)
+        XCTAssertGreaterThan(text.utf8.count, 1 << 20)
+        let two = try XCTUnwrap(sr_line_parser_new(2))
+        defer { sr_line_parser_free(two) }
+        sr_line_parser_set_mode(two, Int32(SR_PARSE_LAZY))
+        let second = try XCTUnwrap(sr_arena_new(1 << 16))
+        defer { sr_arena_free(second) }
+        var bytes = Array(text.utf8)
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        var arenas: [OpaquePointer?] = [lazyArena, second]
+        let status = bytes.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { c in
+                sr_parse_lines(two, &arenas, c.baseAddress, c.count, &records, &n, &bad, &nbad)
+            }
+        }
+        XCTAssertEqual(status, 0)
+        let one = lazyParse(text)
+        XCTAssertEqual(n, one.records.count)
+        XCTAssertEqual(UnsafeBufferPointer(start: bad, count: nbad).map(\.line), one.bad.map(\.line))
+        XCTAssertEqual(nbad, 7)
+        for (a, b) in zip(UnsafeBufferPointer(start: records, count: n), one.records) {
+            XCTAssertTrue(isHandle(a))
+            XCTAssertEqual(rendered(a), rendered(b))
+            XCTAssertEqual(describe(a), describe(b))
+        }
+    }
+
     /// `text` with random blanks (spaces, tabs, a CR now and then) between the tokens of
     /// each line, and around it.
     static func respaced(_ text: String, seed: UInt64) -> String {
