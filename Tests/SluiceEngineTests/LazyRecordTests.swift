@@ -427,6 +427,38 @@ final class LazyRecordTests: XCTestCase {
         XCTAssertEqual(rendered(copied), rendered(r))
     }
 
+    /// Records shipped to an isolated worker (sr_flat_put_records) are laid out flat, with
+    /// the fields emit_with added; materialising a batch at once may write over its input.
+    func testHandlesAreLaidOutFlatForAWorkerAndMaterialisedInPlace() throws {
+        let base = try handle(#"{"a": 1, "s":"x\ny", "o":{"k":[1,2]}}"#)
+        var records = [base, try with(base, [("n", "3")]), try with(base, [("a", "9")])]
+        let expected = records.map { general($0) }
+        let writer = sr_flat_writer_new()
+        defer { sr_flat_writer_free(writer) }
+        var region = [UInt8](repeating: 0, count: 8192)
+        let size: UInt64 = region.withUnsafeMutableBytes { raw in
+            sr_flat_begin(writer, raw.baseAddress?.assumingMemoryBound(to: CChar.self), UInt64(raw.count), nil, nil)
+            XCTAssertEqual(records.withUnsafeBufferPointer { sr_flat_put_records(writer, $0.baseAddress, 3) }, 64)
+            return sr_flat_len(writer)
+        }
+        XCTAssertEqual(sr_flat_failed(writer), 0)
+        var out: UnsafePointer<sluice_record>?
+        var err = [CChar](repeating: 0, count: 256)
+        let status = region.withUnsafeBytes { b in
+            sr_flat_import_records(b.baseAddress?.assumingMemoryBound(to: CChar.self), size, 64, 3, batchArena, &out, &err, err.count)
+        }
+        XCTAssertEqual(status, 0, cText(err))
+        XCTAssertEqual(UnsafeBufferPointer(start: out, count: 3).map { general($0) }, expected)
+
+        let done = records.withUnsafeMutableBufferPointer { p in
+            sr_materialize_records(batchArena, p.baseAddress, 3, p.baseAddress, &err, err.count)
+        }
+        XCTAssertEqual(done, 0, cText(err))
+        XCTAssertFalse(records.contains { isHandle($0) })
+        XCTAssertEqual(records.map { general($0) }, expected)
+        XCTAssertEqual(rendered(records[1]), #"{"a": 1, "s":"x\ny", "o":{"k":[1,2]},"n":3}"#)
+    }
+
     // MARK: lifetime and bounds
 
     func testAHandleOfAnEndedBatchIsNeverRead() throws {
