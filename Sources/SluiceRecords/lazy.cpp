@@ -120,7 +120,9 @@ inline bool trusted(const Tagged *h, uint64_t kind) {
 // The record behind a view, or nullptr when it is not a live handle.
 inline LazyRecord *record_of(const sluice_record &r) {
     auto *R = reinterpret_cast<LazyRecord *>(const_cast<sluice_field *>(r.fields));
-    if (!R || R->magic != kRecordMagic || !trusted(R, kRecordKind) || !trusted(R->text, kTextKind)) return nullptr;
+    if (!R || R->magic != kRecordMagic || !trusted(R, kRecordKind)) return nullptr;
+    // A record in its line's arena was made while that line was live: trusted with it.
+    if (R->slot != R->text->slot && !trusted(R->text, kTextKind)) return nullptr;
     return R;
 }
 
