@@ -206,7 +206,8 @@ void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_gro
 uint64_t sr_flat_len(const sr_flat_writer *writer) SR_NOEXCEPT;
 int sr_flat_failed(const sr_flat_writer *writer) SR_NOEXCEPT;
 uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align) SR_NOEXCEPT;
-/** `n` records, deep: an array of sluice_record. */
+/** `n` records, deep: an array of sluice_record. A record with source text (one that
+ *  sr_render_record_json copies) carries it, so the other side renders the same bytes. */
 uint64_t sr_flat_put_records(sr_flat_writer *writer, const sluice_record *records, uint64_t n) SR_NOEXCEPT;
 /** An array of `n` key-value pairs, with their text. */
 uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t n) SR_NOEXCEPT;
@@ -214,8 +215,12 @@ uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t 
 uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n) SR_NOEXCEPT;
 
 /** The worker's side: the host's `n` flat records at `offset`, made usable in place (the
- *  worker trusts the host but checks bounds); NULL when an offset is out of bounds. */
-sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) SR_NOEXCEPT;
+ *  worker trusts the host but checks bounds); NULL when an offset is out of bounds or
+ *  memory ran out. A record that came with its source text gets its fields array again in
+ *  `arena` (the values stay in the region), with that text, so that it renders as on the
+ *  host; both must outlive the call. */
+sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n,
+                                   sr_arena *arena) SR_NOEXCEPT;
 
 /** What a call emitted, one entry per record: an input record passed on, an input record
  *  with fields added or replaced (as emit_with does), or a whole new record. */
@@ -238,14 +243,18 @@ uint64_t sr_flat_put_output(sr_flat_writer *writer, const sluice_record *inputs,
 
 /** The host's side: the records of `n` entries at `offset`, into `arena`: inputs passed on
  *  are the host's own `inputs` (not copied), fields set and new records are copied with
- *  every check of sr_flat_import_records. Returns 0, or -1 with the reason. */
+ *  every check of sr_flat_import_records (a new record with source text as there). Returns
+ *  0, or -1 with the reason. */
 int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n, const sluice_record *inputs,
                           uint64_t ninputs, sr_arena *arena, const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** Copies `count` flat records at `offset` of the region [base, base + size) into `arena`,
  *  checking every offset, count and type (each record within emit's bounds) and replacing
- *  bytes that are not UTF-8: what another process wrote is never trusted. Returns 0, or -1
- *  with the reason in `err`. */
+ *  bytes that are not UTF-8: what another process wrote is never trusted. A record that
+ *  came with source text is rebuilt from it: the host parses the text itself (so what it
+ *  renders is what it read) and copies only the fields after the text's; text that is out
+ *  of bounds, not one JSON object, or not kept as source text is ignored (the fields are
+ *  copied). Returns 0, or -1 with the reason in `err`. */
 int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count, sr_arena *arena,
                            const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 /** The same for an alert payload of `count` pairs and at most `max_bytes` of text; the
