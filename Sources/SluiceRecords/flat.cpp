@@ -3,6 +3,12 @@
 // as an offset from the region's start (0 stands for NULL). The reader side is
 // sr_flat_import_records / sr_flat_import_kvs (copy.cpp), which checks every offset, count
 // and byte as it copies into an arena, and sr_flat_fix_alerts below.
+//
+// A record with source text (the JSON line it was read from: internal.hpp, FieldsHeader)
+// carries it, in a FlatText just before its fields array, so that the other side renders
+// the same bytes: the worker puts its fields behind a header with the text in its own
+// arena (sr_flat_fix_records); the host trusts no text a worker wrote and parses it itself
+// (import_flat_text, copy.cpp).
 #include "sluice_records.h"
 #include "internal.hpp"
 
