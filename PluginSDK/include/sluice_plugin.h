@@ -809,11 +809,16 @@ typedef struct sluice_emitter {
     sluice_status (*emit_json_lines)(void *ctx, const char *text, size_t len, sluice_str origin,
                                      uint64_t first_line);
 
-    /** The record as one line of compact JSON (no newline), rendered by the host: sinks
-     *  need not write a JSON serialiser. The text is host memory, valid until the next
-     *  render_json call or the end of this call. Doubles are written in their shortest
-     *  round-trip form (3.0 stays 3.0); NaN and infinities become null. A record that is
-     *  not one of the call's inputs is copied first, with emit's bounds (len 0 if refused). */
+    /** The record as one line of JSON (no newline), rendered by the host: sinks need not
+     *  write a JSON serialiser. The text is host memory, valid until the next render_json
+     *  call or the end of this call. A record read from a JSON line that names no field
+     *  twice is that line as it came (its spacing, escapes and number spelling; without
+     *  the line end and surrounding blanks) while unchanged, and the line without its
+     *  final '}', then ',' (if it had members), the new fields compact and '}' once it
+     *  only gained fields (emit_with). Any other record is written compact: doubles in
+     *  their shortest round-trip form (3.0 stays 3.0); NaN and infinities become null. A
+     *  record that is not one of the call's inputs is copied first, with emit's bounds
+     *  (len 0 if refused). */
     sluice_str (*render_json)(void *ctx, const sluice_record *record);
 
     /* ABI 1.1: check SLUICE_HAS(out, sluice_emitter, alert_retry_after) before calling. */
@@ -836,14 +841,12 @@ typedef struct sluice_emitter {
     /* ABI 1.3: check SLUICE_HAS(out, sluice_emitter, render_json_lines) before calling. */
 
     /** Sinks: records[0], ..., records[count - 1] as JSON Lines, in one piece of host
-     *  memory: each as render_json writes it, followed by '\n'. Valid until the next
-     *  render call or the end of this call. Faster than render_json record by record: a
-     *  record read from JSON Lines that passed through unchanged, or only gained fields
-     *  (emit_with), is copied from the text it was read from, with the new fields
-     *  appended, and the output is the same either way. Pass the call's own inputs
-     *  (batch->records and a count, or a run of them); a record that is not one of them is
-     *  copied first, as by render_json. Returns ptr NULL when a record cannot be rendered
-     *  (last_error says why); ptr non-NULL and len 0 for count 0. */
+     *  memory: each as render_json writes it (a line read from JSON Lines copied as it
+     *  came, new fields appended), followed by '\n'. Valid until the next render call or
+     *  the end of this call. Faster than render_json record by record. Pass the call's own
+     *  inputs (batch->records and a count, or a run of them); a record that is not one of
+     *  them is copied first, as by render_json. Returns ptr NULL when a record cannot be
+     *  rendered (last_error says why); ptr non-NULL and len 0 for count 0. */
     sluice_str (*render_json_lines)(void *ctx, const sluice_record *records, size_t count);
 
     /* ABI 1.4: check SLUICE_HAS(out, sluice_emitter, emit_to) before calling. */

@@ -1,5 +1,6 @@
-// The compact-line parser (internal.hpp, CompactLines): the common form of JSON Lines in
-// one pass over the bytes, straight into the arena; everything else is left to simdjson.
+// The compact-line parser (internal.hpp, CompactLines): the common form of JSON Lines, with
+// any spaces or tabs between tokens, in one pass over the bytes, straight into the arena;
+// everything else is left to simdjson.
 #include "sluice_records.h"
 #include "internal.hpp"
 
@@ -14,11 +15,21 @@ constexpr int kMaxDepth = 64;  // deeper nesting is simdjson's
 constexpr size_t kRoom = 4;    // free slots after a record's fields, for emit_with to append in place
 
 inline bool digit(char c) { return c >= '0' && c <= '9'; }
+// The blanks taken between tokens (json.dumps, jq without -c, loggers). A carriage return,
+// also JSON whitespace, is left to simdjson: kept as source text it would end the line for
+// some readers (parse.cpp).
+// One compare in the common case: every byte that starts or ends a token is above ' '.
+inline bool blank(char c) { return static_cast<unsigned char>(c) <= ' ' && (c == ' ' || c == '\t'); }
 
 // Bytes of a word that are 0 (exactly: the lowest flagged byte is always a true one).
 inline uint64_t zero_bytes(uint64_t w) { return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull; }
 
 }  // namespace
+
+// The byte at end_ is readable (the line is readable 8 bytes past its end).
+inline void CompactLines::skip_blanks() {
+    while (blank(*p_) && p_ < end_) p_++;
+}
 
 bool CompactLines::parse(sr_arena *arena, const char *line, size_t n, sluice_record *out) {
     if (n < 2 || line[0] != '{' || n >= UINT32_MAX) return false;
@@ -134,6 +145,7 @@ bool CompactLines::value(sluice_value *out, int depth) {
 bool CompactLines::array(sluice_value *out, int depth) {
     if (depth >= kMaxDepth) return false;
     p_++;  // '['
+    skip_blanks();
     const size_t first = values_.size();
     if (p_ < end_ && *p_ == ']') {
         p_++;
@@ -142,9 +154,11 @@ bool CompactLines::array(sluice_value *out, int depth) {
             sluice_value v;
             if (!value(&v, depth + 1)) return false;
             values_.push_back(v);
+            skip_blanks();
             if (p_ >= end_) return false;
             if (*p_ == ',') {
                 p_++;
+                skip_blanks();
                 continue;
             }
             if (*p_ != ']') return false;
@@ -166,6 +180,7 @@ bool CompactLines::array(sluice_value *out, int depth) {
 bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) {
     if (depth >= kMaxDepth) return false;
     const size_t first = fields_.size();
+    skip_blanks();
     if (p_ < end_ && *p_ == '}') {
         p_++;
     } else {
@@ -173,8 +188,11 @@ bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) 
             if (p_ >= end_ || *p_ != '"') return false;
             p_++;
             std::string_view name;
-            if (!string(&name) || p_ >= end_ || *p_ != ':') return false;
+            if (!string(&name)) return false;
+            skip_blanks();
+            if (p_ >= end_ || *p_ != ':') return false;
             p_++;
+            skip_blanks();
             sluice_field f;
             names_.name(arena_, name, fields_.size() - first, depth, &f);
             if (!value(&f.value, depth + 1)) return false;
@@ -186,9 +204,11 @@ bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) 
                     return false;
             }
             fields_.push_back(f);
+            skip_blanks();
             if (p_ >= end_) return false;
             if (*p_ == ',') {
                 p_++;
+                skip_blanks();
                 continue;
             }
             if (*p_ != '}') return false;
@@ -199,7 +219,8 @@ bool CompactLines::object(const sluice_field **out, uint32_t *count, int depth) 
     const size_t n = fields_.size() - first;
     sluice_field *dst;
     if (depth == 0) {
-        // The record's own fields, with its text as their source (internal.hpp).
+        // The record's own fields, with its text as their source (internal.hpp): the
+        // line as it is, whatever its spacing.
         dst = new_fields(arena_, static_cast<uint32_t>(n + kRoom), static_cast<uint32_t>(n));
         auto *h = reinterpret_cast<FieldsHeader *>(dst) - 1;
         h->src = line_;

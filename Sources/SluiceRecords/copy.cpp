@@ -308,6 +308,32 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
     return -1;
 }
 
+// A record a worker laid out with its source text (flat.cpp): the host parses the text
+// itself, so that what it renders is what it read, and copies the fields after the text's.
+int sluice_records::import_flat_text(const char *base, uint64_t size, const sluice_record &r, sr_arena *arena,
+                                     sluice_record *out, char *err, size_t cap) {
+    const Flat src{base, size};
+    const uint64_t at = reinterpret_cast<uintptr_t>(r.fields);
+    const auto *stored = reinterpret_cast<const FlatText *>(static_cast<uintptr_t>(at > sizeof(FlatText) ? at - sizeof(FlatText) : 0));
+    if (!stored || !src.ok(stored, 1)) return 0;
+    const FlatText t = *src.at(stored, 1);  // read once
+    const char *text = reinterpret_cast<const char *>(static_cast<uintptr_t>(t.text));
+    if (t.src_fields > r.nfields || !src.ok(text, t.len) || t.len < 2) return 0;
+    sluice_record parsed;
+    if (!parse_source_text(arena, src.at(text, t.len), t.len, &parsed)) return 0;
+    // The fields the worker added after the text's.
+    const uint32_t extra = r.nfields - t.src_fields;
+    const sluice_field *fields = nullptr;
+    Budget budget;
+    const auto *after = reinterpret_cast<const sluice_field *>(static_cast<uintptr_t>(at + uint64_t(t.src_fields) * sizeof(sluice_field)));
+    if (extra && !copy_fields(src, arena, after, extra, &fields, 0, budget, err, cap)) return -1;
+    if (extra == 0) {
+        *out = parsed;
+        return 1;
+    }
+    return sr_record_with(arena, &parsed, fields, extra, out, err, cap) == 0 ? 1 : -1;
+}
+
 static int sr_flat_import_records_(const char *base, uint64_t size, uint64_t offset, uint64_t count,
                                       sr_arena *arena, const sluice_record **out, char *err, size_t cap) {
     const Flat src{base, size};
@@ -322,6 +348,11 @@ static int sr_flat_import_records_(const char *base, uint64_t size, uint64_t off
     const sluice_record *in = src.at(stored, count);
     for (uint64_t i = 0; i < count; i++) {
         const sluice_record r = in[i];
+        if (r.flags & sluice_records::kFlatText) {
+            int rebuilt = sluice_records::import_flat_text(base, size, r, arena, &records[i], err, cap);
+            if (rebuilt < 0) return -1;
+            if (rebuilt > 0) continue;
+        }
         Budget budget;
         const sluice_field *fields;
         if (!copy_fields(src, arena, r.fields, r.nfields, &fields, 0, budget, err, cap)) return -1;
@@ -345,14 +376,23 @@ static int sr_flat_import_output_(const char *base, uint64_t size, uint64_t offs
     const sr_flat_output *entries = src.at(stored, n);
     for (uint64_t i = 0; i < n; i++) {
         const sr_flat_output e = entries[i];  // read once
-        if (e.kind != SR_FLAT_FULL && e.input >= ninputs) {
+        // A whole record with its source text (flat.cpp) is a whole record.
+        const bool text = e.kind == (SR_FLAT_FULL | sluice_records::kFlatText);
+        const uint32_t kind = text ? SR_FLAT_FULL : e.kind;
+        if (kind != SR_FLAT_FULL && e.input >= ninputs) {
             set_error(err, cap, "record %llu names input %llu of %llu", (unsigned long long)i,
                       (unsigned long long)e.input, (unsigned long long)ninputs);
             return -1;
         }
         Budget budget;
         const sluice_field *fields = nullptr;
-        switch (e.kind) {
+        if (text) {
+            const sluice_record r{reinterpret_cast<const sluice_field *>(static_cast<uintptr_t>(e.fields)), e.nfields, 0};
+            int rebuilt = sluice_records::import_flat_text(base, size, r, arena, &records[i], err, cap);
+            if (rebuilt < 0) return -1;
+            if (rebuilt > 0) continue;
+        }
+        switch (kind) {
         case SR_FLAT_INPUT:
             records[i] = inputs[e.input];
             break;

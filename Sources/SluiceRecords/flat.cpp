@@ -3,9 +3,16 @@
 // as an offset from the region's start (0 stands for NULL). The reader side is
 // sr_flat_import_records / sr_flat_import_kvs (copy.cpp), which checks every offset, count
 // and byte as it copies into an arena, and sr_flat_fix_alerts below.
+//
+// A record with source text (the JSON line it was read from: internal.hpp, FieldsHeader)
+// carries it, in a FlatText just before its fields array, so that the other side renders
+// the same bytes: the worker puts its fields behind a header with the text in its own
+// arena (sr_flat_fix_records); the host trusts no text a worker wrote and parses it itself
+// (import_flat_text, copy.cpp).
 #include "sluice_records.h"
 #include "internal.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -67,11 +74,8 @@ uint64_t put_name(sr_flat_writer *w, const sluice_field &f) {
 
 bool put_value(sr_flat_writer *w, const sluice_value &in, uint64_t at);
 
-// Writes `n` fields at a new array; returns its offset (0 when n is 0 or on failure).
-uint64_t put_fields(sr_flat_writer *w, const sluice_field *in, uint32_t n) {
-    if (n == 0) return 0;
-    uint64_t off = alloc(w, uint64_t(n) * sizeof(sluice_field), alignof(sluice_field));
-    if (!off) return 0;
+// Writes `n` fields into the array at `off` (room for them already taken).
+uint64_t put_fields_at(sr_flat_writer *w, uint64_t off, const sluice_field *in, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         uint64_t name = put_name(w, in[i]);
         uint64_t at = off + i * sizeof(sluice_field);
@@ -82,6 +86,31 @@ uint64_t put_fields(sr_flat_writer *w, const sluice_field *in, uint32_t n) {
         if (!put_value(w, in[i].value, at + offsetof(sluice_field, value))) return 0;
     }
     return w->failed ? 0 : off;
+}
+
+// Writes `n` fields at a new array; returns its offset (0 when n is 0 or on failure).
+uint64_t put_fields(sr_flat_writer *w, const sluice_field *in, uint32_t n) {
+    if (n == 0) return 0;
+    uint64_t off = alloc(w, uint64_t(n) * sizeof(sluice_field), alignof(sluice_field));
+    if (!off) return 0;
+    return put_fields_at(w, off, in, n);
+}
+
+// A record's fields, and before them its source text when it has one (a FlatText,
+// internal.hpp), so that the other side renders it to the same bytes; `*text` tells which.
+// Returns the fields' offset (0 when it has none and no text, or on failure).
+uint64_t put_record_fields(sr_flat_writer *w, const sluice_record &r, bool *text) {
+    const char *src;
+    uint32_t len, held;
+    *text = false;
+    if (!sluice_records::source_text(r, &src, &len, &held)) return put_fields(w, r.fields, r.nfields);
+    uint64_t at = put_text(w, src, len);
+    uint64_t n = r.nfields ? r.nfields : 1;  // an array past the header even for no fields
+    uint64_t off = at ? alloc(w, sizeof(sluice_records::FlatText) + n * sizeof(sluice_field), alignof(sluice_field)) : 0;
+    if (!off) return 0;
+    *ptr<sluice_records::FlatText>(w, off) = sluice_records::FlatText{at, len, held};
+    *text = true;
+    return put_fields_at(w, off + sizeof(sluice_records::FlatText), r.fields, r.nfields);
 }
 
 bool put_value(sr_flat_writer *w, const sluice_value &in, uint64_t at) {
@@ -146,11 +175,12 @@ extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *
     for (uint64_t i = 0; i < n && !w->failed; i++) {
         sluice_record rec = records[i];
         if (sr_is_handle(&rec) && !sluice_records::lazy_flat(rec, &rec)) throw std::bad_alloc();  // lazy: its flat layout
-        uint64_t fields = put_fields(w, rec.fields, rec.nfields);
+        bool text;
+        uint64_t fields = put_record_fields(w, rec, &text);
         sluice_record *r = ptr<sluice_record>(w, off + i * sizeof(sluice_record));
         r->fields = as_pointer<const sluice_field>(fields);
         r->nfields = rec.nfields;
-        r->flags = 0;
+        r->flags = text ? sluice_records::kFlatText : 0;
     }
     return w->failed ? 0 : off;
 } catch (...) {
@@ -292,15 +322,45 @@ bool fix_value(Fixer &f, sluice_value &v, int depth) {
 }
 }  // namespace
 
-extern "C" sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) noexcept {
+extern "C" sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n,
+                                              sr_arena *arena) noexcept try {
     Fixer f{base, size};
     sluice_record *records = f.fix(reinterpret_cast<sluice_record *>(static_cast<uintptr_t>(offset)), n);
     for (uint64_t i = 0; i < n && f.ok; i++) {
-        sluice_field *fields = f.fix(const_cast<sluice_field *>(records[i].fields), records[i].nfields);
-        if (f.ok) fix_fields(f, fields, records[i].nfields, 0);
-        records[i].fields = fields;
+        sluice_record &r = records[i];
+        const bool text = (r.flags & sluice_records::kFlatText) != 0;
+        r.flags = 0;
+        // Its source text: the header before the fields, and the text it points to.
+        const sluice_records::FlatText *t = nullptr;
+        const char *src = nullptr;
+        if (text) {
+            uint64_t at = reinterpret_cast<uintptr_t>(r.fields);
+            t = at > sizeof *t ? f.fix(reinterpret_cast<sluice_records::FlatText *>(static_cast<uintptr_t>(at - sizeof *t)), 1)
+                               : nullptr;
+            if (!t || t->src_fields > r.nfields || t->len < 2) return nullptr;
+            src = f.fix(reinterpret_cast<const char *>(static_cast<uintptr_t>(t->text)), uint64_t(t->len) + 1);
+            if (!f.ok) return nullptr;
+        }
+        sluice_field *fields = f.fix(const_cast<sluice_field *>(r.fields), r.nfields);
+        if (f.ok) fix_fields(f, fields, r.nfields, 0);
+        r.fields = fields;
+        if (text && f.ok) {
+            // The fields again in this worker's arena, behind a header that carries the text:
+            // rendered here as the host renders it (internal.hpp, FieldsHeader).
+            sluice_field *dst = sluice_records::new_fields(arena, r.nfields + 4, r.nfields);
+            if (r.nfields) std::memcpy(dst, fields, r.nfields * sizeof(sluice_field));
+            auto *h = reinterpret_cast<sluice_records::FieldsHeader *>(dst) - 1;
+            h->src = src;
+            h->src_len = t->len;
+            h->src_fields = t->src_fields;
+            h->src_slot = h->slot;
+            h->src_gen = sluice_records::arena_generation(arena);
+            r.fields = dst;
+        }
     }
     return f.ok ? records : nullptr;
+} catch (...) {
+    return nullptr;  // out of memory
 }
 
 // ---- what a call emitted, said as briefly as possible ----------------------------------
@@ -338,12 +398,24 @@ extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *i
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sr_flat_output), alignof(sr_flat_output));
     std::vector<const sluice_field *> set;
     std::vector<sluice_field> picked;
-    // Input records' field arrays, in increasing address order as the host laid them out.
+    // Input records' field arrays by address: usually in increasing order as the host laid
+    // them out; when not (fields moved into the worker's arena to carry their text:
+    // sr_flat_fix_records), an index sorted once.
+    std::vector<std::pair<const sluice_field *, uint64_t>> sorted;
+    bool in_order = true;
+    for (uint64_t j = 1; j < ninputs && in_order; j++)
+        in_order = !inputs[j].fields || !inputs[j - 1].fields || inputs[j - 1].fields < inputs[j].fields;
+    if (!in_order) {
+        sorted.reserve(ninputs);
+        for (uint64_t j = 0; j < ninputs; j++)
+            if (inputs[j].fields) sorted.emplace_back(inputs[j].fields, j);
+        std::sort(sorted.begin(), sorted.end());
+    }
     for (uint64_t i = 0; i < n && !w->failed; i++) {
         const sluice_record &r = outputs[i];
         sr_flat_output e{SR_FLAT_FULL, 0, 0, 0};
         // Passed on unchanged: the same field array as an input record's.
-        if (ninputs && r.fields) {
+        if (ninputs && r.fields && in_order) {
             uint64_t lo = 0, hi = ninputs;
             while (lo < hi) {
                 uint64_t mid = (lo + hi) / 2;
@@ -352,6 +424,10 @@ extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *i
             // Records without fields (NULL) sort anywhere: look around the probe.
             for (uint64_t j = lo; j < ninputs && j < lo + 2; j++)
                 if (inputs[j].fields == r.fields && inputs[j].nfields == r.nfields) { e = {SR_FLAT_INPUT, 0, j, 0}; break; }
+        } else if (r.fields && !sorted.empty()) {
+            auto it = std::lower_bound(sorted.begin(), sorted.end(), std::make_pair(r.fields, uint64_t(0)));
+            for (; it != sorted.end() && it->first == r.fields; ++it)
+                if (inputs[it->second].nfields == r.nfields) { e = {SR_FLAT_INPUT, 0, it->second, 0}; break; }
         }
         if (e.kind == SR_FLAT_FULL && i < nbases && bases[i] >= 0 && uint64_t(bases[i]) < ninputs &&
             derives_from(r, inputs[bases[i]], set)) {
@@ -361,8 +437,10 @@ extern "C" uint64_t sr_flat_put_output(sr_flat_writer *w, const sluice_record *i
                  put_fields(w, picked.data(), static_cast<uint32_t>(picked.size()))};
         }
         if (e.kind == SR_FLAT_FULL) {
+            bool text;
             e.nfields = r.nfields;
-            e.fields = put_fields(w, r.fields, r.nfields);
+            e.fields = put_record_fields(w, r, &text);
+            if (text) e.kind |= sluice_records::kFlatText;
         }
         if (w->failed) return 0;
         *ptr<sr_flat_output>(w, off + i * sizeof(sr_flat_output)) = e;

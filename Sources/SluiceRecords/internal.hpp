@@ -107,17 +107,18 @@ class FieldNamer {
     Recent recent_[kRecent];
 };
 
-// The parser for the common case of JSON Lines: one compact object per line — no
-// whitespace, strings of printable ASCII without escapes, integers of at most 18 digits,
-// no double, no name given twice — built straight into the arena in one pass over the
-// bytes. Such a line is exactly what sr_write_record_json writes for its record, so the
-// record keeps it as its source text. Any other line, valid or not, is refused and left to
-// simdjson, which reads all of JSON and explains what is wrong.
+// The parser for the common case of JSON Lines: one object per line — spaces and tabs
+// between tokens allowed, strings of printable ASCII without escapes, integers of at most
+// 18 digits, no double, no name given twice — built straight into the arena in one pass
+// over the bytes. The record keeps the line as its source text (rendered verbatim,
+// write.cpp). Any other line, valid or not, is refused and left to simdjson, which reads
+// all of JSON and explains what is wrong.
 class CompactLines {
   public:
     explicit CompactLines(FieldNamer &names) : names_(names) {}
-    // Parses [line, line + n) (readable up to 8 bytes past its end) into `out`; false, with
-    // nothing emitted, when the line is not of that form.
+    // Parses [line, line + n) (readable up to 8 bytes past its end; no blanks before or
+    // after the object) into `out`; false, with nothing emitted, when the line is not of
+    // that form.
     bool parse(sr_arena *arena, const char *line, size_t n, sluice_record *out);
 
   private:
@@ -125,6 +126,7 @@ class CompactLines {
     bool object(const sluice_field **out, uint32_t *count, int depth);
     bool array(sluice_value *out, int depth);
     bool string(std::string_view *out);
+    void skip_blanks();
 
     FieldNamer &names_;
     sr_arena *arena_ = nullptr;
@@ -148,9 +150,10 @@ uint64_t parse_lines(sr_parser *parser, sr_arena *arena, const char *text, size_
 //   - room to grow: sr_record_with appends in place when nobody took the slot after the
 //     record's last field yet (`used` counts the slots taken, `cap` the room);
 //   - the record's source text: when `src` is set, the record's first `src_fields` fields
-//     are exactly the object of the JSON text [src, src + src_len), and that text is what
-//     sr_write_record_json would write for them (the parser checks it), so rendering can
-//     copy it and append the fields after them.
+//     are exactly the object of the JSON text [src, src + src_len): the line it was read
+//     from, without its line end and surrounding blanks, valid and naming no field twice
+//     (at any depth), whatever its spacing, escapes or number spelling. Rendering copies it
+//     verbatim and appends the fields after them (write.cpp).
 // A header is trusted only when its tag matches: the tag mixes a per-process secret, the
 // array's address, the arena's slot and the generation that slot has now (every reset
 // takes a new, process-wide unique generation), so neither input bytes nor memory of an
@@ -255,6 +258,31 @@ int lazy_write_record_json(sr_buf *buf, const sluice_record &r);
 int lazy_render_record_json(sr_buf *buf, const sluice_record &r);
 int lazy_write_value_json(sr_buf *buf, const sluice_value &v);
 int64_t lazy_source_fields(const sluice_record &r);
+
+// ---- source text in shared memory (isolation, flat.cpp) ---------------------------------
+// A record laid out with its source text has kFlatText set in its flags (an output entry:
+// in its kind, with SR_FLAT_FULL), and a FlatText just before its fields array.
+constexpr uint32_t kFlatText = 1u << 30;
+struct FlatText {
+    uint64_t text;        // offset of the text (NUL-terminated)
+    uint32_t len;         // its length
+    uint32_t src_fields;  // how many of the record's first fields it holds
+};
+static_assert(sizeof(FlatText) == 16, "a FlatText keeps the fields after it aligned");
+
+// The host's side: record `r` of a worker's region [base, base + size) (offsets as stored,
+// `r.flags` with kFlatText) rebuilt from its text: the text parsed by the host (copied into
+// `arena`, keeping it as the record's source), then the fields after the text's, copied with
+// every check. Returns 1 and `*out`; 0 when the text cannot stand (out of bounds, not a JSON
+// object, not kept as source text: the caller imports the fields alone); -1 with `err` when
+// the fields after it are refused. Throws std::bad_alloc.
+int import_flat_text(const char *base, uint64_t size, const sluice_record &r, sr_arena *arena, sluice_record *out,
+                     char *err, size_t cap);
+
+// Parses the JSON object [text, text + len) (copied into `arena`) with this thread's own
+// parser (parse.cpp); true when it is one and its text is kept as the whole record's source.
+// Throws std::bad_alloc.
+bool parse_source_text(sr_arena *arena, const char *text, size_t len, sluice_record *out);
 
 }  // namespace sluice_records
 

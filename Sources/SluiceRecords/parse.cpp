@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,18 +24,15 @@ constexpr int kMaxDepth = 512;
 
 struct sr_parser {
     dom::parser parser;
-    std::vector<char> padded;          // input copied with simdjson's padding after it
     sluice_records::FieldNamer names;
     sluice_records::CompactLines lines{names};
     const char *error = nullptr;       // the first error met while walking
-    // The text of the record being built, when it stays in the arena with the record (JSON
-    // Lines), else nullptr; and what the walk learns about it: the length of its compact
-    // rendering (sr_write_record_json), and whether it holds nothing that rendering would
-    // write differently (a double, an integer past int64, a name given twice).
+    // The text of the record being built (without surrounding blanks), when it stays in the
+    // arena with the record, else nullptr; and whether the walk met a name given twice, at
+    // any depth (such a record is never rendered from its text: write.cpp).
     const char *src = nullptr;
     size_t src_len = 0;
-    uint64_t compact = 0;
-    bool canonical = true;
+    bool duplicate = false;
 };
 
 extern "C" sr_parser *sr_parser_new(void) noexcept {
@@ -52,19 +50,6 @@ void grow(sr_arena *arena, T *&items, size_t used, size_t &cap) {
     std::memcpy(grown, items, used * sizeof(T));
     items = grown;
     cap = bigger;
-}
-
-// Characters of v in decimal, its sign included.
-inline uint32_t int_chars(int64_t v) {
-    static constexpr uint64_t kPow10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
-                                            10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
-                                            100000000000ull, 1000000000000ull, 10000000000000ull,
-                                            100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-                                            100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
-    uint64_t u = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
-    uint32_t bits = 64 - static_cast<uint32_t>(__builtin_clzll(u | 1));
-    uint32_t guess = (bits * 1233) >> 12;  // floor(log10(2^bits)): the digits, or one more
-    return guess + ((u | 1) >= kPow10[guess] ? 1 : 0) + (v < 0 ? 1 : 0);
 }
 
 bool fail(sr_parser *p, const char *why) {
@@ -108,14 +93,12 @@ size_t build_object(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, cons
     auto *dst = top ? sluice_records::new_fields(arena, static_cast<uint32_t>(cap), 0)
                     : static_cast<sluice_field *>(sluice_records::arena_alloc(arena, cap * sizeof(sluice_field) + 1, alignof(sluice_field)));
     sluice_field *const first = dst;
-    size_t n = 0, members = 0;
+    size_t n = 0;
     size_t j = i + 1;
     while (j < close) {
         if (n == cap) grow(arena, dst, n, cap);
         sluice_field &f = dst[n];
         std::string_view key = tape_string(t, t.words[j]);
-        members++;
-        p->compact += key.size() + 3;  // "name":
         p->names.name(arena, key, n, depth, &f);
         j = build_value(p, arena, t, j + 1, &f.value, depth + 1);
         if (j == 0) return 0;
@@ -129,17 +112,19 @@ size_t build_object(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, cons
         }
         if (k < n) {
             dst[k].value = f.value;
-            p->canonical = false;
+            p->duplicate = true;
         } else {
             n++;
         }
     }
-    p->compact += 2 + (members ? members - 1 : 0);  // braces and commas
     if (top && dst == first) {
+        // The line is the record's source text, rendered verbatim (write.cpp), unless it
+        // names a field twice or holds a line break (inside a JSON Lines output line, a
+        // carriage return or newline would end it for some readers).
         auto *h = reinterpret_cast<sluice_records::FieldsHeader *>(dst) - 1;
         h->used = static_cast<uint32_t>(n);
-        if (p->canonical && p->compact == p->src_len && p->src_len < UINT32_MAX &&
-            !std::memchr(p->src, '\\', p->src_len)) {
+        if (!p->duplicate && p->src_len < UINT32_MAX && !std::memchr(p->src, '\r', p->src_len) &&
+            !std::memchr(p->src, '\n', p->src_len)) {
             h->src = p->src;
             h->src_len = static_cast<uint32_t>(p->src_len);
             h->src_fields = static_cast<uint32_t>(n);
@@ -167,7 +152,6 @@ size_t build_array(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
         if (j == 0) return 0;
         n++;
     }
-    p->compact += 2 + (n ? n - 1 : 0);
     out->type = SLUICE_ARRAY;
     out->len = static_cast<uint32_t>(n);
     out->as.items = dst;
@@ -181,14 +165,12 @@ size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
     case 'l':
         out->type = SLUICE_INT;
         std::memcpy(&out->as.i, &t.words[i + 1], sizeof(int64_t));
-        p->compact += int_chars(out->as.i);
         return i + 2;
     case '"': {
         std::string_view s = tape_string(t, word);
         if (s.size() >= UINT32_MAX) return fail(p, "string longer than 4 GiB");
         out->type = SLUICE_STRING;
         out->len = static_cast<uint32_t>(s.size());
-        p->compact += s.size() + 2;
         out->as.s = sluice_records::arena_strdup(arena, s.data(), s.size());
         return i + 1;
     }
@@ -207,14 +189,12 @@ size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
     case 'd':
         out->type = SLUICE_DOUBLE;
         std::memcpy(&out->as.d, &t.words[i + 1], sizeof(double));
-        p->canonical = false;  // its text may not be its shortest form
         return i + 2;
     case 'u': {  // 2^63 and above: keep the magnitude as a double
         uint64_t u;
         std::memcpy(&u, &t.words[i + 1], sizeof u);
         out->type = SLUICE_DOUBLE;
         out->as.d = static_cast<double>(u);
-        p->canonical = false;
         return i + 2;
     }
     case 't':
@@ -222,12 +202,10 @@ size_t build_value(sr_parser *p, sr_arena *arena, const Tape &t, size_t i, sluic
         out->type = SLUICE_BOOL;
         out->as.i = 0;
         out->as.b = (word >> 56) == 't' ? 1 : 0;
-        p->compact += out->as.b ? 4 : 5;
         return i + 1;
     case 'n':
         out->type = SLUICE_NULL;
         out->as.i = 0;
-        p->compact += 4;
         return i + 1;
     }
     return fail(p, "unknown JSON type");
@@ -242,13 +220,17 @@ bool build_record(sr_parser *p, sr_arena *arena, const sluice_field **fields, ui
 
 }  // namespace
 
-// Starts a record: `src` is its text when that stays in the arena with it, else nullptr.
+static inline bool json_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// Starts a record: [src, src + len) is its text when that stays in the arena with it (src
+// nullptr when not); its source text is that without the blanks around it.
 static inline void begin_record(sr_parser *p, const char *src, size_t len) {
     p->error = nullptr;
+    while (src && len && json_blank(src[0])) src++, len--;
+    while (src && len && json_blank(src[len - 1])) len--;
     p->src = src;
     p->src_len = len;
-    p->compact = 0;
-    p->canonical = true;
+    p->duplicate = false;
 }
 
 static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_t len, bool in_arena,
@@ -283,17 +265,41 @@ int sluice_records::parse_line_eager(sr_parser *p, sr_arena *arena, const char *
 
 extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
                                sluice_record *out, char *err, size_t err_cap) noexcept try {
-    // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
-    if (p->padded.size() < len + SIMDJSON_PADDING) p->padded.resize(len + SIMDJSON_PADDING);
-    std::memcpy(p->padded.data(), json, len);
-    std::memset(p->padded.data() + len, 0, SIMDJSON_PADDING);
-    return parse_document(p, arena, p->padded.data(), len, false, out, err, err_cap);
+    // Copied into the arena, with the padding simdjson may read past the end: the record
+    // keeps the text as its source, as a line of sr_parse_lines does.
+    if (len > SIZE_MAX / 4) {
+        sluice_records::set_error(err, err_cap, "out of memory");
+        return -1;
+    }
+    auto *copy = static_cast<char *>(sluice_records::arena_alloc(arena, len + SIMDJSON_PADDING, 64));
+    if (len) std::memcpy(copy, json, len);
+    std::memset(copy + len, 0, SIMDJSON_PADDING);
+    return parse_document(p, arena, copy, len, true, out, err, err_cap);
 } catch (...) {
     sluice_records::set_error(err, err_cap, "out of memory");
     return -1;
 }
 
 namespace sluice_records {
+
+bool parse_source_text(sr_arena *arena, const char *text, size_t len, sluice_record *out) {
+    thread_local std::unique_ptr<sr_parser> own;
+    if (!own) own.reset(new sr_parser());
+    sr_parser *p = own.get();
+    if (len >= UINT32_MAX) return false;
+    auto *copy = static_cast<char *>(arena_alloc(arena, len + SIMDJSON_PADDING, 64));
+    if (len) std::memcpy(copy, text, len);
+    std::memset(copy + len, 0, SIMDJSON_PADDING);
+    sluice_record r;
+    char err[8];
+    if (!p->lines.parse(arena, copy, len, &r) && parse_document(p, arena, copy, len, true, &r, err, sizeof err) != 0)
+        return false;
+    const char *src;
+    uint32_t n, held;
+    if (!source_text(r, &src, &n, &held) || held != r.nfields) return false;
+    *out = r;
+    return true;
+}
 
 namespace {
 
@@ -348,18 +354,19 @@ uint64_t parse_lines(sr_parser *p, sr_arena *arena, const char *text, size_t len
         number++;
         line = nl ? nl + 1 : end;
     };
-    // Lines in the common compact form first (CompactLines), one at a time; a line it
-    // refuses goes to simdjson alone. Text where it keeps refusing (spaces after colons,
-    // doubles, escapes) goes to simdjson's streams for the rest of the part.
+    // Lines in the common form first (CompactLines: any spaces or tabs between tokens), one
+    // at a time, without the blanks around them; a line it refuses goes to simdjson alone.
+    // Text where it keeps refusing (doubles, escapes) goes to simdjson's streams for the
+    // rest of the part.
     uint64_t tried = 0, refused = 0;
     while (line < end && !(refused > 16 && refused * 4 > tried)) {
         const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
         const char *stop = nl ? nl : end;
-        size_t n = static_cast<size_t>(stop - line);
-        if (n && line[n - 1] == '\r') n--;
+        const char *first = skip_spaces(line, stop), *last = stop;
+        while (last > first && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == '\r')) last--;
         sluice_record r;
         tried++;
-        if (p->lines.parse(arena, line, n, &r)) {
+        if (p->lines.parse(arena, first, static_cast<size_t>(last - first), &r)) {
             records.push_back(r);
             number++;
             line = nl ? nl + 1 : end;

@@ -203,6 +203,8 @@ extern "C" int sr_render_record_json(sr_buf *b, const sluice_record *r) noexcept
         put_fields(b, r->fields, r->nfields);
         return b->failed ? -1 : 0;
     }
+    // The source text verbatim (internal.hpp, FieldsHeader: the line as it came, whatever
+    // its spacing), then the fields added after it, compact.
     if (held == r->nfields) {
         put(b, src, len);
         return b->failed ? -1 : 0;

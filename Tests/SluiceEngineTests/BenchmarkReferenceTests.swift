@@ -4,9 +4,27 @@ import XCTest
 /// The pipeline benchmark compares the pipeline with a hand-written C program
 /// (tools/pipeline-bench/reference/store_quality.c): a ratio means something only if both do
 /// the same work. Here they run on the same generated events, and their outputs must match
-/// byte for byte (the events, each with n_elements) and alert for alert.
+/// byte for byte (the events, each with n_elements) and alert for alert, on the compact data
+/// and on the same events written as json.dumps writes them (store-events --spaced), where
+/// both copy each line verbatim and append the new field.
 final class BenchmarkReferenceTests: XCTestCase {
     func testTheCReferenceDoesTheSameWorkAsThePipelineWithItsEventsSink() throws {
+        let events = try sameWork(spaced: false)
+        XCTAssertFalse(events.contains(": "))
+    }
+
+    func testTheCReferenceDoesTheSameWorkOnSpacedEvents() throws {
+        let events = try sameWork(spaced: true)
+        // Each line as it was read, then the new field, compact.
+        let first = String(events.prefix { $0 != "\n" })
+        XCTAssertTrue(first.hasPrefix(#"{"store_id": "store"#), first)
+        XCTAssertTrue(first.contains(#", "data_points": ["#), first)
+        XCTAssertTrue(first.contains(#"],"n_elements":"#), first)
+    }
+
+    /// Runs both on 25,000 generated events and compares their outputs; returns the
+    /// pipeline's events output.
+    private func sameWork(spaced: Bool) throws -> String {
         let dir = try scratchFolder()
         let reference = dir + "/store-quality-c"
         let cc = try runProgram("/usr/bin/cc", ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", reference,
@@ -15,7 +33,8 @@ final class BenchmarkReferenceTests: XCTestCase {
 
         // 25,000 events: two full batches of 10,000 and a partial one.
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        let events = try runProgram(Package.buildDirectory + "/store-events", ["25000", "--seed", "42"]).stdout
+        let events = try runProgram(Package.buildDirectory + "/store-events",
+                                    ["25000", "--seed", "42"] + (spaced ? ["--spaced"] : [])).stdout
         try events.write(toFile: dir + "/data/events.jsonl", atomically: true, encoding: .utf8)
 
         let c = try runProgram(reference, [dir + "/data/events.jsonl", dir + "/c-events.jsonl", dir + "/c-alerts.jsonl"])
@@ -27,7 +46,8 @@ final class BenchmarkReferenceTests: XCTestCase {
             .replacingOccurrences(of: "${pipeline.dir}/data", with: dir + "/data")
         guard var pipeline = try JSONSerialization.jsonObject(with: Data(example.utf8)) as? [String: Any],
               var stages = pipeline["stages"] as? [[String: Any]], var connections = pipeline["connections"] as? [[String: Any]] else {
-            return XCTFail("examples/store-quality/pipeline.json is not the object this test expects")
+            XCTFail("examples/store-quality/pipeline.json is not the object this test expects")
+            return ""
         }
         stages.append(["name": "events-out", "plugin": ["name": "JSONLSink", "type": "sink",
                                                         "properties": ["path": dir + "/pipeline-events.jsonl"]]])
@@ -54,5 +74,6 @@ final class BenchmarkReferenceTests: XCTestCase {
         XCTAssertGreaterThan(cAlerts.count, 2_000)
         XCTAssertEqual(cAlerts, try alerts(dir + "/out/store-quality/alerts.jsonl", payload: true),
                        "the same alerts: per store per batch, with count and minimum, in the same order")
+        return String(decoding: fromPipeline, as: UTF8.self)
     }
 }

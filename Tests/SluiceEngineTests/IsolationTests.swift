@@ -81,6 +81,58 @@ final class IsolationTests: XCTestCase {
         }
     }
 
+    /// Records keep their source text in shared memory: whichever stage runs in a worker
+    /// (the source, the transform, the sinks, or all), the sinks write the same bytes as in
+    /// the host's process — json.dumps-style lines copied verbatim, fields added after them.
+    func testSpacedLinesAreWrittenVerbatimWhicheverStageIsIsolated() throws {
+        let dir = try scratchFolder()
+        var rng = SeededGenerator(seed: 25)
+        var text = ""
+        for i in 0..<3_000 {
+            let points = (0..<Int.random(in: 0..<20, using: &rng)).map { String($0) }
+            let sep = i % 3 == 0 ? ",\t" : ", "
+            switch i % 500 {
+            case 7: text += "{\"store_id\": \"caf\\u00e9\", \"price\": 2.50, \"data_points\": [1]}\n"  // simdjson's
+            case 8: text += "{\"store_id\": \"s2\"}\n"                                                    // an error record
+            default:
+                text += "{\"store_id\": \"s\(i % 9)\"\(sep)\"seq\": \(i)\(sep)\"data_points\": [\(points.joined(separator: sep))]}  \n"
+            }
+        }
+        try text.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        func pipeline(_ isolated: String) throws -> String {
+            func iso(_ stage: String) -> String { isolated == stage || isolated == "all" ? #", "isolation": "process""# : "" }
+            let path = dir + "/p-\(isolated).json"
+            try """
+            {"name": "iso-spaced", "batch": {"maxRecords": 700},
+             "state": {"path": "${pipeline.dir}/\(isolated)/state"},
+             "stages": [
+               {"name": "events"\(iso("source")), "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+               {"name": "quality"\(iso("transform")), "plugin": {"name": "QualityCheck", "properties": {"min": 10}}},
+               {"name": "good"\(iso("sinks")), "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/\(isolated)/good.jsonl"}}},
+               {"name": "rejected"\(iso("sinks")), "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/\(isolated)/rejected.jsonl"}}}],
+             "connections": [{"from": "events", "to": "quality"}, {"from": "quality", "to": "good"},
+                             {"from": "quality", "to": "rejected", "port": "errors"}]}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        for isolated in ["none", "source", "transform", "sinks", "all"] {
+            let r = try host(["run", try pipeline(isolated), "--progress", "none"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let good = try String(contentsOfFile: dir + "/none/good.jsonl", encoding: .utf8)
+        XCTAssertTrue(good.hasPrefix(#"{"store_id": "s0",\#t"seq": 0,\#t"data_points": ["#), String(good.prefix(80)))
+        XCTAssertTrue(good.contains(#"{"store_id": "caf\u00e9", "price": 2.50, "data_points": [1],"n_elements":1}"#))
+        let rejected = try String(contentsOfFile: dir + "/none/rejected.jsonl", encoding: .utf8)
+        XCTAssertTrue(rejected.hasPrefix(#"{"store_id": "s2","_error":"#), rejected)
+        for isolated in ["source", "transform", "sinks", "all"] {
+            for file in ["good.jsonl", "rejected.jsonl"] {
+                let a = try String(contentsOfFile: dir + "/none/" + file, encoding: .utf8)
+                let b = try String(contentsOfFile: dir + "/\(isolated)/" + file, encoding: .utf8)
+                XCTAssertEqual(a, b, "\(file) with the \(isolated) isolated is the same byte for byte")
+            }
+        }
+    }
+
     /// src → Hostile (isolated) → sink, one record per batch.
     func hostile(_ dir: String, mode: String, times: Int? = nil, timeoutMs: Int = 60_000, attempts: Int = 3) throws -> String {
         try "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
@@ -237,10 +289,18 @@ final class IsolationTests: XCTestCase {
             }
             if status == 0 {
                 copied += 1
-                // Whatever came through renders as valid JSON.
+                // Whatever came through renders as valid JSON, on one line, by either path
+                // (the fast one copies text the host parsed itself).
                 for i in 0..<2 {
-                    let json = RecordJSON.render(out![i])
-                    XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(json.utf8)), json)
+                    var r = out![i]
+                    var buf = sr_buf()
+                    defer { sr_buf_free(&buf) }
+                    XCTAssertEqual(sr_render_record_json(&buf, &r), 0)
+                    let fast = Data(bytes: buf.data, count: buf.len)
+                    for json in [Data(RecordJSON.render(out![i]).utf8), fast] {
+                        XCTAssertNoThrow(try JSONSerialization.jsonObject(with: json), String(decoding: json, as: UTF8.self))
+                        XCTAssertFalse(json.contains(10) || json.contains(13))
+                    }
                 }
             } else {
                 refused += 1

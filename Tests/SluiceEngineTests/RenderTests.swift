@@ -5,10 +5,16 @@ import SluiceRecords
 @testable import SluiceEngine
 import XCTest
 
-/// The fast rendering path (issue 10): a record read from JSON Lines that passed through
-/// unchanged, or only gained fields, is rendered by copying the text it was read from. It
-/// must write exactly what the general path (value by value) writes, and must never copy
-/// text that no longer says what the record holds.
+/// The fast rendering path (issues 10 and 25): a record read from a JSON line that is valid
+/// and names no field twice keeps the line (without its line end and surrounding blanks) as
+/// its source text, whatever its spacing, escapes or number spelling. Rendering an
+/// unchanged record copies the line byte for byte; a record that only gained fields is the
+/// line without its final `}`, then `,` (when it had members), the new fields compact, and
+/// `}`; a record with a field of its text replaced, or read from a line naming a field
+/// twice, is written by the general renderer. Both read back as the same values, and the
+/// compact parser, simdjson (sr_parse_lines, sr_parse_record) and shared memory
+/// (isolation) give the same bytes. Text that no longer says what the record holds is
+/// never copied.
 final class RenderTests: XCTestCase {
     private var arena: OpaquePointer!
     private var lineParser: OpaquePointer!
@@ -89,53 +95,142 @@ final class RenderTests: XCTestCase {
         return withExtendedLifetime(valueArena) { out }
     }
 
-    func testTheBundledDataRendersAlikeOnBothPaths() throws {
-        var fastOnes = 0, total = 0
-        for file in ["store-quality/data/events-0001.jsonl", "heartbeat/data/heartbeats.jsonl"] {
-            let lines = try String(contentsOfFile: Package.root + "/examples/" + file, encoding: .utf8)
-            for r in parse(lines) {
-                XCTAssertEqual(fast(r), general(r), file)
-                // Passed on with a field added, as QualityCheck does.
-                let added = try with(r, [("n_elements", "12")])
-                XCTAssertEqual(fast(added), general(added), file)
-                if sourceFields(added) >= 0 { fastOnes += 1 }
-                total += 1
-            }
-        }
-        XCTAssertEqual(total, 2008, "2 of the store events are malformed on purpose")
-        // The store events are compact: every one takes the fast path. The heartbeats have
-        // a space after each colon: none does.
-        XCTAssertEqual(fastOnes, 1998)
+    /// What rendering `line`'s record with `added` (compact JSON members) appended must give.
+    private func appended(_ line: String, _ added: String, members: Bool) -> String {
+        String(line.dropLast()) + (members ? "," : "") + added + "}"
     }
 
-    func testAFuzzedCorpusRendersAlikeOnBothPathsAndRoundTrips() throws {
+    /// The line without its surrounding blanks, as a record keeps it.
+    private func trimmed(_ line: String) -> String {
+        line.trimmingCharacters(in: CharacterSet(charactersIn: " \t\r"))
+    }
+
+    /// Both texts read back as the same values (the general rendering of what they parse to).
+    private func assertSameValues(_ a: String, _ b: String, _ message: String, line: UInt = #line) {
+        let x = parse(a + "\n"), y = parse(b + "\n")
+        XCTAssertEqual(x.count, 1, a, line: line)
+        XCTAssertEqual(y.count, 1, b, line: line)
+        if let p = x.first, let q = y.first { XCTAssertEqual(general(p), general(q), message, line: line) }
+    }
+
+    /// The rule for one record read from `line`: verbatim when it keeps its text, the general
+    /// renderer when not; with fields added, appended after the text; both read back as the
+    /// general renderer's values. Returns whether the record kept its text.
+    @discardableResult
+    private func assertRenderingRule(_ r: sluice_record, line: String, file: StaticString = #filePath,
+                                     lineNumber: UInt = #line) throws -> Bool {
+        let keeps = sourceFields(r) >= 0
+        let rendered = fast(r)
+        if keeps {
+            XCTAssertEqual(rendered, trimmed(line), "an unchanged record is its line", file: file, line: lineNumber)
+        } else {
+            XCTAssertEqual(rendered, general(r), line, file: file, line: lineNumber)
+        }
+        assertSameValues(rendered, general(r), line, line: lineNumber)
+        let added = try with(r, [("zz_added", #""é\"\n""#), ("zz_n", "-0.5")])
+        let grown = fast(added)
+        if keeps {
+            XCTAssertEqual(grown, appended(trimmed(line), #""zz_added":"é\"\n","zz_n":-0.5"#, members: r.nfields > 0),
+                           line, file: file, line: lineNumber)
+        } else {
+            XCTAssertEqual(grown, general(added), line, file: file, line: lineNumber)
+        }
+        assertSameValues(grown, general(added), line, line: lineNumber)
+        return keeps
+    }
+
+    func testTheBundledDataIsRenderedVerbatimInAnySpacing() throws {
+        var rng = SeededGenerator(seed: 25)
+        var total = 0
+        for file in ["store-quality/data/events-0001.jsonl", "heartbeat/data/heartbeats.jsonl"] {
+            let lines = try String(contentsOfFile: Package.root + "/examples/" + file, encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+            for variant in 0..<3 {
+                let text = lines.map { variant == 0 ? $0 : Blanks.between($0, &rng, tabs: variant == 2) }
+                let (records, refused) = parseLines(text.joined(separator: "\n") + "\n")
+                XCTAssertEqual(refused, file.hasPrefix("store") ? 2 : 0, "2 of the store events are malformed on purpose")
+                let good = text.filter { line in parse(line + "\n").count == 1 }
+                XCTAssertEqual(records.count, good.count)
+                for (line, r) in zip(good, records) {
+                    // Passed on with a field added, as QualityCheck does: the C reference's bytes.
+                    let added = try with(r, [("n_elements", "12")])
+                    XCTAssertEqual(fast(added), String(trimmed(line).dropLast()) + #","n_elements":12}"#)
+                    // Read by the one-pass parser (its records keep room to grow in place), not simdjson.
+                    XCTAssertEqual(added.fields, r.fields, "the compact parser took \(line)")
+                    XCTAssertTrue(try assertRenderingRule(r, line: line), "no bundled line names a field twice: \(line)")
+                    total += 1
+                }
+            }
+        }
+        XCTAssertEqual(total, 3 * 2008)
+    }
+
+    func testAFuzzedCorpusFollowsTheRenderingRuleInAnySpacing() throws {
         var rng = SeededGenerator(seed: 20261122)
         var lines: [String] = []
         for _ in 0..<4000 { lines.append(FuzzedJSON.object(&rng, depth: 0)) }
+        lines += lines.map { Blanks.between($0, &rng, tabs: false) } + lines.map { Blanks.between($0, &rng, tabs: true) }
         let records = parse(lines.joined(separator: "\n") + "\n")
         XCTAssertEqual(records.count, lines.count, "every fuzzed line is a JSON object")
-        var fastOnes = 0
+        var kept = 0
         for (line, r) in zip(lines, records) {
-            let rendered = general(r)
-            XCTAssertEqual(fast(r), rendered, line)
-            let added = try with(r, [("zz_added", #""é\"\n""#), ("zz_n", "-0.5")])
-            XCTAssertEqual(fast(added), general(added), line)
-            if sourceFields(r) >= 0 {
-                fastOnes += 1
-                XCTAssertEqual(rendered, line, "only text the general path writes the same is copied")
-            }
-            // The rendering reads back as the same record.
-            let again = parse(rendered + "\n")
-            XCTAssertEqual(again.count, 1, rendered)
-            if let a = again.first { XCTAssertEqual(general(a), rendered, line) }
+            let keeps = try assertRenderingRule(r, line: line)
+            XCTAssertEqual(keeps, !FuzzedJSON.namesAFieldTwice(line), "the text is kept unless a name is given twice: \(line)")
+            if keeps { kept += 1 }
         }
         // Both paths were exercised.
-        XCTAssertGreaterThan(fastOnes, 400)
-        XCTAssertLessThan(fastOnes, lines.count - 400)
+        XCTAssertGreaterThan(kept, 1200)
+        XCTAssertLessThan(kept, lines.count - 1200)
     }
 
-    /// Lines in the compact form are read by the host's own one-pass parser (CompactLines),
-    /// the others by simdjson: both must build the same records, and refuse the same lines.
+    /// The same line gives the same bytes whichever way it was read: by sr_parse_lines (the
+    /// compact parser or simdjson's streams), by sr_parse_record (emit_json), and through
+    /// shared memory to a worker (sr_flat_fix_records) and back (sr_flat_import_records).
+    func testEveryPathRendersTheSameBytes() throws {
+        var rng = SeededGenerator(seed: 99)
+        var lines: [String] = []
+        for _ in 0..<600 { lines.append(FuzzedJSON.object(&rng, depth: 0)) }
+        lines += lines.map { Blanks.between($0, &rng, tabs: rng.below(2) == 0) }
+        let records = parse(lines.joined(separator: "\n") + "\n")
+        XCTAssertEqual(records.count, lines.count)
+        let parser = RecordParser()
+        let other = RecordArena()
+        let worker = RecordArena()
+        let writer = sr_flat_writer_new()
+        defer { sr_flat_writer_free(writer) }
+        final class Region { var bytes = [UInt8](repeating: 0, count: 1 << 20) }
+        let region = Region()
+        for (line, r) in zip(lines, records) {
+            let expected = fast(r)
+            // emit_json's parser, the line with blanks around it.
+            let single = try parser.parse(" \(line)\t", into: other)
+            XCTAssertEqual(fast(single), expected, line)
+            XCTAssertEqual(sourceFields(single), sourceFields(r), line)
+            // With a field added, then through shared memory both ways.
+            let added = try with(r, [("n_elements", "3")])
+            let both = [r, added]
+            try region.bytes.withUnsafeMutableBytes { raw in
+                let base = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                sr_flat_begin(writer, base, UInt64(raw.count), nil, nil)
+                let offset = both.withUnsafeBufferPointer { sr_flat_put_records(writer, $0.baseAddress, 2) }
+                XCTAssertEqual(sr_flat_failed(writer), 0)
+                var out: UnsafePointer<sluice_record>?
+                var err = [CChar](repeating: 0, count: 256)
+                XCTAssertEqual(sr_flat_import_records(base, sr_flat_len(writer), offset, 2, other.raw, &out, &err, err.count), 0, cText(err))
+                let imported = try XCTUnwrap(out)
+                XCTAssertEqual(fast(imported[0]), expected, line)
+                XCTAssertEqual(fast(imported[1]), fast(added), line)
+                let fixed = try XCTUnwrap(sr_flat_fix_records(base, sr_flat_len(writer), offset, 2, worker.raw))
+                XCTAssertEqual(fast(fixed[0]), expected, line)
+                XCTAssertEqual(fast(fixed[1]), fast(added), line)
+                XCTAssertEqual(general(fixed[1]), general(added), line)
+            }
+        }
+    }
+
+    /// Lines in the common form (any spaces or tabs between tokens) are read by the host's
+    /// own one-pass parser (CompactLines), the others by simdjson: both must build the same
+    /// records, and refuse the same lines.
     func testTheCompactLineParserReadsWhatSimdjsonReads() throws {
         let simdjson = RecordParser()
         let other = RecordArena()
@@ -145,7 +240,9 @@ final class RenderTests: XCTestCase {
         lines += [#"{"n":[0,-1,1,999999999999999999,-999999999999999999,1000000000000000000,-9223372036854775808]}"#,
                   #"{"e":[],"o":{},"d":[[[]],{"a":{"b":[{}]}}],"t":[true,false,null]}"#,
                   #"{"all":" !#$%&'()*+,-./0123456789:;<=>?@ABCXYZ[]^_`abcxyz{|}~"}"#,
-                  #"{"x y":1,"":2,"a\u0000b":3}"#, #"{}"#]
+                  #"{"x y":1,"":2,"a\u0000b":3}"#, #"{}"#, "{ }", "{\t}", #"{ "a" : [ ] , "b" : { } }"#,
+                  "{\"a\":1,\r\"b\":2}"]
+        lines += lines.map { Blanks.between($0, &rng, tabs: false) } + lines.map { Blanks.between($0, &rng, tabs: true) }
         // One line per call: each is offered to the compact parser first (a part where it
         // keeps refusing lines goes to simdjson's streams).
         for line in lines {
@@ -153,11 +250,15 @@ final class RenderTests: XCTestCase {
             let reference = try simdjson.parse(line, into: other)
             XCTAssertEqual(general(r), general(reference), line)
             XCTAssertEqual(types(r), types(reference), line)
+            XCTAssertEqual(fast(r), fast(reference), line)
         }
-        // Lines that are not JSON: refused by both, with simdjson's reason.
-        let invalid = [#"{"a":01}"#, #"{"a":-}"#, #"{"a":tru}"#, #"{"a":1,}"#, #"{"a":[1,]}"#, #"{"a"1}"#, #"{"a":"x}"#,
+        // Lines that are not JSON: refused by both, with simdjson's reason; spaced too.
+        var invalid = [#"{"a":01}"#, #"{"a":-}"#, #"{"a":tru}"#, #"{"a":1,}"#, #"{"a":[1,]}"#, #"{"a"1}"#, #"{"a":"x}"#,
                        #"{"a":1}}"#, #"{"a":1"#, #"{a:1}"#, #"{"a":[1 2]}"#, #"{"a":1.}"#, #"{"a":"\x"}"#, #"{"a":-01}"#,
-                       #"{"a":nul}"#, #"{"a":truex}"#, "{\"a\":\"\u{1}\"}", #"{"a":1}x"#, #"["a"]"#, #"{"a":+1}"#]
+                       #"{"a":nul}"#, #"{"a":truex}"#, "{\"a\":\"\u{1}\"}", #"{"a":1}x"#, #"["a"]"#, #"{"a":+1}"#,
+                       #"{"a": 1 2}"#, #"{"a" "b"}"#, #"{"a": - 1}"#, #"{"a": t rue}"#, #"{"a":1} {"b":2}"#, "{\"a\":\u{0B}1}",
+                       "{\"a\":\u{A0}1}"]
+        invalid += invalid.map { Blanks.between($0, &rng, tabs: true) }
         for line in invalid {
             let (records, refused) = parseLines(line + "\n")
             XCTAssertEqual(records.count, 0, line)
@@ -189,8 +290,13 @@ final class RenderTests: XCTestCase {
             (#"{"d":1.50,"e":1e5,"f":-0.0,"g":3.0,"h":2.5e-7}"#, #"{"d":1.5,"e":1e+05,"f":-0.0,"g":3.0,"h":2.5e-07}"#),
             (#"{ "a" : [ 1 , 2 ] , "b":{} }"#, #"{"a":[1,2],"b":{}}"#),
             (#"{"a":1,"a":2}"#, #"{"a":2}"#),
+            (#"{"o":{"a":1,"a":2}}"#, #"{"o":{"a":2}}"#),
+            ("{\"a\":1,\r\"b\":2}", #"{"a":1,"b":2}"#),
             (#"{}"#, #"{}"#),
         ]
+        // The general renderer writes each value in its own form; the record's text is the
+        // line as it came, except for a line naming a field twice (at any depth) or holding
+        // a carriage return between tokens (it would end the line for some readers).
         for c in cases {
             let records = parse(c.line + "\n")
             if c.rendered.isEmpty {
@@ -199,17 +305,31 @@ final class RenderTests: XCTestCase {
             }
             let r = try XCTUnwrap(records.first, c.line)
             XCTAssertEqual(general(r), c.rendered, c.line)
-            XCTAssertEqual(fast(r), c.rendered, c.line)
-            XCTAssertEqual(sourceFields(r) >= 0, c.line == c.rendered, "the fast path only for text written the same: \(c.line)")
+            let verbatim = !c.line.contains(#""a":1,"a""#) && !c.line.contains("\r")
+            XCTAssertEqual(fast(r), verbatim ? c.line : c.rendered, c.line)
+            XCTAssertEqual(sourceFields(r) >= 0, verbatim, c.line)
         }
-        // An empty record that gains a field.
-        let empty = try XCTUnwrap(parse("{}\n").first)
-        XCTAssertEqual(sourceFields(empty), 0)
-        let grown = try with(empty, [("a", "1")])
-        XCTAssertEqual(fast(grown), #"{"a":1}"#)
+        // An empty record that gains a field: no comma, in any spacing.
+        for line in ["{}", "{ }", " {\t} "] {
+            let empty = try XCTUnwrap(parse(line + "\n").first)
+            XCTAssertEqual(sourceFields(empty), 0)
+            XCTAssertEqual(fast(empty), trimmed(line))
+            let grown = try with(empty, [("a", "1")])
+            XCTAssertEqual(fast(grown), String(trimmed(line).dropLast()) + #""a":1}"#)
+        }
+        // A multi-line object given to emit_json keeps no text: it would break a line.
+        let pretty = try RecordParser().parse("{\n  \"a\": 1,\n  \"b\": [2]\n}\n", into: RecordArena())
+        XCTAssertEqual(sourceFields(pretty), -1)
+        XCTAssertEqual(fast(pretty), #"{"a":1,"b":[2]}"#)
     }
 
-    func testAReplacedFieldIsNeverRenderedFromItsOldText() throws {
+    func testAReplacedFieldIsNeverRenderedFromItsOldTextInAnySpacing() throws {
+        let spaced = try XCTUnwrap(parse("{\"a\": 1.50,\t\"b\": \"x\"}\n").first)
+        XCTAssertEqual(sourceFields(spaced), 2)
+        XCTAssertEqual(fast(try with(spaced, [("c", "2")])), "{\"a\": 1.50,\t\"b\": \"x\",\"c\":2}")
+        XCTAssertEqual(fast(try with(spaced, [("b", #""y""#)])), #"{"a":1.5,"b":"y"}"#)
+        XCTAssertEqual(fast(try with(spaced, [("a", "1.50")])), #"{"a":1.5,"b":"x"}"#, "even to the same value")
+
         let r = try XCTUnwrap(parse(#"{"a":1,"b":"x"}"# + "\n").first)
         XCTAssertEqual(sourceFields(r), 2)
 
@@ -269,7 +389,7 @@ final class RenderTests: XCTestCase {
                 _ = table.last_error(table.ctx, &buf, buf.count)
                 return cText(buf)
             }
-            XCTAssertEqual(lines(first, 3), #"{"a":1}"# + "\n" + #"{"b":"x"}"# + "\n" + #"{"c":2.5}"# + "\n")
+            XCTAssertEqual(lines(first, 3), #"{"a":1}"# + "\n" + #"{"b":"x"}"# + "\n" + #"{ "c" : 2.50 }"# + "\n")
             XCTAssertEqual(lines(first + 1, 1), #"{"b":"x"}"# + "\n")
             XCTAssertEqual(lines(first, 0), "", "nothing to render: an empty text, not a refusal")
             XCTAssertNil(lines(first + 1, 3), "a run past the inputs")
@@ -330,5 +450,79 @@ enum FuzzedJSON {
         case 4, 5: return "[" + (0..<rng.below(4)).map { _ in value(&rng, depth: depth + 1) }.joined(separator: ",") + "]"
         default: return object(&rng, depth: depth)
         }
+    }
+}
+
+/// Blanks between the tokens of a JSON text (never inside its strings): 0 to 2 of them
+/// after each `{ [ : ,` and before each `} ] : ,`, spaces or (with `tabs`) spaces and tabs.
+enum Blanks {
+    static func between(_ json: String, _ rng: inout SeededGenerator, tabs: Bool) -> String {
+        var out = ""
+        var inString = false, escaped = false
+        func blanks(_ rng: inout SeededGenerator) -> String {
+            String((0..<rng.below(3)).map { _ in tabs && rng.below(2) == 0 ? Character("\t") : " " })
+        }
+        for c in json {
+            if inString {
+                out.append(c)
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                continue
+            }
+            if "}]:,".contains(c) { out += blanks(&rng) }
+            out.append(c)
+            if "{[:,".contains(c) { out += blanks(&rng) }
+            if c == "\"" { inString = true }
+        }
+        return out
+    }
+}
+
+extension FuzzedJSON {
+    /// Whether an object of the (valid) JSON text names a field twice, names compared as
+    /// the strings they decode to.
+    static func namesAFieldTwice(_ json: String) -> Bool {
+        let bytes = Array(json.utf8)
+        var i = 0
+        var found = false
+        func skip() { while i < bytes.count, [32, 9, 10, 13].contains(bytes[i]) { i += 1 } }
+        func string() -> String {
+            let start = i
+            i += 1
+            while i < bytes.count, bytes[i] != 34 { i += bytes[i] == 92 ? 2 : 1 }
+            i += 1
+            let raw = Data(bytes[start..<i])
+            return (try? JSONSerialization.jsonObject(with: raw, options: .fragmentsAllowed)) as? String ?? ""
+        }
+        func value() {
+            skip()
+            guard i < bytes.count else { return }
+            switch bytes[i] {
+            case 123:  // {
+                i += 1
+                var names = Set<String>()
+                skip()
+                while i < bytes.count, bytes[i] != 125 {
+                    if bytes[i] == 44 { i += 1; skip() }
+                    if !names.insert(string()).inserted { found = true }
+                    skip(); i += 1  // ':'
+                    value()
+                    skip()
+                }
+                i += 1
+            case 91:  // [
+                i += 1
+                skip()
+                while i < bytes.count, bytes[i] != 93 {
+                    if bytes[i] == 44 { i += 1 }
+                    value()
+                    skip()
+                }
+                i += 1
+            case 34: _ = string()
+            default: while i < bytes.count, ![44, 93, 125, 32, 9].contains(bytes[i]) { i += 1 }
+            }
+        }
+        value()
+        return found
     }
 }

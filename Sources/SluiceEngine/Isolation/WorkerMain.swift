@@ -223,7 +223,8 @@ final class WorkerSession {
         guard request.follow(Int(clamping: args.regionSize)) else { return .failure(.protocolError("the request region is shorter than the host said")) }
         guard args.count > 0 else { return .success(.init(start: nil, count: 0)) }
         guard args.count <= UInt64(Int32.max),
-              let records = sr_flat_fix_records(request.base.assumingMemoryBound(to: CChar.self), UInt64(request.size), args.records, args.count) else {
+              let records = sr_flat_fix_records(request.base.assumingMemoryBound(to: CChar.self), UInt64(request.size), args.records, args.count,
+                                                arena.raw) else {
             return .failure(.protocolError("the worker could not read its input"))
         }
         return .success(UnsafeBufferPointer(start: records, count: Int(args.count)))

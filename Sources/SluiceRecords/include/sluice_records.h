@@ -5,8 +5,9 @@
  * the memory behind them and the work that must be fast:
  *   - arenas: bump allocators that hold one batch's records, freed all at once;
  *   - keys: the process-wide table that interns field names to sluice_key numbers;
- *   - parsing: JSON text to records, once, in the host: compact JSON Lines by a one-pass
- *     parser of our own, everything else by simdjson; records keep their source text;
+ *   - parsing: JSON text to records, once, in the host: JSON Lines in the common form
+ *     (any spaces or tabs between tokens) by a one-pass parser of our own, everything else
+ *     by simdjson; records keep their source text (the line, rendered verbatim);
  *   - copying: records and fields a plugin built, into an arena;
  *   - writing: records back to JSON text (copied from their source text where it can be);
  *   - flat: records and alerts in shared memory, for plugins isolated in worker processes.
@@ -87,9 +88,11 @@ void sr_parser_free(sr_parser *parser) SR_NOEXCEPT;
 /** How many readable bytes simdjson may read past the end of a text it parses in place. */
 #define SR_PADDING 64
 
-/** Parses one JSON object into `*out`, allocating in `arena`. Returns 0 on success; on
- *  failure (bad JSON, or memory ran out) returns -1, writes a NUL-terminated reason into
- *  `err` and allocates nothing that outlives the next reset. */
+/** Parses one JSON object into `*out`, allocating in `arena`. The text is copied into the
+ *  arena and kept as the record's source text, as a line of sr_parse_lines is (without the
+ *  blanks around it; not when it names a field twice or holds a line break). Returns 0 on
+ *  success; on failure (bad JSON, or memory ran out) returns -1, writes a NUL-terminated
+ *  reason into `err` and allocates nothing that outlives the next reset. */
 int sr_parse_record(sr_parser *parser, sr_arena *arena, const char *json, size_t len,
                     sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
 
@@ -113,7 +116,11 @@ typedef struct sr_bad_line {
 } sr_bad_line;
 
 /** Parses every non-blank line of `text`; records are allocated in `arenas[t]` by thread
- *  t (`arenas` has sr_line_parser_threads() entries). On return `*records` holds
+ *  t (`arenas` has sr_line_parser_threads() entries). A record keeps its line as its
+ *  source text (sr_render_record_json) when the line is valid and names no field twice,
+ *  at any depth, whatever its spacing, escapes or number spelling: the line without its
+ *  line end and the blanks around it (a line with a carriage return between tokens keeps
+ *  none). On return `*records` holds
  *  `*nrecords` records in line order and `*bad` the bad lines in order; both stay valid
  *  until the next call. Returns 0, or -1 when memory (or an arena's limit) ran out: then
  *  no records and no bad lines. */
@@ -244,7 +251,8 @@ void sr_flat_begin(sr_flat_writer *writer, char *base, uint64_t cap, sr_flat_gro
 uint64_t sr_flat_len(const sr_flat_writer *writer) SR_NOEXCEPT;
 int sr_flat_failed(const sr_flat_writer *writer) SR_NOEXCEPT;
 uint64_t sr_flat_put_bytes(sr_flat_writer *writer, const void *bytes, uint64_t len, uint64_t align) SR_NOEXCEPT;
-/** `n` records, deep: an array of sluice_record. */
+/** `n` records, deep: an array of sluice_record. A record with source text (one that
+ *  sr_render_record_json copies) carries it, so the other side renders the same bytes. */
 uint64_t sr_flat_put_records(sr_flat_writer *writer, const sluice_record *records, uint64_t n) SR_NOEXCEPT;
 /** An array of `n` key-value pairs, with their text. */
 uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t n) SR_NOEXCEPT;
@@ -252,8 +260,12 @@ uint64_t sr_flat_put_kvs(sr_flat_writer *writer, const sluice_kv *kvs, uint32_t 
 uint64_t sr_flat_put_alerts(sr_flat_writer *writer, const sluice_alert *const *alerts, uint64_t n) SR_NOEXCEPT;
 
 /** The worker's side: the host's `n` flat records at `offset`, made usable in place (the
- *  worker trusts the host but checks bounds); NULL when an offset is out of bounds. */
-sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n) SR_NOEXCEPT;
+ *  worker trusts the host but checks bounds); NULL when an offset is out of bounds or
+ *  memory ran out. A record that came with its source text gets its fields array again in
+ *  `arena` (the values stay in the region), with that text, so that it renders as on the
+ *  host; both must outlive the call. */
+sluice_record *sr_flat_fix_records(char *base, uint64_t size, uint64_t offset, uint64_t n,
+                                   sr_arena *arena) SR_NOEXCEPT;
 
 /** What a call emitted, one entry per record: an input record passed on, an input record
  *  with fields added or replaced (as emit_with does), or a whole new record. */
@@ -276,14 +288,18 @@ uint64_t sr_flat_put_output(sr_flat_writer *writer, const sluice_record *inputs,
 
 /** The host's side: the records of `n` entries at `offset`, into `arena`: inputs passed on
  *  are the host's own `inputs` (not copied), fields set and new records are copied with
- *  every check of sr_flat_import_records. Returns 0, or -1 with the reason. */
+ *  every check of sr_flat_import_records (a new record with source text as there). Returns
+ *  0, or -1 with the reason. */
 int sr_flat_import_output(const char *base, uint64_t size, uint64_t offset, uint64_t n, const sluice_record *inputs,
                           uint64_t ninputs, sr_arena *arena, const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** Copies `count` flat records at `offset` of the region [base, base + size) into `arena`,
  *  checking every offset, count and type (each record within emit's bounds) and replacing
- *  bytes that are not UTF-8: what another process wrote is never trusted. Returns 0, or -1
- *  with the reason in `err`. */
+ *  bytes that are not UTF-8: what another process wrote is never trusted. A record that
+ *  came with source text is rebuilt from it: the host parses the text itself (so what it
+ *  renders is what it read) and copies only the fields after the text's; text that is out
+ *  of bounds, not one JSON object, or not kept as source text is ignored (the fields are
+ *  copied). Returns 0, or -1 with the reason in `err`. */
 int sr_flat_import_records(const char *base, uint64_t size, uint64_t offset, uint64_t count, sr_arena *arena,
                            const sluice_record **out, char *err, size_t err_cap) SR_NOEXCEPT;
 /** The same for an alert payload of `count` pairs and at most `max_bytes` of text; the
@@ -317,17 +333,22 @@ int sr_buf_append_u64(sr_buf *buf, uint64_t value) SR_NOEXCEPT;
  *  in their shortest round-trip form ("182.5", "1e+20"); NaN and infinities as "null".
  *  Returns the length; `out` must hold 32 bytes. No NUL is written. */
 size_t sr_format_number(char *out, double d) SR_NOEXCEPT;
-/** Appends the record as one line of compact JSON (no newline), value by value. */
+/** Appends the record as one line of compact JSON (no newline), value by value: the
+ *  general renderer. */
 int sr_write_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
-/** The same text as sr_write_record_json, faster for a record parsed from JSON Lines that
- *  passed through unchanged or only gained fields (emit_with): its source text is copied
- *  and the new fields appended. `record` must live in an arena (a batch's record), as
- *  every record the host hands to a plugin does. A handle renders as the lazy records
- *  section says (-1 and nothing written for one of an ended batch). */
+/** The record as one line of JSON (no newline), as sinks write it. A record with source
+ *  text (read from a JSON line, see sr_parse_lines) that is unchanged is its text, byte
+ *  for byte; one that only gained fields (emit_with) is its text without the final '}',
+ *  then ',' (when the text has members), the new fields as compact JSON joined by ',',
+ *  then '}'. Any other record (built by a plugin, a field of its text replaced, a name
+ *  given twice) is what sr_write_record_json writes. Both read back as the same values.
+ *  `record` must live in an arena (a batch's record), as every record the host hands to
+ *  a plugin does. A handle renders by the same rule (-1 and nothing written for one of an
+ *  ended batch). */
 int sr_render_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 /** How many of the record's first fields sr_render_record_json would copy from its source
- *  text, or -1 when it has none (not read from JSON Lines, a field of that text replaced,
- *  text that the general path would write differently, a batch that ended). */
+ *  text, or -1 when it has none (not read from JSON text, a field of that text replaced,
+ *  a line that names a field twice or holds a line break, a batch that ended). */
 int64_t sr_record_source_fields(const sluice_record *record) SR_NOEXCEPT;
 /** sr_render_record_json for `count` records, each followed by a newline (-1 at the first
  *  that cannot be rendered: memory ran out, or a handle of an ended batch). */

@@ -5,8 +5,12 @@
 // 1000 stores (--stores); about 30% of events carry 1–9 data points (bad: fewer than 10),
 // the rest 10–20; points are integers 0–100; ts grows by 0–9 ms per event.
 // --bad-lines M inserts M malformed lines at seeded positions (for the error port).
+// --spaced writes the same events as Python's json.dumps does, with a space after every
+// `:` and `,` (its default separators `, ` and `: `); everything else is identical:
 //
-//   store-events N [--seed S] [--stores K] [--bad-lines M]
+//   {"store_id": "store17", "ts": 1700000000123, "data_points": [4, 88, 19]}
+//
+//   store-events N [--seed S] [--stores K] [--bad-lines M] [--spaced]
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,8 +40,11 @@ enum StoreEvents {
         let seed = option("--seed", 42)
         let stores = max(1, option("--stores", 1000))
         let badLines = option("--bad-lines", 0)
+        let spaced = args.contains("--spaced")
+        args.removeAll { $0 == "--spaced" }
+        let (colon, comma) = spaced ? (": ", ", ") : (":", ",")
         guard let countText = args.first, let count = UInt64(countText) else {
-            "usage: store-events N [--seed S] [--stores K] [--bad-lines M]\n".withCString { _ = write(2, $0, strlen($0)) }
+            "usage: store-events N [--seed S] [--stores K] [--bad-lines M] [--spaced]\n".withCString { _ = write(2, $0, strlen($0)) }
             exit(2)
         }
 
@@ -68,17 +75,17 @@ enum StoreEvents {
         for i in 0..<count {
             ts += rng.below(10)
             if bad.contains(i) {
-                put("{\"store_id\":\"store\(rng.below(stores))\",\"ts\":\(ts),\"data_points\":[1,2,\n")
+                put("{\"store_id\"\(colon)\"store\(rng.below(stores))\"\(comma)\"ts\"\(colon)\(ts)\(comma)\"data_points\"\(colon)[1\(comma)2\(comma)\n")
                 continue
             }
-            put("{\"store_id\":\"store")
+            put("{\"store_id\"\(colon)\"store")
             put(rng.below(stores))
-            put("\",\"ts\":")
+            put("\"\(comma)\"ts\"\(colon)")
             put(ts)
-            put(",\"data_points\":[")
+            put("\(comma)\"data_points\"\(colon)[")
             let n = rng.below(100) < 30 ? 1 + rng.below(9) : 10 + rng.below(11)
             for j in 0..<n {
-                if j > 0 { out.append(UInt8(ascii: ",")) }
+                if j > 0 { put(comma) }
                 put(rng.below(101))
             }
             put("]}\n")

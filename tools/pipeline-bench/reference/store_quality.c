@@ -11,6 +11,11 @@
  * to ALERTS at the batch's end, one line per store in first-seen order. A line without a
  * `data_points` array or a `store_id` string is counted as malformed and skipped.
  *
+ * Any JSON spacing: the names are found by byte search, and spaces and tabs after them
+ * are skipped, so the compact data and the `json.dumps`-style data (store-events --spaced)
+ * are read alike. Each event line is copied verbatim (without its final `}`), then
+ * `,"n_elements":N}`: Sluice's rendering of a record that only gained a field.
+ *
  * It trusts the generator's layout (no escapes in store ids, no nested arrays in
  * data_points, no malformed lines: a skipped line still counts toward its batch, where the
  * pipeline would send it to the error port): it is a yardstick, not a JSON parser. */
@@ -134,7 +139,7 @@ int main(int argc, char **argv) {
         perror("store-quality-c: output");
         return 1;
     }
-    static const char POINTS[] = "\"data_points\":[", STORE[] = "\"store_id\":\"";
+    static const char POINTS[] = "\"data_points\":", STORE[] = "\"store_id\":";
     const char *p = data, *end = data + size;
     uint64_t lines = 0, written = 0, bad = 0, malformed = 0;
     long in_batch = 0;
@@ -146,17 +151,27 @@ int main(int argc, char **argv) {
         if (last > p) {
             lines++;
             const char *dp = find(p, last, POINTS, sizeof POINTS - 1);
+            if (dp) {  /* blanks after the name's colon, then the array */
+                dp += sizeof POINTS - 1;
+                while (dp < last && (*dp == ' ' || *dp == '\t')) dp++;
+                if (dp >= last || *dp != '[') dp = NULL;
+            }
             const char *sid = find(p, last, STORE, sizeof STORE - 1);
-            const char *sid_end = sid ? memchr(sid + sizeof STORE - 1, '"', (size_t)(last - sid - (sizeof STORE - 1))) : NULL;
+            if (sid) {  /* blanks after the name's colon, then the string */
+                sid += sizeof STORE - 1;
+                while (sid < last && (*sid == ' ' || *sid == '\t')) sid++;
+                if (sid >= last || *sid != '"') sid = NULL;
+            }
+            const char *sid_end = sid ? memchr(sid + 1, '"', (size_t)(last - sid - 1)) : NULL;
             if (!dp || !sid_end || last[-1] != '}') {
                 malformed++;
             } else {
-                const char *q = dp + sizeof POINTS - 1;
+                const char *q = dp + 1;
                 uint64_t n = 0;
                 int any = 0;
                 for (; q < last && *q != ']'; q++) {
                     if (*q == ',') n++;
-                    else if (*q != ' ') any = 1;
+                    else if (*q != ' ' && *q != '\t') any = 1;
                 }
                 if (any) n++;
                 written++;
@@ -166,7 +181,7 @@ int main(int argc, char **argv) {
                 out_put(&good, "}\n", 2);
                 if (n < 10) {
                     bad++;
-                    const char *id = sid + sizeof STORE - 1;
+                    const char *id = sid + 1;
                     aggregate(id, (size_t)(sid_end - id), n);
                 }
             }
