@@ -131,7 +131,7 @@ public enum RecordJSON {
         var buf = sr_buf()
         defer { sr_buf_free(&buf) }
         var r = record
-        if sr_write_record_json(&buf, &r) != 0 { outOfMemory("the JSON text of a record of \(record.nfields) fields") }
+        if sr_write_record_json(&buf, &r) != 0 { outOfMemory("the JSON text of a record of \(sr_count(&r)) fields") }
         return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
     }
 
