@@ -235,4 +235,43 @@ final class LazyPipelineTests: XCTestCase {
         XCTAssertEqual(plan.recordParsing(.eager) { _ in true }, .eager)
         XCTAssertEqual(plan.recordParsing(.lazy) { _ in false }, .lazy)
     }
+
+    /// `host test-plugin` feeds a transform or a sink the records a run's source would: lazy
+    /// for a plugin that reads by accessor (or with SLUICE_RECORDS=lazy, materialised for one
+    /// that does not). Every bundled plugin's golden cases pass whichever way, and a plugin
+    /// that reads the ABI-1.0 way (the kit's Tagger) prints the same records.
+    func testTestPluginGivesTheSameOutputWithLazyAndEagerRecords() throws {
+        let fm = FileManager.default
+        var cases = 0
+        for plugin in try fm.contentsOfDirectory(atPath: Package.root + "/Plugins").sorted() {
+            let tests = "\(Package.root)/Plugins/\(plugin)/tests"
+            for name in ((try? fm.contentsOfDirectory(atPath: tests)) ?? []).sorted() {
+                let dir = tests + "/" + name
+                var args = ["test-plugin", plugin, "--input", dir + "/input.jsonl", "--expect", dir + "/expected"]
+                for line in ((try? String(contentsOfFile: dir + "/properties", encoding: .utf8)) ?? "").split(separator: "\n") where !line.isEmpty {
+                    args += ["--set", String(line)]
+                }
+                for records in ["eager", "lazy"] {
+                    let r = try host(args, env: [RecordsSetting.variable: records])
+                    XCTAssertEqual(r.status, 0, "\(plugin)/\(name), SLUICE_RECORDS=\(records): \(r.stdout)\(r.stderr)")
+                    XCTAssertTrue(r.stdout.contains("as expected: "), r.stdout)
+                }
+                cases += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(cases, 3)
+
+        let dir = try scratchFolder()
+        let good = Events(300).text.split(separator: "\n").filter { $0.hasSuffix("}") }  // test-plugin refuses a broken line
+        try (good.joined(separator: "\n") + "\n").write(toFile: dir + "/events.jsonl", atomically: true, encoding: .utf8)
+        let tagger = ["test-plugin", "Tagger", "--plugins", Fixtures.shared.kit, "--input", dir + "/events.jsonl", "--set", "tag=seen"]
+        let eager = try host(tagger, env: [RecordsSetting.variable: "eager"])
+        XCTAssertEqual(eager.status, 0, eager.stderr)
+        XCTAssertTrue(eager.stdout.contains("\"tag\":\"seen\""), eager.stdout)
+        for records in ["", "lazy"] {
+            let r = try host(tagger, env: [RecordsSetting.variable: records])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout == eager.stdout, "SLUICE_RECORDS=\(records): Tagger's records as eager")
+        }
+    }
 }
