@@ -106,7 +106,7 @@ final class LazyPipelineTests: XCTestCase {
                   {"name": "keep", "plugin": {"name": "Filter", "properties": {"where": "size(data_points) >= 3 and meta.zone != 'z0' and not exists(drop)"}}},
                   {"name": "derive", "plugin": {"name": "Derive", "properties": {"fields": {"n": "size(data_points)", "first": "data_points[0]",
                     "last": "data_points[-1]", "zone": "meta.zone", "tagged": "size(meta.tags) > 0", "label": "upper(store_id) + '-' + string(seq)",
-                    "cost": "price * n"}}}},
+                    "cost": "price * n", "tags": "meta.tags", "where": "meta"}}}},
                   {"name": "big", "plugin": {"name": "AlertRule", "properties": {"when": "n > 18"}}},
                   {"name": "moved", "plugin": {"name": "AlertRule", "properties": {"when": "changed(store_id, zone)",
                     "payload": {"store": "store_id", "from": "previous(store_id, zone)", "to": "zone", "points": "data_points", "meta": "meta"}}}},
