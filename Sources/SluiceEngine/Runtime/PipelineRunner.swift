@@ -357,19 +357,10 @@ public final class PipelineRunner {
     }
 
     /// The records stage `s` reads this batch (gather), materialised when it does not read
-    /// by accessor and some are lazy; the run's failure text when memory ran out.
-    private func input(of s: RunningStage, _ call: String) -> Result<UnsafeBufferPointer<sluice_record>, Failure> {
+    /// by accessor and some are lazy; throws when memory ran out.
+    private func input(of s: RunningStage) throws(OutOfMemory) -> UnsafeBufferPointer<sluice_record> {
         let records = gather(s)
-        guard s.materialisesInput else { return .success(records) }
-        do {
-            return .success(try s.materialised.materialised(records, in: current))
-        } catch {
-            return .failure(Failure(text: failureText(s, call, error.description)))
-        }
-    }
-
-    private struct Failure: Error {
-        let text: String
+        return s.materialisesInput ? try s.materialised.materialised(records, in: current) : records
     }
 
     /// Runs every stage after the source, in topological order.
@@ -381,10 +372,7 @@ public final class PipelineRunner {
             let failed: String?
             switch s.stage {
             case .transform(let transform):
-                switch self.input(of: s, "process") {
-                case .success(let records): input = records
-                case .failure(let f): return f.text
-                }
+                do { input = try self.input(of: s) } catch { return failureText(s, "process", error.description) }
                 failed = call(s, "process", batchID) {
                     let out = transform.process(batch: batchID, records: input)
                     s.output = out.records
@@ -393,10 +381,7 @@ public final class PipelineRunner {
                 }
                 if failed == nil { s.summary.recordsOut += s.output.count }
             case .sink(let sink):
-                switch self.input(of: s, "write") {
-                case .success(let records): input = records
-                case .failure(let f): return f.text
-                }
+                do { input = try self.input(of: s) } catch { return failureText(s, "write", error.description) }
                 failed = call(s, "write", batchID) { sink.write(batch: batchID, records: input).status }
                 if failed == nil { s.summary.recordsOut += input.count }
             case .source, .publisher:
