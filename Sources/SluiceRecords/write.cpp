@@ -236,7 +236,7 @@ extern "C" int sr_render_json_lines(sr_buf *b, const sluice_record *records, siz
             __builtin_prefetch(reinterpret_cast<const void *>(src));
             __builtin_prefetch(reinterpret_cast<const void *>(src + 64));
         }
-        sr_render_record_json(b, &records[i]);
+        if (sr_render_record_json(b, &records[i]) != 0) return -1;  // out of memory, or a handle of an ended batch
         put(b, '\n');
     }
     return b->failed ? -1 : 0;

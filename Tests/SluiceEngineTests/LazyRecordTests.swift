@@ -427,6 +427,38 @@ final class LazyRecordTests: XCTestCase {
         XCTAssertEqual(rendered(copied), rendered(r))
     }
 
+    /// Records shipped to an isolated worker (sr_flat_put_records) are laid out flat, with
+    /// the fields emit_with added; materialising a batch at once may write over its input.
+    func testHandlesAreLaidOutFlatForAWorkerAndMaterialisedInPlace() throws {
+        let base = try handle(#"{"a": 1, "s":"x\ny", "o":{"k":[1,2]}}"#)
+        var records = [base, try with(base, [("n", "3")]), try with(base, [("a", "9")])]
+        let expected = records.map { general($0) }
+        let writer = sr_flat_writer_new()
+        defer { sr_flat_writer_free(writer) }
+        var region = [UInt8](repeating: 0, count: 8192)
+        let size: UInt64 = region.withUnsafeMutableBytes { raw in
+            sr_flat_begin(writer, raw.baseAddress?.assumingMemoryBound(to: CChar.self), UInt64(raw.count), nil, nil)
+            XCTAssertEqual(records.withUnsafeBufferPointer { sr_flat_put_records(writer, $0.baseAddress, 3) }, 64)
+            return sr_flat_len(writer)
+        }
+        XCTAssertEqual(sr_flat_failed(writer), 0)
+        var out: UnsafePointer<sluice_record>?
+        var err = [CChar](repeating: 0, count: 256)
+        let status = region.withUnsafeBytes { b in
+            sr_flat_import_records(b.baseAddress?.assumingMemoryBound(to: CChar.self), size, 64, 3, batchArena, &out, &err, err.count)
+        }
+        XCTAssertEqual(status, 0, cText(err))
+        XCTAssertEqual(UnsafeBufferPointer(start: out, count: 3).map { general($0) }, expected)
+
+        let done = records.withUnsafeMutableBufferPointer { p in
+            sr_materialize_records(batchArena, p.baseAddress, 3, p.baseAddress, &err, err.count)
+        }
+        XCTAssertEqual(done, 0, cText(err))
+        XCTAssertFalse(records.contains { isHandle($0) })
+        XCTAssertEqual(records.map { general($0) }, expected)
+        XCTAssertEqual(rendered(records[1]), #"{"a": 1, "s":"x\ny", "o":{"k":[1,2]},"n":3}"#)
+    }
+
     // MARK: lifetime and bounds
 
     func testAHandleOfAnEndedBatchIsNeverRead() throws {
@@ -601,6 +633,39 @@ final class LazyRecordTests: XCTestCase {
         XCTAssertGreaterThan(read.handles, read.records - 100, "only lines with big integers or deep nesting are left to the eager parser")
         try assertSameAsEager(Self.respaced(text, seed: 1), "fuzzed, respaced")
         try assertSameAsEager(Self.respaced(text, seed: 2).replacingOccurrences(of: "\n", with: "\r\n"), "fuzzed, respaced, CRLF")
+    }
+
+    /// Texts over 64 KiB are cut into one part per thread, each parsed into its own arena:
+    /// the records, their order and the bad lines' numbers are those of one thread.
+    func testSeveralThreadsGiveTheRecordsOfOne() throws {
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["20000", "--seed", "9", "--bad-lines", "7"]).stdout
+        let text = Self.respaced(events, seed: 5)
+        XCTAssertGreaterThan(text.utf8.count, 1 << 20)
+        let two = try XCTUnwrap(sr_line_parser_new(2))
+        defer { sr_line_parser_free(two) }
+        sr_line_parser_set_mode(two, Int32(SR_PARSE_LAZY))
+        let second = try XCTUnwrap(sr_arena_new(1 << 16))
+        defer { sr_arena_free(second) }
+        var bytes = Array(text.utf8)
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        var arenas: [OpaquePointer?] = [lazyArena, second]
+        let status = bytes.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { c in
+                sr_parse_lines(two, &arenas, c.baseAddress, c.count, &records, &n, &bad, &nbad)
+            }
+        }
+        XCTAssertEqual(status, 0)
+        let one = lazyParse(text)
+        XCTAssertEqual(n, one.records.count)
+        XCTAssertEqual(UnsafeBufferPointer(start: bad, count: nbad).map(\.line), one.bad.map(\.line))
+        XCTAssertEqual(nbad, 7)
+        for (a, b) in zip(UnsafeBufferPointer(start: records, count: n), one.records) {
+            XCTAssertTrue(isHandle(a))
+            XCTAssertEqual(rendered(a), rendered(b))
+            XCTAssertEqual(describe(a), describe(b))
+        }
     }
 
     /// `text` with random blanks (spaces, tabs, a CR now and then) between the tokens of

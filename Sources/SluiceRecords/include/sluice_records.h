@@ -327,7 +327,8 @@ int sr_render_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
  *  text, or -1 when it has none (not read from JSON Lines, a field of that text replaced,
  *  text that the general path would write differently, a batch that ended). */
 int64_t sr_record_source_fields(const sluice_record *record) SR_NOEXCEPT;
-/** sr_render_record_json for `count` records, each followed by a newline. */
+/** sr_render_record_json for `count` records, each followed by a newline (-1 at the first
+ *  that cannot be rendered: memory ran out, or a handle of an ended batch). */
 int sr_render_json_lines(sr_buf *buf, const sluice_record *records, size_t count) SR_NOEXCEPT;
 /** Appends the value as compact JSON (a host container: what its flat layout writes; -1
  *  and nothing written for one of an ended batch). */

@@ -1,4 +1,5 @@
-// Fuzz targets for what Sluice reads from outside: the record parser, the expression
+// Fuzz targets for what Sluice reads from outside: the record parser (eager, and lazy
+// against it and simdjson), the expression
 // parser and evaluator, and the pipeline reader (with planning). Built by tools/fuzz with
 // libFuzzer and AddressSanitizer (`swift build --sanitize fuzzer --sanitize address
 // -Xswiftc -DSLUICE_FUZZ`); the target is named by SLUICE_FUZZ_TARGET. Each target checks
@@ -13,6 +14,7 @@ import SluiceRecords
 /// one input at a time on one thread, hence the unchecked globals.)
 nonisolated(unsafe) let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "records": fuzzRecords,
+    "lazy": fuzzLazyRecords,
     "expressions": fuzzExpressions,
     "pipelines": fuzzPipelines,
 ]
@@ -92,6 +94,147 @@ func fuzzRecords(_ data: UnsafeRawBufferPointer) {
         let again = RecordArena()
         guard let reparsed = try? recordParser.parse(rendered, into: again) else { broken("a rendered record does not parse: \(rendered)") }
         if RecordJSON.render(reparsed) != rendered { broken("rendering is not stable: \(rendered)") }
+    }
+}
+
+// MARK: lazy records
+
+nonisolated(unsafe) let lazyLineParser: OpaquePointer = {
+    guard let p = sr_line_parser_new(1) else { broken("no line parser") }
+    sr_line_parser_set_mode(p, Int32(SR_PARSE_LAZY))
+    return p
+}()
+nonisolated(unsafe) let lazyArena: OpaquePointer = {
+    guard let a = sr_arena_new(1 << 20) else { broken("no arena") }
+    return a
+}()
+nonisolated(unsafe) let lazyBatchArena: OpaquePointer = {
+    guard let a = sr_arena_new(1 << 20) else { broken("no arena") }
+    return a
+}()
+
+/// A value in full, read through the reader's functions (host containers and flat alike).
+func readBack(_ value: sluice_value) -> String {
+    var v = value
+    switch Int32(v.type) {
+    case SLUICE_ARRAY:
+        var items: [String] = []
+        for i in 0..<v.len {
+            var item = sluice_value()
+            guard sr_item(&v, i, &item) == 1 else { broken("item \(i) of \(v.len) cannot be read") }
+            items.append(readBack(item))
+        }
+        return "[" + items.joined(separator: ",") + "]"
+    case SLUICE_OBJECT:
+        var members: [String] = []
+        for i in 0..<v.len {
+            var f = sluice_field()
+            guard sr_member_at(&v, i, &f) == 1 else { broken("member \(i) of \(v.len) cannot be read") }
+            var byKey = sluice_value()
+            if f.key != sluice_key(SLUICE_NO_KEY), sr_member(&v, f.key, nil, 0, &byKey) != 1 { broken("a member not found by its key") }
+            members.append(String(decoding: UnsafeRawBufferPointer(start: f.name, count: Int(f.name_len)), as: UTF8.self).debugDescription
+                           + ":" + readBack(f.value))
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    case SLUICE_DOUBLE: return "d\(v.as.d.bitPattern)"
+    default: return RecordJSON.render(v)
+    }
+}
+
+func readBack(_ record: sluice_record) -> String {
+    var r = record
+    var out: [String] = []
+    for i in 0..<sr_count(&r) {
+        var f = sluice_field()
+        guard sr_field_at(&r, i, &f) == 1 else { broken("field \(i) cannot be read") }
+        out.append(String(decoding: UnsafeRawBufferPointer(start: f.name, count: Int(f.name_len)), as: UTF8.self).debugDescription
+                   + "=" + readBack(f.value))
+    }
+    return out.joined(separator: ";")
+}
+
+func renderFast(_ record: sluice_record) -> String {
+    var buf = sr_buf()
+    defer { sr_buf_free(&buf) }
+    var r = record
+    if sr_render_record_json(&buf, &r) != 0 { broken("a record does not render") }
+    return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
+}
+
+/// The input as JSON Lines, read lazily. Promises: the lazy parser takes and refuses
+/// exactly the lines the eager parser does (the same line numbers, the same reasons) and
+/// exactly the lines simdjson takes as objects; each record reads back (through the
+/// reader) to the eager record's values; it renders by option A (its line without the
+/// surrounding blanks, or the general renderer's text when a name is given twice); its
+/// materialised record has the same values and renders the same.
+func fuzzLazyRecords(_ data: UnsafeRawBufferPointer) {
+    sr_arena_reset(lineArena)
+    sr_arena_reset(lazyArena)
+    sr_arena_reset(lazyBatchArena)
+    let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: data.count + Int(SR_PADDING), alignment: 64)
+    defer { padded.deallocate() }
+    padded.initializeMemory(as: UInt8.self, repeating: 0)
+    if let base = data.baseAddress { padded.baseAddress?.copyMemory(from: base, byteCount: data.count) }
+    let text = padded.baseAddress?.assumingMemoryBound(to: CChar.self)
+
+    func parse(_ parser: OpaquePointer, _ arena: OpaquePointer) -> ([sluice_record], [sr_bad_line])? {
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        var arenas: [OpaquePointer?] = [arena]
+        let status = arenas.withUnsafeMutableBufferPointer { a in
+            sr_parse_lines(parser, a.baseAddress, text, data.count, &records, &n, &bad, &nbad)
+        }
+        guard status == 0 else { return nil }
+        return (Array(UnsafeBufferPointer(start: records, count: n)), Array(UnsafeBufferPointer(start: bad, count: nbad)))
+    }
+    guard let (eager, eagerBad) = parse(lineParser, lineArena), let (lazy, lazyBad) = parse(lazyLineParser, lazyArena) else { return }
+    guard eager.count == lazy.count, eagerBad.count == lazyBad.count else {
+        broken("eager: \(eager.count) records, \(eagerBad.count) bad lines; lazy: \(lazy.count), \(lazyBad.count)")
+    }
+    for (e, l) in zip(eagerBad, lazyBad) {
+        var er = e.reason, lr = l.reason
+        let reasons = (withUnsafeBytes(of: &er) { Array($0.prefix { $0 != 0 }) }, withUnsafeBytes(of: &lr) { Array($0.prefix { $0 != 0 }) })
+        if e.line != l.line || reasons.0 != reasons.1 { broken("bad line \(e.line) vs \(l.line): different reasons") }
+    }
+    // The non-blank lines, without their ends and surrounding blanks: each is a record or a
+    // bad line; a record is an object simdjson reads alone.
+    let blank: Set<UInt8> = [0x20, 0x09, 0x0D]
+    var lines: [ArraySlice<UInt8>] = []
+    var number = 0
+    let bytes = Array(data)
+    var badLines = Set(lazyBad.map { Int($0.line) })
+    for var line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        defer { number += 1 }
+        while let c = line.first, blank.contains(c) { line = line.dropFirst() }
+        while let c = line.last, blank.contains(c) { line = line.dropLast() }
+        if line.isEmpty { continue }
+        if badLines.remove(number) == nil { lines.append(line) }
+    }
+    guard lines.count == lazy.count else { broken("\(lines.count) good lines gave \(lazy.count) records") }
+    for (i, (er, lr)) in zip(eager, lazy).enumerated() {
+        let one = RecordArena()
+        let line = lines[i]
+        guard let single = line.withUnsafeBytes({ try? recordParser.parse($0, into: one) }) else {
+            broken("record \(i): the lazy parser took a line simdjson refuses")
+        }
+        let values = readBack(lr)
+        if values != readBack(er) || values != readBack(single) { broken("record \(i): lazy values differ: \(values) vs \(readBack(er))") }
+        let general = RecordJSON.render(lr)
+        if general != RecordJSON.render(er) { broken("record \(i): the general renderings differ") }
+        var r = lr
+        let fast = renderFast(lr)
+        if sr_record_source_fields(&r) >= 0 {
+            if Array(fast.utf8) != Array(line) { broken("record \(i): option A gives \(fast), not its line") }
+        } else if fast != general {
+            broken("record \(i): a record not rendered from its line renders \(fast), not \(general)")
+        }
+        var flat = sluice_record()
+        var err = [CChar](repeating: 0, count: 160)
+        guard sr_materialize(lazyBatchArena, &r, &flat, &err, err.count) == 0 else { broken("record \(i) does not materialise") }
+        if readBack(flat) != values || renderFast(flat) != fast || RecordJSON.render(flat) != general {
+            broken("record \(i): the materialised record differs")
+        }
     }
 }
 
