@@ -54,7 +54,7 @@ inline bool truthy(const sluice_value &v) { return v.type == SLUICE_BOOL && v.as
 
 // The top-level field a FIELD node names: by its interned key, or by name without one.
 inline bool get_field(const sluice_record *r, const Node &n, sluice_value &out) {
-    int found = n.key != SLUICE_NO_KEY ? sr_get(r, n.key, &out) : sr_find(r, n.name, n.name_len, &out);
+    int found = n.key != SLUICE_NO_KEY ? sr_get_inline(r, n.key, &out) : sr_find(r, n.name, n.name_len, &out);
     return found == 1;
 }
 
@@ -468,9 +468,9 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
 // --- Shapes with a function of their own (chosen by choose()) ---
 
 // The field with the node's interned key, as the general path finds it (sr_get: the first
-// of a flat record that holds a name twice; of a lazy record, the value it has now, without
-// parsing any other field, nor the items of a container).
-inline bool field_at(const Node &n, const sluice_record *r, sluice_value &out) { return sr_get(r, n.key, &out) == 1; }
+// of a flat record that holds a name twice, read inline; of a lazy record, the value it has
+// now, without parsing any other field, nor the items of a container).
+inline bool field_at(const Node &n, const sluice_record *r, sluice_value &out) { return sr_get_inline(r, n.key, &out) == 1; }
 
 sluice_value ev_const(sx_program *, const Node &n, const sluice_record *) { return n.value; }
 
