@@ -47,19 +47,12 @@ void new_generation(sr_arena *a) {
     if (a->slot != sluice_records::kNoSlot) live[a->slot].store(a->generation, std::memory_order_release);
 }
 
-uint64_t process_secret() {
-    static const uint64_t secret = [] {
-        std::random_device rd;
-        return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
-    }();
-    return secret;
-}
 
 }  // namespace
 
-uint64_t sluice_records::tag_of(const void *at, uint32_t slot, uint64_t generation) {
-    return process_secret() ^ reinterpret_cast<uintptr_t>(at) ^ (generation * 0xD6E8FEB86659FD93ull) ^
-           (static_cast<uint64_t>(slot) * 0x9E3779B97F4A7C15ull);
+uint64_t sluice_records::make_secret() {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
 }
 
 uint64_t sluice_records::live_generation(uint32_t slot) {

@@ -173,9 +173,19 @@ constexpr uint32_t kNoSlot = UINT32_MAX;
 uint32_t arena_slot(const sr_arena *arena);
 uint64_t arena_generation(const sr_arena *arena);
 
+// A random number, once per process (arena.cpp).
+uint64_t make_secret();
+inline uint64_t process_secret() {
+    static const uint64_t secret = make_secret();
+    return secret;
+}
+
 // The tag of host memory at `at` in the arena of `slot` at `generation` (the fields
 // header's and the lazy handles'): a per-process secret mixed with all three.
-uint64_t tag_of(const void *at, uint32_t slot, uint64_t generation);
+inline uint64_t tag_of(const void *at, uint32_t slot, uint64_t generation) {
+    return process_secret() ^ reinterpret_cast<uintptr_t>(at) ^ (generation * 0xD6E8FEB86659FD93ull) ^
+           (static_cast<uint64_t>(slot) * 0x9E3779B97F4A7C15ull);
+}
 // The generation the arena of `slot` has now (0: no arena there, or kNoSlot).
 uint64_t live_generation(uint32_t slot);
 

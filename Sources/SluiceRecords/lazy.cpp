@@ -41,6 +41,7 @@ constexpr uint32_t kNone = UINT32_MAX;
 
 // LazyMember.flags
 constexpr uint8_t kEscaped = 1;  // a string with escapes
+constexpr uint8_t kNumber = 2;   // a number read once: its value's bits are in `cache`
 // LazyText.flags
 constexpr uint32_t kDuplicate = 1;  // an object of the line names a member twice
 
@@ -63,9 +64,10 @@ struct LazyMember {
     uint32_t off, len; // the value's text, from the start of the line
     uint32_t count;    // ARRAY: items; OBJECT: members (each name once)
     uint8_t kind;      // '"' string, 'i' int64, 'u' uint64 only, 'd' other number, 't' 'f' 'n', '[' '{'
-    uint8_t flags;     // kEscaped
+    uint8_t flags;     // kEscaped, kNumber
     uint16_t reserved;
-    void *cache;       // built on first read: a container's LazyNode, an escaped string's value
+    void *cache;       // built on first read: a container's LazyNode, an escaped string's
+                       // value, a number's bits
 };
 static_assert(sizeof(LazyMember) == 40, "members are packed");
 
@@ -118,7 +120,9 @@ inline bool trusted(const Tagged *h, uint64_t kind) {
 // The record behind a view, or nullptr when it is not a live handle.
 inline LazyRecord *record_of(const sluice_record &r) {
     auto *R = reinterpret_cast<LazyRecord *>(const_cast<sluice_field *>(r.fields));
-    if (!R || R->magic != kRecordMagic || !trusted(R, kRecordKind) || !trusted(R->text, kTextKind)) return nullptr;
+    if (!R || R->magic != kRecordMagic || !trusted(R, kRecordKind)) return nullptr;
+    // A record in its line's arena was made while that line was live: trusted with it.
+    if (R->slot != R->text->slot && !trusted(R->text, kTextKind)) return nullptr;
     return R;
 }
 
@@ -641,21 +645,27 @@ bool read_member(LazyText *t, LazyMember &m, sluice_value *out) {
         return true;
     }
     case 'i':
-        out->type = SLUICE_INT;
-        out->as.i = parse_int(v, m.len);
-        return true;
-    case 'u': {
-        bool negative;
-        out->type = SLUICE_DOUBLE;
-        out->as.d = static_cast<double>(parse_magnitude(v, m.len, &negative));
-        return true;
-    }
+    case 'u':
     case 'd': {
-        out->type = SLUICE_DOUBLE;
-        double d = 0;
-        auto r = std::from_chars(v, v + m.len, d);
-        if (r.ec != std::errc() || r.ptr != v + m.len) return false;  // cannot happen within the bounds
-        out->as.d = d;
+        out->type = m.kind == 'i' ? SLUICE_INT : SLUICE_DOUBLE;
+        // Parsed on first read; the value's 8 bytes kept in the member.
+        if (__atomic_load_n(&m.flags, __ATOMIC_ACQUIRE) & kNumber) {
+            std::memcpy(&out->as.i, &m.cache, sizeof out->as.i);
+            return true;
+        }
+        if (m.kind == 'i') {
+            out->as.i = parse_int(v, m.len);
+        } else if (m.kind == 'u') {
+            bool negative;
+            out->as.d = static_cast<double>(parse_magnitude(v, m.len, &negative));
+        } else {
+            double d = 0;
+            auto r = std::from_chars(v, v + m.len, d);
+            if (r.ec != std::errc() || r.ptr != v + m.len) return false;  // cannot happen within the bounds
+            out->as.d = d;
+        }
+        std::memcpy(&m.cache, &out->as.i, sizeof out->as.i);
+        __atomic_store_n(&m.flags, static_cast<uint8_t>(m.flags | kNumber), __ATOMIC_RELEASE);
         return true;
     }
     case 't':

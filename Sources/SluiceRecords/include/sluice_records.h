@@ -131,7 +131,9 @@ int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *
  *   - A handle's view: fields = the host's record (opaque), nfields = 0, flags =
  *     SLUICE_RECORD_HOST | the number of fields emit_with added or replaced that it sees.
  *   - Lazy mode accepts and refuses exactly the lines eager mode does, with the same line
- *     numbers and reasons. The few valid lines the indexer leaves to the eager parser (a
+ *     numbers; a bad line's reason is simdjson's for that line alone (eager mode gives the
+ *     same, but for a line in a run of bad ones whose first value is not an object, which
+ *     it may call "not an object" where alone it is bad JSON). The few valid lines the indexer leaves to the eager parser (a
  *     lone escaped surrogate, nesting past 64 levels, a number with an exponent past 200
  *     or more than 100 digits) come out as flat records among the handles.
  *   - Values are the eager parser's: an integer that fits int64 is an INT (-0 too), a
