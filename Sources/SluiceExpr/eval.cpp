@@ -48,25 +48,28 @@ inline bool is_number(const sluice_value &v) { return v.type == SLUICE_INT || v.
 inline double as_double(const sluice_value &v) { return v.type == SLUICE_INT ? static_cast<double>(v.as.i) : v.as.d; }
 inline bool truthy(const sluice_value &v) { return v.type == SLUICE_BOOL && v.as.b; }
 
-inline const sluice_value *find_field(const sluice_field *f, uint32_t n, const Node &node) {
-    if (node.key != SLUICE_NO_KEY) {
-        for (uint32_t i = 0; i < n; i++)
-            if (f[i].key == node.key) return &f[i].value;
-        return nullptr;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        if (f[i].name_len == node.name_len && std::memcmp(f[i].name, node.name, node.name_len) == 0)
-            return &f[i].value;
-    return nullptr;
+// Records and containers are read only through the sr_get family (sluice_records.h): it
+// reads flat records and the host's lazy handles alike. A value that cannot be read (-1: a
+// handle of an ended batch, memory ran out) counts as missing.
+
+// The top-level field a FIELD node names: by its interned key, or by name without one.
+inline bool get_field(const sluice_record *r, const Node &n, sluice_value &out) {
+    int found = n.key != SLUICE_NO_KEY ? sr_get_inline(r, n.key, &out) : sr_find(r, n.name, n.name_len, &out);
+    return found == 1;
 }
 
-const sluice_value *find_name(const sluice_value &obj, const char *name, size_t len) {
-    for (uint32_t i = 0; i < obj.len; i++) {
-        const sluice_field &f = obj.as.fields[i];
-        if (f.name_len == len && (len == 0 || std::memcmp(f.name, name, len) == 0)) return &f.value;
-    }
-    return nullptr;
+// The member of an OBJECT value a MEMBER node names (by key, or by name without one).
+inline bool get_member(const sluice_value &obj, const Node &n, sluice_value &out) {
+    return sr_member(&obj, n.key, n.name, n.name_len, &out) == 1;
 }
+
+// The member of an OBJECT value named `name` (`len` bytes).
+inline bool find_name(const sluice_value &obj, const char *name, size_t len, sluice_value &out) {
+    return sr_member(&obj, SLUICE_NO_KEY, len ? name : "", len, &out) == 1;
+}
+
+// Item i of an ARRAY value.
+inline bool get_item(const sluice_value &array, uint32_t i, sluice_value &out) { return sr_item(&array, i, &out) == 1; }
 
 // Compares two numbers exactly, also an int64 against a double.
 int compare_numbers(const sluice_value &a, const sluice_value &b) {
@@ -150,12 +153,14 @@ sluice_value arithmetic(sx_program *p, uint32_t op, const sluice_value &a, const
 
 bool contains_value(const sluice_value &haystack, const sluice_value &needle) {
     if (haystack.type == SLUICE_ARRAY) {
+        sluice_value item;
         for (uint32_t i = 0; i < haystack.len; i++)
-            if (equal(haystack.as.items[i], needle)) return true;
+            if (get_item(haystack, i, item) && equal(item, needle)) return true;
         return false;
     }
+    sluice_value member;
     if (haystack.type == SLUICE_OBJECT && needle.type == SLUICE_STRING)
-        return find_name(haystack, needle.as.s, needle.len) != nullptr;
+        return find_name(haystack, needle.as.s, needle.len, member);
     if (haystack.type == SLUICE_STRING && needle.type == SLUICE_STRING) {
         if (needle.len == 0) return true;
         if (needle.len > haystack.len) return false;
@@ -270,11 +275,12 @@ sluice_value call(sx_program *p, const Node &n, const sluice_record *r) {
     case SX_EXISTS: {
         // The argument is a path: it exists when every step finds something (null included).
         const Node &path = p->nodes[a[0]];
-        if (path.kind == FIELD) return bool_value(find_field(r->fields, r->nfields, path) != nullptr);
+        sluice_value found;
+        if (path.kind == FIELD) return bool_value(get_field(r, path, found));
         if (path.kind == MEMBER) {
             sluice_value obj = eval(p, path.a, r);
             if (obj.type != SLUICE_OBJECT) return bool_value(false);
-            return bool_value(find_field(obj.as.fields, obj.len, path) != nullptr);
+            return bool_value(get_member(obj, path, found));
         }
         if (path.kind == INDEX) {
             sluice_value base = eval(p, path.a, r), idx = eval(p, path.b, r);
@@ -283,7 +289,7 @@ sluice_value call(sx_program *p, const Node &n, const sluice_record *r) {
                 return bool_value(i >= 0 && i < base.len);
             }
             if (base.type == SLUICE_OBJECT && idx.type == SLUICE_STRING)
-                return bool_value(find_name(base, idx.as.s, idx.len) != nullptr);
+                return bool_value(find_name(base, idx.as.s, idx.len, found));
             return bool_value(false);
         }
         return bool_value(eval(p, a[0], r).type != SLUICE_NULL);
@@ -378,27 +384,24 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
     switch (n.kind) {
     case CONST: return n.value;
     case FIELD: {
-        const sluice_value *v = find_field(r->fields, r->nfields, n);
-        return v ? *v : null_value();
+        sluice_value v;
+        return get_field(r, n, v) ? v : null_value();
     }
     case MEMBER: {
-        sluice_value obj = eval(p, n.a, r);
+        sluice_value obj = eval(p, n.a, r), v;
         if (obj.type != SLUICE_OBJECT) return null_value();
-        const sluice_value *v = find_field(obj.as.fields, obj.len, n);
-        return v ? *v : null_value();
+        return get_member(obj, n, v) ? v : null_value();
     }
     case INDEX: {
-        sluice_value base = eval(p, n.a, r), idx = eval(p, n.b, r);
+        sluice_value base = eval(p, n.a, r), idx = eval(p, n.b, r), v;
         if (base.type == SLUICE_ARRAY) {
             if (idx.type != SLUICE_INT) return null_value();
             int64_t k = idx.as.i < 0 ? idx.as.i + static_cast<int64_t>(base.len) : idx.as.i;
             if (k < 0 || k >= static_cast<int64_t>(base.len)) return null_value();
-            return base.as.items[k];
+            return get_item(base, static_cast<uint32_t>(k), v) ? v : null_value();
         }
-        if (base.type == SLUICE_OBJECT && idx.type == SLUICE_STRING) {
-            const sluice_value *v = find_name(base, idx.as.s, idx.len);
-            return v ? *v : null_value();
-        }
+        if (base.type == SLUICE_OBJECT && idx.type == SLUICE_STRING)
+            return find_name(base, idx.as.s, idx.len, v) ? v : null_value();
         return null_value();
     }
     case OP: {
@@ -464,21 +467,17 @@ sluice_value eval_node(sx_program *p, const Node &n, const sluice_record *r) {
 
 // --- Shapes with a function of their own (chosen by choose()) ---
 
-// The first field with the node's key (as the general path finds it: a record a plugin
-// built may hold a name twice).
-inline const sluice_value *field_at(const Node &n, const sluice_record *r) {
-    const sluice_field *f = r->fields;
-    for (uint32_t i = 0, count = r->nfields; i < count; i++)
-        if (f[i].key == n.key) return &f[i].value;
-    return nullptr;
-}
+// The field with the node's interned key, as the general path finds it (sr_get: the first
+// of a flat record that holds a name twice, read inline; of a lazy record, the value it has
+// now, without parsing any other field, nor the items of a container).
+inline bool field_at(const Node &n, const sluice_record *r, sluice_value &out) { return sr_get_inline(r, n.key, &out) == 1; }
 
 sluice_value ev_const(sx_program *, const Node &n, const sluice_record *) { return n.value; }
 
-inline sluice_value size_of(const sluice_value *v) {
-    if (!v) return null_value();
-    if (v->type == SLUICE_ARRAY || v->type == SLUICE_OBJECT) return int_value(v->len);
-    if (v->type == SLUICE_STRING) return int_value(static_cast<int64_t>(utf8_length(v->as.s, v->len)));
+// A container's len is its count, also for a lazy record's (its items are not built).
+inline sluice_value size_of(const sluice_value &v) {
+    if (v.type == SLUICE_ARRAY || v.type == SLUICE_OBJECT) return int_value(v.len);
+    if (v.type == SLUICE_STRING) return int_value(static_cast<int64_t>(utf8_length(v.as.s, v.len)));
     return null_value();
 }
 
@@ -489,12 +488,15 @@ struct AnyOperand {
 };
 struct FieldOperand {
     static sluice_value get(sx_program *, const Node &n, const sluice_record *r) {
-        const sluice_value *v = field_at(n, r);
-        return v ? *v : null_value();
+        sluice_value v;
+        return field_at(n, r, v) ? v : null_value();
     }
 };
 struct SizeOfFieldOperand {  // n is the size() call, holding the field's key
-    static sluice_value get(sx_program *, const Node &n, const sluice_record *r) { return size_of(field_at(n, r)); }
+    static sluice_value get(sx_program *, const Node &n, const sluice_record *r) {
+        sluice_value v;
+        return field_at(n, r, v) ? size_of(v) : null_value();
+    }
 };
 
 // A top-level field with an interned key.
@@ -599,17 +601,21 @@ bool equal(const sluice_value &a, const sluice_value &b) {
     case SLUICE_NULL: return true;
     case SLUICE_BOOL: return a.as.b == b.as.b;
     case SLUICE_STRING: return a.len == b.len && (a.len == 0 || std::memcmp(a.as.s, b.as.s, a.len) == 0);
+    // Containers item by item, member by member, through the reader (flat or lazy alike).
     case SLUICE_ARRAY:
         if (a.len != b.len) return false;
-        for (uint32_t i = 0; i < a.len; i++)
-            if (!equal(a.as.items[i], b.as.items[i])) return false;
+        for (uint32_t i = 0; i < a.len; i++) {
+            sluice_value x, y;
+            if (!get_item(a, i, x) || !get_item(b, i, y) || !equal(x, y)) return false;
+        }
         return true;
     case SLUICE_OBJECT:
         if (a.len != b.len) return false;
         for (uint32_t i = 0; i < a.len; i++) {
-            const sluice_field &f = a.as.fields[i];
-            const sluice_value *other = find_name(b, f.name, f.name_len);
-            if (!other || !equal(f.value, *other)) return false;
+            sluice_field f;
+            sluice_value other;
+            if (sr_member_at(&a, i, &f) != 1 || !find_name(b, f.name, f.name_len, other) || !equal(f.value, other))
+                return false;
         }
         return true;
     }

@@ -3,34 +3,43 @@
 
 #include <cstdio>
 #include <cstring>
+#include <sluice_records.h>
 
 using namespace sluice_expr;
 
 sx_program::~sx_program() = default;
 
+// Constants are flat values the engine built; they are still read through the reader, as
+// every value is (sr_item, sr_member_at take flat containers and lazy ones alike).
 sluice_value sx_program::deep_copy(const sluice_value &v) {
     sluice_value out = v;
     switch (v.type) {
     case SLUICE_STRING: out.as.s = keep(v.as.s, v.len); break;
     case SLUICE_ARRAY: {
-        arrays.emplace_back();
-        auto &items = arrays.back();
+        std::vector<sluice_value> items;
         items.reserve(v.len);
-        for (uint32_t i = 0; i < v.len; i++) items.push_back(deep_copy(v.as.items[i]));
-        out.as.items = items.data();
+        for (uint32_t i = 0; i < v.len; i++) {
+            sluice_value item{};
+            if (sr_item(&v, i, &item) != 1) item = sluice_value{};  // unreadable: null
+            items.push_back(deep_copy(item));
+        }
+        arrays.push_back(std::move(items));
+        out.as.items = arrays.back().data();
         break;
     }
     case SLUICE_OBJECT: {
-        objects.emplace_back();
-        auto &fields = objects.back();
+        std::vector<sluice_field> fields;
         fields.reserve(v.len);
         for (uint32_t i = 0; i < v.len; i++) {
-            sluice_field f = v.as.fields[i];
+            sluice_field f{};
+            if (sr_member_at(&v, i, &f) != 1) continue;  // unreadable: left out
             f.name = keep(f.name, f.name_len);
             f.value = deep_copy(f.value);
             fields.push_back(f);
         }
-        out.as.fields = fields.data();
+        out.len = static_cast<uint32_t>(fields.size());
+        objects.push_back(std::move(fields));
+        out.as.fields = objects.back().data();
         break;
     }
     default: break;

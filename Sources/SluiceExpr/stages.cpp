@@ -29,7 +29,7 @@ struct sx_stage {
     std::vector<std::string> names;
     std::vector<uint32_t> roots;
     // Per batch
-    std::vector<sluice_field> fields;
+    std::vector<sluice_field> derived;  // Derive: the fields it sets on each record
     std::vector<sluice_kv> payload;
     std::vector<sluice_str> keys_text;  // AlertRule: the payload's names (in `names`)
     std::vector<std::string> texts;  // payload values rendered as JSON
@@ -88,19 +88,19 @@ sluice_status filter(sx_stage *s, const sluice_batch *b, const sluice_emitter *o
 
 sluice_status derive(sx_stage *s, const sluice_batch *b, const sluice_emitter *out) {
     size_t n = s->roots.size();
-    s->fields.resize(n);
+    s->derived.resize(n);
     for (size_t i = 0; i < b->count; i++) {
         const sluice_record *r = &b->records[i];
         sx_program *p = s->program;
         p->scratch.reset();
         for (size_t k = 0; k < n; k++) {
-            sluice_field &f = s->fields[k];
+            sluice_field &f = s->derived[k];
             f.key = s->keys[k];
             f.name = s->names[k].c_str();
             f.name_len = static_cast<uint32_t>(s->names[k].size());
             f.value = sluice_expr::eval(p, s->roots[k], r);
         }
-        if (out->emit_with(out->ctx, r, s->fields.data(), static_cast<uint32_t>(n)) != SLUICE_OK) {
+        if (out->emit_with(out->ctx, r, s->derived.data(), static_cast<uint32_t>(n)) != SLUICE_OK) {
             char why[256];
             size_t len = out->last_error(out->ctx, why, sizeof why);
             out->emit_error(out->ctx, r, 2, why, len < sizeof why ? len : sizeof why - 1);
@@ -137,14 +137,17 @@ void raise_alert(sx_stage *s, sx_program *p, const sluice_record *r, const sluic
     uint32_t m = 0;
     size_t n = s->roots.size();
     if (n == 0) {
-        // No payload given: the record's own fields, as text.
-        if (s->texts.size() < r->nfields) s->texts.resize(r->nfields);
-        if (s->payload.size() < r->nfields) s->payload.resize(r->nfields);
+        // No payload given: the record's own fields, as text (read through the reader: a
+        // lazy record's fields are parsed here, one by one).
+        uint32_t count = sr_count(r);
+        if (s->texts.size() < count) s->texts.resize(count);
+        if (s->payload.size() < count) s->payload.resize(count);
         payload = s->payload.data();
-        for (uint32_t k = 0; k < r->nfields; k++) {
+        for (uint32_t k = 0; k < count; k++) {
+            sluice_field f;
             std::string &text = s->texts[k];
-            if (!sluice_expr::to_text(p, r->fields[k].value, text)) continue;
-            payload[m++] = {{r->fields[k].name, r->fields[k].name_len}, {text.data(), text.size()}};
+            if (sr_field_at(r, k, &f) != 1 || !sluice_expr::to_text(p, f.value, text)) continue;
+            payload[m++] = {{f.name, f.name_len}, {text.data(), text.size()}};
         }
     } else {
         // Every value is evaluated first: the scratch holds them all until the alert is emitted.
@@ -207,6 +210,7 @@ sluice_status process(void *instance, const sluice_batch *b, const sluice_emitte
         d.create = refuse_create;                                                                      \
         d.destroy = destroy;                                                                           \
         d.process = process;                                                                           \
+        d.flags = SLUICE_READS_BY_ACCESSOR; /* expressions read records through sr_get & co. */        \
         return d;                                                                                      \
     }
 BUILTIN(Filter)

@@ -10,10 +10,24 @@ final class ExpressionTests: XCTestCase {
          "obj": {"x": {"y": 7}, "odd key": "k"}, "big": 9223372036854775807, "zero": 0, "and": "kw", "neg": -4}
         """
 
+    /// How the records the cases read are parsed: eager (flat), or lazy (ABI 1.7 handles,
+    /// read through the reader); every case must hold for both.
+    var parsing = RecordParsing.eager
+
+    /// `rows` (one JSON object each) parsed as `parsing` says, as a source's batch is.
+    func records(_ rows: [String], file: StaticString = #filePath, line: UInt = #line) -> LineBatch {
+        let batch = LineBatch(rows.map { $0 + "\n" }.joined(), parsing, file: file, line: line)
+        XCTAssertEqual(batch.records.count, rows.count, file: file, line: line)
+        return batch
+    }
+
     func value(_ source: String, constants: [String: JSONValue] = [:], functions: ExpressionFunctions = .init(),
                file: StaticString = #filePath, line: UInt = #line) -> String {
         do {
-            return try Expression(source, functions: functions, constants: constants).evaluate(json: record)
+            let e = try Expression(source, functions: functions, constants: constants)
+            let batch = records([record.replacingOccurrences(of: "\n", with: " ")], file: file, line: line)
+            guard var r = batch.records.first else { return "" }
+            return e.evaluate(&r)
         } catch {
             XCTFail("\(source): \(error)", file: file, line: line)
             return ""
@@ -151,13 +165,12 @@ final class ExpressionTests: XCTestCase {
     func testMemoryAcrossRecords() throws {
         let e = try Expression("changed(k, v)")
         let p = try Expression("previous(k, v)")
-        let arena = RecordArena()
-        let parser = RecordParser()
         let rows = [#"{"k":"u1","v":1}"#, #"{"k":"u2","v":1}"#, #"{"k":"u1","v":1}"#, #"{"k":"u1","v":2}"#,
                     #"{"k":"u2","v":"x"}"#, #"{"v":3}"#, #"{"k":"u1","v":[1]}"#, #"{"k":"u1","v":[1]}"#]
         var changed: [String] = [], previous: [String] = []
-        for row in rows {
-            var r = try parser.parse(row, into: arena)
+        let batch = records(rows)
+        for record in batch.records {
+            var r = record
             changed.append(e.evaluate(&r))
             previous.append(p.evaluate(&r))
         }
@@ -199,14 +212,45 @@ final class ExpressionTests: XCTestCase {
     /// (null), from one record to the next with the same compiled expression.
     func testFieldsAreFoundWhateverTheRecordsLayout() throws {
         let e = try Expression("x > 3 and size(list) < 2")
-        let arena = RecordArena()
-        let parser = RecordParser()
         let rows = [#"{"x":5,"list":[1]}"#, #"{"list":[1],"y":0,"x":9}"#, #"{"z":0}"#, #"{"x":9,"list":[1,2]}"#,
                     #"{"a":1,"b":2,"c":3,"x":4,"list":[]}"#, #"{"x":2,"list":[]}"#, #"{"list":[],"x":7}"#]
-        let answers = try rows.map { row -> String in
-            var r = try parser.parse(row, into: arena)
+        let batch = records(rows)
+        let answers = batch.records.map { record -> String in
+            var r = record
             return e.evaluate(&r)
         }
         XCTAssertEqual(answers, ["true", "true", "false", "false", "true", "false", "true"])
+    }
+
+    /// Every case above over lazy records (ABI 1.7 handles: each value parsed when first
+    /// read, containers read item by item through the reader): the same answers.
+    func testEveryCaseHoldsOverLazyRecords() throws {
+        parsing = .lazy
+        testPathsLiteralsAndOperators()
+        testBuiltinFunctions()
+        testPluginFunctionsOfEveryTypeAreCalledThroughLibffi()
+        testTheGeoLibrary()
+        try testMemoryAcrossRecords()
+        testShapedComparisonsAgreeWithTheGeneralPath()
+        try testFieldsAreFoundWhateverTheRecordsLayout()
+    }
+
+    /// Values a lazy record holds in forms the eager parser writes differently (escapes,
+    /// non-ASCII, exponents, deep nesting) compare and render as the flat ones do.
+    func testLazyAndFlatRecordsAgreeOnEveryKindOfValue() throws {
+        let row = #"{"e":"a\"b\u00e9\n","u":"héllo","x":1e2,"y":-0.5,"z":12345678901234567,"o":{"p":{"q":[1,{"r":[true,null]}]}},"l":[[],{},""],"k":"x"}"#
+        let sources = ["e", "u", "x", "y", "z", "o", "o.p.q[1].r[0]", "o.p.q[-1]", "l", "l[1]", "size(l)", "size(o.p.q)", "size(e)",
+                       "e == e", "o == o", "o.p.q[1] == o.p.q[1]", "'p' in o", "'q' in o.p", "1 in o.p.q", "string(o)", "string(l)",
+                       "exists(o.p.q[1].r)", "exists(o.p.z)", "lower(u)", "x + 1", "z > 10000000000000000",
+                       "contains(e, 'é')", "startsWith(u, 'hé')", "k + u", "matches(e, '^a')", "[o, l] == [o, l]"]
+        let eager = LineBatch(row + "\n", .eager), lazy = LineBatch(row + "\n", .lazy)
+        XCTAssertEqual(eager.records.count, 1)
+        XCTAssertEqual(lazy.records.count, 1)
+        guard var flat = eager.records.first, var handle = lazy.records.first else { return }
+        for source in sources {
+            let e = try Expression(source)
+            XCTAssertEqual(e.evaluate(&handle), e.evaluate(&flat), source)
+            XCTAssertNotEqual(e.evaluate(&flat), "null", source)
+        }
     }
 }

@@ -6,10 +6,15 @@ import XCTest
 /// rule-based examples against the plugin-based ones, the geofence, routing by `when`,
 /// the rejected port, memory bounds, and every validation problem with its path.
 final class RuleStageTests: XCTestCase {
+    /// SLUICE_RECORDS for every run: empty (auto), or `lazy` (the source's records are
+    /// handles, read through the reader; stages that do not read by accessor get them
+    /// materialised). Every case must hold either way.
+    var records: [String: String] = [:]
+
     /// Runs an example through the real host; returns its alert log's (payload, count) and its folder.
     func runExample(_ path: String, log: String) throws -> (alerts: [[String: Any]], out: String, stdout: String) {
         let out = try scratchFolder(#function + path.filter { $0.isLetter })
-        let r = try host(["run", Package.root + "/" + path, "--from-start"], env: ["SLUICE_OUT": out])
+        let r = try host(["run", Package.root + "/" + path, "--from-start"], env: records.merging(["SLUICE_OUT": out]) { $1 })
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = ((try? String(contentsOfFile: out + "/" + log, encoding: .utf8)) ?? "").split(separator: "\n")
         let alerts = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -77,7 +82,7 @@ final class RuleStageTests: XCTestCase {
             .replacingOccurrences(of: "${pipeline.dir}/positions.jsonl", with: Package.root + "/examples/geofence/positions.jsonl")
         for size in [1, 10_000] {
             let r = try runPipeline(pipeline.replacingOccurrences(of: "maxRecords: 50", with: "maxRecords: \(size)"),
-                                    fileName: "pipeline.yaml", name: "geofence\(size)")
+                                    fileName: "pipeline.yaml", environment: records, name: "geofence\(size)")
             XCTAssertEqual(events(r.objects("out/geofence/alerts.jsonl")), expected, "batches of \(size)")
             XCTAssertEqual(r.stage("positions")?.errors, 1, "the line that is not JSON")
         }
@@ -100,7 +105,7 @@ final class RuleStageTests: XCTestCase {
               {"from": "rule", "to": "oncall", "port": "alerts", "when": "payload.severity == 'critical' and count >= 1 and stage == 'rule'"},
               {"from": "rule", "to": "team", "port": "alerts", "when": "payload.severity in ['critical', 'warning'] and number(payload.id) >= 0"}
             ]}
-            """, files: ["events.jsonl": events])
+            """, files: ["events.jsonl": events], environment: records)
         let oncall = r.objects("oncall.jsonl").compactMap { ($0["payload"] as? [String: String])?["id"] }
         let team = r.objects("team.jsonl").compactMap { ($0["payload"] as? [String: String])?["id"] }
         XCTAssertEqual(oncall, ["0", "3", "6"])
@@ -128,7 +133,7 @@ final class RuleStageTests: XCTestCase {
               {"from": "in", "to": "not-info"}, {"from": "not-info", "to": "tag"}, {"from": "tag", "to": "kept"},
               {"from": "not-info", "to": "info", "port": "rejected"}
             ]}
-            """, files: ["events.jsonl": events])
+            """, files: ["events.jsonl": events], environment: records)
         XCTAssertEqual(r.objects("crit.jsonl").compactMap { $0["id"] as? Int }, [0, 3, 6])
         XCTAssertEqual(r.stage("critical")?.counters["dropped"], 6)
         XCTAssertEqual(r.objects("info.jsonl").compactMap { $0["id"] as? Int }, [2, 5, 8], "rejected, unchanged, in order")
@@ -150,7 +155,7 @@ final class RuleStageTests: XCTestCase {
                      "payload": {"user": "user", "from": "previous(user, zone)", "to": "zone"}, "state": {"maxKeys": \(maxKeys)}}}},
                   {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}
                 ], "connections": [{"from": "in", "to": "moved"}, {"from": "moved", "to": "log", "port": "alerts"}]}
-                """, files: ["rows.jsonl": rows], name: "memory\(maxKeys)")
+                """, files: ["rows.jsonl": rows], environment: records, name: "memory\(maxKeys)")
         }
         let small = try run(2)
         XCTAssertEqual(small.stage("moved")?.alerts.emitted, 0)
@@ -210,5 +215,25 @@ final class RuleStageTests: XCTestCase {
         ] {
             XCTAssertTrue(text.contains(line), "missing: \(line)\n\(text)")
         }
+    }
+
+    /// The rule stages over lazy records (SLUICE_RECORDS=lazy): Filter, Derive and AlertRule
+    /// read them through the reader (they declare SLUICE_READS_BY_ACCESSOR), the sinks get
+    /// them materialised where they do not; every case gives the same answers.
+    func testEveryCaseHoldsOverLazyRecords() throws {
+        records = [RecordsSetting.variable: RecordsSetting.lazy.rawValue]
+        try testStoreQualityWithRulesGivesTheSameAlertsAndWritesOnlyTheGoodEvents()
+        try testHeartbeatWithRulesGivesTheSameAlertsAndRoutesByWhen()
+        try testGeofenceRaisesExactlyOneAlertPerTransition()
+        try testAlertsConnectionsRouteByWhenAndCountTheUnrouted()
+        try testFilterDropsOrSendsTheRejectedOnAndDeriveSetsFields()
+        try testMemoryIsBoundedByMaxKeysLeastRecentlySeenFirst()
+    }
+
+    /// The built-in stages read records only through the reader: their descriptors say so.
+    func testTheBuiltInStagesReadByAccessor() throws {
+        let builtIns = RuleStages.plugins()
+        XCTAssertEqual(Set(builtIns.map(\.plugin.name)), ["Filter", "Derive", "AlertRule"])
+        for b in builtIns { XCTAssertTrue(b.descriptor.readsByAccessor, b.plugin.name) }
     }
 }

@@ -99,6 +99,9 @@ final class CallContext {
         return max(1, ProcessInfo.processInfo.activeProcessorCount + 1)
     }()
     private var usesLineParser = false
+    /// How emit_json_lines parses: flat records, or lazy ones (handles) where the run says
+    /// every reader of the source's records reads by accessor (RecordParsing).
+    var recordParsing = RecordParsing.eager
     private let fileKey = FieldKeys.intern("file"), lineKey = FieldKeys.intern("line"), textKey = FieldKeys.intern("text")
 
     // Per call
@@ -318,6 +321,7 @@ final class CallContext {
         guard let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(lineParser))) else {
             return refuse("emit_json_lines: out of memory: cannot make the parsing threads' arenas")
         }
+        sr_line_parser_set_mode(lineParser, recordParsing == .lazy ? SR_PARSE_LAZY : SR_PARSE_EAGER)
         let parsed = arenas.withUnsafeBufferPointer { a in
             sr_parse_lines(lineParser, a.baseAddress, text, len, &records, &nrecords, &bad, &nbad)
         }

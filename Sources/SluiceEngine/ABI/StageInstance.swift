@@ -71,6 +71,11 @@ public final class StageInstance {
     public let identity: StageIdentity
     public let descriptor: PluginDescriptor
     private let call: CallContext
+    /// Sources: how emit_json_lines parses (RecordParsing; eager unless the run says lazy).
+    public var recordParsing: RecordParsing {
+        get { call.recordParsing }
+        set { call.recordParsing = newValue }
+    }
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false
     /// The plugin calls, by name: what the crash and exit() guard marks a thread with.

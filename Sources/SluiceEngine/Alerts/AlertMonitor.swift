@@ -137,16 +137,19 @@ final class AlertMonitor {
         guard let timeKey else { return }
         let horizon = now + Self.futureToleranceMs
         var newest = watermark
+        var v = sluice_value()
         for r in records {
-            guard let v = withUnsafePointer(to: r, { sluice_record_get($0, timeKey) }) else { continue }
+            // Through the reader: flat records and lazy ones alike (a lazy record parses only
+            // this field).
+            guard withUnsafePointer(to: r, { sr_get($0, timeKey, &v) }) == 1 else { continue }
             let t: Int64
-            switch Int32(bitPattern: v.pointee.type) {
-            case Int32(SLUICE_INT) where v.pointee.as.i.magnitude < 1_000_000_000_000_000: t = v.pointee.as.i
-            case Int32(SLUICE_DOUBLE) where v.pointee.as.d.isFinite && v.pointee.as.d.magnitude < 1e15:
-                t = Int64(v.pointee.as.d.rounded(.down))
+            switch Int32(bitPattern: v.type) {
+            case Int32(SLUICE_INT) where v.as.i.magnitude < 1_000_000_000_000_000: t = v.as.i
+            case Int32(SLUICE_DOUBLE) where v.as.d.isFinite && v.as.d.magnitude < 1e15:
+                t = Int64(v.as.d.rounded(.down))
             case Int32(SLUICE_STRING):
-                let text = UnsafeBufferPointer(start: UnsafeRawPointer(v.pointee.as.s)?.assumingMemoryBound(to: UInt8.self),
-                                               count: Int(v.pointee.len))
+                let text = UnsafeBufferPointer(start: UnsafeRawPointer(v.as.s)?.assumingMemoryBound(to: UInt8.self),
+                                               count: Int(v.len))
                 guard let ms = Timestamp.milliseconds(eventTime: text) else { continue }
                 t = ms
             default: continue

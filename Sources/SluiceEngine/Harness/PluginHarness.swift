@@ -9,7 +9,10 @@ import SluiceRecords
 /// through the same ABI code and retried under the same RetryPolicy as in a run (crash
 /// guard, secrets redacted, retries within the pipeline defaults' bound); what differs is
 /// only where the input comes from:
-///   - a transform or a sink gets the records of a JSON Lines file, `batchSize` at a time;
+///   - a transform or a sink gets the records of a JSON Lines file, `batchSize` at a time,
+///     parsed as a run's source would (RecordParsing): lazily for a plugin that reads by
+///     accessor, else eagerly (SLUICE_RECORDS overrides; lazy records reach a plugin that
+///     does not read by accessor materialised, as in a run);
 ///   - a source reads what its properties point it at, until it ends, has nothing more to
 ///     give (a following source), or `maxBatches`;
 ///   - an alert publisher gets one alert per line of the file, each line the alert's
@@ -28,6 +31,8 @@ public final class PluginHarness {
         public var ports: Set<String> = []
         public var retry = RetrySettings()
         public var sleep: (Int) -> Void = RetryPolicy.sleep
+        /// How the input's records are parsed (RecordsSetting); nil: as SLUICE_RECORDS says.
+        public var records: RecordsSetting?
         public init() {}
     }
 
@@ -135,29 +140,47 @@ public final class PluginHarness {
     private func feedRecords(_ input: InputLines, _ stage: any LiveStage, _ arena: RecordArena, _ result: inout Result,
                              _ batch: (UInt64, UnsafeBufferPointer<sluice_record>, inout Result) -> Bool) throws {
         let parser = RecordParser()
+        // The plugin alone is the pipeline: its records are lazy when it reads by accessor.
+        let setting = options.records ?? RecordsSetting.from(environment: ProcessInfo.processInfo.environment).0
+        let parsing: RecordParsing = setting == .lazy || (setting == .auto && stage.readsRecordsByAccessor) ? .lazy : .eager
+        let lineParser = parsing == .lazy ? LineParser() : nil
+        let materialised = RecordList(capacity: 16)
         var problems: [String] = []
         var records: [sluice_record] = []
+        var text: [UInt8] = []  // lazy: the batch's lines, parsed at once when it is full
         var batchId: UInt64 = 0
-        func flushBatch() -> Bool {
-            defer { records.removeAll(keepingCapacity: true); arena.reset() }
+        func flushBatch() throws -> Bool {
+            defer { records.removeAll(keepingCapacity: true); text.removeAll(keepingCapacity: true); arena.reset() }
             guard !records.isEmpty else { return true }
             batchId += 1
             result.batches += 1
             stage.beginBatch()
-            return records.withUnsafeBufferPointer { batch(batchId, $0, &result) }
+            guard let lineParser else { return records.withUnsafeBufferPointer { batch(batchId, $0, &result) } }
+            let lazy = try text.withUnsafeBytes { try lineParser.parse($0, .lazy, into: arena) }
+            guard lazy.refused == 0, lazy.records.count == records.count else {
+                throw InputError(problems: ["\(input.path): the line parser refused \(lazy.refused) line(s) of batch \(batchId) that simdjson took"])
+            }
+            let given = stage.readsRecordsByAccessor ? lazy.records : try materialised.materialised(lazy.records, in: arena)
+            return batch(batchId, given, &result)
         }
         for line in input.lines {
             do {
                 let record = try line.bytes.withUnsafeBytes { try parser.parse($0, into: arena) }
-                if problems.isEmpty { records.append(record) }
+                if problems.isEmpty {
+                    records.append(record)
+                    if lineParser != nil {
+                        text.append(contentsOf: line.bytes)
+                        text.append(UInt8(ascii: "\n"))
+                    }
+                }
             } catch {
                 problems.append("\(input.path):\(line.number): not a JSON object: \(error)")
                 if problems.count == 20 { problems.append("(stopped after 20 problems)"); break }
             }
-            if records.count == options.batchSize, !flushBatch() { return }
+            if records.count == options.batchSize, try !flushBatch() { return }
         }
         guard problems.isEmpty else { throw InputError(problems: problems) }
-        _ = flushBatch()
+        _ = try flushBatch()
     }
 
     private func readSource(_ stage: any SourceStage, _ arena: RecordArena, _ result: inout Result) {

@@ -119,6 +119,38 @@ public final class RecordParser: @unchecked Sendable {
     }
 }
 
+/// Parses JSON Lines as a source's batch is parsed (sr_parse_lines: the compact parser,
+/// simdjson where a line needs it), eagerly (flat records) or lazily (host handles, ABI
+/// 1.7): for `host test-plugin` and tests. One per thread.
+public final class LineParser: @unchecked Sendable {
+    let raw: OpaquePointer
+
+    public init(threads: Int = 1) {
+        guard let parser = sr_line_parser_new(UInt32(max(1, min(threads, 64)))) else { outOfMemory("a line parser") }
+        raw = parser
+    }
+    deinit { sr_line_parser_free(raw) }
+
+    /// The records of the valid lines of `text`, in `arena` (valid until its reset), and how
+    /// many lines were refused; throws when memory ran out.
+    public func parse(_ text: UnsafeRawBufferPointer, _ parsing: RecordParsing,
+                      into arena: RecordArena) throws(OutOfMemory) -> (records: UnsafeBufferPointer<sluice_record>, refused: Int) {
+        guard let base = text.baseAddress, text.count > 0 else { return (UnsafeBufferPointer(start: nil, count: 0), 0) }
+        guard let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(raw))) else {
+            throw OutOfMemory(what: "the parsing threads' arenas")
+        }
+        sr_line_parser_set_mode(raw, parsing == .lazy ? SR_PARSE_LAZY : SR_PARSE_EAGER)
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        let status = arenas.withUnsafeBufferPointer { a in
+            sr_parse_lines(raw, a.baseAddress, base.assumingMemoryBound(to: CChar.self), text.count, &records, &n, &bad, &nbad)
+        }
+        guard status == 0 else { throw OutOfMemory(what: "parsing \(text.count) bytes of JSON lines") }
+        return (UnsafeBufferPointer(start: records, count: n), nbad)
+    }
+}
+
 public struct RecordError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public var description: String { message }
@@ -131,7 +163,7 @@ public enum RecordJSON {
         var buf = sr_buf()
         defer { sr_buf_free(&buf) }
         var r = record
-        if sr_write_record_json(&buf, &r) != 0 { outOfMemory("the JSON text of a record of \(record.nfields) fields") }
+        if sr_write_record_json(&buf, &r) != 0 { outOfMemory("the JSON text of a record of \(sr_count(&r)) fields") }
         return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
     }
 

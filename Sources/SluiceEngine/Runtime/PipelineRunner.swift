@@ -47,6 +47,9 @@ public final class PipelineRunner {
         /// threads too): alerts with a life, spools' waits, the pipeline's own alerts.
         /// Tests pass one they move.
         public var alertClock: @Sendable () -> Int64 = { Timestamp.nowMilliseconds() }
+        /// How the source's batches are parsed (RecordsSetting); nil: as SLUICE_RECORDS says
+        /// (auto when it is unset).
+        public var records: RecordsSetting?
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -62,6 +65,10 @@ public final class PipelineRunner {
 
     public let plan: PipelinePlan
     public let options: Options
+    /// How the source's batches are parsed in this run: lazy only when every stage reading
+    /// the source's records directly reads by accessor (or SLUICE_RECORDS says so); stages
+    /// that do not read by accessor then get their input materialised.
+    public private(set) var recordParsing = RecordParsing.eager
     /// The arena of the batch being processed.
     private var current = RecordArena(chunkBytes: 4096)
     /// The source's error records of the batch being processed (the source itself is
@@ -122,6 +129,7 @@ public final class PipelineRunner {
         stages = built
         tally = RunTally(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
                          resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" }, position: state.position)
+        chooseRecordParsing()
     }
 
     deinit {
@@ -327,6 +335,34 @@ public final class PipelineRunner {
         return s
     }
 
+    /// Sets the source's parse mode (RecordParsing) and which stages get their input
+    /// materialised: those that do not read by accessor, when records are lazy.
+    private func chooseRecordParsing() {
+        var setting = options.records ?? .auto
+        if options.records == nil {
+            let (fromEnvironment, warning) = RecordsSetting.from(environment: ProcessInfo.processInfo.environment)
+            setting = fromEnvironment
+            if let warning { options.logger.warning("\(warning)") }
+        }
+        guard case .source(let source) = stages[plan.source].stage else { return }
+        source.recordParsing = plan.recordParsing(setting) { stages[$0].live.readsRecordsByAccessor }
+        recordParsing = source.recordParsing  // a source in a worker stays eager
+        var materialising: [String] = []
+        for s in stages where !s.isSource && !s.isPublisher {
+            s.materialisesInput = recordParsing == .lazy && !s.live.readsRecordsByAccessor
+            if s.materialisesInput { materialising.append(s.planned.name) }
+        }
+        let materialised = materialising.isEmpty ? "" : "; materialised for \(materialising.joined(separator: ", "))"
+        options.logger.debug("records: \(recordParsing.rawValue) (\(RecordsSetting.variable)=\(setting.rawValue))\(materialised)")
+    }
+
+    /// The records stage `s` reads this batch (gather), materialised when it does not read
+    /// by accessor and some are lazy; throws when memory ran out.
+    private func input(of s: RunningStage) throws(OutOfMemory) -> UnsafeBufferPointer<sluice_record> {
+        let records = gather(s)
+        return s.materialisesInput ? try s.materialised.materialised(records, in: current) : records
+    }
+
     /// Runs every stage after the source, in topological order.
     private func runStages(_ batchID: UInt64) -> String? {
         routeErrors(of: stages[plan.source], batch: batchID)
@@ -336,7 +372,7 @@ public final class PipelineRunner {
             let failed: String?
             switch s.stage {
             case .transform(let transform):
-                input = gather(s)
+                do { input = try self.input(of: s) } catch { return failureText(s, "process", error.description) }
                 failed = call(s, "process", batchID) {
                     let out = transform.process(batch: batchID, records: input)
                     s.output = out.records
@@ -345,7 +381,7 @@ public final class PipelineRunner {
                 }
                 if failed == nil { s.summary.recordsOut += s.output.count }
             case .sink(let sink):
-                input = gather(s)
+                do { input = try self.input(of: s) } catch { return failureText(s, "write", error.description) }
                 failed = call(s, "write", batchID) { sink.write(batch: batchID, records: input).status }
                 if failed == nil { s.summary.recordsOut += input.count }
             case .source, .publisher:

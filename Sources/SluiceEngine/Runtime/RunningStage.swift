@@ -14,6 +14,11 @@ final class RunningStage {
     let errorRecords = RecordList(capacity: 64)
     /// Where fan-in gathers its inputs.
     let scratch = RecordList(capacity: 64)
+    /// Whether its input is materialised before its call: it does not read by accessor and
+    /// the run's records are lazy (PipelineRunner.recordParsing).
+    var materialisesInput = false
+    /// Its materialised input of the batch (RecordList.materialised).
+    let materialised = RecordList(capacity: 16)
     var summary: StageSummary
     var loggedErrors = 0
     private var durationAtBatchStart = 0.0

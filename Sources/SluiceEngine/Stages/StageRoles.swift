@@ -25,12 +25,16 @@ public protocol LiveStage: AnyObject {
     var batchAlerts: [RawAlertRef] { get }
     /// Isolated stages: how many times a worker replaced one that crashed, exited or hung.
     var workerRestarts: Int? { get }
+    /// ABI 1.7: the stage reads its input records only through the host's reader, so it may
+    /// be handed lazy records (handles); a stage that does not gets them materialised.
+    var readsRecordsByAccessor: Bool { get }
     /// Releases the plugin instance; later calls fail.
     func destroy()
 }
 
 extension LiveStage {
     public var workerRestarts: Int? { nil }
+    public var readsRecordsByAccessor: Bool { false }
 }
 
 /// Reads input, batch by batch, and commits what every other stage finished.
@@ -45,6 +49,9 @@ public protocol SourceStage: LiveStage {
     /// How far behind its input the plugin said it is during the current batch, per
     /// partition (report_lag, ABI 1.6; empty: it said nothing).
     var batchLag: [SourceLag] { get }
+    /// How the JSON lines the plugin emits are parsed (emit_json_lines): set before the
+    /// first read. A source that cannot hand out lazy records stays eager: read it back.
+    var recordParsing: RecordParsing { get set }
     func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput
     func commit(batch id: UInt64) -> StageOutput
 }
@@ -82,5 +89,14 @@ public enum BuiltStage {
     }
 }
 
-extension StageInstance: SourceStage, TransformStage, SinkStage, PublisherStage {}
-extension IsolatedStage: SourceStage, TransformStage, SinkStage, PublisherStage {}
+extension StageInstance: SourceStage, TransformStage, SinkStage, PublisherStage {
+    public var readsRecordsByAccessor: Bool { descriptor.readsByAccessor }
+}
+extension IsolatedStage: SourceStage, TransformStage, SinkStage, PublisherStage {
+    /// Records cross to the worker in the flat layout: it parses eagerly, and its input is
+    /// materialised before it is shipped (the default readsRecordsByAccessor, false).
+    public var recordParsing: RecordParsing {
+        get { .eager }
+        set {}  // swiftlint:disable:this unused_setter_value
+    }
+}
