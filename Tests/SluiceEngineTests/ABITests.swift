@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluicePluginABI
 @testable import SluiceEngine
 import XCTest
@@ -101,6 +102,77 @@ final class ABITests: XCTestCase {
         let keep = try stage(c, "AddFields", [("fields", "site=berlin,extra=1"), ("overwrite", "false")])
         let kept = batch.withUnsafeBufferPointer { keep.process(batch: 2, records: $0) }
         XCTAssertEqual(json(kept.records), [#"{"id":"a","site":"paris","extra":1}"#, #"{"id":"b","site":"berlin","extra":1}"#])
+    }
+
+    // MARK: ABI 1.7: reading through the host's reader
+
+    /// The Accessor fixture built with `defines` into a folder of its own.
+    func accessorFolder(_ defines: [String] = [], name: String = #function) throws -> String {
+        let dir = try scratchFolder(name + defines.joined())
+        try compilePlugin("accessor.c", to: dir + "/libaccessor.so", defines: defines)
+        try FileManager.default.copyItem(atPath: Package.fixtures + "/widgets/Accessor-transform.json", toPath: dir + "/Accessor-transform.json")
+        return dir
+    }
+
+    /// SLUICE_READS_BY_ACCESSOR is read only when the descriptor's size covers flags and
+    /// the library says ABI 1.7 or later; the bundled readers declare it, the 1.0 golden
+    /// plugin cannot.
+    func testTheAccessorFlagIsReadOnlyWhenTheSizeCoversItAndTheMinorIsAtLeast7() throws {
+        func reads(_ c: Catalog, _ name: String) throws -> Bool { try c.find(name: name).get().load().readsByAccessor }
+        XCTAssertTrue(try reads(catalog([try accessorFolder()]), "Accessor"))
+        XCTAssertFalse(try reads(catalog([try accessorFolder(["ACCESSOR_SHORT"])]), "Accessor"), "size ends before flags")
+        XCTAssertFalse(try reads(catalog([try accessorFolder(["ACCESSOR_MINOR_6"])]), "Accessor"), "a 1.6 library has no flags")
+        let bundled = catalog([Fixtures.shared.golden], bundled: true)
+        for name in ["QualityCheck", "AddFields", "JSONLSink", "Threshold", "ConsoleSink"] {
+            XCTAssertTrue(try reads(bundled, name), "\(name) reads the accessor way")
+        }
+        XCTAssertFalse(try reads(bundled, "GoldenAlerter"), "built against ABI 1.0")
+        XCTAssertFalse(try reads(bundled, "JSONLSource"), "a source reads no records")
+    }
+
+    /// Every emitter carries the reader; on flat records it reads what the inline helpers
+    /// read: count, field_at, find, get, item, member, member_at and value_json (values
+    /// as compact JSON, containers whole). A short emitter (a host older than 1.7) reads
+    /// the same through the helpers' inline path.
+    func testTheReaderReadsFlatRecordsAsTheInlineHelpersDo() throws {
+        let s = try stage(catalog([try accessorFolder()]), "Accessor", [])
+        let input = [
+            #"{"v":"x\"y","arr":[1,{"a":[true,null]},3],"obj":{"j":2.5,"k":[1,"two"]}}"#,
+            #"{"id":1}"#,
+            #"{"v":-7,"arr":[1],"obj":{"k":{}}}"#,
+        ]
+        let batch = try records(input)
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok, "\(out)")
+        XCTAssertEqual(out.records.map { RecordJSON.render($0) }.compactMap { line -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return o["read"] as? String
+        }, [
+            #"3;v,arr,obj;"x\"y";{"a":[true,null]};[1,"two"];2.5;1"#,
+            "1;id;-;-;-;-;0",
+            "3;v,arr,obj;-7;-;{};{};1",
+        ])
+    }
+
+    /// The reader's functions refuse what they cannot read without harm: NULL arguments
+    /// find nothing, value_json of NULL is refused with a reason.
+    func testTheReaderTableIsSelfSizedAndRefusesNullArguments() throws {
+        let reader = CallContext.reader
+        XCTAssertEqual(Int(reader.pointee.size), MemoryLayout<sluice_reader>.size)
+        XCTAssertEqual(CallContext.table.reader, reader, "every emitter carries it")
+        let call = CallContext(stage: "check", allowsAlerts: false, arena: arena, logger: Logger(label: "tests"))
+        let ctx = call.emitter.pointee.ctx
+        var v = sluice_value()
+        XCTAssertEqual(reader.pointee.get(ctx, nil, 1, &v), 0)
+        XCTAssertEqual(reader.pointee.find(ctx, nil, "v", 1, &v), 0)
+        XCTAssertEqual(reader.pointee.count(ctx, nil), 0)
+        XCTAssertEqual(reader.pointee.item(ctx, nil, 0, &v), 0)
+        let refused = reader.pointee.value_json(ctx, nil)
+        XCTAssertNil(refused.ptr)
+        XCTAssertEqual(call.lastError, "value_json: NULL value")
+        var three = sluice_int(3)
+        let text = reader.pointee.value_json(ctx, &three)
+        XCTAssertEqual(String(text), "3")
     }
 
     // MARK: every plugin type, from a library built with plain cc
