@@ -564,11 +564,11 @@ final class CallContext {
                 var one = sluice_record(fields: f, nfields: 1, flags: 0)
                 return copyRecord(&one, into: &copy)
             }
-            guard copied, let fields = copy.fields, copy.nfields == 1 else {
+            var copiedField = sluice_field()
+            guard copied, sr_field_at(&copy, 0, &copiedField) == 1 else {
                 return refusedText("value_json: " + (lastError ?? "cannot copy the value"))
             }
-            var value = fields.pointee.value
-            sr_write_value_json(&valueText, &value)
+            sr_write_value_json(&valueText, &copiedField.value)
         }
         guard valueText.failed == 0 else { return refusedText("value_json: out of memory rendering the value's JSON") }
         if valueText.data == nil {  // cannot happen (every value writes a byte); a valid pointer all the same

@@ -31,7 +31,11 @@ for i in 0..<1024 {
     input.append(try parser.parse(line, into: arena))
 }
 
-let plugins = ["BenchPassC", "BenchEmitC", "BenchReadC", "BenchPassSwift", "BenchEmitSwift", "BenchReadSwift"]
+// Read: two fields inline (the flat layout); Read acc: the same through the accessors
+// (sluice_get; in Swift, the SDK's Record).
+let plugins = ["BenchPassC", "BenchEmitC", "BenchReadC", "BenchReadAccC",
+               "BenchPassSwift", "BenchEmitSwift", "BenchReadInlineSwift", "BenchReadSwift"]
+let columns = ["Pass C", "Emit C", "Read C", "Read acc C", "Pass Swift", "Emit Swift", "Read Swift", "Read acc Swift"]
 let sizes = [1, 4, 16, 64, 256, 1024]
 
 @MainActor func nanosecondsPerRecord(_ stage: StageInstance, batchSize: Int) -> Double {
@@ -60,7 +64,7 @@ for name in plugins {
 }
 
 print("ns per record (best of 3; \(recordsPerPoint) records per measurement)")
-print("| batch | " + plugins.joined(separator: " | ") + " |")
+print("| batch | " + columns.joined(separator: " | ") + " |")
 print("|---:|" + plugins.map { _ in "---:" }.joined(separator: "|") + "|")
 for size in sizes {
     print("| \(size) | " + plugins.map { String(format: "%.2f", results[$0]![size]!) }.joined(separator: " | ") + " |")
