@@ -55,16 +55,16 @@ uint64_t process_secret() {
     return secret;
 }
 
-uint64_t tag_of(const sluice_field *fields, uint32_t slot, uint64_t generation) {
-    return process_secret() ^ reinterpret_cast<uintptr_t>(fields) ^ (generation * 0xD6E8FEB86659FD93ull) ^
+}  // namespace
+
+uint64_t sluice_records::tag_of(const void *at, uint32_t slot, uint64_t generation) {
+    return process_secret() ^ reinterpret_cast<uintptr_t>(at) ^ (generation * 0xD6E8FEB86659FD93ull) ^
            (static_cast<uint64_t>(slot) * 0x9E3779B97F4A7C15ull);
 }
 
-uint64_t live_generation(uint32_t slot) {
+uint64_t sluice_records::live_generation(uint32_t slot) {
     return slot < kSlots ? live[slot].load(std::memory_order_acquire) : 0;
 }
-
-}  // namespace
 
 uint64_t sluice_records::arena_generation(const sr_arena *a) { return a->generation; }
 uint32_t sluice_records::arena_slot(const sr_arena *a) { return a->slot; }
@@ -203,6 +203,7 @@ extern "C" const char *sr_arena_strdup(sr_arena *a, const char *s, size_t len) n
 }
 
 extern "C" int64_t sr_record_source_fields(const sluice_record *record) noexcept {
+    if (record && sr_is_handle(record)) return sluice_records::lazy_source_fields(*record);
     const char *src;
     uint32_t len, held;
     return record && sluice_records::source_text(*record, &src, &len, &held) ? int64_t(held) : -1;

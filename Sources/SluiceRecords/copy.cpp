@@ -182,6 +182,18 @@ template <class Src>
 bool copy_value(const Src &src, sr_arena *arena, const sluice_value &in, sluice_value *out, int depth, Budget &budget,
                 char *err, size_t cap);
 
+// A container the host handed out as a handle (a plugin passing on what it read): copied
+// in the flat layout, so that records built by plugins never hold handles. A handle of an
+// ended batch is refused.
+inline bool host_container(const sluice_value &v) {
+    bool stale;
+    return v.len > 0 && v.as.items && (sluice_records::lazy_is_node(v.as.items, &stale) || stale);
+}
+
+inline bool materialize_container(sr_arena *arena, const sluice_value &in, sluice_value *out, char *err, size_t cap) {
+    return sluice_records::lazy_materialize_value(arena, in, out, err, cap) == 0;
+}
+
 template <class Src>
 bool copy_fields(const Src &src, sr_arena *arena, const sluice_field *in, uint32_t n, const sluice_field **out,
                  int depth, Budget &budget, char *err, size_t cap) {
@@ -236,6 +248,7 @@ bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, slui
         return out->as.s != nullptr;
     }
     case SLUICE_ARRAY: {
+        if (!Src::kShared && host_container(in)) return materialize_container(arena, in, out, err, cap);
         if (!src.ok(in.as.items, in.len)) {
             set_error(err, cap, "an array of %u items has %s", in.len, Src::kBad);
             return false;
@@ -251,6 +264,7 @@ bool copy_value(const Src &src, sr_arena *arena, const sluice_value &value, slui
         return true;
     }
     case SLUICE_OBJECT: {
+        if (!Src::kShared && host_container(in)) return materialize_container(arena, in, out, err, cap);
         const sluice_field *fields;
         if (!copy_fields(src, arena, in.as.fields, in.len, &fields, depth, budget, err, cap)) return false;
         out->len = in.len;
@@ -280,6 +294,7 @@ extern "C" int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_r
         set_error(err, cap, "NULL record");
         return -1;
     }
+    if (sr_is_handle(in)) return sluice_records::lazy_copy_record(*in, out, err, cap);
     Budget budget;
     const sluice_field *fields;
     const sluice_record r = *in;
@@ -518,6 +533,7 @@ extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const 
         if (!copy_name(Direct{}, arena, f, &fresh[i], budget, err, cap)) return -1;
         if (!copy_value(Direct{}, arena, f.value, &fresh[i].value, 1, budget, err, cap)) return -1;
     }
+    if (sr_is_handle(base)) return sluice_records::lazy_record_with(arena, *base, fresh, nset, out, err, cap);
     auto same = [](const sluice_field &a, const sluice_field &f) {
         return f.key != SLUICE_NO_KEY ? a.key == f.key
                                       : (a.name_len == f.name_len && std::memcmp(a.name, f.name, f.name_len) == 0);

@@ -144,10 +144,12 @@ extern "C" uint64_t sr_flat_put_bytes(sr_flat_writer *w, const void *bytes, uint
 extern "C" uint64_t sr_flat_put_records(sr_flat_writer *w, const sluice_record *records, uint64_t n) noexcept try {
     uint64_t off = alloc(w, (n ? n : 1) * sizeof(sluice_record), alignof(sluice_record));
     for (uint64_t i = 0; i < n && !w->failed; i++) {
-        uint64_t fields = put_fields(w, records[i].fields, records[i].nfields);
+        sluice_record rec = records[i];
+        if (sr_is_handle(&rec) && !sluice_records::lazy_flat(rec, &rec)) throw std::bad_alloc();  // lazy: its flat layout
+        uint64_t fields = put_fields(w, rec.fields, rec.nfields);
         sluice_record *r = ptr<sluice_record>(w, off + i * sizeof(sluice_record));
         r->fields = as_pointer<const sluice_field>(fields);
-        r->nfields = records[i].nfields;
+        r->nfields = rec.nfields;
         r->flags = 0;
     }
     return w->failed ? 0 : off;

@@ -173,6 +173,12 @@ constexpr uint32_t kNoSlot = UINT32_MAX;
 uint32_t arena_slot(const sr_arena *arena);
 uint64_t arena_generation(const sr_arena *arena);
 
+// The tag of host memory at `at` in the arena of `slot` at `generation` (the fields
+// header's and the lazy handles'): a per-process secret mixed with all three.
+uint64_t tag_of(const void *at, uint32_t slot, uint64_t generation);
+// The generation the arena of `slot` has now (0: no arena there, or kNoSlot).
+uint64_t live_generation(uint32_t slot);
+
 // The fields array of `cap` slots, `used` of them taken, with a header (no source text).
 sluice_field *new_fields(sr_arena *arena, uint32_t cap, uint32_t used);
 
@@ -184,6 +190,61 @@ FieldsHeader *fields_header(const sluice_field *fields);
 // The source text of `r` when it can be rendered from it: its text, and how many of its
 // first fields that text holds. False when `r` has no live source text.
 bool source_text(const sluice_record &r, const char **src, uint32_t *len, uint32_t *src_fields);
+
+// ---- lazy records (lazy.cpp) ----------------------------------------------------------
+//
+// In lazy mode each line is validated in full and indexed (its top-level members: key,
+// name, where the value is, its kind, a container's item count) but not built: the
+// record handed out is a host handle (SLUICE_RECORD_HOST) read through the sr_get family.
+// Everything a handle leads to lives in the batch's arenas and is trusted only by its tag.
+
+// One parsing thread's state for lazy mode (its name cache and scratch); opaque.
+class LazyLines;
+LazyLines *lazy_lines_new();  // throws
+void lazy_lines_free(LazyLines *lines);
+
+// parse_lines in lazy mode: the same lines, numbers and bad lines, records as handles. A
+// line the indexer does not take for sure (a lone escaped surrogate, nesting past 64
+// levels, a number near the ends of double's range, bad JSON) is left to the eager parser,
+// which gives its flat record or simdjson's reason.
+uint64_t parse_lines_lazy(LazyLines *lines, sr_parser *parser, sr_arena *arena, const char *text, size_t len,
+                          const char *original, std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad);
+
+// The eager parser on one line in the arena (parse.cpp): a flat record keeping the line
+// as its source text where it can, or -1 and simdjson's reason.
+int parse_line_eager(sr_parser *parser, sr_arena *arena, const char *line, size_t n, sluice_record *out, char *err,
+                     size_t err_cap);
+
+// True when `items` (the as.items / as.fields of a container value of len > 0) is a host
+// handle of a live batch; *stale is set when it is a handle of an ended one.
+bool lazy_is_node(const void *items, bool *stale);
+
+// The handle side of the reading functions (access.cpp): r is a handle (sr_is_handle),
+// containers are handles (lazy_is_node). These throw std::bad_alloc.
+int lazy_get(const sluice_record &r, sluice_key key, const char *name, size_t len, sluice_value *out);
+uint32_t lazy_count(const sluice_record &r);
+int lazy_field_at(const sluice_record &r, uint32_t i, sluice_field *out);
+int lazy_member(const sluice_value &object, sluice_key key, const char *name, size_t len, sluice_value *out);
+int lazy_member_at(const sluice_value &object, uint32_t i, sluice_field *out);
+int lazy_item(const sluice_value &array, uint32_t i, sluice_value *out);
+// The flat layout of a handle (cached per line) or of a container handle (deep).
+int lazy_materialize(sr_arena *arena, const sluice_record &r, sluice_record *out, char *err, size_t cap);
+int lazy_materialize_value(sr_arena *arena, const sluice_value &v, sluice_value *out, char *err, size_t cap);
+// The flat layout of a handle built in its own line's arena (isolation: records shipped
+// to a worker); false for a handle of an ended batch.
+bool lazy_flat(const sluice_record &r, sluice_record *out);
+// emit_with on a handle: `fresh` are the fields to set, already copied and named.
+int lazy_record_with(sr_arena *arena, const sluice_record &base, const sluice_field *fresh, uint32_t n,
+                     sluice_record *out, char *err, size_t cap);
+// A plugin's copy of a handle's view: the same view when it is a live handle.
+int lazy_copy_record(const sluice_record &in, sluice_record *out, char *err, size_t cap);
+// Writing (write.cpp): the general renderer's text, the rendering of option A, a
+// container handle's value; and how many fields the line's text holds (-1: not rendered
+// from it).
+int lazy_write_record_json(sr_buf *buf, const sluice_record &r);
+int lazy_render_record_json(sr_buf *buf, const sluice_record &r);
+int lazy_write_value_json(sr_buf *buf, const sluice_value &v);
+int64_t lazy_source_fields(const sluice_record &r);
 
 }  // namespace sluice_records
 

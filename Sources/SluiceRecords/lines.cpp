@@ -29,12 +29,15 @@ struct Part {
 struct sr_line_parser {
     struct Worker {
         sr_parser *parser = sr_parser_new();
+        sluice_records::LazyLines *lazy = nullptr;
         std::thread thread;
         Part *job = nullptr;  // set by the caller, cleared by the worker when done
     };
 
     unsigned threads;
     sr_parser *own;                       // the calling thread's parser
+    sluice_records::LazyLines *own_lazy = nullptr;
+    int mode = SR_PARSE_EAGER;
     std::vector<Worker> workers;
     std::vector<Part> parts;
     std::vector<sluice_record> records;
@@ -47,7 +50,7 @@ struct sr_line_parser {
 static void start_workers(sr_line_parser *lp);
 
 // Runs on the caller's thread or a worker's: nothing may escape it.
-static void parse_part(sr_parser *parser, Part &part) noexcept try {
+static void parse_part(sr_parser *parser, sluice_records::LazyLines *lazy, Part &part) noexcept try {
     part.failed = false;
     part.records.clear();
     part.bad.clear();
@@ -56,7 +59,8 @@ static void parse_part(sr_parser *parser, Part &part) noexcept try {
     auto *copy = static_cast<char *>(sluice_records::arena_alloc(part.arena, part.len + SR_PADDING, 64));
     std::memcpy(copy, part.text, part.len);
     std::memset(copy + part.len, ' ', SR_PADDING);
-    part.lines = sluice_records::parse_lines(parser, part.arena, copy, part.len, part.text, part.records, part.bad);
+    part.lines = lazy ? sluice_records::parse_lines_lazy(lazy, parser, part.arena, copy, part.len, part.text, part.records, part.bad)
+                      : sluice_records::parse_lines(parser, part.arena, copy, part.len, part.text, part.records, part.bad);
 } catch (...) {
     part.failed = true;  // out of memory
 }
@@ -67,7 +71,9 @@ extern "C" sr_line_parser *sr_line_parser_new(unsigned threads) noexcept {
         lp = new sr_line_parser();
         lp->threads = threads < 1 ? 1 : threads;
         lp->own = sr_parser_new();
+        lp->own_lazy = sluice_records::lazy_lines_new();
         lp->workers.resize(lp->threads - 1);
+        for (auto &w : lp->workers) w.lazy = sluice_records::lazy_lines_new();
         bool parsers = lp->own != nullptr;
         for (auto &w : lp->workers) parsers = parsers && w.parser != nullptr;
         if (!parsers) throw std::bad_alloc();
@@ -91,7 +97,7 @@ static void start_workers(sr_line_parser *lp) {
                 if (lp->stopping) return;
                 Part *job = me->job;
                 guard.unlock();
-                parse_part(me->parser, *job);
+                parse_part(me->parser, lp->mode == SR_PARSE_LAZY ? me->lazy : nullptr, *job);
                 guard.lock();
                 me->job = nullptr;
                 lp->done.notify_all();
@@ -110,9 +116,15 @@ extern "C" void sr_line_parser_free(sr_line_parser *lp) noexcept {
     for (auto &w : lp->workers) {
         if (w.thread.joinable()) w.thread.join();
         sr_parser_free(w.parser);
+        sluice_records::lazy_lines_free(w.lazy);
     }
     sr_parser_free(lp->own);
+    sluice_records::lazy_lines_free(lp->own_lazy);
     delete lp;
+}
+
+extern "C" void sr_line_parser_set_mode(sr_line_parser *lp, int mode) noexcept {
+    lp->mode = mode == SR_PARSE_LAZY ? SR_PARSE_LAZY : SR_PARSE_EAGER;
 }
 
 extern "C" unsigned sr_line_parser_threads(const sr_line_parser *lp) noexcept { return lp->threads; }
@@ -146,7 +158,7 @@ extern "C" int sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, const
         for (unsigned t = 1; t < n; t++) lp->workers[t - 1].job = &lp->parts[t];
     }
     lp->wake.notify_all();
-    parse_part(lp->own, lp->parts[0]);
+    parse_part(lp->own, lp->mode == SR_PARSE_LAZY ? lp->own_lazy : nullptr, lp->parts[0]);
     if (n > 1) {
         std::unique_lock<std::mutex> guard(lp->lock);
         lp->done.wait(guard, [&] {

@@ -276,6 +276,11 @@ static int parse_document(sr_parser *p, sr_arena *arena, const char *json, size_
     return 0;
 }
 
+int sluice_records::parse_line_eager(sr_parser *p, sr_arena *arena, const char *line, size_t n, sluice_record *out,
+                                     char *err, size_t err_cap) {
+    return parse_document(p, arena, line, n, true, out, err, err_cap);
+}
+
 extern "C" int sr_parse_record(sr_parser *p, sr_arena *arena, const char *json, size_t len,
                                sluice_record *out, char *err, size_t err_cap) noexcept try {
     // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.

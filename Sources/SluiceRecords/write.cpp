@@ -52,6 +52,13 @@ void put_fields(sr_buf *b, const sluice_field *fields, uint32_t n) {
     put(b, '}');
 }
 
+// A container value whose items are a host handle (lazy.cpp): read through the index.
+inline bool host_container(const sluice_value &v) {
+    bool stale;
+    return (v.type == SLUICE_ARRAY || v.type == SLUICE_OBJECT) && v.len > 0 &&
+           (sluice_records::lazy_is_node(v.as.items, &stale) || stale);
+}
+
 }  // namespace
 
 extern "C" void sr_buf_free(sr_buf *b) noexcept {
@@ -117,6 +124,7 @@ extern "C" int sr_write_json_string(sr_buf *b, const char *s, size_t n) noexcept
 }
 
 extern "C" int sr_write_value_json(sr_buf *b, const sluice_value *v) noexcept try {
+    if (host_container(*v)) return sluice_records::lazy_write_value_json(b, *v);
     switch (v->type) {
     case SLUICE_BOOL:
         if (v->as.b) put(b, "true", 4); else put(b, "false", 5);
@@ -179,6 +187,7 @@ extern "C" size_t sr_format_number(char *out, double d) noexcept {
 }
 
 extern "C" int sr_write_record_json(sr_buf *b, const sluice_record *r) noexcept try {
+    if (sr_is_handle(r)) return sluice_records::lazy_write_record_json(b, *r);
     put_fields(b, r->fields, r->nfields);
     return b->failed ? -1 : 0;
 } catch (...) {
@@ -187,6 +196,7 @@ extern "C" int sr_write_record_json(sr_buf *b, const sluice_record *r) noexcept 
 }
 
 extern "C" int sr_render_record_json(sr_buf *b, const sluice_record *r) noexcept try {
+    if (sr_is_handle(r)) return sluice_records::lazy_render_record_json(b, *r);
     const char *src;
     uint32_t len, held;
     if (!sluice_records::source_text(*r, &src, &len, &held)) {

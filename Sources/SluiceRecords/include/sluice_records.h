@@ -127,11 +127,30 @@ int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *
  * parsed the first time it is read. Handles live in the batch's arenas and are trusted
  * only while that batch lives (a tag, as the fields header's). Everything the host reads
  * records with goes through the sr_get family below, which takes flat records and handles
- * alike; a handle read the old way (fields[], sluice_record_get) has no fields. */
+ * alike; a handle read the old way (fields[], sluice_record_get) has no fields.
+ *   - A handle's view: fields = the host's record (opaque), nfields = 0, flags =
+ *     SLUICE_RECORD_HOST | the number of fields emit_with added or replaced that it sees.
+ *   - Lazy mode accepts and refuses exactly the lines eager mode does, with the same line
+ *     numbers and reasons. The few valid lines the indexer leaves to the eager parser (a
+ *     lone escaped surrogate, nesting past 64 levels, a number with an exponent past 200
+ *     or more than 100 digits) come out as flat records among the handles.
+ *   - Values are the eager parser's: an integer that fits int64 is an INT (-0 too), a
+ *     positive one up to 2^64 - 1 a DOUBLE, any other number a DOUBLE; a name given
+ *     twice keeps its first place and its last value.
+ *   - Reading and materialising build caches (nested indexes, unescaped strings, the flat
+ *     layout) in the arena of the record's line: one thread at a time reads a batch's
+ *     handles.
+ *   - Rendering (sr_render_record_json, sr_render_json_lines) writes an unchanged record as
+ *     its line (without its line end and surrounding blanks), a record that only gained
+ *     fields as its line without the final `}`, then `,` (when it had members), the new
+ *     fields as compact JSON and `}`; a record with a member replaced, or read from a line
+ *     naming a field twice (at any depth), as sr_write_record_json writes its values.
+ *   - Every function that takes records (copying, emit_with, writing, sr_flat_put_records)
+ *     takes handles too; a handle of an ended batch is refused (-1, or a failed put). */
 
 #define SR_PARSE_EAGER 0 /* flat records, as in ABI 1.0 (the default) */
 #define SR_PARSE_LAZY 1  /* handles */
-/** The mode of the next sr_parse_lines calls. */
+/** The mode of the next sr_parse_lines calls (any other value: eager). */
 void sr_line_parser_set_mode(sr_line_parser *parser, int mode) SR_NOEXCEPT;
 
 /** 1 when `r` is a host handle. */
@@ -140,36 +159,50 @@ static inline int sr_is_handle(const sluice_record *r) {
 }
 
 /* The reader's functions (sluice_reader has the same, with a ctx): 1 and *out when there,
- * 0 when not, -1 when it cannot be read (a handle of an ended batch, memory ran out).
- * Values of handles are valid until their batch ends. */
+ * 0 when not, -1 when it cannot be read (a handle of an ended batch, memory ran out, a
+ * NULL record or out). Values of handles are valid until their batch ends:
+ *   - a STRING without escapes points into the line and is not NUL-terminated; one with
+ *     escapes points to its unescaped bytes (NUL-terminated, made once);
+ *   - an ARRAY's or OBJECT's len is its count; its as.items / as.fields is a host handle
+ *     (read it with sr_item, sr_member, sr_member_at; the same handle each time), or a
+ *     static empty array when len is 0;
+ *   - fields are counted and ordered as the eager parser builds them: the line's members
+ *     in order (a replaced one with its new value), then the fields emit_with added. */
 int sr_get(const sluice_record *r, sluice_key key, sluice_value *out) SR_NOEXCEPT;
 int sr_find(const sluice_record *r, const char *name, size_t len, sluice_value *out) SR_NOEXCEPT;
+/** 0 for a handle of an ended batch. */
 uint32_t sr_count(const sluice_record *r) SR_NOEXCEPT;
 int sr_field_at(const sluice_record *r, uint32_t i, sluice_field *out) SR_NOEXCEPT;
-/** By key, or by name when key is SLUICE_NO_KEY. */
+/** By key, or by name when key is SLUICE_NO_KEY. These three take containers a plugin
+ *  built (flat) and host handles alike; 0 for a NULL value or one of another type. */
 int sr_member(const sluice_value *object, sluice_key key, const char *name, size_t len,
               sluice_value *out) SR_NOEXCEPT;
 int sr_member_at(const sluice_value *object, uint32_t i, sluice_field *out) SR_NOEXCEPT;
 int sr_item(const sluice_value *array, uint32_t i, sluice_value *out) SR_NOEXCEPT;
 
 /** `in` in the flat layout, for a plugin of an earlier minor: a flat record as it is
- *  (out = *in), a handle built once into `arena` (cached: a second call for the same
- *  handle costs nothing) keeping its source text, so it renders to the same bytes.
- *  Returns 0, or -1 with the reason. */
+ *  (out = *in), a handle built into `arena` (which must live as long as the batch) as the
+ *  eager parser would build it: names interned, strings NUL-terminated, its line as the
+ *  source text of the line's fields (unless a name is given twice), so it renders to the
+ *  same bytes; fields emit_with added or replaced applied. The line's fields are built
+ *  once (a second call for any record of the same line costs nothing more). Returns 0, or
+ *  -1 with the reason (a handle of an ended batch, memory ran out). */
 int sr_materialize(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
                    size_t err_cap) SR_NOEXCEPT;
 /** `count` records at once (out may equal in). */
 int sr_materialize_records(sr_arena *arena, const sluice_record *in, size_t count,
                            sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
-/** A value in the flat layout (containers deep, into `arena`; scalars as they are). */
+/** A value in the flat layout (a host container deep, into `arena`; anything else as it
+ *  is). */
 int sr_materialize_value(sr_arena *arena, const sluice_value *in, sluice_value *out, char *err,
                          size_t err_cap) SR_NOEXCEPT;
 
 /* ---- copying -------------------------------------------------------------------------- */
 
-/** Deep-copies `in` (built by a plugin, in its memory) into `arena`, interning names.
- *  Returns 0, or -1 with a reason in `err` (a value of unknown type, a NULL pointer, out of
- *  memory). */
+/** Deep-copies `in` (built by a plugin, in its memory) into `arena`, interning names; a
+ *  plugin's copy of a handle's view is that handle (not copied). Containers the reader
+ *  handed out are copied flat. Returns 0, or -1 with a reason in `err` (a value of unknown
+ *  type, a NULL pointer, a handle of an ended batch, out of memory). */
 int sr_copy_record(sr_arena *arena, const sluice_record *in, sluice_record *out, char *err,
                    size_t err_cap) SR_NOEXCEPT;
 /** Copies an alert payload a plugin built in its own memory (emit_alert) into `arena`: at
@@ -181,7 +214,10 @@ int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t 
                 char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** `base` (already in host memory) with `set` added or replacing same-named fields.
- *  The base's values are shared, the new values deep-copied. Returns 0 or -1 with `err`. */
+ *  The base's values are shared, the new values deep-copied (a container the reader
+ *  handed out is copied flat). A handle gives a handle: the same one seeing more fields
+ *  when the slots after its fields are free (claimed atomically), else a new one sharing
+ *  the line. Returns 0 or -1 with `err`. */
 int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
                    uint32_t nset, sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
 
@@ -284,7 +320,8 @@ int sr_write_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 /** The same text as sr_write_record_json, faster for a record parsed from JSON Lines that
  *  passed through unchanged or only gained fields (emit_with): its source text is copied
  *  and the new fields appended. `record` must live in an arena (a batch's record), as
- *  every record the host hands to a plugin does. */
+ *  every record the host hands to a plugin does. A handle renders as the lazy records
+ *  section says (-1 and nothing written for one of an ended batch). */
 int sr_render_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 /** How many of the record's first fields sr_render_record_json would copy from its source
  *  text, or -1 when it has none (not read from JSON Lines, a field of that text replaced,
@@ -292,7 +329,8 @@ int sr_render_record_json(sr_buf *buf, const sluice_record *record) SR_NOEXCEPT;
 int64_t sr_record_source_fields(const sluice_record *record) SR_NOEXCEPT;
 /** sr_render_record_json for `count` records, each followed by a newline. */
 int sr_render_json_lines(sr_buf *buf, const sluice_record *records, size_t count) SR_NOEXCEPT;
-/** Appends the value as compact JSON. */
+/** Appends the value as compact JSON (a host container: what its flat layout writes; -1
+ *  and nothing written for one of an ended batch). */
 int sr_write_value_json(sr_buf *buf, const sluice_value *value) SR_NOEXCEPT;
 /** Appends `s` as a quoted, escaped JSON string. */
 int sr_write_json_string(sr_buf *buf, const char *s, size_t len) SR_NOEXCEPT;

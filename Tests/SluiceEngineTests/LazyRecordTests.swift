@@ -1,0 +1,628 @@
+import Foundation
+import SluicePluginABI
+import SluiceRecords
+@testable import SluiceEngine
+import XCTest
+
+/// Lazy records (issue 25, ABI 1.7): in SR_PARSE_LAZY mode the line parser validates each
+/// line in full, indexes its top-level members and hands out host handles, read through the
+/// sr_get family. They must accept and refuse exactly the lines the eager parser does, give
+/// the same values, render by option A (an unchanged record is its line; one that only
+/// gained fields is its line with them appended; anything else the general renderer's
+/// text), materialise to what the eager parser builds, and never be read once their batch
+/// ended.
+final class LazyRecordTests: XCTestCase {
+    private var eagerArena: OpaquePointer!
+    private var lazyArena: OpaquePointer!
+    private var batchArena: OpaquePointer!
+    private var eager: OpaquePointer!
+    private var lazy: OpaquePointer!
+
+    override func setUp() {
+        eagerArena = sr_arena_new(1 << 16)
+        lazyArena = sr_arena_new(1 << 16)
+        batchArena = sr_arena_new(1 << 16)
+        eager = sr_line_parser_new(1)
+        lazy = sr_line_parser_new(1)
+        sr_line_parser_set_mode(lazy, Int32(SR_PARSE_LAZY))
+    }
+
+    override func tearDown() {
+        sr_line_parser_free(eager)
+        sr_line_parser_free(lazy)
+        sr_arena_free(eagerArena)
+        sr_arena_free(lazyArena)
+        sr_arena_free(batchArena)
+    }
+
+    // MARK: helpers
+
+    struct Parsed {
+        var records: [sluice_record]
+        var bad: [(line: UInt64, reason: String)]
+    }
+
+    private func parse(_ text: String, with parser: OpaquePointer, into arena: OpaquePointer) -> Parsed {
+        var bytes = Array(text.utf8)
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        var arenas: [OpaquePointer?] = [arena]
+        let status = bytes.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { c in
+                sr_parse_lines(parser, &arenas, c.baseAddress, c.count, &records, &n, &bad, &nbad)
+            }
+        }
+        XCTAssertEqual(status, 0)
+        let lines = UnsafeBufferPointer(start: bad, count: nbad).map { b -> (UInt64, String) in
+            var r = b.reason
+            let reason = withUnsafeBytes(of: &r) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return (b.line, reason)
+        }
+        return Parsed(records: Array(UnsafeBufferPointer(start: records, count: n)), bad: lines)
+    }
+
+    private func lazyParse(_ text: String) -> Parsed { parse(text, with: lazy, into: lazyArena) }
+    private func eagerParse(_ text: String) -> Parsed { parse(text, with: eager, into: eagerArena) }
+
+    /// The one record of a line, read lazily.
+    private func handle(_ line: String, file: StaticString = #filePath, lineNumber: UInt = #line) throws -> sluice_record {
+        let parsed = lazyParse(line + "\n")
+        XCTAssertEqual(parsed.records.count, 1, line, file: file, line: lineNumber)
+        return try XCTUnwrap(parsed.records.first, file: file, line: lineNumber)
+    }
+
+    private func text(_ render: (UnsafeMutablePointer<sr_buf>) -> Int32) -> String {
+        var buf = sr_buf()
+        defer { sr_buf_free(&buf) }
+        XCTAssertEqual(render(&buf), 0)
+        return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
+    }
+
+    private func rendered(_ r: sluice_record) -> String {
+        var r = r
+        return text { sr_render_record_json($0, &r) }
+    }
+
+    private func general(_ r: sluice_record) -> String {
+        var r = r
+        return text { sr_write_record_json($0, &r) }
+    }
+
+    private func isHandle(_ r: sluice_record) -> Bool {
+        var r = r
+        return sr_is_handle(&r) != 0
+    }
+
+    private func count(_ r: sluice_record) -> UInt32 {
+        var r = r
+        return sr_count(&r)
+    }
+
+    private func sourceFields(_ r: sluice_record) -> Int64 {
+        var r = r
+        return sr_record_source_fields(&r)
+    }
+
+    private func get(_ r: sluice_record, _ name: String) -> sluice_value? {
+        var r = r
+        var v = sluice_value()
+        let status = sr_get(&r, FieldKeys.intern(name), &v)
+        XCTAssertNotEqual(status, -1, name)
+        var byName = sluice_value()
+        let found = name.withCString { sr_find(&r, $0, strlen($0), &byName) }
+        XCTAssertEqual(found, status, "get and find agree on \(name)")
+        return status == 1 ? v : nil
+    }
+
+    private func string(_ v: sluice_value?) -> String? {
+        guard let v, v.type == sluice_type(SLUICE_STRING) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: v.as.s, count: Int(v.len)), as: UTF8.self)
+    }
+
+    /// A value in full, read through the reader's functions (flat and host containers alike).
+    private func describe(_ v: sluice_value) -> String {
+        var v = v
+        switch Int32(v.type) {
+        case SLUICE_NULL: return "null"
+        case SLUICE_BOOL: return v.as.b != 0 ? "true" : "false"
+        case SLUICE_INT: return "i\(v.as.i)"
+        case SLUICE_DOUBLE: return "d\(v.as.d.bitPattern)"
+        case SLUICE_STRING: return "s" + (string(v) ?? "?").debugDescription
+        case SLUICE_ARRAY:
+            var items: [String] = []
+            for i in 0..<v.len {
+                var item = sluice_value()
+                guard sr_item(&v, i, &item) == 1 else { return "[unreadable item \(i)]" }
+                items.append(describe(item))
+            }
+            var past = sluice_value()
+            if sr_item(&v, v.len, &past) != 0 { items.append("item past the end") }
+            return "[" + items.joined(separator: ",") + "]"
+        case SLUICE_OBJECT:
+            var members: [String] = []
+            for i in 0..<v.len {
+                var f = sluice_field()
+                guard sr_member_at(&v, i, &f) == 1 else { return "{unreadable member \(i)}" }
+                let name = String(decoding: UnsafeRawBufferPointer(start: f.name, count: Int(f.name_len)), as: UTF8.self)
+                var byKey = sluice_value(), byName = sluice_value()
+                let k = sr_member(&v, f.key, nil, 0, &byKey)
+                let n = sr_member(&v, sluice_key(SLUICE_NO_KEY), f.name, Int(f.name_len), &byName)
+                let check = k == 1 && n == 1 && describe(byKey) == describe(f.value) && describe(byName) == describe(f.value)
+                members.append(name.debugDescription + ":" + describe(f.value) + (check ? "" : "(member lookup differs)"))
+            }
+            return "{" + members.joined(separator: ",") + "}"
+        default: return "?"
+        }
+    }
+
+    /// A record in full: every field by position, checked against sr_get by key.
+    private func describe(_ r: sluice_record) -> String {
+        var r = r
+        var out: [String] = []
+        let n = sr_count(&r)
+        for i in 0..<n {
+            var f = sluice_field()
+            guard sr_field_at(&r, i, &f) == 1 else { return "unreadable field \(i)" }
+            XCTAssertEqual(f.name?[Int(f.name_len)], 0, "names from the host are NUL-terminated")
+            let name = String(decoding: UnsafeRawBufferPointer(start: f.name, count: Int(f.name_len)), as: UTF8.self)
+            var byKey = sluice_value()
+            let found = sr_get(&r, f.key, &byKey)
+            out.append(name.debugDescription + "=" + describe(f.value) + (found == 1 && describe(byKey) == describe(f.value) ? "" : "(get differs)"))
+        }
+        var past = sluice_field()
+        if sr_field_at(&r, n, &past) != 0 { out.append("a field past the count") }
+        return out.joined(separator: ";")
+    }
+
+    /// `base` with `set` (name, JSON value) applied, as emit_with does.
+    private func with(_ base: sluice_record, _ set: [(String, String)]) throws -> sluice_record {
+        let valueArena = RecordArena()
+        let parser = RecordParser()
+        var fields: [sluice_field] = []
+        for (name, json) in set {
+            let holder = try parser.parse(#"{"v":\#(json)}"#, into: valueArena)
+            var f = sluice_field()
+            f.key = FieldKeys.intern(name)
+            var len: UInt32 = 0
+            f.name = sr_key_name(f.key, &len)
+            f.name_len = len
+            f.value = holder.fields[0].value
+            fields.append(f)
+        }
+        var b = base
+        var out = sluice_record()
+        var err = [CChar](repeating: 0, count: 256)
+        let status = fields.withUnsafeBufferPointer { f in
+            sr_record_with(batchArena, &b, f.baseAddress, UInt32(f.count), &out, &err, err.count)
+        }
+        XCTAssertEqual(status, 0, cText(err))
+        return withExtendedLifetime(valueArena) { out }
+    }
+
+    private func materialize(_ r: sluice_record) throws -> sluice_record {
+        var r = r
+        var out = sluice_record()
+        var err = [CChar](repeating: 0, count: 256)
+        XCTAssertEqual(sr_materialize(batchArena, &r, &out, &err, err.count), 0, cText(err))
+        XCTAssertFalse(isHandle(out))
+        return out
+    }
+
+    // MARK: values
+
+    func testEveryKindOfValueIsReadThroughTheIndex() throws {
+        let line = #"{"s":"plain","e":"","i":-42,"d":1.5,"t":true,"f":false,"n":null,"a":[1,"x",[2]],"o":{"k":{"z":[]}},"ea":[],"eo":{}}"#
+        let r = try handle(line)
+        XCTAssertTrue(isHandle(r))
+        XCTAssertEqual(r.nfields, 0, "a handle has no fields to read the old way")
+        XCTAssertEqual(string(get(r, "s")), "plain")
+        XCTAssertEqual(string(get(r, "e")), "")
+        XCTAssertEqual(get(r, "i")?.type, sluice_type(SLUICE_INT))
+        XCTAssertEqual(get(r, "i")?.as.i, -42)
+        XCTAssertEqual(get(r, "d")?.type, sluice_type(SLUICE_DOUBLE))
+        XCTAssertEqual(get(r, "d")?.as.d, 1.5)
+        XCTAssertEqual(get(r, "t")?.as.b, 1)
+        XCTAssertEqual(get(r, "f")?.type, sluice_type(SLUICE_BOOL))
+        XCTAssertEqual(get(r, "f")?.as.b, 0)
+        XCTAssertEqual(get(r, "n")?.type, sluice_type(SLUICE_NULL))
+        let a = try XCTUnwrap(get(r, "a"))
+        XCTAssertEqual(a.type, sluice_type(SLUICE_ARRAY))
+        XCTAssertEqual(a.len, 3, "a container's len is its count, from the index")
+        XCTAssertEqual(describe(a), #"[i1,s"x",[i2]]"#)
+        XCTAssertEqual(describe(try XCTUnwrap(get(r, "o"))), #"{"k":{"z":[]}}"#)
+        XCTAssertEqual(get(r, "ea")?.len, 0)
+        XCTAssertEqual(get(r, "eo")?.len, 0)
+        XCTAssertNil(get(r, "absent"))
+        XCTAssertEqual(sourceFields(r), 11)
+        XCTAssertEqual(rendered(r), line, "an unchanged record is its line")
+        XCTAssertEqual(general(r), line)
+        // A string without escapes points into the line.
+        let s = try XCTUnwrap(get(r, "s"))
+        XCTAssertEqual(UnsafeRawPointer(s.as.s).load(fromByteOffset: Int(s.len), as: UInt8.self), UInt8(ascii: "\""))
+    }
+
+    func testEscapesAndNonASCIIReadAsTheEagerParserReadsThem() throws {
+        let lines = [#"{"s":"a\"b\\c\/d\n\t\u0001\u00e9é😀","k\"ey":1,"na\u00efve":"x"}"#,
+                     #"{"pair":"\ud83d\ude00","upper":"\uD83D\uDE00"}"#,
+                     #"{"z":"\u0000x","中文":"ü"}"#]
+        for line in lines {
+            let r = try handle(line)
+            let e = try XCTUnwrap(eagerParse(line + "\n").records.first)
+            XCTAssertEqual(describe(r), describe(e), line)
+            XCTAssertEqual(general(r), general(e), line)
+            XCTAssertEqual(rendered(r), line, "option A: the line, escapes and all")
+        }
+        let r = try handle(lines[0])
+        XCTAssertEqual(string(get(r, "s")), "a\"b\\c/d\n\t\u{1}éé😀")
+        XCTAssertEqual(get(r, "k\"ey")?.as.i, 1, "an escaped name is found by its unescaped bytes")
+        XCTAssertEqual(string(get(r, "naïve")), "x")
+        // The escaped string is unescaped once, NUL-terminated.
+        let first = try XCTUnwrap(get(r, "s")), second = try XCTUnwrap(get(r, "s"))
+        XCTAssertEqual(first.as.s, second.as.s)
+        XCTAssertEqual(UnsafeRawPointer(first.as.s).load(fromByteOffset: Int(first.len), as: UInt8.self), 0)
+    }
+
+    func testNumbersAreTypedAndValuedAsTheEagerParserDoes() throws {
+        let line = #"{"max":9223372036854775807,"min":-9223372036854775808,"u":18446744073709551615,"z":-0,"nz":-0.0,"e":1e5,"E":2.5E-3,"p":1E+2,"f":0.30000000000000004,"k":999999999999999999,"k1":1000000000000000000,"tiny":4.9e-324,"under":1e-400}"#
+        let r = try handle(line)
+        let e = try XCTUnwrap(eagerParse(line + "\n").records.first)
+        XCTAssertEqual(describe(r), describe(e))
+        let direct = try handle(#"{"k":999999999999999999,"z":-0,"nz":-0.0,"e":1e5,"x":-12.5e-1}"#)
+        XCTAssertTrue(isHandle(direct))
+        XCTAssertEqual(get(direct, "k")?.type, sluice_type(SLUICE_INT))
+        XCTAssertEqual(get(direct, "k")?.as.i, 999_999_999_999_999_999)
+        XCTAssertEqual(get(direct, "z")?.type, sluice_type(SLUICE_INT), "-0 is the integer 0, as simdjson reads it")
+        XCTAssertEqual(get(direct, "z")?.as.i, 0)
+        XCTAssertEqual(get(direct, "nz")?.type, sluice_type(SLUICE_DOUBLE))
+        XCTAssertEqual(get(direct, "nz")?.as.d.sign, .minus)
+        XCTAssertEqual(get(direct, "e")?.type, sluice_type(SLUICE_DOUBLE))
+        XCTAssertEqual(get(direct, "e")?.as.d, 100_000)
+        XCTAssertEqual(get(direct, "x")?.as.d, -1.25)
+        XCTAssertEqual(rendered(direct), #"{"k":999999999999999999,"z":-0,"nz":-0.0,"e":1e5,"x":-12.5e-1}"#, "numbers as the producer spelled them")
+        XCTAssertEqual(general(direct), #"{"k":999999999999999999,"z":0,"nz":-0.0,"e":1e+05,"x":-1.25}"#)
+        // Refused by both, with simdjson's reason.
+        for bad in [#"{"a":1e400}"#, #"{"a":123456789012345678901234}"#, #"{"a":01}"#, #"{"a":1.}"#, #"{"a":-}"#, #"{"a":+1}"#] {
+            let l = lazyParse(bad + "\n"), g = eagerParse(bad + "\n")
+            XCTAssertEqual(l.records.count, 0, bad)
+            XCTAssertEqual(l.bad.map(\.reason), g.bad.map(\.reason), bad)
+        }
+    }
+
+    func testANameGivenTwiceKeepsItsFirstPlaceAndLastValueAndIsNeverRenderedFromItsText() throws {
+        let r = try handle(#"{"a":1,"b":2,"a":{"x":[3]}}"#)
+        XCTAssertEqual(count(r), 2)
+        XCTAssertEqual(describe(r), #""a"={"x":[i3]};"b"=i2"#)
+        XCTAssertEqual(sourceFields(r), -1)
+        XCTAssertEqual(rendered(r), #"{"a":{"x":[3]},"b":2}"#)
+        // Inside a nested object too.
+        let nested = try handle(#"{"o":{"k":1,"k":2},"p":0}"#)
+        XCTAssertEqual(describe(nested), #""o"={"k":i2};"p"=i0"#)
+        XCTAssertEqual(get(nested, "o")?.len, 1)
+        XCTAssertEqual(rendered(nested), #"{"o":{"k":2},"p":0}"#)
+        XCTAssertEqual(sourceFields(nested), -1)
+        let e = try XCTUnwrap(eagerParse(#"{"o":{"k":1,"k":2},"p":0}"# + "\n").records.first)
+        XCTAssertEqual(rendered(nested), rendered(e))
+    }
+
+    func testNestedContainersAreIndexedOnFirstUseAndDeepNestingIsReadToo() throws {
+        let r = try handle(#"{"m":[[1,2],{"a":[{"b":null}]},"s",[]],"o":{"x":{"y":{"z":true}}}}"#)
+        let m = try XCTUnwrap(get(r, "m"))
+        var mm = m
+        var first = sluice_value(), again = sluice_value()
+        XCTAssertEqual(sr_item(&mm, 0, &first), 1)
+        XCTAssertEqual(sr_item(&mm, 0, &again), 1)
+        XCTAssertEqual(first.as.items, again.as.items, "a container's handle is made once")
+        XCTAssertEqual(describe(m), #"[[i1,i2],{"a":[{"b":null}]},s"s",[]]"#)
+        // A long array read item by item.
+        let long = "[" + (0..<5000).map(String.init).joined(separator: ",") + "]"
+        let big = try handle(#"{"l":\#(long)}"#)
+        var l = try XCTUnwrap(get(big, "l"))
+        XCTAssertEqual(l.len, 5000)
+        var sum: Int64 = 0
+        for i in 0..<l.len {
+            var v = sluice_value()
+            XCTAssertEqual(sr_item(&l, i, &v), 1)
+            sum += v.as.i
+        }
+        XCTAssertEqual(sum, 4999 * 5000 / 2)
+        // Nesting past 64 levels: the eager parser's to read, with the same values.
+        let deep = #"{"d":"# + String(repeating: "[", count: 70) + "1" + String(repeating: "]", count: 70) + "}"
+        let d = try handle(deep)
+        let e = try XCTUnwrap(eagerParse(deep + "\n").records.first)
+        XCTAssertEqual(describe(d), describe(e))
+    }
+
+    func testBlanksTabsAndEmptyObjects() throws {
+        let spaced = " \t{ \"a\" :\t1 ,\r\"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }\t "
+        let r = try handle(spaced)
+        XCTAssertEqual(describe(r), #""a"=i1;"b"=[i1,{"c":s"x y"}];"e"={}"#)
+        XCTAssertEqual(rendered(r), "{ \"a\" :\t1 ,\r\"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }",
+                       "the line without its surrounding blanks")
+        XCTAssertEqual(general(r), #"{"a":1,"b":[1,{"c":"x y"}],"e":{}}"#)
+        let empty = try handle("{}")
+        XCTAssertEqual(count(empty), 0)
+        XCTAssertEqual(rendered(empty), "{}")
+        XCTAssertEqual(rendered(try with(empty, [("a", "1")])), #"{"a":1}"#)
+        XCTAssertEqual(rendered(try with(try handle("{ }"), [("a", "1")])), #"{ "a":1}"#)
+        // Blank lines are skipped and counted; CRLF line ends are fine.
+        let parsed = lazyParse("{\"a\":1}\r\n\r\n  \t\n{\"b\":2}\r\nnot json\r\n")
+        XCTAssertEqual(parsed.records.count, 2)
+        XCTAssertEqual(parsed.bad.map(\.line), [4])
+        XCTAssertEqual(rendered(parsed.records[1]), #"{"b":2}"#)
+    }
+
+    // MARK: emit_with
+
+    func testAddedFieldsAreAppendedToTheLineAndAReplacedFieldIsNeverRenderedFromIt() throws {
+        let r = try handle(#"{"a":1, "b":"x"}"#)
+        let added = try with(r, [("c", "2")])
+        XCTAssertEqual(added.fields, r.fields, "added in place: the same handle, one more visible extra")
+        XCTAssertEqual(sourceFields(added), 2)
+        XCTAssertEqual(rendered(added), #"{"a":1, "b":"x","c":2}"#)
+        XCTAssertEqual(rendered(r), #"{"a":1, "b":"x"}"#, "the base's view still ends where it did")
+        let chained = try with(added, [("d", "[true,null]"), ("e", #""é\"\n""#)])
+        XCTAssertEqual(rendered(chained), #"{"a":1, "b":"x","c":2,"d":[true,null],"e":"é\"\n"}"#)
+        XCTAssertEqual(describe(chained), #""a"=i1;"b"=s"x";"c"=i2;"d"=[true,null];"e"=s"é\"\n""#)
+
+        // A fan-out: two stages add different fields to the same record, twice over.
+        let left = try with(r, [("l", "1")])
+        let right = try with(r, [("r", "2")])
+        XCTAssertNotEqual(left.fields, r.fields, "the slots after the base were taken: a new record")
+        XCTAssertEqual(rendered(left), #"{"a":1, "b":"x","l":1}"#)
+        XCTAssertEqual(rendered(right), #"{"a":1, "b":"x","r":2}"#)
+        XCTAssertEqual(rendered(added), #"{"a":1, "b":"x","c":2}"#)
+        XCTAssertEqual(rendered(try with(left, [("m", "3")])), #"{"a":1, "b":"x","l":1,"m":3}"#)
+
+        // Replacing a member: the general renderer, never the old text.
+        let replaced = try with(r, [("b", #""y""#)])
+        XCTAssertEqual(sourceFields(replaced), -1)
+        XCTAssertEqual(rendered(replaced), #"{"a":1,"b":"y"}"#)
+        XCTAssertEqual(string(get(replaced, "b")), "y")
+        XCTAssertEqual(string(get(r, "b")), "x", "the base is unchanged")
+        XCTAssertEqual(count(replaced), 2)
+        // Replacing an added field keeps the text.
+        let changedAddition = try with(chained, [("c", "3")])
+        XCTAssertEqual(rendered(changedAddition), #"{"a":1, "b":"x","c":3,"d":[true,null],"e":"é\"\n"}"#)
+        XCTAssertEqual(rendered(chained), #"{"a":1, "b":"x","c":2,"d":[true,null],"e":"é\"\n"}"#)
+        // A name set twice in one call: its first place, its last value.
+        let twice = try with(r, [("q", "1"), ("q", "2")])
+        XCTAssertEqual(rendered(twice), #"{"a":1, "b":"x","q":2}"#)
+
+        // Materialised: the eager layout, rendering to the same bytes.
+        for record in [r, added, chained, left, replaced, changedAddition, twice] {
+            let flat = try materialize(record)
+            XCTAssertEqual(rendered(flat), rendered(record))
+            XCTAssertEqual(general(flat), general(record))
+            XCTAssertEqual(describe(flat), describe(record))
+        }
+    }
+
+    func testAValueReadFromAHandleCanBeSetOnAnotherRecord() throws {
+        let r = try handle(#"{"pts":[1,[2,3],{"k":"v"}],"id":"s1"}"#)
+        let pts = try XCTUnwrap(get(r, "pts"))
+        var f = sluice_field()
+        f.key = FieldKeys.intern("copy")
+        var len: UInt32 = 0
+        f.name = sr_key_name(f.key, &len)
+        f.name_len = len
+        f.value = pts
+        var base = r
+        var out = sluice_record()
+        var err = [CChar](repeating: 0, count: 256)
+        XCTAssertEqual(sr_record_with(batchArena, &base, &f, 1, &out, &err, err.count), 0, cText(err))
+        XCTAssertEqual(rendered(out), #"{"pts":[1,[2,3],{"k":"v"}],"id":"s1","copy":[1,[2,3],{"k":"v"}]}"#)
+        // The copy is flat (a plugin's record never holds handles).
+        var copy = try XCTUnwrap(get(out, "copy"))
+        var item = sluice_value()
+        XCTAssertEqual(sr_item(&copy, 1, &item), 1)
+        XCTAssertEqual(item.as.items[1].as.i, 3, "read the old way: flat")
+        var value = pts
+        XCTAssertEqual(text { sr_write_value_json($0, &value) }, #"[1,[2,3],{"k":"v"}]"#)
+        // A plugin's copy of the view is the same record.
+        var copied = sluice_record()
+        var view = r
+        XCTAssertEqual(sr_copy_record(batchArena, &view, &copied, &err, err.count), 0)
+        XCTAssertEqual(copied.fields, r.fields)
+        XCTAssertEqual(rendered(copied), rendered(r))
+    }
+
+    // MARK: lifetime and bounds
+
+    func testAHandleOfAnEndedBatchIsNeverRead() throws {
+        var r = try handle(#"{"a":[1,2],"o":{"k":1}}"#)
+        var a = try XCTUnwrap(get(r, "a"))
+        var o = try XCTUnwrap(get(r, "o"))
+        sr_arena_reset(lazyArena)  // the batch ended; its memory is still there, reused later
+        var v = sluice_value()
+        var f = sluice_field()
+        XCTAssertEqual(sr_get(&r, FieldKeys.intern("a"), &v), -1)
+        XCTAssertEqual(sr_find(&r, "a", 1, &v), -1)
+        XCTAssertEqual(sr_count(&r), 0)
+        XCTAssertEqual(sr_field_at(&r, 0, &f), -1)
+        XCTAssertEqual(sr_item(&a, 0, &v), -1)
+        XCTAssertEqual(sr_member(&o, FieldKeys.intern("k"), nil, 0, &v), -1)
+        XCTAssertEqual(sr_member_at(&o, 0, &f), -1)
+        XCTAssertEqual(sourceFields(r), -1)
+        var out = sluice_record()
+        var err = [CChar](repeating: 0, count: 256)
+        XCTAssertEqual(sr_materialize(batchArena, &r, &out, &err, err.count), -1)
+        XCTAssertTrue(cText(err).contains("ended"), cText(err))
+        XCTAssertEqual(sr_copy_record(batchArena, &r, &out, &err, err.count), -1)
+        var set = sluice_field()
+        set.key = FieldKeys.intern("n")
+        set.name = sr_key_name(set.key, nil)
+        set.name_len = 1
+        XCTAssertEqual(sr_record_with(batchArena, &r, &set, 1, &out, &err, err.count), -1)
+        var buf = sr_buf()
+        defer { sr_buf_free(&buf) }
+        XCTAssertEqual(sr_render_record_json(&buf, &r), -1)
+        XCTAssertEqual(sr_write_value_json(&buf, &a), -1)
+        XCTAssertEqual(buf.len, 0, "nothing of an ended batch is written")
+        // A record set on a handle of an ended batch is refused too.
+        var holder = sluice_field()
+        holder.key = FieldKeys.intern("copy")
+        holder.name = sr_key_name(holder.key, nil)
+        holder.name_len = 4
+        holder.value = a
+        let flat = try XCTUnwrap(eagerParse(#"{"x":1}"# + "\n").records.first)
+        var base = flat
+        XCTAssertEqual(sr_record_with(batchArena, &base, &holder, 1, &out, &err, err.count), -1)
+    }
+
+    func testEveryAccessorChecksItsBounds() throws {
+        var r = try handle(#"{"a":[1],"o":{"k":1},"s":"x"}"#)
+        var v = sluice_value()
+        var f = sluice_field()
+        XCTAssertEqual(sr_count(&r), 3)
+        XCTAssertEqual(sr_field_at(&r, 3, &f), 0)
+        XCTAssertEqual(sr_field_at(&r, UInt32.max, &f), 0)
+        XCTAssertEqual(sr_get(&r, sluice_key(SLUICE_NO_KEY), &v), 0)
+        XCTAssertEqual(sr_get(nil, FieldKeys.intern("a"), &v), -1)
+        XCTAssertEqual(sr_get(&r, FieldKeys.intern("a"), nil), -1)
+        XCTAssertEqual(sr_find(&r, nil, 0, &v), 0)
+        XCTAssertEqual(sr_count(nil), 0)
+        var a = try XCTUnwrap(get(r, "a"))
+        var o = try XCTUnwrap(get(r, "o"))
+        var s = try XCTUnwrap(get(r, "s"))
+        XCTAssertEqual(sr_item(&a, 1, &v), 0)
+        XCTAssertEqual(sr_item(&a, UInt32.max, &v), 0)
+        XCTAssertEqual(sr_item(nil, 0, &v), 0)
+        XCTAssertEqual(sr_item(&o, 0, &v), 0, "an object is not an array")
+        XCTAssertEqual(sr_item(&s, 0, &v), 0)
+        XCTAssertEqual(sr_member(&a, FieldKeys.intern("k"), nil, 0, &v), 0, "an array is not an object")
+        XCTAssertEqual(sr_member_at(&a, 0, &f), 0)
+        XCTAssertEqual(sr_member_at(&o, 1, &f), 0)
+        XCTAssertEqual(sr_member(&o, FieldKeys.intern("absent"), nil, 0, &v), 0)
+        XCTAssertEqual(sr_member(&o, sluice_key(SLUICE_NO_KEY), "k", 1, &v), 1)
+        XCTAssertEqual(sr_member(&o, sluice_key(SLUICE_NO_KEY), nil, 0, &v), 0)
+        XCTAssertEqual(sr_item(&a, 0, nil), -1)
+        // A plugin's own array with the same count is read as it is.
+        var items = [sluice_value()]
+        items[0].type = sluice_type(SLUICE_INT)
+        items[0].as.i = 7
+        try items.withUnsafeBufferPointer { p in
+            var own = sluice_value()
+            own.type = sluice_type(SLUICE_ARRAY)
+            own.len = 1
+            own.as.items = p.baseAddress
+            XCTAssertEqual(sr_item(&own, 0, &v), 1)
+            XCTAssertEqual(v.as.i, 7)
+            var out = sluice_value()
+            var err = [CChar](repeating: 0, count: 64)
+            XCTAssertEqual(sr_materialize_value(batchArena, &own, &out, &err, err.count), 0)
+            XCTAssertEqual(out.as.items, try XCTUnwrap(p.baseAddress), "a flat value as it is")
+        }
+    }
+
+    // MARK: the same as the eager parser, line for line
+
+    /// Lines of `text` in both modes: the same lines refused (same reasons, same numbers),
+    /// equal values through the reader, equal general renderings, a rendering by option A
+    /// (the line itself, unless a name is given twice) that equals the eager one wherever
+    /// the eager record renders from its text, and a materialised record equal to the
+    /// eager one. Returns how many records there were, and how many of them were handles.
+    @discardableResult
+    private func assertSameAsEager(_ text: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws -> (records: Int, handles: Int) {
+        sr_arena_reset(eagerArena)
+        sr_arena_reset(lazyArena)
+        sr_arena_reset(batchArena)
+        let l = lazyParse(text), e = eagerParse(text)
+        XCTAssertEqual(l.records.count, e.records.count, what, file: file, line: line)
+        XCTAssertEqual(l.bad.map(\.line), e.bad.map(\.line), what, file: file, line: line)
+        XCTAssertEqual(l.bad.map(\.reason), e.bad.map(\.reason), what, file: file, line: line)
+        // The lines, without their ends and surrounding blanks (bytes: "\r\n" is one Character).
+        let blank: Set<UInt8> = [0x20, 0x09, 0x0D]
+        let sources = Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
+            var s = line[...]
+            while let c = s.first, blank.contains(c) { s = s.dropFirst() }
+            while let c = s.last, blank.contains(c) { s = s.dropLast() }
+            return String(decoding: s, as: UTF8.self)
+        }
+        let lines = Set(sources)
+        var handles = 0, problems = 0
+        for (i, (lr, er)) in zip(l.records, e.records).enumerated() where problems < 5 {
+            if isHandle(lr) { handles += 1 }
+            let context = "\(what), record \(i)"
+            let same = describe(lr) == describe(er) && general(lr) == general(er)
+            XCTAssertEqual(describe(lr), describe(er), context, file: file, line: line)
+            XCTAssertEqual(general(lr), general(er), context, file: file, line: line)
+            let fast = rendered(lr)
+            if sourceFields(lr) >= 0 {
+                XCTAssertTrue(lines.contains(fast), "option A: the line itself: \(fast)", file: file, line: line)
+            } else {
+                XCTAssertEqual(fast, general(er), context, file: file, line: line)
+            }
+            if sourceFields(er) >= 0 { XCTAssertEqual(fast, rendered(er), context, file: file, line: line) }
+            let flat = try materialize(lr)
+            XCTAssertEqual(describe(flat), describe(er), context, file: file, line: line)
+            XCTAssertEqual(rendered(flat), fast, context, file: file, line: line)
+            XCTAssertEqual(try materialize(lr).fields, flat.fields, "materialised once", file: file, line: line)
+            // Passed on with a field added, as QualityCheck does.
+            let added = try with(lr, [("n_elements", "12")])
+            let eagerAdded = try with(er, [("n_elements", "12")])
+            XCTAssertEqual(describe(added), describe(eagerAdded), context, file: file, line: line)
+            if sourceFields(added) >= 0 {
+                XCTAssertEqual(rendered(added), String(fast.dropLast()) + (count(lr) > 0 ? "," : "") + #""n_elements":12}"#,
+                               context, file: file, line: line)
+            }
+            if sourceFields(eagerAdded) >= 0 { XCTAssertEqual(rendered(added), rendered(eagerAdded), context, file: file, line: line) }
+            if !same { problems += 1 }
+        }
+        return (l.records.count, handles)
+    }
+
+    func testTheBundledDataReadsAlikeInBothModes() throws {
+        for file in ["store-quality/data/events-0001.jsonl", "heartbeat/data/heartbeats.jsonl",
+                     "store-quality-monitor/data/events.jsonl"] {
+            let text = try String(contentsOfFile: Package.root + "/examples/" + file, encoding: .utf8)
+            let read = try assertSameAsEager(text, file)
+            XCTAssertEqual(read.handles, read.records, "every valid line is read lazily: \(file)")
+            try assertSameAsEager(Self.respaced(text, seed: 3), file + ", respaced")
+        }
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["3000", "--seed", "7", "--bad-lines", "5"]).stdout
+        let read = try assertSameAsEager(events, "store-events")
+        XCTAssertEqual(read.records, 2995, "5 lines are malformed on purpose")
+        XCTAssertEqual(read.handles, read.records, "every store event is read lazily")
+        try assertSameAsEager(Self.respaced(events, seed: 4), "store-events, respaced")
+    }
+
+    func testAFuzzedCorpusReadsAlikeInBothModes() throws {
+        var rng = SeededGenerator(seed: 20261206)
+        var lines: [String] = []
+        for _ in 0..<3000 { lines.append(FuzzedJSON.object(&rng, depth: 0)) }
+        lines += [#"{"n":[0,-1,1,999999999999999999,-999999999999999999,1000000000000000000,-9223372036854775808]}"#,
+                  #"{"e":[],"o":{},"d":[[[]],{"a":{"b":[{}]}}],"t":[true,false,null]}"#,
+                  #"{"x y":1,"":2,"a\u0000b":3}"#, #"{}"#, #"{"s":"\ud83d\ude00"}"#, #"{"s":"\ud800"}"#,
+                  #"{"a":1}{"b":2}"#, #"["a"]"#, #"{"a":1,}"#, #"{"a":"\x"}"#, "{\"a\":\"\u{1}\"}", #"{"a":tru}"#,
+                  #"{"a":[1 2]}"#, #"{"a":-01}"#, #"{"a":1e309}"#, #"{"a":"\u12"}"#, "{\"a\":1\u{0C}}", #"{"a" 1}"#]
+        let text = lines.joined(separator: "\n") + "\n"
+        let read = try assertSameAsEager(text, "fuzzed")
+        XCTAssertGreaterThan(read.handles, read.records - 100, "only lines with big integers or deep nesting are left to the eager parser")
+        try assertSameAsEager(Self.respaced(text, seed: 1), "fuzzed, respaced")
+        try assertSameAsEager(Self.respaced(text, seed: 2).replacingOccurrences(of: "\n", with: "\r\n"), "fuzzed, respaced, CRLF")
+    }
+
+    /// `text` with random blanks (spaces, tabs, a CR now and then) between the tokens of
+    /// each line, and around it.
+    static func respaced(_ text: String, seed: UInt64) -> String {
+        var rng = SeededGenerator(seed: seed)
+        let blanks = [" ", "\t", "  ", " \t", "\r ", ""]
+        var out = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var inString = false, escaped = false
+            for c in line {
+                out.append(c)
+                if inString {
+                    if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                    continue
+                }
+                if c == "\"" { inString = true; continue }
+                if "{}[],:".contains(c), rng.below(2) == 0 { out += blanks[rng.below(blanks.count)] }
+            }
+            if rng.below(4) == 0 { out += "\t " }
+            out += "\n"
+        }
+        return String(out.dropLast())
+    }
+}
