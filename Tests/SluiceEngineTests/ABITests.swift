@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluicePluginABI
+import SluiceRecords
 @testable import SluiceEngine
 import XCTest
 
@@ -152,6 +153,77 @@ final class ABITests: XCTestCase {
             "1;id;-;-;-;-;0",
             "3;v,arr,obj;-7;-;{};{};1",
         ])
+    }
+
+    /// `lines` parsed by the line parser in lazy mode: host handles (SLUICE_RECORD_HOST)
+    /// in this test's arena, as a lazy source's batch holds them.
+    func lazyRecords(_ lines: [String]) throws -> [sluice_record] {
+        guard let parser = sr_line_parser_new(1) else { throw FixtureError("cannot make a line parser") }
+        defer { sr_line_parser_free(parser) }
+        sr_line_parser_set_mode(parser, SR_PARSE_LAZY)
+        guard let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(parser))) else { throw FixtureError("out of memory") }
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        let text = lines.joined(separator: "\n") + "\n"
+        let status = text.withCString { t in
+            arenas.withUnsafeBufferPointer { a in sr_parse_lines(parser, a.baseAddress, t, strlen(t), &records, &n, &bad, &nbad) }
+        }
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(nbad, 0)
+        let out = Array(UnsafeBufferPointer(start: records, count: n))
+        XCTAssertEqual(out.count, lines.count)
+        return out
+    }
+
+    /// Handles read through the reader give what flat records give: every reader function
+    /// (Accessor), the bundled accessor plugins (QualityCheck, AddFields, Threshold through
+    /// the Swift SDK) — and a plugin that wrongly reads fields[] of a handle finds nothing,
+    /// without harm.
+    func testAccessorPluginsReadHandlesAsTheyReadFlatRecords() throws {
+        let input = [
+            #"{"v":"x\"y","arr":[1,{"a":[true,null]},3],"obj":{"j":2.5,"k":[1,"two"]},"data_points":[1,2],"store_id":"s1","heartbeat":180}"#,
+            #"{ "id" : 1 , "data_points" : [ 4, 5, 6 ], "heartbeat": 20 }"#,
+            #"{"v":-7,"arr":[1],"obj":{"k":{}},"store_id":"s\u00e9","data_points":"none","heartbeat":1.5e2}"#,
+        ]
+        let flat = try records(input)
+        let lazy = try lazyRecords(input)
+        XCTAssertTrue(lazy.allSatisfy { r in withUnsafePointer(to: r) { sr_is_handle($0) != 0 } }, "the lazy parser hands out handles")
+        XCTAssertTrue(flat.allSatisfy { r in withUnsafePointer(to: r) { sr_is_handle($0) == 0 } })
+
+        let c = catalog([try accessorFolder()], bundled: true)
+        let stages: [(String, [(String, String)])] = [
+            ("Accessor", []), ("QualityCheck", [("min", "3")]), ("AddFields", [("fields", "site=berlin,v=9"), ("overwrite", "false")]),
+            ("Threshold", [("field", "heartbeat"), ("limit", "100")]),
+        ]
+        for (name, properties) in stages {
+            func run(_ batch: [sluice_record]) throws -> (records: [String], errors: [String], alerts: [[String]]) {
+                let s = try stage(c, name, properties)
+                let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+                XCTAssertEqual(out.status, .ok, "\(name): \(out)")
+                return (json(out.records), out.errors.map { "\($0.code) \($0.message)" }, out.alerts.map { $0.payload.map { "\($0.key)=\($0.value)" } })
+            }
+            let a = try run(flat), b = try run(lazy)
+            XCTAssertEqual(a.records.map(canonical), b.records.map(canonical), name)
+            XCTAssertEqual(a.errors, b.errors, name)
+            XCTAssertEqual(a.alerts, b.alerts, name)
+        }
+
+        let misread = try stage(catalog([MixedMinorTests.plugins]), "Misreader", [])
+        let out = lazy.withUnsafeBufferPointer { misread.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok)
+        XCTAssertEqual(out.records.map { r -> [Int] in
+            let o = (try? JSONSerialization.jsonObject(with: Data(RecordJSON.render(r).utf8))) as? [String: Any]
+            return [o?["inline"] as? Int ?? -1, o?["accessor"] as? Int ?? -1]
+        }, [[0, 0], [0, 1], [0, 0]], "fields[] of a handle is empty; the reader finds id where there is one")
+    }
+
+    /// A record's JSON as a value (keys sorted): flat and lazy records may spell a spaced
+    /// line differently (a lazy one keeps its text), never differ in value.
+    func canonical(_ line: String) -> String {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)),
+              let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return "not JSON: " + line }
+        return String(decoding: d, as: UTF8.self)
     }
 
     /// The reader's functions refuse what they cannot read without harm: NULL arguments
