@@ -51,6 +51,7 @@ private func makeDescriptor(_ type: any Plugin.Type) -> UnsafeMutablePointer<slu
     d.version = cString(type.version)
     d.create = createThunk
     d.destroy = destroyThunk
+    d.flags = type.readsRecordsByAccessor ? UInt64(SLUICE_READS_BY_ACCESSOR) : 0
     switch type {
     case is any Source.Type:
         d.type = sluice_plugin_type(SLUICE_SOURCE)
@@ -160,7 +161,7 @@ private let processThunk: @convention(c) (
 ) -> sluice_status = { instance, batch, out in
     let b = box(instance, as: TransformBox.self)
     return guarded(out) {
-        try b.plugin.process(Batch(raw: batch!), Emitter(raw: out!))
+        try b.plugin.process(Batch(raw: batch!, emitter: out), Emitter(raw: out!))
         return SLUICE_OK
     }
 }
@@ -192,7 +193,7 @@ private let writeThunk: @convention(c) (
 ) -> sluice_status = { instance, batch, out in
     let b = box(instance, as: SinkBox.self)
     return guarded(out) {
-        try b.plugin.write(Batch(raw: batch!), Emitter(raw: out!))
+        try b.plugin.write(Batch(raw: batch!, emitter: out), Emitter(raw: out!))
         return SLUICE_OK
     }
 }

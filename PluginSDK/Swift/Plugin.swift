@@ -16,10 +16,16 @@ public protocol Plugin {
     init(context: Context, emitter: Emitter) throws
     /// Called once before the instance is released; default: nothing.
     mutating func close()
+    /// The plugin reads input records only through `Record` and `Value` (ABI 1.7,
+    /// SLUICE_READS_BY_ACCESSOR), so the host may hand it records parsed only as far as
+    /// they are read. Default: true. Set it false only when the plugin reads the C
+    /// layout itself (`Record.raw`'s fields, a value's `as.items` / `as.fields`).
+    static var readsRecordsByAccessor: Bool { get }
 }
 
 extension Plugin {
     public mutating func close() {}
+    public static var readsRecordsByAccessor: Bool { true }
 }
 
 /// Records in, records out.

@@ -3,8 +3,11 @@ import SluicePluginABI
 import Glibc
 #endif
 
-// Views over the host's flat record layout (sluice_plugin.h, "Records"). They are pointers
-// into host memory, valid only during the call that received them: read, don't keep.
+// Views over the records a call receives. They read through the host's reader (ABI 1.7,
+// sluice_plugin.h "Records": the sluice_get family), so they work on flat records and on
+// host handles alike, and a Swift plugin declares SLUICE_READS_BY_ACCESSOR by default
+// (`Plugin.readsRecordsByAccessor`). What they return points into host memory, valid only
+// during the call that received the record: read, don't keep.
 
 /// The kinds of value a record holds.
 public enum ValueType: UInt32, Sendable {
@@ -22,49 +25,57 @@ public struct Key: Hashable, Sendable {
     }
 }
 
+/// An emitter without a reader (size 0): records read through it are read in the flat
+/// layout only, as in a host older than ABI 1.7.
+@usableFromInline nonisolated(unsafe) let flatOnly: UnsafePointer<sluice_emitter> = {
+    let p = UnsafeMutablePointer<sluice_emitter>.allocate(capacity: 1)
+    p.initialize(to: sluice_emitter())
+    return UnsafePointer(p)
+}()
+
 /// One record of a batch.
 public struct Record {
     public let raw: UnsafePointer<sluice_record>
+    /// The call's emitter, whose reader reads the record (a handle has no fields of its own).
+    public let emitter: UnsafePointer<sluice_emitter>
 
-    @inlinable public init(raw: UnsafePointer<sluice_record>) { self.raw = raw }
+    /// A record read through `emitter`'s reader; without one, in the flat layout only.
+    @inlinable public init(raw: UnsafePointer<sluice_record>, emitter: UnsafePointer<sluice_emitter>? = nil) {
+        self.raw = raw
+        self.emitter = emitter ?? flatOnly
+    }
 
     /// How many top-level fields it has.
-    @inlinable public var count: Int { Int(raw.pointee.nfields) }
+    @inlinable public var count: Int { Int(sluice_count(emitter, raw)) }
 
     /// The value of the field with this key, or nil. A key the host could not intern
     /// (`raw` is SLUICE_NO_KEY) is looked up by its name.
     @inlinable public subscript(key: Key) -> Value? {
         if key.raw == sluice_key(SLUICE_NO_KEY) { return self[key.name] }
-        let n = Int(raw.pointee.nfields)
-        guard let fields = raw.pointee.fields else { return nil }
-        var i = 0
-        while i < n {
-            if fields[i].key == key.raw { return Value(raw: fields.advanced(by: i).pointer(to: \.value)!) }
-            i += 1
-        }
-        return nil
+        var v = sluice_value()
+        return sluice_get(emitter, raw, key.raw, &v) == 1 ? Value(v, emitter) : nil
     }
 
     /// The value of the field with this name (no interning; slower than a Key).
     public subscript(name: String) -> Value? {
         var name = name
         return name.withUTF8 { n in
-            guard let fields = raw.pointee.fields else { return nil }
-            for i in 0..<Int(raw.pointee.nfields) where fields[i].name_len == n.count {
-                if n.count == 0 || memcmp(fields[i].name, n.baseAddress!, n.count) == 0 {
-                    return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
-                }
-            }
-            return nil
+            var v = sluice_value()
+            let found = n.withMemoryRebound(to: CChar.self) { c in sluice_find(emitter, raw, c.baseAddress, c.count, &v) }
+            return found == 1 ? Value(v, emitter) : nil
         }
     }
 
-    /// The field names and values, in order.
+    /// The field names and values, in order (fields added by emit_with last).
     public var fields: [(name: String, value: Value)] {
-        guard let fields = raw.pointee.fields else { return [] }
-        return (0..<Int(raw.pointee.nfields)).map { i in
-            (fieldName(fields[i]), Value(raw: fields.advanced(by: i).pointer(to: \.value)!))
+        let n = sluice_count(emitter, raw)
+        var out: [(name: String, value: Value)] = []
+        out.reserveCapacity(Int(n))
+        var f = sluice_field()
+        for i in 0..<n where sluice_field_at(emitter, raw, i, &f) == 1 {
+            out.append((fieldName(f), Value(f.value, emitter)))
         }
+        return out
     }
 }
 
@@ -73,33 +84,41 @@ func fieldName(_ f: sluice_field) -> String {
     return String(decoding: UnsafeRawBufferPointer(start: p, count: Int(f.name_len)), as: UTF8.self)
 }
 
-/// One value inside a record.
+/// One value inside a record: the 16-byte sluice_value itself, and the emitter whose
+/// reader reads its items and members.
 public struct Value {
-    public let raw: UnsafePointer<sluice_value>
+    /// The value as the host gave it. A container's `as.items` / `as.fields` may be a
+    /// host handle: read it through `items` and the subscripts, never directly.
+    public let value: sluice_value
+    public let emitter: UnsafePointer<sluice_emitter>
 
-    @inlinable public init(raw: UnsafePointer<sluice_value>) { self.raw = raw }
+    /// `value` read through `emitter`'s reader; without one, in the flat layout only.
+    @inlinable public init(_ value: sluice_value, _ emitter: UnsafePointer<sluice_emitter>? = nil) {
+        self.value = value
+        self.emitter = emitter ?? flatOnly
+    }
 
-    @inlinable public var type: ValueType { ValueType(rawValue: raw.pointee.type) ?? .null }
+    @inlinable public var type: ValueType { ValueType(rawValue: value.type) ?? .null }
 
     /// The number, for an int or a double; nil otherwise.
     @inlinable public var double: Double? {
-        switch raw.pointee.type {
-        case 3: return raw.pointee.as.d
-        case 2: return Double(raw.pointee.as.i)
+        switch value.type {
+        case 3: return value.as.d
+        case 2: return Double(value.as.i)
         default: return nil
         }
     }
 
     /// The integer, for an int; nil otherwise.
-    @inlinable public var int: Int64? { raw.pointee.type == 2 ? raw.pointee.as.i : nil }
+    @inlinable public var int: Int64? { value.type == 2 ? value.as.i : nil }
 
     /// The boolean, for a bool; nil otherwise.
-    @inlinable public var bool: Bool? { raw.pointee.type == 1 ? raw.pointee.as.b != 0 : nil }
+    @inlinable public var bool: Bool? { value.type == 1 ? value.as.b != 0 : nil }
 
     /// The string's UTF-8 bytes without copying, for a string; nil otherwise.
     @inlinable public var utf8: UnsafeRawBufferPointer? {
-        guard raw.pointee.type == 4 else { return nil }
-        return UnsafeRawBufferPointer(start: raw.pointee.as.s, count: Int(raw.pointee.len))
+        guard value.type == 4 else { return nil }
+        return UnsafeRawBufferPointer(start: value.as.s, count: Int(value.len))
     }
 
     /// The string, copied into a Swift String, for a string; nil otherwise.
@@ -109,38 +128,69 @@ public struct Value {
     }
 
     /// Elements of an array, fields of an object, bytes of a string; 0 otherwise.
-    @inlinable public var count: Int { Int(raw.pointee.len) }
+    @inlinable public var count: Int { Int(value.len) }
 
-    /// The array's elements; empty when it is not an array.
-    public var items: [Value] {
-        guard raw.pointee.type == 5, let items = raw.pointee.as.items else { return [] }
-        return (0..<Int(raw.pointee.len)).map { Value(raw: items + $0) }
+    /// The array's elements, read one by one as they are asked for; empty when it is not
+    /// an array.
+    @inlinable public var items: Items { Items(self) }
+
+    /// The elements of an array value: each read through the reader when asked for.
+    public struct Items: RandomAccessCollection {
+        @usableFromInline let array: Value
+        public let count: Int
+
+        @inlinable init(_ array: Value) {
+            self.array = array
+            count = array.value.type == 5 ? Int(array.value.len) : 0
+        }
+
+        @inlinable public var startIndex: Int { 0 }
+        @inlinable public var endIndex: Int { count }
+        /// Element `position`; a null value when the host cannot read it.
+        @inlinable public subscript(position: Int) -> Value {
+            precondition(position >= 0 && position < count, "index out of range")
+            var container = array.value
+            var v = sluice_value()
+            if sluice_item(array.emitter, &container, UInt32(position), &v) != 1 { v = sluice_value() }
+            return Value(v, array.emitter)
+        }
     }
 
     /// A field of an object by key; nil when absent or not an object. A key the host could
     /// not intern (`raw` is SLUICE_NO_KEY) is looked up by its name.
     @inlinable public subscript(key: Key) -> Value? {
-        guard raw.pointee.type == 6, let fields = raw.pointee.as.fields else { return nil }
+        guard value.type == 6 else { return nil }
         if key.raw == sluice_key(SLUICE_NO_KEY) { return self[key.name] }
-        for i in 0..<Int(raw.pointee.len) where fields[i].key == key.raw {
-            return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
-        }
-        return nil
+        var container = value
+        var v = sluice_value()
+        return sluice_member(emitter, &container, key.raw, nil, 0, &v) == 1 ? Value(v, emitter) : nil
     }
 
     /// A field of an object by name (no interning; slower than a Key); nil when absent or
     /// not an object.
     public subscript(name: String) -> Value? {
-        guard raw.pointee.type == 6, let fields = raw.pointee.as.fields else { return nil }
+        guard value.type == 6 else { return nil }
         var name = name
+        var container = value
         return name.withUTF8 { n in
-            for i in 0..<Int(raw.pointee.len) where fields[i].name_len == n.count {
-                if n.count == 0 || memcmp(fields[i].name, n.baseAddress!, n.count) == 0 {
-                    return Value(raw: fields.advanced(by: i).pointer(to: \.value)!)
-                }
+            var v = sluice_value()
+            let found = n.withMemoryRebound(to: CChar.self) { c in
+                sluice_member(emitter, &container, sluice_key(SLUICE_NO_KEY), c.baseAddress, c.count, &v)
             }
-            return nil
+            return found == 1 ? Value(v, emitter) : nil
         }
+    }
+
+    /// The fields of an object, in order; empty when it is not an object.
+    public var members: [(name: String, value: Value)] {
+        guard value.type == 6 else { return [] }
+        var container = value
+        var out: [(name: String, value: Value)] = []
+        var f = sluice_field()
+        for i in 0..<value.len where sluice_member_at(emitter, &container, i, &f) == 1 {
+            out.append((fieldName(f), Value(f.value, emitter)))
+        }
+        return out
     }
 
     /// The value as text for an alert payload: strings as they are, numbers and bools in
@@ -148,10 +198,10 @@ public struct Value {
     public var text: String {
         switch type {
         case .null: return "null"
-        case .bool: return raw.pointee.as.b != 0 ? "true" : "false"
-        case .int: return String(raw.pointee.as.i)
+        case .bool: return value.as.b != 0 ? "true" : "false"
+        case .int: return String(value.as.i)
         case .double:
-            let d = raw.pointee.as.d
+            let d = value.as.d
             if d.isFinite, d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
             return String(d)
         case .string: return string ?? ""
@@ -164,8 +214,13 @@ public struct Value {
 /// The records of one batch.
 public struct Batch: RandomAccessCollection {
     public let raw: UnsafePointer<sluice_batch>
+    /// The call's emitter: its reader reads the records.
+    public let emitter: UnsafePointer<sluice_emitter>?
 
-    @inlinable public init(raw: UnsafePointer<sluice_batch>) { self.raw = raw }
+    @inlinable public init(raw: UnsafePointer<sluice_batch>, emitter: UnsafePointer<sluice_emitter>? = nil) {
+        self.raw = raw
+        self.emitter = emitter
+    }
 
     /// The batch's number in this run, from 1.
     @inlinable public var id: UInt64 { raw.pointee.id }
@@ -173,7 +228,7 @@ public struct Batch: RandomAccessCollection {
     @inlinable public var startIndex: Int { 0 }
     @inlinable public var endIndex: Int { raw.pointee.count }
     @inlinable public subscript(position: Int) -> Record {
-        Record(raw: raw.pointee.records! + position)
+        Record(raw: raw.pointee.records! + position, emitter: emitter)
     }
 }
 

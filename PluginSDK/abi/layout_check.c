@@ -34,6 +34,23 @@ CHECK(offsetof(sluice_alert, status) > offsetof(sluice_alert, key_fields), "slui
 CHECK(offsetof(sluice_alert, ends_at_ms) > offsetof(sluice_alert, incident), "sluice_alert.ends_at_ms is appended (1.5)");
 CHECK(offsetof(sluice_emitter, inputs_changed) > offsetof(sluice_emitter, emit_to), "inputs_changed is appended (1.5)");
 CHECK(offsetof(sluice_emitter, report_lag) > offsetof(sluice_emitter, inputs_changed), "report_lag is appended (1.6)");
+CHECK(offsetof(sluice_emitter, reader) > offsetof(sluice_emitter, report_lag), "sluice_emitter.reader is appended (1.7)");
+CHECK(offsetof(sluice_plugin, flags) > offsetof(sluice_plugin, publish), "sluice_plugin.flags is appended (1.7)");
+CHECK(sizeof(((sluice_plugin *)0)->flags) == 8, "sluice_plugin.flags is 64 bits");
+CHECK((SLUICE_RECORD_HOST & 0x7FFFFFFFu) == 0, "SLUICE_RECORD_HOST is the top bit of sluice_record.flags");
+/* The reader is self-sized: its size, then its functions in the order they were added. */
+CHECK(offsetof(sluice_reader, size) == 0, "sluice_reader.size comes first");
+CHECK(offsetof(sluice_reader, get) == 8, "sluice_reader.get after size and reserved");
+CHECK(offsetof(sluice_reader, find) > offsetof(sluice_reader, get), "sluice_reader.find follows get");
+CHECK(offsetof(sluice_reader, count) > offsetof(sluice_reader, find), "sluice_reader.count follows find");
+CHECK(offsetof(sluice_reader, field_at) > offsetof(sluice_reader, count), "sluice_reader.field_at follows count");
+CHECK(offsetof(sluice_reader, member) > offsetof(sluice_reader, field_at), "sluice_reader.member follows field_at");
+CHECK(offsetof(sluice_reader, member_at) > offsetof(sluice_reader, member), "sluice_reader.member_at follows member");
+CHECK(offsetof(sluice_reader, item) > offsetof(sluice_reader, member_at), "sluice_reader.item follows member_at");
+CHECK(offsetof(sluice_reader, value_json) > offsetof(sluice_reader, item), "sluice_reader.value_json follows item");
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+CHECK(offsetof(sluice_reader, value_json) == 64 && sizeof(sluice_reader) == 72, "sluice_reader: 8 functions after 8 bytes");
+#endif
 
 /* The ABI version this build of the SDK was compiled with, for tools that want to ask. */
 const unsigned sluice_sdk_abi_major = SLUICE_ABI_MAJOR;

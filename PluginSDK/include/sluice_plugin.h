@@ -4,7 +4,8 @@
  * This header is the whole contract between the Sluice host and a plugin library.
  * It is self-contained (C99; it includes only <stddef.h>, <stdint.h>, <string.h>,
  * <stdio.h>, <stdarg.h>, <stdlib.h> and <errno.h>) and you can build a plugin from it
- * alone — section 1 ends with a complete one, seen.c, and its widgets file:
+ * alone — section 1 ends with two complete ones, seen.c and total.c (which reads records
+ * the accessor way), each with its widgets file:
  *
  *     cc -std=c99 -O2 -shared -fPIC -I PluginSDK/include -o libSeen.so seen.c
  *
@@ -79,6 +80,60 @@
  *     { "metadata": { "spec-version": "1.0", "name": "Seen", "type": "transform" } }
  * ---- end of the example ---------------------------------------------------------------
  *
+ * A transform that reads records, written the accessor way (ABI 1.7, "Records" below): it
+ * adds "total", the sum of the integers in the array field "items", and passes a record
+ * without that array on as it is. Its descriptor sets SLUICE_READS_BY_ACCESSOR and it
+ * reads only through sluice_get and sluice_item, so the host may hand it records parsed
+ * only as far as they are read; it runs in a host of any 1.x minor all the same. Built
+ * and run by the same test:
+ *
+ * ---- total.c --------------------------------------------------------------------------
+ *     #include <stdlib.h>
+ *     #include <sluice_plugin.h>
+ *
+ *     typedef struct { sluice_key items, total; } total_state;
+ *
+ *     static sluice_status create(const sluice_context *ctx, const sluice_emitter *out,
+ *                                 void **instance) {
+ *         (void)ctx;
+ *         total_state *s = malloc(sizeof *s);
+ *         if (s == NULL) return sluice_failf(out, "out of memory");
+ *         s->items = sluice_intern(out, "items");
+ *         s->total = sluice_intern(out, "total");
+ *         *instance = s;
+ *         return SLUICE_OK;
+ *     }
+ *     static void destroy(void *instance) { free(instance); }
+ *     static sluice_status process(void *instance, const sluice_batch *batch,
+ *                                  const sluice_emitter *out) {
+ *         const total_state *s = instance;
+ *         for (size_t i = 0; i < batch->count; i++) {
+ *             const sluice_record *r = &batch->records[i];
+ *             sluice_value items, item;
+ *             if (sluice_get(out, r, s->items, &items) != 1 || items.type != SLUICE_ARRAY) {
+ *                 out->emit(out->ctx, r);         // no array: passed on as it is
+ *                 continue;
+ *             }
+ *             int64_t sum = 0;
+ *             for (uint32_t k = 0; k < items.len; k++)    // len: how many items
+ *                 if (sluice_item(out, &items, k, &item) == 1 && item.type == SLUICE_INT)
+ *                     sum += item.as.i;
+ *             sluice_field total = sluice_field_of(s->total, "total", sluice_int(sum));
+ *             out->emit_with(out->ctx, r, &total, 1);
+ *         }
+ *         return SLUICE_OK;
+ *     }
+ *     static const sluice_plugin TOTAL_PLUGIN = {
+ *         .size = sizeof(sluice_plugin), .type = SLUICE_TRANSFORM,
+ *         .name = "Total", .version = "1.0.0",
+ *         .create = create, .destroy = destroy, .process = process,
+ *         .flags = SLUICE_READS_BY_ACCESSOR,      // reads only through sluice_get & co.
+ *     };
+ *     SLUICE_DEFINE_LIBRARY(&TOTAL_PLUGIN)
+ * ---- Total-transform.json -------------------------------------------------------------
+ *     { "metadata": { "spec-version": "1.0", "name": "Total", "type": "transform" } }
+ * ---- end of the example ---------------------------------------------------------------
+ *
  * The widgets file. Every plugin needs one, named <Name>-<type>.json (type: source,
  * transform, sink, alertpublisher or functions) and put beside its library or in a widgets/
  * folder beside it; a plugin without one is listed as unusable ("widgets file missing").
@@ -101,7 +156,9 @@
  *   sluice_plugin, sluice_context, sluice_emitter, sluice_batch, sluice_alert) starts with
  *   `uint32_t size`, which the side that fills it sets to sizeof() as it was compiled.
  *   The reader uses a field only when `size` covers it: SLUICE_HAS(ptr, type, field).
- *   So a plugin built against minor 0 loads in a host of minor 6 and the other way round.
+ *   So a plugin built against minor 0 loads in a host of minor 7 and the other way round.
+ *   A field the host reads from a plugin's table (sluice_plugin.flags) is read only when
+ *   the table's size covers it and the library says abi_minor >= the minor that added it.
  * - What each minor added (fields marked "ABI 1.N" below):
  *     1.0  the first release
  *     1.1  sluice_alert.key, .nkey_fields, .key_fields (a stable deduplication key);
@@ -118,16 +175,19 @@
  *          source's partitions moved).
  *     1.6  sluice_emitter.report_lag (how far a source is behind its input, per
  *          partition: progress records and metrics show it)
- *     1.7  sluice_plugin.flags with SLUICE_READS_BY_ACCESSOR, sluice_emitter.reader and
- *          the sluice_get family: records read through the host, parsed only as far as
- *          they are read (SLUICE_RECORD_HOST)
+ *     1.7  sluice_plugin.flags with SLUICE_READS_BY_ACCESSOR, sluice_emitter.reader (a
+ *          sluice_reader) and the sluice_get family: records read through the host, which
+ *          may then hand them over as handles parsed only as far as they are read
+ *          (SLUICE_RECORD_HOST; see "Records"). A plugin without the flag, or built
+ *          against an earlier minor, gets flat records exactly as before. The sluice_get
+ *          family compiles into the plugin and works in a host of any 1.x minor.
  *   A change of behaviour without a new field, in 1.2: a source's read may be called with
  *   batch->max_wait_ms 0 once the batch holds records ("anything more right now?").
  * - The record layout (sluice_value, sluice_field, sluice_record) is laid out in arrays and
  *   is therefore frozen for a major version; it carries no size field.
- * - The static inline helpers (sluice_property_int64, sluice_record_get, ...) compile into
- *   your plugin and call nothing new in the host: a newer header's helpers work with every
- *   host of the same major version.
+ * - The static inline helpers (sluice_property_int64, sluice_record_get, sluice_get, ...)
+ *   compile into your plugin and call nothing the host lacks: a newer header's helpers
+ *   work with every host of the same major version.
  *
  * ---------------------------------------------------------------------------------------
  * 3. OWNERSHIP
@@ -403,15 +463,12 @@ typedef struct sluice_kv {
 } sluice_kv;
 
 /* ======================================================================================
- * Records — a typed, flat layout you read directly, without parsing text
+ * Records — read through the host (the accessor way), or in the flat layout
  * ======================================================================================
- * A record is a JSON-like object. The host parses input once and hands records over in
- * this layout; plugins read fields through the inline helpers below (plain loads, no
- * calls into the host):
+ * A record is a JSON-like object: named fields, each a typed value.
  *
- *     sluice_record     { fields[nfields] }
- *     sluice_field      { key, name, value }
  *     sluice_value      { type, len, as.{b|i|d|s|items|fields} }
+ *     sluice_field      { key, name, value }
  *
  *     type               meaning of len      payload
  *     SLUICE_NULL        0                   -
@@ -419,23 +476,81 @@ typedef struct sluice_kv {
  *     SLUICE_INT         0                   as.i (int64_t)
  *     SLUICE_DOUBLE      0                   as.d (double)
  *     SLUICE_STRING      bytes               as.s (UTF-8, not NUL-terminated)
- *     SLUICE_ARRAY       elements            as.items[len]
- *     SLUICE_OBJECT      fields              as.fields[len]
+ *     SLUICE_ARRAY       elements            as.items (see below)
+ *     SLUICE_OBJECT      fields              as.fields (see below)
  *
  * A JSON number without fraction or exponent that fits int64 is SLUICE_INT, any other
  * number is SLUICE_DOUBLE. Strings hold at most 4 GiB - 1 bytes; containers as many
  * elements. Field order is the input's order; a record holds each name at most once.
  *
  * Field names are interned by the host: intern("heartbeat") gives a sluice_key that is the
- * same number for that name everywhere in the process, so finding a field is a loop of
- * integer compares (sluice_record_get). Each field also carries its name, so you can look
- * fields up by name without interning (sluice_record_find), slower. A key of
- * SLUICE_NO_KEY (0) means "not interned" (the host limits the number of distinct names it
- * interns): such fields are found by name only, and sluice_record_get(r, SLUICE_NO_KEY)
- * finds nothing (NULL). So when intern() gave you SLUICE_NO_KEY, look the field up by name:
+ * same number for that name everywhere in the process, so finding a field by key is a
+ * loop of integer compares. A key of SLUICE_NO_KEY (0) means "not interned" (the host
+ * limits the number of distinct names it interns): such fields are found by name only,
+ * and a lookup by SLUICE_NO_KEY finds nothing. So when intern() gave you SLUICE_NO_KEY,
+ * look the field up by name (sluice_find, sluice_record_find).
  *
- *     const sluice_value *v = key != SLUICE_NO_KEY ? sluice_record_get(r, key)
- *                                                  : sluice_record_find(r, "heartbeat", 9);
+ * There are two ways to read a record. New plugins read the accessor way.
+ *
+ * 1. The accessor way (ABI 1.7): through the host's reader.
+ *    - Set `.flags = SLUICE_READS_BY_ACCESSOR` in the plugin's descriptor, and read input
+ *      records only with the sluice_get family (after the emitter, below):
+ *        sluice_get(out, r, key, &v)            a field by key
+ *        sluice_find(out, r, name, len, &v)     a field by name, no interning
+ *        sluice_count(out, r)                   how many fields
+ *        sluice_field_at(out, r, i, &f)         the i-th field (key, name, value) in input
+ *                                               order, fields added by emit_with last
+ *        sluice_item(out, &array, i, &v)        item i of an ARRAY value (i < len)
+ *        sluice_member(out, &object, key, name, len, &v)
+ *                                               a member of an OBJECT value, by key, or by
+ *                                               name when key is SLUICE_NO_KEY
+ *        sluice_member_at(out, &object, i, &f)  the i-th member of an OBJECT value
+ *        out->reader->value_json(out->ctx, &v)  a value as compact JSON text (check
+ *                                               SLUICE_HAS(out, sluice_emitter, reader))
+ *      Each returns 1 and fills its last argument when the field, item or member is there,
+ *      0 when it is not, -1 when it cannot be read (memory ran out, a record of a batch
+ *      that ended): out->last_error says why.
+ *    - What a handle is. With the flag, the host may hand you a record as a handle:
+ *      SLUICE_RECORD_HOST is set in its flags, `fields` is opaque and `nfields` is 0. The
+ *      host has validated the whole line and indexed its top-level fields; a value is
+ *      parsed the first time you read it. So a plugin that reads two fields of a wide
+ *      record pays for two fields. A handle read the flat way finds no field (never
+ *      garbage): that is the only failure of a plugin that sets the flag and still reads
+ *      `fields[]`.
+ *    - Values are valid until the call that received the record returns. Copy what you
+ *      keep (a string's bytes, a number); pass values straight to emit_with and emit_alert
+ *      as they are: the host copies them.
+ *    - Strings are not NUL-terminated (they may point into the input line): use `len`.
+ *    - Containers: an ARRAY's or OBJECT's `len` is its count, known without parsing its
+ *      items, and `as.items` / `as.fields` may be a host handle: read them only through
+ *      sluice_item, sluice_member and sluice_member_at, which also take containers you
+ *      built yourself.
+ *    - The helpers work in every host of major 1. A record with flat fields (every record
+ *      of a host older than 1.7, records you build) is read inline, as the flat helpers
+ *      below read it; handles exist only in a host with a reader.
+ *    - sluice_get(out, r, key, &v) is about as fast as sluice_record_get on a flat record:
+ *      the flat case is the same inline loop; a handle costs one call into the host.
+ *
+ *        sluice_value v;
+ *        int found = key != SLUICE_NO_KEY ? sluice_get(out, r, key, &v)
+ *                                         : sluice_find(out, r, "heartbeat", 9, &v);
+ *        if (found == 1 && v.type == SLUICE_INT) { ... v.as.i ... }
+ *
+ * 2. The flat layout: for plugins built against an earlier minor, for plugins without the
+ *    flag, and for records a plugin builds itself (emit, emit_with, render_json). The host
+ *    parses each record in full and hands it over as arrays you read directly, with the
+ *    inline helpers below (plain loads, no calls into the host):
+ *
+ *        sluice_record     { fields[nfields], flags 0 }
+ *        ARRAY             as.items[len]
+ *        OBJECT            as.fields[len]
+ *
+ *        const sluice_value *v = key != SLUICE_NO_KEY ? sluice_record_get(r, key)
+ *                                                     : sluice_record_find(r, "heartbeat", 9);
+ *
+ *    A plugin without SLUICE_READS_BY_ACCESSOR is never handed a handle: the host gives it
+ *    every record in this layout (built once from a handle when an accessor stage came
+ *    before), exactly as in ABI 1.0.
  */
 
 typedef uint32_t sluice_type;

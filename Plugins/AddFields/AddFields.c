@@ -11,7 +11,9 @@
  *              pipeline before it starts: property 'overwrite' must be true or false, not "yes".
  *
  * Every input record is emitted once, with the fields added; the input is never rebuilt:
- * emit_with hands the host only the new fields.
+ * emit_with hands the host only the new fields. It reads records the accessor way (ABI
+ * 1.7: SLUICE_READS_BY_ACCESSOR; with overwrite false, sluice_get says whether a field is
+ * there), so the host may hand it records parsed only as far as they are read.
  */
 #include <sluice_plugin.h>
 
@@ -141,9 +143,10 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         for (uint32_t f = 0; f < s->count; f++) {
             const sluice_field *add = &s->fields[f];
             /* By key, or by name when the host could not intern the name. */
-            const sluice_value *has = add->key != SLUICE_NO_KEY ? sluice_record_get(r, add->key)
-                                                                : sluice_record_find(r, add->name, add->name_len);
-            if (!has) s->scratch[n++] = *add;
+            sluice_value has;
+            int found = add->key != SLUICE_NO_KEY ? sluice_get(out, r, add->key, &has)
+                                                  : sluice_find(out, r, add->name, add->name_len, &has);
+            if (found == 0) s->scratch[n++] = *add;
         }
         out->emit_with(out->ctx, r, s->scratch, n);
     }
@@ -158,6 +161,7 @@ static const sluice_plugin ADD_FIELDS = {
     .create = create,
     .destroy = destroy,
     .process = process,
+    .flags = SLUICE_READS_BY_ACCESSOR,
 };
 
 SLUICE_DEFINE_LIBRARY(&ADD_FIELDS)

@@ -226,6 +226,7 @@ static const sluice_plugin JSONL_SINK = {
     .destroy = destroy,
     .write = write_batch,
     .flush = flush,
+    .flags = SLUICE_READS_BY_ACCESSOR, /* it reads no field itself: the host renders the records */
 };
 
 SLUICE_DEFINE_LIBRARY(&JSONL_SINK)

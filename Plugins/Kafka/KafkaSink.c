@@ -26,29 +26,36 @@ static sluice_status sink_create(const sluice_context *ctx, const sluice_emitter
     return producer_create(&s->p, ctx, out);
 }
 
-/* The key: the field's text (a string as it is, anything else as JSON); none if absent. */
+/* The key: the field's text (a string as it is, anything else as JSON); none if absent,
+ * null or unreadable. Read the accessor way: by name, then the reader's value_json for a
+ * value that is not a string (its text, valid until the next value_json call). */
 static int record_key(sink *s, const sluice_emitter *out, const sluice_record *r, const char **key, size_t *len) {
     if (!s->key_field) return 0;
-    size_t name_len = strlen(s->key_field);
-    for (uint32_t i = 0; i < r->nfields; i++) {
-        const sluice_field *f = &r->fields[i];
-        if (f->name_len != name_len || memcmp(f->name, s->key_field, name_len) != 0) continue;
-        if (f->value.type == SLUICE_STRING) {
-            *key = f->value.as.s;
-            *len = f->value.len;
-            return 1;
-        }
-        if (f->value.type == SLUICE_NULL) return 0;
-        sluice_field one = sluice_field_of(SLUICE_NO_KEY, "k", f->value);
-        sluice_record tmp = {&one, 1, 0};
-        sluice_str json = out->render_json(out->ctx, &tmp); /* {"k":VALUE} */
-        s->key_text.len = 0;
-        if (json.len > 6) kbuf_put(&s->key_text, json.ptr + 5, json.len - 6);
-        *key = s->key_text.data;
-        *len = s->key_text.len;
+    sluice_value v;
+    int found = s->key != SLUICE_NO_KEY ? sluice_get(out, r, s->key, &v)
+                                        : sluice_find(out, r, s->key_field, strlen(s->key_field), &v);
+    if (found != 1 || v.type == SLUICE_NULL) return 0;
+    if (v.type == SLUICE_STRING) {
+        *key = v.as.s;
+        *len = v.len;
         return 1;
     }
-    return 0;
+    sluice_str json = {NULL, 0};
+    if (SLUICE_HAS(out, sluice_emitter, reader) && out->reader) {
+        json = out->reader->value_json(out->ctx, &v);
+    } else { /* a host older than ABI 1.7: the value rendered as a one-field record {"k":VALUE} */
+        sluice_field one = sluice_field_of(SLUICE_NO_KEY, "k", v);
+        sluice_record tmp = {&one, 1, 0};
+        json = out->render_json(out->ctx, &tmp);
+        if (json.len > 6) json = (sluice_str){json.ptr + 5, json.len - 6};
+        else json.len = 0;
+    }
+    if (!json.ptr || json.len == 0) return 0;
+    s->key_text.len = 0;
+    kbuf_put(&s->key_text, json.ptr, json.len);
+    *key = s->key_text.data;
+    *len = s->key_text.len;
+    return 1;
 }
 
 static sluice_status sink_write(void *instance, const sluice_batch *batch, const sluice_emitter *out) {
@@ -57,10 +64,10 @@ static sluice_status sink_write(void *instance, const sluice_batch *batch, const
     sluice_status st = SLUICE_OK;
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_record *r = &batch->records[i];
-        sluice_str json = out->render_json(out->ctx, r);
         const char *key = NULL;
         size_t key_len = 0;
-        record_key(s, out, r, &key, &key_len);
+        record_key(s, out, r, &key, &key_len); /* first: a host older than 1.7 renders the key with render_json */
+        sluice_str json = out->render_json(out->ctx, r);
         rd_kafka_resp_err_t err = producer_send(&s->p, key, key_len, json.ptr, json.len, NULL, 0, -1);
         if (err) {
             if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
@@ -119,4 +126,5 @@ const sluice_plugin KAFKA_SINK = {
     .destroy = sink_destroy,
     .write = sink_write,
     .flush = sink_flush,
+    .flags = SLUICE_READS_BY_ACCESSOR,
 };

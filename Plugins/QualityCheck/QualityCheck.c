@@ -16,6 +16,10 @@
  * Every record with the array is passed on with countField added. The alert payload is
  * {idField: <its value>, countField: <count>}. A record without the field, or whose field
  * is not an array, goes to the error port (code 1) and is not passed on.
+ *
+ * It reads records the accessor way (ABI 1.7: SLUICE_READS_BY_ACCESSOR, the sluice_get
+ * family), so the host may hand it records parsed only as far as they are read: the
+ * array's count comes from the value's len, its items are never read.
  */
 #include <sluice_plugin.h>
 
@@ -62,9 +66,11 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
 
 static void destroy(void *instance) { free(instance); }
 
-/* The field by key, or by name when the host could not intern the name. */
-static const sluice_value *lookup(const sluice_record *r, sluice_key key, const char *name) {
-    return key != SLUICE_NO_KEY ? sluice_record_get(r, key) : sluice_record_find(r, name, strlen(name));
+/* The field by key, or by name when the host could not intern the name: 1 and *v when it
+ * is there. */
+static int lookup(const sluice_emitter *out, const sluice_record *r, sluice_key key, const char *name,
+                  sluice_value *v) {
+    return key != SLUICE_NO_KEY ? sluice_get(out, r, key, v) : sluice_find(out, r, name, strlen(name), v);
 }
 
 /* Writes n in decimal; returns the length. `buf` holds 24 bytes. */
@@ -85,7 +91,6 @@ static size_t format_int(char *buf, int64_t n) {
 /* The id field's value as alert text; `buf` holds numbers' digits. */
 static sluice_str id_text(const sluice_value *v, char *buf, size_t cap) {
     sluice_str r = {"", 0};
-    if (!v) return r;
     switch (v->type) {
     case SLUICE_STRING: r.ptr = v->as.s; r.len = v->len; break;
     case SLUICE_INT: r.ptr = buf; r.len = format_int(buf, v->as.i); break;
@@ -102,20 +107,25 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
     char message[256], id_buf[32], count_buf[24];
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_record *r = &batch->records[i];
-        const sluice_value *points = lookup(r, q->field, q->field_name);
-        if (!points || points->type != SLUICE_ARRAY) {
-            int n = snprintf(message, sizeof message, points ? "field '%s' is not an array" : "field '%s' is missing",
+        sluice_value points;
+        int found = lookup(out, r, q->field, q->field_name, &points);
+        if (found != 1 || points.type != SLUICE_ARRAY) {
+            int n = snprintf(message, sizeof message,
+                             found == 1 ? "field '%s' is not an array"
+                             : found == 0 ? "field '%s' is missing" : "field '%s' cannot be read",
                              q->field_name);
             out->emit_error(out->ctx, r, 1, message, (size_t)n);
             continue;
         }
-        int64_t n = points->len;
+        int64_t n = points.len;
         added.value.as.i = n;
         out->emit_with(out->ctx, r, &added, 1);
         if (n < q->min) {
             sluice_kv payload[2];
             payload[0].key = sluice_cstr(q->id_name);
-            payload[0].value = id_text(lookup(r, q->id, q->id_name), id_buf, sizeof id_buf);
+            sluice_value id;
+            payload[0].value = lookup(out, r, q->id, q->id_name, &id) == 1 ? id_text(&id, id_buf, sizeof id_buf)
+                                                                           : SLUICE_LIT("");
             payload[1].key = sluice_cstr(q->count_name);
             payload[1].value.ptr = count_buf;
             payload[1].value.len = format_int(count_buf, n);
@@ -133,6 +143,7 @@ static const sluice_plugin QUALITY_CHECK = {
     .create = create,
     .destroy = destroy,
     .process = process,
+    .flags = SLUICE_READS_BY_ACCESSOR,
 };
 
 SLUICE_DEFINE_LIBRARY(&QUALITY_CHECK)

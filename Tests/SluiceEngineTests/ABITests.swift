@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import SluicePluginABI
+import SluiceRecords
 @testable import SluiceEngine
 import XCTest
 
@@ -101,6 +103,148 @@ final class ABITests: XCTestCase {
         let keep = try stage(c, "AddFields", [("fields", "site=berlin,extra=1"), ("overwrite", "false")])
         let kept = batch.withUnsafeBufferPointer { keep.process(batch: 2, records: $0) }
         XCTAssertEqual(json(kept.records), [#"{"id":"a","site":"paris","extra":1}"#, #"{"id":"b","site":"berlin","extra":1}"#])
+    }
+
+    // MARK: ABI 1.7: reading through the host's reader
+
+    /// The Accessor fixture built with `defines` into a folder of its own.
+    func accessorFolder(_ defines: [String] = [], name: String = #function) throws -> String {
+        let dir = try scratchFolder(name + defines.joined())
+        try compilePlugin("accessor.c", to: dir + "/libaccessor.so", defines: defines)
+        try FileManager.default.copyItem(atPath: Package.fixtures + "/widgets/Accessor-transform.json", toPath: dir + "/Accessor-transform.json")
+        return dir
+    }
+
+    /// SLUICE_READS_BY_ACCESSOR is read only when the descriptor's size covers flags and
+    /// the library says ABI 1.7 or later; the bundled readers declare it, the 1.0 golden
+    /// plugin cannot.
+    func testTheAccessorFlagIsReadOnlyWhenTheSizeCoversItAndTheMinorIsAtLeast7() throws {
+        func reads(_ c: Catalog, _ name: String) throws -> Bool { try c.find(name: name).get().load().readsByAccessor }
+        XCTAssertTrue(try reads(catalog([try accessorFolder()]), "Accessor"))
+        XCTAssertFalse(try reads(catalog([try accessorFolder(["ACCESSOR_SHORT"])]), "Accessor"), "size ends before flags")
+        XCTAssertFalse(try reads(catalog([try accessorFolder(["ACCESSOR_MINOR_6"])]), "Accessor"), "a 1.6 library has no flags")
+        let bundled = catalog([Fixtures.shared.golden], bundled: true)
+        for name in ["QualityCheck", "AddFields", "JSONLSink", "Threshold", "ConsoleSink"] {
+            XCTAssertTrue(try reads(bundled, name), "\(name) reads the accessor way")
+        }
+        XCTAssertFalse(try reads(bundled, "GoldenAlerter"), "built against ABI 1.0")
+        XCTAssertFalse(try reads(bundled, "JSONLSource"), "a source reads no records")
+    }
+
+    /// Every emitter carries the reader; on flat records it reads what the inline helpers
+    /// read: count, field_at, find, get, item, member, member_at and value_json (values
+    /// as compact JSON, containers whole). A short emitter (a host older than 1.7) reads
+    /// the same through the helpers' inline path.
+    func testTheReaderReadsFlatRecordsAsTheInlineHelpersDo() throws {
+        let s = try stage(catalog([try accessorFolder()]), "Accessor", [])
+        let input = [
+            #"{"v":"x\"y","arr":[1,{"a":[true,null]},3],"obj":{"j":2.5,"k":[1,"two"]}}"#,
+            #"{"id":1}"#,
+            #"{"v":-7,"arr":[1],"obj":{"k":{}}}"#,
+        ]
+        let batch = try records(input)
+        let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok, "\(out)")
+        XCTAssertEqual(out.records.map { RecordJSON.render($0) }.compactMap { line -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return o["read"] as? String
+        }, [
+            #"3;v,arr,obj;"x\"y";{"a":[true,null]};[1,"two"];2.5;1"#,
+            "1;id;-;-;-;-;0",
+            "3;v,arr,obj;-7;-;{};{};1",
+        ])
+    }
+
+    /// `lines` parsed by the line parser in lazy mode: host handles (SLUICE_RECORD_HOST)
+    /// in this test's arena, as a lazy source's batch holds them.
+    func lazyRecords(_ lines: [String]) throws -> [sluice_record] {
+        guard let parser = sr_line_parser_new(1) else { throw FixtureError("cannot make a line parser") }
+        defer { sr_line_parser_free(parser) }
+        sr_line_parser_set_mode(parser, SR_PARSE_LAZY)
+        guard let arenas = arena.arenas(forThreads: Int(sr_line_parser_threads(parser))) else { throw FixtureError("out of memory") }
+        var records: UnsafePointer<sluice_record>?
+        var bad: UnsafePointer<sr_bad_line>?
+        var n = 0, nbad = 0
+        let text = lines.joined(separator: "\n") + "\n"
+        let status = text.withCString { t in
+            arenas.withUnsafeBufferPointer { a in sr_parse_lines(parser, a.baseAddress, t, strlen(t), &records, &n, &bad, &nbad) }
+        }
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(nbad, 0)
+        let out = Array(UnsafeBufferPointer(start: records, count: n))
+        XCTAssertEqual(out.count, lines.count)
+        return out
+    }
+
+    /// Handles read through the reader give what flat records give: every reader function
+    /// (Accessor), the bundled accessor plugins (QualityCheck, AddFields, Threshold through
+    /// the Swift SDK) — and a plugin that wrongly reads fields[] of a handle finds nothing,
+    /// without harm.
+    func testAccessorPluginsReadHandlesAsTheyReadFlatRecords() throws {
+        let input = [
+            #"{"v":"x\"y","arr":[1,{"a":[true,null]},3],"obj":{"j":2.5,"k":[1,"two"]},"data_points":[1,2],"store_id":"s1","heartbeat":180}"#,
+            #"{ "id" : 1 , "data_points" : [ 4, 5, 6 ], "heartbeat": 20 }"#,
+            #"{"v":-7,"arr":[1],"obj":{"k":{}},"store_id":"s\u00e9","data_points":"none","heartbeat":1.5e2}"#,
+        ]
+        let flat = try records(input)
+        let lazy = try lazyRecords(input)
+        XCTAssertTrue(lazy.allSatisfy { r in withUnsafePointer(to: r) { sr_is_handle($0) != 0 } }, "the lazy parser hands out handles")
+        XCTAssertTrue(flat.allSatisfy { r in withUnsafePointer(to: r) { sr_is_handle($0) == 0 } })
+
+        let c = catalog([try accessorFolder()], bundled: true)
+        let stages: [(String, [(String, String)])] = [
+            ("Accessor", []), ("QualityCheck", [("min", "3")]), ("AddFields", [("fields", "site=berlin,v=9"), ("overwrite", "false")]),
+            ("Threshold", [("field", "heartbeat"), ("limit", "100")]),
+        ]
+        for (name, properties) in stages {
+            func run(_ batch: [sluice_record]) throws -> (records: [String], errors: [String], alerts: [[String]]) {
+                let s = try stage(c, name, properties)
+                let out = batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+                XCTAssertEqual(out.status, .ok, "\(name): \(out)")
+                return (json(out.records), out.errors.map { "\($0.code) \($0.message)" }, out.alerts.map { $0.payload.map { "\($0.key)=\($0.value)" } })
+            }
+            let a = try run(flat), b = try run(lazy)
+            XCTAssertEqual(a.records.map(canonical), b.records.map(canonical), name)
+            XCTAssertEqual(a.errors, b.errors, name)
+            XCTAssertEqual(a.alerts, b.alerts, name)
+        }
+
+        let misread = try stage(catalog([MixedMinorTests.plugins]), "Misreader", [])
+        let out = lazy.withUnsafeBufferPointer { misread.process(batch: 1, records: $0) }
+        XCTAssertEqual(out.status, .ok)
+        XCTAssertEqual(out.records.map { r -> [Int] in
+            let o = (try? JSONSerialization.jsonObject(with: Data(RecordJSON.render(r).utf8))) as? [String: Any]
+            return [o?["inline"] as? Int ?? -1, o?["accessor"] as? Int ?? -1]
+        }, [[0, 0], [0, 1], [0, 0]], "fields[] of a handle is empty; the reader finds id where there is one")
+    }
+
+    /// A record's JSON as a value (keys sorted): flat and lazy records may spell a spaced
+    /// line differently (a lazy one keeps its text), never differ in value.
+    func canonical(_ line: String) -> String {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)),
+              let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return "not JSON: " + line }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The reader's functions refuse what they cannot read without harm: NULL arguments
+    /// find nothing, value_json of NULL is refused with a reason.
+    func testTheReaderTableIsSelfSizedAndRefusesNullArguments() throws {
+        let reader = CallContext.reader
+        XCTAssertEqual(Int(reader.pointee.size), MemoryLayout<sluice_reader>.size)
+        XCTAssertEqual(CallContext.table.reader, reader, "every emitter carries it")
+        let call = CallContext(stage: "check", allowsAlerts: false, arena: arena, logger: Logger(label: "tests"))
+        let ctx = call.emitter.pointee.ctx
+        var v = sluice_value()
+        XCTAssertEqual(reader.pointee.get(ctx, nil, 1, &v), 0)
+        XCTAssertEqual(reader.pointee.find(ctx, nil, "v", 1, &v), 0)
+        XCTAssertEqual(reader.pointee.count(ctx, nil), 0)
+        XCTAssertEqual(reader.pointee.item(ctx, nil, 0, &v), 0)
+        let refused = reader.pointee.value_json(ctx, nil)
+        XCTAssertNil(refused.ptr)
+        XCTAssertEqual(call.lastError, "value_json: NULL value")
+        var three = sluice_int(3)
+        let text = reader.pointee.value_json(ctx, &three)
+        XCTAssertEqual(String(text), "3")
     }
 
     // MARK: every plugin type, from a library built with plain cc

@@ -7,26 +7,43 @@ import XCTest
 /// taken out of the header's comment exactly as written, built with plain cc, listed and
 /// run by the real host.
 final class HeaderExampleTests: XCTestCase {
-    /// The files of the header's example: the lines between its marker lines
-    /// ` * ---- <file name> ----…` up to ` * ---- end of the example ----…`, without the
-    /// comment's ` * ` and the example's four spaces of indentation.
+    /// The files of the header's first example (seen.c): the lines between its marker
+    /// lines ` * ---- <file name> ----…` up to ` * ---- end of the example ----…`, without
+    /// the comment's ` * ` and the example's four spaces of indentation.
     static func headerExample() throws -> [(name: String, text: String)] {
+        guard let first = try headerExamples().first else { throw FixtureError("sluice_plugin.h: no example found") }
+        return first
+    }
+
+    /// Every example of the header, in order (seen.c, then total.c written the accessor way).
+    static func headerExamples() throws -> [[(name: String, text: String)]] {
         let path = Package.include + "/sluice_plugin.h"
-        return try example(in: try String(contentsOfFile: path, encoding: .utf8), path: path)
+        return try examples(in: try String(contentsOfFile: path, encoding: .utf8), path: path)
     }
 
     static func example(in header: String, path: String) throws -> [(name: String, text: String)] {
+        guard let first = try examples(in: header, path: path).first else { throw FixtureError("\(path): no example found") }
+        return first
+    }
+
+    static func examples(in header: String, path: String) throws -> [[(name: String, text: String)]] {
         let lines = header.split(separator: "\n", omittingEmptySubsequences: false)
         func marker(_ line: Substring) -> String? {
             guard line.hasPrefix(" * ---- "), line.hasSuffix("---") else { return nil }
             return String(line.dropFirst(" * ---- ".count).prefix { $0 != " " })
         }
+        var examples: [[(name: String, text: String)]] = []
         var files: [(name: String, text: String)] = []
         var current: (name: String, lines: [String])?
         for (number, line) in lines.enumerated() {
             if let name = marker(line) {
                 if let file = current { files.append((file.name, file.lines.joined(separator: "\n") + "\n")) }
-                if name == "end" { return files }
+                current = nil
+                if name == "end" {
+                    examples.append(files)
+                    files = []
+                    continue
+                }
                 current = (name, [])
                 continue
             }
@@ -40,7 +57,10 @@ final class HeaderExampleTests: XCTestCase {
                 throw FixtureError("\(path):\(number + 1): a line of the example that is not \" *     <text>\": \(line)")
             }
         }
-        throw FixtureError("\(path): no example found (marker lines \" * ---- seen.c ----\" … \" * ---- end of the example ----\")")
+        if current != nil || examples.isEmpty {
+            throw FixtureError("\(path): no example found (marker lines \" * ---- seen.c ----\" … \" * ---- end of the example ----\")")
+        }
+        return examples
     }
 
     /// The example's C file, written to `sources` and built with nothing but cc and the
@@ -108,6 +128,49 @@ final class HeaderExampleTests: XCTestCase {
         try buildExample(sources: dir + "/src", plugins: plugins, widgets: plugins + "/widgets")
         let seen = try listed(plugins)
         XCTAssertEqual(seen["widgets"] as? String, plugins + "/widgets/Seen-transform.json")
+    }
+
+    /// The header's second example, written the accessor way (ABI 1.7): built as written
+    /// with plain cc, listed as reading by accessor, and run by the real host: it sums the
+    /// integers of "items" read through sluice_get and sluice_item.
+    func testTheHeadersAccessorExampleBuildsAsWrittenAndSumsItems() throws {
+        let examples = try Self.headerExamples()
+        XCTAssertEqual(examples.count, 2, "seen.c, then total.c")
+        let files = try XCTUnwrap(examples.last)
+        XCTAssertEqual(files.map(\.name), ["total.c", "Total-transform.json"])
+        let source = try XCTUnwrap(files.first { $0.name == "total.c" }).text
+        XCTAssertTrue(source.contains(".flags = SLUICE_READS_BY_ACCESSOR"), source)
+        XCTAssertFalse(source.contains("->fields") || source.contains("sluice_record_get") || source.contains("as.items"),
+                       "the accessor example reads nothing the flat way")
+
+        let dir = try scratchFolder()
+        let plugins = dir + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true)
+        try source.write(toFile: dir + "/total.c", atomically: true, encoding: .utf8)
+        try XCTUnwrap(files.last).text.write(toFile: plugins + "/Total-transform.json", atomically: true, encoding: .utf8)
+        let cc = try runProgram("/usr/bin/cc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-shared", "-fPIC",
+                                                "-I", Package.include, "-o", plugins + "/libTotal.so", dir + "/total.c"])
+        XCTAssertEqual(cc.status, 0, "the header's accessor example does not build:\n\(cc.stderr)\n\(source)")
+
+        let input = [#"{"id":1,"items":[1,2,3]}"#, #"{"id":2,"items":"none"}"#, #"{"id":3}"#, #"{"id":4,"items":[]}"#,
+                     #"{"id":5,"items":[1,"x",2.5,{"n":9},4]}"#]
+        try (input.joined(separator: "\n") + "\n").write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        let pipeline = """
+        { "name": "header-accessor-example",
+          "stages": [
+            { "name": "events", "plugin": { "name": "JSONLSource", "properties": { "path": "${pipeline.dir}/in.jsonl" } } },
+            { "name": "total", "plugin": { "name": "Total", "type": "transform" } },
+            { "name": "out", "plugin": { "name": "JSONLSink", "properties": { "path": "${pipeline.dir}/out.jsonl" } } }
+          ],
+          "connections": [ { "from": "events", "to": "total" }, { "from": "total", "to": "out" } ] }
+        """
+        try pipeline.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        let run = try host(["run", dir + "/pipeline.json", "--plugins", plugins, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let output = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)
+        XCTAssertEqual(output, [#"{"id":1,"items":[1,2,3],"total":6}"#, #"{"id":2,"items":"none"}"#, #"{"id":3}"#,
+                                #"{"id":4,"items":[],"total":0}"#, #"{"id":5,"items":[1,"x",2.5,{"n":9},4],"total":5}"#]
+            .joined(separator: "\n") + "\n")
     }
 
     /// The example is found by its marker lines, and a line that does not belong to it is

@@ -136,7 +136,7 @@ final class LagABITests: XCTestCase {
             (p["name"] as? String).map { ($0, p["abi"] as? String ?? "") }
         })
         XCTAssertEqual(abis["LagSource"], "1.\(SLUICE_ABI_MINOR)")
-        XCTAssertEqual(abis["KafkaSource"], "1.6")
+        XCTAssertEqual(abis["KafkaSource"], "1.\(SLUICE_ABI_MINOR)")
     }
 
     /// The Swift SDK's wrapper, on the host's own emitter.

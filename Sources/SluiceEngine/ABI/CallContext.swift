@@ -138,6 +138,9 @@ final class CallContext {
     private var warnedAboutAlerts = false
     private var warnedAboutOverflow = false
     private var json = sr_buf()
+    /// What the reader's value_json wrote last (its own buffer: a render_json text stays
+    /// valid while the plugin asks for a value's JSON).
+    private var valueText = sr_buf()
 
     let hot: UnsafeMutablePointer<HotState>
     let emitter: UnsafeMutablePointer<sluice_emitter>
@@ -170,6 +173,7 @@ final class CallContext {
     deinit {
         if usesLineParser, let lineParser { sr_line_parser_free(lineParser) }
         sr_buf_free(&json)
+        sr_buf_free(&valueText)
         hot.pointee.output.deallocate()
         portOutput.forEach { $0.deallocate() }
         hot.pointee.alerts.deallocate()
@@ -538,6 +542,98 @@ final class CallContext {
         return true
     }
 
+    // MARK: the reader (ABI 1.7)
+
+    /// A reader function's -1: the record or value could not be read; last_error says why.
+    func unreadable(_ call: String) -> Int32 {
+        lastError = "\(call): the record cannot be read (a record of a batch that ended, or memory ran out)"
+        return -1
+    }
+
+    /// value_json: the value as compact JSON in `valueText`. A value with pointers (a
+    /// string, a container) is copied into the batch arena first, as render_json copies a
+    /// record the plugin built, so what is written is bounded and its text clean; the
+    /// record core writes a host container read from text and unchanged as its source bytes.
+    func valueJSON(_ v: UnsafePointer<sluice_value>?) -> sluice_str {
+        guard let v else { return refusedText("value_json: NULL value") }
+        sr_buf_clear(&valueText)
+        switch Int32(bitPattern: v.pointee.type) {
+        case SLUICE_NULL, SLUICE_BOOL, SLUICE_INT, SLUICE_DOUBLE:
+            var value = v.pointee
+            sr_write_value_json(&valueText, &value)
+        default:
+            var field = sluice_field(key: sluice_key(SLUICE_NO_KEY), name_len: 1, name: CallContext.valueName, value: v.pointee)
+            var copy = sluice_record()
+            let copied = withUnsafePointer(to: &field) { f -> Bool in
+                var one = sluice_record(fields: f, nfields: 1, flags: 0)
+                return copyRecord(&one, into: &copy)
+            }
+            var copiedField = sluice_field()
+            guard copied, sr_field_at(&copy, 0, &copiedField) == 1 else {
+                return refusedText("value_json: " + (lastError ?? "cannot copy the value"))
+            }
+            sr_write_value_json(&valueText, &copiedField.value)
+        }
+        guard valueText.failed == 0 else { return refusedText("value_json: out of memory rendering the value's JSON") }
+        if valueText.data == nil {  // cannot happen (every value writes a byte); a valid pointer all the same
+            sr_buf_append(&valueText, " ", 1)
+            sr_buf_clear(&valueText)
+        }
+        return sluice_str(ptr: valueText.data, len: valueText.len)
+    }
+
+    nonisolated(unsafe) private static let valueName: UnsafePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: 2)
+        p[0] = 0x76  // "v"
+        p[1] = 0
+        return UnsafePointer(p)
+    }()
+
+    /// The reader every emitter carries (ABI 1.7): the record core's sr_get family, which
+    /// reads flat records and host handles alike. Static: it has no state of its own.
+    nonisolated(unsafe) static let reader: UnsafePointer<sluice_reader> = {
+        var r = sluice_reader()
+        r.size = UInt32(MemoryLayout<sluice_reader>.size)
+        r.get = { ctx, record, key, out in
+            guard let record, let out else { return 0 }
+            let found = sr_get(record, key, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("get")
+        }
+        r.find = { ctx, record, name, len, out in
+            guard let record, let out, name != nil || len == 0 else { return 0 }
+            let found = sr_find(record, name, len, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("find")
+        }
+        r.count = { _, record in
+            guard let record else { return 0 }
+            return sr_count(record)
+        }
+        r.field_at = { ctx, record, i, out in
+            guard let record, let out else { return 0 }
+            let found = sr_field_at(record, i, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("field_at")
+        }
+        r.member = { ctx, object, key, name, len, out in
+            guard let object, let out, key != SLUICE_NO_KEY || name != nil || len == 0 else { return 0 }
+            let found = sr_member(object, key, name, len, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("member")
+        }
+        r.member_at = { ctx, object, i, out in
+            guard let object, let out else { return 0 }
+            let found = sr_member_at(object, i, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("member_at")
+        }
+        r.item = { ctx, array, i, out in
+            guard let array, let out else { return 0 }
+            let found = sr_item(array, i, out)
+            return found >= 0 ? found : CallContext.of(ctx).unreadable("item")
+        }
+        r.value_json = { ctx, v in CallContext.of(ctx).valueJSON(v) }
+        let table = UnsafeMutablePointer<sluice_reader>.allocate(capacity: 1)
+        table.initialize(to: r)
+        return UnsafePointer(table)
+    }()
+
     // MARK: the C table
 
     static func of(_ ctx: UnsafeMutableRawPointer?) -> CallContext {
@@ -643,6 +739,7 @@ final class CallContext {
         t.emit_json_lines = { ctx, text, len, origin, first in
             CallContext.of(ctx).emitJSONLines(text, len, origin: origin, firstLine: first)
         }
+        t.reader = CallContext.reader
         return t
     }()
 }

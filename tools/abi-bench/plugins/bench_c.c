@@ -1,5 +1,6 @@
-/* The ABI benchmark's C plugins: pass the batch on, emit record by record, read two fields.
- * Built with plain `cc -O2 -shared -fPIC -I PluginSDK/include`. */
+/* The ABI benchmark's C plugins: pass the batch on, emit record by record, read two fields
+ * inline (the flat layout) and read the same two the accessor way (ABI 1.7: sluice_get,
+ * SLUICE_READS_BY_ACCESSOR). Built with plain `cc -O2 -shared -fPIC -I PluginSDK/include`. */
 #include <sluice_plugin.h>
 
 #include <stdlib.h>
@@ -44,11 +45,27 @@ static sluice_status read_two(void *instance, const sluice_batch *b, const sluic
     return out->emit_input(out->ctx, 0, b->count);
 }
 
-#define BENCH(var, nm, fn) \
-    static const sluice_plugin var = {.size = sizeof(sluice_plugin), .type = SLUICE_TRANSFORM, \
-        .name = nm, .version = "1.0.0", .create = create, .destroy = destroy, .process = fn}
-BENCH(PASS, "BenchPassC", pass);
-BENCH(EMIT, "BenchEmitC", emit_each);
-BENCH(READ, "BenchReadC", read_two);
+static sluice_status read_two_by_accessor(void *instance, const sluice_batch *b, const sluice_emitter *out) {
+    state *s = instance;
+    double sum = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        sluice_value id, v;
+        if (sluice_get(out, &b->records[i], s->store, &id) == 1 && id.type == SLUICE_STRING) sum += (double)id.len;
+        if (sluice_get(out, &b->records[i], s->value, &v) == 1) {
+            if (v.type == SLUICE_DOUBLE) sum += v.as.d;
+            else if (v.type == SLUICE_INT) sum += (double)v.as.i;
+        }
+    }
+    s->checksum += sum;
+    return out->emit_input(out->ctx, 0, b->count);
+}
 
-SLUICE_DEFINE_LIBRARY(&PASS, &EMIT, &READ)
+#define BENCH(var, nm, fn, fl) \
+    static const sluice_plugin var = {.size = sizeof(sluice_plugin), .type = SLUICE_TRANSFORM, \
+        .name = nm, .version = "1.0.0", .create = create, .destroy = destroy, .process = fn, .flags = fl}
+BENCH(PASS, "BenchPassC", pass, 0);
+BENCH(EMIT, "BenchEmitC", emit_each, 0);
+BENCH(READ, "BenchReadC", read_two, 0);
+BENCH(READ_ACCESSOR, "BenchReadAccC", read_two_by_accessor, SLUICE_READS_BY_ACCESSOR);
+
+SLUICE_DEFINE_LIBRARY(&PASS, &EMIT, &READ, &READ_ACCESSOR)

@@ -1,11 +1,13 @@
 // The ABI benchmark's runner: loads the benchmark plugins through the catalog, exactly as
 // the host does, and measures nanoseconds per record of a transform call for batch sizes
-// 1 to 1024. Run it with tools/abi-bench/run (release build), not directly.
+// 1 to 1024: passing records on, and reading two fields inline and through the accessors
+// (ABI 1.7), on flat records and on host handles (lazy records). Run it with tools/abi-bench/run (release build), not directly.
 //
 //   abi-bench PLUGIN_DIR [--records N]
 import Foundation
 import SluiceEngine
 import SluicePluginABI
+import SluiceRecords
 
 let args = CommandLine.arguments
 guard args.count >= 2 else {
@@ -31,12 +33,36 @@ for i in 0..<1024 {
     input.append(try parser.parse(line, into: arena))
 }
 
-let plugins = ["BenchPassC", "BenchEmitC", "BenchReadC", "BenchPassSwift", "BenchEmitSwift", "BenchReadSwift"]
+// The same events as host handles (ABI 1.7 lazy records), parsed by the line parser in
+// lazy mode into an arena that lives as long as the runner.
+var handles: [sluice_record] = []
+do {
+    let lines = input.map(RecordJSON.render).joined(separator: "\n") + "\n"
+    guard let parser = sr_line_parser_new(1), let lazyArena = sr_arena_new(1 << 20) else { fatalError("out of memory") }
+    sr_line_parser_set_mode(parser, SR_PARSE_LAZY)
+    var records: UnsafePointer<sluice_record>?
+    var bad: UnsafePointer<sr_bad_line>?
+    var n = 0, nbad = 0
+    let arenas: [OpaquePointer?] = [lazyArena]
+    let status = lines.withCString { t in
+        arenas.withUnsafeBufferPointer { sr_parse_lines(parser, $0.baseAddress, t, strlen(t), &records, &n, &bad, &nbad) }
+    }
+    precondition(status == 0 && n == input.count && nbad == 0, "the lazy parser refused the events")
+    handles = Array(UnsafeBufferPointer(start: records, count: n))
+    precondition(handles.allSatisfy { r in withUnsafePointer(to: r) { sr_is_handle($0) != 0 } }, "no handles: lazy mode is not built")
+    sr_line_parser_free(parser)
+}
+
+// Read: two fields inline (the flat layout); Read acc: the same through the accessors
+// (sluice_get; in Swift, the SDK's Record), on flat records, then on handles.
+let plugins = ["BenchPassC", "BenchEmitC", "BenchReadC", "BenchReadAccC",
+               "BenchPassSwift", "BenchEmitSwift", "BenchReadInlineSwift", "BenchReadSwift"]
+let columns = ["Pass C", "Emit C", "Read C", "Read acc C", "Pass Swift", "Emit Swift", "Read Swift", "Read acc Swift"]
 let sizes = [1, 4, 16, 64, 256, 1024]
 
-@MainActor func nanosecondsPerRecord(_ stage: StageInstance, batchSize: Int) -> Double {
+@MainActor func nanosecondsPerRecord(_ stage: StageInstance, batchSize: Int, records: [sluice_record] = input) -> Double {
     let calls = max(1, recordsPerPoint / batchSize)
-    return input.withUnsafeBufferPointer { all in
+    return records.withUnsafeBufferPointer { all in
         let batch = UnsafeBufferPointer(rebasing: all[0..<batchSize])
         var emitted = 0
         for _ in 0..<min(calls, 1000) { emitted &+= stage.process(batch: 1, records: batch).records.count }  // warm up
@@ -48,20 +74,27 @@ let sizes = [1, 4, 16, 64, 256, 1024]
     }
 }
 
+// The accessor readers again, on handles (an inline reader finds no field in a handle: a
+// pipeline hands it flat records instead). The same 1024 handles are read over and over, so
+// whatever the record core caches at a value's first read is warm.
+let onHandles = ["BenchReadAccC", "BenchReadSwift"]
+
 var results: [String: [Int: Double]] = [:]
-for name in plugins {
+for (name, records, column) in plugins.map({ ($0, input, $0) }) + onHandles.map({ ($0, handles, $0 + "/handles") }) {
     let entry = try catalog.find(name: name).get()
     let stage = try StageInstance(descriptor: try entry.load(), identity: StageIdentity(pipeline: "bench", stage: name),
                                   properties: [], allowsAlerts: false, arena: arena)
     for size in sizes {
         // Best of three, to keep the other core's noise out.
-        results[name, default: [:]][size] = (0..<3).map { _ in nanosecondsPerRecord(stage, batchSize: size) }.min()!
+        results[column, default: [:]][size] = (0..<3).map { _ in nanosecondsPerRecord(stage, batchSize: size, records: records) }.min()!
     }
 }
+let allColumns = plugins + onHandles.map { $0 + "/handles" }
+let headings = columns + ["Read acc C, handles", "Read acc Swift, handles"]
 
 print("ns per record (best of 3; \(recordsPerPoint) records per measurement)")
-print("| batch | " + plugins.joined(separator: " | ") + " |")
-print("|---:|" + plugins.map { _ in "---:" }.joined(separator: "|") + "|")
+print("| batch | " + headings.joined(separator: " | ") + " |")
+print("|---:|" + allColumns.map { _ in "---:" }.joined(separator: "|") + "|")
 for size in sizes {
-    print("| \(size) | " + plugins.map { String(format: "%.2f", results[$0]![size]!) }.joined(separator: " | ") + " |")
+    print("| \(size) | " + allColumns.map { String(format: "%.2f", results[$0]![size]!) }.joined(separator: " | ") + " |")
 }
