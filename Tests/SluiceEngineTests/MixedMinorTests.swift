@@ -108,8 +108,7 @@ final class MixedMinorTests: XCTestCase {
     /// Lazy records (handles to the 1.7 stages, materialised once for the 1.0 and 1.3
     /// ones), in process and isolated: the same bytes as eager.
     func testLazyRunsWriteTheSameEventsAndAlertsAsEager() throws {
-        try XCTSkipUnless(try Self.handlesReachAccessorPlugins(),
-                          "lazy records are not wired in yet (branches i25-lazy and i25-wire): SLUICE_RECORDS=lazy still hands out flat records")
+        XCTAssertTrue(try Self.handlesReachAccessorPlugins(), "SLUICE_RECORDS=lazy hands accessor plugins handles")
         let reference = try run(records: "eager")
         try checkContent(reference)
         for isolation in ["none", "process"] {
@@ -156,8 +155,6 @@ final class MixedMinorTests: XCTestCase {
     /// Handles: fields[] is empty (nfields 0), so the plugin that reads it wrongly finds
     /// nothing, never garbage; the reader finds the field; the host goes on.
     func testAnAccessorPluginReadingFieldsOfAHandleFindsNoFieldAndTheHostGoesOn() throws {
-        try XCTSkipUnless(try Self.handlesReachAccessorPlugins(),
-                          "lazy records are not wired in yet (branches i25-lazy and i25-wire): no handle reaches a plugin")
         let rows = try Self.misreader(records: "lazy")
         XCTAssertEqual(rows.map(\.inline), [0, 0], "a handle has no fields of its own")
         XCTAssertEqual(rows.map(\.accessor), [1, 1], "the reader finds them")
