@@ -132,7 +132,12 @@ inline uint32_t visible(const sluice_record &r, const LazyRecord *R) {
     return v < used ? v : used;
 }
 
-inline bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+// Blanks between tokens. Not '\r': the eager parser keeps no text holding one (it would end
+// the line for some readers), so such a line is left to it and both ways write the same bytes.
+inline bool blank(char c) { return c == ' ' || c == '\t'; }
+// Blanks around a line (and lines of nothing else, which are skipped), as the eager parser
+// trims them.
+inline bool line_blank(char c) { return blank(c) || c == '\r'; }
 inline bool digit(char c) { return static_cast<unsigned char>(c - '0') <= 9; }
 inline uint64_t zero_bytes(uint64_t w) { return (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull; }
 
@@ -1000,8 +1005,8 @@ uint64_t parse_lines_lazy(LazyLines *lz, sr_parser *parser, sr_arena *arena, con
         size_t n = static_cast<size_t>(stop - line);
         if (n && line[n - 1] == '\r') n--;
         const char *s = line, *e = line + n;
-        while (s < e && blank(*s)) s++;
-        while (e > s && blank(e[-1])) e--;
+        while (s < e && line_blank(*s)) s++;
+        while (e > s && line_blank(e[-1])) e--;
         if (s < e) {
             sluice_record r;
             if (lazy && lz->index(arena, s, static_cast<size_t>(e - s), &r)) {

@@ -334,11 +334,22 @@ final class LazyRecordTests: XCTestCase {
     }
 
     func testBlanksTabsAndEmptyObjects() throws {
-        let spaced = " \t{ \"a\" :\t1 ,\r\"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }\t "
+        let spaced = " \t{ \"a\" :\t1 , \"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }\t "
         let r = try handle(spaced)
+        var h = r
+        XCTAssertNotEqual(sr_is_handle(&h), 0)
         XCTAssertEqual(describe(r), #""a"=i1;"b"=[i1,{"c":s"x y"}];"e"={}"#)
-        XCTAssertEqual(rendered(r), "{ \"a\" :\t1 ,\r\"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }",
+        XCTAssertEqual(rendered(r), "{ \"a\" :\t1 , \"b\" : [ 1 , { \"c\" : \"x y\" } ] , \"e\" : { } }",
                        "the line without its surrounding blanks")
+        // A carriage return between tokens: the eager parser keeps no text holding one (it
+        // would end the line for some readers), so the lazy indexer leaves such a line to it:
+        // the same record, rendered compact, whichever way the pipeline parses.
+        for line in ["{\"a\":\r1,\"b\":2}", "{\"a\":1,\r\"b\":2}", "{ \"a\" : 1 ,\r \"b\" : 2 }"] {
+            var cr = try handle(line)
+            XCTAssertEqual(sr_is_handle(&cr), 0, "left to the eager parser")
+            XCTAssertEqual(rendered(cr), #"{"a":1,"b":2}"#)
+            XCTAssertEqual(rendered(cr), rendered(try XCTUnwrap(eagerParse(line + "\n").records.first)))
+        }
         XCTAssertEqual(general(r), #"{"a":1,"b":[1,{"c":"x y"}],"e":{}}"#)
         let empty = try handle("{}")
         XCTAssertEqual(count(empty), 0)
@@ -686,7 +697,9 @@ final class LazyRecordTests: XCTestCase {
     /// each line, and around it.
     static func respaced(_ text: String, seed: UInt64) -> String {
         var rng = SeededGenerator(seed: seed)
-        let blanks = [" ", "\t", "  ", " \t", "\r ", ""]
+        // No carriage return: a line holding one between tokens is left to the eager parser
+        // (testBlanksTabsAndEmptyObjects), and these lines are to be read lazily.
+        let blanks = [" ", "\t", "  ", " \t", ""]
         var out = ""
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             var inString = false, escaped = false

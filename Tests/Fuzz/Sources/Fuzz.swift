@@ -235,6 +235,7 @@ func fuzzLazyRecords(_ data: UnsafeRawBufferPointer) {
         if general != RecordJSON.render(er) { broken("record \(i): the general renderings differ") }
         var r = lr
         let fast = renderFast(lr)
+        if fast != renderFast(er) { broken("record \(i): lazy renders \(fast), eager \(renderFast(er))") }
         if sr_record_source_fields(&r) >= 0 {
             if Array(fast.utf8) != Array(line) { broken("record \(i): option A gives \(fast), not its line") }
         } else if fast != general {
