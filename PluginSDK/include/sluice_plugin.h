@@ -508,8 +508,11 @@ typedef struct sluice_kv {
  *        out->reader->value_json(out->ctx, &v)  a value as compact JSON text (check
  *                                               SLUICE_HAS(out, sluice_emitter, reader))
  *      Each returns 1 and fills its last argument when the field, item or member is there,
- *      0 when it is not, -1 when it cannot be read (memory ran out, a record of a batch
- *      that ended): out->last_error says why.
+ *      0 when it is not, -1 when it cannot be read (memory ran out, or a handle the host
+ *      no longer trusts): out->last_error says why. Keeping a handle past the call that
+ *      received it is an error, as keeping any pointer the host gave is: the host refuses
+ *      such a handle when it can tell, but it cannot always (its memory may hold a later
+ *      batch's record by then).
  *    - What a handle is. With the flag, the host may hand you a record as a handle:
  *      SLUICE_RECORD_HOST is set in its flags, `fields` is opaque and `nfields` is 0. The
  *      host has validated the whole line and indexed its top-level fields; a value is
@@ -813,7 +816,7 @@ typedef struct sluice_alert {
  */
 /** ABI 1.7: reading records through the host (sluice_emitter.reader). Every function
  *  returns 1 and fills *out when the field, member or item is there, 0 when it is not, and
- *  -1 when it cannot be read (memory ran out, a handle of a batch that ended): last_error
+ *  -1 when it cannot be read (memory ran out, a handle no longer trusted): last_error
  *  says why. Values are valid until the call returns. A STRING value points into host
  *  memory and is not NUL-terminated. An ARRAY's or OBJECT's `len` is its count, and its
  *  `as.items` / `as.fields` may be a host handle: read them with item, member and
@@ -838,9 +841,10 @@ typedef struct sluice_reader {
     int (*member_at)(void *ctx, const sluice_value *object, uint32_t i, sluice_field *out);
     /** Item i of an ARRAY value. */
     int (*item)(void *ctx, const sluice_value *array, uint32_t i, sluice_value *out);
-    /** A value as compact JSON text (a container read from text and unchanged: its source
-     *  bytes). Valid until the next value_json call or the end of the call; ptr NULL when
-     *  it cannot be rendered. */
+    /** A value as compact JSON text, written value by value as render_json writes a
+     *  record's fields (a container read from spaced text comes out compact). Valid until
+     *  the next value_json call or the end of the call; ptr NULL when it cannot be
+     *  rendered. */
     sluice_str (*value_json)(void *ctx, const sluice_value *v);
 } sluice_reader;
 

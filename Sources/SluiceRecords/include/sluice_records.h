@@ -132,7 +132,10 @@ int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *
  * In lazy mode the line parser hands out records as host handles (SLUICE_RECORD_HOST):
  * the line's text, validated in full, and an index of its top-level members; a value is
  * parsed the first time it is read. Handles live in the batch's arenas and are trusted
- * only while that batch lives (a tag, as the fields header's). Everything the host reads
+ * only while that batch lives (a tag, as the fields header's: "a handle of an ended batch"
+ * below is one whose memory no longer holds a live tag; an arena reused by a later batch can
+ * hold a new handle at the same address, so the tag guards against mistakes and stale
+ * pointers, it is no guarantee for a handle kept past its call). Everything the host reads
  * records with goes through the sr_get family below, which takes flat records and handles
  * alike; a handle read the old way (fields[], sluice_record_get) has no fields.
  *   - A handle's view: fields = the host's record (opaque), nfields = 0, flags =
