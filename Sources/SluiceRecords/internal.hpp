@@ -256,6 +256,12 @@ int lazy_copy_record(const sluice_record &in, sluice_record *out, char *err, siz
 // from it).
 int lazy_write_record_json(sr_buf *buf, const sluice_record &r);
 int lazy_render_record_json(sr_buf *buf, const sluice_record &r);
+// Renders a record that only gained fields (write.cpp): its source text `src` (a JSON
+// object, `len` bytes) without its closing `}`, then `,` (when the object has `members`)
+// and the `n` added fields compact, then `}`. The fields are `stride` bytes apart (a
+// sluice_field first in each). Throws std::bad_alloc when the buffer cannot grow.
+void put_with_added(sr_buf *b, const char *src, uint32_t len, bool members, const sluice_field *added,
+                    size_t stride, uint32_t n);
 int lazy_write_value_json(sr_buf *buf, const sluice_value &v);
 int64_t lazy_source_fields(const sluice_record &r);
 
