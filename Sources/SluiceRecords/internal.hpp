@@ -56,9 +56,6 @@ class KeyCache {
     std::unordered_map<std::string_view, sluice_key> cache_;
 };
 
-// True when `key` is interned for exactly this name.
-bool key_matches(sluice_key key, const char *name, size_t len);
-
 // Equal bytes? Inlined for the short names records have, where a call to memcmp costs
 // more than the compare.
 inline bool same_bytes(const char *a, const char *b, size_t n) {
