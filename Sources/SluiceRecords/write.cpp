@@ -10,9 +10,8 @@
 
 namespace {
 
-// Room for `extra` more bytes; throws std::bad_alloc (and marks the buffer failed, after
-// which every append throws at once) when the buffer cannot grow.
-void reserve(sr_buf *b, size_t extra) {
+// reserve() when the room is not there yet: grows the buffer.
+[[gnu::noinline]] void grow(sr_buf *b, size_t extra) {
     if (b->failed) throw std::bad_alloc();
     if (b->len + extra <= b->cap && b->len + extra >= b->len) return;
     if (extra > (SIZE_MAX >> 2) - b->len) {
@@ -28,6 +27,14 @@ void reserve(sr_buf *b, size_t extra) {
     }
     b->data = p;
     b->cap = cap;
+}
+
+// Room for `extra` more bytes; throws std::bad_alloc (and marks the buffer failed, after
+// which every append throws at once) when the buffer cannot grow. The common case (room
+// there) inline.
+inline void reserve(sr_buf *b, size_t extra) {
+    if (__builtin_expect(!b->failed && b->len <= b->cap && extra <= b->cap - b->len, 1)) return;
+    grow(b, extra);
 }
 
 inline void put(sr_buf *b, const char *s, size_t n) {
