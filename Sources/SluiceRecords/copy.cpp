@@ -157,9 +157,19 @@ bool copy_name(const Src &src, sr_arena *arena, const sluice_field &in, sluice_f
     const char *name = in.name_len ? src.at(in.name, in.name_len) : "";
     // Bytes another process can change are copied before they are checked and interned.
     if (Src::kShared && in.name_len) name = sluice_records::arena_strdup(arena, name, in.name_len);
-    if (in.key != SLUICE_NO_KEY && sluice_records::key_matches(in.key, name, in.name_len)) {
-        out->key = in.key;
-    } else if (is_utf8(name, in.name_len)) {
+    if (in.key != SLUICE_NO_KEY) {
+        // A key with its own name (emit_with of a name the plugin interned): kept, and
+        // its stored name used, found once.
+        uint32_t klen = 0;
+        const char *kname = sr_key_name(in.key, &klen);
+        if (kname && klen == in.name_len && (kname == name || sluice_records::same_bytes(kname, name, klen))) {
+            out->key = in.key;
+            out->name = kname;
+            out->name_len = klen;
+            return true;
+        }
+    }
+    if (is_utf8(name, in.name_len)) {
         out->key = sr_intern(name, in.name_len);
     } else {
         out->key = SLUICE_NO_KEY;

@@ -56,9 +56,6 @@ class KeyCache {
     std::unordered_map<std::string_view, sluice_key> cache_;
 };
 
-// True when `key` is interned for exactly this name.
-bool key_matches(sluice_key key, const char *name, size_t len);
-
 // Equal bytes? Inlined for the short names records have, where a call to memcmp costs
 // more than the compare.
 inline bool same_bytes(const char *a, const char *b, size_t n) {
@@ -256,6 +253,12 @@ int lazy_copy_record(const sluice_record &in, sluice_record *out, char *err, siz
 // from it).
 int lazy_write_record_json(sr_buf *buf, const sluice_record &r);
 int lazy_render_record_json(sr_buf *buf, const sluice_record &r);
+// Renders a record that only gained fields (write.cpp): its source text `src` (a JSON
+// object, `len` bytes) without its closing `}`, then `,` (when the object has `members`)
+// and the `n` added fields compact, then `}`. The fields are `stride` bytes apart (a
+// sluice_field first in each). Throws std::bad_alloc when the buffer cannot grow.
+void put_with_added(sr_buf *b, const char *src, uint32_t len, bool members, const sluice_field *added,
+                    size_t stride, uint32_t n);
 int lazy_write_value_json(sr_buf *buf, const sluice_value &v);
 int64_t lazy_source_fields(const sluice_record &r);
 

@@ -100,10 +100,4 @@ sluice_key KeyCache::get(std::string_view name) {
     return key;
 }
 
-bool key_matches(sluice_key key, const char *name, size_t len) {
-    uint32_t klen = 0;
-    const char *kname = sr_key_name(key, &klen);
-    return kname && klen == len && same_bytes(kname, name, len);
-}
-
 }  // namespace sluice_records

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -87,6 +88,7 @@ struct Extra {
     uint32_t replaces;  // the member it replaces, or kNone (added)
     uint32_t reserved;
 };
+static_assert(offsetof(Extra, f) == 0, "put_with_added reads an extra's field at its start");
 
 struct LazyRecord : Tagged {
     LazyText *text;
@@ -1279,15 +1281,12 @@ int lazy_render_record_json(sr_buf *b, const sluice_record &r) {
     const uint32_t vis = visible(r, R);
     if ((t->flags & kDuplicate) || replaces_any(R, vis)) return lazy_write_record_json(b, r);
     if (vis == 0) return sr_buf_append(b, t->text, t->len);
-    sr_buf_append(b, t->text, t->len - 1);  // all but the closing brace
-    for (uint32_t i = 0; i < vis; i++) {
-        const sluice_field &f = R->extras[i].f;
-        if (i || t->n) sr_buf_append(b, ",", 1);
-        sr_write_json_string(b, f.name, f.name_len);
-        sr_buf_append(b, ":", 1);
-        sr_write_value_json(b, &f.value);
+    try {
+        put_with_added(b, t->text, t->len, t->n > 0, &R->extras[0].f, sizeof(Extra), vis);
+    } catch (...) {
+        b->failed = 1;  // out of memory
     }
-    return sr_buf_append(b, "}", 1);
+    return b->failed ? -1 : 0;
 }
 
 int lazy_write_value_json(sr_buf *b, const sluice_value &v) {

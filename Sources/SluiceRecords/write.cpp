@@ -10,9 +10,8 @@
 
 namespace {
 
-// Room for `extra` more bytes; throws std::bad_alloc (and marks the buffer failed, after
-// which every append throws at once) when the buffer cannot grow.
-void reserve(sr_buf *b, size_t extra) {
+// reserve() when the room is not there yet: grows the buffer.
+[[gnu::noinline]] void grow(sr_buf *b, size_t extra) {
     if (b->failed) throw std::bad_alloc();
     if (b->len + extra <= b->cap && b->len + extra >= b->len) return;
     if (extra > (SIZE_MAX >> 2) - b->len) {
@@ -28,6 +27,14 @@ void reserve(sr_buf *b, size_t extra) {
     }
     b->data = p;
     b->cap = cap;
+}
+
+// Room for `extra` more bytes; throws std::bad_alloc (and marks the buffer failed, after
+// which every append throws at once) when the buffer cannot grow. The common case (room
+// there) inline.
+inline void reserve(sr_buf *b, size_t extra) {
+    if (__builtin_expect(!b->failed && b->len <= b->cap && extra <= b->cap - b->len, 1)) return;
+    grow(b, extra);
 }
 
 inline void put(sr_buf *b, const char *s, size_t n) {
@@ -50,6 +57,55 @@ void put_fields(sr_buf *b, const sluice_field *fields, uint32_t n) {
         sr_write_value_json(b, &fields[i].value);
     }
     put(b, '}');
+}
+
+// Whether JSON writes the bytes as they are between quotes: no quote, backslash or control
+// byte (bytes >= 0x80 are written as they are by sr_write_json_string too).
+inline bool plain(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == '"' || c == '\\') return false;
+    }
+    return true;
+}
+
+// `"name":value` of one added field, with a leading `,` when `comma`. The common case (a
+// name and a string needing no escape, an integer, a boolean, null) is written straight
+// into room reserved once; anything else goes through sr_write_json_string and
+// sr_write_value_json, which give the same bytes.
+void put_added(sr_buf *b, const sluice_field &f, bool comma) {
+    const sluice_value &v = f.value;
+    const bool plain_name = plain(f.name, f.name_len);
+    const bool plain_string = v.type == SLUICE_STRING && plain(v.as.s, v.len);
+    if (plain_name && (v.type == SLUICE_INT || v.type == SLUICE_BOOL || v.type == SLUICE_NULL || plain_string)) {
+        reserve(b, size_t(f.name_len) + (plain_string ? size_t(v.len) : 0) + 32);
+        char *p = b->data + b->len;
+        if (comma) *p++ = ',';
+        *p++ = '"';
+        if (f.name_len) std::memcpy(p, f.name, f.name_len);
+        p += f.name_len;
+        *p++ = '"';
+        *p++ = ':';
+        switch (v.type) {
+        case SLUICE_INT: p = std::to_chars(p, p + 24, v.as.i).ptr; break;
+        case SLUICE_BOOL:
+            if (v.as.b) std::memcpy(p, "true", 4), p += 4;
+            else std::memcpy(p, "false", 5), p += 5;
+            break;
+        case SLUICE_NULL: std::memcpy(p, "null", 4), p += 4; break;
+        default:
+            *p++ = '"';
+            if (v.len) std::memcpy(p, v.as.s, v.len);
+            p += v.len;
+            *p++ = '"';
+        }
+        b->len = static_cast<size_t>(p - b->data);
+        return;
+    }
+    if (comma) put(b, ',');
+    sr_write_json_string(b, f.name, f.name_len);
+    put(b, ':');
+    sr_write_value_json(b, &v);
 }
 
 // A container value whose items are a host handle (lazy.cpp): read through the index.
@@ -209,19 +265,27 @@ extern "C" int sr_render_record_json(sr_buf *b, const sluice_record *r) noexcept
         put(b, src, len);
         return b->failed ? -1 : 0;
     }
-    put(b, src, len - 1);  // all but the closing brace
-    for (uint32_t i = held; i < r->nfields; i++) {
-        if (i) put(b, ',');
-        sr_write_json_string(b, r->fields[i].name, r->fields[i].name_len);
-        put(b, ':');
-        sr_write_value_json(b, &r->fields[i].value);
-    }
-    put(b, '}');
+    sluice_records::put_with_added(b, src, len, held > 0, r->fields + held, sizeof(sluice_field), r->nfields - held);
     return b->failed ? -1 : 0;
 } catch (...) {
     b->failed = 1;  // out of memory
     return -1;
 }
+
+namespace sluice_records {
+
+void put_with_added(sr_buf *b, const char *src, uint32_t len, bool members, const sluice_field *added,
+                    size_t stride, uint32_t n) {
+    reserve(b, len + 1 + size_t(n) * 48);  // the text, the brace, and room for small fields
+    std::memcpy(b->data + b->len, src, len - 1);  // all but the closing brace
+    b->len += len - 1;
+    const char *at = reinterpret_cast<const char *>(added);
+    for (uint32_t i = 0; i < n; i++, at += stride)
+        put_added(b, *reinterpret_cast<const sluice_field *>(at), i > 0 || members);
+    put(b, '}');
+}
+
+}  // namespace sluice_records
 
 extern "C" int sr_render_json_lines(sr_buf *b, const sluice_record *records, size_t count) noexcept try {
     // A batch's records are long out of cache by the time a sink renders them: ask for the

@@ -139,6 +139,26 @@ final class RenderTests: XCTestCase {
         return keeps
     }
 
+    /// Fields added after the text are written as the general renderer writes them, whether
+    /// the fast writer takes them (a name and a string needing no escape, an integer, a
+    /// boolean, null) or the general one does (escapes, doubles, containers), flat or lazy.
+    func testAddedFieldsAreWrittenAsTheGeneralRendererWritesThem() throws {
+        let adds: [(String, String)] = [
+            ("i", "-9223372036854775808"), ("t", "true"), ("f", "false"), ("z", "null"), ("s", #""plain é""#),
+            ("e", #""""#), ("c", #""a\u0001b\\""#), (#"q"n"#, "7"), ("tab\t", #"[1,{"x":2}]"#), ("d", "3.0"),
+        ]
+        let expected = #""i":-9223372036854775808,"t":true,"f":false,"z":null,"s":"plain é","e":"","c":"a\u0001b\\","q\"n":7,"tab\t":[1,{"x":2}],"d":3.0"#
+        for mode in [SR_PARSE_EAGER, SR_PARSE_LAZY] {
+            sr_line_parser_set_mode(lineParser, Int32(mode))
+            for line in [#"{"a": 1}"#, "{ }"] {
+                let r = try XCTUnwrap(parse(line + "\n").first)
+                XCTAssertEqual(withUnsafePointer(to: r) { sr_is_handle($0) != 0 }, mode == SR_PARSE_LAZY, line)
+                let added = try with(r, adds)
+                XCTAssertEqual(fast(added), appended(line, expected, members: line != "{ }"), "\(mode) \(line)")
+            }
+        }
+    }
+
     func testTheBundledDataIsRenderedVerbatimInAnySpacing() throws {
         var rng = SeededGenerator(seed: 25)
         var total = 0

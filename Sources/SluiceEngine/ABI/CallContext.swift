@@ -56,10 +56,12 @@ struct HotState {
     var arena: OpaquePointer
     var alertLimit = Int.max
     var allowsAlerts = false
-    /// Why the fast path's copy refused an alert (256 bytes, NUL-terminated).
-    let alertError: UnsafeMutablePointer<CChar> = .allocate(capacity: CallContext.alertErrorBytes)
+    /// Why a fast path's C call (emit_with's, emit_alert's) refused (256 bytes, NUL-terminated).
+    let fastError: UnsafeMutablePointer<CChar> = .allocate(capacity: CallContext.fastErrorBytes)
     /// The CallContext this belongs to, for everything that is not hot.
     var owner: Unmanaged<CallContext>
+    /// CallContext.tracksBases, read by emit_with's fast path.
+    var tracksBases = false
 
     @inline(__always) func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
         guard let base = input else { return false }
@@ -149,7 +151,10 @@ final class CallContext {
     /// In a worker: note, for each record emit_with builds on an input record, which one
     /// (`bases`, by output position; -1 or absent: none), so the output crosses back as
     /// "input i with these fields" rather than whole.
-    var tracksBases = false
+    var tracksBases: Bool {
+        get { hot.pointee.tracksBases }
+        set { hot.pointee.tracksBases = newValue }
+    }
     var bases: [Int32] = []
 
     init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger, ports: OutputPorts = OutputPorts()) {
@@ -177,7 +182,7 @@ final class CallContext {
         hot.pointee.output.deallocate()
         portOutput.forEach { $0.deallocate() }
         hot.pointee.alerts.deallocate()
-        hot.pointee.alertError.deallocate()
+        hot.pointee.fastError.deallocate()
         hot.deinitialize(count: 1)
         hot.deallocate()
         emitter.deinitialize(count: 1)
@@ -415,7 +420,7 @@ final class CallContext {
     /// The most entries and bytes one alert payload may have.
     static let maxAlertEntries: UInt32 = 10_000
     static let maxAlertBytes = 16 << 20
-    static let alertErrorBytes = 256
+    static let fastErrorBytes = 256
 
     static func isUTF8(_ s: sluice_str) -> Bool {
         guard let p = s.ptr, s.len > 0 else { return true }
@@ -666,7 +671,22 @@ final class CallContext {
             }
             return CallContext.of(ctx).emitInputRefused(first: first, count: count)
         }
-        t.emit_with = { ctx, base, set, n in CallContext.of(ctx).emitWith(base, set, n) }
+        // So is emit_with on an input record (a transform adding a field to each): one C
+        // call, no reference counting; anything else (a copy first, bases to note, a
+        // refusal and its message) takes the slow path.
+        t.emit_with = { ctx, base, set, n in
+            let hot = ctx!.assumingMemoryBound(to: HotState.self)
+            if let base, hot.pointee.permissions & Permissions.records.rawValue != 0, !hot.pointee.tracksBases,
+               hot.pointee.isInput(base) {
+                var out = sluice_record()
+                if sr_record_with(hot.pointee.arena, base, set, n, &out, hot.pointee.fastError, CallContext.fastErrorBytes) == 0 {
+                    hot.pointee.output.append(out)
+                    return SLUICE_OK
+                }
+                return CallContext.of(ctx).refuse("emit_with: " + String(cString: hot.pointee.fastError))
+            }
+            return CallContext.of(ctx).emitWith(base, set, n)
+        }
         t.emit_json = { ctx, text, len in CallContext.of(ctx).emitJSON(text, len) }
         t.emit_error = { ctx, r, code, msg, len in
             CallContext.of(ctx).emitError(r, code, PluginText.read(msg, len))
@@ -679,11 +699,11 @@ final class CallContext {
                hot.pointee.alerts.count < hot.pointee.alertLimit, n <= CallContext.maxAlertEntries {
                 var kvs: UnsafePointer<sluice_kv>?
                 if sr_copy_kvs(hot.pointee.arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs,
-                               hot.pointee.alertError, CallContext.alertErrorBytes) == 0, let kvs {
+                               hot.pointee.fastError, CallContext.fastErrorBytes) == 0, let kvs {
                     hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
                     return SLUICE_OK
                 }
-                return CallContext.of(ctx).refuse("emit_alert: " + String(cString: hot.pointee.alertError))
+                return CallContext.of(ctx).refuse("emit_alert: " + String(cString: hot.pointee.fastError))
             }
             return CallContext.of(ctx).emitAlert(payload, n)
         }
