@@ -13,7 +13,7 @@
 // and generation, as FieldsHeader's) and is trusted only while its batch lives.
 //
 // The view of a record: sluice_record{fields = LazyRecord*, nfields = 0,
-// flags = SLUICE_RECORD_HOST | visible extras}.
+// flags = SLUICE_RECORD_HOST | the low bits of its arena generation | visible extras}.
 //
 // Reading and materialising allocate into the arena of the line (the batch's): one thread
 // at a time reads a batch's handles, as the pipeline runner's thread does.
@@ -37,6 +37,11 @@ constexpr uint32_t kMaxIntDigits = 18;      // an integer always fits int64: no 
 constexpr uint32_t kMaxDoubleDigits = 100;  // with |exponent| <= kMaxExponent: a finite,
 constexpr uint32_t kMaxExponent = 200;      // normal double whatever the digits
 constexpr uint32_t kVisible = 0x00FFFFFFu;  // in a view's flags: the extras it sees
+// In a view's flags: the low 7 bits of its record's arena generation when the view was
+// made. A record of a later batch can sit at the same address with a valid tag; the view
+// of the earlier one then no longer matches (unless 128 generations apart exactly).
+constexpr uint32_t kViewGeneration = 0x7F000000u;
+inline uint32_t view_generation(uint64_t generation) { return static_cast<uint32_t>(generation & 0x7F) << 24; }
 constexpr uint32_t kRoom = 4;               // extra slots after a line's record
 constexpr uint32_t kNone = UINT32_MAX;
 
@@ -122,7 +127,10 @@ inline bool trusted(const Tagged *h, uint64_t kind) {
 // The record behind a view, or nullptr when it is not a live handle.
 inline LazyRecord *record_of(const sluice_record &r) {
     auto *R = reinterpret_cast<LazyRecord *>(const_cast<sluice_field *>(r.fields));
-    if (!R || R->magic != kRecordMagic || !trusted(R, kRecordKind)) return nullptr;
+    if (!R || R->magic != kRecordMagic) return nullptr;
+    const uint64_t g = live_generation(R->slot);
+    if (g == 0 || R->tag != (tag_of(R, R->slot, g) ^ kRecordKind)) return nullptr;
+    if ((r.flags & kViewGeneration) != view_generation(g)) return nullptr;  // a view of an earlier record here
     // A record in its line's arena was made while that line was live: trusted with it.
     if (R->slot != R->text->slot && !trusted(R->text, kTextKind)) return nullptr;
     return R;
@@ -985,7 +993,8 @@ class LazyLines {
         r->cap = kRoom;
         r->used = 0;
         stamp(r, arena, kRecordKind, kRecordMagic);
-        *out = sluice_record{reinterpret_cast<const sluice_field *>(r), 0, SLUICE_RECORD_HOST};
+        *out = sluice_record{reinterpret_cast<const sluice_field *>(r), 0,
+                             SLUICE_RECORD_HOST | view_generation(arena->generation)};
         return true;
     }
 };
@@ -1225,7 +1234,7 @@ int lazy_record_with(sr_arena *arena, const sluice_record &base, const sluice_fi
         (nadd == 0 || __atomic_compare_exchange_n(&R->used, &expected, vis + nadd, false, __ATOMIC_ACQ_REL,
                                                   __ATOMIC_ACQUIRE))) {
         if (nadd) std::memcpy(R->extras + vis, adds, nadd * sizeof(Extra));
-        *out = sluice_record{base.fields, 0, SLUICE_RECORD_HOST | (vis + nadd)};
+        *out = sluice_record{base.fields, 0, SLUICE_RECORD_HOST | (base.flags & kViewGeneration) | (vis + nadd)};
         return 0;
     }
     uint64_t most = uint64_t(vis) + nadd;
@@ -1244,7 +1253,8 @@ int lazy_record_with(sr_arena *arena, const sluice_record &base, const sluice_fi
     if (nadd) std::memcpy(copy->extras + vis, adds, nadd * sizeof(Extra));
     copy->used = static_cast<uint32_t>(most);
     stamp(copy, arena, kRecordKind, kRecordMagic);
-    *out = sluice_record{reinterpret_cast<const sluice_field *>(copy), 0, SLUICE_RECORD_HOST | static_cast<uint32_t>(most)};
+    *out = sluice_record{reinterpret_cast<const sluice_field *>(copy), 0,
+                         SLUICE_RECORD_HOST | view_generation(arena->generation) | static_cast<uint32_t>(most)};
     return 0;
 }
 
@@ -1254,7 +1264,7 @@ int lazy_copy_record(const sluice_record &in, sluice_record *out, char *err, siz
         set_error(err, cap, "a record of a batch that ended");
         return -1;
     }
-    *out = sluice_record{in.fields, 0, SLUICE_RECORD_HOST | visible(in, R)};
+    *out = sluice_record{in.fields, 0, SLUICE_RECORD_HOST | (in.flags & kViewGeneration) | visible(in, R)};
     return 0;
 }
 
