@@ -175,29 +175,9 @@ final class LazyRecordTests: XCTestCase {
         return out.joined(separator: ";")
     }
 
-    /// `base` with `set` (name, JSON value) applied, as emit_with does.
+    /// `base` with `set` (name, JSON value) applied, as emit_with does, into this test's arena.
     private func with(_ base: sluice_record, _ set: [(String, String)]) throws -> sluice_record {
-        let valueArena = RecordArena()
-        let parser = RecordParser()
-        var fields: [sluice_field] = []
-        for (name, json) in set {
-            let holder = try parser.parse(#"{"v":\#(json)}"#, into: valueArena)
-            var f = sluice_field()
-            f.key = FieldKeys.intern(name)
-            var len: UInt32 = 0
-            f.name = sr_key_name(f.key, &len)
-            f.name_len = len
-            f.value = holder.fields[0].value
-            fields.append(f)
-        }
-        var b = base
-        var out = sluice_record()
-        var err = [CChar](repeating: 0, count: 256)
-        let status = fields.withUnsafeBufferPointer { f in
-            sr_record_with(batchArena, &b, f.baseAddress, UInt32(f.count), &out, &err, err.count)
-        }
-        XCTAssertEqual(status, 0, cText(err))
-        return withExtendedLifetime(valueArena) { out }
+        try recordWith(base, set, in: batchArena)
     }
 
     private func materialize(_ r: sluice_record) throws -> sluice_record {

@@ -70,29 +70,9 @@ final class RenderTests: XCTestCase {
         return sr_record_source_fields(&r)
     }
 
-    /// `base` with `set` (name, JSON value) applied, as emit_with does.
+    /// `base` with `set` (name, JSON value) applied, as emit_with does, into this test's arena.
     private func with(_ base: sluice_record, _ set: [(String, String)]) throws -> sluice_record {
-        let valueArena = RecordArena()
-        let parser = RecordParser()
-        var fields: [sluice_field] = []
-        for (name, json) in set {
-            let holder = try parser.parse(#"{"v":\#(json)}"#, into: valueArena)
-            var f = sluice_field()
-            f.key = FieldKeys.intern(name)
-            var len: UInt32 = 0
-            f.name = sr_key_name(f.key, &len)
-            f.name_len = len
-            f.value = holder.fields[0].value
-            fields.append(f)
-        }
-        var b = base
-        var out = sluice_record()
-        var err = [CChar](repeating: 0, count: 256)
-        let status = fields.withUnsafeBufferPointer { f in
-            sr_record_with(arena, &b, f.baseAddress, UInt32(f.count), &out, &err, err.count)
-        }
-        XCTAssertEqual(status, 0, cText(err))
-        return withExtendedLifetime(valueArena) { out }
+        try recordWith(base, set, in: arena)
     }
 
     /// What rendering `line`'s record with `added` (compact JSON members) appended must give.
@@ -428,6 +408,32 @@ final class RenderTests: XCTestCase {
         sr_arena_reset(arena)  // the batch ended; its memory is still there, reused later
         XCTAssertEqual(sourceFields(r), -1)
     }
+}
+
+/// `base` with `set` (name, JSON value) applied by sr_record_with into `arena`, as
+/// emit_with does.
+func recordWith(_ base: sluice_record, _ set: [(String, String)], in arena: OpaquePointer) throws -> sluice_record {
+    let valueArena = RecordArena()
+    let parser = RecordParser()
+    var fields: [sluice_field] = []
+    for (name, json) in set {
+        let holder = try parser.parse(#"{"v":\#(json)}"#, into: valueArena)
+        var f = sluice_field()
+        f.key = FieldKeys.intern(name)
+        var len: UInt32 = 0
+        f.name = sr_key_name(f.key, &len)
+        f.name_len = len
+        f.value = holder.fields[0].value
+        fields.append(f)
+    }
+    var b = base
+    var out = sluice_record()
+    var err = [CChar](repeating: 0, count: 256)
+    let status = fields.withUnsafeBufferPointer { f in
+        sr_record_with(arena, &b, f.baseAddress, UInt32(f.count), &out, &err, err.count)
+    }
+    XCTAssertEqual(status, 0, cText(err))
+    return withExtendedLifetime(valueArena) { out }
 }
 
 /// The text of a NUL-terminated C buffer.
