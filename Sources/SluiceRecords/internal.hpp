@@ -86,11 +86,32 @@ class FieldNamer {
             uint32_t len = 0;
             f->name = sr_key_name(f->key, &len);
             f->name_len = len;
-            if (depth == 0 && pos < kRecent) recent_[pos] = {f->name, len, f->key};
+            if (depth == 0 && pos < kRecent) remember(recent_[pos], f->name, len, f->key);
         } else {
             f->name = arena_strdup(arena, name.data(), name.size());
             f->name_len = static_cast<uint32_t>(name.size());
         }
+    }
+
+    // name() for a top-level name readable 16 bytes from its start (the lazy indexer's: a
+    // name in a line, which the parser's padding follows): a name of at most 16 bytes met
+    // at this position in the last object is found with two 8-byte compares.
+    void top_name_padded(sr_arena *arena, std::string_view name, size_t pos, sluice_field *f) {
+        if (pos < kRecent) {
+            const Recent &r = recent_[pos];
+            if (r.len == name.size() && r.len <= 16 && r.name) {
+                uint64_t a, b;
+                std::memcpy(&a, name.data(), 8);
+                std::memcpy(&b, name.data() + 8, 8);
+                if ((a & r.mask[0]) == r.head[0] && (b & r.mask[1]) == r.head[1]) {
+                    f->key = r.key;
+                    f->name = r.name;
+                    f->name_len = r.len;
+                    return;
+                }
+            }
+        }
+        this->name(arena, name, pos, 0, f);
     }
 
   private:
@@ -99,7 +120,21 @@ class FieldNamer {
         const char *name = nullptr;
         uint32_t len = 0;
         sluice_key key = SLUICE_NO_KEY;
+        uint64_t head[2] = {0, 0};  // its first 16 bytes, zeros after its end
+        uint64_t mask[2] = {0, 0};  // ones over the bytes of head that are its
     };
+    static void remember(Recent &r, const char *name, uint32_t len, sluice_key key) {
+        r.name = name;
+        r.len = len;
+        r.key = key;
+        unsigned char bytes[16] = {};
+        unsigned char ones[16] = {};
+        const uint32_t n = len < 16 ? len : 16;
+        std::memcpy(bytes, name, n);
+        std::memset(ones, 0xFF, n);
+        std::memcpy(r.head, bytes, 16);
+        std::memcpy(r.mask, ones, 16);
+    }
     KeyCache keys_;
     Recent recent_[kRecent];
 };
