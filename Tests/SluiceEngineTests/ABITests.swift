@@ -218,6 +218,31 @@ final class ABITests: XCTestCase {
         }, [[0, 0], [0, 1], [0, 0]], "fields[] of a handle is empty; the reader finds id where there is one")
     }
 
+    /// A transform whose output nobody reads (discardsRecords, set by the runner) has what
+    /// it builds with emit_with on its input counted, not built; its alerts and errors are
+    /// as ever.
+    func testATransformWhoseOutputNobodyReadsHasItsRecordsCountedNotBuilt() throws {
+        let input = [#"{"store_id":"s1","data_points":[1,2]}"#, #"{"store_id":"s2","data_points":[1,2,3,4]}"#,
+                     #"{"store_id":"s3"}"#]
+        let c = catalog([], bundled: true)
+        func run(discarding: Bool) throws -> StageOutput {
+            let s = try stage(c, "QualityCheck", [("min", "3")])
+            s.discardsRecords = discarding
+            let batch = try records(input)
+            return batch.withUnsafeBufferPointer { s.process(batch: 1, records: $0) }
+        }
+        let kept = try run(discarding: false), counted = try run(discarding: true)
+        XCTAssertEqual(kept.status, .ok)
+        XCTAssertEqual(counted.status, .ok)
+        XCTAssertEqual(kept.records.count, 2)
+        XCTAssertEqual(kept.discarded, 0)
+        XCTAssertEqual(counted.records.count, 0, "nothing built")
+        XCTAssertEqual(counted.discarded, 2, "but counted")
+        XCTAssertEqual(counted.alerts.map(\.payload.description), kept.alerts.map(\.payload.description))
+        XCTAssertEqual(counted.errors.map(\.message), kept.errors.map(\.message))
+        XCTAssertEqual(counted.errors.count, 1)
+    }
+
     /// A record's JSON as a value (keys sorted): flat and lazy records may spell a spaced
     /// line differently (a lazy one keeps its text), never differ in value.
     func canonical(_ line: String) -> String {

@@ -47,6 +47,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual((rejected.first?["_error"] as? [String: Any])?["code"] as? Int, 1)
         XCTAssertEqual(run.stage("events")?.recordsOut, valid)
         XCTAssertEqual(run.stage("events")?.errors, 2)
+        XCTAssertEqual(run.stage("quality")?.recordsOut, valid, "counted, though no stage reads them")
         XCTAssertEqual(run.stage("quality")?.alerts.emitted, bad.values.reduce(0) { $0 + $1.count })
         XCTAssertEqual(run.stage("quality")?.alerts.aggregated, order.count)
         XCTAssertEqual(run.publisher("alert-log")?.published, order.count)

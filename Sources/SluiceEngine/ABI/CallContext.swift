@@ -62,6 +62,10 @@ struct HotState {
     var owner: Unmanaged<CallContext>
     /// CallContext.tracksBases, read by emit_with's fast path.
     var tracksBases = false
+    /// CallContext.discardsRecords, and how many records emit_with's fast path counted
+    /// instead of building during the call.
+    var discardsRecords = false
+    var discarded = 0
 
     @inline(__always) func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
         guard let base = input else { return false }
@@ -155,6 +159,13 @@ final class CallContext {
         get { hot.pointee.tracksBases }
         set { hot.pointee.tracksBases = newValue }
     }
+    /// Nobody reads the records this stage emits (StageInstance.discardsRecords): emit_with
+    /// on an input record only counts them (`discarded`, per call).
+    var discardsRecords: Bool {
+        get { hot.pointee.discardsRecords }
+        set { hot.pointee.discardsRecords = newValue }
+    }
+    var discarded: Int { hot.pointee.discarded }
     var bases: [Int32] = []
 
     init(stage: String, allowsAlerts: Bool, arena: RecordArena, logger: Logger, ports: OutputPorts = OutputPorts()) {
@@ -212,6 +223,7 @@ final class CallContext {
         hot.pointee.input = input.baseAddress
         hot.pointee.inputCount = input.count
         hot.pointee.output.removeAll()
+        hot.pointee.discarded = 0
         for i in portOutput.indices where portOutput[i].count > 0 { portOutput[i].removeAll() }
         if !bases.isEmpty { bases.removeAll(keepingCapacity: true) }
         self.alertCount = alertCount
@@ -226,6 +238,7 @@ final class CallContext {
         if errors.count > firstError { errors.removeSubrange(firstError...) }
         hot.pointee.alerts.removeLast(from: firstAlert)
         hot.pointee.output.removeAll()
+        hot.pointee.discarded = 0
         for i in portOutput.indices { portOutput[i].removeAll() }
     }
 
@@ -678,6 +691,10 @@ final class CallContext {
             let hot = ctx!.assumingMemoryBound(to: HotState.self)
             if let base, hot.pointee.permissions & Permissions.records.rawValue != 0, !hot.pointee.tracksBases,
                hot.pointee.isInput(base) {
+                if hot.pointee.discardsRecords {
+                    hot.pointee.discarded += 1
+                    return SLUICE_OK
+                }
                 var out = sluice_record()
                 if sr_record_with(hot.pointee.arena, base, set, n, &out, hot.pointee.fastError, CallContext.fastErrorBytes) == 0 {
                     hot.pointee.output.append(out)

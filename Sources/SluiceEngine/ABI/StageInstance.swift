@@ -52,6 +52,9 @@ public struct StageOutput {
     /// The records sent to each of the stage's extra output ports (OutputPorts' order);
     /// like `records`, valid until the stage's next call.
     public var ports: [UnsafeBufferPointer<sluice_record>] = []
+    /// Records emitted on the output and counted but not built: nobody reads it
+    /// (TransformStage.discardsRecords). The call emitted `records.count + discarded`.
+    public var discarded = 0
 
     /// The alerts as Swift strings.
     public var alerts: [RawAlert] { alertRefs.map { RawAlert($0.pairs) } }
@@ -219,6 +222,11 @@ public final class StageInstance {
         set { call.tracksBases = newValue }
     }
     var outputBases: [Int32] { call.bases }
+    /// TransformStage.discardsRecords: emit_with on an input record is counted, not built.
+    public var discardsRecords: Bool {
+        get { call.discardsRecords }
+        set { call.discardsRecords = newValue }
+    }
 
     // MARK: per-batch calls
 
@@ -301,7 +309,7 @@ public final class StageInstance {
                            errors: call.errors.count > firstError ? Array(call.errors[firstError...]) : [],
                            alertRefs: call.alerts.count > firstAlert ? Array(call.alerts[firstAlert...]) : [],
                            outcomes: call.outcomes, retryAfterMs: call.retryAfterMs,
-                           ports: call.ports.isEmpty ? [] : call.portRecords)
+                           ports: call.ports.isEmpty ? [] : call.portRecords, discarded: call.discarded)
     }
 
     private func output(_ status: CallStatus) -> StageOutput {

@@ -347,6 +347,12 @@ public final class PipelineRunner {
         guard case .source(let source) = stages[plan.source].stage else { return }
         source.recordParsing = plan.recordParsing(setting) { stages[$0].live.readsRecordsByAccessor }
         recordParsing = source.recordParsing  // a source in a worker stays eager
+        // A transform whose output nobody reads (its alerts, errors or extra ports may be)
+        // only counts what it builds on its input records.
+        for (i, s) in stages.enumerated() {
+            guard case .transform(var transform) = s.stage else { continue }
+            transform.discardsRecords = !stages.contains { $0.planned.recordInputs.contains(i) }
+        }
         var materialising: [String] = []
         for s in stages where !s.isSource && !s.isPublisher {
             s.materialisesInput = recordParsing == .lazy && !s.live.readsRecordsByAccessor
@@ -376,10 +382,11 @@ public final class PipelineRunner {
                 failed = call(s, "process", batchID) {
                     let out = transform.process(batch: batchID, records: input)
                     s.output = out.records
+                    s.discarded = out.discarded
                     s.ports = out.ports
                     return out.status
                 }
-                if failed == nil { s.summary.recordsOut += s.output.count }
+                if failed == nil { s.summary.recordsOut += s.output.count + s.discarded }
             case .sink(let sink):
                 do { input = try self.input(of: s) } catch { return failureText(s, "write", error.description) }
                 failed = call(s, "write", batchID) { sink.write(batch: batchID, records: input).status }

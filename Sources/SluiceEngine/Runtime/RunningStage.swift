@@ -8,6 +8,8 @@ final class RunningStage {
     let live: any LiveStage
     /// Records it emitted this batch (valid until its next call).
     var output = UnsafeBufferPointer<sluice_record>(start: nil, count: 0)
+    /// Records it emitted this batch and the host only counted (nobody reads its output).
+    var discarded = 0
     /// Records it sent to each of its extra output ports this batch (OutputPorts' order).
     var ports: [UnsafeBufferPointer<sluice_record>] = []
     /// Its error records this batch, for the stages connected to its errors port.
@@ -50,6 +52,7 @@ final class RunningStage {
         if resetInstance { live.beginBatch() }
         errorRecords.removeAll()
         output = UnsafeBufferPointer(start: nil, count: 0)
+        discarded = 0
         if !ports.isEmpty { ports = [] }
         durationAtBatchStart = summary.durationMs
     }

@@ -58,6 +58,10 @@ public protocol SourceStage: LiveStage {
 
 /// Turns each batch's records into records (on its output ports), error records and alerts.
 public protocol TransformStage: LiveStage {
+    /// No stage reads its output (only its errors, alerts or extra ports, if anything):
+    /// a record it builds with emit_with on an input record may be counted (StageOutput
+    /// .discarded) instead of built. Set before the first call; a stage may ignore it.
+    var discardsRecords: Bool { get set }
     func process(batch id: UInt64, records: UnsafeBufferPointer<sluice_record>) -> StageOutput
 }
 
@@ -97,6 +101,11 @@ extension IsolatedStage: SourceStage, TransformStage, SinkStage, PublisherStage 
     /// materialised before it is shipped (the default readsRecordsByAccessor, false).
     public var recordParsing: RecordParsing {
         get { .eager }
+        set {}  // swiftlint:disable:this unused_setter_value
+    }
+    /// Its worker builds every record it emits.
+    public var discardsRecords: Bool {
+        get { false }
         set {}  // swiftlint:disable:this unused_setter_value
     }
 }
