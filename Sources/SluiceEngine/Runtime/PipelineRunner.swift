@@ -75,8 +75,6 @@ public final class PipelineRunner {
     /// already reading the next batch).
     private var sourceErrors: [EmittedError] = []
     private let stages: [RunningStage]
-    /// The sink stages, in order: what flushSinks calls.
-    private let sinks: [RunningStage]
     private let retry: RetryPolicy
     private let errorRecords = ErrorRecords()
     /// Held for the whole run: the lock, and where the source resumed.
@@ -129,7 +127,6 @@ public final class PipelineRunner {
             throw error
         }
         stages = built
-        sinks = built.filter { if case .sink = $0.stage { return true } else { return false } }
         tally = RunTally(run: options.runID, namespace: plan.spec.namespace, pipeline: plan.spec.name,
                          resumedAfter: state.resumedFrom.map { "batch \($0.batch) of run \($0.run)" }, position: state.position)
         chooseRecordParsing()
@@ -233,12 +230,8 @@ public final class PipelineRunner {
             }
             if let error = runStages(batch.id) { failure = error; failedBatch = batch.id; break }
             endPhase(&phases.process)
-            // The sinks flush (a JSONLSink's write(2) of the batch) on another thread while
-            // the alert flow runs here: flush raises no alert, and the batch commits only
-            // when both are done. A flush that fails stops the run after the alert flow:
-            // the batch is not committed, its alerts are out (the next run sends them again).
-            let batchID = batch.id
-            let flushing = sinks.isEmpty ? nil : SideTask { [unowned self] in self.flushSinks(batchID) }
+            if let error = flushSinks(batch.id) { failure = error; failedBatch = batch.id; break }
+            endPhase(&phases.flush)
             var raised: [Int: [RawAlertRef]] = [:]
             for (i, s) in stages.enumerated() where !s.isPublisher {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
@@ -248,10 +241,6 @@ public final class PipelineRunner {
                 i == plan.source ? stages[i].output : gather(stages[i])
             })
             endPhase(&phases.alerts)
-            if let flushed = flushing?.wait() {
-                phases.flush = flushed.ms
-                if let error = flushed.failure { failure = error; failedBatch = batch.id; break }
-            }
             tally.batchDone(records: batch.records.count)
             if options.onBatch != nil || !options.observers.isEmpty || alerts.watchesPipeline {
                 phases.commit = reader.takeCommitMs()
@@ -361,7 +350,7 @@ public final class PipelineRunner {
         // A transform whose output nobody reads (its alerts, errors or extra ports may be)
         // only counts what it builds on its input records.
         for (i, s) in stages.enumerated() {
-            guard case .transform(let transform) = s.stage else { continue }
+            guard case .transform(var transform) = s.stage else { continue }
             transform.discardsRecords = !stages.contains { $0.planned.recordInputs.contains(i) }
         }
         var materialising: [String] = []
@@ -413,18 +402,15 @@ public final class PipelineRunner {
         return nil
     }
 
-    /// Every sink's flush of the batch, in order (on a SideTask: it touches only the sinks);
-    /// the run's failure text when one failed, and how long they took.
-    private func flushSinks(_ batchID: UInt64) -> (failure: String?, ms: Double) {
-        let start = ResourceUsage.nowNanoseconds()
-        for s in sinks {
+    private func flushSinks(_ batchID: UInt64) -> String? {
+        for s in stages {
             guard case .sink(let sink) = s.stage else { continue }
             let t0 = ResourceUsage.nowNanoseconds()
             let failed = call(s, "flush", batchID) { sink.flush().status }
             s.summary.durationMs += Double(ResourceUsage.nowNanoseconds() - t0) / 1e6
-            if let failed { return (failed, Double(ResourceUsage.nowNanoseconds() - start) / 1e6) }
+            if let failed { return failed }
         }
-        return (nil, Double(ResourceUsage.nowNanoseconds() - start) / 1e6)
+        return nil
     }
 
     /// Calls a stage under the pipeline's retry policy; the run's failure text when the call
