@@ -560,29 +560,48 @@ extern "C" int sr_flat_import_output(const char *base, uint64_t size, uint64_t o
     }
 }
 
-extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
-                              uint32_t nset, sluice_record *out, char *err, size_t cap) noexcept try {
+// sr_record_with's checks (a NULL base or field array, the limits, each name and value)
+// and its first step: `set` named and deep-copied into `small` (when it fits) or the arena.
+// The fields, or null with `err`.
+static sluice_field *fresh_fields(sr_arena *arena, const sluice_record *base, const sluice_field *set, uint32_t nset,
+                                  sluice_field (&small)[8], char *err, size_t cap) {
     if (!base) {
         set_error(err, cap, "NULL base record");
-        return -1;
+        return nullptr;
     }
     if (nset && !set) {
         set_error(err, cap, "%u fields to set but a NULL field array", nset);
-        return -1;
+        return nullptr;
     }
     Budget budget;
     if (!budget.take(base->nfields, 0, err, cap) ||
         !budget.take(nset, static_cast<uint64_t>(nset) * sizeof(sluice_field), err, cap))
-        return -1;
-    // The new fields, copied and named, before anything is decided.
-    sluice_field small[8];
+        return nullptr;
     sluice_field *fresh = nset <= 8 ? small
                                     : static_cast<sluice_field *>(arena_alloc(arena, nset * sizeof(sluice_field), alignof(sluice_field)));
     for (uint32_t i = 0; i < nset; i++) {
         const sluice_field f = set[i];
-        if (!copy_name(Direct{}, arena, f, &fresh[i], budget, err, cap)) return -1;
-        if (!copy_value(Direct{}, arena, f.value, &fresh[i].value, 1, budget, err, cap)) return -1;
+        if (!copy_name(Direct{}, arena, f, &fresh[i], budget, err, cap)) return nullptr;
+        if (!copy_value(Direct{}, arena, f.value, &fresh[i].value, 1, budget, err, cap)) return nullptr;
     }
+    return fresh;
+}
+
+extern "C" int sr_record_with_check(sr_arena *arena, const sluice_record *base, const sluice_field *set, uint32_t nset,
+                                    char *err, size_t cap) noexcept try {
+    sluice_field small[8];
+    return fresh_fields(arena, base, set, nset, small, err, cap) ? 0 : -1;
+} catch (...) {
+    set_error(err, cap, "out of memory");
+    return -1;
+}
+
+extern "C" int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
+                              uint32_t nset, sluice_record *out, char *err, size_t cap) noexcept try {
+    // The new fields, copied and named, before anything is decided.
+    sluice_field small[8];
+    sluice_field *fresh = fresh_fields(arena, base, set, nset, small, err, cap);
+    if (!fresh) return -1;
     if (sr_is_handle(base)) return sluice_records::lazy_record_with(arena, *base, fresh, nset, out, err, cap);
     auto same = [](const sluice_field &a, const sluice_field &f) {
         return f.key != SLUICE_NO_KEY ? a.key == f.key

@@ -241,6 +241,31 @@ final class ABITests: XCTestCase {
         XCTAssertEqual(counted.alerts.map(\.payload.description), kept.alerts.map(\.payload.description))
         XCTAssertEqual(counted.errors.map(\.message), kept.errors.map(\.message))
         XCTAssertEqual(counted.errors.count, 1)
+
+        // Counted, but checked as if built: what emit_with refuses it still refuses.
+        let call = CallContext(stage: "check", allowsAlerts: false, arena: arena, logger: Logger(label: "tests"))
+        call.discardsRecords = true
+        let batch = try records(input)
+        try batch.withUnsafeBufferPointer { b in
+            let base = try XCTUnwrap(b.baseAddress)
+            call.begin([.records], input: b)
+            let emitWith = try XCTUnwrap(call.emitter.pointee.emit_with)
+            let ctx = call.emitter.pointee.ctx
+            var good = sluice_field()
+            good.key = sluice_key(SLUICE_NO_KEY)
+            good.name = UnsafePointer(strdup("n"))
+            good.name_len = 1
+            good.value.type = UInt32(SLUICE_INT)
+            good.value.as.i = 2
+            defer { free(UnsafeMutablePointer(mutating: good.name)) }
+            XCTAssertEqual(emitWith(ctx, base, &good, 1), SLUICE_OK)
+            XCTAssertEqual(emitWith(ctx, base, nil, 1), SLUICE_ERROR, "one field to set, none given")
+            var bad = good
+            bad.value.type = 99
+            XCTAssertEqual(emitWith(ctx, base, &bad, 1), SLUICE_ERROR, "a value of no type")
+            XCTAssertEqual(call.discarded, 1, "only the good one counted")
+            XCTAssertEqual(call.records.count, 0)
+        }
     }
 
     /// A record's JSON as a value (keys sorted): flat and lazy records may spell a spaced

@@ -692,8 +692,12 @@ final class CallContext {
             if let base, hot.pointee.permissions & Permissions.records.rawValue != 0, !hot.pointee.tracksBases,
                hot.pointee.isInput(base) {
                 if hot.pointee.discardsRecords {
-                    hot.pointee.discarded += 1
-                    return SLUICE_OK
+                    // Checked as if built (the same refusals), then only counted.
+                    if sr_record_with_check(hot.pointee.arena, base, set, n, hot.pointee.fastError, CallContext.fastErrorBytes) == 0 {
+                        hot.pointee.discarded += 1
+                        return SLUICE_OK
+                    }
+                    return CallContext.of(ctx).refuse("emit_with: " + String(cString: hot.pointee.fastError))
                 }
                 var out = sluice_record()
                 if sr_record_with(hot.pointee.arena, base, set, n, &out, hot.pointee.fastError, CallContext.fastErrorBytes) == 0 {

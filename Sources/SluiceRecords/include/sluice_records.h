@@ -241,6 +241,11 @@ int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t 
  *  the line. Returns 0 or -1 with `err`. */
 int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
                    uint32_t nset, sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
+/** What sr_record_with would refuse, without building the record (a stage whose output no
+ *  stage reads): the same checks, and the new values copied into `arena` as it copies them.
+ *  Returns 0 or -1 with `err`. */
+int sr_record_with_check(sr_arena *arena, const sluice_record *base, const sluice_field *set, uint32_t nset,
+                         char *err, size_t err_cap) SR_NOEXCEPT;
 
 /** Copies a string into the arena (NUL-terminated) and returns it; NULL when memory or the
  *  arena's limit ran out. */
