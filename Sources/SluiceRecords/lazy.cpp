@@ -428,7 +428,7 @@ struct Scan {
                 break;
             items += static_cast<uint32_t>(__builtin_popcount(commas));
             q += last + 1;
-            while (blank(*q)) q++;
+            while (q < end && blank(*q)) q++;
             if (q >= end) return false;  // `[1,` and the line ends
         }
         *at = q;
@@ -478,11 +478,11 @@ struct Scan {
             }
             if (q > end) return false;
             n++;
-            while (blank(*q)) q++;
+            while (q < end && blank(*q)) q++;
             if (q >= end) return false;
             if (*q == ',') {
                 q++;
-                while (blank(*q)) q++;
+                while (q < end && blank(*q)) q++;
                 if (q >= end) return false;
                 continue;
             }
@@ -964,7 +964,7 @@ class LazyLines {
         return true;
     }
 
-    // Validates and indexes the line [s, s + n) (no blanks around it, readable 8 bytes past
+    // Validates and indexes the line [s, s + n) (no blanks around it, readable 16 bytes past
     // its end) into `arena`: its record, or one whose fields are null when it is not sure
     // the line is a JSON object. (The record is returned, and each member built where it is
     // kept, field by field: a struct built on the stack and then copied whole is read back

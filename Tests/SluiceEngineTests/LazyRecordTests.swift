@@ -374,10 +374,19 @@ final class LazyRecordTests: XCTestCase {
             guard let l = lazy.records.first, let e = eager.records.first else { continue }
             accepted += 1
             XCTAssertEqual(describe(l), describe(e), line)
-            // (An integer past uint64 is left to the eager parser, which reads it as a double.)
-            if !line.contains("18446744073709551616") {
+            // (An integer of 20 digits or more may be past uint64: the lazy indexer leaves
+            // it to the eager parser, whose simdjson decides.)
+            if line.range(of: "[0-9]{20,}", options: .regularExpression) == nil {
                 XCTAssertTrue(isHandle(l), "indexed, not left to the eager parser: \(line)")
             }
+        }
+        // A last line without its line end, cut inside an array, then more blanks than the
+        // parser's padding: refused, the blanks not read past the line.
+        for tail in [",", ", ", ",\t"] {
+            let text = #"{"a":[1"# + tail + String(repeating: " ", count: 200)
+            XCTAssertEqual(lazyParse(text).records.count, 0, tail.debugDescription)
+            XCTAssertEqual(lazyParse(text).bad.count, 1, tail.debugDescription)
+            XCTAssertEqual(eagerParse(text).records.count, 0)
         }
         XCTAssertGreaterThan(accepted, 500, "the corpus holds valid arrays")
         XCTAssertLessThan(accepted, lines.count - 500, "and invalid ones")
