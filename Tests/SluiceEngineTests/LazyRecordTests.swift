@@ -72,22 +72,9 @@ final class LazyRecordTests: XCTestCase {
         return try XCTUnwrap(parsed.records.first, file: file, line: lineNumber)
     }
 
-    private func text(_ render: (UnsafeMutablePointer<sr_buf>) -> Int32) -> String {
-        var buf = sr_buf()
-        defer { sr_buf_free(&buf) }
-        XCTAssertEqual(render(&buf), 0)
-        return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
-    }
-
-    private func rendered(_ r: sluice_record) -> String {
-        var r = r
-        return text { sr_render_record_json($0, &r) }
-    }
-
-    private func general(_ r: sluice_record) -> String {
-        var r = r
-        return text { sr_write_record_json($0, &r) }
-    }
+    private func text(_ render: (UnsafeMutablePointer<sr_buf>) -> Int32) -> String { bufferText(render) }
+    private func rendered(_ r: sluice_record) -> String { renderedJSON(r) }
+    private func general(_ r: sluice_record) -> String { writtenJSON(r) }
 
     private func isHandle(_ r: sluice_record) -> Bool {
         var r = r

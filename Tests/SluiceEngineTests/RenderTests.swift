@@ -48,22 +48,8 @@ final class RenderTests: XCTestCase {
 
     private func parse(_ text: String) -> [sluice_record] { parseLines(text).records }
 
-    private func text(_ render: (UnsafeMutablePointer<sr_buf>) -> Void) -> String {
-        var buf = sr_buf()
-        defer { sr_buf_free(&buf) }
-        render(&buf)
-        return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
-    }
-
-    private func general(_ r: sluice_record) -> String {
-        var r = r
-        return text { sr_write_record_json($0, &r) }
-    }
-
-    private func fast(_ r: sluice_record) -> String {
-        var r = r
-        return text { sr_render_record_json($0, &r) }
-    }
+    private func general(_ r: sluice_record) -> String { writtenJSON(r) }
+    private func fast(_ r: sluice_record) -> String { renderedJSON(r) }
 
     private func sourceFields(_ r: sluice_record) -> Int64 {
         var r = r
@@ -434,6 +420,26 @@ func recordWith(_ base: sluice_record, _ set: [(String, String)], in arena: Opaq
     }
     XCTAssertEqual(status, 0, cText(err))
     return withExtendedLifetime(valueArena) { out }
+}
+
+/// What `render` writes into a fresh sr_buf (it must succeed).
+func bufferText(_ render: (UnsafeMutablePointer<sr_buf>) -> Int32, file: StaticString = #filePath, line: UInt = #line) -> String {
+    var buf = sr_buf()
+    defer { sr_buf_free(&buf) }
+    XCTAssertEqual(render(&buf), 0, file: file, line: line)
+    return String(decoding: UnsafeRawBufferPointer(start: buf.data, count: buf.len), as: UTF8.self)
+}
+
+/// A record as rendered (sr_render_record_json: its source text where it keeps it).
+func renderedJSON(_ r: sluice_record) -> String {
+    var r = r
+    return bufferText { sr_render_record_json($0, &r) }
+}
+
+/// A record's values written out (sr_write_record_json: never its source text).
+func writtenJSON(_ r: sluice_record) -> String {
+    var r = r
+    return bufferText { sr_write_record_json($0, &r) }
 }
 
 /// The text of a NUL-terminated C buffer.
