@@ -350,7 +350,7 @@ public final class PipelineRunner {
         // A transform whose output nobody reads (its alerts, errors or extra ports may be)
         // only counts what it builds on its input records.
         for (i, s) in stages.enumerated() {
-            guard case .transform(var transform) = s.stage else { continue }
+            guard case .transform(let transform) = s.stage else { continue }
             transform.discardsRecords = !stages.contains { $0.planned.recordInputs.contains(i) }
         }
         var materialising: [String] = []
