@@ -333,7 +333,17 @@ final class LazyRecordTests: XCTestCase {
     /// Arrays of small integers are validated 16 bytes at a time (lazy.cpp, small_integers):
     /// every separator, leading zero, long number and line end it can meet is judged as the
     /// eager parser judges it, and the items are counted alike.
+    /// 16 bytes at a time (SSE2), and 64 (AVX-512BW) on a CPU that has it.
     func testArraysOfSmallIntegersAreJudgedAndCountedAsTheEagerParserDoes() throws {
+        let wide = sr_lazy_wide_arrays(1)
+        defer { sr_lazy_wide_arrays(wide) }
+        for width in wide == 1 ? [1, 0] : [0] {
+            XCTAssertEqual(sr_lazy_wide_arrays(Int32(width)), Int32(width))
+            try arraysOfSmallIntegersAreJudgedAsTheEagerParserDoes()
+        }
+    }
+
+    private func arraysOfSmallIntegersAreJudgedAsTheEagerParserDoes() throws {
         let items = ["0", "7", "42", "100", "99999", "12345678901234", "123456789012345", "1234567890123456",
                      "123456789012345678", "1234567890123456789", "18446744073709551616", "-3", "1.5", "2e3",
                      "01", "00", "0x", "\"s\"", "[1,2]", "true"]

@@ -12,7 +12,9 @@
 //       -I Sources/SluiceRecords tools/lazy-bench/lazy_bench.cpp Sources/SluiceRecords/*.cpp \
 //       -lsimdjson -lpthread -o /tmp/lazy-bench
 //   .build/debug/store-events 1000000 > /tmp/events.jsonl
-//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink [eager|lazy]]]
+//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink [eager|lazy [narrow]]]]
+// (narrow: the lazy indexer judges arrays 16 bytes at a time, SSE2, on a CPU with AVX-512BW
+// too; the line printed says which width ran.)
 // It prints the best of the turns for each mode (run 3 or more: the first turn of each
 // mode also grows its arenas). On spaced input the sink's output differs
 // in size until the eager path keeps spaced lines as their text (option A): eager writes
@@ -113,7 +115,7 @@ static Result run(const std::string &text, int mode, int work) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink [eager|lazy]]]\n");
+        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink [eager|lazy [narrow]]]]\n");
         return 2;
     }
     FILE *f = std::fopen(argv[1], "rb");
@@ -128,6 +130,8 @@ int main(int argc, char **argv) {
     std::fclose(f);
     const int turns = argc > 2 ? std::atoi(argv[2]) : 3;
     const std::string only = argc > 3 ? argv[3] : "", which = argc > 4 ? argv[4] : "";
+    // narrow: arrays judged 16 bytes at a time even on a CPU with AVX-512BW.
+    const bool wide = sr_lazy_wide_arrays(!(argc > 5 && std::string(argv[5]) == "narrow")) != 0;
     const char *works[] = {"parse", "qc", "sink"};
     for (int work = 0; work < 3; work++) {
         if (!only.empty() && only != works[work]) continue;
@@ -149,9 +153,10 @@ int main(int argc, char **argv) {
                         (unsigned long long)l.bad);
         const Result &r = which == "lazy" ? l : e;
         double lines = static_cast<double>(r.records + r.bad);
-        std::printf("%-5s  eager %6.1f ns/line   lazy %6.1f ns/line   (%llu lines, best of %d turns; output %llu/%llu bytes)\n",
+        std::printf("%-5s  eager %6.1f ns/line   lazy %6.1f ns/line   (%llu lines, best of %d turns; output %llu/%llu bytes; "
+                    "arrays %d bytes at a time)\n",
                     works[work], eager * 1e9 / lines, lazy * 1e9 / lines, (unsigned long long)(r.records + r.bad), turns,
-                    (unsigned long long)e.output, (unsigned long long)l.output);
+                    (unsigned long long)e.output, (unsigned long long)l.output, wide ? 64 : 16);
     }
     return 0;
 }

@@ -241,6 +241,11 @@ int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count, uint64_t 
  *  the line. Returns 0 or -1 with `err`. */
 int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_field *set,
                    uint32_t nset, sluice_record *out, char *err, size_t err_cap) SR_NOEXCEPT;
+/** For tests and tools/lazy-bench: whether the lazy indexer judges arrays of small integers
+ *  64 bytes at a time (AVX-512BW: the default on a CPU that has it) rather than 16 (SSE2).
+ *  Asking for 64 where the CPU cannot is ignored; returns the width in force (1: 64). Call
+ *  it while nothing parses. */
+int sr_lazy_wide_arrays(int on) SR_NOEXCEPT;
 /** What sr_record_with would refuse, without building the record (a stage whose output no
  *  stage reads): the same checks, and the new values copied into `arena` as it copies them.
  *  Returns 0 or -1 with `err`. */
