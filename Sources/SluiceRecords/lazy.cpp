@@ -455,8 +455,9 @@ struct Scan {
     // bytes at a time. Moves q to the start of the first item it leaves to the caller
     // (the last one, or any that is not such an integer: a 16-byte window without a comma
     // ends it too) and adds the items it passed to *n. False when the text is bad JSON
-    // (an item right after the line's end). The text is readable 16 bytes past q: a line
-    // is followed by its line end or the parser's padding, and stops before it.
+    // (an item right after the line's end). The text is readable 64 bytes past q (the
+    // 64-byte version reads that far): a line is followed by its line end or the parser's
+    // padding (SR_PADDING), and stops before it.
     bool small_integers(const char **at, uint32_t *n) {
 #if defined(SR_WIDE_ARRAYS)
         if (wide_arrays.load(std::memory_order_relaxed)) return small_integers_64(at, end, n);
@@ -1023,8 +1024,8 @@ class LazyLines {
         return true;
     }
 
-    // Validates and indexes the line [s, s + n) (no blanks around it, readable 16 bytes past
-    // its end) into `arena`: its record, or one whose fields are null when it is not sure
+    // Validates and indexes the line [s, s + n) (no blanks around it, readable SR_PADDING =
+    // 64 bytes past its end) into `arena`: its record, or one whose fields are null when it is not sure
     // the line is a JSON object. (The record is returned, and each member built where it is
     // kept, field by field: a struct built on the stack and then copied whole is read back
     // before its stores have landed, a stall that cost a fifth of the indexing.)
