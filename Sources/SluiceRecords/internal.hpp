@@ -95,8 +95,11 @@ class FieldNamer {
 
     // name() for a top-level name readable 16 bytes from its start (the lazy indexer's: a
     // name in a line, which the parser's padding follows): a name of at most 16 bytes met
-    // at this position in the last object is found with two 8-byte compares.
-    void top_name_padded(sr_arena *arena, std::string_view name, size_t pos, sluice_field *f) {
+    // at this position in the last object is found with two 8-byte compares. Each part is
+    // written on its own: a caller that copied a sluice_field filled here would read back
+    // in one load what was stored in two, a store-forwarding stall.
+    void top_name_padded(sr_arena *arena, std::string_view name, size_t pos, sluice_key *key, const char **stored,
+                         uint32_t *len) {
         if (pos < kRecent) {
             const Recent &r = recent_[pos];
             if (r.len == name.size() && r.len <= 16 && r.name) {
@@ -104,14 +107,18 @@ class FieldNamer {
                 std::memcpy(&a, name.data(), 8);
                 std::memcpy(&b, name.data() + 8, 8);
                 if ((a & r.mask[0]) == r.head[0] && (b & r.mask[1]) == r.head[1]) {
-                    f->key = r.key;
-                    f->name = r.name;
-                    f->name_len = r.len;
+                    *key = r.key;
+                    *stored = r.name;
+                    *len = r.len;
                     return;
                 }
             }
         }
-        this->name(arena, name, pos, 0, f);
+        sluice_field f;
+        this->name(arena, name, pos, 0, &f);
+        *key = f.key;
+        *stored = f.name;
+        *len = f.name_len;
     }
 
   private:

@@ -1055,12 +1055,9 @@ class LazyLines {
                 if (v.p >= v.end || *v.p != ':') return refused;
                 v.p++;
                 v.ws();
-                sluice_field f;
-                names.top_name_padded(arena, bytes, members.size(), &f);
+                const size_t pos = members.size();
                 LazyMember &m = members.emplace_back();  // value() adds to no member list
-                m.key = f.key;
-                m.name = f.name;
-                m.name_len = f.name_len;
+                names.top_name_padded(arena, bytes, pos, &m.key, &m.name, &m.name_len);
                 m.off = static_cast<uint32_t>(v.p - s);
                 m.count = 0;
                 m.reserved = 0;
@@ -1137,12 +1134,14 @@ uint64_t parse_lines_lazy(LazyLines *lz, sr_parser *parser, sr_arena *arena, con
         while (s < e && line_blank(*s)) s++;
         while (e > s && line_blank(e[-1])) e--;
         if (s < e) {
-            sluice_record r{nullptr, 0, 0};
-            if (lazy) r = lz->index(arena, s, static_cast<size_t>(e - s));
+            // (The indexed record stays in registers: one whose address the eager parser
+            // takes is stored in halves and read back whole, a store-forwarding stall.)
+            const sluice_record r = lazy ? lz->index(arena, s, static_cast<size_t>(e - s)) : sluice_record{nullptr, 0, 0};
+            sluice_record eager{nullptr, 0, 0};
             if (r.fields) {
                 records.push_back(r);
-            } else if (parse_line_eager(parser, arena, line, n, &r, err, sizeof err) == 0) {
-                records.push_back(r);  // valid, but not for the indexer to judge
+            } else if (parse_line_eager(parser, arena, line, n, &eager, err, sizeof err) == 0) {
+                records.push_back(eager);  // valid, but not for the indexer to judge
             } else {
                 sr_bad_line b;
                 b.line = number;
