@@ -197,36 +197,75 @@ struct sr_aggregator {
     std::vector<size_t> first;           // per group: the alert that opened it
     std::vector<uint64_t> counts;        // per group: its raw alerts
     std::vector<Accumulator> accumulators;  // group * aggregates + aggregate
-    std::string key;
+    std::vector<const sluice_kv *> parts;  // per call: the alert's groupBy entries (null: missing)
 
-    // A hash of the key's bytes, 8 at a time.
-    static uint64_t hash(const std::string &key) {
-        uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
-        size_t i = 0, n = key.size();
+    // Mixes a word into a hash.
+    static uint64_t mix(uint64_t h, uint64_t w) {
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        return h ^ (h >> 32);
+    }
+    // Mixes bytes into a hash, 8 at a time, the last few gathered in a register. (Read
+    // where the alert's value lies: a key copied out first and read back at once, or a
+    // word built in memory from the last bytes, waits for those stores to land, a
+    // store-forwarding stall.)
+    static uint64_t mix(uint64_t h, const char *p, size_t n) {
+        size_t i = 0;
         for (; i + 8 <= n; i += 8) {
             uint64_t w;
-            std::memcpy(&w, key.data() + i, 8);
-            h = (h ^ w) * 0xff51afd7ed558ccdull;
-            h ^= h >> 32;
+            std::memcpy(&w, p + i, 8);
+            h = mix(h, w);
         }
         if (i < n) {
             uint64_t w = 0;
-            std::memcpy(&w, key.data() + i, n - i);
-            h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+            for (size_t j = 0; i + j < n; j++) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[i + j])) << (8 * j);
+            h = mix(h, w);
         }
-        h ^= h >> 29;
         return h;
     }
 
-    // The group of the key in `key`: an existing one, or a new one (then `is_new`).
-    size_t group(bool *is_new) {
-        const uint64_t h = hash(key);
+    // The alert's group key (in `parts`): its hash, and its length in `pool`'s form — per
+    // groupBy field, a present value's length (4 bytes) then its bytes; a missing one: 0xFF
+    // bytes, a length no value has.
+    uint64_t key_hash(size_t *len) const {
+        uint64_t h = 0x9E3779B97F4A7C15ull ^ parts.size();
+        size_t n = 0;
+        for (const sluice_kv *kv : parts) {
+            if (kv) {
+                h = mix(mix(h, static_cast<uint32_t>(kv->value.len)), kv->value.ptr, kv->value.len);
+                n += 4 + kv->value.len;
+            } else {
+                h = mix(h, ~0ull);
+                n += 4;
+            }
+        }
+        *len = n;
+        return StableHash::finish(h);  // every bit of the values reaches the slot's bits
+    }
+
+    // Whether the key at `p` in `pool` is the one in `parts`.
+    bool same_key(const char *p) const {
+        for (const sluice_kv *kv : parts) {
+            uint32_t len;
+            std::memcpy(&len, p, 4);
+            if (!kv) {
+                if (len != UINT32_MAX) return false;
+                p += 4;
+                continue;
+            }
+            if (len != static_cast<uint32_t>(kv->value.len) || (len && std::memcmp(p + 4, kv->value.ptr, len) != 0)) return false;
+            p += 4 + len;
+        }
+        return true;
+    }
+
+    // The group of the key in `parts` (hash `h`, `len` bytes): an existing one, or a new
+    // one (then `is_new`).
+    size_t group(uint64_t h, size_t len, bool *is_new) {
         const size_t mask = slots.size() - 1;
         size_t slot = static_cast<size_t>(h) & mask;
         while (int32_t e = slots[slot]) {
             size_t g = static_cast<size_t>(e - 1);
-            if (hashes[g] == h && starts[g + 1] - starts[g] == key.size() &&
-                std::memcmp(pool.data() + starts[g], key.data(), key.size()) == 0) {
+            if (hashes[g] == h && starts[g + 1] - starts[g] == len && same_key(pool.data() + starts[g])) {
                 *is_new = false;
                 return g;
             }
@@ -235,7 +274,12 @@ struct sr_aggregator {
         size_t g = hashes.size();
         slots[slot] = static_cast<int32_t>(g + 1);
         hashes.push_back(h);
-        pool.append(key);
+        for (const sluice_kv *kv : parts) {
+            const uint32_t n = kv ? static_cast<uint32_t>(kv->value.len) : UINT32_MAX;
+            const char bytes[4] = {char(n), char(n >> 8), char(n >> 16), char(n >> 24)};
+            pool.append(bytes, 4);
+            if (kv && n) pool.append(kv->value.ptr, n);
+        }
         starts.push_back(pool.size());
         if (hashes.size() * 2 > slots.size()) grow();
         *is_new = true;
@@ -294,25 +338,16 @@ extern "C" int64_t sr_aggregate(sr_aggregator *agg, sr_arena *arena, const sr_ra
         agg->first.clear();
         agg->counts.clear();
         agg->accumulators.clear();
+        agg->parts.assign(agg->group_by.size(), nullptr);
         for (size_t a = 0; a < count; a++) {
             const sluice_kv *payload = alerts[a].payload;
             const size_t n = payload ? alerts[a].count : 0;
-            // The group's key: per groupBy field, a present value's length (4 bytes) then
-            // its bytes; a missing one: 0xFF bytes, a length no value has.
-            std::string &key = agg->key;
-            key.clear();
-            for (const std::string &g : agg->group_by) {
-                if (const sluice_kv *kv = entry(payload, n, g)) {
-                    uint32_t len = static_cast<uint32_t>(kv->value.len);
-                    char bytes[4] = {char(len), char(len >> 8), char(len >> 16), char(len >> 24)};
-                    key.append(bytes, 4);
-                    if (kv->value.len) key.append(kv->value.ptr, kv->value.len);
-                } else {
-                    key.append(4, '\xFF');
-                }
-            }
+            // The group's key: its groupBy entries.
+            for (size_t k = 0; k < agg->group_by.size(); k++) agg->parts[k] = entry(payload, n, agg->group_by[k]);
+            size_t len;
+            const uint64_t h = agg->key_hash(&len);
             bool is_new;
-            size_t g = agg->group(&is_new);
+            size_t g = agg->group(h, len, &is_new);
             if (is_new) {
                 agg->first.push_back(a);
                 agg->counts.push_back(0);

@@ -85,4 +85,33 @@ final class AggregationTests: XCTestCase {
         let agg = AlertAggregator(AlertSettings(groupBy: ["store"], aggregates: [AggregateSpec(name: "n", function: .count)]))
         XCTAssertEqual(payloads(agg.aggregate(alerts, into: arena)), [["store=s1", "n=2"], ["n=1"], ["store=", "n=1"]])
     }
+
+    /// Two groupBy fields: values of every length from 0 to 20 bytes (whole words and
+    /// tails), values that make the same bytes split differently ("ab","c" and "a","bc"), a
+    /// missing field, and 2,000 groups (the table grows): each group is its own values, and
+    /// counts as many alerts as were raised with them.
+    func testGroupsAreTheirValuesWhateverTheirLengthsAndSplits() {
+        var payloads: [[(String, String)]] = []
+        var expected: [String: Int] = [:], order: [String] = []
+        func add(_ a: String?, _ b: String?) {
+            var p: [(String, String)] = []
+            if let a { p.append(("a", a)) }
+            if let b { p.append(("b", b)) }
+            payloads.append(p)
+            let name = "\(a.map { "a=\($0)" } ?? "-")|\(b.map { "b=\($0)" } ?? "-")"
+            if expected[name] == nil { order.append(name) }
+            expected[name, default: 0] += 1
+        }
+        for round in 0..<3 {
+            for n in 0...20 { add(String(repeating: "x", count: n), "y") }
+            add("ab", "c"); add("a", "bc"); add("abc", ""); add("", "abc"); add(nil, "abc"); add("abc", nil); add(nil, nil)
+            for i in 0..<(round == 0 ? 2_000 : 500) { add("store\(i)", "region-\(i % 7)") }
+        }
+        let agg = AlertAggregator(AlertSettings(groupBy: ["a", "b"], aggregates: [AggregateSpec(name: "n", function: .count)]))
+        let got = agg.aggregate(raw(payloads), into: arena).map { alert -> String in
+            let pairs = Dictionary(alert.pairs, uniquingKeysWith: { x, _ in x })
+            return "\(pairs["a"].map { "a=\($0)" } ?? "-")|\(pairs["b"].map { "b=\($0)" } ?? "-") n=\(pairs["n"] ?? "")"
+        }
+        XCTAssertEqual(got, order.map { "\($0) n=\(expected[$0]!)" })
+    }
 }
