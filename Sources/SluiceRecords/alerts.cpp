@@ -231,8 +231,10 @@ struct sr_aggregator {
         size_t n = 0;
         for (const sluice_kv *kv : parts) {
             if (kv) {
-                h = mix(mix(h, static_cast<uint32_t>(kv->value.len)), kv->value.ptr, kv->value.len);
-                n += 4 + kv->value.len;
+                // (A payload is at most 1 GiB: its lengths fit in 4 bytes.)
+                const uint32_t len = static_cast<uint32_t>(kv->value.len);
+                h = mix(mix(h, len), kv->value.ptr, len);
+                n += 4 + static_cast<size_t>(len);
             } else {
                 h = mix(h, ~0ull);
                 n += 4;
@@ -276,7 +278,8 @@ struct sr_aggregator {
         hashes.push_back(h);
         for (const sluice_kv *kv : parts) {
             const uint32_t n = kv ? static_cast<uint32_t>(kv->value.len) : UINT32_MAX;
-            const char bytes[4] = {char(n), char(n >> 8), char(n >> 16), char(n >> 24)};
+            char bytes[4];
+            std::memcpy(bytes, &n, 4);  // as same_key reads it back
             pool.append(bytes, 4);
             if (kv && n) pool.append(kv->value.ptr, n);
         }
