@@ -8,6 +8,7 @@
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
 //   Sources/SluiceServe      the HTTP server: /metrics, /health, the dashboard and its API (Hummingbird)
 //   Sources/SluiceHistory    the run and alert history (SQLite, through GRDB)
+//   Sources/SluiceSQLite     typed wrappers for SQLite's variadic settings (the history's)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)
@@ -175,8 +176,15 @@ let package = Package(
         // libsqlite3): its writer (a RunObserver) and what `host runs/alerts/incidents` read.
         .target(
             name: "SluiceHistory",
-            dependencies: ["SluiceEngine", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SluiceEngine", "SluiceSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Sources/SluiceHistory"
+        ),
+        // Typed wrappers for the SQLite settings the history uses that Swift cannot call
+        // (sqlite3_db_config is variadic).
+        .target(
+            name: "SluiceSQLite",
+            path: "Sources/SluiceSQLite",
+            linkerSettings: [.linkedLibrary("sqlite3")]
         ),
         .executableTarget(
             name: "host",

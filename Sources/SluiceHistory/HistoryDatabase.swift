@@ -3,12 +3,21 @@ import Glibc
 #endif
 import Foundation
 import GRDB
+import SluiceSQLite
 
 /// A pipeline's history database, `<state folder>/history.sqlite`: SQLite in WAL mode
 /// (one writer, readers that never wait for it), synchronous=NORMAL (a commit survives a
 /// crash or `kill -9` of the process; a power loss may take back the last commits), a busy
 /// timeout (a reader and the run's writer share the file), and the schema of
 /// HistorySchema, migrated on open.
+///
+/// A run's end never waits for the disk on the history's account:
+/// - the writer leaves the WAL in place when it closes (no checkpoint then: the next writer
+///   takes the WAL over, and SQLite's automatic checkpoint, during a later commit on the
+///   writer's thread, keeps it below `journal_size_limit`);
+/// - a file the writer creates is made and given its schema with synchronous=OFF, then set
+///   to NORMAL: a power loss in those milliseconds can only damage an empty history, which
+///   the next run moves aside (HistoryRecorder.openOrStartAnew).
 public enum HistoryDatabase {
     /// The file in a state folder.
     public static func path(stateFolder: String) -> String { stateFolder + "/history.sqlite" }
@@ -20,7 +29,8 @@ public enum HistoryDatabase {
     /// that names the file and why.
     public static func open(_ path: String, create: Bool) throws -> DatabaseQueue {
         var st = stat()
-        if lstat(path, &st) == 0 {
+        let exists = lstat(path, &st) == 0
+        if exists {
             guard (st.st_mode & S_IFMT) == S_IFREG else { throw HistoryError("\(path) is not a regular file") }
         } else if !create {
             throw HistoryError("\(path): no history here (no run with history has used this state folder)")
@@ -33,17 +43,22 @@ public enum HistoryDatabase {
             }
         }
         var config = Configuration()
-        config.journalMode = .wal
         config.busyMode = .timeout(busySeconds)
         config.label = "history"
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: exists ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = OFF")
+            guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+                throw HistoryError("\(path): SQLite could not put it in WAL mode")
+            }
             // The WAL file shrinks back to this after a checkpoint (it never grows unbounded).
             try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
+            let status = sluice_sqlite_keep_wal_on_close(db.sqliteConnection)
+            guard status == SQLITE_OK else { throw HistoryError("\(path): SQLite refused to keep the WAL on close (error \(status))") }
         }
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
             try HistorySchema.migrator.migrate(queue)
+            if !exists { try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = NORMAL") } }
             return queue
         } catch let error as DatabaseError {
             throw HistoryError(describing: error, path: path)

@@ -129,7 +129,7 @@ final class HistoryWriter: @unchecked Sendable {
         while true {
             while queue.isEmpty && latest == nil && !closed { condition.wait() }
             if queue.isEmpty && latest == nil {
-                // A clean close checkpoints the WAL into the file and removes it.
+                // The WAL stays for the next writer (HistoryDatabase: no checkpoint at close).
                 try? db.close()
                 finished = true
                 condition.broadcast()

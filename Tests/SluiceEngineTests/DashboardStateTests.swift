@@ -318,7 +318,12 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) {
             (try? HistoryReader(readingOnly: state + "/history.sqlite").runs(limit: 1).first?.batches) ?? 0 >= 1
         }, run.stderr)
-        let before = try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite"))
+        // The history as it is on disk: the database and its WAL (a run leaves its commits
+        // there; SQLite checkpoints them into the database later).
+        func onDisk() -> Data {
+            ["", "-wal"].reduce(Data()) { $0 + ((try? Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite" + $1))) ?? Data()) }
+        }
+        let before = onDisk()
 
         let (h, address) = try serve(["--state", state], name: "readOnlyServe")
         defer { stop(h) }
@@ -336,7 +341,7 @@ final class DashboardStateTests: XCTestCase {
         XCTAssertEqual(run.process.terminationStatus, 4, run.stderr)
         let after = try XCTUnwrap(try object(address, "/api/v1/pipelines/served/runs")["runs"] as? [[String: Any]])
         XCTAssertEqual(after.first?["status"] as? String, "stopped", "the run's own end, not the server's word")
-        XCTAssertNotEqual(before, try Data(contentsOf: URL(fileURLWithPath: state + "/history.sqlite")))
+        XCTAssertNotEqual(before, onDisk())
     }
 
     /// A history another process holds locked (SQLite's exclusive locking mode, which even

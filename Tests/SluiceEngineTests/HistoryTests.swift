@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import GRDB
 @testable import SluiceEngine
 @testable import SluiceHistory
 import XCTest
@@ -142,6 +143,34 @@ final class HistoryTests: XCTestCase {
         // The freed pages are used again: after the first runs the files hardly grow (a few
         // pages of fragmentation), far from the 2,400 batches and 1,200 alerts written.
         XCTAssertLessThanOrEqual(sizes.last ?? 0, (sizes.prefix(2).max() ?? 0) * 3 / 2, "sizes \(sizes)")
+    }
+
+    /// A history the writer creates is in WAL mode with synchronous=NORMAL once open (the
+    /// schema is made with OFF, then NORMAL); closing leaves the WAL, which the next reader
+    /// and writer take over with every commit in it.
+    func testTheWriterLeavesItsWALAndTheNextOpenTakesItOver() throws {
+        let dir = try scratchFolder()
+        let path = dir + "/history.sqlite"
+        func settings(_ db: DatabaseQueue) throws -> (String?, Int?) {
+            try db.read { (try String.fetchOne($0, sql: "PRAGMA journal_mode"), try Int.fetchOne($0, sql: "PRAGMA synchronous")) }
+        }
+        let created = try HistoryDatabase.open(path, create: true)
+        let (mode, sync) = try settings(created)
+        XCTAssertEqual(mode, "wal")
+        XCTAssertEqual(sync, 1, "NORMAL once the new file has its tables")
+        try created.write { try $0.execute(sql: "INSERT INTO runs(id, namespace, pipeline, started_ms, status) VALUES ('r1', '', 'p', 1, 'completed')") }
+        try created.close()
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        XCTAssertGreaterThan(wal, 0, "closing left the WAL with the commits in it")
+        XCTAssertEqual(try HistoryReader(readingOnly: path).runs(limit: 10).map(\.id), ["r1"])
+        let reopened = try HistoryDatabase.open(path, create: true)
+        let (mode2, sync2) = try settings(reopened)
+        XCTAssertEqual(mode2, "wal")
+        XCTAssertEqual(sync2, 1)
+        try reopened.write { try $0.execute(sql: "INSERT INTO runs(id, namespace, pipeline, started_ms, status) VALUES ('r2', '', 'p', 2, 'completed')") }
+        try reopened.close()
+        XCTAssertEqual(try HistoryReader(path: path).runs(limit: 10).map(\.id), ["r2", "r1"])
+        XCTAssertEqual(try HistoryReader(path: path).integrityCheck(), "ok")
     }
 
     /// Age: rows older than maxAgeDays go, except a run still running; resolved incidents
