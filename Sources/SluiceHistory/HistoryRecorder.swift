@@ -103,9 +103,10 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         endLock.lock()
         run = start.run
         endLock.unlock()
-        let version = BuildInfo.version
-        let graph = graph.flatMap { g in (try? HistoryRecorder.graphEncoder.encode(g)).map { String(decoding: $0, as: UTF8.self) } }
+        let version = BuildInfo.version, graph = self.graph
         writer.submit(keep: true) { db in
+            // Encoded here, on the writer's thread: the run's start does not wait for it.
+            let graph = graph.flatMap { g in (try? HistoryRecorder.graphEncoder.encode(g)).map { String(decoding: $0, as: UTF8.self) } }
             // This run holds the pipeline's run lock: a run still "running" ended without
             // saying so (kill -9, a crash, a power loss).
             try HistoryRecorder.markKilled(db, except: start.run)
