@@ -33,6 +33,8 @@
 typedef struct {
     sluice_key field, id, count;
     char field_name[NAME_CAP], id_name[NAME_CAP], count_name[NAME_CAP];
+    /* The alert's two names, measured once (a third of the records raise an alert). */
+    sluice_str id_label, count_label;
     int64_t min;
 } quality_check;
 
@@ -60,6 +62,8 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     q->field = sluice_intern(out, q->field_name);
     q->id = sluice_intern(out, q->id_name);
     q->count = sluice_intern(out, q->count_name);
+    q->id_label = sluice_cstr(q->id_name);
+    q->count_label = sluice_cstr(q->count_name);
     *instance = q;
     return SLUICE_OK;
 }
@@ -122,11 +126,11 @@ static sluice_status process(void *instance, const sluice_batch *batch, const sl
         out->emit_with(out->ctx, r, &added, 1);
         if (n < q->min) {
             sluice_kv payload[2];
-            payload[0].key = sluice_cstr(q->id_name);
+            payload[0].key = q->id_label;
             sluice_value id;
             payload[0].value = lookup(out, r, q->id, q->id_name, &id) == 1 ? id_text(&id, id_buf, sizeof id_buf)
                                                                            : SLUICE_LIT("");
-            payload[1].key = sluice_cstr(q->count_name);
+            payload[1].key = q->count_label;
             payload[1].value.ptr = count_buf;
             payload[1].value.len = format_int(count_buf, n);
             out->emit_alert(out->ctx, payload, 2);
