@@ -7,17 +7,22 @@ import SluiceSQLite
 
 /// A pipeline's history database, `<state folder>/history.sqlite`: SQLite in WAL mode
 /// (one writer, readers that never wait for it), synchronous=NORMAL (a commit survives a
-/// crash or `kill -9` of the process; a power loss may take back the last commits), a busy
-/// timeout (a reader and the run's writer share the file), and the schema of
-/// HistorySchema, migrated on open.
+/// crash or `kill -9` of the process), a busy timeout (a reader and the run's writer share
+/// the file), and the schema of HistorySchema, migrated on open.
 ///
-/// A run's end never waits for the disk on the history's account:
-/// - the writer leaves the WAL in place when it closes (no checkpoint then: the next writer
-///   takes the WAL over, and SQLite's automatic checkpoint, during a later commit on the
-///   writer's thread, keeps it below `journal_size_limit`);
-/// - a file the writer creates is made and given its schema with synchronous=OFF, then set
-///   to NORMAL: a power loss in those milliseconds can only damage an empty history, which
-///   the next run moves aside (HistoryRecorder.openOrStartAnew).
+/// Where the disk is waited for: when it opens the database, not when it closes it. Opening
+/// checkpoints what the WAL holds into the database (SQLite syncs the WAL, then the
+/// database); closing leaves the WAL in place (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). A run
+/// opens its history on the history's own thread while the run starts, so the run's end
+/// never waits for those syncs. So a power loss may take back what was written since the
+/// history was last opened (the last run's rows), never what came before. Between opens
+/// SQLite's automatic checkpoint (past 1,000 pages, during a commit on the writer's
+/// thread) keeps the WAL at about 4 MiB (`journal_size_limit`).
+///
+/// A file that does not exist yet is made and given its tables with synchronous=OFF (the
+/// switch to WAL mode then skips the rollback journal's three syncs), then set to NORMAL
+/// and checkpointed like any other: until that checkpoint a power loss can only take an
+/// empty history back.
 public enum HistoryDatabase {
     /// The file in a state folder.
     public static func path(stateFolder: String) -> String { stateFolder + "/history.sqlite" }
@@ -52,14 +57,22 @@ public enum HistoryDatabase {
             }
             // The WAL file shrinks back to this after a checkpoint (it never grows unbounded).
             try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
-            let status = sluice_sqlite_keep_wal_on_close(db.sqliteConnection)
-            guard status == SQLITE_OK else { throw HistoryError("\(path): SQLite refused to keep the WAL on close (error \(status))") }
+            // (Speed only: should SQLite refuse, closing checkpoints as it does by default.)
+            _ = sluice_sqlite_keep_wal_on_close(db.sqliteConnection)
         }
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
             try HistorySchema.migrator.migrate(queue)
-            if !exists { try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = NORMAL") } }
+            try queue.writeWithoutTransaction { db in
+                if !exists { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                // What earlier opens left in the WAL, into the database, synced (see above).
+                // Not a condition of opening: a checkpoint that cannot write (a full disk)
+                // leaves the WAL as it was, every commit still read from it.
+                _ = try? db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            }
             return queue
+        } catch let error as HistoryError {
+            throw error
         } catch let error as DatabaseError {
             throw HistoryError(describing: error, path: path)
         } catch {

@@ -28,6 +28,6 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     public static var helpList: String {
         // (Filtered, not Foundation's replacingOccurrences: every `host` start builds this
         // text, for `run`'s help, and that call cost a quarter of a millisecond.)
-        allCases.map { "\($0.rawValue) \(String($0.meaning.filter { $0 != "`" }))" }.joined(separator: "; ")
+        allCases.map { "\($0.rawValue) \($0.meaning.filter { $0 != "`" })" }.joined(separator: "; ")
     }
 }
