@@ -8,7 +8,7 @@
 //   Sources/SluiceGuard      crash, exit() and stop-signal handling around plugin calls (C)
 //   Sources/SluiceServe      the HTTP server: /metrics, /health, the dashboard and its API (Hummingbird)
 //   Sources/SluiceHistory    the run and alert history (SQLite, through GRDB)
-//   Sources/SluiceSQLite     typed wrappers for SQLite's variadic settings (the history's)
+//   Sources/SluiceSQLite     typed wrappers for what Swift cannot call of SQLite (the history's)
 //   Sources/host             the thin `host` command line
 //   PluginSDK/include        the C ABI header, sluice_plugin.h (module SluicePluginABI)
 //   PluginSDK/Swift          the Swift SDK (module SluicePluginSDK)

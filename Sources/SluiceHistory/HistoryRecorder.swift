@@ -152,17 +152,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         }
         guard !sent.isEmpty else { return }
         writer.submit(weight: sent.count) { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO alerts(run_id, batch, at_ms, stage, key, alert_id, status, notification, severity, incident,
-                                   publisher, outcome, attempts, reason, envelope)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for a in sent {
-                insert.setUncheckedArguments([run, Int64(a.batch), a.atMs, a.stage, a.key, a.id, a.life?.status, a.life?.notification,
-                                              a.life?.severity, a.life?.incident, a.publisher, a.outcome.rawValue, a.attempts, a.reason,
-                                              String(decoding: a.envelope, as: UTF8.self)])
-                try insert.execute()
-            }
+            try AlertRows.insert(sent, run: run, into: db)
         }
     }
 

@@ -545,6 +545,66 @@ final class HistoryTests: XCTestCase {
         XCTAssertTrue(HistoryReport.runText(run, batches: [], kept: 8, now: 0).contains("history: 22 row(s) not recorded"))
     }
 
+    /// The alerts' rows are bound straight to SQLite: every value as it was (an empty text
+    /// is empty, not NULL; no life or reason is NULL; text beyond ASCII whole, bytes that
+    /// are not UTF-8 repaired). A row SQLite refuses is SQLite's error as GRDB says it:
+    /// the writer leaves that entry out alone.
+    func testAlertRowsKeepEveryValueAndARefusedRowIsLeftOutAlone() throws {
+        let path = try scratchFolder() + "/history.sqlite"
+        let now = Int64(Date().timeIntervalSince1970 * 1000)  // (older ones go by retention at the run's end)
+        func alert(_ key: String, life: Bool, reason: String?, envelope: [UInt8]) -> AlertSent {
+            AlertSent(publisher: "pub", stage: "st", outcome: life ? .published : .spooled, attempts: life ? 1 : 3, atMs: now,
+                      batch: UInt64(Int64.max) + 5, reason: reason, id: "id-" + key, key: key,
+                      life: life ? (status: "firing", notification: "first", severity: "critical", incident: "inc-1") : nil,
+                      envelope: envelope)
+        }
+        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 100, open: {
+            let queue = try HistoryDatabase.open(path, create: true)
+            try queue.write { db in
+                try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON alerts WHEN NEW.key = 'refused' BEGIN SELECT RAISE(ABORT, 'not this one'); END")
+            }
+            return queue
+        })
+        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        let text = "ü 👩‍👩‍👧 \\ \"q\""
+        recorder.alertsSent([alert("", life: false, reason: nil, envelope: Array(#"{"a":1}"#.utf8)),
+                             alert(text, life: true, reason: "429: slow down", envelope: Array("{\"k\":\"\(text)\"}".utf8))], unrecorded: 0)
+        recorder.alertsSent([alert("kept", life: false, reason: nil, envelope: Array(#"{"a":1}"#.utf8)),
+                             alert("refused", life: false, reason: nil, envelope: [])], unrecorded: 0)
+        recorder.alertsSent([alert("bytes", life: false, reason: "", envelope: [0x7B, 0xFF, 0x7D])], unrecorded: 0)
+        recorder.runEnded(RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed))
+
+        let rows = try DatabaseQueue(path: path).read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT run_id, batch, at_ms, stage, key, typeof(key) AS keyType, alert_id, status, notification, severity, incident,
+                       publisher, outcome, attempts, reason, typeof(reason) AS reasonType, envelope FROM alerts ORDER BY id
+                """)
+        }
+        XCTAssertEqual(rows.map { $0["key"] as String }, ["", text, "bytes"], "the refused entry is left out, and the one beside it in its call")
+        guard rows.count == 3 else { return }
+        let empty = rows[0], full = rows[1], bytes = rows[2]
+        XCTAssertEqual(empty["keyType"] as String, "text")
+        XCTAssertEqual(empty["reasonType"] as String, "null")
+        XCTAssertNil(empty["status"] as String?)
+        XCTAssertNil(empty["incident"] as String?)
+        XCTAssertEqual(empty["outcome"] as String, "spooled")
+        XCTAssertEqual(empty["attempts"] as Int, 3)
+        XCTAssertEqual(empty["batch"] as Int64, Int64.max, "a batch number past Int64 is clamped, never trapped on")
+        XCTAssertEqual(empty["at_ms"] as Int64, now)
+        XCTAssertEqual(empty["run_id"] as String, "r1")
+        XCTAssertEqual(empty["alert_id"] as String, "id-")
+        XCTAssertEqual(full["status"] as String, "firing")
+        XCTAssertEqual(full["notification"] as String, "first")
+        XCTAssertEqual(full["severity"] as String, "critical")
+        XCTAssertEqual(full["incident"] as String, "inc-1")
+        XCTAssertEqual(full["publisher"] as String, "pub")
+        XCTAssertEqual(full["stage"] as String, "st")
+        XCTAssertEqual(full["reason"] as String, "429: slow down")
+        XCTAssertEqual(full["envelope"] as String, "{\"k\":\"\(text)\"}")
+        XCTAssertEqual(bytes["reasonType"] as String, "text")
+        XCTAssertEqual(bytes["envelope"] as String, "{\u{FFFD}}")
+    }
+
     private func file(_ text: String, _ name: String = #function) throws -> String {
         let path = try scratchFolder(name) + "/p.json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
