@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import GRDB
 import Logging
@@ -5,8 +8,9 @@ import SluiceEngine
 
 /// Records a run in its pipeline's history (`<state folder>/history.sqlite`): the run's
 /// row (kept up to date as batches end), a row per batch, per alert a publisher handled,
-/// and per incident. A RunObserver: every call only hands values to the writer's thread
-/// (HistoryWriter), where rows and their JSON are made.
+/// and per incident. A RunObserver: every call, the run's end included, only hands values to
+/// the writer's thread (HistoryWriter), where rows and their JSON are made; `close()`
+/// waits for them to be written, before the process ends.
 public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     public let path: String
     let settings: HistorySettings
@@ -28,12 +32,36 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     static let retentionEvery = 100
 
     /// The history of a run of `plan`; nil when it keeps none (`history.enabled` false,
-    /// `--no-history`).
-    public static func open(plan: PipelinePlan, disabled: Bool, logger: Logger) -> HistoryRecorder? {
-        guard !disabled, plan.spec.history.enabled else { return nil }
-        let recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+    /// `--no-history`). `opened`: the one `open(spec:)` began for the same file, taken when
+    /// it is that of the plan's state folder (else closed, and this one opened).
+    public static func open(plan: PipelinePlan, opened: HistoryRecorder? = nil, disabled: Bool, logger: Logger) -> HistoryRecorder? {
+        guard !disabled, plan.spec.history.enabled else {
+            opened?.close()
+            return nil
+        }
+        let recorder: HistoryRecorder
+        if let opened, opened.path == HistoryDatabase.path(stateFolder: plan.stateFolder) {
+            recorder = opened
+        } else {
+            opened?.close()
+            recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
+        }
         recorder.graph = keptGraph(PipelineGraph(plan: plan))
         return recorder
+    }
+
+    /// The history of the pipeline in `spec` (a file read, its plan not made yet), when it
+    /// has one already: the writer's thread opens it (1-2 ms, its WAL checkpointed) while the
+    /// catalog is read and the plan made. Nil when the file keeps none, its state folder
+    /// cannot be told (the plan says why) or holds no history yet: a plan that fails then
+    /// leaves nothing behind, the history being made only for a run. Then
+    /// `open(plan:opened:)`, or `close()` when no run follows.
+    public static func open(spec: PipelineSpec, disabled: Bool, logger: Logger) -> HistoryRecorder? {
+        guard !disabled, spec.history.enabled,
+              case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)) else { return nil }
+        var st = stat()
+        guard lstat(HistoryDatabase.path(stateFolder: folder), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return open(stateFolder: folder, settings: spec.history, logger: logger)
     }
 
     /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.
@@ -174,8 +202,18 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         }
     }
 
+    /// Hands the run's end to the writer and returns: `close()` waits for it (the host
+    /// prints the run's summary meanwhile).
     public func runEnded(_ summary: RunSummary) {
-        finish(summary, status: summary.status.rawValue, exitCode: Self.exitCode(summary.status), failure: summary.error)
+        record(summary, status: summary.status.rawValue, exitCode: Self.exitCode(summary.status), failure: summary.error)
+    }
+
+    /// Waits (at most `seconds`) until everything handed to the writer is written, the
+    /// run's end included, and closes the database. Before the process ends.
+    public func close(seconds: Double = 10) {
+        if !writer.close(seconds: seconds) {
+            logger.warning("history: \(path) was still being written after \(Int(seconds)) s; the rest is left out")
+        }
     }
 
     // MARK: the ends a run can have besides its own
@@ -183,9 +221,10 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// A run stopped at once (a second signal, or the stop grace over): the process ends
     /// right after this, so the row is written now (waiting for the writer a moment).
     public func stoppedAtOnce(_ summary: RunSummary, why: String) {
-        finish(summary, status: RunSummary.Status.stopped.rawValue, exitCode: ExitStatus.stopped.rawValue,
-               failure: "stopped at once (\(why)): the batch in flight was not committed; the next run reads it again",
-               waitSeconds: 2)
+        // (After the run's own end, which only handed its row over: that row is written.)
+        record(summary, status: RunSummary.Status.stopped.rawValue, exitCode: ExitStatus.stopped.rawValue,
+               failure: "stopped at once (\(why)): the batch in flight was not committed; the next run reads it again")
+        close(seconds: 2)
     }
 
     /// Records a run that failed before it began (a plugin that could not be created, a
@@ -209,7 +248,8 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
 
     // MARK: writing
 
-    private func finish(_ summary: RunSummary, status: String, exitCode: Int32, failure: String?, waitSeconds: Double = 10) {
+    /// Hands the run's end to the writer, once (the runner and a stop at once may race).
+    private func record(_ summary: RunSummary, status: String, exitCode: Int32, failure: String?) {
         endLock.lock()
         let first = !ended
         ended = true
@@ -226,9 +266,6 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
                                  stoppedBecause.map { "the history stopped: \($0)" }, run])
         }
         retain()
-        if !writer.close(seconds: waitSeconds) {
-            logger.warning("history: \(path) was still being written after \(Int(waitSeconds)) s; the rest is left out")
-        }
     }
 
     /// The run's counts so far.

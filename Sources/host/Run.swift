@@ -71,22 +71,34 @@ struct Run: ParsableCommand, LogConfigurable {
     /// expressions): a run's start then does not read every plugin's widgets file. Nil when
     /// that cannot be used or finds anything to say; the whole catalog is then read and
     /// every message printed, as `validate` does.
-    private func narrowPlan() -> PipelinePlan? {
-        guard let names = PipelineLoader.pluginNames(path: file),
-              let (plan, diagnostics) = try? PipelineLoader.load(path: file, catalog: catalogOptions.loadCatalog(only: names)),
-              diagnostics.isEmpty else { return nil }
-        return plan
+    private func narrowPlan(_ spec: PipelineSpec) -> PipelinePlan? {
+        guard let names = PipelineLoader.pluginNames(spec) else { return nil }
+        let (plan, diagnostics) = PipelinePlanner.plan(spec, catalog: catalogOptions.loadCatalog(only: names))
+        return diagnostics.isEmpty ? plan : nil
     }
 
     func run() throws {
-        guard let plan = try narrowPlan() ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0 else {
+        let logger = Logger(label: "sluice")
+        // A well-formed file's history, when it has one, opens (on its own thread) while the
+        // plan is made.
+        let spec = (try? PipelineSpec.load(path: file)).flatMap { $0.1.isEmpty ? $0.0 : nil }
+        let opening = spec.flatMap { HistoryRecorder.open(spec: $0, disabled: noHistory, logger: logger) }
+        let planned: PipelinePlan?
+        do {
+            planned = try spec.flatMap(narrowPlan) ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0
+        } catch {
+            opening?.close()
+            throw error
+        }
+        guard let plan = planned else {
+            opening?.close()
             throw ExitCode(ExitStatus.invalid)
         }
 
         let style: ProgressStyle = progress == .auto ? (isatty(2) != 0 ? .line : .none) : progress
         var totalRecords = 0
         var totals = AlertCounts()
-        var options = PipelineRunner.Options(logger: Logger(label: "sluice"))
+        var options = PipelineRunner.Options(logger: logger)
         options.fromStart = fromStart
         options.workerExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         options.shouldStop = { sg_stop_requested() != 0 }
@@ -117,6 +129,7 @@ struct Run: ParsableCommand, LogConfigurable {
                     dashboard.add(to: router)
                 }
             } catch {
+                opening?.close()
                 printError("error: \(error)\n")
                 throw ExitCode(ExitStatus.failed)
             }
@@ -126,7 +139,7 @@ struct Run: ParsableCommand, LogConfigurable {
         }
         defer { server?.stop() }
         if let server { printError("http: listening on \(server.boundAddress)\n") }
-        let history = HistoryRecorder.open(plan: plan, disabled: noHistory, logger: options.logger)
+        let history = HistoryRecorder.open(plan: plan, opened: opening, disabled: noHistory, logger: logger)
         if let history { options.observers.append(history) }
         // From here until the plugins are destroyed, exit() is a plugin's: the guard names it.
         sg_run_begin()
@@ -155,6 +168,8 @@ struct Run: ParsableCommand, LogConfigurable {
         guard gate.claim() else { while true { pause() } }
         sg_run_end()
         writeSummary(summary, style: style)
+        // Written meanwhile: the run's end in its history.
+        history?.close()
         switch summary.status {
         case .completed: return
         case .failed:

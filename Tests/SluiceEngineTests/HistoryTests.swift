@@ -405,7 +405,9 @@ final class HistoryTests: XCTestCase {
             var options = PipelineRunner.Options(runID: id)
             options.sleep = { _ in }
             options.fromStart = fromStart
-            options.observers = [try XCTUnwrap(HistoryRecorder.open(plan: plan, disabled: false, logger: Logger(label: "test")))]
+            let history = try XCTUnwrap(HistoryRecorder.open(plan: plan, disabled: false, logger: Logger(label: "test")))
+            options.observers = [history]
+            defer { history.close() }
             return try PipelineRunner(plan: plan, options: options).run()
         }
         XCTAssertEqual(try run("first", failTimes: 1000).publishers.first?.spooled, 4)
@@ -535,6 +537,7 @@ final class HistoryTests: XCTestCase {
         }
         gate.signal()
         recorder.runEnded(totals)
+        recorder.close()
         let reader = try HistoryReader(path: path)
         let run = try XCTUnwrap(try reader.run("r1"))
         XCTAssertEqual(run.status, "completed")
@@ -543,6 +546,125 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(try reader.batches(run: "r1", limit: 100).batches.map(\.batch), Array(1...8))
         XCTAssertEqual(run.historyDropped, 22)
         XCTAssertTrue(HistoryReport.runText(run, batches: [], kept: 8, now: 0).contains("history: 22 row(s) not recorded"))
+    }
+
+    /// Handing the run's end to the writer returns at once (the host prints the summary
+    /// meanwhile); `close` waits for it. A stop at once after that end writes nothing more
+    /// but waits for that row too. The writer is held up at its start (its database opens late).
+    func testTheRunsEndIsHandedOverAndCloseWaitsForIt() throws {
+        let path = try scratchFolder() + "/history.sqlite"
+        let gate = DispatchSemaphore(value: 0)
+        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 100, open: {
+            gate.wait()
+            return try HistoryDatabase.open(path, create: true)
+        })
+        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        var summary = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
+        summary.batches = 3
+        let totals = summary
+        let ended = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            recorder.runEnded(totals)
+            ended.signal()
+        }
+        XCTAssertEqual(ended.wait(timeout: .now() + 10), .success, "the run's end does not wait for the database")
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            recorder.stoppedAtOnce(totals, why: "second SIGTERM")
+            stopped.signal()
+        }
+        XCTAssertEqual(stopped.wait(timeout: .now() + 0.3), .timedOut, "a stop at once waits for the row handed over")
+        gate.signal()
+        XCTAssertEqual(stopped.wait(timeout: .now() + 10), .success)
+        recorder.close()
+        let run = try XCTUnwrap(try HistoryReader(path: path).run("r1"))
+        XCTAssertEqual(run.status, "completed", "the run's own end, not the stop's")
+        XCTAssertEqual(run.batches, 3)
+        XCTAssertNotNil(run.summaryJSON)
+    }
+
+    /// A run's history, when there is one, opens as soon as its file is read, before the
+    /// plan: the plan of the same file takes it; another state folder, a history turned off
+    /// or no run at all closes it. A state folder without a history gets none before the plan.
+    func testTheHistoryOpensBeforeThePlanAndThePlanTakesIt() throws {
+        let dir = try scratchFolder()
+        func spec(_ name: String, state: String, history: String = "") throws -> PipelineSpec {
+            try """
+                {"name": "\(name)", "state": {"path": "\(state)"}, \(history) "stages": [
+                   {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+                   {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/\(name).txt"}}}],
+                 "connections": [{"from": "in", "to": "out"}]}
+                """.write(toFile: dir + "/\(name).json", atomically: true, encoding: .utf8)
+            let (spec, shape) = try PipelineSpec.load(path: dir + "/\(name).json")
+            XCTAssertEqual(shape.count, 0, "\(shape)")
+            return spec
+        }
+        let logger = Logger(label: "test")
+        let a = try spec("a", state: dir + "/a-state")
+        XCTAssertNil(HistoryRecorder.open(spec: a, disabled: false, logger: logger), "no history yet: none is made before the plan")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a-state"))
+        try HistoryDatabase.open(dir + "/a-state/history.sqlite", create: true).close()
+
+        let early = try XCTUnwrap(HistoryRecorder.open(spec: a, disabled: false, logger: logger))
+        XCTAssertEqual(early.path, dir + "/a-state/history.sqlite")
+        let planA = try XCTUnwrap(PipelinePlanner.plan(a, catalog: testCatalog).0)
+        let taken = try XCTUnwrap(HistoryRecorder.open(plan: planA, opened: early, disabled: false, logger: logger))
+        XCTAssertTrue(taken === early, "the plan of the same file takes the history already opening")
+        XCTAssertNotNil(taken.graph)
+        taken.close()
+
+        // Another state folder (the plan is not the file's): the early one is closed.
+        let other = try XCTUnwrap(HistoryRecorder.open(spec: a, disabled: false, logger: logger))
+        let planB = try XCTUnwrap(PipelinePlanner.plan(try spec("b", state: dir + "/b-state"), catalog: testCatalog).0)
+        let opened = try XCTUnwrap(HistoryRecorder.open(plan: planB, opened: other, disabled: false, logger: logger))
+        XCTAssertFalse(opened === other)
+        XCTAssertEqual(opened.path, dir + "/b-state/history.sqlite")
+        other.runStarted(RunStart(run: "late", namespace: "n", pipeline: "a", startedMs: 1, stages: []))
+        XCTAssertEqual(other.writerState.dropped, 2, "the early one was closed: a run's start and its retention are not written to it")
+        opened.close()
+
+        // No history: none opens early, and one that did is closed.
+        XCTAssertNil(HistoryRecorder.open(spec: a, disabled: true, logger: logger))
+        try HistoryDatabase.open(dir + "/c-state/history.sqlite", create: true).close()
+        XCTAssertNil(HistoryRecorder.open(spec: try spec("c", state: dir + "/c-state", history: #""history": {"enabled": false},"#),
+                                          disabled: false, logger: logger))
+        let third = try XCTUnwrap(HistoryRecorder.open(spec: a, disabled: false, logger: logger))
+        XCTAssertNil(HistoryRecorder.open(plan: planA, opened: third, disabled: true, logger: logger))
+        third.runStarted(RunStart(run: "late", namespace: "n", pipeline: "a", startedMs: 1, stages: []))
+        XCTAssertEqual(third.writerState.dropped, 2)
+        XCTAssertEqual(try HistoryReader(path: dir + "/a-state/history.sqlite").runs(limit: 5).count, 0, "no run was recorded")
+    }
+
+    /// A well-formed file whose plan fails: no run is recorded, and a pipeline that never
+    /// ran gets no state folder; the error is the plan's.
+    func testAPlanThatFailsRecordsNoRun() throws {
+        let dir = try scratchFolder()
+        func write(_ sink: String) throws {
+            try """
+                {"name": "unplanned", "stages": [
+                   {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+                   {"name": "out", "plugin": {"name": "\(sink)", "properties": {"path": "\(dir)/out.txt"}}}],
+                 "connections": [{"from": "in", "to": "out"}]}
+                """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        }
+        func run() throws -> (status: Int32, stderr: String) {
+            let r = try host(["run", dir + "/p.json", "--plugins", Fixtures.shared.kit, "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+            return (r.status, r.stderr)
+        }
+        try write("NoSuchSink")
+        var r = try run()
+        XCTAssertEqual(r.status, ExitStatus.invalid.rawValue, r.stderr)
+        XCTAssertTrue(r.stderr.contains("NoSuchSink"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/unplanned"), "no run began: nothing made")
+
+        // With a history (one run done), opened early: closed again, nothing recorded.
+        try write("FileSink")
+        XCTAssertEqual(try run().status, 0)
+        try write("NoSuchSink")
+        r = try run()
+        XCTAssertEqual(r.status, ExitStatus.invalid.rawValue, r.stderr)
+        let runs = try HistoryReader(path: dir + "/out/unplanned/state/history.sqlite").runs(limit: 5)
+        XCTAssertEqual(runs.map(\.status), ["completed"], "the failed plan is no run")
     }
 
     /// The alerts' rows are bound straight to SQLite: every value as it was (an empty text
@@ -573,6 +695,7 @@ final class HistoryTests: XCTestCase {
                              alert("refused", life: false, reason: nil, envelope: [])], unrecorded: 0)
         recorder.alertsSent([alert("bytes", life: false, reason: "", envelope: [0x7B, 0xFF, 0x7D])], unrecorded: 0)
         recorder.runEnded(RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed))
+        recorder.close()
 
         let rows = try DatabaseQueue(path: path).read { db in
             try Row.fetchAll(db, sql: """

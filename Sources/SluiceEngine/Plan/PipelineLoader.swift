@@ -20,6 +20,11 @@ public enum PipelineLoader {
     /// plugin's widgets file may declare.
     public static func pluginNames(path: String) -> Set<String>? {
         guard let (spec, shape) = try? PipelineSpec.load(path: path), shape.isEmpty else { return nil }
+        return pluginNames(spec)
+    }
+
+    /// The same for a file already read, whose shape is sound.
+    public static func pluginNames(_ spec: PipelineSpec) -> Set<String>? {
         let names = Set(spec.stages.map(\.plugin.name))
         // A stage built into the host is written in expressions.
         if !names.isDisjoint(with: Catalog.builtInNames) || spec.connections.contains(where: { $0.when != nil }) { return nil }
