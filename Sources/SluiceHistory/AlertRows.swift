@@ -16,9 +16,15 @@ enum AlertRows {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    /// Inserts `sent` (of run `run`); throws SQLite's error as GRDB's DatabaseError, so the
-    /// writer tells a row's error from the database's as for any other statement.
+    /// Inserts `sent` (of run `run`), inside the writer's transaction; throws SQLite's error
+    /// as GRDB's DatabaseError, so the writer tells a row's error from the database's as for
+    /// any other statement.
     static func insert(_ sent: [AlertSent], run: String, into db: Database) throws {
+        // SQLite may have rolled the transaction back (a full disk): these rows must not then
+        // go in one by one, each a transaction of its own.
+        guard db.isInsideTransaction else {
+            throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the alerts' rows are written inside a transaction, and there is none", sql: sql)
+        }
         let statement = try db.cachedStatement(sql: sql)
         let s = statement.sqliteStatement
         // Left as GRDB expects a statement it did not run: reset, nothing bound.
@@ -46,18 +52,23 @@ enum AlertRows {
             bound(sqlite3_bind_int64(s, 13, Int64(a.attempts)))
             bound(bind(s, 14, a.reason))
             bound(bind(s, 15, String(decoding: a.envelope, as: UTF8.self)))
-            if code == SQLITE_OK {
-                code = sqlite3_step(s)
-                if code == SQLITE_DONE { continue }
+            guard code == SQLITE_OK else {
+                // (A later bind that worked reset the connection's message: the code's own.)
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errstr(code)), sql: sql)
             }
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            code = sqlite3_step(s)
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            }
         }
     }
 
-    /// Binds a string (NULL for nil); SQLite copies it.
+    /// Binds a string (NULL for nil), up to a NUL as GRDB binds strings (so that what GRDB
+    /// reads back and matches is what was stored); SQLite copies it.
     private static func bind(_ s: OpaquePointer, _ index: Int32, _ text: String?) -> Int32 {
         guard var text else { return sqlite3_bind_null(s, index) }
-        return text.withUTF8 { bytes in
+        return text.withUTF8 { whole in
+            let bytes = UnsafeBufferPointer(rebasing: whole[..<(whole.firstIndex(of: 0) ?? whole.endIndex)])
             guard let count = Int32(exactly: bytes.count) else { return SQLITE_TOOBIG }
             return bytes.withMemoryRebound(to: CChar.self) { chars in
                 sluice_sqlite_bind_text(s, index, chars.baseAddress, count)

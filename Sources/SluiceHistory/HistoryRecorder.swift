@@ -53,8 +53,8 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// The history of the pipeline in `spec` (a file read, its plan not made yet), when it
     /// has one already: the writer's thread opens it (1-2 ms, its WAL checkpointed) while the
     /// catalog is read and the plan made. Nil when the file keeps none, its state folder
-    /// cannot be told (the plan says why) or holds no history yet: a plan that fails then
-    /// leaves nothing behind, the history being made only for a run. Then
+    /// cannot be told (the plan says why) or holds no history yet: a pipeline without one
+    /// gets none from a plan that fails, a history being made only for a run. Then
     /// `open(plan:opened:)`, or `close()` when no run follows.
     public static func open(spec: PipelineSpec, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, spec.history.enabled,

@@ -87,11 +87,11 @@ struct Run: ParsableCommand, LogConfigurable {
         do {
             planned = try spec.flatMap(narrowPlan) ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0
         } catch {
-            opening?.close()
+            opening?.close(seconds: 2)
             throw error
         }
         guard let plan = planned else {
-            opening?.close()
+            opening?.close(seconds: 2)
             throw ExitCode(ExitStatus.invalid)
         }
 
@@ -129,7 +129,7 @@ struct Run: ParsableCommand, LogConfigurable {
                     dashboard.add(to: router)
                 }
             } catch {
-                opening?.close()
+                opening?.close(seconds: 2)
                 printError("error: \(error)\n")
                 throw ExitCode(ExitStatus.failed)
             }
@@ -150,8 +150,12 @@ struct Run: ParsableCommand, LogConfigurable {
             nonisolated(unsafe) let shared = runner  // only summarySoFar, which is thread-safe
             watchStopGrace(seconds: stopGraceSeconds) { why in
                 // Stopping at once: the summary of what was done, unless the run already
-                // ended and its own summary is being written.
-                guard gate.claim() else { return }
+                // ended and its own summary is being written (its history's last rows
+                // then get a moment too).
+                guard gate.claim() else {
+                    history?.close(seconds: 2)
+                    return
+                }
                 if let s = shared.summarySoFar(stoppedBy: why) {
                     writeSummary(s, style: style)
                     history?.stoppedAtOnce(s, why: why)

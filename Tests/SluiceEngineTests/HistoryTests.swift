@@ -567,7 +567,7 @@ final class HistoryTests: XCTestCase {
             recorder.runEnded(totals)
             ended.signal()
         }
-        XCTAssertEqual(ended.wait(timeout: .now() + 10), .success, "the run's end does not wait for the database")
+        XCTAssertEqual(ended.wait(timeout: .now() + 2), .success, "the run's end does not wait for the database")
         let stopped = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             recorder.stoppedAtOnce(totals, why: "second SIGTERM")
@@ -669,7 +669,7 @@ final class HistoryTests: XCTestCase {
 
     /// The alerts' rows are bound straight to SQLite: every value as it was (an empty text
     /// is empty, not NULL; no life or reason is NULL; text beyond ASCII whole, bytes that
-    /// are not UTF-8 repaired). A row SQLite refuses is SQLite's error as GRDB says it:
+    /// are not UTF-8 repaired, a text up to a NUL as GRDB binds one). A row SQLite refuses is SQLite's error as GRDB says it:
     /// the writer leaves that entry out alone.
     func testAlertRowsKeepEveryValueAndARefusedRowIsLeftOutAlone() throws {
         let path = try scratchFolder() + "/history.sqlite"
@@ -693,7 +693,7 @@ final class HistoryTests: XCTestCase {
                              alert(text, life: true, reason: "429: slow down", envelope: Array("{\"k\":\"\(text)\"}".utf8))], unrecorded: 0)
         recorder.alertsSent([alert("kept", life: false, reason: nil, envelope: Array(#"{"a":1}"#.utf8)),
                              alert("refused", life: false, reason: nil, envelope: [])], unrecorded: 0)
-        recorder.alertsSent([alert("bytes", life: false, reason: "", envelope: [0x7B, 0xFF, 0x7D])], unrecorded: 0)
+        recorder.alertsSent([alert("bytes", life: false, reason: "cut\u{0}here", envelope: [0x7B, 0xFF, 0x7D])], unrecorded: 0)
         recorder.runEnded(RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed))
         recorder.close()
 
@@ -724,7 +724,8 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(full["stage"] as String, "st")
         XCTAssertEqual(full["reason"] as String, "429: slow down")
         XCTAssertEqual(full["envelope"] as String, "{\"k\":\"\(text)\"}")
-        XCTAssertEqual(bytes["reasonType"] as String, "text")
+        XCTAssertEqual(bytes["reason"] as String, "cut", "up to a NUL, as GRDB binds a string")
+        XCTAssertEqual(try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "SELECT length(CAST(reason AS BLOB)) FROM alerts WHERE key = 'bytes'") }, 3)
         XCTAssertEqual(bytes["envelope"] as String, "{\u{FFFD}}")
     }
 
