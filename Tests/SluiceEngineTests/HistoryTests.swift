@@ -521,12 +521,7 @@ final class HistoryTests: XCTestCase {
     /// row says how many. The writer is held up at its start (its database opens late).
     func testPastItsBoundTheWriterDropsAndTheRunsRowSaysHowMany() throws {
         let path = try scratchFolder() + "/history.sqlite"
-        let gate = DispatchSemaphore(value: 0)
-        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 10, open: {
-            gate.wait()
-            return try HistoryDatabase.open(path, create: true)
-        })
-        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        let (recorder, gate) = startedHeldUp(path, maxPending: 10)
         var totals = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
         for id in 1...30 {
             totals.batches = id
@@ -553,12 +548,7 @@ final class HistoryTests: XCTestCase {
     /// but waits for that row too. The writer is held up at its start (its database opens late).
     func testTheRunsEndIsHandedOverAndCloseWaitsForIt() throws {
         let path = try scratchFolder() + "/history.sqlite"
-        let gate = DispatchSemaphore(value: 0)
-        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 100, open: {
-            gate.wait()
-            return try HistoryDatabase.open(path, create: true)
-        })
-        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        let (recorder, gate) = startedHeldUp(path, maxPending: 100)
         var summary = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
         summary.batches = 3
         let totals = summary
@@ -727,6 +717,18 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(bytes["reason"] as String, "cut", "up to a NUL, as GRDB binds a string")
         XCTAssertEqual(try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "SELECT length(CAST(reason AS BLOB)) FROM alerts WHERE key = 'bytes'") }, 3)
         XCTAssertEqual(bytes["envelope"] as String, "{\u{FFFD}}")
+    }
+
+    /// A recorder of run "r1", started, whose database opens only once `gate` is signalled:
+    /// the writer held up at its start.
+    private func startedHeldUp(_ path: String, maxPending: Int) -> (HistoryRecorder, DispatchSemaphore) {
+        let gate = DispatchSemaphore(value: 0)
+        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: maxPending, open: {
+            gate.wait()
+            return try HistoryDatabase.open(path, create: true)
+        })
+        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        return (recorder, gate)
     }
 
     private func file(_ text: String, _ name: String = #function) throws -> String {
