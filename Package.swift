@@ -179,8 +179,8 @@ let package = Package(
             dependencies: ["SluiceEngine", "SluiceSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Sources/SluiceHistory"
         ),
-        // Typed wrappers for the SQLite settings the history uses that Swift cannot call
-        // (sqlite3_db_config is variadic).
+        // Typed wrappers for what the history needs of SQLite that Swift cannot call
+        // (sqlite3_db_config is variadic; SQLITE_TRANSIENT is a cast to a function pointer).
         .target(
             name: "SluiceSQLite",
             path: "Sources/SluiceSQLite",

@@ -13,8 +13,8 @@ import SluiceSQLite
 /// Where the disk is waited for: when it opens the database, not when it closes it. Opening
 /// checkpoints what the WAL holds into the database (SQLite syncs the WAL, then the
 /// database); closing leaves the WAL in place (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). A run
-/// opens its history on the history's own thread while the run starts, so the run's end
-/// never waits for those syncs. So a power loss may take back what was written since the
+/// opens its history on the history's own thread while its plan is made (a history already
+/// there) or while it starts (a new one), so the run's end never waits for those syncs. So a power loss may take back what was written since the
 /// history was last opened (the last run's rows), never what came before. Between opens
 /// SQLite's automatic checkpoint (past 1,000 pages, during a commit on the writer's
 /// thread) keeps the WAL at about 4 MiB (`journal_size_limit`).
@@ -26,6 +26,12 @@ import SluiceSQLite
 public enum HistoryDatabase {
     /// The file in a state folder.
     public static func path(stateFolder: String) -> String { stateFolder + "/history.sqlite" }
+
+    /// Whether `path` is a file (a history, or what a run's open says is not one).
+    static func isFile(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
 
     /// How long a statement waits for another connection's lock.
     static let busySeconds: TimeInterval = 5

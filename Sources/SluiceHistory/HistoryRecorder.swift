@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GRDB
 import Logging
@@ -58,9 +55,8 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// `open(plan:opened:)`, or `close()` when no run follows.
     public static func open(spec: PipelineSpec, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, spec.history.enabled,
-              case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)) else { return nil }
-        var st = stat()
-        guard lstat(HistoryDatabase.path(stateFolder: folder), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+              case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)),
+              HistoryDatabase.isFile(HistoryDatabase.path(stateFolder: folder)) else { return nil }
         return open(stateFolder: folder, settings: spec.history, logger: logger)
     }
 
