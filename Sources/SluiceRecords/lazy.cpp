@@ -133,28 +133,45 @@ inline bool trusted(const Tagged *h, uint64_t kind) {
     return g != 0 && h->tag == (tag_of(h, h->slot, g) ^ kind);
 }
 
-// What the parser allocates for one line, in one piece: the text's index, its record and
-// the record's extra slots.
-inline size_t line_block_bytes(uint32_t members) {
-    return sizeof(LazyText) + size_t(members) * sizeof(LazyMember) + sizeof(LazyRecord) + kRoom * sizeof(Extra);
+// What the parser allocates for one line, in one piece: the text's index and its record,
+// then the record's extra slots.
+constexpr size_t kBlockAlign = 16;
+inline size_t line_index_bytes(uint32_t members) {
+    return sizeof(LazyText) + size_t(members) * sizeof(LazyMember) + sizeof(LazyRecord);
 }
+inline size_t line_block_bytes(uint32_t members) { return line_index_bytes(members) + kRoom * sizeof(Extra); }
 
 // A stage reads a batch's records in order, on another core than the one that indexed them:
-// each first read of a record waited for its index and its text to come across. The parser
-// lays each line's block right after the one before, in the order of the lines, so the
-// record kAhead lines on is about kAhead blocks (and kAhead lines of text) further on: asked
-// for now, it is here when the stage reads it. A guess past a part's end (another thread's
-// arena, or nothing) costs one useless fetch: a prefetch never faults.
+// a read of a record that core has just written waits for its index and its text to come
+// across. The parser lays each line's block right after the one before (each started on
+// kBlockAlign), in the order of the lines, and the lines' text is one run: so the record
+// kAhead lines on is about kAhead blocks, and kAhead lines of text, further on. Every read
+// of a record asks for that one's (a request for what is already here costs next to
+// nothing); asked for now, it is here when the stage reads it. The next lines' sizes are
+// guessed from this one's, and a wrong guess (lines of other sizes, the end of the part)
+// costs a useless fetch: a prefetch never faults. Addresses are reckoned as integers, as
+// the guess may lie outside any object.
 constexpr size_t kAhead = 8;
-// (Addresses are reckoned as integers: the guess may lie outside any object.)
+constexpr size_t kCacheLine = 64;
+constexpr size_t kMostIndexLines = 8;  // a lookup scans the members from the first
 inline void prefetch_ahead(const LazyText *t) {
-    const uintptr_t block = reinterpret_cast<uintptr_t>(t) + kAhead * line_block_bytes(t->n);
-    // The index and the record, which a read of one field touches: four cache lines at most.
-    const size_t head = sizeof(LazyText) + size_t(t->n) * sizeof(LazyMember) + sizeof(LazyRecord);
-    for (size_t at = 0; at < head && at < 256; at += 64) __builtin_prefetch(reinterpret_cast<const void *>(block + at));
+    const size_t stride = (line_block_bytes(t->n) + kBlockAlign - 1) & ~(kBlockAlign - 1);
+    const uintptr_t block = reinterpret_cast<uintptr_t>(t) + kAhead * stride;
+    // The index (the text's header, then its members) and the record, which every read
+    // touches: its cache lines from the first to the record's, but of a long index only the
+    // first kMostIndexLines and the record's.
+    const uintptr_t first = block & ~uintptr_t(kCacheLine - 1);
+    const uintptr_t end = block + line_index_bytes(t->n);  // the record's end
+    const uintptr_t cut = first + kMostIndexLines * kCacheLine;
+    for (uintptr_t at = first; at < end && at < cut; at += kCacheLine)
+        __builtin_prefetch(reinterpret_cast<const void *>(at));
+    if (end > cut) {
+        __builtin_prefetch(reinterpret_cast<const void *>(end - sizeof(LazyRecord)));
+        __builtin_prefetch(reinterpret_cast<const void *>(end - 1));
+    }
     const uintptr_t text = reinterpret_cast<uintptr_t>(t->text) + kAhead * (size_t(t->len) + 1);
     __builtin_prefetch(reinterpret_cast<const void *>(text));
-    __builtin_prefetch(reinterpret_cast<const void *>(text + 64));
+    __builtin_prefetch(reinterpret_cast<const void *>(text + kCacheLine));
 }
 
 // The record behind a view, or nullptr when it is not a live handle.
@@ -1117,7 +1134,7 @@ class LazyLines {
             dup = true;
         }
         // One allocation: the text's index, its record and the record's extra slots.
-        auto *t = static_cast<LazyText *>(arena_alloc(arena, line_block_bytes(count), 16));
+        auto *t = static_cast<LazyText *>(arena_alloc(arena, line_block_bytes(count), kBlockAlign));
         t->arena = arena;
         t->text = s;
         t->len = static_cast<uint32_t>(n);
