@@ -3,11 +3,20 @@
 # end, saying what they waited for. Fixed ports would collide: Debian's
 # prometheus-alertmanager package starts a service on 9093.
 
-# free_port [PORT…]: a port on 127.0.0.1 that nothing answers on (and not one of those given).
+# free_port [PORT…]: a port on 127.0.0.1 that nothing answers on (and not one of those given),
+# below the range the kernel hands out to outgoing connections
+# (/proc/sys/net/ipv4/ip_local_port_range). A port in that range may be held by a client's
+# connection, open or in TIME_WAIT for a minute after it closed: nothing answers on it, yet a
+# server cannot bind it.
 free_port() {
-    local port
+    local low=32768 high=60999 from=10000 to port
+    read -r low high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if [ "$low" -gt $((from + 1000)) ]; then to=$((low - 1))
+    elif [ "$high" -lt 64535 ]; then from=$((high + 1)) to=65535
+    else to=49999                       # the whole range is ephemeral: no port is safe from it
+    fi
     while :; do
-        port=$((20000 + RANDOM % 30000))
+        port=$((from + (RANDOM * 32768 + RANDOM) % (to - from + 1)))
         case " $* " in *" $port "*) continue ;; esac
         port_free "$port" 2>/dev/null && { echo "$port"; return 0; }
     done
