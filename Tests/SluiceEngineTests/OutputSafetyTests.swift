@@ -47,11 +47,13 @@ final class OutputSafetyTests: XCTestCase {
 
     /// Runs the host with a file-size limit of `kib` KiB (ulimit -f): writes past it fail
     /// with EFBIG part-way, as on a full disk.
-    func hostWithFileLimit(kib: Int, _ args: [String], dir: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// The host with a file-size limit of `bytes` (rounded down to the 512-byte blocks of
+    /// sh's `ulimit -f`).
+    func hostWithFileLimit(bytes: Int, _ args: [String], dir: String) throws -> (status: Int32, stdout: String, stderr: String) {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: PluginSearchPath.environmentVariable)
         environment["SLUICE_OUT"] = dir + "/out"
-        return try runProgram("/bin/sh", ["-c", "ulimit -f \(kib) && exec \"$0\" \"$@\"", Package.host] + args, environment: environment,
+        return try runProgram("/bin/sh", ["-c", "ulimit -f \(bytes / 512) && exec \"$0\" \"$@\"", Package.host] + args, environment: environment,
                               directory: dir)
     }
 
@@ -70,7 +72,7 @@ final class OutputSafetyTests: XCTestCase {
            {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
          "connections": [{"from": "src", "to": "quality"}, {"from": "quality", "to": "log", "port": "alerts"}]}
         """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
-        let r = try hostWithFileLimit(kib: 96, ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/s.json"], dir: dir)
+        let r = try hostWithFileLimit(bytes: 96 * 512, ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/s.json"], dir: dir)
         XCTAssertEqual(r.status, 3, "completed, with alerts that could not be published:\n\(r.stderr)")
         let text = try String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8)
         XCTAssertTrue(text.hasSuffix("\n"), "no torn last line")
@@ -84,27 +86,36 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertGreaterThan(log.failed + log.waiting, 0)
     }
 
+    /// A sink's file holds whole batches only, with batches of 1,000 and of 8,000 records
+    /// (JSONLSink has the host render 4,096 at a time: the limit falls in the bytes of the
+    /// second batch's second run).
     func testAFullDiskNeverLeavesHalfABatchInASinksFile() throws {
-        let dir = try scratchFolder()
-        try storeEvents(20_000).write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
-        try """
-        {"name": "fullsink", "batch": {"maxRecords": 1000}, "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 2},
-         "stages": [
-           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
-           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
-         "connections": [{"from": "src", "to": "out"}]}
-        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
-        let r = try hostWithFileLimit(kib: 400, ["run", dir + "/p.json", "--progress", "none"], dir: dir)
-        XCTAssertEqual(r.status, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("cannot write \(dir)/out.jsonl: File too large"), r.stderr)
-        let text = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)
-        let lines = text.split(separator: "\n")
-        XCTAssertTrue(text.hasSuffix("\n"))
-        XCTAssertGreaterThan(lines.count, 0)
-        XCTAssertEqual(lines.count % 1000, 0, "whole batches only: \(lines.count) lines")
-        // The position is saved only for the batches in the file: the next run goes on from there.
-        let saved = try JSONDecoder().decode(SavedPosition.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/out/fullsink/state/src.position.json")))
-        XCTAssertEqual(Int(saved.batch), lines.count / 1000)
+        let events = storeEvents(20_000)
+        let lineEnds = events.utf8.indices.filter { events.utf8[$0] == UInt8(ascii: "\n") }
+        func bytes(_ lines: Int) -> Int { events.utf8.distance(from: events.utf8.startIndex, to: lineEnds[lines - 1]) + 1 }
+        for (batch, limit) in [(1000, 400 * 512), (8000, bytes(8000 + 4096 + 1000))] {
+            let dir = try scratchFolder("\(#function)-\(batch)")
+            try events.write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+            try """
+            {"name": "fullsink", "batch": {"maxRecords": \(batch)}, "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 2},
+             "stages": [
+               {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+               {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}],
+             "connections": [{"from": "src", "to": "out"}]}
+            """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+            let r = try hostWithFileLimit(bytes: limit, ["run", dir + "/p.json", "--progress", "none"], dir: dir)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("cannot write \(dir)/out.jsonl: File too large"), r.stderr)
+            let text = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8)
+            let lines = text.split(separator: "\n")
+            XCTAssertTrue(text.hasSuffix("\n"))
+            XCTAssertGreaterThan(lines.count, 0)
+            XCTAssertEqual(lines.count % batch, 0, "whole batches only: \(lines.count) lines")
+            XCTAssertEqual(text, String(events.prefix(text.count)), "the events, in order")
+            // The position is saved only for the batches in the file: the next run goes on from there.
+            let saved = try JSONDecoder().decode(SavedPosition.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/out/fullsink/state/src.position.json")))
+            XCTAssertEqual(Int(saved.batch), lines.count / batch)
+        }
     }
 
     func testAChainOf400TransformsUsesMemoryInProportionToTheBatch() throws {
