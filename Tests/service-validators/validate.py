@@ -437,7 +437,25 @@ ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 def free_port():
+    """A port on 127.0.0.1 that can be bound now, below the range the kernel gives outgoing
+    connections (/proc/sys/net/ipv4/ip_local_port_range), so that no connection can take it
+    before the server started with it binds it (a port from bind(("127.0.0.1", 0)) is in
+    that range). Falls back to bind(0) when that range starts too low."""
+    import random
     import socket
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100 if low > 11000 else 0):
+        port = random.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
