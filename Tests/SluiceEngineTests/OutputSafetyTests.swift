@@ -45,10 +45,8 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertTrue(log.stderr.contains("alerts.jsonl for appending: Too many levels of symbolic links (it is a symbolic link"), log.stderr)
     }
 
-    /// Runs the host with a file-size limit of `kib` KiB (ulimit -f): writes past it fail
-    /// with EFBIG part-way, as on a full disk.
-    /// The host with a file-size limit of `bytes` (rounded down to the 512-byte blocks of
-    /// sh's `ulimit -f`).
+    /// Runs the host with a file-size limit of `bytes` (`ulimit -f`, rounded down to sh's
+    /// 512-byte blocks): writes past it fail with EFBIG part-way, as on a full disk.
     func hostWithFileLimit(bytes: Int, _ args: [String], dir: String) throws -> (status: Int32, stdout: String, stderr: String) {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: PluginSearchPath.environmentVariable)

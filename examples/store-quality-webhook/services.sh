@@ -10,7 +10,7 @@
 # server cannot bind it.
 free_port() {
     local low=32768 high=60999 from=10000 to port
-    read -r low high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    read -r low high 2>/dev/null < /proc/sys/net/ipv4/ip_local_port_range || true
     if [ "$low" -gt $((from + 1000)) ]; then to=$((low - 1))
     elif [ "$high" -lt 64535 ]; then from=$((high + 1)) to=65535
     else to=49999                       # the whole range is ephemeral: no port is safe from it
