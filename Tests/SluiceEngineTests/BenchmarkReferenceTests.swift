@@ -6,7 +6,9 @@ import XCTest
 /// the same work. Here they run on the same generated events, and their outputs must match
 /// byte for byte (the events, each with n_elements) and alert for alert, on the compact data
 /// and on the same events written as json.dumps writes them (store-events --spaced), where
-/// both copy each line verbatim and append the new field.
+/// both copy each line verbatim and append the new field — with the batches parsed on one
+/// thread and on three (each batch's text cut into parts parsed side by side), as the host
+/// chooses by the machine's cores.
 final class BenchmarkReferenceTests: XCTestCase {
     func testTheCReferenceDoesTheSameWorkAsThePipelineWithItsEventsSink() throws {
         let events = try sameWork(spaced: false)
@@ -55,14 +57,9 @@ final class BenchmarkReferenceTests: XCTestCase {
         pipeline["stages"] = stages
         pipeline["connections"] = connections
         try JSONSerialization.data(withJSONObject: pipeline).write(to: URL(fileURLWithPath: dir + "/pipeline.json"))
-        let run = try host(["run", dir + "/pipeline.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
-        XCTAssertEqual(run.status, 0, run.stderr)
 
         let fromC = try Data(contentsOf: URL(fileURLWithPath: dir + "/c-events.jsonl"))
-        let fromPipeline = try Data(contentsOf: URL(fileURLWithPath: dir + "/pipeline-events.jsonl"))
         XCTAssertEqual(fromC.filter { $0 == 10 }.count, 25_000)
-        XCTAssertTrue(fromC == fromPipeline, "the events sink's output is byte for byte the C reference's")
-
         func alerts(_ path: String, payload: Bool) throws -> [String] {
             try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
@@ -72,8 +69,19 @@ final class BenchmarkReferenceTests: XCTestCase {
         }
         let cAlerts = try alerts(dir + "/c-alerts.jsonl", payload: false)
         XCTAssertGreaterThan(cAlerts.count, 2_000)
-        XCTAssertEqual(cAlerts, try alerts(dir + "/out/store-quality/alerts.jsonl", payload: true),
-                       "the same alerts: per store per batch, with count and minimum, in the same order")
+
+        var fromPipeline = Data()
+        for threads in ["1", "3"] {
+            try? FileManager.default.removeItem(atPath: dir + "/out")
+            try? FileManager.default.removeItem(atPath: dir + "/pipeline-events.jsonl")
+            let run = try host(["run", dir + "/pipeline.json", "--progress", "none"],
+                               env: ["SLUICE_OUT": dir + "/out", "SLUICE_PARSE_THREADS": threads])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            fromPipeline = try Data(contentsOf: URL(fileURLWithPath: dir + "/pipeline-events.jsonl"))
+            XCTAssertTrue(fromC == fromPipeline, "\(threads) parsing threads: the events sink's output is byte for byte the C reference's")
+            XCTAssertEqual(cAlerts, try alerts(dir + "/out/store-quality/alerts.jsonl", payload: true),
+                           "\(threads) parsing threads: the same alerts: per store per batch, with count and minimum, in the same order")
+        }
         return String(decoding: fromPipeline, as: UTF8.self)
     }
 }

@@ -95,14 +95,18 @@ final class CallContext {
     private let portNames: [[UInt8]]
     private var portOutput: [RecordBuffer]
     let parser = RecordParser()
-    /// For emit_json_lines: parses on one thread more than the machine has cores (the
-    /// other stages run meanwhile), or SLUICE_PARSE_THREADS.
-    /// nil when it could not be made (memory ran out, a thread could not start).
+    /// For emit_json_lines: parses on parseThreads threads; nil when it could not be made
+    /// (memory ran out, a thread could not start).
     private lazy var lineParser: OpaquePointer? = sr_line_parser_new(UInt32(CallContext.parseThreads))
 
+    /// Every core but one (at least one thread): the source's reader parses, helped by the
+    /// others, while the runner's thread runs the other stages and the alerts on the core
+    /// left. More threads than cores only take turns: on 2 cores, 3 parsing threads were
+    /// 2-10% slower than 1 (docs/benchmarks.md, issue 25's eighth pass). SLUICE_PARSE_THREADS
+    /// (1-64) overrides.
     static let parseThreads: Int = {
         if let text = ProcessInfo.processInfo.environment["SLUICE_PARSE_THREADS"], let n = Int(text), n >= 1, n <= 64 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount + 1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     }()
     private var usesLineParser = false
     /// How emit_json_lines parses: flat records, or lazy ones (handles) where the run says
