@@ -25,9 +25,7 @@ final class AlertmanagerTests: XCTestCase {
             receivers:
               - name: blackhole
             """.write(toFile: dir + "/alertmanager.yml", atomically: true, encoding: .utf8)
-            let probe = try LoopbackHTTPServer()
-            port = probe.port
-            probe.stop()
+            port = try serverPort()
             process.executableURL = URL(fileURLWithPath: AlertmanagerTests.binary)
             process.arguments = ["--config.file=\(dir)/alertmanager.yml", "--storage.path=\(dir)/data",
                                  "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=", "--log.level=warn"]

@@ -10,23 +10,6 @@ final class PrometheusScrapeTests: XCTestCase {
     static let prometheus = "/usr/bin/prometheus"
     static let promtool = "/usr/bin/promtool"
 
-    /// A port free on 127.0.0.1 a moment ago.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket() failed") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw FixtureError("bind() failed") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Runs a PromQL instant query; the result's samples (labels, value).
     static func query(_ port: Int, _ promql: String) -> [([String: String], Double)] {
         var c = URLComponents(string: "http://127.0.0.1:\(port)/api/v1/query")
@@ -70,37 +53,28 @@ final class PrometheusScrapeTests: XCTestCase {
         let check = try runProgram(Self.promtool, ["check", "config", dir + "/prometheus.yml"])
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
 
-        var port = 0
-        var server: Process?
+        let port = try serverPort()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: Self.prometheus)
+        server.arguments = ["--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
+                            "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+        server.currentDirectoryURL = URL(fileURLWithPath: dir)
+        _ = FileManager.default.createFile(atPath: dir + "/prometheus.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/prometheus.log"))
+        server.standardOutput = log
+        server.standardError = log
+        try server.run()
         defer {
-            if let server, server.isRunning {
+            if server.isRunning {
                 kill(server.processIdentifier, SIGTERM)  // Prometheus exits gracefully on SIGTERM
                 server.waitUntilExit()
             }
         }
-        // A port found free may be taken by the time Prometheus binds it: try again then.
-        for attempt in 0..<3 where server == nil {
-            port = try Self.freePort()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.prometheus)
-            p.arguments = ["--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data\(attempt)",
-                           "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
-            p.currentDirectoryURL = URL(fileURLWithPath: dir)
-            _ = FileManager.default.createFile(atPath: dir + "/prometheus\(attempt).log", contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/prometheus\(attempt).log"))
-            p.standardOutput = log
-            p.standardError = log
-            try p.run()
-            if BackgroundHost.poll(seconds: 30, { httpGet("http://127.0.0.1:\(port)/-/ready")?.status == 200 || !p.isRunning }),
-               p.isRunning {
-                server = p
-            } else {
-                if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-                p.waitUntilExit()
-            }
+        let ready = BackgroundHost.poll(seconds: 30) { httpGet("http://127.0.0.1:\(port)/-/ready")?.status == 200 || !server.isRunning }
+        guard ready, server.isRunning else {
+            let said = (try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? ""
+            return XCTFail("Prometheus did not start on 127.0.0.1:\(port): \(said)")
         }
-        XCTAssertNotNil(server, "Prometheus did not start")
-        guard server != nil else { return }
 
         func seen(_ promql: String) -> Double? { Self.query(port, promql).first?.1 }
         let records = #"sluice_component_received_events_total{job="sluice",stage="src"}"#

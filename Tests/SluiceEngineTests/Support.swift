@@ -12,6 +12,43 @@ enum Package {
     static let host = buildDirectory + "/host"
 }
 
+/// A port for a server a test starts (Prometheus, Alertmanager): free on 127.0.0.1 a moment
+/// ago and below the range the kernel gives outgoing connections
+/// (/proc/sys/net/ipv4/ip_local_port_range), so that nothing can take it before the server
+/// binds it. A port from bind(0) lies in that range, where one of the suite's own
+/// connections, open or in TIME_WAIT for a minute after it closed, keeps a server from
+/// binding it. bind(0)'s only when the range leaves no room below it.
+func serverPort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
+    if let low = range.first, low > 2048 {
+        for _ in 0..<200 {
+            if let port = try bindLoopback(Int.random(in: 1024..<low)) { return port }
+        }
+    }
+    guard let port = try bindLoopback(0) else { throw FixtureError("cannot bind a port on 127.0.0.1") }
+    return port
+}
+
+/// Binds `port` on 127.0.0.1 (0: any) as a server does (SO_REUSEADDR), then lets it go: the
+/// port bound, or nil when it is taken.
+private func bindLoopback(_ port: Int) throws -> Int? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw FixtureError("socket() failed") }
+    defer { close(fd) }
+    var on: Int32 = 1
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    return bound ? Int(UInt16(bigEndian: addr.sin_port)) : nil
+}
+
 /// Runs a program; returns its exit status, standard output and standard error.
 @discardableResult
 func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
