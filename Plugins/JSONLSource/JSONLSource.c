@@ -26,7 +26,7 @@
  * The host keeps the position of each committed batch, and the next run resumes there.
  *
  * The source never parses JSON: it hands whole runs of lines to the host
- * (emit_json_lines), which parses them on all cores. A line that is not a JSON object goes
+ * (emit_json_lines), which parses them on every core but one. A line that is not a JSON object goes
  * to the error port as {"file", "line", "text"} with code 1 and the parse error, and
  * reading goes on. Blank lines are skipped; "\r\n" endings are fine.
  */

@@ -143,8 +143,9 @@ final class PipelineTests: XCTestCase {
     }
 
     func testLargeInputParsedInParallelKeepsOrderAndLineNumbers() throws {
-        // Big enough to be cut into parts for several threads; broken lines of every kind
-        // spread over it, including a document over two lines and two on one line.
+        // Big enough to be cut into parts for several threads (three, whatever the machine's
+        // cores); broken lines of every kind spread over it, including a document over two
+        // lines and two on one line.
         var lines: [String] = []
         var badLines: [Int] = []
         for i in 1...30_000 {
@@ -163,7 +164,7 @@ final class PipelineTests: XCTestCase {
                     {"name": "good", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/good.jsonl"}}},
                     {"name": "bad", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/bad.jsonl"}}}],
          "connections": [{"from": "src", "to": "good"}, {"from": "src", "to": "bad", "port": "errors"}]}
-        """, files: ["in.jsonl": lines.joined(separator: "\n") + "\n"])
+        """, files: ["in.jsonl": lines.joined(separator: "\n") + "\n"], environment: ["SLUICE_PARSE_THREADS": "3"])
         let good = run.objects("good.jsonl").compactMap { $0["i"] as? Int }
         let expected = (1...30_000).filter { !badLines.contains($0) && $0 != 25_000 }
         XCTAssertEqual(good, expected, "every good line, in order")

@@ -306,6 +306,8 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
     var options = PipelineRunner.Options(runID: runID)
     // SLUICE_RECORDS in `environment`: how the source's batches are parsed, as for `host run`.
     options.records = env[RecordsSetting.variable].flatMap { RecordsSetting(rawValue: $0) }
+    // SLUICE_PARSE_THREADS in `environment`: on how many threads, as for `host run`.
+    options.parseThreads = env["SLUICE_PARSE_THREADS"].flatMap { Int($0) }
     options.onBatch = { log.progress.append($0) }
     // Publishers wait on threads of their own.
     options.sleep = { ms in log.lock.lock(); log.sleeps.append(ms); log.lock.unlock() }

@@ -95,16 +95,21 @@ final class CallContext {
     private let portNames: [[UInt8]]
     private var portOutput: [RecordBuffer]
     let parser = RecordParser()
-    /// For emit_json_lines: parses on parseThreads threads; nil when it could not be made
+    /// For emit_json_lines: parses on `parseThreads` threads; nil when it could not be made
     /// (memory ran out, a thread could not start).
-    private lazy var lineParser: OpaquePointer? = sr_line_parser_new(UInt32(CallContext.parseThreads))
+    private lazy var lineParser: OpaquePointer? = sr_line_parser_new(UInt32(parseThreads))
+    /// How many threads parse what emit_json_lines is given: the calling thread and
+    /// parseThreads - 1 helpers (a text over 64 KiB is cut into one part per thread). Set
+    /// before the first call.
+    var parseThreads = CallContext.defaultParseThreads
 
     /// Every core but one (at least one thread): the source's reader parses, helped by the
     /// others, while the runner's thread runs the other stages and the alerts on the core
-    /// left. More threads than cores only take turns: on 2 cores, 3 parsing threads were
-    /// 2-10% slower than 1 (docs/benchmarks.md, issue 25's eighth pass). SLUICE_PARSE_THREADS
-    /// (1-64) overrides.
-    static let parseThreads: Int = {
+    /// left. More threads than cores only take turns: on 2 cores, three parsing threads
+    /// (the default until issue 25's eighth pass) took 3-11% longer than one with the sink
+    /// or on spaced input, and the same or a little longer otherwise (docs/benchmarks.md).
+    /// SLUICE_PARSE_THREADS (1-64) overrides.
+    static let defaultParseThreads: Int = {
         if let text = ProcessInfo.processInfo.environment["SLUICE_PARSE_THREADS"], let n = Int(text), n >= 1, n <= 64 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     }()

@@ -79,6 +79,11 @@ public final class StageInstance {
         get { call.recordParsing }
         set { call.recordParsing = newValue }
     }
+    /// Sources: how many threads parse what emit_json_lines is given.
+    public var parseThreads: Int {
+        get { call.parseThreads }
+        set { call.parseThreads = max(1, min(newValue, 64)) }
+    }
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false
     /// The plugin calls, by name: what the crash and exit() guard marks a thread with.

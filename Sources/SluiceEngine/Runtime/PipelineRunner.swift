@@ -50,6 +50,9 @@ public final class PipelineRunner {
         /// How the source's batches are parsed (RecordsSetting); nil: as SLUICE_RECORDS says
         /// (auto when it is unset).
         public var records: RecordsSetting?
+        /// How many threads parse them (1-64); nil: as SLUICE_PARSE_THREADS says, else every
+        /// core but one.
+        public var parseThreads: Int?
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
                     onBatch: ((BatchProgress) -> Void)? = nil, shouldStop: @escaping () -> Bool = { false },
@@ -347,6 +350,7 @@ public final class PipelineRunner {
         guard case .source(let source) = stages[plan.source].stage else { return }
         source.recordParsing = plan.recordParsing(setting) { stages[$0].live.readsRecordsByAccessor }
         recordParsing = source.recordParsing  // a source in a worker stays eager
+        if let threads = options.parseThreads { source.parseThreads = threads }
         // A transform whose output nobody reads (its alerts, errors or extra ports may be)
         // only counts what it builds on its input records.
         for (i, s) in stages.enumerated() {
@@ -359,7 +363,7 @@ public final class PipelineRunner {
             if s.materialisesInput { materialising.append(s.planned.name) }
         }
         let materialised = materialising.isEmpty ? "" : "; materialised for \(materialising.joined(separator: ", "))"
-        options.logger.debug("records: \(recordParsing.rawValue) (\(RecordsSetting.variable)=\(setting.rawValue))\(materialised)")
+        options.logger.debug("records: \(recordParsing.rawValue) (\(RecordsSetting.variable)=\(setting.rawValue))\(materialised); parsed on \(source.parseThreads) thread\(source.parseThreads == 1 ? "" : "s")")
     }
 
     /// The records stage `s` reads this batch (gather), materialised when it does not read

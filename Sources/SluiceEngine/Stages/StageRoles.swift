@@ -52,6 +52,8 @@ public protocol SourceStage: LiveStage {
     /// How the JSON lines the plugin emits are parsed (emit_json_lines): set before the
     /// first read. A source that cannot hand out lazy records stays eager: read it back.
     var recordParsing: RecordParsing { get set }
+    /// How many threads parse them (1-64): set before the first read.
+    var parseThreads: Int { get set }
     func read(batch id: UInt64, maxRecords: Int, maxWaitMs: UInt32) -> StageOutput
     func commit(batch id: UInt64) -> StageOutput
 }
@@ -101,6 +103,12 @@ extension IsolatedStage: SourceStage, TransformStage, SinkStage, PublisherStage 
     /// materialised before it is shipped (the default readsRecordsByAccessor, false).
     public var recordParsing: RecordParsing {
         get { .eager }
+        set {}  // swiftlint:disable:this unused_setter_value
+    }
+    /// Its worker parses on as many threads as its own default (SLUICE_PARSE_THREADS, else
+    /// every core but one).
+    public var parseThreads: Int {
+        get { CallContext.defaultParseThreads }
         set {}  // swiftlint:disable:this unused_setter_value
     }
     /// Its worker builds every record it emits.
