@@ -211,6 +211,31 @@ final class LazyPipelineTests: XCTestCase {
         XCTAssertEqual(odd, .auto)
         XCTAssertEqual(warning, "SLUICE_RECORDS=fast is not one of auto, eager, lazy: records are parsed as planned (auto)")
 
+        // SLUICE_PARSE_THREADS: a number from 1 to 64; anything else is warned about, and
+        // the lines are parsed on every core but one.
+        XCTAssertEqual(ParseThreads.byCores, max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
+        XCTAssertTrue(ParseThreads.from(environment: [:]) == (nil, nil))
+        XCTAssertTrue(ParseThreads.from(environment: ["SLUICE_PARSE_THREADS": ""]) == (nil, nil))
+        XCTAssertTrue(ParseThreads.from(environment: ["SLUICE_PARSE_THREADS": "3"]) == (3, nil))
+        XCTAssertTrue(ParseThreads.from(environment: ["SLUICE_PARSE_THREADS": "64"]) == (64, nil))
+        for odd in ["0", "65", "-1", "two", "3 "] {
+            let (threads, said) = ParseThreads.from(environment: ["SLUICE_PARSE_THREADS": odd])
+            XCTAssertNil(threads, odd)
+            XCTAssertEqual(said, "SLUICE_PARSE_THREADS=\(odd) is not a number from 1 to 64: lines are parsed on every core but one (\(ParseThreads.byCores))")
+        }
+        // A run says so, and reads everything.
+        let runDir = try scratchFolder(#function + "-run")
+        try "{\"a\":1}\n{\"a\":2}\n".write(toFile: runDir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try #"{"name": "threads", "stages": [{"name": "in", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}}, "#
+            .appending(#"{"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}}], "connections": [{"from": "in", "to": "out"}]}"#)
+            .write(toFile: runDir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", runDir + "/p.json", "--progress", "none", "--no-history", "--log-level", "debug"],
+                         env: ["SLUICE_OUT": runDir + "/out", ParseThreads.variable: "0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("SLUICE_PARSE_THREADS=0 is not a number from 1 to 64: lines are parsed on every core but one"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("; parsed on \(ParseThreads.byCores) thread"), r.stderr)
+        XCTAssertEqual(text(runDir + "/out.jsonl"), "{\"a\":1}\n{\"a\":2}\n")
+
         let spec = """
             {"name": "readers", "stages": [
               {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{\\"a\\": 1}"}}},

@@ -103,16 +103,14 @@ final class CallContext {
     /// before the first call.
     var parseThreads = CallContext.defaultParseThreads
 
-    /// Every core but one (at least one thread): the source's reader parses, helped by the
-    /// others, while the runner's thread runs the other stages and the alerts on the core
-    /// left. More threads than cores only take turns: on 2 cores, three parsing threads
-    /// (the default until issue 25's eighth pass) took 3-11% longer than one with the sink
-    /// or on spaced input, and the same or a little longer otherwise (docs/benchmarks.md).
-    /// SLUICE_PARSE_THREADS (1-64) overrides.
-    static let defaultParseThreads: Int = {
-        if let text = ProcessInfo.processInfo.environment["SLUICE_PARSE_THREADS"], let n = Int(text), n >= 1, n <= 64 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
-    }()
+    /// SLUICE_PARSE_THREADS, else every core but one (ParseThreads): the source's reader
+    /// parses, helped by the others, while the runner's thread runs the other stages and the
+    /// alerts on the core left. More threads than cores only take turns: on 2 cores, three
+    /// parsing threads (the default until issue 25's eighth pass) took 3-11% longer than
+    /// one with the sink or on spaced input, and the same or a little longer otherwise
+    /// (docs/benchmarks.md).
+    static let defaultParseThreads: Int =
+        ParseThreads.from(environment: ProcessInfo.processInfo.environment).0 ?? ParseThreads.byCores
     private var usesLineParser = false
     /// How emit_json_lines parses: flat records, or lazy ones (handles) where the run says
     /// every reader of the source's records reads by accessor (RecordParsing).

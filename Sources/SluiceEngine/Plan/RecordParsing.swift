@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a pipeline's source parses the JSON lines of its batches (emit_json_lines):
 ///
 ///   - `eager`: every record is built in full, in the flat layout of ABI 1.0 (fields[],
@@ -33,6 +35,25 @@ public enum RecordsSetting: String, Sendable, Equatable, CaseIterable {
         guard let text = environment[variable], !text.isEmpty else { return (.auto, nil) }
         if let setting = RecordsSetting(rawValue: text.lowercased()) { return (setting, nil) }
         return (.auto, "\(variable)=\(text) is not one of auto, eager, lazy: records are parsed as planned (auto)")
+    }
+}
+
+/// How many threads parse a source's JSON lines: every core but one, at least one (the
+/// runner's thread keeps a core for the other stages and the alerts), or
+/// `SLUICE_PARSE_THREADS` (1-64; docs/pipelines.md).
+public enum ParseThreads {
+    public static let variable = "SLUICE_PARSE_THREADS"
+    public static let most = 64
+
+    /// Every core but one, at least one.
+    public static var byCores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount - 1) }
+
+    /// The count `environment` sets (nil when it sets none), and a warning when its value is
+    /// not a number from 1 to 64 (then nil: by cores).
+    public static func from(environment: [String: String]) -> (Int?, warning: String?) {
+        guard let text = environment[variable], !text.isEmpty else { return (nil, nil) }
+        if let n = Int(text), (1...most).contains(n) { return (n, nil) }
+        return (nil, "\(variable)=\(text) is not a number from 1 to \(most): lines are parsed on every core but one (\(byCores))")
     }
 }
 

@@ -51,7 +51,7 @@ public final class PipelineRunner {
         /// (auto when it is unset).
         public var records: RecordsSetting?
         /// How many threads parse them (1-64); nil: as SLUICE_PARSE_THREADS says, else every
-        /// core but one.
+        /// core but one (ParseThreads).
         public var parseThreads: Int?
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
@@ -350,7 +350,11 @@ public final class PipelineRunner {
         guard case .source(let source) = stages[plan.source].stage else { return }
         source.recordParsing = plan.recordParsing(setting) { stages[$0].live.readsRecordsByAccessor }
         recordParsing = source.recordParsing  // a source in a worker stays eager
-        if let threads = options.parseThreads { source.parseThreads = threads }
+        if let threads = options.parseThreads {
+            source.parseThreads = threads
+        } else if let warning = ParseThreads.from(environment: ProcessInfo.processInfo.environment).warning {
+            options.logger.warning("\(warning)")
+        }
         // A transform whose output nobody reads (its alerts, errors or extra ports may be)
         // only counts what it builds on its input records.
         for (i, s) in stages.enumerated() {
