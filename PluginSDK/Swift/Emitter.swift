@@ -90,7 +90,7 @@ public struct Emitter {
     }
 
     /// Sources: emit every line of `text` (JSON Lines) as a record; the host parses them on
-    /// all cores and sends lines that are not JSON objects to the error port, named
+    /// every core but one and sends lines that are not JSON objects to the error port, named
     /// `origin:N` with N counting from `firstLine`.
     @discardableResult
     public func emitJSONLines(_ text: UnsafeRawBufferPointer, origin: String, firstLine: UInt64 = 1) -> Bool {

@@ -20,9 +20,7 @@ final class HTTP2Tests: XCTestCase {
                                                        "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
                                                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
         XCTAssertEqual(cert.status, 0, cert.stderr)
-        let probe = try LoopbackHTTPServer()
-        let port = probe.port
-        probe.stop()
+        let port = try serverPort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: nghttpd)
         server.arguments = ["-v", "-d", dir + "/root", "--address=127.0.0.1", String(port), dir + "/key.pem", dir + "/cert.pem"]

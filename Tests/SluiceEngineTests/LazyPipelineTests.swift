@@ -233,7 +233,7 @@ final class LazyPipelineTests: XCTestCase {
                          env: ["SLUICE_OUT": runDir + "/out", ParseThreads.variable: "0"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("SLUICE_PARSE_THREADS=0 is not a number from 1 to 64: lines are parsed on every core but one"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("; parsed on \(ParseThreads.byCores) thread"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("; JSON lines parsed on \(ParseThreads.byCores) thread"), r.stderr)
         XCTAssertEqual(text(runDir + "/out.jsonl"), "{\"a\":1}\n{\"a\":2}\n")
 
         let spec = """

@@ -6,13 +6,8 @@ import XCTest
 /// The durable spool, repeat suppression and concurrent publishers, against a real HTTP
 /// server that is down, failing, or back.
 final class SpoolTests: XCTestCase {
-    /// A port nothing listens on: a server started and stopped.
-    func deadPort() throws -> Int {
-        let s = try LoopbackHTTPServer()
-        let port = s.port
-        s.stop()
-        return port
-    }
+    /// A port nothing listens on, nor will: no test server comes up on it (serverPort).
+    func deadPort() throws -> Int { try serverPort() }
 
     /// A pipeline publishing Threshold's alerts (aggregated per store when `aggregate`) to a
     /// json webhook at `url`, with its spool in `spool`.

@@ -12,21 +12,27 @@ enum Package {
     static let host = buildDirectory + "/host"
 }
 
-/// A port for a server a test starts (Prometheus, Alertmanager): free on 127.0.0.1 a moment
-/// ago and below the range the kernel gives outgoing connections
-/// (/proc/sys/net/ipv4/ip_local_port_range), so that nothing can take it before the server
-/// binds it. A port from bind(0) lies in that range, where one of the suite's own
+/// A port for a server a test starts (Prometheus, Alertmanager, nghttpd), or one that
+/// stays dead: free on 127.0.0.1 a moment ago and outside the range the kernel gives
+/// outgoing connections and bind(0) (/proc/sys/net/ipv4/ip_local_port_range), from 10000
+/// up as the examples' and the validators' helpers choose. Nothing can take it before the
+/// server binds it, and no server a test starts on bind(0) (LoopbackHTTPServer) can come
+/// up on it: a port from bind(0) lies in that range, where one of the suite's own
 /// connections, open or in TIME_WAIT for a minute after it closed, keeps a server from
-/// binding it. bind(0)'s only when the range leaves no room below it.
+/// binding it. bind(0)'s only when the range leaves no room on either side.
 func serverPort() throws -> Int {
     let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
         .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
-    if let low = range.first, low > 2048 {
+    var outside: Range<Int>?
+    if range.count == 2 {
+        if range[0] > 11_000 { outside = 10_000..<range[0] } else if range[1] < 64_535 { outside = (range[1] + 1)..<65_536 }
+    }
+    if let outside {
         for _ in 0..<200 {
-            if let port = try bindLoopback(Int.random(in: 1024..<low)) { return port }
+            if let port = try bindLoopback(Int.random(in: outside)) { return port }
         }
     }
-    guard let port = try bindLoopback(0) else { throw FixtureError("cannot bind a port on 127.0.0.1") }
+    guard let port = try bindLoopback(0) else { throw FixtureError("cannot bind a port on 127.0.0.1: \(String(cString: strerror(errno)))") }
     return port
 }
 
@@ -307,7 +313,7 @@ func runPipeline(_ pipeline: String, fileName: String = "pipeline.json", files: 
     // SLUICE_RECORDS in `environment`: how the source's batches are parsed, as for `host run`.
     options.records = env[RecordsSetting.variable].flatMap { RecordsSetting(rawValue: $0) }
     // SLUICE_PARSE_THREADS in `environment`: on how many threads, as for `host run`.
-    options.parseThreads = env["SLUICE_PARSE_THREADS"].flatMap { Int($0) }
+    options.parseThreads = ParseThreads.from(environment: env).0
     options.onBatch = { log.progress.append($0) }
     // Publishers wait on threads of their own.
     options.sleep = { ms in log.lock.lock(); log.sleeps.append(ms); log.lock.unlock() }

@@ -122,9 +122,7 @@ final class WebhookCommandTests: XCTestCase {
     }
 
     func testHostSpoolListsWhatWaitsWithoutSendingIt() throws {
-        let dead = try LoopbackHTTPServer()
-        let port = dead.port
-        dead.stop()
+        let port = try serverPort()  // nothing listens there
         let dir = try prepare()
         let env = ["WEBHOOK_URL": "http://127.0.0.1:\(port)/hook", "WEBHOOK_HEADERS": ""]
         let run = try host(["run", dir + "/pipeline.json", "--progress", "none"], env: env)
@@ -144,9 +142,7 @@ final class WebhookCommandTests: XCTestCase {
     }
 
     func testAKill9WhileAlertsAreSpooledLosesNothing() throws {
-        let dead = try LoopbackHTTPServer()
-        let port = dead.port
-        dead.stop()
+        let port = try serverPort()  // nothing listens there
         let dir = try prepare(follow: true, format: "json")
         let env = ["WEBHOOK_URL": "http://127.0.0.1:\(port)/hook", "WEBHOOK_HEADERS": ""]
         // A following run: it would go on for ever. Kill it once its alerts are spooled.

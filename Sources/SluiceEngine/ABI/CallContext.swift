@@ -106,9 +106,9 @@ final class CallContext {
     /// SLUICE_PARSE_THREADS, else every core but one (ParseThreads): the source's reader
     /// parses, helped by the others, while the runner's thread runs the other stages and the
     /// alerts on the core left. More threads than cores only take turns: on 2 cores, three
-    /// parsing threads (the default until issue 25's eighth pass) took 3-11% longer than
-    /// one with the sink or on spaced input, and the same or a little longer otherwise
-    /// (docs/benchmarks.md).
+    /// parsing threads (the default until issue 25's eighth pass) took 5-11% longer than
+    /// one with the sink or on spaced input, 2.5% on plain, and about the same with eager
+    /// records or a window (docs/benchmarks.md).
     static let defaultParseThreads: Int =
         ParseThreads.from(environment: ProcessInfo.processInfo.environment).0 ?? ParseThreads.byCores
     private var usesLineParser = false

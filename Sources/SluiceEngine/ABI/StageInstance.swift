@@ -82,7 +82,7 @@ public final class StageInstance {
     /// Sources: how many threads parse what emit_json_lines is given.
     public var parseThreads: Int {
         get { call.parseThreads }
-        set { call.parseThreads = max(1, min(newValue, 64)) }
+        set { call.parseThreads = max(1, min(newValue, ParseThreads.most)) }
     }
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false

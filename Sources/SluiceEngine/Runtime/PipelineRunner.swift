@@ -51,7 +51,8 @@ public final class PipelineRunner {
         /// (auto when it is unset).
         public var records: RecordsSetting?
         /// How many threads parse them (1-64); nil: as SLUICE_PARSE_THREADS says, else every
-        /// core but one (ParseThreads).
+        /// core but one (ParseThreads). (A source in a worker process parses as the worker's
+        /// environment says.)
         public var parseThreads: Int?
 
         public init(runID: String = PipelineRunner.newRunID(), logger: Logger = Logger(label: "sluice"),
@@ -351,7 +352,11 @@ public final class PipelineRunner {
         source.recordParsing = plan.recordParsing(setting) { stages[$0].live.readsRecordsByAccessor }
         recordParsing = source.recordParsing  // a source in a worker stays eager
         if let threads = options.parseThreads {
-            source.parseThreads = threads
+            if (1...ParseThreads.most).contains(threads) {
+                source.parseThreads = threads
+            } else {
+                options.logger.warning("\(threads) parsing threads is not a number from 1 to \(ParseThreads.most): lines are parsed on \(source.parseThreads)")
+            }
         } else if let warning = ParseThreads.from(environment: ProcessInfo.processInfo.environment).warning {
             options.logger.warning("\(warning)")
         }
@@ -367,7 +372,7 @@ public final class PipelineRunner {
             if s.materialisesInput { materialising.append(s.planned.name) }
         }
         let materialised = materialising.isEmpty ? "" : "; materialised for \(materialising.joined(separator: ", "))"
-        options.logger.debug("records: \(recordParsing.rawValue) (\(RecordsSetting.variable)=\(setting.rawValue))\(materialised); parsed on \(source.parseThreads) thread\(source.parseThreads == 1 ? "" : "s")")
+        options.logger.debug("records: \(recordParsing.rawValue) (\(RecordsSetting.variable)=\(setting.rawValue))\(materialised); JSON lines parsed on \(source.parseThreads) thread\(source.parseThreads == 1 ? "" : "s")")
     }
 
     /// The records stage `s` reads this batch (gather), materialised when it does not read
