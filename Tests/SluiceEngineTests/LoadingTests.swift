@@ -25,6 +25,30 @@ final class LoadingTests: XCTestCase {
         try host(args, env: ["SLUICE_PROBE_CACHE": cache, "SLUICE_PROBE_TIMEOUT_MS": "1500"].merging(env) { $1 })
     }
 
+    /// The host carries its own Swift runtime and Foundation (Package.swift's
+    /// `hostStaticRuntime`: the loader binds a dozen fewer libraries at each start) and
+    /// exports no Swift symbol: a plugin's references to its own runtime, or to its own copy
+    /// of the Swift SDK, cannot bind to the host's copies. (Every test that runs the store-
+    /// quality example has a Swift plugin, AlertLog, beside C plugins in such a host.)
+    func testTheHostCarriesItsOwnSwiftRuntimeAndExportsNoSwiftSymbol() throws {
+        let dynamic = try runProgram("/usr/bin/env", ["readelf", "-W", "-d", Package.host])
+        XCTAssertEqual(dynamic.status, 0, dynamic.stderr)
+        let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        XCTAssertTrue(needed.contains { $0.contains("libc.so") }, dynamic.stdout)
+        XCTAssertEqual(needed.filter { $0.contains("swift") || $0.contains("Foundation") || $0.contains("dispatch") }, [])
+
+        let symbols = try runProgram("/usr/bin/env", ["readelf", "-W", "--dyn-syms", Package.host])
+        XCTAssertEqual(symbols.status, 0, symbols.stderr)
+        var exported: [String] = [], undefined = 0
+        for line in symbols.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 8, f[0].hasSuffix(":") else { continue }
+            if f[6] == "UND" { undefined += 1 } else { exported.append(String(f[7])) }
+        }
+        XCTAssertGreaterThan(undefined, 100, "the symbol table was not read: \(symbols.stdout.prefix(500))")
+        XCTAssertEqual(exported.filter { $0.hasPrefix("$s") || $0.lowercased().contains("swift") }, [])
+    }
+
     func testALibraryThatCrashesHangsOrExitsWhileLoadingCostsOneLine() throws {
         let evil = try evilFolder(["CTOR_CRASH", "CTOR_EXIT", "CTOR_HANG", "ENTRY_NULL", "ENTRY_GARBAGE"])
         let cache = evil + "/../cache"
