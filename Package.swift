@@ -79,15 +79,15 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
     }
 }
 
-/// C libraries plugins use, through small C targets inside the plugin's folder.
 /// The host carries its own copy of the Swift runtime and Foundation (`-static-stdlib`): the
-/// loader then binds a dozen fewer libraries at every start (a 1,000-event run 27 → 21 ms,
-/// docs/benchmarks.md). Its modules are compiled against the shared SDK, whose link entries
-/// name only `Foundation`; the static archives' own dependencies are named here, in the order
-/// they need each other. `--no-export-dynamic` undoes the static link's default: a Swift
-/// plugin brings its own shared runtime, and nothing of the host's (its runtime, its copy of
-/// the Swift SDK) may be exported for the plugin's references to bind to. Only C types cross
-/// the ABI, so the two runtimes never see each other's values.
+/// loader no longer binds a dozen shared libraries before `main` (a 1,000-event run about a
+/// fifth faster: docs/benchmarks.md, "Issue 25, ninth pass"). A run's plugins bring the
+/// shared runtime they were built with when the first of them loads. The host's modules are
+/// compiled against the shared SDK, whose link entries name only `Foundation`; the static
+/// archives' own dependencies are named here, in the order they need each other.
+/// `--no-export-dynamic` undoes the static link's default: nothing of the host's (its
+/// runtime, its copy of the Swift SDK) may be exported for a plugin's references to bind to.
+/// Only C types cross the ABI, so the two runtimes never see each other's values.
 let hostStaticRuntime: [LinkerSetting] = [
     .unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic"]),
     .linkedLibrary("CoreFoundation"),
@@ -96,6 +96,7 @@ let hostStaticRuntime: [LinkerSetting] = [
     .linkedLibrary("_FoundationCollections"),
 ]
 
+/// C libraries plugins use, through small C targets inside the plugin's folder.
 let systemLibraries: [Target] = [
     // libcurl for the Webhook publisher, loaded with dlopen when a stage is created (so that
     // loading the plugin stays cheap), with typed wrappers for its variadic functions.
