@@ -43,7 +43,7 @@ let bundledPlugins: [BundledPlugin] = [
     .c("JSONLSource"),
     .c("JSONLSink"),
     .swift("ConsoleSink"),
-    .swift("AlertLog"),
+    .c("AlertLog"),
     .swift("ConsoleAlerts"),
     .c("QualityCheck"),
     .swift("Webhook", uses: ["CCurl"]),
@@ -59,6 +59,13 @@ func nonSources(_ plugin: BundledPlugin) -> [String] {
     return ["README.md"] + (FileManager.default.fileExists(atPath: tests) ? ["tests"] : [])
 }
 
+/// A C plugin needs no Swift runtime: SwiftPM links every library with swiftc, which adds the
+/// runtime's start file (it registers the library with `libswiftCore.so`) and
+/// `libswiftCore.so` itself. `-nostartfiles` leaves the start file out, and `-static-stdlib`
+/// makes the runtime an archive nothing is taken from; the library then needs only the C
+/// library, and a run of C plugins loads no Swift runtime besides the host's own.
+let cPluginWithoutSwiftRuntime = LinkerSetting.unsafeFlags(["-nostartfiles", "-static-stdlib"])
+
 let pluginTargets: [Target] = bundledPlugins.map { plugin in
     switch plugin.language {
     case .c:
@@ -67,7 +74,7 @@ let pluginTargets: [Target] = bundledPlugins.map { plugin in
             dependencies: ["SluicePluginABI"],
             path: "Plugins/\(plugin.name)",
             exclude: nonSources(plugin),
-            linkerSettings: [.linkedLibrary("m")] + plugin.links.map { .linkedLibrary($0) }
+            linkerSettings: [.linkedLibrary("m"), cPluginWithoutSwiftRuntime] + plugin.links.map { .linkedLibrary($0) }
         )
     case .swift:
         return .target(

@@ -28,8 +28,8 @@ final class LoadingTests: XCTestCase {
     /// The host carries its own Swift runtime and Foundation (Package.swift's
     /// `hostStaticRuntime`: the loader binds a dozen fewer libraries at each start) and
     /// exports nothing of it: a plugin's references to its own runtime, or to its own copy of
-    /// the Swift SDK, cannot bind to the host's copies. (Every test that runs the store-
-    /// quality example has a Swift plugin, AlertLog, beside C plugins in such a host.)
+    /// the Swift SDK, cannot bind to the host's copies. (The tests that run Threshold,
+    /// Webhook or ConsoleAlerts by `host run` have Swift plugins beside C ones in such a host.)
     func testTheHostCarriesItsOwnSwiftRuntimeAndExportsNothingOfIt() throws {
         let dynamic = try runProgram("/usr/bin/env", ["readelf", "-W", "-d", Package.host])
         XCTAssertEqual(dynamic.status, 0, dynamic.stderr)
