@@ -62,8 +62,9 @@ func nonSources(_ plugin: BundledPlugin) -> [String] {
 /// A C plugin needs no Swift runtime: SwiftPM links every library with swiftc, which adds the
 /// runtime's start file (it registers the library with `libswiftCore.so`) and
 /// `libswiftCore.so` itself. `-nostartfiles` leaves the start file out, and `-static-stdlib`
-/// makes the runtime an archive nothing is taken from; the library then needs only the C
-/// library, and a run of C plugins loads no Swift runtime besides the host's own.
+/// makes the runtime an archive nothing is taken from; the library then needs only libc,
+/// libm and libstdc++ (which the host has), and a run of C plugins loads no Swift runtime
+/// besides the host's own.
 let cPluginWithoutSwiftRuntime = LinkerSetting.unsafeFlags(["-nostartfiles", "-static-stdlib"])
 
 let pluginTargets: [Target] = bundledPlugins.map { plugin in

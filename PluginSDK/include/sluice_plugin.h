@@ -1107,7 +1107,7 @@ static inline void sluice_logf(const sluice_emitter *out, int32_t level, const c
 #endif
     ;
 static inline void sluice_logf(const sluice_emitter *out, int32_t level, const char *fmt, ...) {
-    char buf[1024];
+    char buf[4096]; /* the host shows at most 4 KiB of a message */
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
@@ -1123,7 +1123,7 @@ static inline sluice_status sluice_failf(const sluice_emitter *out, const char *
 #endif
     ;
 static inline sluice_status sluice_failf(const sluice_emitter *out, const char *fmt, ...) {
-    char buf[1024];
+    char buf[4096];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ static sluice_status create(const sluice_context *ctx, const sluice_emitter *out
     const char *name = "alerts.jsonl";
     size_t name_len = strlen(name);
     if (path && path->len > 0) {
+        if (memchr(path->ptr, 0, path->len)) return sluice_failf(out, "property 'path' holds a NUL byte");
         name = path->ptr;
         name_len = path->len;
     }
@@ -139,6 +141,7 @@ static void destroy(void *instance) { free_log(instance); }
 
 /* Room for `more` bytes and one more line; -1 when out of memory. */
 static int reserve(alert_log *l, size_t more, size_t lines) {
+    if (more > SIZE_MAX / 4 - l->len || lines > SIZE_MAX / (4 * sizeof *l->ends)) return -1;
     if (l->len + more > l->cap) {
         size_t cap = l->cap ? l->cap : 1 << 16;
         while (cap < l->len + more) cap *= 2;
@@ -204,7 +207,7 @@ static sluice_status publish(void *instance, const sluice_alert *const *alerts, 
         size_t keep = whole == 0 ? 0 : l->ends[whole - 1];
         if (start >= 0 && written > keep && ftruncate(l->fd, start + (off_t)keep) != 0)
             sluice_logf(out, SLUICE_LOG_ERROR, "cannot cut a partial line off %s: %s", l->path, strerror(errno));
-        char why[1024];
+        char why[4096]; /* the host shows at most 4 KiB of a message */
         int len = snprintf(why, sizeof why, "cannot append to %s: %s", l->path, strerror(failure));
         size_t why_len = len < 0 ? 0 : (size_t)len < sizeof why ? (size_t)len : sizeof why - 1;
         /* The refreshes skipped are delivered; the lines not written are not. */

@@ -45,6 +45,24 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertTrue(log.stderr.contains("alerts.jsonl for appending: Too many levels of symbolic links (it is a symbolic link"), log.stderr)
     }
 
+    /// A path with a NUL byte in it (JSON's \u0000) would name another file to the C library
+    /// than the one the pipeline file shows: the alert log refuses it, naming the property.
+    func testTheAlertLogRefusesAPathWithANULByte() throws {
+        let dir = try scratchFolder()
+        try "{\"a\":1}\n".write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try #"""
+        {"name": "nul", "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+           {"name": "check", "plugin": {"name": "Threshold", "properties": {"field": "a", "limit": 0}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl\u0000.txt"}}}],
+         "connections": [{"from": "src", "to": "check"}, {"from": "check", "to": "log", "port": "alerts"}]}
+        """#.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        let r = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("property 'path' holds a NUL byte"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/alerts.jsonl"))
+    }
+
     /// Runs the host with a file-size limit of `bytes` (`ulimit -f`, rounded down to sh's
     /// 512-byte blocks): writes past it fail with EFBIG part-way, as on a full disk.
     func hostWithFileLimit(bytes: Int, _ args: [String], dir: String) throws -> (status: Int32, stdout: String, stderr: String) {
