@@ -276,20 +276,24 @@ private struct CatalogScan {
             }
             paths.append(path)
         }
-        // Probing starts a process per library: several at once.
+        // The cache's answers are read here, in turn; only the libraries it has no answer for
+        // are probed, a process each, several at once. (A run's start, every answer cached,
+        // then starts no thread for this.)
         var answers: [LibraryProbe.Answer]?
         if let probe {
             final class Answers: @unchecked Sendable {
                 var list: [LibraryProbe.Answer]
-                init(_ n: Int) { list = Array(repeating: .failed(""), count: n) }
+                init(_ list: [LibraryProbe.Answer]) { self.list = list }
             }
-            let collected = Answers(paths.count)
+            let cached = paths.map { probe.cachedAnswer($0) }
+            let toProbe = cached.indices.filter { cached[$0] == nil }
+            let collected = Answers(cached.map { $0 ?? .failed("") })
             let lock = NSLock()
-            let toProbe = paths
-            DispatchQueue.concurrentPerform(iterations: toProbe.count) { i in
-                let answer = probe.describe(toProbe[i])
+            let all = paths
+            DispatchQueue.concurrentPerform(iterations: toProbe.count) { j in
+                let answer = probe.describe(all[toProbe[j]])
                 lock.lock()
-                collected.list[i] = answer
+                collected.list[toProbe[j]] = answer
                 lock.unlock()
             }
             answers = collected.list

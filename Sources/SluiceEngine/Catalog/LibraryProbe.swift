@@ -111,6 +111,13 @@ public struct LibraryProbe: Sendable {
         case failed(String)
     }
 
+    /// The cached answer for `path` (the library and the host unchanged since), without
+    /// probing; nil when there is none.
+    public func cachedAnswer(_ path: String) -> Answer? {
+        identity(path).flatMap(readCache)
+    }
+
+    /// The cached answer, else the child's (then cached).
     public func describe(_ path: String) -> Answer {
         let key = identity(path)
         if let key, let cached = readCache(key) { return cached }
