@@ -88,15 +88,16 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     }
 
     /// `open`: how the writer's thread opens the database (tests hold it up); by default
-    /// `openOrStartAnew`.
+    /// `openOrStartAnew`. `commitEvery`: the shortest time between two commits (seconds).
     init(path: String, settings: HistorySettings, logger: Logger, maxPending: Int,
          clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-         open: (() throws -> DatabaseQueue)? = nil) {
+         commitEvery: Double = HistoryWriter.commitEvery, open: (() throws -> DatabaseQueue)? = nil) {
         self.path = path
         self.settings = settings
         self.logger = logger
         self.clock = clock
-        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending, open: open ?? { try Self.openOrStartAnew(path, logger) })
+        writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending, commitEvery: commitEvery,
+                               open: open ?? { try Self.openOrStartAnew(path, logger) })
     }
 
     /// Opens the history; a damaged one is moved aside and a new one begins.
@@ -153,8 +154,8 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
                                          progress.errors, HistoryJSON.counts(progress.alerts), HistoryJSON.object(progress.phasesMs),
                                          HistoryJSON.object(progress.durationMs.filter { $0.key != "total" }),
                                          progress.inputRowsPerSecond.isFinite ? progress.inputRowsPerSecond : nil])
-        }
-        writer.submitLatest { [writer] db in
+        } latest: { [writer] db in
+            // The run's counts with the batch's row, in the same commit.
             try HistoryRecorder.update(db, run: run, totals, lastBatchMs: now, dropped: writer.state.dropped)
         }
         batchesSinceRetention += 1

@@ -45,8 +45,15 @@ final class HistoryWriter: @unchecked Sendable {
     /// The database could not be opened: even kept work is dropped.
     private var unopened = false
 
-    init(path: String, logger: Logger, maxPending: Int = 50_000, open: @escaping () throws -> DatabaseQueue) {
+    /// The shortest time between two commits while the run goes on (seconds), by default;
+    /// a close commits at once.
+    static let commitEvery = 0.1
+    let commitEvery: Double
+
+    init(path: String, logger: Logger, maxPending: Int = 50_000, commitEvery: Double = HistoryWriter.commitEvery,
+         open: @escaping () throws -> DatabaseQueue) {
         self.open = open
+        self.commitEvery = commitEvery
         self.path = path
         self.logger = logger
         self.maxPending = maxPending
@@ -58,27 +65,24 @@ final class HistoryWriter: @unchecked Sendable {
     /// Queues `work` (`weight`: the rows it writes). `keep`: never dropped for the bound
     /// (a run's start, retention); `final`: a run's end, tried even after the writer
     /// stopped. False when it was dropped.
+    /// `latest`: also replaces the last value of the run's counts (written with the next
+    /// drain, after the queue; after the writer stopped, the run's end carries them), at the
+    /// same moment as `work` is queued, so that no commit holds the one without the other.
     @discardableResult
-    func submit(weight: Int = 1, keep: Bool = false, final: Bool = false, alone: Bool = false, _ work: @escaping Work) -> Bool {
+    func submit(weight: Int = 1, keep: Bool = false, final: Bool = false, alone: Bool = false, _ work: @escaping Work,
+                latest newest: Work? = nil) -> Bool {
         condition.lock()
         defer { condition.unlock() }
+        if let newest, failure == nil && !unopened && !closed { latest = newest }
         guard !closed, !unopened, failure == nil || final, keep || final || pendingWeight + weight <= maxPending else {
             droppedCount += weight
+            if newest != nil { condition.signal() }
             return false
         }
         queue.append(Item(work: work, weight: weight, alone: alone, final: final))
         pendingWeight += weight
         condition.signal()
         return true
-    }
-
-    /// Replaces the last value of the run's counts so far (written with the next drain).
-    func submitLatest(_ work: @escaping Work) {
-        condition.lock()
-        // After the writer stopped, the run's end carries its counts.
-        if failure == nil && !unopened && !closed { latest = work }
-        condition.signal()
-        condition.unlock()
     }
 
     /// Rows dropped so far, and why the writer stopped (nil: it did not).
@@ -126,8 +130,23 @@ final class HistoryWriter: @unchecked Sendable {
             return
         }
         condition.lock()
+        var lastDrain: UInt64?  // DispatchTime's nanoseconds: not moved by a clock change
         while true {
             while queue.isEmpty && latest == nil && !closed { condition.wait() }
+            // At most one commit per `commitEvery` while the run goes on: what arrives
+            // meanwhile joins the next one. (Each commit rewrites the pages it touches —
+            // the run's row, the last page of each table — so a commit per batch wrote
+            // most pages many times over.) The run's end goes at once: it is written while
+            // the host prints the summary.
+            if let last = lastDrain {
+                let due = last &+ UInt64(commitEvery * 1e9)
+                while !closed && !queue.contains(where: \.final) {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if now >= due { break }
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
+                }
+            }
+            lastDrain = DispatchTime.now().uptimeNanoseconds
             if queue.isEmpty && latest == nil {
                 // The WAL stays for the next writer (HistoryDatabase: no checkpoint at close).
                 try? db.close()

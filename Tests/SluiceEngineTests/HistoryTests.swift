@@ -221,8 +221,9 @@ final class HistoryTests: XCTestCase {
     }
 
     /// A pipeline paced at 80 ms a batch, killed with SIGKILL at random moments: after each
-    /// kill the database is sound, holds every batch the sink finished but at most the one
-    /// in flight, and keeps the killed run `running` until the next run (or `host runs`)
+    /// kill the database is sound, holds every batch the sink finished but the one in flight
+    /// and those of the last commit interval (HistoryWriter.commitEvery, 0.1 s: two batches
+    /// at this pace), and keeps the killed run `running` until the next run (or `host runs`)
     /// finds the run lock free and marks it `killed`.
     func testKill9AtRandomMomentsLeavesASoundHistoryAndTheRunMarkedKilled() throws {
         let dir = try scratchFolder()
@@ -256,7 +257,8 @@ final class HistoryTests: XCTestCase {
             let (batches, _) = try reader.batches(run: run.id, limit: 100_000)
             XCTAssertEqual(batches.map(\.batch), batches.isEmpty ? [] : Array(1...Int64(batches.count)), "no batch missing in between")
             let written = ((try? String(contentsOfFile: dir + "/sink-\(round).txt", encoding: .utf8)) ?? "").split(separator: "\n").count
-            XCTAssertGreaterThanOrEqual(batches.count, written - 1, "round \(round): at most the batch in flight is not recorded")
+            XCTAssertGreaterThanOrEqual(batches.count, written - 3,
+                                        "round \(round): at most the batch in flight and those of the last 0.1 s are not recorded")
             XCTAssertEqual(run.batches, batches.count, "the run's row is written with its batches")
             for earlier in killedRuns {
                 XCTAssertEqual(try reader.run(earlier)?.status, "killed", "the run after it marked it killed")
@@ -717,6 +719,41 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(bytes["reason"] as String, "cut", "up to a NUL, as GRDB binds a string")
         XCTAssertEqual(try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "SELECT length(CAST(reason AS BLOB)) FROM alerts WHERE key = 'bytes'") }, 3)
         XCTAssertEqual(bytes["envelope"] as String, "{\u{FFFD}}")
+    }
+
+    /// The writer commits at most once per `commitEvery`: what arrives after a commit waits
+    /// for the next one (many batches, one commit), and a close commits it at once. (An
+    /// interval of a minute: the test reads the database between the two commits without a
+    /// race.)
+    func testBatchesThatComeFastShareACommitAndACloseCommitsAtOnce() throws {
+        let path = try scratchFolder() + "/history.sqlite"
+        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 1000,
+                                       commitEvery: 60)
+        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+        var totals = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
+        func batch(_ id: Int) {
+            totals.batches = id
+            recorder.batchDone(BatchProgress(run: "r1", batchId: UInt64(id), timestamp: "", numInputRows: 1, inputRowsPerSecond: 0,
+                                             processedRowsPerSecond: 0, durationMs: ["total": 1], alerts: AlertCounts(), errors: 0),
+                               totals: totals)
+        }
+        batch(1)
+        // The first commit is made at once; it holds the run's start and batch 1.
+        let first = BackgroundHost.poll(seconds: 20) {
+            ((try? HistoryReader(path: path).batches(run: "r1", limit: 100).batches.count) ?? 0) == 1
+        }
+        XCTAssertTrue(first, "the first commit is not held back")
+        for id in 2...40 { batch(id) }
+        usleep(200_000)  // the writer had time to commit, were it not held to its interval
+        XCTAssertEqual(try HistoryReader(path: path).batches(run: "r1", limit: 100).batches.count, 1,
+                       "batches 2-40 wait for the next commit")
+        let closing = Date()
+        recorder.runEnded(totals)
+        recorder.close()
+        XCTAssertLessThan(Date().timeIntervalSince(closing), 30, "a close does not wait out the interval")
+        let reader = try HistoryReader(path: path)
+        XCTAssertEqual(try reader.batches(run: "r1", limit: 100).batches.map(\.batch), Array(1...40))
+        XCTAssertEqual(try reader.run("r1")?.batches, 40)
     }
 
     /// A recorder of run "r1", started, whose database opens only once `gate` is signalled:
