@@ -286,7 +286,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
             """, arguments: [HistoryRecorder.killedText, except, startedBefore])
     }
 
-    static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed or the one before"
+    static let killedText = "the process ended without recording its end (kill -9, a crash, a power loss, or a history it could not write to: see its log); its last recorded batch is the last it committed, or one that ended up to 0.1 s before it (the history commits at most every 0.1 s)"
 
     /// Called from the runner's thread and, stopping at once, from the stop's: it touches
     /// nothing the runner's thread changes but `run`, read under the lock.

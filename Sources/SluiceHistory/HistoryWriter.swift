@@ -5,8 +5,14 @@ import Logging
 /// Writes to the history database on a thread of its own, so that a batch never waits for
 /// the disk: `submit` only appends to a queue (it never blocks on SQLite), and the thread
 /// drains everything waiting in one transaction (one commit per drain, however many
-/// batches arrived meanwhile). The thread opens the database too: a run never waits for a
-/// history that is slow to open (another process holding it) or cannot be opened.
+/// batches arrived meanwhile; retention in one of its own). The thread opens the database
+/// too: a run never waits for a history that is slow to open (another process holding it)
+/// or cannot be opened.
+///
+/// - It drains at most once per `commitEvery` (0.1 s): a commit rewrites the pages it
+///   touches (the run's row, the last page of each table), so a commit per batch wrote
+///   most pages many times over. It drains at once for the run's end (`final` work, written
+///   while the host prints the summary), for a close, and when half of `maxPending` waits.
 ///
 /// - Past `maxPending` waiting rows new work is dropped and counted (`dropped`): the run
 ///   is never slowed down by its history. Work marked `keep` or `final` (a run's start and
@@ -130,17 +136,17 @@ final class HistoryWriter: @unchecked Sendable {
             return
         }
         condition.lock()
-        var lastDrain: UInt64?  // DispatchTime's nanoseconds: not moved by a clock change
+        // When the last drain began, in DispatchTime's nanoseconds (a monotonic clock). The
+        // timed wait below ends at a wall-clock moment: a clock set back while it waits
+        // lengthens it, until the next submit or the close wakes the thread.
+        var lastDrain: UInt64?
         while true {
             while queue.isEmpty && latest == nil && !closed { condition.wait() }
-            // At most one commit per `commitEvery` while the run goes on: what arrives
-            // meanwhile joins the next one. (Each commit rewrites the pages it touches —
-            // the run's row, the last page of each table — so a commit per batch wrote
-            // most pages many times over.) The run's end goes at once: it is written while
-            // the host prints the summary.
+            // At most one drain per `commitEvery` while the run goes on: what arrives
+            // meanwhile joins the next one.
             if let last = lastDrain {
                 let due = last &+ UInt64(commitEvery * 1e9)
-                while !closed && !queue.contains(where: \.final) {
+                while !closed && !queue.contains(where: \.final) && pendingWeight < maxPending / 2 {
                     let now = DispatchTime.now().uptimeNanoseconds
                     if now >= due { break }
                     _ = condition.wait(until: Date(timeIntervalSinceNow: Double(due - now) / 1e9))
@@ -162,7 +168,10 @@ final class HistoryWriter: @unchecked Sendable {
                 items = queue.filter(\.final)
                 droppedCount += queue.filter { !$0.final }.reduce(0) { $0 + $1.weight }
             } else if let latest {
-                items.append(Item(work: latest, weight: 0, alone: false))
+                // With the last rows it counts, in their transaction (not after retention,
+                // which has one of its own).
+                let at = items.lastIndex(where: { !$0.alone }).map { $0 + 1 } ?? items.count
+                items.insert(Item(work: latest, weight: 0, alone: false), at: at)
             }
             queue = []
             latest = nil
@@ -183,6 +192,7 @@ final class HistoryWriter: @unchecked Sendable {
     /// Writes items in as few transactions as it can; the error that stops the writer.
     private func write(_ items: [Item], _ db: DatabaseQueue) -> String? {
         var group: [Item] = []
+        var written = 0  // the weight committed, of rows not dropped when a later group fails
         func flushGroup() throws {
             guard !group.isEmpty else { return }
             defer { group = [] }
@@ -202,6 +212,7 @@ final class HistoryWriter: @unchecked Sendable {
                     return .commit
                 }
             }
+            written += group.reduce(0) { $0 + $1.weight }
         }
         do {
             for item in items {
@@ -209,6 +220,7 @@ final class HistoryWriter: @unchecked Sendable {
                     try flushGroup()
                     do {
                         try db.inTransaction { db in try item.work(db); return .commit }
+                        written += item.weight
                     } catch let e as DatabaseError where Self.isItemError(e) {
                         logger.warning("history: a retention step failed in \(path): \(e.message ?? "\(e.resultCode)")")
                     }
@@ -220,7 +232,7 @@ final class HistoryWriter: @unchecked Sendable {
             return nil
         } catch let e as DatabaseError {
             condition.lock()
-            droppedCount += items.reduce(0) { $0 + $1.weight }
+            droppedCount += items.reduce(0) { $0 + $1.weight } - written
             condition.unlock()
             return HistoryError(describing: e, path: path).description
         } catch {

@@ -722,38 +722,47 @@ final class HistoryTests: XCTestCase {
     }
 
     /// The writer commits at most once per `commitEvery`: what arrives after a commit waits
-    /// for the next one (many batches, one commit), and a close commits it at once. (An
-    /// interval of a minute: the test reads the database between the two commits without a
-    /// race.)
-    func testBatchesThatComeFastShareACommitAndACloseCommitsAtOnce() throws {
-        let path = try scratchFolder() + "/history.sqlite"
-        let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 1000,
-                                       commitEvery: 60)
-        recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
-        var totals = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
-        func batch(_ id: Int) {
-            totals.batches = id
-            recorder.batchDone(BatchProgress(run: "r1", batchId: UInt64(id), timestamp: "", numInputRows: 1, inputRowsPerSecond: 0,
-                                             processedRowsPerSecond: 0, durationMs: ["total": 1], alerts: AlertCounts(), errors: 0),
-                               totals: totals)
+    /// for the next one (many batches, one commit); the run's end, and a close, commit at
+    /// once. (An interval of a minute, and a database that opens only once batch 1 waits:
+    /// the first drain holds the run's start and batch 1, and the test reads the database
+    /// between two drains without a race.)
+    func testBatchesThatComeFastShareACommitAndTheEndOrACloseCommitsAtOnce() throws {
+        for byClose in [false, true] {
+            let path = try scratchFolder(#function + (byClose ? "-close" : "-end")) + "/history.sqlite"
+            let gate = DispatchSemaphore(value: 0)
+            let recorder = HistoryRecorder(path: path, settings: HistorySettings(), logger: Logger(label: "test"), maxPending: 1000,
+                                           commitEvery: 60, open: {
+                gate.wait()
+                return try HistoryDatabase.open(path, create: true)
+            })
+            recorder.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "p", startedMs: 1, stages: []))
+            var totals = RunSummary(run: "r1", namespace: "n", pipeline: "p", status: .completed)
+            func batch(_ id: Int) {
+                totals.batches = id
+                recorder.batchDone(BatchProgress(run: "r1", batchId: UInt64(id), timestamp: "", numInputRows: 1, inputRowsPerSecond: 0,
+                                                 processedRowsPerSecond: 0, durationMs: ["total": 1], alerts: AlertCounts(), errors: 0),
+                                   totals: totals)
+            }
+            func recorded() -> [Int64] { (try? HistoryReader(path: path).batches(run: "r1", limit: 100).batches.map(\.batch)) ?? [] }
+            batch(1)
+            gate.signal()
+            XCTAssertTrue(BackgroundHost.poll(seconds: 20) { recorded() == [1] }, "the first drain is not held back")
+            for id in 2...40 { batch(id) }
+            usleep(200_000)  // time to commit, were the writer not held to its interval
+            XCTAssertEqual(recorded(), [1], "batches 2-40 wait for the next commit")
+            let started = Date()
+            if byClose {
+                recorder.close()
+            } else {
+                recorder.runEnded(totals)
+                XCTAssertTrue(BackgroundHost.poll(seconds: 20) { (try? HistoryReader(path: path).run("r1"))??.status == "completed" },
+                              "the run's end is written without a close")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "\(byClose ? "a close" : "the run's end") does not wait out the interval")
+            XCTAssertEqual(recorded(), Array(1...40))
+            XCTAssertEqual(try HistoryReader(path: path).run("r1")?.batches, 40, "the run's counts with its last batch")
+            if !byClose { recorder.close() }
         }
-        batch(1)
-        // The first commit is made at once; it holds the run's start and batch 1.
-        let first = BackgroundHost.poll(seconds: 20) {
-            ((try? HistoryReader(path: path).batches(run: "r1", limit: 100).batches.count) ?? 0) == 1
-        }
-        XCTAssertTrue(first, "the first commit is not held back")
-        for id in 2...40 { batch(id) }
-        usleep(200_000)  // the writer had time to commit, were it not held to its interval
-        XCTAssertEqual(try HistoryReader(path: path).batches(run: "r1", limit: 100).batches.count, 1,
-                       "batches 2-40 wait for the next commit")
-        let closing = Date()
-        recorder.runEnded(totals)
-        recorder.close()
-        XCTAssertLessThan(Date().timeIntervalSince(closing), 30, "a close does not wait out the interval")
-        let reader = try HistoryReader(path: path)
-        XCTAssertEqual(try reader.batches(run: "r1", limit: 100).batches.map(\.batch), Array(1...40))
-        XCTAssertEqual(try reader.run("r1")?.batches, 40)
     }
 
     /// A recorder of run "r1", started, whose database opens only once `gate` is signalled:
