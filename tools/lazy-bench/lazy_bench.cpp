@@ -6,13 +6,17 @@
 //   qc      + QualityCheck's work through the sr_get family: count data_points, read
 //           store_id of the events with fewer than 10, emit_with n_elements
 //   sink    qc + sr_render_json_lines of the events (not written anywhere)
+//   simdjson  the reference: the same pieces, each copied next to simdjson's padding, read
+//           by simdjson's DOM parse_many (which validates all of each line, as the indexer
+//           does) and by its On-Demand iterate_many visiting every field's name and raw
+//           value (which validates neither the values nor their insides)
 //
 // Build and run (release flags, as the host's SluiceRecords target):
 //   g++ -std=c++17 -O3 -march=native -I Sources/SluiceRecords/include -I PluginSDK/include \
 //       -I Sources/SluiceRecords tools/lazy-bench/lazy_bench.cpp Sources/SluiceRecords/*.cpp \
 //       -lsimdjson -lpthread -o /tmp/lazy-bench
 //   .build/debug/store-events 1000000 > /tmp/events.jsonl
-//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink [eager|lazy [narrow]]]]
+//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow]]]]
 // (narrow: the lazy indexer judges arrays 16 bytes at a time, SSE2, on a CPU with AVX-512BW
 // too; the line printed says which width ran.)
 // It prints the best of the turns for each mode (run 3 or more: the first turn of each
@@ -20,6 +24,7 @@
 // in size until the eager path keeps spaced lines as their text (option A): eager writes
 // them compact, lazy as they came.
 #include <sluice_records.h>
+#include <simdjson.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -113,9 +118,51 @@ static Result run(const std::string &text, int mode, int work) {
     return res;
 }
 
+// The reference: simdjson over the same pieces (ondemand: On-Demand, else DOM); the lines
+// it read, in `records`, the ones it refused in `bad`.
+static Result reference(const std::string &text, bool ondemand) {
+    static simdjson::dom::parser dom;
+    static simdjson::ondemand::parser od;
+    Result res{0, 0, 0, 0};
+    const size_t piece = 1000000;
+    const char *p = text.data(), *end = text.data() + text.size();
+    double t0 = now();
+    while (p < end) {
+        const char *cut = p + piece < end ? p + piece : end;
+        while (cut < end && cut[-1] != '\n') cut++;
+        simdjson::padded_string copy(p, static_cast<size_t>(cut - p));
+        if (ondemand) {
+            simdjson::ondemand::document_stream docs;
+            if (od.iterate_many(copy, piece * 2).get(docs)) std::abort();
+            for (auto doc : docs) {
+                simdjson::ondemand::object o;
+                bool ok = !doc.get_object().get(o);
+                if (ok)
+                    for (auto field : o) {
+                        std::string_view name;
+                        simdjson::ondemand::value v;
+                        if (field.unescaped_key().get(name) || field.value().get(v)) {
+                            ok = false;
+                            break;
+                        }
+                        res.output += name.size() + v.raw_json_token().size();
+                    }
+                ok ? res.records++ : res.bad++;
+            }
+        } else {
+            simdjson::dom::document_stream docs;
+            if (dom.parse_many(copy, piece * 2).get(docs)) std::abort();
+            for (auto doc : docs) doc.error() ? res.bad++ : res.records++;
+        }
+        p = cut;
+    }
+    res.seconds = now() - t0;
+    return res;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink [eager|lazy [narrow]]]]\n");
+        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow]]]]\n");
         return 2;
     }
     FILE *f = std::fopen(argv[1], "rb");
@@ -157,6 +204,21 @@ int main(int argc, char **argv) {
                     "arrays %d bytes at a time)\n",
                     works[work], eager * 1e9 / lines, lazy * 1e9 / lines, (unsigned long long)(r.records + r.bad), turns,
                     (unsigned long long)e.output, (unsigned long long)l.output, wide ? 64 : 16);
+    }
+    if (only.empty() || only == "simdjson") {
+        double dom = 0, od = 0;
+        Result d{}, o{};
+        for (int t = 0; t < turns; t++) {
+            d = reference(text, false);
+            dom = t == 0 || d.seconds < dom ? d.seconds : dom;
+            o = reference(text, true);
+            od = t == 0 || o.seconds < od ? o.seconds : od;
+        }
+        std::printf("simdjson  DOM parse_many %6.1f ns/line   On-Demand iterate_many, every field %6.1f ns/line   (%llu/%llu "
+                    "lines read, %llu/%llu refused; %s; best of %d turns)\n",
+                    dom * 1e9 / static_cast<double>(d.records + d.bad), od * 1e9 / static_cast<double>(o.records + o.bad),
+                    (unsigned long long)d.records, (unsigned long long)o.records, (unsigned long long)d.bad,
+                    (unsigned long long)o.bad, simdjson::get_active_implementation()->name().c_str(), turns);
     }
     return 0;
 }
