@@ -71,9 +71,10 @@ final class HistoryWriter: @unchecked Sendable {
     /// Queues `work` (`weight`: the rows it writes). `keep`: never dropped for the bound
     /// (a run's start, retention); `final`: a run's end, tried even after the writer
     /// stopped. False when it was dropped.
-    /// `latest`: also replaces the last value of the run's counts (written with the next
-    /// drain, after the queue; after the writer stopped, the run's end carries them), at the
-    /// same moment as `work` is queued, so that no commit holds the one without the other.
+    /// `latest`: also replaces the last value of the run's counts (written by the next drain
+    /// in the transaction of its last rows, before any retention step; after the writer
+    /// stopped, the run's end carries them), at the same moment as `work` is queued, so that
+    /// no commit holds the one without the other.
     @discardableResult
     func submit(weight: Int = 1, keep: Bool = false, final: Bool = false, alone: Bool = false, _ work: @escaping Work,
                 latest newest: Work? = nil) -> Bool {
