@@ -254,7 +254,7 @@ struct sr_aggregator {
                 p += 4;
                 continue;
             }
-            if (len != static_cast<uint32_t>(kv->value.len) || (len && std::memcmp(p + 4, kv->value.ptr, len) != 0)) return false;
+            if (len != static_cast<uint32_t>(kv->value.len) || !same_bytes(p + 4, kv->value.ptr, len)) return false;
             p += 4 + len;
         }
         return true;

@@ -56,13 +56,23 @@ class KeyCache {
     std::unordered_map<std::string_view, sluice_key> cache_;
 };
 
-// Equal bytes? Inlined for the short names records have, where a call to memcmp costs
-// more than the compare.
+// Equal bytes? Inlined for the short names and values records and alerts have, where a
+// call to memcmp costs more than the compare: up to 16 bytes as two words that may overlap
+// (the first and the last 8, 4 or 2 bytes), with no branch per byte and no read outside
+// the n bytes.
+template <class Word> inline bool same_ends(const char *a, const char *b, size_t n) {
+    Word a0, b0, a1, b1;
+    std::memcpy(&a0, a, sizeof(Word));
+    std::memcpy(&b0, b, sizeof(Word));
+    std::memcpy(&a1, a + n - sizeof(Word), sizeof(Word));
+    std::memcpy(&b1, b + n - sizeof(Word), sizeof(Word));
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
 inline bool same_bytes(const char *a, const char *b, size_t n) {
-    if (n > 32) return std::memcmp(a, b, n) == 0;
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return false;
-    return true;
+    if (n >= 8) return n <= 16 ? same_ends<uint64_t>(a, b, n) : std::memcmp(a, b, n) == 0;
+    if (n >= 4) return same_ends<uint32_t>(a, b, n);
+    if (n >= 2) return same_ends<uint16_t>(a, b, n);
+    return n == 0 || a[0] == b[0];
 }
 
 // Names the fields of parsed records: the interned key and the host's copy of the name (a

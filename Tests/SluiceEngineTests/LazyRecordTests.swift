@@ -272,6 +272,32 @@ final class LazyRecordTests: XCTestCase {
         XCTAssertEqual(rendered(nested), rendered(e))
     }
 
+    /// Names are compared a word at a time (the first and the last 2, 4 or 8 bytes, which
+    /// may overlap): names of every length from 1 to 40 bytes are each found by themselves
+    /// only — a name that differs in any one byte, the first, the last or one in between, is
+    /// another name.
+    func testNamesOfEveryLengthAreToldApartByEveryByte() throws {
+        let names = (1...40).map { (n: Int) -> String in
+            let bytes: [UInt8] = (0..<n).map { (j: Int) -> UInt8 in UInt8(97 + (j * 7 + n) % 26) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        var r = try handle("{" + names.enumerated().map { "\"\($1)\":\($0)" }.joined(separator: ",") + "}")
+        XCTAssertEqual(count(r), 40)
+        for (i, name) in names.enumerated() {
+            var v = sluice_value()
+            XCTAssertEqual(name.withCString { sr_find(&r, $0, strlen($0), &v) }, 1, name)
+            XCTAssertEqual(v.as.i, Int64(i), name)
+            var bytes = Array(name.utf8)
+            for k in bytes.indices {
+                let kept = bytes[k]
+                bytes[k] = 0x5A  // 'Z': no name has a capital
+                let other = String(decoding: bytes, as: UTF8.self)
+                XCTAssertEqual(other.withCString { sr_find(&r, $0, strlen($0), &v) }, 0, "\(other) is not \(name)")
+                bytes[k] = kept
+            }
+        }
+    }
+
     func testNestedContainersAreIndexedOnFirstUseAndDeepNestingIsReadToo() throws {
         let r = try handle(#"{"m":[[1,2],{"a":[{"b":null}]},"s",[]],"o":{"x":{"y":{"z":true}}}}"#)
         let m = try XCTUnwrap(get(r, "m"))
