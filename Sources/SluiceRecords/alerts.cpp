@@ -5,6 +5,7 @@
 // in sluice_records.h ("alerts") and docs/alerts.md.
 #include "internal.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -71,36 +72,14 @@ struct StableHash {
     uint64_t a = 0xcbf29ce484222325ull;
     uint64_t b = 0x6c62272e07bb0142ull;
 
-    inline void mix(unsigned char byte) {
-        a = (a ^ byte) * 0x00000100000001B3ull;
-        b = (b ^ byte) * 0x00000100000001B3ull;
+    static constexpr uint64_t kPrime = 0x00000100000001B3ull;
+    static inline void mix(uint64_t &a, uint64_t &b, unsigned char byte) {
+        a = (a ^ byte) * kPrime;
+        b = (b ^ byte) * kPrime;
         b = (b << 7) | (b >> 57);
     }
-    void add(const char *p, size_t n) {
-        for (size_t i = 0; i < n; i++) mix(static_cast<unsigned char>(p[i]));
-        mix(0xFF);
-    }
-    void add(sluice_str s) {
-        if (s.ptr) {
-            for (size_t i = 0; i < s.len; i++) mix(static_cast<unsigned char>(s.ptr[i]));
-        }
-        mix(0xFF);
-    }
-    void add(const std::string &s) { add(s.data(), s.size()); }
-    // A number as its decimal text.
-    void add_int(int64_t n) {
-        char digits[24];
-        auto r = std::to_chars(digits, digits + sizeof digits, n);
-        add(digits, static_cast<size_t>(r.ptr - digits));
-    }
-    void add_u64(uint64_t n) {
-        char digits[24];
-        auto r = std::to_chars(digits, digits + sizeof digits, n);
-        add(digits, static_cast<size_t>(r.ptr - digits));
-    }
-    void add_missing() {
-        mix(0xFE);
-        mix(0xFF);
+    void mix(const std::string &bytes) {
+        for (unsigned char c : bytes) mix(a, b, c);
     }
 
     // MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
@@ -122,6 +101,52 @@ struct StableHash {
         }
     }
 };
+
+// The bytes a StableHash takes for some parts, in the order given: built first and mixed
+// after, so that several hashes can take their bytes at once (mix_together).
+struct HashBytes {
+    std::string s;
+    void add(const char *p, size_t n) {
+        s.append(p, n);
+        s.push_back('\xFF');
+    }
+    void add(sluice_str v) { add(v.ptr ? v.ptr : "", v.ptr ? v.len : 0); }
+    void add(const std::string &v) { add(v.data(), v.size()); }
+    // A number as its decimal text.
+    void add_int(int64_t n) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, n);
+        add(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    void add_u64(uint64_t n) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, n);
+        add(digits, static_cast<size_t>(r.ptr - digits));
+    }
+    void add_missing() { s.append("\xFE\xFF", 2); }
+};
+
+// Mixes bytes[k] into h[k] for K hashes at once, the same results as one at a time: each
+// byte of a hash waits for the one before (a multiply, about four cycles), so K hashes side
+// by side take about as long as one.
+template <size_t K> void mix_together(StableHash *h, const std::string *const *bytes) {
+    size_t common = bytes[0]->size();
+    for (size_t k = 1; k < K; k++) common = std::min(common, bytes[k]->size());
+    uint64_t a[K], b[K];
+    const unsigned char *p[K];
+    for (size_t k = 0; k < K; k++) {
+        a[k] = h[k].a;
+        b[k] = h[k].b;
+        p[k] = reinterpret_cast<const unsigned char *>(bytes[k]->data());
+    }
+    for (size_t i = 0; i < common; i++)
+        for (size_t k = 0; k < K; k++) StableHash::mix(a[k], b[k], p[k][i]);
+    for (size_t k = 0; k < K; k++) {
+        for (size_t i = common; i < bytes[k]->size(); i++) StableHash::mix(a[k], b[k], p[k][i]);
+        h[k].a = a[k];
+        h[k].b = b[k];
+    }
+}
 
 // ---- a growable text, appended without checks per byte -----------------------------------
 
@@ -448,6 +473,7 @@ struct sr_envelope_writer {
     const sluice_str *key_field_names;  // in the arena; null when there are none
     std::string middle;  // ,"namespace":…,"count":
     Text json;
+    HashBytes key_bytes[4], id_bytes[4];  // per call (kept for their capacity)
 };
 
 extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_envelope_parts *parts) noexcept {
@@ -461,14 +487,17 @@ extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_
             w->run = arena_copy(arena, parts->run.ptr ? parts->run.ptr : "", parts->run.len);
             w->batch = parts->batch;
             w->timestamp_ms = parts->timestamp_ms;
-            w->prefix.add(parts->run);
-            w->prefix.add(parts->namespace_name);
-            w->prefix.add(parts->pipeline);
-            w->prefix.add(parts->stage);
-            w->prefix.add_u64(parts->batch);
-            w->keyed.add(parts->namespace_name);
-            w->keyed.add(parts->pipeline);
-            w->keyed.add(parts->stage);
+            HashBytes prefix, keyed;
+            prefix.add(parts->run);
+            prefix.add(parts->namespace_name);
+            prefix.add(parts->pipeline);
+            prefix.add(parts->stage);
+            prefix.add_u64(parts->batch);
+            w->prefix.mix(prefix.s);
+            keyed.add(parts->namespace_name);
+            keyed.add(parts->pipeline);
+            keyed.add(parts->stage);
+            w->keyed.mix(keyed.s);
             w->has_key_fields = parts->has_key_fields != 0;
             w->key_field_names = nullptr;
             if (w->has_key_fields && parts->nkey_fields > 0) {
@@ -505,119 +534,197 @@ extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_
 
 extern "C" void sr_envelope_writer_free(sr_envelope_writer *w) noexcept { delete w; }
 
+namespace {
+
+// The bytes of an envelope's key after the writer's `keyed` part: its key fields' names
+// and values (a missing one marked), or the whole payload's.
+void key_bytes(const sr_envelope_writer *w, const sluice_kv *payload, size_t npayload, HashBytes &out) {
+    out.s.clear();
+    if (w->has_key_fields) {
+        for (const std::string &field : w->key_fields) {
+            out.add(field);
+            if (const sluice_kv *kv = entry(payload, npayload, field)) out.add(kv->value); else out.add_missing();
+        }
+    } else {
+        for (size_t i = 0; i < npayload; i++) {
+            out.add(payload[i].key);
+            out.add(payload[i].value);
+        }
+    }
+}
+
+// The bytes of the id of an envelope with no life after the writer's `prefix`: its ordinal
+// and its payload.
+void id_bytes(const sluice_kv *payload, size_t npayload, uint64_t ordinal, HashBytes &out) {
+    out.s.clear();
+    out.add_int(static_cast<int64_t>(ordinal));
+    for (size_t i = 0; i < npayload; i++) {
+        out.add(payload[i].key);
+        out.add(payload[i].value);
+    }
+}
+
+// The envelope of one alert whose key and id (and incident, with a life) are hashed: its
+// JSON and its sluice_alert, in the arena.
+sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size_t npayload, uint64_t count,
+                             const sr_invalid_count *invalid, size_t ninvalid, const sr_envelope_life *life,
+                             const StableHash &key, const StableHash &id, const StableHash &incident) {
+    const sluice_kv *payload = given;
+    Text &j = w->json;
+    j.s.clear();
+    char hex[32];
+    j.put("{\"id\":\"");
+    id.hex(hex);
+    j.put(hex, 32);
+    j.put("\",\"key\":\"");
+    key.hex(hex);
+    j.put(hex, 32);
+    j.put('"');
+    j.put(w->middle.data(), w->middle.size());
+    j.put_u64(count);
+    size_t incident_offset = 0;
+    if (life) {
+        j.put(",\"status\":");
+        j.put_string(life->status);
+        j.put(",\"notification\":");
+        j.put_string(life->notification);
+        j.put(",\"severity\":");
+        j.put_string(life->severity);
+        j.put(",\"incident\":\"");
+        incident_offset = j.s.size();
+        incident.hex(hex);
+        j.put(hex, 32);
+        j.put('"');
+        j.put(",\"startsAt\":");
+        j.put_string(life->starts_at);
+        if (life->resolved) {
+            j.put(",\"endsAt\":");
+            j.put_string(life->ends_at);
+        }
+    }
+    j.put(",\"payload\":{");
+    for (size_t i = 0; i < npayload; i++) {
+        if (i > 0) j.put(',');
+        j.put_string(payload[i].key);
+        j.put(':');
+        j.put_string(payload[i].value);
+    }
+    j.put('}');
+    if (invalid && ninvalid > 0) {
+        j.put(",\"invalid\":{");
+        for (size_t i = 0; i < ninvalid; i++) {
+            if (i > 0) j.put(',');
+            j.put_string(invalid[i].name);
+            j.put(':');
+            j.put_u64(invalid[i].count);
+        }
+        j.put('}');
+    }
+    j.put('}');
+
+    sr_arena *arena = w->arena;
+    auto *a = static_cast<sluice_alert *>(arena_alloc(arena, sizeof(sluice_alert), alignof(sluice_alert)));
+    std::memset(a, 0, sizeof *a);
+    a->size = static_cast<uint32_t>(sizeof(sluice_alert));
+    a->npayload = static_cast<uint32_t>(npayload);
+    a->id = arena_copy(arena, j.s.data() + 7, 32);
+    a->namespace_name = w->namespace_name;
+    a->pipeline = w->pipeline;
+    a->stage = w->stage;
+    a->run = w->run;
+    a->batch = w->batch;
+    a->timestamp_ms = w->timestamp_ms;
+    a->count = count;
+    a->payload = given;
+    a->json = arena_copy(arena, j.s.data(), j.s.size());
+    // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
+    a->key = sluice_str{a->json.ptr + 48, 32};
+    a->nkey_fields = w->has_key_fields ? static_cast<uint32_t>(w->key_fields.size()) : 0;
+    a->key_fields = w->key_field_names;
+    if (life) {
+        a->status = arena_copy(arena, life->status.ptr ? life->status.ptr : "", life->status.len);
+        a->notification = arena_copy(arena, life->notification.ptr ? life->notification.ptr : "", life->notification.len);
+        a->severity = arena_copy(arena, life->severity.ptr ? life->severity.ptr : "", life->severity.len);
+        a->incident = sluice_str{a->json.ptr + incident_offset, 32};
+        a->starts_at_ms = life->starts_at_ms;
+        a->ends_at_ms = life->resolved ? life->ends_at_ms : 0;
+    }
+    return a;
+}
+
+}  // namespace
+
 extern "C" sluice_alert *sr_envelope_write(sr_envelope_writer *w, const sluice_kv *payload, size_t npayload, uint64_t count,
                                            const sr_invalid_count *invalid, size_t ninvalid, uint64_t ordinal,
                                            const sr_envelope_life *life) noexcept {
     return guard<sluice_alert *>(nullptr, [&]() -> sluice_alert * {
         const sluice_kv *given = payload;  // as it came, for the envelope
         if (!payload) npayload = 0;
-        StableHash key = w->keyed;
-        if (w->has_key_fields) {
-            for (const std::string &field : w->key_fields) {
-                key.add(field);
-                if (const sluice_kv *kv = entry(payload, npayload, field)) key.add(kv->value); else key.add_missing();
-            }
-        } else {
-            for (size_t i = 0; i < npayload; i++) {
-                key.add(payload[i].key);
-                key.add(payload[i].value);
-            }
-        }
-        StableHash id, incident = key;
+        HashBytes &kb = w->key_bytes[0], &ib = w->id_bytes[0];
+        key_bytes(w, payload, npayload, kb);
+        StableHash key = w->keyed, id, incident;
         if (life) {
+            key.mix(kb.s);
             // The incident's number, never given twice in a stage: the same when the
             // incident is made again after a restart.
-            incident.add_int(static_cast<int64_t>(life->incident));
+            ib.s.clear();
+            ib.add_int(static_cast<int64_t>(life->incident));
+            incident = key;
+            incident.mix(ib.s);
+            ib.s.clear();
+            ib.add(life->notification);
+            ib.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
             id = incident;
-            id.add(life->notification);
-            id.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
+            id.mix(ib.s);
         } else {
-            id = w->prefix;
-            id.add_int(static_cast<int64_t>(ordinal));
-            for (size_t i = 0; i < npayload; i++) {
-                id.add(payload[i].key);
-                id.add(payload[i].value);
-            }
+            id_bytes(payload, npayload, ordinal, ib);
+            // The key's bytes and the id's side by side.
+            StableHash h[2] = {w->keyed, w->prefix};
+            const std::string *bytes[2] = {&kb.s, &ib.s};
+            mix_together<2>(h, bytes);
+            key = h[0];
+            id = h[1];
         }
-        Text &j = w->json;
-        j.s.clear();
-        char hex[32];
-        j.put("{\"id\":\"");
-        id.hex(hex);
-        j.put(hex, 32);
-        j.put("\",\"key\":\"");
-        key.hex(hex);
-        j.put(hex, 32);
-        j.put('"');
-        j.put(w->middle.data(), w->middle.size());
-        j.put_u64(count);
-        size_t incident_offset = 0;
-        if (life) {
-            j.put(",\"status\":");
-            j.put_string(life->status);
-            j.put(",\"notification\":");
-            j.put_string(life->notification);
-            j.put(",\"severity\":");
-            j.put_string(life->severity);
-            j.put(",\"incident\":\"");
-            incident_offset = j.s.size();
-            incident.hex(hex);
-            j.put(hex, 32);
-            j.put('"');
-            j.put(",\"startsAt\":");
-            j.put_string(life->starts_at);
-            if (life->resolved) {
-                j.put(",\"endsAt\":");
-                j.put_string(life->ends_at);
-            }
-        }
-        j.put(",\"payload\":{");
-        for (size_t i = 0; i < npayload; i++) {
-            if (i > 0) j.put(',');
-            j.put_string(payload[i].key);
-            j.put(':');
-            j.put_string(payload[i].value);
-        }
-        j.put('}');
-        if (invalid && ninvalid > 0) {
-            j.put(",\"invalid\":{");
-            for (size_t i = 0; i < ninvalid; i++) {
-                if (i > 0) j.put(',');
-                j.put_string(invalid[i].name);
-                j.put(':');
-                j.put_u64(invalid[i].count);
-            }
-            j.put('}');
-        }
-        j.put('}');
+        return write_envelope(w, given, npayload, count, invalid, ninvalid, life, key, id, incident);
+    });
+}
 
-        sr_arena *arena = w->arena;
-        auto *a = static_cast<sluice_alert *>(arena_alloc(arena, sizeof(sluice_alert), alignof(sluice_alert)));
-        std::memset(a, 0, sizeof *a);
-        a->size = static_cast<uint32_t>(sizeof(sluice_alert));
-        a->npayload = static_cast<uint32_t>(npayload);
-        a->id = arena_copy(arena, j.s.data() + 7, 32);
-        a->namespace_name = w->namespace_name;
-        a->pipeline = w->pipeline;
-        a->stage = w->stage;
-        a->run = w->run;
-        a->batch = w->batch;
-        a->timestamp_ms = w->timestamp_ms;
-        a->count = count;
-        a->payload = given;
-        a->json = arena_copy(arena, j.s.data(), j.s.size());
-        // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
-        a->key = sluice_str{a->json.ptr + 48, 32};
-        a->nkey_fields = w->has_key_fields ? static_cast<uint32_t>(w->key_fields.size()) : 0;
-        a->key_fields = w->key_field_names;
-        if (life) {
-            a->status = arena_copy(arena, life->status.ptr ? life->status.ptr : "", life->status.len);
-            a->notification = arena_copy(arena, life->notification.ptr ? life->notification.ptr : "", life->notification.len);
-            a->severity = arena_copy(arena, life->severity.ptr ? life->severity.ptr : "", life->severity.len);
-            a->incident = sluice_str{a->json.ptr + incident_offset, 32};
-            a->starts_at_ms = life->starts_at_ms;
-            a->ends_at_ms = life->resolved ? life->ends_at_ms : 0;
+extern "C" int sr_envelope_write_many(sr_envelope_writer *w, const sr_envelope_input *inputs, size_t n,
+                                      sluice_alert **out) noexcept {
+    return guard<int>(-1, [&]() -> int {
+        for (size_t first = 0; first < n; first += 4) {
+            const size_t m = std::min<size_t>(4, n - first);
+            StableHash keys[4], ids[4];
+            for (size_t k = 0; k < m; k++) {
+                const sr_envelope_input &in = inputs[first + k];
+                const size_t np = in.payload ? in.npayload : 0;
+                key_bytes(w, in.payload, np, w->key_bytes[k]);
+                id_bytes(in.payload, np, in.ordinal, w->id_bytes[k]);
+                keys[k] = w->keyed;
+                ids[k] = w->prefix;
+            }
+            // Four keys side by side, then four ids; fewer left at the end: each one's key
+            // and id side by side.
+            if (m == 4) {
+                const std::string *kb[4] = {&w->key_bytes[0].s, &w->key_bytes[1].s, &w->key_bytes[2].s, &w->key_bytes[3].s};
+                const std::string *ib[4] = {&w->id_bytes[0].s, &w->id_bytes[1].s, &w->id_bytes[2].s, &w->id_bytes[3].s};
+                mix_together<4>(keys, kb);
+                mix_together<4>(ids, ib);
+            } else {
+                for (size_t k = 0; k < m; k++) {
+                    StableHash h[2] = {keys[k], ids[k]};
+                    const std::string *bytes[2] = {&w->key_bytes[k].s, &w->id_bytes[k].s};
+                    mix_together<2>(h, bytes);
+                    keys[k] = h[0];
+                    ids[k] = h[1];
+                }
+            }
+            for (size_t k = 0; k < m; k++) {
+                const sr_envelope_input &in = inputs[first + k];
+                out[first + k] = write_envelope(w, in.payload, in.payload ? in.npayload : 0, in.count, in.invalid, in.ninvalid,
+                                                nullptr, keys[k], ids[k], StableHash());
+            }
         }
-        return a;
+        return 0;
     });
 }

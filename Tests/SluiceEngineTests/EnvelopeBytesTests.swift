@@ -49,6 +49,34 @@ final class EnvelopeBytesTests: XCTestCase {
         XCTAssertNil(a.pointee.key_fields)
     }
 
+    /// The envelopes of a step written together (their hashes four at a time, then what is
+    /// left one by one) are each the envelope written alone: every count from 0 to 13, payloads
+    /// of many lengths, escapes, a missing key field, no payload at all, invalid counts, each
+    /// kind of key.
+    func testEnvelopesWrittenTogetherAreThoseWrittenAlone() {
+        let payloads: [UnsafeBufferPointer<sluice_kv>] = (0..<13).map { i in
+            switch i % 5 {
+            case 0: return arena.payload([("store_id", "store\(i * 37)"), ("bad_events", "\(i)"), ("min_points", "\(i % 3)")])
+            case 1: return arena.payload([("store_id", String(repeating: "x", count: i * 3)), ("msg", "a\"b\\c\nd\u{1}é€")])
+            case 2: return arena.payload([("other", "v\(i)")])
+            case 3: return UnsafeBufferPointer(start: nil, count: 0)
+            default: return arena.payload([("store_id", ""), ("", "")])
+            }
+        }
+        for keyFields in [nil, ["store_id"], ["absent", "store_id"]] as [[String]?] {
+            for n in 0...13 {
+                let items = (0..<n).map { i in
+                    EnvelopeWriter.Item(payload: payloads[i], count: i, invalid: i % 4 == 1 ? [(key: "min_points", value: i)] : [])
+                }
+                let together = writer(keyFields: keyFields).write(items).map { String($0.pointee.json) }
+                let alone = items.enumerated().map { ordinal, item in
+                    text(writer(keyFields: keyFields).write(payload: item.payload, count: item.count, invalid: item.invalid, ordinal: ordinal))
+                }
+                XCTAssertEqual(together, alone, "\(n) envelopes, key fields \(keyFields ?? [])")
+            }
+        }
+    }
+
     func testAMissingKeyFieldAndAnEmptyPayload() {
         let w = writer(keyFields: ["absent", "store_id"])
         let a = w.write(payload: arena.payload([("store_id", "s")]), count: 2, ordinal: 0)

@@ -24,7 +24,8 @@ import SluiceRecords
 /// its one group — else its `alerts.key` fields, else the whole payload): the same for the
 /// same group in every batch and run.
 ///
-/// The hashes and the JSON are SluiceRecords' work (`sr_envelope_write`, alerts.cpp): one
+/// The hashes and the JSON are SluiceRecords' work (`sr_envelope_write`; for a step's alerts
+/// with no life `sr_envelope_write_many`, which hashes four at a time; alerts.cpp): one
 /// writer per stage and step, no Swift string or array per envelope.
 final class EnvelopeWriter {
     private let arena: RecordArena
@@ -88,6 +89,45 @@ final class EnvelopeWriter {
         }
         guard let envelope else { outOfMemory("an alert's envelope of \(payload.count) payload entries") }
         return envelope
+    }
+}
+
+extension EnvelopeWriter {
+    /// One alert with no life to write with the others of a step (`write(_:)`).
+    struct Item {
+        var payload: UnsafeBufferPointer<sluice_kv>
+        var count: Int
+        var invalid: [(key: String, value: Int)] = []
+    }
+
+    /// The envelopes of `items`, each the same as `write(payload:count:invalid:ordinal:)`
+    /// with its place among them as its ordinal; their ids and keys hashed several at a time
+    /// (`sr_envelope_write_many`).
+    func write(_ items: [Item]) -> [UnsafePointer<sluice_alert>] {
+        guard !items.isEmpty else { return [] }
+        let inputs = items.enumerated().map { ordinal, item -> sr_envelope_input in
+            var invalid: UnsafeMutablePointer<sr_invalid_count>?
+            if !item.invalid.isEmpty {
+                // In the arena, with the envelopes: they live as long as the call needs them.
+                let p = sr_arena_alloc(arena.raw, MemoryLayout<sr_invalid_count>.stride * item.invalid.count,
+                                       MemoryLayout<sr_invalid_count>.alignment)
+                guard let p else { outOfMemory("an alert's invalid counts") }
+                let counts = p.bindMemory(to: sr_invalid_count.self, capacity: item.invalid.count)
+                for (i, c) in item.invalid.enumerated() {
+                    counts[i] = sr_invalid_count(name: arena.string(c.key), count: UInt64(max(0, c.value)))
+                }
+                invalid = counts
+            }
+            return sr_envelope_input(payload: item.payload.baseAddress, npayload: item.payload.count, count: UInt64(max(0, item.count)),
+                                     invalid: invalid, ninvalid: item.invalid.count, ordinal: UInt64(ordinal))
+        }
+        var out = [UnsafeMutablePointer<sluice_alert>?](repeating: nil, count: items.count)
+        let status = inputs.withUnsafeBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { o in sr_envelope_write_many(writer, i.baseAddress, i.count, o.baseAddress) }
+        }
+        let envelopes = out.compactMap { $0.map { UnsafePointer($0) } }
+        guard status == 0, envelopes.count == items.count else { outOfMemory("the envelopes of \(items.count) alerts") }
+        return envelopes
     }
 }
 

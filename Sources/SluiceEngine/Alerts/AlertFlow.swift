@@ -348,17 +348,14 @@ final class AlertFlow {
         let writer = EnvelopeWriter(arena: arena, namespace: plan.spec.namespace, pipeline: plan.spec.name, stage: raiser.name,
                                     run: run, batch: batch, timestampMs: now, keyFields: raiser.keyFields)
         guard let aggregator = raiser.aggregator else {
-            return raw.enumerated().map { ordinal, alert in
-                UnsafePointer(writer.write(payload: alert.entries, count: 1, ordinal: ordinal))
-            }
+            return writer.write(raw.map { EnvelopeWriter.Item(payload: $0.entries, count: 1) })
         }
         let aggregated = aggregator.aggregate(raw, into: arena)
         stageCounts[position, default: AlertCounts()].aggregated += aggregated.count
-        return aggregated.enumerated().map { ordinal, alert in
+        return writer.write(aggregated.map { alert in
             if !alert.invalid.isEmpty { invalidAggregateValues[position, default: [:]].merge(alert.invalid, uniquingKeysWith: +) }
-            return UnsafePointer(writer.write(payload: alert.payload, count: alert.count,
-                                              invalid: alert.invalid.sorted { $0.key < $1.key }, ordinal: ordinal))
-        }
+            return EnvelopeWriter.Item(payload: alert.payload, count: alert.count, invalid: alert.invalid.sorted { $0.key < $1.key })
+        })
     }
 
     /// The envelopes of what a monitor's keys notify, then of its open incidents due for a

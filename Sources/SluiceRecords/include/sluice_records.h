@@ -487,6 +487,23 @@ sluice_alert *sr_envelope_write(sr_envelope_writer *writer, const sluice_kv *pay
                                 const sr_invalid_count *invalid, size_t ninvalid, uint64_t ordinal,
                                 const sr_envelope_life *life) SR_NOEXCEPT;
 
+/** One envelope of sr_envelope_write_many: an alert with no life. */
+typedef struct sr_envelope_input {
+    const sluice_kv *payload;
+    size_t npayload;
+    uint64_t count;
+    const sr_invalid_count *invalid;  /* may be NULL with 0 */
+    size_t ninvalid;
+    uint64_t ordinal;
+} sr_envelope_input;
+
+/** The envelopes of `n` alerts with no life, into out[0..n): each the same bytes as
+ *  sr_envelope_write gives it, their ids and keys hashed several at a time (each hash's
+ *  bytes wait for one another; several hashes side by side take about as long as one).
+ *  0, or -1 when memory ran out. */
+int sr_envelope_write_many(sr_envelope_writer *writer, const sr_envelope_input *inputs, size_t n,
+                           sluice_alert **out) SR_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif
