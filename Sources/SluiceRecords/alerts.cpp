@@ -657,34 +657,30 @@ sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size
 extern "C" sluice_alert *sr_envelope_write(sr_envelope_writer *w, const sluice_kv *payload, size_t npayload, uint64_t count,
                                            const sr_invalid_count *invalid, size_t ninvalid, uint64_t ordinal,
                                            const sr_envelope_life *life) noexcept {
+    if (!life) {
+        // With no life: the one envelope of sr_envelope_write_many.
+        const sr_envelope_input input{payload, npayload, count, invalid, ninvalid, ordinal};
+        sluice_alert *out = nullptr;
+        return sr_envelope_write_many(w, &input, 1, &out) == 0 ? out : nullptr;
+    }
     return guard<sluice_alert *>(nullptr, [&]() -> sluice_alert * {
         const sluice_kv *given = payload;  // as it came, for the envelope
         if (!payload) npayload = 0;
         HashBytes &kb = w->key_bytes[0], &ib = w->id_bytes[0];
         key_bytes(w, payload, npayload, kb);
-        StableHash key = w->keyed, id, incident;
-        if (life) {
-            key.mix(kb.s);
-            // The incident's number, never given twice in a stage: the same when the
-            // incident is made again after a restart.
-            ib.s.clear();
-            ib.add_int(static_cast<int64_t>(life->incident));
-            incident = key;
-            incident.mix(ib.s);
-            ib.s.clear();
-            ib.add(life->notification);
-            ib.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
-            id = incident;
-            id.mix(ib.s);
-        } else {
-            id_bytes(payload, npayload, ordinal, ib);
-            // The key's bytes and the id's side by side.
-            StableHash h[2] = {w->keyed, w->prefix};
-            const std::string *bytes[2] = {&kb.s, &ib.s};
-            mix_together<2>(h, bytes);
-            key = h[0];
-            id = h[1];
-        }
+        StableHash key = w->keyed;
+        key.mix(kb.s);
+        // The incident's number, never given twice in a stage: the same when the incident
+        // is made again after a restart.
+        ib.s.clear();
+        ib.add_int(static_cast<int64_t>(life->incident));
+        StableHash incident = key;
+        incident.mix(ib.s);
+        ib.s.clear();
+        ib.add(life->notification);
+        ib.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
+        StableHash id = incident;
+        id.mix(ib.s);
         return write_envelope(w, given, npayload, count, invalid, ninvalid, life, key, id, incident);
     });
 }
