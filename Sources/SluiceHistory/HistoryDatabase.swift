@@ -13,8 +13,8 @@ import SluiceSQLite
 /// Where the disk is waited for: when it opens the database, not when it closes it. Opening
 /// checkpoints what the WAL holds into the database (SQLite syncs the WAL, then the
 /// database); closing leaves the WAL in place (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE). A run
-/// opens its history on the history's own thread while its plan is made (a history already
-/// there) or while it starts (a new one), so the run's end never waits for those syncs. So a power loss may take back what was written since the
+/// opens its history on the history's own thread while its plan is made, so the run's end
+/// never waits for those syncs. So a power loss may take back what was written since the
 /// history was last opened (the last run's rows), never what came before. Between opens
 /// SQLite's automatic checkpoint (past 1,000 pages, during a commit on the writer's
 /// thread) keeps the WAL at about 4 MiB (`journal_size_limit`).
@@ -33,6 +33,49 @@ public enum HistoryDatabase {
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
+    /// Makes the file of a new history, empty, and the folders it needs: the folders made
+    /// (the outermost first), or nil when the file was there already or cannot be made
+    /// (nothing made is left behind). What `takeBack` removes when no run follows.
+    static func make(_ path: String) -> [String]? {
+        var made: [String] = []
+        var missing: [String] = []
+        var folder = (path as NSString).deletingLastPathComponent
+        var st = stat()
+        while !folder.isEmpty, folder != "/", lstat(folder, &st) != 0 {
+            missing.append(folder)
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        for f in missing.reversed() {
+            guard mkdir(f, 0o777) == 0 else {
+                takeBack(nil, folders: made)
+                return nil
+            }
+            made.append(f)
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            takeBack(nil, folders: made)
+            return nil
+        }
+        close(fd)
+        return made
+    }
+
+    /// Removes a history `make` made (its file, WAL and shared memory, SQLite's journal)
+    /// and the folders made for it, the innermost first, each only while it is empty;
+    /// unless a run was recorded in it meanwhile (another host of the same pipeline
+    /// opened it). Never throws: what cannot be removed stays.
+    static func takeBack(_ path: String?, folders: [String]) {
+        if let path {
+            let runs = (try? DatabaseQueue(path: path).read { db in
+                try db.tableExists("runs") ? Int.fetchOne(db, sql: "SELECT count(*) FROM runs") ?? 0 : 0
+            }) ?? 0
+            guard runs == 0 else { return }
+            for suffix in ["", "-wal", "-shm", "-journal"] { _ = unlink(path + suffix) }
+        }
+        for f in folders.reversed() { _ = rmdir(f) }
+    }
+
     /// How long a statement waits for another connection's lock.
     static let busySeconds: TimeInterval = 5
 
@@ -40,8 +83,8 @@ public enum HistoryDatabase {
     /// that names the file and why.
     public static func open(_ path: String, create: Bool) throws -> DatabaseQueue {
         var st = stat()
-        let exists = lstat(path, &st) == 0
-        if exists {
+        let found = lstat(path, &st) == 0
+        if found {
             guard (st.st_mode & S_IFMT) == S_IFREG else { throw HistoryError("\(path) is not a regular file") }
         } else if !create {
             throw HistoryError("\(path): no history here (no run with history has used this state folder)")
@@ -53,6 +96,8 @@ public enum HistoryDatabase {
                 throw HistoryError("cannot create the folder of \(path): \(error.localizedDescription)")
             }
         }
+        // A file of no bytes is a new database to SQLite (`make` leaves one): made as one.
+        let exists = found && st.st_size > 0
         var config = Configuration()
         config.busyMode = .timeout(busySeconds)
         config.label = "history"

@@ -33,31 +33,56 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     /// it is that of the plan's state folder (else closed, and this one opened).
     public static func open(plan: PipelinePlan, opened: HistoryRecorder? = nil, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, plan.spec.history.enabled else {
-            opened?.close()
+            opened?.discard()
             return nil
         }
         let recorder: HistoryRecorder
         if let opened, opened.path == HistoryDatabase.path(stateFolder: plan.stateFolder) {
             recorder = opened
         } else {
-            opened?.close()
+            opened?.discard()
             recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
         }
         recorder.graph = keptGraph(PipelineGraph(plan: plan))
         return recorder
     }
 
-    /// The history of the pipeline in `spec` (a file read, its plan not made yet), when it
-    /// has one already: the writer's thread opens it (1-2 ms, its WAL checkpointed) while the
-    /// catalog is read and the plan made. Nil when the file keeps none, its state folder
-    /// cannot be told (the plan says why) or holds no history yet: a pipeline without one
-    /// gets none from a plan that fails, a history being made only for a run. Then
-    /// `open(plan:opened:)`, or `close()` when no run follows.
+    /// The history of the pipeline in `spec` (a file read, its plan not made yet): the
+    /// writer's thread opens it (1-2 ms, its WAL checkpointed), or makes it with its tables
+    /// (2-3 ms), while the catalog is read and the plan made. Nil when the file keeps none
+    /// or its state folder cannot be told (the plan says why). Then `open(plan:opened:)`,
+    /// or `discard()` when no run follows: a history made here is taken back with the
+    /// folders made for it, so a pipeline whose plan fails is left without a state folder.
     public static func open(spec: PipelineSpec, disabled: Bool, logger: Logger) -> HistoryRecorder? {
         guard !disabled, spec.history.enabled,
-              case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)),
-              HistoryDatabase.isFile(HistoryDatabase.path(stateFolder: folder)) else { return nil }
-        return open(stateFolder: folder, settings: spec.history, logger: logger)
+              case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)) else { return nil }
+        let path = HistoryDatabase.path(stateFolder: folder)
+        // None there yet: made now (empty, its tables on the writer's thread), or after the
+        // plan as before when it cannot be made here.
+        var made: [String]?
+        if !HistoryDatabase.isFile(path) {
+            guard let folders = HistoryDatabase.make(path) else { return nil }
+            made = folders
+        }
+        let recorder = open(stateFolder: folder, settings: spec.history, logger: logger)
+        recorder.made = made
+        return recorder
+    }
+
+    /// The folders `open(spec:)` made for a new history (the outermost first); nil when
+    /// the history was there already.
+    private var made: [String]?
+
+    /// No run follows (its plan failed, it is another state folder's, the history is off,
+    /// the HTTP server could not listen): closes the history, and takes back one
+    /// `open(spec:)` made — its files, and the folders made for it while they are empty.
+    /// One still being written after 2 s is left as it is.
+    public func discard() {
+        guard writer.close(seconds: 2) else {
+            logger.warning("history: \(path) was still being written after 2 s; the rest is left out")
+            return
+        }
+        if let made { HistoryDatabase.takeBack(path, folders: made) }
     }
 
     /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.

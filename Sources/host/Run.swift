@@ -79,19 +79,19 @@ struct Run: ParsableCommand, LogConfigurable {
 
     func run() throws {
         let logger = Logger(label: "sluice")
-        // A well-formed file's history, when it has one, opens (on its own thread) while the
-        // plan is made.
+        // A well-formed file's history opens (or is made, on its own thread) while the plan
+        // is made; taken back when no run follows.
         let spec = (try? PipelineSpec.load(path: file)).flatMap { $0.1.isEmpty ? $0.0 : nil }
         let opening = spec.flatMap { HistoryRecorder.open(spec: $0, disabled: noHistory, logger: logger) }
         let planned: PipelinePlan?
         do {
             planned = try spec.flatMap(narrowPlan) ?? PipelineFile.plan(file, catalog: catalogOptions.loadCatalog()).0
         } catch {
-            opening?.close(seconds: 2)
+            opening?.discard()
             throw error
         }
         guard let plan = planned else {
-            opening?.close(seconds: 2)
+            opening?.discard()
             throw ExitCode(ExitStatus.invalid)
         }
 
@@ -129,7 +129,7 @@ struct Run: ParsableCommand, LogConfigurable {
                     dashboard.add(to: router)
                 }
             } catch {
-                opening?.close(seconds: 2)
+                opening?.discard()
                 printError("error: \(error)\n")
                 throw ExitCode(ExitStatus.failed)
             }

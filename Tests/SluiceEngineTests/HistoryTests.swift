@@ -575,9 +575,10 @@ final class HistoryTests: XCTestCase {
         XCTAssertNotNil(run.summaryJSON)
     }
 
-    /// A run's history, when there is one, opens as soon as its file is read, before the
-    /// plan: the plan of the same file takes it; another state folder, a history turned off
-    /// or no run at all closes it. A state folder without a history gets none before the plan.
+    /// A run's history opens as soon as its file is read, before the plan: the plan of the
+    /// same file takes it; another state folder, a history turned off or no run at all
+    /// closes it. A state folder without a history gets one made before the plan, taken
+    /// back when no run follows.
     func testTheHistoryOpensBeforeThePlanAndThePlanTakesIt() throws {
         let dir = try scratchFolder()
         func spec(_ name: String, state: String, history: String = "") throws -> PipelineSpec {
@@ -593,8 +594,10 @@ final class HistoryTests: XCTestCase {
         }
         let logger = Logger(label: "test")
         let a = try spec("a", state: dir + "/a-state")
-        XCTAssertNil(HistoryRecorder.open(spec: a, disabled: false, logger: logger), "no history yet: none is made before the plan")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a-state"))
+        let made = try XCTUnwrap(HistoryRecorder.open(spec: a, disabled: false, logger: logger), "no history yet: one is made")
+        XCTAssertTrue(HistoryDatabase.isFile(dir + "/a-state/history.sqlite"))
+        made.discard()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a-state"), "no run followed: taken back with its folder")
         try HistoryDatabase.open(dir + "/a-state/history.sqlite", create: true).close()
 
         let early = try XCTUnwrap(HistoryRecorder.open(spec: a, disabled: false, logger: logger))
@@ -657,6 +660,51 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(r.status, ExitStatus.invalid.rawValue, r.stderr)
         let runs = try HistoryReader(path: dir + "/out/unplanned/state/history.sqlite").runs(limit: 5)
         XCTAssertEqual(runs.map(\.status), ["completed"], "the failed plan is no run")
+    }
+
+    /// A history made before the plan is taken back when no run follows: its files and the
+    /// folders made for it, not a folder that was there before, not one that holds
+    /// something else by then, and not a history another host recorded a run in meanwhile.
+    /// One that was there already is only closed.
+    func testAHistoryMadeBeforeThePlanIsTakenBackAlone() throws {
+        let dir = try scratchFolder()
+        let logger = Logger(label: "test")
+        func spec(_ state: String) throws -> PipelineSpec {
+            try """
+                {"name": "early", "state": {"path": "\(state)"}, "stages": [
+                   {"name": "in", "plugin": {"name": "ListSource", "properties": {"lines": "{}"}}},
+                   {"name": "out", "plugin": {"name": "FileSink", "properties": {"path": "\(dir)/out.txt"}}}],
+                 "connections": [{"from": "in", "to": "out"}]}
+                """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+            return try PipelineSpec.load(path: dir + "/p.json").0
+        }
+        let fm = FileManager.default
+        // Three folders made for it, all taken back; the scratch folder stays.
+        let nested = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/n/s/state"), disabled: false, logger: logger))
+        XCTAssertTrue(HistoryDatabase.isFile(dir + "/n/s/state/history.sqlite"))
+        nested.discard()
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/n"), "every folder made for it is taken back")
+        XCTAssertTrue(fm.fileExists(atPath: dir + "/p.json"))
+
+        // Its folder holds something else by then: the history goes, the folder stays.
+        let shared = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/shared"), disabled: false, logger: logger))
+        try "kept".write(toFile: dir + "/shared/other", atomically: false, encoding: .utf8)
+        shared.discard()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir + "/shared"), ["other"])
+
+        // Another host recorded a run in it meanwhile: it stays, whole.
+        let early = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/busy"), disabled: false, logger: logger))
+        let other = HistoryRecorder.open(stateFolder: dir + "/busy", settings: HistorySettings(), logger: logger)
+        other.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "early", startedMs: 1, stages: []))
+        other.runEnded(RunSummary(run: "r1", namespace: "n", pipeline: "early", status: .completed))
+        other.close()
+        early.discard()
+        XCTAssertEqual(try HistoryReader(path: dir + "/busy/history.sqlite").runs(limit: 5).map(\.status), ["completed"])
+
+        // One that was there: closed, never removed.
+        let there = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/busy"), disabled: false, logger: logger))
+        there.discard()
+        XCTAssertTrue(HistoryDatabase.isFile(dir + "/busy/history.sqlite"))
     }
 
     /// The alerts' rows are bound straight to SQLite: every value as it was (an empty text
