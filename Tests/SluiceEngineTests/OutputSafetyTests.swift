@@ -102,6 +102,42 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertGreaterThan(log.failed + log.waiting, 0)
     }
 
+    /// A batch's sinks flush while its alerts are made, and the alerts go out only once
+    /// every sink flushed: a sink that fails for good (the file-size limit, as a full disk)
+    /// sends none of its batch's alerts, and counts none, as when one followed the other.
+    func testASinkThatFailsSendsNoneOfItsBatchsAlerts() throws {
+        let dir = try scratchFolder()
+        try storeEvents(6000).write(toFile: dir + "/in.jsonl", atomically: true, encoding: .utf8)
+        try """
+        {"name": "sinkfails", "batch": {"maxRecords": 2000}, "retry": {"maxAttempts": 2, "initialBackoffMs": 1, "maxBackoffMs": 2},
+         "stages": [
+           {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
+           {"name": "quality", "plugin": {"name": "QualityCheck", "properties": {"field": "data_points", "min": 10, "idField": "store_id"}},
+            "alerts": {"groupBy": ["store_id"], "aggregates": [{"name": "bad", "function": "count"}]}},
+           {"name": "out", "plugin": {"name": "JSONLSink", "properties": {"path": "${pipeline.dir}/out.jsonl"}}},
+           {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
+         "connections": [{"from": "src", "to": "quality"}, {"from": "quality", "to": "out"},
+                         {"from": "quality", "to": "log", "port": "alerts"}]}
+        """.write(toFile: dir + "/p.json", atomically: true, encoding: .utf8)
+        // About 150 KB of events a batch, 30 KB of alerts: the third batch's events do not fit.
+        let r = try hostWithFileLimit(bytes: 600 * 512, ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/s.json"],
+                                      dir: dir)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("failed in flush") && r.stderr.contains("File too large"), r.stderr)
+        let out = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(out.count, 4000, "two whole batches")
+        let alerts = try String(contentsOfFile: dir + "/alerts.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(alerts.count, 2 * 97, "the alerts of the two batches whose events were written, not the third's")
+        XCTAssertEqual(Set(alerts.compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["batch"] as? Int
+        }), [1, 2])
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/s.json")))
+        XCTAssertEqual(summary.status, .failed)
+        XCTAssertEqual(summary.alerts.emitted, 4000, "the failed batch's alerts are not counted")
+        XCTAssertEqual(summary.alerts.aggregated, 2 * 97)
+        XCTAssertEqual(summary.alerts.published, 2 * 97)
+    }
+
     /// A sink's file holds whole batches only, with batches of 1,000 and of 8,000 records
     /// (JSONLSink has the host render 4,096 at a time: the limit falls in the bytes of the
     /// second batch's second run).

@@ -211,6 +211,25 @@ final class AlertFlow {
     /// times too).
     func batch(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena,
                records: (Int) -> UnsafeBufferPointer<sluice_record> = { _ in .init(start: nil, count: 0) }) -> Durations {
+        deliver(prepare(id, raised: raised, arena: arena, records: records))
+    }
+
+    /// A batch's alerts made into envelopes and routed, not handed to the publishers yet:
+    /// `deliver` hands them over, `withdraw` takes them back.
+    struct Prepared {
+        fileprivate let id: UInt64
+        fileprivate let pending: [Int: [RoutedAlert]]
+        fileprivate let arena: RecordArena
+        // What the counts were before: what `withdraw` puts back.
+        fileprivate let counts: [Int: AlertCounts]
+        fileprivate let invalid: [Int: [String: Int]]
+        fileprivate let lastBatch: UInt64
+    }
+
+    /// The first half of `batch`: envelopes and routes, nothing published.
+    func prepare(_ id: UInt64, raised: [Int: [RawAlertRef]], arena: RecordArena,
+                 records: (Int) -> UnsafeBufferPointer<sluice_record> = { _ in .init(start: nil, count: 0) }) -> Prepared {
+        let before = (stageCounts, invalidAggregateValues, lastBatch)
         let now = clock()
         router.setNow(now)
         lastBatch = id
@@ -240,7 +259,22 @@ final class AlertFlow {
             }
             route(envelopes, raisedBy: position, raiser, in: arena, into: &pending)
         }
-        return deliver(pending, step: .batch(id), arena: arena)
+        return Prepared(id: id, pending: pending, arena: arena, counts: before.0, invalid: before.1, lastBatch: before.2)
+    }
+
+    /// The second half of `batch`: the prepared alerts handed to their publishers; returns
+    /// when every publisher is done with them.
+    func deliver(_ prepared: Prepared) -> Durations {
+        deliver(prepared.pending, step: .batch(prepared.id), arena: prepared.arena)
+    }
+
+    /// The batch failed before its prepared alerts went out: none goes out, and the counts
+    /// are as if it had never been prepared. Only for alerts without a life (`hasLife`
+    /// false): a monitor's keys and windows take a batch's alerts in for good.
+    func withdraw(_ prepared: Prepared) {
+        stageCounts = prepared.counts
+        invalidAggregateValues = prepared.invalid
+        lastBatch = prepared.lastBatch
     }
 
     /// Hands each publisher its alerts of one step (with a spool whose wait is over).

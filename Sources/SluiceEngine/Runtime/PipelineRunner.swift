@@ -15,6 +15,11 @@ import SluicePluginABI
 ///      publishers, spools), which returns when every publisher is done with them;
 ///   5. then, and only then, the source commits the batch.
 ///
+/// When the sinks wrote something and no alert has a life, 3 and 4 overlap: the sinks
+/// flush on a thread of their own while the alerts are made into envelopes and routed
+/// (which changes nothing but counts); the alerts go out once every sink flushed, and none
+/// of them (their counts taken back) when a sink failed, as when one follows the other.
+///
 /// One instance per stage, built by StageFactory. The source is called from its reader's
 /// thread, each publisher from its lane's, every other stage from the thread that calls
 /// `run()`.
@@ -96,6 +101,10 @@ public final class PipelineRunner {
     /// and what went wrong in the batch being run (a sample of error records).
     private let errorWatchers: [RunObserver]
     private let logTap: StageLogTap?
+    /// Where a batch's sinks flush while its alerts are made (the overlap above).
+    private let flushQueue = DispatchQueue(label: "sluice-sink-flush")
+    /// Whether a sink was given records in the batch being run.
+    private var sinksWrote = false
     private var stageErrors: [StageError] = []
 
     /// Takes the pipeline's state folder and creates every stage's plugin instance; throws
@@ -232,19 +241,47 @@ public final class PipelineRunner {
                 ms = Double(now - phaseStart) / 1e6
                 phaseStart = now
             }
+            sinksWrote = false
             if let error = runStages(batch.id) { failure = error; failedBatch = batch.id; break }
             endPhase(&phases.process)
-            if let error = flushSinks(batch.id) { failure = error; failedBatch = batch.id; break }
-            endPhase(&phases.flush)
+            // (A sink's flush raises no alert: the batch's are all here.)
             var raised: [Int: [RawAlertRef]] = [:]
             for (i, s) in stages.enumerated() where !s.isPublisher {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
             }
-            if batch.inputsChanged { alerts.inputsChanged() }
-            addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena) { [unowned self] i in
-                i == plan.source ? stages[i].output : gather(stages[i])
-            })
-            endPhase(&phases.alerts)
+            if sinksWrote && !alerts.hasLife && raised.values.contains(where: { !$0.isEmpty }) {
+                // The sinks flush while the alerts are made; the alerts go out once they did.
+                let flushed = FlushResult()
+                let group = DispatchGroup()
+                let id = batch.id
+                nonisolated(unsafe) let runner = self  // flushSinks touches only the sinks until the wait below
+                flushQueue.async(group: group) { flushed.error = runner.flushSinks(id) }
+                if batch.inputsChanged { alerts.inputsChanged() }
+                let prepared = alerts.prepare(batch.id, raised: raised, arena: batch.arena)
+                let made = ResourceUsage.nowNanoseconds()
+                group.wait()
+                let waited = ResourceUsage.nowNanoseconds()
+                // The runner's own time: the wait is the flush's, the rest the alerts'.
+                phases.flush = Double(waited - made) / 1e6
+                if let error = flushed.error {
+                    alerts.withdraw(prepared)
+                    failure = error
+                    failedBatch = batch.id
+                    break
+                }
+                addTimes(alerts.deliver(prepared))
+                let now = ResourceUsage.nowNanoseconds()
+                phases.alerts = Double((made - phaseStart) + (now - waited)) / 1e6
+                phaseStart = now
+            } else {
+                if let error = flushSinks(batch.id) { failure = error; failedBatch = batch.id; break }
+                endPhase(&phases.flush)
+                if batch.inputsChanged { alerts.inputsChanged() }
+                addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena) { [unowned self] i in
+                    i == plan.source ? stages[i].output : gather(stages[i])
+                })
+                endPhase(&phases.alerts)
+            }
             tally.batchDone(records: batch.records.count)
             if options.onBatch != nil || !options.observers.isEmpty || alerts.watchesPipeline {
                 phases.commit = reader.takeCommitMs()
@@ -404,6 +441,7 @@ public final class PipelineRunner {
                 do { input = try self.input(of: s) } catch { return failureText(s, "write", error.description) }
                 failed = call(s, "write", batchID) { sink.write(batch: batchID, records: input).status }
                 if failed == nil { s.summary.recordsOut += input.count }
+                if input.count > 0 { sinksWrote = true }
             case .source, .publisher:
                 continue
             }
@@ -525,4 +563,9 @@ public final class PipelineRunner {
     private func failureText(_ s: RunningStage, _ call: String, _ why: String) -> String {
         "stage '\(s.planned.name)' (\(s.planned.entry.name) \(s.planned.entry.version)) failed in \(call): \(why)"
     }
+}
+
+/// What a batch's flush on `flushQueue` ended with: read after its group's wait.
+private final class FlushResult: @unchecked Sendable {
+    var error: String?
 }
