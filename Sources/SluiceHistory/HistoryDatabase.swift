@@ -33,11 +33,30 @@ public enum HistoryDatabase {
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
-    /// Makes the file of a new history, empty, and the folders it needs: the folders made
-    /// (the outermost first), or nil when the file was there already or cannot be made
-    /// (nothing made is left behind). What `takeBack` removes when no run follows.
-    static func make(_ path: String) -> [String]? {
-        var made: [String] = []
+    /// A new history's file as `make` left it: the folders made for it (the outermost
+    /// first) and the file's descriptor, which holds an exclusive `flock` on it (a lock
+    /// SQLite's own never meet) until the run takes the history (`release`) or it is taken
+    /// back (`takeBack`). Another host that finds the file waits for that (`open`).
+    final class Made: @unchecked Sendable {
+        let folders: [String]
+        private(set) var fd: Int32
+        init(folders: [String], fd: Int32) {
+            self.folders = folders
+            self.fd = fd
+        }
+        /// The run took the history: others may open it.
+        func release() {
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+        deinit { release() }
+    }
+
+    /// Makes the file of a new history, empty, and the folders it needs, and holds it (see
+    /// `Made`); nil when the file was there already or cannot be made or held (then
+    /// nothing made is left behind, but a file another host holds or has opened).
+    static func make(_ path: String) -> Made? {
+        var folders: [String] = []
         var missing: [String] = []
         var folder = (path as NSString).deletingLastPathComponent
         var st = stat()
@@ -47,33 +66,63 @@ public enum HistoryDatabase {
         }
         for f in missing.reversed() {
             guard mkdir(f, 0o777) == 0 else {
-                takeBack(nil, folders: made)
+                removeFolders(folders)
                 return nil
             }
-            made.append(f)
+            folders.append(f)
         }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            takeBack(nil, folders: made)
+            removeFolders(folders)
             return nil
         }
-        close(fd)
-        return made
+        // Another host may have opened it since it was made, and waits for no one: then it
+        // is not this one's to take back.
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return Made(folders: folders, fd: fd)
     }
 
-    /// Removes a history `make` made (its file, WAL and shared memory, SQLite's journal)
-    /// and the folders made for it, the innermost first, each only while it is empty;
-    /// unless a run was recorded in it meanwhile (another host of the same pipeline
-    /// opened it). Never throws: what cannot be removed stays.
-    static func takeBack(_ path: String?, folders: [String]) {
-        if let path {
-            let runs = (try? DatabaseQueue(path: path).read { db in
-                try db.tableExists("runs") ? Int.fetchOne(db, sql: "SELECT count(*) FROM runs") ?? 0 : 0
-            }) ?? 0
-            guard runs == 0 else { return }
-            for suffix in ["", "-wal", "-shm", "-journal"] { _ = unlink(path + suffix) }
-        }
+    /// Removes a history `make` made (its file, WAL and shared memory, SQLite's journal),
+    /// while still holding it, then the folders made for it, the innermost first, each only
+    /// while it is empty. Not when a run was recorded in it or it cannot be read to tell
+    /// (some other program opened it): what cannot be removed stays.
+    static func takeBack(_ path: String, _ made: Made) {
+        defer { made.release() }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(busySeconds)
+        guard let runs = try? DatabaseQueue(path: path, configuration: config).read({ db in
+            try db.tableExists("runs") ? Int.fetchOne(db, sql: "SELECT count(*) FROM runs") ?? 0 : 0
+        }), runs == 0 else { return }
+        for suffix in ["", "-wal", "-shm", "-journal"] { _ = unlink(path + suffix) }
+        removeFolders(made.folders)
+    }
+
+    private static func removeFolders(_ folders: [String]) {
         for f in folders.reversed() { _ = rmdir(f) }
+    }
+
+    /// Waits (at most `seconds`) while another host holds the file it is making (`make`):
+    /// until its run takes it, or it is taken back and gone (then this one makes its own).
+    static func waitForItsMaker(_ path: String, seconds: Double = 10) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while true {
+            let fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { return }  // none there (any more)
+            defer { close(fd) }
+            if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+                // Held by no maker now. Still the file at `path`, or was it taken back
+                // meanwhile (then gone, or another made in its place: look again)?
+                var held = stat(), now = stat()
+                if fstat(fd, &held) != 0 || lstat(path, &now) != 0 || (held.st_dev == now.st_dev && held.st_ino == now.st_ino) { return }
+                continue
+            }
+            guard Date() < deadline else { return }
+            usleep(1000)
+        }
     }
 
     /// How long a statement waits for another connection's lock.

@@ -39,6 +39,7 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         let recorder: HistoryRecorder
         if let opened, opened.path == HistoryDatabase.path(stateFolder: plan.stateFolder) {
             recorder = opened
+            recorder.taken()
         } else {
             opened?.discard()
             recorder = open(stateFolder: plan.stateFolder, settings: plan.spec.history, logger: logger)
@@ -57,21 +58,25 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
         guard !disabled, spec.history.enabled,
               case .success(let folder) = spec.stateFolder(PropertyTemplate(pipelineDirectory: spec.directory)) else { return nil }
         let path = HistoryDatabase.path(stateFolder: folder)
-        // None there yet: made now (empty, its tables on the writer's thread), or after the
-        // plan as before when it cannot be made here.
-        var made: [String]?
+        // None there yet: made now (empty, its tables on the writer's thread) and held until
+        // the run takes it, or after the plan as before when it cannot be made here.
+        var made: HistoryDatabase.Made?
         if !HistoryDatabase.isFile(path) {
-            guard let folders = HistoryDatabase.make(path) else { return nil }
-            made = folders
+            guard let m = HistoryDatabase.make(path) else { return nil }
+            made = m
         }
-        let recorder = open(stateFolder: folder, settings: spec.history, logger: logger)
-        recorder.made = made
-        return recorder
+        return HistoryRecorder(path: path, settings: spec.history, logger: logger, maxPending: 50_000, made: made)
     }
 
-    /// The folders `open(spec:)` made for a new history (the outermost first); nil when
-    /// the history was there already.
-    private var made: [String]?
+    /// The new history `open(spec:)` made and holds; nil when it was there already (or
+    /// once the run took it).
+    private var made: HistoryDatabase.Made?
+
+    /// The run takes the history: one made for it is no longer held.
+    private func taken() {
+        made?.release()
+        made = nil
+    }
 
     /// No run follows (its plan failed, it is another state folder's, the history is off,
     /// the HTTP server could not listen): closes the history, and takes back one
@@ -80,9 +85,11 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
     public func discard() {
         guard writer.close(seconds: 2) else {
             logger.warning("history: \(path) was still being written after 2 s; the rest is left out")
+            taken()
             return
         }
-        if let made { HistoryDatabase.takeBack(path, folders: made) }
+        if let made { HistoryDatabase.takeBack(path, made) }
+        made = nil
     }
 
     /// The plan as a graph, kept in the run's row (`host serve` draws it); set before the run starts.
@@ -114,19 +121,26 @@ public final class HistoryRecorder: RunObserver, @unchecked Sendable {
 
     /// `open`: how the writer's thread opens the database (tests hold it up); by default
     /// `openOrStartAnew`. `commitEvery`: the shortest time between two commits (seconds).
+    /// `made`: the new history `open(spec:)` made and holds for it.
     init(path: String, settings: HistorySettings, logger: Logger, maxPending: Int,
          clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-         commitEvery: Double = HistoryWriter.commitEvery, open: (() throws -> DatabaseQueue)? = nil) {
+         commitEvery: Double = HistoryWriter.commitEvery, open: (() throws -> DatabaseQueue)? = nil,
+         made: HistoryDatabase.Made? = nil) {
         self.path = path
         self.settings = settings
         self.logger = logger
         self.clock = clock
+        self.made = made
+        let another = made == nil
         writer = HistoryWriter(path: path, logger: logger, maxPending: maxPending, commitEvery: commitEvery,
-                               open: open ?? { try Self.openOrStartAnew(path, logger) })
+                               open: open ?? { try Self.openOrStartAnew(path, logger, waitingForItsMaker: another) })
     }
 
-    /// Opens the history; a damaged one is moved aside and a new one begins.
-    static func openOrStartAnew(_ path: String, _ logger: Logger) throws -> DatabaseQueue {
+    /// Opens the history; a damaged one is moved aside and a new one begins. First, unless
+    /// this recorder made it, waits while another host holds one it is making
+    /// (HistoryDatabase.Made): its plan may fail and take it back.
+    static func openOrStartAnew(_ path: String, _ logger: Logger, waitingForItsMaker: Bool = true) throws -> DatabaseQueue {
+        if waitingForItsMaker { HistoryDatabase.waitForItsMaker(path) }
         do {
             return try HistoryDatabase.open(path, create: true)
         } catch let e as HistoryError where e.damaged {

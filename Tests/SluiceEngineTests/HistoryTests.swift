@@ -664,8 +664,9 @@ final class HistoryTests: XCTestCase {
 
     /// A history made before the plan is taken back when no run follows: its files and the
     /// folders made for it, not a folder that was there before, not one that holds
-    /// something else by then, and not a history another host recorded a run in meanwhile.
-    /// One that was there already is only closed.
+    /// something else by then, and not a history a run was recorded in meanwhile. Another
+    /// host waits while it is held (until its run takes it, or it is taken back). One that
+    /// was there already is only closed.
     func testAHistoryMadeBeforeThePlanIsTakenBackAlone() throws {
         let dir = try scratchFolder()
         let logger = Logger(label: "test")
@@ -692,14 +693,37 @@ final class HistoryTests: XCTestCase {
         shared.discard()
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir + "/shared"), ["other"])
 
-        // Another host recorded a run in it meanwhile: it stays, whole.
-        let early = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/busy"), disabled: false, logger: logger))
-        let other = HistoryRecorder.open(stateFolder: dir + "/busy", settings: HistorySettings(), logger: logger)
+        // Another host that finds it waits while it is held: until its run takes it, or
+        // until it is taken back (then the other makes its own).
+        let path = dir + "/held/history.sqlite"
+        let made = try XCTUnwrap(HistoryDatabase.make(path))
+        var start = Date()
+        HistoryDatabase.waitForItsMaker(path, seconds: 0.2)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.2, "held: waited until its time was up")
+        let back = DispatchSemaphore(value: 0)
+        let waiting = Thread { HistoryDatabase.waitForItsMaker(path, seconds: 30); back.signal() }
+        waiting.start()
+        start = Date()
+        HistoryDatabase.takeBack(path, made)
+        XCTAssertEqual(back.wait(timeout: .now() + 10), .success, "taken back: the wait ends")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/held"))
+        let taken = try XCTUnwrap(HistoryDatabase.make(path))
+        taken.release()
+        start = Date()
+        HistoryDatabase.waitForItsMaker(path, seconds: 30)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "released (its run took it): no wait")
+
+        // A run recorded in it by a program that did not wait: it stays, whole.
+        let busy = dir + "/busy/history.sqlite"
+        let held = try XCTUnwrap(HistoryDatabase.make(busy))
+        let other = HistoryRecorder(path: busy, settings: HistorySettings(), logger: logger, maxPending: 100,
+                                    open: { try HistoryRecorder.openOrStartAnew(busy, logger, waitingForItsMaker: false) })
         other.runStarted(RunStart(run: "r1", namespace: "n", pipeline: "early", startedMs: 1, stages: []))
         other.runEnded(RunSummary(run: "r1", namespace: "n", pipeline: "early", status: .completed))
         other.close()
-        early.discard()
-        XCTAssertEqual(try HistoryReader(path: dir + "/busy/history.sqlite").runs(limit: 5).map(\.status), ["completed"])
+        HistoryDatabase.takeBack(busy, held)
+        XCTAssertEqual(try HistoryReader(path: busy).runs(limit: 5).map(\.status), ["completed"])
 
         // One that was there: closed, never removed.
         let there = try XCTUnwrap(HistoryRecorder.open(spec: try spec(dir + "/busy"), disabled: false, logger: logger))

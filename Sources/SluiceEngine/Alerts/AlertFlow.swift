@@ -15,7 +15,8 @@ import SluicePluginABI
 ///
 /// The runner makes it before any plugin is created (the routes' `when` are compiled then,
 /// so a bad one stops nothing midway), `connect`s the publishers once they exist, and calls
-/// `start()` once, `batch(…)` once per batch — after its sinks flushed and
+/// `start()` once, `batch(…)` once per batch — after its sinks flushed (or `prepare(…)`
+/// while they flush, then `deliver` once they did, or `withdraw` when one failed) and
 /// before its commit, which waits for the lanes — and `idle()` while no input comes. Counts
 /// per stage and per publisher are read at the end. One thread calls it at a time (the
 /// runner's); the lanes of one step run on threads of their own and are waited for (the
@@ -272,6 +273,7 @@ final class AlertFlow {
     /// are as if it had never been prepared. Only for alerts without a life (`hasLife`
     /// false): a monitor's keys and windows take a batch's alerts in for good.
     func withdraw(_ prepared: Prepared) {
+        precondition(!hasLife, "withdraw: a monitor took the batch's alerts in")
         stageCounts = prepared.counts
         invalidAggregateValues = prepared.invalid
         lastBatch = prepared.lastBatch

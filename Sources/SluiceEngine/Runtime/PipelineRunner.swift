@@ -17,12 +17,14 @@ import SluicePluginABI
 ///
 /// When the sinks wrote something and no alert has a life, 3 and 4 overlap: the sinks
 /// flush on a thread of their own while the alerts are made into envelopes and routed
-/// (which changes nothing but counts); the alerts go out once every sink flushed, and none
-/// of them (their counts taken back) when a sink failed, as when one follows the other.
+/// (which keeps nothing but counts: no monitor takes them in); the alerts go out once every
+/// sink flushed, and none of them (their counts taken back) when a sink failed, as when
+/// one follows the other.
 ///
 /// One instance per stage, built by StageFactory. The source is called from its reader's
 /// thread, each publisher from its lane's, every other stage from the thread that calls
-/// `run()`.
+/// `run()` (a sink's flush, in the overlap above, from `flushQueue`'s: never two calls of
+/// one stage at once).
 public final class PipelineRunner {
     public struct Options {
         public var runID: String
@@ -101,8 +103,11 @@ public final class PipelineRunner {
     /// and what went wrong in the batch being run (a sample of error records).
     private let errorWatchers: [RunObserver]
     private let logTap: StageLogTap?
-    /// Where a batch's sinks flush while its alerts are made (the overlap above).
+    /// Where a batch's sinks flush while its alerts are made (the overlap above), and what
+    /// they may allocate in meanwhile (a record rendered from a copy, a worker's repeated
+    /// write): the batch's arena is the alert flow's then. Reset after each such flush.
     private let flushQueue = DispatchQueue(label: "sluice-sink-flush")
+    private lazy var flushArena = RecordArena()
     /// Whether a sink was given records in the batch being run.
     private var sinksWrote = false
     private var stageErrors: [StageError] = []
@@ -254,12 +259,15 @@ public final class PipelineRunner {
                 let flushed = FlushResult()
                 let group = DispatchGroup()
                 let id = batch.id
-                nonisolated(unsafe) let runner = self  // flushSinks touches only the sinks until the wait below
+                for s in stages { if case .sink = s.stage { s.live.arena = flushArena } }
+                // flushSinks touches only the sinks (and their arena) until the wait below.
+                nonisolated(unsafe) let runner = self
                 flushQueue.async(group: group) { flushed.error = runner.flushSinks(id) }
                 if batch.inputsChanged { alerts.inputsChanged() }
                 let prepared = alerts.prepare(batch.id, raised: raised, arena: batch.arena)
                 let made = ResourceUsage.nowNanoseconds()
                 group.wait()
+                flushArena.reset()
                 let waited = ResourceUsage.nowNanoseconds()
                 // The runner's own time: the wait is the flush's, the rest the alerts'.
                 phases.flush = Double(waited - made) / 1e6
