@@ -33,28 +33,36 @@ public enum HistoryDatabase {
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
-    /// A new history's file as `make` left it: the folders made for it (the outermost
-    /// first) and the file's descriptor, which holds an exclusive `flock` on it (a lock
-    /// SQLite's own never meet) until the run takes the history (`release`) or it is taken
-    /// back (`takeBack`). Another host that finds the file waits for that (`open`).
+    /// A new history as `make` left it: the folders made for it (the outermost first) and
+    /// the lock it is made under — an exclusive `flock` on `<file>-making`, never on the
+    /// database itself (closing any descriptor of the database would drop SQLite's own locks
+    /// on it in this process) — held until the run takes the history (`release`) or it is
+    /// taken back (`takeBack`). Another host that finds that lock waits for it (`waitForItsMaker`).
     final class Made: @unchecked Sendable {
         let folders: [String]
-        private(set) var fd: Int32
-        init(folders: [String], fd: Int32) {
+        let lockPath: String
+        private var fd: Int32
+        init(folders: [String], lockPath: String, fd: Int32) {
             self.folders = folders
+            self.lockPath = lockPath
             self.fd = fd
         }
-        /// The run took the history: others may open it.
+        /// The lock removed (while held: a host waiting on it goes on), then let go.
         func release() {
-            if fd >= 0 { close(fd) }
+            guard fd >= 0 else { return }
+            _ = unlink(lockPath)
+            close(fd)
             fd = -1
         }
         deinit { release() }
     }
 
-    /// Makes the file of a new history, empty, and the folders it needs, and holds it (see
-    /// `Made`); nil when the file was there already or cannot be made or held (then
-    /// nothing made is left behind, but a file another host holds or has opened).
+    /// Where the lock a new history is made under lies.
+    static func makingLock(_ path: String) -> String { path + "-making" }
+
+    /// Makes the file of a new history, empty, and the folders it needs, under its lock
+    /// (see `Made`); nil when the file was there already, another host is making it, or it
+    /// cannot be made (then nothing made is left behind).
     static func make(_ path: String) -> Made? {
         var folders: [String] = []
         var missing: [String] = []
@@ -71,26 +79,41 @@ public enum HistoryDatabase {
             }
             folders.append(f)
         }
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
+        let lockPath = makingLock(path)
+        let lock = Glibc.open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard lock >= 0 else {
             removeFolders(folders)
             return nil
         }
-        // Another host may have opened it since it was made, and waits for no one: then it
-        // is not this one's to take back.
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+        // Taken before the file is made: a host that finds the file finds it held.
+        var held = stat(), there = stat()
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0, fstat(lock, &held) == 0, lstat(lockPath, &there) == 0,
+              held.st_dev == there.st_dev, held.st_ino == there.st_ino else {
+            close(lock)  // another host's (making, or waiting on it): theirs to remove
+            removeFolders(folders)
             return nil
         }
-        return Made(folders: folders, fd: fd)
+        let made = Made(folders: folders, lockPath: lockPath, fd: lock)
+        // (Closed at once: no SQLite connection of this process has the file yet.)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            made.release()
+            removeFolders(folders)
+            return nil
+        }
+        close(fd)
+        return made
     }
 
-    /// Removes a history `make` made (its file, WAL and shared memory, SQLite's journal),
-    /// while still holding it, then the folders made for it, the innermost first, each only
-    /// while it is empty. Not when a run was recorded in it or it cannot be read to tell
-    /// (some other program opened it): what cannot be removed stays.
+    /// Removes a history `make` made (its file, WAL and shared memory, SQLite's journal)
+    /// while still holding its lock, then the lock and the folders made for it, the
+    /// innermost first, each only while it is empty. Not when a run was recorded in it or
+    /// it cannot be read to tell (some other program opened it): what cannot be removed stays.
     static func takeBack(_ path: String, _ made: Made) {
-        defer { made.release() }
+        defer {
+            made.release()
+            removeFolders(made.folders)
+        }
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(busySeconds)
@@ -98,31 +121,20 @@ public enum HistoryDatabase {
             try db.tableExists("runs") ? Int.fetchOne(db, sql: "SELECT count(*) FROM runs") ?? 0 : 0
         }), runs == 0 else { return }
         for suffix in ["", "-wal", "-shm", "-journal"] { _ = unlink(path + suffix) }
-        removeFolders(made.folders)
     }
 
     private static func removeFolders(_ folders: [String]) {
         for f in folders.reversed() { _ = rmdir(f) }
     }
 
-    /// Waits (at most `seconds`) while another host holds the file it is making (`make`):
-    /// until its run takes it, or it is taken back and gone (then this one makes its own).
+    /// Waits (at most `seconds`) while another host makes the history at `path` (`make`):
+    /// until its run takes it, or it is taken back (then this one makes its own).
     static func waitForItsMaker(_ path: String, seconds: Double = 10) {
+        let fd = Glibc.open(makingLock(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return }  // none being made
+        defer { close(fd) }
         let deadline = Date(timeIntervalSinceNow: seconds)
-        while true {
-            let fd = Glibc.open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return }  // none there (any more)
-            defer { close(fd) }
-            if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-                // Held by no maker now. Still the file at `path`, or was it taken back
-                // meanwhile (then gone, or another made in its place: look again)?
-                var held = stat(), now = stat()
-                if fstat(fd, &held) != 0 || lstat(path, &now) != 0 || (held.st_dev == now.st_dev && held.st_ino == now.st_ino) { return }
-                continue
-            }
-            guard Date() < deadline else { return }
-            usleep(1000)
-        }
+        while flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK && Date() < deadline { usleep(1000) }
     }
 
     /// How long a statement waits for another connection's lock.

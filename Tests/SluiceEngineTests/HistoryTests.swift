@@ -693,6 +693,17 @@ final class HistoryTests: XCTestCase {
         shared.discard()
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir + "/shared"), ["other"])
 
+        // The plan takes the one it made: no longer held (its lock gone), kept.
+        let planned = try spec(dir + "/planned")
+        let early = try XCTUnwrap(HistoryRecorder.open(spec: planned, disabled: false, logger: logger))
+        XCTAssertTrue(fm.fileExists(atPath: dir + "/planned/history.sqlite-making"), "held while the plan is made")
+        let plan = try XCTUnwrap(PipelinePlanner.plan(planned, catalog: testCatalog).0)
+        let took = try XCTUnwrap(HistoryRecorder.open(plan: plan, opened: early, disabled: false, logger: logger))
+        XCTAssertTrue(took === early)
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/planned/history.sqlite-making"), "the run took it: no longer held")
+        took.close()
+        XCTAssertTrue(HistoryDatabase.isFile(dir + "/planned/history.sqlite"))
+
         // Another host that finds it waits while it is held: until its run takes it, or
         // until it is taken back (then the other makes its own).
         let path = dir + "/held/history.sqlite"
@@ -700,14 +711,21 @@ final class HistoryTests: XCTestCase {
         var start = Date()
         HistoryDatabase.waitForItsMaker(path, seconds: 0.2)
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.2, "held: waited until its time was up")
-        let back = DispatchSemaphore(value: 0)
-        let waiting = Thread { HistoryDatabase.waitForItsMaker(path, seconds: 30); back.signal() }
-        waiting.start()
-        start = Date()
+        // A recorder's writer waits so; once it is taken back, the writer makes its own.
+        let opened = DispatchSemaphore(value: 0)
+        let waiting = HistoryRecorder(path: path, settings: HistorySettings(), logger: logger, maxPending: 100, open: {
+            defer { opened.signal() }
+            return try HistoryRecorder.openOrStartAnew(path, logger)
+        })
+        XCTAssertEqual(opened.wait(timeout: .now() + 0.3), .timedOut, "its writer waits while the history is held")
         HistoryDatabase.takeBack(path, made)
-        XCTAssertEqual(back.wait(timeout: .now() + 10), .success, "taken back: the wait ends")
-        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
-        XCTAssertFalse(fm.fileExists(atPath: dir + "/held"))
+        XCTAssertEqual(opened.wait(timeout: .now() + 10), .success, "taken back: the wait ends")
+        waiting.runStarted(RunStart(run: "w1", namespace: "n", pipeline: "early", startedMs: 1, stages: []))
+        waiting.runEnded(RunSummary(run: "w1", namespace: "n", pipeline: "early", status: .completed))
+        waiting.close()
+        XCTAssertEqual(try HistoryReader(path: path).runs(limit: 5).map(\.status), ["completed"], "its own, made after")
+        XCTAssertFalse(fm.fileExists(atPath: HistoryDatabase.makingLock(path)))
+        try fm.removeItem(atPath: dir + "/held")
         let taken = try XCTUnwrap(HistoryDatabase.make(path))
         taken.release()
         start = Date()
