@@ -133,8 +133,9 @@ public enum HistoryDatabase {
         let fd = Glibc.open(makingLock(path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return }  // none being made
         defer { close(fd) }
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK && Date() < deadline { usleep(1000) }
+        // (The monotonic clock: a step of the wall clock neither cuts the wait short nor stretches it.)
+        let deadline = DispatchTime.now() + seconds
+        while flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK && DispatchTime.now() < deadline { usleep(1000) }
     }
 
     /// How long a statement waits for another connection's lock.

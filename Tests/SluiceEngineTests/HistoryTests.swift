@@ -708,9 +708,10 @@ final class HistoryTests: XCTestCase {
         // until it is taken back (then the other makes its own).
         let path = dir + "/held/history.sqlite"
         let made = try XCTUnwrap(HistoryDatabase.make(path))
-        var start = Date()
+        var start = DispatchTime.now()
         HistoryDatabase.waitForItsMaker(path, seconds: 0.2)
-        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.2, "held: waited until its time was up")
+        XCTAssertGreaterThanOrEqual(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds, 200_000_000,
+                                    "held: waited until its time was up")
         // A recorder's writer waits so; once it is taken back, the writer makes its own.
         let opened = DispatchSemaphore(value: 0)
         let waiting = HistoryRecorder(path: path, settings: HistorySettings(), logger: logger, maxPending: 100, open: {
@@ -728,9 +729,10 @@ final class HistoryTests: XCTestCase {
         try fm.removeItem(atPath: dir + "/held")
         let taken = try XCTUnwrap(HistoryDatabase.make(path))
         taken.release()
-        start = Date()
+        start = DispatchTime.now()
         HistoryDatabase.waitForItsMaker(path, seconds: 30)
-        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "released (its run took it): no wait")
+        XCTAssertLessThan(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds, 10_000_000_000,
+                          "released (its run took it): no wait")
 
         // A run recorded in it by a program that did not wait: it stays, whole.
         let busy = dir + "/busy/history.sqlite"

@@ -107,7 +107,7 @@ public final class PipelineRunner {
     /// they may allocate in meanwhile (a record rendered from a copy, a worker's repeated
     /// write): the batch's arena is the alert flow's then. Reset after each such flush.
     private let flushQueue = DispatchQueue(label: "sluice-sink-flush")
-    private lazy var flushArena = RecordArena()
+    private lazy var flushArena = RecordArena(chunkBytes: 64 << 10)  // (a flush seldom takes any)
     /// Whether a sink was given records in the batch being run.
     private var sinksWrote = false
     private var stageErrors: [StageError] = []
