@@ -80,8 +80,14 @@ public final class PipelineRunner {
     /// the source's records directly reads by accessor (or SLUICE_RECORDS says so); stages
     /// that do not read by accessor then get their input materialised.
     public private(set) var recordParsing = RecordParsing.eager
-    /// The arena of the batch being processed.
+    /// Where the stages allocate: at their creation, then, batch by batch, `batchWork`.
     private var current = RecordArena(chunkBytes: 4096)
+    /// What a batch's stages and alerts allocate (the records a stage emits, its alerts,
+    /// error records, envelopes): an arena of this thread's own, reset at each batch. Not
+    /// the batch's, which the reader fills on the other core: each line this thread wrote
+    /// there would have to come back to that core when it fills the arena again, and
+    /// this one stays in this core's cache from one batch to the next.
+    private let batchWork = RecordArena(chunkBytes: 1 << 20)
     /// The source's error records of the batch being processed (the source itself is
     /// already reading the next batch).
     private var sourceErrors: [EmittedError] = []
@@ -105,7 +111,7 @@ public final class PipelineRunner {
     private let logTap: StageLogTap?
     /// Where a batch's sinks flush while its alerts are made (the overlap above), and what
     /// they may allocate in meanwhile (a record rendered from a copy, a worker's repeated
-    /// write): the batch's arena is the alert flow's then. Reset after each such flush.
+    /// write): the batch's work arena is the alert flow's then. Reset after each such flush.
     private let flushQueue = DispatchQueue(label: "sluice-sink-flush")
     private lazy var flushArena = RecordArena(chunkBytes: 64 << 10)  // (a flush seldom takes any)
     /// Whether a sink was given records in the batch being run.
@@ -227,10 +233,11 @@ public final class PipelineRunner {
                 for o in options.observers { o.batchStarted(batch.id, atMs: now) }
             }
             logTap?.batch = batch.id
-            current = batch.arena
+            batchWork.reset()  // the batch before is done with it
+            current = batchWork
             for s in stages where s !== source {
                 s.beginBatch()
-                if !s.isPublisher { s.live.arena = batch.arena }  // the alert flow gives publishers theirs
+                if !s.isPublisher { s.live.arena = batchWork }  // the alert flow gives publishers theirs
             }
             source.beginBatch(resetInstance: false)  // the reader's thread owns the source instance
             source.output = batch.records.buffer
@@ -264,7 +271,7 @@ public final class PipelineRunner {
                 nonisolated(unsafe) let runner = self
                 flushQueue.async(group: group) { flushed.error = runner.flushSinks(id) }
                 if batch.inputsChanged { alerts.inputsChanged() }
-                let prepared = alerts.prepare(batch.id, raised: raised, arena: batch.arena)
+                let prepared = alerts.prepare(batch.id, raised: raised, arena: batchWork)
                 let made = ResourceUsage.nowNanoseconds()
                 group.wait()
                 flushArena.reset()
@@ -285,7 +292,7 @@ public final class PipelineRunner {
                 if let error = flushSinks(batch.id) { failure = error; failedBatch = batch.id; break }
                 endPhase(&phases.flush)
                 if batch.inputsChanged { alerts.inputsChanged() }
-                addTimes(alerts.batch(batch.id, raised: raised, arena: batch.arena) { [unowned self] i in
+                addTimes(alerts.batch(batch.id, raised: raised, arena: batchWork) { [unowned self] i in
                     i == plan.source ? stages[i].output : gather(stages[i])
                 })
                 endPhase(&phases.alerts)

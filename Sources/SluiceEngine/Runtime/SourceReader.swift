@@ -5,8 +5,9 @@ import SluicePluginABI
 /// Reads the source on a thread of its own, one batch ahead of the other stages, so that
 /// reading and parsing batch N+1 overlaps with transforming, writing and publishing batch N.
 ///
-/// Each batch lives in its own arena; there are two, used in turn, so the arena of batch N
-/// is reset only after the stages finished with it. The source instance is only ever
+/// Each batch is read into an arena of its own; there are two, used in turn, so the arena
+/// of batch N is reset only after the stages finished with it. (What the stages emit
+/// and raise goes to the runner's own arena, not this one.) The source instance is only ever
 /// called from the reader's thread (read, then commit): `commit(N)` follows the stages'
 /// `done(N)` and may come after `read(N+1)`, which the ABI allows.
 final class SourceReader: @unchecked Sendable {
