@@ -304,14 +304,22 @@ final class PublisherLane: @unchecked Sendable {
         var refused = 0
         var refreshFailed = false
         var tried: [Int] = []  // the deferred alerts' publish calls (kept for the history)
+        // Published alerts are counted per run of one stage's (a step's alerts come stage by
+        // stage): one look-up per run, not one per alert.
+        var publishedStage: String?, publishedRun = 0
         for (n, (r, fate)) in zip(toSend, outcome.fates).enumerated() {
             switch fate {
-            case .delivered where String(r.alert.pointee.notification) == "refresh":
+            case .delivered where Self.isRefresh(r.alert):
                 report.publisher.refreshed += 1
                 report.count(r.stage) { $0.refreshed += 1 }
             case .delivered:
                 report.publisher.published += 1
-                report.count(r.stage) { $0.published += 1 }
+                if r.stage != publishedStage {
+                    if let stage = publishedStage { report.count(stage) { $0.published += publishedRun } }
+                    publishedStage = r.stage
+                    publishedRun = 0
+                }
+                publishedRun += 1
                 noteSent(r.alert, after)
                 if keeps(r.alert, &report) { keep(r.alert, r.stage, .published, outcome.attempts[n], batch, &report) }
             case .failed(let why):
@@ -319,7 +327,7 @@ final class PublisherLane: @unchecked Sendable {
                 report.publisher.failed += 1
                 report.count(r.stage) { $0.failed += 1 }
                 if keeps(r.alert, &report) { keep(r.alert, r.stage, .failed, outcome.attempts[n], batch, &report, why) }
-            case .deferred where String(r.alert.pointee.notification) == "refresh":
+            case .deferred where Self.isRefresh(r.alert):
                 // Nothing new to keep: the next refresh goes out in its time.
                 refreshFailed = true
                 continue
@@ -330,6 +338,7 @@ final class PublisherLane: @unchecked Sendable {
                 notBefore = max(notBefore, wait)
             }
         }
+        if let stage = publishedStage { report.count(stage) { $0.published += publishedRun } }
         if refused > 0 {
             logger.error("publisher '\(name)' refused \(refused) alert(s) of batch \(batch), not retried: \(outcome.reasons.joined(separator: "; "))")
         }
@@ -432,9 +441,16 @@ final class PublisherLane: @unchecked Sendable {
 
     /// What the notification log keeps of a firing or a resolve (nil: another notification).
     static func mark(_ alert: UnsafePointer<sluice_alert>) -> String? {
+        guard alert.pointee.notification.len > 0 else { return nil }  // a plain alert (most)
         let kind = String(alert.pointee.notification)
         guard kind == "firing" || kind == "resolved" else { return nil }
         return String(alert.pointee.incident) + ":" + kind
+    }
+
+    /// Whether an alert is a refresh of one still firing (checked for every alert: a plain
+    /// one, with no notification, is told at once).
+    static func isRefresh(_ alert: UnsafePointer<sluice_alert>) -> Bool {
+        alert.pointee.notification.len == 7 && String(alert.pointee.notification) == "refresh"
     }
 
     private func noteSent(_ alert: UnsafePointer<sluice_alert>, _ now: Int64) {
