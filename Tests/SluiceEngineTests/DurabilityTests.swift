@@ -47,7 +47,7 @@ final class DurabilityTests: XCTestCase {
         let first = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertEqual(seqs(dir + "/out.jsonl"), Array(0..<2500))
-        let saved = try JSONDecoder().decode(SavedPosition.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/out/durable/state/src.position.json")))
+        let saved = try XCTUnwrap(SourcePositions(folder: dir + "/out/durable/state", stage: "src").load())
         XCTAssertEqual(saved.plugin, "JSONLSource")
         XCTAssertEqual(saved.batch, 3)
 
@@ -123,6 +123,76 @@ final class DurabilityTests: XCTestCase {
         let r2 = try host(["run", dir + "/p.json", "--progress", "none"], env: ["SLUICE_OUT": dir + "/out"])
         XCTAssertEqual(r2.status, 1)
         XCTAssertTrue(r2.stderr.contains("not a JSONLSource position; run with --from-start"), r2.stderr)
+    }
+
+    func testPositionsAreSavedInTurnAndASaveCutShortLeavesTheOneBefore() throws {
+        let dir = try scratchFolder()
+        let a = dir + "/src.position.a.json", b = dir + "/src.position.b.json", legacy = dir + "/src.position.json"
+        func fresh() -> SourcePositions { SourcePositions(folder: dir, stage: "src") }
+        func firstLine(_ path: String) throws -> String {
+            String(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)[0])
+        }
+        XCTAssertNil(try fresh().load())
+
+        // An older host's file is read when neither of the two is there, and removed by the first save.
+        try #"{"batch":7,"plugin":"JSONLSource","position":"offset 70","run":"r0","savedAt":""}"#
+            .write(toFile: legacy, atomically: true, encoding: .utf8)
+        let fromLegacy = fresh()
+        XCTAssertEqual(try fromLegacy.load()?.batch, 7)
+        XCTAssertEqual(fromLegacy.loadedFrom, legacy)
+
+        // Saved in turn: a, then b, then a again (over a longer position: blanks after it).
+        let positions = fresh()
+        XCTAssertEqual(try positions.load()?.batch, 7)
+        try positions.save(Array(String(repeating: "x", count: 3000).utf8), plugin: "JSONLSource", run: "r1", batch: 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: legacy), "the older host's file is gone once a save is on disk")
+        try positions.save(Array("offset 2".utf8), plugin: "JSONLSource", run: "r1", batch: 2)
+        XCTAssertEqual(try fresh().load()?.batch, 2)
+        try positions.save(Array("offset 3".utf8), plugin: "JSONLSource", run: "r1", batch: 3)
+        let reader = fresh()
+        let third = try XCTUnwrap(reader.load())
+        XCTAssertEqual(third.batch, 3)
+        XCTAssertEqual(third.bytes, Array("offset 3".utf8))
+        XCTAssertEqual(reader.loadedFrom, a)
+        XCTAssertNil(reader.warning)
+        let text = try String(contentsOfFile: a, encoding: .utf8)
+        XCTAssertGreaterThan(text.utf8.count, 3000, "written in place over the longer one")
+        XCTAssertTrue(text.hasPrefix(try firstLine(a) + "\n"))
+        XCTAssertTrue(text.dropFirst(try firstLine(a).utf8.count + 1).allSatisfy { $0 == " " }, "only blanks after the line")
+        XCTAssertTrue(try firstLine(a).hasSuffix("\"}"))
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a))), "the file is JSON")
+
+        // A save cut short (a byte of the newest changed, or its end missing): the one before it is the position,
+        // with a warning, and the next save goes over the spoiled one.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: a))
+        bytes[40] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: a))
+        let afterCut = fresh()
+        XCTAssertEqual(try afterCut.load()?.batch, 2)
+        XCTAssertEqual(afterCut.loadedFrom, b)
+        XCTAssertTrue(afterCut.warning?.contains("src.position.a.json is not a whole position") ?? false, afterCut.warning ?? "")
+        try afterCut.save(Array("offset 4".utf8), plugin: "JSONLSource", run: "r2", batch: 4)
+        XCTAssertEqual(try fresh().load()?.batch, 4)
+        let kept = try JSONDecoder().decode(SavedPosition.self, from: Data(try firstLine(b).utf8))
+        XCTAssertEqual(kept.batch, 2, "the save went over the spoiled file, not over the one before it")
+        let line = try firstLine(a).utf8.count
+        try Data(contentsOf: URL(fileURLWithPath: a)).prefix(line / 2).write(to: URL(fileURLWithPath: a))
+        XCTAssertEqual(try fresh().load()?.batch, 2, "half of the newest written: the one before")
+
+        // A run from the start saves after what is there (a higher sequence), though its batches count from 1.
+        let anew = fresh()
+        try anew.save(Array("offset 1".utf8), plugin: "JSONLSource", run: "r3", batch: 1)
+        try anew.save(Array("offset 1b".utf8), plugin: "JSONLSource", run: "r3", batch: 1)
+        let restarted = try XCTUnwrap(fresh().load())
+        XCTAssertEqual(restarted.run, "r3")
+        XCTAssertEqual(restarted.bytes, Array("offset 1b".utf8))
+
+        // Neither whole: an error naming both, not a silent start from the beginning.
+        for path in [a, b] { try "{\"plugin\": 7".write(toFile: path, atomically: true, encoding: .utf8) }
+        XCTAssertThrowsError(try fresh().load()) { error in
+            XCTAssertTrue("\(error)".contains("no saved position can be read"), "\(error)")
+            XCTAssertTrue("\(error)".contains("src.position.a.json") && "\(error)".contains("src.position.b.json"), "\(error)")
+        }
     }
 
     func testATornLastLineIsCutOffWhenTheSinkStarts() throws {
@@ -232,7 +302,7 @@ final class DurabilityTests: XCTestCase {
             options.writePositionFile = { data, path in
                 let batch = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["batch"] as? Int ?? 0
                 if let failFrom, batch >= Int(failFrom) { throw FixtureError("cannot write \(path).tmp: No space left on device") }
-                try SourcePositions.writeAtomically(data, path)
+                try SourcePositions.writeInPlace(data, path)
             }
             return try PipelineRunner(plan: plan, options: options)
         }

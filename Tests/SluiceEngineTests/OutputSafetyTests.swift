@@ -165,7 +165,7 @@ final class OutputSafetyTests: XCTestCase {
             XCTAssertEqual(lines.count % batch, 0, "whole batches only: \(lines.count) lines")
             XCTAssertEqual(text, String(events.prefix(text.count)), "the events, in order")
             // The position is saved only for the batches in the file: the next run goes on from there.
-            let saved = try JSONDecoder().decode(SavedPosition.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/out/fullsink/state/src.position.json")))
+            let saved = try XCTUnwrap(SourcePositions(folder: dir + "/out/fullsink/state", stage: "src").load())
             XCTAssertEqual(Int(saved.batch), lines.count / batch)
         }
     }

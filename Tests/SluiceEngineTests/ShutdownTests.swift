@@ -190,9 +190,8 @@ final class ShutdownTests: XCTestCase {
         let run = ["run", dir + "/p.json", "--progress", "none", "--summary-json", dir + "/summary.json", "--stop-grace-seconds", "600"]
         let h = try BackgroundHost(run, dir: dir)
         try (0..<5_000).map { "{\"seq\":\($0)}\n" }.joined().write(toFile: dir + "/in/a.jsonl", atomically: true, encoding: .utf8)
-        let position = dir + "/out/idle/state/src.position.json"
         func savedBatch() -> Int? {
-            (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: position)))).flatMap { ($0 as? [String: Any])?["batch"] as? Int }
+            (try? SourcePositions(folder: dir + "/out/idle/state", stage: "src").load()).flatMap { $0.map { Int($0.batch) } }
         }
         XCTAssertTrue(BackgroundHost.poll(seconds: 30) { savedBatch() != nil },
                       "the batch read before the input went quiet is committed while the source waits (maxDelayMs 60000)")

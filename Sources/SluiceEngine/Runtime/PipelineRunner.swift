@@ -45,9 +45,9 @@ public final class PipelineRunner {
         /// The executable isolated stages run in (`<it> worker …`); nil: this process's own
         /// executable, which must then be `host`.
         public var workerExecutable: String?
-        /// How the source's position file is written (write, fsync, rename); tests pass
-        /// one that fails, as a full disk does.
-        public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeAtomically
+        /// How the source's position files are written (SourcePositions.writeInPlace: over
+        /// the older of the two, then fdatasync); tests pass one that fails, as a full disk does.
+        public var writePositionFile: (Data, String) throws -> Void = SourcePositions.writeInPlace
         /// Who watches the run (metrics, health, history): called on the runner's thread.
         public var observers: [RunObserver] = []
         /// The alert flow's clock (milliseconds since 1970; called from the publishers'

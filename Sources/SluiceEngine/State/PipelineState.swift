@@ -11,7 +11,7 @@ final class PipelineState {
     let resumedFrom: SavedPosition?
 
     init(plan: PipelinePlan, fromStart: Bool, logger: Logger,
-         writeFile: @escaping (Data, String) throws -> Void = SourcePositions.writeAtomically) throws {
+         writeFile: @escaping (Data, String) throws -> Void = SourcePositions.writeInPlace) throws {
         lock = try RunLock(folder: plan.stateFolder)
         let source = plan.stages[plan.source]
         positions = SourcePositions(folder: plan.stateFolder, stage: source.name, write: writeFile)
@@ -27,11 +27,13 @@ final class PipelineState {
             return nil
         }
         guard let saved = try positions.load() else { return nil }
+        if let warning = positions.warning { logger.warning("stage '\(source.name)': \(warning)") }
+        let file = positions.loadedFrom ?? positions.paths[0]
         guard saved.plugin == source.entry.name else {
-            logger.warning("stage '\(source.name)': the saved position in \(positions.path) belongs to plugin \(saved.plugin), not \(source.entry.name); starting from the beginning")
+            logger.warning("stage '\(source.name)': the saved position in \(file) belongs to plugin \(saved.plugin), not \(source.entry.name); starting from the beginning")
             return nil
         }
-        logger.info("stage '\(source.name)' resumes after batch \(saved.batch) of run \(saved.run) (\(positions.path))")
+        logger.info("stage '\(source.name)' resumes after batch \(saved.batch) of run \(saved.run) (\(file))")
         return saved
     }
 }

@@ -4,10 +4,9 @@ import Glibc
 import Foundation
 
 /// Where a pipeline's source is: the position its plugin saved with the last committed
-/// batch (out->save_position), kept in `<state folder>/<stage>.position.json` and rewritten
-/// atomically (write, fsync, rename) after every committed batch. The next run hands it
-/// back to the plugin's create() (ctx->position), so a restart resumes after the last
-/// committed batch instead of reading everything again.
+/// batch (out->save_position). The next run hands it back to the plugin's create()
+/// (ctx->position), so a restart resumes after the last committed batch instead of reading
+/// everything again. SourcePositions keeps it on disk.
 public struct SavedPosition: Codable, Equatable, Sendable {
     /// The plugin that saved it: a position is only given back to the same plugin.
     public var plugin: String
@@ -19,9 +18,12 @@ public struct SavedPosition: Codable, Equatable, Sendable {
     /// … else in base64.
     public var positionBase64: String?
     /// The alerts with a life as they were after the same batch (windows, each key's
-    /// life), in AlertState's binary form in base64: saved in the same atomic write, so
-    /// the two never disagree.
+    /// life), in AlertState's binary form in base64: saved in the same write, so the two
+    /// never disagree.
     var alertState: String?
+    /// Which save this was, counting on across runs (SourcePositions: the higher of the two
+    /// files wins); nil in a file an older host wrote.
+    public var sequence: UInt64?
 
     /// The alert state, read back (nil when there is none); throws when it is damaged.
     func alerts() throws -> AlertState? {
@@ -36,56 +38,107 @@ public struct SavedPosition: Codable, Equatable, Sendable {
     }
 }
 
+/// A source's saved position on disk: two files in the state folder,
+/// `<stage>.position.a.json` and `<stage>.position.b.json`, overwritten in turn, in place,
+/// each save followed by one fdatasync (no new file, no rename, no sync of the folder: a
+/// commit costs one write to the disk, where write, fsync, rename cost four and a new
+/// inode). Each holds, on its first line, a SavedPosition as JSON with its `sequence` and a
+/// `checksum` of the line; blanks may follow (what is left of a longer position before).
+/// The position is the whole one of the higher sequence: a save cut short by a crash (a
+/// power cut can leave a file half old, half new) spoils only the file being written, never
+/// the other, which holds the save before.
+///
+/// `<stage>.position.json`, where hosts before this kept the position (written, synced and
+/// renamed), is read when neither file holds one, and removed after the first save.
 public final class SourcePositions {
     /// The most bytes one position may have.
     public static let maxBytes = 64 << 10
 
-    public let path: String
-    /// How the file is written (AtomicFile.write: write, fsync, rename); tests pass one that
-    /// fails, as a full disk does.
+    /// The two files, saved to in turn.
+    public let paths: [String]
+    /// Where older hosts kept the position.
+    public let legacyPath: String
+    /// The file the position `load()` found came from (nil: none).
+    public private(set) var loadedFrom: String?
+    /// What `load()` found wrong but could go on without (the newer file spoiled by a save
+    /// cut short), for the run's log.
+    public private(set) var warning: String?
+    /// How a file is written (writeInPlace); tests pass one that fails, as a full disk does.
     let write: (Data, String) throws -> Void
+    /// The file the next save overwrites (the one not holding the newest position), the
+    /// last sequence saved or found, and whether the two files were looked at yet.
+    private var next = 0
+    private var sequence: UInt64 = 0
+    private var scanned = false
+    private var legacyGone = false
 
-    /// The way a position file is written: write, fsync, rename.
-    public static func writeAtomically(_ data: Data, _ path: String) throws { try AtomicFile.write(data, to: path) }
-
-    public init(folder: String, stage: String, write: @escaping (Data, String) throws -> Void = SourcePositions.writeAtomically) {
-        path = folder + "/" + Spool.fileName(stage) + ".position.json"
+    public init(folder: String, stage: String, write: @escaping (Data, String) throws -> Void = SourcePositions.writeInPlace) {
+        let base = folder + "/" + Spool.fileName(stage) + ".position"
+        paths = [base + ".a.json", base + ".b.json"]
+        legacyPath = base + ".json"
         self.write = write
     }
 
-    /// The saved position, nil when there is none; throws when the file exists but cannot
-    /// be read or is not a position (say so: never silently start again from the beginning).
+    /// The saved position, nil when there is none; throws when none can be trusted and a
+    /// file says there was one (it cannot be read, or neither file is whole): say so, never
+    /// silently start again from the beginning.
     public func load() throws -> SavedPosition? {
-        var st = stat()
-        guard lstat(path, &st) == 0 else {
-            if errno == ENOENT { return nil }
-            throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
+        let found = try paths.map(Self.readFile)
+        scanned = true
+        var newest: (file: Int, saved: SavedPosition)?
+        for (i, f) in found.enumerated() {
+            guard case .position(let saved) = f else { continue }
+            sequence = max(sequence, saved.sequence ?? 0)
+            if let n = newest, (n.saved.sequence ?? 0) >= (saved.sequence ?? 0) { continue }
+            newest = (i, saved)
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
-        guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 + AlertState.maxBytes else { throw FileError("\(path) is too large to be a position") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileError("cannot read \(path)")
-        }
-        do {
-            let saved = try JSONDecoder().decode(SavedPosition.self, from: data)
-            _ = try saved.alerts()  // a damaged alert state is said now, not midway
+        if let (n, saved) = newest {
+            next = 1 - n
+            loadedFrom = paths[n]
+            if case .spoiled(let why) = found[1 - n] {
+                warning = "\(paths[1 - n]) is not a whole position (\(why)): a save cut short; the one before it, in \(paths[n]), is used"
+            }
             return saved
-        } catch {
-            throw FileError("\(path) is not a saved position (\(error)); move it away to start from the beginning")
         }
+        if let legacy = try Self.readLegacy(legacyPath) {
+            loadedFrom = legacyPath
+            return legacy
+        }
+        let spoiled = zip(paths, found).compactMap { path, f -> String? in
+            if case .spoiled(let why) = f { return "\(path): \(why)" }
+            return nil
+        }
+        guard spoiled.isEmpty else {
+            throw FileError("no saved position can be read (\(spoiled.joined(separator: "; "))); move them away to start from the beginning")
+        }
+        return nil
     }
 
-    /// Stores `bytes` as the position after `batch` of `run`, atomically.
+    /// Stores `bytes` as the position after `batch` of `run`.
     public func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64) throws {
         try save(bytes, plugin: plugin, run: run, batch: batch, alerts: nil)
     }
 
     /// `alerts`: the alert state after the same batch, encoded (AlertState's binary form).
+    /// Overwrites the file not holding the newest position; when that fails, the next save
+    /// tries the same file again.
     func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64, alerts: [UInt8]?) throws {
+        if !scanned {
+            // A run from the start (--from-start) saves after what is there all the same.
+            scanned = true
+            for (i, f) in paths.map({ (try? Self.readFile($0)) ?? .missing }).enumerated() {
+                if case .position(let saved) = f, (saved.sequence ?? 0) >= sequence {
+                    sequence = saved.sequence ?? 0
+                    next = 1 - i
+                }
+            }
+        }
+        sequence += 1
         let text = String(validating: bytes, as: UTF8.self)
         let saved = SavedPosition(plugin: plugin, run: run, batch: batch,
                                   savedAt: Timestamp.iso8601(milliseconds: Timestamp.nowMilliseconds()),
-                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil)
+                                  position: text, positionBase64: text == nil ? Data(bytes).base64EncodedString() : nil,
+                                  sequence: sequence)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var json = try encoder.encode(saved)
@@ -97,7 +150,154 @@ public final class SourcePositions {
             json.append(Data(alerts).base64EncodedData())
             json.append(contentsOf: Array("\"}".utf8))
         }
-        try write(json + Data("\n".utf8), path)
+        try write(Self.sealed(json), paths[next])
+        next = 1 - next
+        if !legacyGone {
+            unlink(legacyPath)  // an older host's, now older than this
+            legacyGone = true
+        }
+    }
+
+    // MARK: the files
+
+    /// A file's first line, as saved: the JSON object with `,"checksum":"<16 hex digits>"`
+    /// added at its end, the checksum of the object without it; then a newline.
+    static func sealed(_ json: Data) -> Data {
+        var line = json.dropLast()  // its "}"
+        line.append(contentsOf: Array(",\"checksum\":\"\(hex(checksum(json)))\"}\n".utf8))
+        return Data(line)
+    }
+
+    /// The JSON object a sealed line holds, nil when it is not one whose checksum holds.
+    static func unsealed(_ line: Data) -> Data? {
+        let mark = Array(",\"checksum\":\"".utf8)
+        let digits = 16
+        let tail = mark.count + digits + 2  // the digits, `"}`
+        guard line.count > tail, line.suffix(2).elementsEqual(Array("\"}".utf8)) else { return nil }
+        let at = line.endIndex - tail
+        guard line[at..<at + mark.count].elementsEqual(mark) else { return nil }
+        var json = Data(line[line.startIndex..<at])
+        json.append(UInt8(ascii: "}"))
+        let given = String(decoding: line[(at + mark.count)..<(line.endIndex - 2)], as: UTF8.self)
+        return given == hex(checksum(json)) ? json : nil
+    }
+
+    /// A 64-bit checksum (eight bytes at a time, then MurmurHash3's finaliser): what a
+    /// save cut short changes, it changes.
+    static func checksum(_ data: Data) -> UInt64 {
+        data.withUnsafeBytes { b -> UInt64 in
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
+            var i = 0
+            while i + 8 <= b.count {
+                let w = UInt64(littleEndian: b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                h = ((h ^ w) &* 0xFF51_AFD7_ED55_8CCD)
+                h = (h << 29) | (h >> 35)
+                i += 8
+            }
+            while i < b.count {
+                h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3
+                i += 1
+            }
+            h ^= h >> 33
+            h = h &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 33
+            h = h &* 0xC4CE_B9FE_1A85_EC53
+            h ^= h >> 33
+            return h
+        }
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    /// What one of the two files holds.
+    enum FileContent {
+        case missing
+        case position(SavedPosition)
+        /// Not a whole position: a save cut short, or something else written there.
+        case spoiled(String)
+    }
+
+    /// Throws when the file is there but cannot be read (not a regular file, too large,
+    /// unreadable): that is for an operator to see, not a save cut short.
+    static func readFile(_ path: String) throws -> FileContent {
+        guard let data = try contents(path) else { return .missing }
+        let line = data.firstIndex(of: UInt8(ascii: "\n")).map { data[data.startIndex..<$0] } ?? data[...]
+        guard let json = unsealed(Data(line)) else { return .spoiled("its checksum does not hold") }
+        do {
+            let saved = try JSONDecoder().decode(SavedPosition.self, from: json)
+            _ = try saved.alerts()  // a damaged alert state is said now, not midway
+            return .position(saved)
+        } catch {
+            return .spoiled("\(error)")
+        }
+    }
+
+    /// The position in a file an older host wrote (nil: no such file); throws when it is
+    /// not one.
+    static func readLegacy(_ path: String) throws -> SavedPosition? {
+        guard let data = try contents(path) else { return nil }
+        do {
+            let saved = try JSONDecoder().decode(SavedPosition.self, from: data)
+            _ = try saved.alerts()
+            return saved
+        } catch {
+            throw FileError("\(path) is not a saved position (\(error)); move it away to start from the beginning")
+        }
+    }
+
+    /// A position file's bytes, nil when there is no such file.
+    private static func contents(_ path: String) throws -> Data? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return nil }
+            throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
+        guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 + AlertState.maxBytes else { throw FileError("\(path) is too large to be a position") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw FileError("cannot read \(path)") }
+        return data
+    }
+
+    /// Writes `data` over the start of the file at `path` and syncs it (fdatasync): blanks
+    /// after it up to the file's old length, so no byte of a longer position before is
+    /// left outside them. A file made here has its folder synced too, once.
+    public static func writeInPlace(_ data: Data, _ path: String) throws {
+        var made = false
+        var fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 && errno == ENOENT {
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            made = fd >= 0
+        }
+        guard fd >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
+        var bytes = data
+        let old = Int(clamping: st.st_size)
+        // A file far longer than what it holds now (a large alert state before) is cut.
+        let cut = old > 2 * bytes.count + 4096
+        if !cut && old > bytes.count { bytes.append(Data(repeating: UInt8(ascii: " "), count: old - bytes.count)) }
+        let written = bytes.withUnsafeBytes { b -> Bool in
+            guard let base = b.baseAddress else { return true }
+            var off = 0
+            while off < b.count {
+                let w = pwrite(fd, base + off, b.count - off, off_t(off))
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { return false }
+                off += w
+            }
+            return true
+        }
+        guard written, !cut || ftruncate(fd, off_t(bytes.count)) == 0, fdatasync(fd) == 0 else {
+            throw FileError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        if made {
+            let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 { fsync(dir); close(dir) }
+        }
     }
 }
 
