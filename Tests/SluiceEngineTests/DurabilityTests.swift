@@ -1,5 +1,5 @@
 import Foundation
-import SluiceEngine
+@testable import SluiceEngine
 import XCTest
 
 /// Durable source positions: a restart resumes after the last committed batch, a changed
@@ -179,19 +179,60 @@ final class DurabilityTests: XCTestCase {
         try Data(contentsOf: URL(fileURLWithPath: a)).prefix(line / 2).write(to: URL(fileURLWithPath: a))
         XCTAssertEqual(try fresh().load()?.batch, 2, "half of the newest written: the one before")
 
-        // A run from the start saves after what is there (a higher sequence), though its batches count from 1.
+        // A run from the start (no load) saves after what is there, over the spoiled file, with a higher
+        // sequence, though its batches count from 1 again.
         let anew = fresh()
         try anew.save(Array("offset 1".utf8), plugin: "JSONLSource", run: "r3", batch: 1)
-        try anew.save(Array("offset 1b".utf8), plugin: "JSONLSource", run: "r3", batch: 1)
-        let restarted = try XCTUnwrap(fresh().load())
-        XCTAssertEqual(restarted.run, "r3")
-        XCTAssertEqual(restarted.bytes, Array("offset 1b".utf8))
+        let restarted = fresh()
+        let first = try XCTUnwrap(restarted.load())
+        XCTAssertEqual(first.run, "r3")
+        XCTAssertEqual(first.bytes, Array("offset 1".utf8))
+        XCTAssertEqual(restarted.loadedFrom, a)
+        XCTAssertEqual(try JSONDecoder().decode(SavedPosition.self, from: Data(try firstLine(b).utf8)).batch, 2)
+
+        // A file far longer than what it now holds (a large position before) is cut.
+        try anew.save(Array(String(repeating: "y", count: 20_000).utf8), plugin: "JSONLSource", run: "r3", batch: 2)
+        XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: b)[.size] as? Int ?? 0, 20_000)
+        try anew.save(Array("offset 3".utf8), plugin: "JSONLSource", run: "r3", batch: 3)
+        try anew.save(Array("offset 4".utf8), plugin: "JSONLSource", run: "r3", batch: 4)
+        XCTAssertLessThan(try FileManager.default.attributesOfItem(atPath: b)[.size] as? Int ?? .max, 1000)
+        XCTAssertEqual(try fresh().load()?.bytes, Array("offset 4".utf8))
 
         // Neither whole: an error naming both, not a silent start from the beginning.
         for path in [a, b] { try "{\"plugin\": 7".write(toFile: path, atomically: true, encoding: .utf8) }
         XCTAssertThrowsError(try fresh().load()) { error in
             XCTAssertTrue("\(error)".contains("no saved position can be read"), "\(error)")
             XCTAssertTrue("\(error)".contains("src.position.a.json") && "\(error)".contains("src.position.b.json"), "\(error)")
+        }
+    }
+
+    func testAFirstSaveCutShortLeavesNoPositionAndASpoiledOneStopsTheRun() throws {
+        let dir = try scratchFolder()
+        let a = dir + "/src.position.a.json", b = dir + "/src.position.b.json", legacy = dir + "/src.position.json"
+        func fresh() -> SourcePositions { SourcePositions(folder: dir, stage: "src") }
+        // Killed while the first file was being made: what it left has no name yet.
+        try Data(repeating: 0, count: 300).write(to: URL(fileURLWithPath: a + ".tmp"))
+        XCTAssertNil(try fresh().load(), "no save finished: from the beginning")
+        let positions = fresh()
+        XCTAssertNil(try positions.load())
+        try positions.save(Array("offset 1".utf8), plugin: "JSONLSource", run: "r", batch: 1)
+        XCTAssertEqual(try fresh().load()?.batch, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b))
+
+        // A file spoiled with no other whole one: an error naming it, not a start from the beginning,
+        // nor an older host's file beside it.
+        try "{\"plugin\": 7".write(toFile: a, atomically: true, encoding: .utf8)
+        try #"{"batch":7,"plugin":"JSONLSource","position":"offset 70","run":"r0","savedAt":""}"#
+            .write(toFile: legacy, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try fresh().load()) { error in
+            XCTAssertTrue("\(error)".contains("no saved position can be read (\(a): its checksum does not hold)"), "\(error)")
+        }
+
+        // A whole file whose sequence is at the end of its range (made by hand) is not counted on from.
+        let last = #"{"batch":1,"plugin":"JSONLSource","position":"p","run":"r","savedAt":"","sequence":18446744073709551615}"#
+        try SourcePositions.sealed(Data(last.utf8)).write(to: URL(fileURLWithPath: a))
+        XCTAssertThrowsError(try fresh().load()) { error in
+            XCTAssertTrue("\(error)".contains("its sequence is out of range"), "\(error)")
         }
     }
 

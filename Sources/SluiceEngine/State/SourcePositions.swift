@@ -39,17 +39,19 @@ public struct SavedPosition: Codable, Equatable, Sendable {
 }
 
 /// A source's saved position on disk: two files in the state folder,
-/// `<stage>.position.a.json` and `<stage>.position.b.json`, overwritten in turn, in place,
-/// each save followed by one fdatasync (no new file, no rename, no sync of the folder: a
-/// commit costs one write to the disk, where write, fsync, rename cost four and a new
-/// inode). Each holds, on its first line, a SavedPosition as JSON with its `sequence` and a
-/// `checksum` of the line; blanks may follow (what is left of a longer position before).
-/// The position is the whole one of the higher sequence: a save cut short by a crash (a
-/// power cut can leave a file half old, half new) spoils only the file being written, never
-/// the other, which holds the save before.
+/// `<stage>.position.a.json` and `<stage>.position.b.json`, saved to in turn. The first
+/// save to each makes it whole before its name appears (write, fsync, rename, fsync of the
+/// folder: a save cut short leaves no file); after that each save overwrites the older
+/// file in place and syncs it with one fdatasync — no new inode, no rename, no sync of the
+/// folder: one write to the disk per commit, where write, fsync, rename cost four. Each
+/// holds, on its first line, a SavedPosition as JSON with its `sequence` and a `checksum`
+/// of the line; blanks may follow (what is left of a longer position before). The position
+/// is the whole one of the higher sequence: an overwrite cut short by a crash (a power cut
+/// can leave a file half old, half new) spoils only the file being written, never the
+/// other, which holds the save before.
 ///
 /// `<stage>.position.json`, where hosts before this kept the position (written, synced and
-/// renamed), is read when neither file holds one, and removed after the first save.
+/// renamed), is read when neither file is there, and removed after the first save.
 public final class SourcePositions {
     /// The most bytes one position may have.
     public static let maxBytes = 64 << 10
@@ -96,11 +98,13 @@ public final class SourcePositions {
             next = 1 - n
             loadedFrom = paths[n]
             if case .spoiled(let why) = found[1 - n] {
-                warning = "\(paths[1 - n]) is not a whole position (\(why)): a save cut short; the one before it, in \(paths[n]), is used"
+                warning = "\(paths[1 - n]) is not a whole position (\(why)): a save cut short, or something else wrote it; "
+                    + "the save before it, in \(paths[n]), is used"
             }
             return saved
         }
-        if let legacy = try Self.readLegacy(legacyPath) {
+        let none = found.allSatisfy { if case .missing = $0 { true } else { false } }
+        if none, let legacy = try Self.readLegacy(legacyPath) {
             loadedFrom = legacyPath
             return legacy
         }
@@ -229,6 +233,8 @@ public final class SourcePositions {
         do {
             let saved = try JSONDecoder().decode(SavedPosition.self, from: json)
             _ = try saved.alerts()  // a damaged alert state is said now, not midway
+            // (Counted on from by each save: kept far from the type's end.)
+            guard (saved.sequence ?? 0) < UInt64(Int64.max) else { return .spoiled("its sequence is out of range") }
             return .position(saved)
         } catch {
             return .spoiled("\(error)")
@@ -261,43 +267,42 @@ public final class SourcePositions {
         return data
     }
 
-    /// Writes `data` over the start of the file at `path` and syncs it (fdatasync): blanks
-    /// after it up to the file's old length, so no byte of a longer position before is
-    /// left outside them. A file made here has its folder synced too, once.
+    /// Writes `data` over the start of the file at `path` and syncs it (fdatasync), with
+    /// blanks after it up to the file's old length, so no byte of a longer position before is
+    /// left outside them (a file far longer is cut). A file not there yet — or a link, or
+    /// not a plain file — is made whole before its name appears (AtomicFile: write, fsync,
+    /// rename, fsync of the folder), so a first save cut short leaves no file.
     public static func writeInPlace(_ data: Data, _ path: String) throws {
-        var made = false
-        var fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 && errno == ENOENT {
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            made = fd >= 0
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            guard errno == ENOENT || errno == ELOOP || errno == ENXIO else {
+                throw FileError("cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            return try AtomicFile.write(data, to: path)
         }
-        guard fd >= 0 else { throw FileError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
+        guard fstat(fd, &st) == 0 else { throw FileError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else { return try AtomicFile.write(data, to: path) }
         var bytes = data
         let old = Int(clamping: st.st_size)
-        // A file far longer than what it holds now (a large alert state before) is cut.
         let cut = old > 2 * bytes.count + 4096
         if !cut && old > bytes.count { bytes.append(Data(repeating: UInt8(ascii: " "), count: old - bytes.count)) }
-        let written = bytes.withUnsafeBytes { b -> Bool in
-            guard let base = b.baseAddress else { return true }
+        var failure: String?
+        bytes.withUnsafeBytes { b in
+            guard let base = b.baseAddress else { return }
             var off = 0
             while off < b.count {
                 let w = pwrite(fd, base + off, b.count - off, off_t(off))
                 if w < 0 && errno == EINTR { continue }
-                if w <= 0 { return false }
+                if w < 0 { failure = String(cString: strerror(errno)); return }
+                if w == 0 { failure = "nothing written"; return }
                 off += w
             }
-            return true
         }
-        guard written, !cut || ftruncate(fd, off_t(bytes.count)) == 0, fdatasync(fd) == 0 else {
-            throw FileError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        if made {
-            let dir = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dir >= 0 { fsync(dir); close(dir) }
-        }
+        if failure == nil, cut, ftruncate(fd, off_t(bytes.count)) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure { throw FileError("cannot write \(path): \(failure)") }
     }
 }
 
