@@ -212,12 +212,26 @@ final class DurabilityTests: XCTestCase {
         func fresh() -> SourcePositions { SourcePositions(folder: dir, stage: "src") }
         // Killed while the first file was being made: what it left has no name yet.
         try Data(repeating: 0, count: 300).write(to: URL(fileURLWithPath: a + ".tmp"))
-        XCTAssertNil(try fresh().load(), "no save finished: from the beginning")
         let positions = fresh()
-        XCTAssertNil(try positions.load())
+        XCTAssertNil(try positions.load(), "no save finished: from the beginning")
         try positions.save(Array("offset 1".utf8), plugin: "JSONLSource", run: "r", batch: 1)
         XCTAssertEqual(try fresh().load()?.batch, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a + ".tmp"), "made whole under another name, then renamed")
         XCTAssertFalse(FileManager.default.fileExists(atPath: b))
+
+        // A file that is a link or a FIFO is replaced, never written through or waited on.
+        let elsewhere = dir + "/elsewhere.json"
+        try "keep".write(toFile: elsewhere, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: b, withDestinationPath: elsewhere)
+        try positions.save(Array("offset 2".utf8), plugin: "JSONLSource", run: "r", batch: 2)
+        XCTAssertEqual(try String(contentsOfFile: elsewhere, encoding: .utf8), "keep")
+        XCTAssertEqual(try fresh().load()?.batch, 2)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: b)[.type] as? FileAttributeType, .typeRegular)
+        try FileManager.default.removeItem(atPath: a)
+        XCTAssertEqual(mkfifo(a, 0o600), 0)
+        try positions.save(Array("offset 3".utf8), plugin: "JSONLSource", run: "r", batch: 3)
+        XCTAssertEqual(try fresh().load()?.batch, 3)
+        try FileManager.default.removeItem(atPath: b)
 
         // A file spoiled with no other whole one: an error naming it, not a start from the beginning,
         // nor an older host's file beside it.

@@ -81,9 +81,10 @@ public final class SourcePositions {
         self.write = write
     }
 
-    /// The saved position, nil when there is none; throws when none can be trusted and a
-    /// file says there was one (it cannot be read, or neither file is whole): say so, never
-    /// silently start again from the beginning.
+    /// The saved position, nil when there is none. Throws when either file is there but
+    /// cannot be read at all (not a plain file, too large, unreadable: for an operator to
+    /// see), or a file is there and neither is whole: say so, never silently start again
+    /// from the beginning.
     public func load() throws -> SavedPosition? {
         let found = try paths.map(Self.readFile)
         scanned = true
@@ -258,8 +259,9 @@ public final class SourcePositions {
     private static func contents(_ path: String) throws -> Data? {
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            if errno == ENOENT { return nil }
-            throw FileError("cannot read \(path): \(String(cString: strerror(errno)))")
+            let code = errno
+            if code == ENOENT { return nil }
+            throw FileError("cannot read \(path): \(AtomicFile.errorText(code))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError("\(path) is not a regular file") }
         guard st.st_size <= SourcePositions.maxBytes * 2 + 4096 + AlertState.maxBytes else { throw FileError("\(path) is too large to be a position") }
@@ -273,16 +275,17 @@ public final class SourcePositions {
     /// not a plain file — is made whole before its name appears (AtomicFile: write, fsync,
     /// rename, fsync of the folder), so a first save cut short leaves no file.
     public static func writeInPlace(_ data: Data, _ path: String) throws {
-        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 {
-            guard errno == ENOENT || errno == ELOOP || errno == ENXIO else {
-                throw FileError("cannot open \(path): \(String(cString: strerror(errno)))")
+            let code = errno
+            guard code == ENOENT || code == ELOOP || code == ENXIO else {
+                throw FileError("cannot open \(path): \(AtomicFile.errorText(code))")
             }
             return try AtomicFile.write(data, to: path)
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FileError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw FileError("cannot read \(path): \(AtomicFile.errorText())") }
         guard (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else { return try AtomicFile.write(data, to: path) }
         var bytes = data
         let old = Int(clamping: st.st_size)
@@ -295,13 +298,13 @@ public final class SourcePositions {
             while off < b.count {
                 let w = pwrite(fd, base + off, b.count - off, off_t(off))
                 if w < 0 && errno == EINTR { continue }
-                if w < 0 { failure = String(cString: strerror(errno)); return }
+                if w < 0 { failure = AtomicFile.errorText(); return }
                 if w == 0 { failure = "nothing written"; return }
                 off += w
             }
         }
-        if failure == nil, cut, ftruncate(fd, off_t(bytes.count)) != 0 { failure = String(cString: strerror(errno)) }
-        if failure == nil, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, cut, ftruncate(fd, off_t(bytes.count)) != 0 { failure = AtomicFile.errorText() }
+        if failure == nil, fdatasync(fd) != 0 { failure = AtomicFile.errorText() }
         if let failure { throw FileError("cannot write \(path): \(failure)") }
     }
 }
