@@ -87,16 +87,7 @@ public final class SourcePositions {
     /// from the beginning.
     public func load() throws -> SavedPosition? {
         let found = try paths.map(Self.readFile)
-        scanned = true
-        var newest: (file: Int, saved: SavedPosition)?
-        for (i, f) in found.enumerated() {
-            guard case .position(let saved) = f else { continue }
-            sequence = max(sequence, saved.sequence ?? 0)
-            if let n = newest, (n.saved.sequence ?? 0) >= (saved.sequence ?? 0) { continue }
-            newest = (i, saved)
-        }
-        if let (n, saved) = newest {
-            next = 1 - n
+        if let (n, saved) = settle(found) {
             loadedFrom = paths[n]
             if case .spoiled(let why) = found[1 - n] {
                 warning = "\(paths[1 - n]) is not a whole position (\(why)): a save cut short, or something else wrote it; "
@@ -119,6 +110,24 @@ public final class SourcePositions {
         return nil
     }
 
+    /// The newest whole position of the two files' contents, if any: the sequence saves
+    /// count on from, and the file the next save overwrites (the other one).
+    @discardableResult
+    private func settle(_ found: [FileContent]) -> (file: Int, saved: SavedPosition)? {
+        scanned = true
+        var newest: (file: Int, saved: SavedPosition)?
+        for (i, f) in found.enumerated() {
+            guard case .position(let saved) = f else { continue }
+            if let n = newest, (n.saved.sequence ?? 0) >= (saved.sequence ?? 0) { continue }
+            newest = (i, saved)
+        }
+        if let newest {
+            sequence = max(sequence, newest.saved.sequence ?? 0)
+            next = 1 - newest.file
+        }
+        return newest
+    }
+
     /// Stores `bytes` as the position after `batch` of `run`.
     public func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64) throws {
         try save(bytes, plugin: plugin, run: run, batch: batch, alerts: nil)
@@ -130,13 +139,7 @@ public final class SourcePositions {
     func save(_ bytes: [UInt8], plugin: String, run: String, batch: UInt64, alerts: [UInt8]?) throws {
         if !scanned {
             // A run from the start (--from-start) saves after what is there all the same.
-            scanned = true
-            for (i, f) in paths.map({ (try? Self.readFile($0)) ?? .missing }).enumerated() {
-                if case .position(let saved) = f, (saved.sequence ?? 0) >= sequence {
-                    sequence = saved.sequence ?? 0
-                    next = 1 - i
-                }
-            }
+            settle(paths.map { (try? Self.readFile($0)) ?? .missing })
         }
         sequence += 1
         let text = String(validating: bytes, as: UTF8.self)
