@@ -265,6 +265,44 @@ final class ABITests: XCTestCase {
             XCTAssertEqual(emitWith(ctx, base, &bad, 1), SLUICE_ERROR, "a value of no type")
             XCTAssertEqual(call.discarded, 1, "only the good one counted")
             XCTAssertEqual(call.records.count, 0)
+
+            // A scalar or a string is judged without a copy (nothing can break the limits);
+            // the verdicts are sr_record_with's, whichever way they are reached.
+            let bytes: [UInt8] = [0x63, 0x61, 0x66, 0xC3, 0xA9, 0x20, 0xFF, 0]  // "café " and a bad byte: cleaned, not refused
+            let text = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+            for (i, b) in bytes.enumerated() { text[i] = CChar(bitPattern: b) }
+            defer { text.deallocate() }
+            var string = good
+            string.value.type = UInt32(SLUICE_STRING)
+            string.value.as.s = UnsafePointer(text)
+            string.value.len = UInt32(strlen(text))
+            var noName = good
+            noName.name = nil
+            var noText = string
+            noText.value.as.s = nil
+            var emptyObject = good
+            emptyObject.value.type = UInt32(SLUICE_OBJECT)
+            emptyObject.value.len = 0
+            emptyObject.value.as.fields = nil
+            var lostObject = emptyObject
+            lostObject.value.len = 2  // two fields, no array
+            var err = [CChar](repeating: 0, count: 256)
+            for (field, expected, why) in [(good, SLUICE_OK, "an int"), (string, SLUICE_OK, "a string with a bad byte"),
+                                           (noName, SLUICE_ERROR, "a name of 1 byte at NULL"),
+                                           (noText, SLUICE_ERROR, "a string at NULL"),
+                                           (emptyObject, SLUICE_OK, "an empty object"),
+                                           (lostObject, SLUICE_ERROR, "an object whose fields are NULL")] {
+                var f = field
+                let before = arena.usedBytes
+                XCTAssertEqual(emitWith(ctx, base, &f, 1), expected, why)
+                if field.value.type != UInt32(SLUICE_OBJECT) {
+                    XCTAssertEqual(arena.usedBytes, before, "\(why): judged without a copy")
+                }
+                var built = sluice_record()
+                XCTAssertEqual(sr_record_with(arena.raw, base, &f, 1, &built, &err, err.count) == 0, expected == SLUICE_OK,
+                               "\(why): as sr_record_with judges it")
+            }
+            XCTAssertEqual(call.discarded, 4)
         }
     }
 

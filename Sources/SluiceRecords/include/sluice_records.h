@@ -247,8 +247,9 @@ int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_fiel
  *  it while nothing parses. */
 int sr_lazy_wide_arrays(int on) SR_NOEXCEPT;
 /** What sr_record_with would refuse, without building the record (a stage whose output no
- *  stage reads): the same checks, and the new values copied into `arena` as it copies them.
- *  Returns 0 or -1 with `err`. */
+ *  stage reads): the same checks. Fields whose values are scalars or strings of sizes that
+ *  cannot break the limits are judged without a copy; otherwise the new values are copied
+ *  into `arena` as sr_record_with copies them. Returns 0 or -1 with `err`. */
 int sr_record_with_check(sr_arena *arena, const sluice_record *base, const sluice_field *set, uint32_t nset,
                          char *err, size_t err_cap) SR_NOEXCEPT;
 
