@@ -264,6 +264,7 @@ bool source_text(const sluice_record &r, const char **src, uint32_t *len, uint32
 class LazyLines;
 LazyLines *lazy_lines_new();  // throws
 void lazy_lines_free(LazyLines *lines);
+uint64_t lazy_lines_shaped(const LazyLines *lines);  // lines indexed by an earlier one's shape
 
 // parse_lines in lazy mode: the same lines, numbers and bad lines, records as handles. A
 // line the indexer does not take for sure (a lone escaped surrogate, nesting past 64

@@ -319,6 +319,9 @@ const bool can_wide_arrays = [] {
 std::atomic<bool> wide_arrays{can_wide_arrays};
 #endif
 
+// Whether lines may be taken by an earlier line's shape (sr_lazy_shapes; LineShape).
+std::atomic<bool> shapes{true};
+
 struct Scan {
     const char *p, *end;
     bool escaped = false;  // the last string had an escape
@@ -1020,9 +1023,37 @@ const Extra *replacement(const LazyRecord *R, uint32_t vis, uint32_t member) {
 
 // ---- parsing lines ------------------------------------------------------------------------------
 
+// The shape of the last line indexed in full: the bytes before each of its top-level values
+// (the brace, the blanks, the commas, the quoted names and the colons) and after the last
+// one, and each member's key. A line of the same shape — those bytes the same, in the same
+// order — is indexed by comparing them and validating only its values: every byte it has
+// outside its values is a byte of a line found valid, met in the same state, so the full
+// scan would take them the same way (and its names are distinct, interned, unescaped). Most
+// streams write every record with the same names in the same order and spacing; a line of
+// another shape goes the full way, and teaches its shape.
+struct LineShape {
+    std::string glue;              // the segments, one after another (and 16 spare bytes)
+    std::vector<uint32_t> at;      // where segment i starts in glue; at[n]: the tail's start
+    std::vector<LazyMember> keys;  // each member's key and name (the rest is the line's)
+    uint32_t n = 0;                // members; 0: no shape
+    uint32_t glue_len = 0;
+    uint64_t streak = 0;           // lines in a row that were not of the shape
+
+    // Are the n bytes at p segment i's? (The line is readable past its end: SR_PADDING.)
+    bool matches(const char *p, const char *end, uint32_t i) const {
+        const uint32_t len = at[i + 1] - at[i];
+        if (static_cast<size_t>(end - p) < len) return false;
+        const char *g = glue.data() + at[i];
+        if (len <= 16) return same_bytes(p, g, len);
+        if (len <= 32) return same_bytes(p, g, 16) && same_bytes(p + len - 16, g + len - 16, 16);
+        return std::memcmp(p, g, len) == 0;
+    }
+};
+
 class LazyLines {
   public:
     FieldNamer names;
+    LineShape shape;
     std::vector<LazyMember> members;
     std::vector<NameRef> nested;
     std::string scratch;
@@ -1074,6 +1105,15 @@ class LazyLines {
     sluice_record index(sr_arena *arena, const char *s, size_t n) {
         const sluice_record refused{nullptr, 0, 0};
         if (n < 2 || n >= UINT32_MAX || *s != '{') return refused;
+        if (shape.n && shapes.load(std::memory_order_relaxed)) {
+            if (index_as_shaped(s, n)) {
+                shape.streak = 0;
+                shaped++;
+                return finish(arena, s, n, shape.n, shaped_dup);
+            }
+            shape.streak++;
+        }
+        bool learnable = true;  // no name escaped or without a key
         Scan v{s + 1, s + n, false, false, &nested, &scratch};
         nested.clear();
         scratch.clear();
@@ -1090,6 +1130,7 @@ class LazyLines {
                 size_t name_len = static_cast<size_t>(v.p - 1 - name);
                 std::string_view bytes(name, name_len);
                 if (v.escaped) {
+                    learnable = false;
                     unescaped.resize(name_len + 16);  // readable 16 bytes on, as a name in the line
                     bytes = std::string_view(unescaped.data(), unescape(name, name_len, unescaped.data()));
                 }
@@ -1132,7 +1173,84 @@ class LazyLines {
         if (!distinct(members.data(), count)) {
             count = fold_duplicates(members.data(), count);
             dup = true;
+            learnable = false;
         }
+        if (learnable && count > 0) learn(s, n);
+        return finish(arena, s, n, count, dup);
+    }
+
+    bool shaped_dup = false;  // the line just taken by its shape: a nested object named a member twice
+    uint64_t shaped = 0;       // lines taken by their shape
+
+    // The line [s, s + n) indexed by the shape into `members`: false when it is not of that
+    // shape (or a value is bad: the full scan then judges the line).
+    bool index_as_shaped(const char *s, size_t n) {
+        const char *p = s, *end = s + n;
+        members.resize(shape.n);
+        Scan v{s, end, false, false, &nested, &scratch};
+        nested.clear();
+        scratch.clear();
+        for (uint32_t i = 0; i < shape.n; i++) {
+            if (!shape.matches(p, end, i)) return false;
+            p += shape.at[i + 1] - shape.at[i];
+            LazyMember &m = members[i];
+            const LazyMember &k = shape.keys[i];
+            m.key = k.key;
+            m.name = k.name;
+            m.name_len = k.name_len;
+            m.off = static_cast<uint32_t>(p - s);
+            m.reserved = 0;
+            m.cache = nullptr;
+            v.p = p;
+            v.escaped = false;
+            uint8_t kind = 0;
+            uint32_t items = 0;
+            if (!v.value(1, &kind, &items)) return false;
+            m.kind = kind;
+            m.count = items;
+            m.len = static_cast<uint32_t>(v.p - s) - m.off;
+            m.flags = kind == '"' && v.escaped ? kEscaped : 0;
+            p = v.p;
+        }
+        // The tail: the blanks and the closing brace, up to the line's end.
+        const uint32_t tail = shape.glue_len - shape.at[shape.n];
+        if (static_cast<size_t>(end - p) != tail || !shape.matches(p, end, shape.n)) return false;
+        shaped_dup = v.dup;
+        return true;
+    }
+
+    // Takes the shape of the line just indexed in full (members distinct, named by keys)
+    // when it is the 1st, 2nd, 4th, 8th or 16th line in a row not of the shape, then every
+    // 16th: lines of ever other shapes pay for learning on one line in 16 at most, and a
+    // stream that settles on a new shape is taken by it within 16 lines.
+    void learn(const char *s, size_t n) {
+        const uint64_t m = shape.streak;
+        if (shape.n && (m <= 16 ? (m & (m - 1)) != 0 : m % 16 != 0)) return;
+        const uint32_t count = static_cast<uint32_t>(members.size());
+        for (uint32_t i = 0; i < count; i++)
+            if (members[i].key == SLUICE_NO_KEY) return;  // its name lives in a batch's arena
+        shape.glue.clear();
+        shape.at.clear();
+        shape.keys.clear();
+        uint32_t from = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            const LazyMember &m = members[i];
+            shape.at.push_back(static_cast<uint32_t>(shape.glue.size()));
+            shape.glue.append(s + from, m.off - from);
+            shape.keys.push_back(m);
+            from = m.off + m.len;
+        }
+        shape.at.push_back(static_cast<uint32_t>(shape.glue.size()));
+        shape.glue.append(s + from, n - from);
+        shape.glue_len = static_cast<uint32_t>(shape.glue.size());
+        shape.at.push_back(shape.glue_len);
+        shape.glue.append(16, '\0');
+        shape.n = count;
+    }
+
+    // The line's block: its index (the `count` members built), its record and the record's
+    // extra slots, in one allocation.
+    sluice_record finish(sr_arena *arena, const char *s, size_t n, uint32_t count, bool dup) {
         // One allocation: the text's index, its record and the record's extra slots.
         auto *t = static_cast<LazyText *>(arena_alloc(arena, line_block_bytes(count), kBlockAlign));
         t->arena = arena;
@@ -1157,6 +1275,7 @@ class LazyLines {
 
 LazyLines *lazy_lines_new() { return new LazyLines(); }
 void lazy_lines_free(LazyLines *lines) { delete lines; }
+uint64_t lazy_lines_shaped(const LazyLines *lines) { return lines->shaped; }
 
 uint64_t parse_lines_lazy(LazyLines *lz, sr_parser *parser, sr_arena *arena, const char *text, size_t len,
                           const char *original, std::vector<sluice_record> &records, std::vector<sr_bad_line> &bad) {
@@ -1468,6 +1587,11 @@ int lazy_write_value_json(sr_buf *b, const sluice_value &v) {
 }
 
 }  // namespace sluice_records
+
+extern "C" int sr_lazy_shapes(int on) noexcept {
+    sluice_records::shapes.store(on != 0, std::memory_order_relaxed);
+    return on != 0 ? 1 : 0;
+}
 
 extern "C" int sr_lazy_wide_arrays(int on) noexcept {
 #if defined(SR_WIDE_ARRAYS)

@@ -129,6 +129,12 @@ extern "C" void sr_line_parser_set_mode(sr_line_parser *lp, int mode) noexcept {
 
 extern "C" unsigned sr_line_parser_threads(const sr_line_parser *lp) noexcept { return lp->threads; }
 
+extern "C" uint64_t sr_line_parser_shaped(const sr_line_parser *lp) noexcept {
+    uint64_t n = sluice_records::lazy_lines_shaped(lp->own_lazy);
+    for (const auto &w : lp->workers) n += sluice_records::lazy_lines_shaped(w.lazy);
+    return n;
+}
+
 extern "C" int sr_parse_lines(sr_line_parser *lp, sr_arena *const *arenas, const char *text, size_t len,
                               const sluice_record **records, size_t *nrecords, const sr_bad_line **bad,
                               size_t *nbad) noexcept try {

@@ -730,6 +730,95 @@ final class LazyRecordTests: XCTestCase {
         try assertSameAsEager(Self.respaced(text, seed: 2).replacingOccurrences(of: "\n", with: "\r\n"), "fuzzed, respaced, CRLF")
     }
 
+    /// A line with the bytes outside its values of the last line indexed in full (its shape)
+    /// is taken by comparing those bytes and scanning only its values; whatever it differs in
+    /// — a value that is bad or of another kind, a blank before a value, a name, a member more
+    /// or less, what follows the last value — it is judged, read and rendered as the eager
+    /// parser judges it, whether the shape takes it or the full scan.
+    func testALineOfAnEarlierLinesShapeIsJudgedAsTheFullScanJudgesIt() throws {
+        for (first, spacing) in [(#"{"store_id":"s1","ts":17,"data_points":[1,2,3],"o":{"a":1},"f":1.5}"#, "compact"),
+                                 (#"{ "store_id": "s1",  "ts":17 ,"data_points": [1, 2, 3],"o": {"a": 1},\#t"f": 1.5 }"#, "spaced")] {
+            // Each variant of the first line, one at a time after it (the shape learned anew).
+            let same = first.replacingOccurrences(of: "\"s1\"", with: "\"s22\"").replacingOccurrences(of: "17", with: "-4e2")
+            var variants = [same, first.replacingOccurrences(of: "[1,2,3]", with: "[]").replacingOccurrences(of: "[1, 2, 3]", with: "[]"),
+                            first.replacingOccurrences(of: "\"s1\"", with: #""a\"b\u00e9\ud83d\ude00""#),
+                            first.replacingOccurrences(of: "17", with: "18446744073709551615"),
+                            first.replacingOccurrences(of: "17", with: "184467440737095516150"),
+                            first.replacingOccurrences(of: "{\"a\":", with: "{\"a\":2,\"a\":").replacingOccurrences(of: "{\"a\": ", with: "{\"a\":2,\"a\": ")]
+            for bad in ["1x", "01", "-", "\"x", "tru", "nul", "[1,]", "{\"a\"}", " 17", "17 x"] {
+                variants.append(first.replacingOccurrences(of: "17", with: bad))
+            }
+            for other in ["\"x\"", "[17]", "{\"t\":17}", "true", "null", "\"\"", "1.25e-3"] {
+                variants.append(first.replacingOccurrences(of: "17", with: other))
+            }
+            variants += [first.replacingOccurrences(of: "store_id", with: "store_iD"),
+                         first.replacingOccurrences(of: "store_id", with: "store_i"),
+                         first.replacingOccurrences(of: "\"ts\"", with: #""t\u0073""#),
+                         first.replacingOccurrences(of: "\"ts\"", with: "\"store_id\""),
+                         String(first.dropLast()) + ",\"x\":1}", String(first.dropLast()), String(first.dropLast()) + "}}",
+                         first + "x", first + " ", String(first.prefix(20)), String(first.prefix(first.count - 5)) + "}",
+                         first.replacingOccurrences(of: ",", with: ",,", options: [], range: first.range(of: ","))]
+            var taken: [Int] = []
+            let kept = lazy
+            defer { lazy = kept }
+            for (i, v) in variants.enumerated() {
+                // A parser that learns the first line's shape, then meets the variant.
+                let fresh = try XCTUnwrap(sr_line_parser_new(1))
+                defer { sr_line_parser_free(fresh) }
+                sr_line_parser_set_mode(fresh, Int32(SR_PARSE_LAZY))
+                lazy = fresh
+                let read = try assertSameAsEager(first + "\n" + v + "\n", "\(spacing) variant \(i): \(v)")
+                XCTAssertGreaterThanOrEqual(read.records, 1, "\(spacing) variant \(i)")
+                if sr_line_parser_shaped(fresh) > 0 { taken.append(i) }
+            }
+            // Taken by the shape: the variants with other values in its places — other strings
+            // and numbers, an empty array, an escaped string, a uint64, a nested name given
+            // twice, a value of another kind where 17 was, and the line with a blank after it
+            // (trimmed). Not: an integer too big (left to the eager parser), bad values, a
+            // blank before a value, other names, and lines that go on, stop or end otherwise.
+            XCTAssertEqual(taken, [0, 1, 2, 3, 5] + Array(16..<23) + [31], spacing)
+        }
+
+        // Store events, every other one with a byte replaced, put in or taken out at random
+        // (JSON's own characters most often): lines of the shape with a flaw anywhere.
+        let events = try runProgram(Package.buildDirectory + "/store-events", ["2000", "--seed", "11"]).stdout
+        let alphabet = Array(#"{}[],:" 0123456789-+.eE\u"aztfn"#.utf8) + [0x09, 0xC3, 0xFF, 0x0C]
+        var flawed: [String] = []
+        var random = SeededGenerator(seed: 2025)
+        for (i, line) in events.split(separator: "\n").enumerated() {
+            var bytes = Array(line.utf8)
+            if i % 2 == 1, !bytes.isEmpty {
+                let at = Int(random.next() % UInt64(bytes.count))
+                let byte = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                switch random.next() % 3 {
+                case 0: bytes[at] = byte
+                case 1: bytes.insert(byte, at: at)
+                default: bytes.remove(at: at)
+                }
+            }
+            flawed.append(String(decoding: bytes, as: UTF8.self))
+        }
+        let shapedBefore = sr_line_parser_shaped(lazy)
+        let flawedRead = try assertSameAsEager(flawed.joined(separator: "\n") + "\n", "store events with flaws")
+        XCTAssertGreaterThan(flawedRead.records, 1000)
+        XCTAssertGreaterThan(sr_line_parser_shaped(lazy) - shapedBefore, 1000, "the flawless lines were taken by their shape")
+        try assertSameAsEager(Self.respaced(flawed.joined(separator: "\n") + "\n", seed: 6), "store events with flaws, respaced")
+
+        // A line of many lines' shape among lines of others (each shape learned on its first
+        // line, again after a line of another): the same as the eager parser.
+        var rng = SeededGenerator(seed: 25)
+        let shapes = [#"{"a":1,"b":"x"}"#, #"{"b":"x","a":1}"#, #"{"a": 1, "b": "x"}"#, #"{"a":1,"b":"x","c":[]}"#]
+        var lines: [String] = []
+        for _ in 0..<400 {
+            let shape = shapes[Int(rng.next() % UInt64(shapes.count))]
+            lines.append(shape.replacingOccurrences(of: "1", with: String(rng.next() % 1000)))
+        }
+        let before = sr_line_parser_shaped(lazy)
+        let read = try assertSameAsEager(lines.joined(separator: "\n"), "lines of four shapes")
+        XCTAssertEqual(read.handles, 400)
+        XCTAssertGreaterThan(sr_line_parser_shaped(lazy) - before, 50, "a line after one of its shape is taken by it")
+    }
+
     /// Texts over 64 KiB are cut into one part per thread, each parsed into its own arena:
     /// the records, their order and the bad lines' numbers are those of one thread.
     func testSeveralThreadsGiveTheRecordsOfOne() throws {

@@ -16,9 +16,10 @@
 //       -I Sources/SluiceRecords tools/lazy-bench/lazy_bench.cpp Sources/SluiceRecords/*.cpp \
 //       -lsimdjson -lpthread -o /tmp/lazy-bench
 //   .build/debug/store-events 1000000 > /tmp/events.jsonl
-//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow]]]]
+//   /tmp/lazy-bench /tmp/events.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow|noshape]]]]
 // (narrow: the lazy indexer judges arrays 16 bytes at a time, SSE2, on a CPU with AVX-512BW
-// too; the line printed says which width ran.)
+// too; noshape: it scans every line in full, never taking one by an earlier line's shape;
+// the line printed says which width ran, and how many lines a shape took.)
 // It prints the best of the turns for each mode (run 3 or more: the first turn of each
 // mode also grows its arenas). On spaced input the sink's output differs
 // in size until the eager path keeps spaced lines as their text (option A): eager writes
@@ -162,7 +163,7 @@ static Result reference(const std::string &text, bool ondemand) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow]]]]\n");
+        std::fprintf(stderr, "usage: lazy-bench EVENTS.jsonl [turns [parse|qc|sink|simdjson [eager|lazy [narrow|noshape]]]]\n");
         return 2;
     }
     FILE *f = std::fopen(argv[1], "rb");
@@ -179,6 +180,7 @@ int main(int argc, char **argv) {
     const std::string only = argc > 3 ? argv[3] : "", which = argc > 4 ? argv[4] : "";
     // narrow: arrays judged 16 bytes at a time even on a CPU with AVX-512BW.
     const bool wide = sr_lazy_wide_arrays(!(argc > 5 && std::string(argv[5]) == "narrow")) != 0;
+    const bool shapes = sr_lazy_shapes(!(argc > 5 && std::string(argv[5]) == "noshape")) != 0;
     const char *works[] = {"parse", "qc", "sink"};
     for (int work = 0; work < 3; work++) {
         if (!only.empty() && only != works[work]) continue;
@@ -201,9 +203,10 @@ int main(int argc, char **argv) {
         const Result &r = which == "lazy" ? l : e;
         double lines = static_cast<double>(r.records + r.bad);
         std::printf("%-5s  eager %6.1f ns/line   lazy %6.1f ns/line   (%llu lines, best of %d turns; output %llu/%llu bytes; "
-                    "arrays %d bytes at a time)\n",
+                    "arrays %d bytes at a time; shapes %s: %llu lines taken by one)\n",
                     works[work], eager * 1e9 / lines, lazy * 1e9 / lines, (unsigned long long)(r.records + r.bad), turns,
-                    (unsigned long long)e.output, (unsigned long long)l.output, wide ? 64 : 16);
+                    (unsigned long long)e.output, (unsigned long long)l.output, wide ? 64 : 16, shapes ? "on" : "off",
+                    (unsigned long long)sr_line_parser_shaped(mode_state(SR_PARSE_LAZY).lp));
     }
     if (only.empty() || only == "simdjson") {
         double dom = 0, od = 0;

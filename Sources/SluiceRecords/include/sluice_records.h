@@ -164,6 +164,9 @@ int sr_parse_lines(sr_line_parser *parser, sr_arena *const *arenas, const char *
 #define SR_PARSE_LAZY 1  /* handles */
 /** The mode of the next sr_parse_lines calls (any other value: eager). */
 void sr_line_parser_set_mode(sr_line_parser *parser, int mode) SR_NOEXCEPT;
+/** For tests and tools/lazy-bench: how many lines the lazy indexer has taken by the shape of
+ *  an earlier line (the same bytes outside the values: only the values were scanned). */
+uint64_t sr_line_parser_shaped(const sr_line_parser *parser) SR_NOEXCEPT;
 
 /** 1 when `r` is a host handle. */
 static inline int sr_is_handle(const sluice_record *r) {
@@ -246,6 +249,10 @@ int sr_record_with(sr_arena *arena, const sluice_record *base, const sluice_fiel
  *  Asking for 64 where the CPU cannot is ignored; returns the width in force (1: 64). Call
  *  it while nothing parses. */
 int sr_lazy_wide_arrays(int on) SR_NOEXCEPT;
+/** For tests and tools/lazy-bench: whether the lazy indexer may take a line by the shape of
+ *  an earlier one (the default) or scans every line in full. Returns the setting in force
+ *  (1: shapes). Call it while nothing parses. */
+int sr_lazy_shapes(int on) SR_NOEXCEPT;
 /** What sr_record_with would refuse, without building the record (a stage whose output no
  *  stage reads): the same checks. Fields whose values are scalars or strings of sizes that
  *  cannot break the limits are judged without a copy; otherwise the new values are copied
