@@ -1039,8 +1039,8 @@ struct LineShape {
     uint32_t glue_len = 0;
     uint64_t streak = 0;           // lines in a row that were not of the shape
 
-    // Are the n bytes at p segment i's? (The line is readable past its end: SR_PADDING.)
-    bool matches(const char *p, const char *end, uint32_t i) const {
+    // Are the bytes at p segment i's? (The text is readable past its end: SR_PADDING.)
+    __attribute__((always_inline)) bool matches(const char *p, const char *end, uint32_t i) const {
         const uint32_t len = at[i + 1] - at[i];
         if (static_cast<size_t>(end - p) < len) return false;
         const char *g = glue.data() + at[i];
@@ -1105,14 +1105,6 @@ class LazyLines {
     sluice_record index(sr_arena *arena, const char *s, size_t n) {
         const sluice_record refused{nullptr, 0, 0};
         if (n < 2 || n >= UINT32_MAX || *s != '{') return refused;
-        if (shape.n && shapes.load(std::memory_order_relaxed)) {
-            if (index_as_shaped(s, n)) {
-                shape.streak = 0;
-                shaped++;
-                return finish(arena, s, n, shape.n, shaped_dup);
-            }
-            shape.streak++;
-        }
         bool learnable = true;  // no name escaped or without a key
         Scan v{s + 1, s + n, false, false, &nested, &scratch};
         nested.clear();
@@ -1182,16 +1174,24 @@ class LazyLines {
     bool shaped_dup = false;  // the line just taken by its shape: a nested object named a member twice
     uint64_t shaped = 0;       // lines taken by their shape
 
-    // The line [s, s + n) indexed by the shape into `members`: false when it is not of that
-    // shape (or a value is bad: the full scan then judges the line).
-    bool index_as_shaped(const char *s, size_t n) {
-        const char *p = s, *end = s + n;
+    // Is there a shape to try? (A line of it needs no search for its end first.)
+    bool has_shape() const { return shape.n != 0 && shapes.load(std::memory_order_relaxed); }
+
+    // The line from s (no blank before it) indexed by the shape into `members`: where the
+    // shape's last byte is past, or nullptr when the text is not of that shape (or a value
+    // is bad: the full scan then judges the line). `end` is the text's end, not the line's:
+    // no value and no byte of the shape can be a line end, so the line has ended where the
+    // shape does, if what follows is blanks and a line end. The shape's bytes and each
+    // value are read exactly as the full scan of the line up to there would read them.
+    const char *shaped_end(const char *s, const char *end) {
+        if (static_cast<size_t>(end - s) >= UINT32_MAX) end = s + (UINT32_MAX - 1);  // offsets are 32-bit
+        const char *p = s;
         members.resize(shape.n);
         Scan v{s, end, false, false, &nested, &scratch};
         nested.clear();
         scratch.clear();
         for (uint32_t i = 0; i < shape.n; i++) {
-            if (!shape.matches(p, end, i)) return false;
+            if (!shape.matches(p, end, i)) return nullptr;
             p += shape.at[i + 1] - shape.at[i];
             LazyMember &m = members[i];
             const LazyMember &k = shape.keys[i];
@@ -1205,19 +1205,28 @@ class LazyLines {
             v.escaped = false;
             uint8_t kind = 0;
             uint32_t items = 0;
-            if (!v.value(1, &kind, &items)) return false;
+            if (!v.value(1, &kind, &items)) return nullptr;
             m.kind = kind;
             m.count = items;
             m.len = static_cast<uint32_t>(v.p - s) - m.off;
             m.flags = kind == '"' && v.escaped ? kEscaped : 0;
             p = v.p;
         }
-        // The tail: the blanks and the closing brace, up to the line's end.
-        const uint32_t tail = shape.glue_len - shape.at[shape.n];
-        if (static_cast<size_t>(end - p) != tail || !shape.matches(p, end, shape.n)) return false;
+        // The tail: the blanks and the closing brace.
+        if (!shape.matches(p, end, shape.n)) return nullptr;
         shaped_dup = v.dup;
-        return true;
+        return p + (shape.glue_len - shape.at[shape.n]);
     }
+
+    // The line [s, e) that shaped_end just read: its record.
+    sluice_record finish_shaped(sr_arena *arena, const char *s, const char *e) {
+        shape.streak = 0;
+        shaped++;
+        return finish(arena, s, static_cast<size_t>(e - s), shape.n, shaped_dup);
+    }
+
+    // A line was not of the shape.
+    void missed_shape() { shape.streak++; }
 
     // Takes the shape of the line just indexed in full (members distinct, named by keys)
     // when it is the 1st, 2nd, 4th, 8th or 16th line in a row not of the shape, then every
@@ -1286,6 +1295,22 @@ uint64_t parse_lines_lazy(LazyLines *lz, sr_parser *parser, sr_arena *arena, con
     // Handles can be trusted only in an arena with a slot in the table of generations.
     const bool lazy = arena->slot != kNoSlot;
     while (line < end) {
+        if (lazy && lz->has_shape()) {
+            // A line of the last shape: read by it, and its end found where the shape ends.
+            const char *s = line;
+            while (s < end && line_blank(*s)) s++;
+            if (const char *e = lz->shaped_end(s, end)) {
+                const char *after = e;
+                while (after < end && line_blank(*after)) after++;
+                if (after == end || *after == '\n') {
+                    records.push_back(lz->finish_shaped(arena, s, e));
+                    number++;
+                    line = after == end ? end : after + 1;
+                    continue;
+                }
+            }
+            lz->missed_shape();
+        }
         const char *nl = static_cast<const char *>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
         const char *stop = nl ? nl : end;
         size_t n = static_cast<size_t>(stop - line);
