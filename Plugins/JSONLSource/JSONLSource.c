@@ -564,13 +564,26 @@ static void wait_for_files(jsonl_source *s, uint64_t ms) {
 }
 
 #if defined(__x86_64__)
-/* The newlines of the 64 bytes at p, one bit each: one compare on a CPU with AVX-512BW. */
-__attribute__((target("avx512f,avx512bw"))) static uint64_t newlines_512(const char *p) {
-    return _mm512_cmpeq_epi8_mask(_mm512_loadu_si512((const void *)p), _mm512_set1_epi8('\n'));
-}
 static int has_avx512bw(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bw");
+}
+
+/* whole_lines' search, 64 bytes at a time with one compare each, on a CPU with AVX-512BW:
+ * from *p, while fewer than `budget` lines are found and 64 bytes are left. */
+__attribute__((target("avx512f,avx512bw"))) static void newlines_512(const char **p, const char *end, uint64_t budget,
+                                                                      uint64_t *n, const char **cut) {
+    const __m512i newline = _mm512_set1_epi8('\n');
+    const char *q = *p;
+    while (*n < budget && end - q >= 64) {
+        uint64_t m = _mm512_cmpeq_epi8_mask(_mm512_loadu_si512((const void *)q), newline);
+        for (; m && *n < budget; m &= m - 1) {
+            *cut = q + __builtin_ctzll(m) + 1;
+            (*n)++;
+        }
+        q += 64;
+    }
+    *p = q;
 }
 #endif
 
@@ -582,23 +595,14 @@ static const char *whole_lines(const char *from, const char *end, uint64_t budge
     uint64_t n = 0;
 #if defined(__SSE2__)
 #if defined(__x86_64__)
-    const int wide = has_avx512bw();  /* once per call, not per line */
-#else
-    const int wide = 0;
+    if (has_avx512bw()) newlines_512(&p, end, budget, &n, &cut); /* then the SSE2 loop has nothing left */
 #endif
     const __m128i newline = _mm_set1_epi8('\n');
     while (n < budget && end - p >= 64) {
         uint64_t m = 0;
-#if defined(__x86_64__)
-        if (wide) {
-            m = newlines_512(p);
-        } else
-#endif
-        {
-            for (int i = 0; i < 4; i++) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-                m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) << (16 * i);
-            }
+        for (int i = 0; i < 4; i++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+            m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)) << (16 * i);
         }
         for (; m && n < budget; m &= m - 1) {
             cut = p + __builtin_ctzll(m) + 1;

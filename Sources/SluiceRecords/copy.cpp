@@ -633,6 +633,9 @@ static sluice_field *fresh_fields(sr_arena *arena, const sluice_record *base, co
 // of five million: the copies were most of its emit_with.)
 static bool surely_accepted(const sluice_record *base, const sluice_field *set, uint32_t nset) {
     if (!base || (nset && !set)) return false;
+    // The count first: a plugin's claim of more fields than it may emit is refused before
+    // any of them is read (fresh_fields does the same).
+    if (static_cast<uint64_t>(base->nfields) + nset > kMaxValues) return false;
     uint64_t bytes = static_cast<uint64_t>(nset) * sizeof(sluice_field);
     for (uint32_t i = 0; i < nset; i++) {
         const sluice_field f = read_field(set[i]);
@@ -652,7 +655,7 @@ static bool surely_accepted(const sluice_record *base, const sluice_field *set, 
             return false;  // containers: their insides decide
         }
     }
-    return static_cast<uint64_t>(base->nfields) + nset <= kMaxValues && bytes <= kMaxBytes;
+    return bytes <= kMaxBytes;
 }
 
 extern "C" int sr_record_with_check(sr_arena *arena, const sluice_record *base, const sluice_field *set, uint32_t nset,

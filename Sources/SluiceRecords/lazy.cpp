@@ -1032,7 +1032,7 @@ const Extra *replacement(const LazyRecord *R, uint32_t vis, uint32_t member) {
 // streams write every record with the same names in the same order and spacing; a line of
 // another shape goes the full way, and teaches its shape.
 struct LineShape {
-    std::string glue;              // the segments, one after another (and 16 spare bytes)
+    std::string glue;              // the segments, one after another
     std::vector<uint32_t> at;      // where segment i starts in glue; at[n]: the tail's start
     std::vector<LazyMember> keys;  // each member's key and name (the rest is the line's)
     uint32_t n = 0;                // members; 0: no shape
@@ -1233,6 +1233,7 @@ class LazyLines {
     // 16th: lines of ever other shapes pay for learning on one line in 16 at most, and a
     // stream that settles on a new shape is taken by it within 16 lines.
     void learn(const char *s, size_t n) {
+        if (!shapes.load(std::memory_order_relaxed)) return;
         const uint64_t m = shape.streak;
         if (shape.n && (m <= 16 ? (m & (m - 1)) != 0 : m % 16 != 0)) return;
         const uint32_t count = static_cast<uint32_t>(members.size());
@@ -1253,7 +1254,6 @@ class LazyLines {
         shape.glue.append(s + from, n - from);
         shape.glue_len = static_cast<uint32_t>(shape.glue.size());
         shape.at.push_back(shape.glue_len);
-        shape.glue.append(16, '\0');
         shape.n = count;
     }
 

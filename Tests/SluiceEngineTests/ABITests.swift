@@ -260,6 +260,8 @@ final class ABITests: XCTestCase {
             defer { free(UnsafeMutablePointer(mutating: good.name)) }
             XCTAssertEqual(emitWith(ctx, base, &good, 1), SLUICE_OK)
             XCTAssertEqual(emitWith(ctx, base, nil, 1), SLUICE_ERROR, "one field to set, none given")
+            XCTAssertEqual(emitWith(ctx, base, &good, 0x8000_0000), SLUICE_ERROR,
+                           "more fields than a plugin may emit: refused before any past the first is read")
             var bad = good
             bad.value.type = 99
             XCTAssertEqual(emitWith(ctx, base, &bad, 1), SLUICE_ERROR, "a value of no type")
