@@ -1037,7 +1037,8 @@ struct LineShape {
     std::vector<LazyMember> keys;  // each member's key and name (the rest is the line's)
     uint32_t n = 0;                // members; 0: no shape
     uint32_t glue_len = 0;
-    uint64_t streak = 0;           // lines in a row that were not of the shape
+    uint64_t streak = 0;           // lines in a row not taken by the shape
+    bool fresh = false;            // learned on the line before
 
     // Are the bytes at p segment i's? (The text is readable past its end: SR_PADDING.)
     __attribute__((always_inline)) bool matches(const char *p, const char *end, uint32_t i) const {
@@ -1174,8 +1175,18 @@ class LazyLines {
     bool shaped_dup = false;  // the line just taken by its shape: a nested object named a member twice
     uint64_t shaped = 0;       // lines taken by their shape
 
-    // Is there a shape to try? (A line of it needs no search for its end first.)
+    // Is there a shape? (A line of it needs no search for its end first.)
     bool has_shape() const { return shape.n != 0 && shapes.load(std::memory_order_relaxed); }
+
+    // Is the shape worth trying on the next line: one of the last four was of it, or it was
+    // learned on the line before? Lines of ever other shapes then pay for one try where
+    // they pay for learning, one line in 16; a stream back to one shape is tried again at
+    // the next learning.
+    bool worth_trying() {
+        const bool fresh = shape.fresh;
+        shape.fresh = false;
+        return shape.streak < 4 || fresh;
+    }
 
     // The line from s (no blank before it) indexed by the shape into `members`: where the
     // shape's last byte is past, or nullptr when the text is not of that shape (or a value
@@ -1225,17 +1236,18 @@ class LazyLines {
         return finish(arena, s, static_cast<size_t>(e - s), shape.n, shaped_dup);
     }
 
-    // A line was not of the shape.
+    // A line was not taken by the shape (tried or not).
     void missed_shape() { shape.streak++; }
 
     // Takes the shape of the line just indexed in full (members distinct, named by keys)
-    // when it is the 1st, 2nd, 4th, 8th or 16th line in a row not of the shape, then every
-    // 16th: lines of ever other shapes pay for learning on one line in 16 at most, and a
-    // stream that settles on a new shape is taken by it within 16 lines.
+    // when there is none, or when it is the 2nd, 4th, 8th or 16th line in a row not taken
+    // by the shape, then every 16th: one odd line does not displace the shape of the lines
+    // around it, lines of ever other shapes pay for learning on one line in 16 at most, and
+    // a stream that settles on a new shape is taken by it within 16 lines.
     void learn(const char *s, size_t n) {
         if (!shapes.load(std::memory_order_relaxed)) return;
         const uint64_t m = shape.streak;
-        if (shape.n && (m <= 16 ? (m & (m - 1)) != 0 : m % 16 != 0)) return;
+        if (shape.n && (m < 2 || (m <= 16 ? (m & (m - 1)) != 0 : m % 16 != 0))) return;
         const uint32_t count = static_cast<uint32_t>(members.size());
         for (uint32_t i = 0; i < count; i++)
             if (members[i].key == SLUICE_NO_KEY) return;  // its name lives in a batch's arena
@@ -1255,6 +1267,7 @@ class LazyLines {
         shape.glue_len = static_cast<uint32_t>(shape.glue.size());
         shape.at.push_back(shape.glue_len);
         shape.n = count;
+        shape.fresh = true;
     }
 
     // The line's block: its index (the `count` members built), its record and the record's
@@ -1297,16 +1310,18 @@ uint64_t parse_lines_lazy(LazyLines *lz, sr_parser *parser, sr_arena *arena, con
     while (line < end) {
         if (lazy && lz->has_shape()) {
             // A line of the last shape: read by it, and its end found where the shape ends.
-            const char *s = line;
-            while (s < end && line_blank(*s)) s++;
-            if (const char *e = lz->shaped_end(s, end)) {
-                const char *after = e;
-                while (after < end && line_blank(*after)) after++;
-                if (after == end || *after == '\n') {
-                    records.push_back(lz->finish_shaped(arena, s, e));
-                    number++;
-                    line = after == end ? end : after + 1;
-                    continue;
+            if (lz->worth_trying()) {
+                const char *s = line;
+                while (s < end && line_blank(*s)) s++;
+                if (const char *e = lz->shaped_end(s, end)) {
+                    const char *after = e;
+                    while (after < end && line_blank(*after)) after++;
+                    if (after == end || *after == '\n') {
+                        records.push_back(lz->finish_shaped(arena, s, e));
+                        number++;
+                        line = after == end ? end : after + 1;
+                        continue;
+                    }
                 }
             }
             lz->missed_shape();
