@@ -1098,6 +1098,23 @@ class LazyLines {
         return true;
     }
 
+    // The top-level value at v.p (no blank before it) of the line that starts at s, validated
+    // and indexed into m (all but its name); v.p then just past it. False when it is bad.
+    static bool member_value(Scan &v, const char *s, LazyMember &m) {
+        m.off = static_cast<uint32_t>(v.p - s);
+        m.reserved = 0;
+        m.cache = nullptr;
+        v.escaped = false;
+        uint8_t kind = 0;
+        uint32_t items = 0;
+        if (!v.value(1, &kind, &items)) return false;
+        m.kind = kind;
+        m.count = items;
+        m.len = static_cast<uint32_t>(v.p - s) - m.off;
+        m.flags = kind == '"' && v.escaped ? kEscaped : 0;
+        return true;
+    }
+
     // Validates and indexes the line [s, s + n) (no blanks around it, readable SR_PADDING =
     // 64 bytes past its end) into `arena`: its record, or one whose fields are null when it is not sure
     // the line is a JSON object. (The record is returned, and each member built where it is
@@ -1134,18 +1151,7 @@ class LazyLines {
                 const size_t pos = members.size();
                 LazyMember &m = members.emplace_back();  // value() adds to no member list
                 names.top_name_padded(arena, bytes, pos, &m.key, &m.name, &m.name_len);
-                m.off = static_cast<uint32_t>(v.p - s);
-                m.count = 0;
-                m.reserved = 0;
-                m.cache = nullptr;
-                v.escaped = false;
-                uint8_t kind = 0;
-                uint32_t items = 0;
-                if (!v.value(1, &kind, &items)) return refused;
-                m.kind = kind;
-                m.count = items;
-                m.len = static_cast<uint32_t>(v.p - s) - m.off;
-                m.flags = kind == '"' && v.escaped ? kEscaped : 0;
+                if (!member_value(v, s, m)) return refused;
                 v.ws();
                 if (v.p >= v.end) return refused;
                 if (*v.p == ',') {
@@ -1209,18 +1215,8 @@ class LazyLines {
             m.key = k.key;
             m.name = k.name;
             m.name_len = k.name_len;
-            m.off = static_cast<uint32_t>(p - s);
-            m.reserved = 0;
-            m.cache = nullptr;
             v.p = p;
-            v.escaped = false;
-            uint8_t kind = 0;
-            uint32_t items = 0;
-            if (!v.value(1, &kind, &items)) return nullptr;
-            m.kind = kind;
-            m.count = items;
-            m.len = static_cast<uint32_t>(v.p - s) - m.off;
-            m.flags = kind == '"' && v.escaped ? kEscaped : 0;
+            if (!member_value(v, s, m)) return nullptr;
             p = v.p;
         }
         // The tail: the blanks and the closing brace.
