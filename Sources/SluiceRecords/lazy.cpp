@@ -1023,9 +1023,9 @@ const Extra *replacement(const LazyRecord *R, uint32_t vis, uint32_t member) {
 
 // ---- parsing lines ------------------------------------------------------------------------------
 
-// The shape of the last line indexed in full: the bytes before each of its top-level values
-// (the brace, the blanks, the commas, the quoted names and the colons) and after the last
-// one, and each member's key. A line of the same shape — those bytes the same, in the same
+// The shape of a line indexed in full (LazyLines::learn says which): the bytes before each
+// of its top-level values (the brace, the blanks, the commas, the quoted names and the
+// colons) and after the last one, and each member's key. A line of the same shape — those bytes the same, in the same
 // order — is indexed by comparing them and validating only its values: every byte it has
 // outside its values is a byte of a line found valid, met in the same state, so the full
 // scan would take them the same way (and its names are distinct, interned, unescaped). Most
@@ -1269,7 +1269,6 @@ class LazyLines {
     // The line's block: its index (the `count` members built), its record and the record's
     // extra slots, in one allocation.
     sluice_record finish(sr_arena *arena, const char *s, size_t n, uint32_t count, bool dup) {
-        // One allocation: the text's index, its record and the record's extra slots.
         auto *t = static_cast<LazyText *>(arena_alloc(arena, line_block_bytes(count), kBlockAlign));
         t->arena = arena;
         t->text = s;
