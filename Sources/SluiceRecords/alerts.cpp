@@ -200,6 +200,10 @@ sluice_str arena_copy(sr_arena *arena, const char *p, size_t n) {
 
 // ---- aggregation ------------------------------------------------------------------------------
 
+// A batch's groups are folded in alert by alert: as a stage raises them (sr_aggregator_add,
+// from the plugin's own memory: nothing copied but a new group's values), or from alerts
+// already copied (sr_aggregate); sr_aggregator_finish writes one alert per group and starts
+// afresh. A call's alerts can be taken back (sr_aggregator_mark, sr_aggregator_rollback).
 struct sr_aggregator {
     std::vector<std::string> group_by;
     struct Aggregate {
@@ -210,7 +214,7 @@ struct sr_aggregator {
     };
     std::vector<Aggregate> aggregates;
 
-    // Per call (kept for their capacity).
+    // The batch's groups so far (the vectors kept for their capacity).
     struct Accumulator {
         uint64_t present, numbers;
         double sum, min, max;
@@ -219,10 +223,28 @@ struct sr_aggregator {
     std::vector<uint64_t> hashes;        // per group
     std::vector<size_t> starts;          // per group: where its key begins in `pool` (+ end)
     std::string pool;                    // the groups' keys, one after the other
-    std::vector<size_t> first;           // per group: the alert that opened it
     std::vector<uint64_t> counts;        // per group: its raw alerts
     std::vector<Accumulator> accumulators;  // group * aggregates + aggregate
-    std::vector<const sluice_kv *> parts;  // per call: the alert's groupBy entries (null: missing)
+    std::vector<const sluice_kv *> parts;  // per alert: its groupBy entries (null: missing)
+    uint64_t pending = 0;                // alerts folded in since the last finish
+
+    // What a rollback goes back to: the groups at the mark, and their counts and
+    // accumulators, saved when the call first changes one of them (a call that starts the
+    // batch, as one call per batch does, saves nothing).
+    size_t mark_groups = 0;
+    uint64_t mark_pending = 0;
+    bool saved = false;
+    std::vector<uint64_t> saved_counts;
+    std::vector<Accumulator> saved_accumulators;
+
+    std::vector<sluice_kv> snapshot;  // a plugin's pairs as they were checked
+
+    sr_aggregator(std::vector<std::string> by, std::vector<Aggregate> aggs)
+        : group_by(std::move(by)), aggregates(std::move(aggs)) {
+        parts.assign(group_by.size(), nullptr);
+        slots.assign(64, 0);
+        starts.assign(1, 0);
+    }
 
     // Mixes a word into a hash.
     static uint64_t mix(uint64_t h, uint64_t w) {
@@ -285,6 +307,20 @@ struct sr_aggregator {
         return true;
     }
 
+    // Whether group g's values (as copied into `pool`) are valid UTF-8.
+    bool utf8_key(size_t g) const {
+        const char *p = pool.data() + starts[g];
+        for (size_t k = 0; k < parts.size(); k++) {
+            uint32_t len;
+            std::memcpy(&len, p, 4);
+            p += 4;
+            if (len == UINT32_MAX) continue;
+            if (!valid_utf8(p, len)) return false;
+            p += len;
+        }
+        return true;
+    }
+
     // The group of the key in `parts` (hash `h`, `len` bytes): an existing one, or a new
     // one (then `is_new`).
     size_t group(uint64_t h, size_t len, bool *is_new) {
@@ -298,8 +334,9 @@ struct sr_aggregator {
             }
             slot = (slot + 1) & mask;
         }
+        // The slot is taken last: if memory runs out before, the table has no trace of it
+        // (truncate forgets the rest).
         size_t g = hashes.size();
-        slots[slot] = static_cast<int32_t>(g + 1);
         hashes.push_back(h);
         for (const sluice_kv *kv : parts) {
             const uint32_t n = kv ? static_cast<uint32_t>(kv->value.len) : UINT32_MAX;
@@ -309,13 +346,25 @@ struct sr_aggregator {
             if (kv && n) pool.append(kv->value.ptr, n);
         }
         starts.push_back(pool.size());
-        if (hashes.size() * 2 > slots.size()) grow();
+        if (hashes.size() * 2 > slots.size()) rehash(slots.size() * 2);
+        else slots[slot] = static_cast<int32_t>(g + 1);
         *is_new = true;
         return g;
     }
 
-    void grow() {
-        slots.assign(slots.size() * 2, 0);
+    // The groups from `keep` on forgotten (their counts and accumulators too).
+    void truncate(size_t keep) {
+        if (hashes.size() <= keep) return;
+        hashes.resize(keep);
+        pool.resize(starts[keep]);
+        starts.resize(keep + 1);  // (never longer: a group's start is pushed after its hash)
+        counts.resize(keep);
+        accumulators.resize(keep * aggregates.size());
+        rehash(slots.size());
+    }
+
+    void rehash(size_t nslots) {
+        slots.assign(nslots, 0);
         size_t mask = slots.size() - 1;
         for (size_t g = 0; g < hashes.size(); g++) {
             size_t slot = static_cast<size_t>(hashes[g]) & mask;
@@ -323,7 +372,178 @@ struct sr_aggregator {
             slots[slot] = static_cast<int32_t>(g + 1);
         }
     }
+
+    // Folds in one alert (`n` pairs). With `check`, a new group's values are checked as
+    // copied: when they are not UTF-8 nothing is folded and this returns false (the payload
+    // is then folded from its cleaned copy, which makes its group what a copied alert's is).
+    bool fold(const sluice_kv *payload, size_t n, bool check) {
+        const size_t nagg = aggregates.size();
+        for (size_t k = 0; k < group_by.size(); k++) parts[k] = entry(payload, n, group_by[k]);
+        size_t len;
+        const uint64_t h = key_hash(&len);
+        bool is_new;
+        const size_t before = hashes.size();
+        size_t g;
+        try {
+            g = group(h, len, &is_new);
+            if (is_new) {
+                counts.push_back(0);
+                accumulators.resize(accumulators.size() + nagg, Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
+            }
+        } catch (...) {
+            truncate(before);  // no group without its counts
+            throw;
+        }
+        if (is_new) {
+            if (check && !utf8_key(g)) {
+                truncate(g);
+                return false;
+            }
+        } else if (g < mark_groups && !saved) {
+            saved_counts.assign(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(mark_groups));
+            saved_accumulators.assign(accumulators.begin(), accumulators.begin() + static_cast<std::ptrdiff_t>(mark_groups * nagg));
+            saved = true;
+        }
+        counts[g] += 1;
+        pending += 1;
+        for (size_t i = 0; i < nagg; i++) {
+            const Aggregate &spec = aggregates[i];
+            if (!spec.has_field) continue;
+            const sluice_kv *kv = entry(payload, n, spec.field);
+            if (!kv) continue;
+            Accumulator &acc = accumulators[g * nagg + i];
+            acc.present += 1;
+            double x;
+            if (!read_number(kv->value.ptr, kv->value.len, &x)) continue;
+            acc.numbers += 1;
+            acc.sum += x;
+            if (x < acc.min) acc.min = x;   // the first of equal values stays (Swift's min)
+            if (x >= acc.max) acc.max = x;  // the last of equal values wins (Swift's max)
+        }
+        return true;
+    }
+
+    void mark() {
+        mark_groups = hashes.size();
+        mark_pending = pending;
+        saved = false;
+    }
+
+    void rollback() {
+        if (saved) {
+            std::copy(saved_counts.begin(), saved_counts.end(), counts.begin());
+            std::copy(saved_accumulators.begin(), saved_accumulators.end(), accumulators.begin());
+        }
+        truncate(mark_groups);
+        pending = mark_pending;
+        saved = false;
+    }
+
+    // No group: the next batch starts (as many slots as the last one needed: a stage's
+    // groups change little from one batch to the next, so the table rarely grows).
+    void clear() {
+        std::fill(slots.begin(), slots.end(), 0);
+        hashes.clear();
+        starts.assign(1, 0);
+        pool.clear();
+        counts.clear();
+        accumulators.clear();
+        pending = 0;
+        mark_groups = 0;
+        mark_pending = 0;
+        saved = false;
+    }
+
+    // One alert per group into `arena`, then no group.
+    int64_t finish(sr_arena *arena, const sr_aggregated_alert **out);
 };
+
+namespace {
+
+// Whether none of the bytes has its high bit set: eight at a time.
+inline bool ascii(const char *p, size_t n) {
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        high |= w;
+    }
+    for (; i < n; i++) high |= static_cast<unsigned char>(p[i]);
+    return (high & 0x8080808080808080ull) == 0;
+}
+
+}  // namespace
+
+int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) {
+    *out = nullptr;
+    const size_t ngroups = counts.size();
+    if (ngroups == 0) {
+        clear();
+        return 0;
+    }
+    const size_t nagg = aggregates.size(), nby = group_by.size();
+    // The names, once per batch: every group's payload shares them.
+    auto *names = static_cast<sluice_str *>(arena_alloc(arena, sizeof(sluice_str) * (nby + nagg + 1), alignof(sluice_str)));
+    for (size_t i = 0; i < nby; i++) names[i] = arena_copy(arena, group_by[i].data(), group_by[i].size());
+    for (size_t i = 0; i < nagg; i++) names[nby + i] = arena_copy(arena, aggregates[i].name.data(), aggregates[i].name.size());
+    auto *groups = static_cast<sr_aggregated_alert *>(
+        arena_alloc(arena, sizeof(sr_aggregated_alert) * ngroups, alignof(sr_aggregated_alert)));
+    const size_t capacity = nby + nagg;
+    for (size_t g = 0; g < ngroups; g++) {
+        auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, sizeof(sluice_kv) * (capacity ? capacity : 1), alignof(sluice_kv)));
+        auto *invalid = static_cast<uint64_t *>(arena_alloc(arena, sizeof(uint64_t) * (nagg ? nagg : 1), alignof(uint64_t)));
+        size_t k = 0;
+        // The group's values, as its key holds them: those its alerts have.
+        const char *p = pool.data() + starts[g];
+        for (size_t f = 0; f < nby; f++) {
+            uint32_t len;
+            std::memcpy(&len, p, 4);
+            p += 4;
+            if (len == UINT32_MAX) continue;
+            kvs[k++] = sluice_kv{names[f], arena_copy(arena, p, len)};
+            p += len;
+        }
+        const uint64_t alerts_in_group = counts[g];
+        for (size_t i = 0; i < nagg; i++) {
+            const Aggregate &spec = aggregates[i];
+            const Accumulator &acc = accumulators[g * nagg + i];
+            char text[32];
+            size_t len;
+            invalid[i] = 0;
+            switch (spec.function) {
+            case SR_AGGREGATE_COUNT:
+                len = sr_format_number(text, static_cast<double>(spec.has_field ? acc.present : alerts_in_group));
+                break;
+            case SR_AGGREGATE_SUM:
+            case SR_AGGREGATE_AVG:
+            case SR_AGGREGATE_MIN:
+            case SR_AGGREGATE_MAX: {
+                double value = NAN;  // no number at all: "null"
+                if (acc.numbers > 0) {
+                    switch (spec.function) {
+                    case SR_AGGREGATE_SUM: value = acc.sum; break;
+                    case SR_AGGREGATE_AVG: value = acc.sum / static_cast<double>(acc.numbers); break;
+                    case SR_AGGREGATE_MIN: value = acc.min; break;
+                    default: value = acc.max; break;
+                    }
+                }
+                len = sr_format_number(text, value);
+                if (acc.numbers < alerts_in_group) invalid[i] = alerts_in_group - acc.numbers;
+                break;
+            }
+            default:
+                len = sr_format_number(text, NAN);  // "null": computed elsewhere (a window's distinct)
+                break;
+            }
+            kvs[k++] = sluice_kv{names[nby + i], arena_copy(arena, text, len)};
+        }
+        groups[g] = sr_aggregated_alert{kvs, k, alerts_in_group, invalid};
+    }
+    clear();
+    *out = groups;
+    return static_cast<int64_t>(ngroups);
+}
 
 extern "C" int sr_alert_number(const char *text, size_t len, double *out) noexcept {
     double d;
@@ -335,127 +555,50 @@ extern "C" int sr_alert_number(const char *text, size_t len, double *out) noexce
 extern "C" sr_aggregator *sr_aggregator_new(const sluice_str *group_by, size_t ngroup_by,
                                             const sr_aggregate_spec *aggregates, size_t naggregates) noexcept {
     return guard<sr_aggregator *>(nullptr, [&] {
-        auto *agg = new sr_aggregator();
-        try {
-            for (size_t i = 0; i < ngroup_by; i++) agg->group_by.push_back(to_string(group_by[i]));
-            for (size_t i = 0; i < naggregates; i++) {
-                const sr_aggregate_spec &s = aggregates[i];
-                agg->aggregates.push_back({to_string(s.name), s.field.ptr != nullptr, to_string(s.field), s.function});
-            }
-        } catch (...) {
-            delete agg;
-            throw;
+        std::vector<std::string> by;
+        std::vector<sr_aggregator::Aggregate> aggs;
+        for (size_t i = 0; i < ngroup_by; i++) by.push_back(to_string(group_by[i]));
+        for (size_t i = 0; i < naggregates; i++) {
+            const sr_aggregate_spec &s = aggregates[i];
+            aggs.push_back({to_string(s.name), s.field.ptr != nullptr, to_string(s.field), s.function});
         }
-        return agg;
+        return new sr_aggregator(std::move(by), std::move(aggs));
     });
 }
 
 extern "C" void sr_aggregator_free(sr_aggregator *agg) noexcept { delete agg; }
 
+extern "C" int sr_aggregator_add(sr_aggregator *agg, sr_arena *arena, const sluice_kv *payload, uint32_t count,
+                                 uint64_t max_bytes, char *err, size_t cap) noexcept {
+    return guard_err(err, cap, [&]() -> int {
+        if (agg->snapshot.size() < count) agg->snapshot.resize(count);
+        sluice_kv *pairs = agg->snapshot.data();
+        if (check_alert_payload(payload, count, max_bytes, pairs, err, cap) != 0) return -1;
+        // A name that is not ASCII may be cleaned into a groupBy or aggregate field's name:
+        // such a payload, and one whose new group's values are not UTF-8, is folded from its
+        // copy (sr_copy_kvs), as sr_aggregate would fold it.
+        bool plain = true;
+        for (uint32_t i = 0; i < count && plain; i++) plain = ascii(pairs[i].key.ptr, pairs[i].key.len);
+        if (plain && agg->fold(pairs, count, true)) return 0;
+        const sluice_kv *copy = nullptr;
+        if (sr_copy_kvs(arena, payload, count, max_bytes, &copy, err, cap) != 0) return -1;
+        agg->fold(copy, count, false);
+        return 0;
+    });
+}
+
+extern "C" void sr_aggregator_mark(sr_aggregator *agg) noexcept { agg->mark(); }
+
+extern "C" void sr_aggregator_rollback(sr_aggregator *agg) noexcept { agg->rollback(); }
+
+extern "C" uint64_t sr_aggregator_pending(const sr_aggregator *agg) noexcept { return agg->pending; }
+
 extern "C" int64_t sr_aggregate(sr_aggregator *agg, sr_arena *arena, const sr_raw_alert *alerts, size_t count,
                                 const sr_aggregated_alert **out) noexcept {
     return guard<int64_t>(-1, [&]() -> int64_t {
         *out = nullptr;
-        const size_t nagg = agg->aggregates.size();
-        // As many slots as the last call needed (a stage's groups change little from one
-        // batch to the next), so the table rarely grows within a call.
-        agg->slots.assign(agg->slots.size() < 64 ? 64 : agg->slots.size(), 0);
-        agg->hashes.clear();
-        agg->starts.assign(1, 0);
-        agg->pool.clear();
-        agg->first.clear();
-        agg->counts.clear();
-        agg->accumulators.clear();
-        agg->parts.assign(agg->group_by.size(), nullptr);
-        for (size_t a = 0; a < count; a++) {
-            const sluice_kv *payload = alerts[a].payload;
-            const size_t n = payload ? alerts[a].count : 0;
-            // The group's key: its groupBy entries.
-            for (size_t k = 0; k < agg->group_by.size(); k++) agg->parts[k] = entry(payload, n, agg->group_by[k]);
-            size_t len;
-            const uint64_t h = agg->key_hash(&len);
-            bool is_new;
-            size_t g = agg->group(h, len, &is_new);
-            if (is_new) {
-                agg->first.push_back(a);
-                agg->counts.push_back(0);
-                agg->accumulators.resize(agg->accumulators.size() + nagg, sr_aggregator::Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
-            }
-            agg->counts[g] += 1;
-            for (size_t i = 0; i < nagg; i++) {
-                const sr_aggregator::Aggregate &spec = agg->aggregates[i];
-                if (!spec.has_field) continue;
-                const sluice_kv *kv = entry(payload, n, spec.field);
-                if (!kv) continue;
-                sr_aggregator::Accumulator &acc = agg->accumulators[g * nagg + i];
-                acc.present += 1;
-                double x;
-                if (!read_number(kv->value.ptr, kv->value.len, &x)) continue;
-                acc.numbers += 1;
-                acc.sum += x;
-                if (x < acc.min) acc.min = x;   // the first of equal values stays (Swift's min)
-                if (x >= acc.max) acc.max = x;  // the last of equal values wins (Swift's max)
-            }
-        }
-        const size_t ngroups = agg->counts.size();
-        if (ngroups == 0) return 0;
-        // The aggregates' names, once per call: every group's payload shares them.
-        auto *names = static_cast<sluice_str *>(arena_alloc(arena, sizeof(sluice_str) * (nagg ? nagg : 1), alignof(sluice_str)));
-        for (size_t i = 0; i < nagg; i++) {
-            const std::string &name = agg->aggregates[i].name;
-            names[i] = arena_copy(arena, name.data(), name.size());
-        }
-        auto *groups = static_cast<sr_aggregated_alert *>(
-            arena_alloc(arena, sizeof(sr_aggregated_alert) * ngroups, alignof(sr_aggregated_alert)));
-        const size_t capacity = agg->group_by.size() + nagg;
-        for (size_t g = 0; g < ngroups; g++) {
-            const sr_raw_alert &opener = alerts[agg->first[g]];
-            const size_t n = opener.payload ? opener.count : 0;
-            auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, sizeof(sluice_kv) * (capacity ? capacity : 1), alignof(sluice_kv)));
-            auto *invalid = static_cast<uint64_t *>(arena_alloc(arena, sizeof(uint64_t) * (nagg ? nagg : 1), alignof(uint64_t)));
-            size_t k = 0;
-            // The group's values are the opening alert's own entries: shared, not copied.
-            for (const std::string &name : agg->group_by) {
-                if (const sluice_kv *kv = entry(opener.payload, n, name)) kvs[k++] = *kv;
-            }
-            const uint64_t alerts_in_group = agg->counts[g];
-            for (size_t i = 0; i < nagg; i++) {
-                const sr_aggregator::Aggregate &spec = agg->aggregates[i];
-                const sr_aggregator::Accumulator &acc = agg->accumulators[g * nagg + i];
-                char text[32];
-                size_t len;
-                invalid[i] = 0;
-                switch (spec.function) {
-                case SR_AGGREGATE_COUNT:
-                    len = sr_format_number(text, static_cast<double>(spec.has_field ? acc.present : alerts_in_group));
-                    break;
-                case SR_AGGREGATE_SUM:
-                case SR_AGGREGATE_AVG:
-                case SR_AGGREGATE_MIN:
-                case SR_AGGREGATE_MAX: {
-                    double value = NAN;  // no number at all: "null"
-                    if (acc.numbers > 0) {
-                        switch (spec.function) {
-                        case SR_AGGREGATE_SUM: value = acc.sum; break;
-                        case SR_AGGREGATE_AVG: value = acc.sum / static_cast<double>(acc.numbers); break;
-                        case SR_AGGREGATE_MIN: value = acc.min; break;
-                        default: value = acc.max; break;
-                        }
-                    }
-                    len = sr_format_number(text, value);
-                    if (acc.numbers < alerts_in_group) invalid[i] = alerts_in_group - acc.numbers;
-                    break;
-                }
-                default:
-                    len = sr_format_number(text, NAN);  // "null": computed elsewhere (a window's distinct)
-                    break;
-                }
-                kvs[k++] = sluice_kv{names[i], arena_copy(arena, text, len)};
-            }
-            groups[g] = sr_aggregated_alert{kvs, k, alerts_in_group, invalid};
-        }
-        *out = groups;
-        return static_cast<int64_t>(ngroups);
+        for (size_t a = 0; a < count; a++) agg->fold(alerts[a].payload, alerts[a].payload ? alerts[a].count : 0, false);
+        return agg->finish(arena, out);
     });
 }
 

@@ -506,9 +506,13 @@ inline bool copy_ascii(char *dst, const char *src, size_t n) {
 // made valid UTF-8. Nothing is allocated for a payload that is refused: the pairs are
 // checked first, then read again as they are copied, and a pair that changed in between
 // (another thread, another process) is refused rather than trusted.
+// The checks of an alert payload, before anything but its pairs is read: each pointer as
+// the source says, at most `max_bytes` (at most 1 GiB) of text in all. Returns the pairs
+// (where they are in this process) in `*in` and their bytes in `*bytes`, or -1 with the
+// reason. With `snapshot`, the pairs are also copied there as they were checked.
 template <class Src>
-int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t max_bytes, sr_arena *arena,
-               const sluice_kv **out, char *err, size_t cap) {
+int check_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t max_bytes, const sluice_kv **in,
+              uint64_t *bytes, sluice_kv *snapshot, char *err, size_t cap) {
     constexpr uint64_t kMaxPayload = 1ull << 30;
     if (max_bytes > kMaxPayload) max_bytes = kMaxPayload;
     if (!src.ok(stored, count)) {
@@ -519,20 +523,32 @@ int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t
             set_error(err, cap, "a NULL payload");
         return -1;
     }
-    const sluice_kv *in = src.at(stored, count);
-    uint64_t bytes = 0;
+    const sluice_kv *pairs = src.at(stored, count);
+    uint64_t total = 0;
     for (uint32_t i = 0; i < count; i++) {
-        const sluice_kv kv = read_kv(in[i]);
+        const sluice_kv kv = read_kv(pairs[i]);
         if (!src.ok(kv.key.ptr, kv.key.len) || !src.ok(kv.value.ptr, kv.value.len)) {
             set_error(err, cap, "an alert's payload has %s", Src::kBad);
             return -1;
         }
-        if (kv.key.len > max_bytes - bytes || kv.value.len > max_bytes - bytes - kv.key.len) {
+        if (kv.key.len > max_bytes - total || kv.value.len > max_bytes - total - kv.key.len) {
             set_error(err, cap, "the alert's payload is larger than %llu bytes", (unsigned long long)max_bytes);
             return -1;
         }
-        bytes += kv.key.len + kv.value.len;
+        total += kv.key.len + kv.value.len;
+        if (snapshot) snapshot[i] = kv;
     }
+    *in = pairs;
+    *bytes = total;
+    return 0;
+}
+
+template <class Src>
+int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t max_bytes, sr_arena *arena,
+               const sluice_kv **out, char *err, size_t cap) {
+    const sluice_kv *in = nullptr;
+    uint64_t bytes = 0;
+    if (check_kvs(src, stored, count, max_bytes, &in, &bytes, nullptr, err, cap) != 0) return -1;
     auto *kvs = static_cast<sluice_kv *>(arena_alloc(arena, count * sizeof(sluice_kv) + 1, alignof(sluice_kv)));
     char *text = static_cast<char *>(arena_alloc(arena, bytes + 2 * static_cast<uint64_t>(count) + 1, 1));
     uint64_t copied = 0;
@@ -749,3 +765,16 @@ extern "C" int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count
         return -1;
     }
 }
+
+namespace sluice_records {
+
+int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, sluice_kv *snapshot, char *err,
+                        size_t cap) {
+    const sluice_kv *in = nullptr;
+    uint64_t bytes = 0;
+    return check_kvs(Direct{}, kvs, count, max_bytes, &in, &bytes, snapshot, err, cap);
+}
+
+bool valid_utf8(const char *p, size_t n) { return is_utf8(p, n); }
+
+}  // namespace sluice_records

@@ -5,11 +5,11 @@ import XCTest
 /// The ABI as a trust boundary: absurd lengths and counts are refused before anything is
 /// read, text is bounded and cleaned, and every JSON the host writes stays valid.
 final class HostilePluginTests: XCTestCase {
-    func pipeline(mode: String) -> String {
+    func pipeline(mode: String, alerts: String = "") -> String {
         """
         {"name": "hostile", "stages": [
            {"name": "src", "plugin": {"name": "JSONLSource", "properties": {"path": "${pipeline.dir}/in.jsonl"}}},
-           {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "\(mode)"}}},
+           {"name": "bad", "plugin": {"name": "Hostile", "properties": {"mode": "\(mode)"}}\(alerts.isEmpty ? "" : ", \"alerts\": " + alerts)},
            {"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}],
          "connections": [{"from": "src", "to": "bad"}, {"from": "bad", "to": "log", "port": "alerts"}]}
         """
@@ -27,6 +27,21 @@ final class HostilePluginTests: XCTestCase {
             let alert = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "valid JSON: \(line)")
             XCTAssertEqual((alert["payload"] as? [String: String])?["name"], "caf\u{FFFD} \u{FFFD}")
         }
+    }
+
+    func testAbsurdAlertsFoldedAsRaisedAreRefusedAndTheirGroupsValuesCleaned() throws {
+        // Aggregated, the alerts are folded into their groups as raised, read where the
+        // plugin built them: the same refusals, and a group value that is not UTF-8 cleaned.
+        let catalog = catalog([Fixtures.shared.hostile], bundled: true)
+        let run = try runPipeline(pipeline(mode: "alerts", alerts: #"{"groupBy": ["name"], "aggregates": [{"name": "n", "function": "count"}]}"#),
+                                  files: ["in.jsonl": "{\"a\":1}\n{\"a\":2}\n"], catalog: catalog)
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("bad")?.alerts.emitted, 2, "4e9 entries and a 1 TiB key refused; the third kept")
+        let lines = run.lines("alerts.jsonl")
+        XCTAssertEqual(lines.count, 1)
+        let alert = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any], "valid JSON: \(lines)")
+        XCTAssertEqual(alert["payload"] as? [String: String], ["name": "caf\u{FFFD} \u{FFFD}", "n": "2"])
+        XCTAssertEqual(alert["count"] as? Int, 2)
     }
 
     func testLogTextIsCleanedAndCountersSaturate() throws {

@@ -231,6 +231,17 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(run.stage("hot")?.recordsOut, 6, "records keep flowing")
     }
 
+    func testAlertBufferBoundCountsAlertsFoldedIntoGroupsToo() throws {
+        // Aggregated alerts are folded into their groups as raised: the bound counts them.
+        let run = try alerting(alerts: #"{"maxPerBatch": 2, "groupBy": ["id"], "aggregates": [{"name": "n", "function": "count"}]}"#,
+                               publisher: #"{"name": "log", "plugin": {"name": "AlertLog", "properties": {"path": "${pipeline.dir}/alerts.jsonl"}}}"#,
+                               connect: "log")
+        XCTAssertEqual(run.summary.status, .completed)
+        XCTAssertEqual(run.stage("hot")?.alerts.emitted, 2)
+        XCTAssertEqual(run.stage("hot")?.alerts.overflowed, 1)
+        XCTAssertEqual(run.objects("alerts.jsonl").map { $0["payload"] as? [String: String] }, [["id": "s1", "n": "1"], ["id": "s0", "n": "1"]])
+    }
+
     func testPublisherThatAsksToRetryThenDelivers() throws {
         let run = try alerting(alerts: #"{"groupBy": ["id"], "aggregates": [{"name": "max_t", "function": "max", "field": "t"}]}"#,
                                publisher: #"{"name": "flaky", "plugin": {"name": "FlakyPublisher", "properties": {"path": "${pipeline.dir}/alerts.jsonl", "fail_times": 2}}}"#,

@@ -49,8 +49,16 @@ struct HotState {
     var inputCount: Int = 0
     /// What the call emitted.
     var output: RecordBuffer
-    /// The alerts raised during the batch, copied into `arena`.
+    /// The alerts raised during the batch, copied into `arena` — or, when the stage's
+    /// alerts are aggregated (`aggregator`, CallContext.aggregator), folded into their
+    /// groups as they are raised: `folded` of them this batch, none kept.
     var alerts = PlainBuffer<RawAlertRef>(capacity: 64)
+    var aggregator: OpaquePointer?
+    var folded = 0
+    /// The current call may raise alerts and `aggregator` marked where it began (a call
+    /// that is retried has its alerts taken back), with `folded` then.
+    var marked = false
+    var foldedAtMark = 0
     /// The batch's arena, the most alerts kept per batch, and whether the stage's plugin
     /// declares emitsAlerts: what emit_alert's fast path needs.
     var arena: OpaquePointer
@@ -66,6 +74,25 @@ struct HotState {
     /// instead of building during the call.
     var discardsRecords = false
     var discarded = 0
+
+    /// The alerts kept this batch: copied or folded.
+    var keptAlerts: Int { alerts.count + folded }
+
+    /// Keeps an alert the checks before allowed: folded into the stage's aggregation, or
+    /// copied into the arena. 0, or -1 with the reason in `fastError`.
+    @inline(__always) mutating func keep(_ payload: UnsafePointer<sluice_kv>?, _ n: UInt32) -> Int32 {
+        if let aggregator {
+            guard sr_aggregator_add(aggregator, arena, payload, n, UInt64(CallContext.maxAlertBytes), fastError,
+                                    CallContext.fastErrorBytes) == 0 else { return -1 }
+            folded += 1
+            return 0
+        }
+        var kvs: UnsafePointer<sluice_kv>?
+        guard sr_copy_kvs(arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs, fastError, CallContext.fastErrorBytes) == 0,
+              let kvs else { return -1 }
+        alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
+        return 0
+    }
 
     @inline(__always) func isInput(_ r: UnsafePointer<sluice_record>) -> Bool {
         guard let base = input else { return false }
@@ -144,6 +171,13 @@ final class CallContext {
         get { hot.pointee.alertLimit }
         set { hot.pointee.alertLimit = newValue }
     }
+    /// Where the stage's alerts go as they are raised when they are aggregated: folded into
+    /// their groups (nothing kept of them, `alerts` stays empty). nil: copied into `alerts`.
+    var aggregator: AlertAggregator? {
+        didSet { hot.pointee.aggregator = aggregator?.table }
+    }
+    /// The alerts folded into `aggregator` during the batch.
+    var foldedAlerts: Int { hot.pointee.folded }
     // Accumulated over the instance's life
     var counters: [String: Int64] = [:]
     var rejectedAlerts = 0
@@ -218,6 +252,7 @@ final class CallContext {
     func beginBatch() {
         if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
         hot.pointee.alerts.removeAll()
+        hot.pointee.folded = 0
         position = nil
         inputsChanged = false
         lag.removeAll()
@@ -231,6 +266,13 @@ final class CallContext {
         hot.pointee.inputCount = input.count
         hot.pointee.output.removeAll()
         hot.pointee.discarded = 0
+        // Only a call that may raise alerts marks them: a sink's flush runs on a thread of
+        // its own while the runner's thread aggregates the batch.
+        hot.pointee.marked = hot.pointee.aggregator != nil && permissions.contains(.alerts)
+        if hot.pointee.marked, let aggregator = hot.pointee.aggregator {
+            sr_aggregator_mark(aggregator)
+            hot.pointee.foldedAtMark = hot.pointee.folded
+        }
         for i in portOutput.indices where portOutput[i].count > 0 { portOutput[i].removeAll() }
         if !bases.isEmpty { bases.removeAll(keepingCapacity: true) }
         self.alertCount = alertCount
@@ -244,6 +286,10 @@ final class CallContext {
     func discard(errorsFrom firstError: Int, alertsFrom firstAlert: Int) {
         if errors.count > firstError { errors.removeSubrange(firstError...) }
         hot.pointee.alerts.removeLast(from: firstAlert)
+        if hot.pointee.marked, let aggregator = hot.pointee.aggregator {
+            sr_aggregator_rollback(aggregator)
+            hot.pointee.folded = hot.pointee.foldedAtMark
+        }
         hot.pointee.output.removeAll()
         hot.pointee.discarded = 0
         for i in portOutput.indices { portOutput[i].removeAll() }
@@ -412,7 +458,7 @@ final class CallContext {
             return refuse("this stage's plugin does not declare emitsAlerts")
         }
         guard n == 0 || payload != nil else { return refuse("emit_alert: NULL payload") }
-        guard alerts.count < alertLimit else {
+        guard hot.pointee.keptAlerts < alertLimit else {
             overflowedAlerts += 1
             if !warnedAboutOverflow {
                 warnedAboutOverflow = true
@@ -424,16 +470,12 @@ final class CallContext {
         guard n <= CallContext.maxAlertEntries else {
             return refuse("emit_alert: \(n) payload entries; at most \(CallContext.maxAlertEntries)")
         }
-        // Copied into the batch's arena in one C call: NULL pointers and oversized payloads
-        // refused, text that is not UTF-8 replaced (U+FFFD), so every envelope stays valid JSON.
-        var kvs: UnsafePointer<sluice_kv>?
-        let status = errorBuffer.withUnsafeMutableBufferPointer { e in
-            sr_copy_kvs(arena.raw, payload, n, UInt64(CallContext.maxAlertBytes), &kvs, e.baseAddress, e.count)
+        // Copied into the batch's arena, or folded into its group, in one C call: NULL
+        // pointers and oversized payloads refused, text that is not UTF-8 replaced (U+FFFD),
+        // so every envelope stays valid JSON.
+        guard hot.pointee.keep(payload, n) == 0 else {
+            return refuse("emit_alert: " + String(cString: hot.pointee.fastError))
         }
-        guard status == 0, let kvs else {
-            return refuse("emit_alert: " + errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
-        hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
         return SLUICE_OK
     }
 
@@ -724,13 +766,8 @@ final class CallContext {
         t.emit_alert = { ctx, payload, n in
             let hot = ctx!.assumingMemoryBound(to: HotState.self)
             if hot.pointee.permissions & Permissions.alerts.rawValue != 0, hot.pointee.allowsAlerts,
-               hot.pointee.alerts.count < hot.pointee.alertLimit, n <= CallContext.maxAlertEntries {
-                var kvs: UnsafePointer<sluice_kv>?
-                if sr_copy_kvs(hot.pointee.arena, payload, n, UInt64(CallContext.maxAlertBytes), &kvs,
-                               hot.pointee.fastError, CallContext.fastErrorBytes) == 0, let kvs {
-                    hot.pointee.alerts.append(RawAlertRef(payload: kvs, count: Int(n)))
-                    return SLUICE_OK
-                }
+               hot.pointee.keptAlerts < hot.pointee.alertLimit, n <= CallContext.maxAlertEntries {
+                if hot.pointee.keep(payload, n) == 0 { return SLUICE_OK }
                 return CallContext.of(ctx).refuse("emit_alert: " + String(cString: hot.pointee.fastError))
             }
             return CallContext.of(ctx).emitAlert(payload, n)

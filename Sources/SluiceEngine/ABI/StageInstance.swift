@@ -226,6 +226,11 @@ public final class StageInstance {
     public var batchErrors: [EmittedError] { call.errors }
     /// Alerts raised during the current batch, by every call.
     public var batchAlerts: [RawAlertRef] { Array(call.alerts) }
+
+    public func foldAlerts(into aggregator: AlertAggregator) -> Bool {
+        call.aggregator = aggregator
+        return true
+    }
     /// Sources: whether the plugin commits positions of its own (a commit function).
     public var hasCommit: Bool { descriptor.raw.pointee.commit != nil }
     /// Sources: the last position the plugin saved during the current batch.

@@ -22,11 +22,18 @@ public struct AggregatedAlert {
 /// each aggregate (`count`, `sum`, `avg`/`mean`, `min`, `max`) reads a payload field as a
 /// number. A value that is not a number is counted as invalid for that aggregate; with no
 /// number at all, sum, avg, min and max are "null". The work is SluiceRecords'
-/// (`sr_aggregate`, alerts.cpp): it reads payload bytes in the arena and writes its alerts
-/// there, with no Swift string or array per alert.
+/// (`sr_aggregate`, alerts.cpp): it reads payload bytes and writes its alerts in the arena,
+/// with no Swift string or array per alert.
+///
+/// A stage in the host's process folds its alerts in as it raises them (the emitter's
+/// emit_alert: `sr_aggregator_add`, nothing copied but a new group's values; its call
+/// context marks each call, so a retried call's alerts are taken back); the alerts of a
+/// stage that cannot (a worker's, the source's on the reader's thread) come as copies.
+/// Either way `aggregate` ends the batch: one alert per group, the same groups and values.
 public final class AlertAggregator {
     public let settings: AlertSettings
-    private let table: OpaquePointer
+    /// The SluiceRecords aggregator (the call context folds into it).
+    let table: OpaquePointer
 
     public init(_ settings: AlertSettings) {
         self.settings = settings
@@ -53,7 +60,11 @@ public final class AlertAggregator {
 
     deinit { sr_aggregator_free(table) }
 
-    /// One alert per group, in the order groups first appear, written into `arena`.
+    /// How many alerts were folded in as raised since the last `aggregate`.
+    public var pending: Int { Int(sr_aggregator_pending(table)) }
+
+    /// One alert per group of the batch — `alerts` and those folded in as raised — in the
+    /// order groups first appear, written into `arena`; the next batch starts.
     public func aggregate(_ alerts: [RawAlertRef], into arena: RecordArena) -> [AggregatedAlert] {
         var groups: UnsafePointer<sr_aggregated_alert>?
         let n = alerts.withUnsafeBufferPointer { raw in

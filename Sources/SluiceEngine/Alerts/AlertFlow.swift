@@ -151,6 +151,14 @@ final class AlertFlow {
     }
     private var changedWhileIdle = false
 
+    /// The aggregator of stage `position`'s alerts, when they are aggregated and go
+    /// somewhere: a stage in the host's process folds them into it as it raises them
+    /// (LiveStage.foldAlerts), and `prepare` finds them there.
+    func aggregator(ofStage position: Int) -> AlertAggregator? {
+        guard let raiser = raisers[position], !raiser.routes.isEmpty else { return nil }
+        return raiser.aggregator
+    }
+
     /// Whether some stage has alerts with a life (a condition).
     var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
 
@@ -239,10 +247,12 @@ final class AlertFlow {
         var pending: [Int: [RoutedAlert]] = [:]
         for (position, raiser) in raisers.sorted(by: { $0.key < $1.key }) {
             let alerts = raised[position] ?? []
-            guard !alerts.isEmpty || raiser.monitor != nil else { continue }
-            stageCounts[position, default: AlertCounts()].emitted += alerts.count
+            // (Those a stage folded into its aggregator as it raised them are there.)
+            let count = alerts.count + (raiser.aggregator?.pending ?? 0)
+            guard count > 0 || raiser.monitor != nil else { continue }
+            stageCounts[position, default: AlertCounts()].emitted += count
             if raiser.routes.isEmpty {
-                stageCounts[position, default: AlertCounts()].dropped += alerts.count
+                stageCounts[position, default: AlertCounts()].dropped += count
                 continue
             }
             let envelopes: [UnsafePointer<sluice_alert>]

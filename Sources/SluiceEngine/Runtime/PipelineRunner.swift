@@ -145,6 +145,11 @@ public final class PipelineRunner {
             var publishers: [Int: any PublisherStage] = [:]
             for (i, s) in built.enumerated() { if case .publisher(let p) = s.stage { publishers[i] = p } }
             try alerts.connect(publishers)
+            // A stage on the runner's thread whose alerts are aggregated folds them in as
+            // it raises them (the source raises its on the reader's thread: copied).
+            for (i, s) in built.enumerated() where i != plan.source && !s.isPublisher {
+                if let aggregator = alerts.aggregator(ofStage: i) { _ = s.live.foldAlerts(into: aggregator) }
+            }
             if let saved = try state.resumedFrom?.alerts() { alerts.restore(saved) }
         } catch {
             built.reversed().forEach { $0.live.destroy() }

@@ -21,8 +21,13 @@ public protocol LiveStage: AnyObject {
     func beginBatch()
     /// Error records emitted during the current batch, by every call.
     var batchErrors: [EmittedError] { get }
-    /// Alerts raised during the current batch, by every call.
+    /// Alerts raised during the current batch, by every call (not those folded into an
+    /// aggregator).
     var batchAlerts: [RawAlertRef] { get }
+    /// From now on, folds the alerts the stage raises into `aggregator` as they are raised
+    /// (AlertAggregator) rather than keeping them in `batchAlerts`; false when it cannot (a
+    /// worker's alerts come as copies). Call it from the thread that calls the stage.
+    func foldAlerts(into aggregator: AlertAggregator) -> Bool
     /// Isolated stages: how many times a worker replaced one that crashed, exited or hung.
     var workerRestarts: Int? { get }
     /// ABI 1.7: the stage reads its input records only through the host's reader, so it may
@@ -34,6 +39,7 @@ public protocol LiveStage: AnyObject {
 
 extension LiveStage {
     public var workerRestarts: Int? { nil }
+    public func foldAlerts(into aggregator: AlertAggregator) -> Bool { false }
     public var readsRecordsByAccessor: Bool { false }
 }
 

@@ -425,17 +425,35 @@ typedef struct sr_aggregate_spec {
 } sr_aggregate_spec;
 
 /** Groups raw alerts by the values of `group_by` fields and computes aggregates per
- *  group. NULL when memory ran out. The strings are copied. */
+ *  group, batch by batch: a batch's alerts are folded in as they are raised
+ *  (sr_aggregator_add, nothing kept of them but their group's values and aggregates) or
+ *  from copies (sr_aggregate), and sr_aggregate writes one alert per group and starts the
+ *  next batch. NULL when memory ran out. The strings are copied. One thread at a time. */
 typedef struct sr_aggregator sr_aggregator;
 sr_aggregator *sr_aggregator_new(const sluice_str *group_by, size_t ngroup_by,
                                  const sr_aggregate_spec *aggregates, size_t naggregates) SR_NOEXCEPT;
 void sr_aggregator_free(sr_aggregator *aggregator) SR_NOEXCEPT;
 
+/** Folds in an alert a plugin raised (emit_alert), read where the plugin built it: refused
+ *  as sr_copy_kvs refuses it (a NULL pointer, more than `max_bytes` of text; `count` at
+ *  most 10,000, the caller's bound), nothing kept. Its group is the one its copy's would
+ *  be: a payload with a name that is not ASCII, or whose new group's values are not UTF-8,
+ *  is copied into `arena` first (bytes that are not UTF-8 replaced by U+FFFD) and the copy
+ *  folded. Returns 0, or -1 with the reason in `err`. */
+int sr_aggregator_add(sr_aggregator *aggregator, sr_arena *arena, const sluice_kv *payload, uint32_t count,
+                      uint64_t max_bytes, char *err, size_t err_cap) SR_NOEXCEPT;
+/** A call begins: sr_aggregator_rollback takes back what was folded in after this. */
+void sr_aggregator_mark(sr_aggregator *aggregator) SR_NOEXCEPT;
+/** The alerts folded in since the last mark are taken back (a call that will be retried). */
+void sr_aggregator_rollback(sr_aggregator *aggregator) SR_NOEXCEPT;
+/** How many alerts were folded in since the last sr_aggregate. */
+uint64_t sr_aggregator_pending(const sr_aggregator *aggregator) SR_NOEXCEPT;
+
 /** One group's alert. */
 typedef struct sr_aggregated_alert {
-    /** The group_by fields the group's first alert has (its own entries, not copied), then
+    /** The group_by fields the group's alerts have (their names and values copied), then
      *  one entry per aggregate: its name, and its value as sr_format_number writes it (a
-     *  sum, avg, min or max with no number at all: "null"). */
+     *  sum, avg, min or max with no number at all: "null"). Strings NUL-terminated. */
     const sluice_kv *payload;
     size_t npayload;
     uint64_t count;           /* raw alerts of the group */
@@ -444,10 +462,12 @@ typedef struct sr_aggregated_alert {
     const uint64_t *invalid;
 } sr_aggregated_alert;
 
-/** One alert per group of `alerts` (groups in the order they first appear; none with no
- *  group_by field: one group for all), written into `arena`: returns how many, with them
- *  in `*out` (in the arena); -1 when memory ran out. A group is the same values of every
- *  group_by field, a missing field being a value of its own. */
+/** Folds in `alerts` (copies: host memory, UTF-8), then writes one alert per group of the
+ *  batch — these and those folded in since the last call — into `arena` (groups in the
+ *  order they first appear; none with no group_by field: one group for all) and starts the
+ *  next batch: returns how many, with them in `*out` (in the arena); -1 when memory ran
+ *  out. A group is the same values of every group_by field, a missing field being a value
+ *  of its own. */
 int64_t sr_aggregate(sr_aggregator *aggregator, sr_arena *arena, const sr_raw_alert *alerts, size_t count,
                      const sr_aggregated_alert **out) SR_NOEXCEPT;
 
