@@ -63,6 +63,31 @@ inline const sluice_kv *entry(const sluice_kv *payload, size_t n, const std::str
     return nullptr;
 }
 
+// ---- a growable byte buffer, appended inline ---------------------------------------------
+
+// Bytes appended with a compare and a copy each (std::string's append is an out-of-line
+// call each time: a sixth of an envelope's cost, when every envelope is a few dozen of them).
+struct Bytes {
+    std::string room;  // its size is the room; [0, n) is written
+    size_t n = 0;
+
+    void clear() { n = 0; }
+    const char *data() const { return room.data(); }
+    size_t size() const { return n; }
+    __attribute__((noinline)) void grow(size_t more) { room.resize(std::max<size_t>(n + more, room.size() * 2 + 256)); }
+    void put(const char *p, size_t len) {
+        if (len > room.size() - n) grow(len);
+        std::memcpy(&room[n], p, len);
+        n += len;
+    }
+    void put(char c) {
+        if (n == room.size()) grow(1);
+        room[n++] = c;
+    }
+    template <size_t N> void put(const char (&lit)[N]) { put(lit, N - 1); }
+    std::string str() const { return std::string(data(), n); }
+};
+
 // ---- the stable hash ----------------------------------------------------------------------
 
 // Two 64-bit FNV-1a hashes with different offsets: a 128-bit id, stable across runs and
@@ -78,9 +103,10 @@ struct StableHash {
         b = (b ^ byte) * kPrime;
         b = (b << 7) | (b >> 57);
     }
-    void mix(const std::string &bytes) {
-        for (unsigned char c : bytes) mix(a, b, c);
+    void mix(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) mix(a, b, static_cast<unsigned char>(p[i]));
     }
+    void mix(const Bytes &bytes) { mix(bytes.data(), bytes.size()); }
 
     // MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
     static uint64_t finish(uint64_t x) {
@@ -104,11 +130,10 @@ struct StableHash {
 
 // The bytes a StableHash takes for some parts, in the order given: built first and mixed
 // after, so that several hashes can take their bytes at once (mix_together).
-struct HashBytes {
-    std::string s;
+struct HashBytes : Bytes {
     void add(const char *p, size_t n) {
-        s.append(p, n);
-        s.push_back('\xFF');
+        put(p, n);
+        put('\xFF');
     }
     void add(sluice_str v) { add(v.ptr ? v.ptr : "", v.ptr ? v.len : 0); }
     void add(const std::string &v) { add(v.data(), v.size()); }
@@ -123,13 +148,13 @@ struct HashBytes {
         auto r = std::to_chars(digits, digits + sizeof digits, n);
         add(digits, static_cast<size_t>(r.ptr - digits));
     }
-    void add_missing() { s.append("\xFE\xFF", 2); }
+    void add_missing() { put("\xFE\xFF", 2); }
 };
 
 // Mixes bytes[k] into h[k] for K hashes at once, the same results as one at a time: each
 // byte of a hash waits for the one before (a multiply, about four cycles), so K hashes side
 // by side take about as long as one.
-template <size_t K> void mix_together(StableHash *h, const std::string *const *bytes) {
+template <size_t K> void mix_together(StableHash *h, const Bytes *const *bytes) {
     size_t common = bytes[0]->size();
     for (size_t k = 1; k < K; k++) common = std::min(common, bytes[k]->size());
     uint64_t a[K], b[K];
@@ -150,42 +175,59 @@ template <size_t K> void mix_together(StableHash *h, const std::string *const *b
 
 // ---- a growable text, appended without checks per byte -----------------------------------
 
-struct Text {
-    std::string s;
-    void put(const char *p, size_t n) { s.append(p, n); }
-    void put(const char *lit) { s.append(lit); }
-    void put(char c) { s.push_back(c); }
+struct Text : Bytes {
+    using Bytes::put;
     void put_u64(uint64_t v) {
         char digits[24];
         auto r = std::to_chars(digits, digits + sizeof digits, v);
-        s.append(digits, static_cast<size_t>(r.ptr - digits));
+        put(digits, static_cast<size_t>(r.ptr - digits));
     }
     // `p` as a quoted, escaped JSON string (the escapes of sr_write_json_string).
-    void put_string(const char *p, size_t n) {
+    void put_string(const char *p, size_t len) {
+        // Most strings need no escape: copied as they are checked, quotes around.
+        if (len > room.size() - n || room.size() - n - len < 2) grow(len + 2);
+        char *o = &room[n];
+        o[0] = '"';
+        size_t i = 0;
+        for (; i < len; i++) {
+            const unsigned char c = static_cast<unsigned char>(p[i]);
+            if (c < 0x20 || c == '"' || c == '\\') break;
+            o[1 + i] = static_cast<char>(c);
+        }
+        if (i == len) {
+            o[1 + len] = '"';
+            n += len + 2;
+            return;
+        }
+        n += 1 + i;
+        put_escaped(p + i, len - i);
+        put('"');
+    }
+    // The rest of a string from its first byte that needs an escape (the escapes of
+    // sr_write_json_string).
+    void put_escaped(const char *p, size_t len) {
         static const char hexd[] = "0123456789abcdef";
-        s.push_back('"');
         size_t run = 0;  // bytes since the last escape, appended at once
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < len; i++) {
             unsigned char c = static_cast<unsigned char>(p[i]);
             if (c >= 0x20 && c != '"' && c != '\\') continue;
-            s.append(p + run, i - run);
+            put(p + run, i - run);
             run = i + 1;
             switch (c) {
-            case '"': s.append("\\\""); break;
-            case '\\': s.append("\\\\"); break;
-            case '\n': s.append("\\n"); break;
-            case '\r': s.append("\\r"); break;
-            case '\t': s.append("\\t"); break;
-            case '\b': s.append("\\b"); break;
-            case '\f': s.append("\\f"); break;
+            case '"': put("\\\""); break;
+            case '\\': put("\\\\"); break;
+            case '\n': put("\\n"); break;
+            case '\r': put("\\r"); break;
+            case '\t': put("\\t"); break;
+            case '\b': put("\\b"); break;
+            case '\f': put("\\f"); break;
             default: {
                 char u[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 0xF]};
-                s.append(u, 6);
+                put(u, 6);
             }
             }
         }
-        s.append(p + run, n - run);
-        s.push_back('"');
+        put(p + run, len - run);
     }
     void put_string(sluice_str v) { put_string(v.ptr ? v.ptr : "", v.ptr ? v.len : 0); }
 };
@@ -636,11 +678,11 @@ extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_
             prefix.add(parts->pipeline);
             prefix.add(parts->stage);
             prefix.add_u64(parts->batch);
-            w->prefix.mix(prefix.s);
+            w->prefix.mix(prefix);
             keyed.add(parts->namespace_name);
             keyed.add(parts->pipeline);
             keyed.add(parts->stage);
-            w->keyed.mix(keyed.s);
+            w->keyed.mix(keyed);
             w->has_key_fields = parts->has_key_fields != 0;
             w->key_field_names = nullptr;
             if (w->has_key_fields && parts->nkey_fields > 0) {
@@ -665,8 +707,8 @@ extern "C" sr_envelope_writer *sr_envelope_writer_new(sr_arena *arena, const sr_
             m.put(",\"timestamp\":");
             m.put_string(parts->timestamp);
             m.put(",\"count\":");
-            w->middle = std::move(m.s);
-            w->json.s.reserve(512);
+            w->middle = m.str();
+            w->json.grow(512);
         } catch (...) {
             delete w;
             throw;
@@ -682,7 +724,7 @@ namespace {
 // The bytes of an envelope's key after the writer's `keyed` part: its key fields' names
 // and values (a missing one marked), or the whole payload's.
 void key_bytes(const sr_envelope_writer *w, const sluice_kv *payload, size_t npayload, HashBytes &out) {
-    out.s.clear();
+    out.clear();
     if (w->has_key_fields) {
         for (const std::string &field : w->key_fields) {
             out.add(field);
@@ -699,7 +741,7 @@ void key_bytes(const sr_envelope_writer *w, const sluice_kv *payload, size_t npa
 // The bytes of the id of an envelope with no life after the writer's `prefix`: its ordinal
 // and its payload.
 void id_bytes(const sluice_kv *payload, size_t npayload, uint64_t ordinal, HashBytes &out) {
-    out.s.clear();
+    out.clear();
     out.add_int(static_cast<int64_t>(ordinal));
     for (size_t i = 0; i < npayload; i++) {
         out.add(payload[i].key);
@@ -714,7 +756,7 @@ sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size
                              const StableHash &key, const StableHash &id, const StableHash &incident) {
     const sluice_kv *payload = given;
     Text &j = w->json;
-    j.s.clear();
+    j.clear();
     char hex[32];
     j.put("{\"id\":\"");
     id.hex(hex);
@@ -734,7 +776,7 @@ sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size
         j.put(",\"severity\":");
         j.put_string(life->severity);
         j.put(",\"incident\":\"");
-        incident_offset = j.s.size();
+        incident_offset = j.size();
         incident.hex(hex);
         j.put(hex, 32);
         j.put('"');
@@ -770,7 +812,7 @@ sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size
     std::memset(a, 0, sizeof *a);
     a->size = static_cast<uint32_t>(sizeof(sluice_alert));
     a->npayload = static_cast<uint32_t>(npayload);
-    a->id = arena_copy(arena, j.s.data() + 7, 32);
+    a->id = arena_copy(arena, j.data() + 7, 32);
     a->namespace_name = w->namespace_name;
     a->pipeline = w->pipeline;
     a->stage = w->stage;
@@ -779,7 +821,7 @@ sluice_alert *write_envelope(sr_envelope_writer *w, const sluice_kv *given, size
     a->timestamp_ms = w->timestamp_ms;
     a->count = count;
     a->payload = given;
-    a->json = arena_copy(arena, j.s.data(), j.s.size());
+    a->json = arena_copy(arena, j.data(), j.size());
     // The key's 32 digits follow `{"id":"<32>","key":"` in the JSON just copied.
     a->key = sluice_str{a->json.ptr + 48, 32};
     a->nkey_fields = w->has_key_fields ? static_cast<uint32_t>(w->key_fields.size()) : 0;
@@ -812,18 +854,18 @@ extern "C" sluice_alert *sr_envelope_write(sr_envelope_writer *w, const sluice_k
         HashBytes &kb = w->key_bytes[0], &ib = w->id_bytes[0];
         key_bytes(w, payload, npayload, kb);
         StableHash key = w->keyed;
-        key.mix(kb.s);
+        key.mix(kb);
         // The incident's number, never given twice in a stage: the same when the incident
         // is made again after a restart.
-        ib.s.clear();
+        ib.clear();
         ib.add_int(static_cast<int64_t>(life->incident));
         StableHash incident = key;
-        incident.mix(ib.s);
-        ib.s.clear();
+        incident.mix(ib);
+        ib.clear();
         ib.add(life->notification);
         ib.add_int(life->resolved ? life->ends_at_ms : w->timestamp_ms);
         StableHash id = incident;
-        id.mix(ib.s);
+        id.mix(ib);
         return write_envelope(w, given, npayload, count, invalid, ninvalid, life, key, id, incident);
     });
 }
@@ -845,14 +887,14 @@ extern "C" int sr_envelope_write_many(sr_envelope_writer *w, const sr_envelope_i
             // Four keys side by side, then four ids; fewer left at the end: each one's key
             // and id side by side.
             if (m == 4) {
-                const std::string *kb[4] = {&w->key_bytes[0].s, &w->key_bytes[1].s, &w->key_bytes[2].s, &w->key_bytes[3].s};
-                const std::string *ib[4] = {&w->id_bytes[0].s, &w->id_bytes[1].s, &w->id_bytes[2].s, &w->id_bytes[3].s};
+                const Bytes *kb[4] = {&w->key_bytes[0], &w->key_bytes[1], &w->key_bytes[2], &w->key_bytes[3]};
+                const Bytes *ib[4] = {&w->id_bytes[0], &w->id_bytes[1], &w->id_bytes[2], &w->id_bytes[3]};
                 mix_together<4>(keys, kb);
                 mix_together<4>(ids, ib);
             } else {
                 for (size_t k = 0; k < m; k++) {
                     StableHash h[2] = {keys[k], ids[k]};
-                    const std::string *bytes[2] = {&w->key_bytes[k].s, &w->id_bytes[k].s};
+                    const Bytes *bytes[2] = {&w->key_bytes[k], &w->id_bytes[k]};
                     mix_together<2>(h, bytes);
                     keys[k] = h[0];
                     ids[k] = h[1];
