@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <charconv>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -154,6 +157,43 @@ struct HashBytes : Bytes {
 // Mixes bytes[k] into h[k] for K hashes at once, the same results as one at a time: each
 // byte of a hash waits for the one before (a multiply, about four cycles), so K hashes side
 // by side take about as long as one.
+#if defined(__x86_64__)
+// Four hashes' two halves in the eight lanes of one register, eight bytes of each input at a
+// time: per byte a shift, an and, an xor, a multiply and a rotate (of the b lanes) for all
+// four, where the scalar loop takes about six instructions per half. The bytes [0, n) of
+// each input (n a multiple of 8); the same results as StableHash::mix byte by byte.
+__attribute__((target("avx512f,avx512dq"))) void mix4_wide(uint64_t *a, uint64_t *b, const unsigned char *const *p,
+                                                            size_t n) {
+    __m512i h = _mm512_set_epi64(static_cast<long long>(b[3]), static_cast<long long>(a[3]), static_cast<long long>(b[2]),
+                                 static_cast<long long>(a[2]), static_cast<long long>(b[1]), static_cast<long long>(a[1]),
+                                 static_cast<long long>(b[0]), static_cast<long long>(a[0]));
+    const __m512i prime = _mm512_set1_epi64(static_cast<long long>(StableHash::kPrime));
+    const __m512i turn = _mm512_set_epi64(7, 0, 7, 0, 7, 0, 7, 0);  // b lanes rotate by 7
+    const __m512i byte = _mm512_set1_epi64(0xFF);
+    for (size_t i = 0; i < n; i += 8) {
+        long long w[4];
+        for (int k = 0; k < 4; k++) std::memcpy(&w[k], p[k] + i, 8);
+        __m512i v = _mm512_set_epi64(w[3], w[3], w[2], w[2], w[1], w[1], w[0], w[0]);
+        for (int j = 0; j < 8; j++) {
+            h = _mm512_mullo_epi64(_mm512_xor_si512(h, _mm512_and_si512(v, byte)), prime);
+            h = _mm512_rolv_epi64(h, turn);
+            v = _mm512_srli_epi64(v, 8);
+        }
+    }
+    alignas(64) uint64_t out[8];
+    _mm512_store_si512(reinterpret_cast<void *>(out), h);
+    for (int k = 0; k < 4; k++) {
+        a[k] = out[2 * k];
+        b[k] = out[2 * k + 1];
+    }
+}
+
+const bool can_mix4_wide = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}();
+#endif
+
 template <size_t K> void mix_together(StableHash *h, const Bytes *const *bytes) {
     size_t common = bytes[0]->size();
     for (size_t k = 1; k < K; k++) common = std::min(common, bytes[k]->size());
@@ -164,10 +204,19 @@ template <size_t K> void mix_together(StableHash *h, const Bytes *const *bytes) 
         b[k] = h[k].b;
         p[k] = reinterpret_cast<const unsigned char *>(bytes[k]->data());
     }
-    for (size_t i = 0; i < common; i++)
+    size_t i = 0;
+#if defined(__x86_64__)
+    if constexpr (K == 4) {
+        if (can_mix4_wide && common >= 8) {
+            i = common & ~size_t(7);
+            mix4_wide(a, b, p, i);
+        }
+    }
+#endif
+    for (; i < common; i++)
         for (size_t k = 0; k < K; k++) StableHash::mix(a[k], b[k], p[k][i]);
     for (size_t k = 0; k < K; k++) {
-        for (size_t i = common; i < bytes[k]->size(); i++) StableHash::mix(a[k], b[k], p[k][i]);
+        for (size_t j = common; j < bytes[k]->size(); j++) StableHash::mix(a[k], b[k], p[k][j]);
         h[k].a = a[k];
         h[k].b = b[k];
     }
