@@ -291,10 +291,10 @@ sluice_str arena_copy(sr_arena *arena, const char *p, size_t n) {
 
 // ---- aggregation ------------------------------------------------------------------------------
 
-// A batch's groups are folded in alert by alert: as a stage raises them (sr_aggregator_add,
-// from the plugin's own memory: nothing copied but a new group's values), or from alerts
-// already copied (sr_aggregate); sr_aggregator_finish writes one alert per group and starts
-// afresh. A call's alerts can be taken back (sr_aggregator_mark, sr_aggregator_rollback).
+// A batch's groups are folded in alert by alert: as a stage raises them (sr_aggregator_add:
+// nothing kept but a new group's values), or from alerts already copied (sr_aggregate, which
+// then writes one alert per group and starts the next batch: finish). A call's alerts can be
+// taken back (sr_aggregator_mark, sr_aggregator_rollback).
 struct sr_aggregator {
     std::vector<std::string> group_by;
     struct Aggregate {
@@ -310,11 +310,23 @@ struct sr_aggregator {
         uint64_t present, numbers;
         double sum, min, max;
     };
-    std::vector<int32_t> slots;          // group + 1, or 0 when empty; power-of-two count
-    std::vector<uint64_t> hashes;        // per group
-    std::vector<size_t> starts;          // per group: where its key begins in `pool` (+ end)
+    // A slot: its group + 1 (0: empty) and the top half of the group's hash, so that a
+    // probe reads one line before it finds its group. (An alert's look-up touches its slot,
+    // its group, its key's bytes and its accumulators: each a cache line the batch's
+    // records may have pushed out since the group's last alert.)
+    struct Slot {
+        uint32_t group;
+        uint32_t tag;
+    };
+    struct Group {
+        uint64_t hash;
+        uint64_t count;  // its raw alerts
+        size_t start;    // where its key begins in `pool`
+        size_t len;      // and its length
+    };
+    std::vector<Slot> slots;             // power-of-two count
+    std::vector<Group> groups;
     std::string pool;                    // the groups' keys, one after the other
-    std::vector<uint64_t> counts;        // per group: its raw alerts
     std::vector<Accumulator> accumulators;  // group * aggregates + aggregate
     std::vector<const sluice_kv *> parts;  // per alert: its groupBy entries (null: missing)
     uint64_t pending = 0;                // alerts folded in since the last finish
@@ -329,12 +341,12 @@ struct sr_aggregator {
     std::vector<Accumulator> saved_accumulators;
 
     std::vector<sluice_kv> snapshot;  // a plugin's pairs as they were checked
+    std::string scratch;              // and their bytes, copied once
 
     sr_aggregator(std::vector<std::string> by, std::vector<Aggregate> aggs)
         : group_by(std::move(by)), aggregates(std::move(aggs)) {
         parts.assign(group_by.size(), nullptr);
-        slots.assign(64, 0);
-        starts.assign(1, 0);
+        slots.assign(64, Slot{0, 0});
     }
 
     // Mixes a word into a hash.
@@ -398,37 +410,32 @@ struct sr_aggregator {
         return true;
     }
 
-    // Whether group g's values (as copied into `pool`) are valid UTF-8.
-    bool utf8_key(size_t g) const {
-        const char *p = pool.data() + starts[g];
-        for (size_t k = 0; k < parts.size(); k++) {
-            uint32_t len;
-            std::memcpy(&len, p, 4);
-            p += 4;
-            if (len == UINT32_MAX) continue;
-            if (!valid_utf8(p, len)) return false;
-            p += len;
-        }
+    // Whether the values in `parts` are valid UTF-8.
+    bool utf8_parts() const {
+        for (const sluice_kv *kv : parts)
+            if (kv && !valid_utf8(kv->value.ptr, kv->value.len)) return false;
         return true;
     }
 
     // The group of the key in `parts` (hash `h`, `len` bytes): an existing one, or a new
-    // one (then `is_new`).
-    size_t group(uint64_t h, size_t len, bool *is_new) {
+    // one (then `is_new`). With `check`, no group is made of values that are not UTF-8:
+    // then SIZE_MAX. (A group's values are UTF-8, so such values are no group's.)
+    size_t group(uint64_t h, size_t len, bool check, bool *is_new) {
         const size_t mask = slots.size() - 1;
+        const uint32_t tag = static_cast<uint32_t>(h >> 32);
         size_t slot = static_cast<size_t>(h) & mask;
-        while (int32_t e = slots[slot]) {
-            size_t g = static_cast<size_t>(e - 1);
-            if (hashes[g] == h && starts[g + 1] - starts[g] == len && same_key(pool.data() + starts[g])) {
+        for (Slot e; (e = slots[slot]).group != 0; slot = (slot + 1) & mask) {
+            if (e.tag != tag) continue;
+            const Group &gr = groups[e.group - 1];
+            if (gr.hash == h && gr.len == len && same_key(pool.data() + gr.start)) {
                 *is_new = false;
-                return g;
+                return e.group - 1;
             }
-            slot = (slot + 1) & mask;
         }
-        // The slot is taken last: if memory runs out before, the table has no trace of it
-        // (truncate forgets the rest).
-        size_t g = hashes.size();
-        hashes.push_back(h);
+        if (check && !utf8_parts()) return SIZE_MAX;
+        // The slot is taken last: if memory runs out before, the table has no trace of the
+        // group (the caller forgets the key's bytes).
+        const size_t g = groups.size(), start = pool.size();
         for (const sluice_kv *kv : parts) {
             const uint32_t n = kv ? static_cast<uint32_t>(kv->value.len) : UINT32_MAX;
             char bytes[4];
@@ -436,66 +443,62 @@ struct sr_aggregator {
             pool.append(bytes, 4);
             if (kv && n) pool.append(kv->value.ptr, n);
         }
-        starts.push_back(pool.size());
-        if (hashes.size() * 2 > slots.size()) rehash(slots.size() * 2);
-        else slots[slot] = static_cast<int32_t>(g + 1);
+        groups.push_back(Group{h, 0, start, len});
+        if (groups.size() * 2 > slots.size()) rehash(slots.size() * 2);
+        else slots[slot] = Slot{static_cast<uint32_t>(g + 1), tag};
         *is_new = true;
         return g;
     }
 
-    // The groups from `keep` on forgotten (their counts and accumulators too).
+    // The groups from `keep` on forgotten (their keys and accumulators too).
     void truncate(size_t keep) {
-        if (hashes.size() <= keep) return;
-        hashes.resize(keep);
-        pool.resize(starts[keep]);
-        starts.resize(keep + 1);  // (never longer: a group's start is pushed after its hash)
-        counts.resize(keep);
+        if (groups.size() <= keep) return;
+        pool.resize(groups[keep].start);
+        groups.resize(keep);
         accumulators.resize(keep * aggregates.size());
         rehash(slots.size());
     }
 
     void rehash(size_t nslots) {
-        slots.assign(nslots, 0);
-        size_t mask = slots.size() - 1;
-        for (size_t g = 0; g < hashes.size(); g++) {
-            size_t slot = static_cast<size_t>(hashes[g]) & mask;
-            while (slots[slot] != 0) slot = (slot + 1) & mask;
-            slots[slot] = static_cast<int32_t>(g + 1);
+        std::vector<Slot> fresh(nslots, Slot{0, 0});  // (the old table stays whole if this throws)
+        const size_t mask = nslots - 1;
+        for (size_t g = 0; g < groups.size(); g++) {
+            size_t slot = static_cast<size_t>(groups[g].hash) & mask;
+            while (fresh[slot].group != 0) slot = (slot + 1) & mask;
+            fresh[slot] = Slot{static_cast<uint32_t>(g + 1), static_cast<uint32_t>(groups[g].hash >> 32)};
         }
+        slots.swap(fresh);
     }
 
-    // Folds in one alert (`n` pairs). With `check`, a new group's values are checked as
-    // copied: when they are not UTF-8 nothing is folded and this returns false (the payload
-    // is then folded from its cleaned copy, which makes its group what a copied alert's is).
+    // Folds in one alert (`n` pairs). With `check`, a new group's values are checked: when
+    // they are not UTF-8 nothing is folded and this returns false (the payload is then folded
+    // from its cleaned copy, which makes its group what a copied alert's is).
     bool fold(const sluice_kv *payload, size_t n, bool check) {
         const size_t nagg = aggregates.size();
         for (size_t k = 0; k < group_by.size(); k++) parts[k] = entry(payload, n, group_by[k]);
         size_t len;
         const uint64_t h = key_hash(&len);
         bool is_new;
-        const size_t before = hashes.size();
+        const size_t before = groups.size(), pool_before = pool.size();
         size_t g;
         try {
-            g = group(h, len, &is_new);
-            if (is_new) {
-                counts.push_back(0);
-                accumulators.resize(accumulators.size() + nagg, Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
-            }
+            g = group(h, len, check, &is_new);
+            if (g == SIZE_MAX) return false;
+            if (is_new)
+                for (size_t i = 0; i < nagg; i++) accumulators.push_back(Accumulator{0, 0, 0.0, HUGE_VAL, -HUGE_VAL});
         } catch (...) {
-            truncate(before);  // no group without its counts
+            truncate(before);  // no group without its accumulators
+            pool.resize(pool_before);
+            accumulators.resize(before * nagg);
             throw;
         }
-        if (is_new) {
-            if (check && !utf8_key(g)) {
-                truncate(g);
-                return false;
-            }
-        } else if (g < mark_groups && !saved) {
-            saved_counts.assign(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(mark_groups));
+        if (!is_new && g < mark_groups && !saved) {
+            saved_counts.resize(mark_groups);
+            for (size_t k = 0; k < mark_groups; k++) saved_counts[k] = groups[k].count;
             saved_accumulators.assign(accumulators.begin(), accumulators.begin() + static_cast<std::ptrdiff_t>(mark_groups * nagg));
             saved = true;
         }
-        counts[g] += 1;
+        groups[g].count += 1;
         pending += 1;
         for (size_t i = 0; i < nagg; i++) {
             const Aggregate &spec = aggregates[i];
@@ -515,14 +518,14 @@ struct sr_aggregator {
     }
 
     void mark() {
-        mark_groups = hashes.size();
+        mark_groups = groups.size();
         mark_pending = pending;
         saved = false;
     }
 
     void rollback() {
         if (saved) {
-            std::copy(saved_counts.begin(), saved_counts.end(), counts.begin());
+            for (size_t k = 0; k < saved_counts.size(); k++) groups[k].count = saved_counts[k];
             std::copy(saved_accumulators.begin(), saved_accumulators.end(), accumulators.begin());
         }
         truncate(mark_groups);
@@ -533,11 +536,9 @@ struct sr_aggregator {
     // No group: the next batch starts (as many slots as the last one needed: a stage's
     // groups change little from one batch to the next, so the table rarely grows).
     void clear() {
-        std::fill(slots.begin(), slots.end(), 0);
-        hashes.clear();
-        starts.assign(1, 0);
+        std::fill(slots.begin(), slots.end(), Slot{0, 0});
+        groups.clear();
         pool.clear();
-        counts.clear();
         accumulators.clear();
         pending = 0;
         mark_groups = 0;
@@ -568,7 +569,7 @@ inline bool ascii(const char *p, size_t n) {
 
 int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) {
     *out = nullptr;
-    const size_t ngroups = counts.size();
+    const size_t ngroups = groups.size();
     if (ngroups == 0) {
         clear();
         return 0;
@@ -578,7 +579,7 @@ int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) 
     auto *names = static_cast<sluice_str *>(arena_alloc(arena, sizeof(sluice_str) * (nby + nagg + 1), alignof(sluice_str)));
     for (size_t i = 0; i < nby; i++) names[i] = arena_copy(arena, group_by[i].data(), group_by[i].size());
     for (size_t i = 0; i < nagg; i++) names[nby + i] = arena_copy(arena, aggregates[i].name.data(), aggregates[i].name.size());
-    auto *groups = static_cast<sr_aggregated_alert *>(
+    auto *made = static_cast<sr_aggregated_alert *>(
         arena_alloc(arena, sizeof(sr_aggregated_alert) * ngroups, alignof(sr_aggregated_alert)));
     const size_t capacity = nby + nagg;
     for (size_t g = 0; g < ngroups; g++) {
@@ -586,7 +587,7 @@ int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) 
         auto *invalid = static_cast<uint64_t *>(arena_alloc(arena, sizeof(uint64_t) * (nagg ? nagg : 1), alignof(uint64_t)));
         size_t k = 0;
         // The group's values, as its key holds them: those its alerts have.
-        const char *p = pool.data() + starts[g];
+        const char *p = pool.data() + groups[g].start;
         for (size_t f = 0; f < nby; f++) {
             uint32_t len;
             std::memcpy(&len, p, 4);
@@ -595,7 +596,7 @@ int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) 
             kvs[k++] = sluice_kv{names[f], arena_copy(arena, p, len)};
             p += len;
         }
-        const uint64_t alerts_in_group = counts[g];
+        const uint64_t alerts_in_group = groups[g].count;
         for (size_t i = 0; i < nagg; i++) {
             const Aggregate &spec = aggregates[i];
             const Accumulator &acc = accumulators[g * nagg + i];
@@ -629,10 +630,10 @@ int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) 
             }
             kvs[k++] = sluice_kv{names[nby + i], arena_copy(arena, text, len)};
         }
-        groups[g] = sr_aggregated_alert{kvs, k, alerts_in_group, invalid};
+        made[g] = sr_aggregated_alert{kvs, k, alerts_in_group, invalid};
     }
     clear();
-    *out = groups;
+    *out = made;
     return static_cast<int64_t>(ngroups);
 }
 
@@ -664,13 +665,27 @@ extern "C" int sr_aggregator_add(sr_aggregator *agg, sr_arena *arena, const slui
     return guard_err(err, cap, [&]() -> int {
         if (agg->snapshot.size() < count) agg->snapshot.resize(count);
         sluice_kv *pairs = agg->snapshot.data();
-        if (check_alert_payload(payload, count, max_bytes, pairs, err, cap) != 0) return -1;
+        uint64_t bytes = 0;
+        if (check_alert_payload(payload, count, max_bytes, pairs, &bytes, err, cap) != 0) return -1;
+        // The bytes copied once, out of the plugin's reach: every check and every use below
+        // reads this copy (a plugin's thread changing them meanwhile changes nothing here).
+        agg->scratch.resize(static_cast<size_t>(bytes));
+        char *to = agg->scratch.data();
+        for (uint32_t i = 0; i < count; i++) {
+            for (sluice_str *part : {&pairs[i].key, &pairs[i].value}) {
+                if (part->len) std::memcpy(to, part->ptr, part->len);
+                part->ptr = to;
+                to += part->len;
+            }
+        }
         // A name that is not ASCII may be cleaned into a groupBy or aggregate field's name:
-        // such a payload, and one whose new group's values are not UTF-8, is folded from its
-        // copy (sr_copy_kvs), as sr_aggregate would fold it.
+        // such a payload, and one that would open a group with values that are not UTF-8, is
+        // folded from its cleaned copy (sr_copy_kvs), as sr_aggregate would fold it.
         bool plain = true;
         for (uint32_t i = 0; i < count && plain; i++) plain = ascii(pairs[i].key.ptr, pairs[i].key.len);
-        if (plain && agg->fold(pairs, count, true)) return 0;
+        const bool folded = plain && agg->fold(pairs, count, true);
+        if (agg->scratch.capacity() > (1u << 20)) std::string().swap(agg->scratch);  // a rare big payload's room
+        if (folded) return 0;
         const sluice_kv *copy = nullptr;
         if (sr_copy_kvs(arena, payload, count, max_bytes, &copy, err, cap) != 0) return -1;
         agg->fold(copy, count, false);

@@ -768,11 +768,10 @@ extern "C" int sr_copy_kvs(sr_arena *arena, const sluice_kv *kvs, uint32_t count
 
 namespace sluice_records {
 
-int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, sluice_kv *snapshot, char *err,
-                        size_t cap) {
+int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, sluice_kv *snapshot, uint64_t *bytes,
+                        char *err, size_t cap) {
     const sluice_kv *in = nullptr;
-    uint64_t bytes = 0;
-    return check_kvs(Direct{}, kvs, count, max_bytes, &in, &bytes, snapshot, err, cap);
+    return check_kvs(Direct{}, kvs, count, max_bytes, &in, bytes, snapshot, err, cap);
 }
 
 bool valid_utf8(const char *p, size_t n) { return is_utf8(p, n); }

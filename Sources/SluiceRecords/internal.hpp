@@ -25,9 +25,10 @@ void set_error(char *err, size_t cap, const char *fmt, ...);
 
 // sr_copy_kvs's checks of an alert payload a plugin built (a NULL pointer, more than
 // `max_bytes` of text), made without copying it: 0 with the pairs as checked in
-// `snapshot` (`count` of them), or -1 with the reason in `err`.
-int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, sluice_kv *snapshot, char *err,
-                        size_t cap);
+// `snapshot` (`count` of them) and their bytes in all in `*bytes`, or -1 with the reason
+// in `err`.
+int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes, sluice_kv *snapshot, uint64_t *bytes,
+                        char *err, size_t cap);
 
 // Whether [p, p + n) is valid UTF-8.
 bool valid_utf8(const char *p, size_t n);

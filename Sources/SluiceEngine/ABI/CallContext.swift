@@ -176,8 +176,6 @@ final class CallContext {
     var aggregator: AlertAggregator? {
         didSet { hot.pointee.aggregator = aggregator?.table }
     }
-    /// The alerts folded into `aggregator` during the batch.
-    var foldedAlerts: Int { hot.pointee.folded }
     // Accumulated over the instance's life
     var counters: [String: Int64] = [:]
     var rejectedAlerts = 0

@@ -5,7 +5,8 @@ import SluicePluginABI
 /// Everything that happens to alerts between the stages that raise them and the services
 /// that receive them, for one run of a pipeline:
 ///
-///     raw alerts of a batch, per stage
+///     raw alerts of a batch, per stage (those of an aggregated stage in the host's process
+///     folded into their groups as it raised them: AlertAggregator)
 ///       ─► envelopes: one per group of the stage's `alerts` section (aggregated), or one per
 ///          alert; each with its stable key (Alerts/AlertEnvelope.swift)
 ///       ─► routes: the alerts connections whose `when` the envelope makes true (none:
@@ -159,6 +160,12 @@ final class AlertFlow {
         return raiser.aggregator
     }
 
+    /// Whether the stages raised any alert this batch: `raised` (copied) or folded into an
+    /// aggregator.
+    func anyRaised(_ raised: [Int: [RawAlertRef]]) -> Bool {
+        raised.values.contains { !$0.isEmpty } || raisers.values.contains { ($0.aggregator?.pending ?? 0) > 0 }
+    }
+
     /// Whether some stage has alerts with a life (a condition).
     var hasLife: Bool { raisers.values.contains { $0.monitor != nil } }
 
@@ -214,7 +221,8 @@ final class AlertFlow {
     }
 
     /// The alerts the stages raised in batch `id` (stage position → its raw alerts, in
-    /// `arena`, the batch's): made into envelopes, routed and published. Returns when every
+    /// `arena`, the batch's; and those folded into their stage's aggregator):
+    /// made into envelopes, routed and published. Returns when every
     /// publisher is done with them (delivered, refused or spooled).
     /// `records(position)`: the records a stage took in (event-time windows read their
     /// times too).

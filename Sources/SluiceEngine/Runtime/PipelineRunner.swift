@@ -261,12 +261,13 @@ public final class PipelineRunner {
             sinksWrote = false
             if let error = runStages(batch.id) { failure = error; failedBatch = batch.id; break }
             endPhase(&phases.process)
-            // (A sink's flush raises no alert: the batch's are all here.)
+            // (A sink's flush raises no alert: the batch's are all here, or folded into their
+            // stages' aggregators.)
             var raised: [Int: [RawAlertRef]] = [:]
             for (i, s) in stages.enumerated() where !s.isPublisher {
                 raised[i] = s === source ? batch.alerts : s.live.batchAlerts
             }
-            if sinksWrote && !alerts.hasLife && raised.values.contains(where: { !$0.isEmpty }) {
+            if sinksWrote && !alerts.hasLife && alerts.anyRaised(raised) {
                 // The sinks flush while the alerts are made; the alerts go out once they did.
                 let flushed = FlushResult()
                 let group = DispatchGroup()

@@ -434,12 +434,13 @@ sr_aggregator *sr_aggregator_new(const sluice_str *group_by, size_t ngroup_by,
                                  const sr_aggregate_spec *aggregates, size_t naggregates) SR_NOEXCEPT;
 void sr_aggregator_free(sr_aggregator *aggregator) SR_NOEXCEPT;
 
-/** Folds in an alert a plugin raised (emit_alert), read where the plugin built it: refused
- *  as sr_copy_kvs refuses it (a NULL pointer, more than `max_bytes` of text; `count` at
- *  most 10,000, the caller's bound), nothing kept. Its group is the one its copy's would
- *  be: a payload with a name that is not ASCII, or whose new group's values are not UTF-8,
- *  is copied into `arena` first (bytes that are not UTF-8 replaced by U+FFFD) and the copy
- *  folded. Returns 0, or -1 with the reason in `err`. */
+/** Folds in an alert a plugin raised (emit_alert): refused as sr_copy_kvs refuses it (a
+ *  NULL pointer, more than `max_bytes` of text; `count` at most 10,000, the caller's
+ *  bound), its bytes read once into the aggregator's own scratch memory, nothing kept but
+ *  a new group's values. Its group is the one its copy's would be: a payload with a name
+ *  that is not ASCII, or that would open a group with values that are not UTF-8, is copied
+ *  into `arena` (bytes that are not UTF-8 replaced by U+FFFD) and the copy folded. Returns
+ *  0, or -1 with the reason in `err`. */
 int sr_aggregator_add(sr_aggregator *aggregator, sr_arena *arena, const sluice_kv *payload, uint32_t count,
                       uint64_t max_bytes, char *err, size_t err_cap) SR_NOEXCEPT;
 /** A call begins: sr_aggregator_rollback takes back what was folded in after this. */
