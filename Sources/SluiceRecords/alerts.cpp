@@ -341,7 +341,7 @@ struct sr_aggregator {
     std::vector<Accumulator> saved_accumulators;
 
     std::vector<sluice_kv> snapshot;  // a plugin's pairs as they were checked
-    std::string scratch;              // and their bytes, copied once
+    std::vector<char> scratch;        // and their bytes, copied once
 
     sr_aggregator(std::vector<std::string> by, std::vector<Aggregate> aggs)
         : group_by(std::move(by)), aggregates(std::move(aggs)) {
@@ -550,23 +550,6 @@ struct sr_aggregator {
     int64_t finish(sr_arena *arena, const sr_aggregated_alert **out);
 };
 
-namespace {
-
-// Whether none of the bytes has its high bit set: eight at a time.
-inline bool ascii(const char *p, size_t n) {
-    uint64_t high = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        high |= w;
-    }
-    for (; i < n; i++) high |= static_cast<unsigned char>(p[i]);
-    return (high & 0x8080808080808080ull) == 0;
-}
-
-}  // namespace
-
 int64_t sr_aggregator::finish(sr_arena *arena, const sr_aggregated_alert **out) {
     *out = nullptr;
     const size_t ngroups = groups.size();
@@ -669,22 +652,23 @@ extern "C" int sr_aggregator_add(sr_aggregator *agg, sr_arena *arena, const slui
         if (check_alert_payload(payload, count, max_bytes, pairs, &bytes, err, cap) != 0) return -1;
         // The bytes copied once, out of the plugin's reach: every check and every use below
         // reads this copy (a plugin's thread changing them meanwhile changes nothing here).
-        agg->scratch.resize(static_cast<size_t>(bytes));
+        if (agg->scratch.size() < bytes + 1) agg->scratch.resize(static_cast<size_t>(bytes) + 1);
         char *to = agg->scratch.data();
-        for (uint32_t i = 0; i < count; i++) {
-            for (sluice_str *part : {&pairs[i].key, &pairs[i].value}) {
-                if (part->len) std::memcpy(to, part->ptr, part->len);
-                part->ptr = to;
-                to += part->len;
-            }
-        }
         // A name that is not ASCII may be cleaned into a groupBy or aggregate field's name:
         // such a payload, and one that would open a group with values that are not UTF-8, is
         // folded from its cleaned copy (sr_copy_kvs), as sr_aggregate would fold it.
         bool plain = true;
-        for (uint32_t i = 0; i < count && plain; i++) plain = ascii(pairs[i].key.ptr, pairs[i].key.len);
+        for (uint32_t i = 0; i < count; i++) {
+            sluice_str &key = pairs[i].key, &value = pairs[i].value;
+            plain &= copy_ascii(to, key.ptr, key.len);
+            key.ptr = to;
+            to += key.len;
+            copy_ascii(to, value.ptr, value.len);
+            value.ptr = to;
+            to += value.len;
+        }
         const bool folded = plain && agg->fold(pairs, count, true);
-        if (agg->scratch.capacity() > (1u << 20)) std::string().swap(agg->scratch);  // a rare big payload's room
+        if (agg->scratch.size() > (1u << 20)) std::vector<char>().swap(agg->scratch);  // a rare big payload's room
         if (folded) return 0;
         const sluice_kv *copy = nullptr;
         if (sr_copy_kvs(arena, payload, count, max_bytes, &copy, err, cap) != 0) return -1;

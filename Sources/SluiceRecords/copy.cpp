@@ -466,41 +466,6 @@ static int sr_flat_import_output_(const char *base, uint64_t size, uint64_t offs
     return 0;
 }
 
-// Copies n bytes and tells whether none has its high bit set: eight bytes at a time, the
-// last word overlapping the one before (no loop over single bytes for the short strings of
-// alert payloads). The bytes checked are the bytes copied, whatever the source does meanwhile.
-inline bool copy_ascii(char *dst, const char *src, size_t n) {
-    uint64_t high = 0;
-    if (n >= 8) {
-        size_t i = 0;
-        uint64_t w;
-        for (; i + 8 <= n; i += 8) {
-            std::memcpy(&w, src + i, 8);
-            high |= w;
-            std::memcpy(dst + i, &w, 8);
-        }
-        if (i < n) {
-            std::memcpy(&w, src + n - 8, 8);
-            high |= w;
-            std::memcpy(dst + n - 8, &w, 8);
-        }
-    } else if (n >= 4) {
-        uint32_t a, b;
-        std::memcpy(&a, src, 4);
-        std::memcpy(&b, src + n - 4, 4);
-        high = a | b;
-        std::memcpy(dst, &a, 4);
-        std::memcpy(dst + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            char c = src[i];
-            high |= static_cast<unsigned char>(c);
-            dst[i] = c;
-        }
-    }
-    return (high & 0x8080808080808080ull) == 0;
-}
-
 // An alert payload of `count` pairs into the arena: every pointer checked as the source
 // says, at most `max_bytes` of text (before repair), each string copied NUL-terminated and
 // made valid UTF-8. Nothing is allocated for a payload that is refused: the pairs are
@@ -563,7 +528,7 @@ int import_kvs(const Src &src, const sluice_kv *stored, uint32_t count, uint64_t
                 return -1;
             }
             copied += n;
-            bool ascii = n == 0 || copy_ascii(text, src.at(s->ptr, n), n);
+            bool ascii = n == 0 || sluice_records::copy_ascii(text, src.at(s->ptr, n), n);
             text[n] = 0;
             if (ascii || is_utf8(text, n)) {
                 *s = sluice_str{text, n};

@@ -33,6 +33,41 @@ int check_alert_payload(const sluice_kv *kvs, uint32_t count, uint64_t max_bytes
 // Whether [p, p + n) is valid UTF-8.
 bool valid_utf8(const char *p, size_t n);
 
+// Copies n bytes and tells whether none has its high bit set: eight bytes at a time, the
+// last word overlapping the one before (no loop over single bytes for the short strings of
+// alert payloads). The bytes checked are the bytes copied, whatever the source does meanwhile.
+inline bool copy_ascii(char *dst, const char *src, size_t n) {
+    uint64_t high = 0;
+    if (n >= 8) {
+        size_t i = 0;
+        uint64_t w;
+        for (; i + 8 <= n; i += 8) {
+            std::memcpy(&w, src + i, 8);
+            high |= w;
+            std::memcpy(dst + i, &w, 8);
+        }
+        if (i < n) {
+            std::memcpy(&w, src + n - 8, 8);
+            high |= w;
+            std::memcpy(dst + n - 8, &w, 8);
+        }
+    } else if (n >= 4) {
+        uint32_t a, b;
+        std::memcpy(&a, src, 4);
+        std::memcpy(&b, src + n - 4, 4);
+        high = a | b;
+        std::memcpy(dst, &a, 4);
+        std::memcpy(dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char c = src[i];
+            high |= static_cast<unsigned char>(c);
+            dst[i] = c;
+        }
+    }
+    return (high & 0x8080808080808080ull) == 0;
+}
+
 // Runs `body` at the C boundary: an exception (memory ran out) becomes `failed`.
 template <class R, class F>
 R guard(R failed, F &&body) noexcept {
