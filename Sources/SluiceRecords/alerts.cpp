@@ -459,15 +459,21 @@ struct sr_aggregator {
         rehash(slots.size());
     }
 
+    // The slots made again for the groups there are: in place at the same size (which
+    // cannot fail: a rollback and truncate rely on it), or in a new array when the table
+    // grows (the old one stays whole if memory runs out).
     void rehash(size_t nslots) {
-        std::vector<Slot> fresh(nslots, Slot{0, 0});  // (the old table stays whole if this throws)
+        std::vector<Slot> fresh;
+        if (nslots != slots.size()) fresh.assign(nslots, Slot{0, 0});
+        else std::fill(slots.begin(), slots.end(), Slot{0, 0});
+        std::vector<Slot> &to = nslots != slots.size() ? fresh : slots;
         const size_t mask = nslots - 1;
         for (size_t g = 0; g < groups.size(); g++) {
             size_t slot = static_cast<size_t>(groups[g].hash) & mask;
-            while (fresh[slot].group != 0) slot = (slot + 1) & mask;
-            fresh[slot] = Slot{static_cast<uint32_t>(g + 1), static_cast<uint32_t>(groups[g].hash >> 32)};
+            while (to[slot].group != 0) slot = (slot + 1) & mask;
+            to[slot] = Slot{static_cast<uint32_t>(g + 1), static_cast<uint32_t>(groups[g].hash >> 32)};
         }
-        slots.swap(fresh);
+        if (&to == &fresh) slots.swap(fresh);
     }
 
     // Folds in one alert (`n` pairs). With `check`, a new group's values are checked: when
@@ -668,7 +674,8 @@ extern "C" int sr_aggregator_add(sr_aggregator *agg, sr_arena *arena, const slui
             to += value.len;
         }
         const bool folded = plain && agg->fold(pairs, count, true);
-        if (agg->scratch.size() > (1u << 20)) std::vector<char>().swap(agg->scratch);  // a rare big payload's room
+        // A rare big payload's room is given back once payloads are small again.
+        if (agg->scratch.size() > (1u << 20) && bytes < agg->scratch.size() / 4) std::vector<char>().swap(agg->scratch);
         if (folded) return 0;
         const sluice_kv *copy = nullptr;
         if (sr_copy_kvs(arena, payload, count, max_bytes, &copy, err, cap) != 0) return -1;
