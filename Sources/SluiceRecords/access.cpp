@@ -5,6 +5,7 @@
 #include "sluice_records.h"
 #include "internal.hpp"
 
+#include <atomic>
 #include <cstring>
 
 using namespace sluice_records;
@@ -134,4 +135,63 @@ extern "C" int sr_materialize_value(sr_arena *arena, const sluice_value *in, slu
     }
     *out = *in;
     return 0;
+}
+
+// ---- the reader a plugin calls (sluice_reader) --------------------------------------------
+
+// (Internal linkage: no name a plugin's own could bind to.)
+namespace {
+
+std::atomic<sr_reader_failure> reader_failed{nullptr};
+
+inline int answer(void *ctx, int found, const char *call) {
+    if (found >= 0) return found;
+    const sr_reader_failure failed = reader_failed.load(std::memory_order_relaxed);
+    return failed ? failed(ctx, call) : -1;
+}
+
+int reader_get(void *ctx, const sluice_record *r, sluice_key key, sluice_value *out) {
+    if (!r || !out) return 0;
+    return answer(ctx, sr_get(r, key, out), "get");
+}
+
+int reader_find(void *ctx, const sluice_record *r, const char *name, size_t len, sluice_value *out) {
+    if (!r || !out || (!name && len)) return 0;
+    return answer(ctx, sr_find(r, name, len, out), "find");
+}
+
+uint32_t reader_count(void *, const sluice_record *r) { return r ? sr_count(r) : 0; }
+
+int reader_field_at(void *ctx, const sluice_record *r, uint32_t i, sluice_field *out) {
+    if (!r || !out) return 0;
+    return answer(ctx, sr_field_at(r, i, out), "field_at");
+}
+
+int reader_member(void *ctx, const sluice_value *object, sluice_key key, const char *name, size_t len,
+                             sluice_value *out) {
+    if (!object || !out || (key == SLUICE_NO_KEY && !name && len)) return 0;
+    return answer(ctx, sr_member(object, key, name, len, out), "member");
+}
+
+int reader_member_at(void *ctx, const sluice_value *object, uint32_t i, sluice_field *out) {
+    if (!object || !out) return 0;
+    return answer(ctx, sr_member_at(object, i, out), "member_at");
+}
+
+int reader_item(void *ctx, const sluice_value *array, uint32_t i, sluice_value *out) {
+    if (!array || !out) return 0;
+    return answer(ctx, sr_item(array, i, out), "item");
+}
+
+}  // namespace
+
+extern "C" void sr_reader_fill(sluice_reader *reader, sr_reader_failure failed) noexcept {
+    reader_failed.store(failed, std::memory_order_relaxed);
+    reader->get = reader_get;
+    reader->find = reader_find;
+    reader->count = reader_count;
+    reader->field_at = reader_field_at;
+    reader->member = reader_member;
+    reader->member_at = reader_member_at;
+    reader->item = reader_item;
 }

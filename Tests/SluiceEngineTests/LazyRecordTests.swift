@@ -542,6 +542,42 @@ final class LazyRecordTests: XCTestCase {
         XCTAssertEqual(sr_render_record_json(&buf, &kept), -1)
     }
 
+    /// The reader a plugin calls is the record core's own functions (sr_reader_fill): a
+    /// NULL answers 0, and a record of an ended batch -1, with last_error saying which
+    /// call and why.
+    func testAPluginReadingAnEndedBatchIsToldWhichCallFailedAndWhy() throws {
+        var r = try handle(#"{"a":[1,2],"o":{"k":1}}"#)
+        var a = try XCTUnwrap(get(r, "a"))
+        var o = try XCTUnwrap(get(r, "o"))
+        let call = CallContext(stage: "s", allowsAlerts: false, arena: RecordArena(), logger: .init(label: "test"))
+        let reader = CallContext.reader.pointee, ctx = call.emitter.pointee.ctx
+        var v = sluice_value()
+        var f = sluice_field()
+        XCTAssertEqual(reader.get(ctx, &r, FieldKeys.intern("a"), &v), 1)
+        XCTAssertEqual(reader.get(ctx, nil, FieldKeys.intern("a"), &v), 0)
+        XCTAssertEqual(reader.find(ctx, &r, nil, 3, &v), 0)
+        XCTAssertEqual(reader.member(ctx, &o, sluice_key(SLUICE_NO_KEY), nil, 1, &v), 0)
+        XCTAssertEqual(reader.count(ctx, nil), 0)
+        sr_arena_reset(lazyArena)  // the batch ended
+        func why() -> String {
+            var buf = [CChar](repeating: 0, count: 256)
+            _ = call.emitter.pointee.last_error(ctx, &buf, buf.count)
+            return cText(buf)
+        }
+        let failures: [(String, Int32)] = [
+            ("get", reader.get(ctx, &r, FieldKeys.intern("a"), &v)), ("find", reader.find(ctx, &r, "a", 1, &v)),
+            ("field_at", reader.field_at(ctx, &r, 0, &f)), ("item", reader.item(ctx, &a, 0, &v)),
+            ("member", reader.member(ctx, &o, FieldKeys.intern("k"), nil, 0, &v)), ("member_at", reader.member_at(ctx, &o, 0, &f)),
+        ]
+        for (name, status) in failures {
+            XCTAssertEqual(status, -1, name)
+        }
+        XCTAssertEqual(reader.count(ctx, &r), 0)
+        XCTAssertEqual(why(), "member_at: the record cannot be read (a record of a batch that ended, or memory ran out)")
+        XCTAssertEqual(reader.get(ctx, &r, FieldKeys.intern("a"), &v), -1)
+        XCTAssertTrue(why().hasPrefix("get: "), why())
+    }
+
     func testAHandleOfAnEndedBatchIsNeverRead() throws {
         var r = try handle(#"{"a":[1,2],"o":{"k":1}}"#)
         var a = try XCTUnwrap(get(r, "a"))

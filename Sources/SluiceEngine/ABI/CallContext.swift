@@ -659,40 +659,9 @@ final class CallContext {
     nonisolated(unsafe) static let reader: UnsafePointer<sluice_reader> = {
         var r = sluice_reader()
         r.size = UInt32(MemoryLayout<sluice_reader>.size)
-        r.get = { ctx, record, key, out in
-            guard let record, let out else { return 0 }
-            let found = sr_get(record, key, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("get")
-        }
-        r.find = { ctx, record, name, len, out in
-            guard let record, let out, name != nil || len == 0 else { return 0 }
-            let found = sr_find(record, name, len, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("find")
-        }
-        r.count = { _, record in
-            guard let record else { return 0 }
-            return sr_count(record)
-        }
-        r.field_at = { ctx, record, i, out in
-            guard let record, let out else { return 0 }
-            let found = sr_field_at(record, i, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("field_at")
-        }
-        r.member = { ctx, object, key, name, len, out in
-            guard let object, let out, key != SLUICE_NO_KEY || name != nil || len == 0 else { return 0 }
-            let found = sr_member(object, key, name, len, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("member")
-        }
-        r.member_at = { ctx, object, i, out in
-            guard let object, let out else { return 0 }
-            let found = sr_member_at(object, i, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("member_at")
-        }
-        r.item = { ctx, array, i, out in
-            guard let array, let out else { return 0 }
-            let found = sr_item(array, i, out)
-            return found >= 0 ? found : CallContext.of(ctx).unreadable("item")
-        }
+        // The plugin calls the record core's functions with no Swift between; what cannot
+        // be read comes back here to say why.
+        sr_reader_fill(&r) { ctx, call in CallContext.of(ctx).unreadable(call.map { String(cString: $0) } ?? "read") }
         r.value_json = { ctx, v in CallContext.of(ctx).valueJSON(v) }
         let table = UnsafeMutablePointer<sluice_reader>.allocate(capacity: 1)
         table.initialize(to: r)

@@ -194,6 +194,14 @@ int sr_member(const sluice_value *object, sluice_key key, const char *name, size
               sluice_value *out) SR_NOEXCEPT;
 int sr_member_at(const sluice_value *object, uint32_t i, sluice_field *out) SR_NOEXCEPT;
 int sr_item(const sluice_value *array, uint32_t i, sluice_value *out) SR_NOEXCEPT;
+/** What a reader's function answers when a record cannot be read (-1 above): given the
+ *  emitter's ctx and the function's name ("get"), it says why (last_error) and returns -1. */
+typedef int (*sr_reader_failure)(void *ctx, const char *call);
+/** Fills `reader`'s get, find, count, field_at, member, member_at and item with the
+ *  functions above, called by the plugin with no step between (a NULL record, value or out
+ *  answers 0, as a NULL name with a length does), and `failed` for what cannot be read.
+ *  `failed` is the process's one: set it once, before any plugin reads. */
+void sr_reader_fill(sluice_reader *reader, sr_reader_failure failed) SR_NOEXCEPT;
 /** sr_get with a flat record read inline, as sr_get reads it (for hot loops: the rule
  *  stages' field reads); a handle through sr_get. */
 static inline int sr_get_inline(const sluice_record *r, sluice_key key, sluice_value *out) {
